@@ -1,0 +1,117 @@
+//! The connection to inosyncd: connect, check the protocol version, and turn every
+//! failure into one of the exit codes of SPEC §4.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use inosync_proto::{ControlClient, MAX_FRAME_BYTES, PROTOCOL_VERSION, Status};
+use tarpc::tokio_serde::formats::Bincode;
+use tarpc::tokio_util::codec::length_delimited::LengthDelimitedCodec;
+use tarpc::{client, context, serde_transport};
+use tokio::net::UnixStream;
+
+/// How a call failed, by exit code.
+#[derive(Debug)]
+pub enum CallError {
+    /// Exit 3: no daemon answers on the socket.
+    Unreachable(String),
+    /// Exit 1: the daemon (or the call) refused; the message says why.
+    Refused(String),
+}
+
+impl From<tarpc::client::RpcError> for CallError {
+    fn from(e: tarpc::client::RpcError) -> Self {
+        CallError::Refused(format!("the call to inosyncd failed: {e}"))
+    }
+}
+
+impl From<inosync_proto::ControlError> for CallError {
+    fn from(e: inosync_proto::ControlError) -> Self {
+        CallError::Refused(e.to_string())
+    }
+}
+
+/// The same default as inosyncd's: root's system socket, or the user's runtime dir.
+pub fn default_socket() -> PathBuf {
+    // SAFETY: getuid cannot fail and touches no memory.
+    let uid = unsafe { libc::getuid() };
+    if uid == 0 {
+        return PathBuf::from("/run/inosync/inosyncd.sock");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("inosync/inosyncd.sock"),
+        _ => PathBuf::from(format!("/tmp/inosync-{uid}/inosyncd.sock")),
+    }
+}
+
+/// A checked connection to the daemon.
+pub struct Connection {
+    client: ControlClient,
+}
+
+/// Short calls: the daemon answers from memory.
+const SHORT_CALL: Duration = Duration::from_secs(10);
+
+fn context_for(duration: Duration) -> context::Context {
+    let mut ctx = context::current();
+    ctx.deadline = Instant::now() + duration;
+    ctx
+}
+
+impl Connection {
+    /// Connects and exchanges protocol versions (a mismatch is a warning).
+    pub async fn open(socket: &Path) -> Result<Connection, CallError> {
+        let stream = match UnixStream::connect(socket).await {
+            Ok(stream) => stream,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                return Err(CallError::Unreachable(format!(
+                    "inosyncd is not running: no socket at {}",
+                    socket.display()
+                )));
+            }
+            Err(e) => {
+                return Err(CallError::Unreachable(format!(
+                    "inosyncd is not reachable at {}: {e}",
+                    socket.display()
+                )));
+            }
+        };
+        let mut codec = LengthDelimitedCodec::builder();
+        codec.max_frame_length(MAX_FRAME_BYTES);
+        let transport = serde_transport::new(codec.new_framed(stream), Bincode::default());
+        let client = ControlClient::new(client::Config::default(), transport).spawn();
+        let info = client.hello(context_for(SHORT_CALL)).await.map_err(|e| {
+            CallError::Unreachable(format!(
+                "inosyncd at {} did not answer (is it allowed for this user?): {e}",
+                socket.display()
+            ))
+        })?;
+        if info.protocol_version != PROTOCOL_VERSION {
+            eprintln!(
+                "inosyncctl: warning: inosyncd {} speaks protocol {}, this inosyncctl {} speaks {}",
+                info.daemon_version,
+                info.protocol_version,
+                env!("CARGO_PKG_VERSION"),
+                PROTOCOL_VERSION
+            );
+        }
+        Ok(Connection { client })
+    }
+
+    /// The daemon's status.
+    pub async fn status(&self) -> Result<Status, CallError> {
+        Ok(self.client.status(context_for(SHORT_CALL)).await??)
+    }
+
+    /// Waits until idle; the call's own deadline leaves the daemon time to answer
+    /// `false` at `timeout` (tarpc's default 10 s would cut long waits short).
+    pub async fn wait(&self, timeout: Duration) -> Result<bool, CallError> {
+        let ctx = context_for(timeout + Duration::from_secs(5));
+        Ok(self.client.wait(ctx, timeout.as_secs_f64()).await??)
+    }
+}

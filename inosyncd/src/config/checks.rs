@@ -1,0 +1,148 @@
+//! Checks of single values shared by both config formats, returning the problem in
+//! words; each format adds the file, line and key.
+
+use std::path::{Path, PathBuf};
+
+/// A watch root must be an existing directory given as an absolute path. Symlinks are
+/// resolved once here: the watch follows the directory it pointed to at load time.
+pub fn watch_dir(path: &Path) -> Result<PathBuf, String> {
+    let resolved = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| format!("cannot read the current directory: {e}"))?
+            .join(path)
+    };
+    let canonical = resolved
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if !canonical.is_dir() {
+        return Err(format!("{} is not a directory", path.display()));
+    }
+    Ok(canonical)
+}
+
+/// Like [`watch_dir`] but refuses relative paths: a config file must not mean
+/// different trees depending on where the daemon was started.
+pub fn absolute_watch_dir(path: &str) -> Result<PathBuf, String> {
+    if !Path::new(path).is_absolute() {
+        return Err(format!("{path:?} is not an absolute path"));
+    }
+    watch_dir(Path::new(path))
+}
+
+/// True when rsync would read `target` as a local path rather than `host:` or
+/// `rsync://`: a colon before the first slash makes it remote.
+pub fn is_local_target(target: &str) -> bool {
+    if target.starts_with("rsync://") {
+        return false;
+    }
+    match (target.find(':'), target.find('/')) {
+        (Some(colon), Some(slash)) => slash < colon,
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
+}
+
+/// Quick start takes local targets relative to the current directory, as rsync would.
+pub fn resolve_local_target(target: &str, cwd: &Path) -> String {
+    if is_local_target(target) && !target.starts_with('/') {
+        let mut joined = cwd.join(target).to_string_lossy().into_owned();
+        if target.ends_with('/') && !joined.ends_with('/') {
+            joined.push('/');
+        }
+        joined
+    } else {
+        target.to_string()
+    }
+}
+
+/// A target is passed to rsync as one argument; refuse what rsync would misread.
+pub fn target(target: &str) -> Result<(), String> {
+    if target.is_empty() {
+        return Err("target is empty".into());
+    }
+    if target.starts_with('-') {
+        return Err(format!(
+            "target {target:?} starts with '-' and would be read as an option"
+        ));
+    }
+    if target.contains('\0') {
+        return Err("target contains a NUL byte".into());
+    }
+    if is_local_target(target) && !target.starts_with('/') {
+        return Err(format!("local target {target:?} is not an absolute path"));
+    }
+    Ok(())
+}
+
+/// Delays and intervals are seconds; negative or non-finite values are mistakes.
+pub fn seconds(value: f64) -> Result<(), String> {
+    if value.is_finite() && value >= 0.0 && value <= 1e9 {
+        Ok(())
+    } else {
+        Err(format!("{value} is not a number of seconds >= 0"))
+    }
+}
+
+/// `Some(problem)` when one watch root lies inside the other (or they are equal):
+/// events would be counted twice and the two would fight over the same files.
+pub fn overlap(a: &Path, b: &Path) -> Option<&'static str> {
+    if a == b {
+        Some("is the same directory as")
+    } else if a.starts_with(b) {
+        Some("is nested inside")
+    } else if b.starts_with(a) {
+        Some("contains")
+    } else {
+        None
+    }
+}
+
+/// The rsync destination of a watch on a target: `TARGET + remote_path`, as in
+/// inosync (`user@host:` + `/var/www/`), without doubling the slash between them.
+pub fn destination(target: &str, remote_path: &str) -> String {
+    if target.ends_with('/') && remote_path.starts_with('/') {
+        format!("{target}{}", &remote_path[1..])
+    } else {
+        format!("{target}{remote_path}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_and_local_targets_are_told_apart() {
+        assert!(!is_local_target("host:"));
+        assert!(!is_local_target("user@host:/srv/"));
+        assert!(!is_local_target("rsync://host/module/"));
+        assert!(is_local_target("/backup/a:b"));
+        assert!(is_local_target("backup"));
+    }
+
+    #[test]
+    fn bad_targets_are_refused() {
+        assert!(target("-e sh").is_err());
+        assert!(target("").is_err());
+        assert!(target("relative/dir").is_err());
+        assert!(target("/abs/dir").is_ok());
+        assert!(target("user@host:").is_ok());
+    }
+
+    #[test]
+    fn destination_joins_like_inosync() {
+        assert_eq!(destination("user1@a:", "/var/www/"), "user1@a:/var/www/");
+        assert_eq!(destination("/backup/", "/var/www/"), "/backup/var/www/");
+        assert_eq!(destination("/backup", "/var/www/"), "/backup/var/www/");
+        assert_eq!(destination("/backup/", ""), "/backup/");
+    }
+
+    #[test]
+    fn overlap_is_by_component_not_by_prefix() {
+        assert!(overlap(Path::new("/var/www2"), Path::new("/var/www")).is_none());
+        assert!(overlap(Path::new("/var/www/a"), Path::new("/var/www")).is_some());
+        assert!(overlap(Path::new("/var"), Path::new("/var/www")).is_some());
+    }
+}

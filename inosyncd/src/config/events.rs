@@ -1,0 +1,127 @@
+//! The `events` setting (inosync's `emask`): which inotify events make a path
+//! pending. Names are inotify's own, as in inosync's config.
+
+use inotify::{EventMask, WatchMask};
+
+/// Every name accepted in `events`, with its inotify bits.
+const NAMES: &[(&str, u32)] = &[
+    ("IN_ACCESS", libc::IN_ACCESS),
+    ("IN_MODIFY", libc::IN_MODIFY),
+    ("IN_ATTRIB", libc::IN_ATTRIB),
+    ("IN_CLOSE_WRITE", libc::IN_CLOSE_WRITE),
+    ("IN_CLOSE_NOWRITE", libc::IN_CLOSE_NOWRITE),
+    ("IN_OPEN", libc::IN_OPEN),
+    ("IN_MOVED_FROM", libc::IN_MOVED_FROM),
+    ("IN_MOVED_TO", libc::IN_MOVED_TO),
+    ("IN_CREATE", libc::IN_CREATE),
+    ("IN_DELETE", libc::IN_DELETE),
+    ("IN_DELETE_SELF", libc::IN_DELETE_SELF),
+    ("IN_MOVE_SELF", libc::IN_MOVE_SELF),
+    ("IN_CLOSE", libc::IN_CLOSE),
+    ("IN_MOVE", libc::IN_MOVE),
+    ("IN_ALL_EVENTS", libc::IN_ALL_EVENTS),
+];
+
+/// Events a directory watch always needs, whatever the user chose, to keep the watch
+/// table right: new, moved and deleted directories, and the watch's own end.
+const STRUCTURE: u32 = libc::IN_CREATE
+    | libc::IN_DELETE
+    | libc::IN_MOVED_FROM
+    | libc::IN_MOVED_TO
+    | libc::IN_DELETE_SELF
+    | libc::IN_MOVE_SELF;
+
+/// A set of inotify event bits chosen by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventSet(u32);
+
+/// inosync's default emask.
+impl Default for EventSet {
+    fn default() -> Self {
+        EventSet(
+            libc::IN_CLOSE_WRITE
+                | libc::IN_CREATE
+                | libc::IN_DELETE
+                | libc::IN_MOVED_FROM
+                | libc::IN_MOVED_TO,
+        )
+    }
+}
+
+impl EventSet {
+    /// Builds the set from names such as `"IN_CLOSE_WRITE"`; the error names the
+    /// first unknown one and lists the valid ones.
+    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<EventSet, String> {
+        let mut bits = 0;
+        for name in names {
+            let name = name.as_ref();
+            match NAMES.iter().find(|(known, _)| *known == name) {
+                Some((_, bit)) => bits |= bit,
+                None => {
+                    let valid: Vec<&str> = NAMES.iter().map(|(n, _)| *n).collect();
+                    return Err(format!(
+                        "unknown event {name:?}; valid events: {}",
+                        valid.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(EventSet(bits))
+    }
+
+    /// The names in this set, single events only, for `--check` and `status`.
+    pub fn names(&self) -> Vec<&'static str> {
+        NAMES
+            .iter()
+            .filter(|(_, bit)| bit.count_ones() == 1 && self.0 & bit != 0)
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
+    /// Whether an event with this mask should make its path pending.
+    pub fn triggers(&self, mask: EventMask) -> bool {
+        mask.bits() & self.0 != 0
+    }
+
+    /// Whether files found by scanning a new directory count as changes: they are
+    /// what creates, writes and moves-in would have reported had the watch existed.
+    pub fn wants_new_entries(&self) -> bool {
+        self.0 & (libc::IN_CREATE | libc::IN_CLOSE_WRITE | libc::IN_MOVED_TO) != 0
+    }
+
+    /// The mask for `inotify_add_watch`: the user's events plus those the watch table
+    /// needs, on directories only, never following a symlink.
+    pub fn watch_mask(&self) -> WatchMask {
+        let bits =
+            self.0 | STRUCTURE | libc::IN_ONLYDIR | libc::IN_DONT_FOLLOW | libc::IN_EXCL_UNLINK;
+        WatchMask::from_bits_retain(bits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let set = EventSet::from_names(&["IN_CLOSE_WRITE", "IN_ATTRIB"]).unwrap();
+        assert_eq!(set.names(), vec!["IN_ATTRIB", "IN_CLOSE_WRITE"]);
+    }
+
+    #[test]
+    fn unknown_name_is_named() {
+        let err = EventSet::from_names(&["IN_CLOSE_WRTIE"]).unwrap_err();
+        assert!(err.contains("IN_CLOSE_WRTIE"), "{err}");
+    }
+
+    #[test]
+    fn structure_events_are_always_watched() {
+        let set = EventSet::from_names(&["IN_CLOSE_WRITE"]).unwrap();
+        assert!(
+            set.watch_mask()
+                .contains(WatchMask::CREATE | WatchMask::MOVED_FROM)
+        );
+        assert!(!set.triggers(EventMask::CREATE));
+        assert!(set.triggers(EventMask::CLOSE_WRITE));
+    }
+}

@@ -1,0 +1,172 @@
+//! The daemon's settings: one model, read from either config format and checked in
+//! one place, so that a TOML file and an inosync `.py` file mean the same thing.
+
+mod checks;
+pub mod events;
+mod py_format;
+mod toml_format;
+
+use std::path::{Path, PathBuf};
+
+pub use checks::destination;
+pub use events::EventSet;
+
+/// Why a config was refused. The message names the file, the line and the key, so
+/// that an administrator can fix it without reading our source.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Settings that apply to every watch unless the watch overrides them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file these settings came from; `None` in quick start.
+    pub source: Option<PathBuf>,
+    /// The rsync binary to run.
+    pub rsync: PathBuf,
+    /// Raw arguments appended to every rsync command line.
+    pub rsync_args: Vec<String>,
+    /// Bandwidth limit in KB/s per rsync process; 0 = unlimited.
+    pub speed: u32,
+    /// Seconds from the first change of a batch to its sync.
+    pub delay: f64,
+    /// Cap on concurrent rsync processes across all watches and targets.
+    pub max_parallel: u32,
+    /// The inotify events that make a path pending.
+    pub events: EventSet,
+    /// Exclude patterns applied to every watch.
+    pub excludes: Vec<String>,
+    /// Targets of watches that do not name their own.
+    pub targets: Vec<String>,
+    /// Log to this file instead of stderr.
+    pub log_file: Option<PathBuf>,
+    /// Members of this group may use the control socket.
+    pub socket_group: Option<String>,
+    /// Whether each watch gets a full sync when it starts.
+    pub initial_sync: bool,
+    /// Seconds between safety-net full syncs; 0 = never.
+    pub full_sync_interval: f64,
+    /// The watched trees.
+    pub watches: Vec<WatchConfig>,
+}
+
+/// One watched tree and how it maps onto its targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchConfig {
+    /// Absolute directory, symlinks resolved once at load time.
+    pub path: PathBuf,
+    /// Appended to each target to form the rsync destination.
+    pub remote_path: String,
+    /// Patterns added to the global excludes for this tree.
+    pub excludes: Vec<String>,
+    /// Replaces the default targets when set.
+    pub targets: Option<Vec<String>>,
+    /// Overrides the global delay.
+    pub delay: Option<f64>,
+    /// Overrides the global speed.
+    pub speed: Option<u32>,
+}
+
+impl WatchConfig {
+    /// The targets this watch syncs to: its own, or the defaults.
+    pub fn effective_targets<'a>(&'a self, config: &'a Config) -> &'a [String] {
+        self.targets.as_deref().unwrap_or(&config.targets)
+    }
+}
+
+/// The defaults are those of the original inosync, so that an old config means the
+/// same here.
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            source: None,
+            rsync: PathBuf::from("rsync"),
+            rsync_args: Vec::new(),
+            speed: 0,
+            delay: 10.0,
+            max_parallel: 4,
+            events: EventSet::default(),
+            excludes: Vec::new(),
+            targets: Vec::new(),
+            log_file: None,
+            socket_group: None,
+            initial_sync: true,
+            full_sync_interval: 0.0,
+            watches: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a config file; `*.py` is the inosync format, anything else TOML.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read(path)
+            .map_err(|e| ConfigError(format!("{}: cannot read config: {e}", path.display())))?;
+        let text = String::from_utf8(text).map_err(|e| {
+            ConfigError(format!(
+                "{}: config is not valid UTF-8 (byte {})",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        let mut config = if path.extension().is_some_and(|ext| ext == "py") {
+            py_format::parse(path, &text)?
+        } else {
+            toml_format::parse(path, &text)?
+        };
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Quick start: one watch from the command line, each target the destination
+    /// itself. Relative paths are taken from the current directory.
+    pub fn quick_start(source: &Path, targets: &[String]) -> Result<Config, ConfigError> {
+        let path = checks::watch_dir(source).map_err(|e| ConfigError(format!("SOURCE: {e}")))?;
+        let cwd = std::env::current_dir()
+            .map_err(|e| ConfigError(format!("cannot read the current directory: {e}")))?;
+        let mut resolved = Vec::new();
+        for target in targets {
+            let target = checks::resolve_local_target(target, &cwd);
+            checks::target(&target).map_err(|e| ConfigError(format!("TARGET {target:?}: {e}")))?;
+            resolved.push(target);
+        }
+        Ok(Config {
+            targets: resolved,
+            watches: vec![WatchConfig {
+                path,
+                remote_path: String::new(),
+                excludes: Vec::new(),
+                targets: None,
+                delay: None,
+                speed: None,
+            }],
+            ..Config::default()
+        })
+    }
+
+    /// The checks that look at the whole config rather than one key: every watch has
+    /// a target, no watch contains another. `locate(i)` names watch `i` in the file.
+    fn check_watches(&self, locate: impl Fn(usize) -> String) -> Result<(), ConfigError> {
+        for (i, watch) in self.watches.iter().enumerate() {
+            if watch.effective_targets(self).is_empty() {
+                return Err(ConfigError(format!(
+                    "{}: watch {} has no target: set `targets` in the watch or at the top level",
+                    locate(i),
+                    watch.path.display()
+                )));
+            }
+            for (j, other) in self.watches.iter().enumerate().take(i) {
+                if let Some(problem) = checks::overlap(&watch.path, &other.path) {
+                    return Err(ConfigError(format!(
+                        "{}: watch {} {problem} watch {} ({})",
+                        locate(i),
+                        watch.path.display(),
+                        other.path.display(),
+                        locate(j)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}

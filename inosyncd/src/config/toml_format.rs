@@ -1,0 +1,287 @@
+//! The TOML config of SPEC §2, read strictly: unknown keys, wrong types and bad
+//! values are errors naming the file, the line and the key.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Config, ConfigError, EventSet, WatchConfig, checks};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    rsync: Option<Spanned<String>>,
+    rsync_args: Option<Vec<String>>,
+    speed: Option<u32>,
+    delay: Option<Spanned<f64>>,
+    max_parallel: Option<Spanned<u32>>,
+    events: Option<Spanned<Vec<String>>>,
+    excludes: Option<Vec<Spanned<String>>>,
+    targets: Option<Vec<Spanned<String>>>,
+    log_file: Option<Spanned<String>>,
+    socket_group: Option<String>,
+    initial_sync: Option<bool>,
+    full_sync_interval: Option<Spanned<f64>>,
+    #[serde(default)]
+    watch: Vec<Spanned<RawWatch>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWatch {
+    path: Spanned<String>,
+    remote_path: Option<String>,
+    excludes: Option<Vec<Spanned<String>>>,
+    targets: Option<Vec<Spanned<String>>>,
+    delay: Option<Spanned<f64>>,
+    speed: Option<u32>,
+}
+
+/// Turns byte offsets into `file:line: key` prefixes.
+struct Locator<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Locator<'_> {
+    fn at<T>(&self, spanned: &Spanned<T>, key: &str) -> String {
+        let line = self.text[..spanned.span().start.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1;
+        format!("{}:{line}: {key}", self.file.display())
+    }
+
+    fn error<T>(&self, spanned: &Spanned<T>, key: &str, problem: &str) -> ConfigError {
+        ConfigError(format!("{}: {problem}", self.at(spanned, key)))
+    }
+}
+
+/// Parses and checks a TOML config.
+pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text)
+        .map_err(|e| ConfigError(format!("{}: {}", file.display(), e.to_string().trim_end())))?;
+    let loc = Locator { file, text };
+    let defaults = Config::default();
+
+    if let Some(rsync) = &raw.rsync
+        && rsync.get_ref().is_empty()
+    {
+        return Err(loc.error(rsync, "rsync", "must name the rsync binary"));
+    }
+    if let Some(delay) = &raw.delay {
+        checks::seconds(*delay.get_ref()).map_err(|e| loc.error(delay, "delay", &e))?;
+    }
+    if let Some(interval) = &raw.full_sync_interval {
+        checks::seconds(*interval.get_ref())
+            .map_err(|e| loc.error(interval, "full_sync_interval", &e))?;
+    }
+    if let Some(max) = &raw.max_parallel
+        && *max.get_ref() == 0
+    {
+        return Err(loc.error(max, "max_parallel", "must be at least 1"));
+    }
+    let events = match &raw.events {
+        Some(names) => {
+            EventSet::from_names(names.get_ref()).map_err(|e| loc.error(names, "events", &e))?
+        }
+        None => defaults.events,
+    };
+    let excludes = patterns(&loc, raw.excludes, "excludes")?;
+    let default_targets = targets(&loc, raw.targets, "targets")?;
+    if let Some(log_file) = &raw.log_file
+        && !Path::new(log_file.get_ref()).is_absolute()
+    {
+        return Err(loc.error(log_file, "log_file", "must be an absolute path"));
+    }
+
+    let mut watch_lines = Vec::new();
+    let mut watches = Vec::new();
+    for spanned in raw.watch {
+        watch_lines.push(loc.at(&spanned, "[[watch]]"));
+        let raw_watch = spanned.into_inner();
+        let path = checks::absolute_watch_dir(raw_watch.path.get_ref())
+            .map_err(|e| loc.error(&raw_watch.path, "watch.path", &e))?;
+        if let Some(delay) = &raw_watch.delay {
+            checks::seconds(*delay.get_ref()).map_err(|e| loc.error(delay, "watch.delay", &e))?;
+        }
+        watches.push(WatchConfig {
+            remote_path: raw_watch
+                .remote_path
+                .unwrap_or_else(|| raw_watch.path.get_ref().clone()),
+            path,
+            excludes: patterns(&loc, raw_watch.excludes, "watch.excludes")?,
+            targets: match raw_watch.targets {
+                Some(list) => Some(targets(&loc, Some(list), "watch.targets")?),
+                None => None,
+            },
+            delay: raw_watch.delay.map(Spanned::into_inner),
+            speed: raw_watch.speed,
+        });
+    }
+
+    let config = Config {
+        source: None,
+        rsync: raw
+            .rsync
+            .map(|r| r.into_inner().into())
+            .unwrap_or(defaults.rsync),
+        rsync_args: raw.rsync_args.unwrap_or_default(),
+        speed: raw.speed.unwrap_or(defaults.speed),
+        delay: raw.delay.map(Spanned::into_inner).unwrap_or(defaults.delay),
+        max_parallel: raw
+            .max_parallel
+            .map(Spanned::into_inner)
+            .unwrap_or(defaults.max_parallel),
+        events,
+        excludes,
+        targets: default_targets,
+        log_file: raw.log_file.map(|f| f.into_inner().into()),
+        socket_group: raw.socket_group,
+        initial_sync: raw.initial_sync.unwrap_or(defaults.initial_sync),
+        full_sync_interval: raw
+            .full_sync_interval
+            .map(Spanned::into_inner)
+            .unwrap_or(defaults.full_sync_interval),
+        watches,
+    };
+    config.check_watches(|i| watch_lines[i].clone())?;
+    Ok(config)
+}
+
+fn patterns(
+    loc: &Locator,
+    list: Option<Vec<Spanned<String>>>,
+    key: &str,
+) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for pattern in list.unwrap_or_default() {
+        crate::exclude::check_pattern(pattern.get_ref())
+            .map_err(|e| loc.error(&pattern, key, &e))?;
+        out.push(pattern.into_inner());
+    }
+    Ok(out)
+}
+
+fn targets(
+    loc: &Locator,
+    list: Option<Vec<Spanned<String>>>,
+    key: &str,
+) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for target in list.unwrap_or_default() {
+        checks::target(target.get_ref()).map_err(|e| loc.error(&target, key, &e))?;
+        out.push(target.into_inner());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Config, ConfigError> {
+        parse(Path::new("test.toml"), text)
+    }
+
+    #[test]
+    fn empty_config_is_idle_not_an_error() {
+        let config = parse_str("").unwrap();
+        assert!(config.watches.is_empty());
+        assert_eq!(config.delay, 10.0);
+    }
+
+    #[test]
+    fn full_example_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            r#"
+rsync = "/usr/bin/rsync"
+rsync_args = ["--rsh=ssh"]
+speed = 0
+delay = 10
+max_parallel = 4
+events = ["IN_CLOSE_WRITE", "IN_CREATE"]
+excludes = ["/localhost"]
+targets = ["user1@a.mirror.com:", "user2@b.mirror.com:"]
+initial_sync = true
+full_sync_interval = 0
+
+[[watch]]
+path = "{0}"
+excludes = ["/cache/", "*.tmp"]
+targets = ["user3@c.mirror.com:"]
+delay = 2.0
+speed = 500
+"#,
+            dir.path().display()
+        );
+        let config = parse_str(&text).unwrap();
+        assert_eq!(config.watches.len(), 1);
+        let watch = &config.watches[0];
+        assert_eq!(watch.remote_path, dir.path().display().to_string());
+        assert_eq!(watch.speed, Some(500));
+        assert_eq!(watch.effective_targets(&config), ["user3@c.mirror.com:"]);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let err = parse_str("delay = 1\nspeeed = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("test.toml"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("speeed"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_refused() {
+        let err = parse_str("speed = \"fast\"\n").unwrap_err().to_string();
+        assert!(err.contains("speed"), "{err}");
+    }
+
+    #[test]
+    fn relative_watch_path_names_line_and_key() {
+        let err = parse_str("targets = [\"/t\"]\n\n[[watch]]\npath = \"var/www\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("test.toml:4: watch.path"), "{err}");
+        assert!(err.contains("absolute"), "{err}");
+    }
+
+    #[test]
+    fn missing_watch_path_is_refused() {
+        let err = parse_str("targets = [\"/t\"]\n[[watch]]\npath = \"/nonexistent/inosync\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("test.toml:3: watch.path"), "{err}");
+    }
+
+    #[test]
+    fn nested_watches_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("inner")).unwrap();
+        let text = format!(
+            "targets = [\"/t\"]\n[[watch]]\npath = \"{0}\"\n[[watch]]\npath = \"{0}/inner\"\n",
+            dir.path().display()
+        );
+        let err = parse_str(&text).unwrap_err().to_string();
+        assert!(err.contains("nested inside"), "{err}");
+        assert!(err.contains("test.toml:4"), "{err}");
+    }
+
+    #[test]
+    fn watch_without_target_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("[[watch]]\npath = \"{}\"\n", dir.path().display());
+        let err = parse_str(&text).unwrap_err().to_string();
+        assert!(err.contains("no target"), "{err}");
+    }
+
+    #[test]
+    fn negative_delay_is_refused() {
+        let err = parse_str("delay = -1\n").unwrap_err().to_string();
+        assert!(err.contains("test.toml:1: delay"), "{err}");
+    }
+}

@@ -1,0 +1,111 @@
+//! Serves the tarpc control service on the socket. Handlers own nothing: each sends
+//! a command with a reply channel to the engine and relays the answer.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use inosync_proto::{Control, ControlError, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerInfo, Status};
+use tarpc::context::Context;
+use tarpc::serde_transport;
+use tarpc::server::{BaseChannel, Channel};
+use tarpc::tokio_serde::formats::Bincode;
+use tarpc::tokio_util::codec::length_delimited::LengthDelimitedCodec;
+use tokio::net::UnixListener;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::engine::Command;
+use crate::socket::Access;
+
+/// The server side of one connection: a handle to the engine.
+#[derive(Clone)]
+struct Handler {
+    engine: mpsc::Sender<Command>,
+}
+
+impl Handler {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ControlError> {
+        let (tx, rx) = oneshot::channel();
+        self.engine
+            .send(make(tx))
+            .await
+            .map_err(|_| ControlError::ShuttingDown)?;
+        rx.await.map_err(|_| ControlError::ShuttingDown)
+    }
+}
+
+impl Control for Handler {
+    async fn hello(self, _: Context) -> ServerInfo {
+        ServerInfo {
+            protocol_version: PROTOCOL_VERSION,
+            daemon_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    async fn status(self, _: Context) -> Result<Status, ControlError> {
+        self.ask(Command::Status).await
+    }
+
+    async fn wait(self, context: Context, timeout_secs: f64) -> Result<bool, ControlError> {
+        if !(timeout_secs.is_finite() && timeout_secs >= 0.0) {
+            return Err(ControlError::Refused(format!(
+                "wait: timeout {timeout_secs} is not a number of seconds >= 0"
+            )));
+        }
+        // Answer before the client's own deadline expires, so it gets `false`
+        // rather than a transport error.
+        let requested = Instant::now() + Duration::from_secs_f64(timeout_secs.min(1e7));
+        let client_deadline = Instant::now()
+            + context
+                .deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .saturating_sub(Duration::from_millis(200));
+        let deadline = requested.min(client_deadline);
+        self.ask(|reply| Command::Wait { deadline, reply }).await
+    }
+}
+
+/// Accepts connections until the listener fails; each connection is checked with
+/// SO_PEERCRED and served on its own task, so a bad client harms only itself.
+pub async fn serve(listener: UnixListener, access: Access, engine: mpsc::Sender<Command>) {
+    let mut codec = LengthDelimitedCodec::builder();
+    codec.max_frame_length(MAX_FRAME_BYTES);
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!("control socket accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        match stream.peer_cred() {
+            Ok(cred) if access.allows(&cred) => {}
+            Ok(cred) => {
+                tracing::warn!(
+                    "refused control connection from uid {} (pid {:?}): not root, not the daemon's user, not in socket_group",
+                    cred.uid(),
+                    cred.pid()
+                );
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!("refused control connection: cannot read peer credentials: {e}");
+                continue;
+            }
+        }
+        let transport = serde_transport::new(codec.new_framed(stream), Bincode::default());
+        let handler = Handler {
+            engine: engine.clone(),
+        };
+        tokio::spawn(
+            BaseChannel::with_defaults(transport)
+                .execute(handler.serve())
+                .for_each(|response| async move {
+                    tokio::spawn(response);
+                }),
+        );
+    }
+}

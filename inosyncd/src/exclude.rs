@@ -1,0 +1,186 @@
+//! rsync-style exclude patterns, matched the way rsync matches them, so that what
+//! we skip when watching is exactly what rsync skips when transferring.
+//!
+//! - a leading `/` anchors the pattern at the watch root;
+//! - a trailing `/` makes it match directories only;
+//! - a pattern with no other `/` (and no `**`) matches the last path component at
+//!   any depth; otherwise it matches the whole path (or, unanchored, any tail of it
+//!   that starts at a component boundary);
+//! - `*` and `?` do not cross `/`, `**` does, `[...]` is a class, `\` escapes;
+//! - a path below an excluded directory is excluded (rsync never descends into it).
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
+
+/// Checks one pattern without building a set, for config validation.
+pub fn check_pattern(pattern: &str) -> Result<(), String> {
+    if pattern.is_empty() || pattern == "/" {
+        return Err(format!(
+            "exclude pattern {pattern:?} matches nothing useful"
+        ));
+    }
+    if pattern.contains('\0') || pattern.contains('\n') {
+        return Err(format!(
+            "exclude pattern {pattern:?} contains a NUL or newline"
+        ));
+    }
+    let (glob, _) = translate(pattern);
+    build(&glob)
+        .map(|_| ())
+        .map_err(|e| format!("exclude pattern {pattern:?}: {e}"))
+}
+
+/// Turns an rsync pattern into a glob over paths relative to the watch root, and
+/// whether it is for directories only.
+fn translate(pattern: &str) -> (String, bool) {
+    let dir_only = pattern.len() > 1 && pattern.ends_with('/');
+    let body = if dir_only {
+        &pattern[..pattern.len() - 1]
+    } else {
+        pattern
+    };
+    // rsync's `dir/***` means the directory and everything in it; our matcher
+    // already excludes everything below a matched directory.
+    let body = body.strip_suffix("/***").unwrap_or(body);
+    let glob = match body.strip_prefix('/') {
+        Some(anchored) => anchored.to_string(),
+        None => format!("**/{body}"),
+    };
+    (glob, dir_only)
+}
+
+fn build(glob: &str) -> Result<globset::Glob, globset::Error> {
+    GlobBuilder::new(glob)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .empty_alternates(false)
+        .build()
+}
+
+/// The compiled exclude list of one watch (global patterns plus its own).
+#[derive(Debug, Clone)]
+pub struct ExcludeSet {
+    patterns: Vec<String>,
+    /// Patterns that match files and directories.
+    any: GlobSet,
+    /// Patterns that match directories only (written with a trailing `/`).
+    dirs: GlobSet,
+}
+
+impl ExcludeSet {
+    /// Compiles the patterns; the error names the bad one.
+    pub fn new(patterns: &[String]) -> Result<ExcludeSet, String> {
+        let mut any = GlobSetBuilder::new();
+        let mut dirs = GlobSetBuilder::new();
+        for pattern in patterns {
+            check_pattern(pattern)?;
+            let (glob, dir_only) = translate(pattern);
+            let compiled = build(&glob).map_err(|e| format!("exclude pattern {pattern:?}: {e}"))?;
+            if dir_only {
+                dirs.add(compiled);
+            } else {
+                any.add(compiled);
+            }
+        }
+        Ok(ExcludeSet {
+            patterns: patterns.to_vec(),
+            any: any.build().map_err(|e| e.to_string())?,
+            dirs: dirs.build().map_err(|e| e.to_string())?,
+        })
+    }
+
+    /// The patterns as written, to pass on to rsync.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    /// Whether `rel` (relative to the watch root, no leading `/`) is excluded, itself
+    /// or through an excluded ancestor directory.
+    #[cfg(test)]
+    pub fn is_excluded(&self, rel: &[u8], is_dir: bool) -> bool {
+        if self.patterns.is_empty() {
+            return false;
+        }
+        for (i, byte) in rel.iter().enumerate() {
+            if *byte == b'/' && i > 0 && self.matches(&rel[..i], true) {
+                return true;
+            }
+        }
+        self.matches(rel, is_dir)
+    }
+
+    /// Whether `rel` itself matches, without looking at its ancestors: enough when
+    /// the ancestors are known not to be excluded, as when scanning a tree.
+    pub fn matches(&self, rel: &[u8], is_dir: bool) -> bool {
+        let candidate = Candidate::new(Path::new(OsStr::from_bytes(rel)));
+        self.any.is_match_candidate(&candidate)
+            || (is_dir && self.dirs.is_match_candidate(&candidate))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(patterns: &[&str]) -> ExcludeSet {
+        ExcludeSet::new(&patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn anchored_pattern_matches_only_at_root() {
+        let s = set(&["/localhost"]);
+        assert!(s.is_excluded(b"localhost", true));
+        assert!(s.is_excluded(b"localhost/index.html", false));
+        assert!(!s.is_excluded(b"a/localhost", true));
+        assert!(!s.is_excluded(b"localhost2", false));
+    }
+
+    #[test]
+    fn basename_pattern_matches_at_any_depth() {
+        let s = set(&["*.tmp"]);
+        assert!(s.is_excluded(b"x.tmp", false));
+        assert!(s.is_excluded(b"a/b/x.tmp", false));
+        assert!(!s.is_excluded(b"a/x.tmpl", false));
+    }
+
+    #[test]
+    fn trailing_slash_matches_directories_only() {
+        let s = set(&["/cache/"]);
+        assert!(s.is_excluded(b"cache", true));
+        assert!(s.is_excluded(b"cache/x", false));
+        assert!(!s.is_excluded(b"cache", false));
+    }
+
+    #[test]
+    fn star_does_not_cross_slash_but_double_star_does() {
+        let s = set(&["/a/*/c"]);
+        assert!(s.is_excluded(b"a/b/c", false));
+        assert!(!s.is_excluded(b"a/b/x/c", false));
+        let s = set(&["/a/**/c"]);
+        assert!(s.is_excluded(b"a/b/x/c", false));
+    }
+
+    #[test]
+    fn unanchored_path_pattern_matches_a_tail() {
+        let s = set(&["logs/*.log"]);
+        assert!(s.is_excluded(b"logs/x.log", false));
+        assert!(s.is_excluded(b"srv/logs/x.log", false));
+        assert!(!s.is_excluded(b"srvlogs/x.log", false));
+    }
+
+    #[test]
+    fn non_utf8_names_are_matched() {
+        let s = set(&["*.tmp"]);
+        assert!(s.is_excluded(b"\xff\xfe.tmp", false));
+        assert!(!s.is_excluded(b"\xff\xfe", false));
+    }
+
+    #[test]
+    fn bad_patterns_are_named() {
+        assert!(check_pattern("[").unwrap_err().contains("\"[\""));
+        assert!(check_pattern("").is_err());
+    }
+}

@@ -1,0 +1,271 @@
+//! `inosyncd`: owns the inotify watches and the rsync scheduling, and serves the
+//! control socket that `inosyncctl` talks to.
+
+mod cli;
+mod config;
+mod control;
+mod daemonize;
+mod engine;
+mod exclude;
+mod logging;
+mod pair;
+mod paths;
+mod rsync;
+mod socket;
+mod time_format;
+mod watch_tree;
+mod watcher;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use tokio::sync::{mpsc, watch};
+
+use crate::cli::Cli;
+use crate::config::{Config, destination};
+use crate::daemonize::Readiness;
+use crate::engine::Engine;
+use crate::socket::{Access, ControlSocket};
+
+/// How long running rsyncs may go on after SIGTERM before they are stopped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match load_config(&cli) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("inosyncd: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if cli.check {
+        print_effective(&config);
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = logging::init(cli.verbose, config.log_file.as_deref()) {
+        eprintln!("inosyncd: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    let readiness = if cli.daemon {
+        match daemonize::fork() {
+            Ok(readiness) => Some(readiness),
+            Err(e) => {
+                eprintln!("inosyncd: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("inosyncd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, config, readiness)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("inosyncd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut config = match (&cli.source, &cli.config) {
+        (Some(_), Some(_)) => bail!("give either --config or SOURCE TARGET..., not both"),
+        (Some(source), None) => Config::quick_start(source, &cli.targets)?,
+        (None, Some(path)) => Config::load(path)?,
+        (None, None) => Config::load(Path::new("/etc/inosync/inosync.toml"))?,
+    };
+    if let Some(delay) = cli.delay {
+        if !(delay.is_finite() && delay >= 0.0) {
+            bail!("--delay {delay}: must be a number of seconds >= 0");
+        }
+        config.delay = delay;
+        for watch in &mut config.watches {
+            watch.delay = None;
+        }
+    }
+    if !cli.pretend {
+        config.rsync = find_rsync(&config.rsync)?;
+    }
+    Ok(config)
+}
+
+/// Resolves the rsync binary now, so a missing one is a clear start-up error and
+/// not a failure on the first change.
+fn find_rsync(rsync: &Path) -> anyhow::Result<PathBuf> {
+    let candidates: Vec<PathBuf> = if rsync.components().count() > 1 {
+        vec![rsync.to_path_buf()]
+    } else {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|dir| dir.join(rsync))
+            .collect()
+    };
+    candidates
+        .into_iter()
+        .find(|path| path.is_file())
+        .with_context(|| {
+            format!(
+                "rsync binary {} not found: install rsync (e.g. `apt-get install rsync`) or set `rsync` in the config",
+                rsync.display()
+            )
+        })
+}
+
+fn print_effective(config: &Config) {
+    let source = config
+        .source
+        .as_ref()
+        .map_or("command line".to_string(), |p| p.display().to_string());
+    println!("# effective settings from {source}");
+    println!("rsync = {:?}", config.rsync.display().to_string());
+    println!("rsync_args = {:?}", config.rsync_args);
+    println!("speed = {}", config.speed);
+    println!("delay = {:?}", config.delay);
+    println!("max_parallel = {}", config.max_parallel);
+    println!("events = {:?}", config.events.names());
+    println!("excludes = {:?}", config.excludes);
+    println!("targets = {:?}", config.targets);
+    if let Some(log_file) = &config.log_file {
+        println!("log_file = {:?}", log_file.display().to_string());
+    }
+    if let Some(group) = &config.socket_group {
+        println!("socket_group = {group:?}");
+    }
+    println!("initial_sync = {}", config.initial_sync);
+    println!("full_sync_interval = {:?}", config.full_sync_interval);
+    for watch in &config.watches {
+        println!();
+        println!("[[watch]]");
+        println!("path = {:?}", watch.path.display().to_string());
+        println!("remote_path = {:?}", watch.remote_path);
+        println!("excludes = {:?}", watch.excludes);
+        println!("delay = {:?}", watch.delay.unwrap_or(config.delay));
+        println!("speed = {}", watch.speed.unwrap_or(config.speed));
+        let destinations: Vec<String> = watch
+            .effective_targets(config)
+            .iter()
+            .map(|t| destination(t, &watch.remote_path))
+            .collect();
+        println!("# rsync destinations: {destinations:?}");
+    }
+}
+
+async fn run(cli: Cli, config: Config, readiness: Option<Readiness>) -> anyhow::Result<()> {
+    let result = start(&cli, config).await;
+    match (result, readiness) {
+        (Ok(started), readiness) => {
+            if let Some(readiness) = readiness {
+                readiness.ready();
+            }
+            started.serve().await
+        }
+        (Err(e), Some(readiness)) => {
+            readiness.failed(&format!("{e:#}"));
+            Err(e)
+        }
+        (Err(e), None) => Err(e),
+    }
+}
+
+/// Everything set up and listening, not yet serving.
+struct Started {
+    engine: Engine,
+    socket: ControlSocket,
+    access: Access,
+    pid_file: Option<PathFile>,
+}
+
+/// A pid file removed when the daemon exits.
+struct PathFile(PathBuf);
+
+impl Drop for PathFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
+    let socket_path = cli.socket.clone().unwrap_or_else(paths::default_socket);
+    let access = Access::new(config.socket_group.as_deref())?;
+    let watches = config.watches.len();
+    let engine = Engine::new(config, cli.pretend)?;
+    let socket = ControlSocket::bind(&socket_path, &access)?;
+    let pid_file = match &cli.pid_file {
+        Some(path) => {
+            std::fs::write(path, format!("{}\n", std::process::id()))
+                .with_context(|| format!("cannot write pid file {}", path.display()))?;
+            Some(PathFile(path.clone()))
+        }
+        None => None,
+    };
+    tracing::info!(
+        "inosyncd {} ready: {watches} watch(es), control socket {}",
+        env!("CARGO_PKG_VERSION"),
+        socket_path.display()
+    );
+    Ok(Started {
+        engine,
+        socket,
+        access,
+        pid_file,
+    })
+}
+
+impl Started {
+    async fn serve(mut self) -> anyhow::Result<()> {
+        let (command_tx, command_rx) = mpsc::channel(64);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let listener = self
+            .socket
+            .listener
+            .take()
+            .context("control socket already taken")?;
+        let server = tokio::spawn(control::serve(listener, self.access.clone(), command_tx));
+        tokio::spawn(async move {
+            wait_for_stop_signal().await;
+            let _ = shutdown_tx.send(true);
+        });
+        let result = self
+            .engine
+            .run(command_rx, shutdown_rx, SHUTDOWN_GRACE)
+            .await;
+        server.abort();
+        drop(self.pid_file);
+        drop(self.socket);
+        tracing::info!("inosyncd stopped");
+        result
+    }
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); return; }
+            _ = hup.recv() => tracing::warn!("SIGHUP: config reload is not supported yet; restart to apply changes"),
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The batch state of one (watch, target) pair: what is pending, what is running,
+//! and how the last run went. At most one batch runs and one waits per pair; a
+//! change that arrives while a batch runs goes into the next one.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant, SystemTime};
+
+use inosync_proto::TargetState;
+
+/// Past this many pending paths a pair gives up listing them and does one full
+/// sync instead: memory stays bounded however long a target is down.
+const MAX_PENDING_PATHS: usize = 200_000;
+
+/// Longest wait between retries of a failing target.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// The work handed to one rsync run.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// A full sync of the tree rather than a list of paths.
+    pub full: bool,
+    /// The changed paths (empty for a full sync).
+    pub paths: Vec<Vec<u8>>,
+}
+
+/// One destination of one watch.
+#[derive(Debug)]
+pub struct Pair {
+    /// The target as configured.
+    pub target: String,
+    /// `target + remote_path`.
+    pub destination: String,
+    pending: BTreeSet<Vec<u8>>,
+    pending_full: bool,
+    /// When the oldest pending change arrived: the delay counts from here.
+    first_change: Option<Instant>,
+    /// Skip the delay (initial sync, explicit requests).
+    urgent: bool,
+    running: Option<Batch>,
+    retry_at: Option<Instant>,
+    /// Consecutive failures.
+    pub failures: u32,
+    /// Last successful sync.
+    pub last_sync: Option<SystemTime>,
+    /// Why the last run failed, until one succeeds.
+    pub last_error: Option<String>,
+}
+
+impl Pair {
+    /// A pair with nothing pending.
+    pub fn new(target: String, destination: String) -> Pair {
+        Pair {
+            target,
+            destination,
+            pending: BTreeSet::new(),
+            pending_full: false,
+            first_change: None,
+            urgent: false,
+            running: None,
+            retry_at: None,
+            failures: 0,
+            last_sync: None,
+            last_error: None,
+        }
+    }
+
+    /// A path changed.
+    pub fn record(&mut self, rel: &[u8], now: Instant) {
+        self.first_change.get_or_insert(now);
+        if self.pending_full {
+            return;
+        }
+        if !self.pending.contains(rel) {
+            self.pending.insert(rel.to_vec());
+        }
+        if self.pending.len() > MAX_PENDING_PATHS {
+            tracing::info!(
+                "{}: more than {MAX_PENDING_PATHS} changed paths pending; collapsing them into one full sync",
+                self.destination
+            );
+            self.record_full(now, false);
+        }
+    }
+
+    /// Anything may have changed: the next batch is a full sync.
+    pub fn record_full(&mut self, now: Instant, urgent: bool) {
+        self.first_change.get_or_insert(now);
+        self.pending_full = true;
+        self.pending.clear();
+        self.urgent |= urgent;
+    }
+
+    /// Whether changes wait to be synced.
+    pub fn has_pending(&self) -> bool {
+        self.pending_full || !self.pending.is_empty()
+    }
+
+    /// Whether a batch is running.
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Pending paths, a pending full sync counting as one.
+    pub fn pending_count(&self) -> u64 {
+        if self.pending_full {
+            1
+        } else {
+            self.pending.len() as u64
+        }
+    }
+
+    /// When the pending batch may start: `delay` after its first change, not
+    /// before a retry backoff ends, never while one runs.
+    pub fn due_at(&self, delay: Duration) -> Option<Instant> {
+        if self.running.is_some() || !self.has_pending() {
+            return None;
+        }
+        let first = self.first_change?;
+        let due = if self.urgent { first } else { first + delay };
+        Some(match self.retry_at {
+            Some(retry) => due.max(retry),
+            None => due,
+        })
+    }
+
+    /// Moves the pending changes into the running batch.
+    pub fn start(&mut self) -> Batch {
+        let batch = Batch {
+            full: self.pending_full,
+            paths: std::mem::take(&mut self.pending).into_iter().collect(),
+        };
+        self.pending_full = false;
+        self.first_change = None;
+        self.urgent = false;
+        self.running = Some(batch.clone());
+        batch
+    }
+
+    /// The running batch ended. On failure its changes go back into the pending
+    /// set (merged with what arrived meanwhile) and a retry is scheduled.
+    pub fn finish(&mut self, error: Option<String>, now: Instant) {
+        let Some(batch) = self.running.take() else {
+            return;
+        };
+        match error {
+            None => {
+                self.failures = 0;
+                self.retry_at = None;
+                self.last_error = None;
+                self.last_sync = Some(SystemTime::now());
+            }
+            Some(error) => {
+                self.failures = self.failures.saturating_add(1);
+                let backoff = backoff(self.failures);
+                self.retry_at = Some(now + backoff);
+                self.last_error = Some(error);
+                if batch.full {
+                    self.record_full(now, false);
+                } else {
+                    for path in &batch.paths {
+                        self.record(path, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Time until the next retry, while one is scheduled.
+    pub fn retry_in(&self, now: Instant) -> Option<Duration> {
+        let retry = self.retry_at?;
+        (self.last_error.is_some()).then(|| retry.saturating_duration_since(now))
+    }
+
+    /// The state shown by `status`.
+    pub fn state(&self, paused: bool) -> TargetState {
+        if self.running.is_some() {
+            TargetState::Syncing
+        } else if paused {
+            TargetState::Paused
+        } else if self.last_error.is_some() && self.has_pending() {
+            TargetState::Retrying
+        } else if self.has_pending() {
+            TargetState::Waiting
+        } else {
+            TargetState::Idle
+        }
+    }
+}
+
+/// 1 s, 2 s, 4 s … capped at five minutes, with up to 20% jitter so that targets
+/// that failed together do not retry in lockstep.
+fn backoff(failures: u32) -> Duration {
+    let base = Duration::from_secs(1)
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let jitter = base.mul_f64(f64::from(nanos % 1000) / 5000.0);
+    base + jitter
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_during_a_run_go_to_the_next_batch() {
+        let now = Instant::now();
+        let mut pair = Pair::new("t".into(), "t".into());
+        pair.record(b"a", now);
+        let batch = pair.start();
+        assert_eq!(batch.paths, vec![b"a".to_vec()]);
+        pair.record(b"b", now);
+        assert_eq!(
+            pair.due_at(Duration::ZERO),
+            None,
+            "one batch runs at a time"
+        );
+        pair.finish(None, now);
+        assert_eq!(pair.due_at(Duration::ZERO), Some(now));
+        assert_eq!(pair.start().paths, vec![b"b".to_vec()]);
+    }
+
+    #[test]
+    fn failed_batch_is_kept_and_merged() {
+        let now = Instant::now();
+        let mut pair = Pair::new("t".into(), "t".into());
+        pair.record(b"a", now);
+        pair.start();
+        pair.record(b"b", now);
+        pair.finish(Some("boom".into()), now);
+        assert_eq!(pair.pending_count(), 2);
+        assert_eq!(pair.failures, 1);
+        assert!(pair.due_at(Duration::ZERO).unwrap() >= now + Duration::from_secs(1));
+        assert_eq!(pair.state(false), TargetState::Retrying);
+    }
+
+    #[test]
+    fn delay_counts_from_the_first_change() {
+        let now = Instant::now();
+        let mut pair = Pair::new("t".into(), "t".into());
+        pair.record(b"a", now);
+        pair.record(b"b", now + Duration::from_secs(5));
+        assert_eq!(
+            pair.due_at(Duration::from_secs(10)),
+            Some(now + Duration::from_secs(10))
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(1) < Duration::from_secs(2));
+        assert!(backoff(3) >= Duration::from_secs(4));
+        assert!(backoff(40) <= MAX_BACKOFF.mul_f64(1.2));
+    }
+}

@@ -1,0 +1,145 @@
+//! Builds rsync's argv as a vector (never a shell string) and the NUL-separated list
+//! of changed paths it reads on stdin.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+/// One rsync run for one (watch, target) pair.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The rsync binary.
+    pub rsync: PathBuf,
+    /// The watch root; its contents are synced (`root/`).
+    pub source: PathBuf,
+    /// `target + remote_path`.
+    pub destination: String,
+    /// KB/s, 0 = unlimited.
+    pub speed: u32,
+    /// Exclude patterns, passed on so rsync never transfers or deletes them.
+    pub excludes: Vec<String>,
+    /// Raw user arguments, appended last so they can override ours.
+    pub extra: Vec<String>,
+    /// Changed paths relative to the root, or `None` for a full sync of the tree.
+    pub paths: Option<Vec<Vec<u8>>>,
+}
+
+impl Job {
+    /// The command line. A full sync is `rsync -a --delete`; a batch lists exactly
+    /// the changed paths on stdin (`--files-from=- --from0`), so rsync does not walk
+    /// the tree, deletes those that no longer exist (`--delete-missing-args`), and
+    /// copies each listed file even when its size and whole-second mtime match
+    /// (`--ignore-times`): we know it changed, rsync's quick check would not.
+    pub fn argv(&self) -> Vec<OsString> {
+        let mut argv: Vec<OsString> = vec![self.rsync.clone().into()];
+        let mut arg = |s: &str| argv.push(s.into());
+        arg("--archive");
+        arg("--secluded-args");
+        arg("--mkpath");
+        arg("--partial");
+        match self.paths {
+            None => {
+                arg("--delete");
+                // Exact mtimes: a same-size rewrite within one second is not skipped
+                // as long as the nanoseconds differ.
+                arg("--modify-window=-1");
+            }
+            Some(_) => {
+                arg("--from0");
+                arg("--files-from=-");
+                arg("--delete-missing-args");
+                arg("--force");
+                arg("--ignore-times");
+            }
+        }
+        if self.speed > 0 {
+            argv.push(format!("--bwlimit={}", self.speed).into());
+        }
+        for pattern in &self.excludes {
+            argv.push(format!("--exclude={pattern}").into());
+        }
+        for extra in &self.extra {
+            argv.push(extra.into());
+        }
+        let mut source = self.source.clone().into_os_string().into_vec();
+        if !source.ends_with(b"/") {
+            source.push(b'/');
+        }
+        argv.push(OsString::from_vec(source));
+        argv.push(self.destination.clone().into());
+        argv
+    }
+
+    /// What rsync reads on stdin: each changed path followed by a NUL, so names with
+    /// newlines, leading dashes or any other byte pass unchanged.
+    pub fn stdin(&self) -> Option<Vec<u8>> {
+        let paths = self.paths.as_ref()?;
+        let mut list = Vec::with_capacity(paths.iter().map(|p| p.len() + 1).sum());
+        for path in paths {
+            list.extend_from_slice(path);
+            list.push(0);
+        }
+        Some(list)
+    }
+}
+
+/// An argv as a copy-pasteable shell line, for logs and `--pretend`.
+pub fn display_argv(argv: &[OsString]) -> String {
+    argv.iter()
+        .map(|arg| {
+            let bytes = arg.as_bytes();
+            let plain = !bytes.is_empty()
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_=./:@,+%".contains(b));
+            if plain {
+                String::from_utf8_lossy(bytes).into_owned()
+            } else {
+                format!(
+                    "'{}'",
+                    String::from_utf8_lossy(bytes).replace('\'', r"'\''")
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(paths: Option<Vec<Vec<u8>>>) -> Job {
+        Job {
+            rsync: "/usr/bin/rsync".into(),
+            source: "/srv/blog".into(),
+            destination: "backup@m1:/srv/blog/".into(),
+            speed: 500,
+            excludes: vec!["/cache/".into()],
+            extra: vec!["--rsh=ssh -p 22".into()],
+            paths,
+        }
+    }
+
+    #[test]
+    fn full_sync_deletes_and_keeps_excludes() {
+        let argv = display_argv(&job(None).argv());
+        assert_eq!(
+            argv,
+            "/usr/bin/rsync --archive --secluded-args --mkpath --partial --delete \
+             --modify-window=-1 --bwlimit=500 --exclude=/cache/ '--rsh=ssh -p 22' \
+             /srv/blog/ backup@m1:/srv/blog/"
+        );
+    }
+
+    #[test]
+    fn batch_lists_paths_on_stdin_with_nul() {
+        let job = job(Some(vec![
+            b"a b".to_vec(),
+            b"-x\nnl".to_vec(),
+            b"\xff".to_vec(),
+        ]));
+        assert!(job.argv().contains(&OsString::from("--files-from=-")));
+        assert_eq!(job.stdin().unwrap(), b"a b\0-x\nnl\0\xff\0");
+    }
+}

@@ -1,0 +1,9 @@
+//! Everything about running the real rsync binary: the command line, the list of
+//! changed paths on its stdin, and what its exit code means.
+
+mod command;
+mod exit_code;
+mod run;
+
+pub use command::Job;
+pub use run::{Outcome, run};

@@ -1,0 +1,112 @@
+//! Runs one rsync process: feeds it the path list, logs its stderr, and reports how
+//! it ended.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+use super::command::{Job, display_argv};
+use super::exit_code::meaning;
+
+/// How one rsync run ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// `None` when the batch arrived; otherwise why it did not.
+    pub error: Option<String>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+/// Lines of rsync's stderr kept for `last_error`.
+const STDERR_TAIL: usize = 3;
+
+/// Runs the job (or, with `pretend`, only logs what would run). `label` names the
+/// watch and target in log lines.
+pub async fn run(job: Job, pretend: bool, label: String) -> Outcome {
+    let started = Instant::now();
+    let argv = job.argv();
+    let list = job.stdin();
+    let files = job
+        .paths
+        .as_ref()
+        .map_or("whole tree".to_string(), |p| format!("{} paths", p.len()));
+    if pretend {
+        tracing::info!("{label}: would run ({files}): {}", display_argv(&argv));
+        if let Some(paths) = &job.paths {
+            for path in paths {
+                tracing::info!("{label}:   {}", String::from_utf8_lossy(path));
+            }
+        }
+        return Outcome {
+            error: None,
+            elapsed: started.elapsed(),
+        };
+    }
+    tracing::debug!("{label}: running ({files}): {}", display_argv(&argv));
+    let mut child = match Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(if list.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => {
+            return Outcome {
+                error: Some(format!("cannot start {}: {e}", job.rsync.display())),
+                elapsed: started.elapsed(),
+            };
+        }
+    };
+    let writer = match (child.stdin.take(), list) {
+        (Some(mut stdin), Some(list)) => Some(tokio::spawn(async move {
+            // rsync may exit early (bad destination); a broken pipe here is then
+            // expected and its exit code tells the real story.
+            let _ = stdin.write_all(&list).await;
+            let _ = stdin.shutdown().await;
+        })),
+        _ => None,
+    };
+    let mut tail: Vec<String> = Vec::new();
+    if let Some(stderr) = child.stderr.take() {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            tracing::warn!("{label}: rsync: {line}");
+            if tail.len() == STDERR_TAIL {
+                tail.remove(0);
+            }
+            tail.push(line);
+        }
+    }
+    let status = child.wait().await;
+    if let Some(writer) = writer {
+        let _ = writer.await;
+    }
+    let elapsed = started.elapsed();
+    let error = match status {
+        Ok(status) if status.success() => None,
+        // Files that vanished mid-run have their own deletion events queued: the
+        // next batch deals with them, so this run did its job.
+        Ok(status) if status.code() == Some(24) => None,
+        Ok(status) => Some(match status.code() {
+            Some(code) => {
+                let detail = if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", tail.join(" | "))
+                };
+                format!("rsync exited with {code} ({}){detail}", meaning(code))
+            }
+            None => format!("rsync was killed by a signal ({status})"),
+        }),
+        Err(e) => Some(format!("cannot wait for rsync: {e}")),
+    };
+    Outcome { error, elapsed }
+}

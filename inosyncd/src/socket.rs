@@ -1,0 +1,153 @@
+//! The control socket's life: created private (or group-shared), a stale file from a
+//! crashed daemon replaced, a live daemon never displaced, removed on exit; and the
+//! peer check that decides who may steer the daemon.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::fs::{PermissionsExt, chown};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use tokio::net::UnixListener;
+use tokio::net::unix::UCred;
+
+/// Who may connect: the daemon's uid, root, and members of `socket_group`.
+#[derive(Debug, Clone)]
+pub struct Access {
+    own_uid: u32,
+    group: Option<(String, u32)>,
+}
+
+impl Access {
+    /// Resolves `socket_group` to its gid; an unknown group is a start-up error.
+    pub fn new(socket_group: Option<&str>) -> anyhow::Result<Access> {
+        // SAFETY: getuid cannot fail and touches no memory.
+        let own_uid = unsafe { libc::getuid() };
+        let group = match socket_group {
+            None => None,
+            Some(name) => Some((name.to_string(), group_id(name)?)),
+        };
+        Ok(Access { own_uid, group })
+    }
+
+    /// Whether the peer may use the socket.
+    pub fn allows(&self, cred: &UCred) -> bool {
+        let uid = cred.uid();
+        if uid == 0 || uid == self.own_uid {
+            return true;
+        }
+        let Some((_, gid)) = &self.group else {
+            return false;
+        };
+        cred.gid() == *gid
+            || cred
+                .pid()
+                .is_some_and(|pid| supplementary_groups(pid).contains(gid))
+    }
+}
+
+fn group_id(name: &str) -> anyhow::Result<u32> {
+    let cname = CString::new(name).context("socket_group contains a NUL byte")?;
+    let mut group: libc::group = unsafe { std::mem::zeroed() };
+    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: all pointers point to live, correctly sized buffers owned here.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            cname.as_ptr(),
+            &mut group,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut result,
+        )
+    };
+    if rc != 0 || result.is_null() {
+        bail!("socket_group {name:?}: no such group");
+    }
+    Ok(group.gr_gid)
+}
+
+/// The peer's supplementary groups, read from `/proc/PID/status`.
+fn supplementary_groups(pid: i32) -> Vec<u32> {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return Vec::new();
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Groups:"))
+        .map(|groups| {
+            groups
+                .split_whitespace()
+                .filter_map(|g| g.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A bound control socket, removed from the file system when dropped.
+pub struct ControlSocket {
+    path: PathBuf,
+    /// The listener, taken by the server.
+    pub listener: Option<UnixListener>,
+}
+
+impl ControlSocket {
+    /// Binds the socket: directory 0700 (0750 with a group), socket 0600 (0660).
+    /// A socket file nobody answers on is stale and replaced; one a daemon answers
+    /// on makes this start fail.
+    pub fn bind(path: &Path, access: &Access) -> anyhow::Result<ControlSocket> {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let group_gid = access.group.as_ref().map(|(_, gid)| *gid);
+        if !dir.exists() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create socket directory {}", dir.display()))?;
+            let mode = if group_gid.is_some() { 0o750 } else { 0o700 };
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+                .with_context(|| format!("cannot set mode of {}", dir.display()))?;
+            if let Some(gid) = group_gid {
+                chown(dir, None, Some(gid))
+                    .with_context(|| format!("cannot chown {}", dir.display()))?;
+            }
+        }
+        if path.exists() || path.symlink_metadata().is_ok() {
+            match std::os::unix::net::UnixStream::connect(path) {
+                Ok(_) => bail!(
+                    "another inosyncd is already running on {} (stop it, or use --socket)",
+                    path.display()
+                ),
+                Err(e)
+                    if e.kind() == io::ErrorKind::ConnectionRefused
+                        || e.kind() == io::ErrorKind::NotFound =>
+                {
+                    tracing::info!("replacing stale socket {}", path.display());
+                    std::fs::remove_file(path).with_context(|| {
+                        format!("cannot remove stale socket {}", path.display())
+                    })?;
+                }
+                Err(e) => bail!("{} exists and is not a usable socket: {e}", path.display()),
+            }
+        }
+        let listener = UnixListener::bind(path)
+            .with_context(|| format!("cannot bind control socket {}", path.display()))?;
+        let mode = if group_gid.is_some() { 0o660 } else { 0o600 };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set mode of {}", path.display()))?;
+        if let Some(gid) = group_gid {
+            chown(path, None, Some(gid))
+                .with_context(|| format!("cannot chown {}", path.display()))?;
+        }
+        Ok(ControlSocket {
+            path: path.to_path_buf(),
+            listener: Some(listener),
+        })
+    }
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

@@ -1,0 +1,348 @@
+//! Turns inotify events into changed paths per watch, keeping the watch table right
+//! as directories appear, move and disappear.
+//!
+//! A new directory is watched first and scanned second, so a file written into it
+//! before the watch existed is found by the scan and one written after is reported
+//! by an event: none is missed, some are seen twice (the batch set absorbs that).
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use inotify::{EventMask, Inotify, WatchDescriptor};
+
+use crate::config::EventSet;
+use crate::exclude::ExcludeSet;
+use crate::watch_tree::{NodeId, WatchTree, join};
+
+/// What the engine must sync because of what the watcher saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// This path (relative to the watch root) changed, or appeared, or went away.
+    Path { watch: u32, rel: Vec<u8> },
+    /// Events of this watch may have been lost (queue overflow, watch limit): only
+    /// a full sync makes the targets right again.
+    Everything { watch: u32 },
+}
+
+struct Root {
+    path: PathBuf,
+    node: Option<NodeId>,
+    excludes: ExcludeSet,
+}
+
+/// Owns the inotify instance and the watch table.
+pub struct Watcher {
+    inotify: Inotify,
+    events: EventSet,
+    tree: WatchTree,
+    roots: HashMap<u32, Root>,
+    /// Directories seen leaving by `IN_MOVED_FROM`, by cookie, until the matching
+    /// `IN_MOVED_TO` (a rename inside our trees) or the end of the read (moved out).
+    moved_out: Vec<(u32, WatchDescriptor)>,
+    buffer: Vec<u8>,
+    limit_reported: bool,
+}
+
+impl Watcher {
+    /// Creates the inotify instance. `events` are the events that count as changes.
+    pub fn new(events: EventSet) -> io::Result<Watcher> {
+        Ok(Watcher {
+            inotify: Inotify::init()?,
+            events,
+            tree: WatchTree::default(),
+            roots: HashMap::new(),
+            moved_out: Vec::new(),
+            buffer: vec![0; 256 * 1024],
+            limit_reported: false,
+        })
+    }
+
+    /// The inotify descriptor, for the event loop to wait on.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.inotify.as_raw_fd()
+    }
+
+    /// Starts watching a tree: every directory in it, excluded ones left out.
+    pub fn add_root(&mut self, watch: u32, path: &Path, excludes: ExcludeSet) -> io::Result<()> {
+        let wd = self.inotify.watches().add(path, self.events.watch_mask())?;
+        let node = self.tree.insert(None, watch, b"", wd);
+        self.roots.insert(
+            watch,
+            Root {
+                path: path.to_path_buf(),
+                node: Some(node),
+                excludes,
+            },
+        );
+        let mut ignored = Vec::new();
+        self.scan_children(watch, node, Vec::new(), false, &mut ignored);
+        Ok(())
+    }
+
+    /// Directories watched in one tree.
+    pub fn watched_dirs(&self, watch: u32) -> u64 {
+        self.tree.count(watch)
+    }
+
+    /// Reads and handles every event queued now, without waiting. Returns
+    /// `Ok(false)` when there was nothing to read.
+    pub fn read_queued(&mut self, out: &mut Vec<Change>) -> io::Result<bool> {
+        let mut any = false;
+        loop {
+            let events: Vec<_> = match self.inotify.read_events(&mut self.buffer) {
+                Ok(events) => events
+                    .map(|e| {
+                        (
+                            e.wd,
+                            e.mask,
+                            e.cookie,
+                            e.name.map(|n| n.as_bytes().to_vec()),
+                        )
+                    })
+                    .collect(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            };
+            any = true;
+            for (wd, mask, cookie, name) in events {
+                self.handle(wd, mask, cookie, name, out);
+            }
+        }
+        self.finish_moves();
+        Ok(any)
+    }
+
+    fn handle(
+        &mut self,
+        wd: WatchDescriptor,
+        mask: EventMask,
+        cookie: u32,
+        name: Option<Vec<u8>>,
+        out: &mut Vec<Change>,
+    ) {
+        if mask.contains(EventMask::Q_OVERFLOW) {
+            tracing::warn!(
+                "inotify queue overflow: rescanning every watch and scheduling full syncs"
+            );
+            self.rescan_all(out);
+            return;
+        }
+        let Some(node) = self.tree.node_of(&wd) else {
+            return;
+        };
+        let watch = self.tree.watch_of(node);
+        if mask.contains(EventMask::IGNORED) {
+            let root_gone = self.tree.is_root(node);
+            for stale in self.tree.remove_subtree(node).into_iter().skip(1) {
+                let _ = self.inotify.watches().remove(stale);
+            }
+            if root_gone && let Some(root) = self.roots.get_mut(&watch) {
+                tracing::error!(
+                    "watch root {} was deleted or unmounted; its changes are no longer seen",
+                    root.path.display()
+                );
+                root.node = None;
+            }
+            return;
+        }
+        let Some(name) = name else {
+            return;
+        };
+        let rel = join(&self.tree.rel_path(node), &name);
+        let is_dir = mask.contains(EventMask::ISDIR);
+        let Some(root) = self.roots.get(&watch) else {
+            return;
+        };
+        if root.excludes.matches(&rel, is_dir) {
+            return;
+        }
+        if is_dir {
+            if mask.contains(EventMask::MOVED_FROM)
+                && let Some(child) = self.tree.child(node, &name)
+            {
+                self.moved_out.push((cookie, self.tree.wd(child)));
+            }
+            if mask.contains(EventMask::MOVED_TO) {
+                self.moved_in(cookie, watch, node, &name);
+            }
+            if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+                let emit = self.events.wants_new_entries();
+                self.scan_dir(watch, node, &name, rel.clone(), emit, out);
+            }
+        }
+        if self.events.triggers(mask) {
+            out.push(Change::Path { watch, rel });
+        }
+    }
+
+    /// A directory arrived by rename: if we saw it leave one of our directories, it
+    /// keeps its watches and only changes place in the table.
+    fn moved_in(&mut self, cookie: u32, watch: u32, parent: NodeId, name: &[u8]) {
+        let Some(pos) = self.moved_out.iter().position(|(c, _)| *c == cookie) else {
+            return;
+        };
+        let (_, wd) = self.moved_out.swap_remove(pos);
+        let Some(moved) = self.tree.node_of(&wd) else {
+            return;
+        };
+        if self.tree.watch_of(moved) == watch {
+            self.tree.move_to(moved, parent, name);
+        } else {
+            // Moved between two watched trees: start afresh under the new tree.
+            self.drop_subtree(moved);
+        }
+    }
+
+    /// Directories that left by rename and did not reappear in our trees: unwatch.
+    fn finish_moves(&mut self) {
+        for (_, wd) in std::mem::take(&mut self.moved_out) {
+            if let Some(node) = self.tree.node_of(&wd) {
+                self.drop_subtree(node);
+            }
+        }
+    }
+
+    fn drop_subtree(&mut self, node: NodeId) {
+        for wd in self.tree.remove_subtree(node) {
+            let _ = self.inotify.watches().remove(wd);
+        }
+    }
+
+    /// Watches directory `name` below `parent` and everything below it, then lists
+    /// its entries as changes when `emit` is set.
+    fn scan_dir(
+        &mut self,
+        watch: u32,
+        parent: NodeId,
+        name: &[u8],
+        rel: Vec<u8>,
+        emit: bool,
+        out: &mut Vec<Change>,
+    ) {
+        let Some(node) = self.add_dir_watch(watch, parent, name, &rel, out) else {
+            return;
+        };
+        self.scan_children(watch, node, rel, emit, out);
+    }
+
+    /// Lists a watched directory, adding watches for subdirectories depth first.
+    fn scan_children(
+        &mut self,
+        watch: u32,
+        node: NodeId,
+        rel: Vec<u8>,
+        emit: bool,
+        out: &mut Vec<Change>,
+    ) {
+        let mut stack = vec![(node, rel)];
+        while let Some((dir_node, dir_rel)) = stack.pop() {
+            let Some(root) = self.roots.get(&watch) else {
+                return;
+            };
+            let abs = absolute(&root.path, &dir_rel);
+            let entries = match std::fs::read_dir(&abs) {
+                Ok(entries) => entries,
+                // Gone already: its deletion event is queued behind this one.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!("cannot list {}: {e}", abs.display());
+                    continue;
+                }
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.as_bytes();
+                let child_rel = join(&dir_rel, name);
+                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+                let Some(root) = self.roots.get(&watch) else {
+                    return;
+                };
+                if root.excludes.matches(&child_rel, is_dir) {
+                    continue;
+                }
+                if emit {
+                    out.push(Change::Path {
+                        watch,
+                        rel: child_rel.clone(),
+                    });
+                }
+                if is_dir
+                    && let Some(child) = self.add_dir_watch(watch, dir_node, name, &child_rel, out)
+                {
+                    stack.push((child, child_rel));
+                }
+            }
+        }
+    }
+
+    fn add_dir_watch(
+        &mut self,
+        watch: u32,
+        parent: NodeId,
+        name: &[u8],
+        rel: &[u8],
+        out: &mut Vec<Change>,
+    ) -> Option<NodeId> {
+        let abs = absolute(&self.roots.get(&watch)?.path, rel);
+        match self.inotify.watches().add(&abs, self.events.watch_mask()) {
+            Ok(wd) => Some(self.tree.insert(Some(parent), watch, name, wd)),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => None,
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                if !self.limit_reported {
+                    tracing::error!(
+                        "cannot watch {}: the inotify watch limit is reached \
+                         (fs.inotify.max_user_watches = {}); raise it with \
+                         `sysctl fs.inotify.max_user_watches=N`. Changes in unwatched \
+                         directories are caught only by full syncs",
+                        abs.display(),
+                        max_user_watches().map_or("?".into(), |n| n.to_string())
+                    );
+                    self.limit_reported = true;
+                }
+                out.push(Change::Everything { watch });
+                None
+            }
+            Err(e) => {
+                tracing::warn!("cannot watch {}: {e}", abs.display());
+                out.push(Change::Everything { watch });
+                None
+            }
+        }
+    }
+
+    /// After an overflow: watch every directory that may have appeared unseen, and
+    /// ask for a full sync of every tree.
+    fn rescan_all(&mut self, out: &mut Vec<Change>) {
+        let watches: Vec<(u32, NodeId)> = self
+            .roots
+            .iter()
+            .filter_map(|(watch, root)| root.node.map(|n| (*watch, n)))
+            .collect();
+        for (watch, node) in watches {
+            self.scan_children(watch, node, Vec::new(), false, out);
+            out.push(Change::Everything { watch });
+        }
+    }
+}
+
+fn absolute(root: &Path, rel: &[u8]) -> PathBuf {
+    if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(OsStr::from_bytes(rel))
+    }
+}
+
+fn max_user_watches() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
