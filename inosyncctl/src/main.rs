@@ -87,7 +87,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
                 let wanted = std::path::absolute(&path)
                     .map_err(|e| CallError::Refused(format!("{}: {e}", path.display())))?;
                 let wanted = wanted.canonicalize().unwrap_or(wanted);
-                status.watches.retain(|w| std::path::Path::new(&w.path) == wanted);
+                status
+                    .watches
+                    .retain(|w| std::path::Path::new(&w.path) == wanted);
                 if status.watches.is_empty() {
                     return Err(CallError::Refused(format!(
                         "{} is not watched",

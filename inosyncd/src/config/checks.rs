@@ -78,7 +78,7 @@ pub fn target(target: &str) -> Result<(), String> {
 
 /// Delays and intervals are seconds; negative or non-finite values are mistakes.
 pub fn seconds(value: f64) -> Result<(), String> {
-    if value.is_finite() && value >= 0.0 && value <= 1e9 {
+    if (0.0..=1e9).contains(&value) {
         Ok(())
     } else {
         Err(format!("{value} is not a number of seconds >= 0"))

@@ -26,7 +26,10 @@ enum Value {
     List(Vec<(String, usize)>),
 }
 
-fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, (usize, String)> {
+/// A problem at a line: `(line, what is wrong)`.
+type Located<T> = Result<T, (usize, String)>;
+
+fn tokenize(text: &str) -> Located<Vec<(Token, usize)>> {
     let mut tokens = Vec::new();
     let mut chars = text.chars().peekable();
     let mut line = 1;
@@ -126,7 +129,7 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, (usize, String)> {
 }
 
 /// Reads `name = literal` statements in order.
-fn statements(text: &str) -> Result<Vec<(String, Value, usize)>, (usize, String)> {
+fn statements(text: &str) -> Located<Vec<(String, Value, usize)>> {
     let tokens = tokenize(text)?;
     let mut out = Vec::new();
     let mut i = 0;
@@ -161,7 +164,7 @@ fn statements(text: &str) -> Result<Vec<(String, Value, usize)>, (usize, String)
     Ok(out)
 }
 
-fn literal(tokens: &[(Token, usize)], start: usize) -> Result<(Value, usize), (usize, String)> {
+fn literal(tokens: &[(Token, usize)], start: usize) -> Located<(Value, usize)> {
     let line = tokens.get(start).map_or(0, |t| t.1);
     match tokens.get(start).map(|t| &t.0) {
         Some(Token::Str(s)) => Ok((Value::Str(s.clone()), start + 1)),
