@@ -1,1 +1,378 @@
+//! Helpers for the end-to-end tests: temp trees, the real `inosyncd` on a temp
+//! socket, the real `inosyncctl`, an rsync wrapper that counts invocations, and a
+//! tree comparison that looks at types, modes, contents, mtimes and symlinks.
+//!
+//! Nothing here mocks rsync or inotify: the daemon under test runs the rsync binary
+//! and watches real directories.
 
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where cargo put the workspace's binaries: next to the `deps` folder that holds
+/// this test executable.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/debug");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the workspace first (`cargo build --workspace`)",
+        path.display()
+    );
+    path
+}
+
+/// The real rsync binary, from PATH.
+pub fn real_rsync() -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("rsync"))
+        .find(|p| p.is_file())
+        .expect("rsync is not installed (apt-get install rsync)")
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes.
+pub fn poll_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A temp directory with a source tree, a target directory and a socket path.
+pub struct Fixture {
+    /// Keeps the directory alive; removed on drop.
+    pub dir: tempfile::TempDir,
+    /// The watched tree.
+    pub src: PathBuf,
+    /// The local rsync target.
+    pub dst: PathBuf,
+    /// The control socket of the daemon under test.
+    pub socket: PathBuf,
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Fixture {
+    /// Creates `src/` and `dst/` in a fresh temp dir.
+    pub fn new() -> Fixture {
+        let dir = tempfile::Builder::new()
+            .prefix("inosync-e2e-")
+            .tempdir()
+            .expect("temp dir");
+        let src = dir.path().join("src");
+        let dst = dir.path().join("dst");
+        fs::create_dir(&src).expect("mkdir src");
+        fs::create_dir(&dst).expect("mkdir dst");
+        let socket = dir.path().join("ctl.sock");
+        Fixture {
+            dir,
+            src,
+            dst,
+            socket,
+        }
+    }
+
+    /// A path inside the temp dir.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// An rsync wrapper that logs one line per run to `rsync.calls` (its argv) and
+    /// then runs the real rsync, so tests can count runs and read command lines.
+    pub fn rsync_wrapper(&self) -> PathBuf {
+        let wrapper = self.path("rsync-wrapper");
+        let script = format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            self.calls_log().display(),
+            real_rsync().display()
+        );
+        fs::write(&wrapper, script).expect("write wrapper");
+        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).expect("chmod wrapper");
+        wrapper
+    }
+
+    fn calls_log(&self) -> PathBuf {
+        self.path("rsync.calls")
+    }
+
+    /// The command lines the wrapper has seen so far.
+    pub fn rsync_calls(&self) -> Vec<String> {
+        fs::read_to_string(self.calls_log())
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// Writes `config` (TOML) and starts the daemon on it.
+    pub fn start_toml(&self, config: &str) -> Daemon {
+        let path = self.path("inosync.toml");
+        fs::write(&path, config).expect("write config");
+        self.start(&["-c".as_ref(), path.as_os_str()])
+    }
+
+    /// A TOML config with one watch of `src` to `dst`, delay 0 and the given extra
+    /// top-level lines (which must come before the `[[watch]]` table).
+    pub fn simple_config(&self, extra: &str) -> String {
+        format!(
+            "delay = 0\n{extra}\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
+            self.src.display(),
+            self.dst.display()
+        )
+    }
+
+    /// Starts `inosyncd ARGS -s SOCKET -v` and waits until it answers.
+    pub fn start(&self, args: &[&OsStr]) -> Daemon {
+        let log = self.path("inosyncd.log");
+        let log_file = fs::File::create(&log).expect("create log");
+        let child = Command::new(bin("inosyncd"))
+            .args(args)
+            .arg("-s")
+            .arg(&self.socket)
+            .arg("-v")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("dup log"))
+            .stderr(log_file)
+            .spawn()
+            .expect("start inosyncd");
+        let mut daemon = Daemon {
+            child: Some(child),
+            socket: self.socket.clone(),
+            log,
+        };
+        let up = poll_until(Duration::from_secs(20), || {
+            daemon.has_exited() || daemon.ctl(&["status"]).status.success()
+        });
+        assert!(
+            up && !daemon.has_exited(),
+            "inosyncd did not start:\n{}",
+            daemon.log()
+        );
+        daemon
+    }
+}
+
+/// A running inosyncd, killed when dropped.
+pub struct Daemon {
+    child: Option<Child>,
+    /// Its control socket.
+    pub socket: PathBuf,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Runs `inosyncctl -s SOCKET ARGS`.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(bin("inosyncctl"))
+            .arg("-s")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run inosyncctl")
+    }
+
+    /// Waits until nothing is pending or running, failing the test after 60 s.
+    pub fn wait_idle(&self) {
+        let out = self.ctl(&["wait", "--timeout", "60"]);
+        assert!(
+            out.status.success(),
+            "inosyncctl wait failed ({}): {}\n--- daemon log ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+    }
+
+    /// `status --json`, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        let out = self.ctl(&["--json", "status"]);
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+    }
+
+    /// What the daemon logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the process has ended.
+    pub fn has_exited(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => !matches!(child.try_wait(), Ok(None)),
+            None => true,
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("daemon still owned");
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().expect("wait for inosyncd")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One entry of a tree as rsync -a promises to keep it.
+#[derive(Debug, PartialEq, Eq)]
+enum Entry {
+    Dir {
+        mode: u32,
+    },
+    File {
+        mode: u32,
+        mtime: (i64, i64),
+        content: Vec<u8>,
+    },
+    Symlink {
+        target: Vec<u8>,
+    },
+    Other {
+        mode: u32,
+    },
+}
+
+fn snapshot(root: &Path) -> BTreeMap<Vec<u8>, Entry> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![(root.to_path_buf(), Vec::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let mut child_rel = rel.clone();
+            if !child_rel.is_empty() {
+                child_rel.push(b'/');
+            }
+            child_rel.extend_from_slice(entry.file_name().as_bytes());
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let mode = meta.mode() & 0o7777;
+            let item = if meta.file_type().is_symlink() {
+                let target = fs::read_link(&path)
+                    .map(|t| t.into_os_string().into_vec())
+                    .unwrap_or_default();
+                Entry::Symlink { target }
+            } else if meta.is_dir() {
+                stack.push((path, child_rel.clone()));
+                Entry::Dir { mode }
+            } else if meta.is_file() {
+                Entry::File {
+                    mode,
+                    mtime: (meta.mtime(), meta.mtime_nsec()),
+                    content: fs::read(&path).unwrap_or_default(),
+                }
+            } else {
+                Entry::Other { mode }
+            };
+            out.insert(child_rel, item);
+        }
+    }
+    out
+}
+
+use std::os::unix::ffi::OsStringExt;
+
+/// Compares two trees; `Err` lists the first differences in words.
+pub fn compare_trees(src: &Path, dst: &Path) -> Result<(), String> {
+    let a = snapshot(src);
+    let b = snapshot(dst);
+    let mut problems = Vec::new();
+    for (path, entry) in &a {
+        match b.get(path) {
+            None => problems.push(format!(
+                "missing on target: {}",
+                String::from_utf8_lossy(path)
+            )),
+            Some(other) if other != entry => problems.push(format!(
+                "differs: {} (source {}, target {})",
+                String::from_utf8_lossy(path),
+                describe(entry),
+                describe(other)
+            )),
+            Some(_) => {}
+        }
+    }
+    for path in b.keys().filter(|p| !a.contains_key(*p)) {
+        problems.push(format!(
+            "extra on target: {}",
+            String::from_utf8_lossy(path)
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        let total = problems.len();
+        problems.truncate(15);
+        Err(format!(
+            "{total} difference(s):\n  {}",
+            problems.join("\n  ")
+        ))
+    }
+}
+
+fn describe(entry: &Entry) -> String {
+    match entry {
+        Entry::Dir { mode } => format!("dir {mode:o}"),
+        Entry::File {
+            mode,
+            mtime,
+            content,
+        } => {
+            format!(
+                "file {mode:o} mtime {}.{:09} {} bytes",
+                mtime.0,
+                mtime.1,
+                content.len()
+            )
+        }
+        Entry::Symlink { target } => format!("symlink -> {}", String::from_utf8_lossy(target)),
+        Entry::Other { mode } => format!("special {mode:o}"),
+    }
+}
+
+/// Asserts the two trees are equal, with the daemon's log on failure.
+pub fn assert_trees_equal(src: &Path, dst: &Path, daemon: &Daemon) {
+    if let Err(problems) = compare_trees(src, dst) {
+        panic!(
+            "target differs from source: {problems}\n--- daemon log ---\n{}",
+            daemon.log()
+        );
+    }
+}
+
+/// Joins a directory and a raw byte name (names need not be UTF-8).
+pub fn join_bytes(dir: &Path, name: &[u8]) -> PathBuf {
+    dir.join(OsStr::from_bytes(name))
+}

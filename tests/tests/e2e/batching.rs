@@ -1,0 +1,86 @@
+//! Coalescing: many changes inside one delay window make one batch, and the quick
+//! check of rsync never hides a change we know about.
+
+use std::fs;
+
+use inosync_tests::{Fixture, assert_trees_equal};
+
+/// 1,000 rewrites of one file inside one delay window: at most 2 rsync runs (one
+/// may start mid-burst if the burst straddles the timer), final content arrives.
+#[test]
+fn thousand_rewrites_in_one_window_make_at_most_two_runs() {
+    let fx = Fixture::new();
+    let wrapper = fx.rsync_wrapper();
+    let config = format!(
+        "delay = 1.0\nrsync = \"{}\"\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
+        wrapper.display(),
+        fx.src.display(),
+        fx.dst.display()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    let before = fx.rsync_calls().len();
+    let file = fx.src.join("hot.txt");
+    for i in 0..1000 {
+        fs::write(&file, format!("version {i}")).unwrap();
+    }
+    daemon.wait_idle();
+    let runs = fx.rsync_calls().len() - before;
+    assert!(
+        (1..=2).contains(&runs),
+        "{runs} rsync runs for 1,000 rewrites"
+    );
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("hot.txt")).unwrap(),
+        "version 999"
+    );
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// A file rewritten with the same size right after a sync (same second, often the
+/// same mtime tick) still arrives: rsync's size + mtime quick check must not hide it.
+#[test]
+fn same_size_rewrite_after_a_sync_always_arrives() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+    let file = fx.src.join("same-size.txt");
+    for i in 0..30 {
+        let content = format!("content {:03}", i);
+        fs::write(&file, &content).unwrap();
+        daemon.wait_idle();
+        assert_eq!(
+            fs::read_to_string(fx.dst.join("same-size.txt")).unwrap(),
+            content,
+            "rewrite {i} was not synced\n{}",
+            daemon.log()
+        );
+    }
+}
+
+/// Many files written at once go in few batches, not one rsync per file.
+#[test]
+fn burst_is_coalesced() {
+    let fx = Fixture::new();
+    let wrapper = fx.rsync_wrapper();
+    let config = format!(
+        "delay = 0.5\nrsync = \"{}\"\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
+        wrapper.display(),
+        fx.src.display(),
+        fx.dst.display()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    let before = fx.rsync_calls().len();
+    for d in 0..20 {
+        let dir = fx.src.join(format!("dir{d}"));
+        fs::create_dir(&dir).unwrap();
+        for f in 0..50 {
+            fs::write(dir.join(format!("f{f}")), format!("{d}/{f}")).unwrap();
+        }
+    }
+    daemon.wait_idle();
+    let runs = fx.rsync_calls().len() - before;
+    assert!(runs <= 3, "{runs} rsync runs for a 1,000-file burst");
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}

@@ -1,0 +1,146 @@
+//! Command-line behaviour: quick start, --pretend, --daemon, and inosyncctl without
+//! a daemon.
+
+use std::fs;
+use std::process::Command;
+use std::time::Duration;
+
+use inosync_tests::{Fixture, assert_trees_equal, bin, poll_until};
+
+#[test]
+fn quick_start_mirrors_source_to_target() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("hello"), "world").unwrap();
+    let daemon = fx.start(&[
+        "--delay".as_ref(),
+        "0".as_ref(),
+        fx.src.as_os_str(),
+        fx.dst.as_os_str(),
+    ]);
+    daemon.wait_idle();
+    fs::write(fx.src.join("second"), "2").unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+#[test]
+fn pretend_logs_the_argv_and_leaves_the_target_alone() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("before"), "b").unwrap();
+    let daemon = fx.start(&[
+        "-p".as_ref(),
+        "--delay".as_ref(),
+        "0".as_ref(),
+        fx.src.as_os_str(),
+        fx.dst.as_os_str(),
+    ]);
+    daemon.wait_idle();
+    fs::write(fx.src.join("odd name.txt"), "x").unwrap();
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read_dir(&fx.dst).unwrap().count(),
+        0,
+        "pretend touched the target"
+    );
+    let log = daemon.log();
+    assert!(log.contains("would run"), "{log}");
+    assert!(
+        log.contains("--delete"),
+        "initial full sync not shown: {log}"
+    );
+    assert!(log.contains("--files-from=-"), "batch not shown: {log}");
+    assert!(log.contains("odd name.txt"), "listed path not shown: {log}");
+}
+
+#[test]
+fn daemon_mode_detaches_after_start_up_and_reports_failures() {
+    let fx = Fixture::new();
+    let pid_file = fx.path("inosyncd.pid");
+    let out = Command::new(bin("inosyncd"))
+        .args(["-d", "--delay", "0", "--pid-file"])
+        .arg(&pid_file)
+        .arg("-s")
+        .arg(&fx.socket)
+        .arg(&fx.src)
+        .arg(&fx.dst)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let guard = KillOnDrop(pid);
+
+    // A second daemon on the same socket fails, on the terminal, with exit 1.
+    let second = Command::new(bin("inosyncd"))
+        .args(["-d", "-s"])
+        .arg(&fx.socket)
+        .arg(&fx.src)
+        .arg(&fx.dst)
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("already running"), "{stderr}");
+
+    // The first one still serves and syncs.
+    fs::write(fx.src.join("f"), "x").unwrap();
+    let waited = Command::new(bin("inosyncctl"))
+        .arg("-s")
+        .arg(&fx.socket)
+        .args(["wait", "--timeout", "30"])
+        .status()
+        .unwrap();
+    assert!(waited.success());
+    assert_eq!(fs::read_to_string(fx.dst.join("f")).unwrap(), "x");
+
+    // SIGTERM: exits, removing its socket and pid file.
+    drop(guard);
+    assert!(poll_until(Duration::from_secs(20), || !fx.socket.exists()
+        && !pid_file.exists()));
+}
+
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: plain kill(2).
+        unsafe { libc::kill(self.0, libc::SIGTERM) };
+    }
+}
+
+#[test]
+fn inosyncctl_without_daemon_exits_3_naming_the_socket() {
+    let fx = Fixture::new();
+    let out = Command::new(bin("inosyncctl"))
+        .arg("-s")
+        .arg(&fx.socket)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "inosyncd is not running: no socket at {}",
+            fx.socket.display()
+        )
+    );
+}
+
+#[test]
+fn sigterm_stops_cleanly() {
+    let fx = Fixture::new();
+    let mut daemon = fx.start(&[fx.src.as_os_str(), fx.dst.as_os_str()]);
+    daemon.wait_idle();
+    let status = daemon.terminate();
+    assert!(status.success(), "{status}\n{}", daemon.log());
+    assert!(!fx.socket.exists(), "socket left behind");
+}

@@ -1,0 +1,120 @@
+//! Both config formats: inosync's `.py` loads and means the same; bad configs are
+//! refused with the file, line and key named.
+
+use std::fs;
+use std::process::Command;
+
+use inosync_tests::{Fixture, assert_trees_equal, bin};
+
+#[test]
+fn inosync_py_config_syncs_like_inosync() {
+    let fx = Fixture::new();
+    fs::create_dir_all(fx.src.join("localhost")).unwrap();
+    fs::write(fx.src.join("localhost/private"), "excluded by rexcludes").unwrap();
+    fs::write(fx.src.join("index.html"), "hello").unwrap();
+    let config = fx.path("inosync.py");
+    fs::write(
+        &config,
+        format!(
+            "# inosync config\nwpaths = [\"{}/\"]\n\nrexcludes = [\n\t\"/localhost\",\n]\n\
+             rpaths = [\"\"]\nrnodes = [\n\t\"{}/\",\n]\n#extra = \"--rsh=ssh -a\"\nrspeed = 0\nedelay = 0\n",
+            fx.src.display(),
+            fx.dst.display()
+        ),
+    )
+    .unwrap();
+    let daemon = fx.start(&["-c".as_ref(), config.as_os_str()]);
+    daemon.wait_idle();
+    fs::write(fx.src.join("localhost/more"), "still excluded").unwrap();
+    fs::create_dir(fx.src.join("blog")).unwrap();
+    fs::write(fx.src.join("blog/post"), "post").unwrap();
+    daemon.wait_idle();
+    assert!(!fx.dst.join("localhost").exists(), "rexcludes ignored");
+    fs::remove_dir_all(fx.src.join("localhost")).unwrap();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+fn check(config_name: &str, text: &str) -> (bool, String, String) {
+    let fx = Fixture::new();
+    let path = fx.path(config_name);
+    fs::write(&path, text.replace("SRC", &fx.src.display().to_string())).unwrap();
+    let out = Command::new(bin("inosyncd"))
+        .arg("--check")
+        .arg("-c")
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_prints_effective_settings_of_the_inosync_readme_example() {
+    let (ok, stdout, stderr) = check(
+        "inosync.py",
+        "wpaths = [\"SRC/\"]\nrexcludes = [\n\t\"/localhost\",\n]\nrpaths = [\"/var/www/\"]\n\
+         rnodes = [\n\t\"user1@a.mirror.com:\",\n\t\"user2@b.mirror.com:\",\n\t\"user3@c.mirror.com:\",\n]\n\
+         #extra = \"--rsh=ssh -a\"\n#edelay = 10\n",
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("user1@a.mirror.com:/var/www/"), "{stdout}");
+    assert!(stdout.contains("delay = 10.0"), "{stdout}");
+    assert!(stdout.contains("excludes = [\"/localhost\"]"), "{stdout}");
+}
+
+#[test]
+fn bad_configs_are_refused_with_file_line_and_key() {
+    let cases = [
+        ("c.toml", "delay = 1\nbogus = 2\n", "line 2"),
+        ("c.toml", "delay = \"soon\"\n", "delay"),
+        (
+            "c.toml",
+            "targets = [\"/t\"]\n[[watch]]\npath = \"relative/dir\"\n",
+            "c.toml:3: watch.path",
+        ),
+        (
+            "c.toml",
+            "targets = [\"/t\"]\n[[watch]]\npath = \"/no/such/dir\"\n",
+            "c.toml:3: watch.path",
+        ),
+        ("c.toml", "[[watch]]\npath = \"SRC\"\n", "no target"),
+        (
+            "c.toml",
+            "targets = [\"/t\"]\n[[watch]]\npath = \"SRC\"\n[[watch]]\npath = \"SRC\"\n",
+            "c.toml:4",
+        ),
+        ("c.toml", "events = [\"IN_NOPE\"]\n", "IN_NOPE"),
+        ("c.toml", "excludes = [\"[\"]\n", "c.toml:1: excludes"),
+        ("c.py", "wpaths = [\"SRC\"]\nimport os\n", "c.py:2"),
+        (
+            "c.py",
+            "wpaths = [\"SRC\"]\nrnodes = [\"/t\"]\nrpaths = [\"/a\", \"/b\"]\n",
+            "c.py:3: rpaths",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let (ok, _, stderr) = check(name, text);
+        assert!(!ok, "{text:?} was accepted");
+        assert!(
+            stderr.contains(expected),
+            "{text:?}: expected {expected:?} in: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn config_without_watches_starts_idle() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml("delay = 1\n");
+    daemon.wait_idle();
+    let status = daemon.status();
+    assert_eq!(
+        status["watches"].as_array().map(Vec::len),
+        Some(0),
+        "{status}"
+    );
+}

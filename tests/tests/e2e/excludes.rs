@@ -1,0 +1,101 @@
+//! Excluded paths never start an rsync, are never transferred, and are never
+//! deleted on the target.
+
+use std::fs;
+
+use inosync_tests::{Fixture, assert_trees_equal};
+
+#[test]
+fn global_and_per_watch_excludes_neither_transfer_nor_trigger() {
+    let fx = Fixture::new();
+    let wrapper = fx.rsync_wrapper();
+    fs::create_dir_all(fx.src.join("cache")).unwrap();
+    fs::create_dir_all(fx.src.join("sub/cache")).unwrap();
+    fs::write(fx.src.join("keep.txt"), "keep").unwrap();
+    fs::write(fx.src.join("x.tmp"), "source tmp").unwrap();
+    fs::write(fx.src.join("cache/c"), "source cache").unwrap();
+    // The target has its own copies of excluded paths: they must survive.
+    fs::create_dir_all(fx.dst.join("cache")).unwrap();
+    fs::write(fx.dst.join("x.tmp"), "target's own").unwrap();
+    fs::write(fx.dst.join("cache/old"), "target's own").unwrap();
+
+    let config = format!(
+        "delay = 0\nrsync = \"{}\"\nexcludes = [\"*.tmp\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\n\
+         targets = [\"{}/\"]\nexcludes = [\"/cache/\"]\n",
+        wrapper.display(),
+        fx.src.display(),
+        fx.dst.display()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    let after_start = fx.rsync_calls().len();
+    assert_eq!(after_start, 1, "one initial sync: {:?}", fx.rsync_calls());
+    assert_eq!(fs::read_to_string(fx.dst.join("keep.txt")).unwrap(), "keep");
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("x.tmp")).unwrap(),
+        "target's own"
+    );
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("cache/old")).unwrap(),
+        "target's own"
+    );
+    assert!(
+        !fx.dst.join("cache/c").exists(),
+        "excluded cache/c was transferred"
+    );
+    // /cache/ is anchored: sub/cache is not excluded.
+    assert!(fx.dst.join("sub/cache").is_dir());
+
+    // Changes only to excluded paths: no rsync at all.
+    fs::write(fx.src.join("new.tmp"), "tmp").unwrap();
+    fs::write(fx.src.join("sub/deep.tmp"), "tmp").unwrap();
+    fs::write(fx.src.join("cache/new"), "cache").unwrap();
+    fs::create_dir(fx.src.join("cache/newdir")).unwrap();
+    fs::write(fx.src.join("cache/newdir/f"), "cache").unwrap();
+    fs::remove_file(fx.src.join("x.tmp")).unwrap();
+    daemon.wait_idle();
+    assert_eq!(
+        fx.rsync_calls().len(),
+        after_start,
+        "excluded changes started rsync: {:?}",
+        fx.rsync_calls()
+    );
+    assert!(!fx.dst.join("new.tmp").exists());
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("x.tmp")).unwrap(),
+        "target's own"
+    );
+
+    // A real change starts exactly one rsync, which still leaves excluded paths alone.
+    fs::write(fx.src.join("sub/real.txt"), "real").unwrap();
+    daemon.wait_idle();
+    assert_eq!(
+        fx.rsync_calls().len(),
+        after_start + 1,
+        "{:?}",
+        fx.rsync_calls()
+    );
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("sub/real.txt")).unwrap(),
+        "real"
+    );
+    assert!(!fx.dst.join("sub/deep.tmp").exists());
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("cache/old")).unwrap(),
+        "target's own"
+    );
+    let last = fx.rsync_calls().pop().unwrap();
+    assert!(
+        last.contains("--exclude=*.tmp") && last.contains("--exclude=/cache/"),
+        "{last}"
+    );
+
+    // Removing the tmp and cache paths from both sides leaves the rest equal.
+    for root in [&fx.src, &fx.dst] {
+        let _ = fs::remove_dir_all(root.join("cache"));
+        for tmp in ["x.tmp", "new.tmp", "sub/deep.tmp"] {
+            let _ = fs::remove_file(root.join(tmp));
+        }
+    }
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}

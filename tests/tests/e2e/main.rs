@@ -1,0 +1,12 @@
+//! End-to-end tests: the real inosyncd and inosyncctl binaries, real rsync, real
+//! inotify, local directory targets. Every wait is a polled condition with a
+//! deadline (`inosyncctl wait`, or a poll of the target tree).
+
+mod batching;
+mod cli;
+mod config_formats;
+mod excludes;
+mod failing_target;
+mod mirror;
+mod odd_names;
+mod races;

@@ -1,0 +1,48 @@
+//! Names that broke inosync's shell command line: spaces, newlines, leading dashes,
+//! `%`, glob characters, backslashes, and bytes that are not UTF-8.
+
+use std::fs;
+
+use inosync_tests::{Fixture, assert_trees_equal, join_bytes};
+
+const NAMES: &[&[u8]] = &[
+    b"with space",
+    b"new\nline",
+    b"-leading-dash",
+    b"--delete",
+    b"100%done %s %n",
+    b"star*and?query[bracket]",
+    b"back\\slash",
+    b"quote'and\"double",
+    b"\xff\xfe not utf-8 \x80",
+    b" leading and trailing space ",
+    b"tab\there",
+];
+
+#[test]
+fn odd_names_sync_both_ways() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+
+    for name in NAMES {
+        fs::write(join_bytes(&fx.src, name), name).unwrap();
+        let dir = join_bytes(&fx.src, &[b"dir ".as_slice(), name].concat());
+        fs::create_dir(&dir).unwrap();
+        fs::write(join_bytes(&dir, name), b"inside").unwrap();
+    }
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+
+    // Deletions of odd names must arrive too (they travel as missing paths).
+    for name in NAMES {
+        fs::remove_file(join_bytes(&fx.src, name)).unwrap();
+    }
+    fs::rename(
+        join_bytes(&fx.src, b"dir with space"),
+        join_bytes(&fx.src, b"-renamed dir\n"),
+    )
+    .unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
