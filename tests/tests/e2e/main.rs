@@ -10,3 +10,4 @@ mod failing_target;
 mod mirror;
 mod odd_names;
 mod races;
+mod scheduling;

@@ -41,6 +41,10 @@ fn initial_sync_then_every_kind_of_change_arrives() {
     fs::remove_dir(fx.src.join("empty-dir")).unwrap();
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
+
+    // Deleted directories dropped their watches: root, a2, a2/b, a2/b/c remain.
+    let status = daemon.status();
+    assert_eq!(status["watches"][0]["watched_dirs"], 4, "{status}");
 }
 
 #[test]
@@ -74,4 +78,23 @@ fn moves_into_and_out_of_the_tree() {
     // The watch table dropped the moved-out directories.
     let status = daemon.status();
     assert_eq!(status["watches"][0]["watched_dirs"], 1, "{status}");
+}
+
+#[test]
+fn events_setting_decides_what_triggers_a_sync() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("kept"), "v1").unwrap();
+    let daemon = fx.start_toml(&fx.simple_config(r#"events = ["IN_CLOSE_WRITE"]"#));
+    daemon.wait_idle();
+    // IN_DELETE is not in events: the deletion is not synced.
+    fs::remove_file(fx.src.join("kept")).unwrap();
+    daemon.wait_idle();
+    assert!(
+        fx.dst.join("kept").exists(),
+        "a deletion was synced without IN_DELETE in events"
+    );
+    // IN_CLOSE_WRITE is: a write is.
+    fs::write(fx.src.join("written"), "w").unwrap();
+    daemon.wait_idle();
+    assert_eq!(fs::read_to_string(fx.dst.join("written")).unwrap(), "w");
 }
