@@ -10,7 +10,11 @@ use inotify::WatchDescriptor;
 /// Index of a directory in the table.
 pub type NodeId = u32;
 
+/// "No node": the parent of a root, the end of a sibling list.
 const NONE: NodeId = u32::MAX;
+/// The parent of a directory that left its place by rename and has not (yet) been
+/// seen arriving anywhere: its path is unknown, so its events are not trusted.
+const DETACHED: NodeId = u32::MAX - 1;
 
 struct Node {
     parent: NodeId,
@@ -108,7 +112,7 @@ impl WatchTree {
 
     fn unlink(&mut self, child: NodeId) {
         let parent = self.node(child).parent;
-        if parent == NONE {
+        if parent == NONE || parent == DETACHED {
             return;
         }
         let next = self.node(child).next_sibling;
@@ -125,8 +129,21 @@ impl WatchTree {
             }
         }
         let node = self.node_mut(child);
-        node.parent = NONE;
+        node.parent = DETACHED;
         node.next_sibling = NONE;
+    }
+
+    /// A directory was renamed away: it keeps its entry (and its watches below) but
+    /// has no path until [`WatchTree::move_to`] gives it one again.
+    pub fn detach(&mut self, id: NodeId) {
+        if !self.is_root(id) {
+            self.unlink(id);
+        }
+    }
+
+    /// Whether a directory was detached and never re-attached.
+    pub fn is_detached(&self, id: NodeId) -> bool {
+        self.node(id).parent == DETACHED
     }
 
     /// The child directory of `parent` called `name`, if watched.
@@ -175,13 +192,19 @@ impl WatchTree {
     }
 
     /// The path of a directory relative to its tree's root, `/`-separated, empty for
-    /// the root itself.
-    pub fn rel_path(&self, id: NodeId) -> Vec<u8> {
+    /// the root itself; `None` while it or an ancestor is detached.
+    pub fn rel_path(&self, id: NodeId) -> Option<Vec<u8>> {
         let mut parts = Vec::new();
         let mut cur = id;
-        while self.node(cur).parent != NONE {
-            parts.push(&*self.node(cur).name);
-            cur = self.node(cur).parent;
+        loop {
+            match self.node(cur).parent {
+                NONE => break,
+                DETACHED => return None,
+                parent => {
+                    parts.push(&*self.node(cur).name);
+                    cur = parent;
+                }
+            }
         }
         let mut path = Vec::new();
         for part in parts.iter().rev() {
@@ -190,7 +213,7 @@ impl WatchTree {
             }
             path.extend_from_slice(part);
         }
-        path
+        Some(path)
     }
 
     /// Whether a directory is the root of its tree.
@@ -214,5 +237,49 @@ impl WatchTree {
     /// The kernel watch descriptor of a directory.
     pub fn wd(&self, id: NodeId) -> WatchDescriptor {
         self.node(id).wd.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inotify::{Inotify, WatchMask};
+
+    #[test]
+    fn paths_follow_renames_and_detached_directories_have_none() {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["a/b", "c"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        let inotify = Inotify::init().unwrap();
+        let add = |p: &str| {
+            inotify
+                .watches()
+                .add(dir.path().join(p), WatchMask::CREATE)
+                .unwrap()
+        };
+        let mut tree = WatchTree::default();
+        let root = tree.insert(None, 7, b"", add(""));
+        let a = tree.insert(Some(root), 7, b"a", add("a"));
+        let b = tree.insert(Some(a), 7, b"b", add("a/b"));
+        let c = tree.insert(Some(root), 7, b"c", add("c"));
+        assert_eq!(tree.rel_path(b).unwrap(), b"a/b");
+        assert_eq!(tree.count(7), 4);
+
+        tree.move_to(a, c, b"renamed");
+        assert_eq!(tree.rel_path(b).unwrap(), b"c/renamed/b");
+        assert_eq!(tree.child(c, b"renamed"), Some(a));
+        assert_eq!(tree.child(root, b"a"), None);
+
+        tree.detach(a);
+        assert!(tree.is_detached(a));
+        assert_eq!(tree.rel_path(b), None);
+        tree.move_to(a, root, b"back");
+        assert_eq!(tree.rel_path(b).unwrap(), b"back/b");
+
+        let removed = tree.remove_subtree(a);
+        assert_eq!(removed.len(), 2);
+        assert_eq!(tree.count(7), 2);
+        assert_eq!(tree.child(root, b"back"), None);
     }
 }

@@ -152,7 +152,12 @@ impl Watcher {
         let Some(name) = name else {
             return;
         };
-        let rel = join(&self.tree.rel_path(node), &name);
+        // A directory renamed away and not seen arriving: its path is unknown, and a
+        // guessed path could name (and delete on the target) something else.
+        let Some(dir_rel) = self.tree.rel_path(node) else {
+            return;
+        };
+        let rel = join(&dir_rel, &name);
         let is_dir = mask.contains(EventMask::ISDIR);
         let Some(root) = self.roots.get(&watch) else {
             return;
@@ -164,6 +169,7 @@ impl Watcher {
             if mask.contains(EventMask::MOVED_FROM)
                 && let Some(child) = self.tree.child(node, &name)
             {
+                self.tree.detach(child);
                 self.moved_out.push((cookie, self.tree.wd(child)));
             }
             if mask.contains(EventMask::MOVED_TO) {
@@ -197,10 +203,13 @@ impl Watcher {
         }
     }
 
-    /// Directories that left by rename and did not reappear in our trees: unwatch.
+    /// Directories that left by rename and did not reappear in our trees (by a
+    /// matching `IN_MOVED_TO`, or found again by a scan): unwatch.
     fn finish_moves(&mut self) {
         for (_, wd) in std::mem::take(&mut self.moved_out) {
-            if let Some(node) = self.tree.node_of(&wd) {
+            if let Some(node) = self.tree.node_of(&wd)
+                && self.tree.is_detached(node)
+            {
                 self.drop_subtree(node);
             }
         }

@@ -64,7 +64,7 @@ fn burst_is_coalesced() {
     let fx = Fixture::new();
     let wrapper = fx.rsync_wrapper();
     let config = format!(
-        "delay = 0.5\nrsync = \"{}\"\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
+        "delay = 2\nrsync = \"{}\"\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
         wrapper.display(),
         fx.src.display(),
         fx.dst.display()

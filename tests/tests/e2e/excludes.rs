@@ -66,8 +66,10 @@ fn global_and_per_watch_excludes_neither_transfer_nor_trigger() {
         "target's own"
     );
 
-    // A real change starts exactly one rsync, which still leaves excluded paths alone.
-    fs::write(fx.src.join("sub/real.txt"), "real").unwrap();
+    // A real change starts exactly one rsync, which still leaves excluded paths
+    // alone. It arrives by rename: one event, so one batch even with delay 0.
+    fs::write(fx.path("real.txt"), "real").unwrap();
+    fs::rename(fx.path("real.txt"), fx.src.join("sub/real.txt")).unwrap();
     daemon.wait_idle();
     assert_eq!(
         fx.rsync_calls().len(),
