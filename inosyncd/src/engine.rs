@@ -57,6 +57,9 @@ pub struct Engine {
     waiters: Vec<(Instant, oneshot::Sender<bool>)>,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
+    /// The safety-net full sync (`full_sync_interval`), when enabled: its period and
+    /// when it is next due.
+    periodic_full_sync: Option<(Duration, Instant)>,
 }
 
 impl Engine {
@@ -76,7 +79,12 @@ impl Engine {
             waiters: Vec::new(),
             done_tx,
             done_rx,
+            periodic_full_sync: None,
         };
+        if engine.config.full_sync_interval > 0.0 {
+            let every = Duration::from_secs_f64(engine.config.full_sync_interval);
+            engine.periodic_full_sync = Some((every, Instant::now() + every));
+        }
         let watches = engine.config.watches.clone();
         for (id, spec) in watches.iter().enumerate() {
             let mut patterns = engine.config.excludes.clone();
@@ -133,6 +141,7 @@ impl Engine {
                 .map_err(|e| anyhow::anyhow!("cannot poll the inotify descriptor: {e}"))?;
         let mut changes = Vec::new();
         loop {
+            self.schedule_periodic_full_sync();
             self.start_due_batches();
             self.answer_waiters(&mut changes)?;
             let wake = self.next_wakeup();
@@ -186,6 +195,26 @@ impl Engine {
             }
             Command::Wait { deadline, reply } => self.waiters.push((deadline, reply)),
         }
+    }
+
+    /// Every `full_sync_interval`, a full sync of every pair: a safety net for
+    /// anything inotify could not tell us (e.g. changes made by another host on a
+    /// shared file system).
+    fn schedule_periodic_full_sync(&mut self) {
+        let Some((every, due)) = self.periodic_full_sync else {
+            return;
+        };
+        let now = Instant::now();
+        if now < due {
+            return;
+        }
+        tracing::info!("periodic full sync of every watch (full_sync_interval)");
+        for watch in self.watches.values_mut() {
+            for pair in &mut watch.pairs {
+                pair.record_full(now, true);
+            }
+        }
+        self.periodic_full_sync = Some((every, now + every));
     }
 
     /// Starts every batch whose time has come, oldest first, up to `max_parallel`.
@@ -313,6 +342,9 @@ impl Engine {
         }
         for (deadline, _) in &self.waiters {
             wake = wake.min(*deadline);
+        }
+        if let Some((_, due)) = self.periodic_full_sync {
+            wake = wake.min(due);
         }
         wake
     }

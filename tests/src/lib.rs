@@ -127,14 +127,27 @@ impl Fixture {
         self.start(&["-c".as_ref(), path.as_os_str()])
     }
 
-    /// A TOML config with one watch of `src` to `dst`, delay 0 and the given extra
-    /// top-level lines (which must come before the `[[watch]]` table).
-    pub fn simple_config(&self, extra: &str) -> String {
+    /// A TOML config: the given top-level lines, then one watch of `src` to `dst`.
+    pub fn config(&self, top: &str) -> String {
         format!(
-            "delay = 0\n{extra}\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
+            "{top}\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
             self.src.display(),
             self.dst.display()
         )
+    }
+
+    /// [`Fixture::config`] with `delay = 0` and the given extra top-level lines.
+    pub fn simple_config(&self, extra: &str) -> String {
+        self.config(&format!("delay = 0\n{extra}"))
+    }
+
+    /// [`Fixture::config`] with this delay and the counting rsync wrapper.
+    pub fn counted_config(&self, delay: f64) -> String {
+        let wrapper = self.rsync_wrapper();
+        self.config(&format!(
+            "delay = {delay:?}\nrsync = \"{}\"",
+            wrapper.display()
+        ))
     }
 
     /// Starts `inosyncd ARGS -s SOCKET -v` and waits until it answers.

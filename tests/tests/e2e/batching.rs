@@ -10,14 +10,7 @@ use inosync_tests::{Fixture, assert_trees_equal};
 #[test]
 fn thousand_rewrites_in_one_window_make_at_most_two_runs() {
     let fx = Fixture::new();
-    let wrapper = fx.rsync_wrapper();
-    let config = format!(
-        "delay = 1.0\nrsync = \"{}\"\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
-        wrapper.display(),
-        fx.src.display(),
-        fx.dst.display()
-    );
-    let daemon = fx.start_toml(&config);
+    let daemon = fx.start_toml(&fx.counted_config(1.0));
     daemon.wait_idle();
     let before = fx.rsync_calls().len();
     let file = fx.src.join("hot.txt");
@@ -62,14 +55,7 @@ fn same_size_rewrite_after_a_sync_always_arrives() {
 #[test]
 fn burst_is_coalesced() {
     let fx = Fixture::new();
-    let wrapper = fx.rsync_wrapper();
-    let config = format!(
-        "delay = 2\nrsync = \"{}\"\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
-        wrapper.display(),
-        fx.src.display(),
-        fx.dst.display()
-    );
-    let daemon = fx.start_toml(&config);
+    let daemon = fx.start_toml(&fx.counted_config(2.0));
     daemon.wait_idle();
     let before = fx.rsync_calls().len();
     for d in 0..20 {
@@ -83,4 +69,20 @@ fn burst_is_coalesced() {
     let runs = fx.rsync_calls().len() - before;
     assert!(runs <= 3, "{runs} rsync runs for a 1,000-file burst");
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// `full_sync_interval` repairs what no event reported: here, a target file
+/// changed behind the daemon's back.
+#[test]
+fn periodic_full_sync_repairs_the_target() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("f"), "source").unwrap();
+    let daemon = fx.start_toml(&fx.simple_config("full_sync_interval = 1"));
+    daemon.wait_idle();
+    fs::remove_file(fx.dst.join("f")).unwrap();
+    let repaired = inosync_tests::poll_until(std::time::Duration::from_secs(20), || {
+        fx.dst.join("f").exists()
+    });
+    assert!(repaired, "no periodic full sync\n{}", daemon.log());
+    assert!(daemon.log().contains("periodic full sync"));
 }
