@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use inosync_proto::{ControlClient, MAX_FRAME_BYTES, PROTOCOL_VERSION, Status};
+use inosync_proto::{
+    AddWatch, ControlClient, MAX_FRAME_BYTES, PROTOCOL_VERSION, Setting, Status, WatchStatus,
+};
 use tarpc::tokio_serde::formats::Bincode;
 use tarpc::tokio_util::codec::length_delimited::LengthDelimitedCodec;
 use tarpc::{client, context, serde_transport};
@@ -52,6 +54,9 @@ pub struct Connection {
 /// Short calls: the daemon answers from memory.
 const SHORT_CALL: Duration = Duration::from_secs(10);
 
+/// Calls that set up watches (add, reload) walk a tree first: a big one takes time.
+const LONG_SETUP: Duration = Duration::from_secs(600);
+
 fn context_for(duration: Duration) -> context::Context {
     let mut ctx = context::current();
     ctx.deadline = Instant::now() + duration;
@@ -74,6 +79,13 @@ impl Connection {
                     socket.display()
                 )));
             }
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(CallError::Refused(format!(
+                    "permission denied on {}: inosyncctl must run as root, as the daemon's user, \
+                     or as a member of its socket_group",
+                    socket.display()
+                )));
+            }
             Err(e) => {
                 return Err(CallError::Unreachable(format!(
                     "inosyncd is not reachable at {}: {e}",
@@ -86,8 +98,9 @@ impl Connection {
         let transport = serde_transport::new(codec.new_framed(stream), Bincode::default());
         let client = ControlClient::new(client::Config::default(), transport).spawn();
         let info = client.hello(context_for(SHORT_CALL)).await.map_err(|e| {
-            CallError::Unreachable(format!(
-                "inosyncd at {} did not answer (is it allowed for this user?): {e}",
+            CallError::Refused(format!(
+                "inosyncd at {} refused or dropped the connection ({e}): only root, the daemon's \
+                 user and members of its socket_group may use it",
                 socket.display()
             ))
         })?;
@@ -108,10 +121,74 @@ impl Connection {
         Ok(self.client.status(context_for(SHORT_CALL)).await??)
     }
 
-    /// Waits until idle; the call's own deadline leaves the daemon time to answer
-    /// `false` at `timeout` (tarpc's default 10 s would cut long waits short).
-    pub async fn wait(&self, timeout: Duration) -> Result<bool, CallError> {
+    /// Waits until idle (one watch, or all); the call's own deadline leaves the
+    /// daemon time to answer `false` at `timeout` (tarpc's default 10 s would cut
+    /// long waits short).
+    pub async fn wait(&self, path: Option<String>, timeout: Duration) -> Result<bool, CallError> {
         let ctx = context_for(timeout + Duration::from_secs(5));
-        Ok(self.client.wait(ctx, timeout.as_secs_f64()).await??)
+        Ok(self.client.wait(ctx, path, timeout.as_secs_f64()).await??)
+    }
+
+    /// Adds a watch.
+    pub async fn add(&self, watch: AddWatch) -> Result<WatchStatus, CallError> {
+        Ok(self.client.add(context_for(LONG_SETUP), watch).await??)
+    }
+
+    /// Removes a watch; `false` when its pending changes were not synced in time.
+    pub async fn remove(
+        &self,
+        path: &str,
+        discard: bool,
+        timeout: Duration,
+    ) -> Result<bool, CallError> {
+        let ctx = context_for(timeout + Duration::from_secs(5));
+        Ok(self
+            .client
+            .remove(ctx, path.to_string(), discard, timeout.as_secs_f64())
+            .await??)
+    }
+
+    /// Shows or sets the bandwidth limit.
+    pub async fn speed(
+        &self,
+        kbps: Option<u32>,
+        path: Option<String>,
+    ) -> Result<Setting, CallError> {
+        Ok(self
+            .client
+            .speed(context_for(SHORT_CALL), kbps, path)
+            .await??)
+    }
+
+    /// Shows or sets the event delay.
+    pub async fn delay(
+        &self,
+        seconds: Option<f64>,
+        path: Option<String>,
+    ) -> Result<Setting, CallError> {
+        Ok(self
+            .client
+            .delay(context_for(SHORT_CALL), seconds, path)
+            .await??)
+    }
+
+    /// Schedules a full sync.
+    pub async fn sync(&self, path: Option<String>) -> Result<(), CallError> {
+        Ok(self.client.sync(context_for(SHORT_CALL), path).await??)
+    }
+
+    /// Pauses (`true`) or resumes syncs.
+    pub async fn pause(&self, path: Option<String>, paused: bool) -> Result<(), CallError> {
+        let ctx = context_for(SHORT_CALL);
+        Ok(if paused {
+            self.client.pause(ctx, path).await??
+        } else {
+            self.client.resume(ctx, path).await??
+        })
+    }
+
+    /// Re-reads the config; returns the daemon's summary.
+    pub async fn reload(&self) -> Result<String, CallError> {
+        Ok(self.client.reload(context_for(LONG_SETUP)).await??)
     }
 }

@@ -1,6 +1,7 @@
 //! `inosyncctl`: steer a running inosyncd through its control socket.
 
 mod client;
+mod paths;
 mod status_table;
 
 use std::path::PathBuf;
@@ -8,10 +9,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use inosync_proto::{AddWatch, Setting, Source};
 
 use crate::client::{CallError, Connection};
 
-/// Control a running inosyncd: status, wait.
+/// Control a running inosyncd: add and remove watches, change the bandwidth limit
+/// and the event delay, trigger syncs, pause, and see what it is doing.
 #[derive(Debug, Parser)]
 #[command(name = "inosyncctl", version, about)]
 struct Cli {
@@ -25,7 +28,7 @@ struct Cli {
     )]
     socket: Option<PathBuf>,
 
-    /// Print machine-readable JSON instead of a table.
+    /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
 
@@ -40,12 +43,84 @@ enum Command {
         /// Show only the watch of this directory.
         path: Option<PathBuf>,
     },
+    /// Start watching a directory; it gets a full sync first.
+    Add {
+        /// The directory (relative paths are taken from the current directory).
+        path: PathBuf,
+        /// Appended to each target (default: the same as PATH; "" = the target itself).
+        #[arg(long, value_name = "P")]
+        remote_path: Option<String>,
+        /// A target in rsync syntax; repeat for more (default: the config's targets).
+        #[arg(long = "target", value_name = "T")]
+        targets: Vec<String>,
+        /// An rsync-style exclude pattern; repeat for more.
+        #[arg(long = "exclude", value_name = "PAT")]
+        excludes: Vec<String>,
+        /// Event delay for this watch, in seconds.
+        #[arg(long, value_name = "S")]
+        delay: Option<f64>,
+        /// Bandwidth limit for this watch, in KB/s (0 = unlimited).
+        #[arg(long, value_name = "KBPS")]
+        speed: Option<u32>,
+    },
+    /// Stop watching a directory; its pending changes are synced first.
+    Remove {
+        /// The watched directory.
+        path: PathBuf,
+        /// Drop pending changes instead of syncing them.
+        #[arg(long)]
+        discard: bool,
+        /// Give up waiting for the pending changes after this many seconds (the
+        /// watch is still removed once they are synced).
+        #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+        timeout: f64,
+    },
+    /// Show or set the bandwidth limit in KB/s (0 = unlimited); a running transfer
+    /// is restarted with the new limit.
+    Speed {
+        /// The new limit; without it, the current one is shown.
+        kbps: Option<u32>,
+        /// Only this watch.
+        #[arg(long, value_name = "PATH")]
+        watch: Option<PathBuf>,
+    },
+    /// Show or set the event delay in seconds; pending batches are re-timed.
+    Delay {
+        /// The new delay; without it, the current one is shown.
+        seconds: Option<f64>,
+        /// Only this watch.
+        #[arg(long, value_name = "PATH")]
+        watch: Option<PathBuf>,
+    },
+    /// Full sync now, of all watches or of one.
+    Sync {
+        /// Only this watch.
+        path: Option<PathBuf>,
+        /// Return only when the sync is done (exit 1 on timeout).
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up after this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
+        timeout: f64,
+    },
     /// Return when nothing is pending or running (exit 0), or on timeout (exit 1).
     Wait {
         /// Give up after this many seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
         timeout: f64,
     },
+    /// Hold syncs (of all watches, or one) while still recording changes.
+    Pause {
+        /// Only this watch.
+        path: Option<PathBuf>,
+    },
+    /// Let held syncs go.
+    Resume {
+        /// Only this watch.
+        path: Option<PathBuf>,
+    },
+    /// Re-read the config file (as SIGHUP does).
+    Reload,
 }
 
 /// Exit codes of SPEC §4.
@@ -77,53 +152,192 @@ fn main() -> ExitCode {
     }
 }
 
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CallError> {
+    let json = serde_json::to_string_pretty(value)
+        .map_err(|e| CallError::Refused(format!("cannot encode JSON: {e}")))?;
+    println!("{json}");
+    Ok(())
+}
+
+fn check_seconds(what: &str, value: f64) -> Result<Duration, CallError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(Duration::from_secs_f64(value.min(1e7)))
+    } else {
+        Err(CallError::Refused(format!(
+            "{what} {value}: must be seconds >= 0"
+        )))
+    }
+}
+
 async fn run(cli: Cli) -> Result<ExitCode, CallError> {
     let socket = cli.socket.clone().unwrap_or_else(client::default_socket);
     let connection = Connection::open(&socket).await?;
+    let json = cli.json;
     match cli.command {
         Command::Status { path } => {
             let mut status = connection.status().await?;
             if let Some(path) = path {
-                let wanted = std::path::absolute(&path)
-                    .map_err(|e| CallError::Refused(format!("{}: {e}", path.display())))?;
-                let wanted = wanted.canonicalize().unwrap_or(wanted);
-                status
-                    .watches
-                    .retain(|w| std::path::Path::new(&w.path) == wanted);
+                let wanted = paths::resolve(&path)?;
+                status.watches.retain(|w| w.path == wanted);
                 if status.watches.is_empty() {
-                    return Err(CallError::Refused(format!(
-                        "{} is not watched",
-                        path.display()
-                    )));
+                    return Err(CallError::Refused(format!("{wanted} is not watched")));
                 }
             }
-            if cli.json {
-                let json = serde_json::to_string_pretty(&status)
-                    .map_err(|e| CallError::Refused(format!("cannot encode status: {e}")))?;
-                println!("{json}");
+            if json {
+                print_json(&status)?;
             } else {
                 print!("{}", status_table::render(&status));
             }
-            Ok(ExitCode::SUCCESS)
+        }
+        Command::Add {
+            path,
+            remote_path,
+            targets,
+            excludes,
+            delay,
+            speed,
+        } => {
+            let path = paths::existing_dir(&path)?;
+            if let Some(delay) = delay {
+                check_seconds("--delay", delay)?;
+            }
+            let watch = connection
+                .add(AddWatch {
+                    path,
+                    remote_path,
+                    targets,
+                    excludes,
+                    delay,
+                    speed,
+                })
+                .await?;
+            if json {
+                print_json(&watch)?;
+            } else {
+                let destinations: Vec<&str> = watch
+                    .targets
+                    .iter()
+                    .map(|t| t.destination.as_str())
+                    .collect();
+                println!(
+                    "watching {} ({} directories); full sync to {} started",
+                    watch.path,
+                    watch.watched_dirs,
+                    destinations.join(", ")
+                );
+            }
+        }
+        Command::Remove {
+            path,
+            discard,
+            timeout,
+        } => {
+            let path = paths::resolve(&path)?;
+            let timeout = check_seconds("--timeout", timeout)?;
+            if !connection.remove(&path, discard, timeout).await? {
+                eprintln!(
+                    "inosyncctl: {path} is no longer watched, but its pending changes are not synced yet \
+                     (see `inosyncctl status`); it goes once they are, or now with --discard"
+                );
+                return Ok(ExitCode::from(EXIT_REFUSED));
+            }
+            if json {
+                print_json(&serde_json::json!({ "removed": path }))?;
+            } else {
+                println!("removed {path}");
+            }
+        }
+        Command::Speed { kbps, watch } => {
+            let watch = watch.as_deref().map(paths::resolve).transpose()?;
+            let setting = connection.speed(kbps, watch).await?;
+            show_setting(json, "speed", &setting, |v| {
+                if v == 0.0 {
+                    "unlimited".into()
+                } else {
+                    format!("{v} KB/s")
+                }
+            })?;
+        }
+        Command::Delay { seconds, watch } => {
+            if let Some(seconds) = seconds {
+                check_seconds("delay", seconds)?;
+            }
+            let watch = watch.as_deref().map(paths::resolve).transpose()?;
+            let setting = connection.delay(seconds, watch).await?;
+            show_setting(json, "delay", &setting, |v| format!("{v} s"))?;
+        }
+        Command::Sync {
+            path,
+            wait,
+            timeout,
+        } => {
+            let path = path.as_deref().map(paths::resolve).transpose()?;
+            let timeout = check_seconds("--timeout", timeout)?;
+            connection.sync(path.clone()).await?;
+            let what = path.as_deref().unwrap_or("every watch");
+            if wait {
+                if !connection.wait(path.clone(), timeout).await? {
+                    eprintln!(
+                        "inosyncctl: full sync of {what} not done after {} s",
+                        timeout.as_secs_f64()
+                    );
+                    return Ok(ExitCode::from(EXIT_REFUSED));
+                }
+                println!("full sync of {what} done");
+            } else {
+                println!("full sync of {what} scheduled");
+            }
         }
         Command::Wait { timeout } => {
-            if !(timeout.is_finite() && timeout >= 0.0) {
-                return Err(CallError::Refused(format!(
-                    "--timeout {timeout}: must be seconds >= 0"
-                )));
+            let timeout_d = check_seconds("--timeout", timeout)?;
+            let idle = connection.wait(None, timeout_d).await?;
+            if json {
+                print_json(&serde_json::json!({ "idle": idle }))?;
             }
-            let idle = connection
-                .wait(Duration::from_secs_f64(timeout.min(1e7)))
-                .await?;
-            if cli.json {
-                println!("{}", serde_json::json!({ "idle": idle }));
-            }
-            if idle {
-                Ok(ExitCode::SUCCESS)
-            } else {
+            if !idle {
                 eprintln!("inosyncctl: still busy after {timeout} s");
-                Ok(ExitCode::from(EXIT_REFUSED))
+                return Ok(ExitCode::from(EXIT_REFUSED));
             }
         }
+        Command::Pause { path } => {
+            let path = path.as_deref().map(paths::resolve).transpose()?;
+            connection.pause(path.clone(), true).await?;
+            println!(
+                "paused {}: changes are recorded, not synced",
+                path.as_deref().unwrap_or("all watches")
+            );
+        }
+        Command::Resume { path } => {
+            let path = path.as_deref().map(paths::resolve).transpose()?;
+            connection.pause(path.clone(), false).await?;
+            println!("resumed {}", path.as_deref().unwrap_or("all watches"));
+        }
+        Command::Reload => {
+            let summary = connection.reload().await?;
+            println!("{summary}");
+        }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_setting(
+    json: bool,
+    name: &str,
+    setting: &Setting,
+    format: impl Fn(f64) -> String,
+) -> Result<(), CallError> {
+    if json {
+        return print_json(setting);
+    }
+    let source = match setting.source {
+        Source::Default => "default",
+        Source::Config => "from the config",
+        Source::Runtime => "set at runtime",
+        Source::Global => "the global value",
+    };
+    match &setting.watch {
+        Some(watch) => println!("{watch}: {name} {} ({source})", format(setting.value)),
+        None => println!("{name} {} ({source})", format(setting.value)),
+    }
+    Ok(())
 }

@@ -1,20 +1,26 @@
-//! `inosyncctl status` for people: one row per (watch, target).
+//! `inosyncctl status` for people: a header line, then one row per (watch, target).
 
 use comfy_table::presets::UTF8_HORIZONTAL_ONLY;
 use comfy_table::{ContentArrangement, Table};
-use inosync_proto::{Status, TargetState};
+use inosync_proto::{Source, Status, TargetState, WatchStatus};
 
 /// Renders the status as a header line and a table.
 pub fn render(status: &Status) -> String {
     let mut out = format!(
-        "inosyncd {} (pid {}): {} watch(es), {} rsync running of max {}, speed {}, delay {} s\n",
+        "inosyncd {} (pid {}), config {}: {} watch(es), {} rsync running of max {}, speed {} ({}), delay {} s ({})\n",
         status.version,
         status.pid,
+        status
+            .config_file
+            .as_deref()
+            .unwrap_or("none (quick start)"),
         status.watches.len(),
         status.running,
         status.max_parallel,
         speed(status.speed),
-        status.delay
+        source(status.speed_source),
+        status.delay,
+        source(status.delay_source),
     );
     if status.watches.is_empty() {
         out.push_str("no watches: add one with `inosyncctl add PATH`\n");
@@ -27,6 +33,8 @@ pub fn render(status: &Status) -> String {
         .set_header([
             "WATCH",
             "DIRS",
+            "SPEED",
+            "DELAY",
             "TARGET",
             "STATE",
             "PENDING",
@@ -35,14 +43,17 @@ pub fn render(status: &Status) -> String {
             "LAST ERROR",
         ]);
     for watch in &status.watches {
+        let name = watch_name(watch);
         for target in &watch.targets {
             let state = match (target.state, target.next_retry_in) {
                 (TargetState::Retrying, Some(secs)) => format!("retrying in {secs:.0} s"),
                 (state, _) => format!("{state:?}").to_lowercase(),
             };
             table.add_row([
-                watch.path.clone(),
+                name.clone(),
                 watch.watched_dirs.to_string(),
+                format!("{} ({})", speed(watch.speed), source(watch.speed_source)),
+                format!("{} s ({})", watch.delay, source(watch.delay_source)),
                 target.destination.clone(),
                 state,
                 target.pending.to_string(),
@@ -55,6 +66,30 @@ pub fn render(status: &Status) -> String {
     out.push_str(&table.to_string());
     out.push('\n');
     out
+}
+
+/// The watch's path with what is special about it underneath.
+fn watch_name(watch: &WatchStatus) -> String {
+    let mut name = watch.path.clone();
+    if watch.origin == Source::Runtime {
+        name.push_str("\n(added at runtime)");
+    }
+    if watch.removing {
+        name.push_str("\n(being removed)");
+    } else if watch.paused {
+        name.push_str("\n(paused)");
+    }
+    name
+}
+
+/// Where a value comes from, in a word.
+fn source(source: Source) -> &'static str {
+    match source {
+        Source::Default => "default",
+        Source::Config => "config",
+        Source::Runtime => "runtime",
+        Source::Global => "global",
+    }
 }
 
 fn speed(kbps: u32) -> String {

@@ -4,7 +4,10 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use inosync_proto::{Control, ControlError, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerInfo, Status};
+use inosync_proto::{
+    AddWatch, Control, ControlError, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerInfo, Setting,
+    Status, WatchStatus,
+};
 use tarpc::context::Context;
 use tarpc::serde_transport;
 use tarpc::server::{BaseChannel, Channel};
@@ -13,7 +16,7 @@ use tarpc::tokio_util::codec::length_delimited::LengthDelimitedCodec;
 use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::engine::Command;
+use crate::engine::{Command, Reply};
 use crate::socket::Access;
 
 /// The server side of one connection: a handle to the engine.
@@ -34,6 +37,37 @@ impl Handler {
             .map_err(|_| ControlError::ShuttingDown)?;
         rx.await.map_err(|_| ControlError::ShuttingDown)
     }
+
+    /// Like `ask`, for commands whose answer may be a refusal in words.
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, ControlError> {
+        self.ask(make).await?.map_err(ControlError::Refused)
+    }
+}
+
+/// When a long call must answer: at the time asked for, but before the client's
+/// own deadline, so it gets an answer rather than a transport error.
+fn deadline_within(context: &Context, timeout_secs: f64) -> Result<Instant, ControlError> {
+    if !(timeout_secs.is_finite() && timeout_secs >= 0.0) {
+        return Err(ControlError::Refused(format!(
+            "timeout {timeout_secs} is not a number of seconds >= 0"
+        )));
+    }
+    let requested = Instant::now() + Duration::from_secs_f64(timeout_secs.min(1e7));
+    let client_deadline = Instant::now()
+        + context
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(Duration::from_millis(200));
+    Ok(requested.min(client_deadline))
+}
+
+fn check_path(path: &str) -> Result<(), ControlError> {
+    if path.is_empty() || !path.starts_with('/') || path.contains('\0') {
+        return Err(ControlError::Refused(format!(
+            "{path:?} is not an absolute path"
+        )));
+    }
+    Ok(())
 }
 
 impl Control for Handler {
@@ -48,22 +82,93 @@ impl Control for Handler {
         self.ask(Command::Status).await
     }
 
-    async fn wait(self, context: Context, timeout_secs: f64) -> Result<bool, ControlError> {
-        if !(timeout_secs.is_finite() && timeout_secs >= 0.0) {
-            return Err(ControlError::Refused(format!(
-                "wait: timeout {timeout_secs} is not a number of seconds >= 0"
-            )));
-        }
-        // Answer before the client's own deadline expires, so it gets `false`
-        // rather than a transport error.
-        let requested = Instant::now() + Duration::from_secs_f64(timeout_secs.min(1e7));
-        let client_deadline = Instant::now()
-            + context
-                .deadline
-                .saturating_duration_since(std::time::Instant::now())
-                .saturating_sub(Duration::from_millis(200));
-        let deadline = requested.min(client_deadline);
-        self.ask(|reply| Command::Wait { deadline, reply }).await
+    async fn wait(
+        self,
+        context: Context,
+        path: Option<String>,
+        timeout_secs: f64,
+    ) -> Result<bool, ControlError> {
+        let deadline = deadline_within(&context, timeout_secs)?;
+        self.call(|reply| Command::Wait {
+            path,
+            deadline,
+            reply,
+        })
+        .await
+    }
+
+    async fn add(self, _: Context, watch: AddWatch) -> Result<WatchStatus, ControlError> {
+        check_path(&watch.path)?;
+        self.call(|reply| Command::Add { watch, reply }).await
+    }
+
+    async fn remove(
+        self,
+        context: Context,
+        path: String,
+        discard: bool,
+        timeout_secs: f64,
+    ) -> Result<bool, ControlError> {
+        check_path(&path)?;
+        let deadline = deadline_within(&context, timeout_secs)?;
+        self.call(|reply| Command::Remove {
+            path,
+            discard,
+            deadline,
+            reply,
+        })
+        .await
+    }
+
+    async fn speed(
+        self,
+        _: Context,
+        kbps: Option<u32>,
+        path: Option<String>,
+    ) -> Result<Setting, ControlError> {
+        self.call(|reply| Command::Speed { kbps, path, reply })
+            .await
+    }
+
+    async fn delay(
+        self,
+        _: Context,
+        seconds: Option<f64>,
+        path: Option<String>,
+    ) -> Result<Setting, ControlError> {
+        self.call(|reply| Command::Delay {
+            seconds,
+            path,
+            reply,
+        })
+        .await
+    }
+
+    async fn sync(self, _: Context, path: Option<String>) -> Result<(), ControlError> {
+        self.call(|reply| Command::Sync { path, reply }).await
+    }
+
+    async fn pause(self, _: Context, path: Option<String>) -> Result<(), ControlError> {
+        self.call(|reply| Command::Pause {
+            path,
+            paused: true,
+            reply,
+        })
+        .await
+    }
+
+    async fn resume(self, _: Context, path: Option<String>) -> Result<(), ControlError> {
+        self.call(|reply| Command::Pause {
+            path,
+            paused: false,
+            reply,
+        })
+        .await
+    }
+
+    async fn reload(self, _: Context) -> Result<String, ControlError> {
+        self.call(|reply| Command::Reload { reply: Some(reply) })
+            .await
     }
 }
 

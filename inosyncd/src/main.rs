@@ -12,6 +12,7 @@ mod pair;
 mod paths;
 mod rsync;
 mod socket;
+mod state_file;
 mod time_format;
 mod watch_tree;
 mod watcher;
@@ -25,10 +26,11 @@ use clap::Parser;
 use tokio::sync::{mpsc, watch};
 
 use crate::cli::Cli;
-use crate::config::{Config, destination};
+use crate::config::{Config, destination, resolve_rsync};
 use crate::daemonize::Readiness;
-use crate::engine::Engine;
+use crate::engine::{Command, Engine};
 use crate::socket::{Access, ControlSocket};
+use crate::state_file::StateFile;
 
 /// How long running rsyncs may go on after SIGTERM before they are stopped.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -99,30 +101,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         }
     }
     if !cli.pretend {
-        config.rsync = find_rsync(&config.rsync)?;
+        config.rsync = resolve_rsync(&config.rsync).map_err(anyhow::Error::msg)?;
     }
     Ok(config)
-}
-
-/// Resolves the rsync binary now, so a missing one is a clear start-up error and
-/// not a failure on the first change.
-fn find_rsync(rsync: &Path) -> anyhow::Result<PathBuf> {
-    let candidates: Vec<PathBuf> = if rsync.components().count() > 1 {
-        vec![rsync.to_path_buf()]
-    } else {
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-            .map(|dir| dir.join(rsync))
-            .collect()
-    };
-    candidates
-        .into_iter()
-        .find(|path| path.is_file())
-        .with_context(|| {
-            format!(
-                "rsync binary {} not found: install rsync (e.g. `apt-get install rsync`) or set `rsync` in the config",
-                rsync.display()
-            )
-        })
 }
 
 fn print_effective(config: &Config) {
@@ -202,7 +183,8 @@ async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
     let socket_path = cli.socket.clone().unwrap_or_else(paths::default_socket);
     let access = Access::new(config.socket_group.as_deref())?;
     let watches = config.watches.len();
-    let engine = Engine::new(config, cli.pretend)?;
+    let state_file = StateFile::new(cli.state.clone().unwrap_or_else(StateFile::default_path));
+    let engine = Engine::new(config, cli.delay, state_file, cli.pretend)?;
     let socket = ControlSocket::bind(&socket_path, &access)?;
     let pid_file = match &cli.pid_file {
         Some(path) => {
@@ -234,9 +216,13 @@ impl Started {
             .listener
             .take()
             .context("control socket already taken")?;
-        let server = tokio::spawn(control::serve(listener, self.access.clone(), command_tx));
+        let server = tokio::spawn(control::serve(
+            listener,
+            self.access.clone(),
+            command_tx.clone(),
+        ));
         tokio::spawn(async move {
-            wait_for_stop_signal().await;
+            handle_signals(command_tx).await;
             let _ = shutdown_tx.send(true);
         });
         let result = self
@@ -251,7 +237,8 @@ impl Started {
     }
 }
 
-async fn wait_for_stop_signal() {
+/// Returns on SIGTERM or SIGINT; SIGHUP reloads the config, as `inosyncctl reload`.
+async fn handle_signals(engine: mpsc::Sender<Command>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -265,7 +252,10 @@ async fn wait_for_stop_signal() {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); return; }
-            _ = hup.recv() => tracing::warn!("SIGHUP: config reload is not supported yet; restart to apply changes"),
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the config");
+                let _ = engine.send(Command::Reload { reply: None }).await;
+            }
         }
     }
 }

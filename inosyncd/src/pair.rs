@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
 use inosync_proto::TargetState;
+use tokio::sync::oneshot;
 
 /// Past this many pending paths a pair gives up listing them and does one full
 /// sync instead: memory stays bounded however long a target is down.
@@ -26,6 +27,9 @@ pub struct Batch {
 /// One destination of one watch.
 #[derive(Debug)]
 pub struct Pair {
+    /// Unique for the daemon's lifetime, so a finished rsync finds its pair even
+    /// after a reload changed the list of targets.
+    pub id: u64,
     /// The target as configured.
     pub target: String,
     /// `target + remote_path`.
@@ -37,6 +41,10 @@ pub struct Pair {
     /// Skip the delay (initial sync, explicit requests).
     urgent: bool,
     running: Option<Batch>,
+    /// Stops the running rsync early (to restart it with a new speed).
+    stop: Option<oneshot::Sender<()>>,
+    /// The `--bwlimit` the running rsync was started with.
+    pub speed_in_use: u32,
     retry_at: Option<Instant>,
     /// Consecutive failures.
     pub failures: u32,
@@ -48,8 +56,9 @@ pub struct Pair {
 
 impl Pair {
     /// A pair with nothing pending.
-    pub fn new(target: String, destination: String) -> Pair {
+    pub fn new(id: u64, target: String, destination: String) -> Pair {
         Pair {
+            id,
             target,
             destination,
             pending: BTreeSet::new(),
@@ -57,6 +66,8 @@ impl Pair {
             first_change: None,
             urgent: false,
             running: None,
+            stop: None,
+            speed_in_use: 0,
             retry_at: None,
             failures: 0,
             last_sync: None,
@@ -123,8 +134,27 @@ impl Pair {
         })
     }
 
-    /// Moves the pending changes into the running batch.
-    pub fn start(&mut self) -> Batch {
+    /// Makes the pending batch due now, skipping the delay (and any backoff).
+    pub fn hurry(&mut self, now: Instant) {
+        if self.has_pending() {
+            self.first_change.get_or_insert(now);
+            self.urgent = true;
+            self.retry_at = None;
+        }
+    }
+
+    /// Asks the running rsync to stop; its batch comes back as pending and due now.
+    /// Returns whether one was running.
+    pub fn interrupt(&mut self) -> bool {
+        match self.stop.take() {
+            Some(stop) => stop.send(()).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Moves the pending changes into the running batch; `stop` ends it early.
+    pub fn start(&mut self, stop: oneshot::Sender<()>) -> Batch {
+        self.stop = Some(stop);
         let batch = Batch {
             full: self.pending_full,
             paths: std::mem::take(&mut self.pending).into_iter().collect(),
@@ -137,11 +167,18 @@ impl Pair {
     }
 
     /// The running batch ended. On failure its changes go back into the pending
-    /// set (merged with what arrived meanwhile) and a retry is scheduled.
-    pub fn finish(&mut self, error: Option<String>, now: Instant) {
+    /// set (merged with what arrived meanwhile) and a retry is scheduled; when it was
+    /// interrupted they go back too, due at once, and nothing counts as failed.
+    pub fn finish(&mut self, error: Option<String>, interrupted: bool, now: Instant) {
+        self.stop = None;
         let Some(batch) = self.running.take() else {
             return;
         };
+        if interrupted {
+            self.requeue(&batch, now);
+            self.urgent = true;
+            return;
+        }
         match error {
             None => {
                 self.failures = 0;
@@ -154,13 +191,17 @@ impl Pair {
                 let backoff = backoff(self.failures);
                 self.retry_at = Some(now + backoff);
                 self.last_error = Some(error);
-                if batch.full {
-                    self.record_full(now, false);
-                } else {
-                    for path in &batch.paths {
-                        self.record(path, now);
-                    }
-                }
+                self.requeue(&batch, now);
+            }
+        }
+    }
+
+    fn requeue(&mut self, batch: &Batch, now: Instant) {
+        if batch.full {
+            self.record_full(now, false);
+        } else {
+            for path in &batch.paths {
+                self.record(path, now);
             }
         }
     }
@@ -207,9 +248,9 @@ mod tests {
     #[test]
     fn changes_during_a_run_go_to_the_next_batch() {
         let now = Instant::now();
-        let mut pair = Pair::new("t".into(), "t".into());
+        let mut pair = Pair::new(1, "t".into(), "t".into());
         pair.record(b"a", now);
-        let batch = pair.start();
+        let batch = pair.start(oneshot::channel().0);
         assert_eq!(batch.paths, vec![b"a".to_vec()]);
         pair.record(b"b", now);
         assert_eq!(
@@ -217,19 +258,19 @@ mod tests {
             None,
             "one batch runs at a time"
         );
-        pair.finish(None, now);
+        pair.finish(None, false, now);
         assert_eq!(pair.due_at(Duration::ZERO), Some(now));
-        assert_eq!(pair.start().paths, vec![b"b".to_vec()]);
+        assert_eq!(pair.start(oneshot::channel().0).paths, vec![b"b".to_vec()]);
     }
 
     #[test]
     fn failed_batch_is_kept_and_merged() {
         let now = Instant::now();
-        let mut pair = Pair::new("t".into(), "t".into());
+        let mut pair = Pair::new(1, "t".into(), "t".into());
         pair.record(b"a", now);
-        pair.start();
+        pair.start(oneshot::channel().0);
         pair.record(b"b", now);
-        pair.finish(Some("boom".into()), now);
+        pair.finish(Some("boom".into()), false, now);
         assert_eq!(pair.pending_count(), 2);
         assert_eq!(pair.failures, 1);
         assert!(pair.due_at(Duration::ZERO).unwrap() >= now + Duration::from_secs(1));
@@ -237,9 +278,24 @@ mod tests {
     }
 
     #[test]
+    fn interrupted_batch_is_due_again_without_a_failure() {
+        let now = Instant::now();
+        let mut pair = Pair::new(1, "t".into(), "t".into());
+        pair.record(b"a", now);
+        let (stop, stopped) = oneshot::channel();
+        pair.start(stop);
+        assert!(pair.interrupt());
+        drop(stopped);
+        pair.finish(None, true, now);
+        assert_eq!(pair.failures, 0);
+        assert_eq!(pair.due_at(Duration::from_secs(60)), Some(now));
+        assert_eq!(pair.start(oneshot::channel().0).paths, vec![b"a".to_vec()]);
+    }
+
+    #[test]
     fn delay_counts_from_the_first_change() {
         let now = Instant::now();
-        let mut pair = Pair::new("t".into(), "t".into());
+        let mut pair = Pair::new(1, "t".into(), "t".into());
         pair.record(b"a", now);
         pair.record(b"b", now + Duration::from_secs(5));
         assert_eq!(

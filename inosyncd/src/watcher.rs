@@ -83,6 +83,31 @@ impl Watcher {
         Ok(())
     }
 
+    /// Stops watching a tree: every watch in it is removed from the kernel.
+    pub fn remove_root(&mut self, watch: u32) {
+        if let Some(root) = self.roots.remove(&watch)
+            && let Some(node) = root.node
+        {
+            self.drop_subtree(node);
+        }
+    }
+
+    /// New exclude patterns for a tree: directories no longer excluded get watches
+    /// (newly excluded ones keep theirs, but their events are filtered out).
+    pub fn set_excludes(&mut self, watch: u32, excludes: ExcludeSet) {
+        let node = match self.roots.get_mut(&watch) {
+            Some(root) => {
+                root.excludes = excludes;
+                root.node
+            }
+            None => None,
+        };
+        if let Some(node) = node {
+            let mut ignored = Vec::new();
+            self.scan_children(watch, node, Vec::new(), false, &mut ignored);
+        }
+    }
+
     /// Directories watched in one tree.
     pub fn watched_dirs(&self, watch: u32) -> u64 {
         self.tree.count(watch)

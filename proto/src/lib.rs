@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a request or response changes shape, so that a client talking to a
 /// daemon of another release can warn instead of failing with an opaque decode error.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest frame either side accepts: a bogus length prefix must not make the
 /// daemon allocate more than this.
@@ -63,6 +63,21 @@ pub struct TargetStatus {
     pub next_retry_in: Option<f64>,
 }
 
+/// Where a setting's value comes from, so `status` can tell an administrator
+/// whether `inosyncctl` changed it (and a config edit will not take effect) or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Built-in default.
+    Default,
+    /// The config file.
+    Config,
+    /// Set at runtime with `inosyncctl`, kept in the state file.
+    Runtime,
+    /// Inherited from the global setting.
+    Global,
+}
+
 /// One watched tree.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WatchStatus {
@@ -82,6 +97,14 @@ pub struct WatchStatus {
     pub delay: f64,
     /// Bandwidth limit in KB/s in force for this tree (0 = unlimited).
     pub speed: u32,
+    /// Where `delay` comes from.
+    pub delay_source: Source,
+    /// Where `speed` comes from.
+    pub speed_source: Source,
+    /// Where the watch itself comes from (`config` or `runtime`).
+    pub origin: Source,
+    /// Being removed: pending changes are synced first, then the watch goes.
+    pub removing: bool,
     /// One entry per destination.
     pub targets: Vec<TargetStatus>,
 }
@@ -98,8 +121,14 @@ pub struct Status {
     pub speed: u32,
     /// Global event delay in seconds.
     pub delay: f64,
+    /// Where `speed` comes from.
+    pub speed_source: Source,
+    /// Where `delay` comes from.
+    pub delay_source: Source,
     /// Cap on concurrent rsync processes.
     pub max_parallel: u32,
+    /// The config file in use, if any.
+    pub config_file: Option<String>,
     /// rsync processes running now.
     pub running: u32,
     /// Every watched tree.
@@ -127,6 +156,35 @@ impl std::fmt::Display for ControlError {
 
 impl std::error::Error for ControlError {}
 
+/// A new watch, as `inosyncctl add` sends it. Paths are absolute (the client
+/// resolves relative ones against its own working directory).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddWatch {
+    /// The directory to watch.
+    pub path: String,
+    /// Appended to each target; `None` = same as `path`.
+    pub remote_path: Option<String>,
+    /// Targets; empty = the config's default targets.
+    pub targets: Vec<String>,
+    /// Exclude patterns added to the global ones.
+    pub excludes: Vec<String>,
+    /// Event delay override in seconds.
+    pub delay: Option<f64>,
+    /// Bandwidth limit override in KB/s.
+    pub speed: Option<u32>,
+}
+
+/// A setting's value after a `speed` or `delay` call, and where it comes from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Setting {
+    /// The watch the value applies to, or `None` for the global value.
+    pub watch: Option<String>,
+    /// The value in force (KB/s for speed, seconds for delay).
+    pub value: f64,
+    /// Where it comes from.
+    pub source: Source,
+}
+
 /// The control service served by `inosyncd` on its Unix socket.
 #[tarpc::service]
 pub trait Control {
@@ -134,7 +192,28 @@ pub trait Control {
     async fn hello() -> ServerInfo;
     /// The current state of every watch and target.
     async fn status() -> Result<Status, ControlError>;
-    /// Returns `true` once nothing is pending or running, `false` if `timeout_secs`
-    /// passed first. Changes already made when the call arrives are counted as pending.
-    async fn wait(timeout_secs: f64) -> Result<bool, ControlError>;
+    /// Returns `true` once nothing is pending or running (in the watch of `path`, or
+    /// anywhere), `false` if `timeout_secs` passed first. Changes already made when
+    /// the call arrives count as pending.
+    async fn wait(path: Option<String>, timeout_secs: f64) -> Result<bool, ControlError>;
+    /// Starts watching a tree; it gets a full sync first.
+    async fn add(watch: AddWatch) -> Result<WatchStatus, ControlError>;
+    /// Stops watching a tree. Unless `discard`, its pending changes are synced first;
+    /// returns `false` if that did not finish within `timeout_secs` (the watch is
+    /// then removed as soon as it does).
+    async fn remove(path: String, discard: bool, timeout_secs: f64) -> Result<bool, ControlError>;
+    /// Shows (`kbps` = `None`) or sets the bandwidth limit, globally or for one
+    /// watch. A running transfer is restarted with the new limit.
+    async fn speed(kbps: Option<u32>, path: Option<String>) -> Result<Setting, ControlError>;
+    /// Shows or sets the event delay, globally or for one watch; pending batches are
+    /// re-timed.
+    async fn delay(seconds: Option<f64>, path: Option<String>) -> Result<Setting, ControlError>;
+    /// Schedules a full sync now, of one watch or all.
+    async fn sync(path: Option<String>) -> Result<(), ControlError>;
+    /// Holds syncs (of one watch or all); changes are still recorded.
+    async fn pause(path: Option<String>) -> Result<(), ControlError>;
+    /// Lets held syncs go.
+    async fn resume(path: Option<String>) -> Result<(), ControlError>;
+    /// Re-reads the config file, keeping pending changes and runtime settings.
+    async fn reload() -> Result<String, ControlError>;
 }

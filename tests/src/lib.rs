@@ -111,6 +111,11 @@ impl Fixture {
         self.path("rsync.calls")
     }
 
+    /// Where the daemon under test keeps its runtime changes.
+    pub fn state_file(&self) -> PathBuf {
+        self.path("state.toml")
+    }
+
     /// The command lines the wrapper has seen so far.
     pub fn rsync_calls(&self) -> Vec<String> {
         fs::read_to_string(self.calls_log())
@@ -158,6 +163,8 @@ impl Fixture {
             .args(args)
             .arg("-s")
             .arg(&self.socket)
+            .arg("--state")
+            .arg(self.state_file())
             .arg("-v")
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("dup log"))

@@ -109,6 +109,24 @@ pub fn destination(target: &str, remote_path: &str) -> String {
     }
 }
 
+/// Resolves the rsync binary (a bare name through PATH), so a missing one is a
+/// clear start-up error rather than a failure on the first change.
+pub fn resolve_rsync(rsync: &Path) -> Result<PathBuf, String> {
+    let candidates: Vec<PathBuf> = if rsync.components().count() > 1 {
+        vec![rsync.to_path_buf()]
+    } else {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|dir| dir.join(rsync))
+            .collect()
+    };
+    candidates.into_iter().find(|path| path.is_file()).ok_or_else(|| {
+        format!(
+            "rsync binary {} not found: install rsync (e.g. `apt-get install rsync`) or set `rsync` in the config",
+            rsync.display()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

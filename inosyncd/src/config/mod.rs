@@ -1,14 +1,14 @@
 //! The daemon's settings: one model, read from either config format and checked in
 //! one place, so that a TOML file and an inosync `.py` file mean the same thing.
 
-mod checks;
+pub mod checks;
 pub mod events;
 mod py_format;
 mod toml_format;
 
 use std::path::{Path, PathBuf};
 
-pub use checks::destination;
+pub use checks::{destination, overlap, resolve_rsync};
 pub use events::EventSet;
 
 /// Why a config was refused. The message names the file, the line and the key, so

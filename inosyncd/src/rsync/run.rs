@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
+use tokio::sync::oneshot;
 
 use super::command::{Job, display_argv};
 use super::exit_code::meaning;
@@ -17,14 +18,27 @@ pub struct Outcome {
     pub error: Option<String>,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// Stopped on request (e.g. to restart with a new `--bwlimit`): the batch did
+    /// not complete, but nothing failed either.
+    pub interrupted: bool,
 }
+
+/// How long rsync gets to exit after SIGTERM (it keeps its partial file then)
+/// before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Lines of rsync's stderr kept for `last_error`.
 const STDERR_TAIL: usize = 3;
 
 /// Runs the job (or, with `pretend`, only logs what would run). `label` names the
-/// watch and target in log lines.
-pub async fn run(job: Job, pretend: bool, label: String) -> Outcome {
+/// watch and target in log lines. A message on `stop` ends the run early: rsync gets
+/// SIGTERM, so that with `--partial` it keeps what it has transferred.
+pub async fn run(
+    job: Job,
+    pretend: bool,
+    label: String,
+    mut stop: oneshot::Receiver<()>,
+) -> Outcome {
     let started = Instant::now();
     let argv = job.argv();
     let list = job.stdin();
@@ -42,6 +56,7 @@ pub async fn run(job: Job, pretend: bool, label: String) -> Outcome {
         return Outcome {
             error: None,
             elapsed: started.elapsed(),
+            interrupted: false,
         };
     }
     tracing::debug!("{label}: running ({files}): {}", display_argv(&argv));
@@ -62,6 +77,7 @@ pub async fn run(job: Job, pretend: bool, label: String) -> Outcome {
             return Outcome {
                 error: Some(format!("cannot start {}: {e}", job.rsync.display())),
                 elapsed: started.elapsed(),
+                interrupted: false,
             };
         }
     };
@@ -74,23 +90,49 @@ pub async fn run(job: Job, pretend: bool, label: String) -> Outcome {
         })),
         _ => None,
     };
-    let mut tail: Vec<String> = Vec::new();
-    if let Some(stderr) = child.stderr.take() {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            tracing::warn!("{label}: rsync: {line}");
-            if tail.len() == STDERR_TAIL {
-                tail.remove(0);
+    let stderr_lines = child.stderr.take().map(|stderr| {
+        let label = label.clone();
+        tokio::spawn(async move {
+            let mut tail: Vec<String> = Vec::new();
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::warn!("{label}: rsync: {line}");
+                if tail.len() == STDERR_TAIL {
+                    tail.remove(0);
+                }
+                tail.push(line);
             }
-            tail.push(line);
+            tail
+        })
+    });
+    let mut interrupted = false;
+    let status = tokio::select! {
+        status = child.wait() => status,
+        Ok(()) = &mut stop => {
+            interrupted = true;
+            if let Some(pid) = child.id() {
+                // SAFETY: kill(2) on our own child, which has not been reaped yet.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+            }
+            match tokio::time::timeout(STOP_GRACE, child.wait()).await {
+                Ok(status) => status,
+                Err(_) => {
+                    let _ = child.kill().await;
+                    child.wait().await
+                }
+            }
         }
-    }
-    let status = child.wait().await;
+    };
+    let tail = match stderr_lines {
+        Some(task) => task.await.unwrap_or_default(),
+        None => Vec::new(),
+    };
     if let Some(writer) = writer {
         let _ = writer.await;
     }
     let elapsed = started.elapsed();
     let error = match status {
+        _ if interrupted => None,
         Ok(status) if status.success() => None,
         // Files that vanished mid-run have their own deletion events queued: the
         // next batch deals with them, so this run did its job.
@@ -108,5 +150,9 @@ pub async fn run(job: Job, pretend: bool, label: String) -> Outcome {
         }),
         Err(e) => Some(format!("cannot wait for rsync: {e}")),
     };
-    Outcome { error, elapsed }
+    Outcome {
+        error,
+        elapsed,
+        interrupted,
+    }
 }

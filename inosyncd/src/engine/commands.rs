@@ -1,0 +1,329 @@
+//! What each control request does to the engine's state. Each handler checks its
+//! input, changes the state, writes the state file when the change is a runtime
+//! setting, and answers.
+
+use std::time::Instant;
+
+use inosync_proto::{AddWatch, Setting, Source};
+
+use super::{Command, Engine, Reply, Waiter};
+use crate::config::{WatchConfig, checks};
+use crate::state_file::AddedWatch;
+
+/// Turns a state-file entry back into a watch spec, checking it as `add` would.
+pub fn spec_from_added(added: &AddedWatch) -> Result<WatchConfig, String> {
+    spec_from_request(&AddWatch {
+        path: added.path.clone(),
+        remote_path: Some(added.remote_path.clone()),
+        targets: added.targets.clone(),
+        excludes: added.excludes.clone(),
+        delay: added.delay,
+        speed: added.speed,
+    })
+}
+
+fn spec_from_request(request: &AddWatch) -> Result<WatchConfig, String> {
+    let path = checks::absolute_watch_dir(&request.path)?;
+    for target in &request.targets {
+        checks::target(target).map_err(|e| format!("--target: {e}"))?;
+    }
+    for pattern in &request.excludes {
+        crate::exclude::check_pattern(pattern).map_err(|e| format!("--exclude: {e}"))?;
+    }
+    if let Some(delay) = request.delay {
+        checks::seconds(delay).map_err(|e| format!("--delay: {e}"))?;
+    }
+    Ok(WatchConfig {
+        remote_path: request
+            .remote_path
+            .clone()
+            .unwrap_or_else(|| path.display().to_string()),
+        path,
+        excludes: request.excludes.clone(),
+        targets: (!request.targets.is_empty()).then(|| request.targets.clone()),
+        delay: request.delay,
+        speed: request.speed,
+    })
+}
+
+impl Engine {
+    pub(super) fn handle(&mut self, command: Command) {
+        match command {
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::Wait {
+                path,
+                deadline,
+                reply,
+            } => match path.map(|p| self.find_watch(&p)).transpose() {
+                Ok(scope) => self.waiters.push(Waiter {
+                    scope,
+                    deadline,
+                    reply,
+                }),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Add { watch, reply } => {
+                let _ = reply.send(self.add(watch));
+            }
+            Command::Remove {
+                path,
+                discard,
+                deadline,
+                reply,
+            } => self.remove(&path, discard, deadline, reply),
+            Command::Speed { kbps, path, reply } => {
+                let _ = reply.send(self.speed(kbps, path));
+            }
+            Command::Delay {
+                seconds,
+                path,
+                reply,
+            } => {
+                let _ = reply.send(self.delay(seconds, path));
+            }
+            Command::Sync { path, reply } => {
+                let _ = reply.send(self.sync(path));
+            }
+            Command::Pause {
+                path,
+                paused,
+                reply,
+            } => {
+                let _ = reply.send(self.pause(path, paused));
+            }
+            Command::Reload { reply } => {
+                let result = self.reload();
+                match (&result, reply) {
+                    (_, Some(reply)) => {
+                        let _ = reply.send(result);
+                    }
+                    (Ok(summary), None) => tracing::info!("SIGHUP: {summary}"),
+                    (Err(e), None) => {
+                        tracing::error!("SIGHUP: reload failed, old config kept: {e}")
+                    }
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, request: AddWatch) -> Result<inosync_proto::WatchStatus, String> {
+        let spec =
+            spec_from_request(&request).map_err(|e| format!("cannot add {}: {e}", request.path))?;
+        self.check_free(&spec.path)
+            .map_err(|e| format!("cannot add {}: {e}", request.path))?;
+        if spec.effective_targets(&self.config).is_empty() {
+            return Err(format!(
+                "cannot add {}: no --target given and the config has no default targets",
+                request.path
+            ));
+        }
+        let path = spec.path.display().to_string();
+        let added = AddedWatch {
+            path: path.clone(),
+            remote_path: spec.remote_path.clone(),
+            targets: spec.targets.clone().unwrap_or_default(),
+            excludes: spec.excludes.clone(),
+            delay: spec.delay,
+            speed: spec.speed,
+        };
+        // A config watch removed earlier and added again is a runtime watch now.
+        self.runtime.removed.retain(|p| *p != path);
+        self.runtime.watch.remove(&path);
+        let id = self.open_watch(spec, Source::Runtime, true)?;
+        self.runtime.added.push(added);
+        self.persist();
+        tracing::info!("{path}: added at runtime");
+        Ok(self.watch_status(id))
+    }
+
+    fn remove(&mut self, path: &str, discard: bool, deadline: Instant, reply: Reply<bool>) {
+        let id = match self.find_watch(path) {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        self.begin_removal(id, discard, Some((deadline, reply)));
+    }
+
+    /// Stops watching; with `discard` the watch goes at once, otherwise when its
+    /// pending changes are synced (see `progress_removals`).
+    pub(super) fn begin_removal(
+        &mut self,
+        id: u32,
+        discard: bool,
+        waiter: Option<(Instant, Reply<bool>)>,
+    ) {
+        self.watcher.remove_root(id);
+        if discard {
+            if let Some(watch) = self.watches.remove(&id) {
+                tracing::info!(
+                    "{}: removed, pending changes discarded",
+                    watch.spec.path.display()
+                );
+                self.forget(&watch);
+                for (_, reply) in watch.removing.into_iter().flatten() {
+                    let _ = reply.send(Ok(true));
+                }
+            }
+            if let Some((_, reply)) = waiter {
+                let _ = reply.send(Ok(true));
+            }
+            return;
+        }
+        let Some(watch) = self.watches.get_mut(&id) else {
+            return;
+        };
+        let now = Instant::now();
+        for pair in &mut watch.pairs {
+            pair.hurry(now);
+        }
+        let waiting = watch.removing.get_or_insert_with(Vec::new);
+        waiting.extend(waiter);
+        tracing::info!(
+            "{}: no longer watched; syncing its pending changes before removal",
+            watch.spec.path.display()
+        );
+    }
+
+    fn speed(&mut self, kbps: Option<u32>, path: Option<String>) -> Result<Setting, String> {
+        let scope = path.as_deref().map(|p| self.find_watch(p)).transpose()?;
+        if let Some(kbps) = kbps {
+            match scope {
+                Some(id) => {
+                    let watch = self.watches.get_mut(&id).ok_or("watch vanished")?;
+                    watch.speed_override = Some(kbps);
+                    let key = watch.spec.path.display().to_string();
+                    self.runtime.watch_mut(&key).speed = Some(kbps);
+                }
+                None => self.runtime.speed = Some(kbps),
+            }
+            self.persist();
+            self.restart_for_speed();
+        }
+        Ok(match scope {
+            Some(id) => {
+                let watch = &self.watches[&id];
+                let (value, source) = self.watch_speed(watch);
+                Setting {
+                    watch: Some(watch.spec.path.display().to_string()),
+                    value: f64::from(value),
+                    source,
+                }
+            }
+            None => {
+                let (value, source) = self.global_speed();
+                Setting {
+                    watch: None,
+                    value: f64::from(value),
+                    source,
+                }
+            }
+        })
+    }
+
+    /// Restarts every running rsync whose bandwidth limit is no longer the one in
+    /// force; `--partial` keeps what it already sent.
+    pub(super) fn restart_for_speed(&mut self) {
+        let wanted: Vec<(u32, u32)> = self
+            .watches
+            .iter()
+            .map(|(id, w)| (*id, self.watch_speed(w).0))
+            .collect();
+        for (id, speed) in wanted {
+            let Some(watch) = self.watches.get_mut(&id) else {
+                continue;
+            };
+            for pair in &mut watch.pairs {
+                if pair.is_running() && pair.speed_in_use != speed && pair.interrupt() {
+                    tracing::info!(
+                        "{}: restarting the running transfer with --bwlimit={speed}",
+                        pair.destination
+                    );
+                }
+            }
+        }
+    }
+
+    fn delay(&mut self, seconds: Option<f64>, path: Option<String>) -> Result<Setting, String> {
+        let scope = path.as_deref().map(|p| self.find_watch(p)).transpose()?;
+        if let Some(seconds) = seconds {
+            checks::seconds(seconds)?;
+            match scope {
+                Some(id) => {
+                    let watch = self.watches.get_mut(&id).ok_or("watch vanished")?;
+                    watch.delay_override = Some(seconds);
+                    let key = watch.spec.path.display().to_string();
+                    self.runtime.watch_mut(&key).delay = Some(seconds);
+                }
+                None => self.runtime.delay = Some(seconds),
+            }
+            self.persist();
+        }
+        // Pending batches are re-timed by themselves: their due time is computed
+        // from their first change and the delay in force at each turn of the loop.
+        Ok(match scope {
+            Some(id) => {
+                let watch = &self.watches[&id];
+                let (value, source) = self.watch_delay(watch);
+                Setting {
+                    watch: Some(watch.spec.path.display().to_string()),
+                    value,
+                    source,
+                }
+            }
+            None => {
+                let (value, source) = self.global_delay();
+                Setting {
+                    watch: None,
+                    value,
+                    source,
+                }
+            }
+        })
+    }
+
+    fn sync(&mut self, path: Option<String>) -> Result<(), String> {
+        let scope = path.as_deref().map(|p| self.find_watch(p)).transpose()?;
+        let now = Instant::now();
+        for (id, watch) in &mut self.watches {
+            if scope.is_none_or(|s| s == *id) {
+                for pair in &mut watch.pairs {
+                    pair.record_full(now, true);
+                    pair.hurry(now);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn pause(&mut self, path: Option<String>, paused: bool) -> Result<(), String> {
+        let scope = path.as_deref().map(|p| self.find_watch(p)).transpose()?;
+        let mut keys = Vec::new();
+        for (id, watch) in &mut self.watches {
+            if scope.is_none_or(|s| s == *id) {
+                watch.paused = paused;
+                keys.push(watch.spec.path.display().to_string());
+            }
+        }
+        for key in keys {
+            self.runtime.watch_mut(&key).paused = paused;
+        }
+        self.persist();
+        tracing::info!(
+            "{} {}",
+            path.as_deref().unwrap_or("all watches"),
+            if paused {
+                "paused: changes are recorded, not synced"
+            } else {
+                "resumed"
+            }
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! The engine's state as `inosyncctl status` shows it.
+
+use std::time::Instant;
+
+use inosync_proto::{Status, TargetStatus, WatchStatus};
+
+use super::Engine;
+use crate::pair::Pair;
+use crate::time_format::rfc3339;
+
+impl Engine {
+    pub(super) fn status(&self) -> Status {
+        let (speed, speed_source) = self.global_speed();
+        let (delay, delay_source) = self.global_delay();
+        Status {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            speed,
+            speed_source,
+            delay,
+            delay_source,
+            max_parallel: self.config.max_parallel,
+            config_file: self.config.source.as_ref().map(|p| p.display().to_string()),
+            running: self.running as u32,
+            watches: self
+                .watches
+                .keys()
+                .map(|id| self.watch_status(*id))
+                .collect(),
+        }
+    }
+
+    pub(super) fn watch_status(&self, id: u32) -> WatchStatus {
+        let w = &self.watches[&id];
+        let now = Instant::now();
+        let (speed, speed_source) = self.watch_speed(w);
+        let (delay, delay_source) = self.watch_delay(w);
+        WatchStatus {
+            path: w.spec.path.display().to_string(),
+            remote_path: w.spec.remote_path.clone(),
+            paused: w.paused,
+            pending: w.pairs.iter().map(Pair::pending_count).max().unwrap_or(0),
+            watched_dirs: self.watcher.watched_dirs(id),
+            excludes: w.excludes.patterns().to_vec(),
+            delay,
+            speed,
+            delay_source,
+            speed_source,
+            origin: w.origin,
+            removing: w.removing.is_some(),
+            targets: w
+                .pairs
+                .iter()
+                .map(|p| TargetStatus {
+                    target: p.target.clone(),
+                    destination: p.destination.clone(),
+                    state: p.state(w.paused && w.removing.is_none()),
+                    pending: p.pending_count(),
+                    last_sync: p.last_sync.map(rfc3339),
+                    last_error: p.last_error.clone(),
+                    failures: p.failures,
+                    next_retry_in: p.retry_in(now).map(|d| d.as_secs_f64()),
+                })
+                .collect(),
+        }
+    }
+}
