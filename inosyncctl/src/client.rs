@@ -180,11 +180,12 @@ impl Connection {
     /// Pauses (`true`) or resumes syncs.
     pub async fn pause(&self, path: Option<String>, paused: bool) -> Result<(), CallError> {
         let ctx = context_for(SHORT_CALL);
-        Ok(if paused {
-            self.client.pause(ctx, path).await??
+        if paused {
+            self.client.pause(ctx, path).await??;
         } else {
-            self.client.resume(ctx, path).await??
-        })
+            self.client.resume(ctx, path).await??;
+        }
+        Ok(())
     }
 
     /// Re-reads the config; returns the daemon's summary.
