@@ -87,6 +87,7 @@ enum Command {
     /// Show or set the event delay in seconds; pending batches are re-timed.
     Delay {
         /// The new delay; without it, the current one is shown.
+        #[arg(allow_negative_numbers = true)]
         seconds: Option<f64>,
         /// Only this watch.
         #[arg(long, value_name = "PATH")]

@@ -208,6 +208,37 @@ impl Daemon {
             .expect("run inosyncctl")
     }
 
+    /// Runs `inosyncctl ARGS`, asserts it succeeded, returns its stdout.
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        assert!(
+            out.status.success(),
+            "inosyncctl {args:?} failed ({}): {}\n--- daemon log ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `inosyncctl ARGS`, asserts it failed with `code`, returns its stderr.
+    pub fn ctl_fails(&self, code: i32, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "inosyncctl {args:?}: stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Waits until nothing is pending or running, failing the test after 60 s.
     pub fn wait_idle(&self) {
         let out = self.ctl(&["wait", "--timeout", "60"]);

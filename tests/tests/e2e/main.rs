@@ -5,9 +5,12 @@
 mod batching;
 mod cli;
 mod config_formats;
+mod control;
 mod excludes;
 mod failing_target;
 mod mirror;
 mod odd_names;
+mod persistence;
 mod races;
 mod scheduling;
+mod socket;

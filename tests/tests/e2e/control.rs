@@ -1,0 +1,353 @@
+//! Runtime control with inosyncctl: every command's effect on the target tree or
+//! on the rsync command line, without a restart.
+
+use std::fs;
+use std::process::Command;
+use std::time::Duration;
+
+use inosync_tests::{Fixture, assert_trees_equal, bin, poll_until};
+
+/// A config with default targets and no watches: the daemon starts idle.
+fn idle_config(fx: &Fixture, delay: f64) -> String {
+    let wrapper = fx.rsync_wrapper();
+    format!(
+        "delay = {delay:?}\nrsync = \"{}\"\ntargets = [\"{}/\"]\n",
+        wrapper.display(),
+        fx.dst.display()
+    )
+}
+
+#[test]
+fn add_resolves_relative_paths_and_syncs_the_new_watch() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("existing"), "before add").unwrap();
+    let daemon = fx.start_toml(&idle_config(&fx, 0.0));
+    // Relative to inosyncctl's working directory, not the daemon's.
+    let out = Command::new(bin("inosyncctl"))
+        .current_dir(fx.dir.path())
+        .args(["-s"])
+        .arg(&fx.socket)
+        .args(["add", "src", "--remote-path", "", "--exclude", "*.tmp"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("watching"));
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("existing")).unwrap(),
+        "before add"
+    );
+    fs::write(fx.src.join("after"), "after add").unwrap();
+    fs::write(fx.src.join("skip.tmp"), "excluded").unwrap();
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("after")).unwrap(),
+        "after add"
+    );
+    assert!(!fx.dst.join("skip.tmp").exists());
+    let status = daemon.status();
+    assert_eq!(status["watches"][0]["origin"], "runtime", "{status}");
+    assert_eq!(status["watches"][0]["excludes"][0], "*.tmp", "{status}");
+}
+
+#[test]
+fn add_refuses_bad_paths_and_changes_nothing() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("inner")).unwrap();
+    fs::write(fx.path("a-file"), "x").unwrap();
+    let daemon = fx.start_toml(&idle_config(&fx, 0.0));
+    let src = fx.src.display().to_string();
+    daemon.ctl_ok(&["add", &src, "--remote-path", ""]);
+    let missing = fx.path("missing").display().to_string();
+    let file = fx.path("a-file").display().to_string();
+    let inner = fx.src.join("inner").display().to_string();
+    let parent = fx.dir.path().display().to_string();
+    for (path, expected) in [
+        (missing.as_str(), "No such file"),
+        (file.as_str(), "not a directory"),
+        (inner.as_str(), "nested inside"),
+        (parent.as_str(), "contains"),
+        (src.as_str(), "same directory"),
+    ] {
+        let stderr = daemon.ctl_fails(1, &["add", path]);
+        assert!(stderr.contains(expected), "add {path}: {stderr}");
+    }
+    let stderr = daemon.ctl_fails(1, &["add", &inner, "--target", "relative/dir"]);
+    assert!(
+        stderr.contains("nested inside") || stderr.contains("absolute"),
+        "{stderr}"
+    );
+    assert_eq!(daemon.status()["watches"].as_array().map(Vec::len), Some(1));
+    // Usage errors are exit 2.
+    daemon.ctl_fails(2, &["add"]);
+    daemon.ctl_fails(2, &["speed", "fast"]);
+}
+
+#[test]
+fn remove_syncs_pending_changes_first_unless_discarded() {
+    let fx = Fixture::new();
+    let other = fx.path("other");
+    fs::create_dir(&other).unwrap();
+    let daemon = fx.start_toml(&idle_config(&fx, 60.0));
+    let src = fx.src.display().to_string();
+    let other_s = other.display().to_string();
+    daemon.ctl_ok(&["add", &src, "--remote-path", "/kept"]);
+    daemon.ctl_ok(&["add", &other_s, "--remote-path", "/discarded"]);
+    daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
+
+    // With delay 60 these stay pending; remove syncs them before it returns.
+    fs::write(fx.src.join("pending"), "synced on remove").unwrap();
+    fs::write(other.join("pending"), "dropped by --discard").unwrap();
+    poll_until(Duration::from_secs(10), || {
+        daemon.status()["watches"][1]["pending"] == 1
+    });
+    daemon.ctl_ok(&["remove", &src]);
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("kept/pending")).unwrap(),
+        "synced on remove"
+    );
+    daemon.ctl_ok(&["remove", "--discard", &other_s]);
+    assert!(!fx.dst.join("discarded/pending").exists());
+    assert_eq!(daemon.status()["watches"].as_array().map(Vec::len), Some(0));
+
+    // No longer watched: later writes are not synced.
+    fs::write(fx.src.join("after-remove"), "x").unwrap();
+    daemon.wait_idle();
+    assert!(!fx.dst.join("kept/after-remove").exists());
+    let stderr = daemon.ctl_fails(1, &["remove", &src]);
+    assert!(stderr.contains("is not watched"), "{stderr}");
+}
+
+#[test]
+fn speed_and_delay_show_and_set_globally_and_per_watch() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.counted_config(0.0));
+    daemon.wait_idle();
+    let src = fx.src.display().to_string();
+    assert!(
+        daemon
+            .ctl_ok(&["speed"])
+            .contains("speed unlimited (from the config)")
+    );
+    assert!(
+        daemon
+            .ctl_ok(&["speed", "300"])
+            .contains("speed 300 KB/s (set at runtime)")
+    );
+    fs::write(fx.src.join("a"), "a").unwrap();
+    daemon.wait_idle();
+    assert!(
+        fx.rsync_calls().last().unwrap().contains("--bwlimit=300"),
+        "{:?}",
+        fx.rsync_calls()
+    );
+
+    let out = daemon.ctl_ok(&["speed", "700", "--watch", &src]);
+    assert!(
+        out.contains(&format!("{src}: speed 700 KB/s (set at runtime)")),
+        "{out}"
+    );
+    fs::write(fx.src.join("b"), "b").unwrap();
+    daemon.wait_idle();
+    assert!(fx.rsync_calls().last().unwrap().contains("--bwlimit=700"));
+    assert!(daemon.ctl_ok(&["speed"]).contains("speed 300 KB/s"));
+
+    assert!(
+        daemon
+            .ctl_ok(&["delay", "--watch", &src])
+            .contains("delay 0 s (the global value)")
+    );
+    assert!(
+        daemon
+            .ctl_ok(&["delay", "2.5"])
+            .contains("delay 2.5 s (set at runtime)")
+    );
+    let stderr = daemon.ctl_fails(1, &["delay", "-1"]);
+    assert!(stderr.contains("seconds"), "{stderr}");
+    let status = daemon.status();
+    assert_eq!(status["speed"], 300);
+    assert_eq!(status["speed_source"], "runtime");
+    assert_eq!(status["watches"][0]["speed"], 700);
+    assert_eq!(status["watches"][0]["speed_source"], "runtime");
+}
+
+#[test]
+fn delay_retimes_pending_batches() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.config("delay = 3600"));
+    daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
+    fs::write(fx.src.join("held"), "held by a long delay").unwrap();
+    let status_shows_waiting = poll_until(Duration::from_secs(10), || {
+        let status = daemon.status();
+        status["watches"][0]["targets"][0]["state"] == "waiting"
+    });
+    assert!(status_shows_waiting, "{}", daemon.status());
+    daemon.ctl_fails(1, &["wait", "--timeout", "0.3"]);
+    daemon.ctl_ok(&["delay", "0"]);
+    // The pending batch is due at once under the new delay.
+    daemon.ctl_ok(&["wait", "--timeout", "20"]);
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("held")).unwrap(),
+        "held by a long delay"
+    );
+}
+
+#[test]
+fn sync_repairs_a_target_changed_behind_our_back() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("d")).unwrap();
+    fs::write(fx.src.join("d/f"), "source").unwrap();
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+    fs::remove_dir_all(fx.dst.join("d")).unwrap();
+    fs::write(fx.dst.join("intruder"), "not in source").unwrap();
+    let src = fx.src.display().to_string();
+    let out = daemon.ctl_ok(&["sync", &src, "--wait", "--timeout", "30"]);
+    assert!(out.contains("done"), "{out}");
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    let stderr = daemon.ctl_fails(1, &["sync", "/nonexistent/watch"]);
+    assert!(stderr.contains("is not watched"), "{stderr}");
+}
+
+#[test]
+fn pause_records_changes_and_resume_syncs_them() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+    let src = fx.src.display().to_string();
+    daemon.ctl_ok(&["pause", &src]);
+    fs::write(fx.src.join("while-paused"), "held").unwrap();
+    fs::remove_file(fx.src.join("while-paused")).unwrap();
+    fs::write(fx.src.join("kept"), "kept").unwrap();
+    let stderr = daemon.ctl_fails(1, &["wait", "--timeout", "0.5"]);
+    assert!(stderr.contains("still busy"), "{stderr}");
+    let status = daemon.status();
+    assert_eq!(status["watches"][0]["paused"], true);
+    assert_eq!(
+        status["watches"][0]["targets"][0]["state"], "paused",
+        "{status}"
+    );
+    assert!(
+        status["watches"][0]["pending"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
+    assert!(!fx.dst.join("kept").exists());
+    daemon.ctl_ok(&["resume"]);
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// 50 MB at 1000 KB/s, then `speed 200`: the running rsync is restarted with the
+/// new limit; then `speed 0` lets it finish. The file arrives intact.
+#[test]
+fn speed_change_restarts_a_running_transfer() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.counted_config(0.0));
+    daemon.wait_idle();
+    daemon.ctl_ok(&["speed", "1000"]);
+    let big = fx.path("big.bin");
+    let data: Vec<u8> = (0..50 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    fs::write(&big, &data).unwrap();
+    let before = fx.rsync_calls().len();
+    fs::rename(&big, fx.src.join("big.bin")).unwrap();
+    let started = poll_until(Duration::from_secs(20), || {
+        fx.rsync_calls().len() > before && daemon.status()["running"] == 1
+    });
+    assert!(started, "transfer did not start\n{}", daemon.log());
+    assert!(fx.rsync_calls().last().unwrap().contains("--bwlimit=1000"));
+
+    daemon.ctl_ok(&["speed", "200"]);
+    let restarted = poll_until(Duration::from_secs(30), || {
+        fx.rsync_calls()
+            .iter()
+            .skip(before)
+            .any(|c| c.contains("--bwlimit=200"))
+    });
+    assert!(
+        restarted,
+        "no restart with --bwlimit=200: {:?}\n{}",
+        fx.rsync_calls(),
+        daemon.log()
+    );
+    assert!(
+        daemon
+            .log()
+            .contains("restarting the running transfer with --bwlimit=200")
+    );
+    assert_eq!(daemon.status()["watches"][0]["targets"][0]["failures"], 0);
+
+    daemon.ctl_ok(&["speed", "0"]);
+    daemon.wait_idle();
+    let arrived = fs::read(fx.dst.join("big.bin")).unwrap();
+    assert!(arrived == data, "big.bin differs on the target");
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+#[test]
+fn reload_and_sighup_apply_config_changes_without_resyncing_the_rest() {
+    let fx = Fixture::new();
+    let second = fx.path("second");
+    fs::create_dir(&second).unwrap();
+    fs::write(second.join("s"), "second tree").unwrap();
+    let config_path = fx.path("inosync.toml");
+    let wrapper = fx.rsync_wrapper();
+    let base = format!(
+        "delay = 0\nrsync = \"{}\"\ntargets = [\"{}/\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"/first\"\ndelay = 3600\n",
+        wrapper.display(),
+        fx.dst.display(),
+        fx.src.display()
+    );
+    let daemon = fx.start_toml(&base);
+    daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
+    // A change held by the long delay must survive the reload.
+    fs::write(fx.src.join("held"), "pending across reload").unwrap();
+    poll_until(Duration::from_secs(10), || {
+        daemon.status()["watches"][0]["pending"] == 1
+    });
+    let runs_before = fx.rsync_calls().len();
+
+    let with_second = format!(
+        "{base}\n[[watch]]\npath = \"{}\"\nremote_path = \"/second\"\n",
+        second.display()
+    );
+    fs::write(&config_path, &with_second).unwrap();
+    let out = daemon.ctl_ok(&["reload"]);
+    assert!(
+        out.contains("1 watch(es) added") && out.contains("1 unchanged"),
+        "{out}"
+    );
+    let second_synced = poll_until(Duration::from_secs(20), || fx.dst.join("second/s").exists());
+    assert!(second_synced, "{}", daemon.log());
+    let status = daemon.status();
+    assert_eq!(
+        status["watches"][0]["pending"], 1,
+        "pending change lost: {status}"
+    );
+    let new_runs: Vec<String> = fx.rsync_calls().into_iter().skip(runs_before).collect();
+    assert!(
+        new_runs.iter().all(|c| c.contains("/second")),
+        "unchanged watch resynced: {new_runs:?}"
+    );
+
+    // SIGHUP with the second watch gone again: it is removed.
+    fs::write(&config_path, &base).unwrap();
+    // SAFETY: plain kill(2) on the daemon under test.
+    unsafe { libc::kill(daemon.pid() as i32, libc::SIGHUP) };
+    let removed = poll_until(Duration::from_secs(20), || {
+        daemon.status()["watches"].as_array().map(Vec::len) == Some(1)
+    });
+    assert!(removed, "{}", daemon.log());
+    assert!(daemon.log().contains("SIGHUP"));
+
+    // A broken config is refused and the old one stays in force.
+    fs::write(&config_path, "delay = \"soon\"\n").unwrap();
+    let stderr = daemon.ctl_fails(1, &["reload"]);
+    assert!(stderr.contains("delay"), "{stderr}");
+    assert_eq!(daemon.status()["watches"].as_array().map(Vec::len), Some(1));
+}

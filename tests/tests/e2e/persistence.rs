@@ -1,0 +1,79 @@
+//! Runtime changes survive a restart; a corrupt state file is reported and moved
+//! aside without stopping the config's watches.
+
+use std::fs;
+
+use inosync_tests::Fixture;
+
+#[test]
+fn add_speed_pause_and_remove_survive_a_restart() {
+    let fx = Fixture::new();
+    let extra = fx.path("extra");
+    fs::create_dir(&extra).unwrap();
+    let config = fx.simple_config("");
+    let mut daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    let extra_s = extra.display().to_string();
+    let src = fx.src.display().to_string();
+    daemon.ctl_ok(&[
+        "add",
+        &extra_s,
+        "--target",
+        &format!("{}/", fx.path("extra-dst").display()),
+        "--remote-path",
+        "",
+    ]);
+    daemon.ctl_ok(&["speed", "300"]);
+    daemon.ctl_ok(&["delay", "4", "--watch", &extra_s]);
+    daemon.ctl_ok(&["pause", &extra_s]);
+    assert!(daemon.terminate().success());
+    let state = fs::read_to_string(fx.state_file()).unwrap();
+    assert!(state.contains("speed = 300"), "{state}");
+
+    let daemon = fx.start_toml(&config);
+    let status = daemon.status();
+    assert_eq!(status["speed"], 300, "{status}");
+    assert_eq!(status["speed_source"], "runtime");
+    let watches = status["watches"].as_array().unwrap();
+    assert_eq!(watches.len(), 2, "{status}");
+    let added = watches
+        .iter()
+        .find(|w| w["path"] == extra_s.as_str())
+        .unwrap();
+    assert_eq!(added["origin"], "runtime");
+    assert_eq!(added["paused"], true);
+    assert_eq!(added["delay"], 4.0);
+    assert_eq!(added["delay_source"], "runtime");
+
+    // Removing the config's own watch at runtime also survives a restart.
+    daemon.ctl_ok(&["resume"]);
+    daemon.ctl_ok(&["remove", &src]);
+    drop(daemon);
+    let daemon = fx.start_toml(&config);
+    let status = daemon.status();
+    let paths: Vec<&str> = status["watches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["path"].as_str())
+        .collect();
+    assert_eq!(paths, [extra_s.as_str()], "{status}");
+}
+
+#[test]
+fn corrupt_state_file_is_moved_aside_and_the_config_still_runs() {
+    let fx = Fixture::new();
+    fs::write(fx.state_file(), "speed = [not toml").unwrap();
+    fs::write(fx.src.join("f"), "x").unwrap();
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+    assert_eq!(fs::read_to_string(fx.dst.join("f")).unwrap(), "x");
+    assert!(daemon.log().contains("is corrupt"), "{}", daemon.log());
+    assert!(!fx.state_file().exists());
+    let aside = fs::read_dir(fx.dir.path()).unwrap().flatten().any(|e| {
+        e.file_name()
+            .to_string_lossy()
+            .starts_with("state.toml.corrupt-")
+    });
+    assert!(aside, "corrupt state file not kept aside");
+}

@@ -1,0 +1,139 @@
+//! The control socket: modes, stale files, peer checks, and hostile clients.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use inosync_tests::{Fixture, bin};
+
+#[test]
+fn socket_is_private_and_a_stale_one_is_replaced() {
+    let fx = Fixture::new();
+    let socket = fx.path("run/inosync/ctl.sock");
+    fs::create_dir_all(socket.parent().unwrap().parent().unwrap()).unwrap();
+    // A stale socket: bound once, nobody listening any more.
+    fs::create_dir(socket.parent().unwrap()).unwrap();
+    fs::set_permissions(socket.parent().unwrap(), fs::Permissions::from_mode(0o700)).unwrap();
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists());
+    let log = fs::File::create(fx.path("log")).unwrap();
+    let mut child = Command::new(bin("inosyncd"))
+        .arg("-s")
+        .arg(&socket)
+        .arg("--state")
+        .arg(fx.state_file())
+        .arg(&fx.src)
+        .arg(&fx.dst)
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let ready = inosync_tests::poll_until(Duration::from_secs(20), || {
+        Command::new(bin("inosyncctl"))
+            .arg("-s")
+            .arg(&socket)
+            .arg("status")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let mode = fs::metadata(&socket).map(|m| m.permissions().mode() & 0o777);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ready, "{}", fs::read_to_string(fx.path("log")).unwrap());
+    assert_eq!(mode.unwrap(), 0o600);
+
+    // A socket directory the daemon creates itself is 0700.
+    let mut fresh = Fixture::new();
+    fresh.socket = fresh.path("fresh/dir/ctl.sock");
+    let daemon = fresh.start(&[fresh.src.as_os_str(), fresh.dst.as_os_str()]);
+    let dir_mode = fs::metadata(fresh.socket.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    daemon.wait_idle();
+}
+
+#[test]
+fn garbage_and_oversized_frames_close_only_that_connection() {
+    let fx = Fixture::new();
+    let daemon = fx.start(&[fx.src.as_os_str(), fx.dst.as_os_str()]);
+    // Random bytes.
+    let mut garbage = UnixStream::connect(&fx.socket).unwrap();
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let _ = garbage.write_all(&noise);
+    let _ = garbage.shutdown(std::net::Shutdown::Write);
+    // A length prefix announcing ~4 GiB: must not be allocated.
+    let mut oversized = UnixStream::connect(&fx.socket).unwrap();
+    let _ = oversized.write_all(&[0xff, 0xff, 0xff, 0xf0, 1, 2, 3]);
+    // A client that connects and says nothing.
+    let _silent = UnixStream::connect(&fx.socket).unwrap();
+    let started = Instant::now();
+    let status = daemon.status();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(status["pid"], daemon.pid());
+    // The hostile connections were closed by the daemon.
+    garbage
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let closed = std::io::Read::read(&mut garbage, &mut buf);
+    assert!(
+        matches!(closed, Ok(0) | Err(_)),
+        "garbage connection still open: {closed:?}"
+    );
+    let rss_kb: u64 = fs::read_to_string(format!("/proc/{}/status", daemon.pid()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    assert!(
+        rss_kb < 200 * 1024,
+        "peak RSS {rss_kb} kB after an oversized frame"
+    );
+    daemon.wait_idle();
+}
+
+#[test]
+fn a_user_who_is_not_permitted_is_refused() {
+    let fx = Fixture::new();
+    let daemon = fx.start(&[fx.src.as_os_str(), fx.dst.as_os_str()]);
+    // Open the file-system permissions on purpose: the SO_PEERCRED check must
+    // refuse `nobody` by itself.
+    fs::set_permissions(fx.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&fx.socket, fs::Permissions::from_mode(0o777)).unwrap();
+    let ctl = fx.path("inosyncctl");
+    fs::copy(bin("inosyncctl"), &ctl).unwrap();
+    fs::set_permissions(&ctl, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&ctl)
+        .arg("-s")
+        .arg(&fx.socket)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(
+        daemon
+            .log()
+            .contains("refused control connection from uid 65534"),
+        "{}",
+        daemon.log()
+    );
+    // Root still gets in.
+    daemon.wait_idle();
+}
