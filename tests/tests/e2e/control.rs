@@ -351,3 +351,71 @@ fn reload_and_sighup_apply_config_changes_without_resyncing_the_rest() {
     assert!(stderr.contains("delay"), "{stderr}");
     assert_eq!(daemon.status()["watches"].as_array().map(Vec::len), Some(1));
 }
+
+/// `status --json` keeps the field names of SPEC §4; the table shows every pair.
+#[test]
+fn status_json_holds_the_spec_fields_for_two_watches_and_two_targets() {
+    let fx = Fixture::new();
+    let second = fx.path("second");
+    fs::create_dir(&second).unwrap();
+    let other_target = fx.path("dst2");
+    let config = format!(
+        "delay = 0\ntargets = [\"{}/\", \"{}/\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"/one\"\n\
+         excludes = [\"*.tmp\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"/two\"\n",
+        fx.dst.display(),
+        other_target.display(),
+        fx.src.display(),
+        second.display()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    let status = daemon.status();
+    for key in [
+        "version",
+        "pid",
+        "speed",
+        "delay",
+        "max_parallel",
+        "watches",
+    ] {
+        assert!(
+            status.get(key).is_some(),
+            "missing top-level {key}: {status}"
+        );
+    }
+    let watches = status["watches"].as_array().unwrap();
+    assert_eq!(watches.len(), 2);
+    for watch in watches {
+        for key in [
+            "path",
+            "remote_path",
+            "paused",
+            "pending",
+            "watched_dirs",
+            "excludes",
+            "targets",
+        ] {
+            assert!(watch.get(key).is_some(), "missing watch {key}: {watch}");
+        }
+        let targets = watch["targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 2);
+        for target in targets {
+            for key in ["target", "state", "last_sync", "last_error", "failures"] {
+                assert!(target.get(key).is_some(), "missing target {key}: {target}");
+            }
+            assert_eq!(target["state"], "idle");
+            assert!(
+                target["last_sync"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with('Z')),
+                "{target}"
+            );
+            assert!(target["last_error"].is_null());
+        }
+    }
+    let table = daemon.ctl_ok(&["status"]);
+    assert_eq!(table.matches(" idle ").count(), 4, "{table}");
+    let one = daemon.ctl_ok(&["--json", "status", &second.display().to_string()]);
+    let one: serde_json::Value = serde_json::from_str(&one).unwrap();
+    assert_eq!(one["watches"].as_array().map(Vec::len), Some(1));
+}
