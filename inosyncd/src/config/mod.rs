@@ -114,7 +114,9 @@ impl Config {
         } else {
             toml_format::parse(path, &text)?
         };
-        config.source = Some(path.to_path_buf());
+        // Absolute, so `status` and `reload` name the same file whatever the
+        // working directory.
+        config.source = Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));
         Ok(config)
     }
 
