@@ -128,6 +128,7 @@ fn print_effective(config: &Config) {
     }
     println!("initial_sync = {}", config.initial_sync);
     println!("full_sync_interval = {:?}", config.full_sync_interval);
+    println!("io_timeout = {:?}", config.io_timeout);
     for watch in &config.watches {
         println!();
         println!("[[watch]]");
@@ -210,7 +211,7 @@ async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
 impl Started {
     async fn serve(mut self) -> anyhow::Result<()> {
         let (command_tx, command_rx) = mpsc::channel(64);
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (shutdown_tx, shutdown_rx) = watch::channel(0u32);
         let listener = self
             .socket
             .listener
@@ -221,10 +222,7 @@ impl Started {
             self.access.clone(),
             command_tx.clone(),
         ));
-        tokio::spawn(async move {
-            handle_signals(command_tx).await;
-            let _ = shutdown_tx.send(true);
-        });
+        tokio::spawn(handle_signals(command_tx, shutdown_tx));
         let result = self
             .engine
             .run(command_rx, shutdown_rx, SHUTDOWN_GRACE)
@@ -237,8 +235,9 @@ impl Started {
     }
 }
 
-/// Returns on SIGTERM or SIGINT; SIGHUP reloads the config, as `inosyncctl reload`.
-async fn handle_signals(engine: mpsc::Sender<Command>) {
+/// SIGTERM or SIGINT asks the engine to stop (a second one: stop now, without
+/// syncing what is pending); SIGHUP reloads the config, as `inosyncctl reload`.
+async fn handle_signals(engine: mpsc::Sender<Command>, stop: watch::Sender<u32>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -250,8 +249,8 @@ async fn handle_signals(engine: mpsc::Sender<Command>) {
     };
     loop {
         tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
-            _ = int.recv() => { tracing::info!("SIGINT: stopping"); return; }
+            _ = term.recv() => stop.send_modify(|n| *n += 1),
+            _ = int.recv() => stop.send_modify(|n| *n += 1),
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading the config");
                 let _ = engine.send(Command::Reload { reply: None }).await;

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 use inosync_proto::TargetState;
 use tokio::sync::oneshot;
 
+use crate::rsync::Outcome;
+
 /// Past this many pending paths a pair gives up listing them and does one full
 /// sync instead: memory stays bounded however long a target is down.
 const MAX_PENDING_PATHS: usize = 200_000;
@@ -169,17 +171,17 @@ impl Pair {
     /// The running batch ended. On failure its changes go back into the pending
     /// set (merged with what arrived meanwhile) and a retry is scheduled; when it was
     /// interrupted they go back too, due at once, and nothing counts as failed.
-    pub fn finish(&mut self, error: Option<String>, interrupted: bool, now: Instant) {
+    pub fn finish(&mut self, outcome: &Outcome, now: Instant) {
         self.stop = None;
         let Some(batch) = self.running.take() else {
             return;
         };
-        if interrupted {
+        if outcome.interrupted {
             self.requeue(&batch, now);
             self.urgent = true;
             return;
         }
-        match error {
+        match &outcome.error {
             None => {
                 self.failures = 0;
                 self.retry_at = None;
@@ -188,9 +190,9 @@ impl Pair {
             }
             Some(error) => {
                 self.failures = self.failures.saturating_add(1);
-                let backoff = backoff(self.failures);
+                let backoff = backoff(self.failures, outcome.first_retry);
                 self.retry_at = Some(now + backoff);
-                self.last_error = Some(error);
+                self.last_error = Some(error.clone());
                 self.requeue(&batch, now);
             }
         }
@@ -228,10 +230,12 @@ impl Pair {
     }
 }
 
-/// 1 s, 2 s, 4 s … capped at five minutes, with up to 20% jitter so that targets
-/// that failed together do not retry in lockstep.
-fn backoff(failures: u32) -> Duration {
-    let base = Duration::from_secs(1)
+/// `first`, then doubling (1 s, 2 s, 4 s … for transient errors) up to five
+/// minutes, with up to 20% jitter so that targets that failed together do not
+/// retry in lockstep.
+fn backoff(failures: u32, first: Duration) -> Duration {
+    let base = first
+        .max(Duration::from_millis(100))
         .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
         .min(MAX_BACKOFF);
     let nanos = SystemTime::now()
@@ -258,7 +262,7 @@ mod tests {
             None,
             "one batch runs at a time"
         );
-        pair.finish(None, false, now);
+        pair.finish(&ok(), now);
         assert_eq!(pair.due_at(Duration::ZERO), Some(now));
         assert_eq!(pair.start(oneshot::channel().0).paths, vec![b"b".to_vec()]);
     }
@@ -270,7 +274,7 @@ mod tests {
         pair.record(b"a", now);
         pair.start(oneshot::channel().0);
         pair.record(b"b", now);
-        pair.finish(Some("boom".into()), false, now);
+        pair.finish(&failed(Duration::from_secs(1)), now);
         assert_eq!(pair.pending_count(), 2);
         assert_eq!(pair.failures, 1);
         assert!(pair.due_at(Duration::ZERO).unwrap() >= now + Duration::from_secs(1));
@@ -286,7 +290,13 @@ mod tests {
         pair.start(stop);
         assert!(pair.interrupt());
         drop(stopped);
-        pair.finish(None, true, now);
+        pair.finish(
+            &Outcome {
+                interrupted: true,
+                ..ok()
+            },
+            now,
+        );
         assert_eq!(pair.failures, 0);
         assert_eq!(pair.due_at(Duration::from_secs(60)), Some(now));
         assert_eq!(pair.start(oneshot::channel().0).paths, vec![b"a".to_vec()]);
@@ -304,10 +314,40 @@ mod tests {
         );
     }
 
+    fn ok() -> Outcome {
+        Outcome {
+            error: None,
+            elapsed: Duration::ZERO,
+            interrupted: false,
+            first_retry: Duration::ZERO,
+        }
+    }
+
+    fn failed(first_retry: Duration) -> Outcome {
+        Outcome {
+            error: Some("rsync exited with 10".into()),
+            first_retry,
+            ..ok()
+        }
+    }
+
     #[test]
     fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) < Duration::from_secs(2));
-        assert!(backoff(3) >= Duration::from_secs(4));
-        assert!(backoff(40) <= MAX_BACKOFF.mul_f64(1.2));
+        let second = Duration::from_secs(1);
+        assert!(backoff(1, second) < Duration::from_secs(2));
+        assert!(backoff(3, second) >= Duration::from_secs(4));
+        assert!(backoff(40, second) <= MAX_BACKOFF.mul_f64(1.2));
+        assert!(backoff(1, Duration::from_secs(30)) >= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_target_down_for_long_keeps_memory_bounded() {
+        let now = Instant::now();
+        let mut pair = Pair::new(1, "t".into(), "t".into());
+        for i in 0..(MAX_PENDING_PATHS + 10) {
+            pair.record(format!("dir{}/file{i}", i % 100).as_bytes(), now);
+        }
+        assert_eq!(pair.pending_count(), 1, "collapsed into one full sync");
+        assert!(pair.start(oneshot::channel().0).full);
     }
 }

@@ -46,6 +46,8 @@ pub struct Config {
     pub initial_sync: bool,
     /// Seconds between safety-net full syncs; 0 = never.
     pub full_sync_interval: f64,
+    /// Seconds without data moving before rsync gives up (`--timeout`); 0 = never.
+    pub io_timeout: f64,
     /// The watched trees.
     pub watches: Vec<WatchConfig>,
 }
@@ -92,6 +94,7 @@ impl Default for Config {
             socket_group: None,
             initial_sync: true,
             full_sync_interval: 0.0,
+            io_timeout: 600.0,
             watches: Vec::new(),
         }
     }

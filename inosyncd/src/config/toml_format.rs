@@ -23,6 +23,7 @@ struct RawConfig {
     socket_group: Option<String>,
     initial_sync: Option<bool>,
     full_sync_interval: Option<Spanned<f64>>,
+    io_timeout: Option<Spanned<f64>>,
     #[serde(default)]
     watch: Vec<Spanned<RawWatch>>,
 }
@@ -76,6 +77,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     if let Some(interval) = &raw.full_sync_interval {
         checks::seconds(*interval.get_ref())
             .map_err(|e| loc.error(interval, "full_sync_interval", &e))?;
+    }
+    if let Some(timeout) = &raw.io_timeout {
+        checks::seconds(*timeout.get_ref()).map_err(|e| loc.error(timeout, "io_timeout", &e))?;
     }
     if let Some(max) = &raw.max_parallel
         && *max.get_ref() == 0
@@ -144,6 +148,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             .full_sync_interval
             .map(Spanned::into_inner)
             .unwrap_or(defaults.full_sync_interval),
+        io_timeout: raw
+            .io_timeout
+            .map(Spanned::into_inner)
+            .unwrap_or(defaults.io_timeout),
         watches,
     };
     config.check_watches(|i| watch_lines[i].clone())?;

@@ -361,12 +361,14 @@ impl Engine {
         }
     }
 
-    /// Runs until `shutdown` turns true, then lets running rsyncs finish (for at
-    /// most `grace`).
+    /// Runs until asked to stop. `stop` counts SIGTERM/SIGINT: at the first, no more
+    /// events are read and what is pending is synced (paused watches excepted) for
+    /// at most `grace`; at the second, or when the grace is up, it stops at once.
+    /// Whatever is left is covered by the initial full sync of the next start.
     pub async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
-        mut shutdown: watch::Receiver<bool>,
+        mut stop: watch::Receiver<u32>,
         grace: Duration,
     ) -> anyhow::Result<()> {
         // SAFETY: the watcher owns the inotify descriptor and lives in `self`, which
@@ -375,14 +377,25 @@ impl Engine {
             unsafe { AsyncFd::register_with_interest(self.watcher.raw_fd(), Interest::READABLE) }
                 .map_err(|e| anyhow::anyhow!("cannot poll the inotify descriptor: {e}"))?;
         let mut changes = Vec::new();
+        let mut stopping: Option<Instant> = None;
         loop {
+            if let Some(deadline) = stopping {
+                if self.is_flushed() {
+                    tracing::info!("pending changes synced; stopping");
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    tracing::warn!("stopping with changes still pending (grace period over)");
+                    break;
+                }
+            }
             self.schedule_periodic_full_sync();
             self.start_due_batches();
             self.progress_removals();
             self.answer_waiters(&mut changes)?;
-            let wake = self.next_wakeup();
+            let wake = stopping.map_or(self.next_wakeup(), |d| d.min(self.next_wakeup()));
             tokio::select! {
-                ready = inotify_fd.readable() => {
+                ready = inotify_fd.readable(), if stopping.is_none() => {
                     let mut guard = ready?;
                     self.read_events(&mut changes)?;
                     guard.clear_ready();
@@ -393,11 +406,47 @@ impl Engine {
                     None => break,
                 },
                 _ = sleep_until(wake.into()) => {}
-                _ = shutdown.changed() => break,
+                changed = stop.changed() => {
+                    let signals = *stop.borrow();
+                    if changed.is_err() || signals >= 2 || stopping.is_some() {
+                        tracing::info!("stopping now; pending changes are left to the next start's full sync");
+                        break;
+                    }
+                    stopping = Some(Instant::now() + grace);
+                    let pending = self.hurry_all();
+                    tracing::info!(
+                        "stopping: no more events read; syncing {pending} pending change(s) first \
+                         (at most {grace:?}; signal again to stop at once)"
+                    );
+                }
             }
         }
-        self.drain_running(grace).await;
+        self.stop_running(Duration::from_secs(10)).await;
         Ok(())
+    }
+
+    /// Makes every pending batch due now; returns how many paths were pending.
+    fn hurry_all(&mut self) -> u64 {
+        let now = Instant::now();
+        let mut pending = 0;
+        for watch in self.watches.values_mut().filter(|w| !w.paused) {
+            for pair in &mut watch.pairs {
+                pending += pair.pending_count();
+                pair.hurry(now);
+            }
+        }
+        pending
+    }
+
+    /// Nothing pending or running, paused watches aside (their changes are held on
+    /// purpose and go to the next start's full sync).
+    fn is_flushed(&self) -> bool {
+        self.running == 0
+            && self
+                .watches
+                .values()
+                .filter(|w| !w.paused)
+                .all(Watch::is_idle)
     }
 
     fn read_events(&mut self, changes: &mut Vec<Change>) -> anyhow::Result<bool> {
@@ -499,6 +548,7 @@ impl Engine {
             speed,
             excludes: watch.excludes.patterns().to_vec(),
             extra: self.config.rsync_args.clone(),
+            io_timeout: Duration::from_secs_f64(self.config.io_timeout),
             paths: (!batch.full).then_some(batch.paths),
         };
         let label = format!("{} -> {}", watch.spec.path.display(), pair.destination);
@@ -539,7 +589,7 @@ impl Engine {
                 pair.failures + 1
             ),
         }
-        pair.finish(done.outcome.error, done.outcome.interrupted, Instant::now());
+        pair.finish(&done.outcome, Instant::now());
     }
 
     /// Finishes removals whose last changes are synced, and answers `remove` calls
@@ -651,19 +701,26 @@ impl Engine {
         wake
     }
 
-    /// On shutdown: let running rsyncs end, but not forever.
-    async fn drain_running(&mut self, grace: Duration) {
+    /// On the way out: stop rsyncs still running (SIGTERM, so `--partial` keeps
+    /// their work) and wait for them, but not forever.
+    async fn stop_running(&mut self, grace: Duration) {
+        if self.running == 0 {
+            return;
+        }
+        tracing::warn!(
+            "{} rsync process(es) still running at exit; stopping them",
+            self.running
+        );
+        for watch in self.watches.values_mut() {
+            for pair in &mut watch.pairs {
+                pair.interrupt();
+            }
+        }
         let deadline = tokio::time::Instant::now() + grace;
         while self.running > 0 {
             match tokio::time::timeout_at(deadline, self.done_rx.recv()).await {
                 Ok(Some(done)) => self.finish(done),
-                _ => {
-                    tracing::warn!(
-                        "{} rsync process(es) still running at exit; stopping them",
-                        self.running
-                    );
-                    break;
-                }
+                _ => break,
             }
         }
     }

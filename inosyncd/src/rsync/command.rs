@@ -20,6 +20,8 @@ pub struct Job {
     pub excludes: Vec<String>,
     /// Raw user arguments, appended last so they can override ours.
     pub extra: Vec<String>,
+    /// rsync's `--timeout`: give up when no data moves for this long (0 = never).
+    pub io_timeout: std::time::Duration,
     /// Changed paths relative to the root, or `None` for a full sync of the tree.
     pub paths: Option<Vec<Vec<u8>>>,
 }
@@ -54,6 +56,9 @@ impl Job {
         }
         if self.speed > 0 {
             argv.push(format!("--bwlimit={}", self.speed).into());
+        }
+        if !self.io_timeout.is_zero() {
+            argv.push(format!("--timeout={}", self.io_timeout.as_secs().max(1)).into());
         }
         for pattern in &self.excludes {
             argv.push(format!("--exclude={pattern}").into());
@@ -117,6 +122,7 @@ mod tests {
             speed: 500,
             excludes: vec!["/cache/".into()],
             extra: vec!["--rsh=ssh -p 22".into()],
+            io_timeout: std::time::Duration::from_secs(600),
             paths,
         }
     }
@@ -127,7 +133,7 @@ mod tests {
         assert_eq!(
             argv,
             "/usr/bin/rsync --archive --secluded-args --mkpath --partial --delete \
-             --modify-window=-1 --bwlimit=500 --exclude=/cache/ '--rsh=ssh -p 22' \
+             --modify-window=-1 --bwlimit=500 --timeout=600 --exclude=/cache/ '--rsh=ssh -p 22' \
              /srv/blog/ backup@m1:/srv/blog/"
         );
     }

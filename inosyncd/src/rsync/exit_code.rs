@@ -1,5 +1,8 @@
-//! rsync's exit codes in words (from rsync(1)), so a log line says why a sync
-//! failed rather than a bare number.
+//! rsync's exit codes in words (from rsync(1)), and what each means for a retry: a
+//! log line says why a sync failed rather than a bare number, and a target that is
+//! misconfigured is not hammered like one that merely dropped its connection.
+
+use std::time::Duration;
 
 /// The meaning of an rsync exit code.
 pub fn meaning(code: i32) -> &'static str {
@@ -24,7 +27,36 @@ pub fn meaning(code: i32) -> &'static str {
         25 => "the --max-delete limit stopped deletions",
         30 => "timeout in data send/receive",
         35 => "timeout waiting for daemon connection",
-        127 => "rsync binary not found or not executable",
+        126 => "rsync binary not executable",
+        127 => "rsync binary not found",
+        255 => "the remote shell (ssh) failed",
         _ => "unknown rsync exit code",
+    }
+}
+
+/// How soon a failed batch is retried the first time. Network and I/O trouble
+/// (10, 11, 12, 23, 30, 35, 255, …) usually passes: retry after a second. Usage,
+/// protocol, permission and module errors (1, 2, 3, 4, 5, 6, 13, 25, 126, 127) need
+/// an administrator: retry slowly, but keep retrying, so the fix is picked up.
+pub fn first_retry(code: Option<i32>) -> Duration {
+    match code {
+        Some(1 | 2 | 3 | 4 | 5 | 6 | 13 | 25 | 126 | 127) => Duration::from_secs(30),
+        _ => Duration::from_secs(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_errors_retry_fast_configuration_errors_slowly() {
+        for code in [10, 11, 12, 23, 30, 35, 255] {
+            assert_eq!(first_retry(Some(code)), Duration::from_secs(1), "{code}");
+        }
+        for code in [1, 2, 3, 4, 5, 127] {
+            assert!(first_retry(Some(code)) >= Duration::from_secs(30), "{code}");
+        }
+        assert_eq!(meaning(255), "the remote shell (ssh) failed");
     }
 }

@@ -9,7 +9,7 @@ use tokio::process::Command;
 use tokio::sync::oneshot;
 
 use super::command::{Job, display_argv};
-use super::exit_code::meaning;
+use super::exit_code::{first_retry, meaning};
 
 /// How one rsync run ended.
 #[derive(Debug, Clone)]
@@ -21,6 +21,8 @@ pub struct Outcome {
     /// Stopped on request (e.g. to restart with a new `--bwlimit`): the batch did
     /// not complete, but nothing failed either.
     pub interrupted: bool,
+    /// After a failure: how long to wait before the first retry.
+    pub first_retry: Duration,
 }
 
 /// How long rsync gets to exit after SIGTERM (it keeps its partial file then)
@@ -57,6 +59,7 @@ pub async fn run(
             error: None,
             elapsed: started.elapsed(),
             interrupted: false,
+            first_retry: Duration::ZERO,
         };
     }
     tracing::debug!("{label}: running ({files}): {}", display_argv(&argv));
@@ -78,6 +81,7 @@ pub async fn run(
                 error: Some(format!("cannot start {}: {e}", job.rsync.display())),
                 elapsed: started.elapsed(),
                 interrupted: false,
+                first_retry: first_retry(Some(127)),
             };
         }
     };
@@ -106,19 +110,23 @@ pub async fn run(
         })
     });
     let mut interrupted = false;
-    let status = tokio::select! {
-        status = child.wait() => status,
-        Ok(()) = &mut stop => {
-            interrupted = true;
-            if let Some(pid) = child.id() {
-                // SAFETY: kill(2) on our own child, which has not been reaped yet.
-                unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    let mut hung = false;
+    let mut watchdog = Watchdog::new(child.id(), job.io_timeout);
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            Ok(()) = &mut stop => {
+                interrupted = true;
+                break stop_child(&mut child).await;
             }
-            match tokio::time::timeout(STOP_GRACE, child.wait()).await {
-                Ok(status) => status,
-                Err(_) => {
-                    let _ = child.kill().await;
-                    child.wait().await
+            () = tokio::time::sleep(watchdog.period) => {
+                if watchdog.stalled() {
+                    tracing::error!(
+                        "{label}: rsync moved no data for {:?}; stopping it (watchdog)",
+                        watchdog.limit
+                    );
+                    hung = true;
+                    break stop_child(&mut child).await;
                 }
             }
         }
@@ -131,8 +139,13 @@ pub async fn run(
         let _ = writer.await;
     }
     let elapsed = started.elapsed();
+    let code = status.as_ref().ok().and_then(|s| s.code());
     let error = match status {
         _ if interrupted => None,
+        _ if hung => Some(format!(
+            "rsync hung: no data moved for {:?}; stopped by the watchdog",
+            watchdog.limit
+        )),
         Ok(status) if status.success() => None,
         // Files that vanished mid-run have their own deletion events queued: the
         // next batch deals with them, so this run did its job.
@@ -154,5 +167,76 @@ pub async fn run(
         error,
         elapsed,
         interrupted,
+        first_retry: first_retry(code),
     }
+}
+
+/// SIGTERM first (with `--partial`, rsync keeps what it wrote), SIGKILL if it does
+/// not go.
+async fn stop_child(
+    child: &mut tokio::process::Child,
+) -> std::io::Result<std::process::ExitStatus> {
+    if let Some(pid) = child.id() {
+        // SAFETY: kill(2) on our own child, which has not been reaped yet.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    }
+    match tokio::time::timeout(STOP_GRACE, child.wait()).await {
+        Ok(status) => status,
+        Err(_) => {
+            let _ = child.kill().await;
+            child.wait().await
+        }
+    }
+}
+
+/// Stops an rsync that hangs where `--timeout` cannot see it (a remote shell that
+/// never connects, a process stuck on a dead mount): if the bytes it has read and
+/// written (`/proc/PID/io`) do not change for twice the I/O timeout, it is stopped.
+struct Watchdog {
+    pid: Option<u32>,
+    limit: Duration,
+    period: Duration,
+    last_io: Option<u64>,
+    quiet_since: Instant,
+}
+
+impl Watchdog {
+    fn new(pid: Option<u32>, io_timeout: Duration) -> Watchdog {
+        let limit = if io_timeout.is_zero() {
+            Duration::MAX
+        } else {
+            io_timeout.saturating_mul(2)
+        };
+        Watchdog {
+            pid,
+            limit,
+            period: (limit / 10).clamp(Duration::from_millis(200), Duration::from_secs(30)),
+            last_io: None,
+            quiet_since: Instant::now(),
+        }
+    }
+
+    fn stalled(&mut self) -> bool {
+        if self.limit == Duration::MAX {
+            return false;
+        }
+        let io = self.pid.and_then(process_io);
+        if io != self.last_io {
+            self.last_io = io;
+            self.quiet_since = Instant::now();
+            return false;
+        }
+        self.quiet_since.elapsed() >= self.limit
+    }
+}
+
+/// Bytes read plus written by a process, from `/proc/PID/io`.
+fn process_io(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        io.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    Some(field("rchar:")? + field("wchar:")?)
 }
