@@ -74,6 +74,9 @@ fn watch_name(watch: &WatchStatus) -> String {
     if watch.origin == Source::Runtime {
         name.push_str("\n(added at runtime)");
     }
+    if watch.degraded.is_some() {
+        name.push_str("\n(not every directory watched:\n full syncs keep it right)");
+    }
     if watch.removing {
         name.push_str("\n(being removed)");
     } else if watch.paused {

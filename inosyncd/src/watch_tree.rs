@@ -54,6 +54,11 @@ impl WatchTree {
         self.per_watch.get(&watch).copied().unwrap_or(0)
     }
 
+    /// Watched directories in all trees.
+    pub fn total(&self) -> usize {
+        self.by_wd.len()
+    }
+
     /// The tree a directory belongs to.
     pub fn watch_of(&self, id: NodeId) -> u32 {
         self.node(id).watch

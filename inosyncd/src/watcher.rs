@@ -31,6 +31,9 @@ struct Root {
     path: PathBuf,
     node: Option<NodeId>,
     excludes: ExcludeSet,
+    /// Why some directories of this tree have no watch (the watch limit), if so:
+    /// their changes are seen only by full syncs.
+    degraded: Option<String>,
 }
 
 /// Owns the inotify instance and the watch table.
@@ -76,6 +79,7 @@ impl Watcher {
                 path: path.to_path_buf(),
                 node: Some(node),
                 excludes,
+                degraded: None,
             },
         );
         let mut ignored = Vec::new();
@@ -106,6 +110,31 @@ impl Watcher {
             let mut ignored = Vec::new();
             self.scan_children(watch, node, Vec::new(), false, &mut ignored);
         }
+    }
+
+    /// Why a tree is not fully watched, if it is not.
+    pub fn degraded(&self, watch: u32) -> Option<&str> {
+        self.roots.get(&watch)?.degraded.as_deref()
+    }
+
+    /// Tries again to watch every directory of a degraded tree (the limit may have
+    /// been raised, or directories deleted); returns whether it is still degraded.
+    pub fn retry_degraded(&mut self, watch: u32) -> bool {
+        let Some(root) = self.roots.get_mut(&watch) else {
+            return false;
+        };
+        root.degraded = None;
+        let Some(node) = root.node else {
+            return false;
+        };
+        self.limit_reported = false;
+        let mut ignored = Vec::new();
+        self.scan_children(watch, node, Vec::new(), false, &mut ignored);
+        let still = self.degraded(watch).is_some();
+        if !still {
+            tracing::info!("every directory of watch {watch} is watched again");
+        }
+        still
     }
 
     /// Directories watched in one tree.
@@ -328,16 +357,27 @@ impl Watcher {
             Ok(wd) => Some(self.tree.insert(Some(parent), watch, name, wd)),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => None,
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                let unwatched = count_dirs(&abs);
+                let watched = self.tree.total();
+                let limit = max_user_watches().map_or("?".into(), |n| n.to_string());
+                let message = format!(
+                    "inotify watch limit reached (fs.inotify.max_user_watches = {limit}): \
+                     {watched} directories watched, at least {unwatched} more under {} need one",
+                    abs.display()
+                );
                 if !self.limit_reported {
                     tracing::error!(
-                        "cannot watch {}: the inotify watch limit is reached \
-                         (fs.inotify.max_user_watches = {}); raise it with \
-                         `sysctl fs.inotify.max_user_watches=N`. Changes in unwatched \
-                         directories are caught only by full syncs",
-                        abs.display(),
-                        max_user_watches().map_or("?".into(), |n| n.to_string())
+                        "{message}. Raise the limit to at least {} for this daemon and its \
+                         neighbours, e.g. `sysctl fs.inotify.max_user_watches={}` (and in \
+                         /etc/sysctl.d/ to keep it). Until then the tree is kept right by \
+                         periodic full syncs",
+                        watched + unwatched,
+                        ((watched + unwatched) * 2).max(65536)
                     );
                     self.limit_reported = true;
+                }
+                if let Some(root) = self.roots.get_mut(&watch) {
+                    root.degraded.get_or_insert(message);
                 }
                 out.push(Change::Everything { watch });
                 None
@@ -371,6 +411,24 @@ fn absolute(root: &Path, rel: &[u8]) -> PathBuf {
     } else {
         root.join(OsStr::from_bytes(rel))
     }
+}
+
+/// Directories at and below `dir`, not following symlinks (to size the watch
+/// limit an administrator needs).
+fn count_dirs(dir: &Path) -> usize {
+    let mut count = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        count += 1;
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(entry.path());
+                }
+            }
+        }
+    }
+    count
 }
 
 fn max_user_watches() -> Option<u64> {

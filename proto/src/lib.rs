@@ -105,6 +105,9 @@ pub struct WatchStatus {
     pub origin: Source,
     /// Being removed: pending changes are synced first, then the watch goes.
     pub removing: bool,
+    /// Why some directories have no inotify watch (the watch limit), if so: their
+    /// changes are caught by periodic full syncs until it is fixed.
+    pub degraded: Option<String>,
     /// One entry per destination.
     pub targets: Vec<TargetStatus>,
 }

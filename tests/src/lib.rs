@@ -5,6 +5,24 @@
 //! Nothing here mocks rsync or inotify: the daemon under test runs the rsync binary
 //! and watches real directories.
 
+pub mod remote;
+
+/// Names that broke inosync's shell command line: spaces, newlines, leading
+/// dashes, `%`, glob characters, backslashes, quotes, and bytes that are not UTF-8.
+pub const ODD_NAMES: &[&[u8]] = &[
+    b"with space",
+    b"new\nline",
+    b"-leading-dash",
+    b"--delete",
+    b"100%done %s %n",
+    b"star*and?query[bracket]",
+    b"back\\slash",
+    b"quote'and\"double",
+    b"\xff\xfe not utf-8 \x80",
+    b" leading and trailing space ",
+    b"tab\there",
+];
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;

@@ -132,6 +132,8 @@ pub struct Engine {
     /// The safety-net full sync (`full_sync_interval`), when enabled: its period and
     /// when it is next due.
     periodic_full_sync: Option<(Duration, Instant)>,
+    /// When degraded watches (not every directory watched) get their next full sync.
+    degraded_full_sync: Instant,
 }
 
 impl Engine {
@@ -164,6 +166,7 @@ impl Engine {
             done_tx,
             done_rx,
             periodic_full_sync: None,
+            degraded_full_sync: Instant::now(),
         };
         engine.reset_periodic_full_sync();
         let initial = engine.config.initial_sync;
@@ -477,6 +480,7 @@ impl Engine {
     /// anything inotify could not tell us (e.g. changes made by another host on a
     /// shared file system).
     fn schedule_periodic_full_sync(&mut self) {
+        self.schedule_degraded_full_sync();
         let Some((every, due)) = self.periodic_full_sync else {
             return;
         };
@@ -491,6 +495,46 @@ impl Engine {
             }
         }
         self.periodic_full_sync = Some((every, now + every));
+    }
+
+    /// How often a degraded watch gets a full sync: `full_sync_interval`, or every
+    /// minute when that is off.
+    fn degraded_period(&self) -> Duration {
+        if self.config.full_sync_interval > 0.0 {
+            Duration::from_secs_f64(self.config.full_sync_interval)
+        } else {
+            Duration::from_secs(60)
+        }
+    }
+
+    fn degraded_ids(&self) -> Vec<u32> {
+        self.watches
+            .keys()
+            .copied()
+            .filter(|id| self.watcher.degraded(*id).is_some())
+            .collect()
+    }
+
+    /// Watches that could not get a watch on every directory are kept right by full
+    /// syncs; before each, the missing watches are tried again.
+    fn schedule_degraded_full_sync(&mut self) {
+        let now = Instant::now();
+        if now < self.degraded_full_sync {
+            return;
+        }
+        self.degraded_full_sync = now + self.degraded_period();
+        for id in self.degraded_ids() {
+            self.watcher.retry_degraded(id);
+            if let Some(watch) = self.watches.get_mut(&id) {
+                tracing::info!(
+                    "{}: full sync (not every directory is watched)",
+                    watch.spec.path.display()
+                );
+                for pair in &mut watch.pairs {
+                    pair.record_full(now, true);
+                }
+            }
+        }
     }
 
     /// The pairs that may start a batch now or later, with their watch's delay.
@@ -697,6 +741,9 @@ impl Engine {
         }
         if let Some((_, due)) = self.periodic_full_sync {
             wake = wake.min(due);
+        }
+        if !self.degraded_ids().is_empty() {
+            wake = wake.min(self.degraded_full_sync);
         }
         wake
     }

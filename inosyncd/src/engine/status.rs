@@ -48,6 +48,7 @@ impl Engine {
             speed_source,
             origin: w.origin,
             removing: w.removing.is_some(),
+            degraded: self.watcher.degraded(id).map(str::to_string),
             targets: w
                 .pairs
                 .iter()

@@ -12,5 +12,6 @@ mod mirror;
 mod odd_names;
 mod persistence;
 mod races;
+mod remote_targets;
 mod scheduling;
 mod socket;

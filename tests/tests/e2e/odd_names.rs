@@ -3,21 +3,7 @@
 
 use std::fs;
 
-use inosync_tests::{Fixture, assert_trees_equal, join_bytes};
-
-const NAMES: &[&[u8]] = &[
-    b"with space",
-    b"new\nline",
-    b"-leading-dash",
-    b"--delete",
-    b"100%done %s %n",
-    b"star*and?query[bracket]",
-    b"back\\slash",
-    b"quote'and\"double",
-    b"\xff\xfe not utf-8 \x80",
-    b" leading and trailing space ",
-    b"tab\there",
-];
+use inosync_tests::{Fixture, ODD_NAMES as NAMES, assert_trees_equal, join_bytes};
 
 #[test]
 fn odd_names_sync_both_ways() {

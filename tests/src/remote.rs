@@ -1,0 +1,166 @@
+//! Real remote targets for the tests: an `rsync --daemon` and an `sshd`, each on a
+//! free loopback port with its own temp config, started and stopped by the test.
+
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{poll_until, real_rsync};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let up = poll_until(Duration::from_secs(20), || {
+        matches!(child.try_wait(), Ok(Some(_))) || TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(
+        up && matches!(child.try_wait(), Ok(None)),
+        "{what} did not start on port {port}"
+    );
+}
+
+/// An `rsync --daemon` serving one writable module, `m`, from a directory.
+pub struct RsyncDaemon {
+    child: Option<Child>,
+    /// The loopback port it listens on.
+    pub port: u16,
+    config: PathBuf,
+}
+
+impl RsyncDaemon {
+    /// Serves `dir` as `rsync://127.0.0.1:PORT/m/`; `work` holds its config and log.
+    pub fn start(work: &Path, dir: &Path) -> RsyncDaemon {
+        let config = work.join("rsyncd.conf");
+        fs::write(
+            &config,
+            format!(
+                "pid file = {work}/rsyncd.pid\nlog file = {work}/rsyncd.log\nuse chroot = false\n\
+                 [m]\npath = {dir}\nread only = false\nuid = root\ngid = root\n",
+                work = work.display(),
+                dir = dir.display()
+            ),
+        )
+        .expect("write rsyncd.conf");
+        let mut daemon = RsyncDaemon {
+            child: None,
+            port: free_port(),
+            config,
+        };
+        daemon.restart();
+        daemon
+    }
+
+    /// The rsync URL of the module.
+    pub fn url(&self) -> String {
+        format!("rsync://127.0.0.1:{}/m/", self.port)
+    }
+
+    /// Stops the daemon: the target goes away.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port: the target comes back.
+    pub fn restart(&mut self) {
+        self.stop();
+        let mut child = Command::new(real_rsync())
+            .args(["--daemon", "--no-detach", "--address=127.0.0.1"])
+            .arg(format!("--port={}", self.port))
+            .arg(format!("--config={}", self.config.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rsync --daemon");
+        wait_for_port(self.port, &mut child, "rsync --daemon");
+        self.child = Some(child);
+    }
+}
+
+impl Drop for RsyncDaemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An sshd on a loopback port that lets root in with a key generated for the test.
+pub struct Sshd {
+    child: Child,
+    /// The loopback port it listens on.
+    pub port: u16,
+    key: PathBuf,
+}
+
+impl Sshd {
+    /// Whether sshd is installed (`.ci/run` installs openssh-server).
+    pub fn available() -> bool {
+        Path::new("/usr/sbin/sshd").exists()
+    }
+
+    /// Generates host and client keys in `work` and starts sshd.
+    pub fn start(work: &Path) -> Sshd {
+        let host_key = work.join("ssh_host_ed25519_key");
+        let key = work.join("id_ed25519");
+        for path in [&host_key, &key] {
+            let status = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(path)
+                .status()
+                .expect("run ssh-keygen");
+            assert!(status.success(), "ssh-keygen failed");
+        }
+        let authorized = work.join("authorized_keys");
+        fs::copy(key.with_extension("pub"), &authorized).expect("authorized_keys");
+        fs::create_dir_all("/run/sshd").expect("sshd privilege separation dir");
+        let port = free_port();
+        let config = work.join("sshd_config");
+        fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\n\
+                 PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 UsePAM no\nStrictModes no\nPidFile {}/sshd.pid\nLogLevel ERROR\n",
+                host_key.display(),
+                authorized.display(),
+                work.display()
+            ),
+        )
+        .expect("write sshd_config");
+        let mut child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sshd");
+        wait_for_port(port, &mut child, "sshd");
+        Sshd { child, port, key }
+    }
+
+    /// The `--rsh` argument that reaches this sshd with the test key.
+    pub fn rsh(&self) -> String {
+        format!(
+            "--rsh=ssh -p {} -i {} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+            self.port,
+            self.key.display()
+        )
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

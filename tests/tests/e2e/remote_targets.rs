@@ -1,0 +1,93 @@
+//! Real remote targets: an rsync daemon that goes away and comes back, and an ssh
+//! target receiving odd file names.
+
+use std::fs;
+use std::time::Duration;
+
+use inosync_tests::remote::{RsyncDaemon, Sshd};
+use inosync_tests::{Fixture, ODD_NAMES, compare_trees, join_bytes, poll_until};
+
+#[test]
+fn rsync_daemon_target_that_goes_away_gets_every_change_when_it_returns() {
+    let fx = Fixture::new();
+    let remote = fx.path("remote");
+    fs::create_dir(&remote).unwrap();
+    let mut rsyncd = RsyncDaemon::start(fx.dir.path(), &remote);
+    fs::write(fx.src.join("before"), "1").unwrap();
+    let config = format!(
+        "delay = 0\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}\"]\n",
+        fx.src.display(),
+        rsyncd.url()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    assert_eq!(fs::read_to_string(remote.join("before")).unwrap(), "1");
+
+    rsyncd.stop();
+    fs::create_dir(fx.src.join("while-down")).unwrap();
+    fs::write(
+        fx.src.join("while-down/a"),
+        "written while the target was down",
+    )
+    .unwrap();
+    fs::remove_file(fx.src.join("before")).unwrap();
+    let reported = poll_until(Duration::from_secs(30), || {
+        let status = daemon.status();
+        let target = &status["watches"][0]["targets"][0];
+        target["state"] == "retrying"
+            && target["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("exited with"))
+    });
+    assert!(reported, "down target not reported: {}", daemon.status());
+
+    rsyncd.restart();
+    let converged = poll_until(Duration::from_secs(60), || {
+        compare_trees(&fx.src, &remote).is_ok()
+    });
+    assert!(
+        converged,
+        "{:?}\n{}",
+        compare_trees(&fx.src, &remote),
+        daemon.log()
+    );
+    daemon.wait_idle();
+    assert_eq!(daemon.status()["watches"][0]["targets"][0]["failures"], 0);
+}
+
+#[test]
+fn ssh_target_receives_odd_names() {
+    assert!(
+        Sshd::available(),
+        "sshd is not installed: apt-get install openssh-server (.ci/run does)"
+    );
+    let fx = Fixture::new();
+    let remote = fx.path("remote");
+    fs::create_dir(&remote).unwrap();
+    let sshd = Sshd::start(fx.dir.path());
+    let config = format!(
+        "delay = 0\nrsync_args = [\"{}\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"root@127.0.0.1:{}/\"]\n",
+        sshd.rsh(),
+        fx.src.display(),
+        remote.display()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    for name in ODD_NAMES {
+        fs::write(join_bytes(&fx.src, name), name).unwrap();
+        let dir = join_bytes(&fx.src, &[b"dir ".as_slice(), name].concat());
+        fs::create_dir(&dir).unwrap();
+        fs::write(join_bytes(&dir, name), b"inside").unwrap();
+    }
+    daemon.wait_idle();
+    if let Err(problems) = compare_trees(&fx.src, &remote) {
+        panic!("{problems}\n{}", daemon.log());
+    }
+    for name in &ODD_NAMES[..4] {
+        fs::remove_file(join_bytes(&fx.src, name)).unwrap();
+    }
+    daemon.wait_idle();
+    if let Err(problems) = compare_trees(&fx.src, &remote) {
+        panic!("{problems}\n{}", daemon.log());
+    }
+}
