@@ -10,10 +10,11 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber.
 pub fn init(verbose: u8, log_file: Option<&Path>) -> anyhow::Result<()> {
+    // The RPC library's per-request lines would drown ours at -v.
     let level = match verbose {
         0 => "info",
-        1 => "debug",
-        _ => "trace",
+        1 => "debug,tarpc=info",
+        _ => "trace,tarpc=debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()

@@ -357,27 +357,37 @@ impl Watcher {
             Ok(wd) => Some(self.tree.insert(Some(parent), watch, name, wd)),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => None,
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
-                let unwatched = count_dirs(&abs);
-                let watched = self.tree.total();
-                let limit = max_user_watches().map_or("?".into(), |n| n.to_string());
-                let message = format!(
-                    "inotify watch limit reached (fs.inotify.max_user_watches = {limit}): \
-                     {watched} directories watched, at least {unwatched} more under {} need one",
-                    abs.display()
-                );
                 if !self.limit_reported {
+                    let root = self
+                        .roots
+                        .get(&watch)
+                        .map(|r| r.path.clone())
+                        .unwrap_or_default();
+                    let in_tree = count_dirs(&root);
+                    let elsewhere = self.tree.total() - self.tree.count(watch) as usize;
+                    let needed = in_tree + elsewhere;
+                    let limit = max_user_watches().map_or("?".into(), |n| n.to_string());
+                    let message = format!(
+                        "inotify watch limit reached (fs.inotify.max_user_watches = {limit}) at {}: \
+                         {} directories watched, {needed} needed",
+                        abs.display(),
+                        self.tree.total()
+                    );
                     tracing::error!(
-                        "{message}. Raise the limit to at least {} for this daemon and its \
-                         neighbours, e.g. `sysctl fs.inotify.max_user_watches={}` (and in \
-                         /etc/sysctl.d/ to keep it). Until then the tree is kept right by \
-                         periodic full syncs",
-                        watched + unwatched,
-                        ((watched + unwatched) * 2).max(65536)
+                        "{message}. Raise the limit to at least {needed} (plus what other \
+                         programs of this user watch), e.g. `sysctl fs.inotify.max_user_watches={}` \
+                         and a file in /etc/sysctl.d/ to keep it. Until then this tree is kept right \
+                         by periodic full syncs",
+                        (needed * 2).max(65536)
                     );
                     self.limit_reported = true;
-                }
-                if let Some(root) = self.roots.get_mut(&watch) {
-                    root.degraded.get_or_insert(message);
+                    if let Some(root) = self.roots.get_mut(&watch) {
+                        root.degraded = Some(message);
+                    }
+                } else if let Some(root) = self.roots.get_mut(&watch) {
+                    root.degraded.get_or_insert_with(|| {
+                        "inotify watch limit reached (fs.inotify.max_user_watches)".into()
+                    });
                 }
                 out.push(Change::Everything { watch });
                 None
@@ -431,10 +441,15 @@ fn count_dirs(dir: &Path) -> usize {
     count
 }
 
+/// The watch limit in force: `fs.inotify.max_user_watches`, or the lower limit of
+/// the user namespace the daemon runs in.
 fn max_user_watches() -> Option<u64> {
-    std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    let read =
+        |path: &str| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    let global = read("/proc/sys/fs/inotify/max_user_watches");
+    let namespace = read("/proc/sys/user/max_inotify_watches");
+    match (global, namespace) {
+        (Some(g), Some(n)) => Some(g.min(n)),
+        (g, n) => g.or(n),
+    }
 }

@@ -63,7 +63,17 @@ pub async fn run(
         };
     }
     tracing::debug!("{label}: running ({files}): {}", display_argv(&argv));
-    let mut child = match Command::new(&argv[0])
+    let mut command = Command::new(&argv[0]);
+    // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent.
+    // If the daemon dies (even by kill -9), rsync gets SIGTERM instead of running
+    // on unsupervised; the restart's full sync redoes its work.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let mut child = match command
         .args(&argv[1..])
         .stdin(if list.is_some() {
             Stdio::piped()

@@ -8,6 +8,7 @@ mod config_formats;
 mod control;
 mod excludes;
 mod failing_target;
+mod faults;
 mod mirror;
 mod odd_names;
 mod persistence;

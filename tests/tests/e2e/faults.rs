@@ -1,0 +1,223 @@
+//! Faults that must not lose a change: queue overflow, the watch limit, kill -9,
+//! SIGTERM with work pending, and symlinks pointing out of the tree.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use inosync_tests::{Fixture, assert_trees_equal, bin, compare_trees, poll_until};
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: plain kill(2) on a process this test started.
+    unsafe { libc::kill(pid as i32, sig) };
+}
+
+fn write_files(root: &std::path::Path, dirs: usize, per_dir: usize, tag: &str) {
+    for d in 0..dirs {
+        let dir = root.join(format!("{tag}{d:03}"));
+        fs::create_dir_all(&dir).unwrap();
+        for f in 0..per_dir {
+            fs::write(dir.join(format!("f{f:03}")), format!("{tag} {d} {f}")).unwrap();
+        }
+    }
+}
+
+/// Overflow: with the daemon stopped, more events than `max_queued_events` pile up;
+/// after SIGCONT it rescans, syncs everything and the target converges.
+#[test]
+fn queue_overflow_leads_to_a_full_sync_not_a_loss() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    // Watched directories first: events are only queued for directories with a watch.
+    write_files(&fx.src, 50, 0, "o");
+    daemon.wait_idle();
+    let queued: usize = fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(16384);
+    signal(daemon.pid(), libc::SIGSTOP);
+    // Each file makes at least two events (create, close-write).
+    let files = queued / 2 + 2000;
+    write_files(&fx.src, 50, files / 50 + 1, "o");
+    signal(daemon.pid(), libc::SIGCONT);
+    daemon.wait_idle();
+    assert!(daemon.log().contains("queue overflow"), "{}", daemon.log());
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    // Directories created during the overflow are watched after the rescan.
+    write_files(&fx.src, 3, 2, "new-during-stop");
+    signal(daemon.pid(), libc::SIGSTOP);
+    write_files(&fx.src, 50, files / 50 + 1, "o");
+    signal(daemon.pid(), libc::SIGCONT);
+    daemon.wait_idle();
+    fs::write(fx.src.join("o049/after"), "after overflow").unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// kill -9 in the middle of a 10,000-file burst, then a restart: the initial full
+/// sync brings the target to the source; nothing that exists at the source is
+/// deleted on the target.
+#[test]
+fn kill_9_mid_burst_then_restart_converges() {
+    let fx = Fixture::new();
+    let config = fx.simple_config("");
+    let mut daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    write_files(&fx.src, 50, 100, "a");
+    signal(daemon.pid(), libc::SIGKILL);
+    write_files(&fx.src, 50, 100, "b");
+    assert!(!daemon.terminate().success(), "daemon survived kill -9");
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// SIGTERM with a change held by a long delay: it is synced before the exit, and
+/// the socket is removed.
+#[test]
+fn sigterm_syncs_pending_changes_then_exits_cleanly() {
+    let fx = Fixture::new();
+    let mut daemon = fx.start_toml(&fx.config("delay = 3600"));
+    daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
+    fs::write(fx.src.join("pending"), "synced at exit").unwrap();
+    assert!(poll_until(
+        Duration::from_secs(10),
+        || daemon.status()["watches"][0]["pending"] == 1
+    ));
+    let status = daemon.terminate();
+    assert!(status.success(), "{status}\n{}", daemon.log());
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("pending")).unwrap(),
+        "synced at exit"
+    );
+    assert!(!fx.socket.exists());
+    assert!(
+        daemon.log().contains("pending changes synced; stopping"),
+        "{}",
+        daemon.log()
+    );
+}
+
+/// A second SIGTERM does not wait for a target that hangs.
+#[test]
+fn second_sigterm_stops_at_once() {
+    let fx = Fixture::new();
+    let hang = fx.path("hang-rsync");
+    fs::write(&hang, "#!/bin/sh\nexec sleep 600\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&hang, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut daemon = fx.start_toml(&fx.simple_config(&format!("rsync = \"{}\"", hang.display())));
+    assert!(poll_until(
+        Duration::from_secs(10),
+        || daemon.status()["running"] == 1
+    ));
+    let started = Instant::now();
+    signal(daemon.pid(), libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    signal(daemon.pid(), libc::SIGTERM);
+    let status = daemon.terminate();
+    assert!(status.success(), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// The watch limit: a tree with more directories than the limit allows. The error
+/// names fs.inotify.max_user_watches, status marks the watch degraded, and periodic
+/// full syncs keep the target right, also for changes deep in unwatched directories.
+/// The limit is lowered only inside a user namespace of the daemon's own.
+#[test]
+fn watch_limit_degrades_one_watch_and_full_syncs_keep_it_right() {
+    let fx = Fixture::new();
+    for d in 0..30 {
+        fs::create_dir_all(fx.src.join(format!("d{d:02}/sub"))).unwrap();
+    }
+    let config_path = fx.path("inosync.toml");
+    fs::write(&config_path, fx.simple_config("full_sync_interval = 1")).unwrap();
+    let log = fs::File::create(fx.path("inosyncd.log")).unwrap();
+    let script = format!(
+        "echo 20 > /proc/sys/user/max_inotify_watches && exec '{}' -c '{}' -s '{}' --state '{}' -v",
+        bin("inosyncd").display(),
+        config_path.display(),
+        fx.socket.display(),
+        fx.state_file().display()
+    );
+    let mut child = Command::new("unshare")
+        .args(["--user", "--map-root-user", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let ctl = |args: &[&str]| {
+        Command::new(bin("inosyncctl"))
+            .arg("-s")
+            .arg(&fx.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let up = poll_until(Duration::from_secs(20), || {
+        ctl(&["status"]).status.success()
+    });
+    let log_text = || fs::read_to_string(fx.path("inosyncd.log")).unwrap_or_default();
+    if !up {
+        let _ = child.kill();
+        panic!("daemon did not start in a user namespace:\n{}", log_text());
+    }
+    let status: serde_json::Value =
+        serde_json::from_slice(&ctl(&["--json", "status"]).stdout).unwrap();
+    let degraded = status["watches"][0]["degraded"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    // A change deep in a directory that has no watch still arrives.
+    fs::write(fx.src.join("d29/sub/deep"), "no watch here").unwrap();
+    let converged = poll_until(Duration::from_secs(30), || {
+        compare_trees(&fx.src, &fx.dst).is_ok()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        degraded.contains("fs.inotify.max_user_watches"),
+        "not degraded: {status}"
+    );
+    let log = log_text();
+    assert!(
+        log.contains("61 needed") && log.contains("Raise the limit to at least 61"),
+        "{log}"
+    );
+    assert!(converged, "{:?}\n{log}", compare_trees(&fx.src, &fx.dst));
+}
+
+/// Symlinks are synced as links and never followed out of the tree.
+#[test]
+fn symlinks_are_copied_as_links_and_never_followed() {
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("secret"), "not part of the tree").unwrap();
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+    symlink(&outside, fx.src.join("link-to-outside")).unwrap();
+    symlink("../../etc/passwd", fx.src.join("relative-link")).unwrap();
+    daemon.wait_idle();
+    fs::write(outside.join("written-later"), "still not ours").unwrap();
+    daemon.wait_idle();
+    assert!(
+        fs::symlink_metadata(fx.dst.join("link-to-outside"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(!fx.dst.join("secret").exists());
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    let status = daemon.status();
+    assert_eq!(
+        status["watches"][0]["watched_dirs"], 1,
+        "a symlinked directory was watched: {status}"
+    );
+}
