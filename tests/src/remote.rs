@@ -41,8 +41,8 @@ impl RsyncDaemon {
         fs::write(
             &config,
             format!(
-                "pid file = {work}/rsyncd.pid\nlog file = {work}/rsyncd.log\nuse chroot = false\n\
-                 [m]\npath = {dir}\nread only = false\nuid = root\ngid = root\n",
+                "pid file = {work}/rsyncd.pid\nlog file = {work}/rsyncd.log\nuse chroot = true\n\
+                 [m]\npath = {dir}\nread only = false\nuid = root\ngid = root\nmunge symlinks = false\n",
                 work = work.display(),
                 dir = dir.display()
             ),

@@ -3,6 +3,7 @@
 //! deadline (`inosyncctl wait`, or a poll of the target tree).
 
 mod batching;
+mod churn;
 mod cli;
 mod config_formats;
 mod control;
