@@ -7,6 +7,8 @@ mod control;
 mod daemonize;
 mod engine;
 mod exclude;
+#[cfg(test)]
+mod hostile_input;
 mod logging;
 mod pair;
 mod paths;

@@ -11,6 +11,18 @@ use std::path::{Path, PathBuf};
 pub use checks::{destination, overlap, resolve_rsync};
 pub use events::EventSet;
 
+/// The TOML reader, for the property tests.
+#[cfg(test)]
+pub fn toml_format_parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+    toml_format::parse(file, text)
+}
+
+/// The `.py` reader, for the property tests.
+#[cfg(test)]
+pub fn py_format_parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+    py_format::parse(file, text)
+}
+
 /// Why a config was refused. The message names the file, the line and the key, so
 /// that an administrator can fix it without reading our source.
 #[derive(Debug, thiserror::Error)]
