@@ -10,6 +10,13 @@ use super::{Command, Engine, Reply, Waiter};
 use crate::config::{WatchConfig, checks};
 use crate::state_file::AddedWatch;
 
+/// The two settings `inosyncctl` shows and changes the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Knob {
+    Speed,
+    Delay,
+}
+
 /// Turns a state-file entry back into a watch spec, checking it as `add` would.
 pub fn spec_from_added(added: &AddedWatch) -> Result<WatchConfig, String> {
     spec_from_request(&AddWatch {
@@ -76,14 +83,14 @@ impl Engine {
                 reply,
             } => self.remove(&path, discard, deadline, reply),
             Command::Speed { kbps, path, reply } => {
-                let _ = reply.send(self.speed(kbps, path));
+                let _ = reply.send(self.knob(Knob::Speed, kbps.map(f64::from), path));
             }
             Command::Delay {
                 seconds,
                 path,
                 reply,
             } => {
-                let _ = reply.send(self.delay(seconds, path));
+                let _ = reply.send(self.knob(Knob::Delay, seconds, path));
             }
             Command::Sync { path, reply } => {
                 let _ = reply.send(self.sync(path));
@@ -161,16 +168,7 @@ impl Engine {
     ) {
         self.watcher.remove_root(id);
         if discard {
-            if let Some(watch) = self.watches.remove(&id) {
-                tracing::info!(
-                    "{}: removed, pending changes discarded",
-                    watch.spec.path.display()
-                );
-                self.forget(&watch);
-                for (_, reply) in watch.removing.into_iter().flatten() {
-                    let _ = reply.send(Ok(true));
-                }
-            }
+            self.drop_watch(id, "removed, pending changes discarded");
             if let Some((_, reply)) = waiter {
                 let _ = reply.send(Ok(true));
             }
@@ -191,39 +189,74 @@ impl Engine {
         );
     }
 
-    fn speed(&mut self, kbps: Option<u32>, path: Option<String>) -> Result<Setting, String> {
+    /// Shows, or sets and shows, the bandwidth limit or the delay, globally or for
+    /// one watch. A set value is a runtime override, written to the state file.
+    fn knob(
+        &mut self,
+        knob: Knob,
+        value: Option<f64>,
+        path: Option<String>,
+    ) -> Result<Setting, String> {
         let scope = path.as_deref().map(|p| self.find_watch(p)).transpose()?;
-        if let Some(kbps) = kbps {
+        if let Some(value) = value {
+            if knob == Knob::Delay {
+                checks::seconds(value)?;
+            }
+            // Speeds arrive as whole KB/s (u32) from the protocol.
+            let speed = value as u32;
             match scope {
                 Some(id) => {
                     let watch = self.watches.get_mut(&id).ok_or("watch vanished")?;
-                    watch.speed_override = Some(kbps);
                     let key = watch.spec.path.display().to_string();
-                    self.runtime.watch_mut(&key).speed = Some(kbps);
+                    let saved = self.runtime.watch_mut(&key);
+                    match knob {
+                        Knob::Speed => {
+                            (watch.speed_override, saved.speed) = (Some(speed), Some(speed))
+                        }
+                        Knob::Delay => {
+                            (watch.delay_override, saved.delay) = (Some(value), Some(value))
+                        }
+                    }
                 }
-                None => self.runtime.speed = Some(kbps),
+                None => match knob {
+                    Knob::Speed => self.runtime.speed = Some(speed),
+                    Knob::Delay => self.runtime.delay = Some(value),
+                },
             }
             self.persist();
-            self.restart_for_speed();
+            // A new delay needs nothing more: due times are computed from each
+            // batch's first change and the delay in force, at every turn of the loop.
+            if knob == Knob::Speed {
+                self.restart_for_speed();
+            }
         }
-        Ok(match scope {
+        let (watch, (value, source)) = match scope {
             Some(id) => {
                 let watch = &self.watches[&id];
-                let (value, source) = self.watch_speed(watch);
-                Setting {
-                    watch: Some(watch.spec.path.display().to_string()),
-                    value: f64::from(value),
-                    source,
-                }
+                let current = match knob {
+                    Knob::Speed => {
+                        let (speed, source) = self.watch_speed(watch);
+                        (f64::from(speed), source)
+                    }
+                    Knob::Delay => self.watch_delay(watch),
+                };
+                (Some(watch.spec.path.display().to_string()), current)
             }
             None => {
-                let (value, source) = self.global_speed();
-                Setting {
-                    watch: None,
-                    value: f64::from(value),
-                    source,
-                }
+                let current = match knob {
+                    Knob::Speed => {
+                        let (speed, source) = self.global_speed();
+                        (f64::from(speed), source)
+                    }
+                    Knob::Delay => self.global_delay(),
+                };
+                (None, current)
             }
+        };
+        Ok(Setting {
+            watch,
+            value,
+            source,
         })
     }
 
@@ -248,44 +281,6 @@ impl Engine {
                 }
             }
         }
-    }
-
-    fn delay(&mut self, seconds: Option<f64>, path: Option<String>) -> Result<Setting, String> {
-        let scope = path.as_deref().map(|p| self.find_watch(p)).transpose()?;
-        if let Some(seconds) = seconds {
-            checks::seconds(seconds)?;
-            match scope {
-                Some(id) => {
-                    let watch = self.watches.get_mut(&id).ok_or("watch vanished")?;
-                    watch.delay_override = Some(seconds);
-                    let key = watch.spec.path.display().to_string();
-                    self.runtime.watch_mut(&key).delay = Some(seconds);
-                }
-                None => self.runtime.delay = Some(seconds),
-            }
-            self.persist();
-        }
-        // Pending batches are re-timed by themselves: their due time is computed
-        // from their first change and the delay in force at each turn of the loop.
-        Ok(match scope {
-            Some(id) => {
-                let watch = &self.watches[&id];
-                let (value, source) = self.watch_delay(watch);
-                Setting {
-                    watch: Some(watch.spec.path.display().to_string()),
-                    value,
-                    source,
-                }
-            }
-            None => {
-                let (value, source) = self.global_delay();
-                Setting {
-                    watch: None,
-                    value,
-                    source,
-                }
-            }
-        })
     }
 
     fn sync(&mut self, path: Option<String>) -> Result<(), String> {

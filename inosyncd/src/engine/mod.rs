@@ -647,16 +647,7 @@ impl Engine {
             .map(|(id, _)| *id)
             .collect();
         for id in finished {
-            if let Some(watch) = self.watches.remove(&id) {
-                tracing::info!(
-                    "{}: pending changes synced; watch removed",
-                    watch.spec.path.display()
-                );
-                self.forget(&watch);
-                for (_, reply) in watch.removing.into_iter().flatten() {
-                    let _ = reply.send(Ok(true));
-                }
-            }
+            self.drop_watch(id, "pending changes synced; watch removed");
         }
         for watch in self.watches.values_mut() {
             if let Some(waiting) = &mut watch.removing {
@@ -669,6 +660,18 @@ impl Engine {
                         i += 1;
                     }
                 }
+            }
+        }
+    }
+
+    /// Drops a watch for good, records that in the state file, and answers the
+    /// `remove` calls waiting for it.
+    fn drop_watch(&mut self, id: u32, why: &str) {
+        if let Some(watch) = self.watches.remove(&id) {
+            tracing::info!("{}: {why}", watch.spec.path.display());
+            self.forget(&watch);
+            for (_, reply) in watch.removing.into_iter().flatten() {
+                let _ = reply.send(Ok(true));
             }
         }
     }
