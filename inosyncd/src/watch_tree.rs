@@ -1,52 +1,70 @@
 //! The table of watched directories: a parent + name tree, not a full path per
-//! watch. Users watch 10^5–10^6 directories, and a tree makes a directory rename one
-//! update however many watches lie below it, because paths are rebuilt on demand by
-//! walking up to the root.
+//! watch. Users watch 10^5–10^6 directories, so an entry is 24 bytes plus its name
+//! in a shared arena and one hash-map slot, and a directory rename is one update
+//! however many watches lie below it: paths are rebuilt on demand by walking up.
 
 use std::collections::HashMap;
 
-use inotify::WatchDescriptor;
-
 /// Index of a directory in the table.
 pub type NodeId = u32;
+
+/// An inotify watch descriptor, as the kernel numbers it.
+pub type Wd = i32;
 
 /// "No node": the parent of a root, the end of a sibling list.
 const NONE: NodeId = u32::MAX;
 /// The parent of a directory that left its place by rename and has not (yet) been
 /// seen arriving anywhere: its path is unknown, so its events are not trusted.
 const DETACHED: NodeId = u32::MAX - 1;
+/// The parent of a free slot.
+const FREE: NodeId = u32::MAX - 2;
 
+/// One watched directory: 24 bytes.
+#[derive(Clone, Copy)]
 struct Node {
     parent: NodeId,
     first_child: NodeId,
     next_sibling: NodeId,
-    /// The watch this directory belongs to (a root's own index in the caller's list).
-    watch: u32,
-    name: Box<[u8]>,
-    wd: WatchDescriptor,
+    /// Where the name starts in the arena.
+    name_at: u32,
+    /// Names are at most 255 bytes (NAME_MAX).
+    name_len: u16,
+    wd: Wd,
 }
 
 /// Watched directories of all trees, indexed by inotify watch descriptor.
 #[derive(Default)]
 pub struct WatchTree {
-    nodes: Vec<Option<Node>>,
+    nodes: Vec<Node>,
     free: Vec<NodeId>,
-    by_wd: HashMap<i32, NodeId>,
+    /// Every name, back to back; freed names stay until a compaction.
+    names: Vec<u8>,
+    dead_name_bytes: usize,
+    by_wd: HashMap<Wd, NodeId>,
+    /// Which tree each root belongs to.
+    roots: HashMap<NodeId, u32>,
+    /// Which tree each detached directory left (a handful at a time).
+    detached_from: HashMap<NodeId, u32>,
     per_watch: HashMap<u32, u64>,
 }
 
 impl WatchTree {
     /// The directory an event's watch descriptor belongs to.
-    pub fn node_of(&self, wd: &WatchDescriptor) -> Option<NodeId> {
-        self.by_wd.get(&wd.get_watch_descriptor_id()).copied()
+    pub fn node_of(&self, wd: Wd) -> Option<NodeId> {
+        self.by_wd.get(&wd).copied()
     }
 
     fn node(&self, id: NodeId) -> &Node {
-        self.nodes[id as usize].as_ref().expect("live node id")
+        &self.nodes[id as usize]
     }
 
     fn node_mut(&mut self, id: NodeId) -> &mut Node {
-        self.nodes[id as usize].as_mut().expect("live node id")
+        &mut self.nodes[id as usize]
+    }
+
+    fn name(&self, id: NodeId) -> &[u8] {
+        let node = self.node(id);
+        &self.names[node.name_at as usize..node.name_at as usize + node.name_len as usize]
     }
 
     /// Number of watched directories in one tree.
@@ -59,55 +77,70 @@ impl WatchTree {
         self.by_wd.len()
     }
 
-    /// The tree a directory belongs to.
-    pub fn watch_of(&self, id: NodeId) -> u32 {
-        self.node(id).watch
+    /// The tree a directory belongs to (`None` while it is detached).
+    pub fn watch_of(&self, id: NodeId) -> Option<u32> {
+        let mut cur = id;
+        loop {
+            match self.node(cur).parent {
+                NONE => return self.roots.get(&cur).copied(),
+                DETACHED => return None,
+                parent => cur = parent,
+            }
+        }
     }
 
-    /// Adds a directory below `parent` (or a root when `parent` is `None`). If the
-    /// kernel handed back a descriptor we already know (the same directory reached
-    /// again, e.g. by a scan racing an event, or a rename we have not seen), the
-    /// existing entry is moved to the new place instead of duplicated.
-    pub fn insert(
-        &mut self,
-        parent: Option<NodeId>,
-        watch: u32,
-        name: &[u8],
-        wd: WatchDescriptor,
-    ) -> NodeId {
-        if let Some(existing) = self.node_of(&wd) {
-            if let Some(parent) = parent {
+    fn store_name(&mut self, name: &[u8]) -> (u32, u16) {
+        let at = self.names.len() as u32;
+        let len = name.len().min(u16::MAX as usize);
+        self.names.extend_from_slice(&name[..len]);
+        (at, len as u16)
+    }
+
+    /// Adds a directory below `parent`, or a root of tree `watch` when `parent` is
+    /// `None`. If the kernel handed back a descriptor we already know (the same
+    /// directory reached again, e.g. by a scan racing an event, or a rename we have
+    /// not seen yet), the existing entry is moved to the new place instead.
+    pub fn insert(&mut self, parent: Option<NodeId>, watch: u32, name: &[u8], wd: Wd) -> NodeId {
+        if let Some(existing) = self.node_of(wd) {
+            if let Some(parent) = parent
+                && (self.node(existing).parent != parent || self.name(existing) != name)
+            {
                 self.move_to(existing, parent, name);
             }
             return existing;
         }
+        let (name_at, name_len) = self.store_name(name);
         let node = Node {
-            parent: parent.unwrap_or(NONE),
+            parent: NONE,
             first_child: NONE,
             next_sibling: NONE,
-            watch,
-            name: name.into(),
-            wd: wd.clone(),
+            name_at,
+            name_len,
+            wd,
         };
         let id = match self.free.pop() {
             Some(id) => {
-                self.nodes[id as usize] = Some(node);
+                self.nodes[id as usize] = node;
                 id
             }
             None => {
-                self.nodes.push(Some(node));
+                self.nodes.push(node);
                 (self.nodes.len() - 1) as NodeId
             }
         };
-        self.by_wd.insert(wd.get_watch_descriptor_id(), id);
+        self.by_wd.insert(wd, id);
         *self.per_watch.entry(watch).or_default() += 1;
-        if let Some(parent) = parent {
-            self.link(parent, id);
+        match parent {
+            Some(parent) => self.link(parent, id),
+            None => {
+                self.roots.insert(id, watch);
+            }
         }
         id
     }
 
     fn link(&mut self, parent: NodeId, child: NodeId) {
+        self.detached_from.remove(&child);
         let first = self.node(parent).first_child;
         let node = self.node_mut(child);
         node.parent = parent;
@@ -141,8 +174,11 @@ impl WatchTree {
     /// A directory was renamed away: it keeps its entry (and its watches below) but
     /// has no path until [`WatchTree::move_to`] gives it one again.
     pub fn detach(&mut self, id: NodeId) {
-        if !self.is_root(id) {
+        if !self.is_root(id)
+            && let Some(watch) = self.watch_of(id)
+        {
             self.unlink(id);
+            self.detached_from.insert(id, watch);
         }
     }
 
@@ -155,7 +191,7 @@ impl WatchTree {
     pub fn child(&self, parent: NodeId, name: &[u8]) -> Option<NodeId> {
         let mut cur = self.node(parent).first_child;
         while cur != NONE {
-            if &*self.node(cur).name == name {
+            if self.name(cur) == name {
                 return Some(cur);
             }
             cur = self.node(cur).next_sibling;
@@ -167,33 +203,63 @@ impl WatchTree {
     /// are built from the tree.
     pub fn move_to(&mut self, id: NodeId, new_parent: NodeId, new_name: &[u8]) {
         self.unlink(id);
-        self.node_mut(id).name = new_name.into();
+        if self.name(id) != new_name {
+            self.dead_name_bytes += self.node(id).name_len as usize;
+            let (name_at, name_len) = self.store_name(new_name);
+            let node = self.node_mut(id);
+            node.name_at = name_at;
+            node.name_len = name_len;
+        }
         self.link(new_parent, id);
     }
 
     /// Removes a directory and everything below it from the table, returning their
     /// watch descriptors so the caller can drop the kernel watches still alive.
-    pub fn remove_subtree(&mut self, id: NodeId) -> Vec<WatchDescriptor> {
+    pub fn remove_subtree(&mut self, id: NodeId) -> Vec<Wd> {
+        let watch = self.watch_of(id).or_else(|| self.detached_from.remove(&id));
         self.unlink(id);
         let mut removed = Vec::new();
         let mut stack = vec![id];
         while let Some(cur) = stack.pop() {
-            let Some(node) = self.nodes[cur as usize].take() else {
+            let node = *self.node(cur);
+            if node.parent == FREE {
                 continue;
-            };
+            }
             let mut child = node.first_child;
             while child != NONE {
                 stack.push(child);
                 child = self.node(child).next_sibling;
             }
-            self.by_wd.remove(&node.wd.get_watch_descriptor_id());
-            if let Some(count) = self.per_watch.get_mut(&node.watch) {
-                *count -= 1;
-            }
+            self.by_wd.remove(&node.wd);
+            self.roots.remove(&cur);
+            self.dead_name_bytes += node.name_len as usize;
+            self.node_mut(cur).parent = FREE;
             self.free.push(cur);
             removed.push(node.wd);
         }
+        if let Some(watch) = watch
+            && let Some(count) = self.per_watch.get_mut(&watch)
+        {
+            *count = count.saturating_sub(removed.len() as u64);
+        }
+        self.compact_names();
         removed
+    }
+
+    /// Rewrites the name arena once more than half of it is dead.
+    fn compact_names(&mut self) {
+        if self.dead_name_bytes < 1 << 20 || self.dead_name_bytes * 2 < self.names.len() {
+            return;
+        }
+        let mut names = Vec::with_capacity(self.names.len() - self.dead_name_bytes);
+        for node in self.nodes.iter_mut().filter(|n| n.parent != FREE) {
+            let start = node.name_at as usize;
+            let at = names.len() as u32;
+            names.extend_from_slice(&self.names[start..start + node.name_len as usize]);
+            node.name_at = at;
+        }
+        self.names = names;
+        self.dead_name_bytes = 0;
     }
 
     /// The path of a directory relative to its tree's root, `/`-separated, empty for
@@ -206,7 +272,7 @@ impl WatchTree {
                 NONE => break,
                 DETACHED => return None,
                 parent => {
-                    parts.push(&*self.node(cur).name);
+                    parts.push(self.name(cur));
                     cur = parent;
                 }
             }
@@ -225,6 +291,11 @@ impl WatchTree {
     pub fn is_root(&self, id: NodeId) -> bool {
         self.node(id).parent == NONE
     }
+
+    /// The kernel watch descriptor of a directory.
+    pub fn wd(&self, id: NodeId) -> Wd {
+        self.node(id).wd
+    }
 }
 
 /// Joins a directory's relative path and an entry name.
@@ -238,38 +309,25 @@ pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     path
 }
 
-impl WatchTree {
-    /// The kernel watch descriptor of a directory.
-    pub fn wd(&self, id: NodeId) -> WatchDescriptor {
-        self.node(id).wd.clone()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inotify::{Inotify, WatchMask};
+
+    #[test]
+    fn entries_stay_small() {
+        assert_eq!(std::mem::size_of::<Node>(), 24);
+    }
 
     #[test]
     fn paths_follow_renames_and_detached_directories_have_none() {
-        let dir = tempfile::tempdir().unwrap();
-        for sub in ["a/b", "c"] {
-            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-        }
-        let inotify = Inotify::init().unwrap();
-        let add = |p: &str| {
-            inotify
-                .watches()
-                .add(dir.path().join(p), WatchMask::CREATE)
-                .unwrap()
-        };
         let mut tree = WatchTree::default();
-        let root = tree.insert(None, 7, b"", add(""));
-        let a = tree.insert(Some(root), 7, b"a", add("a"));
-        let b = tree.insert(Some(a), 7, b"b", add("a/b"));
-        let c = tree.insert(Some(root), 7, b"c", add("c"));
+        let root = tree.insert(None, 7, b"", 1);
+        let a = tree.insert(Some(root), 7, b"a", 2);
+        let b = tree.insert(Some(a), 7, b"b", 3);
+        let c = tree.insert(Some(root), 7, b"c", 4);
         assert_eq!(tree.rel_path(b).unwrap(), b"a/b");
         assert_eq!(tree.count(7), 4);
+        assert_eq!(tree.watch_of(b), Some(7));
 
         tree.move_to(a, c, b"renamed");
         assert_eq!(tree.rel_path(b).unwrap(), b"c/renamed/b");
@@ -279,12 +337,45 @@ mod tests {
         tree.detach(a);
         assert!(tree.is_detached(a));
         assert_eq!(tree.rel_path(b), None);
+        assert_eq!(tree.watch_of(b), None);
+        let d = tree.insert(Some(root), 7, b"d", 5);
+        tree.detach(d);
+        tree.remove_subtree(d);
+        assert_eq!(
+            tree.count(7),
+            4,
+            "a detached directory still counts against its tree"
+        );
         tree.move_to(a, root, b"back");
         assert_eq!(tree.rel_path(b).unwrap(), b"back/b");
+
+        // The same descriptor seen again somewhere else moves the entry.
+        assert_eq!(tree.insert(Some(c), 7, b"again", 2), a);
+        assert_eq!(tree.rel_path(b).unwrap(), b"c/again/b");
 
         let removed = tree.remove_subtree(a);
         assert_eq!(removed.len(), 2);
         assert_eq!(tree.count(7), 2);
-        assert_eq!(tree.child(root, b"back"), None);
+        assert_eq!(tree.child(c, b"again"), None);
+        assert_eq!(tree.node_of(3), None);
+        // Freed slots are reused.
+        assert!(tree.insert(Some(root), 7, b"new", 9) == a || tree.node_of(9).is_some());
+    }
+
+    #[test]
+    fn names_are_compacted_after_churn() {
+        let mut tree = WatchTree::default();
+        let root = tree.insert(None, 1, b"", 1);
+        let long = vec![b'x'; 200];
+        for round in 0..20_000 {
+            let id = tree.insert(Some(root), 1, &long, 2 + round);
+            tree.remove_subtree(id);
+        }
+        assert!(
+            tree.names.len() < 2 << 20,
+            "arena grew to {}",
+            tree.names.len()
+        );
+        assert_eq!(tree.count(1), 1);
     }
 }

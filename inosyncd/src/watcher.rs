@@ -11,11 +11,14 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use inotify::{EventMask, Inotify, WatchDescriptor};
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+
+use inotify::{EventMask, Inotify};
 
 use crate::config::EventSet;
 use crate::exclude::ExcludeSet;
-use crate::watch_tree::{NodeId, WatchTree, join};
+use crate::watch_tree::{NodeId, WatchTree, Wd, join};
 
 /// What the engine must sync because of what the watcher saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +47,8 @@ pub struct Watcher {
     roots: HashMap<u32, Root>,
     /// Directories seen leaving by `IN_MOVED_FROM`, by cookie, until the matching
     /// `IN_MOVED_TO` (a rename inside our trees) or the end of the read (moved out).
-    moved_out: Vec<(u32, WatchDescriptor)>,
+    /// (cookie, watch descriptor, the tree it left).
+    moved_out: Vec<(u32, Wd, u32)>,
     buffer: Vec<u8>,
     limit_reported: bool,
 }
@@ -65,13 +69,37 @@ impl Watcher {
 
     /// The inotify descriptor, for the event loop to wait on.
     pub fn raw_fd(&self) -> std::os::fd::RawFd {
-        use std::os::fd::AsRawFd;
         self.inotify.as_raw_fd()
+    }
+
+    /// `inotify_add_watch(2)`, called directly: the table keeps only the number.
+    fn add_watch(&self, path: &Path) -> io::Result<Wd> {
+        let path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+        // SAFETY: a valid descriptor and a NUL-terminated path that outlives the call.
+        let wd = unsafe {
+            libc::inotify_add_watch(
+                self.raw_fd(),
+                path.as_ptr(),
+                self.events.watch_mask().bits(),
+            )
+        };
+        if wd < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(wd)
+        }
+    }
+
+    /// `inotify_rm_watch(2)`; a watch the kernel already dropped is not an error.
+    fn rm_watch(&self, wd: Wd) {
+        // SAFETY: plain syscall on our own descriptor.
+        unsafe { libc::inotify_rm_watch(self.raw_fd(), wd) };
     }
 
     /// Starts watching a tree: every directory in it, excluded ones left out.
     pub fn add_root(&mut self, watch: u32, path: &Path, excludes: ExcludeSet) -> io::Result<()> {
-        let wd = self.inotify.watches().add(path, self.events.watch_mask())?;
+        let wd = self.add_watch(path)?;
         let node = self.tree.insert(None, watch, b"", wd);
         self.roots.insert(
             watch,
@@ -151,7 +179,7 @@ impl Watcher {
                 Ok(events) => events
                     .map(|e| {
                         (
-                            e.wd,
+                            e.wd.get_watch_descriptor_id(),
                             e.mask,
                             e.cookie,
                             e.name.map(|n| n.as_bytes().to_vec()),
@@ -172,7 +200,7 @@ impl Watcher {
 
     fn handle(
         &mut self,
-        wd: WatchDescriptor,
+        wd: Wd,
         mask: EventMask,
         cookie: u32,
         name: Option<Vec<u8>>,
@@ -185,16 +213,21 @@ impl Watcher {
             self.rescan_all(out);
             return;
         }
-        let Some(node) = self.tree.node_of(&wd) else {
+        let Some(node) = self.tree.node_of(wd) else {
             return;
         };
-        let watch = self.tree.watch_of(node);
         if mask.contains(EventMask::IGNORED) {
-            let root_gone = self.tree.is_root(node);
+            let root_of = self
+                .tree
+                .is_root(node)
+                .then(|| self.tree.watch_of(node))
+                .flatten();
             for stale in self.tree.remove_subtree(node).into_iter().skip(1) {
-                let _ = self.inotify.watches().remove(stale);
+                self.rm_watch(stale);
             }
-            if root_gone && let Some(root) = self.roots.get_mut(&watch) {
+            if let Some(watch) = root_of
+                && let Some(root) = self.roots.get_mut(&watch)
+            {
                 tracing::error!(
                     "watch root {} was deleted or unmounted; its changes are no longer seen",
                     root.path.display()
@@ -203,6 +236,10 @@ impl Watcher {
             }
             return;
         }
+        // A directory renamed away and not seen arriving belongs to no tree for now.
+        let Some(watch) = self.tree.watch_of(node) else {
+            return;
+        };
         let Some(name) = name else {
             return;
         };
@@ -224,7 +261,7 @@ impl Watcher {
                 && let Some(child) = self.tree.child(node, &name)
             {
                 self.tree.detach(child);
-                self.moved_out.push((cookie, self.tree.wd(child)));
+                self.moved_out.push((cookie, self.tree.wd(child), watch));
             }
             if mask.contains(EventMask::MOVED_TO) {
                 self.moved_in(cookie, watch, node, &name);
@@ -242,14 +279,14 @@ impl Watcher {
     /// A directory arrived by rename: if we saw it leave one of our directories, it
     /// keeps its watches and only changes place in the table.
     fn moved_in(&mut self, cookie: u32, watch: u32, parent: NodeId, name: &[u8]) {
-        let Some(pos) = self.moved_out.iter().position(|(c, _)| *c == cookie) else {
+        let Some(pos) = self.moved_out.iter().position(|(c, _, _)| *c == cookie) else {
             return;
         };
-        let (_, wd) = self.moved_out.swap_remove(pos);
-        let Some(moved) = self.tree.node_of(&wd) else {
+        let (_, wd, from) = self.moved_out.swap_remove(pos);
+        let Some(moved) = self.tree.node_of(wd) else {
             return;
         };
-        if self.tree.watch_of(moved) == watch {
+        if from == watch {
             self.tree.move_to(moved, parent, name);
         } else {
             // Moved between two watched trees: start afresh under the new tree.
@@ -260,8 +297,8 @@ impl Watcher {
     /// Directories that left by rename and did not reappear in our trees (by a
     /// matching `IN_MOVED_TO`, or found again by a scan): unwatch.
     fn finish_moves(&mut self) {
-        for (_, wd) in std::mem::take(&mut self.moved_out) {
-            if let Some(node) = self.tree.node_of(&wd)
+        for (_, wd, _) in std::mem::take(&mut self.moved_out) {
+            if let Some(node) = self.tree.node_of(wd)
                 && self.tree.is_detached(node)
             {
                 self.drop_subtree(node);
@@ -271,7 +308,7 @@ impl Watcher {
 
     fn drop_subtree(&mut self, node: NodeId) {
         for wd in self.tree.remove_subtree(node) {
-            let _ = self.inotify.watches().remove(wd);
+            self.rm_watch(wd);
         }
     }
 
@@ -353,7 +390,7 @@ impl Watcher {
         out: &mut Vec<Change>,
     ) -> Option<NodeId> {
         let abs = absolute(&self.roots.get(&watch)?.path, rel);
-        match self.inotify.watches().add(&abs, self.events.watch_mask()) {
+        match self.add_watch(&abs) {
             Ok(wd) => Some(self.tree.insert(Some(parent), watch, name, wd)),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => None,
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
