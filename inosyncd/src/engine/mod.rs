@@ -600,8 +600,10 @@ impl Engine {
         self.running += 1;
         let done = self.done_tx.clone();
         let pretend = self.pretend;
+        // rsync starts here, synchronously; the task only supervises it.
+        let running = rsync::run(job, pretend, label, stop_rx);
         tokio::spawn(async move {
-            let outcome = rsync::run(job, pretend, label, stop_rx).await;
+            let outcome = running.await;
             let _ = done.send(Done {
                 watch: id,
                 pair: pair_id,

@@ -32,15 +32,25 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Lines of rsync's stderr kept for `last_error`.
 const STDERR_TAIL: usize = 3;
 
+/// What starting rsync gave.
+enum Launch {
+    Pretend,
+    Failed(String),
+    Running(tokio::process::Child),
+}
+
 /// Runs the job (or, with `pretend`, only logs what would run). `label` names the
 /// watch and target in log lines. A message on `stop` ends the run early: rsync gets
 /// SIGTERM, so that with `--partial` it keeps what it has transferred.
-pub async fn run(
+///
+/// The process is started before this returns, on the caller's thread: a change
+/// must not wait for the runtime to get round to a new task before rsync exists.
+pub fn run(
     job: Job,
     pretend: bool,
     label: String,
-    mut stop: oneshot::Receiver<()>,
-) -> Outcome {
+    stop: oneshot::Receiver<()>,
+) -> impl Future<Output = Outcome> + Send + 'static {
     let started = Instant::now();
     let argv = job.argv();
     let list = job.stdin();
@@ -48,52 +58,64 @@ pub async fn run(
         .paths
         .as_ref()
         .map_or("whole tree".to_string(), |p| format!("{} paths", p.len()));
-    if pretend {
+    let launch = if pretend {
         tracing::info!("{label}: would run ({files}): {}", display_argv(&argv));
         if let Some(paths) = &job.paths {
             for path in paths {
                 tracing::info!("{label}:   {}", String::from_utf8_lossy(path));
             }
         }
-        return Outcome {
-            error: None,
-            elapsed: started.elapsed(),
-            interrupted: false,
-            first_retry: Duration::ZERO,
-        };
-    }
-    tracing::debug!("{label}: running ({files}): {}", display_argv(&argv));
-    let mut command = Command::new(&argv[0]);
-    // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent.
-    // If the daemon dies (even by kill -9), rsync gets SIGTERM instead of running
-    // on unsupervised; the restart's full sync redoes its work.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
-    let mut child = match command
+        Launch::Pretend
+    } else {
+        tracing::debug!("{label}: running ({files}): {}", display_argv(&argv));
+        match spawn(&argv, list.is_some()) {
+            Ok(child) => Launch::Running(child),
+            Err(e) => Launch::Failed(format!("cannot start {}: {e}", job.rsync.display())),
+        }
+    };
+    supervise(launch, list, job.io_timeout, label, stop, started)
+}
+
+fn spawn(argv: &[std::ffi::OsString], with_list: bool) -> std::io::Result<tokio::process::Child> {
+    // No pre_exec hook (such as a parent-death signal): it would force fork()
+    // instead of posix_spawn() and cost about a millisecond per sync. An rsync
+    // orphaned by a crashed daemon finishes on its own; the restart's full sync
+    // makes the target right whatever it did.
+    Command::new(&argv[0])
         .args(&argv[1..])
-        .stdin(if list.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if with_list { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => {
+}
+
+async fn supervise(
+    launch: Launch,
+    list: Option<Vec<u8>>,
+    io_timeout: Duration,
+    label: String,
+    mut stop: oneshot::Receiver<()>,
+    started: Instant,
+) -> Outcome {
+    let mut child = match launch {
+        Launch::Pretend => {
             return Outcome {
-                error: Some(format!("cannot start {}: {e}", job.rsync.display())),
+                error: None,
+                elapsed: started.elapsed(),
+                interrupted: false,
+                first_retry: Duration::ZERO,
+            };
+        }
+        Launch::Failed(error) => {
+            return Outcome {
+                error: Some(error),
                 elapsed: started.elapsed(),
                 interrupted: false,
                 first_retry: first_retry(Some(127)),
             };
         }
+        Launch::Running(child) => child,
     };
     let writer = match (child.stdin.take(), list) {
         (Some(mut stdin), Some(list)) => Some(tokio::spawn(async move {
@@ -121,7 +143,7 @@ pub async fn run(
     });
     let mut interrupted = false;
     let mut hung = false;
-    let mut watchdog = Watchdog::new(child.id(), job.io_timeout);
+    let mut watchdog = Watchdog::new(child.id(), io_timeout);
     let status = loop {
         tokio::select! {
             status = child.wait() => break status,
