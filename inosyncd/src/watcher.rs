@@ -10,6 +10,7 @@ use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
@@ -51,6 +52,10 @@ pub struct Watcher {
     moved_out: Vec<(u32, Wd, u32)>,
     buffer: Vec<u8>,
     limit_reported: bool,
+    /// While a start-up scan runs beside the initial full sync: anything changed
+    /// at or after this time may have been missed by that sync.
+    changed_since: Option<SystemTime>,
+    saw_change: bool,
 }
 
 impl Watcher {
@@ -64,6 +69,8 @@ impl Watcher {
             moved_out: Vec::new(),
             buffer: vec![0; 256 * 1024],
             limit_reported: false,
+            changed_since: None,
+            saw_change: false,
         })
     }
 
@@ -97,7 +104,7 @@ impl Watcher {
         unsafe { libc::inotify_rm_watch(self.raw_fd(), wd) };
     }
 
-    /// Starts watching a tree: every directory in it, excluded ones left out.
+    /// Starts watching a tree: its root now, the rest with [`Watcher::scan_root`].
     pub fn add_root(&mut self, watch: u32, path: &Path, excludes: ExcludeSet) -> io::Result<()> {
         let wd = self.add_watch(path)?;
         let node = self.tree.insert(None, watch, b"", wd);
@@ -110,9 +117,48 @@ impl Watcher {
                 degraded: None,
             },
         );
+        Ok(())
+    }
+
+    /// Watches every directory of a tree (excluded ones left out). The initial full
+    /// sync may already be running beside this scan, to save time: then
+    /// `changed_since` is when it started, and the scan reports whether anything in
+    /// the tree changed after that (a directory's or file's ctime, read after the
+    /// watch on its directory exists, so later changes are events). Only then can
+    /// the sync have missed something, and the caller schedules another.
+    pub fn scan_root(&mut self, watch: u32, changed_since: Option<SystemTime>) -> bool {
+        let Some(root) = self.roots.get(&watch) else {
+            return false;
+        };
+        let Some(node) = root.node else {
+            return false;
+        };
+        self.changed_since = changed_since;
+        self.saw_change = false;
+        if let Ok(meta) = std::fs::symlink_metadata(&root.path) {
+            self.note_ctime(&meta);
+        }
         let mut ignored = Vec::new();
         self.scan_children(watch, node, Vec::new(), false, &mut ignored);
-        Ok(())
+        self.changed_since = None;
+        self.saw_change
+    }
+
+    fn note_ctime(&mut self, meta: &std::fs::Metadata) {
+        use std::os::unix::fs::MetadataExt;
+        let Some(since) = self.changed_since else {
+            return;
+        };
+        let ctime = SystemTime::UNIX_EPOCH
+            + std::time::Duration::new(
+                meta.ctime().max(0) as u64,
+                meta.ctime_nsec().clamp(0, 999_999_999) as u32,
+            );
+        if ctime >= since {
+            self.saw_change = true;
+            // One change is enough to ask for another full sync.
+            self.changed_since = None;
+        }
     }
 
     /// Stops watching a tree: every watch in it is removed from the kernel.
@@ -376,6 +422,12 @@ impl Watcher {
                     && let Some(child) = self.add_dir_watch(watch, dir_node, name, &child_rel, out)
                 {
                     stack.push((child, child_rel));
+                }
+                // After the directory's own watch exists (see `scan_root`).
+                if self.changed_since.is_some()
+                    && let Ok(meta) = entry.metadata()
+                {
+                    self.note_ctime(&meta);
                 }
             }
         }

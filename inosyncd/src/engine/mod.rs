@@ -230,17 +230,10 @@ impl Engine {
             .add_root(id, &spec.path, excludes.clone())
             .map_err(|e| format!("cannot watch {}: {e}", spec.path.display()))?;
         self.next_watch_id += 1;
-        tracing::info!(
-            "watching {} ({} directories in {:.2?})",
-            spec.path.display(),
-            self.watcher.watched_dirs(id),
-            started.elapsed()
-        );
         let mut pairs = self.pairs_for(&spec);
         if full_sync {
-            let now = Instant::now();
             for pair in &mut pairs {
-                pair.record_full(now, true);
+                pair.record_full(started, true);
             }
         }
         let overrides = self
@@ -249,6 +242,7 @@ impl Engine {
             .get(&spec.path.display().to_string())
             .cloned()
             .unwrap_or_default();
+        let path = spec.path.clone();
         self.watches.insert(
             id,
             Watch {
@@ -262,6 +256,31 @@ impl Engine {
                 removing: None,
             },
         );
+        // The initial full sync starts now and walks the tree while we set up the
+        // watches beside it; the scan tells whether anything changed meanwhile
+        // (with a margin for file-system clocks that tick coarsely, 1–10 ms).
+        let changed_since = full_sync.then(|| {
+            let since = std::time::SystemTime::now() - Duration::from_millis(50);
+            self.start_due_batches();
+            since
+        });
+        let changed = self.watcher.scan_root(id, changed_since);
+        tracing::info!(
+            "watching {} ({} directories in {:.2?})",
+            path.display(),
+            self.watcher.watched_dirs(id),
+            started.elapsed()
+        );
+        if changed && let Some(watch) = self.watches.get_mut(&id) {
+            tracing::info!(
+                "{}: changed while its initial sync was starting; another full sync follows",
+                path.display()
+            );
+            let now = Instant::now();
+            for pair in &mut watch.pairs {
+                pair.record_full(now, true);
+            }
+        }
         Ok(id)
     }
 

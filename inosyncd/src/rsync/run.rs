@@ -83,7 +83,11 @@ fn spawn(argv: &[std::ffi::OsString], with_list: bool) -> std::io::Result<tokio:
     // makes the target right whatever it did.
     Command::new(&argv[0])
         .args(&argv[1..])
-        .stdin(if with_list { Stdio::piped() } else { Stdio::null() })
+        .stdin(if with_list {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

@@ -232,3 +232,75 @@ fn symlinks_are_copied_as_links_and_never_followed() {
         "a symlinked directory was watched: {status}"
     );
 }
+
+/// Start-up: the initial full sync runs beside the watch set-up. Files written,
+/// rewritten and deleted all through that window still end up right.
+#[test]
+fn changes_during_start_up_are_not_lost() {
+    let fx = Fixture::new();
+    write_files(&fx.src, 40, 25, "s");
+    for d in 0..40 {
+        for sub in 0..50 {
+            fs::create_dir(fx.src.join(format!("s{d:03}/sub{sub}"))).unwrap();
+        }
+    }
+    let config_path = fx.path("inosync.toml");
+    fs::write(&config_path, fx.simple_config("")).unwrap();
+    let log = fs::File::create(fx.path("inosyncd.log")).unwrap();
+    let mut child = Command::new(bin("inosyncd"))
+        .arg("-c")
+        .arg(&config_path)
+        .arg("-s")
+        .arg(&fx.socket)
+        .arg("--state")
+        .arg(fx.state_file())
+        .stdin(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    // Write through the start-up window, before the daemon even answers.
+    let started = Instant::now();
+    let mut round = 0;
+    while started.elapsed() < Duration::from_millis(600) {
+        let d = round % 40;
+        fs::write(
+            fx.src.join(format!("s{d:03}/sub{}/new{round}", round % 50)),
+            format!("{round}"),
+        )
+        .unwrap();
+        fs::write(
+            fx.src.join(format!("s{d:03}/f{:03}", round % 25)),
+            format!("rewritten {round}"),
+        )
+        .unwrap();
+        if round % 7 == 0 {
+            let _ = fs::remove_file(fx.src.join(format!(
+                "s{:03}/f{:03}",
+                (round + 3) % 40,
+                round % 25
+            )));
+        }
+        round += 1;
+    }
+    let waited = Command::new(bin("inosyncctl"))
+        .arg("-s")
+        .arg(&fx.socket)
+        .args(["wait", "--timeout", "60"])
+        .status();
+    let up = waited.is_ok_and(|s| s.success())
+        || (poll_until(Duration::from_secs(20), || fx.socket.exists())
+            && Command::new(bin("inosyncctl"))
+                .arg("-s")
+                .arg(&fx.socket)
+                .args(["wait", "--timeout", "60"])
+                .status()
+                .is_ok_and(|s| s.success()));
+    let result = compare_trees(&fx.src, &fx.dst);
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = fs::read_to_string(fx.path("inosyncd.log")).unwrap_or_default();
+    assert!(up, "daemon never idle\n{log}");
+    if let Err(problems) = result {
+        panic!("{round} writes during start-up: {problems}\n{log}");
+    }
+}
