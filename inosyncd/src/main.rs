@@ -13,7 +13,6 @@ mod logging;
 mod pair;
 mod paths;
 mod rsync;
-mod scan;
 mod socket;
 mod state_file;
 mod time_format;

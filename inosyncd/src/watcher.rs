@@ -52,6 +52,10 @@ pub struct Watcher {
     moved_out: Vec<(u32, Wd, u32)>,
     buffer: Vec<u8>,
     limit_reported: bool,
+    /// While a start-up scan runs beside the initial full sync: anything changed
+    /// at or after this time may have been missed by that sync.
+    changed_since: Option<SystemTime>,
+    saw_change: bool,
 }
 
 impl Watcher {
@@ -65,6 +69,8 @@ impl Watcher {
             moved_out: Vec::new(),
             buffer: vec![0; 256 * 1024],
             limit_reported: false,
+            changed_since: None,
+            saw_change: false,
         })
     }
 
@@ -124,34 +130,35 @@ impl Watcher {
         let Some(root) = self.roots.get(&watch) else {
             return false;
         };
-        let Some(root_node) = root.node else {
+        let Some(node) = root.node else {
             return false;
         };
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
-        let scanned = crate::scan::scan(
-            self.raw_fd(),
-            self.events.watch_mask().bits(),
-            &root.path,
-            &root.excludes,
-            changed_since,
-            threads,
-        );
-        // Found directories come parents first, numbered densely from 1.
-        let mut nodes: Vec<NodeId> = Vec::with_capacity(scanned.found.len() + 1);
-        nodes.push(root_node);
-        for found in &scanned.found {
-            let parent = nodes
-                .get(found.parent as usize)
-                .copied()
-                .unwrap_or(root_node);
-            let node = self.tree.insert(Some(parent), watch, &found.name, found.wd);
-            debug_assert_eq!(nodes.len(), found.id as usize);
-            nodes.push(node);
+        self.changed_since = changed_since;
+        self.saw_change = false;
+        if let Ok(meta) = std::fs::symlink_metadata(&root.path) {
+            self.note_ctime(&meta);
         }
-        if let Some(at) = scanned.limit_hit_at {
-            self.report_limit(watch, &at);
+        let mut ignored = Vec::new();
+        self.scan_children(watch, node, Vec::new(), false, &mut ignored);
+        self.changed_since = None;
+        self.saw_change
+    }
+
+    fn note_ctime(&mut self, meta: &std::fs::Metadata) {
+        use std::os::unix::fs::MetadataExt;
+        let Some(since) = self.changed_since else {
+            return;
+        };
+        let ctime = SystemTime::UNIX_EPOCH
+            + std::time::Duration::new(
+                meta.ctime().max(0) as u64,
+                meta.ctime_nsec().clamp(0, 999_999_999) as u32,
+            );
+        if ctime >= since {
+            self.saw_change = true;
+            // One change is enough to ask for another full sync.
+            self.changed_since = None;
         }
-        scanned.saw_change
     }
 
     /// Stops watching a tree: every watch in it is removed from the kernel.
@@ -416,6 +423,12 @@ impl Watcher {
                 {
                     stack.push((child, child_rel));
                 }
+                // After the directory's own watch exists (see `scan_root`).
+                if self.changed_since.is_some()
+                    && let Ok(meta) = entry.metadata()
+                {
+                    self.note_ctime(&meta);
+                }
             }
         }
     }
@@ -433,7 +446,38 @@ impl Watcher {
             Ok(wd) => Some(self.tree.insert(Some(parent), watch, name, wd)),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => None,
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
-                self.report_limit(watch, &abs);
+                if !self.limit_reported {
+                    let root = self
+                        .roots
+                        .get(&watch)
+                        .map(|r| r.path.clone())
+                        .unwrap_or_default();
+                    let in_tree = count_dirs(&root);
+                    let elsewhere = self.tree.total() - self.tree.count(watch) as usize;
+                    let needed = in_tree + elsewhere;
+                    let limit = max_user_watches().map_or("?".into(), |n| n.to_string());
+                    let message = format!(
+                        "inotify watch limit reached (fs.inotify.max_user_watches = {limit}) at {}: \
+                         {} directories watched, {needed} needed",
+                        abs.display(),
+                        self.tree.total()
+                    );
+                    tracing::error!(
+                        "{message}. Raise the limit to at least {needed} (plus what other \
+                         programs of this user watch), e.g. `sysctl fs.inotify.max_user_watches={}` \
+                         and a file in /etc/sysctl.d/ to keep it. Until then this tree is kept right \
+                         by periodic full syncs",
+                        (needed * 2).max(65536)
+                    );
+                    self.limit_reported = true;
+                    if let Some(root) = self.roots.get_mut(&watch) {
+                        root.degraded = Some(message);
+                    }
+                } else if let Some(root) = self.roots.get_mut(&watch) {
+                    root.degraded.get_or_insert_with(|| {
+                        "inotify watch limit reached (fs.inotify.max_user_watches)".into()
+                    });
+                }
                 out.push(Change::Everything { watch });
                 None
             }
@@ -442,45 +486,6 @@ impl Watcher {
                 out.push(Change::Everything { watch });
                 None
             }
-        }
-    }
-
-    /// The watch limit was hit at `abs`: say what is needed (once until the next
-    /// retry) and mark the tree degraded.
-    fn report_limit(&mut self, watch: u32, abs: &Path) {
-        if self.limit_reported {
-            if let Some(root) = self.roots.get_mut(&watch) {
-                root.degraded.get_or_insert_with(|| {
-                    "inotify watch limit reached (fs.inotify.max_user_watches)".into()
-                });
-            }
-            return;
-        }
-        let root = self
-            .roots
-            .get(&watch)
-            .map(|r| r.path.clone())
-            .unwrap_or_default();
-        let in_tree = count_dirs(&root);
-        let elsewhere = self.tree.total() - self.tree.count(watch) as usize;
-        let needed = in_tree + elsewhere;
-        let limit = max_user_watches().map_or("?".into(), |n| n.to_string());
-        let message = format!(
-            "inotify watch limit reached (fs.inotify.max_user_watches = {limit}) at {}: \
-             {} directories watched, {needed} needed",
-            abs.display(),
-            self.tree.total()
-        );
-        tracing::error!(
-            "{message}. Raise the limit to at least {needed} (plus what other \
-             programs of this user watch), e.g. `sysctl fs.inotify.max_user_watches={}` \
-             and a file in /etc/sysctl.d/ to keep it. Until then this tree is kept right \
-             by periodic full syncs",
-            (needed * 2).max(65536)
-        );
-        self.limit_reported = true;
-        if let Some(root) = self.roots.get_mut(&watch) {
-            root.degraded = Some(message);
         }
     }
 
