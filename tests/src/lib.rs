@@ -441,6 +441,17 @@ pub fn assert_trees_equal(src: &Path, dst: &Path, daemon: &Daemon) {
     }
 }
 
+/// Writes each of [`ODD_NAMES`] as a file, and as a directory (`dir NAME`) holding a
+/// file of that name, below `root`.
+pub fn write_odd_names(root: &Path) {
+    for name in ODD_NAMES {
+        fs::write(join_bytes(root, name), name).expect("write odd name");
+        let dir = join_bytes(root, &[b"dir ".as_slice(), name].concat());
+        fs::create_dir(&dir).expect("mkdir odd name");
+        fs::write(join_bytes(&dir, name), b"inside").expect("write in odd dir");
+    }
+}
+
 /// Joins a directory and a raw byte name (names need not be UTF-8).
 pub fn join_bytes(dir: &Path, name: &[u8]) -> PathBuf {
     dir.join(OsStr::from_bytes(name))

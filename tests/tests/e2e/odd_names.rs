@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use inosync_tests::{Fixture, ODD_NAMES as NAMES, assert_trees_equal, join_bytes};
+use inosync_tests::{Fixture, ODD_NAMES as NAMES, assert_trees_equal, join_bytes, write_odd_names};
 
 #[test]
 fn odd_names_sync_both_ways() {
@@ -11,12 +11,7 @@ fn odd_names_sync_both_ways() {
     let daemon = fx.start_toml(&fx.simple_config(""));
     daemon.wait_idle();
 
-    for name in NAMES {
-        fs::write(join_bytes(&fx.src, name), name).unwrap();
-        let dir = join_bytes(&fx.src, &[b"dir ".as_slice(), name].concat());
-        fs::create_dir(&dir).unwrap();
-        fs::write(join_bytes(&dir, name), b"inside").unwrap();
-    }
+    write_odd_names(&fx.src);
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 

@@ -5,7 +5,7 @@ use std::fs;
 use std::time::Duration;
 
 use inosync_tests::remote::{RsyncDaemon, Sshd};
-use inosync_tests::{Fixture, ODD_NAMES, compare_trees, join_bytes, poll_until};
+use inosync_tests::{Fixture, ODD_NAMES, compare_trees, join_bytes, poll_until, write_odd_names};
 
 #[test]
 fn rsync_daemon_target_that_goes_away_gets_every_change_when_it_returns() {
@@ -73,12 +73,7 @@ fn ssh_target_receives_odd_names() {
     );
     let daemon = fx.start_toml(&config);
     daemon.wait_idle();
-    for name in ODD_NAMES {
-        fs::write(join_bytes(&fx.src, name), name).unwrap();
-        let dir = join_bytes(&fx.src, &[b"dir ".as_slice(), name].concat());
-        fs::create_dir(&dir).unwrap();
-        fs::write(join_bytes(&dir, name), b"inside").unwrap();
-    }
+    write_odd_names(&fx.src);
     daemon.wait_idle();
     if let Err(problems) = compare_trees(&fx.src, &remote) {
         panic!("{problems}\n{}", daemon.log());
