@@ -10,6 +10,7 @@ mod exclude;
 #[cfg(test)]
 mod hostile_input;
 mod logging;
+mod notify;
 mod pair;
 mod paths;
 mod rsync;
@@ -155,6 +156,7 @@ async fn run(cli: Cli, config: Config, readiness: Option<Readiness>) -> anyhow::
             if let Some(readiness) = readiness {
                 readiness.ready();
             }
+            notify::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
             started.serve().await
         }
         (Err(e), Some(readiness)) => {
@@ -251,8 +253,14 @@ async fn handle_signals(engine: mpsc::Sender<Command>, stop: watch::Sender<u32>)
     };
     loop {
         tokio::select! {
-            _ = term.recv() => stop.send_modify(|n| *n += 1),
-            _ = int.recv() => stop.send_modify(|n| *n += 1),
+            _ = term.recv() => {
+                notify::notify("STOPPING=1");
+                stop.send_modify(|n| *n += 1);
+            }
+            _ = int.recv() => {
+                notify::notify("STOPPING=1");
+                stop.send_modify(|n| *n += 1);
+            }
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading the config");
                 let _ = engine.send(Command::Reload { reply: None }).await;

@@ -17,3 +17,4 @@ mod races;
 mod remote_targets;
 mod scheduling;
 mod socket;
+mod systemd;
