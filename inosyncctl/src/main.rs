@@ -122,6 +122,12 @@ enum Command {
     },
     /// Re-read the config file (as SIGHUP does).
     Reload,
+    /// Print a shell completion script, e.g. `inosyncctl completions bash >
+    /// /etc/bash_completion.d/inosyncctl`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Exit codes of SPEC §4.
@@ -171,6 +177,16 @@ fn check_seconds(what: &str, value: f64) -> Result<Duration, CallError> {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, CallError> {
+    if let Command::Completions { shell } = cli.command {
+        use clap::CommandFactory;
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "inosyncctl",
+            &mut std::io::stdout(),
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let socket = cli.socket.clone().unwrap_or_else(client::default_socket);
     let connection = Connection::open(&socket).await?;
     let json = cli.json;
@@ -317,6 +333,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
             let summary = connection.reload().await?;
             println!("{summary}");
         }
+        Command::Completions { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -144,3 +144,40 @@ fn sigterm_stops_cleanly() {
     assert!(status.success(), "{status}\n{}", daemon.log());
     assert!(!fx.socket.exists(), "socket left behind");
 }
+
+#[test]
+fn shell_completions_need_no_daemon_and_parse() {
+    for (shell, marker) in [
+        ("bash", "complete -F _inosyncctl"),
+        ("zsh", "#compdef inosyncctl"),
+        ("fish", "complete -c inosyncctl"),
+    ] {
+        let out = Command::new(bin("inosyncctl"))
+            .args(["-s", "/nonexistent/inosync.sock", "completions", shell])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains(marker) && script.contains("reload"),
+            "{shell}: {script}"
+        );
+    }
+    let fx = Fixture::new();
+    let script = Command::new(bin("inosyncctl"))
+        .args(["completions", "bash"])
+        .output()
+        .unwrap()
+        .stdout;
+    fs::write(fx.path("completion.bash"), script).unwrap();
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(fx.path("completion.bash"))
+        .status()
+        .unwrap();
+    assert!(syntax.success(), "bash completion script does not parse");
+}
