@@ -46,6 +46,10 @@ pub struct Cli {
     #[arg(long)]
     pub check: bool,
 
+    /// Print an inosync config (FILE.py) as the equivalent TOML and exit.
+    #[arg(long, value_name = "FILE.py", conflicts_with_all = ["config", "source", "check"])]
+    pub convert: Option<PathBuf>,
+
     /// Seconds from the first change to its sync; overrides the config's `delay`
     /// (handy in quick start, where there is no config).
     #[arg(long, value_name = "SECONDS")]

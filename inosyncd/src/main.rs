@@ -40,6 +40,18 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(file) = &cli.convert {
+        return match Config::load(file) {
+            Ok(config) => {
+                print!("{}", config::to_toml(&config));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("inosyncd: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match load_config(&cli) {
         Ok(config) => config,
         Err(e) => {

@@ -2,6 +2,7 @@
 //! one place, so that a TOML file and an inosync `.py` file mean the same thing.
 
 pub mod checks;
+mod convert;
 pub mod events;
 mod py_format;
 mod toml_format;
@@ -9,6 +10,7 @@ mod toml_format;
 use std::path::{Path, PathBuf};
 
 pub use checks::{destination, overlap, resolve_rsync};
+pub use convert::to_toml;
 pub use events::EventSet;
 
 /// The TOML reader, for the property tests.

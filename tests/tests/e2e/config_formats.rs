@@ -118,3 +118,56 @@ fn config_without_watches_starts_idle() {
         "{status}"
     );
 }
+
+#[test]
+fn convert_prints_toml_that_checks_to_the_same_destinations() {
+    let fx = Fixture::new();
+    let py = fx.path("inosync.py");
+    fs::write(
+        &py,
+        format!(
+            "wpaths = [\"{}/\"]\nrpaths = [\"/var/www/\"]\nrnodes = [\"user1@a.mirror.com:\", \"user2@b.mirror.com:\"]\n\
+             rexcludes = [\"/localhost\"]\nextra = \"--rsh=ssh -a\"\nedelay = 3\n",
+            fx.src.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(bin("inosyncd"))
+        .arg("--convert")
+        .arg(&py)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let toml = fx.path("inosync.toml");
+    fs::write(&toml, &out.stdout).unwrap();
+    let checked = |path: &std::path::Path| {
+        let out = Command::new(bin("inosyncd"))
+            .arg("--check")
+            .arg("-c")
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("# effective settings"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(checked(&py), checked(&toml));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("user1@a.mirror.com:"));
+    let bad = Command::new(bin("inosyncd"))
+        .arg("--convert")
+        .arg(fx.path("missing.py"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+}
