@@ -252,13 +252,15 @@ impl Started {
 }
 
 /// SIGTERM or SIGINT asks the engine to stop (a second one: stop now, without
-/// syncing what is pending); SIGHUP reloads the config, as `inosyncctl reload`.
+/// syncing what is pending); SIGHUP reloads the config, as `inosyncctl reload`;
+/// SIGUSR1 reopens the log file.
 async fn handle_signals(engine: mpsc::Sender<Command>, stop: watch::Sender<u32>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut usr1)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined1()),
     ) else {
         tracing::error!("cannot install signal handlers");
         return std::future::pending().await;
@@ -273,6 +275,7 @@ async fn handle_signals(engine: mpsc::Sender<Command>, stop: watch::Sender<u32>)
                 notify::notify("STOPPING=1");
                 stop.send_modify(|n| *n += 1);
             }
+            _ = usr1.recv() => logging::reopen(),
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading the config");
                 let _ = engine.send(Command::Reload { reply: None }).await;

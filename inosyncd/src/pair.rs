@@ -320,6 +320,9 @@ mod tests {
             elapsed: Duration::ZERO,
             interrupted: false,
             first_retry: Duration::ZERO,
+            files: Some(1),
+            bytes_sent: None,
+            exit_code: Some(0),
         }
     }
 

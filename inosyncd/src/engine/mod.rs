@@ -640,17 +640,28 @@ impl Engine {
             return;
         };
         let label = format!("{} -> {}", watch.spec.path.display(), pair.destination);
-        match &done.outcome.error {
-            _ if done.outcome.interrupted => {
-                tracing::info!(
-                    "{label}: rsync stopped after {:.3?}; restarting",
-                    done.outcome.elapsed
-                )
-            }
-            None => tracing::info!("{label}: synced in {:.3?}", done.outcome.elapsed),
+        let outcome = &done.outcome;
+        let what = outcome
+            .files
+            .map_or("the whole tree".to_string(), |n| format!("{n} path(s)"));
+        let sent = outcome
+            .bytes_sent
+            .map_or("? bytes".to_string(), |b| format!("{b} bytes"));
+        let exit = outcome
+            .exit_code
+            .map_or("none".to_string(), |c| c.to_string());
+        match &outcome.error {
+            _ if outcome.interrupted => tracing::info!(
+                "{label}: rsync stopped after {:.3?} ({what}); restarting",
+                outcome.elapsed
+            ),
+            None => tracing::info!(
+                "{label}: synced in {:.3?}: {what}, {sent} sent, exit {exit}",
+                outcome.elapsed
+            ),
             Some(error) => tracing::error!(
-                "{label}: sync failed after {:.3?}: {error}; changes kept, retry #{} scheduled",
-                done.outcome.elapsed,
+                "{label}: sync failed after {:.3?} ({what}, exit {exit}): {error}; changes kept, retry #{} scheduled",
+                outcome.elapsed,
                 pair.failures + 1
             ),
         }

@@ -23,6 +23,12 @@ pub struct Outcome {
     pub interrupted: bool,
     /// After a failure: how long to wait before the first retry.
     pub first_retry: Duration,
+    /// Changed paths handed to rsync; `None` for a full sync.
+    pub files: Option<usize>,
+    /// Bytes rsync says it sent (`--info=stats1`), when it got that far.
+    pub bytes_sent: Option<u64>,
+    /// rsync's exit code, when it exited by itself.
+    pub exit_code: Option<i32>,
 }
 
 /// How long rsync gets to exit after SIGTERM (it keeps its partial file then)
@@ -73,7 +79,8 @@ pub fn run(
             Err(e) => Launch::Failed(format!("cannot start {}: {e}", job.rsync.display())),
         }
     };
-    supervise(launch, list, job.io_timeout, label, stop, started)
+    let count = job.paths.as_ref().map(Vec::len);
+    supervise(launch, list, job.io_timeout, label, stop, started, count)
 }
 
 fn spawn(argv: &[std::ffi::OsString], with_list: bool) -> std::io::Result<tokio::process::Child> {
@@ -88,7 +95,7 @@ fn spawn(argv: &[std::ffi::OsString], with_list: bool) -> std::io::Result<tokio:
         } else {
             Stdio::null()
         })
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -101,6 +108,7 @@ async fn supervise(
     label: String,
     mut stop: oneshot::Receiver<()>,
     started: Instant,
+    files: Option<usize>,
 ) -> Outcome {
     let mut child = match launch {
         Launch::Pretend => {
@@ -109,6 +117,9 @@ async fn supervise(
                 elapsed: started.elapsed(),
                 interrupted: false,
                 first_retry: Duration::ZERO,
+                files,
+                bytes_sent: None,
+                exit_code: Some(0),
             };
         }
         Launch::Failed(error) => {
@@ -117,6 +128,9 @@ async fn supervise(
                 elapsed: started.elapsed(),
                 interrupted: false,
                 first_retry: first_retry(Some(127)),
+                files,
+                bytes_sent: None,
+                exit_code: None,
             };
         }
         Launch::Running(child) => child,
@@ -130,6 +144,20 @@ async fn supervise(
         })),
         _ => None,
     };
+    // stdout carries rsync's closing statistics; any -v output the user asked for
+    // is read too (and dropped), so rsync never blocks on a full pipe.
+    let stdout_stats = child.stdout.take().map(|stdout| {
+        tokio::spawn(async move {
+            let mut sent = None;
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(bytes) = parse_sent(&line) {
+                    sent = Some(bytes);
+                }
+            }
+            sent
+        })
+    });
     let stderr_lines = child.stderr.take().map(|stderr| {
         let label = label.clone();
         tokio::spawn(async move {
@@ -166,6 +194,10 @@ async fn supervise(
                 }
             }
         }
+    };
+    let bytes_sent = match stdout_stats {
+        Some(task) => task.await.unwrap_or(None),
+        None => None,
     };
     let tail = match stderr_lines {
         Some(task) => task.await.unwrap_or_default(),
@@ -204,7 +236,21 @@ async fn supervise(
         elapsed,
         interrupted,
         first_retry: first_retry(code),
+        files,
+        bytes_sent,
+        exit_code: code,
     }
+}
+
+/// The byte count of rsync's `sent 1,234 bytes  received 35 bytes ...` line.
+fn parse_sent(line: &str) -> Option<u64> {
+    let rest = line.trim_start().strip_prefix("sent ")?;
+    let number = rest.split_whitespace().next()?;
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    if number.contains('.') || digits.is_empty() || !rest.contains(" bytes") {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// SIGTERM first (with `--partial`, rsync keeps what it wrote), SIGKILL if it does
@@ -275,4 +321,20 @@ fn process_io(pid: u32) -> Option<u64> {
             .and_then(|v| v.trim().parse().ok())
     };
     Some(field("rchar:")? + field("wchar:")?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_sent;
+
+    #[test]
+    fn sent_bytes_are_read_from_rsync_stats() {
+        assert_eq!(
+            parse_sent("sent 1,234 bytes  received 35 bytes  2,538.00 bytes/sec"),
+            Some(1234)
+        );
+        assert_eq!(parse_sent("sent 99 bytes  received 12 bytes"), Some(99));
+        assert_eq!(parse_sent("sent.txt"), None);
+        assert_eq!(parse_sent("total size is 5  speedup is 0.05"), None);
+    }
 }

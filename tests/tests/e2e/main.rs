@@ -10,6 +10,7 @@ mod control;
 mod excludes;
 mod failing_target;
 mod faults;
+mod logs;
 mod mirror;
 mod odd_names;
 mod persistence;

@@ -1,0 +1,84 @@
+//! Logs an administrator can live with: one line per sync (what, how much, how
+//! long, exit status), log_file reopened on SIGUSR1 for logrotate, and plain lines
+//! without timestamps or colours when journald is on stderr.
+
+use std::fs;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use inosync_tests::{Fixture, bin, poll_until};
+
+#[test]
+fn one_line_per_sync_and_sigusr1_reopens_the_log_file() {
+    let fx = Fixture::new();
+    let log = fx.path("inosync.log");
+    let daemon = fx.start_toml(&fx.simple_config(&format!("log_file = \"{}\"", log.display())));
+    daemon.wait_idle();
+    fs::write(fx.src.join("first"), "12345").unwrap();
+    daemon.wait_idle();
+    let text = fs::read_to_string(&log).unwrap();
+    let line = text
+        .lines()
+        .rfind(|l| l.contains("synced in"))
+        .expect("a sync line");
+    assert!(
+        line.contains(&fx.src.display().to_string())
+            && line.contains(&fx.dst.display().to_string()),
+        "{line}"
+    );
+    assert!(
+        line.contains("1 path(s)") && line.contains("bytes sent") && line.contains("exit 0"),
+        "{line}"
+    );
+    assert!(!text.contains('\u{1b}'), "colour codes in the log file");
+
+    // logrotate moves the file away, then sends SIGUSR1.
+    let rotated = fx.path("inosync.log.1");
+    fs::rename(&log, &rotated).unwrap();
+    // SAFETY: plain kill(2) on the daemon under test.
+    unsafe { libc::kill(daemon.pid() as i32, libc::SIGUSR1) };
+    assert!(
+        poll_until(Duration::from_secs(10), || log.exists()),
+        "log file not reopened"
+    );
+    fs::write(fx.src.join("second"), "x").unwrap();
+    daemon.wait_idle();
+    let new = fs::read_to_string(&log).unwrap();
+    assert!(
+        new.contains("reopened") && new.contains("synced in"),
+        "{new}"
+    );
+    assert!(!fs::read_to_string(&rotated).unwrap().contains("reopened"));
+}
+
+#[test]
+fn under_journald_lines_carry_no_timestamp_or_colour() {
+    let fx = Fixture::new();
+    let out = fs::File::create(fx.path("stderr")).unwrap();
+    let mut child = Command::new(bin("inosyncd"))
+        .arg("-s")
+        .arg(&fx.socket)
+        .arg("--state")
+        .arg(fx.state_file())
+        .arg(&fx.src)
+        .arg(&fx.dst)
+        .env("JOURNAL_STREAM", "8:12345")
+        .stderr(out)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = poll_until(Duration::from_secs(20), || {
+        fs::read_to_string(fx.path("stderr")).is_ok_and(|t| t.contains("synced in"))
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = fs::read_to_string(fx.path("stderr")).unwrap();
+    assert!(ready, "{text}");
+    for line in text.lines() {
+        assert!(
+            line.trim_start().starts_with("INFO") || line.trim_start().starts_with("WARN"),
+            "{line}"
+        );
+        assert!(!line.contains('\u{1b}'), "{line}");
+    }
+}
