@@ -144,6 +144,7 @@ fn print_effective(config: &Config) {
     println!("initial_sync = {}", config.initial_sync);
     println!("full_sync_interval = {:?}", config.full_sync_interval);
     println!("io_timeout = {:?}", config.io_timeout);
+    println!("ssh_reuse = {}", config.ssh_reuse);
     for watch in &config.watches {
         println!();
         println!("[[watch]]");
@@ -201,7 +202,13 @@ async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
     let access = Access::new(config.socket_group.as_deref())?;
     let watches = config.watches.len();
     let state_file = StateFile::new(cli.state.clone().unwrap_or_else(StateFile::default_path));
-    let engine = Engine::new(config, cli.delay, state_file, cli.pretend)?;
+    // ssh master connections live beside the control socket, in a private directory.
+    let ssh_dir = socket_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("ssh");
+    let engine = Engine::new(config, cli.delay, state_file, ssh_dir, cli.pretend)?;
     let socket = ControlSocket::bind(&socket_path, &access)?;
     let pid_file = match &cli.pid_file {
         Some(path) => {

@@ -62,6 +62,8 @@ pub struct Config {
     pub full_sync_interval: f64,
     /// Seconds without data moving before rsync gives up (`--timeout`); 0 = never.
     pub io_timeout: f64,
+    /// Share one ssh connection per host between syncs (ControlMaster).
+    pub ssh_reuse: bool,
     /// The watched trees.
     pub watches: Vec<WatchConfig>,
 }
@@ -109,6 +111,7 @@ impl Default for Config {
             initial_sync: true,
             full_sync_interval: 0.0,
             io_timeout: 600.0,
+            ssh_reuse: true,
             watches: Vec::new(),
         }
     }

@@ -24,6 +24,7 @@ struct RawConfig {
     initial_sync: Option<bool>,
     full_sync_interval: Option<Spanned<f64>>,
     io_timeout: Option<Spanned<f64>>,
+    ssh_reuse: Option<bool>,
     #[serde(default)]
     watch: Vec<Spanned<RawWatch>>,
 }
@@ -152,6 +153,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             .io_timeout
             .map(Spanned::into_inner)
             .unwrap_or(defaults.io_timeout),
+        ssh_reuse: raw.ssh_reuse.unwrap_or(defaults.ssh_reuse),
         watches,
     };
     config.check_watches(|i| watch_lines[i].clone())?;

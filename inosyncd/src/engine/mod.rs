@@ -120,6 +120,8 @@ pub struct Engine {
     cli_delay: Option<f64>,
     runtime: RuntimeState,
     state_file: StateFile,
+    /// Where ssh keeps its shared connections (ControlPath).
+    ssh_dir: PathBuf,
     pretend: bool,
     watcher: Watcher,
     watches: BTreeMap<u32, Watch>,
@@ -145,6 +147,7 @@ impl Engine {
         config: Config,
         cli_delay: Option<f64>,
         state_file: StateFile,
+        ssh_dir: PathBuf,
         pretend: bool,
     ) -> anyhow::Result<Engine> {
         let watcher = Watcher::new(config.events)
@@ -156,6 +159,7 @@ impl Engine {
             cli_delay,
             runtime,
             state_file,
+            ssh_dir,
             pretend,
             watcher,
             watches: BTreeMap::new(),
@@ -597,6 +601,7 @@ impl Engine {
             return;
         };
         let speed = self.watch_speed(watch).0;
+        let rsh = watch.pairs.get(i).and_then(|p| self.reuse_rsh(&p.target));
         let (stop_tx, stop_rx) = oneshot::channel();
         let Some(watch) = self.watches.get_mut(&id) else {
             return;
@@ -611,6 +616,7 @@ impl Engine {
             speed,
             excludes: watch.excludes.patterns().to_vec(),
             extra: self.config.rsync_args.clone(),
+            rsh,
             io_timeout: Duration::from_secs_f64(self.config.io_timeout),
             paths: (!batch.full).then_some(batch.paths),
         };
@@ -629,6 +635,25 @@ impl Engine {
                 outcome,
             });
         });
+    }
+
+    /// The `--rsh` that shares one ssh connection per host, for `host:` targets
+    /// (unless `ssh_reuse = false` or the remote shell is not ssh).
+    fn reuse_rsh(&self, target: &str) -> Option<String> {
+        if !self.config.ssh_reuse || !rsync::uses_remote_shell(target) {
+            return None;
+        }
+        if let Err(e) = std::fs::create_dir_all(&self.ssh_dir).and_then(|()| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.ssh_dir, std::fs::Permissions::from_mode(0o700))
+        }) {
+            tracing::warn!(
+                "no ssh connection reuse: cannot create {}: {e}",
+                self.ssh_dir.display()
+            );
+            return None;
+        }
+        rsync::rsh_with_reuse(&self.config.rsync_args, &self.ssh_dir)
     }
 
     fn finish(&mut self, done: Done) {

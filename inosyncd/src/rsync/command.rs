@@ -20,6 +20,8 @@ pub struct Job {
     pub excludes: Vec<String>,
     /// Raw user arguments, appended last so they can override ours.
     pub extra: Vec<String>,
+    /// A `--rsh=` argument that overrides the user's (to add ssh connection reuse).
+    pub rsh: Option<String>,
     /// rsync's `--timeout`: give up when no data moves for this long (0 = never).
     pub io_timeout: std::time::Duration,
     /// Changed paths relative to the root, or `None` for a full sync of the tree.
@@ -67,6 +69,9 @@ impl Job {
         }
         for extra in &self.extra {
             argv.push(extra.into());
+        }
+        if let Some(rsh) = &self.rsh {
+            argv.push(rsh.into());
         }
         let mut source = self.source.clone().into_os_string().into_vec();
         if !source.ends_with(b"/") {
@@ -124,6 +129,7 @@ mod tests {
             speed: 500,
             excludes: vec!["/cache/".into()],
             extra: vec!["--rsh=ssh -p 22".into()],
+            rsh: None,
             io_timeout: std::time::Duration::from_secs(600),
             paths,
         }

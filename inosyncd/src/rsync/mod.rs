@@ -4,6 +4,8 @@
 mod command;
 mod exit_code;
 mod run;
+mod ssh_reuse;
 
 pub use command::Job;
 pub use run::{Outcome, run};
+pub use ssh_reuse::{rsh_with_reuse, uses_remote_shell};

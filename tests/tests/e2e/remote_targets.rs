@@ -86,3 +86,68 @@ fn ssh_target_receives_odd_names() {
         panic!("{problems}\n{}", daemon.log());
     }
 }
+
+/// Syncs to an ssh target share one connection (ControlMaster) unless
+/// `ssh_reuse = false`. Prints the median sync time both ways (the figure for the
+/// docs; no timing assertion).
+#[test]
+fn ssh_connection_reuse_saves_a_login_per_sync() {
+    assert!(
+        Sshd::available(),
+        "sshd is not installed: apt-get install openssh-server (.ci/run does)"
+    );
+    let mut medians = Vec::new();
+    for reuse in [true, false] {
+        let fx = Fixture::new();
+        let remote = fx.path("remote");
+        fs::create_dir(&remote).unwrap();
+        let sshd = Sshd::start(fx.dir.path());
+        let config = format!(
+            "delay = 0\nssh_reuse = {reuse}\nrsync_args = [\"{}\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\n\
+             targets = [\"root@127.0.0.1:{}/\"]\n",
+            sshd.rsh(),
+            fx.src.display(),
+            remote.display()
+        );
+        let daemon = fx.start_toml(&config);
+        daemon.wait_idle();
+        for i in 0..10 {
+            fs::write(fx.src.join(format!("f{i}")), format!("{i}")).unwrap();
+            daemon.wait_idle();
+        }
+        if let Err(problems) = compare_trees(&fx.src, &remote) {
+            panic!("{problems}\n{}", daemon.log());
+        }
+        let masters = fs::read_dir(fx.socket.parent().unwrap().join("ssh"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("ssh-"))
+                    .count()
+            })
+            .unwrap_or(0);
+        assert_eq!(
+            masters,
+            usize::from(reuse),
+            "control sockets with ssh_reuse = {reuse}"
+        );
+        let mut times: Vec<f64> = daemon
+            .log()
+            .lines()
+            .filter(|l| l.contains("synced in") && l.contains("1 path(s)"))
+            .filter_map(|l| {
+                l.split("synced in ")
+                    .nth(1)?
+                    .split(':')
+                    .next()
+                    .map(String::from)
+            })
+            .filter_map(|t| t.strip_suffix("ms").and_then(|v| v.parse().ok()))
+            .collect();
+        times.sort_by(f64::total_cmp);
+        medians.push(times.get(times.len() / 2).copied().unwrap_or(f64::NAN));
+    }
+    eprintln!(
+        "one-file sync over loopback ssh: {:.1} ms with connection reuse, {:.1} ms without",
+        medians[0], medians[1]
+    );
+}
