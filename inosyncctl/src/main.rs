@@ -122,6 +122,12 @@ enum Command {
     },
     /// Re-read the config file (as SIGHUP does).
     Reload,
+    /// Write the manual page inosyncctl.8 into DIR.
+    #[command(hide = true)]
+    ManPage {
+        /// Where to write it.
+        dir: PathBuf,
+    },
     /// Print a shell completion script, e.g. `inosyncctl completions bash >
     /// /etc/bash_completion.d/inosyncctl`.
     Completions {
@@ -177,6 +183,27 @@ fn check_seconds(what: &str, value: f64) -> Result<Duration, CallError> {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, CallError> {
+    if let Command::ManPage { dir } = &cli.command {
+        use clap::CommandFactory;
+        let mut page = Vec::new();
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| {
+                clap_mangen::Man::new(Cli::command())
+                    .section("8")
+                    .render(&mut page)
+            })
+            .and_then(|()| std::fs::write(dir.join("inosyncctl.8"), &page));
+        return match written {
+            Ok(()) => {
+                println!("{}", dir.join("inosyncctl.8").display());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => Err(CallError::Refused(format!(
+                "cannot write the manual page into {}: {e}",
+                dir.display()
+            ))),
+        };
+    }
     if let Command::Completions { shell } = cli.command {
         use clap::CommandFactory;
         clap_complete::generate(
@@ -333,7 +360,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
             let summary = connection.reload().await?;
             println!("{summary}");
         }
-        Command::Completions { .. } => {}
+        Command::Completions { .. } | Command::ManPage { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -46,6 +46,10 @@ pub struct Cli {
     #[arg(long)]
     pub check: bool,
 
+    /// Write the manual pages (inosyncd.8, inosync.toml.5) into DIR and exit.
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub man_pages: Option<PathBuf>,
+
     /// Print an inosync config (FILE.py) as the equivalent TOML and exit.
     #[arg(long, value_name = "FILE.py", conflicts_with_all = ["config", "source", "check"])]
     pub convert: Option<PathBuf>,

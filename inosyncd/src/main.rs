@@ -10,6 +10,7 @@ mod exclude;
 #[cfg(test)]
 mod hostile_input;
 mod logging;
+mod man;
 mod notify;
 mod pair;
 mod paths;
@@ -40,6 +41,15 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(dir) = &cli.man_pages {
+        return match man::write(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("inosyncd: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(file) = &cli.convert {
         return match Config::load(file) {
             Ok(config) => {

@@ -181,3 +181,46 @@ fn shell_completions_need_no_daemon_and_parse() {
         .unwrap();
     assert!(syntax.success(), "bash completion script does not parse");
 }
+
+#[test]
+fn manual_pages_render_without_warnings() {
+    let fx = Fixture::new();
+    let dir = fx.path("man");
+    assert!(
+        Command::new(bin("inosyncd"))
+            .arg("--man-pages")
+            .arg(&dir)
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        Command::new(bin("inosyncctl"))
+            .arg("man-page")
+            .arg(&dir)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for (page, expected) in [
+        ("inosyncd.8", "pretend"),
+        ("inosyncctl.8", "reload"),
+        ("inosync.toml.5", "full_sync_interval"),
+    ] {
+        let out = Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww"])
+            .arg(dir.join(page))
+            .output()
+            .expect("groff (package groff-base) is installed");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{page}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains(expected) || text.replace('\u{2010}', "-").contains(expected),
+            "{page}: {text}"
+        );
+    }
+}
