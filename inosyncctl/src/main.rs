@@ -2,6 +2,7 @@
 
 mod client;
 mod paths;
+mod progress;
 mod status_table;
 
 use std::path::PathBuf;
@@ -109,6 +110,9 @@ enum Command {
         /// Give up after this many seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
         timeout: f64,
+        /// Show the running transfers meanwhile: a bar on a terminal, lines otherwise.
+        #[arg(long)]
+        progress: bool,
     },
     /// Hold syncs (of all watches, or one) while still recording changes.
     Pause {
@@ -332,9 +336,14 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
                 println!("full sync of {what} scheduled");
             }
         }
-        Command::Wait { timeout } => {
+        Command::Wait { timeout, progress } => {
             let timeout_d = check_seconds("--timeout", timeout)?;
-            let idle = connection.wait(None, timeout_d).await?;
+            let waiting = connection.wait(None, timeout_d);
+            let idle = if progress {
+                progress::show_while(&connection, waiting).await?
+            } else {
+                waiting.await?
+            };
             if json {
                 print_json(&serde_json::json!({ "idle": idle }))?;
             }

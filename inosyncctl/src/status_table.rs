@@ -45,9 +45,15 @@ pub fn render(status: &Status) -> String {
     for watch in &status.watches {
         let name = watch_name(watch);
         for target in &watch.targets {
-            let state = match (target.state, target.next_retry_in) {
-                (TargetState::Retrying, Some(secs)) => format!("retrying in {secs:.0} s"),
-                (state, _) => format!("{state:?}").to_lowercase(),
+            let state = match (target.state, target.next_retry_in, &target.progress) {
+                (TargetState::Retrying, Some(secs), _) => format!("retrying in {secs:.0} s"),
+                (TargetState::Syncing, _, Some(p)) => {
+                    format!(
+                        "syncing {}%\n{} ETA {}\n{} bytes",
+                        p.percent, p.rate, p.eta, p.bytes_done
+                    )
+                }
+                (state, _, _) => format!("{state:?}").to_lowercase(),
             };
             table.add_row([
                 name.clone(),

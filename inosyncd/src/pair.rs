@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
-use inosync_proto::TargetState;
+use std::sync::{Arc, Mutex};
+
+use inosync_proto::{Progress, TargetState};
 use tokio::sync::oneshot;
 
 use crate::rsync::Outcome;
@@ -47,6 +49,8 @@ pub struct Pair {
     stop: Option<oneshot::Sender<()>>,
     /// The `--bwlimit` the running rsync was started with.
     pub speed_in_use: u32,
+    /// When the running rsync started, and what it last reported of its progress.
+    pub transfer: Option<(Instant, Arc<Mutex<Option<Progress>>>)>,
     retry_at: Option<Instant>,
     /// Consecutive failures.
     pub failures: u32,
@@ -70,6 +74,7 @@ impl Pair {
             running: None,
             stop: None,
             speed_in_use: 0,
+            transfer: None,
             retry_at: None,
             failures: 0,
             last_sync: None,
@@ -173,6 +178,7 @@ impl Pair {
     /// interrupted they go back too, due at once, and nothing counts as failed.
     pub fn finish(&mut self, outcome: &Outcome, now: Instant) {
         self.stop = None;
+        self.transfer = None;
         let Some(batch) = self.running.take() else {
             return;
         };
@@ -212,6 +218,16 @@ impl Pair {
     pub fn retry_in(&self, now: Instant) -> Option<Duration> {
         let retry = self.retry_at?;
         (self.last_error.is_some()).then(|| retry.saturating_duration_since(now))
+    }
+
+    /// Progress of the running transfer, once it has run for a second (shorter
+    /// ones are over before anyone could read it).
+    pub fn progress(&self, now: Instant) -> Option<Progress> {
+        let (started, progress) = self.transfer.as_ref()?;
+        if now.duration_since(*started) < Duration::from_secs(1) {
+            return None;
+        }
+        progress.lock().ok()?.clone()
     }
 
     /// The state shown by `status`.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a request or response changes shape, so that a client talking to a
 /// daemon of another release can warn instead of failing with an opaque decode error.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The largest frame either side accepts: a bogus length prefix must not make the
 /// daemon allocate more than this.
@@ -42,6 +42,19 @@ pub enum TargetState {
     Paused,
 }
 
+/// How far a running transfer has got, as rsync reports it (`--info=progress2`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Bytes transferred so far in this run.
+    pub bytes_done: u64,
+    /// Percent of this run's bytes done.
+    pub percent: u8,
+    /// Current rate, as rsync prints it (e.g. `12.34MB/s`).
+    pub rate: String,
+    /// Estimated time left, as rsync prints it (e.g. `0:00:05`).
+    pub eta: String,
+}
+
 /// One destination of one watch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TargetStatus {
@@ -61,6 +74,8 @@ pub struct TargetStatus {
     pub failures: u32,
     /// Seconds until the next retry, while retrying.
     pub next_retry_in: Option<f64>,
+    /// Progress of the running transfer, once it has run for a second.
+    pub progress: Option<Progress>,
 }
 
 /// Where a setting's value comes from, so `status` can tell an administrator

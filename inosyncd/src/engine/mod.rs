@@ -609,6 +609,8 @@ impl Engine {
         let pair = &mut watch.pairs[i];
         let batch = pair.start(stop_tx);
         pair.speed_in_use = speed;
+        let progress = std::sync::Arc::new(std::sync::Mutex::new(None));
+        pair.transfer = Some((Instant::now(), progress.clone()));
         let job = Job {
             rsync: self.config.rsync.clone(),
             source: watch.spec.path.clone(),
@@ -626,7 +628,7 @@ impl Engine {
         let done = self.done_tx.clone();
         let pretend = self.pretend;
         // rsync starts here, synchronously; the task only supervises it.
-        let running = rsync::run(job, pretend, label, stop_rx);
+        let running = rsync::run(job, pretend, label, stop_rx, progress);
         tokio::spawn(async move {
             let outcome = running.await;
             let _ = done.send(Done {

@@ -61,6 +61,7 @@ impl Engine {
                     last_error: p.last_error.clone(),
                     failures: p.failures,
                     next_retry_in: p.retry_in(now).map(|d| d.as_secs_f64()),
+                    progress: p.progress(now),
                 })
                 .collect(),
         }

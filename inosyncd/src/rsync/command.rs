@@ -41,8 +41,9 @@ impl Job {
         arg("--secluded-args");
         arg("--mkpath");
         arg("--partial");
-        // Closing statistics on stdout: the log line of each sync says what it sent.
-        arg("--info=stats1");
+        // On stdout: overall progress (for `status`) and closing statistics (for the
+        // log line of each sync).
+        arg("--info=stats1,progress2");
         match self.paths {
             None => {
                 arg("--delete");
@@ -140,7 +141,7 @@ mod tests {
         let argv = display_argv(&job(None).argv());
         assert_eq!(
             argv,
-            "/usr/bin/rsync --archive --secluded-args --mkpath --partial --info=stats1 --delete \
+            "/usr/bin/rsync --archive --secluded-args --mkpath --partial --info=stats1,progress2 --delete \
              --modify-window=-1 --bwlimit=500 --timeout=600 --exclude=/cache/ '--rsh=ssh -p 22' \
              /srv/blog/ backup@m1:/srv/blog/"
         );

@@ -4,7 +4,10 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use std::sync::{Arc, Mutex};
+
+use inosync_proto::Progress;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::oneshot;
 
@@ -56,6 +59,7 @@ pub fn run(
     pretend: bool,
     label: String,
     stop: oneshot::Receiver<()>,
+    progress: Arc<Mutex<Option<Progress>>>,
 ) -> impl Future<Output = Outcome> + Send + 'static {
     let started = Instant::now();
     let argv = job.argv();
@@ -79,8 +83,25 @@ pub fn run(
             Err(e) => Launch::Failed(format!("cannot start {}: {e}", job.rsync.display())),
         }
     };
-    let count = job.paths.as_ref().map(Vec::len);
-    supervise(launch, list, job.io_timeout, label, stop, started, count)
+    let run = Supervised {
+        list,
+        io_timeout: job.io_timeout,
+        label,
+        started,
+        files: job.paths.as_ref().map(Vec::len),
+        progress,
+    };
+    supervise(launch, run, stop)
+}
+
+/// What the supervising task needs to know about its run.
+struct Supervised {
+    list: Option<Vec<u8>>,
+    io_timeout: Duration,
+    label: String,
+    started: Instant,
+    files: Option<usize>,
+    progress: Arc<Mutex<Option<Progress>>>,
 }
 
 fn spawn(argv: &[std::ffi::OsString], with_list: bool) -> std::io::Result<tokio::process::Child> {
@@ -101,15 +122,15 @@ fn spawn(argv: &[std::ffi::OsString], with_list: bool) -> std::io::Result<tokio:
         .spawn()
 }
 
-async fn supervise(
-    launch: Launch,
-    list: Option<Vec<u8>>,
-    io_timeout: Duration,
-    label: String,
-    mut stop: oneshot::Receiver<()>,
-    started: Instant,
-    files: Option<usize>,
-) -> Outcome {
+async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<()>) -> Outcome {
+    let Supervised {
+        list,
+        io_timeout,
+        label,
+        started,
+        files,
+        progress,
+    } = run;
     let mut child = match launch {
         Launch::Pretend => {
             return Outcome {
@@ -146,13 +167,31 @@ async fn supervise(
     };
     // stdout carries rsync's closing statistics; any -v output the user asked for
     // is read too (and dropped), so rsync never blocks on a full pipe.
-    let stdout_stats = child.stdout.take().map(|stdout| {
+    let stdout_stats = child.stdout.take().map(|mut stdout| {
         tokio::spawn(async move {
+            // Progress lines end in '\r', the statistics in '\n'.
             let mut sent = None;
-            let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(bytes) = parse_sent(&line) {
-                    sent = Some(bytes);
+            let mut pending = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                pending.extend_from_slice(&chunk[..n]);
+                while let Some(end) = pending.iter().position(|b| *b == b'\r' || *b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=end).collect();
+                    let line = String::from_utf8_lossy(&line);
+                    if let Some(bytes) = parse_sent(&line) {
+                        sent = Some(bytes);
+                    } else if let Some(now) = parse_progress(&line)
+                        && let Ok(mut shared) = progress.lock()
+                    {
+                        *shared = Some(now);
+                    }
+                }
+                // A line without an end this long is not rsync's: drop it.
+                if pending.len() > 64 * 1024 {
+                    pending.clear();
                 }
             }
             sent
@@ -242,6 +281,25 @@ async fn supervise(
     }
 }
 
+/// One `--info=progress2` line: `  1,234,567  45%   12.34MB/s    0:00:05 (xfr#1, to-chk=0/1)`.
+fn parse_progress(line: &str) -> Option<Progress> {
+    let mut words = line.split_whitespace();
+    let bytes = words.next()?;
+    let percent = words.next()?.strip_suffix('%')?.parse::<u8>().ok()?;
+    let rate = words.next()?;
+    let eta = words.next()?;
+    if !rate.ends_with("/s") || !eta.contains(':') {
+        return None;
+    }
+    let digits: String = bytes.chars().filter(char::is_ascii_digit).collect();
+    Some(Progress {
+        bytes_done: digits.parse().ok()?,
+        percent: percent.min(100),
+        rate: rate.to_string(),
+        eta: eta.to_string(),
+    })
+}
+
 /// The byte count of rsync's `sent 1,234 bytes  received 35 bytes ...` line.
 fn parse_sent(line: &str) -> Option<u64> {
     let rest = line.trim_start().strip_prefix("sent ")?;
@@ -325,7 +383,17 @@ fn process_io(pid: u32) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_sent;
+    use super::{parse_progress, parse_sent};
+
+    #[test]
+    fn progress_lines_are_read() {
+        let p = parse_progress("     52,428,800  45%    1.00MB/s    0:00:27 (xfr#0, to-chk=1/2)")
+            .unwrap();
+        assert_eq!((p.bytes_done, p.percent), (52_428_800, 45));
+        assert_eq!((p.rate.as_str(), p.eta.as_str()), ("1.00MB/s", "0:00:27"));
+        assert!(parse_progress("sent 1 bytes").is_none());
+        assert!(parse_progress("file.txt").is_none());
+    }
 
     #[test]
     fn sent_bytes_are_read_from_rsync_stats() {

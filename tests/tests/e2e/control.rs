@@ -282,6 +282,24 @@ fn speed_change_restarts_a_running_transfer() {
     );
     assert_eq!(daemon.status()["watches"][0]["targets"][0]["failures"], 0);
 
+    // A transfer running for more than a second shows its progress.
+    let progress = poll_until(Duration::from_secs(20), || {
+        let status = daemon.status();
+        let p = &status["watches"][0]["targets"][0]["progress"];
+        p["bytes_done"].as_u64().is_some_and(|b| b > 0)
+            && p["percent"].as_u64().is_some_and(|p| p <= 100)
+    });
+    assert!(progress, "no progress in status: {}", daemon.status());
+    assert!(daemon.ctl_ok(&["status"]).contains("ETA"));
+    // Not a terminal here: `wait --progress` prints plain lines, then times out.
+    let out = daemon.ctl(&["wait", "--progress", "--timeout", "1.5"]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        lines.contains("1 rsync running") && lines.contains("ETA"),
+        "{lines}"
+    );
+
     daemon.ctl_ok(&["speed", "0"]);
     daemon.wait_idle();
     let arrived = fs::read(fx.dst.join("big.bin")).unwrap();
