@@ -54,6 +54,18 @@ pub fn real_rsync() -> PathBuf {
         .expect("rsync is not installed (apt-get install rsync)")
 }
 
+/// Runs a command to completion and asserts it succeeded, showing its stderr if
+/// it did not.
+pub fn run_ok(command: &mut Command) -> Output {
+    let out = command.output().expect("run command");
+    assert!(
+        out.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Polls `condition` every 20 ms until it holds or `timeout` passes.
 pub fn poll_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
@@ -127,6 +139,20 @@ impl Fixture {
 
     fn calls_log(&self) -> PathBuf {
         self.path("rsync.calls")
+    }
+
+    /// `inosyncd` in quick start from `src` to `dst`, on this fixture's socket and
+    /// state file; not started, so a test can add environment or redirections.
+    pub fn quick_start(&self) -> Command {
+        let mut command = Command::new(bin("inosyncd"));
+        command
+            .arg("-s")
+            .arg(&self.socket)
+            .arg("--state")
+            .arg(self.state_file())
+            .arg(&self.src)
+            .arg(&self.dst);
+        command
     }
 
     /// Where the daemon under test keeps its runtime changes.

@@ -5,7 +5,7 @@ use std::fs;
 use std::process::Command;
 use std::time::Duration;
 
-use inosync_tests::{Fixture, assert_trees_equal, bin, poll_until};
+use inosync_tests::{Fixture, assert_trees_equal, bin, poll_until, run_ok};
 
 #[test]
 fn quick_start_mirrors_source_to_target() {
@@ -56,19 +56,14 @@ fn pretend_logs_the_argv_and_leaves_the_target_alone() {
 fn daemon_mode_detaches_after_start_up_and_reports_failures() {
     let fx = Fixture::new();
     let pid_file = fx.path("inosyncd.pid");
-    let out = Command::new(bin("inosyncd"))
-        .args(["-d", "--delay", "0", "--pid-file"])
-        .arg(&pid_file)
-        .arg("-s")
-        .arg(&fx.socket)
-        .arg(&fx.src)
-        .arg(&fx.dst)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new(bin("inosyncd"))
+            .args(["-d", "--delay", "0", "--pid-file"])
+            .arg(&pid_file)
+            .arg("-s")
+            .arg(&fx.socket)
+            .arg(&fx.src)
+            .arg(&fx.dst),
     );
     let pid: i32 = fs::read_to_string(&pid_file)
         .unwrap()

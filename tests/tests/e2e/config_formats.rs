@@ -4,7 +4,7 @@
 use std::fs;
 use std::process::Command;
 
-use inosync_tests::{Fixture, assert_trees_equal, bin};
+use inosync_tests::{Fixture, assert_trees_equal, bin, run_ok};
 
 #[test]
 fn inosync_py_config_syncs_like_inosync() {
@@ -132,29 +132,15 @@ fn convert_prints_toml_that_checks_to_the_same_destinations() {
         ),
     )
     .unwrap();
-    let out = Command::new(bin("inosyncd"))
-        .arg("--convert")
-        .arg(&py)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(Command::new(bin("inosyncd")).arg("--convert").arg(&py));
     let toml = fx.path("inosync.toml");
     fs::write(&toml, &out.stdout).unwrap();
     let checked = |path: &std::path::Path| {
-        let out = Command::new(bin("inosyncd"))
-            .arg("--check")
-            .arg("-c")
-            .arg(path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = run_ok(
+            Command::new(bin("inosyncd"))
+                .arg("--check")
+                .arg("-c")
+                .arg(path),
         );
         String::from_utf8_lossy(&out.stdout)
             .lines()

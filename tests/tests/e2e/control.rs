@@ -5,7 +5,7 @@ use std::fs;
 use std::process::Command;
 use std::time::Duration;
 
-use inosync_tests::{Fixture, assert_trees_equal, bin, poll_until};
+use inosync_tests::{Fixture, assert_trees_equal, bin, poll_until, run_ok};
 
 /// A config with default targets and no watches: the daemon starts idle.
 fn idle_config(fx: &Fixture, delay: f64) -> String {
@@ -23,17 +23,12 @@ fn add_resolves_relative_paths_and_syncs_the_new_watch() {
     fs::write(fx.src.join("existing"), "before add").unwrap();
     let daemon = fx.start_toml(&idle_config(&fx, 0.0));
     // Relative to inosyncctl's working directory, not the daemon's.
-    let out = Command::new(bin("inosyncctl"))
-        .current_dir(fx.dir.path())
-        .args(["-s"])
-        .arg(&fx.socket)
-        .args(["add", "src", "--remote-path", "", "--exclude", "*.tmp"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        Command::new(bin("inosyncctl"))
+            .current_dir(fx.dir.path())
+            .args(["-s"])
+            .arg(&fx.socket)
+            .args(["add", "src", "--remote-path", "", "--exclude", "*.tmp"]),
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("watching"));
     daemon.wait_idle();

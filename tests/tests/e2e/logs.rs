@@ -3,10 +3,10 @@
 //! without timestamps or colours when journald is on stderr.
 
 use std::fs;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use inosync_tests::{Fixture, bin, poll_until};
+use inosync_tests::{Fixture, poll_until};
 
 #[test]
 fn one_line_per_sync_and_sigusr1_reopens_the_log_file() {
@@ -55,13 +55,8 @@ fn one_line_per_sync_and_sigusr1_reopens_the_log_file() {
 fn under_journald_lines_carry_no_timestamp_or_colour() {
     let fx = Fixture::new();
     let out = fs::File::create(fx.path("stderr")).unwrap();
-    let mut child = Command::new(bin("inosyncd"))
-        .arg("-s")
-        .arg(&fx.socket)
-        .arg("--state")
-        .arg(fx.state_file())
-        .arg(&fx.src)
-        .arg(&fx.dst)
+    let mut child = fx
+        .quick_start()
         .env("JOURNAL_STREAM", "8:12345")
         .stderr(out)
         .stdin(Stdio::null())

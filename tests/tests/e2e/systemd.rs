@@ -46,13 +46,8 @@ fn ready_and_stopping_reach_the_service_manager() {
     notify
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    let mut child = Command::new(bin("inosyncd"))
-        .arg("-s")
-        .arg(&fx.socket)
-        .arg("--state")
-        .arg(fx.state_file())
-        .arg(&fx.src)
-        .arg(&fx.dst)
+    let mut child = fx
+        .quick_start()
         .env("NOTIFY_SOCKET", &notify_path)
         .stderr(Stdio::null())
         .spawn()
