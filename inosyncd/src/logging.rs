@@ -2,7 +2,7 @@
 //! stderr and is reopened on SIGUSR1 (for logrotate); under systemd (journald on
 //! stderr) lines carry no timestamp and no colour, since the journal adds its own.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -18,8 +18,12 @@ struct LogFile {
 
 static LOG_FILE: OnceLock<LogFile> = OnceLock::new();
 
+/// Appends to the log file: created 0600 whatever the umask, never through a
+/// symlink, never a FIFO or a device.
 fn open(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    // (O_NONBLOCK, which keeps the open from hanging on a FIFO, means nothing for
+    // the regular file it lets through.)
+    crate::own_files::open_regular(path, true)
 }
 
 /// Writes into whatever file [`LOG_FILE`] holds now.

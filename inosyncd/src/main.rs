@@ -12,6 +12,7 @@ mod hostile_input;
 mod logging;
 mod man;
 mod notify;
+mod own_files;
 mod pair;
 mod paths;
 mod rsync;
@@ -34,7 +35,7 @@ use crate::config::{Config, destination, resolve_rsync};
 use crate::daemonize::Readiness;
 use crate::engine::{Command, Engine};
 use crate::socket::{Access, ControlSocket};
-use crate::state_file::StateFile;
+use crate::state_file::{RuntimeState, StateFile};
 
 /// How long running rsyncs may go on after SIGTERM before they are stopped.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -195,39 +196,71 @@ struct Started {
     engine: Engine,
     socket: ControlSocket,
     access: Access,
-    pid_file: Option<PathFile>,
+    pid_file: Option<PidFile>,
 }
 
-/// A pid file removed when the daemon exits.
-struct PathFile(PathBuf);
+/// A locked pid file, removed when the daemon exits.
+struct PidFile {
+    path: PathBuf,
+    _lock: own_files::Lock,
+}
 
-impl Drop for PathFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+impl PidFile {
+    /// Writes our pid into `path` (0600, never through a symlink), holding a lock
+    /// on it so that a second daemon given the same file is refused.
+    fn create(path: &Path) -> anyhow::Result<PidFile> {
+        use std::io::Write;
+        let lock = own_files::Lock::try_acquire(path)
+            .with_context(|| format!("cannot write pid file {}", path.display()))?
+            .with_context(|| {
+                format!(
+                    "pid file {} is locked by another running inosyncd",
+                    path.display()
+                )
+            })?;
+        let mut file = lock.file();
+        file.set_len(0)
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .with_context(|| format!("cannot write pid file {}", path.display()))?;
+        Ok(PidFile {
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
     }
 }
 
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Sets everything up in the order that makes a refused start harmless: first
+/// the socket (a second daemon stops here), then the state file's lock, the pid
+/// file, and only then the watches and their initial syncs.
 async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
     let socket_path = cli.socket.clone().unwrap_or_else(paths::default_socket);
     let access = Access::new(config.socket_group.as_deref())?;
     let watches = config.watches.len();
-    let state_file = StateFile::new(cli.state.clone().unwrap_or_else(StateFile::default_path));
-    // ssh master connections live beside the control socket, in a private directory.
-    let ssh_dir = socket_path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .join("ssh");
-    let engine = Engine::new(config, cli.delay, state_file, ssh_dir, cli.pretend)?;
     let socket = ControlSocket::bind(&socket_path, &access)?;
-    let pid_file = match &cli.pid_file {
-        Some(path) => {
-            std::fs::write(path, format!("{}\n", std::process::id()))
-                .with_context(|| format!("cannot write pid file {}", path.display()))?;
-            Some(PathFile(path.clone()))
-        }
-        None => None,
+    // A quick start keeps no state unless asked to: it must never read or change
+    // the service's runtime settings.
+    let state_path = match (&cli.state, &cli.source) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(_)) => None,
+        (None, None) => Some(StateFile::default_path()),
     };
+    let state_file = state_path
+        .map(|path| StateFile::open(path, config.source.as_deref()))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let runtime = match &state_file {
+        Some(file) => file.load().map_err(anyhow::Error::msg)?,
+        None => RuntimeState::default(),
+    };
+    let pid_file = cli.pid_file.as_deref().map(PidFile::create).transpose()?;
+    let ssh_dir = ssh_control_dir(&socket_path, &config);
+    let engine = Engine::new(config, cli.delay, state_file, runtime, ssh_dir, cli.pretend)?;
     tracing::info!(
         "inosyncd {} ready: {watches} watch(es), control socket {}",
         env!("CARGO_PKG_VERSION"),
@@ -239,6 +272,22 @@ async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
         access,
         pid_file,
     })
+}
+
+/// Where ssh keeps its shared connections: a private directory beside the control
+/// socket, created 0700 or verified to be ours and 0700. Anything else (another
+/// user's directory could hijack root's connections) turns reuse off for this run.
+fn ssh_control_dir(socket_path: &Path, config: &Config) -> Option<PathBuf> {
+    let dir = own_files::parent_dir(socket_path).join("ssh");
+    match own_files::private_dir(&dir) {
+        Ok(()) => Some(dir),
+        Err(e) => {
+            if config.ssh_reuse {
+                tracing::warn!("no ssh connection reuse for this run: {e}");
+            }
+            None
+        }
+    }
 }
 
 impl Started {

@@ -4,12 +4,14 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::unix::fs::{PermissionsExt, chown};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use tokio::net::UnixListener;
 use tokio::net::unix::UCred;
+
+use crate::own_files::{Lock, ensure_dir, parent_dir};
 
 /// Who may connect: the daemon's uid, root, and members of `socket_group`.
 #[derive(Debug, Clone)]
@@ -84,9 +86,12 @@ fn supplementary_groups(pid: i32) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// A bound control socket, removed from the file system when dropped.
+/// A bound control socket, removed from the file system when dropped. The lock
+/// beside it (`<socket>.lock`) is held as long as the daemon runs, so a second
+/// daemon on the same path is refused before it does anything else.
 pub struct ControlSocket {
     path: PathBuf,
+    _lock: Lock,
     /// The listener, taken by the server.
     pub listener: Option<UnixListener>,
 }
@@ -94,25 +99,39 @@ pub struct ControlSocket {
 impl ControlSocket {
     /// Binds the socket: directory 0700 (0750 with a group), socket 0600 (0660).
     /// A socket file nobody answers on is stale and replaced; one a daemon answers
-    /// on makes this start fail.
+    /// on, or one whose lock another daemon holds, makes this start fail; anything
+    /// at the path that is not a socket is never removed.
     pub fn bind(path: &Path, access: &Access) -> anyhow::Result<ControlSocket> {
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = parent_dir(path);
         let group_gid = access.group.as_ref().map(|(_, gid)| *gid);
-        if !dir.exists() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create socket directory {}", dir.display()))?;
+        if std::fs::symlink_metadata(&dir).is_err() {
             let mode = if group_gid.is_some() { 0o750 } else { 0o700 };
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
-                .with_context(|| format!("cannot set mode of {}", dir.display()))?;
+            ensure_dir(&dir, mode)
+                .with_context(|| format!("cannot create socket directory {}", dir.display()))?;
             if let Some(gid) = group_gid {
-                chown(dir, None, Some(gid))
+                chown(&dir, None, Some(gid))
                     .with_context(|| format!("cannot chown {}", dir.display()))?;
             }
         }
-        if path.exists() || path.symlink_metadata().is_ok() {
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        let Some(lock) = Lock::try_acquire(&lock_path)
+            .with_context(|| format!("cannot lock the control socket {}", path.display()))?
+        else {
+            bail!(
+                "another inosyncd is already running on {} (it holds {}; stop it, or use --socket)",
+                path.display(),
+                lock_path.display()
+            );
+        };
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            if !meta.file_type().is_socket() {
+                bail!(
+                    "{} exists and is not a socket; refusing to replace it (remove it, or use --socket)",
+                    path.display()
+                );
+            }
             match std::os::unix::net::UnixStream::connect(path) {
                 Ok(_) => bail!(
                     "another inosyncd is already running on {} (stop it, or use --socket)",
@@ -141,6 +160,7 @@ impl ControlSocket {
         }
         Ok(ControlSocket {
             path: path.to_path_buf(),
+            _lock: lock,
             listener: Some(listener),
         })
     }

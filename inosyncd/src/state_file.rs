@@ -5,10 +5,11 @@
 //! config's watches from starting.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::own_files::{Lock, PRIVATE_DIR, ensure_dir, parent_dir, read_regular, write_atomically};
 
 /// Everything set at runtime, layered over the config.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -86,16 +87,47 @@ impl RuntimeState {
     }
 }
 
-/// Where the state lives.
-#[derive(Debug, Clone)]
+/// The first line of every state file we write: a file without it is not ours,
+/// and is never moved aside or overwritten.
+const HEADER: &str = "# Runtime changes made with inosyncctl; written by inosyncd.\n";
+
+/// Where the state lives, locked for this daemon's lifetime: two daemons sharing
+/// one state file would each overwrite the other's changes.
+#[derive(Debug)]
 pub struct StateFile {
     path: PathBuf,
+    _lock: Lock,
 }
 
 impl StateFile {
-    /// The state file at `path` (not read yet).
-    pub fn new(path: PathBuf) -> StateFile {
-        StateFile { path }
+    /// Locks the state file at `path` (through `<path>.lock` beside it, which
+    /// survives the atomic renames of the file itself). Refused when another
+    /// daemon holds it, or when `path` is the config file.
+    pub fn open(path: PathBuf, config_file: Option<&Path>) -> Result<StateFile, String> {
+        let dir = parent_dir(&path);
+        ensure_dir(&dir, PRIVATE_DIR)
+            .map_err(|e| format!("cannot create the state directory: {e}"))?;
+        if let Some(config) = config_file
+            && same_file(&path, config)
+        {
+            return Err(format!(
+                "--state {} is the config file; choose another state file",
+                path.display()
+            ));
+        }
+        let mut lock_path = path.clone().into_os_string();
+        lock_path.push(".lock");
+        let lock = Lock::try_acquire(Path::new(&lock_path))
+            .map_err(|e| format!("cannot lock the state file: {e}"))?
+            .ok_or_else(|| {
+                format!(
+                    "state file {} is in use by another inosyncd (locked: {}); \
+                     give each daemon its own --state",
+                    path.display(),
+                    Path::new(&lock_path).display()
+                )
+            })?;
+        Ok(StateFile { path, _lock: lock })
     }
 
     /// `/var/lib/inosync/state.toml` as root, `$XDG_STATE_HOME/inosync/state.toml`
@@ -118,24 +150,30 @@ impl StateFile {
         &self.path
     }
 
-    /// Reads the state. A missing file is an empty state; an unreadable or corrupt
-    /// one is logged, moved aside (`state.toml.corrupt-<unix time>`) and replaced by
-    /// an empty state, so the daemon starts with the config alone.
-    pub fn load(&self) -> RuntimeState {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return RuntimeState::default(),
-            Err(e) => {
-                self.move_aside(&format!("cannot read it: {e}"));
-                return RuntimeState::default();
-            }
+    /// Reads the state. A missing file is an empty state. A state file of ours that
+    /// is corrupt is logged, moved aside (`state.toml.corrupt-<unix time>`) and
+    /// replaced by an empty state, so the daemon starts with the config alone. A
+    /// symlink, a directory, or a file we did not write is refused: it is somebody
+    /// else's, and neither moved nor overwritten.
+    pub fn load(&self) -> Result<RuntimeState, String> {
+        let bytes = match read_regular(&self.path) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(RuntimeState::default()),
+            Err(e) => return Err(format!("state file: {e}")),
         };
+        let text = String::from_utf8_lossy(&bytes);
         match toml::from_str(&text) {
-            Ok(state) => state,
-            Err(e) => {
+            Ok(state) => Ok(state),
+            Err(e) if text.starts_with(HEADER) => {
                 self.move_aside(&e.to_string());
-                RuntimeState::default()
+                Ok(RuntimeState::default())
             }
+            Err(e) => Err(format!(
+                "{} is not an inosyncd state file ({}); refusing to overwrite it: \
+                 remove it or choose another --state",
+                self.path.display(),
+                e.to_string().lines().next().unwrap_or("not TOML")
+            )),
         }
     }
 
@@ -156,24 +194,19 @@ impl StateFile {
         );
     }
 
-    /// Writes the state atomically.
+    /// Writes the state atomically (0600, never through a symlink).
     pub fn save(&self, state: &RuntimeState) -> std::io::Result<()> {
-        let dir = self
-            .path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
         let text = toml::to_string(state).map_err(std::io::Error::other)?;
-        let tmp = self.path.with_extension("toml.tmp");
-        {
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(b"# Runtime changes made with inosyncctl; written by inosyncd.\n")?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-        }
-        std::fs::rename(&tmp, &self.path)?;
-        std::fs::File::open(dir)?.sync_all()
+        write_atomically(&self.path, format!("{HEADER}{text}").as_bytes())
+    }
+}
+
+/// Whether two paths name the same existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 
@@ -184,7 +217,7 @@ mod tests {
     #[test]
     fn round_trips_through_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let file = StateFile::new(dir.path().join("sub/state.toml"));
+        let file = StateFile::open(dir.path().join("sub/state.toml"), None).unwrap();
         let mut state = RuntimeState {
             speed: Some(500),
             delay: Some(2.5),
@@ -201,19 +234,57 @@ mod tests {
         };
         state.watch_mut("/srv/blog").paused = true;
         file.save(&state).unwrap();
-        assert_eq!(file.load(), state);
+        assert_eq!(file.load().unwrap(), state);
     }
 
     #[test]
     fn corrupt_file_is_moved_aside() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.toml");
-        std::fs::write(&path, "speed = [oops").unwrap();
-        let state = StateFile::new(path.clone()).load();
-        assert_eq!(state, RuntimeState::default());
+        std::fs::write(&path, format!("{HEADER}speed = [oops")).unwrap();
+        let state = StateFile::open(path.clone(), None).unwrap().load();
+        assert_eq!(state.unwrap(), RuntimeState::default());
         assert!(!path.exists());
-        let aside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
-        assert_eq!(aside.len(), 1);
-        assert!(aside[0].file_name().to_string_lossy().contains("corrupt"));
+        let aside = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("corrupt"))
+            .count();
+        assert_eq!(aside, 1);
+    }
+
+    #[test]
+    fn a_file_that_is_not_ours_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("inosync.toml");
+        std::fs::write(&config, "delay = 1\n[[watch]]\npath = \"/srv\"\n").unwrap();
+        let e = StateFile::open(config.clone(), Some(&config)).unwrap_err();
+        assert!(e.contains("is the config file"), "{e}");
+        let e = StateFile::open(config.clone(), None)
+            .unwrap()
+            .load()
+            .unwrap_err();
+        assert!(e.contains("not an inosyncd state file"), "{e}");
+        assert!(
+            std::fs::read_to_string(&config)
+                .unwrap()
+                .starts_with("delay")
+        );
+        let state_dir = dir.path().join("statedir");
+        std::fs::create_dir(&state_dir).unwrap();
+        let e = StateFile::open(state_dir, None)
+            .unwrap()
+            .load()
+            .unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn two_daemons_cannot_share_a_state_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.toml");
+        let _first = StateFile::open(path.clone(), None).unwrap();
+        let e = StateFile::open(path, None).unwrap_err();
+        assert!(e.contains("in use by another inosyncd"), "{e}");
     }
 }
