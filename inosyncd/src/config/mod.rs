@@ -4,6 +4,7 @@
 pub mod checks;
 mod convert;
 pub mod events;
+pub mod layout;
 mod py_format;
 mod toml_format;
 
@@ -152,22 +153,39 @@ impl Config {
             checks::target(&target).map_err(|e| ConfigError(format!("TARGET {target:?}: {e}")))?;
             resolved.push(target);
         }
-        Ok(Config {
-            targets: resolved,
+        // The targets belong to this watch, not to a default list: an `inosyncctl
+        // add` later must name its own (a default would place the new mirror
+        // inside this one, where this watch's --delete removes it).
+        let config = Config {
             watches: vec![WatchConfig {
                 path,
                 remote_path: String::new(),
                 excludes: Vec::new(),
-                targets: None,
+                targets: Some(resolved),
                 delay: None,
                 speed: None,
             }],
             ..Config::default()
-        })
+        };
+        config.check_watches(|_| "quick start".to_string())?;
+        Ok(config)
+    }
+
+    /// Each watch's source and destinations, for the layout checks.
+    pub fn places(&self, watch: &WatchConfig) -> layout::WatchPlaces {
+        layout::WatchPlaces {
+            source: watch.path.clone(),
+            destinations: watch
+                .effective_targets(self)
+                .iter()
+                .map(|t| destination(t, &watch.remote_path))
+                .collect(),
+        }
     }
 
     /// The checks that look at the whole config rather than one key: every watch has
-    /// a target, no watch contains another. `locate(i)` names watch `i` in the file.
+    /// a target, no watch contains another, no destination overlaps a source or
+    /// another destination. `locate(i)` names watch `i` in the file.
     fn check_watches(&self, locate: impl Fn(usize) -> String) -> Result<(), ConfigError> {
         for (i, watch) in self.watches.iter().enumerate() {
             if watch.effective_targets(self).is_empty() {
@@ -177,6 +195,8 @@ impl Config {
                     watch.path.display()
                 )));
             }
+            let places = self.places(watch);
+            layout::check_watch(&places).map_err(|e| ConfigError(format!("{}: {e}", locate(i))))?;
             for (j, other) in self.watches.iter().enumerate().take(i) {
                 if let Some(problem) = checks::overlap(&watch.path, &other.path) {
                     return Err(ConfigError(format!(
@@ -187,6 +207,8 @@ impl Config {
                         locate(j)
                     )));
                 }
+                layout::check_pair(&places, &self.places(other))
+                    .map_err(|e| ConfigError(format!("{}: {e}", locate(i))))?;
             }
         }
         Ok(())

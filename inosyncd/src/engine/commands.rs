@@ -120,14 +120,19 @@ impl Engine {
     fn add(&mut self, request: AddWatch) -> Result<inosync_proto::WatchStatus, String> {
         let spec =
             spec_from_request(&request).map_err(|e| format!("cannot add {}: {e}", request.path))?;
-        self.check_free(&spec.path)
-            .map_err(|e| format!("cannot add {}: {e}", request.path))?;
         if spec.effective_targets(&self.config).is_empty() {
             return Err(format!(
-                "cannot add {}: no --target given and the config has no default targets",
-                request.path
+                "cannot add {}: no --target given and {}: name where it goes with --target",
+                request.path,
+                if self.config.source.is_some() {
+                    "the config has no default targets"
+                } else {
+                    "a quick start has no default targets"
+                }
             ));
         }
+        self.check_free(&spec)
+            .map_err(|e| format!("cannot add {}: {e}", request.path))?;
         let path = spec.path.display().to_string();
         let added = AddedWatch {
             path: path.clone(),

@@ -8,7 +8,7 @@ mod reload;
 mod status;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use inosync_proto::{AddWatch, Setting, Source, Status, WatchStatus};
@@ -17,7 +17,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::sleep_until;
 
-use crate::config::{Config, WatchConfig, destination};
+use crate::config::{Config, WatchConfig, destination, layout};
 use crate::exclude::ExcludeSet;
 use crate::pair::Pair;
 use crate::rsync::{self, Job, Outcome};
@@ -119,9 +119,11 @@ pub struct Engine {
     /// `--delay` from the command line: wins over the config, also after a reload.
     cli_delay: Option<f64>,
     runtime: RuntimeState,
-    state_file: StateFile,
-    /// Where ssh keeps its shared connections (ControlPath).
-    ssh_dir: PathBuf,
+    /// Where runtime changes are kept; `None` in a quick start without `--state`.
+    state_file: Option<StateFile>,
+    /// Where ssh keeps its shared connections (ControlPath); `None` when no safe
+    /// directory could be had (no connection reuse then).
+    ssh_dir: Option<PathBuf>,
     pretend: bool,
     watcher: Watcher,
     watches: BTreeMap<u32, Watch>,
@@ -146,13 +148,13 @@ impl Engine {
     pub fn new(
         config: Config,
         cli_delay: Option<f64>,
-        state_file: StateFile,
-        ssh_dir: PathBuf,
+        state_file: Option<StateFile>,
+        runtime: RuntimeState,
+        ssh_dir: Option<PathBuf>,
         pretend: bool,
     ) -> anyhow::Result<Engine> {
         let watcher = Watcher::new(config.events)
             .map_err(|e| anyhow::anyhow!("cannot initialise inotify: {e}"))?;
-        let runtime = state_file.load();
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let mut engine = Engine {
             config,
@@ -195,7 +197,7 @@ impl Engine {
                     continue;
                 }
             };
-            if let Err(e) = engine.check_free(&spec.path) {
+            if let Err(e) = engine.check_free(&spec) {
                 tracing::error!(
                     "watch {} added at runtime cannot be restored: {e}",
                     added.path
@@ -310,8 +312,12 @@ impl Engine {
         Pair::new(self.next_pair_id, target, destination)
     }
 
-    /// A new watch must not contain, or lie inside, an existing one.
-    fn check_free(&self, path: &Path) -> Result<(), String> {
+    /// A new watch must not contain, or lie inside, an existing one, and none of
+    /// its destinations may overlap a watched tree or another destination.
+    fn check_free(&self, spec: &WatchConfig) -> Result<(), String> {
+        let path = &spec.path;
+        let places = self.config.places(spec);
+        layout::check_watch(&places)?;
         for watch in self.watches.values() {
             if let Some(problem) = crate::config::overlap(path, &watch.spec.path) {
                 return Err(format!(
@@ -320,6 +326,7 @@ impl Engine {
                     watch.spec.path.display()
                 ));
             }
+            layout::check_pair(&places, &self.config.places(&watch.spec))?;
         }
         Ok(())
     }
@@ -379,10 +386,13 @@ impl Engine {
     /// Writes the runtime state; a failure is logged, the change stays in force.
     fn persist(&mut self) {
         self.runtime.tidy();
-        if let Err(e) = self.state_file.save(&self.runtime) {
+        let Some(file) = &self.state_file else {
+            return;
+        };
+        if let Err(e) = file.save(&self.runtime) {
             tracing::error!(
                 "cannot write state file {}: {e}; runtime changes will not survive a restart",
-                self.state_file.path().display()
+                file.path().display()
             );
         }
     }
@@ -645,17 +655,7 @@ impl Engine {
         if !self.config.ssh_reuse || !rsync::uses_remote_shell(target) {
             return None;
         }
-        if let Err(e) = std::fs::create_dir_all(&self.ssh_dir).and_then(|()| {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&self.ssh_dir, std::fs::Permissions::from_mode(0o700))
-        }) {
-            tracing::warn!(
-                "no ssh connection reuse: cannot create {}: {e}",
-                self.ssh_dir.display()
-            );
-            return None;
-        }
-        rsync::rsh_with_reuse(&self.config.rsync_args, &self.ssh_dir)
+        rsync::rsh_with_reuse(&self.config.rsync_args, self.ssh_dir.as_deref()?)
     }
 
     fn finish(&mut self, done: Done) {

@@ -6,7 +6,7 @@ use std::time::Instant;
 use inosync_proto::Source;
 
 use super::Engine;
-use crate::config::{Config, WatchConfig, resolve_rsync};
+use crate::config::{Config, WatchConfig, layout, resolve_rsync};
 
 impl Engine {
     pub(super) fn reload(&mut self) -> Result<String, String> {
@@ -23,6 +23,7 @@ impl Engine {
         if !self.pretend {
             new.rsync = resolve_rsync(&new.rsync)?;
         }
+        self.check_runtime_watches_under(&new)?;
         let mut notes = Vec::new();
         if new.events != self.config.events {
             notes.push("`events` changed: takes effect after a restart".to_string());
@@ -77,7 +78,7 @@ impl Engine {
                     "{path} is in the config but was added at runtime; the runtime watch is kept"
                 )),
                 None => match self
-                    .check_free(&spec.path)
+                    .check_free(&spec)
                     .and_then(|()| self.open_watch(spec, Source::Config, true))
                 {
                     Ok(_) => added += 1,
@@ -108,6 +109,29 @@ impl Engine {
         }
         tracing::info!("{summary}");
         Ok(summary)
+    }
+
+    /// Runtime watches follow the new config's default targets: refuse a config
+    /// under which one of their destinations would overlap a watched tree or
+    /// another destination.
+    fn check_runtime_watches_under(&self, new: &Config) -> Result<(), String> {
+        let runtime: Vec<&WatchConfig> = self
+            .watches
+            .values()
+            .filter(|w| w.origin == Source::Runtime && w.removing.is_none())
+            .map(|w| &w.spec)
+            .collect();
+        for (i, spec) in runtime.iter().enumerate() {
+            let places = new.places(spec);
+            layout::check_watch(&places)?;
+            for other in new.watches.iter().filter(|c| c.path != spec.path) {
+                layout::check_pair(&places, &new.places(other))?;
+            }
+            for other in &runtime[..i] {
+                layout::check_pair(&places, &new.places(other))?;
+            }
+        }
+        Ok(())
     }
 
     /// Brings one watch in line with its (new) spec. New or changed excludes, new
