@@ -173,8 +173,11 @@ impl Connection {
     }
 
     /// Schedules a full sync.
-    pub async fn sync(&self, path: Option<String>) -> Result<(), CallError> {
-        Ok(self.client.sync(context_for(SHORT_CALL), path).await??)
+    pub async fn sync(&self, path: Option<String>, force: bool) -> Result<(), CallError> {
+        Ok(self
+            .client
+            .sync(context_for(SHORT_CALL), path, force)
+            .await??)
     }
 
     /// Pauses (`true`) or resumes syncs.

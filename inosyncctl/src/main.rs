@@ -104,6 +104,11 @@ enum Command {
         /// With --wait: give up after this many seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
         timeout: f64,
+        /// Accept the source as it is now, even when it is empty while its
+        /// targets are not, or on another filesystem than recorded: the mirror is
+        /// made equal to it, deletions included. Needs PATH.
+        #[arg(long, requires = "path")]
+        force: bool,
     },
     /// Return when nothing is pending or running (exit 0), or on timeout (exit 1).
     Wait {
@@ -318,10 +323,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
             path,
             wait,
             timeout,
+            force,
         } => {
             let path = path.as_deref().map(paths::resolve).transpose()?;
             let timeout = check_seconds("--timeout", timeout)?;
-            connection.sync(path.clone()).await?;
+            connection.sync(path.clone(), force).await?;
             let what = path.as_deref().unwrap_or("every watch");
             if wait {
                 if !connection.wait(path.clone(), timeout).await? {

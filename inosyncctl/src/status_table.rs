@@ -53,7 +53,7 @@ pub fn render(status: &Status) -> String {
                         p.percent, p.rate, p.eta, p.bytes_done
                     )
                 }
-                (state, _, _) => format!("{state:?}").to_lowercase(),
+                (state, _, _) => state.to_string(),
             };
             table.add_row([
                 name.clone(),

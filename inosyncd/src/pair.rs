@@ -58,6 +58,19 @@ pub struct Pair {
     pub last_sync: Option<SystemTime>,
     /// Why the last run failed, until one succeeds.
     pub last_error: Option<String>,
+    /// The running full sync may delete nothing (`--max-delete=0`): the source
+    /// root was empty when it started.
+    pub guarded: bool,
+    /// A guarded full sync found the target not empty: the empty source is not
+    /// mirrored (that would wipe the target) until a change arrives in it or
+    /// `sync --force` allows it.
+    empty_hold: bool,
+    /// `sync --force` was given: the next full sync may mirror an empty source.
+    empty_source_ok: bool,
+    /// The next full sync compares contents (`--checksum`): the source root was
+    /// replaced by another tree, whose files may have the sizes and mtimes of the
+    /// old ones (a reproducible build sets every mtime alike).
+    pub compare_contents: bool,
 }
 
 impl Pair {
@@ -79,12 +92,34 @@ impl Pair {
             failures: 0,
             last_sync: None,
             last_error: None,
+            guarded: false,
+            empty_hold: false,
+            empty_source_ok: false,
+            compare_contents: false,
         }
+    }
+
+    /// Whether the next full sync may delete from an empty source.
+    pub fn may_mirror_empty_source(&self) -> bool {
+        self.empty_source_ok
+    }
+
+    /// `sync --force`: the next full sync mirrors the source even when it is empty.
+    pub fn allow_empty_source(&mut self) {
+        self.empty_source_ok = true;
+        self.empty_hold = false;
+    }
+
+    /// Held because the source was empty while the target was not.
+    pub fn is_held_empty(&self) -> bool {
+        self.empty_hold
     }
 
     /// A path changed.
     pub fn record(&mut self, rel: &[u8], now: Instant) {
         self.first_change.get_or_insert(now);
+        // Something appeared in (or left) the source: look at it again.
+        self.empty_hold = false;
         if self.pending_full {
             return;
         }
@@ -103,6 +138,7 @@ impl Pair {
     /// Anything may have changed: the next batch is a full sync.
     pub fn record_full(&mut self, now: Instant, urgent: bool) {
         self.first_change.get_or_insert(now);
+        self.empty_hold = false;
         self.pending_full = true;
         self.pending.clear();
         self.urgent |= urgent;
@@ -130,7 +166,7 @@ impl Pair {
     /// When the pending batch may start: `delay` after its first change, not
     /// before a retry backoff ends, never while one runs.
     pub fn due_at(&self, delay: Duration) -> Option<Instant> {
-        if self.running.is_some() || !self.has_pending() {
+        if self.running.is_some() || !self.has_pending() || self.empty_hold {
             return None;
         }
         let first = self.first_change?;
@@ -187,12 +223,28 @@ impl Pair {
             self.urgent = true;
             return;
         }
+        // rsync's "--max-delete limit stopped deletions": the source root was empty
+        // and the target had files. Keep the full sync, hold it, report it.
+        if std::mem::take(&mut self.guarded) && outcome.exit_code == Some(25) {
+            self.requeue(&batch, now);
+            self.empty_hold = true;
+            self.last_error = Some(
+                "the source is empty while the target is not (an empty mount point?): \
+                 the mirror is kept; `inosyncctl sync PATH --force` mirrors the empty source"
+                    .into(),
+            );
+            return;
+        }
         match &outcome.error {
             None => {
                 self.failures = 0;
                 self.retry_at = None;
                 self.last_error = None;
                 self.last_sync = Some(SystemTime::now());
+                if batch.full {
+                    self.empty_source_ok = false;
+                    self.compare_contents = false;
+                }
             }
             Some(error) => {
                 self.failures = self.failures.saturating_add(1);
@@ -234,6 +286,8 @@ impl Pair {
     pub fn state(&self, paused: bool) -> TargetState {
         if self.running.is_some() {
             TargetState::Syncing
+        } else if self.empty_hold {
+            TargetState::SourceMissing
         } else if paused {
             TargetState::Paused
         } else if self.last_error.is_some() && self.has_pending() {

@@ -30,6 +30,10 @@ pub struct RuntimeState {
     /// Per-watch settings changed at runtime, by watch path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub watch: BTreeMap<String, WatchOverride>,
+    /// The filesystem (statfs f_fsid) each watch root was on, by watch path: a root
+    /// found on another one at start (a disk that failed to mount) is not synced.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<String, u64>,
 }
 
 /// A watch added at runtime, with what `add` was given.

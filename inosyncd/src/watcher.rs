@@ -29,6 +29,9 @@ pub enum Change {
     /// Events of this watch may have been lost (queue overflow, watch limit): only
     /// a full sync makes the targets right again.
     Everything { watch: u32 },
+    /// The watch root itself was deleted, renamed away or unmounted: the tree the
+    /// watches follow is no longer the one at the watch's path.
+    RootGone { watch: u32 },
 }
 
 struct Root {
@@ -81,6 +84,10 @@ impl Watcher {
 
     /// `inotify_add_watch(2)`, called directly: the table keeps only the number.
     fn add_watch(&self, path: &Path) -> io::Result<Wd> {
+        self.add_watch_with(path, 0)
+    }
+
+    fn add_watch_with(&self, path: &Path, extra: u32) -> io::Result<Wd> {
         let path = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
         // SAFETY: a valid descriptor and a NUL-terminated path that outlives the call.
@@ -88,7 +95,7 @@ impl Watcher {
             libc::inotify_add_watch(
                 self.raw_fd(),
                 path.as_ptr(),
-                self.events.watch_mask().bits(),
+                self.events.watch_mask().bits() | extra,
             )
         };
         if wd < 0 {
@@ -105,8 +112,9 @@ impl Watcher {
     }
 
     /// Starts watching a tree: its root now, the rest with [`Watcher::scan_root`].
+    /// The root's watch also reports the root itself moving away (`IN_MOVE_SELF`).
     pub fn add_root(&mut self, watch: u32, path: &Path, excludes: ExcludeSet) -> io::Result<()> {
-        let wd = self.add_watch(path)?;
+        let wd = self.add_watch_with(path, libc::IN_MOVE_SELF)?;
         let node = self.tree.insert(None, watch, b"", wd);
         self.roots.insert(
             watch,
@@ -279,6 +287,15 @@ impl Watcher {
                     root.path.display()
                 );
                 root.node = None;
+                out.push(Change::RootGone { watch });
+            }
+            return;
+        }
+        if mask.contains(EventMask::MOVE_SELF) {
+            if self.tree.is_root(node)
+                && let Some(watch) = self.tree.watch_of(node)
+            {
+                out.push(Change::RootGone { watch });
             }
             return;
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a request or response changes shape, so that a client talking to a
 /// daemon of another release can warn instead of failing with an opaque decode error.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The largest frame either side accepts: a bogus length prefix must not make the
 /// daemon allocate more than this.
@@ -40,6 +40,24 @@ pub enum TargetState {
     Retrying,
     /// Syncs are held by `pause`; changes are still recorded.
     Paused,
+    /// The watch root is gone, replaced by another filesystem, or empty while the
+    /// target is not: nothing is synced (so nothing is deleted on the target) until
+    /// it is back, or until `inosyncctl sync PATH --force`.
+    #[serde(rename = "source missing")]
+    SourceMissing,
+}
+
+impl std::fmt::Display for TargetState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TargetState::Idle => "idle",
+            TargetState::Waiting => "waiting",
+            TargetState::Syncing => "syncing",
+            TargetState::Retrying => "retrying",
+            TargetState::Paused => "paused",
+            TargetState::SourceMissing => "source missing",
+        })
+    }
 }
 
 /// How far a running transfer has got, as rsync reports it (`--info=progress2`).
@@ -123,6 +141,9 @@ pub struct WatchStatus {
     /// Why some directories have no inotify watch (the watch limit), if so: their
     /// changes are caught by periodic full syncs until it is fixed.
     pub degraded: Option<String>,
+    /// Why the watch root cannot be synced from (gone, renamed away, another
+    /// filesystem mounted), if so; the watch re-attaches when it is back.
+    pub source_missing: Option<String>,
     /// One entry per destination.
     pub targets: Vec<TargetStatus>,
 }
@@ -226,8 +247,10 @@ pub trait Control {
     /// Shows or sets the event delay, globally or for one watch; pending batches are
     /// re-timed.
     async fn delay(seconds: Option<f64>, path: Option<String>) -> Result<Setting, ControlError>;
-    /// Schedules a full sync now, of one watch or all.
-    async fn sync(path: Option<String>) -> Result<(), ControlError>;
+    /// Schedules a full sync now, of one watch or all. `force` (one watch only)
+    /// accepts the source as it is now: an emptied source or a new filesystem is
+    /// mirrored, deletions included.
+    async fn sync(path: Option<String>, force: bool) -> Result<(), ControlError>;
     /// Holds syncs (of one watch or all); changes are still recorded.
     async fn pause(path: Option<String>) -> Result<(), ControlError>;
     /// Lets held syncs go.

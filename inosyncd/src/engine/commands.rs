@@ -92,8 +92,8 @@ impl Engine {
             } => {
                 let _ = reply.send(self.knob(Knob::Delay, seconds, path));
             }
-            Command::Sync { path, reply } => {
-                let _ = reply.send(self.sync(path));
+            Command::Sync { path, force, reply } => {
+                let _ = reply.send(self.sync(path, force));
             }
             Command::Pause {
                 path,
@@ -288,8 +288,13 @@ impl Engine {
         }
     }
 
-    fn sync(&mut self, path: Option<String>) -> Result<(), String> {
+    fn sync(&mut self, path: Option<String>, force: bool) -> Result<(), String> {
         let scope = path.as_deref().map(|p| self.find_watch(p)).transpose()?;
+        match (force, scope) {
+            (true, Some(id)) => self.force_sync(id)?,
+            (true, None) => return Err("sync --force needs the PATH of one watch".into()),
+            (false, _) => {}
+        }
         let now = Instant::now();
         for (id, watch) in &mut self.watches {
             if scope.is_none_or(|s| s == *id) {

@@ -5,6 +5,7 @@
 
 mod commands;
 mod reload;
+mod source;
 mod status;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use crate::pair::Pair;
 use crate::rsync::{self, Job, Outcome};
 use crate::state_file::{RuntimeState, StateFile};
 use crate::watcher::{Change, Watcher};
+use source::RootId;
 
 /// A reply channel; errors are messages for the administrator.
 pub type Reply<T> = oneshot::Sender<Result<T, String>>;
@@ -62,9 +64,11 @@ pub enum Command {
         path: Option<String>,
         reply: Reply<Setting>,
     },
-    /// Full sync now.
+    /// Full sync now; `force` accepts the source as it is (empty, another
+    /// filesystem).
     Sync {
         path: Option<String>,
+        force: bool,
         reply: Reply<()>,
     },
     /// Hold (`paused`) or release syncs.
@@ -91,6 +95,12 @@ struct Watch {
     /// Being removed: no longer watched, pending changes being synced; the waiting
     /// `remove` calls are answered when that is done.
     removing: Option<Vec<(Instant, Reply<bool>)>>,
+    /// The directory being watched, while one is.
+    root: Option<RootId>,
+    /// The filesystem the root must be on (recorded when the watch first started).
+    fsid: u64,
+    /// Why the root cannot be synced from, while it cannot (see `source.rs`).
+    missing: Option<String>,
 }
 
 impl Watch {
@@ -98,6 +108,21 @@ impl Watch {
         self.pairs
             .iter()
             .all(|p| !p.has_pending() && !p.is_running())
+    }
+
+    /// Why this watch cannot sync: its root is missing, or a target holds back an
+    /// empty source.
+    fn source_problem(&self) -> Option<String> {
+        let path = self.spec.path.display();
+        if let Some(why) = &self.missing {
+            return Some(format!("{path}: source missing: {why}"));
+        }
+        self.pairs.iter().find(|p| p.is_held_empty()).map(|p| {
+            format!(
+                "{path}: source missing for {}: the source is empty while the target is not",
+                p.destination
+            )
+        })
     }
 }
 
@@ -138,6 +163,8 @@ pub struct Engine {
     periodic_full_sync: Option<(Duration, Instant)>,
     /// When degraded watches (not every directory watched) get their next full sync.
     degraded_full_sync: Instant,
+    /// When every watch root is next looked at.
+    next_source_check: Instant,
 }
 
 impl Engine {
@@ -173,6 +200,7 @@ impl Engine {
             done_rx,
             periodic_full_sync: None,
             degraded_full_sync: Instant::now(),
+            next_source_check: Instant::now() + source::CHECK_EVERY,
         };
         engine.reset_periodic_full_sync();
         let initial = engine.config.initial_sync;
@@ -232,22 +260,35 @@ impl Engine {
         let excludes = self.excludes_for(&spec)?;
         let id = self.next_watch_id;
         let started = Instant::now();
-        self.watcher
-            .add_root(id, &spec.path, excludes.clone())
-            .map_err(|e| format!("cannot watch {}: {e}", spec.path.display()))?;
+        let key = spec.path.display().to_string();
+        let root = source::identify(&spec.path)?;
+        // A root on another filesystem than the one recorded is most likely a disk
+        // that failed to mount: never synced from until it is back.
+        let recorded = self.runtime.sources.get(&key).copied();
+        let missing = recorded.filter(|fsid| *fsid != root.fsid).map(|_| {
+            format!(
+                "{} is on another filesystem than the one recorded at an earlier start (not mounted?)",
+                spec.path.display()
+            )
+        });
+        if missing.is_none() {
+            self.watcher
+                .add_root(id, &spec.path, excludes.clone())
+                .map_err(|e| format!("cannot watch {}: {e}", spec.path.display()))?;
+            if recorded.is_none() {
+                self.runtime.sources.insert(key.clone(), root.fsid);
+                self.persist();
+            }
+        }
         self.next_watch_id += 1;
+        let full_sync = full_sync && missing.is_none();
         let mut pairs = self.pairs_for(&spec);
         if full_sync {
             for pair in &mut pairs {
                 pair.record_full(started, true);
             }
         }
-        let overrides = self
-            .runtime
-            .watch
-            .get(&spec.path.display().to_string())
-            .cloned()
-            .unwrap_or_default();
+        let overrides = self.runtime.watch.get(&key).cloned().unwrap_or_default();
         let path = spec.path.clone();
         self.watches.insert(
             id,
@@ -260,8 +301,15 @@ impl Engine {
                 speed_override: overrides.speed,
                 delay_override: overrides.delay,
                 removing: None,
+                root: missing.is_none().then_some(root),
+                fsid: recorded.unwrap_or(root.fsid),
+                missing: None,
             },
         );
+        if let Some(why) = missing {
+            self.mark_missing(id, why);
+            return Ok(id);
+        }
         // The initial full sync starts now and walks the tree while we set up the
         // watches beside it; the scan tells whether anything changed meanwhile
         // (with a margin for file-system clocks that tick coarsely, 1–10 ms).
@@ -316,8 +364,6 @@ impl Engine {
     /// its destinations may overlap a watched tree or another destination.
     fn check_free(&self, spec: &WatchConfig) -> Result<(), String> {
         let path = &spec.path;
-        let places = self.config.places(spec);
-        layout::check_watch(&places)?;
         for watch in self.watches.values() {
             if let Some(problem) = crate::config::overlap(path, &watch.spec.path) {
                 return Err(format!(
@@ -326,6 +372,10 @@ impl Engine {
                     watch.spec.path.display()
                 ));
             }
+        }
+        let places = self.config.places(spec);
+        layout::check_watch(&places)?;
+        for watch in self.watches.values() {
             layout::check_pair(&places, &self.config.places(&watch.spec))?;
         }
         Ok(())
@@ -425,6 +475,7 @@ impl Engine {
                     break;
                 }
             }
+            self.check_sources_when_due();
             self.schedule_periodic_full_sync();
             self.start_due_batches();
             self.progress_removals();
@@ -474,14 +525,14 @@ impl Engine {
         pending
     }
 
-    /// Nothing pending or running, paused watches aside (their changes are held on
-    /// purpose and go to the next start's full sync).
+    /// Nothing pending or running, paused watches and missing sources aside (their
+    /// changes are held on purpose and go to the next start's full sync).
     fn is_flushed(&self) -> bool {
         self.running == 0
             && self
                 .watches
                 .values()
-                .filter(|w| !w.paused)
+                .filter(|w| !w.paused && w.source_problem().is_none())
                 .all(Watch::is_idle)
     }
 
@@ -503,6 +554,9 @@ impl Engine {
                             pair.record_full(now, false);
                         }
                     }
+                }
+                Change::RootGone { watch } => {
+                    self.check_source_after(watch, true);
                 }
             }
         }
@@ -575,7 +629,7 @@ impl Engine {
         let mut out = Vec::new();
         for (id, watch) in &self.watches {
             // A watch being removed syncs its last changes even if it was paused.
-            if watch.paused && watch.removing.is_none() {
+            if (watch.paused && watch.removing.is_none()) || watch.missing.is_some() {
                 continue;
             }
             let delay = Duration::from_secs_f64(self.watch_delay(watch).0);
@@ -607,6 +661,10 @@ impl Engine {
     }
 
     fn start(&mut self, id: u32, i: usize) {
+        // Never rsync from a root that is not the tree we watch.
+        if !self.check_source(id) {
+            return;
+        }
         let Some(watch) = self.watches.get(&id) else {
             return;
         };
@@ -619,6 +677,11 @@ impl Engine {
         let pair = &mut watch.pairs[i];
         let batch = pair.start(stop_tx);
         pair.speed_in_use = speed;
+        // A full sync from an empty root deletes nothing: if the target has files,
+        // rsync stops with exit 25 and the pair holds (an empty mount point must not
+        // wipe the mirror).
+        pair.guarded =
+            batch.full && !pair.may_mirror_empty_source() && source::is_empty_dir(&watch.spec.path);
         let progress = std::sync::Arc::new(std::sync::Mutex::new(None));
         pair.transfer = Some((Instant::now(), progress.clone()));
         let job = Job {
@@ -630,7 +693,11 @@ impl Engine {
             extra: self.config.rsync_args.clone(),
             rsh,
             io_timeout: Duration::from_secs_f64(self.config.io_timeout),
-            paths: (!batch.full).then_some(batch.paths),
+            delete_nothing: pair.guarded,
+            compare_contents: batch.full && pair.compare_contents,
+            paths: (!batch.full).then(|| {
+                crate::symlink_guard::without_symlinked_ancestors(&watch.spec.path, batch.paths)
+            }),
         };
         let label = format!("{} -> {}", watch.spec.path.display(), pair.destination);
         let pair_id = pair.id;
@@ -678,6 +745,12 @@ impl Engine {
             .exit_code
             .map_or("none".to_string(), |c| c.to_string());
         match &outcome.error {
+            _ if pair.guarded && outcome.exit_code == Some(25) => tracing::error!(
+                "{label}: source missing: {} is empty while the target is not; the mirror is \
+                 kept (an empty mount point?). `inosyncctl sync {} --force` mirrors the empty source",
+                watch.spec.path.display(),
+                watch.spec.path.display()
+            ),
             _ if outcome.interrupted => tracing::info!(
                 "{label}: rsync stopped after {:.3?} ({what}); restarting",
                 outcome.elapsed
@@ -699,10 +772,11 @@ impl Engine {
     /// that reached their deadline first.
     fn progress_removals(&mut self) {
         let now = Instant::now();
+        // A watch whose source is missing has nothing it could sync.
         let finished: Vec<u32> = self
             .watches
             .iter()
-            .filter(|(_, w)| w.removing.is_some() && w.is_idle())
+            .filter(|(_, w)| w.removing.is_some() && (w.is_idle() || w.missing.is_some()))
             .map(|(id, _)| *id)
             .collect();
         for id in finished {
@@ -769,6 +843,12 @@ impl Engine {
         let mut i = 0;
         while i < self.waiters.len() {
             let scope = self.waiters[i].scope;
+            // Nothing will come of waiting for a source that is not there.
+            if let Some(problem) = self.source_problem(scope) {
+                let waiter = self.waiters.swap_remove(i);
+                let _ = waiter.reply.send(Err(problem));
+                continue;
+            }
             let mut idle = self.is_idle(scope);
             while idle && self.read_events(changes)? {
                 idle = self.is_idle(scope);
@@ -783,9 +863,18 @@ impl Engine {
         Ok(())
     }
 
-    /// The next moment something is due: a batch, a deadline, a periodic sync.
+    /// Why a watch in scope cannot sync, if one cannot.
+    fn source_problem(&self, scope: Option<u32>) -> Option<String> {
+        self.watches
+            .iter()
+            .filter(|(id, _)| scope.is_none_or(|s| s == **id))
+            .find_map(|(_, w)| w.source_problem())
+    }
+
+    /// The next moment something is due: a batch, a deadline, a periodic sync, the
+    /// next look at the watch roots.
     fn next_wakeup(&self) -> Instant {
-        let mut wake = Instant::now() + Duration::from_secs(3600);
+        let mut wake = self.next_source_check;
         if self.running < self.config.max_parallel as usize {
             for (id, i, delay) in self.schedulable() {
                 if let Some(at) = self.watches[&id].pairs[i].due_at(delay) {

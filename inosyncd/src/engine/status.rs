@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use inosync_proto::{Status, TargetStatus, WatchStatus};
+use inosync_proto::{Status, TargetState, TargetStatus, WatchStatus};
 
 use super::Engine;
 use crate::pair::Pair;
@@ -49,16 +49,25 @@ impl Engine {
             origin: w.origin,
             removing: w.removing.is_some(),
             degraded: self.watcher.degraded(id).map(str::to_string),
+            source_missing: w.missing.clone(),
             targets: w
                 .pairs
                 .iter()
                 .map(|p| TargetStatus {
                     target: p.target.clone(),
                     destination: p.destination.clone(),
-                    state: p.state(w.paused && w.removing.is_none()),
+                    state: if w.missing.is_some() {
+                        TargetState::SourceMissing
+                    } else {
+                        p.state(w.paused && w.removing.is_none())
+                    },
                     pending: p.pending_count(),
                     last_sync: p.last_sync.map(rfc3339),
-                    last_error: p.last_error.clone(),
+                    last_error: w
+                        .missing
+                        .as_ref()
+                        .map(|why| format!("source missing: {why}"))
+                        .or_else(|| p.last_error.clone()),
                     failures: p.failures,
                     next_retry_in: p.retry_in(now).map(|d| d.as_secs_f64()),
                     progress: p.progress(now),

@@ -24,6 +24,12 @@ pub struct Job {
     pub rsh: Option<String>,
     /// rsync's `--timeout`: give up when no data moves for this long (0 = never).
     pub io_timeout: std::time::Duration,
+    /// A full sync that must delete nothing (`--max-delete=0`: rsync exits 25 when
+    /// the target has files the source lacks), used when the source root is empty.
+    pub delete_nothing: bool,
+    /// Compare file contents rather than size and mtime (`--checksum`): after the
+    /// source root was replaced by another tree.
+    pub compare_contents: bool,
     /// Changed paths relative to the root, or `None` for a full sync of the tree.
     pub paths: Option<Vec<Vec<u8>>>,
 }
@@ -50,6 +56,12 @@ impl Job {
                 // Exact mtimes: a same-size rewrite within one second is not skipped
                 // as long as the nanoseconds differ.
                 arg("--modify-window=-1");
+                if self.delete_nothing {
+                    arg("--max-delete=0");
+                }
+                if self.compare_contents {
+                    arg("--checksum");
+                }
             }
             Some(_) => {
                 arg("--from0");
@@ -132,6 +144,8 @@ mod tests {
             extra: vec!["--rsh=ssh -p 22".into()],
             rsh: None,
             io_timeout: std::time::Duration::from_secs(600),
+            delete_nothing: false,
+            compare_contents: false,
             paths,
         }
     }

@@ -1,0 +1,212 @@
+//! Is the watch root still the tree we mirror? A root that is deleted, renamed
+//! away, unmounted or covered by another filesystem must never be synced from:
+//! rsync `--delete` would make every mirror equal to whatever is (or is not) at
+//! the path now. Such a watch is `source missing`: nothing is synced, nothing is
+//! deleted, and the root is looked at again every second; when it is back (the
+//! same filesystem, or a new directory put in its place on it) the watch
+//! re-attaches with a full sync. `inosyncctl sync PATH --force` accepts a root as
+//! it is.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::Engine;
+
+/// How often every watch root is looked at.
+pub const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// What identifies a watch root: the directory (device and inode) and the
+/// filesystem it is on (`statfs` f_fsid, which for disk filesystems comes from
+/// their UUID and so stays the same across remounts and reboots).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootId {
+    dev: u64,
+    ino: u64,
+    /// The filesystem's id.
+    pub fsid: u64,
+}
+
+/// The identity of the directory at `path` now; a symlink, a file or nothing
+/// there is a reason in words.
+pub fn identify(path: &Path) -> Result<RootId, String> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "{} is gone (deleted, renamed away or unmounted)",
+                path.display()
+            )
+        } else {
+            format!("cannot read {}: {e}", path.display())
+        }
+    })?;
+    if meta.file_type().is_symlink() {
+        return Err(format!("{} is now a symlink", path.display()));
+    }
+    if !meta.is_dir() {
+        return Err(format!("{} is no longer a directory", path.display()));
+    }
+    Ok(RootId {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        fsid: fsid(path).map_err(|e| format!("cannot statfs {}: {e}", path.display()))?,
+    })
+}
+
+fn fsid(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::other("path contains a NUL byte"))?;
+    // SAFETY: statfs fills the zeroed struct we own from a NUL-terminated path.
+    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut buf) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fsid_t is two plain integers.
+    let [a, b]: [i32; 2] = unsafe { std::mem::transmute(buf.f_fsid) };
+    Ok((u64::from(a as u32) << 32) | u64::from(b as u32))
+}
+
+/// Whether a directory has no entries at all (an empty mount point).
+pub fn is_empty_dir(path: &Path) -> bool {
+    std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
+}
+
+impl Engine {
+    /// Looks at every watch root, once a second.
+    pub(super) fn check_sources_when_due(&mut self) {
+        let now = Instant::now();
+        if now < self.next_source_check {
+            return;
+        }
+        self.next_source_check = now + CHECK_EVERY;
+        let ids: Vec<u32> = self.watches.keys().copied().collect();
+        for id in ids {
+            self.check_source(id);
+        }
+    }
+
+    /// Whether the watch's root is the tree we mirror, acting on what changed:
+    /// gone → `source missing`; back, or replaced by a new directory on the same
+    /// filesystem → re-attached with a full sync.
+    pub(super) fn check_source(&mut self, id: u32) -> bool {
+        self.check_source_after(id, false)
+    }
+
+    /// [`Engine::check_source`] after inotify said the root itself went away
+    /// (`gone`): a directory at the path now is a new one even when it has the
+    /// old one's inode number (a filesystem may reuse it at once).
+    pub(super) fn check_source_after(&mut self, id: u32, gone: bool) -> bool {
+        let Some(watch) = self.watches.get(&id) else {
+            return false;
+        };
+        if watch.removing.is_some() {
+            return watch.missing.is_none();
+        }
+        let path = watch.spec.path.clone();
+        match identify(&path) {
+            Err(why) => {
+                self.mark_missing(id, why);
+                false
+            }
+            Ok(now) if now.fsid != watch.fsid => {
+                self.mark_missing(
+                    id,
+                    format!(
+                        "{} is on another filesystem than the one recorded (not mounted?)",
+                        path.display()
+                    ),
+                );
+                false
+            }
+            Ok(now) if !gone && watch.missing.is_none() && watch.root == Some(now) => true,
+            Ok(now) => self.reattach(id, now),
+        }
+    }
+
+    /// A watch root is gone: stop watching it, stop its running transfers (their
+    /// batches are kept), and sync nothing from it until it is back.
+    pub(super) fn mark_missing(&mut self, id: u32, why: String) {
+        let Some(watch) = self.watches.get_mut(&id) else {
+            return;
+        };
+        if watch.missing.as_deref() == Some(why.as_str()) {
+            return;
+        }
+        tracing::error!(
+            "{}: source missing: {why}; nothing is synced (and nothing deleted on the targets) \
+             until it is back, or `inosyncctl sync {} --force`",
+            watch.spec.path.display(),
+            watch.spec.path.display()
+        );
+        watch.missing = Some(why);
+        watch.root = None;
+        for pair in &mut watch.pairs {
+            pair.interrupt();
+        }
+        self.watcher.remove_root(id);
+    }
+
+    /// Watches the directory now at the watch's path and schedules a full sync;
+    /// returns whether that worked.
+    pub(super) fn reattach(&mut self, id: u32, now: RootId) -> bool {
+        let Some(watch) = self.watches.get(&id) else {
+            return false;
+        };
+        let path = watch.spec.path.clone();
+        let excludes = watch.excludes.clone();
+        let replaced = watch.missing.is_none() || watch.root.is_some();
+        self.watcher.remove_root(id);
+        if let Err(e) = self.watcher.add_root(id, &path, excludes) {
+            self.mark_missing(id, format!("cannot watch {}: {e}", path.display()));
+            return false;
+        }
+        self.watcher.scan_root(id, None);
+        let Some(watch) = self.watches.get_mut(&id) else {
+            return false;
+        };
+        watch.root = Some(now);
+        watch.missing = None;
+        let instant = Instant::now();
+        for pair in &mut watch.pairs {
+            pair.record_full(instant, true);
+            pair.compare_contents = true;
+        }
+        tracing::info!(
+            "{}: source {}; watching it again ({} directories), full sync follows",
+            path.display(),
+            if replaced {
+                "replaced by a new directory"
+            } else {
+                "is back"
+            },
+            self.watcher.watched_dirs(id)
+        );
+        true
+    }
+
+    /// `sync PATH --force`: the root as it is now is the source, on whatever
+    /// filesystem, however empty; the next full sync of each target deletes what
+    /// the source no longer has.
+    pub(super) fn force_sync(&mut self, id: u32) -> Result<(), String> {
+        let path = self.watches[&id].spec.path.clone();
+        let now = identify(&path)?;
+        let key = path.display().to_string();
+        if let Some(watch) = self.watches.get_mut(&id) {
+            watch.fsid = now.fsid;
+            for pair in &mut watch.pairs {
+                pair.allow_empty_source();
+            }
+        }
+        self.runtime.sources.insert(key, now.fsid);
+        self.persist();
+        if !self.check_source(id) {
+            return Err(format!("{} cannot be watched", path.display()));
+        }
+        tracing::warn!(
+            "{}: forced full sync: the targets are made equal to the source as it is now",
+            path.display()
+        );
+        Ok(())
+    }
+}
