@@ -18,6 +18,7 @@ mod paths;
 mod rsync;
 mod socket;
 mod state_file;
+mod symlink_guard;
 mod time_format;
 mod watch_tree;
 mod watcher;
