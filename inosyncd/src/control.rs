@@ -19,13 +19,34 @@ use tokio::sync::{mpsc, oneshot};
 use crate::engine::{Command, Reply};
 use crate::socket::Access;
 
-/// The server side of one connection: a handle to the engine.
+/// The server side of one connection: a handle to the engine, and who is asking.
 #[derive(Clone)]
 struct Handler {
     engine: mpsc::Sender<Command>,
+    /// The peer's uid (SO_PEERCRED).
+    uid: u32,
+    /// `Ok` for root or the daemon's user; for a member of `socket_group`, `Err`
+    /// with the daemon's uid for the refusal message.
+    privileged: Result<(), u32>,
 }
 
 impl Handler {
+    /// `add`, `remove`, `reload` and forced syncs choose what is read and where it
+    /// is written: a member of `socket_group` may read and steer, not that.
+    fn require_privilege(&self, what: &str) -> Result<(), ControlError> {
+        self.privileged.map_err(|own_uid| {
+            tracing::warn!(
+                "refused `{what}` from uid {}: not root or the daemon's user",
+                self.uid
+            );
+            ControlError::Refused(format!(
+                "`{what}` needs root or the daemon's user (uid {own_uid}): members of \
+                 socket_group may read and steer (status, wait, speed, delay, pause, resume, \
+                 sync), not choose what is read or where it is written"
+            ))
+        })
+    }
+
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
@@ -98,7 +119,9 @@ impl Control for Handler {
     }
 
     async fn add(self, _: Context, watch: AddWatch) -> Result<WatchStatus, ControlError> {
+        self.require_privilege("add")?;
         check_path(&watch.path)?;
+        tracing::info!("add {} requested by uid {}", watch.path, self.uid);
         self.call(|reply| Command::Add { watch, reply }).await
     }
 
@@ -109,7 +132,9 @@ impl Control for Handler {
         discard: bool,
         timeout_secs: f64,
     ) -> Result<bool, ControlError> {
+        self.require_privilege("remove")?;
         check_path(&path)?;
+        tracing::info!("remove {path} requested by uid {}", self.uid);
         let deadline = deadline_within(&context, timeout_secs)?;
         self.call(|reply| Command::Remove {
             path,
@@ -144,8 +169,13 @@ impl Control for Handler {
         .await
     }
 
-    async fn sync(self, _: Context, path: Option<String>) -> Result<(), ControlError> {
-        self.call(|reply| Command::Sync { path, reply }).await
+    async fn sync(self, _: Context, path: Option<String>, force: bool) -> Result<(), ControlError> {
+        if force {
+            self.require_privilege("sync --force")?;
+            tracing::info!("sync --force {path:?} requested by uid {}", self.uid);
+        }
+        self.call(|reply| Command::Sync { path, force, reply })
+            .await
     }
 
     async fn pause(self, _: Context, path: Option<String>) -> Result<(), ControlError> {
@@ -167,6 +197,8 @@ impl Control for Handler {
     }
 
     async fn reload(self, _: Context) -> Result<String, ControlError> {
+        self.require_privilege("reload")?;
+        tracing::info!("reload requested by uid {}", self.uid);
         self.call(|reply| Command::Reload { reply: Some(reply) })
             .await
     }
@@ -186,8 +218,8 @@ pub async fn serve(listener: UnixListener, access: Access, engine: mpsc::Sender<
                 continue;
             }
         };
-        match stream.peer_cred() {
-            Ok(cred) if access.allows(&cred) => {}
+        let cred = match stream.peer_cred() {
+            Ok(cred) if access.allows(&cred) => cred,
             Ok(cred) => {
                 tracing::warn!(
                     "refused control connection from uid {} (pid {:?}): not root, not the daemon's user, not in socket_group",
@@ -200,10 +232,16 @@ pub async fn serve(listener: UnixListener, access: Access, engine: mpsc::Sender<
                 tracing::warn!("refused control connection: cannot read peer credentials: {e}");
                 continue;
             }
-        }
+        };
         let transport = serde_transport::new(codec.new_framed(stream), Bincode::default());
         let handler = Handler {
             engine: engine.clone(),
+            uid: cred.uid(),
+            privileged: if access.privileged(&cred) {
+                Ok(())
+            } else {
+                Err(access.own_uid())
+            },
         };
         tokio::spawn(
             BaseChannel::with_defaults(transport)

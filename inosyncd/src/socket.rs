@@ -32,10 +32,20 @@ impl Access {
         Ok(Access { own_uid, group })
     }
 
+    /// Whether the peer may choose what is read and where it is written (`add`,
+    /// `remove`, `reload`, forced syncs): root or the daemon's own user only.
+    pub fn privileged(&self, cred: &UCred) -> bool {
+        cred.uid() == 0 || cred.uid() == self.own_uid
+    }
+
+    /// The daemon's uid, for refusals that name who may do what.
+    pub fn own_uid(&self) -> u32 {
+        self.own_uid
+    }
+
     /// Whether the peer may use the socket.
     pub fn allows(&self, cred: &UCred) -> bool {
-        let uid = cred.uid();
-        if uid == 0 || uid == self.own_uid {
+        if self.privileged(cred) {
             return true;
         }
         let Some((_, gid)) = &self.group else {
