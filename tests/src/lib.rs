@@ -199,16 +199,21 @@ impl Fixture {
         ))
     }
 
-    /// Starts `inosyncd ARGS -s SOCKET -v` and waits until it answers.
+    /// Starts `inosyncd ARGS -s SOCKET --state STATE -v` and waits until it answers.
     pub fn start(&self, args: &[&OsStr]) -> Daemon {
+        let state = self.state_file();
+        self.start_raw(&[args, &["--state".as_ref(), state.as_os_str()]].concat())
+    }
+
+    /// Starts `inosyncd ARGS -s SOCKET -v` (no `--state`: the daemon's own default)
+    /// and waits until it answers.
+    pub fn start_raw(&self, args: &[&OsStr]) -> Daemon {
         let log = self.path("inosyncd.log");
         let log_file = fs::File::create(&log).expect("create log");
         let child = Command::new(bin("inosyncd"))
             .args(args)
             .arg("-s")
             .arg(&self.socket)
-            .arg("--state")
-            .arg(self.state_file())
             .arg("-v")
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("dup log"))
@@ -230,6 +235,32 @@ impl Fixture {
         );
         daemon
     }
+}
+
+/// Runs `inosyncd ARGS` that must refuse to start: asserts it exits 1 within 20 s
+/// (killing it otherwise) and returns its stderr.
+pub fn refused_start(args: &[&OsStr]) -> String {
+    let mut child = Command::new(bin("inosyncd"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start inosyncd");
+    let exited = poll_until(Duration::from_secs(20), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !exited {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("wait for inosyncd");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        exited,
+        "inosyncd {args:?} did not refuse to start: {stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1), "inosyncd {args:?}: {stderr}");
+    stderr
 }
 
 /// A running inosyncd, killed when dropped.

@@ -16,6 +16,7 @@ mod odd_names;
 mod persistence;
 mod races;
 mod remote_targets;
+mod safety;
 mod scheduling;
 mod socket;
 mod systemd;

@@ -1,4 +1,4 @@
-//! Runtime changes survive a restart; a corrupt state file is reported and moved
+//! Runtime changes survive a restart; a corrupt state file of ours is reported and moved
 //! aside without stopping the config's watches.
 
 use std::fs;
@@ -63,17 +63,45 @@ fn add_speed_pause_and_remove_survive_a_restart() {
 #[test]
 fn corrupt_state_file_is_moved_aside_and_the_config_still_runs() {
     let fx = Fixture::new();
-    fs::write(fx.state_file(), "speed = [not toml").unwrap();
+    // A state file of ours (its first line says so) that got damaged.
+    fs::write(
+        fx.state_file(),
+        "# Runtime changes made with inosyncctl; written by inosyncd.\nspeed = [not toml",
+    )
+    .unwrap();
     fs::write(fx.src.join("f"), "x").unwrap();
     let daemon = fx.start_toml(&fx.simple_config(""));
     daemon.wait_idle();
     assert_eq!(fs::read_to_string(fx.dst.join("f")).unwrap(), "x");
     assert!(daemon.log().contains("is corrupt"), "{}", daemon.log());
-    assert!(!fx.state_file().exists());
+    // Replaced by a fresh one (the daemon records its watch's filesystem).
+    let state = fs::read_to_string(fx.state_file()).unwrap_or_default();
+    assert!(!state.contains("not toml"), "{state}");
     let aside = fs::read_dir(fx.dir.path()).unwrap().flatten().any(|e| {
         e.file_name()
             .to_string_lossy()
             .starts_with("state.toml.corrupt-")
     });
     assert!(aside, "corrupt state file not kept aside");
+}
+
+#[test]
+fn a_state_file_that_is_not_ours_stops_the_start_and_is_left_alone() {
+    let fx = Fixture::new();
+    fs::write(fx.state_file(), "speed = [somebody else's file").unwrap();
+    let config = fx.path("inosync.toml");
+    fs::write(&config, fx.simple_config("")).unwrap();
+    let stderr = inosync_tests::refused_start(&[
+        "-c".as_ref(),
+        config.as_os_str(),
+        "-s".as_ref(),
+        fx.socket.as_os_str(),
+        "--state".as_ref(),
+        fx.state_file().as_os_str(),
+    ]);
+    assert!(stderr.contains("not an inosyncd state file"), "{stderr}");
+    assert_eq!(
+        fs::read_to_string(fx.state_file()).unwrap(),
+        "speed = [somebody else's file"
+    );
 }
