@@ -1,7 +1,9 @@
 //! Serves the tarpc control service on the socket. Handlers own nothing: each sends
 //! a command with a reply channel to the engine and relays the answer.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures::StreamExt;
 use inosync_proto::{
@@ -77,7 +79,7 @@ fn deadline_within(context: &Context, timeout_secs: f64) -> Result<Instant, Cont
     let client_deadline = Instant::now()
         + context
             .deadline
-            .saturating_duration_since(Instant::now())
+            .saturating_duration_since(std::time::Instant::now())
             .saturating_sub(Duration::from_millis(200));
     Ok(requested.min(client_deadline))
 }

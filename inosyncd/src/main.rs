@@ -13,7 +13,6 @@ mod logging;
 mod man;
 mod notify;
 mod own_files;
-mod pair;
 mod paths;
 mod rsync;
 mod socket;
@@ -34,7 +33,8 @@ use tokio::sync::{mpsc, watch};
 use crate::cli::Cli;
 use crate::config::{Config, destination, resolve_rsync};
 use crate::daemonize::Readiness;
-use crate::engine::{Command, Engine};
+use crate::engine::runner::{PretendRunner, RsyncRunner, Runner};
+use crate::engine::{Command, Engine, Setup};
 use crate::socket::{Access, ControlSocket};
 use crate::state_file::{RuntimeState, StateFile};
 
@@ -261,7 +261,19 @@ async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
     };
     let pid_file = cli.pid_file.as_deref().map(PidFile::create).transpose()?;
     let ssh_dir = ssh_control_dir(&socket_path, &config);
-    let engine = Engine::new(config, cli.delay, state_file, runtime, ssh_dir, cli.pretend)?;
+    let runner: Box<dyn Runner> = if cli.pretend {
+        Box::new(PretendRunner)
+    } else {
+        Box::new(RsyncRunner)
+    };
+    let engine = Engine::new(Setup {
+        config,
+        cli_delay: cli.delay,
+        state_file,
+        runtime,
+        ssh_dir,
+        runner,
+    })?;
     tracing::info!(
         "inosyncd {} ready: {watches} watch(es), control socket {}",
         env!("CARGO_PKG_VERSION"),

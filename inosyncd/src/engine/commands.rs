@@ -2,7 +2,7 @@
 //! input, changes the state, writes the state file when the change is a runtime
 //! setting, and answers.
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use inosync_proto::{AddWatch, Setting, Source};
 
@@ -102,6 +102,8 @@ impl Engine {
             } => {
                 let _ = reply.send(self.pause(path, paused));
             }
+            #[cfg(test)]
+            Command::Inject(changes) => self.take_changes(changes),
             Command::Reload { reply } => {
                 let result = self.reload();
                 match (&result, reply) {

@@ -1,7 +1,7 @@
 //! `inosyncctl reload` and SIGHUP: re-read the config and reconcile, keeping
 //! pending changes, runtime settings, and unchanged watches untouched (no resync).
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use inosync_proto::Source;
 
@@ -20,7 +20,7 @@ impl Engine {
                 watch.delay = None;
             }
         }
-        if !self.pretend {
+        if self.runner.needs_rsync() {
             new.rsync = resolve_rsync(&new.rsync)?;
         }
         self.check_runtime_watches_under(&new)?;

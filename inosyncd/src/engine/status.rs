@@ -1,11 +1,11 @@
 //! The engine's state as `inosyncctl status` shows it.
 
-use std::time::Instant;
+use tokio::time::Instant;
 
-use inosync_proto::{Status, TargetState, TargetStatus, WatchStatus};
+use inosync_proto::{Progress, Status, TargetState, TargetStatus, WatchStatus};
 
 use super::Engine;
-use crate::pair::Pair;
+use super::pair::Pair;
 use crate::time_format::rfc3339;
 
 impl Engine {
@@ -70,7 +70,12 @@ impl Engine {
                         .or_else(|| p.last_error.clone()),
                     failures: p.failures,
                     next_retry_in: p.retry_in(now).map(|d| d.as_secs_f64()),
-                    progress: p.progress(now),
+                    progress: p.progress(now).map(|p| Progress {
+                        bytes_done: p.bytes_done,
+                        percent: p.percent,
+                        rate: p.rate,
+                        eta: p.eta,
+                    }),
                 })
                 .collect(),
         }

@@ -6,6 +6,8 @@ mod exit_code;
 mod run;
 mod ssh_reuse;
 
-pub use command::Job;
-pub use run::{Outcome, run};
+pub use command::{Job, display_argv};
+#[cfg(test)]
+pub use exit_code::first_retry;
+pub use run::{Outcome, Progress, RunResult, run};
 pub use ssh_reuse::{rsh_with_reuse, uses_remote_shell};

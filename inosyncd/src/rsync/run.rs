@@ -4,34 +4,57 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use std::sync::{Arc, Mutex};
-
-use inosync_proto::Progress;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::command::{Job, display_argv};
 use super::exit_code::{first_retry, meaning};
 
-/// How one rsync run ended.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// `None` when the batch arrived; otherwise why it did not.
-    pub error: Option<String>,
-    /// Wall time of the run.
-    pub elapsed: Duration,
+/// How one run ended, as the engine branches on it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunResult {
+    /// The batch arrived (exit 0, or 24: files vanished mid-run, whose deletion
+    /// events are queued for the next batch).
+    Synced,
     /// Stopped on request (e.g. to restart with a new `--bwlimit`): the batch did
     /// not complete, but nothing failed either.
-    pub interrupted: bool,
-    /// After a failure: how long to wait before the first retry.
-    pub first_retry: Duration,
+    Interrupted,
+    /// It did not arrive: why, and how long to wait before the first retry.
+    Failed {
+        /// rsync's exit status with its meaning and the stderr lines naming the cause.
+        cause: String,
+        /// After a failure of this kind: the wait before the first retry.
+        first_retry: Duration,
+    },
+}
+
+/// How one run ended, with what the log line of the sync reports.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Synced, interrupted, or failed with its cause.
+    pub result: RunResult,
+    /// Wall time of the run.
+    pub elapsed: Duration,
     /// Changed paths handed to rsync; `None` for a full sync.
     pub files: Option<usize>,
     /// Bytes rsync says it sent (`--info=stats1`), when it got that far.
     pub bytes_sent: Option<u64>,
     /// rsync's exit code, when it exited by itself.
     pub exit_code: Option<i32>,
+}
+
+/// How far a running transfer has got, as rsync reports it (`--info=progress2`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// Bytes transferred so far in this run.
+    pub bytes_done: u64,
+    /// Percent of this run's bytes done.
+    pub percent: u8,
+    /// Current rate, as rsync prints it.
+    pub rate: String,
+    /// Estimated time left, as rsync prints it.
+    pub eta: String,
 }
 
 /// How long rsync gets to exit after SIGTERM (it keeps its partial file then)
@@ -43,23 +66,21 @@ const STDERR_TAIL: usize = 3;
 
 /// What starting rsync gave.
 enum Launch {
-    Pretend,
     Failed(String),
     Running(tokio::process::Child),
 }
 
-/// Runs the job (or, with `pretend`, only logs what would run). `label` names the
-/// watch and target in log lines. A message on `stop` ends the run early: rsync gets
-/// SIGTERM, so that with `--partial` it keeps what it has transferred.
+/// Runs the job. `label` names the watch and target in log lines. A message on
+/// `stop` ends the run early: rsync gets SIGTERM, so that with `--partial` it keeps
+/// what it has transferred. Progress lines are published on `progress`.
 ///
 /// The process is started before this returns, on the caller's thread: a change
 /// must not wait for the runtime to get round to a new task before rsync exists.
 pub fn run(
     job: Job,
-    pretend: bool,
     label: String,
     stop: oneshot::Receiver<()>,
-    progress: Arc<Mutex<Option<Progress>>>,
+    progress: watch::Sender<Option<Progress>>,
 ) -> impl Future<Output = Outcome> + Send + 'static {
     let started = Instant::now();
     let argv = job.argv();
@@ -68,20 +89,10 @@ pub fn run(
         .paths
         .as_ref()
         .map_or("whole tree".to_string(), |p| format!("{} paths", p.len()));
-    let launch = if pretend {
-        tracing::info!("{label}: would run ({files}): {}", display_argv(&argv));
-        if let Some(paths) = &job.paths {
-            for path in paths {
-                tracing::info!("{label}:   {}", String::from_utf8_lossy(path));
-            }
-        }
-        Launch::Pretend
-    } else {
-        tracing::debug!("{label}: running ({files}): {}", display_argv(&argv));
-        match spawn(&argv, list.is_some()) {
-            Ok(child) => Launch::Running(child),
-            Err(e) => Launch::Failed(format!("cannot start {}: {e}", job.rsync.display())),
-        }
+    tracing::debug!("{label}: running ({files}): {}", display_argv(&argv));
+    let launch = match spawn(&argv, list.is_some()) {
+        Ok(child) => Launch::Running(child),
+        Err(e) => Launch::Failed(format!("cannot start {}: {e}", job.rsync.display())),
     };
     let run = Supervised {
         list,
@@ -101,7 +112,7 @@ struct Supervised {
     label: String,
     started: Instant,
     files: Option<usize>,
-    progress: Arc<Mutex<Option<Progress>>>,
+    progress: watch::Sender<Option<Progress>>,
 }
 
 fn spawn(argv: &[std::ffi::OsString], with_list: bool) -> std::io::Result<tokio::process::Child> {
@@ -132,23 +143,13 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
         progress,
     } = run;
     let mut child = match launch {
-        Launch::Pretend => {
+        Launch::Failed(cause) => {
             return Outcome {
-                error: None,
+                result: RunResult::Failed {
+                    cause,
+                    first_retry: first_retry(Some(127)),
+                },
                 elapsed: started.elapsed(),
-                interrupted: false,
-                first_retry: Duration::ZERO,
-                files,
-                bytes_sent: None,
-                exit_code: Some(0),
-            };
-        }
-        Launch::Failed(error) => {
-            return Outcome {
-                error: Some(error),
-                elapsed: started.elapsed(),
-                interrupted: false,
-                first_retry: first_retry(Some(127)),
                 files,
                 bytes_sent: None,
                 exit_code: None,
@@ -183,10 +184,8 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
                     let line = String::from_utf8_lossy(&line);
                     if let Some(bytes) = parse_sent(&line) {
                         sent = Some(bytes);
-                    } else if let Some(now) = parse_progress(&line)
-                        && let Ok(mut shared) = progress.lock()
-                    {
-                        *shared = Some(now);
+                    } else if let Some(now) = parse_progress(&line) {
+                        progress.send_replace(Some(now));
                     }
                 }
                 // A line without an end this long is not rsync's: drop it.
@@ -270,11 +269,17 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
         }),
         Err(e) => Some(format!("cannot wait for rsync: {e}")),
     };
+    let result = match error {
+        _ if interrupted => RunResult::Interrupted,
+        None => RunResult::Synced,
+        Some(cause) => RunResult::Failed {
+            cause,
+            first_retry: first_retry(code),
+        },
+    };
     Outcome {
-        error,
+        result,
         elapsed,
-        interrupted,
-        first_retry: first_retry(code),
         files,
         bytes_sent,
         exit_code: code,

@@ -3,14 +3,13 @@
 //! change that arrives while a batch runs goes into the next one.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use std::sync::{Arc, Mutex};
+use inosync_proto::TargetState;
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
 
-use inosync_proto::{Progress, TargetState};
-use tokio::sync::oneshot;
-
-use crate::rsync::Outcome;
+use crate::rsync::{Outcome, Progress, RunResult};
 
 /// Past this many pending paths a pair gives up listing them and does one full
 /// sync instead: memory stays bounded however long a target is down.
@@ -50,7 +49,7 @@ pub struct Pair {
     /// The `--bwlimit` the running rsync was started with.
     pub speed_in_use: u32,
     /// When the running rsync started, and what it last reported of its progress.
-    pub transfer: Option<(Instant, Arc<Mutex<Option<Progress>>>)>,
+    pub transfer: Option<(Instant, watch::Receiver<Option<Progress>>)>,
     retry_at: Option<Instant>,
     /// Consecutive failures.
     pub failures: u32,
@@ -218,7 +217,7 @@ impl Pair {
         let Some(batch) = self.running.take() else {
             return;
         };
-        if outcome.interrupted {
+        if outcome.result == RunResult::Interrupted {
             self.requeue(&batch, now);
             self.urgent = true;
             return;
@@ -235,8 +234,8 @@ impl Pair {
             );
             return;
         }
-        match &outcome.error {
-            None => {
+        match &outcome.result {
+            RunResult::Synced | RunResult::Interrupted => {
                 self.failures = 0;
                 self.retry_at = None;
                 self.last_error = None;
@@ -246,11 +245,11 @@ impl Pair {
                     self.compare_contents = false;
                 }
             }
-            Some(error) => {
+            RunResult::Failed { cause, first_retry } => {
                 self.failures = self.failures.saturating_add(1);
-                let backoff = backoff(self.failures, outcome.first_retry);
+                let backoff = backoff(self.failures, *first_retry);
                 self.retry_at = Some(now + backoff);
-                self.last_error = Some(error.clone());
+                self.last_error = Some(cause.clone());
                 self.requeue(&batch, now);
             }
         }
@@ -279,7 +278,7 @@ impl Pair {
         if now.duration_since(*started) < Duration::from_secs(1) {
             return None;
         }
-        progress.lock().ok()?.clone()
+        progress.borrow().clone()
     }
 
     /// The state shown by `status`.
@@ -362,7 +361,7 @@ mod tests {
         drop(stopped);
         pair.finish(
             &Outcome {
-                interrupted: true,
+                result: RunResult::Interrupted,
                 ..ok()
             },
             now,
@@ -386,10 +385,8 @@ mod tests {
 
     fn ok() -> Outcome {
         Outcome {
-            error: None,
+            result: RunResult::Synced,
             elapsed: Duration::ZERO,
-            interrupted: false,
-            first_retry: Duration::ZERO,
             files: Some(1),
             bytes_sent: None,
             exit_code: Some(0),
@@ -398,8 +395,10 @@ mod tests {
 
     fn failed(first_retry: Duration) -> Outcome {
         Outcome {
-            error: Some("rsync exited with 10".into()),
-            first_retry,
+            result: RunResult::Failed {
+                cause: "rsync exited with 10".into(),
+                first_retry,
+            },
             ..ok()
         }
     }

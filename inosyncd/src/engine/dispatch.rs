@@ -1,0 +1,155 @@
+//! Starting and finishing batches through the [`Runner`] seam: the job handed to
+//! the runner, the outcome it reports, the log line of each sync, and stopping
+//! what still runs at exit.
+
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+
+use super::Engine;
+use super::source;
+use crate::rsync::{self, Job, Outcome, RunResult};
+
+/// A run that ended, sent back to the engine by the task that awaited it.
+pub(super) struct Done {
+    pub(super) watch: u32,
+    pub(super) pair: u64,
+    pub(super) outcome: Outcome,
+}
+
+impl Engine {
+    /// Starts the pending batch of pair `i` of watch `id`: the job goes to the
+    /// runner now, and a task sends back its outcome as [`Done`].
+    pub(super) fn start(&mut self, id: u32, i: usize) {
+        // Never rsync from a root that is not the tree we watch.
+        if !self.check_source(id) {
+            return;
+        }
+        let Some(watch) = self.watches.get(&id) else {
+            return;
+        };
+        let speed = self.watch_speed(watch).0;
+        let rsh = watch.pairs.get(i).and_then(|p| self.reuse_rsh(&p.target));
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let Some(watch) = self.watches.get_mut(&id) else {
+            return;
+        };
+        let pair = &mut watch.pairs[i];
+        let batch = pair.start(stop_tx);
+        pair.speed_in_use = speed;
+        // A full sync from an empty root deletes nothing: if the target has files,
+        // rsync stops with exit 25 and the pair holds (an empty mount point must not
+        // wipe the mirror).
+        pair.guarded =
+            batch.full && !pair.may_mirror_empty_source() && source::is_empty_dir(&watch.spec.path);
+        let (progress, progress_rx) = watch::channel(None);
+        pair.transfer = Some((Instant::now(), progress_rx));
+        let job = Job {
+            rsync: self.config.rsync.clone(),
+            source: watch.spec.path.clone(),
+            destination: pair.destination.clone(),
+            speed,
+            excludes: watch.excludes.patterns().to_vec(),
+            extra: self.config.rsync_args.clone(),
+            rsh,
+            io_timeout: Duration::from_secs_f64(self.config.io_timeout),
+            delete_nothing: pair.guarded,
+            compare_contents: batch.full && pair.compare_contents,
+            paths: (!batch.full).then(|| {
+                crate::symlink_guard::without_symlinked_ancestors(&watch.spec.path, batch.paths)
+            }),
+        };
+        let label = format!("{} -> {}", watch.spec.path.display(), pair.destination);
+        let pair_id = pair.id;
+        self.running += 1;
+        let done = self.done_tx.clone();
+        // The runner starts rsync here, synchronously; the task only awaits it.
+        let running = self.runner.run(job, label, stop_rx, progress);
+        tokio::spawn(async move {
+            let outcome = running.await;
+            let _ = done.send(Done {
+                watch: id,
+                pair: pair_id,
+                outcome,
+            });
+        });
+    }
+
+    /// The `--rsh` that shares one ssh connection per host, for `host:` targets
+    /// (unless `ssh_reuse = false` or the remote shell is not ssh).
+    pub(super) fn reuse_rsh(&self, target: &str) -> Option<String> {
+        if !self.config.ssh_reuse || !rsync::uses_remote_shell(target) {
+            return None;
+        }
+        rsync::rsh_with_reuse(&self.config.rsync_args, self.ssh_dir.as_deref()?)
+    }
+
+    /// A run ended: log it in one line and let its pair take the outcome.
+    pub(super) fn finish(&mut self, done: Done) {
+        self.running = self.running.saturating_sub(1);
+        let Some(watch) = self.watches.get_mut(&done.watch) else {
+            return;
+        };
+        let Some(pair) = watch.pairs.iter_mut().find(|p| p.id == done.pair) else {
+            return;
+        };
+        let label = format!("{} -> {}", watch.spec.path.display(), pair.destination);
+        let outcome = &done.outcome;
+        let what = outcome
+            .files
+            .map_or("the whole tree".to_string(), |n| format!("{n} path(s)"));
+        let sent = outcome
+            .bytes_sent
+            .map_or("? bytes".to_string(), |b| format!("{b} bytes"));
+        let exit = outcome
+            .exit_code
+            .map_or("none".to_string(), |c| c.to_string());
+        match &outcome.result {
+            _ if pair.guarded && outcome.exit_code == Some(25) => tracing::error!(
+                "{label}: source missing: {} is empty while the target is not; the mirror is \
+                 kept (an empty mount point?). `inosyncctl sync {} --force` mirrors the empty source",
+                watch.spec.path.display(),
+                watch.spec.path.display()
+            ),
+            RunResult::Interrupted => tracing::info!(
+                "{label}: rsync stopped after {:.3?} ({what}); restarting",
+                outcome.elapsed
+            ),
+            RunResult::Synced => tracing::info!(
+                "{label}: synced in {:.3?}: {what}, {sent} sent, exit {exit}",
+                outcome.elapsed
+            ),
+            RunResult::Failed { cause: error, .. } => tracing::error!(
+                "{label}: sync failed after {:.3?} ({what}, exit {exit}): {error}; changes kept, retry #{} scheduled",
+                outcome.elapsed,
+                pair.failures + 1
+            ),
+        }
+        pair.finish(&done.outcome, Instant::now());
+    }
+
+    /// On the way out: stop rsyncs still running (SIGTERM, so `--partial` keeps
+    /// their work) and wait for them, but not forever.
+    pub(super) async fn stop_running(&mut self, grace: Duration) {
+        if self.running == 0 {
+            return;
+        }
+        tracing::warn!(
+            "{} rsync process(es) still running at exit; stopping them",
+            self.running
+        );
+        for watch in self.watches.values_mut() {
+            for pair in &mut watch.pairs {
+                pair.interrupt();
+            }
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.running > 0 {
+            match tokio::time::timeout_at(deadline, self.done_rx.recv()).await {
+                Ok(Some(done)) => self.finish(done),
+                _ => break,
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! What is due and when: which pairs may start a batch, which batches are due,
+//! the next wake-up, the periodic and degraded full syncs, hurrying everything on
+//! the way out, and when the engine counts as idle.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::Engine;
+use super::watches::Watch;
+
+impl Engine {
+    pub(super) fn reset_periodic_full_sync(&mut self) {
+        self.periodic_full_sync = (self.config.full_sync_interval > 0.0).then(|| {
+            let every = Duration::from_secs_f64(self.config.full_sync_interval);
+            (every, Instant::now() + every)
+        });
+    }
+
+    /// Makes every pending batch due now; returns how many paths were pending.
+    pub(super) fn hurry_all(&mut self) -> u64 {
+        let now = Instant::now();
+        let mut pending = 0;
+        for watch in self.watches.values_mut().filter(|w| !w.paused) {
+            for pair in &mut watch.pairs {
+                pending += pair.pending_count();
+                pair.hurry(now);
+            }
+        }
+        pending
+    }
+
+    /// Nothing pending or running, paused watches and missing sources aside (their
+    /// changes are held on purpose and go to the next start's full sync).
+    pub(super) fn is_flushed(&self) -> bool {
+        self.running == 0
+            && self
+                .watches
+                .values()
+                .filter(|w| !w.paused && w.source_problem().is_none())
+                .all(Watch::is_idle)
+    }
+
+    /// Every `full_sync_interval`, a full sync of every pair: a safety net for
+    /// anything inotify could not tell us (e.g. changes made by another host on a
+    /// shared file system).
+    pub(super) fn schedule_periodic_full_sync(&mut self) {
+        self.schedule_degraded_full_sync();
+        let Some((every, due)) = self.periodic_full_sync else {
+            return;
+        };
+        let now = Instant::now();
+        if now < due {
+            return;
+        }
+        tracing::info!("periodic full sync of every watch (full_sync_interval)");
+        for watch in self.watches.values_mut() {
+            for pair in &mut watch.pairs {
+                pair.record_full(now, true);
+            }
+        }
+        self.periodic_full_sync = Some((every, now + every));
+    }
+
+    /// How often a degraded watch gets a full sync: `full_sync_interval`, or every
+    /// minute when that is off.
+    pub(super) fn degraded_period(&self) -> Duration {
+        if self.config.full_sync_interval > 0.0 {
+            Duration::from_secs_f64(self.config.full_sync_interval)
+        } else {
+            Duration::from_secs(60)
+        }
+    }
+
+    pub(super) fn degraded_ids(&self) -> Vec<u32> {
+        self.watches
+            .keys()
+            .copied()
+            .filter(|id| self.watcher.degraded(*id).is_some())
+            .collect()
+    }
+
+    /// Watches that could not get a watch on every directory are kept right by full
+    /// syncs; before each, the missing watches are tried again.
+    pub(super) fn schedule_degraded_full_sync(&mut self) {
+        let now = Instant::now();
+        if now < self.degraded_full_sync {
+            return;
+        }
+        self.degraded_full_sync = now + self.degraded_period();
+        for id in self.degraded_ids() {
+            self.watcher.retry_degraded(id);
+            if let Some(watch) = self.watches.get_mut(&id) {
+                tracing::info!(
+                    "{}: full sync (not every directory is watched)",
+                    watch.spec.path.display()
+                );
+                for pair in &mut watch.pairs {
+                    pair.record_full(now, true);
+                }
+            }
+        }
+    }
+
+    /// The pairs that may start a batch now or later, with their watch's delay.
+    pub(super) fn schedulable(&self) -> Vec<(u32, usize, Duration)> {
+        let mut out = Vec::new();
+        for (id, watch) in &self.watches {
+            // A watch being removed syncs its last changes even if it was paused.
+            if (watch.paused && watch.removing.is_none()) || watch.missing.is_some() {
+                continue;
+            }
+            let delay = Duration::from_secs_f64(self.watch_delay(watch).0);
+            for i in 0..watch.pairs.len() {
+                out.push((*id, i, delay));
+            }
+        }
+        out
+    }
+
+    /// Starts every batch whose time has come, oldest first, up to `max_parallel`.
+    pub(super) fn start_due_batches(&mut self) {
+        let now = Instant::now();
+        let mut due: Vec<(Instant, u32, usize)> = self
+            .schedulable()
+            .into_iter()
+            .filter_map(|(id, i, delay)| {
+                let at = self.watches[&id].pairs[i].due_at(delay)?;
+                (at <= now).then_some((at, id, i))
+            })
+            .collect();
+        due.sort();
+        for (_, id, i) in due {
+            if self.running >= self.config.max_parallel as usize {
+                break;
+            }
+            self.start(id, i);
+        }
+    }
+
+    /// The next moment something is due: a batch, a deadline, a periodic sync, the
+    /// next look at the watch roots.
+    pub(super) fn next_wakeup(&self) -> Instant {
+        let mut wake = self.next_source_check;
+        if self.running < self.config.max_parallel as usize {
+            for (id, i, delay) in self.schedulable() {
+                if let Some(at) = self.watches[&id].pairs[i].due_at(delay) {
+                    wake = wake.min(at);
+                }
+            }
+        }
+        for waiter in &self.waiters {
+            wake = wake.min(waiter.deadline);
+        }
+        for watch in self.watches.values() {
+            for (deadline, _) in watch.removing.iter().flatten() {
+                wake = wake.min(*deadline);
+            }
+        }
+        if let Some((_, due)) = self.periodic_full_sync {
+            wake = wake.min(due);
+        }
+        if !self.degraded_ids().is_empty() {
+            wake = wake.min(self.degraded_full_sync);
+        }
+        wake
+    }
+
+    pub(super) fn is_idle(&self, scope: Option<u32>) -> bool {
+        match scope {
+            Some(id) => self.watches.get(&id).is_none_or(Watch::is_idle),
+            None => self.running == 0 && self.watches.values().all(Watch::is_idle),
+        }
+    }
+
+    /// Why a watch in scope cannot sync, if one cannot.
+    pub(super) fn source_problem(&self, scope: Option<u32>) -> Option<String> {
+        self.watches
+            .iter()
+            .filter(|(id, _)| scope.is_none_or(|s| s == **id))
+            .find_map(|(_, w)| w.source_problem())
+    }
+}

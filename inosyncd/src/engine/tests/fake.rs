@@ -1,0 +1,111 @@
+//! A scripted runner: records each job and ends it when the test says so (or
+//! when the engine stops it), so a test decides every outcome and its timing.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+
+use crate::engine::runner::{Runner, Running};
+use crate::rsync::{Job, Outcome, Progress, RunResult, first_retry};
+
+/// One job the engine started.
+struct Run {
+    job: Job,
+    finish: Option<oneshot::Sender<Outcome>>,
+}
+
+/// The runs started so far, shared between the runner and the test.
+#[derive(Clone, Default)]
+pub struct Runs(Arc<Mutex<Vec<Run>>>);
+
+impl Runs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Run>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn count(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn job(&self, i: usize) -> Job {
+        self.lock()[i].job.clone()
+    }
+
+    /// Ends run `i`; a run already ended (or stopped) is left alone.
+    pub fn finish(&self, i: usize, outcome: Outcome) {
+        if let Some(finish) = self.lock()[i].finish.take() {
+            let _ = finish.send(outcome);
+        }
+    }
+
+    /// Runs not ended yet (by the test or by a stop).
+    pub fn open(&self) -> usize {
+        self.lock()
+            .iter()
+            .filter(|r| r.finish.as_ref().is_some_and(|f| !f.is_closed()))
+            .count()
+    }
+}
+
+/// The runner the engine gets in tests.
+#[derive(Default)]
+pub struct FakeRunner {
+    pub runs: Runs,
+}
+
+impl Runner for FakeRunner {
+    fn run(
+        &mut self,
+        job: Job,
+        _label: String,
+        stop: oneshot::Receiver<()>,
+        _progress: watch::Sender<Option<Progress>>,
+    ) -> Running {
+        let files = job.paths.as_ref().map(Vec::len);
+        let (finish, finished) = oneshot::channel();
+        self.runs.lock().push(Run {
+            job,
+            finish: Some(finish),
+        });
+        Box::pin(async move {
+            tokio::select! {
+                outcome = finished => outcome.unwrap_or_else(|_| interrupted(files)),
+                Ok(()) = stop => interrupted(files),
+            }
+        })
+    }
+}
+
+fn interrupted(files: Option<usize>) -> Outcome {
+    Outcome {
+        result: RunResult::Interrupted,
+        files,
+        ..synced()
+    }
+}
+
+/// A run that arrived.
+pub fn synced() -> Outcome {
+    Outcome {
+        result: RunResult::Synced,
+        elapsed: Duration::from_millis(5),
+        files: None,
+        bytes_sent: Some(100),
+        exit_code: Some(0),
+    }
+}
+
+/// A run rsync ended with `code`, classified as the real runner does.
+pub fn failed(code: i32) -> Outcome {
+    Outcome {
+        result: RunResult::Failed {
+            cause: format!("rsync exited with {code}"),
+            first_retry: first_retry(Some(code)),
+        },
+        exit_code: Some(code),
+        ..synced()
+    }
+}

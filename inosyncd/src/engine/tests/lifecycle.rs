@@ -1,0 +1,243 @@
+//! Calls that wait (`wait`, `remove`), the way out (SIGTERM's flush and the
+//! second signal), and sources that go missing or come up empty.
+
+use std::time::Duration;
+
+use inosync_proto::TargetState;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::fake::{failed, synced};
+use super::{Harness, Spec, paths};
+use crate::engine::Command;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+impl Harness {
+    /// Sends `wait` (whole daemon) with a deadline `within` from now; the answer
+    /// comes on the returned channel.
+    async fn wait_call(&self, within: Duration) -> oneshot::Receiver<Result<bool, String>> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Wait {
+                path: None,
+                deadline: Instant::now() + within,
+                reply,
+            })
+            .await
+            .expect("engine alive");
+        self.settle().await;
+        answer
+    }
+
+    async fn remove_call(
+        &self,
+        discard: bool,
+        within: Duration,
+    ) -> oneshot::Receiver<Result<bool, String>> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Remove {
+                path: self.root(0).display().to_string(),
+                discard,
+                deadline: Instant::now() + within,
+                reply,
+            })
+            .await
+            .expect("engine alive");
+        self.settle().await;
+        answer
+    }
+
+    /// Waits (in virtual time) for the engine loop to end; `false` if it did not
+    /// within `limit`.
+    async fn ends_within(&mut self, limit: Duration) -> bool {
+        let Some(task) = self.task.take() else {
+            return true;
+        };
+        tokio::time::timeout(limit, task).await.is_ok()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_answers_at_once_when_idle_and_after_the_batch_otherwise() {
+    let h = Harness::start(Spec::default()).await;
+    let mut idle = h.wait_call(secs(60)).await;
+    assert_eq!(idle.try_recv(), Ok(Ok(true)));
+    h.change(0, "a").await;
+    let mut busy = h.wait_call(secs(60)).await;
+    assert!(busy.try_recv().is_err(), "answered while a batch ran");
+    h.finish(0, synced()).await;
+    assert_eq!(busy.try_recv(), Ok(Ok(true)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_says_false_at_its_deadline_while_changes_are_held() {
+    let h = Harness::start(Spec::default()).await;
+    h.ask(|reply| Command::Pause {
+        path: None,
+        paused: true,
+        reply,
+    })
+    .await
+    .expect("paused");
+    h.change(0, "a").await;
+    let mut answer = h.wait_call(secs(10)).await;
+    h.advance(secs(9)).await;
+    assert!(answer.try_recv().is_err());
+    h.advance(secs(2)).await;
+    assert_eq!(answer.try_recv(), Ok(Ok(false)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn remove_waits_for_the_running_batch() {
+    let h = Harness::start(Spec::default()).await;
+    h.change(0, "a").await;
+    let mut answer = h.remove_call(false, secs(600)).await;
+    assert!(answer.try_recv().is_err(), "removed under a running batch");
+    assert!(h.status().await.watches[0].removing);
+    h.finish(0, synced()).await;
+    assert_eq!(answer.try_recv(), Ok(Ok(true)));
+    assert!(h.status().await.watches.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn remove_syncs_pending_changes_first_unless_discarded() {
+    let h = Harness::start(Spec {
+        delay: 3600.0,
+        ..Spec::default()
+    })
+    .await;
+    h.change(0, "a").await;
+    let mut answer = h.remove_call(false, secs(600)).await;
+    assert_eq!(h.started(), 1, "pending changes were not hurried");
+    h.finish(0, synced()).await;
+    assert_eq!(answer.try_recv(), Ok(Ok(true)));
+
+    let h = Harness::start(Spec {
+        delay: 3600.0,
+        ..Spec::default()
+    })
+    .await;
+    h.change(0, "a").await;
+    let mut answer = h.remove_call(true, secs(600)).await;
+    assert_eq!(answer.try_recv(), Ok(Ok(true)));
+    assert_eq!(h.started(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn remove_answers_false_at_its_deadline_and_finishes_later() {
+    let h = Harness::start(Spec::default()).await;
+    h.change(0, "a").await;
+    let mut answer = h.remove_call(false, secs(5)).await;
+    h.advance(secs(6)).await;
+    assert_eq!(answer.try_recv(), Ok(Ok(false)));
+    assert!(h.status().await.watches[0].removing);
+    h.finish(0, synced()).await;
+    assert!(h.status().await.watches.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn sigterm_syncs_what_is_pending_then_stops() {
+    let mut h = Harness::start(Spec {
+        delay: 3600.0,
+        ..Spec::default()
+    })
+    .await;
+    h.change(0, "a").await;
+    h.signal(1);
+    tokio::task::yield_now().await;
+    assert_eq!(h.started(), 1, "the pending change was not hurried");
+    assert!(!h.stopped());
+    h.runs.finish(0, synced());
+    assert!(h.ends_within(secs(1)).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_signal_stops_at_once_and_stops_the_running_rsync() {
+    let mut h = Harness::start(Spec::default()).await;
+    h.change(0, "a").await;
+    h.signal(1);
+    tokio::task::yield_now().await;
+    h.signal(2);
+    assert!(h.ends_within(secs(1)).await);
+    assert_eq!(h.runs.open(), 0, "the running rsync was left running");
+}
+
+#[tokio::test(start_paused = true)]
+async fn sigterm_does_not_wait_for_a_paused_watch() {
+    let mut h = Harness::start(Spec::default()).await;
+    h.ask(|reply| Command::Pause {
+        path: None,
+        paused: true,
+        reply,
+    })
+    .await
+    .expect("paused");
+    h.change(0, "a").await;
+    h.signal(1);
+    assert!(h.ends_within(secs(1)).await);
+    assert_eq!(h.started(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_grace_period_ends_a_flush_that_does_not_finish() {
+    let mut h = Harness::start(Spec::default()).await;
+    h.change(0, "a").await;
+    h.signal(1);
+    tokio::task::yield_now().await;
+    // The run never ends by itself: after the 30 s grace the engine stops it.
+    assert!(h.ends_within(secs(45)).await);
+    assert_eq!(h.runs.open(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_root_is_never_synced_from_and_reattaches() {
+    let h = Harness::start(Spec::default()).await;
+    let root = h.root(0);
+    std::fs::remove_dir_all(&root).expect("rm root");
+    h.change(0, "file").await;
+    assert_eq!(h.started(), 0, "synced from a missing root");
+    assert_eq!(h.state(0, 0).await, TargetState::SourceMissing);
+    let mut answer = h.wait_call(secs(60)).await;
+    match answer.try_recv() {
+        Ok(Err(message)) => assert!(message.contains("source missing"), "{message}"),
+        other => panic!("wait answered {other:?}"),
+    }
+    std::fs::create_dir(&root).expect("mkdir root");
+    std::fs::write(root.join("new"), "x").expect("write");
+    h.advance(secs(2)).await;
+    assert_eq!(h.started(), 1);
+    let job = h.job(0);
+    assert_eq!(paths(&job), None, "a re-attached root gets a full sync");
+    assert!(job.compare_contents);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_root_deletes_nothing_until_something_appears() {
+    let h = Harness::start(Spec::default()).await;
+    std::fs::remove_file(h.root(0).join("file")).expect("empty the root");
+    h.ask(|reply| Command::Sync {
+        path: None,
+        force: false,
+        reply,
+    })
+    .await
+    .expect("sync");
+    h.settle().await;
+    assert!(
+        h.job(0).delete_nothing,
+        "an empty root's full sync may delete"
+    );
+    h.finish(0, failed(25)).await;
+    assert_eq!(h.state(0, 0).await, TargetState::SourceMissing);
+    h.advance(secs(600)).await;
+    assert_eq!(h.started(), 1, "retried while the source is still empty");
+    std::fs::write(h.root(0).join("new"), "x").expect("write");
+    h.change(0, "new").await;
+    assert_eq!(h.started(), 2);
+    assert!(!h.job(1).delete_nothing);
+    assert_eq!(paths(&h.job(1)), None);
+}

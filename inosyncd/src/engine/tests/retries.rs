@@ -1,0 +1,143 @@
+//! Failures and restarts: backoff by error class, doubling, the cap and its
+//! jitter, a failed batch merged with newer changes, a speed change restarting a
+//! running transfer without counting a failure.
+
+use std::time::Duration;
+
+use inosync_proto::TargetState;
+
+use super::fake::{failed, synced};
+use super::{Harness, Spec, paths};
+use crate::engine::Command;
+
+const MS: Duration = Duration::from_millis(1);
+
+/// First retry of each error class: not before the base, by base + 20 % jitter.
+#[tokio::test(start_paused = true)]
+async fn the_first_retry_waits_by_error_class() {
+    let cases = [
+        (10, "socket I/O", Duration::from_secs(1)),
+        (23, "partial transfer", Duration::from_secs(1)),
+        (255, "ssh failed", Duration::from_secs(1)),
+        (1, "usage error", Duration::from_secs(30)),
+        (5, "daemon protocol", Duration::from_secs(30)),
+        (127, "rsync not found", Duration::from_secs(30)),
+    ];
+    for (code, what, base) in cases {
+        let h = Harness::start(Spec::default()).await;
+        h.change(0, "a").await;
+        h.finish(0, failed(code)).await;
+        assert_eq!(h.state(0, 0).await, TargetState::Retrying, "{what}");
+        h.advance(base - MS).await;
+        assert_eq!(h.started(), 1, "exit {code} ({what}) retried too early");
+        h.advance(base.mul_f64(0.2) + MS * 2).await;
+        assert_eq!(h.started(), 2, "exit {code} ({what}) not retried in time");
+        assert_eq!(paths(&h.job(1)), Some(vec!["a".to_string()]), "{what}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_doubles_up_to_five_minutes_and_a_success_resets_it() {
+    let h = Harness::start(Spec::default()).await;
+    h.change(0, "a").await;
+    let mut expected = Duration::from_secs(1);
+    for failure in 0..12 {
+        h.finish(failure, failed(10)).await;
+        let status = h.status().await;
+        let wait = status.watches[0].targets[0]
+            .next_retry_in
+            .expect("retrying");
+        let wait = Duration::from_secs_f64(wait);
+        assert!(
+            wait >= expected - MS && wait <= expected.mul_f64(1.2) + MS,
+            "failure {}: retry in {wait:?}, expected {expected:?} + jitter",
+            failure + 1
+        );
+        assert_eq!(status.watches[0].targets[0].failures, failure as u32 + 1);
+        h.advance(wait + MS).await;
+        assert_eq!(h.started(), failure + 2);
+        expected = (expected * 2).min(Duration::from_secs(300));
+    }
+    h.finish(12, synced()).await;
+    let target = &h.status().await.watches[0].targets[0];
+    assert_eq!((target.failures, target.last_error.clone()), (0, None));
+    assert_eq!(target.state, TargetState::Idle);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_batch_is_merged_with_what_came_meanwhile() {
+    let h = Harness::start(Spec::default()).await;
+    h.change(0, "a").await;
+    // "b" arrives while "a" runs, "c" after "a" failed: one batch of all three.
+    h.change(0, "b").await;
+    h.finish(0, failed(11)).await;
+    h.change(0, "c").await;
+    assert_eq!(h.status().await.watches[0].pending, 3);
+    h.advance(Duration::from_secs(2)).await;
+    assert_eq!(h.started(), 2);
+    assert_eq!(
+        paths(&h.job(1)),
+        Some(vec!["a".into(), "b".into(), "c".into()])
+    );
+    h.finish(1, synced()).await;
+    assert_eq!(h.started(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_failing_target_does_not_hold_back_the_other() {
+    let h = Harness::start(Spec {
+        targets: 2,
+        ..Spec::default()
+    })
+    .await;
+    h.change(0, "a").await;
+    h.finish(0, failed(10)).await;
+    h.finish(1, synced()).await;
+    h.change(0, "b").await;
+    // Target 1 syncs "b" at once; target 0 waits for its backoff.
+    assert_eq!(h.started(), 3);
+    assert_eq!(h.job(2).destination, h.job(1).destination);
+    assert_eq!(h.state(0, 0).await, TargetState::Retrying);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_speed_restarts_the_running_transfer_without_a_failure() {
+    let h = Harness::start(Spec::default()).await;
+    h.change(0, "big").await;
+    assert_eq!(h.job(0).speed, 0);
+    h.ask(|reply| Command::Speed {
+        kbps: Some(500),
+        path: None,
+        reply,
+    })
+    .await
+    .expect("speed set");
+    h.settle().await;
+    tokio::task::yield_now().await;
+    h.settle().await;
+    assert_eq!(h.started(), 2, "not restarted");
+    assert_eq!(h.job(1).speed, 500);
+    assert_eq!(paths(&h.job(1)), Some(vec!["big".into()]));
+    assert_eq!(h.status().await.watches[0].targets[0].failures, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_speed_change_elsewhere_leaves_a_running_transfer_alone() {
+    let h = Harness::start(Spec {
+        watches: 2,
+        ..Spec::default()
+    })
+    .await;
+    h.change(0, "a").await;
+    let other = h.root(1).display().to_string();
+    h.ask(|reply| Command::Speed {
+        kbps: Some(100),
+        path: Some(other),
+        reply,
+    })
+    .await
+    .expect("speed set");
+    h.settle().await;
+    assert_eq!(h.started(), 1);
+    assert_eq!(h.runs.open(), 1);
+}

@@ -1,0 +1,282 @@
+//! The watch registry: which trees are watched, with which targets and settings;
+//! opening, finding and dropping watches; the overlap checks; and where the speed
+//! and delay in force for each come from.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use inosync_proto::Source;
+use tokio::time::Instant;
+
+use super::pair::Pair;
+use super::source::{self, RootId};
+use super::{Engine, Reply};
+use crate::config::{WatchConfig, destination, layout};
+use crate::exclude::ExcludeSet;
+
+/// A watched tree and its targets.
+pub(super) struct Watch {
+    /// What the config or `inosyncctl add` asked for.
+    pub(super) spec: WatchConfig,
+    /// `Config` or `Runtime`.
+    pub(super) origin: Source,
+    pub(super) excludes: ExcludeSet,
+    pub(super) pairs: Vec<Pair>,
+    pub(super) paused: bool,
+    pub(super) speed_override: Option<u32>,
+    pub(super) delay_override: Option<f64>,
+    /// Being removed: no longer watched, pending changes being synced; the waiting
+    /// `remove` calls are answered when that is done.
+    pub(super) removing: Option<Vec<(Instant, Reply<bool>)>>,
+    /// The directory being watched, while one is.
+    pub(super) root: Option<RootId>,
+    /// The filesystem the root must be on (recorded when the watch first started).
+    pub(super) fsid: u64,
+    /// Why the root cannot be synced from, while it cannot (see `source.rs`).
+    pub(super) missing: Option<String>,
+}
+
+impl Watch {
+    pub(super) fn is_idle(&self) -> bool {
+        self.pairs
+            .iter()
+            .all(|p| !p.has_pending() && !p.is_running())
+    }
+
+    /// Why this watch cannot sync: its root is missing, or a target holds back an
+    /// empty source.
+    pub(super) fn source_problem(&self) -> Option<String> {
+        let path = self.spec.path.display();
+        if let Some(why) = &self.missing {
+            return Some(format!("{path}: source missing: {why}"));
+        }
+        self.pairs.iter().find(|p| p.is_held_empty()).map(|p| {
+            format!(
+                "{path}: source missing for {}: the source is empty while the target is not",
+                p.destination
+            )
+        })
+    }
+}
+
+impl Engine {
+    /// Watches a tree and creates its pairs; `full_sync` schedules an immediate
+    /// full sync to every target. Runtime overrides of this path are applied.
+    pub(super) fn open_watch(
+        &mut self,
+        spec: WatchConfig,
+        origin: Source,
+        full_sync: bool,
+    ) -> Result<u32, String> {
+        let excludes = self.excludes_for(&spec)?;
+        let id = self.next_watch_id;
+        let started = Instant::now();
+        let key = spec.path.display().to_string();
+        let root = source::identify(&spec.path)?;
+        // A root on another filesystem than the one recorded is most likely a disk
+        // that failed to mount: never synced from until it is back.
+        let recorded = self.runtime.sources.get(&key).copied();
+        let missing = recorded.filter(|fsid| *fsid != root.fsid).map(|_| {
+            format!(
+                "{} is on another filesystem than the one recorded at an earlier start (not mounted?)",
+                spec.path.display()
+            )
+        });
+        if missing.is_none() {
+            self.watcher
+                .add_root(id, &spec.path, excludes.clone())
+                .map_err(|e| format!("cannot watch {}: {e}", spec.path.display()))?;
+            if recorded.is_none() {
+                self.runtime.sources.insert(key.clone(), root.fsid);
+                self.persist();
+            }
+        }
+        self.next_watch_id += 1;
+        let full_sync = full_sync && missing.is_none();
+        let mut pairs = self.pairs_for(&spec);
+        if full_sync {
+            for pair in &mut pairs {
+                pair.record_full(started, true);
+            }
+        }
+        let overrides = self.runtime.watch.get(&key).cloned().unwrap_or_default();
+        let path = spec.path.clone();
+        self.watches.insert(
+            id,
+            Watch {
+                spec,
+                origin,
+                excludes,
+                pairs,
+                paused: overrides.paused,
+                speed_override: overrides.speed,
+                delay_override: overrides.delay,
+                removing: None,
+                root: missing.is_none().then_some(root),
+                fsid: recorded.unwrap_or(root.fsid),
+                missing: None,
+            },
+        );
+        if let Some(why) = missing {
+            self.mark_missing(id, why);
+            return Ok(id);
+        }
+        // The initial full sync starts now and walks the tree while we set up the
+        // watches beside it; the scan tells whether anything changed meanwhile
+        // (with a margin for file-system clocks that tick coarsely, 1–10 ms).
+        let changed_since = full_sync.then(|| {
+            let since = std::time::SystemTime::now() - Duration::from_millis(50);
+            self.start_due_batches();
+            since
+        });
+        let changed = self.watcher.scan_root(id, changed_since);
+        tracing::info!(
+            "watching {} ({} directories in {:.2?})",
+            path.display(),
+            self.watcher.watched_dirs(id),
+            started.elapsed()
+        );
+        if changed && let Some(watch) = self.watches.get_mut(&id) {
+            tracing::info!(
+                "{}: changed while its initial sync was starting; another full sync follows",
+                path.display()
+            );
+            let now = Instant::now();
+            for pair in &mut watch.pairs {
+                pair.record_full(now, true);
+            }
+        }
+        Ok(id)
+    }
+
+    pub(super) fn excludes_for(&self, spec: &WatchConfig) -> Result<ExcludeSet, String> {
+        let mut patterns = self.config.excludes.clone();
+        patterns.extend(spec.excludes.iter().cloned());
+        ExcludeSet::new(&patterns)
+    }
+
+    pub(super) fn pairs_for(&mut self, spec: &WatchConfig) -> Vec<Pair> {
+        spec.effective_targets(&self.config)
+            .to_vec()
+            .into_iter()
+            .map(|target| {
+                let destination = destination(&target, &spec.remote_path);
+                self.new_pair(target, destination)
+            })
+            .collect()
+    }
+
+    pub(super) fn new_pair(&mut self, target: String, destination: String) -> Pair {
+        self.next_pair_id += 1;
+        Pair::new(self.next_pair_id, target, destination)
+    }
+
+    /// A new watch must not contain, or lie inside, an existing one, and none of
+    /// its destinations may overlap a watched tree or another destination.
+    pub(super) fn check_free(&self, spec: &WatchConfig) -> Result<(), String> {
+        let path = &spec.path;
+        for watch in self.watches.values() {
+            if let Some(problem) = crate::config::overlap(path, &watch.spec.path) {
+                return Err(format!(
+                    "{} {problem} the watch {}",
+                    path.display(),
+                    watch.spec.path.display()
+                ));
+            }
+        }
+        let places = self.config.places(spec);
+        layout::check_watch(&places)?;
+        for watch in self.watches.values() {
+            layout::check_pair(&places, &self.config.places(&watch.spec))?;
+        }
+        Ok(())
+    }
+
+    /// The watch of a directory given by an administrator (symlinks resolved when
+    /// the path exists).
+    pub(super) fn find_watch(&self, path: &str) -> Result<u32, String> {
+        let given = PathBuf::from(path);
+        let resolved = given.canonicalize().unwrap_or_else(|_| given.clone());
+        self.watches
+            .iter()
+            .find(|(_, w)| w.spec.path == resolved || w.spec.path == given)
+            .map(|(id, _)| *id)
+            .ok_or_else(|| format!("{path} is not watched"))
+    }
+
+    /// The global bandwidth limit and where it comes from.
+    pub(super) fn global_speed(&self) -> (u32, Source) {
+        match self.runtime.speed {
+            Some(speed) => (speed, Source::Runtime),
+            None => (self.config.speed, self.config_source()),
+        }
+    }
+
+    /// The global delay and where it comes from.
+    pub(super) fn global_delay(&self) -> (f64, Source) {
+        match self.runtime.delay {
+            Some(delay) => (delay, Source::Runtime),
+            None => (self.config.delay, self.config_source()),
+        }
+    }
+
+    pub(super) fn config_source(&self) -> Source {
+        if self.config.source.is_some() {
+            Source::Config
+        } else {
+            Source::Default
+        }
+    }
+
+    pub(super) fn watch_speed(&self, watch: &Watch) -> (u32, Source) {
+        match (watch.speed_override, watch.spec.speed) {
+            (Some(speed), _) => (speed, Source::Runtime),
+            (None, Some(speed)) => (speed, watch.origin),
+            (None, None) => (self.global_speed().0, Source::Global),
+        }
+    }
+
+    pub(super) fn watch_delay(&self, watch: &Watch) -> (f64, Source) {
+        match (watch.delay_override, watch.spec.delay) {
+            (Some(delay), _) => (delay, Source::Runtime),
+            (None, Some(delay)) => (delay, watch.origin),
+            (None, None) => (self.global_delay().0, Source::Global),
+        }
+    }
+
+    /// Drops a watch for good, records that in the state file, and answers the
+    /// `remove` calls waiting for it.
+    pub(super) fn drop_watch(&mut self, id: u32, why: &str) {
+        if let Some(watch) = self.watches.remove(&id) {
+            tracing::info!("{}: {why}", watch.spec.path.display());
+            self.forget(&watch);
+            for (_, reply) in watch.removing.into_iter().flatten() {
+                let _ = reply.send(Ok(true));
+            }
+        }
+    }
+
+    /// Records in the state file that a watch is gone.
+    pub(super) fn forget(&mut self, watch: &Watch) {
+        let path = watch.spec.path.display().to_string();
+        match watch.origin {
+            Source::Runtime => self.runtime.added.retain(|a| a.path != path),
+            _ => {
+                if !self.runtime.removed.contains(&path)
+                    && self.config.watches.iter().any(|w| w.spec_path_is(&path))
+                {
+                    self.runtime.removed.push(path.clone());
+                }
+            }
+        }
+        self.runtime.watch.remove(&path);
+        self.persist();
+    }
+}
+
+impl WatchConfig {
+    /// Whether this config watch is the directory `path` (as shown in status).
+    fn spec_path_is(&self, path: &str) -> bool {
+        self.path.display().to_string() == path
+    }
+}
