@@ -77,6 +77,16 @@ impl WatchTree {
         self.by_wd.len()
     }
 
+    /// The path of every directory of one tree (tests compare it with the disk).
+    #[cfg(test)]
+    pub fn rel_paths(&self, watch: u32) -> std::collections::BTreeSet<Vec<u8>> {
+        self.by_wd
+            .values()
+            .filter(|id| self.watch_of(**id) == Some(watch))
+            .filter_map(|id| self.rel_path(*id))
+            .collect()
+    }
+
     /// The tree a directory belongs to (`None` while it is detached).
     pub fn watch_of(&self, id: NodeId) -> Option<u32> {
         let mut cur = id;
@@ -359,7 +369,12 @@ mod tests {
         assert_eq!(tree.child(c, b"again"), None);
         assert_eq!(tree.node_of(3), None);
         // Freed slots are reused.
-        assert!(tree.insert(Some(root), 7, b"new", 9) == a || tree.node_of(9).is_some());
+        let new = tree.insert(Some(root), 7, b"new", 9);
+        assert!(
+            [a, b].contains(&new),
+            "slot {new} is not one of the freed ones"
+        );
+        assert_eq!(tree.node_of(9), Some(new));
     }
 
     #[test]

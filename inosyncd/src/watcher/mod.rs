@@ -6,7 +6,6 @@
 //! by an event: none is missed, some are seen twice (the batch set absorbs that).
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -20,6 +19,10 @@ use inotify::{EventMask, Inotify};
 use crate::config::EventSet;
 use crate::exclude::ExcludeSet;
 use crate::watch_tree::{NodeId, WatchTree, Wd, join};
+
+#[cfg(test)]
+mod model_test;
+mod scan;
 
 /// What the engine must sync because of what the watcher saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,6 +227,12 @@ impl Watcher {
         self.tree.count(watch)
     }
 
+    /// The relative path of every watched directory of one tree.
+    #[cfg(test)]
+    pub fn watched_paths(&self, watch: u32) -> std::collections::BTreeSet<Vec<u8>> {
+        self.tree.rel_paths(watch)
+    }
+
     /// Reads and handles every event queued now, without waiting. Returns
     /// `Ok(false)` when there was nothing to read.
     pub fn read_queued(&mut self, out: &mut Vec<Change>) -> io::Result<bool> {
@@ -373,189 +382,5 @@ impl Watcher {
         for wd in self.tree.remove_subtree(node) {
             self.rm_watch(wd);
         }
-    }
-
-    /// Watches directory `name` below `parent` and everything below it, then lists
-    /// its entries as changes when `emit` is set.
-    fn scan_dir(
-        &mut self,
-        watch: u32,
-        parent: NodeId,
-        name: &[u8],
-        rel: Vec<u8>,
-        emit: bool,
-        out: &mut Vec<Change>,
-    ) {
-        let Some(node) = self.add_dir_watch(watch, parent, name, &rel, out) else {
-            return;
-        };
-        self.scan_children(watch, node, rel, emit, out);
-    }
-
-    /// Lists a watched directory, adding watches for subdirectories depth first.
-    fn scan_children(
-        &mut self,
-        watch: u32,
-        node: NodeId,
-        rel: Vec<u8>,
-        emit: bool,
-        out: &mut Vec<Change>,
-    ) {
-        let mut stack = vec![(node, rel)];
-        while let Some((dir_node, dir_rel)) = stack.pop() {
-            let Some(root) = self.roots.get(&watch) else {
-                return;
-            };
-            let abs = absolute(&root.path, &dir_rel);
-            let entries = match std::fs::read_dir(&abs) {
-                Ok(entries) => entries,
-                // Gone already: its deletion event is queued behind this one.
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!("cannot list {}: {e}", abs.display());
-                    continue;
-                }
-            };
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                let name = name.as_bytes();
-                let child_rel = join(&dir_rel, name);
-                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-                let Some(root) = self.roots.get(&watch) else {
-                    return;
-                };
-                if root.excludes.matches(&child_rel, is_dir) {
-                    continue;
-                }
-                if emit {
-                    out.push(Change::Path {
-                        watch,
-                        rel: child_rel.clone(),
-                    });
-                }
-                if is_dir
-                    && let Some(child) = self.add_dir_watch(watch, dir_node, name, &child_rel, out)
-                {
-                    stack.push((child, child_rel));
-                }
-                // After the directory's own watch exists (see `scan_root`).
-                if self.changed_since.is_some()
-                    && let Ok(meta) = entry.metadata()
-                {
-                    self.note_ctime(&meta);
-                }
-            }
-        }
-    }
-
-    fn add_dir_watch(
-        &mut self,
-        watch: u32,
-        parent: NodeId,
-        name: &[u8],
-        rel: &[u8],
-        out: &mut Vec<Change>,
-    ) -> Option<NodeId> {
-        let abs = absolute(&self.roots.get(&watch)?.path, rel);
-        match self.add_watch(&abs) {
-            Ok(wd) => Some(self.tree.insert(Some(parent), watch, name, wd)),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => None,
-            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
-                if !self.limit_reported {
-                    let root = self
-                        .roots
-                        .get(&watch)
-                        .map(|r| r.path.clone())
-                        .unwrap_or_default();
-                    let in_tree = count_dirs(&root);
-                    let elsewhere = self.tree.total() - self.tree.count(watch) as usize;
-                    let needed = in_tree + elsewhere;
-                    let limit = max_user_watches().map_or("?".into(), |n| n.to_string());
-                    let message = format!(
-                        "inotify watch limit reached (fs.inotify.max_user_watches = {limit}) at {}: \
-                         {} directories watched, {needed} needed",
-                        abs.display(),
-                        self.tree.total()
-                    );
-                    tracing::error!(
-                        "{message}. Raise the limit to at least {needed} (plus what other \
-                         programs of this user watch), e.g. `sysctl fs.inotify.max_user_watches={}` \
-                         and a file in /etc/sysctl.d/ to keep it. Until then this tree is kept right \
-                         by periodic full syncs",
-                        (needed * 2).max(65536)
-                    );
-                    self.limit_reported = true;
-                    if let Some(root) = self.roots.get_mut(&watch) {
-                        root.degraded = Some(message);
-                    }
-                } else if let Some(root) = self.roots.get_mut(&watch) {
-                    root.degraded.get_or_insert_with(|| {
-                        "inotify watch limit reached (fs.inotify.max_user_watches)".into()
-                    });
-                }
-                out.push(Change::Everything { watch });
-                None
-            }
-            Err(e) => {
-                tracing::warn!("cannot watch {}: {e}", abs.display());
-                out.push(Change::Everything { watch });
-                None
-            }
-        }
-    }
-
-    /// After an overflow: watch every directory that may have appeared unseen, and
-    /// ask for a full sync of every tree.
-    fn rescan_all(&mut self, out: &mut Vec<Change>) {
-        let watches: Vec<(u32, NodeId)> = self
-            .roots
-            .iter()
-            .filter_map(|(watch, root)| root.node.map(|n| (*watch, n)))
-            .collect();
-        for (watch, node) in watches {
-            self.scan_children(watch, node, Vec::new(), false, out);
-            out.push(Change::Everything { watch });
-        }
-    }
-}
-
-fn absolute(root: &Path, rel: &[u8]) -> PathBuf {
-    if rel.is_empty() {
-        root.to_path_buf()
-    } else {
-        root.join(OsStr::from_bytes(rel))
-    }
-}
-
-/// Directories at and below `dir`, not following symlinks (to size the watch
-/// limit an administrator needs).
-fn count_dirs(dir: &Path) -> usize {
-    let mut count = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        count += 1;
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    stack.push(entry.path());
-                }
-            }
-        }
-    }
-    count
-}
-
-/// The watch limit in force: `fs.inotify.max_user_watches`, or the lower limit of
-/// the user namespace the daemon runs in.
-fn max_user_watches() -> Option<u64> {
-    let read =
-        |path: &str| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
-    let global = read("/proc/sys/fs/inotify/max_user_watches");
-    let namespace = read("/proc/sys/user/max_inotify_watches");
-    match (global, namespace) {
-        (Some(g), Some(n)) => Some(g.min(n)),
-        (g, n) => g.or(n),
     }
 }
