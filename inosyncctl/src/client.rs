@@ -1,7 +1,7 @@
 //! The connection to inosyncd: connect, check the protocol version, and turn every
-//! failure into one of the exit codes of SPEC §4.
+//! failure into one of the exit codes listed in the README ("Operating at runtime").
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use inosync_proto::{
@@ -30,19 +30,6 @@ impl From<tarpc::client::RpcError> for CallError {
 impl From<inosync_proto::ControlError> for CallError {
     fn from(e: inosync_proto::ControlError) -> Self {
         CallError::Refused(e.to_string())
-    }
-}
-
-/// The same default as inosyncd's: root's system socket, or the user's runtime dir.
-pub fn default_socket() -> PathBuf {
-    // SAFETY: getuid cannot fail and touches no memory.
-    let uid = unsafe { libc::getuid() };
-    if uid == 0 {
-        return PathBuf::from("/run/inosync/inosyncd.sock");
-    }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("inosync/inosyncd.sock"),
-        _ => PathBuf::from(format!("/tmp/inosync-{uid}/inosyncd.sock")),
     }
 }
 

@@ -145,7 +145,7 @@ enum Command {
     },
 }
 
-/// Exit codes of SPEC §4.
+/// Exit codes, as the README lists them.
 const EXIT_REFUSED: u8 = 1;
 const EXIT_UNREACHABLE: u8 = 3;
 
@@ -223,7 +223,10 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let socket = cli.socket.clone().unwrap_or_else(client::default_socket);
+    let socket = cli
+        .socket
+        .clone()
+        .unwrap_or_else(inosync_proto::default_socket);
     let connection = Connection::open(&socket).await?;
     let json = cli.json;
     match cli.command {

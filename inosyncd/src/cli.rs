@@ -1,4 +1,4 @@
-//! The command line of SPEC §1.
+//! The command line (README "Command line").
 
 use std::path::PathBuf;
 

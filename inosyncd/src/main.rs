@@ -13,7 +13,6 @@ mod logging;
 mod man;
 mod notify;
 mod own_files;
-mod paths;
 mod rsync;
 mod socket;
 mod state_file;
@@ -240,7 +239,10 @@ impl Drop for PidFile {
 /// the socket (a second daemon stops here), then the state file's lock, the pid
 /// file, and only then the watches and their initial syncs.
 async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
-    let socket_path = cli.socket.clone().unwrap_or_else(paths::default_socket);
+    let socket_path = cli
+        .socket
+        .clone()
+        .unwrap_or_else(inosync_proto::default_socket);
     let access = Access::new(config.socket_group.as_deref())?;
     let watches = config.watches.len();
     let socket = ControlSocket::bind(&socket_path, &access)?;

@@ -1,5 +1,7 @@
-//! Manual pages, generated from the same clap definitions as `--help` so they
-//! cannot drift: `inosyncd(8)` and the config page `inosync.toml(5)`.
+//! Manual pages: `inosyncd(8)` is generated from the same clap definitions as
+//! `--help`, so its options cannot drift from the binary; the config page
+//! `inosync.toml(5)` is written by hand below and must be kept in step with the
+//! config reader (a test renders both).
 
 use std::path::Path;
 
@@ -8,7 +10,7 @@ use clap::CommandFactory;
 
 use crate::cli::Cli;
 
-/// The config reference, in roff: the keys of SPEC §2 and what they mean.
+/// The config reference, in roff: the keys of the README's "Config (TOML)" and what they mean.
 const CONFIG_PAGE: &str = r#".TH INOSYNC.TOML 5 "" "inosync" "File Formats"
 .SH NAME
 inosync.toml \- configuration of inosyncd

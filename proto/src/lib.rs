@@ -15,6 +15,23 @@ pub const PROTOCOL_VERSION: u32 = 4;
 /// daemon allocate more than this.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
+/// Where the daemon listens and the client looks when no `--socket` is given:
+/// `/run/inosync/inosyncd.sock` for root, `$XDG_RUNTIME_DIR/inosync/inosyncd.sock`
+/// otherwise (`/tmp/inosync-UID/` when that is unset). Both sides must agree, so
+/// it is defined once, here, beside the protocol it leads to.
+pub fn default_socket() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    // SAFETY: getuid cannot fail and touches no memory.
+    let uid = unsafe { libc::getuid() };
+    if uid == 0 {
+        return PathBuf::from("/run/inosync/inosyncd.sock");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("inosync/inosyncd.sock"),
+        _ => PathBuf::from(format!("/tmp/inosync-{uid}/inosyncd.sock")),
+    }
+}
+
 /// What the daemon says about itself, so the client can check it speaks the same
 /// protocol before relying on any other answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]

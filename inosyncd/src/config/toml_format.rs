@@ -1,4 +1,4 @@
-//! The TOML config of SPEC §2, read strictly: unknown keys, wrong types and bad
+//! The TOML config (README "Config (TOML)"), read strictly: unknown keys, wrong types and bad
 //! values are errors naming the file, the line and the key.
 
 use std::path::Path;

@@ -21,7 +21,7 @@ impl Engine {
     pub(super) fn hurry_all(&mut self) -> u64 {
         let now = Instant::now();
         let mut pending = 0;
-        for watch in self.watches.values_mut().filter(|w| !w.paused) {
+        for watch in self.watches.values_mut().filter(|w| !w.holds_syncs()) {
             for pair in &mut watch.pairs {
                 pending += pair.pending_count();
                 pair.hurry(now);
@@ -33,12 +33,7 @@ impl Engine {
     /// Nothing pending or running, paused watches and missing sources aside (their
     /// changes are held on purpose and go to the next start's full sync).
     pub(super) fn is_flushed(&self) -> bool {
-        self.running == 0
-            && self
-                .watches
-                .values()
-                .filter(|w| !w.paused && w.source_problem().is_none())
-                .all(Watch::is_idle)
+        self.is_idle_where(None, |w| !w.holds_syncs() && w.source_problem().is_none())
     }
 
     /// Every `full_sync_interval`, a full sync of every pair: a safety net for
@@ -106,8 +101,7 @@ impl Engine {
     pub(super) fn schedulable(&self) -> Vec<(u32, usize, Duration)> {
         let mut out = Vec::new();
         for (id, watch) in &self.watches {
-            // A watch being removed syncs its last changes even if it was paused.
-            if (watch.paused && watch.removing.is_none()) || watch.missing.is_some() {
+            if watch.holds_syncs() || watch.missing.is_some() {
                 continue;
             }
             let delay = Duration::from_secs_f64(self.watch_delay(watch).0);
@@ -166,11 +160,20 @@ impl Engine {
         wake
     }
 
+    /// Nothing pending or running in one watch, or anywhere: what `wait` waits for.
     pub(super) fn is_idle(&self, scope: Option<u32>) -> bool {
-        match scope {
-            Some(id) => self.watches.get(&id).is_none_or(Watch::is_idle),
-            None => self.running == 0 && self.watches.values().all(Watch::is_idle),
-        }
+        self.is_idle_where(scope, |_| true)
+    }
+
+    /// The one notion of idle: no rsync running (for the whole daemon) and no
+    /// pending or running batch in the watches in scope that `counts`.
+    fn is_idle_where(&self, scope: Option<u32>, counts: impl Fn(&Watch) -> bool) -> bool {
+        (scope.is_some() || self.running == 0)
+            && self
+                .watches
+                .iter()
+                .filter(|(id, w)| scope.is_none_or(|s| s == **id) && counts(w))
+                .all(|(_, w)| w.is_idle())
     }
 
     /// Why a watch in scope cannot sync, if one cannot.

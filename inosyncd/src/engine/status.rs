@@ -59,7 +59,7 @@ impl Engine {
                     state: if w.missing.is_some() {
                         TargetState::SourceMissing
                     } else {
-                        p.state(w.paused && w.removing.is_none())
+                        p.state(w.holds_syncs())
                     },
                     pending: p.pending_count(),
                     last_sync: p.last_sync.map(rfc3339),

@@ -37,6 +37,12 @@ pub(super) struct Watch {
 }
 
 impl Watch {
+    /// Held by `pause`; a watch being removed syncs its last changes even then.
+    pub(super) fn holds_syncs(&self) -> bool {
+        self.paused && self.removing.is_none()
+    }
+
+    /// No batch pending or running for any of its targets.
     pub(super) fn is_idle(&self) -> bool {
         self.pairs
             .iter()

@@ -62,6 +62,8 @@ fn daemon_mode_detaches_after_start_up_and_reports_failures() {
             .arg(&pid_file)
             .arg("-s")
             .arg(&fx.socket)
+            .arg("--state")
+            .arg(fx.state_file())
             .arg(&fx.src)
             .arg(&fx.dst),
     );

@@ -97,9 +97,10 @@ fn remove_syncs_pending_changes_first_unless_discarded() {
     // With delay 60 these stay pending; remove syncs them before it returns.
     fs::write(fx.src.join("pending"), "synced on remove").unwrap();
     fs::write(other.join("pending"), "dropped by --discard").unwrap();
-    poll_until(Duration::from_secs(10), || {
+    let seen = poll_until(Duration::from_secs(10), || {
         daemon.status()["watches"][1]["pending"] == 1
     });
+    assert!(seen, "the change was never pending: {}", daemon.status());
     daemon.ctl_ok(&["remove", &src]);
     assert_eq!(
         fs::read_to_string(fx.dst.join("kept/pending")).unwrap(),
@@ -320,9 +321,10 @@ fn reload_and_sighup_apply_config_changes_without_resyncing_the_rest() {
     daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
     // A change held by the long delay must survive the reload.
     fs::write(fx.src.join("held"), "pending across reload").unwrap();
-    poll_until(Duration::from_secs(10), || {
+    let seen = poll_until(Duration::from_secs(10), || {
         daemon.status()["watches"][0]["pending"] == 1
     });
+    assert!(seen, "the change was never pending: {}", daemon.status());
     let runs_before = fx.rsync_calls().len();
 
     let with_second = format!(
@@ -365,7 +367,7 @@ fn reload_and_sighup_apply_config_changes_without_resyncing_the_rest() {
     assert_eq!(daemon.status()["watches"].as_array().map(Vec::len), Some(1));
 }
 
-/// `status --json` keeps the field names of SPEC §4; the table shows every pair.
+/// `status --json` keeps its documented field names; the table shows every pair.
 #[test]
 fn status_json_holds_the_spec_fields_for_two_watches_and_two_targets() {
     let fx = Fixture::new();

@@ -1,0 +1,174 @@
+//! Watch roots that go away, come back, are replaced, or turn into symlinks.
+
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::time::Duration;
+
+use inosync_tests::{Fixture, assert_trees_equal, poll_until};
+
+use super::{Mount, count_files, poll_state, s, target_state};
+
+// 2. Watch roots that go away.
+
+#[test]
+fn an_unmounted_source_is_never_synced_from_and_reattaches_when_back() {
+    let fx = Fixture::new();
+    let disk = fx.path("disk");
+    fs::create_dir(&disk).unwrap();
+    let _disk = Mount::tmpfs(&disk);
+    let data = disk.join("data");
+    fs::create_dir(&data).unwrap();
+    for i in 0..10 {
+        fs::write(data.join(format!("f{i}")), format!("{i}")).unwrap();
+    }
+    let mounted = Mount::bind(&data, &fx.src);
+    let mut daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+    assert_eq!(count_files(&fx.dst), 10);
+
+    drop(mounted);
+    poll_state(&daemon, "source missing");
+    daemon.ctl_ok(&["sync"]);
+    let stderr = daemon.ctl_fails(1, &["wait", "--timeout", "5"]);
+    assert!(stderr.contains("source missing"), "{stderr}");
+    assert_eq!(count_files(&fx.dst), 10, "the mirror was touched");
+    let watch = &daemon.status()["watches"][0];
+    assert!(watch["source_missing"].is_string(), "{watch}");
+
+    // Back: watched again, and changes flow.
+    let mounted = Mount::bind(&data, &fx.src);
+    poll_state(&daemon, "idle");
+    fs::write(fx.src.join("after"), "back").unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+
+    // A restart while the disk is not mounted: the recorded filesystem differs,
+    // nothing is synced at start.
+    daemon.terminate();
+    drop(mounted);
+    assert_eq!(count_files(&fx.src), 0);
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    poll_state(&daemon, "source missing");
+    daemon.ctl_fails(1, &["wait", "--timeout", "5"]);
+    assert_eq!(count_files(&fx.dst), 11, "the mirror was wiped at start");
+    assert!(
+        daemon.log().contains("another filesystem"),
+        "{}",
+        daemon.log()
+    );
+}
+
+#[test]
+fn an_empty_source_at_start_keeps_the_mirror_until_forced() {
+    let fx = Fixture::new();
+    for i in 0..5 {
+        fs::write(fx.dst.join(format!("kept{i}")), "mirror").unwrap();
+    }
+    let daemon = fx.start(&[
+        "--delay".as_ref(),
+        "0".as_ref(),
+        fx.src.as_os_str(),
+        fx.dst.as_os_str(),
+    ]);
+    poll_state(&daemon, "source missing");
+    let stderr = daemon.ctl_fails(1, &["wait", "--timeout", "5"]);
+    assert!(stderr.contains("empty"), "{stderr}");
+    assert_eq!(count_files(&fx.dst), 5, "an empty source wiped the mirror");
+    // On purpose: the mirror follows the empty source.
+    daemon.ctl_ok(&["sync", &s(&fx.src), "--force"]);
+    daemon.wait_idle();
+    assert_eq!(count_files(&fx.dst), 0);
+    assert_eq!(target_state(&daemon), "idle");
+}
+
+#[test]
+fn a_root_deleted_and_made_again_is_followed() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("a"), "old").unwrap();
+    let daemon = fx.start(&[
+        "--delay".as_ref(),
+        "0".as_ref(),
+        fx.src.as_os_str(),
+        fx.dst.as_os_str(),
+    ]);
+    daemon.wait_idle();
+    fs::remove_dir_all(&fx.src).unwrap();
+    fs::create_dir(&fx.src).unwrap();
+    fs::create_dir(fx.src.join("sub")).unwrap();
+    fs::write(fx.src.join("sub/b"), "new").unwrap();
+    let arrived = poll_until(Duration::from_secs(20), || fx.dst.join("sub/b").exists());
+    assert!(arrived, "{}", daemon.log());
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    fs::write(fx.src.join("sub/c"), "later").unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    let watch = &daemon.status()["watches"][0];
+    assert_eq!(watch["watched_dirs"], 2, "{watch}");
+}
+
+#[test]
+fn an_atomic_deploy_swap_mirrors_the_new_tree() {
+    let fx = Fixture::new();
+    let www = fx.path("www");
+    let staged = fx.path("www.new");
+    fs::create_dir_all(www.join("css")).unwrap();
+    fs::write(www.join("index.html"), "v1").unwrap();
+    fs::write(www.join("css/old.css"), "old").unwrap();
+    fs::create_dir_all(staged.join("js")).unwrap();
+    fs::write(staged.join("index.html"), "v2").unwrap();
+    fs::write(staged.join("js/new.js"), "new").unwrap();
+    let daemon = fx.start(&[
+        "--delay".as_ref(),
+        "0".as_ref(),
+        www.as_os_str(),
+        fx.dst.as_os_str(),
+    ]);
+    daemon.wait_idle();
+    fs::rename(&www, fx.path("www.old")).unwrap();
+    fs::rename(&staged, &www).unwrap();
+    let swapped = poll_until(Duration::from_secs(20), || {
+        fs::read_to_string(fx.dst.join("index.html")).is_ok_and(|t| t == "v2")
+            && !fx.dst.join("css").exists()
+    });
+    assert!(swapped, "{}", daemon.log());
+    daemon.wait_idle();
+    assert_trees_equal(&www, &fx.dst, &daemon);
+    // Later changes come from the new tree, not from www.old.
+    fs::write(www.join("js/later.js"), "later").unwrap();
+    fs::write(fx.path("www.old/stale"), "must not arrive").unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&www, &fx.dst, &daemon);
+}
+
+// 3. A directory swapped for a symlink.
+
+#[test]
+fn a_directory_swapped_for_a_symlink_is_mirrored_as_a_symlink() {
+    let fx = Fixture::new();
+    let secret = fx.path("secret");
+    fs::create_dir(&secret).unwrap();
+    fs::write(secret.join("shadow"), "root:SECRET").unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::create_dir(fx.src.join("conf")).unwrap();
+    fs::write(fx.src.join("conf/shadow"), "public").unwrap();
+    let daemon = fx.start(&[
+        "--delay".as_ref(),
+        "0".as_ref(),
+        fx.src.as_os_str(),
+        fx.dst.as_os_str(),
+    ]);
+    daemon.wait_idle();
+    daemon.ctl_ok(&["pause"]);
+    fs::write(fx.src.join("conf/shadow"), "public, changed").unwrap();
+    fs::remove_dir_all(fx.src.join("conf")).unwrap();
+    symlink(&secret, fx.src.join("conf")).unwrap();
+    daemon.ctl_ok(&["resume"]);
+    daemon.wait_idle();
+    let conf = fs::symlink_metadata(fx.dst.join("conf")).unwrap();
+    assert!(
+        conf.file_type().is_symlink(),
+        "conf on the mirror is not a symlink"
+    );
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
