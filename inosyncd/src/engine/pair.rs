@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
-use inosync_proto::TargetState;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
@@ -280,23 +279,6 @@ impl Pair {
         }
         progress.borrow().clone()
     }
-
-    /// The state shown by `status`.
-    pub fn state(&self, paused: bool) -> TargetState {
-        if self.running.is_some() {
-            TargetState::Syncing
-        } else if self.empty_hold {
-            TargetState::SourceMissing
-        } else if paused {
-            TargetState::Paused
-        } else if self.last_error.is_some() && self.has_pending() {
-            TargetState::Retrying
-        } else if self.has_pending() {
-            TargetState::Waiting
-        } else {
-            TargetState::Idle
-        }
-    }
 }
 
 /// `first`, then doubling (1 s, 2 s, 4 s … for transient errors) up to five
@@ -347,7 +329,7 @@ mod tests {
         assert_eq!(pair.pending_count(), 2);
         assert_eq!(pair.failures, 1);
         assert!(pair.due_at(Duration::ZERO).unwrap() >= now + Duration::from_secs(1));
-        assert_eq!(pair.state(false), TargetState::Retrying);
+        assert!(pair.retry_in(now).is_some(), "retrying");
     }
 
     #[test]

@@ -56,11 +56,7 @@ impl Engine {
                 .map(|p| TargetStatus {
                     target: p.target.clone(),
                     destination: p.destination.clone(),
-                    state: if w.missing.is_some() {
-                        TargetState::SourceMissing
-                    } else {
-                        p.state(w.holds_syncs())
-                    },
+                    state: target_state(p, w.missing.is_some(), w.holds_syncs()),
                     pending: p.pending_count(),
                     last_sync: p.last_sync.map(rfc3339),
                     last_error: w
@@ -79,5 +75,22 @@ impl Engine {
                 })
                 .collect(),
         }
+    }
+}
+
+/// The state `status` shows for one pair, most telling first.
+fn target_state(pair: &Pair, source_missing: bool, paused: bool) -> TargetState {
+    if pair.is_running() {
+        TargetState::Syncing
+    } else if source_missing || pair.is_held_empty() {
+        TargetState::SourceMissing
+    } else if paused {
+        TargetState::Paused
+    } else if pair.last_error.is_some() && pair.has_pending() {
+        TargetState::Retrying
+    } else if pair.has_pending() {
+        TargetState::Waiting
+    } else {
+        TargetState::Idle
     }
 }
