@@ -200,6 +200,17 @@ impl Fixture {
         ))
     }
 
+    /// Quick start from `src` to `dst` with `--delay 0`, on this fixture's socket
+    /// and state file, waiting until it answers.
+    pub fn start_quick(&self) -> Daemon {
+        self.start(&[
+            "--delay".as_ref(),
+            "0".as_ref(),
+            self.src.as_os_str(),
+            self.dst.as_os_str(),
+        ])
+    }
+
     /// Starts `inosyncd ARGS -s SOCKET --state STATE -v` and waits until it answers.
     pub fn start(&self, args: &[&OsStr]) -> Daemon {
         let state = self.state_file();

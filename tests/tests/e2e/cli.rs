@@ -11,12 +11,7 @@ use inosync_tests::{Fixture, assert_trees_equal, bin, poll_until, run_ok};
 fn quick_start_mirrors_source_to_target() {
     let fx = Fixture::new();
     fs::write(fx.src.join("hello"), "world").unwrap();
-    let daemon = fx.start(&[
-        "--delay".as_ref(),
-        "0".as_ref(),
-        fx.src.as_os_str(),
-        fx.dst.as_os_str(),
-    ]);
+    let daemon = fx.start_quick();
     daemon.wait_idle();
     fs::write(fx.src.join("second"), "2").unwrap();
     daemon.wait_idle();

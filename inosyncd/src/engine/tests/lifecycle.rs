@@ -76,13 +76,7 @@ async fn wait_answers_at_once_when_idle_and_after_the_batch_otherwise() {
 #[tokio::test(start_paused = true)]
 async fn wait_says_false_at_its_deadline_while_changes_are_held() {
     let h = Harness::start(Spec::default()).await;
-    h.ask(|reply| Command::Pause {
-        path: None,
-        paused: true,
-        reply,
-    })
-    .await
-    .expect("paused");
+    h.pause(true).await;
     h.change(0, "a").await;
     let mut answer = h.wait_call(secs(10)).await;
     h.advance(secs(9)).await;
@@ -169,13 +163,7 @@ async fn a_second_signal_stops_at_once_and_stops_the_running_rsync() {
 #[tokio::test(start_paused = true)]
 async fn sigterm_does_not_wait_for_a_paused_watch() {
     let mut h = Harness::start(Spec::default()).await;
-    h.ask(|reply| Command::Pause {
-        path: None,
-        paused: true,
-        reply,
-    })
-    .await
-    .expect("paused");
+    h.pause(true).await;
     h.change(0, "a").await;
     h.signal(1);
     assert!(h.ends_within(secs(1)).await);
@@ -219,14 +207,7 @@ async fn a_missing_root_is_never_synced_from_and_reattaches() {
 async fn an_empty_root_deletes_nothing_until_something_appears() {
     let h = Harness::start(Spec::default()).await;
     std::fs::remove_file(h.root(0).join("file")).expect("empty the root");
-    h.ask(|reply| Command::Sync {
-        path: None,
-        force: false,
-        reply,
-    })
-    .await
-    .expect("sync");
-    h.settle().await;
+    h.sync_now().await;
     assert!(
         h.job(0).delete_nothing,
         "an empty root's full sync may delete"

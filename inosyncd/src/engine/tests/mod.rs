@@ -184,6 +184,56 @@ impl Harness {
         rx.await.expect("answered")
     }
 
+    /// `pause` (or `resume`) every watch.
+    async fn pause(&self, paused: bool) {
+        self.ask(|reply| Command::Pause {
+            path: None,
+            paused,
+            reply,
+        })
+        .await
+        .expect("pause answered");
+        self.settle().await;
+    }
+
+    /// `sync` (a full sync now) of every watch.
+    async fn sync_now(&self) {
+        self.ask(|reply| Command::Sync {
+            path: None,
+            force: false,
+            reply,
+        })
+        .await
+        .expect("sync answered");
+        self.settle().await;
+    }
+
+    /// `delay SECONDS [--watch W]`.
+    async fn set_delay(&self, watch: Option<usize>, seconds: f64) {
+        let path = watch.map(|w| self.root(w).display().to_string());
+        self.ask(|reply| Command::Delay {
+            seconds: Some(seconds),
+            path,
+            reply,
+        })
+        .await
+        .expect("delay set");
+        self.settle().await;
+    }
+
+    /// `speed KBPS [--watch W]`.
+    async fn set_speed(&self, watch: Option<usize>, kbps: u32) {
+        let path = watch.map(|w| self.root(w).display().to_string());
+        self.ask(|reply| Command::Speed {
+            kbps: Some(kbps),
+            path,
+            reply,
+        })
+        .await
+        .expect("speed set");
+        self.settle().await;
+    }
+
     /// Sends SIGTERM's worth of stop (`n` signals in all so far).
     fn signal(&self, n: u32) {
         self.stop.send_replace(n);

@@ -8,7 +8,6 @@ use inosync_proto::TargetState;
 
 use super::fake::{failed, synced};
 use super::{Harness, Spec, paths};
-use crate::engine::Command;
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -105,14 +104,7 @@ async fn a_new_speed_restarts_the_running_transfer_without_a_failure() {
     let h = Harness::start(Spec::default()).await;
     h.change(0, "big").await;
     assert_eq!(h.job(0).speed, 0);
-    h.ask(|reply| Command::Speed {
-        kbps: Some(500),
-        path: None,
-        reply,
-    })
-    .await
-    .expect("speed set");
-    h.settle().await;
+    h.set_speed(None, 500).await;
     tokio::task::yield_now().await;
     h.settle().await;
     assert_eq!(h.started(), 2, "not restarted");
@@ -129,15 +121,7 @@ async fn a_speed_change_elsewhere_leaves_a_running_transfer_alone() {
     })
     .await;
     h.change(0, "a").await;
-    let other = h.root(1).display().to_string();
-    h.ask(|reply| Command::Speed {
-        kbps: Some(100),
-        path: Some(other),
-        reply,
-    })
-    .await
-    .expect("speed set");
-    h.settle().await;
+    h.set_speed(Some(1), 100).await;
     assert_eq!(h.started(), 1);
     assert_eq!(h.runs.open(), 1);
 }

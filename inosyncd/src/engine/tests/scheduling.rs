@@ -7,7 +7,6 @@ use inosync_proto::TargetState;
 
 use super::fake::synced;
 use super::{Harness, Spec, paths};
-use crate::engine::Command;
 use crate::watcher::Change;
 
 const MS: Duration = Duration::from_millis(1);
@@ -105,15 +104,7 @@ async fn a_shorter_delay_re_times_pending_batches() {
     h.change(0, "a").await;
     h.advance(secs(10)).await;
     assert_eq!(h.started(), 0);
-    let set = h
-        .ask(|reply| Command::Delay {
-            seconds: Some(5.0),
-            path: None,
-            reply,
-        })
-        .await;
-    assert!(set.is_ok());
-    h.settle().await;
+    h.set_delay(None, 5.0).await;
     assert_eq!(h.started(), 1, "due 5 s after a change made 10 s ago");
 }
 
@@ -125,14 +116,7 @@ async fn a_longer_delay_for_one_watch_holds_its_batch_longer() {
         ..Spec::default()
     })
     .await;
-    let root = h.root(1).display().to_string();
-    h.ask(|reply| Command::Delay {
-        seconds: Some(30.0),
-        path: Some(root),
-        reply,
-    })
-    .await
-    .expect("delay set");
+    h.set_delay(Some(1), 30.0).await;
     h.change(0, "a").await;
     h.change(1, "b").await;
     h.advance(secs(2)).await;
@@ -144,25 +128,13 @@ async fn a_longer_delay_for_one_watch_holds_its_batch_longer() {
 #[tokio::test(start_paused = true)]
 async fn pause_holds_batches_and_resume_lets_them_go() {
     let h = Harness::start(Spec::default()).await;
-    h.ask(|reply| Command::Pause {
-        path: None,
-        paused: true,
-        reply,
-    })
-    .await
-    .expect("paused");
+    h.pause(true).await;
     h.change(0, "a").await;
     h.advance(secs(600)).await;
     assert_eq!(h.started(), 0);
     assert_eq!(h.state(0, 0).await, TargetState::Paused);
     assert_eq!(h.status().await.watches[0].pending, 1);
-    h.ask(|reply| Command::Pause {
-        path: None,
-        paused: false,
-        reply,
-    })
-    .await
-    .expect("resumed");
+    h.pause(false).await;
     h.settle().await;
     assert_eq!(h.started(), 1);
 }
@@ -234,14 +206,7 @@ async fn sync_now_is_a_full_sync_without_waiting_for_the_delay() {
         ..Spec::default()
     })
     .await;
-    h.ask(|reply| Command::Sync {
-        path: None,
-        force: false,
-        reply,
-    })
-    .await
-    .expect("sync");
-    h.settle().await;
+    h.sync_now().await;
     assert_eq!(h.started(), 1);
     assert_eq!(paths(&h.job(0)), None);
 }

@@ -80,12 +80,7 @@ fn add_and_reload_refuse_overlaps_and_a_quick_start_add_needs_a_target() {
     let blog = fx.path("blog");
     fs::create_dir(&blog).unwrap();
     fs::write(blog.join("post"), "hello").unwrap();
-    let daemon = fx.start(&[
-        "--delay".as_ref(),
-        "0".as_ref(),
-        fx.src.as_os_str(),
-        fx.dst.as_os_str(),
-    ]);
+    let daemon = fx.start_quick();
     daemon.wait_idle();
     let stderr = daemon.ctl_fails(1, &["add", &s(&blog)]);
     assert!(stderr.contains("--target"), "{stderr}");

@@ -1,6 +1,7 @@
 //! A second daemon, the daemon's own files, socket_group, the ssh directory,
 //! and a quick start's state.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
@@ -84,56 +85,44 @@ fn state_and_pid_files_are_never_followed_shared_or_clobbered() {
     // A second daemon on the same state file (another socket) is refused.
     let config = fx.path("inosync.toml");
     let other_sock = fx.path("second.sock");
-    let stderr = refused_start(&[
-        "-c".as_ref(),
-        config.as_os_str(),
-        "-s".as_ref(),
-        other_sock.as_os_str(),
-        "--state".as_ref(),
-        fx.state_file().as_os_str(),
-    ]);
+    // The config on another socket with this --state (and more arguments).
+    let second = |state: &Path, more: &[&OsStr]| {
+        let args: Vec<&OsStr> = [
+            "-c".as_ref(),
+            config.as_os_str(),
+            "-s".as_ref(),
+            other_sock.as_os_str(),
+            "--state".as_ref(),
+            state.as_os_str(),
+        ]
+        .into_iter()
+        .chain(more.iter().copied())
+        .collect();
+        refused_start(&args)
+    };
+    let stderr = second(&fx.state_file(), &[]);
     assert!(stderr.contains("in use by another inosyncd"), "{stderr}");
     drop(daemon);
 
     // --state naming the config file, or a directory: refused, left alone.
     let before = fs::read_to_string(&config).unwrap();
-    let stderr = refused_start(&[
-        "-c".as_ref(),
-        config.as_os_str(),
-        "-s".as_ref(),
-        other_sock.as_os_str(),
-        "--state".as_ref(),
-        config.as_os_str(),
-    ]);
+    let stderr = second(&config, &[]);
     assert!(stderr.contains("config file"), "{stderr}");
     assert_eq!(fs::read_to_string(&config).unwrap(), before);
     let dir = fx.path("a-dir");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("inside"), "x").unwrap();
-    let stderr = refused_start(&[
-        "-c".as_ref(),
-        config.as_os_str(),
-        "-s".as_ref(),
-        other_sock.as_os_str(),
-        "--state".as_ref(),
-        dir.as_os_str(),
-    ]);
+    let stderr = second(&dir, &[]);
     assert!(stderr.contains("not a regular file"), "{stderr}");
     assert!(dir.join("inside").exists());
 
     // A pid file that is a symlink.
     let pid_link = fx.path("inosyncd.pid");
     symlink(&victim, &pid_link).unwrap();
-    let stderr = refused_start(&[
-        "-c".as_ref(),
-        config.as_os_str(),
-        "-s".as_ref(),
-        other_sock.as_os_str(),
-        "--state".as_ref(),
-        fx.state_file().as_os_str(),
-        "--pid-file".as_ref(),
-        pid_link.as_os_str(),
-    ]);
+    let stderr = second(
+        &fx.state_file(),
+        &["--pid-file".as_ref(), pid_link.as_os_str()],
+    );
     assert!(stderr.contains("symlink"), "{stderr}");
     assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
 }

@@ -64,12 +64,7 @@ fn an_empty_source_at_start_keeps_the_mirror_until_forced() {
     for i in 0..5 {
         fs::write(fx.dst.join(format!("kept{i}")), "mirror").unwrap();
     }
-    let daemon = fx.start(&[
-        "--delay".as_ref(),
-        "0".as_ref(),
-        fx.src.as_os_str(),
-        fx.dst.as_os_str(),
-    ]);
+    let daemon = fx.start_quick();
     poll_state(&daemon, "source missing");
     let stderr = daemon.ctl_fails(1, &["wait", "--timeout", "5"]);
     assert!(stderr.contains("empty"), "{stderr}");
@@ -85,12 +80,7 @@ fn an_empty_source_at_start_keeps_the_mirror_until_forced() {
 fn a_root_deleted_and_made_again_is_followed() {
     let fx = Fixture::new();
     fs::write(fx.src.join("a"), "old").unwrap();
-    let daemon = fx.start(&[
-        "--delay".as_ref(),
-        "0".as_ref(),
-        fx.src.as_os_str(),
-        fx.dst.as_os_str(),
-    ]);
+    let daemon = fx.start_quick();
     daemon.wait_idle();
     fs::remove_dir_all(&fx.src).unwrap();
     fs::create_dir(&fx.src).unwrap();
@@ -152,12 +142,7 @@ fn a_directory_swapped_for_a_symlink_is_mirrored_as_a_symlink() {
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o700)).unwrap();
     fs::create_dir(fx.src.join("conf")).unwrap();
     fs::write(fx.src.join("conf/shadow"), "public").unwrap();
-    let daemon = fx.start(&[
-        "--delay".as_ref(),
-        "0".as_ref(),
-        fx.src.as_os_str(),
-        fx.dst.as_os_str(),
-    ]);
+    let daemon = fx.start_quick();
     daemon.wait_idle();
     daemon.ctl_ok(&["pause"]);
     fs::write(fx.src.join("conf/shadow"), "public, changed").unwrap();
