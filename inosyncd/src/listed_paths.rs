@@ -1,14 +1,22 @@
-//! No listed path is read through a symlink. rsync resolves each path it is
-//! given with the kernel's path walk, so `conf/shadow` is read through `conf`
-//! when `conf` has just become a symlink to `/etc`, and the mirror gets a real
-//! `conf/` holding `/etc/shadow`. Before a batch goes to rsync, every ancestor of
-//! every listed path is looked at (`lstat`, never following): a path below a
-//! symlink (or below anything that is not a directory) is replaced by that
-//! ancestor, which rsync then mirrors as what it is — a symlink stays a symlink.
+//! The list of paths a batch hands rsync, made safe and complete. Before a batch
+//! goes to rsync, every ancestor of every listed path is looked at (`lstat`,
+//! never following a symlink; cached per batch), and a path is replaced by its
+//! topmost ancestor that is not a real directory:
 //!
-//! The look happens just before rsync starts; a swap in the moments between is
-//! seen as an event, and the next batch replaces whatever rsync copied by the
-//! symlink (and the Landlock sandbox is the line that holds in that window).
+//! - a symlink: rsync resolves listed paths with the kernel's path walk, so
+//!   `conf/shadow` would be read through `conf` when `conf` just became a symlink
+//!   to `/etc`, and the mirror would get a real `conf/` holding `/etc/shadow`. The
+//!   symlink itself is listed instead, and mirrored as a symlink;
+//! - a file (a directory that became a file, as `git checkout` does): the file is
+//!   listed, and replaces the directory on the target (`--force`);
+//! - nothing (the directory is gone): the topmost missing ancestor, whose parent
+//!   exists, is listed, so `--delete-missing-args` deletes the whole subtree on the
+//!   target. Listed under a parent that is itself gone, rsync drops the deletion
+//!   ("parent dir is absent in the file list") and the target keeps the subtree.
+//!
+//! The look happens just before rsync starts; a change in the moments between is
+//! seen as an event, and the next batch lists it again (the Landlock sandbox is
+//! the line that holds for symlinks in that window).
 
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsStr;
@@ -20,15 +28,13 @@ use std::path::Path;
 enum Kind {
     /// A real directory: paths below it are fine.
     Dir,
-    /// A symlink or a file: the listed path becomes this ancestor.
+    /// A symlink, a file, or nothing: the listed path becomes this ancestor.
     Stop,
-    /// Not there (deleted since the event): rsync deals with the listed path.
-    Gone,
 }
 
 /// The paths to hand rsync: each listed path, or its topmost ancestor (below
 /// `root`) that is not a real directory. Sorted and without duplicates.
-pub fn without_symlinked_ancestors(root: &Path, paths: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+pub fn for_rsync(root: &Path, paths: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     let mut seen: HashMap<Vec<u8>, Kind> = HashMap::new();
     let mut out = BTreeSet::new();
     for path in paths {
@@ -41,19 +47,15 @@ pub fn without_symlinked_ancestors(root: &Path, paths: Vec<Vec<u8>>) -> Vec<Vec<
             let kind = *seen
                 .entry(ancestor.to_vec())
                 .or_insert_with(|| kind_of(&root.join(OsStr::from_bytes(ancestor))));
-            match kind {
-                Kind::Dir => {}
-                Kind::Stop => {
-                    replacement = Some(ancestor.to_vec());
-                    break;
-                }
-                Kind::Gone => break,
+            if kind == Kind::Stop {
+                replacement = Some(ancestor.to_vec());
+                break;
             }
         }
         match replacement {
             Some(ancestor) => {
-                tracing::info!(
-                    "{} is below a symlink or file ({}); syncing that entry itself instead",
+                tracing::debug!(
+                    "{} is below a symlink, a file or a missing directory ({}); listing that instead",
                     String::from_utf8_lossy(&path),
                     String::from_utf8_lossy(&ancestor)
                 );
@@ -70,8 +72,7 @@ pub fn without_symlinked_ancestors(root: &Path, paths: Vec<Vec<u8>>) -> Vec<Vec<
 fn kind_of(path: &Path) -> Kind {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => Kind::Dir,
-        Ok(_) => Kind::Stop,
-        Err(_) => Kind::Gone,
+        _ => Kind::Stop,
     }
 }
 
@@ -80,7 +81,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_below_a_symlink_become_the_symlink() {
+    fn paths_become_their_topmost_ancestor_that_is_not_a_directory() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("real/sub")).unwrap();
@@ -91,14 +92,17 @@ mod tests {
             b"conf/passwd".to_vec(),
             b"real/sub/a".to_vec(),
             b"file/below".to_vec(),
-            b"gone/x".to_vec(),
+            b"gone/deeper/x".to_vec(),
+            b"gone/y".to_vec(),
+            b"real/gone/x".to_vec(),
             b"top".to_vec(),
         ];
-        let out = without_symlinked_ancestors(root, listed);
+        let out = for_rsync(root, listed);
         let expected: Vec<Vec<u8>> = vec![
             b"conf".to_vec(),
             b"file".to_vec(),
-            b"gone/x".to_vec(),
+            b"gone".to_vec(),
+            b"real/gone".to_vec(),
             b"real/sub/a".to_vec(),
             b"top".to_vec(),
         ];

@@ -9,6 +9,7 @@ mod engine;
 mod exclude;
 #[cfg(test)]
 mod hostile_input;
+mod listed_paths;
 mod logging;
 mod man;
 mod notify;
@@ -16,7 +17,6 @@ mod own_files;
 mod rsync;
 mod socket;
 mod state_file;
-mod symlink_guard;
 mod time_format;
 mod watch_tree;
 mod watcher;
@@ -144,6 +144,12 @@ fn print_effective(config: &Config) {
     println!("delay = {:?}", config.delay);
     println!("max_parallel = {}", config.max_parallel);
     println!("events = {:?}", config.events.names());
+    if !config.events.sees_attributes() {
+        println!(
+            "# note: `events` has no IN_ATTRIB: chmod, chown and touch are not mirrored \
+             (until a full sync); add IN_ATTRIB to mirror them"
+        );
+    }
     println!("excludes = {:?}", config.excludes);
     println!("targets = {:?}", config.targets);
     if let Some(log_file) = &config.log_file {

@@ -35,7 +35,8 @@ const STRUCTURE: u32 = libc::IN_CREATE
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventSet(u32);
 
-/// inosync's default emask.
+/// inosync's default emask plus `IN_ATTRIB`, so that chmod, chown and touch reach
+/// the mirror (an inosync `.py` emask is kept as given).
 impl Default for EventSet {
     fn default() -> Self {
         EventSet(
@@ -43,7 +44,8 @@ impl Default for EventSet {
                 | libc::IN_CREATE
                 | libc::IN_DELETE
                 | libc::IN_MOVED_FROM
-                | libc::IN_MOVED_TO,
+                | libc::IN_MOVED_TO
+                | libc::IN_ATTRIB,
         )
     }
 }
@@ -76,6 +78,11 @@ impl EventSet {
             .filter(|(_, bit)| bit.count_ones() == 1 && self.0 & bit != 0)
             .map(|(name, _)| *name)
             .collect()
+    }
+
+    /// Whether attribute changes (chmod, chown, touch) make a path pending.
+    pub fn sees_attributes(&self) -> bool {
+        self.0 & libc::IN_ATTRIB != 0
     }
 
     /// Whether an event with this mask should make its path pending.

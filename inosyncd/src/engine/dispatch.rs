@@ -56,9 +56,8 @@ impl Engine {
             io_timeout: Duration::from_secs_f64(self.config.io_timeout),
             delete_nothing: pair.guarded,
             compare_contents: batch.full && pair.compare_contents,
-            paths: (!batch.full).then(|| {
-                crate::symlink_guard::without_symlinked_ancestors(&watch.spec.path, batch.paths)
-            }),
+            paths: (!batch.full)
+                .then(|| crate::listed_paths::for_rsync(&watch.spec.path, batch.paths)),
         };
         let label = format!("{} -> {}", watch.spec.path.display(), pair.destination);
         let pair_id = pair.id;
