@@ -65,7 +65,7 @@ pub fn render(status: &Status) -> String {
                 target.pending.to_string(),
                 target.last_sync.clone().unwrap_or_else(|| "never".into()),
                 target.failures.to_string(),
-                target.last_error.clone().unwrap_or_default(),
+                last_error(target),
             ]);
         }
     }
@@ -106,5 +106,22 @@ fn speed(kbps: u32) -> String {
         "unlimited".into()
     } else {
         format!("{kbps} KB/s")
+    }
+}
+
+/// The last error, or what holds paths back when only some paths fail.
+fn last_error(target: &inosync_proto::TargetStatus) -> String {
+    if let Some(error) = &target.last_error {
+        return error.clone();
+    }
+    match target.held.as_slice() {
+        [] => String::new(),
+        [one] => format!("held: {}: {}", one.path, one.reason),
+        [first, rest @ ..] => format!(
+            "{} paths held; {}: {}",
+            rest.len() + 1,
+            first.path,
+            first.reason
+        ),
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a request or response changes shape, so that a client talking to a
 /// daemon of another release can warn instead of failing with an opaque decode error.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The largest frame either side accepts: a bogus length prefix must not make the
 /// daemon allocate more than this.
@@ -90,6 +90,20 @@ pub struct Progress {
     pub eta: String,
 }
 
+/// A path rsync could not sync, retried on its own so that it holds back nothing
+/// else.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeldPath {
+    /// Relative to the watch root (bytes that are not UTF-8 shown as U+FFFD).
+    pub path: String,
+    /// What rsync said about it.
+    pub reason: String,
+    /// Consecutive failures on it.
+    pub failures: u32,
+    /// Seconds until it is tried again.
+    pub retry_in: f64,
+}
+
 /// One destination of one watch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TargetStatus {
@@ -111,6 +125,8 @@ pub struct TargetStatus {
     pub next_retry_in: Option<f64>,
     /// Progress of the running transfer, once it has run for a second.
     pub progress: Option<Progress>,
+    /// Paths rsync could not sync, each retried on its own.
+    pub held: Vec<HeldPath>,
 }
 
 /// Where a setting's value comes from, so `status` can tell an administrator

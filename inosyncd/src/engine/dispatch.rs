@@ -36,7 +36,7 @@ impl Engine {
             return;
         };
         let pair = &mut watch.pairs[i];
-        let batch = pair.start(stop_tx);
+        let batch = pair.start(stop_tx, Instant::now());
         pair.speed_in_use = speed;
         // A full sync from an empty root deletes nothing: if the target has files,
         // rsync stops with exit 25 and the pair holds (an empty mount point must not

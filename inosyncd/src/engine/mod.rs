@@ -15,6 +15,7 @@
 
 mod commands;
 mod dispatch;
+mod held;
 mod pair;
 mod reload;
 pub mod runner;

@@ -2,12 +2,13 @@
 //! and how the last run went. At most one batch runs and one waits per pair; a
 //! change that arrives while a batch runs goes into the next one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
+use super::held::{HeldPaths, named_in};
 use crate::rsync::{Outcome, Progress, RunResult};
 
 /// Past this many pending paths a pair gives up listing them and does one full
@@ -24,6 +25,8 @@ pub struct Batch {
     pub full: bool,
     /// The changed paths (empty for a full sync).
     pub paths: Vec<Vec<u8>>,
+    /// Held paths tried again in this batch, with their failures so far.
+    pub held_failures: BTreeMap<Vec<u8>, u32>,
 }
 
 /// One destination of one watch.
@@ -65,6 +68,8 @@ pub struct Pair {
     empty_hold: bool,
     /// `sync --force` was given: the next full sync may mirror an empty source.
     empty_source_ok: bool,
+    /// Paths rsync could not sync, retried on their own.
+    pub held: HeldPaths,
     /// The next full sync compares contents (`--checksum`): the source root was
     /// replaced by another tree, whose files may have the sizes and mtimes of the
     /// old ones (a reproducible build sets every mtime alike).
@@ -93,6 +98,7 @@ impl Pair {
             guarded: false,
             empty_hold: false,
             empty_source_ok: false,
+            held: HeldPaths::default(),
             compare_contents: false,
         }
     }
@@ -144,7 +150,7 @@ impl Pair {
 
     /// Whether changes wait to be synced.
     pub fn has_pending(&self) -> bool {
-        self.pending_full || !self.pending.is_empty()
+        self.pending_full || !self.pending.is_empty() || !self.held.is_empty()
     }
 
     /// Whether a batch is running.
@@ -157,7 +163,7 @@ impl Pair {
         if self.pending_full {
             1
         } else {
-            self.pending.len() as u64
+            (self.pending.len() + self.held.len()) as u64
         }
     }
 
@@ -167,12 +173,17 @@ impl Pair {
         if self.running.is_some() || !self.has_pending() || self.empty_hold {
             return None;
         }
-        let first = self.first_change?;
-        let due = if self.urgent { first } else { first + delay };
-        Some(match self.retry_at {
-            Some(retry) => due.max(retry),
-            None => due,
-        })
+        let pending = self.first_change.map(|first| {
+            let due = if self.urgent { first } else { first + delay };
+            match self.retry_at {
+                Some(retry) => due.max(retry),
+                None => due,
+            }
+        });
+        match (pending, self.held.next_retry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Makes the pending batch due now, skipping the delay (and any backoff).
@@ -194,11 +205,21 @@ impl Pair {
     }
 
     /// Moves the pending changes into the running batch; `stop` ends it early.
-    pub fn start(&mut self, stop: oneshot::Sender<()>) -> Batch {
+    pub fn start(&mut self, stop: oneshot::Sender<()>, now: Instant) -> Batch {
         self.stop = Some(stop);
+        let held_failures = if self.pending_full {
+            self.held.take_all()
+        } else {
+            self.held.take_due(now)
+        };
+        let mut paths = std::mem::take(&mut self.pending);
+        if !self.pending_full {
+            paths.extend(held_failures.keys().cloned());
+        }
         let batch = Batch {
             full: self.pending_full,
-            paths: std::mem::take(&mut self.pending).into_iter().collect(),
+            paths: paths.into_iter().collect(),
+            held_failures,
         };
         self.pending_full = false;
         self.first_change = None;
@@ -235,14 +256,15 @@ impl Pair {
         }
         match &outcome.result {
             RunResult::Synced | RunResult::Interrupted => {
-                self.failures = 0;
-                self.retry_at = None;
-                self.last_error = None;
-                self.last_sync = Some(SystemTime::now());
-                if batch.full {
-                    self.empty_source_ok = false;
-                    self.compare_contents = false;
+                self.synced(&batch);
+                // rsync saw these vanish: look again (their topmost missing
+                // ancestor gets listed), in case no event covers them.
+                for path in &outcome.vanished {
+                    self.record(path, now);
                 }
+            }
+            RunResult::Failed { cause, .. }
+                if outcome.exit_code == Some(23) && self.split_out(&batch, outcome, cause, now) => {
             }
             RunResult::Failed { cause, first_retry } => {
                 self.failures = self.failures.saturating_add(1);
@@ -252,6 +274,42 @@ impl Pair {
                 self.requeue(&batch, now);
             }
         }
+    }
+
+    fn synced(&mut self, batch: &Batch) {
+        self.failures = 0;
+        self.retry_at = None;
+        self.last_error = None;
+        self.last_sync = Some(SystemTime::now());
+        if batch.full {
+            self.empty_source_ok = false;
+            self.compare_contents = false;
+        }
+    }
+
+    /// "Some files were not transferred": the paths rsync's errors name are held
+    /// and retried on their own; the rest of the batch arrived. Returns false when
+    /// no path of the batch is named (the whole batch is retried then).
+    fn split_out(&mut self, batch: &Batch, outcome: &Outcome, cause: &str, now: Instant) -> bool {
+        let bad = if batch.full {
+            outcome.named.clone()
+        } else {
+            named_in(&batch.paths, &outcome.named)
+        };
+        if bad.is_empty() {
+            return false;
+        }
+        for path in bad {
+            let failures = batch.held_failures.get(&path).copied().unwrap_or(0) + 1;
+            tracing::warn!(
+                "{}: {} held, retried on its own (failure {failures}): {cause}",
+                self.destination,
+                String::from_utf8_lossy(&path)
+            );
+            self.held.hold(path, cause, failures, now);
+        }
+        self.synced(batch);
+        true
     }
 
     fn requeue(&mut self, batch: &Batch, now: Instant) {
@@ -266,8 +324,12 @@ impl Pair {
 
     /// Time until the next retry, while one is scheduled.
     pub fn retry_in(&self, now: Instant) -> Option<Duration> {
-        let retry = self.retry_at?;
-        (self.last_error.is_some()).then(|| retry.saturating_duration_since(now))
+        let whole = self.retry_at.filter(|_| self.last_error.is_some());
+        let next = match (whole, self.held.next_retry()) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        Some(next.saturating_duration_since(now))
     }
 
     /// Progress of the running transfer, once it has run for a second (shorter
@@ -284,7 +346,7 @@ impl Pair {
 /// `first`, then doubling (1 s, 2 s, 4 s … for transient errors) up to five
 /// minutes, with up to 20% jitter so that targets that failed together do not
 /// retry in lockstep.
-fn backoff(failures: u32, first: Duration) -> Duration {
+pub fn backoff(failures: u32, first: Duration) -> Duration {
     let base = first
         .max(Duration::from_millis(100))
         .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
@@ -305,7 +367,7 @@ mod tests {
         let now = Instant::now();
         let mut pair = Pair::new(1, "t".into(), "t".into());
         pair.record(b"a", now);
-        let batch = pair.start(oneshot::channel().0);
+        let batch = pair.start(oneshot::channel().0, now);
         assert_eq!(batch.paths, vec![b"a".to_vec()]);
         pair.record(b"b", now);
         assert_eq!(
@@ -315,7 +377,10 @@ mod tests {
         );
         pair.finish(&ok(), now);
         assert_eq!(pair.due_at(Duration::ZERO), Some(now));
-        assert_eq!(pair.start(oneshot::channel().0).paths, vec![b"b".to_vec()]);
+        assert_eq!(
+            pair.start(oneshot::channel().0, now).paths,
+            vec![b"b".to_vec()]
+        );
     }
 
     #[test]
@@ -323,7 +388,7 @@ mod tests {
         let now = Instant::now();
         let mut pair = Pair::new(1, "t".into(), "t".into());
         pair.record(b"a", now);
-        pair.start(oneshot::channel().0);
+        pair.start(oneshot::channel().0, now);
         pair.record(b"b", now);
         pair.finish(&failed(Duration::from_secs(1)), now);
         assert_eq!(pair.pending_count(), 2);
@@ -338,7 +403,7 @@ mod tests {
         let mut pair = Pair::new(1, "t".into(), "t".into());
         pair.record(b"a", now);
         let (stop, stopped) = oneshot::channel();
-        pair.start(stop);
+        pair.start(stop, now);
         assert!(pair.interrupt());
         drop(stopped);
         pair.finish(
@@ -350,7 +415,10 @@ mod tests {
         );
         assert_eq!(pair.failures, 0);
         assert_eq!(pair.due_at(Duration::from_secs(60)), Some(now));
-        assert_eq!(pair.start(oneshot::channel().0).paths, vec![b"a".to_vec()]);
+        assert_eq!(
+            pair.start(oneshot::channel().0, now).paths,
+            vec![b"a".to_vec()]
+        );
     }
 
     #[test]
@@ -372,6 +440,8 @@ mod tests {
             files: Some(1),
             bytes_sent: None,
             exit_code: Some(0),
+            named: Vec::new(),
+            vanished: Vec::new(),
         }
     }
 
@@ -402,6 +472,6 @@ mod tests {
             pair.record(format!("dir{}/file{i}", i % 100).as_bytes(), now);
         }
         assert_eq!(pair.pending_count(), 1, "collapsed into one full sync");
-        assert!(pair.start(oneshot::channel().0).full);
+        assert!(pair.start(oneshot::channel().0, now).full);
     }
 }

@@ -76,6 +76,8 @@ impl Runner for PretendRunner {
             files,
             bytes_sent: None,
             exit_code: Some(0),
+            named: Vec::new(),
+            vanished: Vec::new(),
         }))
     }
 

@@ -2,7 +2,7 @@
 
 use tokio::time::Instant;
 
-use inosync_proto::{Progress, Status, TargetState, TargetStatus, WatchStatus};
+use inosync_proto::{HeldPath, Progress, Status, TargetState, TargetStatus, WatchStatus};
 
 use super::Engine;
 use super::pair::Pair;
@@ -66,6 +66,16 @@ impl Engine {
                         .or_else(|| p.last_error.clone()),
                     failures: p.failures,
                     next_retry_in: p.retry_in(now).map(|d| d.as_secs_f64()),
+                    held: p
+                        .held
+                        .iter()
+                        .map(|(path, held)| HeldPath {
+                            path: String::from_utf8_lossy(path).into_owned(),
+                            reason: held.reason.clone(),
+                            failures: held.failures,
+                            retry_in: held.retry_at.saturating_duration_since(now).as_secs_f64(),
+                        })
+                        .collect(),
                     progress: p.progress(now).map(|p| Progress {
                         bytes_done: p.bytes_done,
                         percent: p.percent,
@@ -86,7 +96,7 @@ fn target_state(pair: &Pair, source_missing: bool, paused: bool) -> TargetState 
         TargetState::SourceMissing
     } else if paused {
         TargetState::Paused
-    } else if pair.last_error.is_some() && pair.has_pending() {
+    } else if (pair.last_error.is_some() && pair.has_pending()) || !pair.held.is_empty() {
         TargetState::Retrying
     } else if pair.has_pending() {
         TargetState::Waiting

@@ -5,6 +5,7 @@ mod command;
 mod exit_code;
 mod run;
 mod ssh_reuse;
+mod stderr;
 
 pub use command::{Job, display_argv};
 #[cfg(test)]

@@ -10,6 +10,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::command::{Job, display_argv};
 use super::exit_code::{first_retry, meaning};
+use super::stderr::Stderr;
 
 /// How one run ended, as the engine branches on it.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +43,10 @@ pub struct Outcome {
     pub bytes_sent: Option<u64>,
     /// rsync's exit code, when it exited by itself.
     pub exit_code: Option<i32>,
+    /// Paths (relative to the source root) that rsync's error lines name.
+    pub named: Vec<Vec<u8>>,
+    /// Paths (relative to the source root) rsync saw vanish mid-run.
+    pub vanished: Vec<Vec<u8>>,
 }
 
 /// How far a running transfer has got, as rsync reports it (`--info=progress2`).
@@ -60,9 +65,6 @@ pub struct Progress {
 /// How long rsync gets to exit after SIGTERM (it keeps its partial file then)
 /// before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-
-/// Lines of rsync's stderr kept for `last_error`.
-const STDERR_TAIL: usize = 3;
 
 /// What starting rsync gave.
 enum Launch {
@@ -96,6 +98,8 @@ pub fn run(
     };
     let run = Supervised {
         list,
+        source: job.source.clone(),
+        destination: job.destination.clone(),
         io_timeout: job.io_timeout,
         label,
         started,
@@ -108,6 +112,8 @@ pub fn run(
 /// What the supervising task needs to know about its run.
 struct Supervised {
     list: Option<Vec<u8>>,
+    source: std::path::PathBuf,
+    destination: String,
     io_timeout: Duration,
     label: String,
     started: Instant,
@@ -136,6 +142,8 @@ fn spawn(argv: &[std::ffi::OsString], with_list: bool) -> std::io::Result<tokio:
 async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<()>) -> Outcome {
     let Supervised {
         list,
+        source,
+        destination,
         io_timeout,
         label,
         started,
@@ -153,6 +161,8 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
                 files,
                 bytes_sent: None,
                 exit_code: None,
+                named: Vec::new(),
+                vanished: Vec::new(),
             };
         }
         Launch::Running(child) => child,
@@ -199,16 +209,13 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
     let stderr_lines = child.stderr.take().map(|stderr| {
         let label = label.clone();
         tokio::spawn(async move {
-            let mut tail: Vec<String> = Vec::new();
+            let mut kept = Stderr::default();
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 tracing::warn!("{label}: rsync: {line}");
-                if tail.len() == STDERR_TAIL {
-                    tail.remove(0);
-                }
-                tail.push(line);
+                kept.push(line);
             }
-            tail
+            kept
         })
     });
     let mut interrupted = false;
@@ -237,9 +244,9 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
         Some(task) => task.await.unwrap_or(None),
         None => None,
     };
-    let tail = match stderr_lines {
+    let stderr = match stderr_lines {
         Some(task) => task.await.unwrap_or_default(),
-        None => Vec::new(),
+        None => Stderr::default(),
     };
     if let Some(writer) = writer {
         let _ = writer.await;
@@ -258,10 +265,11 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
         Ok(status) if status.code() == Some(24) => None,
         Ok(status) => Some(match status.code() {
             Some(code) => {
-                let detail = if tail.is_empty() {
+                let cause = stderr.cause();
+                let detail = if cause.is_empty() {
                     String::new()
                 } else {
-                    format!(": {}", tail.join(" | "))
+                    format!(": {cause}")
                 };
                 format!("rsync exited with {code} ({}){detail}", meaning(code))
             }
@@ -269,12 +277,19 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
         }),
         Err(e) => Some(format!("cannot wait for rsync: {e}")),
     };
+    // A sender that aborted because the tree changed under it raced the source:
+    // retry soon, as for any transient error, not after the 30 s of a misconfig.
+    let retry_class = if code == Some(2) && stderr.sender_raced() {
+        Some(23)
+    } else {
+        code
+    };
     let result = match error {
         _ if interrupted => RunResult::Interrupted,
         None => RunResult::Synced,
         Some(cause) => RunResult::Failed {
             cause,
-            first_retry: first_retry(code),
+            first_retry: first_retry(retry_class),
         },
     };
     Outcome {
@@ -283,6 +298,8 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
         files,
         bytes_sent,
         exit_code: code,
+        named: stderr.named_paths(&source, &destination),
+        vanished: stderr.vanished(&source),
     }
 }
 

@@ -95,6 +95,8 @@ pub fn synced() -> Outcome {
         files: None,
         bytes_sent: Some(100),
         exit_code: Some(0),
+        named: Vec::new(),
+        vanished: Vec::new(),
     }
 }
 

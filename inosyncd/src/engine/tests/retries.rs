@@ -125,3 +125,71 @@ async fn a_speed_change_elsewhere_leaves_a_running_transfer_alone() {
     assert_eq!(h.started(), 1);
     assert_eq!(h.runs.open(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_path_rsync_names_in_its_errors_is_held_and_the_rest_arrives() {
+    let h = Harness::start(Spec::default()).await;
+    for name in ["bad", "good1"] {
+        h.change(0, name).await;
+    }
+    // The first batch ("bad") is running; "good1" waits for it.
+    let mut outcome = failed(23);
+    outcome.named = vec![b"bad".to_vec()];
+    h.finish(0, outcome).await;
+    let target = h.status().await.watches[0].targets[0].clone();
+    assert_eq!(target.failures, 0, "the batch counts as synced");
+    assert_eq!(target.held.len(), 1);
+    assert_eq!(target.held[0].path, "bad");
+    assert_eq!(target.state, TargetState::Syncing, "good1 goes at once");
+    assert_eq!(paths(&h.job(1)), Some(vec!["good1".into()]));
+    h.finish(1, synced()).await;
+    h.change(0, "good2").await;
+    assert_eq!(
+        paths(&h.job(2)),
+        Some(vec!["good2".into()]),
+        "held back by bad"
+    );
+    h.finish(2, synced()).await;
+    assert_eq!(h.state(0, 0).await, TargetState::Retrying);
+    // Retried on its own after its backoff, and again (longer) if it fails again.
+    h.advance(Duration::from_millis(1300)).await;
+    assert_eq!(paths(&h.job(3)), Some(vec!["bad".into()]));
+    let mut again = failed(23);
+    again.named = vec![b"bad".to_vec()];
+    h.finish(3, again).await;
+    let held = &h.status().await.watches[0].targets[0].held[0];
+    assert_eq!(held.failures, 2);
+    assert!(held.retry_in >= 2.0, "{}", held.retry_in);
+    h.advance(Duration::from_secs(3)).await;
+    h.finish(4, synced()).await;
+    let target = &h.status().await.watches[0].targets[0];
+    assert!(target.held.is_empty());
+    assert_eq!(target.state, TargetState::Idle);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_that_names_no_listed_path_retries_the_whole_batch() {
+    let h = Harness::start(Spec::default()).await;
+    h.change(0, "a").await;
+    let mut outcome = failed(23);
+    outcome.named = vec![b"elsewhere".to_vec()];
+    h.finish(0, outcome).await;
+    let target = &h.status().await.watches[0].targets[0];
+    assert_eq!((target.failures, target.held.len()), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn paths_rsync_saw_vanish_are_looked_at_again() {
+    let h = Harness::start(Spec::default()).await;
+    h.change(0, "dir/file").await;
+    let mut outcome = synced();
+    outcome.exit_code = Some(24);
+    outcome.vanished = vec![b"dir/file".to_vec()];
+    h.finish(0, outcome).await;
+    assert_eq!(h.started(), 2);
+    assert_eq!(
+        paths(&h.job(1)),
+        Some(vec!["dir".into()]),
+        "listed at its topmost missing ancestor"
+    );
+}

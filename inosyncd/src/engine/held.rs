@@ -1,0 +1,132 @@
+//! Paths rsync could not sync, held apart from their pair's batches. One bad
+//! path (unwritable on the target, too long, a race rsync lost) must not hold back
+//! every other change: when a run ends with "some files were not transferred"
+//! and rsync's errors name paths of the batch, those paths are held and retried
+//! on their own schedule (1 s, 2 s, 4 s … up to five minutes), and the rest of
+//! the batch counts as synced.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::pair::backoff;
+
+/// Why a path is held and when it is tried again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    /// What rsync said.
+    pub reason: String,
+    /// Consecutive runs that failed on it.
+    pub failures: u32,
+    /// When it goes into a batch again.
+    pub retry_at: Instant,
+}
+
+/// The held paths of one pair.
+#[derive(Debug, Default)]
+pub struct HeldPaths(BTreeMap<Vec<u8>, Held>);
+
+impl HeldPaths {
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many paths are held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The held paths, by path.
+    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Held)> {
+        self.0.iter()
+    }
+
+    /// When the next held path is due.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.0.values().map(|h| h.retry_at).min()
+    }
+
+    /// Takes out the paths due by `now`, with their failure counts, for a batch.
+    pub fn take_due(&mut self, now: Instant) -> BTreeMap<Vec<u8>, u32> {
+        let due: Vec<Vec<u8>> = self
+            .0
+            .iter()
+            .filter(|(_, h)| h.retry_at <= now)
+            .map(|(p, _)| p.clone())
+            .collect();
+        due.into_iter()
+            .filter_map(|p| self.0.remove(&p).map(|h| (p, h.failures)))
+            .collect()
+    }
+
+    /// Takes out everything (a full sync covers every path).
+    pub fn take_all(&mut self) -> BTreeMap<Vec<u8>, u32> {
+        std::mem::take(&mut self.0)
+            .into_iter()
+            .map(|(p, h)| (p, h.failures))
+            .collect()
+    }
+
+    /// Holds `path` after its `failures`-th failure.
+    pub fn hold(&mut self, path: Vec<u8>, reason: &str, failures: u32, now: Instant) {
+        let retry_at = now + backoff(failures, Duration::from_secs(1));
+        self.0.insert(
+            path,
+            Held {
+                reason: reason.to_string(),
+                failures,
+                retry_at,
+            },
+        );
+    }
+}
+
+/// The listed paths that rsync's errors name: a listed path that is named, lies
+/// below a named one, or has a named one below it.
+pub fn named_in(listed: &[Vec<u8>], named: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let under = |a: &[u8], b: &[u8]| a.len() > b.len() && a.starts_with(b) && a[b.len()] == b'/';
+    listed
+        .iter()
+        .filter(|l| named.iter().any(|n| n == *l || under(n, l) || under(l, n)))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_paths_match_listed_ones_by_component() {
+        let listed: Vec<Vec<u8>> = ["a", "ab", "d/x", "d/y", "q"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        let named: Vec<Vec<u8>> = ["a/inner", "d", ".tmp.q"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        let held: Vec<String> = named_in(&listed, &named)
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        assert_eq!(held, ["a", "d/x", "d/y"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn held_paths_come_due_with_backoff() {
+        let now = Instant::now();
+        let mut held = HeldPaths::default();
+        held.hold(b"x".to_vec(), "denied", 1, now);
+        held.hold(b"y".to_vec(), "denied", 3, now);
+        assert!(held.take_due(now).is_empty());
+        let first = held.next_retry().unwrap();
+        assert!(first >= now + Duration::from_secs(1));
+        let due = held.take_due(now + Duration::from_millis(1300));
+        assert_eq!(due.into_iter().collect::<Vec<_>>(), [(b"x".to_vec(), 1)]);
+        assert_eq!(held.len(), 1);
+        assert!(held.next_retry().unwrap() >= now + Duration::from_secs(4));
+    }
+}

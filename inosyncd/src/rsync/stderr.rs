@@ -1,0 +1,234 @@
+//! What rsync's stderr says, read for the engine: the lines that name the cause
+//! of a failure (kept for `last_error`, so "No space left on device" is not lost
+//! behind rsync's summary line), the paths its errors name (split out of the
+//! batch and retried on their own), and the files it saw vanish.
+
+use std::path::Path;
+
+/// At most this many stderr lines are kept from one run.
+const KEPT_LINES: usize = 2000;
+/// At most this many cause lines go into `last_error`.
+const CAUSE_LINES: usize = 3;
+
+/// The stderr of one run, as far as it was kept.
+#[derive(Debug, Default, Clone)]
+pub struct Stderr {
+    lines: Vec<String>,
+    dropped: usize,
+}
+
+impl Stderr {
+    /// Keeps a line (the first [`KEPT_LINES`] of them).
+    pub fn push(&mut self, line: String) {
+        if self.lines.len() < KEPT_LINES {
+            self.lines.push(line);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// rsync's own error lines (`rsync: ...`, `ERROR: ...`, `ABORTING ...`), not
+    /// its closing summary; the summary when there is nothing else.
+    pub fn cause(&self) -> String {
+        let errors: Vec<&str> = self
+            .lines
+            .iter()
+            .map(String::as_str)
+            .filter(|l| is_error_line(l))
+            .collect();
+        let chosen: Vec<&str> = if errors.is_empty() {
+            let skip = self.lines.len().saturating_sub(CAUSE_LINES);
+            self.lines[skip..].iter().map(String::as_str).collect()
+        } else {
+            errors.iter().take(CAUSE_LINES).copied().collect()
+        };
+        let mut cause = chosen.join(" | ");
+        let more = errors.len().saturating_sub(CAUSE_LINES) + self.dropped;
+        if more > 0 && !errors.is_empty() {
+            cause.push_str(&format!(" (and {more} more)"));
+        }
+        cause
+    }
+
+    /// Whether rsync aborted because the tree changed under its sender (a parent
+    /// that became a file while it was being listed): a race, not a misconfig.
+    pub fn sender_raced(&self) -> bool {
+        self.lines
+            .iter()
+            .any(|l| l.contains("ABORTING due to invalid path from sender"))
+    }
+
+    /// Paths (relative to the source root) that rsync's error lines name.
+    pub fn named_paths(&self, source: &Path, destination: &str) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for line in self.lines.iter().filter(|l| is_error_line(l)) {
+            for name in names_in(line) {
+                if let Some(rel) = relative(&unescape(name), source, destination) {
+                    out.push(rel);
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Paths (relative to the source root) rsync reported as vanished.
+    pub fn vanished(&self, source: &Path) -> Vec<Vec<u8>> {
+        self.lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("file has vanished: "))
+            .filter_map(|quoted| quoted.strip_prefix('"')?.strip_suffix('"'))
+            .filter_map(|name| relative(&unescape(name), source, ""))
+            .collect()
+    }
+}
+
+fn is_error_line(line: &str) -> bool {
+    (line.starts_with("rsync: ") && !line.starts_with("rsync: rsync "))
+        || line.starts_with("ERROR: ")
+        || line.starts_with("ABORTING ")
+        || line.starts_with("cannot delete")
+}
+
+/// The names an error line quotes: `"..."` strings, `unlink(x)`/`rmdir(x)` arguments,
+/// and what follows `from sender: `.
+fn names_in(line: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = line;
+    while let Some(start) = rest.find('"') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('"') else {
+            break;
+        };
+        names.push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    for call in ["unlink(", "rmdir("] {
+        if let Some(at) = line.find(call) {
+            let after = &line[at + call.len()..];
+            if let Some(end) = after.find(')') {
+                names.push(&after[..end]);
+            }
+        }
+    }
+    if let Some((_, name)) = line.split_once("from sender: ") {
+        names.push(name.trim_end());
+    }
+    if let Some(name) = line.strip_prefix("cannot delete non-empty directory: ") {
+        names.push(name.trim_end());
+    }
+    if let Some(name) = line
+        .strip_prefix("ERROR: ")
+        .and_then(|l| l.strip_suffix(" failed verification -- update discarded."))
+    {
+        names.push(name);
+    }
+    names
+}
+
+/// rsync prints unprintable bytes as `\#ooo` (octal).
+fn unescape(name: &str) -> Vec<u8> {
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && bytes.get(i + 1) == Some(&b'#')
+            && let Some(octal) = bytes.get(i + 2..i + 5)
+            && octal.iter().all(|b| (b'0'..=b'7').contains(b))
+        {
+            out.push(
+                octal
+                    .iter()
+                    .fold(0u8, |n, b| n.wrapping_mul(8) + (b - b'0')),
+            );
+            i += 5;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A name relative to the watch root: absolute names under the source root or a
+/// local destination are cut to their relative part; relative names are kept;
+/// anything else (another absolute path) is not ours.
+fn relative(name: &[u8], source: &Path, destination: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    if name.is_empty() {
+        return None;
+    }
+    if !name.starts_with(b"/") {
+        return Some(name.strip_prefix(b"./").unwrap_or(name).to_vec());
+    }
+    let prefixes = [source.as_os_str().as_bytes(), destination.as_bytes()];
+    prefixes
+        .iter()
+        .filter(|p| p.starts_with(b"/"))
+        .find_map(|prefix| {
+            let prefix = prefix.strip_suffix(b"/").unwrap_or(prefix);
+            name.strip_prefix(prefix)?
+                .strip_prefix(b"/")
+                .map(<[u8]>::to_vec)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stderr(lines: &[&str]) -> Stderr {
+        let mut s = Stderr::default();
+        for line in lines {
+            s.push(line.to_string());
+        }
+        s
+    }
+
+    #[test]
+    fn the_cause_is_rsyncs_error_line_not_its_summary() {
+        let s = stderr(&[
+            "rsync: [receiver] write failed on \"/m/big\": No space left on device (28)",
+            "rsync error: error in file IO (code 11) at receiver.c(381) [receiver=3.5.0]",
+        ]);
+        assert!(
+            s.cause().contains("No space left on device (28)"),
+            "{}",
+            s.cause()
+        );
+        let s = stderr(&["rsync error: unexplained error (code 255)"]);
+        assert!(s.cause().contains("unexplained"));
+    }
+
+    #[test]
+    fn error_lines_name_paths_relative_to_the_root() {
+        let s = stderr(&[
+            "rsync: [sender] link_stat \"/srv/www/q900/f\\#012g\" failed: Not a directory (20)",
+            "rsync: [receiver] rename \"/m/www/.x.hq2ebD\" -> \"sub/x\": Operation not permitted (1)",
+            "rsync: [generator] delete_file: unlink(old file) failed: Operation not permitted (1)",
+            "ABORTING due to invalid path from sender: f577/n\\#012l641",
+            "file has vanished: \"/srv/www/gone\"",
+            "rsync: [sender] link_stat \"/etc/other\" failed",
+            "rsync error: some files/attrs were not transferred (code 23)",
+        ]);
+        let named = s.named_paths(Path::new("/srv/www"), "/m/www/");
+        let named: Vec<String> = named
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ".x.hq2ebD",
+                "f577/n\nl641",
+                "old file",
+                "q900/f\ng",
+                "sub/x"
+            ]
+        );
+        assert_eq!(s.vanished(Path::new("/srv/www")), vec![b"gone".to_vec()]);
+        assert!(s.sender_raced());
+    }
+}
