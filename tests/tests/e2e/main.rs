@@ -2,11 +2,13 @@
 //! inotify, local directory targets. Every wait is a polled condition with a
 //! deadline (`inosyncctl wait`, or a poll of the target tree).
 
+mod bad_paths;
 mod batching;
 mod churn;
 mod cli;
 mod config_formats;
 mod control;
+mod convergence;
 mod excludes;
 mod failing_target;
 mod faults;

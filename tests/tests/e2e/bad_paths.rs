@@ -1,0 +1,149 @@
+//! Paths rsync refuses, trees that change shape, attributes, and the errors an
+//! administrator reads: one bad path holds back nothing else, `git checkout`
+//! between branches simply syncs, chmod reaches the mirror, and `last_error`
+//! says what rsync said.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use inosync_tests::{Fixture, assert_trees_equal, poll_until, run_ok};
+
+/// `chattr +i` for the test's duration: not even root may replace the file.
+struct Immutable<'a>(&'a Path);
+
+impl<'a> Immutable<'a> {
+    fn set(path: &'a Path) -> Immutable<'a> {
+        run_ok(Command::new("chattr").arg("+i").arg(path));
+        Immutable(path)
+    }
+}
+
+impl Drop for Immutable<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(self.0).status();
+    }
+}
+
+#[test]
+fn one_path_the_target_refuses_holds_back_nothing_else() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("stuck"), "v1").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    let stuck = fx.dst.join("stuck");
+    let lock = Immutable::set(&stuck);
+    fs::write(fx.src.join("stuck"), "v2").unwrap();
+    fs::write(fx.src.join("other"), "arrives").unwrap();
+    let held = poll_until(Duration::from_secs(20), || {
+        let status = daemon.status();
+        let target = &status["watches"][0]["targets"][0];
+        target["held"][0]["path"] == "stuck" && fx.dst.join("other").exists()
+    });
+    assert!(held, "{}\n{}", daemon.status(), daemon.log());
+    let status = daemon.status();
+    let target = &status["watches"][0]["targets"][0];
+    let reason = target["held"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("Operation not permitted"), "{reason}");
+    // Later changes go out at their normal delay while the path is held.
+    fs::write(fx.src.join("later"), "also arrives").unwrap();
+    assert!(poll_until(Duration::from_secs(5), || fx
+        .dst
+        .join("later")
+        .exists()));
+    assert_eq!(fs::read_to_string(&stuck).unwrap(), "v1");
+    // Once the target lets it, the held path arrives by itself.
+    drop(lock);
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+fn git(repo: &Path, args: &[&str]) {
+    run_ok(
+        Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(["-c", "user.email=t@localhost", "-c", "user.name=t"])
+            .args(args),
+    );
+}
+
+#[test]
+fn git_checkout_between_branches_with_files_and_directories_swapping_syncs() {
+    let fx = Fixture::new();
+    let daemon = fx.start_quick();
+    git(&fx.src, &["init", "-q", "-b", "one"]);
+    fs::create_dir_all(fx.src.join("lib/deep")).unwrap();
+    fs::write(fx.src.join("lib/deep/a.c"), "one").unwrap();
+    fs::write(fx.src.join("README"), "one").unwrap();
+    git(&fx.src, &["add", "-A"]);
+    git(&fx.src, &["commit", "-q", "-m", "one"]);
+    git(&fx.src, &["checkout", "-q", "-b", "two"]);
+    fs::remove_dir_all(fx.src.join("lib")).unwrap();
+    fs::write(fx.src.join("lib"), "now a file").unwrap();
+    fs::remove_file(fx.src.join("README")).unwrap();
+    fs::create_dir(fx.src.join("README")).unwrap();
+    fs::write(fx.src.join("README/index"), "two").unwrap();
+    git(&fx.src, &["add", "-A"]);
+    git(&fx.src, &["commit", "-q", "-m", "two"]);
+    for branch in ["one", "two", "one", "two"] {
+        git(&fx.src, &["checkout", "-q", branch]);
+    }
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert!(fx.dst.join("lib").is_file());
+    assert_eq!(daemon.status()["watches"][0]["targets"][0]["failures"], 0);
+}
+
+#[test]
+fn chmod_reaches_the_mirror() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("secret"), "x").unwrap();
+    fs::set_permissions(fx.src.join("secret"), fs::Permissions::from_mode(0o644)).unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    fs::set_permissions(fx.src.join("secret"), fs::Permissions::from_mode(0o600)).unwrap();
+    daemon.wait_idle();
+    let mode = fs::metadata(fx.dst.join("secret"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "{}", daemon.log());
+}
+
+#[test]
+fn last_error_keeps_the_line_that_names_the_cause() {
+    let fx = Fixture::new();
+    let small = fx.path("small");
+    fs::create_dir(&small).unwrap();
+    run_ok(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k", "inosync-test"])
+            .arg(&small),
+    );
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&small);
+    let daemon = fx.start(&[
+        "--delay".as_ref(),
+        "0".as_ref(),
+        fx.src.as_os_str(),
+        small.as_os_str(),
+    ]);
+    daemon.wait_idle();
+    let big: Vec<u8> = (0..1_000_000u32).map(|i| i.wrapping_mul(7919) as u8).collect();
+    fs::write(fx.src.join("big"), big).unwrap();
+    let reported = poll_until(Duration::from_secs(20), || {
+        daemon.status()["watches"][0]["targets"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("No space left on device"))
+    });
+    assert!(reported, "{}", daemon.status());
+}
