@@ -344,6 +344,22 @@ impl Watcher {
             }
         }
         if self.events.triggers(mask) {
+            // A file with other hard links changed: its other names changed too,
+            // and inotify reports only the one written through. Where they are is
+            // unknown, so the whole tree is compared (size and mtime show them).
+            if !is_dir
+                && mask.intersects(EventMask::CLOSE_WRITE | EventMask::MODIFY | EventMask::ATTRIB)
+                && let Some(root) = self.roots.get(&watch)
+                && scan::absolute(&root.path, &rel)
+                    .symlink_metadata()
+                    .is_ok_and(|m| m.is_file() && std::os::unix::fs::MetadataExt::nlink(&m) > 1)
+            {
+                tracing::debug!(
+                    "{}: changed and has other hard links; full sync",
+                    String::from_utf8_lossy(&rel)
+                );
+                out.push(Change::Everything { watch });
+            }
             out.push(Change::Path { watch, rel });
         }
     }

@@ -138,7 +138,9 @@ fn last_error_keeps_the_line_that_names_the_cause() {
         small.as_os_str(),
     ]);
     daemon.wait_idle();
-    let big: Vec<u8> = (0..1_000_000u32).map(|i| i.wrapping_mul(7919) as u8).collect();
+    let big: Vec<u8> = (0..1_000_000u32)
+        .map(|i| i.wrapping_mul(7919) as u8)
+        .collect();
     fs::write(fx.src.join("big"), big).unwrap();
     let reported = poll_until(Duration::from_secs(20), || {
         daemon.status()["watches"][0]["targets"][0]["last_error"]
@@ -146,4 +148,20 @@ fn last_error_keeps_the_line_that_names_the_cause() {
             .is_some_and(|e| e.contains("No space left on device"))
     });
     assert!(reported, "{}", daemon.status());
+}
+
+#[test]
+fn a_file_changed_through_another_hard_link_arrives() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("a")).unwrap();
+    fs::create_dir(fx.src.join("b")).unwrap();
+    fs::write(fx.src.join("a/name"), "first").unwrap();
+    fs::hard_link(fx.src.join("a/name"), fx.src.join("b/other name")).unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    // Written through one name: the other name's content changes too, and
+    // inotify says nothing about it.
+    fs::write(fx.src.join("a/name"), "second, longer").unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
