@@ -182,4 +182,16 @@ impl Connection {
     pub async fn reload(&self) -> Result<String, CallError> {
         Ok(self.client.reload(context_for(LONG_SETUP)).await??)
     }
+
+    /// Compares targets with their source; may take as long as a full sync.
+    pub async fn verify(
+        &self,
+        path: Option<String>,
+        repair: bool,
+        checksum: bool,
+        timeout: Duration,
+    ) -> Result<inosync_proto::VerifyReport, CallError> {
+        let ctx = context_for(timeout);
+        Ok(self.client.verify(ctx, path, repair, checksum).await??)
+    }
 }

@@ -131,6 +131,21 @@ enum Command {
     },
     /// Re-read the config file (as SIGHUP does).
     Reload,
+    /// Compare each target with its source by a dry run; list the paths that
+    /// differ (exit 4 when some do).
+    Verify {
+        /// Only this watch.
+        path: Option<PathBuf>,
+        /// Queue the differing paths for a sync.
+        #[arg(long)]
+        repair: bool,
+        /// Compare contents, not size and mtime (reads every file on both sides).
+        #[arg(long)]
+        checksum: bool,
+        /// Give up after this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
+        timeout: f64,
+    },
     /// Write the manual page inosyncctl.8 into DIR.
     #[command(hide = true)]
     ManPage {
@@ -148,6 +163,7 @@ enum Command {
 /// Exit codes, as the README lists them.
 const EXIT_REFUSED: u8 = 1;
 const EXIT_UNREACHABLE: u8 = 3;
+const EXIT_DRIFT: u8 = 4;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -377,6 +393,50 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
         Command::Reload => {
             let summary = connection.reload().await?;
             println!("{summary}");
+        }
+        Command::Verify {
+            path,
+            repair,
+            checksum,
+            timeout,
+        } => {
+            let path = path.as_deref().map(paths::resolve).transpose()?;
+            let timeout = check_seconds("--timeout", timeout)?;
+            let report = connection.verify(path, repair, checksum, timeout).await?;
+            let drift: u64 = report.pairs.iter().map(|p| p.count).sum();
+            if json {
+                print_json(&report)?;
+            } else {
+                for pair in &report.pairs {
+                    match (&pair.error, pair.count) {
+                        (Some(error), _) => {
+                            println!(
+                                "{} -> {}: not compared: {error}",
+                                pair.watch, pair.destination
+                            )
+                        }
+                        (None, 0) => println!("{} -> {}: equal", pair.watch, pair.destination),
+                        (None, n) => {
+                            println!("{} -> {}: {n} path(s) differ", pair.watch, pair.destination);
+                            for line in &pair.paths {
+                                println!("  {line}");
+                            }
+                            if n > pair.paths.len() as u64 {
+                                println!("  ... and {} more", n - pair.paths.len() as u64);
+                            }
+                        }
+                    }
+                }
+                if report.repaired && drift > 0 {
+                    println!("the differing paths are queued for a sync");
+                }
+            }
+            if drift > 0 {
+                return Ok(ExitCode::from(EXIT_DRIFT));
+            }
+            if report.pairs.iter().any(|p| p.error.is_some()) {
+                return Ok(ExitCode::from(EXIT_REFUSED));
+            }
         }
         Command::Completions { .. } | Command::ManPage { .. } => {}
     }

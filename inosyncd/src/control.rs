@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use futures::StreamExt;
 use inosync_proto::{
     AddWatch, Control, ControlError, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerInfo, Setting,
-    Status, WatchStatus,
+    Status, VerifyReport, WatchStatus,
 };
 use tarpc::context::Context;
 use tarpc::serde_transport;
@@ -193,6 +193,25 @@ impl Control for Handler {
         self.call(|reply| Command::Pause {
             path,
             paused: false,
+            reply,
+        })
+        .await
+    }
+
+    async fn verify(
+        self,
+        _: Context,
+        path: Option<String>,
+        repair: bool,
+        checksum: bool,
+    ) -> Result<VerifyReport, ControlError> {
+        if repair {
+            self.require_privilege("verify --repair")?;
+        }
+        self.call(|reply| Command::Verify {
+            path,
+            repair,
+            checksum,
             reply,
         })
         .await

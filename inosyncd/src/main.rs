@@ -160,6 +160,7 @@ fn print_effective(config: &Config) {
     }
     println!("initial_sync = {}", config.initial_sync);
     println!("full_sync_interval = {:?}", config.full_sync_interval);
+    println!("verify_interval = {:?}", config.verify_interval);
     println!("io_timeout = {:?}", config.io_timeout);
     println!("ssh_reuse = {}", config.ssh_reuse);
     for watch in &config.watches {

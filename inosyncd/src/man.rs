@@ -59,6 +59,10 @@ Full sync of every watch at start.
 \fBfull_sync_interval\fR = 0
 Seconds between safety-net full syncs; 0 = off.
 .TP
+\fBverify_interval\fR = 0
+Seconds between dry-run comparisons of every target with its source; drift is
+logged (WARN, with the paths) and repaired; 0 = off.
+.TP
 \fBio_timeout\fR = 600
 Seconds without data moving before rsync gives up; 0 = off.
 .TP

@@ -104,6 +104,17 @@ pub struct HeldPath {
     pub retry_in: f64,
 }
 
+/// The last comparison of a target with its source (`verify`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastVerify {
+    /// RFC 3339 time it finished.
+    pub at: String,
+    /// Paths that differed (0: the target equalled the source).
+    pub drift: u64,
+    /// Why it could not compare, if it could not.
+    pub error: Option<String>,
+}
+
 /// One destination of one watch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TargetStatus {
@@ -127,6 +138,8 @@ pub struct TargetStatus {
     pub progress: Option<Progress>,
     /// Paths rsync could not sync, each retried on its own.
     pub held: Vec<HeldPath>,
+    /// The last `verify` of this target, if any.
+    pub last_verify: Option<LastVerify>,
 }
 
 /// Where a setting's value comes from, so `status` can tell an administrator
@@ -246,6 +259,31 @@ pub struct AddWatch {
     pub speed: Option<u32>,
 }
 
+/// How one (watch, target) pair compared in a `verify`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PairDrift {
+    /// The watched directory.
+    pub watch: String,
+    /// The rsync destination.
+    pub destination: String,
+    /// How many paths differ (changes still pending are not counted).
+    pub count: u64,
+    /// The first differing paths, each with rsync's itemized change
+    /// (`>f.st......`, `*deleting`, …).
+    pub paths: Vec<String>,
+    /// Why the comparison could not be made, if it could not.
+    pub error: Option<String>,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// One entry per (watch, target) pair compared.
+    pub pairs: Vec<PairDrift>,
+    /// Whether the differing paths were queued for a sync (`--repair`).
+    pub repaired: bool,
+}
+
 /// A setting's value after a `speed` or `delay` call, and where it comes from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Setting {
@@ -290,4 +328,12 @@ pub trait Control {
     async fn resume(path: Option<String>) -> Result<(), ControlError>;
     /// Re-reads the config file, keeping pending changes and runtime settings.
     async fn reload() -> Result<String, ControlError>;
+    /// Compares each target of one watch (or of all) with its source by a dry run;
+    /// `repair` queues the differing paths for a sync, `checksum` compares
+    /// contents rather than size and mtime.
+    async fn verify(
+        path: Option<String>,
+        repair: bool,
+        checksum: bool,
+    ) -> Result<VerifyReport, ControlError>;
 }

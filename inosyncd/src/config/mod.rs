@@ -61,6 +61,9 @@ pub struct Config {
     pub initial_sync: bool,
     /// Seconds between safety-net full syncs; 0 = never.
     pub full_sync_interval: f64,
+    /// Seconds between dry-run comparisons of every target with its source
+    /// (drift is logged and repaired); 0 = never.
+    pub verify_interval: f64,
     /// Seconds without data moving before rsync gives up (`--timeout`); 0 = never.
     pub io_timeout: f64,
     /// Share one ssh connection per host between syncs (ControlMaster).
@@ -111,6 +114,7 @@ impl Default for Config {
             socket_group: None,
             initial_sync: true,
             full_sync_interval: 0.0,
+            verify_interval: 0.0,
             io_timeout: 600.0,
             ssh_reuse: true,
             watches: Vec::new(),

@@ -23,6 +23,7 @@ struct RawConfig {
     socket_group: Option<String>,
     initial_sync: Option<bool>,
     full_sync_interval: Option<Spanned<f64>>,
+    verify_interval: Option<Spanned<f64>>,
     io_timeout: Option<Spanned<f64>>,
     ssh_reuse: Option<bool>,
     #[serde(default)]
@@ -78,6 +79,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     if let Some(interval) = &raw.full_sync_interval {
         checks::seconds(*interval.get_ref())
             .map_err(|e| loc.error(interval, "full_sync_interval", &e))?;
+    }
+    if let Some(interval) = &raw.verify_interval {
+        checks::seconds(*interval.get_ref())
+            .map_err(|e| loc.error(interval, "verify_interval", &e))?;
     }
     if let Some(timeout) = &raw.io_timeout {
         checks::seconds(*timeout.get_ref()).map_err(|e| loc.error(timeout, "io_timeout", &e))?;
@@ -149,6 +154,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             .full_sync_interval
             .map(Spanned::into_inner)
             .unwrap_or(defaults.full_sync_interval),
+        verify_interval: raw
+            .verify_interval
+            .map(Spanned::into_inner)
+            .unwrap_or(defaults.verify_interval),
         io_timeout: raw
             .io_timeout
             .map(Spanned::into_inner)

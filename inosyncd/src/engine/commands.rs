@@ -102,6 +102,17 @@ impl Engine {
             } => {
                 let _ = reply.send(self.pause(path, paused));
             }
+            Command::Verify {
+                path,
+                repair,
+                checksum,
+                reply,
+            } => match path.map(|p| self.find_watch(&p)).transpose() {
+                Ok(scope) => self.start_verify(scope, repair, checksum, Some(reply)),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             #[cfg(test)]
             Command::Inject(changes) => self.take_changes(changes),
             Command::Reload { reply } => {

@@ -26,11 +26,10 @@ impl Engine {
         if !self.check_source(id) {
             return;
         }
-        let Some(watch) = self.watches.get(&id) else {
+        let Some(mut job) = self.full_job(id, i) else {
             return;
         };
-        let speed = self.watch_speed(watch).0;
-        let rsh = watch.pairs.get(i).and_then(|p| self.reuse_rsh(&p.target));
+        let speed = job.speed;
         let (stop_tx, stop_rx) = oneshot::channel();
         let Some(watch) = self.watches.get_mut(&id) else {
             return;
@@ -45,20 +44,10 @@ impl Engine {
             batch.full && !pair.may_mirror_empty_source() && source::is_empty_dir(&watch.spec.path);
         let (progress, progress_rx) = watch::channel(None);
         pair.transfer = Some((Instant::now(), progress_rx));
-        let job = Job {
-            rsync: self.config.rsync.clone(),
-            source: watch.spec.path.clone(),
-            destination: pair.destination.clone(),
-            speed,
-            excludes: watch.excludes.patterns().to_vec(),
-            extra: self.config.rsync_args.clone(),
-            rsh,
-            io_timeout: Duration::from_secs_f64(self.config.io_timeout),
-            delete_nothing: pair.guarded,
-            compare_contents: batch.full && pair.compare_contents,
-            paths: (!batch.full)
-                .then(|| crate::listed_paths::for_rsync(&watch.spec.path, batch.paths)),
-        };
+        job.delete_nothing = pair.guarded;
+        job.compare_contents = batch.full && pair.compare_contents;
+        job.paths =
+            (!batch.full).then(|| crate::listed_paths::for_rsync(&watch.spec.path, batch.paths));
         let label = format!("{} -> {}", watch.spec.path.display(), pair.destination);
         let pair_id = pair.id;
         self.running += 1;
@@ -73,6 +62,26 @@ impl Engine {
                 outcome,
             });
         });
+    }
+
+    /// The job of a full sync of pair `i` of watch `id`, with the settings in
+    /// force (a batch narrows it to its paths; `verify` dry-runs it).
+    pub(super) fn full_job(&self, id: u32, i: usize) -> Option<Job> {
+        let watch = self.watches.get(&id)?;
+        let pair = watch.pairs.get(i)?;
+        Some(Job {
+            rsync: self.config.rsync.clone(),
+            source: watch.spec.path.clone(),
+            destination: pair.destination.clone(),
+            speed: self.watch_speed(watch).0,
+            excludes: watch.excludes.patterns().to_vec(),
+            extra: self.config.rsync_args.clone(),
+            rsh: self.reuse_rsh(&pair.target),
+            io_timeout: Duration::from_secs_f64(self.config.io_timeout),
+            delete_nothing: false,
+            compare_contents: false,
+            paths: None,
+        })
     }
 
     /// The `--rsh` that shares one ssh connection per host, for `host:` targets

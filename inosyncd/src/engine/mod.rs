@@ -24,6 +24,7 @@ mod source;
 mod status;
 #[cfg(test)]
 mod tests;
+mod verify;
 mod waiters;
 mod watches;
 
@@ -98,6 +99,13 @@ pub enum Command {
     },
     /// Re-read the config file (`None`: from SIGHUP, nobody to answer).
     Reload { reply: Option<Reply<String>> },
+    /// Compare targets with their source (dry run); `repair` queues what differs.
+    Verify {
+        path: Option<String>,
+        repair: bool,
+        checksum: bool,
+        reply: Reply<inosync_proto::VerifyReport>,
+    },
     /// Tests only: changes as if the watcher had seen them.
     #[cfg(test)]
     Inject(Vec<Change>),
@@ -147,6 +155,13 @@ pub struct Engine {
     degraded_full_sync: Instant,
     /// When every watch root is next looked at.
     next_source_check: Instant,
+    /// Comparisons (`verify`) finished on their task.
+    verify_tx: mpsc::UnboundedSender<verify::Verified>,
+    verify_rx: mpsc::UnboundedReceiver<verify::Verified>,
+    /// Comparisons running now.
+    verifying: usize,
+    /// When the next periodic verify is due (`verify_interval`), if enabled.
+    next_verify: Option<Instant>,
 }
 
 impl Engine {
@@ -166,6 +181,7 @@ impl Engine {
         let watcher = Watcher::new(config.events)
             .map_err(|e| anyhow::anyhow!("cannot initialise inotify: {e}"))?;
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (verify_tx, verify_rx) = mpsc::unbounded_channel();
         let mut engine = Engine {
             config,
             cli_delay,
@@ -184,6 +200,10 @@ impl Engine {
             periodic_full_sync: None,
             degraded_full_sync: Instant::now(),
             next_source_check: Instant::now() + source::CHECK_EVERY,
+            verify_tx,
+            verify_rx,
+            verifying: 0,
+            next_verify: None,
         };
         engine.reset_periodic_full_sync();
         let initial = engine.config.initial_sync;
@@ -269,6 +289,7 @@ impl Engine {
             }
             self.check_sources_when_due();
             self.schedule_periodic_full_sync();
+            self.schedule_periodic_verify();
             self.start_due_batches();
             self.progress_removals();
             self.answer_waiters(&mut changes)?;
@@ -280,6 +301,7 @@ impl Engine {
                     guard.clear_ready();
                 }
                 Some(done) = self.done_rx.recv() => self.finish(done),
+                Some(verified) = self.verify_rx.recv() => self.finish_verify(verified),
                 command = commands.recv() => match command {
                     Some(command) => self.handle(command),
                     None => break,

@@ -70,6 +70,8 @@ pub struct Pair {
     empty_source_ok: bool,
     /// Paths rsync could not sync, retried on their own.
     pub held: HeldPaths,
+    /// The last comparison with the source (`verify`).
+    pub last_verify: Option<super::verify::LastVerify>,
     /// The next full sync compares contents (`--checksum`): the source root was
     /// replaced by another tree, whose files may have the sizes and mtimes of the
     /// old ones (a reproducible build sets every mtime alike).
@@ -99,6 +101,7 @@ impl Pair {
             empty_hold: false,
             empty_source_ok: false,
             held: HeldPaths::default(),
+            last_verify: None,
             compare_contents: false,
         }
     }
@@ -151,6 +154,18 @@ impl Pair {
     /// Whether changes wait to be synced.
     pub fn has_pending(&self) -> bool {
         self.pending_full || !self.pending.is_empty() || !self.held.is_empty()
+    }
+
+    /// Whether `path` is on its way: pending, held, or in the running batch (or
+    /// covered by a pending or running full sync).
+    pub fn is_pending(&self, path: &[u8]) -> bool {
+        self.pending_full
+            || self.pending.contains(path)
+            || self.held.iter().any(|(p, _)| p == path)
+            || self
+                .running
+                .as_ref()
+                .is_some_and(|b| b.full || b.paths.iter().any(|p| p == path))
     }
 
     /// Whether a batch is running.

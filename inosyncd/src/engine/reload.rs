@@ -34,7 +34,8 @@ impl Engine {
         if new.socket_group != self.config.socket_group {
             notes.push("`socket_group` changed: takes effect after a restart".to_string());
         }
-        let interval_changed = new.full_sync_interval != self.config.full_sync_interval;
+        let interval_changed = new.full_sync_interval != self.config.full_sync_interval
+            || new.verify_interval != self.config.verify_interval;
         // Keep settings that only a restart can apply, so status tells the truth.
         new.events = self.config.events;
         new.log_file = self.config.log_file.clone();

@@ -10,7 +10,10 @@ use super::Engine;
 use super::watches::Watch;
 
 impl Engine {
+    /// (Re)starts the periodic full sync and verify from the config's intervals.
     pub(super) fn reset_periodic_full_sync(&mut self) {
+        self.next_verify = (self.config.verify_interval > 0.0)
+            .then(|| Instant::now() + Duration::from_secs_f64(self.config.verify_interval));
         self.periodic_full_sync = (self.config.full_sync_interval > 0.0).then(|| {
             let every = Duration::from_secs_f64(self.config.full_sync_interval);
             (every, Instant::now() + every)
@@ -152,6 +155,9 @@ impl Engine {
             }
         }
         if let Some((_, due)) = self.periodic_full_sync {
+            wake = wake.min(due);
+        }
+        if let Some(due) = self.next_verify {
             wake = wake.min(due);
         }
         if !self.degraded_ids().is_empty() {

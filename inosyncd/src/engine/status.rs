@@ -66,6 +66,11 @@ impl Engine {
                         .or_else(|| p.last_error.clone()),
                     failures: p.failures,
                     next_retry_in: p.retry_in(now).map(|d| d.as_secs_f64()),
+                    last_verify: p.last_verify.as_ref().map(|v| inosync_proto::LastVerify {
+                        at: rfc3339(v.at),
+                        drift: v.drift,
+                        error: v.error.clone(),
+                    }),
                     held: p
                         .held
                         .iter()

@@ -95,6 +95,23 @@ impl Job {
         argv
     }
 
+    /// The command line of a dry run of this (full) job that itemizes what it
+    /// would change (`verify`): `--dry-run --out-format=%i %n`, no progress, and
+    /// `--checksum` when contents are to be compared.
+    pub fn verify_argv(&self, checksum: bool) -> Vec<OsString> {
+        let mut argv: Vec<OsString> = self
+            .argv()
+            .into_iter()
+            .filter(|a| a != "--info=stats1,progress2")
+            .collect();
+        let mut extra: Vec<OsString> = vec!["--dry-run".into(), "--out-format=%i %n".into()];
+        if checksum {
+            extra.push("--checksum".into());
+        }
+        argv.splice(1..1, extra);
+        argv
+    }
+
     /// What rsync reads on stdin: each changed path followed by a NUL, so names with
     /// newlines, leading dashes or any other byte pass unchanged.
     pub fn stdin(&self) -> Option<Vec<u8>> {

@@ -6,9 +6,11 @@ mod exit_code;
 mod run;
 mod ssh_reuse;
 mod stderr;
+mod verify;
 
 pub use command::{Job, display_argv};
 #[cfg(test)]
 pub use exit_code::first_retry;
 pub use run::{Outcome, Progress, RunResult, run};
 pub use ssh_reuse::{rsh_with_reuse, uses_remote_shell};
+pub use verify::{Difference, compare};

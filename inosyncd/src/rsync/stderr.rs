@@ -128,7 +128,7 @@ fn names_in(line: &str) -> Vec<&str> {
 }
 
 /// rsync prints unprintable bytes as `\#ooo` (octal).
-fn unescape(name: &str) -> Vec<u8> {
+pub fn unescape(name: &str) -> Vec<u8> {
     let bytes = name.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -22,3 +22,4 @@ mod safety;
 mod scheduling;
 mod socket;
 mod systemd;
+mod verify;

@@ -225,6 +225,7 @@ fn socket_group_members_steer_but_do_not_choose_what_is_read_or_written() {
     assert!(as_member(&["speed", "200"]).status.success());
     assert!(as_member(&["pause"]).status.success());
     assert!(as_member(&["resume"]).status.success());
+    assert!(as_member(&["verify"]).status.success());
     let leak = fx.path("leak");
     for args in [
         vec![
@@ -236,6 +237,7 @@ fn socket_group_members_steer_but_do_not_choose_what_is_read_or_written() {
         vec!["remove", fx.src.to_str().unwrap()],
         vec!["reload"],
         vec!["sync", fx.src.to_str().unwrap(), "--force"],
+        vec!["verify", "--repair"],
     ] {
         let out = as_member(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
