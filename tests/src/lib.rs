@@ -6,8 +6,10 @@
 //! and watches real directories.
 
 pub mod remote;
+mod rng;
 mod trees;
 
+pub use rng::Rng;
 pub use trees::{assert_trees_equal, compare_trees, join_bytes, write_odd_names};
 
 /// Names that broke inosync's shell command line: spaces, newlines, leading

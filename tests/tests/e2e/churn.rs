@@ -11,30 +11,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use inosync_tests::remote::RsyncDaemon;
-use inosync_tests::{Fixture, compare_trees};
-
-/// xorshift64*: a fixed seed gives the same operations on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, set: &'a BTreeSet<String>) -> Option<&'a String> {
-        if set.is_empty() {
-            return None;
-        }
-        set.iter().nth(self.below(set.len()))
-    }
-}
+use inosync_tests::{Fixture, Rng, compare_trees};
 
 /// What exists, so operations pick real paths ("" is the root directory).
 struct Tree {
@@ -70,7 +47,7 @@ impl Tree {
 }
 
 fn churn(root: &Path, seed: u64, ops: usize) {
-    let mut rng = Rng(seed.max(1));
+    let mut rng = Rng::new(seed.max(1));
     let mut tree = Tree {
         files: BTreeSet::new(),
         links: BTreeSet::new(),
@@ -85,9 +62,9 @@ fn churn(root: &Path, seed: u64, ops: usize) {
         }
     };
     for _ in 0..ops {
-        let dir = rng.pick(&tree.dirs).cloned().unwrap_or_default();
-        let file = rng.pick(&tree.files).cloned();
-        let content: Vec<u8> = (0..rng.below(3000)).map(|_| rng.next() as u8).collect();
+        let dir = rng.pick(tree.dirs.iter()).cloned().unwrap_or_default();
+        let file = rng.pick(tree.files.iter()).cloned();
+        let content: Vec<u8> = (0..rng.below(3000)).map(|_| rng.next_u64() as u8).collect();
         match rng.below(13) {
             0 | 1 => {
                 let path = tree.fresh_name(&dir, "f");
@@ -142,7 +119,7 @@ fn churn(root: &Path, seed: u64, ops: usize) {
             }
             10 => {
                 // Rename or move a directory across subtrees (never into itself).
-                let target_parent = rng.pick(&tree.dirs).cloned().unwrap_or_default();
+                let target_parent = rng.pick(tree.dirs.iter()).cloned().unwrap_or_default();
                 let inside = target_parent == dir || target_parent.starts_with(&format!("{dir}/"));
                 if !dir.is_empty() && !inside {
                     let to = tree.fresh_name(&target_parent, "m");
@@ -161,7 +138,7 @@ fn churn(root: &Path, seed: u64, ops: usize) {
                 let target = file.unwrap_or_else(|| "nowhere".into());
                 symlink(format!("/churn-link/{target}"), abs(&path)).unwrap();
                 if rng.below(2) == 0
-                    && let Some(link) = rng.pick(&tree.links).cloned()
+                    && let Some(link) = rng.pick(tree.links.iter()).cloned()
                 {
                     // Rename a link, replacing the one just made.
                     fs::rename(abs(&link), abs(&path)).unwrap();

@@ -17,27 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use inosync_tests::remote::RsyncDaemon;
-use inosync_tests::{Fixture, compare_trees, real_rsync};
-
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn pick(&mut self, items: &[PathBuf]) -> Option<PathBuf> {
-        (!items.is_empty()).then(|| items[self.below(items.len())].clone())
-    }
-}
+use inosync_tests::{Fixture, Rng, compare_trees, real_rsync};
 
 /// Names with spaces, `%`, a newline, UTF-8 and a leading dash.
 const STEMS: &[&[u8]] = &[b"f", b"d e", b"p%20", b"n\nl", b"\xc3\xbc", b"-x", b"q"];
@@ -86,14 +66,14 @@ fn exchange(a: &Path, b: &Path) {
 /// onto a non-empty directory) are part of the game and ignored.
 fn operate(rng: &mut Rng, root: &Path, counter: &mut u64) {
     let (dirs, others) = scan(root);
-    let dir = rng.pick(&dirs).unwrap_or_default();
-    let other = rng.pick(&others);
+    let dir = rng.pick(dirs.iter()).cloned().unwrap_or_default();
+    let other = rng.pick(others.iter()).cloned();
     *counter += 1;
     let mut name = STEMS[rng.below(STEMS.len())].to_vec();
     name.extend_from_slice(counter.to_string().as_bytes());
     let new = dir.join(OsStr::from_bytes(&name));
     let abs = |rel: &Path| root.join(rel);
-    let content: Vec<u8> = (0..rng.below(2000)).map(|_| rng.next() as u8).collect();
+    let content: Vec<u8> = (0..rng.below(2000)).map(|_| rng.next_u64() as u8).collect();
     let _ = match rng.below(17) {
         0..=2 => fs::write(abs(&new), &content),
         3 => other.map_or(Ok(()), |f| fs::write(abs(&f), &content)),
@@ -112,11 +92,12 @@ fn operate(rng: &mut Rng, root: &Path, counter: &mut u64) {
         9 | 10 => {
             // A directory moves across subtrees (never into itself), sometimes
             // onto an existing empty directory.
-            let moved = rng.pick(&dirs[1..]);
+            let moved = rng.pick(dirs[1..].iter()).cloned();
             match moved {
                 Some(moved) if !dir.starts_with(&moved) => {
                     let onto = rng
-                        .pick(&dirs[1..])
+                        .pick(dirs[1..].iter())
+                        .cloned()
                         .filter(|d| !d.starts_with(&moved) && !moved.starts_with(d));
                     let to = if rng.below(3) == 0 {
                         onto.unwrap_or(new)
@@ -129,7 +110,8 @@ fn operate(rng: &mut Rng, root: &Path, counter: &mut u64) {
             }
         }
         11 => rng
-            .pick(&dirs[1..])
+            .pick(dirs[1..].iter())
+            .cloned()
             .map_or(Ok(()), |d| fs::remove_dir_all(abs(&d))),
         12 => other.map_or(Ok(()), |f| fs::remove_file(abs(&f))),
         13 => {
@@ -138,8 +120,8 @@ fn operate(rng: &mut Rng, root: &Path, counter: &mut u64) {
         }
         14 => {
             // Two entries swap places in one step.
-            let a = rng.pick(&[&dirs[1..], &others[..]].concat());
-            let b = rng.pick(&[&dirs[1..], &others[..]].concat());
+            let a = rng.pick([&dirs[1..], &others[..]].concat().iter()).cloned();
+            let b = rng.pick([&dirs[1..], &others[..]].concat().iter()).cloned();
             if let (Some(a), Some(b)) = (a, b)
                 && !a.starts_with(&b)
                 && !b.starts_with(&a)
@@ -163,7 +145,7 @@ fn operate(rng: &mut Rng, root: &Path, counter: &mut u64) {
                         .and_then(|()| fs::write(abs(&f).join("inside"), &content))
                 })
             } else {
-                rng.pick(&dirs[1..]).map_or(Ok(()), |d| {
+                rng.pick(dirs[1..].iter()).cloned().map_or(Ok(()), |d| {
                     fs::remove_dir_all(abs(&d)).and_then(|()| fs::write(abs(&d), &content))
                 })
             }
@@ -242,7 +224,7 @@ fn run_once(seed: u64, ops: u64) -> Result<String, String> {
     let started = Instant::now();
     {
         let _load = Load::start(2);
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut rng = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut counter = 0;
         // Spread over several batches: each operation takes at least `pace`.
         let pace = std::time::Duration::from_micros(env_number("CONVERGE_PACE_US", 1000));
