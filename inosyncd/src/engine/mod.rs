@@ -245,20 +245,6 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Writes the runtime state; a failure is logged, the change stays in force.
-    pub(super) fn persist(&mut self) {
-        self.runtime.tidy();
-        let Some(file) = &self.state_file else {
-            return;
-        };
-        if let Err(e) = file.save(&self.runtime) {
-            tracing::error!(
-                "cannot write state file {}: {e}; runtime changes will not survive a restart",
-                file.path().display()
-            );
-        }
-    }
-
     /// Runs until asked to stop. `stop` counts SIGTERM/SIGINT: at the first, no more
     /// events are read and what is pending is synced (paused watches excepted) for
     /// at most `grace`; at the second, or when the grace is up, it stops at once.

@@ -66,6 +66,20 @@ impl Watch {
 }
 
 impl Engine {
+    /// Writes the runtime state; a failure is logged, the change stays in force.
+    pub(super) fn persist(&mut self) {
+        self.runtime.tidy();
+        let Some(file) = &self.state_file else {
+            return;
+        };
+        if let Err(e) = file.save(&self.runtime) {
+            tracing::error!(
+                "cannot write state file {}: {e}; runtime changes will not survive a restart",
+                file.path().display()
+            );
+        }
+    }
+
     /// Watches a tree and creates its pairs; `full_sync` schedules an immediate
     /// full sync to every target. Runtime overrides of this path are applied.
     pub(super) fn open_watch(
