@@ -63,6 +63,27 @@ fn check_prints_effective_settings_of_the_inosync_readme_example() {
     assert!(stdout.contains("user1@a.mirror.com:/var/www/"), "{stdout}");
     assert!(stdout.contains("delay = 10.0"), "{stdout}");
     assert!(stdout.contains("excludes = [\"/localhost\"]"), "{stdout}");
+    // No emask given: the default, which mirrors chmod.
+    assert!(stdout.contains("IN_ATTRIB"), "{stdout}");
+    assert!(!stdout.contains("no IN_ATTRIB"), "{stdout}");
+}
+
+#[test]
+fn check_says_when_an_emask_will_not_mirror_mode_changes() {
+    let (ok, stdout, stderr) = check(
+        "inosync.py",
+        "wpaths = [\"SRC/\"]\nrpaths = [\"/var/www/\"]\nrnodes = [\"m:\"]\n\
+         emask = [\"IN_CLOSE_WRITE\", \"IN_CREATE\"]\n",
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("events = [\"IN_CLOSE_WRITE\", \"IN_CREATE\"]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("no IN_ATTRIB: chmod, chown and touch are not mirrored"),
+        "{stdout}"
+    );
 }
 
 #[test]
