@@ -222,12 +222,35 @@ impl Fixture {
     /// Starts `inosyncd ARGS -s SOCKET -v` (no `--state`: the daemon's own default)
     /// and waits until it answers.
     pub fn start_raw(&self, args: &[&OsStr]) -> Daemon {
-        let log = self.path("inosyncd.log");
+        self.start_as("inosyncd", &self.socket, args)
+    }
+
+    /// A second daemon beside the first: config `NAME.toml`, socket `NAME.sock`,
+    /// state `NAME.state.toml`, log `NAME.log`, all in this fixture's directory.
+    pub fn start_second(&self, name: &str, config: &str) -> Daemon {
+        let path = self.path(&format!("{name}.toml"));
+        fs::write(&path, config).expect("write config");
+        let state = self.path(&format!("{name}.state.toml"));
+        let socket = self.path(&format!("{name}.sock"));
+        self.start_as(
+            name,
+            &socket,
+            &[
+                "-c".as_ref(),
+                path.as_os_str(),
+                "--state".as_ref(),
+                state.as_os_str(),
+            ],
+        )
+    }
+
+    fn start_as(&self, name: &str, socket: &Path, args: &[&OsStr]) -> Daemon {
+        let log = self.path(&format!("{name}.log"));
         let log_file = fs::File::create(&log).expect("create log");
         let child = Command::new(bin("inosyncd"))
             .args(args)
             .arg("-s")
-            .arg(&self.socket)
+            .arg(socket)
             .arg("-v")
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("dup log"))
@@ -236,7 +259,7 @@ impl Fixture {
             .expect("start inosyncd");
         let mut daemon = Daemon {
             child: Some(child),
-            socket: self.socket.clone(),
+            socket: socket.to_path_buf(),
             log,
         };
         let up = poll_until(Duration::from_secs(20), || {

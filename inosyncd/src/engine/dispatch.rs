@@ -48,6 +48,7 @@ impl Engine {
         job.compare_contents = batch.full && pair.compare_contents;
         job.paths =
             (!batch.full).then(|| crate::listed_paths::for_rsync(&watch.spec.path, batch.paths));
+        job.moves = batch.moves;
         let label = format!("{} -> {}", watch.spec.path.display(), pair.destination);
         let pair_id = pair.id;
         self.running += 1;
@@ -81,6 +82,7 @@ impl Engine {
             delete_nothing: false,
             compare_contents: false,
             paths: None,
+            moves: Vec::new(),
         })
     }
 

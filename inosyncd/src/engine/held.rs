@@ -69,6 +69,21 @@ impl HeldPaths {
             .collect()
     }
 
+    /// Paths below `from` follow a rename to `to`.
+    pub fn reroot(&mut self, from: &[u8], to: &[u8]) {
+        let below: Vec<Vec<u8>> = self
+            .0
+            .keys()
+            .filter(|p| p.len() > from.len() && p.starts_with(from) && p[from.len()] == b'/')
+            .cloned()
+            .collect();
+        for path in below {
+            if let Some(held) = self.0.remove(&path) {
+                self.0.insert([to, &path[from.len()..]].concat(), held);
+            }
+        }
+    }
+
     /// Holds `path` after its `failures`-th failure.
     pub fn hold(&mut self, path: Vec<u8>, reason: &str, failures: u32, now: Instant) {
         let retry_at = now + backoff(failures, Duration::from_secs(1));

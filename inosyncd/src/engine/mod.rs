@@ -342,6 +342,18 @@ impl Engine {
                 Change::RootGone { watch } => {
                     self.check_source_after(watch, true);
                 }
+                Change::Move {
+                    watch,
+                    from,
+                    to,
+                    implied,
+                } => {
+                    if let Some(w) = self.watches.get_mut(&watch) {
+                        for pair in &mut w.pairs {
+                            pair.record_move(&from, &to, implied.clone(), now);
+                        }
+                    }
+                }
             }
         }
     }

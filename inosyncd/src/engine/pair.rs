@@ -9,7 +9,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::held::{HeldPaths, named_in};
-use crate::rsync::{Outcome, Progress, RunResult};
+use crate::rsync::{Move, Outcome, Progress, RunResult};
 
 /// Past this many pending paths a pair gives up listing them and does one full
 /// sync instead: memory stays bounded however long a target is down.
@@ -27,6 +27,8 @@ pub struct Batch {
     pub paths: Vec<Vec<u8>>,
     /// Held paths tried again in this batch, with their failures so far.
     pub held_failures: BTreeMap<Vec<u8>, u32>,
+    /// Moves to rename on the target first, in order.
+    pub moves: Vec<Move>,
 }
 
 /// One destination of one watch.
@@ -40,6 +42,8 @@ pub struct Pair {
     /// `target + remote_path`.
     pub destination: String,
     pending: BTreeSet<Vec<u8>>,
+    /// Moves seen since the last batch, in order (renamed on the target first).
+    moves: Vec<Move>,
     pending_full: bool,
     /// When the oldest pending change arrived: the delay counts from here.
     first_change: Option<Instant>,
@@ -86,6 +90,7 @@ impl Pair {
             target,
             destination,
             pending: BTreeSet::new(),
+            moves: Vec::new(),
             pending_full: false,
             first_change: None,
             urgent: false,
@@ -142,18 +147,81 @@ impl Pair {
         }
     }
 
+    /// `from` was renamed to `to` in the source (`implied`: what lies below `to`).
+    /// Pending paths below `from` move along; the move itself is renamed on the
+    /// target before the next batch's transfer, or transferred when it cannot be.
+    pub fn record_move(&mut self, from: &[u8], to: &[u8], implied: Vec<Vec<u8>>, now: Instant) {
+        self.first_change.get_or_insert(now);
+        self.empty_hold = false;
+        if self.pending_full {
+            return;
+        }
+        let below =
+            |p: &Vec<u8>| p.len() > from.len() && p.starts_with(from) && p[from.len()] == b'/';
+        let moved = |p: &Vec<u8>| [to, &p[from.len()..]].concat();
+        let pending_below: Vec<Vec<u8>> =
+            self.pending.iter().filter(|p| below(p)).cloned().collect();
+        for path in pending_below {
+            self.pending.remove(&path);
+            self.pending.insert(moved(&path));
+        }
+        self.held.reroot(from, to);
+        let mut fallback = implied;
+        fallback.push(to.to_vec());
+        fallback.push(from.to_vec());
+        // A batch in flight may or may not have brought paths below `from` to the
+        // target before the rename there: send them again under their new name. A
+        // full sync in flight leaves the target's state unknown: transfer.
+        if let Some(running) = &self.running {
+            if running.full {
+                tracing::debug!(
+                    "{}: {} moved during a full sync; transferred, not renamed",
+                    self.destination,
+                    String::from_utf8_lossy(to)
+                );
+                self.pending.extend(fallback);
+                return;
+            }
+            let in_flight: Vec<Vec<u8>> = running
+                .paths
+                .iter()
+                .filter(|p| below(p) || p.as_slice() == from)
+                .map(|p| {
+                    if p.as_slice() == from {
+                        to.to_vec()
+                    } else {
+                        moved(p)
+                    }
+                })
+                .collect();
+            self.pending.extend(in_flight);
+        }
+        self.moves.push(Move {
+            from: from.to_vec(),
+            to: to.to_vec(),
+            fallback,
+        });
+        if self.moves.len() > MAX_PENDING_PATHS / 100 {
+            self.record_full(now, false);
+        }
+    }
+
     /// Anything may have changed: the next batch is a full sync.
     pub fn record_full(&mut self, now: Instant, urgent: bool) {
         self.first_change.get_or_insert(now);
         self.empty_hold = false;
         self.pending_full = true;
         self.pending.clear();
+        self.moves.clear();
         self.urgent |= urgent;
     }
 
     /// Whether changes wait to be synced.
     pub fn has_pending(&self) -> bool {
-        self.pending_full || !self.pending.is_empty() || !self.held.is_empty()
+        self.pending_full
+            || !self.pending.is_empty()
+            || !self.moves.is_empty()
+            || !self.held.is_empty()
     }
 
     /// Whether `path` is on its way: pending, held, or in the running batch (or
@@ -161,6 +229,10 @@ impl Pair {
     pub fn is_pending(&self, path: &[u8]) -> bool {
         self.pending_full
             || self.pending.contains(path)
+            || self
+                .moves
+                .iter()
+                .any(|m| m.fallback.iter().any(|p| p == path))
             || self.held.iter().any(|(p, _)| p == path)
             || self
                 .running
@@ -178,7 +250,7 @@ impl Pair {
         if self.pending_full {
             1
         } else {
-            (self.pending.len() + self.held.len()) as u64
+            (self.pending.len() + self.moves.len() + self.held.len()) as u64
         }
     }
 
@@ -231,10 +303,12 @@ impl Pair {
         if !self.pending_full {
             paths.extend(held_failures.keys().cloned());
         }
+        let moves = std::mem::take(&mut self.moves);
         let batch = Batch {
             full: self.pending_full,
             paths: paths.into_iter().collect(),
             held_failures,
+            moves: if self.pending_full { Vec::new() } else { moves },
         };
         self.pending_full = false;
         self.first_change = None;
@@ -327,11 +401,18 @@ impl Pair {
         true
     }
 
+    /// Puts a batch that did not complete back. Its moves may or may not have
+    /// been renamed on the target: they come back as transfers, which are right
+    /// either way.
     fn requeue(&mut self, batch: &Batch, now: Instant) {
         if batch.full {
             self.record_full(now, false);
         } else {
-            for path in &batch.paths {
+            for path in batch
+                .paths
+                .iter()
+                .chain(batch.moves.iter().flat_map(|m| &m.fallback))
+            {
                 self.record(path, now);
             }
         }
@@ -457,6 +538,7 @@ mod tests {
             exit_code: Some(0),
             named: Vec::new(),
             vanished: Vec::new(),
+            renamed: 0,
         }
     }
 

@@ -67,6 +67,15 @@ impl Runner for PretendRunner {
             files.map_or("whole tree".to_string(), |n| format!("{n} paths")),
             display_argv(&job.argv())
         );
+        for m in &job.moves {
+            tracing::info!(
+                "{label}:   would rename {} -> {} on the target",
+                String::from_utf8_lossy(&m.from),
+                String::from_utf8_lossy(&m.to)
+            );
+        }
+        let mut job = job;
+        job.add_failed_moves(&vec![false; job.moves.len()]);
         for path in job.paths.iter().flatten() {
             tracing::info!("{label}:   {}", String::from_utf8_lossy(path));
         }
@@ -78,6 +87,7 @@ impl Runner for PretendRunner {
             exit_code: Some(0),
             named: Vec::new(),
             vanished: Vec::new(),
+            renamed: 0,
         }))
     }
 

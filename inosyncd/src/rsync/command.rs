@@ -32,6 +32,8 @@ pub struct Job {
     pub compare_contents: bool,
     /// Changed paths relative to the root, or `None` for a full sync of the tree.
     pub paths: Option<Vec<Vec<u8>>>,
+    /// Moves to do as renames on the target before the transfer (path batches).
+    pub moves: Vec<super::renames::Move>,
 }
 
 impl Job {
@@ -112,6 +114,28 @@ impl Job {
         argv
     }
 
+    /// Adds the fallback paths of the moves that could not be renamed (`renamed`
+    /// says which were), cut to their safe form (`listed_paths`).
+    pub fn add_failed_moves(&mut self, renamed: &[bool]) {
+        let Some(paths) = &mut self.paths else {
+            return;
+        };
+        let mut added = false;
+        for (m, ok) in self
+            .moves
+            .iter()
+            .zip(renamed.iter().chain(std::iter::repeat(&false)))
+        {
+            if !ok {
+                paths.extend(m.fallback.iter().cloned());
+                added = true;
+            }
+        }
+        if added {
+            *paths = crate::listed_paths::for_rsync(&self.source, std::mem::take(paths));
+        }
+    }
+
     /// What rsync reads on stdin: each changed path followed by a NUL, so names with
     /// newlines, leading dashes or any other byte pass unchanged.
     pub fn stdin(&self) -> Option<Vec<u8>> {
@@ -164,6 +188,7 @@ mod tests {
             delete_nothing: false,
             compare_contents: false,
             paths,
+            moves: Vec::new(),
         }
     }
 

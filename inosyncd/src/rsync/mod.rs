@@ -3,6 +3,7 @@
 
 mod command;
 mod exit_code;
+mod renames;
 mod run;
 mod ssh_reuse;
 mod stderr;
@@ -11,6 +12,7 @@ mod verify;
 pub use command::{Job, display_argv};
 #[cfg(test)]
 pub use exit_code::first_retry;
+pub use renames::Move;
 pub use run::{Outcome, Progress, RunResult, run};
 pub use ssh_reuse::{rsh_with_reuse, uses_remote_shell};
 pub use verify::{Difference, compare};

@@ -47,6 +47,8 @@ pub struct Outcome {
     pub named: Vec<Vec<u8>>,
     /// Paths (relative to the source root) rsync saw vanish mid-run.
     pub vanished: Vec<Vec<u8>>,
+    /// Moves done as renames on the target before the transfer.
+    pub renamed: usize,
 }
 
 /// How far a running transfer has got, as rsync reports it (`--info=progress2`).
@@ -79,6 +81,32 @@ enum Launch {
 /// The process is started before this returns, on the caller's thread: a change
 /// must not wait for the runtime to get round to a new task before rsync exists.
 pub fn run(
+    job: Job,
+    label: String,
+    stop: oneshot::Receiver<()>,
+    progress: watch::Sender<Option<Progress>>,
+) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'static>> {
+    if job.moves.is_empty() {
+        return Box::pin(start(job, label, stop, progress));
+    }
+    // Moves first (renames on the target), then the transfer of what is left.
+    Box::pin(async move {
+        let mut job = job;
+        let renamed = super::renames::apply(&job).await;
+        let done = renamed.iter().filter(|ok| **ok).count();
+        tracing::debug!(
+            "{label}: {done} of {} move(s) renamed on the target",
+            job.moves.len()
+        );
+        job.add_failed_moves(&renamed);
+        let mut outcome = start(job, label, stop, progress).await;
+        outcome.renamed = done;
+        outcome
+    })
+}
+
+/// Starts rsync now and returns the future that supervises it.
+fn start(
     job: Job,
     label: String,
     stop: oneshot::Receiver<()>,
@@ -163,6 +191,7 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
                 exit_code: None,
                 named: Vec::new(),
                 vanished: Vec::new(),
+                renamed: 0,
             };
         }
         Launch::Running(child) => child,
@@ -300,6 +329,7 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
         exit_code: code,
         named: stderr.named_paths(&source, &destination),
         vanished: stderr.vanished(&source),
+        renamed: 0,
     }
 }
 

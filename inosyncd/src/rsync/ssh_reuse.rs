@@ -19,6 +19,20 @@ pub fn uses_remote_shell(target: &str) -> bool {
 /// would use: the user's own `--rsh`/`-e` (last one wins), else `RSYNC_RSH`, else
 /// `ssh`. `None` when that shell is not ssh: we do not guess at other shells.
 pub fn rsh_with_reuse(extra: &[String], control_dir: &Path) -> Option<String> {
+    let rsh = remote_shell(extra);
+    let program = rsh.split_whitespace().next()?;
+    if Path::new(program).file_name()? != "ssh" || rsh.contains("ControlPath") {
+        return None;
+    }
+    Some(format!(
+        "--rsh={rsh} -o ControlMaster=auto -o ControlPersist={PERSIST_SECONDS} -o ControlPath={}/ssh-%C",
+        control_dir.display()
+    ))
+}
+
+/// The remote shell command rsync would use: the user's own `--rsh`/`-e` (last
+/// one wins), else `RSYNC_RSH`, else `ssh`.
+pub fn remote_shell(extra: &[String]) -> String {
     let mut rsh = std::env::var("RSYNC_RSH")
         .ok()
         .filter(|s| !s.trim().is_empty());
@@ -35,15 +49,7 @@ pub fn rsh_with_reuse(extra: &[String], control_dir: &Path) -> Option<String> {
             rsh = Some(value.to_string());
         }
     }
-    let rsh = rsh.unwrap_or_else(|| "ssh".to_string());
-    let program = rsh.split_whitespace().next()?;
-    if Path::new(program).file_name()? != "ssh" || rsh.contains("ControlPath") {
-        return None;
-    }
-    Some(format!(
-        "--rsh={rsh} -o ControlMaster=auto -o ControlPersist={PERSIST_SECONDS} -o ControlPath={}/ssh-%C",
-        control_dir.display()
-    ))
+    rsh.unwrap_or_else(|| "ssh".to_string())
 }
 
 #[cfg(test)]

@@ -35,6 +35,15 @@ pub enum Change {
     /// The watch root itself was deleted, renamed away or unmounted: the tree the
     /// watches follow is no longer the one at the watch's path.
     RootGone { watch: u32 },
+    /// `from` was renamed to `to` within the tree (`implied`: what lies below
+    /// `to`, which a transfer would have to send when the rename cannot be done on
+    /// the target). `from` is also reported as a changed path.
+    Move {
+        watch: u32,
+        from: Vec<u8>,
+        to: Vec<u8>,
+        implied: Vec<Vec<u8>>,
+    },
 }
 
 struct Root {
@@ -56,6 +65,9 @@ pub struct Watcher {
     /// `IN_MOVED_TO` (a rename inside our trees) or the end of the read (moved out).
     /// (cookie, watch descriptor, the tree it left).
     moved_out: Vec<(u32, Wd, u32)>,
+    /// Every entry seen leaving by `IN_MOVED_FROM` in this read (cookie, tree,
+    /// old path), to pair it with its `IN_MOVED_TO` as one move.
+    renamed_from: Vec<(u32, u32, Vec<u8>)>,
     buffer: Vec<u8>,
     limit_reported: bool,
     /// While a start-up scan runs beside the initial full sync: anything changed
@@ -73,6 +85,7 @@ impl Watcher {
             tree: WatchTree::default(),
             roots: HashMap::new(),
             moved_out: Vec::new(),
+            renamed_from: Vec::new(),
             buffer: vec![0; 256 * 1024],
             limit_reported: false,
             changed_since: None,
@@ -328,6 +341,22 @@ impl Watcher {
         if root.excludes.matches(&rel, is_dir) {
             return;
         }
+        if mask.contains(EventMask::MOVED_FROM) {
+            self.renamed_from.push((cookie, watch, rel.clone()));
+        }
+        // The other half of a rename within this tree: one move, which the target
+        // can do as a rename instead of a transfer.
+        let from = mask
+            .contains(EventMask::MOVED_TO)
+            .then(|| {
+                let at = self
+                    .renamed_from
+                    .iter()
+                    .position(|(c, w, _)| *c == cookie && *w == watch)?;
+                Some(self.renamed_from.swap_remove(at).2)
+            })
+            .flatten();
+        let mut implied = Vec::new();
         if is_dir {
             if mask.contains(EventMask::MOVED_FROM)
                 && let Some(child) = self.tree.child(node, &name)
@@ -340,8 +369,26 @@ impl Watcher {
             }
             if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
                 let emit = self.events.wants_new_entries();
-                self.scan_dir(watch, node, &name, rel.clone(), emit, out);
+                // A moved directory's entries are not new: they are listed apart,
+                // for the transfer that replaces a rename that cannot be done.
+                let mut found = Vec::new();
+                self.scan_dir(watch, node, &name, rel.clone(), emit, &mut found);
+                for change in found {
+                    match change {
+                        Change::Path { rel, .. } if from.is_some() => implied.push(rel),
+                        other => out.push(other),
+                    }
+                }
             }
+        }
+        if let Some(from) = from {
+            out.push(Change::Move {
+                watch,
+                from,
+                to: rel,
+                implied,
+            });
+            return;
         }
         if self.events.triggers(mask) {
             // A file with other hard links changed: its other names changed too,
@@ -385,6 +432,7 @@ impl Watcher {
     /// Directories that left by rename and did not reappear in our trees (by a
     /// matching `IN_MOVED_TO`, or found again by a scan): unwatch.
     fn finish_moves(&mut self) {
+        self.renamed_from.clear();
         for (_, wd, _) in std::mem::take(&mut self.moved_out) {
             if let Some(node) = self.tree.node_of(wd)
                 && self.tree.is_detached(node)

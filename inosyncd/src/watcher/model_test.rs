@@ -217,9 +217,10 @@ fn the_watch_table_follows_random_churn_and_every_change_is_reported() {
             while watcher.read_queued(&mut changes).expect("read events") {}
             let reported: BTreeSet<Vec<u8>> = changes
                 .into_iter()
-                .filter_map(|c| match c {
-                    Change::Path { rel, .. } => Some(rel),
-                    _ => None,
+                .flat_map(|c| match c {
+                    Change::Path { rel, .. } => vec![rel],
+                    Change::Move { to, implied, .. } => [vec![to], implied].concat(),
+                    _ => Vec::new(),
                 })
                 .collect();
             for path in &differ {

@@ -4,6 +4,9 @@
 //! are in flight (rsync slowed by a wrapper that sleeps before and after it) and
 //! the CPUs are busy. At quiescence every target must equal the source.
 //!
+//! Three targets at once: a local directory and an ssh target (where moves are
+//! renames) and an `rsync://` one (where they are transfers).
+//!
 //! CI runs a short version; `CONVERGE_RUNS`, `CONVERGE_OPS` and `CONVERGE_SEED`
 //! make the long soak (`CONVERGE_RUNS=100 CONVERGE_OPS=3000`).
 
@@ -16,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use inosync_tests::remote::RsyncDaemon;
+use inosync_tests::remote::{RsyncDaemon, Sshd};
 use inosync_tests::{Fixture, Rng, compare_trees, real_rsync};
 
 /// Names with spaces, `%`, a newline, UTF-8 and a leading dash.
@@ -210,17 +213,33 @@ fn env_number(name: &str, default: u64) -> u64 {
 fn run_once(seed: u64, ops: u64) -> Result<String, String> {
     let fx = Fixture::new();
     let remote = fx.path("remote");
+    let over_ssh = fx.path("over-ssh");
     fs::create_dir(&remote).unwrap();
+    fs::create_dir(&over_ssh).unwrap();
     let rsyncd = RsyncDaemon::start(fx.dir.path(), &remote);
+    // Moves are renames over ssh: that target must converge too.
+    let sshd = Sshd::start(fx.dir.path());
+    let wrapper = slow_rsync(&fx);
     let config = format!(
         "delay = 0.3\nrsync = \"{}\"\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\", \"{}\"]\n",
-        slow_rsync(&fx).display(),
+        wrapper.display(),
         fx.src.display(),
         fx.dst.display(),
         rsyncd.url()
     );
     let daemon = fx.start_toml(&config);
+    // The ssh options are for rsync's remote shell, which an rsync:// target must
+    // not get: the ssh target has a daemon of its own on the same tree.
+    let ssh_config = format!(
+        "delay = 0.3\nrsync = \"{}\"\nrsync_args = [\"{}\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"root@127.0.0.1:{}/\"]\n",
+        wrapper.display(),
+        sshd.rsh(),
+        fx.src.display(),
+        over_ssh.display()
+    );
+    let ssh_daemon = fx.start_second("ssh", &ssh_config);
     daemon.wait_idle();
+    ssh_daemon.wait_idle();
     let started = Instant::now();
     {
         let _load = Load::start(2);
@@ -238,8 +257,15 @@ fn run_once(seed: u64, ops: u64) -> Result<String, String> {
     }
     let churned = started.elapsed();
     let out = daemon.ctl(&["wait", "--timeout", "120"]);
+    let ssh_out = ssh_daemon.ctl(&["wait", "--timeout", "120"]);
     let converged = started.elapsed() - churned;
     let mut problems = Vec::new();
+    if !ssh_out.status.success() {
+        problems.push(format!(
+            "ssh wait failed: {}",
+            String::from_utf8_lossy(&ssh_out.stderr)
+        ));
+    }
     // A race is retried within seconds, never after the 30 s of a misconfig.
     if converged > std::time::Duration::from_secs(15) {
         problems.push(format!(
@@ -252,7 +278,11 @@ fn run_once(seed: u64, ops: u64) -> Result<String, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    for (name, target) in [("local", &fx.dst), ("rsync://", &remote)] {
+    for (name, target) in [
+        ("local", &fx.dst),
+        ("rsync://", &remote),
+        ("ssh", &over_ssh),
+    ] {
         if let Err(diff) = compare_trees(&fx.src, target) {
             problems.push(format!("{name} target differs: {diff}"));
         }

@@ -18,6 +18,7 @@ mod odd_names;
 mod persistence;
 mod races;
 mod remote_targets;
+mod renames;
 mod safety;
 mod scheduling;
 mod socket;

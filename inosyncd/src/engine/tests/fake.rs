@@ -97,6 +97,7 @@ pub fn synced() -> Outcome {
         exit_code: Some(0),
         named: Vec::new(),
         vanished: Vec::new(),
+        renamed: 0,
     }
 }
 

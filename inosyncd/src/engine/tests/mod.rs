@@ -5,6 +5,7 @@
 
 mod fake;
 mod lifecycle;
+mod moves;
 mod retries;
 mod scheduling;
 
@@ -31,6 +32,8 @@ struct Spec {
     max_parallel: u32,
     initial_sync: bool,
     full_sync_interval: f64,
+    /// Files (with their directories) in the root of watch 0 before the start.
+    files: &'static [&'static str],
 }
 
 impl Default for Spec {
@@ -42,6 +45,7 @@ impl Default for Spec {
             max_parallel: 4,
             initial_sync: false,
             full_sync_interval: 0.0,
+            files: &[],
         }
     }
 }
@@ -69,6 +73,13 @@ impl Harness {
             let root = dir.path().join(format!("src{w}"));
             std::fs::create_dir(&root).expect("mkdir root");
             std::fs::write(root.join("file"), "x").expect("write file");
+            for file in spec.files.iter().filter(|_| w == 0) {
+                let path = root.join(file);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).expect("mkdir");
+                }
+                std::fs::write(path, "x").expect("write");
+            }
             let targets = (0..spec.targets)
                 .map(|t| format!("{}/dst{w}-{t}/", dir.path().display()))
                 .collect();

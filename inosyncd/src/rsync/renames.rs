@@ -1,0 +1,310 @@
+//! Moves done as renames on the target, before the batch's rsync: a renamed
+//! 20 GB directory is one `rename(2)` there instead of 20 GB sent again. A move
+//! is renamed only when its old path exists on the target and its new one does
+//! not; anything else (or any failure) falls back to the transfer, which is
+//! always right, only slower.
+//!
+//! Local targets: `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` opens each
+//! parent directory below the destination (never through a symlink, never out of
+//! the mirror), then `renameat2(RENAME_NOREPLACE)`. `host:` targets: one ssh
+//! command for the whole batch (over the shared ControlMaster connection), names
+//! passed NUL-separated on its stdin to a fixed remote script, one answer line per
+//! move. `rsync://` targets cannot rename: every move is a transfer.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::process::Stdio;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use super::command::Job;
+use super::ssh_reuse::{remote_shell, uses_remote_shell};
+use crate::config::checks::is_local_target;
+
+/// One move of a batch, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    /// Old path, relative to the watch root.
+    pub from: Vec<u8>,
+    /// New path, relative to the watch root.
+    pub to: Vec<u8>,
+    /// What the batch transfers instead when the rename cannot be done: the new
+    /// path and everything below it, and the old path (deleted on the target).
+    pub fallback: Vec<Vec<u8>>,
+}
+
+/// Applies the job's moves on its destination; `true` for each one renamed.
+pub async fn apply(job: &Job) -> Vec<bool> {
+    if job.moves.is_empty() {
+        return Vec::new();
+    }
+    if is_local_target(&job.destination) {
+        let root = Path::new(&job.destination);
+        job.moves
+            .iter()
+            .map(|m| rename_local(root, m).is_ok())
+            .collect()
+    } else if uses_remote_shell(&job.destination) {
+        rename_over_ssh(job).await.unwrap_or_else(|e| {
+            tracing::warn!(
+                "{}: renames over ssh failed ({e}); transferring instead",
+                job.destination
+            );
+            vec![false; job.moves.len()]
+        })
+    } else {
+        vec![false; job.moves.len()]
+    }
+}
+
+/// Opens `dir` (relative to `root`, which is trusted) without following any
+/// symlink and without leaving `root`.
+fn open_beneath(root: &OwnedFd, dir: &[u8]) -> std::io::Result<OwnedFd> {
+    let path = if dir.is_empty() { b".".as_slice() } else { dir };
+    let c_path = CString::new(path).map_err(|_| std::io::Error::other("NUL in path"))?;
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: openat2 reads the NUL-terminated path and the open_how we own.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            c_path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Opens `dir` below `root`, making the directories that are missing (0700: the
+/// transfer that follows sets their modes, since a directory missing on the
+/// target is new in the source and so listed). One component at a time, none
+/// followed if it is a symlink.
+fn open_or_make_beneath(root: &OwnedFd, dir: &[u8]) -> std::io::Result<OwnedFd> {
+    match open_beneath(root, dir) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        other => return other,
+    }
+    let mut current = open_beneath(root, b"")?;
+    for part in dir.split(|b| *b == b'/').filter(|p| !p.is_empty()) {
+        if part == b".." || part == b"." {
+            return Err(std::io::Error::other("not a plain path"));
+        }
+        current = match open_beneath(&current, part) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                let c_part = CString::new(part).map_err(|_| std::io::Error::other("NUL"))?;
+                // SAFETY: a descriptor we own and a NUL-terminated name.
+                if unsafe { libc::mkdirat(current.as_raw_fd(), c_part.as_ptr(), 0o700) } != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                open_beneath(&current, part)?
+            }
+            other => other?,
+        };
+    }
+    Ok(current)
+}
+
+fn split(path: &[u8]) -> (&[u8], &[u8]) {
+    match path.iter().rposition(|b| *b == b'/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => (b"", path),
+    }
+}
+
+/// `rename(root/from, root/to)` when `to` does not exist, nothing followed.
+fn rename_local(root: &Path, m: &Move) -> std::io::Result<()> {
+    let c_root = CString::new(root.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::other("NUL in path"))?;
+    // SAFETY: a NUL-terminated path; the descriptor is owned below.
+    let root_fd = unsafe {
+        libc::open(
+            c_root.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if root_fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor nothing else owns.
+    let root_fd = unsafe { OwnedFd::from_raw_fd(root_fd) };
+    let (from_dir, from_name) = split(&m.from);
+    let (to_dir, to_name) = split(&m.to);
+    if from_name.is_empty() || to_name.is_empty() || from_name == b".." || to_name == b".." {
+        return Err(std::io::Error::other("not a name"));
+    }
+    let from_parent = open_beneath(&root_fd, from_dir)?;
+    // The old one must exist before anything is made for the new one.
+    let c_from_check = CString::new(from_name).map_err(|_| std::io::Error::other("NUL"))?;
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a descriptor we own, a NUL-terminated name, a stat buffer we own.
+    if unsafe {
+        libc::fstatat(
+            from_parent.as_raw_fd(),
+            c_from_check.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    let to_parent = open_or_make_beneath(&root_fd, to_dir)?;
+    let c_from = CString::new(from_name).map_err(|_| std::io::Error::other("NUL"))?;
+    let c_to = CString::new(to_name).map_err(|_| std::io::Error::other("NUL"))?;
+    // SAFETY: descriptors and NUL-terminated names we own; NOREPLACE makes "the
+    // new path does not exist" part of the rename itself.
+    let rc = unsafe {
+        libc::renameat2(
+            from_parent.as_raw_fd(),
+            c_from.as_ptr(),
+            to_parent.as_raw_fd(),
+            c_to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The remote side: read (old, new) pairs NUL-separated on stdin, rename each
+/// when the old one exists and the new one does not, answer `ok` or `no` per
+/// pair. POSIX sh and xargs -0; `mv -T` (GNU) so a directory is never moved
+/// *into* one that appeared meanwhile.
+const REMOTE_SCRIPT: &str = "xargs -0 -n 2 sh -c 'if { [ -e \"$1\" ] || [ -L \"$1\" ]; } && ! [ -e \"$2\" ] && ! [ -L \"$2\" ] && mkdir -p -- \"$(dirname -- \"$2\")\" && mv -T -- \"$1\" \"$2\" 2>/dev/null; then echo ok; else echo no; fi' sh";
+
+/// Quotes `s` for a POSIX shell.
+fn shell_quote(s: &[u8]) -> Vec<u8> {
+    let mut out = b"'".to_vec();
+    for b in s {
+        if *b == b'\'' {
+            out.extend_from_slice(b"'\\''");
+        } else {
+            out.push(*b);
+        }
+    }
+    out.push(b'\'');
+    out
+}
+
+async fn rename_over_ssh(job: &Job) -> Result<Vec<bool>, String> {
+    let (host, dir) = job
+        .destination
+        .split_once(':')
+        .ok_or("no host in the destination")?;
+    // The remote shell rsync would use, with our connection sharing if any.
+    let rsh = match job.rsh.as_deref().and_then(|r| r.strip_prefix("--rsh=")) {
+        Some(shared) => shared.to_string(),
+        None => remote_shell(&job.extra),
+    };
+    let mut words = rsh.split_whitespace();
+    let program = words.next().ok_or("empty remote shell")?;
+    let dir = if dir.is_empty() { "." } else { dir };
+    let mut remote = b"cd -- ".to_vec();
+    remote.extend(shell_quote(dir.as_bytes()));
+    remote.extend_from_slice(b" && ");
+    remote.extend_from_slice(REMOTE_SCRIPT.as_bytes());
+    let mut stdin = Vec::new();
+    for m in &job.moves {
+        for name in [&m.from, &m.to] {
+            // A leading "-" would be an option to test and mv without the "./".
+            stdin.extend_from_slice(b"./");
+            stdin.extend_from_slice(name);
+            stdin.push(0);
+        }
+    }
+    let mut child = Command::new(program)
+        .args(words)
+        .arg("--")
+        .arg(host)
+        .arg(std::ffi::OsStr::from_bytes(&remote))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    if let Some(mut pipe) = child.stdin.take() {
+        pipe.write_all(&stdin).await.map_err(|e| e.to_string())?;
+    }
+    let out = tokio::time::timeout(
+        job.io_timeout.max(std::time::Duration::from_secs(30)),
+        child.wait_with_output(),
+    )
+    .await
+    .map_err(|_| "timed out".to_string())?
+    .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "{}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let answers: Vec<bool> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l == "ok")
+        .collect();
+    if answers.len() != job.moves.len() {
+        return Err(format!(
+            "{} answers for {} moves",
+            answers.len(),
+            job.moves.len()
+        ));
+    }
+    Ok(answers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mv(from: &str, to: &str) -> Move {
+        Move {
+            from: from.as_bytes().to_vec(),
+            to: to.as_bytes().to_vec(),
+            fallback: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_local_rename_never_replaces_and_never_leaves_the_mirror() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("mirror");
+        std::fs::create_dir_all(root.join("a/sub")).unwrap();
+        std::fs::write(root.join("a/sub/f"), "x").unwrap();
+        std::fs::create_dir(root.join("taken")).unwrap();
+        std::fs::write(root.join("taken/keep"), "keep").unwrap();
+        std::os::unix::fs::symlink(dir.path(), root.join("escape")).unwrap();
+        assert!(rename_local(&root, &mv("a", "b")).is_ok());
+        assert!(root.join("b/sub/f").exists() && !root.join("a").exists());
+        assert!(rename_local(&root, &mv("b", "taken")).is_err(), "replaced");
+        assert!(root.join("taken/keep").exists());
+        assert!(
+            rename_local(&root, &mv("b", "escape/out")).is_err(),
+            "left the mirror"
+        );
+        assert!(rename_local(&root, &mv("escape/mirror", "x")).is_err());
+        assert!(rename_local(&root, &mv("missing", "y")).is_err());
+        assert!(!dir.path().join("out").exists());
+        assert!(rename_local(&root, &mv("b/sub", "taken/sub")).is_ok());
+    }
+
+    #[test]
+    fn names_are_quoted_for_the_remote_shell() {
+        assert_eq!(shell_quote(b"a b"), b"'a b'");
+        assert_eq!(shell_quote(b"it's"), b"'it'\\''s'");
+    }
+}

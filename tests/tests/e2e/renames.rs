@@ -1,0 +1,165 @@
+//! A move in the source is a rename on the target, not a re-send. The proof:
+//! before the move every target file is hard-linked into a directory outside the
+//! target; afterwards the files under their new names still have two links (a
+//! re-sent file is a new inode with one).
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use inosync_tests::remote::Sshd;
+use inosync_tests::{Daemon, Fixture, assert_trees_equal, compare_trees, write_odd_names};
+
+/// Hard-links every file below `dir` into `keep` (flattened names).
+fn keep_links(dir: &Path, keep: &Path) {
+    fs::create_dir_all(keep).unwrap();
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap().flatten() {
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                n += 1;
+                fs::hard_link(entry.path(), keep.join(format!("f{n}"))).unwrap();
+            }
+        }
+    }
+}
+
+/// Every file below `dir` has two links: it is the same inode as before.
+fn all_renamed(dir: &Path) -> Result<usize, String> {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d)
+            .map_err(|e| format!("{}: {e}", d.display()))?
+            .flatten()
+        {
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_file() {
+                n += 1;
+                if meta.nlink() != 2 {
+                    return Err(format!("{} was sent again", entry.path().display()));
+                }
+            }
+        }
+    }
+    Ok(n)
+}
+
+fn photos(root: &Path) {
+    fs::create_dir_all(root.join("photos/2025/summer")).unwrap();
+    for i in 0..20 {
+        fs::write(
+            root.join(format!("photos/2025/summer/img{i}.jpg")),
+            vec![i as u8; 4096],
+        )
+        .unwrap();
+    }
+    fs::write(root.join("photos/index.txt"), "index").unwrap();
+    fs::write(root.join("single.bin"), vec![7u8; 10_000]).unwrap();
+    write_odd_names(&root.join("photos"));
+    // Moves go into a directory that is already watched (into one made a moment
+    // before, the kernel reports no arrival: that is a transfer).
+    fs::create_dir(root.join("archive")).unwrap();
+}
+
+fn moves_then_check(fx: &Fixture, daemon: &Daemon, target: &Path) {
+    daemon.wait_idle();
+    keep_links(target, &fx.path("keep"));
+    fs::rename(fx.src.join("photos"), fx.src.join("archive/photos 2025")).unwrap();
+    fs::rename(
+        fx.src.join("single.bin"),
+        fx.src.join("archive/-single.bin"),
+    )
+    .unwrap();
+    daemon.wait_idle();
+    if let Err(problems) = compare_trees(&fx.src, target) {
+        panic!("{problems}\n{}", daemon.log());
+    }
+    let renamed = all_renamed(&target.join("archive"));
+    assert!(
+        renamed.as_ref().is_ok_and(|n| *n > 40),
+        "{renamed:?}\n{}",
+        daemon.log()
+    );
+}
+
+#[test]
+fn a_moved_directory_and_file_are_renamed_on_a_local_target() {
+    let fx = Fixture::new();
+    photos(&fx.src);
+    let daemon = fx.start_quick();
+    moves_then_check(&fx, &daemon, &fx.dst);
+}
+
+#[test]
+fn a_moved_directory_and_file_are_renamed_on_an_ssh_target() {
+    assert!(
+        Sshd::available(),
+        "sshd is not installed (.ci/run installs it)"
+    );
+    let fx = Fixture::new();
+    let remote = fx.path("remote");
+    fs::create_dir(&remote).unwrap();
+    let sshd = Sshd::start(fx.dir.path());
+    photos(&fx.src);
+    let config = format!(
+        "delay = 0\nrsync_args = [\"{}\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"root@127.0.0.1:{}/\"]\n",
+        sshd.rsh(),
+        fx.src.display(),
+        remote.display()
+    );
+    let daemon = fx.start_toml(&config);
+    moves_then_check(&fx, &daemon, &remote);
+}
+
+#[test]
+fn chains_swaps_and_moves_across_excludes_and_watches_converge() {
+    let fx = Fixture::new();
+    let other = fx.path("other");
+    let other_dst = fx.path("other-dst");
+    fs::create_dir(&other).unwrap();
+    for name in ["a", "x", "y", "inside"] {
+        fs::create_dir(fx.src.join(name)).unwrap();
+        fs::write(fx.src.join(name).join("f"), name).unwrap();
+    }
+    let config = format!(
+        "delay = 0.2\nexcludes = [\"/skip/\"]\n\
+         [[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n\
+         [[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
+        fx.src.display(),
+        fx.dst.display(),
+        other.display(),
+        other_dst.display()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    // a -> b -> c in one batch.
+    fs::rename(fx.src.join("a"), fx.src.join("b")).unwrap();
+    fs::rename(fx.src.join("b"), fx.src.join("c")).unwrap();
+    // x and y swap through a temporary name.
+    fs::rename(fx.src.join("x"), fx.src.join("t")).unwrap();
+    fs::rename(fx.src.join("y"), fx.src.join("x")).unwrap();
+    fs::rename(fx.src.join("t"), fx.src.join("y")).unwrap();
+    // Into an excluded directory and out of one, and into the other watch.
+    fs::create_dir(fx.src.join("skip")).unwrap();
+    fs::rename(fx.src.join("inside"), fx.src.join("skip/inside")).unwrap();
+    fs::write(fx.src.join("skip/was-skipped"), "now in").unwrap();
+    fs::rename(fx.src.join("skip/was-skipped"), fx.src.join("arrived")).unwrap();
+    fs::rename(fx.src.join("c"), other.join("c")).unwrap();
+    daemon.wait_idle();
+    let mut expected = Vec::new();
+    for entry in fs::read_dir(&fx.dst).unwrap().flatten() {
+        expected.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    expected.sort();
+    assert_eq!(expected, ["arrived", "x", "y"], "{}", daemon.log());
+    assert_eq!(fs::read_to_string(fx.dst.join("x/f")).unwrap(), "y");
+    assert_eq!(fs::read_to_string(fx.dst.join("y/f")).unwrap(), "x");
+    assert_trees_equal(&other, &other_dst, &daemon);
+}
