@@ -38,6 +38,11 @@ use std::time::{Duration, Instant};
 /// Where cargo put the workspace's binaries: next to the `deps` folder that holds
 /// this test executable.
 pub fn bin(name: &str) -> PathBuf {
+    // INOSYNC_BIN_DIR runs a test against other binaries (e.g. an older release,
+    // for a before/after figure).
+    if let Some(dir) = std::env::var_os("INOSYNC_BIN_DIR") {
+        return PathBuf::from(dir).join(name);
+    }
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe.parent().and_then(Path::parent).expect("target/debug");
     let path = dir.join(name);

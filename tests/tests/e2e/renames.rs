@@ -163,3 +163,42 @@ fn chains_swaps_and_moves_across_excludes_and_watches_converge() {
     assert_eq!(fs::read_to_string(fx.dst.join("y/f")).unwrap(), "x");
     assert_trees_equal(&other, &other_dst, &daemon);
 }
+
+/// The figure for the README: bytes rsync sends when a 1,000-file, 100 MB
+/// directory is renamed, over ssh. Not a CI test (it moves 100 MB twice); run
+/// with `cargo test -p inosync-tests -- --ignored --nocapture bytes_sent`, and
+/// with `INOSYNC_BIN_DIR` pointing at older binaries for the "before".
+#[test]
+#[ignore]
+fn bytes_sent_for_a_100_mb_directory_rename_over_ssh() {
+    let fx = Fixture::new();
+    let remote = fx.path("remote");
+    fs::create_dir(&remote).unwrap();
+    let sshd = Sshd::start(fx.dir.path());
+    fs::create_dir(fx.src.join("episodes")).unwrap();
+    for i in 0..1000u32 {
+        let data: Vec<u8> = (0..100_000u32)
+            .map(|j| (j.wrapping_mul(31) ^ i) as u8)
+            .collect();
+        fs::write(fx.src.join(format!("episodes/ep{i:04}.mp3")), data).unwrap();
+    }
+    let config = format!(
+        "delay = 0\nrsync_args = [\"{}\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"root@127.0.0.1:{}/\"]\n",
+        sshd.rsh(),
+        fx.src.display(),
+        remote.display()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    let before = daemon.log().len();
+    fs::rename(fx.src.join("episodes"), fx.src.join("archive 2025")).unwrap();
+    daemon.wait_idle();
+    let log = daemon.log();
+    let sent: u64 = log[before..]
+        .lines()
+        .filter_map(|l| l.split(", ").find_map(|p| p.strip_suffix(" bytes sent")))
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum();
+    assert!(compare_trees(&fx.src, &remote).is_ok());
+    eprintln!("rename of a 1,000-file 100 MB directory over ssh: {sent} bytes sent");
+}
