@@ -16,6 +16,8 @@ pub(super) struct Done {
     pub(super) watch: u32,
     pub(super) pair: u64,
     pub(super) outcome: Outcome,
+    /// rsync processes it used (a large batch may be split).
+    pub(super) processes: usize,
 }
 
 impl Engine {
@@ -49,9 +51,22 @@ impl Engine {
         job.paths =
             (!batch.full).then(|| crate::listed_paths::for_rsync(&watch.spec.path, batch.paths));
         job.moves = batch.moves;
+        // A large batch may use the free slots: several rsync processes.
+        let processes = match &job.paths {
+            Some(paths) if paths.len() >= rsync::SPLIT_MIN_PATHS => {
+                let free = (self.config.max_parallel as usize).saturating_sub(self.running);
+                let wanted = free.clamp(1, paths.len().div_ceil(1000));
+                // As many as there are groups of whole directories.
+                rsync::split_by_directory(paths.clone(), wanted)
+                    .len()
+                    .max(1)
+            }
+            _ => 1,
+        };
+        job.split = processes;
         let label = format!("{} -> {}", watch.spec.path.display(), pair.destination);
         let pair_id = pair.id;
-        self.running += 1;
+        self.running += processes;
         let done = self.done_tx.clone();
         // The runner starts rsync here, synchronously; the task only awaits it.
         let running = self.runner.run(job, label, stop_rx, progress);
@@ -61,6 +76,7 @@ impl Engine {
                 watch: id,
                 pair: pair_id,
                 outcome,
+                processes,
             });
         });
     }
@@ -83,6 +99,7 @@ impl Engine {
             compare_contents: false,
             paths: None,
             moves: Vec::new(),
+            split: 1,
         })
     }
 
@@ -97,7 +114,7 @@ impl Engine {
 
     /// A run ended: log it in one line and let its pair take the outcome.
     pub(super) fn finish(&mut self, done: Done) {
-        self.running = self.running.saturating_sub(1);
+        self.running = self.running.saturating_sub(done.processes);
         let Some(watch) = self.watches.get_mut(&done.watch) else {
             return;
         };

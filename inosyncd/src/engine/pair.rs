@@ -54,6 +54,7 @@ pub struct Pair {
     stop: Option<oneshot::Sender<()>>,
     /// The `--bwlimit` the running rsync was started with.
     pub speed_in_use: u32,
+
     /// When the running rsync started, and what it last reported of its progress.
     pub transfer: Option<(Instant, watch::Receiver<Option<Progress>>)>,
     retry_at: Option<Instant>,
@@ -97,6 +98,7 @@ impl Pair {
             running: None,
             stop: None,
             speed_in_use: 0,
+
             transfer: None,
             retry_at: None,
             failures: 0,

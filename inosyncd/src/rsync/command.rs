@@ -34,6 +34,8 @@ pub struct Job {
     pub paths: Option<Vec<Vec<u8>>>,
     /// Moves to do as renames on the target before the transfer (path batches).
     pub moves: Vec<super::renames::Move>,
+    /// How many rsync processes a large path batch may be cut into (1: one).
+    pub split: usize,
 }
 
 impl Job {
@@ -189,6 +191,7 @@ mod tests {
             compare_contents: false,
             paths,
             moves: Vec::new(),
+            split: 1,
         }
     }
 

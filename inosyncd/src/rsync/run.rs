@@ -86,20 +86,46 @@ pub fn run(
     stop: oneshot::Receiver<()>,
     progress: watch::Sender<Option<Progress>>,
 ) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'static>> {
-    if job.moves.is_empty() {
+    let splits = job.split > 1
+        && job
+            .paths
+            .as_ref()
+            .is_some_and(|p| p.len() >= super::split::SPLIT_MIN_PATHS);
+    if job.moves.is_empty() && !splits {
         return Box::pin(start(job, label, stop, progress));
     }
-    // Moves first (renames on the target), then the transfer of what is left.
+    // Moves first (renames on the target), then the transfer of what is left, in
+    // one process or, for a large batch, several.
     Box::pin(async move {
         let mut job = job;
         let renamed = super::renames::apply(&job).await;
         let done = renamed.iter().filter(|ok| **ok).count();
-        tracing::debug!(
-            "{label}: {done} of {} move(s) renamed on the target",
-            job.moves.len()
-        );
+        if !job.moves.is_empty() {
+            tracing::debug!(
+                "{label}: {done} of {} move(s) renamed on the target",
+                job.moves.len()
+            );
+        }
         job.add_failed_moves(&renamed);
-        let mut outcome = start(job, label, stop, progress).await;
+        let groups = match (&job.paths, job.split) {
+            (Some(paths), parts) if parts > 1 && paths.len() >= super::split::SPLIT_MIN_PATHS => {
+                super::split::by_directory(paths.clone(), parts)
+            }
+            _ => Vec::new(),
+        };
+        let mut outcome = if groups.len() > 1 {
+            tracing::debug!(
+                "{label}: {} paths over {} rsync processes",
+                job.paths.as_ref().map_or(0, Vec::len),
+                groups.len()
+            );
+            super::split::run_groups(job, groups, stop, progress, |part, stop, progress| {
+                start(part, label.clone(), stop, progress)
+            })
+            .await
+        } else {
+            start(job, label, stop, progress).await
+        };
         outcome.renamed = done;
         outcome
     })

@@ -86,3 +86,24 @@ fn periodic_full_sync_repairs_the_target() {
     assert!(repaired, "no periodic full sync\n{}", daemon.log());
     assert!(daemon.log().contains("periodic full sync"));
 }
+
+#[test]
+fn a_large_burst_is_split_over_several_rsync_processes() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.config("delay = 1\nmax_parallel = 4"));
+    daemon.wait_idle();
+    for d in 0..60 {
+        let dir = fx.src.join(format!("dir{d:02}"));
+        fs::create_dir(&dir).unwrap();
+        for f in 0..100 {
+            fs::write(dir.join(format!("f{f:03}")), format!("{d}/{f}")).unwrap();
+        }
+    }
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert!(
+        daemon.log().contains("rsync processes"),
+        "not split:\n{}",
+        daemon.log()
+    );
+}

@@ -210,3 +210,60 @@ async fn sync_now_is_a_full_sync_without_waiting_for_the_delay() {
     assert_eq!(h.started(), 1);
     assert_eq!(paths(&h.job(0)), None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_large_batch_uses_the_free_slots_and_counts_them() {
+    let h = Harness::start(Spec {
+        watches: 2,
+        max_parallel: 4,
+        ..Spec::default()
+    })
+    .await;
+    h.pause(true).await;
+    let many: Vec<Change> = (0..2500)
+        .map(|i| Change::Path {
+            watch: 0,
+            rel: format!("f{i}").into_bytes(),
+        })
+        .collect();
+    h.inject(many).await;
+    h.change(1, "small").await;
+    h.pause(false).await;
+    let split: Vec<usize> = (0..h.started()).map(|i| h.job(i).split).collect();
+    // One slot for the small batch; the 2,500 paths (one per 1,000) would take
+    // three, but they lie in one directory: one process.
+    assert_eq!(split.iter().sum::<usize>(), 2, "{split:?}");
+    assert_eq!(h.status().await.running, 2);
+    for i in 0..h.started() {
+        h.finish(i, synced()).await;
+    }
+    assert_eq!(h.status().await.running, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_large_batch_over_many_directories_is_split_and_counted_once_per_process() {
+    let names: Vec<&'static str> = (0..2500)
+        .map(|i| &*Box::leak(format!("d{}/f{i}", i % 50).into_boxed_str()))
+        .collect();
+    let h = Harness::start(Spec {
+        max_parallel: 4,
+        files: Box::leak(names.clone().into_boxed_slice()),
+        ..Spec::default()
+    })
+    .await;
+    h.pause(true).await;
+    let changes: Vec<Change> = names
+        .iter()
+        .map(|n| Change::Path {
+            watch: 0,
+            rel: n.as_bytes().to_vec(),
+        })
+        .collect();
+    h.inject(changes).await;
+    h.pause(false).await;
+    assert_eq!(h.started(), 1, "one batch");
+    assert_eq!(h.job(0).split, 3, "2,500 paths: three processes");
+    assert_eq!(h.status().await.running, 3);
+    h.finish(0, synced()).await;
+    assert_eq!(h.status().await.running, 0);
+}

@@ -1,0 +1,193 @@
+//! A large batch over several rsync processes: a burst of thousands of paths is
+//! rsync's per-file work in one process; with free slots it is cut into groups by
+//! directory (every path of a directory in the same group, so no two processes
+//! write into the same directory's entries) and the groups run side by side. The
+//! engine still sees one batch: one outcome, one progress.
+
+use std::collections::BTreeMap;
+
+use futures::future::join_all;
+use tokio::sync::{oneshot, watch};
+
+use super::command::Job;
+use super::run::{Outcome, Progress, RunResult};
+
+/// Below this many paths one process does the batch.
+pub const SPLIT_MIN_PATHS: usize = 2000;
+
+/// Cuts `paths` into at most `parts` groups of whole directories, of about equal
+/// size (largest directories first, each to the smallest group so far).
+pub fn by_directory(paths: Vec<Vec<u8>>, parts: usize) -> Vec<Vec<Vec<u8>>> {
+    let mut dirs: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
+    for path in paths {
+        let dir = match path.iter().rposition(|b| *b == b'/') {
+            Some(i) => path[..i].to_vec(),
+            None => Vec::new(),
+        };
+        dirs.entry(dir).or_default().push(path);
+    }
+    let mut dirs: Vec<Vec<Vec<u8>>> = dirs.into_values().collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.len()));
+    let mut groups: Vec<Vec<Vec<u8>>> = vec![Vec::new(); parts.max(1)];
+    for dir in dirs {
+        let smallest = groups
+            .iter_mut()
+            .min_by_key(|g| g.len())
+            .expect("at least one group");
+        smallest.extend(dir);
+    }
+    groups.retain(|g| !g.is_empty());
+    for group in &mut groups {
+        group.sort();
+    }
+    groups
+}
+
+/// Runs `job`'s paths as `groups` in parallel through `start`, with one stop
+/// for all and their progress summed into `progress`.
+pub async fn run_groups<F, Fut>(
+    job: Job,
+    groups: Vec<Vec<Vec<u8>>>,
+    stop: oneshot::Receiver<()>,
+    progress: watch::Sender<Option<Progress>>,
+    start: F,
+) -> Outcome
+where
+    F: Fn(Job, oneshot::Receiver<()>, watch::Sender<Option<Progress>>) -> Fut,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let mut stops = Vec::new();
+    let mut progresses = Vec::new();
+    let mut runs = Vec::new();
+    for group in groups {
+        let mut part = job.clone();
+        part.paths = Some(group);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let (progress_tx, progress_rx) = watch::channel(None);
+        stops.push(stop_tx);
+        progresses.push(progress_rx);
+        runs.push(start(part, stop_rx, progress_tx));
+    }
+    // One stop ends every part.
+    tokio::spawn(async move {
+        if stop.await.is_ok() {
+            for stop in stops {
+                let _ = stop.send(());
+            }
+        }
+    });
+    tokio::spawn(sum_progress(progresses, progress));
+    merge(join_all(runs).await)
+}
+
+/// The parts' progress as one: bytes added up, the least advanced percent.
+async fn sum_progress(
+    mut parts: Vec<watch::Receiver<Option<Progress>>>,
+    total: watch::Sender<Option<Progress>>,
+) {
+    loop {
+        let changes = parts.iter_mut().map(|p| Box::pin(p.changed()));
+        let (changed, _, _) = futures::future::select_all(changes).await;
+        if changed.is_err() {
+            return;
+        }
+        let seen: Vec<Progress> = parts.iter().filter_map(|p| p.borrow().clone()).collect();
+        if let Some(first) = seen.first() {
+            total.send_replace(Some(Progress {
+                bytes_done: seen.iter().map(|p| p.bytes_done).sum(),
+                percent: seen.iter().map(|p| p.percent).min().unwrap_or(0),
+                rate: first.rate.clone(),
+                eta: seen.iter().map(|p| p.eta.clone()).max().unwrap_or_default(),
+            }));
+        }
+    }
+}
+
+/// One outcome for the batch: interrupted if any part was, failed if any part
+/// failed (the causes, named and vanished paths of all), synced otherwise.
+fn merge(parts: Vec<Outcome>) -> Outcome {
+    let mut merged = Outcome {
+        result: RunResult::Synced,
+        elapsed: Default::default(),
+        files: Some(0),
+        bytes_sent: Some(0),
+        exit_code: Some(0),
+        named: Vec::new(),
+        vanished: Vec::new(),
+        renamed: 0,
+    };
+    let mut causes = Vec::new();
+    let mut first_retry = None;
+    let mut interrupted = false;
+    for part in parts {
+        merged.elapsed = merged.elapsed.max(part.elapsed);
+        merged.files = Some(merged.files.unwrap_or(0) + part.files.unwrap_or(0));
+        merged.bytes_sent = match (merged.bytes_sent, part.bytes_sent) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+        // The first code that says more than "fine" (24 says less than a failure).
+        merged.exit_code = match (merged.exit_code, part.exit_code) {
+            (Some(a), Some(b)) => Some(if a == 0 || (a == 24 && b != 0) { b } else { a }),
+            _ => None,
+        };
+        merged.named.extend(part.named);
+        merged.vanished.extend(part.vanished);
+        match part.result {
+            RunResult::Synced => {}
+            RunResult::Interrupted => interrupted = true,
+            RunResult::Failed {
+                cause,
+                first_retry: retry,
+            } => {
+                causes.push(cause);
+                first_retry =
+                    Some(first_retry.map_or(retry, |r: std::time::Duration| r.max(retry)));
+            }
+        }
+    }
+    merged.result = if interrupted {
+        RunResult::Interrupted
+    } else if let Some(first_retry) = first_retry {
+        RunResult::Failed {
+            cause: causes.join(" | "),
+            first_retry,
+        }
+    } else {
+        RunResult::Synced
+    };
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_keep_directories_whole_and_balance_sizes() {
+        let mut paths = Vec::new();
+        for d in 0..10 {
+            for f in 0..(d + 1) * 10 {
+                paths.push(format!("d{d}/f{f}").into_bytes());
+            }
+        }
+        paths.push(b"top".to_vec());
+        let groups = by_directory(paths, 4);
+        assert_eq!(groups.len(), 4);
+        let total: usize = groups.iter().map(Vec::len).sum();
+        assert_eq!(total, 551);
+        for d in 0..10 {
+            let prefix = format!("d{d}/");
+            let holding = groups
+                .iter()
+                .filter(|g| g.iter().any(|p| p.starts_with(prefix.as_bytes())))
+                .count();
+            assert_eq!(holding, 1, "d{d} is split");
+        }
+        let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+        assert!(
+            sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 100,
+            "{sizes:?}"
+        );
+    }
+}
