@@ -87,6 +87,19 @@ impl WatchTree {
             .collect()
     }
 
+    /// The directory that left by rename (and is detached) that `id` lies in, if
+    /// it lies in one.
+    pub fn detached_top(&self, id: NodeId) -> Option<NodeId> {
+        let mut cur = id;
+        loop {
+            match self.node(cur).parent {
+                NONE => return None,
+                DETACHED => return Some(cur),
+                parent => cur = parent,
+            }
+        }
+    }
+
     /// The tree a directory belongs to (`None` while it is detached).
     pub fn watch_of(&self, id: NodeId) -> Option<u32> {
         let mut cur = id;

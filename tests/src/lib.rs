@@ -256,7 +256,11 @@ impl Fixture {
             .args(args)
             .arg("-s")
             .arg(socket)
-            .arg("-v")
+            .arg(if std::env::var_os("INOSYNC_TRACE").is_some() {
+                "-vv"
+            } else {
+                "-v"
+            })
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("dup log"))
             .stderr(log_file)

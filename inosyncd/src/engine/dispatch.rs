@@ -100,6 +100,7 @@ impl Engine {
             paths: None,
             moves: Vec::new(),
             split: 1,
+            recursive: false,
         })
     }
 

@@ -348,6 +348,12 @@ impl Engine {
                     to,
                     implied,
                 } => {
+                    tracing::trace!(
+                        "moved: {} -> {} ({} below)",
+                        String::from_utf8_lossy(&from),
+                        String::from_utf8_lossy(&to),
+                        implied.len()
+                    );
                     if let Some(w) = self.watches.get_mut(&watch) {
                         for pair in &mut w.pairs {
                             pair.record_move(&from, &to, implied.clone(), now);

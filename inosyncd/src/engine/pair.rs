@@ -167,6 +167,10 @@ impl Pair {
             self.pending.remove(&path);
             self.pending.insert(moved(&path));
         }
+        // Changed before it moved: what the rename brings is stale.
+        if self.pending.contains(from) {
+            self.pending.insert(to.to_vec());
+        }
         self.held.reroot(from, to);
         let mut fallback = implied;
         fallback.push(to.to_vec());

@@ -36,6 +36,8 @@ pub struct Job {
     pub moves: Vec<super::renames::Move>,
     /// How many rsync processes a large path batch may be cut into (1: one).
     pub split: usize,
+    /// The listed paths are trees to compare whole (`--recursive --delete`).
+    pub recursive: bool,
 }
 
 impl Job {
@@ -66,6 +68,17 @@ impl Job {
                 if self.compare_contents {
                     arg("--checksum");
                 }
+            }
+            Some(_) if self.recursive => {
+                // The trees brought by renames: compared (size and exact mtime, so
+                // unchanged files are not sent), with what is extra deleted.
+                arg("--from0");
+                arg("--files-from=-");
+                arg("--recursive");
+                arg("--delete");
+                arg("--delete-missing-args");
+                arg("--force");
+                arg("--modify-window=-1");
             }
             Some(_) => {
                 arg("--from0");
@@ -192,6 +205,7 @@ mod tests {
             paths,
             moves: Vec::new(),
             split: 1,
+            recursive: false,
         }
     }
 

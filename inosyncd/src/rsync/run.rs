@@ -107,6 +107,24 @@ pub fn run(
             );
         }
         job.add_failed_moves(&renamed);
+        // What the renames brought is compared afterwards, tree by tree: a rename
+        // is only the fast way there, this is the proof (it sends file lists, and
+        // whatever differs).
+        let renamed_trees: Vec<Vec<u8>> = job
+            .moves
+            .iter()
+            .zip(&renamed)
+            .filter(|(_, ok)| **ok)
+            .map(|(m, _)| m.to.clone())
+            .collect();
+        let check = (!renamed_trees.is_empty()).then(|| {
+            let mut check = job.clone();
+            check.moves.clear();
+            check.split = 1;
+            check.recursive = true;
+            check.paths = Some(crate::listed_paths::for_rsync(&check.source, renamed_trees));
+            check
+        });
         let groups = match (&job.paths, job.split) {
             (Some(paths), parts) if parts > 1 && paths.len() >= super::split::SPLIT_MIN_PATHS => {
                 super::split::by_directory(paths.clone(), parts)
@@ -124,8 +142,25 @@ pub fn run(
             })
             .await
         } else {
-            start(job, label, stop, progress).await
+            start(job, label.clone(), stop, progress).await
         };
+        if let Some(check) = check
+            && outcome.result == RunResult::Synced
+        {
+            let (_keep, stop) = oneshot::channel();
+            let (progress, _) = watch::channel(None);
+            let checked = start(check, label, stop, progress).await;
+            if checked.result != RunResult::Synced {
+                outcome.result = checked.result;
+                outcome.exit_code = checked.exit_code;
+            }
+            outcome.bytes_sent = outcome
+                .bytes_sent
+                .zip(checked.bytes_sent)
+                .map(|(a, b)| a + b);
+            outcome.named.extend(checked.named);
+            outcome.vanished.extend(checked.vanished);
+        }
         outcome.renamed = done;
         outcome
     })

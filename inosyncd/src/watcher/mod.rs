@@ -65,6 +65,9 @@ pub struct Watcher {
     /// `IN_MOVED_TO` (a rename inside our trees) or the end of the read (moved out).
     /// (cookie, watch descriptor, the tree it left).
     moved_out: Vec<(u32, Wd, u32)>,
+    /// Directories (by watch descriptor) that left by rename and lost events while
+    /// their path was unknown: their arrival is not a pure rename.
+    lost_while_moving: Vec<Wd>,
     /// Every entry seen leaving by `IN_MOVED_FROM` in this read (cookie, tree,
     /// old path), to pair it with its `IN_MOVED_TO` as one move.
     renamed_from: Vec<(u32, u32, Vec<u8>)>,
@@ -85,6 +88,7 @@ impl Watcher {
             tree: WatchTree::default(),
             roots: HashMap::new(),
             moved_out: Vec::new(),
+            lost_while_moving: Vec::new(),
             renamed_from: Vec::new(),
             buffer: vec![0; 256 * 1024],
             limit_reported: false,
@@ -270,7 +274,7 @@ impl Watcher {
                 self.handle(wd, mask, cookie, name, out);
             }
         }
-        self.finish_moves();
+        self.finish_moves(out);
         Ok(any)
     }
 
@@ -321,8 +325,12 @@ impl Watcher {
             }
             return;
         }
-        // A directory renamed away and not seen arriving belongs to no tree for now.
+        // A directory renamed away and not seen arriving belongs to no tree for now;
+        // what happened in it is found by the scan when it arrives.
         let Some(watch) = self.tree.watch_of(node) else {
+            if let Some(top) = self.tree.detached_top(node) {
+                self.lost_while_moving.push(self.tree.wd(top));
+            }
             return;
         };
         let Some(name) = name else {
@@ -357,6 +365,7 @@ impl Watcher {
             })
             .flatten();
         let mut implied = Vec::new();
+        let mut implied_ok = false;
         if is_dir {
             if mask.contains(EventMask::MOVED_FROM)
                 && let Some(child) = self.tree.child(node, &name)
@@ -364,23 +373,36 @@ impl Watcher {
                 self.tree.detach(child);
                 self.moved_out.push((cookie, self.tree.wd(child), watch));
             }
-            if mask.contains(EventMask::MOVED_TO) {
-                self.moved_in(cookie, watch, node, &name);
-            }
+            // A pure rename: the directory kept its watches and missed nothing.
+            let pure = mask.contains(EventMask::MOVED_TO)
+                && self.moved_in(cookie, watch, node, &name)
+                && from.is_some();
+            implied_ok = pure;
             if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
                 let emit = self.events.wants_new_entries();
-                // A moved directory's entries are not new: they are listed apart,
-                // for the transfer that replaces a rename that cannot be done.
+                // A renamed directory's entries are not new: they are listed apart,
+                // for the transfer that replaces a rename that cannot be done. If
+                // it missed events on the way, they are all listed as changed.
                 let mut found = Vec::new();
                 self.scan_dir(watch, node, &name, rel.clone(), emit, &mut found);
                 for change in found {
                     match change {
-                        Change::Path { rel, .. } if from.is_some() => implied.push(rel),
+                        Change::Path { rel, .. } if pure => implied.push(rel),
                         other => out.push(other),
                     }
                 }
             }
         }
+        // A directory that missed events on the way is not renamed on the target:
+        // what arrived is transferred, what left is deleted, as for any new tree.
+        let from = match from {
+            Some(from) if is_dir && !implied_ok => {
+                // Its old path is a deletion, as for any entry that left.
+                out.push(Change::Path { watch, rel: from });
+                None
+            }
+            other => other,
+        };
         if let Some(from) = from {
             out.push(Change::Move {
                 watch,
@@ -388,6 +410,11 @@ impl Watcher {
                 to: rel,
                 implied,
             });
+            return;
+        }
+        // The old path of a rename is reported when the read ends, unless its
+        // arrival made it a move (see `finish_moves`).
+        if mask.contains(EventMask::MOVED_FROM) {
             return;
         }
         if self.events.triggers(mask) {
@@ -413,26 +440,33 @@ impl Watcher {
 
     /// A directory arrived by rename: if we saw it leave one of our directories, it
     /// keeps its watches and only changes place in the table.
-    fn moved_in(&mut self, cookie: u32, watch: u32, parent: NodeId, name: &[u8]) {
+    /// Returns whether it was a rename within the tree that missed no event.
+    fn moved_in(&mut self, cookie: u32, watch: u32, parent: NodeId, name: &[u8]) -> bool {
         let Some(pos) = self.moved_out.iter().position(|(c, _, _)| *c == cookie) else {
-            return;
+            return false;
         };
         let (_, wd, from) = self.moved_out.swap_remove(pos);
         let Some(moved) = self.tree.node_of(wd) else {
-            return;
+            return false;
         };
         if from == watch {
             self.tree.move_to(moved, parent, name);
+            !self.lost_while_moving.contains(&wd)
         } else {
             // Moved between two watched trees: start afresh under the new tree.
             self.drop_subtree(moved);
+            false
         }
     }
 
     /// Directories that left by rename and did not reappear in our trees (by a
     /// matching `IN_MOVED_TO`, or found again by a scan): unwatch.
-    fn finish_moves(&mut self) {
-        self.renamed_from.clear();
+    fn finish_moves(&mut self, out: &mut Vec<Change>) {
+        // Entries that left and did not arrive in the same tree: a deletion there.
+        for (_, watch, rel) in std::mem::take(&mut self.renamed_from) {
+            out.push(Change::Path { watch, rel });
+        }
+        self.lost_while_moving.clear();
         for (_, wd, _) in std::mem::take(&mut self.moved_out) {
             if let Some(node) = self.tree.node_of(wd)
                 && self.tree.is_detached(node)

@@ -219,7 +219,10 @@ fn the_watch_table_follows_random_churn_and_every_change_is_reported() {
                 .into_iter()
                 .flat_map(|c| match c {
                     Change::Path { rel, .. } => vec![rel],
-                    Change::Move { to, implied, .. } => [vec![to], implied].concat(),
+                    // The rename takes the old path away and brings the new tree.
+                    Change::Move {
+                        from, to, implied, ..
+                    } => [vec![from, to], implied].concat(),
                     _ => Vec::new(),
                 })
                 .collect();

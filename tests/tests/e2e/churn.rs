@@ -180,6 +180,9 @@ fn ten_thousand_random_operations_reach_a_local_and_an_rsync_daemon_target() {
     let converged = started.elapsed();
     for (name, target) in [("local", &fx.dst), ("rsync://", &remote)] {
         if let Err(problems) = compare_trees(&fx.src, target) {
+            if let Some(path) = std::env::var_os("CHURN_LOG") {
+                let _ = fs::write(path, daemon.log());
+            }
             panic!(
                 "seed {seed}, {ops} ops: {name} target differs: {problems}\n{}",
                 daemon.log()
