@@ -148,6 +148,18 @@ impl Sshd {
         Sshd { child, port, key }
     }
 
+    /// A TOML config that mirrors `src` to `remote` on this sshd (as root over
+    /// loopback), with `top` (e.g. `delay = 0`) at the top level.
+    pub fn config(&self, top: &str, src: &Path, remote: &Path) -> String {
+        format!(
+            "{top}\nrsync_args = [\"{}\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\n\
+             targets = [\"root@127.0.0.1:{}/\"]\n",
+            self.rsh(),
+            src.display(),
+            remote.display()
+        )
+    }
+
     /// The `--rsh` argument that reaches this sshd with the test key.
     pub fn rsh(&self) -> String {
         format!(

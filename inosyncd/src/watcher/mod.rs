@@ -329,7 +329,10 @@ impl Watcher {
         // what happened in it is found by the scan when it arrives.
         let Some(watch) = self.tree.watch_of(node) else {
             if let Some(top) = self.tree.detached_top(node) {
-                self.lost_while_moving.push(self.tree.wd(top));
+                let wd = self.tree.wd(top);
+                if !self.lost_while_moving.contains(&wd) {
+                    self.lost_while_moving.push(wd);
+                }
             }
             return;
         };

@@ -65,12 +65,7 @@ fn ssh_target_receives_odd_names() {
     let remote = fx.path("remote");
     fs::create_dir(&remote).unwrap();
     let sshd = Sshd::start(fx.dir.path());
-    let config = format!(
-        "delay = 0\nrsync_args = [\"{}\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"root@127.0.0.1:{}/\"]\n",
-        sshd.rsh(),
-        fx.src.display(),
-        remote.display()
-    );
+    let config = sshd.config("delay = 0", &fx.src, &remote);
     let daemon = fx.start_toml(&config);
     daemon.wait_idle();
     write_odd_names(&fx.src);
@@ -102,13 +97,7 @@ fn ssh_connection_reuse_saves_a_login_per_sync() {
         let remote = fx.path("remote");
         fs::create_dir(&remote).unwrap();
         let sshd = Sshd::start(fx.dir.path());
-        let config = format!(
-            "delay = 0\nssh_reuse = {reuse}\nrsync_args = [\"{}\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\n\
-             targets = [\"root@127.0.0.1:{}/\"]\n",
-            sshd.rsh(),
-            fx.src.display(),
-            remote.display()
-        );
+        let config = sshd.config(&format!("delay = 0\nssh_reuse = {reuse}"), &fx.src, &remote);
         let daemon = fx.start_toml(&config);
         daemon.wait_idle();
         for i in 0..10 {

@@ -108,12 +108,7 @@ fn a_moved_directory_and_file_are_renamed_on_an_ssh_target() {
     fs::create_dir(&remote).unwrap();
     let sshd = Sshd::start(fx.dir.path());
     photos(&fx.src);
-    let config = format!(
-        "delay = 0\nrsync_args = [\"{}\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"root@127.0.0.1:{}/\"]\n",
-        sshd.rsh(),
-        fx.src.display(),
-        remote.display()
-    );
+    let config = sshd.config("delay = 0", &fx.src, &remote);
     let daemon = fx.start_toml(&config);
     moves_then_check(&fx, &daemon, &remote);
 }
@@ -182,12 +177,7 @@ fn bytes_sent_for_a_100_mb_directory_rename_over_ssh() {
             .collect();
         fs::write(fx.src.join(format!("episodes/ep{i:04}.mp3")), data).unwrap();
     }
-    let config = format!(
-        "delay = 0\nrsync_args = [\"{}\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"root@127.0.0.1:{}/\"]\n",
-        sshd.rsh(),
-        fx.src.display(),
-        remote.display()
-    );
+    let config = sshd.config("delay = 0", &fx.src, &remote);
     let daemon = fx.start_toml(&config);
     daemon.wait_idle();
     let before = daemon.log().len();
