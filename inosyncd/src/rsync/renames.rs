@@ -179,11 +179,12 @@ fn rename_local(root: &Path, m: &Move) -> std::io::Result<()> {
     }
 }
 
-/// The remote side: read (old, new) pairs NUL-separated on stdin, rename each
-/// when the old one exists and the new one does not, answer `ok` or `no` per
-/// pair. POSIX sh and xargs -0; `mv -T` (GNU) so a directory is never moved
-/// *into* one that appeared meanwhile.
-const REMOTE_SCRIPT: &str = "xargs -0 -n 2 sh -c 'if { [ -e \"$1\" ] || [ -L \"$1\" ]; } && ! [ -e \"$2\" ] && ! [ -L \"$2\" ] && mkdir -p -- \"$(dirname -- \"$2\")\" && mv -T -- \"$1\" \"$2\" 2>/dev/null; then echo ok; else echo no; fi' sh";
+/// The remote side: read (old, new) pairs NUL-separated on stdin and answer `ok`
+/// or `no` per pair. A pair is renamed only when both parent directories exist and
+/// resolve (physically, symlinks followed by `cd -P`) inside the mirror `$R`, the
+/// old path exists and the new one does not. POSIX sh and `xargs -0`; GNU `mv -T`,
+/// so a directory is never moved *into* one that appeared meanwhile.
+const REMOTE_SCRIPT: &str = r#"R=$(pwd -P) && export R && xargs -0 -n 2 sh -c 'inside() { p=$(cd -P -- "$(dirname -- "$1")" 2>/dev/null && pwd -P) && case "$p/" in "$R"/*) true;; *) false;; esac; }; if inside "$1" && inside "$2" && { [ -e "$1" ] || [ -L "$1" ]; } && ! [ -e "$2" ] && ! [ -L "$2" ] && mv -T -- "$1" "$2" 2>/dev/null; then echo ok; else echo no; fi' sh"#;
 
 /// Quotes `s` for a POSIX shell.
 fn shell_quote(s: &[u8]) -> Vec<u8> {

@@ -192,3 +192,28 @@ fn bytes_sent_for_a_100_mb_directory_rename_over_ssh() {
     assert!(compare_trees(&fx.src, &remote).is_ok());
     eprintln!("rename of a 1,000-file 100 MB directory over ssh: {sent} bytes sent");
 }
+
+#[test]
+fn an_ssh_rename_never_follows_a_symlink_out_of_the_mirror() {
+    let fx = Fixture::new();
+    let remote = fx.path("remote");
+    let outside = fx.path("outside");
+    fs::create_dir(&remote).unwrap();
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("y"), "outside the mirror").unwrap();
+    let sshd = Sshd::start(fx.dir.path());
+    fs::create_dir(fx.src.join("x")).unwrap();
+    fs::write(fx.src.join("x/y"), "mirrored").unwrap();
+    let daemon = fx.start_toml(&sshd.config("delay = 0", &fx.src, &remote));
+    daemon.wait_idle();
+    // A stale or tampered mirror: its x/ is a symlink to elsewhere.
+    fs::remove_dir_all(remote.join("x")).unwrap();
+    std::os::unix::fs::symlink(&outside, remote.join("x")).unwrap();
+    fs::rename(fx.src.join("x/y"), fx.src.join("z")).unwrap();
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read_to_string(outside.join("y")).unwrap(),
+        "outside the mirror"
+    );
+    assert_eq!(fs::read_to_string(remote.join("z")).unwrap(), "mirrored");
+}
