@@ -291,10 +291,14 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
                     .iter()
                     .map(|t| t.destination.as_str())
                     .collect();
+                let watched = if watch.backend == "fanotify" {
+                    "every directory, by fanotify".to_string()
+                } else {
+                    format!("{} directories", watch.watched_dirs)
+                };
                 println!(
-                    "watching {} ({} directories); full sync to {} started",
+                    "watching {} ({watched}); full sync to {} started",
                     watch.path,
-                    watch.watched_dirs,
                     destinations.join(", ")
                 );
             }

@@ -57,7 +57,7 @@ pub fn render(status: &Status) -> String {
             };
             table.add_row([
                 name.clone(),
-                watch.watched_dirs.to_string(),
+                watched(watch),
                 format!("{} ({})", speed(watch.speed), source(watch.speed_source)),
                 format!("{} s ({})", watch.delay, source(watch.delay_source)),
                 target.destination.clone(),
@@ -72,6 +72,16 @@ pub fn render(status: &Status) -> String {
     out.push_str(&table.to_string());
     out.push('\n');
     out
+}
+
+/// How much of the tree is watched: every directory by one fanotify mark, or
+/// the count of inotify watches.
+pub fn watched(watch: &WatchStatus) -> String {
+    if watch.backend == "fanotify" {
+        "all (fanotify)".into()
+    } else {
+        watch.watched_dirs.to_string()
+    }
 }
 
 /// The watch's path with what is special about it underneath.

@@ -59,6 +59,11 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS")]
     pub delay: Option<f64>,
 
+    /// How changes are seen: auto, inotify or fanotify; overrides the config's
+    /// `backend` (handy in quick start, where there is no config).
+    #[arg(long, value_name = "BACKEND")]
+    pub backend: Option<crate::config::Backend>,
+
     /// Quick start: the directory to watch.
     #[arg(value_name = "SOURCE", requires = "targets")]
     pub source: Option<PathBuf>,

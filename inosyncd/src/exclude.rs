@@ -98,8 +98,8 @@ impl ExcludeSet {
     }
 
     /// Whether `rel` (relative to the watch root, no leading `/`) is excluded, itself
-    /// or through an excluded ancestor directory.
-    #[cfg(test)]
+    /// or through an excluded ancestor directory (events of a filesystem-wide
+    /// backend arrive from inside excluded directories too).
     pub fn is_excluded(&self, rel: &[u8], is_dir: bool) -> bool {
         if self.patterns.is_empty() {
             return false;

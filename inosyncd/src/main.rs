@@ -126,6 +126,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
             watch.delay = None;
         }
     }
+    if let Some(backend) = cli.backend {
+        config.backend = backend;
+    }
     if !cli.pretend {
         config.rsync = resolve_rsync(&config.rsync).map_err(anyhow::Error::msg)?;
     }
@@ -162,6 +165,7 @@ fn print_effective(config: &Config) {
     println!("full_sync_interval = {:?}", config.full_sync_interval);
     println!("verify_interval = {:?}", config.verify_interval);
     println!("io_timeout = {:?}", config.io_timeout);
+    println!("backend = \"{}\"", config.backend);
     println!("ssh_reuse = {}", config.ssh_reuse);
     for watch in &config.watches {
         println!();

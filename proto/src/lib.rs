@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a request or response changes shape, so that a client talking to a
 /// daemon of another release can warn instead of failing with an opaque decode error.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The largest frame either side accepts: a bogus length prefix must not make the
 /// daemon allocate more than this.
@@ -168,8 +168,13 @@ pub struct WatchStatus {
     pub paused: bool,
     /// Changed paths not yet synced to every target (the largest count of any target).
     pub pending: u64,
-    /// Directories under an inotify watch in this tree.
+    /// Directories under an inotify watch in this tree (0 under fanotify, which
+    /// needs none).
     pub watched_dirs: u64,
+    /// What reports this tree's changes: "fanotify" or "inotify".
+    pub backend: String,
+    /// Why inotify was chosen under `backend = "auto"`, if it was.
+    pub backend_reason: Option<String>,
     /// Exclude patterns in force for this tree (global ones first).
     pub excludes: Vec<String>,
     /// Event delay in seconds in force for this tree.

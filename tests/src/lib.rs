@@ -154,6 +154,7 @@ impl Fixture {
     pub fn quick_start(&self) -> Command {
         let mut command = Command::new(bin("inosyncd"));
         command
+            .args(backend_args())
             .arg("-s")
             .arg(&self.socket)
             .arg("--state")
@@ -254,6 +255,7 @@ impl Fixture {
         let log_file = fs::File::create(&log).expect("create log");
         let child = Command::new(bin("inosyncd"))
             .args(args)
+            .args(backend_args())
             .arg("-s")
             .arg(socket)
             .arg(if std::env::var_os("INOSYNC_TRACE").is_some() {
@@ -280,6 +282,32 @@ impl Fixture {
             daemon.log()
         );
         daemon
+    }
+}
+
+/// `--backend B` when the suite runs under one backend (`INOSYNC_TEST_BACKEND`:
+/// CI runs every end-to-end test under inotify and again under fanotify).
+pub fn backend_args() -> Vec<String> {
+    match std::env::var("INOSYNC_TEST_BACKEND") {
+        Ok(backend) if !backend.is_empty() => vec!["--backend".into(), backend],
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the suite runs under fanotify (some figures, such as watched
+/// directories, differ by design).
+pub fn on_fanotify() -> bool {
+    std::env::var("INOSYNC_TEST_BACKEND").is_ok_and(|b| b == "fanotify")
+}
+
+/// Asserts how much of a tree is watched, from its `status --json` entry: `dirs`
+/// inotify watches, or (under fanotify, which needs none) the fanotify backend.
+pub fn assert_watched(watch: &serde_json::Value, dirs: u64) {
+    if on_fanotify() {
+        assert_eq!(watch["backend"], "fanotify", "{watch}");
+        assert_eq!(watch["watched_dirs"], 0, "{watch}");
+    } else {
+        assert_eq!(watch["watched_dirs"], dirs, "{watch}");
     }
 }
 

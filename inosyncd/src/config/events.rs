@@ -71,6 +71,11 @@ impl EventSet {
         Ok(EventSet(bits))
     }
 
+    /// The raw inotify bits (fanotify's content events use the same values).
+    pub fn bits(&self) -> u32 {
+        self.0
+    }
+
     /// The names in this set, single events only, for `--check` and `status`.
     pub fn names(&self) -> Vec<&'static str> {
         NAMES

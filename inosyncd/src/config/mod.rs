@@ -1,6 +1,7 @@
 //! The daemon's settings: one model, read from either config format and checked in
 //! one place, so that a TOML file and an inosync `.py` file mean the same thing.
 
+mod backend;
 pub mod checks;
 mod convert;
 pub mod events;
@@ -10,6 +11,7 @@ mod toml_format;
 
 use std::path::{Path, PathBuf};
 
+pub use backend::Backend;
 pub use checks::{destination, overlap, resolve_rsync};
 pub use convert::to_toml;
 pub use events::EventSet;
@@ -68,6 +70,8 @@ pub struct Config {
     pub io_timeout: f64,
     /// Share one ssh connection per host between syncs (ControlMaster).
     pub ssh_reuse: bool,
+    /// How changes are seen: fanotify filesystem marks or inotify watches.
+    pub backend: Backend,
     /// The watched trees.
     pub watches: Vec<WatchConfig>,
 }
@@ -117,6 +121,7 @@ impl Default for Config {
             verify_interval: 0.0,
             io_timeout: 600.0,
             ssh_reuse: true,
+            backend: Backend::Auto,
             watches: Vec::new(),
         }
     }

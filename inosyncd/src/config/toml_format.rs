@@ -26,6 +26,7 @@ struct RawConfig {
     verify_interval: Option<Spanned<f64>>,
     io_timeout: Option<Spanned<f64>>,
     ssh_reuse: Option<bool>,
+    backend: Option<Spanned<String>>,
     #[serde(default)]
     watch: Vec<Spanned<RawWatch>>,
 }
@@ -98,6 +99,13 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         None => defaults.events,
     };
+    let backend = match &raw.backend {
+        Some(name) => name
+            .get_ref()
+            .parse()
+            .map_err(|e: String| loc.error(name, "backend", &e))?,
+        None => defaults.backend,
+    };
     let excludes = patterns(&loc, raw.excludes, "excludes")?;
     let default_targets = targets(&loc, raw.targets, "targets")?;
     if let Some(log_file) = &raw.log_file
@@ -163,6 +171,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             .map(Spanned::into_inner)
             .unwrap_or(defaults.io_timeout),
         ssh_reuse: raw.ssh_reuse.unwrap_or(defaults.ssh_reuse),
+        backend,
         watches,
     };
     config.check_watches(|i| watch_lines[i].clone())?;

@@ -178,7 +178,7 @@ impl Engine {
             ssh_dir,
             runner,
         } = setup;
-        let watcher = Watcher::new(config.events)
+        let watcher = Watcher::new(config.events, config.backend)
             .map_err(|e| anyhow::anyhow!("cannot initialise inotify: {e}"))?;
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (verify_tx, verify_rx) = mpsc::unbounded_channel();

@@ -28,6 +28,9 @@ impl Engine {
         if new.events != self.config.events {
             notes.push("`events` changed: takes effect after a restart".to_string());
         }
+        if new.backend != self.config.backend {
+            notes.push("`backend` changed: takes effect after a restart".to_string());
+        }
         if new.log_file != self.config.log_file {
             notes.push("`log_file` changed: takes effect after a restart".to_string());
         }
@@ -38,6 +41,7 @@ impl Engine {
             || new.verify_interval != self.config.verify_interval;
         // Keep settings that only a restart can apply, so status tells the truth.
         new.events = self.config.events;
+        new.backend = self.config.backend;
         new.log_file = self.config.log_file.clone();
         new.socket_group = self.config.socket_group.clone();
         self.config = new;

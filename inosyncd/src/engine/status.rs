@@ -41,6 +41,12 @@ impl Engine {
             paused: w.paused,
             pending: w.pairs.iter().map(Pair::pending_count).max().unwrap_or(0),
             watched_dirs: self.watcher.watched_dirs(id),
+            backend: self
+                .watcher
+                .backend(id)
+                .map_or("none", |b| b.name)
+                .to_string(),
+            backend_reason: self.watcher.backend(id).and_then(|b| b.reason.clone()),
             excludes: w.excludes.patterns().to_vec(),
             delay,
             speed,

@@ -24,7 +24,8 @@ fn write_files(root: &std::path::Path, dirs: usize, per_dir: usize, tag: &str) {
 }
 
 /// Overflow: with the daemon stopped, more events than `max_queued_events` pile up;
-/// after SIGCONT it rescans, syncs everything and the target converges.
+/// after SIGCONT it rescans, syncs everything and the target converges. (fanotify's
+/// queue is unbounded: nothing overflows, and every event is still read.)
 #[test]
 fn queue_overflow_leads_to_a_full_sync_not_a_loss() {
     let fx = Fixture::new();
@@ -43,7 +44,12 @@ fn queue_overflow_leads_to_a_full_sync_not_a_loss() {
     signal(daemon.pid(), libc::SIGCONT);
     let resumed = Instant::now();
     daemon.wait_idle();
-    assert!(daemon.log().contains("queue overflow"), "{}", daemon.log());
+    assert_eq!(
+        daemon.log().contains("queue overflow"),
+        !inosync_tests::on_fanotify(),
+        "{}",
+        daemon.log()
+    );
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
     eprintln!(
         "overflow: {} files written while stopped (max_queued_events {queued}), target equal {:.2?} after SIGCONT, 0 lost",
@@ -226,11 +232,8 @@ fn symlinks_are_copied_as_links_and_never_followed() {
     );
     assert!(!fx.dst.join("secret").exists());
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
-    let status = daemon.status();
-    assert_eq!(
-        status["watches"][0]["watched_dirs"], 1,
-        "a symlinked directory was watched: {status}"
-    );
+    // No watch through the symlink (under fanotify there are no watches at all).
+    inosync_tests::assert_watched(&daemon.status()["watches"][0], 1);
 }
 
 /// Start-up: the initial full sync runs beside the watch set-up. Files written,

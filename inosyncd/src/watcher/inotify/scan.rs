@@ -7,10 +7,10 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::{Change, Watcher};
+use super::{Change, InotifyWatcher};
 use crate::watch_tree::{NodeId, join};
 
-impl Watcher {
+impl InotifyWatcher {
     /// Watches directory `name` below `parent` and everything below it, then lists
     /// its entries as changes when `emit` is set.
     pub(super) fn scan_dir(

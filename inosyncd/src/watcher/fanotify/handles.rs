@@ -1,0 +1,207 @@
+//! File handles and paths: a watch root's own handle (to recognise it in events),
+//! and a directory handle turned back into the directory's path now
+//! (`open_by_handle_at(2)` with `O_PATH`, then the kernel's name for that
+//! descriptor in `/proc/self/fd`). Needs `CAP_DAC_READ_SEARCH`, which the root a
+//! filesystem mark needs anyway has.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::records::Fid;
+
+/// What became of a directory handle.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolved {
+    /// Where the directory is now.
+    Path(Vec<u8>),
+    /// The directory no longer exists (deleted, its inode gone or unlinked).
+    Gone,
+    /// It exists but has no path we can name (another mount's private part, a
+    /// disconnected dentry), or the call failed for another reason.
+    Unknown(String),
+}
+
+fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+/// `f_fsid` of the filesystem holding `path`, in the byte order fanotify reports it.
+pub fn fsid_of(path: &Path) -> io::Result<u64> {
+    let c_path = c_path(path)?;
+    // SAFETY: statfs fills the zeroed struct we own from a NUL-terminated path.
+    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut buf) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fsid_t is two plain integers, 8 bytes as fanotify copies them.
+    let raw: [u8; 8] = unsafe { std::mem::transmute(buf.f_fsid) };
+    Ok(u64::from_ne_bytes(raw))
+}
+
+/// The handle of `path` itself (never following a symlink), as events carry it.
+pub fn fid_of(path: &Path, fsid: u64) -> io::Result<Fid> {
+    let c_path = c_path(path)?;
+    let mut buf = HandleBuf::new(libc::MAX_HANDLE_SZ as u32);
+    let mut mount_id: libc::c_int = 0;
+    // SAFETY: the buffer holds a file_handle header with room for MAX_HANDLE_SZ bytes.
+    let rc = unsafe {
+        libc::name_to_handle_at(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            buf.as_mut_ptr(),
+            &mut mount_id,
+            0,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Fid::new(fsid, buf.handle_type(), buf.handle()))
+}
+
+/// A read-only descriptor of a directory on the filesystem (fanotify_mark
+/// refuses `O_PATH` ones), for
+/// `open_by_handle_at` (any directory on that filesystem will do).
+pub fn mount_fd(path: &Path) -> io::Result<OwnedFd> {
+    let c_path = c_path(path)?;
+    // SAFETY: plain open of a NUL-terminated path; the result is owned below.
+    let fd = unsafe {
+        libc::open(
+            c_path.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Where the directory with handle `fid` is now.
+pub fn resolve(mount: &OwnedFd, fid: &Fid) -> Resolved {
+    let handle = fid.handle();
+    let mut buf = HandleBuf::new(handle.len() as u32);
+    buf.set(fid.handle_type(), handle);
+    // SAFETY: a valid descriptor and a file_handle sized to its bytes.
+    let fd = unsafe {
+        libc::open_by_handle_at(
+            mount.as_raw_fd(),
+            buf.as_mut_ptr(),
+            libc::O_PATH | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::ESTALE | libc::ENOENT) => Resolved::Gone,
+            _ => Resolved::Unknown(err.to_string()),
+        };
+    }
+    // SAFETY: a fresh descriptor nobody else owns; closed when dropped.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    match std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
+        Ok(path) => {
+            let bytes = path.into_os_string().into_vec();
+            if bytes.ends_with(b" (deleted)")
+                && !Path::new(std::ffi::OsStr::from_bytes(&bytes)).exists()
+            {
+                Resolved::Gone
+            } else if bytes.first() != Some(&b'/') {
+                Resolved::Unknown(format!("no path: {}", String::from_utf8_lossy(&bytes)))
+            } else {
+                Resolved::Path(bytes)
+            }
+        }
+        Err(e) => Resolved::Unknown(e.to_string()),
+    }
+}
+
+use std::os::unix::ffi::OsStringExt;
+
+/// A `struct file_handle` with room for its bytes, 4-byte aligned.
+struct HandleBuf {
+    words: Vec<u32>,
+}
+
+impl HandleBuf {
+    fn new(capacity: u32) -> HandleBuf {
+        let mut words = vec![0u32; 2 + (capacity as usize).div_ceil(4)];
+        words[0] = capacity;
+        HandleBuf { words }
+    }
+
+    fn set(&mut self, handle_type: i32, handle: &[u8]) {
+        self.words[1] = handle_type as u32;
+        let bytes = self.bytes_mut();
+        bytes[8..8 + handle.len()].copy_from_slice(handle);
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: a u32 slice viewed as bytes, same allocation and length.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast(), self.words.len() * 4)
+        }
+    }
+
+    fn as_mut_ptr(&mut self) -> *mut libc::file_handle {
+        self.words.as_mut_ptr().cast()
+    }
+
+    fn handle_type(&self) -> i32 {
+        self.words[1] as i32
+    }
+
+    fn handle(&self) -> &[u8] {
+        let len = self.words[0] as usize;
+        // SAFETY: as in bytes_mut; the kernel wrote handle_bytes <= capacity bytes.
+        let bytes: &[u8] =
+            unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast(), self.words.len() * 4) };
+        &bytes[8..8 + len.min(bytes.len() - 8)]
+    }
+}
+
+/// The absolute path of a watch root as the kernel names it (symlinks resolved),
+/// which is how resolved handles will name directories below it.
+pub fn kernel_path(path: &Path) -> io::Result<PathBuf> {
+    std::fs::canonicalize(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn privileged() -> bool {
+        // SAFETY: no arguments.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    #[test]
+    fn a_directory_handle_resolves_to_where_it_is_now() {
+        if !privileged() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        std::fs::create_dir(&a).unwrap();
+        let fsid = fsid_of(&a).unwrap();
+        let fid = fid_of(&a, fsid).unwrap();
+        let mount = mount_fd(dir.path()).unwrap();
+        let base = kernel_path(dir.path()).unwrap();
+        assert_eq!(
+            resolve(&mount, &fid),
+            Resolved::Path(base.join("a").into_os_string().into_vec())
+        );
+        std::fs::rename(&a, dir.path().join("b c")).unwrap();
+        assert_eq!(
+            resolve(&mount, &fid),
+            Resolved::Path(base.join("b c").into_os_string().into_vec())
+        );
+        std::fs::remove_dir(dir.path().join("b c")).unwrap();
+        assert_eq!(resolve(&mount, &fid), Resolved::Gone);
+    }
+}

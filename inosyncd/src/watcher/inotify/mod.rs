@@ -1,0 +1,464 @@
+//! The inotify backend: one watch per directory. Turns inotify events into changed paths per watch, keeping the watch table right
+//! as directories appear, move and disappear.
+//!
+//! A new directory is watched first and scanned second, so a file written into it
+//! before the watch existed is found by the scan and one written after is reported
+//! by an event: none is missed, some are seen twice (the batch set absorbs that).
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+
+use inotify::{EventMask, Inotify};
+
+use super::Change;
+use crate::config::EventSet;
+use crate::exclude::ExcludeSet;
+use crate::watch_tree::{NodeId, WatchTree, Wd, join};
+
+pub(super) mod scan;
+
+struct Root {
+    path: PathBuf,
+    node: Option<NodeId>,
+    excludes: ExcludeSet,
+    /// Why some directories of this tree have no watch (the watch limit), if so:
+    /// their changes are seen only by full syncs.
+    degraded: Option<String>,
+}
+
+/// Owns the inotify instance and the watch table.
+pub struct InotifyWatcher {
+    inotify: Inotify,
+    events: EventSet,
+    tree: WatchTree,
+    roots: HashMap<u32, Root>,
+    /// Directories seen leaving by `IN_MOVED_FROM`, by cookie, until the matching
+    /// `IN_MOVED_TO` (a rename inside our trees) or the end of the read (moved out).
+    /// (cookie, watch descriptor, the tree it left).
+    moved_out: Vec<(u32, Wd, u32)>,
+    /// Directories (by watch descriptor) that left by rename and lost events while
+    /// their path was unknown: their arrival is not a pure rename.
+    lost_while_moving: Vec<Wd>,
+    /// Every entry seen leaving by `IN_MOVED_FROM` in this read (cookie, tree,
+    /// old path), to pair it with its `IN_MOVED_TO` as one move.
+    renamed_from: Vec<(u32, u32, Vec<u8>)>,
+    buffer: Vec<u8>,
+    limit_reported: bool,
+    /// While a start-up scan runs beside the initial full sync: anything changed
+    /// at or after this time may have been missed by that sync.
+    changed_since: Option<SystemTime>,
+    saw_change: bool,
+}
+
+impl InotifyWatcher {
+    /// Creates the inotify instance. `events` are the events that count as changes.
+    pub fn new(events: EventSet) -> io::Result<InotifyWatcher> {
+        Ok(InotifyWatcher {
+            inotify: Inotify::init()?,
+            events,
+            tree: WatchTree::default(),
+            roots: HashMap::new(),
+            moved_out: Vec::new(),
+            lost_while_moving: Vec::new(),
+            renamed_from: Vec::new(),
+            buffer: vec![0; 256 * 1024],
+            limit_reported: false,
+            changed_since: None,
+            saw_change: false,
+        })
+    }
+
+    /// The inotify descriptor, for the event loop to wait on.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.inotify.as_raw_fd()
+    }
+
+    /// `inotify_add_watch(2)`, called directly: the table keeps only the number.
+    fn add_watch(&self, path: &Path) -> io::Result<Wd> {
+        self.add_watch_with(path, 0)
+    }
+
+    fn add_watch_with(&self, path: &Path, extra: u32) -> io::Result<Wd> {
+        let path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+        // SAFETY: a valid descriptor and a NUL-terminated path that outlives the call.
+        let wd = unsafe {
+            libc::inotify_add_watch(
+                self.raw_fd(),
+                path.as_ptr(),
+                self.events.watch_mask().bits() | extra,
+            )
+        };
+        if wd < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(wd)
+        }
+    }
+
+    /// `inotify_rm_watch(2)`; a watch the kernel already dropped is not an error.
+    fn rm_watch(&self, wd: Wd) {
+        // SAFETY: plain syscall on our own descriptor.
+        unsafe { libc::inotify_rm_watch(self.raw_fd(), wd) };
+    }
+
+    /// Starts watching a tree: its root now, the rest with [`InotifyWatcher::scan_root`].
+    /// The root's watch also reports the root itself moving away (`IN_MOVE_SELF`).
+    pub fn add_root(&mut self, watch: u32, path: &Path, excludes: ExcludeSet) -> io::Result<()> {
+        let wd = self.add_watch_with(path, libc::IN_MOVE_SELF)?;
+        let node = self.tree.insert(None, watch, b"", wd);
+        self.roots.insert(
+            watch,
+            Root {
+                path: path.to_path_buf(),
+                node: Some(node),
+                excludes,
+                degraded: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Watches every directory of a tree (excluded ones left out). The initial full
+    /// sync may already be running beside this scan, to save time: then
+    /// `changed_since` is when it started, and the scan reports whether anything in
+    /// the tree changed after that (a directory's or file's ctime, read after the
+    /// watch on its directory exists, so later changes are events). Only then can
+    /// the sync have missed something, and the caller schedules another.
+    pub fn scan_root(&mut self, watch: u32, changed_since: Option<SystemTime>) -> bool {
+        let Some(root) = self.roots.get(&watch) else {
+            return false;
+        };
+        let Some(node) = root.node else {
+            return false;
+        };
+        self.changed_since = changed_since;
+        self.saw_change = false;
+        if let Ok(meta) = std::fs::symlink_metadata(&root.path) {
+            self.note_ctime(&meta);
+        }
+        let mut ignored = Vec::new();
+        self.scan_children(watch, node, Vec::new(), false, &mut ignored);
+        self.changed_since = None;
+        self.saw_change
+    }
+
+    fn note_ctime(&mut self, meta: &std::fs::Metadata) {
+        use std::os::unix::fs::MetadataExt;
+        let Some(since) = self.changed_since else {
+            return;
+        };
+        let ctime = SystemTime::UNIX_EPOCH
+            + std::time::Duration::new(
+                meta.ctime().max(0) as u64,
+                meta.ctime_nsec().clamp(0, 999_999_999) as u32,
+            );
+        if ctime >= since {
+            self.saw_change = true;
+            // One change is enough to ask for another full sync.
+            self.changed_since = None;
+        }
+    }
+
+    /// Stops watching a tree: every watch in it is removed from the kernel.
+    pub fn remove_root(&mut self, watch: u32) {
+        if let Some(root) = self.roots.remove(&watch)
+            && let Some(node) = root.node
+        {
+            self.drop_subtree(node);
+        }
+    }
+
+    /// New exclude patterns for a tree: directories no longer excluded get watches
+    /// (newly excluded ones keep theirs, but their events are filtered out).
+    pub fn set_excludes(&mut self, watch: u32, excludes: ExcludeSet) {
+        let node = match self.roots.get_mut(&watch) {
+            Some(root) => {
+                root.excludes = excludes;
+                root.node
+            }
+            None => None,
+        };
+        if let Some(node) = node {
+            let mut ignored = Vec::new();
+            self.scan_children(watch, node, Vec::new(), false, &mut ignored);
+        }
+    }
+
+    /// Why a tree is not fully watched, if it is not.
+    pub fn degraded(&self, watch: u32) -> Option<&str> {
+        self.roots.get(&watch)?.degraded.as_deref()
+    }
+
+    /// Tries again to watch every directory of a degraded tree (the limit may have
+    /// been raised, or directories deleted); returns whether it is still degraded.
+    pub fn retry_degraded(&mut self, watch: u32) -> bool {
+        let Some(root) = self.roots.get_mut(&watch) else {
+            return false;
+        };
+        root.degraded = None;
+        let Some(node) = root.node else {
+            return false;
+        };
+        self.limit_reported = false;
+        let mut ignored = Vec::new();
+        self.scan_children(watch, node, Vec::new(), false, &mut ignored);
+        let still = self.degraded(watch).is_some();
+        if !still {
+            tracing::info!("every directory of watch {watch} is watched again");
+        }
+        still
+    }
+
+    /// Directories watched in one tree.
+    pub fn watched_dirs(&self, watch: u32) -> u64 {
+        self.tree.count(watch)
+    }
+
+    /// The relative path of every watched directory of one tree.
+    #[cfg(test)]
+    pub fn watched_paths(&self, watch: u32) -> std::collections::BTreeSet<Vec<u8>> {
+        self.tree.rel_paths(watch)
+    }
+
+    /// Reads and handles every event queued now, without waiting. Returns
+    /// `Ok(false)` when there was nothing to read.
+    pub fn read_queued(&mut self, out: &mut Vec<Change>) -> io::Result<bool> {
+        let mut any = false;
+        loop {
+            let events: Vec<_> = match self.inotify.read_events(&mut self.buffer) {
+                Ok(events) => events
+                    .map(|e| {
+                        (
+                            e.wd.get_watch_descriptor_id(),
+                            e.mask,
+                            e.cookie,
+                            e.name.map(|n| n.as_bytes().to_vec()),
+                        )
+                    })
+                    .collect(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            };
+            any = true;
+            for (wd, mask, cookie, name) in events {
+                self.handle(wd, mask, cookie, name, out);
+            }
+        }
+        self.finish_moves(out);
+        Ok(any)
+    }
+
+    fn handle(
+        &mut self,
+        wd: Wd,
+        mask: EventMask,
+        cookie: u32,
+        name: Option<Vec<u8>>,
+        out: &mut Vec<Change>,
+    ) {
+        if mask.contains(EventMask::Q_OVERFLOW) {
+            tracing::warn!(
+                "inotify queue overflow: rescanning every watch and scheduling full syncs"
+            );
+            self.rescan_all(out);
+            return;
+        }
+        let Some(node) = self.tree.node_of(wd) else {
+            return;
+        };
+        if mask.contains(EventMask::IGNORED) {
+            let root_of = self
+                .tree
+                .is_root(node)
+                .then(|| self.tree.watch_of(node))
+                .flatten();
+            for stale in self.tree.remove_subtree(node).into_iter().skip(1) {
+                self.rm_watch(stale);
+            }
+            if let Some(watch) = root_of
+                && let Some(root) = self.roots.get_mut(&watch)
+            {
+                tracing::error!(
+                    "watch root {} was deleted or unmounted; its changes are no longer seen",
+                    root.path.display()
+                );
+                root.node = None;
+                out.push(Change::RootGone { watch });
+            }
+            return;
+        }
+        if mask.contains(EventMask::MOVE_SELF) {
+            if self.tree.is_root(node)
+                && let Some(watch) = self.tree.watch_of(node)
+            {
+                out.push(Change::RootGone { watch });
+            }
+            return;
+        }
+        // A directory renamed away and not seen arriving belongs to no tree for now;
+        // what happened in it is found by the scan when it arrives.
+        let Some(watch) = self.tree.watch_of(node) else {
+            if let Some(top) = self.tree.detached_top(node) {
+                let wd = self.tree.wd(top);
+                if !self.lost_while_moving.contains(&wd) {
+                    self.lost_while_moving.push(wd);
+                }
+            }
+            return;
+        };
+        let Some(name) = name else {
+            return;
+        };
+        // A directory renamed away and not seen arriving: its path is unknown, and a
+        // guessed path could name (and delete on the target) something else.
+        let Some(dir_rel) = self.tree.rel_path(node) else {
+            return;
+        };
+        let rel = join(&dir_rel, &name);
+        let is_dir = mask.contains(EventMask::ISDIR);
+        let Some(root) = self.roots.get(&watch) else {
+            return;
+        };
+        if root.excludes.matches(&rel, is_dir) {
+            return;
+        }
+        if mask.contains(EventMask::MOVED_FROM) {
+            self.renamed_from.push((cookie, watch, rel.clone()));
+        }
+        // The other half of a rename within this tree: one move, which the target
+        // can do as a rename instead of a transfer.
+        let from = mask
+            .contains(EventMask::MOVED_TO)
+            .then(|| {
+                let at = self
+                    .renamed_from
+                    .iter()
+                    .position(|(c, w, _)| *c == cookie && *w == watch)?;
+                Some(self.renamed_from.swap_remove(at).2)
+            })
+            .flatten();
+        let mut implied = Vec::new();
+        let mut implied_ok = false;
+        if is_dir {
+            if mask.contains(EventMask::MOVED_FROM)
+                && let Some(child) = self.tree.child(node, &name)
+            {
+                self.tree.detach(child);
+                self.moved_out.push((cookie, self.tree.wd(child), watch));
+            }
+            // A pure rename: the directory kept its watches and missed nothing.
+            let pure = mask.contains(EventMask::MOVED_TO)
+                && self.moved_in(cookie, watch, node, &name)
+                && from.is_some();
+            implied_ok = pure;
+            if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+                let emit = self.events.wants_new_entries();
+                // A renamed directory's entries are not new: they are listed apart,
+                // for the transfer that replaces a rename that cannot be done. If
+                // it missed events on the way, they are all listed as changed.
+                let mut found = Vec::new();
+                self.scan_dir(watch, node, &name, rel.clone(), emit, &mut found);
+                for change in found {
+                    match change {
+                        Change::Path { rel, .. } if pure => implied.push(rel),
+                        other => out.push(other),
+                    }
+                }
+            }
+        }
+        // A directory that missed events on the way is not renamed on the target:
+        // what arrived is transferred, what left is deleted, as for any new tree.
+        let from = match from {
+            Some(from) if is_dir && !implied_ok => {
+                // Its old path is a deletion, as for any entry that left.
+                out.push(Change::Path { watch, rel: from });
+                None
+            }
+            other => other,
+        };
+        if let Some(from) = from {
+            out.push(Change::Move {
+                watch,
+                from,
+                to: rel,
+                implied,
+            });
+            return;
+        }
+        // The old path of a rename is reported when the read ends, unless its
+        // arrival made it a move (see `finish_moves`).
+        if mask.contains(EventMask::MOVED_FROM) {
+            return;
+        }
+        if self.events.triggers(mask) {
+            // A file with other hard links changed: its other names changed too,
+            // and inotify reports only the one written through. Where they are is
+            // unknown, so the whole tree is compared (size and mtime show them).
+            if !is_dir
+                && mask.intersects(EventMask::CLOSE_WRITE | EventMask::MODIFY | EventMask::ATTRIB)
+                && let Some(root) = self.roots.get(&watch)
+                && scan::absolute(&root.path, &rel)
+                    .symlink_metadata()
+                    .is_ok_and(|m| m.is_file() && std::os::unix::fs::MetadataExt::nlink(&m) > 1)
+            {
+                tracing::debug!(
+                    "{}: changed and has other hard links; full sync",
+                    String::from_utf8_lossy(&rel)
+                );
+                out.push(Change::Everything { watch });
+            }
+            out.push(Change::Path { watch, rel });
+        }
+    }
+
+    /// A directory arrived by rename: if we saw it leave one of our directories, it
+    /// keeps its watches and only changes place in the table.
+    /// Returns whether it was a rename within the tree that missed no event.
+    fn moved_in(&mut self, cookie: u32, watch: u32, parent: NodeId, name: &[u8]) -> bool {
+        let Some(pos) = self.moved_out.iter().position(|(c, _, _)| *c == cookie) else {
+            return false;
+        };
+        let (_, wd, from) = self.moved_out.swap_remove(pos);
+        let Some(moved) = self.tree.node_of(wd) else {
+            return false;
+        };
+        if from == watch {
+            self.tree.move_to(moved, parent, name);
+            !self.lost_while_moving.contains(&wd)
+        } else {
+            // Moved between two watched trees: start afresh under the new tree.
+            self.drop_subtree(moved);
+            false
+        }
+    }
+
+    /// Directories that left by rename and did not reappear in our trees (by a
+    /// matching `IN_MOVED_TO`, or found again by a scan): unwatch.
+    fn finish_moves(&mut self, out: &mut Vec<Change>) {
+        // Entries that left and did not arrive in the same tree: a deletion there.
+        for (_, watch, rel) in std::mem::take(&mut self.renamed_from) {
+            out.push(Change::Path { watch, rel });
+        }
+        self.lost_while_moving.clear();
+        for (_, wd, _) in std::mem::take(&mut self.moved_out) {
+            if let Some(node) = self.tree.node_of(wd)
+                && self.tree.is_detached(node)
+            {
+                self.drop_subtree(node);
+            }
+        }
+    }
+
+    fn drop_subtree(&mut self, node: NodeId) {
+        for wd in self.tree.remove_subtree(node) {
+            self.rm_watch(wd);
+        }
+    }
+}
