@@ -253,9 +253,10 @@ impl Fixture {
     fn start_as(&self, name: &str, socket: &Path, args: &[&OsStr]) -> Daemon {
         let log = self.path(&format!("{name}.log"));
         let log_file = fs::File::create(&log).expect("create log");
+        let chosen = args.iter().any(|a| *a == "--backend");
         let child = Command::new(bin("inosyncd"))
             .args(args)
-            .args(backend_args())
+            .args(if chosen { Vec::new() } else { backend_args() })
             .arg("-s")
             .arg(socket)
             .arg(if std::env::var_os("INOSYNC_TRACE").is_some() {
