@@ -8,7 +8,8 @@
 //! renames) and an `rsync://` one (where they are transfers).
 //!
 //! CI runs a short version; `CONVERGE_RUNS`, `CONVERGE_OPS` and `CONVERGE_SEED`
-//! make the long soak (`CONVERGE_RUNS=100 CONVERGE_OPS=3000`).
+//! make the long soak (`CONVERGE_RUNS=100 CONVERGE_OPS=3000`); `CONVERGE_LOG=FILE`
+//! keeps the whole daemon log of a run that diverged.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -302,6 +303,9 @@ fn run_once(seed: u64, ops: u64) -> Result<String, String> {
         ))
     } else {
         let log = daemon.log();
+        if let Some(path) = std::env::var_os("CONVERGE_LOG") {
+            let _ = std::fs::write(path, &log);
+        }
         let tail: String = log
             .lines()
             .rev()

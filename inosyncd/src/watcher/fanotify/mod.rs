@@ -83,6 +83,11 @@ pub struct FanWatcher {
     /// own deletion or rename is seen.
     unplaced: HashSet<Fid>,
     escalation_logged: Option<Instant>,
+    /// A directory was named by looking it up during this drain: its path is the
+    /// one it has now, which may already include directory renames still to be
+    /// read in this drain. Such renames are then transferred, not renamed (see
+    /// `renamed`).
+    looked_up: bool,
     buffer: Vec<u8>,
 }
 
@@ -114,6 +119,7 @@ impl FanWatcher {
             generation: 0,
             unplaced: HashSet::new(),
             escalation_logged: None,
+            looked_up: false,
             buffer: vec![0; 256 * 1024],
         })
     }
@@ -238,6 +244,7 @@ impl FanWatcher {
     /// was nothing to read.
     pub fn read_queued(&mut self, out: &mut Vec<Change>) -> io::Result<bool> {
         let mut any = false;
+        self.looked_up = false;
         let mut events = Vec::new();
         loop {
             // SAFETY: reading into our own buffer of the given length.
@@ -265,8 +272,23 @@ impl FanWatcher {
                 tracing::warn!("{e}: full sync of every fanotify-watched tree");
                 self.everything(out);
             }
-            for event in events.drain(..) {
-                self.handle(event, out);
+            let mut at = 0;
+            while at < events.len() {
+                let event = std::mem::take(&mut events[at]);
+                if let Some(next) = events.get_mut(at + 1)
+                    && is_exchange(&event, next)
+                {
+                    // RENAME_EXCHANGE: two renames that happened at once; applied
+                    // one after the other they would collide, so both are
+                    // transferred.
+                    let next = std::mem::take(next);
+                    self.handle(event, true, out);
+                    self.handle(next, true, out);
+                    at += 2;
+                    continue;
+                }
+                self.handle(event, false, out);
+                at += 1;
             }
         }
         self.escalate_unplaced(out);
@@ -279,7 +301,7 @@ impl FanWatcher {
         }
     }
 
-    fn handle(&mut self, event: Event, out: &mut Vec<Change>) {
+    fn handle(&mut self, event: Event, exchanged: bool, out: &mut Vec<Change>) {
         let mask = event.mask;
         tracing::trace!("fanotify {mask:#x} {event:?}");
         if mask & libc::FAN_Q_OVERFLOW != 0 {
@@ -301,7 +323,7 @@ impl FanWatcher {
             }
         }
         if mask & libc::FAN_RENAME != 0 {
-            self.renamed(&event, is_dir, out);
+            self.renamed(&event, is_dir, exchanged, out);
             return;
         }
         let Some(entry) = &event.entry else {
@@ -345,10 +367,20 @@ impl FanWatcher {
             .is_ok_and(|m| m.is_file() && std::os::unix::fs::MetadataExt::nlink(&m) > 1)
     }
 
-    fn renamed(&mut self, event: &Event, is_dir: bool, out: &mut Vec<Change>) {
+    /// A rename: a move the target can repeat, or (when that could go wrong) the
+    /// old path deleted and the new one transferred with everything below it.
+    ///
+    /// Paths found by looking a directory up are where it is now, not where it
+    /// was when its event happened; a directory rename read after such a lookup
+    /// in the same drain may already be part of them, and replaying it as a move
+    /// would move those paths a second time. So it is transferred: what it holds
+    /// now is listed, and nothing pending is re-rooted. (After the drain every
+    /// rename that happened before the lookups has been read.)
+    fn renamed(&mut self, event: &Event, is_dir: bool, exchanged: bool, out: &mut Vec<Change>) {
         let (Some(old), Some(new)) = (&event.old, &event.new) else {
             return;
         };
+        let transfer = exchanged || (is_dir && self.looked_up);
         let from = self.place_entry(old, is_dir, true);
         let to = self.place_entry(new, is_dir, true);
         if is_dir {
@@ -365,7 +397,7 @@ impl FanWatcher {
                     watch: into,
                     rel: to,
                 }),
-            ) if watch == into && !from.is_empty() && !to.is_empty() => {
+            ) if watch == into && !from.is_empty() && !to.is_empty() && !transfer => {
                 let implied = if is_dir {
                     self.list_tree(watch, &to)
                 } else {
@@ -444,6 +476,7 @@ impl FanWatcher {
         }
         match self.resolve(fid) {
             Some(Resolved::Path(path)) => {
+                self.looked_up = true;
                 let place = self.place_of(&path);
                 self.remember(fid.clone(), place.clone());
                 Some(place)
@@ -575,6 +608,15 @@ impl FanWatcher {
         }
         found
     }
+}
+
+/// Whether `second` is the other half of an exchange of `first`'s two entries.
+fn is_exchange(first: &Event, second: &Event) -> bool {
+    first.mask & libc::FAN_RENAME != 0
+        && second.mask & libc::FAN_RENAME != 0
+        && first.old.is_some()
+        && first.old == second.new
+        && first.new == second.old
 }
 
 /// fanotify's content and entry bits are inotify's, so the configured inotify
