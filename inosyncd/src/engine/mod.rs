@@ -46,6 +46,11 @@ use runner::Runner;
 use waiters::Waiter;
 use watches::Watch;
 
+/// How long events of other files on a fanotify-marked filesystem may gather
+/// before the next read: one wake-up per batch, not per event, costs a change in
+/// a tree at most this much latency while the filesystem is busy elsewhere.
+const FOREIGN_EVENTS_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// A reply channel; errors are messages for the administrator.
 pub type Reply<T> = oneshot::Sender<Result<T, String>>;
 
@@ -285,6 +290,12 @@ impl Engine {
                     let mut guard = ready?;
                     self.read_events(&mut changes)?;
                     guard.clear_ready();
+                    // A busy filesystem elsewhere: read its events in batches.
+                    if self.watcher.read_only_foreign_events() {
+                        self.watcher.listen_to_fanotify(false);
+                        tokio::time::sleep(FOREIGN_EVENTS_PAUSE).await;
+                        self.watcher.listen_to_fanotify(true);
+                    }
                 }
                 Some(done) = self.done_rx.recv() => self.finish(done),
                 Some(verified) = self.verify_rx.recv() => self.finish_verify(verified),

@@ -43,6 +43,7 @@ pub struct Watcher {
     fanotify: Option<Result<FanWatcher, String>>,
     in_use: HashMap<u32, BackendInUse>,
     epoll: OwnedFd,
+    foreign_only: bool,
 }
 
 impl Watcher {
@@ -62,9 +63,34 @@ impl Watcher {
             in_use: HashMap::new(),
             // SAFETY: a fresh descriptor nobody else owns.
             epoll: unsafe { OwnedFd::from_raw_fd(epoll) },
+            foreign_only: false,
         };
         watcher.poll_also(watcher.inotify.raw_fd())?;
         Ok(watcher)
+    }
+
+    /// Stops (`false`) or restarts (`true`) waking on fanotify events: while a
+    /// busy filesystem's foreign events gather, each new one would otherwise wake
+    /// the event loop by itself. Restarting reports at once what is queued.
+    pub fn listen_to_fanotify(&self, listen: bool) {
+        if let Some(Ok(fan)) = &self.fanotify {
+            let fd = fan.raw_fd();
+            if listen {
+                if let Err(e) = self.poll_also(fd) {
+                    tracing::error!("cannot poll the fanotify group again: {e}");
+                }
+            } else {
+                // SAFETY: our epoll set and a descriptor in it.
+                unsafe {
+                    libc::epoll_ctl(
+                        self.epoll.as_raw_fd(),
+                        libc::EPOLL_CTL_DEL,
+                        fd,
+                        std::ptr::null_mut(),
+                    )
+                };
+            }
+        }
     }
 
     fn poll_also(&self, fd: RawFd) -> io::Result<()> {
@@ -224,10 +250,21 @@ impl Watcher {
         let mut ready = [libc::epoll_event { events: 0, u64: 0 }; 4];
         // SAFETY: our epoll set and a buffer of the given length; no wait.
         unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), ready.as_mut_ptr(), 4, 0) };
+        let before = out.len();
         let mut any = self.inotify.read_queued(out)?;
+        let mut fan_any = false;
         if let Some(Ok(fan)) = &mut self.fanotify {
-            any |= fan.read_queued(out)?;
+            fan_any = fan.read_queued(out)?;
+            any |= fan_any;
         }
+        self.foreign_only = fan_any && out.len() == before;
         Ok(any)
+    }
+
+    /// Whether the last read found only events of other files on a marked
+    /// filesystem (nothing in any tree): the caller may let the next ones gather
+    /// for a moment instead of waking for each.
+    pub fn read_only_foreign_events(&self) -> bool {
+        self.foreign_only
     }
 }

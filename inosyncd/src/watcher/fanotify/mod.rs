@@ -18,6 +18,7 @@
 //! filesystem gets a full sync: never silence.
 
 mod handles;
+mod places;
 pub mod records;
 
 use std::collections::{HashMap, HashSet};
@@ -33,21 +34,8 @@ use super::Change;
 use crate::config::EventSet;
 use crate::exclude::ExcludeSet;
 use crate::watch_tree::join;
-use handles::Resolved;
-use records::{DirEntry, Event, Fid};
-
-/// Where a directory or entry is, as far as the watches are concerned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Place {
-    Outside,
-    Excluded,
-    Inside { watch: u32, rel: Vec<u8> },
-}
-
-struct Cached {
-    generation: u64,
-    place: Place,
-}
+use places::{Cached, Place};
+use records::{Event, Fid};
 
 struct Root {
     /// The root's path as the kernel names it (symlinks resolved).
@@ -68,7 +56,7 @@ struct Filesystem {
 
 /// Past this many remembered directories outside every watch, they are forgotten
 /// (looked up again when next seen), so a busy filesystem cannot grow the map.
-const MAX_REMEMBERED_OUTSIDE: usize = 200_000;
+const MAX_REMEMBERED_OUTSIDE: usize = 16_384;
 
 /// Owns the fanotify group and what it knows of directories.
 pub struct FanWatcher {
@@ -430,122 +418,6 @@ impl FanWatcher {
                     out.push(Change::Path { watch, rel });
                 }
             }
-        }
-    }
-
-    /// Where an entry is; `None` when its directory cannot be placed now.
-    ///
-    /// A directory gone before its events are read, and never seen, matters only
-    /// for events that added or removed entries (`entry_changed`): those are kept
-    /// until its own deletion or rename is read. A file written or closed in it
-    /// is gone with it: its deletion, wherever the directory was, is either
-    /// queued (and lists it) or happened before the mark (and before the initial
-    /// sync that follows the mark).
-    fn place_entry(
-        &mut self,
-        entry: &DirEntry,
-        is_dir: bool,
-        entry_changed: bool,
-    ) -> Option<Place> {
-        let dir = self.place_dir(&entry.dir, entry_changed)?;
-        let Place::Inside { watch, rel } = dir else {
-            return Some(dir);
-        };
-        // "." is the directory itself; the kernel never sends a name with a
-        // slash, but a name that is not one entry stays at its directory.
-        if entry.name == b"."
-            || entry.name.is_empty()
-            || entry.name.contains(&b'/')
-            || entry.name == b".."
-        {
-            return Some(Place::Inside { watch, rel });
-        }
-        let rel = join(&rel, &entry.name);
-        match self.roots.get(&watch) {
-            Some(root) if root.excludes.matches(&rel, is_dir) => Some(Place::Excluded),
-            Some(_) => Some(Place::Inside { watch, rel }),
-            None => Some(Place::Outside),
-        }
-    }
-
-    fn place_dir(&mut self, fid: &Fid, entry_changed: bool) -> Option<Place> {
-        if let Some(cached) = self.dirs.get(fid)
-            && cached.generation == self.generation
-        {
-            return Some(cached.place.clone());
-        }
-        match self.resolve(fid) {
-            Some(Resolved::Path(path)) => {
-                self.looked_up = true;
-                let place = self.place_of(&path);
-                self.remember(fid.clone(), place.clone());
-                Some(place)
-            }
-            // No tree on that filesystem any more.
-            None => Some(Place::Outside),
-            Some(unresolved) => {
-                // Gone: where it was last seen, if it was.
-                if let Some(cached) = self.dirs.get(fid) {
-                    return Some(cached.place.clone());
-                }
-                tracing::debug!("{fid:?} cannot be placed now: {unresolved:?}");
-                if entry_changed {
-                    self.unplaced.insert(fid.clone());
-                }
-                None
-            }
-        }
-    }
-
-    /// Looks a directory handle up through the mounts of the trees on its
-    /// filesystem (`None`: no tree on it).
-    fn resolve(&self, fid: &Fid) -> Option<Resolved> {
-        let mut result = None;
-        for root in self.roots.values().filter(|r| r.fsid == fid.fsid()) {
-            match handles::resolve(&root.mount, fid) {
-                Resolved::Path(path) => return Some(Resolved::Path(path)),
-                other => result = Some(other),
-            }
-        }
-        result
-    }
-
-    fn place_of(&self, path: &[u8]) -> Place {
-        for (watch, root) in &self.roots {
-            let rel = if path == root.path.as_slice() {
-                &[][..]
-            } else if path.starts_with(&root.path) && path.get(root.path.len()) == Some(&b'/') {
-                &path[root.path.len() + 1..]
-            } else {
-                continue;
-            };
-            if root.excludes.is_excluded(rel, true) {
-                return Place::Excluded;
-            }
-            return Place::Inside {
-                watch: *watch,
-                rel: rel.to_vec(),
-            };
-        }
-        Place::Outside
-    }
-
-    fn remember(&mut self, fid: Fid, place: Place) {
-        if place == Place::Outside {
-            if self.outside >= MAX_REMEMBERED_OUTSIDE {
-                self.dirs.retain(|_, c| c.place != Place::Outside);
-                self.outside = 0;
-            }
-            self.outside += 1;
-        }
-        let cached = Cached {
-            generation: self.generation,
-            place,
-        };
-        if let Some(old) = self.dirs.insert(fid, cached)
-            && old.place == Place::Outside
-        {
-            self.outside -= 1;
         }
     }
 

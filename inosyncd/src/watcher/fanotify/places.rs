@@ -1,0 +1,139 @@
+//! Where a directory handle or an entry is, as far as the watches are concerned:
+//! outside every tree, excluded, or a path in one tree. Looked up through the
+//! handle when not remembered for the current generation of directory renames.
+
+use super::handles::{self, Resolved};
+use super::records::{DirEntry, Fid};
+use super::{FanWatcher, MAX_REMEMBERED_OUTSIDE};
+use crate::watch_tree::join;
+
+/// Where a directory or entry is, as far as the watches are concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Place {
+    Outside,
+    Excluded,
+    Inside { watch: u32, rel: Vec<u8> },
+}
+
+pub(super) struct Cached {
+    pub(super) generation: u64,
+    pub(super) place: Place,
+}
+
+impl FanWatcher {
+    /// Where an entry is; `None` when its directory cannot be placed now.
+    ///
+    /// A directory gone before its events are read, and never seen, matters only
+    /// for events that added or removed entries (`entry_changed`): those are kept
+    /// until its own deletion or rename is read. A file written or closed in it
+    /// is gone with it: its deletion, wherever the directory was, is either
+    /// queued (and lists it) or happened before the mark (and before the initial
+    /// sync that follows the mark).
+    pub(super) fn place_entry(
+        &mut self,
+        entry: &DirEntry,
+        is_dir: bool,
+        entry_changed: bool,
+    ) -> Option<Place> {
+        let dir = self.place_dir(&entry.dir, entry_changed)?;
+        let Place::Inside { watch, rel } = dir else {
+            return Some(dir);
+        };
+        // "." is the directory itself; the kernel never sends a name with a
+        // slash, but a name that is not one entry stays at its directory.
+        if entry.name == b"."
+            || entry.name.is_empty()
+            || entry.name.contains(&b'/')
+            || entry.name == b".."
+        {
+            return Some(Place::Inside { watch, rel });
+        }
+        let rel = join(&rel, &entry.name);
+        match self.roots.get(&watch) {
+            Some(root) if root.excludes.matches(&rel, is_dir) => Some(Place::Excluded),
+            Some(_) => Some(Place::Inside { watch, rel }),
+            None => Some(Place::Outside),
+        }
+    }
+
+    fn place_dir(&mut self, fid: &Fid, entry_changed: bool) -> Option<Place> {
+        if let Some(cached) = self.dirs.get(fid)
+            && cached.generation == self.generation
+        {
+            return Some(cached.place.clone());
+        }
+        match self.resolve(fid) {
+            Some(Resolved::Path(path)) => {
+                self.looked_up = true;
+                let place = self.place_of(&path);
+                self.remember(fid.clone(), place.clone());
+                Some(place)
+            }
+            // No tree on that filesystem any more.
+            None => Some(Place::Outside),
+            Some(unresolved) => {
+                // Gone: where it was last seen, if it was.
+                if let Some(cached) = self.dirs.get(fid) {
+                    return Some(cached.place.clone());
+                }
+                tracing::debug!("{fid:?} cannot be placed now: {unresolved:?}");
+                if entry_changed {
+                    self.unplaced.insert(fid.clone());
+                }
+                None
+            }
+        }
+    }
+
+    /// Looks a directory handle up through the mounts of the trees on its
+    /// filesystem (`None`: no tree on it).
+    fn resolve(&self, fid: &Fid) -> Option<Resolved> {
+        let mut result = None;
+        for root in self.roots.values().filter(|r| r.fsid == fid.fsid()) {
+            match handles::resolve(&root.mount, fid) {
+                Resolved::Path(path) => return Some(Resolved::Path(path)),
+                other => result = Some(other),
+            }
+        }
+        result
+    }
+
+    fn place_of(&self, path: &[u8]) -> Place {
+        for (watch, root) in &self.roots {
+            let rel = if path == root.path.as_slice() {
+                &[][..]
+            } else if path.starts_with(&root.path) && path.get(root.path.len()) == Some(&b'/') {
+                &path[root.path.len() + 1..]
+            } else {
+                continue;
+            };
+            if root.excludes.is_excluded(rel, true) {
+                return Place::Excluded;
+            }
+            return Place::Inside {
+                watch: *watch,
+                rel: rel.to_vec(),
+            };
+        }
+        Place::Outside
+    }
+
+    pub(super) fn remember(&mut self, fid: Fid, place: Place) {
+        if place == Place::Outside {
+            if self.outside >= MAX_REMEMBERED_OUTSIDE {
+                self.dirs.retain(|_, c| c.place != Place::Outside);
+                self.outside = 0;
+            }
+            self.outside += 1;
+        }
+        let cached = Cached {
+            generation: self.generation,
+            place,
+        };
+        if let Some(old) = self.dirs.insert(fid, cached)
+            && old.place == Place::Outside
+        {
+            self.outside -= 1;
+        }
+    }
+}
