@@ -295,17 +295,16 @@ pub fn backend_args() -> Vec<String> {
     }
 }
 
-/// Whether the suite runs under fanotify (some figures, such as watched
-/// directories, differ by design).
-pub fn on_fanotify() -> bool {
-    std::env::var("INOSYNC_TEST_BACKEND").is_ok_and(|b| b == "fanotify")
-}
-
 /// Asserts how much of a tree is watched, from its `status --json` entry: `dirs`
-/// inotify watches, or (under fanotify, which needs none) the fanotify backend.
+/// inotify watches, or none under fanotify (which needs none; `auto` is fanotify
+/// as root, and `INOSYNC_TEST_BACKEND` may ask for either).
 pub fn assert_watched(watch: &serde_json::Value, dirs: u64) {
-    if on_fanotify() {
-        assert_eq!(watch["backend"], "fanotify", "{watch}");
+    match std::env::var("INOSYNC_TEST_BACKEND").as_deref() {
+        Ok("fanotify") => assert_eq!(watch["backend"], "fanotify", "{watch}"),
+        Ok("inotify") => assert_eq!(watch["backend"], "inotify", "{watch}"),
+        _ => {}
+    }
+    if watch["backend"] == "fanotify" {
         assert_eq!(watch["watched_dirs"], 0, "{watch}");
     } else {
         assert_eq!(watch["watched_dirs"], dirs, "{watch}");
