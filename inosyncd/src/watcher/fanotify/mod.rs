@@ -56,7 +56,7 @@ struct Filesystem {
 
 /// Past this many remembered directories outside every watch, they are forgotten
 /// (looked up again when next seen), so a busy filesystem cannot grow the map.
-const MAX_REMEMBERED_OUTSIDE: usize = 16_384;
+const MAX_REMEMBERED_OUTSIDE: usize = 4096;
 
 /// Owns the fanotify group and what it knows of directories.
 pub struct FanWatcher {
@@ -108,7 +108,7 @@ impl FanWatcher {
             unplaced: HashSet::new(),
             escalation_logged: None,
             looked_up: false,
-            buffer: vec![0; 256 * 1024],
+            buffer: vec![0; 64 * 1024],
         })
     }
 
