@@ -108,6 +108,11 @@ impl Connection {
         Ok(self.client.status(context_for(SHORT_CALL)).await??)
     }
 
+    /// The Prometheus text exposition.
+    pub async fn metrics(&self) -> Result<String, CallError> {
+        Ok(self.client.metrics(context_for(SHORT_CALL)).await??)
+    }
+
     /// Waits until idle (one watch, or all); the call's own deadline leaves the
     /// daemon time to answer `false` at `timeout` (tarpc's default 10 s would cut
     /// long waits short).

@@ -44,6 +44,8 @@ enum Command {
         /// Show only the watch of this directory.
         path: Option<PathBuf>,
     },
+    /// Prometheus metrics (text format): syncs, failures, bytes, replication lag.
+    Metrics,
     /// Start watching a directory; it gets a full sync first.
     Add {
         /// The directory (relative paths are taken from the current directory).
@@ -261,6 +263,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
                 print!("{}", status_table::render(&status));
             }
         }
+        Command::Metrics => print!("{}", connection.metrics().await?),
         Command::Add {
             path,
             remote_path,

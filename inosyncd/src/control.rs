@@ -105,6 +105,10 @@ impl Control for Handler {
         self.ask(Command::Status).await
     }
 
+    async fn metrics(self, _: Context) -> Result<String, ControlError> {
+        self.ask(Command::Metrics).await
+    }
+
     async fn wait(
         self,
         context: Context,

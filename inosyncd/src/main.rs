@@ -12,6 +12,7 @@ mod hostile_input;
 mod listed_paths;
 mod logging;
 mod man;
+mod metrics_export;
 mod notify;
 mod own_files;
 mod rsync;
@@ -166,6 +167,12 @@ fn print_effective(config: &Config) {
     println!("verify_interval = {:?}", config.verify_interval);
     println!("io_timeout = {:?}", config.io_timeout);
     println!("backend = \"{}\"", config.backend);
+    if let Some(addr) = config.metrics_listen {
+        println!("metrics_listen = \"{addr}\"");
+    }
+    if let Some(file) = &config.metrics_file {
+        println!("metrics_file = {:?}", file.display().to_string());
+    }
     println!("ssh_reuse = {}", config.ssh_reuse);
     for watch in &config.watches {
         println!();
@@ -208,6 +215,8 @@ struct Started {
     socket: ControlSocket,
     access: Access,
     pid_file: Option<PidFile>,
+    metrics_listener: Option<tokio::net::TcpListener>,
+    metrics_file: Option<PathBuf>,
 }
 
 /// A locked pid file, removed when the daemon exits.
@@ -273,6 +282,11 @@ async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
         None => RuntimeState::default(),
     };
     let pid_file = cli.pid_file.as_deref().map(PidFile::create).transpose()?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(metrics_export::bind(addr).await?),
+        None => None,
+    };
+    let metrics_file = config.metrics_file.clone();
     let ssh_dir = ssh_control_dir(&socket_path, &config);
     let runner: Box<dyn Runner> = if cli.pretend {
         Box::new(PretendRunner)
@@ -297,6 +311,8 @@ async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
         socket,
         access,
         pid_file,
+        metrics_listener,
+        metrics_file,
     })
 }
 
@@ -330,6 +346,12 @@ impl Started {
             self.access.clone(),
             command_tx.clone(),
         ));
+        if let Some(listener) = self.metrics_listener.take() {
+            tokio::spawn(metrics_export::serve(listener, command_tx.clone()));
+        }
+        if let Some(path) = self.metrics_file.take() {
+            tokio::spawn(metrics_export::write_file(path, command_tx.clone()));
+        }
         tokio::spawn(handle_signals(command_tx, shutdown_tx));
         let result = self
             .engine

@@ -68,6 +68,20 @@ Seconds without data moving before rsync gives up; 0 = off.
 .TP
 \fBssh_reuse\fR = true
 Share one ssh connection per host: target.
+.TP
+\fBbackend\fR = "auto"
+How changes are seen: "fanotify" (one filesystem mark per filesystem; root,
+no per-directory set-up, no watch limit), "inotify" (one watch per
+directory), or "auto": fanotify where the filesystem can be marked, inotify
+otherwise, per watch, logged with the reason. A restart applies a change.
+.TP
+\fBmetrics_listen\fR = ""
+An address and port such as "127.0.0.1:9477": Prometheus metrics over HTTP at
+/metrics. Empty: off.
+.TP
+\fBmetrics_file\fR = ""
+An absolute path: the Prometheus text rewritten atomically every 15 s (mode
+0644), for node_exporter's textfile collector. Empty: off.
 .SH WATCHES
 Each [[watch]] table: \fBpath\fR (absolute directory), \fBremote_path\fR
 (appended to each target; default: path; "" = the target itself),

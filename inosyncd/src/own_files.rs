@@ -126,6 +126,12 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
 /// Writes `bytes` to `path` atomically: a new temp file beside it (O_EXCL, no
 /// symlink followed, 0600), fsync, rename over `path`, fsync of the directory.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomically_with_mode(path, bytes, PRIVATE_FILE)
+}
+
+/// [`write_atomically`] for a file others must read (the metrics file, read by
+/// node_exporter's own user).
+pub fn write_atomically_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     use std::io::Write;
     let dir = parent_dir(path);
     let name = path
@@ -142,10 +148,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(PRIVATE_FILE)
+            .mode(mode)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)
             .map_err(|e| explain_nofollow(&tmp, e))?;
+        // The umask may have taken bits away.
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a request or response changes shape, so that a client talking to a
 /// daemon of another release can warn instead of failing with an opaque decode error.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The largest frame either side accepts: a bogus length prefix must not make the
 /// daemon allocate more than this.
@@ -307,6 +307,9 @@ pub trait Control {
     async fn hello() -> ServerInfo;
     /// The current state of every watch and target.
     async fn status() -> Result<Status, ControlError>;
+    /// The Prometheus text exposition (format 0.0.4): what `metrics_listen`
+    /// serves and `metrics_file` holds.
+    async fn metrics() -> Result<String, ControlError>;
     /// Returns `true` once nothing is pending or running (in the watch of `path`, or
     /// anywhere), `false` if `timeout_secs` passed first. Changes already made when
     /// the call arrives count as pending.

@@ -72,6 +72,11 @@ pub struct Config {
     pub ssh_reuse: bool,
     /// How changes are seen: fanotify filesystem marks or inotify watches.
     pub backend: Backend,
+    /// Where Prometheus scrapes `/metrics` over HTTP, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// A Prometheus text file rewritten atomically (node_exporter's textfile
+    /// collector), if any.
+    pub metrics_file: Option<PathBuf>,
     /// The watched trees.
     pub watches: Vec<WatchConfig>,
 }
@@ -122,6 +127,8 @@ impl Default for Config {
             io_timeout: 600.0,
             ssh_reuse: true,
             backend: Backend::Auto,
+            metrics_listen: None,
+            metrics_file: None,
             watches: Vec::new(),
         }
     }

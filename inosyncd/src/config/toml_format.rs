@@ -27,6 +27,8 @@ struct RawConfig {
     io_timeout: Option<Spanned<f64>>,
     ssh_reuse: Option<bool>,
     backend: Option<Spanned<String>>,
+    metrics_listen: Option<Spanned<String>>,
+    metrics_file: Option<Spanned<String>>,
     #[serde(default)]
     watch: Vec<Spanned<RawWatch>>,
 }
@@ -106,6 +108,25 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             .map_err(|e: String| loc.error(name, "backend", &e))?,
         None => defaults.backend,
     };
+    let metrics_listen = match &raw.metrics_listen {
+        Some(addr) if !addr.get_ref().is_empty() => Some(addr.get_ref().parse().map_err(|_| {
+            loc.error(
+                addr,
+                "metrics_listen",
+                "must be an address and port such as \"127.0.0.1:9477\" (or \"\" for none)",
+            )
+        })?),
+        _ => None,
+    };
+    let metrics_file = match &raw.metrics_file {
+        Some(file) if !file.get_ref().is_empty() => {
+            if !Path::new(file.get_ref()).is_absolute() {
+                return Err(loc.error(file, "metrics_file", "must be an absolute path"));
+            }
+            Some(file.get_ref().into())
+        }
+        _ => None,
+    };
     let excludes = patterns(&loc, raw.excludes, "excludes")?;
     let default_targets = targets(&loc, raw.targets, "targets")?;
     if let Some(log_file) = &raw.log_file
@@ -172,6 +193,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             .unwrap_or(defaults.io_timeout),
         ssh_reuse: raw.ssh_reuse.unwrap_or(defaults.ssh_reuse),
         backend,
+        metrics_listen,
+        metrics_file,
         watches,
     };
     config.check_watches(|i| watch_lines[i].clone())?;

@@ -2,6 +2,7 @@
 //! input, changes the state, writes the state file when the change is a runtime
 //! setting, and answers.
 
+use super::pair::FullReason;
 use tokio::time::Instant;
 
 use inosync_proto::{AddWatch, Setting, Source};
@@ -58,6 +59,9 @@ impl Engine {
         match command {
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
+            }
+            Command::Metrics(reply) => {
+                let _ = reply.send(self.metrics_text());
             }
             Command::Wait {
                 path,
@@ -312,7 +316,7 @@ impl Engine {
         for (id, watch) in &mut self.watches {
             if scope.is_none_or(|s| s == *id) {
                 for pair in &mut watch.pairs {
-                    pair.record_full(now, true);
+                    pair.record_full(now, true, FullReason::Requested);
                     pair.hurry(now);
                 }
             }

@@ -38,6 +38,9 @@ impl Engine {
         };
         let pair = &mut watch.pairs[i];
         let batch = pair.start(stop_tx, Instant::now());
+        if batch.full {
+            self.metrics.record_full_sync(batch.full_reason);
+        }
         pair.speed_in_use = speed;
         // A full sync from an empty root deletes nothing: if the target has files,
         // rsync stops with exit 25 and the pair holds (an empty mount point must not
@@ -154,6 +157,11 @@ impl Engine {
                 pair.failures + 1
             ),
         }
+        self.metrics.record_run(
+            &watch.spec.path.display().to_string(),
+            &pair.destination,
+            outcome,
+        );
         pair.finish(&done.outcome, Instant::now());
     }
 

@@ -16,6 +16,7 @@
 mod commands;
 mod dispatch;
 mod held;
+mod metrics;
 mod pair;
 mod reload;
 pub mod runner;
@@ -42,6 +43,7 @@ use crate::config::Config;
 use crate::state_file::{RuntimeState, StateFile};
 use crate::watcher::{Change, Watcher};
 use dispatch::Done;
+use pair::FullReason;
 use runner::Runner;
 use waiters::Waiter;
 use watches::Watch;
@@ -58,6 +60,8 @@ pub type Reply<T> = oneshot::Sender<Result<T, String>>;
 pub enum Command {
     /// Report the state of everything.
     Status(oneshot::Sender<Status>),
+    /// The Prometheus text exposition.
+    Metrics(oneshot::Sender<String>),
     /// Answer `true` when nothing is pending or running (in one watch, or anywhere),
     /// `false` at the deadline.
     Wait {
@@ -167,6 +171,7 @@ pub struct Engine {
     verifying: usize,
     /// When the next periodic verify is due (`verify_interval`), if enabled.
     next_verify: Option<Instant>,
+    metrics: metrics::Metrics,
 }
 
 impl Engine {
@@ -209,6 +214,7 @@ impl Engine {
             verify_rx,
             verifying: 0,
             next_verify: None,
+            metrics: metrics::Metrics::default(),
         };
         engine.reset_periodic_full_sync();
         let initial = engine.config.initial_sync;
@@ -346,7 +352,7 @@ impl Engine {
                 Change::Everything { watch } => {
                     if let Some(w) = self.watches.get_mut(&watch) {
                         for pair in &mut w.pairs {
-                            pair.record_full(now, false);
+                            pair.record_full(now, false, FullReason::LostEvents);
                         }
                     }
                 }

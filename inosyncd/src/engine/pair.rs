@@ -29,6 +29,46 @@ pub struct Batch {
     pub held_failures: BTreeMap<Vec<u8>, u32>,
     /// Moves to rename on the target first, in order.
     pub moves: Vec<Move>,
+    /// Why, when it is a full sync.
+    pub full_reason: FullReason,
+}
+
+/// Why a full sync was scheduled (`inosync_full_syncs_total{reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FullReason {
+    /// The watch started (or was added).
+    #[default]
+    Initial,
+    /// `inosyncctl sync`.
+    Requested,
+    /// Events may have been lost (queue overflow, an unplaceable directory).
+    LostEvents,
+    /// `full_sync_interval`.
+    Interval,
+    /// Some directories have no inotify watch (the watch limit).
+    Degraded,
+    /// The watch root came back or was replaced.
+    SourceReplaced,
+    /// A reload added a target or changed excludes.
+    Reload,
+    /// Too many pending paths to list.
+    TooManyPaths,
+}
+
+impl FullReason {
+    /// The metric label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            FullReason::Initial => "initial",
+            FullReason::Requested => "requested",
+            FullReason::LostEvents => "lost_events",
+            FullReason::Interval => "interval",
+            FullReason::Degraded => "degraded",
+            FullReason::SourceReplaced => "source_replaced",
+            FullReason::Reload => "reload",
+            FullReason::TooManyPaths => "too_many_paths",
+        }
+    }
 }
 
 /// One destination of one watch.
@@ -45,6 +85,9 @@ pub struct Pair {
     /// Moves seen since the last batch, in order (renamed on the target first).
     moves: Vec<Move>,
     pending_full: bool,
+    full_reason: FullReason,
+    /// The first change of the running batch (for the replication lag).
+    running_first_change: Option<Instant>,
     /// When the oldest pending change arrived: the delay counts from here.
     first_change: Option<Instant>,
     /// Skip the delay (initial sync, explicit requests).
@@ -93,6 +136,8 @@ impl Pair {
             pending: BTreeSet::new(),
             moves: Vec::new(),
             pending_full: false,
+            full_reason: FullReason::Initial,
+            running_first_change: None,
             first_change: None,
             urgent: false,
             running: None,
@@ -145,7 +190,7 @@ impl Pair {
                 "{}: more than {MAX_PENDING_PATHS} changed paths pending; collapsing them into one full sync",
                 self.destination
             );
-            self.record_full(now, false);
+            self.record_full(now, false, FullReason::TooManyPaths);
         }
     }
 
@@ -208,12 +253,16 @@ impl Pair {
             fallback,
         });
         if self.moves.len() > MAX_PENDING_PATHS / 100 {
-            self.record_full(now, false);
+            self.record_full(now, false, FullReason::TooManyPaths);
         }
     }
 
-    /// Anything may have changed: the next batch is a full sync.
-    pub fn record_full(&mut self, now: Instant, urgent: bool) {
+    /// Anything may have changed: the next batch is a full sync (`reason`: the
+    /// first one asked for, for the metrics).
+    pub fn record_full(&mut self, now: Instant, urgent: bool, reason: FullReason) {
+        if !self.pending_full {
+            self.full_reason = reason;
+        }
         self.first_change.get_or_insert(now);
         self.empty_hold = false;
         self.pending_full = true;
@@ -252,6 +301,15 @@ impl Pair {
     }
 
     /// Pending paths, a pending full sync counting as one.
+    /// Since when the oldest change not yet synced has waited (replication lag).
+    pub fn oldest_pending(&self) -> Option<Instant> {
+        let running = self.running.as_ref().and(self.running_first_change);
+        match (running, self.first_change) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     pub fn pending_count(&self) -> u64 {
         if self.pending_full {
             1
@@ -315,9 +373,10 @@ impl Pair {
             paths: paths.into_iter().collect(),
             held_failures,
             moves: if self.pending_full { Vec::new() } else { moves },
+            full_reason: self.full_reason,
         };
         self.pending_full = false;
-        self.first_change = None;
+        self.running_first_change = self.first_change.take().or(Some(now));
         self.urgent = false;
         self.running = Some(batch.clone());
         batch
@@ -412,7 +471,7 @@ impl Pair {
     /// either way.
     fn requeue(&mut self, batch: &Batch, now: Instant) {
         if batch.full {
-            self.record_full(now, false);
+            self.record_full(now, false, batch.full_reason);
         } else {
             for path in batch
                 .paths

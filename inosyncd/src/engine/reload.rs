@@ -1,6 +1,7 @@
 //! `inosyncctl reload` and SIGHUP: re-read the config and reconcile, keeping
 //! pending changes, runtime settings, and unchanged watches untouched (no resync).
 
+use super::pair::FullReason;
 use tokio::time::Instant;
 
 use inosync_proto::Source;
@@ -31,6 +32,13 @@ impl Engine {
         if new.backend != self.config.backend {
             notes.push("`backend` changed: takes effect after a restart".to_string());
         }
+        if new.metrics_listen != self.config.metrics_listen
+            || new.metrics_file != self.config.metrics_file
+        {
+            notes.push(
+                "`metrics_listen`/`metrics_file` changed: take effect after a restart".to_string(),
+            );
+        }
         if new.log_file != self.config.log_file {
             notes.push("`log_file` changed: takes effect after a restart".to_string());
         }
@@ -42,6 +50,8 @@ impl Engine {
         // Keep settings that only a restart can apply, so status tells the truth.
         new.events = self.config.events;
         new.backend = self.config.backend;
+        new.metrics_listen = self.config.metrics_listen;
+        new.metrics_file = self.config.metrics_file.clone();
         new.log_file = self.config.log_file.clone();
         new.socket_group = self.config.socket_group.clone();
         self.config = new;
@@ -158,7 +168,7 @@ impl Engine {
                 .any(|p| p.target == *target && p.destination == *destination);
             if !exists {
                 let mut pair = self.new_pair(target.clone(), destination.clone());
-                pair.record_full(now, true);
+                pair.record_full(now, true, FullReason::Reload);
                 new_pairs.push(pair);
             }
         }
@@ -182,7 +192,7 @@ impl Engine {
             changed = true;
             watch.excludes = excludes.clone();
             for pair in &mut watch.pairs {
-                pair.record_full(now, true);
+                pair.record_full(now, true, FullReason::Reload);
             }
             self.watcher.set_excludes(id, excludes);
         }

@@ -2,6 +2,7 @@
 //! the next wake-up, the periodic and degraded full syncs, hurrying everything on
 //! the way out, and when the engine counts as idle.
 
+use super::pair::FullReason;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -54,7 +55,7 @@ impl Engine {
         tracing::info!("periodic full sync of every watch (full_sync_interval)");
         for watch in self.watches.values_mut() {
             for pair in &mut watch.pairs {
-                pair.record_full(now, true);
+                pair.record_full(now, true, FullReason::Interval);
             }
         }
         self.periodic_full_sync = Some((every, now + every));
@@ -94,7 +95,7 @@ impl Engine {
                     watch.spec.path.display()
                 );
                 for pair in &mut watch.pairs {
-                    pair.record_full(now, true);
+                    pair.record_full(now, true, FullReason::Degraded);
                 }
             }
         }

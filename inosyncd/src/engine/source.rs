@@ -7,6 +7,7 @@
 //! re-attaches with a full sync. `inosyncctl sync PATH --force` accepts a root as
 //! it is.
 
+use super::pair::FullReason;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
@@ -171,7 +172,7 @@ impl Engine {
         watch.missing = None;
         let instant = Instant::now();
         for pair in &mut watch.pairs {
-            pair.record_full(instant, true);
+            pair.record_full(instant, true, FullReason::SourceReplaced);
             pair.compare_contents = true;
         }
         tracing::info!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use inosync_proto::Source;
 use tokio::time::Instant;
 
-use super::pair::Pair;
+use super::pair::{FullReason, Pair};
 use super::source::{self, RootId};
 use super::{Engine, Reply};
 use crate::config::{WatchConfig, destination, layout};
@@ -116,7 +116,7 @@ impl Engine {
         let mut pairs = self.pairs_for(&spec);
         if full_sync {
             for pair in &mut pairs {
-                pair.record_full(started, true);
+                pair.record_full(started, true, FullReason::Initial);
             }
         }
         let overrides = self.runtime.watch.get(&key).cloned().unwrap_or_default();
@@ -163,7 +163,7 @@ impl Engine {
             );
             let now = Instant::now();
             for pair in &mut watch.pairs {
-                pair.record_full(now, true);
+                pair.record_full(now, true, FullReason::Initial);
             }
         }
         Ok(id)

@@ -237,6 +237,15 @@ impl Watcher {
         self.inotify.watched_dirs(watch)
     }
 
+    /// Kernel event queue overflows so far, in both backends.
+    pub fn overflows(&self) -> u64 {
+        let fan = match &self.fanotify {
+            Some(Ok(fan)) => fan.overflows,
+            _ => 0,
+        };
+        self.inotify.overflows + fan
+    }
+
     /// Which backend watches a tree.
     pub fn backend(&self, watch: u32) -> Option<&BackendInUse> {
         self.in_use.get(&watch)

@@ -14,6 +14,7 @@ mod excludes;
 mod failing_target;
 mod faults;
 mod logs;
+mod metrics;
 mod mirror;
 mod odd_names;
 mod persistence;

@@ -67,6 +67,9 @@ impl Harness {
             max_parallel: spec.max_parallel,
             initial_sync: spec.initial_sync,
             full_sync_interval: spec.full_sync_interval,
+            // Changes are injected: no need to mark the whole filesystem (and a
+            // fanotify listener would hold directories of other tests open).
+            backend: crate::config::Backend::Inotify,
             ..Config::default()
         };
         for w in 0..spec.watches {

@@ -76,6 +76,8 @@ pub struct FanWatcher {
     /// read in this drain. Such renames are then transferred, not renamed (see
     /// `renamed`).
     looked_up: bool,
+    /// Queue overflows so far (none expected: the queue is unbounded).
+    pub overflows: u64,
     buffer: Vec<u8>,
 }
 
@@ -108,6 +110,7 @@ impl FanWatcher {
             unplaced: HashSet::new(),
             escalation_logged: None,
             looked_up: false,
+            overflows: 0,
             buffer: vec![0; 64 * 1024],
         })
     }
@@ -293,6 +296,7 @@ impl FanWatcher {
         let mask = event.mask;
         tracing::trace!("fanotify {mask:#x} {event:?}");
         if mask & libc::FAN_Q_OVERFLOW != 0 {
+            self.overflows += 1;
             tracing::warn!("fanotify queue overflow: full sync of every fanotify-watched tree");
             self.everything(out);
             return;

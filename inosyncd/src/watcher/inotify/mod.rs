@@ -54,6 +54,8 @@ pub struct InotifyWatcher {
     /// at or after this time may have been missed by that sync.
     changed_since: Option<SystemTime>,
     saw_change: bool,
+    /// Queue overflows so far.
+    pub overflows: u64,
 }
 
 impl InotifyWatcher {
@@ -71,6 +73,7 @@ impl InotifyWatcher {
             limit_reported: false,
             changed_since: None,
             saw_change: false,
+            overflows: 0,
         })
     }
 
@@ -264,6 +267,7 @@ impl InotifyWatcher {
         out: &mut Vec<Change>,
     ) {
         if mask.contains(EventMask::Q_OVERFLOW) {
+            self.overflows += 1;
             tracing::warn!(
                 "inotify queue overflow: rescanning every watch and scheduling full syncs"
             );
