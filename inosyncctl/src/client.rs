@@ -55,14 +55,18 @@ impl Connection {
     pub async fn open(socket: &Path) -> Result<Connection, CallError> {
         let stream = match UnixStream::connect(socket).await {
             Ok(stream) => stream,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-                ) =>
-            {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CallError::Unreachable(format!(
                     "inosyncd is not running: no socket at {}",
+                    socket.display()
+                )));
+            }
+            // The file is there and nobody listens: a daemon that crashed or was
+            // killed (the next start replaces it).
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                return Err(CallError::Unreachable(format!(
+                    "inosyncd is not running: stale socket at {} (left by a daemon that \
+                     stopped without cleaning up; the next start replaces it)",
                     socket.display()
                 )));
             }

@@ -60,7 +60,7 @@ enum Command {
         #[arg(long = "exclude", value_name = "PAT")]
         excludes: Vec<String>,
         /// Event delay for this watch, in seconds.
-        #[arg(long, value_name = "S")]
+        #[arg(long, value_name = "S", value_parser = seconds)]
         delay: Option<f64>,
         /// Bandwidth limit for this watch, in KB/s (0 = unlimited).
         #[arg(long, value_name = "KBPS")]
@@ -75,7 +75,7 @@ enum Command {
         discard: bool,
         /// Give up waiting for the pending changes after this many seconds (the
         /// watch is still removed once they are synced).
-        #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+        #[arg(long, value_name = "SECONDS", default_value_t = 600.0, value_parser = seconds)]
         timeout: f64,
     },
     /// Show or set the bandwidth limit in KB/s (0 = unlimited); a running transfer
@@ -90,7 +90,7 @@ enum Command {
     /// Show or set the event delay in seconds; pending batches are re-timed.
     Delay {
         /// The new delay; without it, the current one is shown.
-        #[arg(allow_negative_numbers = true)]
+        #[arg(allow_negative_numbers = true, value_parser = seconds)]
         seconds: Option<f64>,
         /// Only this watch.
         #[arg(long, value_name = "PATH")]
@@ -104,7 +104,7 @@ enum Command {
         #[arg(long)]
         wait: bool,
         /// With --wait: give up after this many seconds.
-        #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = seconds)]
         timeout: f64,
         /// Accept the source as it is now, even when it is empty while its
         /// targets are not, or on another filesystem than recorded: the mirror is
@@ -115,7 +115,7 @@ enum Command {
     /// Return when nothing is pending or running (exit 0), or on timeout (exit 1).
     Wait {
         /// Give up after this many seconds.
-        #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = seconds)]
         timeout: f64,
         /// Show the running transfers meanwhile: a bar on a terminal, lines otherwise.
         #[arg(long)]
@@ -145,7 +145,7 @@ enum Command {
         #[arg(long)]
         checksum: bool,
         /// Give up after this many seconds.
-        #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = seconds)]
         timeout: f64,
     },
     /// Write the manual page inosyncctl.8 into DIR.
@@ -168,6 +168,10 @@ const EXIT_UNREACHABLE: u8 = 3;
 const EXIT_DRIFT: u8 = 4;
 
 fn main() -> ExitCode {
+    // Output piped into `head` and the like: end quietly when the reader has gone,
+    // as other command-line tools do, instead of failing on the write.
+    // SAFETY: resetting a signal to its default action, before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -197,6 +201,16 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CallError> {
         .map_err(|e| CallError::Refused(format!("cannot encode JSON: {e}")))?;
     println!("{json}");
     Ok(())
+}
+
+/// Seconds on the command line: a usage error (exit 2, before the daemon is
+/// asked) unless a finite number >= 0.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        Ok(_) => Err("must be a number of seconds >= 0".into()),
+        Err(_) => Err("not a number of seconds".into()),
+    }
 }
 
 fn check_seconds(what: &str, value: f64) -> Result<Duration, CallError> {

@@ -137,8 +137,15 @@ impl Default for Config {
 impl Config {
     /// Reads a config file; `*.py` is the inosync format, anything else TOML.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read(path)
-            .map_err(|e| ConfigError(format!("{}: cannot read config: {e}", path.display())))?;
+        let text = std::fs::read(path).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                " (no config needed to try it: `inosyncd SOURCE TARGET` mirrors one tree; \
+                 see `inosyncd --help`)"
+            } else {
+                ""
+            };
+            ConfigError(format!("{}: cannot read config: {e}{hint}", path.display()))
+        })?;
         let text = String::from_utf8(text).map_err(|e| {
             ConfigError(format!(
                 "{}: config is not valid UTF-8 (byte {})",

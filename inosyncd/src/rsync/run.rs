@@ -217,6 +217,9 @@ fn spawn(argv: &[std::ffi::OsString], with_list: bool) -> std::io::Result<tokio:
     // makes the target right whatever it did.
     Command::new(&argv[0])
         .args(&argv[1..])
+        // What rsync prints is parsed (byte counts, progress, causes, names): in
+        // the C locale, whatever the daemon's own.
+        .env("LC_ALL", "C")
         .stdin(if with_list {
             Stdio::piped()
         } else {

@@ -22,6 +22,7 @@ pub async fn compare(job: &Job, checksum: bool) -> Result<Vec<Difference>, Strin
     let argv = job.verify_argv(checksum);
     let out = Command::new(&argv[0])
         .args(&argv[1..])
+        .env("LC_ALL", "C")
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output()

@@ -127,6 +127,38 @@ fn inosyncctl_without_daemon_exits_3_naming_the_socket() {
     );
 }
 
+/// After a crash the socket file stays: the message says it is stale, not missing.
+#[test]
+fn inosyncctl_after_a_crash_names_the_stale_socket() {
+    let fx = Fixture::new();
+    let daemon = fx.start(&[fx.src.as_os_str(), fx.dst.as_os_str()]);
+    daemon.wait_idle();
+    // SAFETY: plain kill(2) on the daemon this test started.
+    unsafe { libc::kill(daemon.pid() as i32, libc::SIGKILL) };
+    let gone = inosync_tests::poll_until(std::time::Duration::from_secs(10), || {
+        !std::path::Path::new(&format!("/proc/{}", daemon.pid())).exists()
+            || std::fs::read_to_string(format!("/proc/{}/stat", daemon.pid()))
+                .is_ok_and(|s| s.contains(") Z "))
+    });
+    assert!(gone);
+    assert!(fx.socket.exists(), "the socket file stays after SIGKILL");
+    let out = Command::new(bin("inosyncctl"))
+        .arg("-s")
+        .arg(&fx.socket)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "inosyncd is not running: stale socket at {}",
+            fx.socket.display()
+        )),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn sigterm_stops_cleanly() {
     let fx = Fixture::new();
@@ -213,4 +245,59 @@ fn manual_pages_render_without_warnings() {
         );
         assert!(text.contains(expected), "{page}: {text}");
     }
+}
+
+/// `inosyncctl ... | head`: when the reader goes away the client ends quietly
+/// (SIGPIPE, as other tools), with nothing on stderr and no panic.
+#[test]
+fn a_closed_pipe_ends_inosyncctl_quietly() {
+    let fx = Fixture::new();
+    let daemon = fx.start(&[fx.src.as_os_str(), fx.dst.as_os_str()]);
+    daemon.wait_idle();
+    for args in [vec!["completions", "bash"], vec!["metrics"], vec!["status"]] {
+        let mut child = Command::new(bin("inosyncctl"))
+            .arg("-s")
+            .arg(&fx.socket)
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader is gone before anything was written.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+        assert_ne!(out.status.code(), Some(101), "{args:?}: panicked");
+    }
+}
+
+/// A bad value is a usage error (exit 2) found before the daemon is asked: the
+/// socket is never tried.
+#[test]
+fn bad_values_are_usage_errors_before_any_connection() {
+    for args in [
+        vec!["delay", "-1"],
+        vec!["delay", "NaN"],
+        vec!["add", "/tmp", "--delay=-0.5"],
+        vec!["wait", "--timeout=-3"],
+    ] {
+        let out = Command::new(bin("inosyncctl"))
+            .args(["-s", "/nonexistent/inosync.sock"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("seconds"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("not running"), "{args:?}: {stderr}");
+    }
+}
+
+/// No config and no arguments: the error says there is a quick start.
+#[test]
+fn a_missing_config_mentions_the_quick_start() {
+    let stderr =
+        inosync_tests::refused_start(&["-c".as_ref(), "/nonexistent/inosync.toml".as_ref()]);
+    assert!(stderr.contains("inosyncd SOURCE TARGET"), "{stderr}");
 }

@@ -77,3 +77,55 @@ fn under_journald_lines_carry_no_timestamp_or_colour() {
         assert!(!line.contains('\u{1b}'), "{line}");
     }
 }
+
+/// rsync's output is read in the C locale whatever the daemon's: under a German
+/// locale rsync writes "1.234.567 bytes", which read as "? bytes sent" before.
+#[test]
+fn rsync_output_is_read_in_the_c_locale() {
+    let fx = Fixture::new();
+    let locales = fx.path("locales");
+    fs::create_dir(&locales).unwrap();
+    let built = std::process::Command::new("localedef")
+        .args(["-i", "de_DE", "-f", "UTF-8"])
+        .arg(locales.join("de_DE.UTF-8"))
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        built,
+        "localedef de_DE.UTF-8 (glibc's locale sources) is needed"
+    );
+    // The locale really is German: rsync groups thousands with dots.
+    fs::write(fx.src.join("big"), vec![b'x'; 200_000]).unwrap();
+    let probe = std::process::Command::new("rsync")
+        .args(["-a", "--stats"])
+        .arg(fx.src.join("big"))
+        .arg(fx.path("probe"))
+        .env("LOCPATH", &locales)
+        .env("LC_ALL", "de_DE.UTF-8")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&probe.stdout).contains("200.000"),
+        "{}",
+        String::from_utf8_lossy(&probe.stdout)
+    );
+    let out = fs::File::create(fx.path("stderr")).unwrap();
+    let mut child = fx
+        .quick_start()
+        .env("LOCPATH", &locales)
+        .env("LC_ALL", "de_DE.UTF-8")
+        .stderr(out)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let synced = poll_until(Duration::from_secs(20), || {
+        fs::read_to_string(fx.path("stderr")).is_ok_and(|t| t.contains("synced in"))
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = fs::read_to_string(fx.path("stderr")).unwrap();
+    assert!(synced, "{text}");
+    let line = text.lines().find(|l| l.contains("synced in")).unwrap();
+    assert!(!line.contains("? bytes"), "{line}");
+    assert!(line.contains(" bytes sent"), "{line}");
+}
