@@ -148,11 +148,12 @@ impl Connection {
     pub async fn speed(
         &self,
         kbps: Option<u32>,
+        reset: bool,
         path: Option<String>,
     ) -> Result<Setting, CallError> {
         Ok(self
             .client
-            .speed(context_for(SHORT_CALL), kbps, path)
+            .speed(context_for(SHORT_CALL), kbps, reset, path)
             .await??)
     }
 
@@ -160,11 +161,12 @@ impl Connection {
     pub async fn delay(
         &self,
         seconds: Option<f64>,
+        reset: bool,
         path: Option<String>,
     ) -> Result<Setting, CallError> {
         Ok(self
             .client
-            .delay(context_for(SHORT_CALL), seconds, path)
+            .delay(context_for(SHORT_CALL), seconds, reset, path)
             .await??)
     }
 

@@ -82,7 +82,11 @@ enum Command {
     /// is restarted with the new limit.
     Speed {
         /// The new limit; without it, the current one is shown.
+        #[arg(conflicts_with = "reset")]
         kbps: Option<u32>,
+        /// Drop the runtime limit: the config's applies again.
+        #[arg(long)]
+        reset: bool,
         /// Only this watch.
         #[arg(long, value_name = "PATH")]
         watch: Option<PathBuf>,
@@ -90,8 +94,11 @@ enum Command {
     /// Show or set the event delay in seconds; pending batches are re-timed.
     Delay {
         /// The new delay; without it, the current one is shown.
-        #[arg(allow_negative_numbers = true, value_parser = seconds)]
+        #[arg(allow_negative_numbers = true, value_parser = seconds, conflicts_with = "reset")]
         seconds: Option<f64>,
+        /// Drop the runtime delay: the config's applies again.
+        #[arg(long)]
+        reset: bool,
         /// Only this watch.
         #[arg(long, value_name = "PATH")]
         watch: Option<PathBuf>,
@@ -340,9 +347,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
                 println!("removed {path}");
             }
         }
-        Command::Speed { kbps, watch } => {
+        Command::Speed { kbps, reset, watch } => {
             let watch = watch.as_deref().map(paths::resolve).transpose()?;
-            let setting = connection.speed(kbps, watch).await?;
+            let setting = connection.speed(kbps, reset, watch).await?;
             show_setting(json, "speed", &setting, |v| {
                 if v == 0.0 {
                     "unlimited".into()
@@ -351,12 +358,16 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
                 }
             })?;
         }
-        Command::Delay { seconds, watch } => {
+        Command::Delay {
+            seconds,
+            reset,
+            watch,
+        } => {
             if let Some(seconds) = seconds {
                 check_seconds("delay", seconds)?;
             }
             let watch = watch.as_deref().map(paths::resolve).transpose()?;
-            let setting = connection.delay(seconds, watch).await?;
+            let setting = connection.delay(seconds, reset, watch).await?;
             show_setting(json, "delay", &setting, |v| format!("{v} s"))?;
         }
         Command::Sync {

@@ -84,6 +84,12 @@ fn deadline_within(context: &Context, timeout_secs: f64) -> Result<Instant, Cont
     Ok(requested.min(client_deadline))
 }
 
+/// What a runtime change applies to, for the log.
+fn scope(path: &Option<String>) -> String {
+    path.as_deref()
+        .map_or("every watch".to_string(), |p| format!("watch {p}"))
+}
+
 fn check_path(path: &str) -> Result<(), ControlError> {
     if path.is_empty() || !path.starts_with('/') || path.contains('\0') {
         return Err(ControlError::Refused(format!(
@@ -155,20 +161,52 @@ impl Control for Handler {
         self,
         _: Context,
         kbps: Option<u32>,
+        reset: bool,
         path: Option<String>,
     ) -> Result<Setting, ControlError> {
-        self.call(|reply| Command::Speed { kbps, path, reply })
-            .await
+        let change = match (kbps, reset) {
+            (_, true) => Some("reset".to_string()),
+            (Some(kbps), false) => Some(format!("{kbps} KB/s")),
+            (None, false) => None,
+        };
+        if let Some(change) = change {
+            tracing::info!(
+                "speed {change} ({}) requested by uid {}",
+                scope(&path),
+                self.uid
+            );
+        }
+        self.call(|reply| Command::Speed {
+            kbps,
+            reset,
+            path,
+            reply,
+        })
+        .await
     }
 
     async fn delay(
         self,
         _: Context,
         seconds: Option<f64>,
+        reset: bool,
         path: Option<String>,
     ) -> Result<Setting, ControlError> {
+        let change = match (seconds, reset) {
+            (_, true) => Some("reset".to_string()),
+            (Some(seconds), false) => Some(format!("{seconds} s")),
+            (None, false) => None,
+        };
+        if let Some(change) = change {
+            tracing::info!(
+                "delay {change} ({}) requested by uid {}",
+                scope(&path),
+                self.uid
+            );
+        }
         self.call(|reply| Command::Delay {
             seconds,
+            reset,
             path,
             reply,
         })
@@ -178,13 +216,20 @@ impl Control for Handler {
     async fn sync(self, _: Context, path: Option<String>, force: bool) -> Result<(), ControlError> {
         if force {
             self.require_privilege("sync --force")?;
-            tracing::info!("sync --force {path:?} requested by uid {}", self.uid);
+            tracing::info!(
+                "sync --force ({}) requested by uid {}",
+                scope(&path),
+                self.uid
+            );
+        } else {
+            tracing::info!("sync ({}) requested by uid {}", scope(&path), self.uid);
         }
         self.call(|reply| Command::Sync { path, force, reply })
             .await
     }
 
     async fn pause(self, _: Context, path: Option<String>) -> Result<(), ControlError> {
+        tracing::info!("pause ({}) requested by uid {}", scope(&path), self.uid);
         self.call(|reply| Command::Pause {
             path,
             paused: true,
@@ -194,6 +239,7 @@ impl Control for Handler {
     }
 
     async fn resume(self, _: Context, path: Option<String>) -> Result<(), ControlError> {
+        tracing::info!("resume ({}) requested by uid {}", scope(&path), self.uid);
         self.call(|reply| Command::Pause {
             path,
             paused: false,
@@ -211,6 +257,11 @@ impl Control for Handler {
     ) -> Result<VerifyReport, ControlError> {
         if repair {
             self.require_privilege("verify --repair")?;
+            tracing::info!(
+                "verify --repair ({}) requested by uid {}",
+                scope(&path),
+                self.uid
+            );
         }
         self.call(|reply| Command::Verify {
             path,

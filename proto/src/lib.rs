@@ -321,11 +321,20 @@ pub trait Control {
     /// then removed as soon as it does).
     async fn remove(path: String, discard: bool, timeout_secs: f64) -> Result<bool, ControlError>;
     /// Shows (`kbps` = `None`) or sets the bandwidth limit, globally or for one
-    /// watch. A running transfer is restarted with the new limit.
-    async fn speed(kbps: Option<u32>, path: Option<String>) -> Result<Setting, ControlError>;
-    /// Shows or sets the event delay, globally or for one watch; pending batches are
-    /// re-timed.
-    async fn delay(seconds: Option<f64>, path: Option<String>) -> Result<Setting, ControlError>;
+    /// watch; `reset` drops the runtime value so the config's applies again. A
+    /// running transfer is restarted with the new limit.
+    async fn speed(
+        kbps: Option<u32>,
+        reset: bool,
+        path: Option<String>,
+    ) -> Result<Setting, ControlError>;
+    /// Shows, sets or (`reset`) drops the runtime event delay, globally or for one
+    /// watch; pending batches are re-timed.
+    async fn delay(
+        seconds: Option<f64>,
+        reset: bool,
+        path: Option<String>,
+    ) -> Result<Setting, ControlError>;
     /// Schedules a full sync now, of one watch or all. `force` (one watch only)
     /// accepts the source as it is now: an emptied source or a new filesystem is
     /// mirrored, deletions included.

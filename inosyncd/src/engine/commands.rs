@@ -86,15 +86,21 @@ impl Engine {
                 deadline,
                 reply,
             } => self.remove(&path, discard, deadline, reply),
-            Command::Speed { kbps, path, reply } => {
-                let _ = reply.send(self.knob(Knob::Speed, kbps.map(f64::from), path));
-            }
-            Command::Delay {
-                seconds,
+            Command::Speed {
+                kbps,
+                reset,
                 path,
                 reply,
             } => {
-                let _ = reply.send(self.knob(Knob::Delay, seconds, path));
+                let _ = reply.send(self.knob(Knob::Speed, kbps.map(f64::from), reset, path));
+            }
+            Command::Delay {
+                seconds,
+                reset,
+                path,
+                reply,
+            } => {
+                let _ = reply.send(self.knob(Knob::Delay, seconds, reset, path));
             }
             Command::Sync { path, force, reply } => {
                 let _ = reply.send(self.sync(path, force));
@@ -217,10 +223,32 @@ impl Engine {
         &mut self,
         knob: Knob,
         value: Option<f64>,
+        reset: bool,
         path: Option<String>,
     ) -> Result<Setting, String> {
         let scope = path.as_deref().map(|p| self.find_watch(p)).transpose()?;
-        if let Some(value) = value {
+        if reset {
+            // The runtime value goes; the config's (or the default) applies.
+            match scope {
+                Some(id) => {
+                    let watch = self.watches.get_mut(&id).ok_or("watch vanished")?;
+                    let key = watch.spec.path.display().to_string();
+                    let saved = self.runtime.watch_mut(&key);
+                    match knob {
+                        Knob::Speed => (watch.speed_override, saved.speed) = (None, None),
+                        Knob::Delay => (watch.delay_override, saved.delay) = (None, None),
+                    }
+                }
+                None => match knob {
+                    Knob::Speed => self.runtime.speed = None,
+                    Knob::Delay => self.runtime.delay = None,
+                },
+            }
+            self.persist();
+            if knob == Knob::Speed {
+                self.restart_for_speed();
+            }
+        } else if let Some(value) = value {
             if knob == Knob::Delay {
                 checks::seconds(value)?;
             }

@@ -84,12 +84,14 @@ pub enum Command {
     /// Show or set the bandwidth limit.
     Speed {
         kbps: Option<u32>,
+        reset: bool,
         path: Option<String>,
         reply: Reply<Setting>,
     },
     /// Show or set the event delay.
     Delay {
         seconds: Option<f64>,
+        reset: bool,
         path: Option<String>,
         reply: Reply<Setting>,
     },

@@ -114,6 +114,7 @@ impl Engine {
             }
         }
         self.restart_for_speed();
+        notes.extend(self.runtime_overrides());
         let mut summary = format!(
             "reloaded {}: {added} watch(es) added, {removed} removed (after their pending changes), {changed} changed, {unchanged} unchanged",
             file.display()
@@ -124,6 +125,40 @@ impl Engine {
         }
         tracing::info!("{summary}");
         Ok(summary)
+    }
+
+    /// Runtime values that still win over the config just read, so an
+    /// administrator who edited the config knows why it seems not to apply.
+    fn runtime_overrides(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let Some(speed) = self.runtime.speed {
+            notes.push(format!(
+                "runtime speed {speed} KB/s overrides the config's {} (`inosyncctl speed --reset` drops it)",
+                self.config.speed
+            ));
+        }
+        if let Some(delay) = self.runtime.delay {
+            notes.push(format!(
+                "runtime delay {delay} s overrides the config's {} s (`inosyncctl delay --reset` drops it)",
+                self.config.delay
+            ));
+        }
+        for watch in self.watches.values().filter(|w| w.origin == Source::Config) {
+            let path = watch.spec.path.display();
+            if let Some(speed) = watch.speed_override {
+                notes.push(format!(
+                    "runtime speed {speed} KB/s overrides the config for {path} \
+                     (`inosyncctl speed --reset --watch {path}`)"
+                ));
+            }
+            if let Some(delay) = watch.delay_override {
+                notes.push(format!(
+                    "runtime delay {delay} s overrides the config for {path} \
+                     (`inosyncctl delay --reset --watch {path}`)"
+                ));
+            }
+        }
+        notes
     }
 
     /// Runtime watches follow the new config's default targets: refuse a config

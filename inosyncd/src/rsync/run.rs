@@ -305,7 +305,14 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
             let mut kept = Stderr::default();
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                tracing::warn!("{label}: rsync: {line}");
+                // How rsync's processes report a signal: ours when we stop it (a
+                // speed change, a missing source, shutdown), said at INFO when the
+                // run ends; anyone else's shows as a failure with these lines kept.
+                if line.contains("received SIGUSR1") || line.contains("received SIGINT, SIGTERM") {
+                    tracing::debug!("{label}: rsync: {line}");
+                } else {
+                    tracing::warn!("{label}: rsync: {line}");
+                }
                 kept.push(line);
             }
             kept

@@ -301,6 +301,14 @@ fn speed_change_restarts_a_running_transfer() {
     let arrived = fs::read(fx.dst.join("big.bin")).unwrap();
     assert!(arrived == data, "big.bin differs on the target");
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    // A restart we asked for is not a warning: rsync's own "received SIGUSR1
+    // (code 19)" lines are kept at debug level.
+    let log = daemon.log();
+    let warned: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && (l.contains("code 19") || l.contains("code 20")))
+        .collect();
+    assert!(warned.is_empty(), "{warned:#?}");
 }
 
 #[test]
@@ -433,4 +441,45 @@ fn status_json_holds_the_spec_fields_for_two_watches_and_two_targets() {
     let one = daemon.ctl_ok(&["--json", "status", &second.display().to_string()]);
     let one: serde_json::Value = serde_json::from_str(&one).unwrap();
     assert_eq!(one["watches"].as_array().map(Vec::len), Some(1));
+}
+
+/// A runtime value can be undone, and `reload` says which ones still win over
+/// the file it just read (before, "0 changed" while the old speed silently won).
+#[test]
+fn runtime_values_are_named_by_reload_and_undone_by_reset() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.simple_config("speed = 100"));
+    daemon.wait_idle();
+    daemon.ctl_ok(&["speed", "500"]);
+    let src = fx.src.display().to_string();
+    daemon.ctl_ok(&["delay", "3", "--watch", &src]);
+    let reloaded = daemon.ctl_ok(&["reload"]);
+    assert!(
+        reloaded.contains("runtime speed 500 KB/s overrides the config's 100"),
+        "{reloaded}"
+    );
+    assert!(
+        reloaded.contains(&format!("runtime delay 3 s overrides the config for {src}")),
+        "{reloaded}"
+    );
+    let speed: serde_json::Value =
+        serde_json::from_str(&daemon.ctl_ok(&["--json", "speed", "--reset"])).unwrap();
+    assert_eq!(
+        (speed["value"].as_f64(), speed["source"].as_str()),
+        (Some(100.0), Some("config"))
+    );
+    daemon.ctl_ok(&["delay", "--reset", "--watch", &src]);
+    let status = daemon.status();
+    assert_eq!(status["watches"][0]["delay_source"], "global", "{status}");
+    let reloaded = daemon.ctl_ok(&["reload"]);
+    assert!(!reloaded.contains("overrides"), "{reloaded}");
+    let log = daemon.log();
+    assert!(
+        log.contains("speed 500 KB/s (every watch) requested by uid"),
+        "{log}"
+    );
+    assert!(
+        log.contains("speed reset (every watch) requested by uid"),
+        "{log}"
+    );
 }

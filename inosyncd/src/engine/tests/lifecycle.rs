@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use inosync_proto::TargetState;
+use inosync_proto::{Source, TargetState};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -221,4 +221,38 @@ async fn an_empty_root_deletes_nothing_until_something_appears() {
     assert_eq!(h.started(), 2);
     assert!(!h.job(1).delete_nothing);
     assert_eq!(paths(&h.job(1)), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reset_drops_runtime_speed_and_delay_and_the_config_applies_again() {
+    let h = Harness::start(Spec::default()).await;
+    let config = h.status().await;
+    h.set_speed(None, 500).await;
+    h.set_delay(None, 7.0).await;
+    h.set_speed(Some(0), 300).await;
+    h.set_delay(Some(0), 2.0).await;
+    let changed = h.status().await;
+    assert_eq!(
+        (changed.speed, changed.speed_source),
+        (500, Source::Runtime)
+    );
+    assert_eq!(changed.watches[0].speed_source, Source::Runtime);
+    h.reset_knobs(Some(0)).await;
+    let watch_reset = h.status().await;
+    assert_eq!(
+        watch_reset.watches[0].speed, 500,
+        "the runtime global applies"
+    );
+    assert_eq!(watch_reset.watches[0].delay, 7.0);
+    h.reset_knobs(None).await;
+    let back = h.status().await;
+    assert_eq!(
+        (back.speed, back.speed_source),
+        (config.speed, config.speed_source)
+    );
+    assert_eq!(
+        (back.delay, back.delay_source),
+        (config.delay, config.delay_source)
+    );
+    assert_eq!(back.watches[0].speed_source, config.watches[0].speed_source);
 }

@@ -227,6 +227,7 @@ impl Harness {
         let path = watch.map(|w| self.root(w).display().to_string());
         self.ask(|reply| Command::Delay {
             seconds: Some(seconds),
+            reset: false,
             path,
             reply,
         })
@@ -235,11 +236,35 @@ impl Harness {
         self.settle().await;
     }
 
+    /// `speed --reset` and `delay --reset` (`--watch W`).
+    async fn reset_knobs(&self, watch: Option<usize>) {
+        let path = watch.map(|w| self.root(w).display().to_string());
+        let p = path.clone();
+        self.ask(|reply| Command::Speed {
+            kbps: None,
+            reset: true,
+            path: p,
+            reply,
+        })
+        .await
+        .expect("speed reset");
+        self.ask(|reply| Command::Delay {
+            seconds: None,
+            reset: true,
+            path,
+            reply,
+        })
+        .await
+        .expect("delay reset");
+        self.settle().await;
+    }
+
     /// `speed KBPS [--watch W]`.
     async fn set_speed(&self, watch: Option<usize>, kbps: u32) {
         let path = watch.map(|w| self.root(w).display().to_string());
         self.ask(|reply| Command::Speed {
             kbps: Some(kbps),
+            reset: false,
             path,
             reply,
         })
