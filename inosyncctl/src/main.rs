@@ -41,8 +41,11 @@ struct Cli {
 enum Command {
     /// Daemon, watches, targets: state, pending changes, last sync, errors.
     Status {
-        /// Show only the watch of this directory.
+        /// Show only the watch of this directory, every field, errors whole.
         path: Option<PathBuf>,
+        /// Every column, nothing cut, however wide.
+        #[arg(long)]
+        wide: bool,
     },
     /// Prometheus metrics (text format): syncs, failures, bytes, replication lag.
     Metrics,
@@ -269,8 +272,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
     let connection = Connection::open(&socket).await?;
     let json = cli.json;
     match cli.command {
-        Command::Status { path } => {
+        Command::Status { path, wide } => {
             let mut status = connection.status().await?;
+            let one = path.is_some();
             if let Some(path) = path {
                 let wanted = paths::resolve(&path)?;
                 status.watches.retain(|w| w.path == wanted);
@@ -280,6 +284,13 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
             }
             if json {
                 print_json(&status)?;
+            } else if one && !wide {
+                print!(
+                    "{}",
+                    status_table::render_watch(&status, &status.watches[0])
+                );
+            } else if wide {
+                print!("{}", status_table::render_wide(&status));
             } else {
                 print!("{}", status_table::render(&status));
             }
@@ -489,6 +500,7 @@ fn show_setting(
         Source::Config => "from the config",
         Source::Runtime => "set at runtime",
         Source::Global => "the global value",
+        Source::CommandLine => "from inosyncd's command line",
     };
     match &setting.watch {
         Some(watch) => println!("{watch}: {name} {} ({source})", format(setting.value)),

@@ -1,13 +1,23 @@
-//! `inosyncctl status` for people: a header line, then one row per (watch, target).
+//! `inosyncctl status` for people: a header, then one row per (watch, target)
+//! that fits the terminal (80 columns when it is not one): long errors are cut
+//! there, and shown whole by `status PATH` (one watch, every field) and
+//! `--json`. `--wide` is the full table with every column, whatever its width.
 
 use comfy_table::presets::UTF8_HORIZONTAL_ONLY;
 use comfy_table::{ContentArrangement, Table};
-use inosync_proto::{Source, Status, TargetState, WatchStatus};
+use inosync_proto::{Source, Status, TargetState, TargetStatus, WatchStatus};
 
-/// Renders the status as a header line and a table.
-pub fn render(status: &Status) -> String {
-    let mut out = format!(
-        "inosyncd {} (pid {}), config {}: {} watch(es), {} rsync running of max {}, speed {} ({}), delay {} s ({})\n",
+/// Width when stdout is not a terminal and `COLUMNS` does not say.
+const DEFAULT_WIDTH: u16 = 80;
+
+/// Longest error shown in the table (its first line, cut).
+const ERROR_IN_TABLE: usize = 60;
+
+/// The header: where the daemon's values come from, in two short lines.
+fn header(status: &Status) -> String {
+    format!(
+        "inosyncd {} (pid {}), config {}, {} watch(es)\n\
+         {} of max {} rsync running, speed {} ({}), delay {} ({})\n",
         status.version,
         status.pid,
         status
@@ -19,9 +29,22 @@ pub fn render(status: &Status) -> String {
         status.max_parallel,
         speed(status.speed),
         source(status.speed_source),
-        status.delay,
+        seconds(status.delay),
         source(status.delay_source),
-    );
+    )
+}
+
+fn table_width(table: &Table) -> u16 {
+    table
+        .width()
+        .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok())
+        .unwrap_or(DEFAULT_WIDTH)
+        .max(40)
+}
+
+/// The status as it fits the terminal.
+pub fn render(status: &Status) -> String {
+    let mut out = header(status);
     if status.watches.is_empty() {
         out.push_str("no watches: add one with `inosyncctl add PATH`\n");
         return out;
@@ -29,7 +52,52 @@ pub fn render(status: &Status) -> String {
     let mut table = Table::new();
     table
         .load_preset(UTF8_HORIZONTAL_ONLY)
-        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_content_arrangement(ContentArrangement::DynamicFullWidth)
+        .set_header([
+            "WATCH → TARGET",
+            "STATE",
+            "PENDING",
+            "LAST SYNC",
+            "FAILS",
+            "ERROR",
+        ]);
+    let width = table_width(&table);
+    table.set_width(width);
+    for watch in &status.watches {
+        for target in &watch.targets {
+            table.add_row([
+                format!("{}\n→ {}", watch_name(watch), target.destination),
+                state(target, false),
+                target.pending.to_string(),
+                target
+                    .last_sync
+                    .as_deref()
+                    .map_or("never".into(), short_time),
+                target.failures.to_string(),
+                cut(&last_error(target), ERROR_IN_TABLE),
+            ]);
+        }
+    }
+    out.push_str(&table.to_string());
+    out.push('\n');
+    if status
+        .watches
+        .iter()
+        .flat_map(|w| &w.targets)
+        .any(|t| last_error(t).chars().count() > ERROR_IN_TABLE || last_error(t).contains('\n'))
+    {
+        out.push_str("(errors cut: `inosyncctl status PATH` or --json shows them whole)\n");
+    }
+    out
+}
+
+/// Every column, nothing cut, as wide as it takes (`--wide`).
+pub fn render_wide(status: &Status) -> String {
+    let mut out = header(status);
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_HORIZONTAL_ONLY)
+        .set_content_arrangement(ContentArrangement::Disabled)
         .set_header([
             "WATCH",
             "DIRS",
@@ -43,35 +111,120 @@ pub fn render(status: &Status) -> String {
             "LAST ERROR",
         ]);
     for watch in &status.watches {
-        let name = watch_name(watch);
         for target in &watch.targets {
-            let state = match (target.state, target.next_retry_in, &target.progress) {
-                (TargetState::Retrying, Some(secs), _) => format!("retrying in {secs:.0} s"),
-                (TargetState::Syncing, _, Some(p)) => {
-                    format!(
-                        "syncing {}%\n{} ETA {}\n{} bytes",
-                        p.percent, p.rate, p.eta, p.bytes_done
-                    )
-                }
-                (state, _, _) => state.to_string(),
-            };
             table.add_row([
-                name.clone(),
+                watch_name(watch),
                 watched(watch),
                 format!("{} ({})", speed(watch.speed), source(watch.speed_source)),
-                format!("{} s ({})", watch.delay, source(watch.delay_source)),
+                format!("{} ({})", seconds(watch.delay), source(watch.delay_source)),
                 target.destination.clone(),
-                state,
+                state(target, true),
                 target.pending.to_string(),
                 target.last_sync.clone().unwrap_or_else(|| "never".into()),
                 target.failures.to_string(),
-                last_error(target),
+                last_error(target).replace('\n', " | "),
             ]);
         }
     }
     out.push_str(&table.to_string());
     out.push('\n');
     out
+}
+
+/// One watch, every field, errors whole (`status PATH`).
+pub fn render_watch(status: &Status, watch: &WatchStatus) -> String {
+    let mut out = header(status);
+    out.push_str(&format!("\nwatch {}\n", watch.path));
+    let mut line = |key: &str, value: String| out.push_str(&format!("  {key:<16}{value}\n"));
+    line("remote path", format!("{:?}", watch.remote_path));
+    line("origin", source(watch.origin).to_string());
+    line(
+        "backend",
+        match &watch.backend_reason {
+            Some(reason) => format!("{} ({reason})", watch.backend),
+            None => watch.backend.clone(),
+        },
+    );
+    line("watched dirs", watched(watch));
+    line(
+        "speed",
+        format!("{} ({})", speed(watch.speed), source(watch.speed_source)),
+    );
+    line(
+        "delay",
+        format!("{} ({})", seconds(watch.delay), source(watch.delay_source)),
+    );
+    line("excludes", format!("{:?}", watch.excludes));
+    if watch.paused {
+        line("paused", "yes".into());
+    }
+    if let Some(degraded) = &watch.degraded {
+        line("degraded", degraded.clone());
+    }
+    if let Some(missing) = &watch.source_missing {
+        line("source missing", missing.clone());
+    }
+    for target in &watch.targets {
+        out.push_str(&format!("\n  target {}\n", target.destination));
+        let mut line = |key: &str, value: String| out.push_str(&format!("    {key:<14}{value}\n"));
+        line("state", state(target, true).replace('\n', ", "));
+        line("pending", target.pending.to_string());
+        line(
+            "last sync",
+            target.last_sync.clone().unwrap_or_else(|| "never".into()),
+        );
+        line("failures", target.failures.to_string());
+        if let Some(error) = &target.last_error {
+            line("last error", error.replace('\n', "\n                  "));
+        }
+        for held in &target.held {
+            line("held", format!("{}: {}", held.path, held.reason));
+        }
+    }
+    out
+}
+
+fn state(target: &TargetStatus, wide: bool) -> String {
+    match (target.state, target.next_retry_in, &target.progress) {
+        (TargetState::Retrying, Some(secs), _) => format!("retrying in {}", seconds(secs)),
+        (TargetState::Syncing, _, Some(p)) if wide => format!(
+            "syncing {}%\n{} ETA {}\n{} bytes",
+            p.percent, p.rate, p.eta, p.bytes_done
+        ),
+        (TargetState::Syncing, _, Some(p)) => format!("syncing {}%\nETA {}", p.percent, p.eta),
+        (state, _, _) => state.to_string(),
+    }
+}
+
+/// Seconds as people read them: tenths below 10 s (never "0 s" for 0.4 s).
+pub fn seconds(value: f64) -> String {
+    if value > 0.0 && value < 10.0 {
+        format!("{value:.1} s")
+    } else {
+        format!("{value:.0} s")
+    }
+}
+
+/// `2026-11-25T18:37:12Z` as its time of day (the date is kept when it is not
+/// today, in UTC as the daemon gives it).
+fn short_time(stamp: &str) -> String {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let today = now.split_once('T').map_or("", |(date, _)| date);
+    match stamp.split_once('T') {
+        Some((date, time)) if date == today => time.trim_end_matches('Z').to_string(),
+        Some((date, _)) => date.to_string(),
+        None => stamp.to_string(),
+    }
+}
+
+/// The first line, at most `max` characters.
+fn cut(text: &str, max: usize) -> String {
+    let first = text.lines().next().unwrap_or_default();
+    if first.chars().count() <= max && !text.contains('\n') {
+        return first.to_string();
+    }
+    let kept: String = first.chars().take(max.saturating_sub(1)).collect();
+    format!("{kept}…")
 }
 
 /// How much of the tree is watched: every directory by one fanotify mark, or
@@ -88,15 +241,15 @@ pub fn watched(watch: &WatchStatus) -> String {
 fn watch_name(watch: &WatchStatus) -> String {
     let mut name = watch.path.clone();
     if watch.origin == Source::Runtime {
-        name.push_str("\n(added at runtime)");
+        name.push_str(" (runtime)");
     }
     if watch.degraded.is_some() {
-        name.push_str("\n(not every directory watched:\n full syncs keep it right)");
+        name.push_str(" (degraded)");
     }
     if watch.removing {
-        name.push_str("\n(being removed)");
+        name.push_str(" (being removed)");
     } else if watch.paused {
-        name.push_str("\n(paused)");
+        name.push_str(" (paused)");
     }
     name
 }
@@ -108,6 +261,7 @@ fn source(source: Source) -> &'static str {
         Source::Config => "config",
         Source::Runtime => "runtime",
         Source::Global => "global",
+        Source::CommandLine => "command line",
     }
 }
 
@@ -120,7 +274,7 @@ fn speed(kbps: u32) -> String {
 }
 
 /// The last error, or what holds paths back when only some paths fail.
-fn last_error(target: &inosync_proto::TargetStatus) -> String {
+fn last_error(target: &TargetStatus) -> String {
     if let Some(error) = &target.last_error {
         return error.clone();
     }

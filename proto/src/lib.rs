@@ -155,6 +155,9 @@ pub enum Source {
     Runtime,
     /// Inherited from the global setting.
     Global,
+    /// The daemon's command line (`--delay`).
+    #[serde(rename = "command_line")]
+    CommandLine,
 }
 
 /// One watched tree.

@@ -234,9 +234,10 @@ impl Engine {
 
     /// The global delay and where it comes from.
     pub(super) fn global_delay(&self) -> (f64, Source) {
-        match self.runtime.delay {
-            Some(delay) => (delay, Source::Runtime),
-            None => (self.config.delay, self.config_source()),
+        match (self.runtime.delay, self.cli_delay) {
+            (Some(delay), _) => (delay, Source::Runtime),
+            (None, Some(delay)) => (delay, Source::CommandLine),
+            (None, None) => (self.config.delay, self.config_source()),
         }
     }
 

@@ -76,3 +76,54 @@ fn one_failing_target_does_not_hold_back_the_other() {
         "{status}"
     );
 }
+
+/// `status` fits an 80-column terminal even with long paths and a long error;
+/// `status PATH` shows the error whole, `--wide` every column; the header says
+/// where the delay comes from (the command line, in a quick start).
+#[test]
+fn status_fits_80_columns_and_the_whole_error_is_one_command_away() {
+    let fx = Fixture::new();
+    let deep = fx
+        .src
+        .join("a-rather-long-directory-name/and-another-one-below-it");
+    fs::create_dir_all(&deep).unwrap();
+    let blocker = fx.path("blocker-file-with-a-long-name-so-that-the-error-is-long");
+    fs::write(&blocker, "a regular file").unwrap();
+    let bad = blocker.join("dst");
+    let daemon = fx.start(&[
+        "--delay".as_ref(),
+        "0".as_ref(),
+        fx.src.as_os_str(),
+        bad.as_os_str(),
+    ]);
+    let failed = poll_until(Duration::from_secs(30), || {
+        daemon.status()["watches"][0]["targets"][0]["failures"]
+            .as_u64()
+            .is_some_and(|f| f >= 1)
+    });
+    assert!(failed, "{}", daemon.log());
+    let error = daemon.status()["watches"][0]["targets"][0]["last_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(error.len() > 80, "a long error to cut: {error}");
+
+    let table = daemon.ctl_ok(&["status"]);
+    for line in table.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line}\n{table}",
+            line.chars().count()
+        );
+    }
+    assert!(table.contains("delay 0 s (command line)"), "{table}");
+    assert!(table.contains("errors cut"), "{table}");
+
+    let one = daemon.ctl_ok(&["status", fx.src.to_str().unwrap()]);
+    let first_line = error.lines().next().unwrap();
+    assert!(one.contains(first_line), "{one}");
+
+    let wide = daemon.ctl_ok(&["status", "--wide"]);
+    assert!(wide.lines().any(|l| l.chars().count() > 80), "{wide}");
+    assert!(wide.contains(first_line), "{wide}");
+}
