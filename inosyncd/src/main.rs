@@ -182,6 +182,9 @@ fn print_effective(config: &Config) {
         println!("excludes = {:?}", watch.excludes);
         println!("delay = {:?}", watch.delay.unwrap_or(config.delay));
         println!("speed = {}", watch.speed.unwrap_or(config.speed));
+        if !watch.rsync_args.is_empty() {
+            println!("rsync_args = {:?}", watch.rsync_args);
+        }
         let destinations: Vec<String> = watch
             .effective_targets(config)
             .iter()

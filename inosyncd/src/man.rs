@@ -86,7 +86,8 @@ An absolute path: the Prometheus text rewritten atomically every 15 s (mode
 Each [[watch]] table: \fBpath\fR (absolute directory), \fBremote_path\fR
 (appended to each target; default: path; "" = the target itself),
 \fBexcludes\fR (added to the global ones), \fBtargets\fR (replace the
-defaults), \fBdelay\fR, \fBspeed\fR.
+defaults), \fBdelay\fR, \fBspeed\fR, \fBrsync_args\fR (added to the global
+ones for this tree, e.g. ["\-\-compress"] for one WAN target).
 .SH SEE ALSO
 inosyncd(8), inosyncctl(8), rsync(1)
 "#;

@@ -96,6 +96,9 @@ pub struct WatchConfig {
     pub delay: Option<f64>,
     /// Overrides the global speed.
     pub speed: Option<u32>,
+    /// Added to the global `rsync_args` for this tree's runs (compression for a
+    /// WAN target only, say: lsyncd's per-`sync{}` rsync options).
+    pub rsync_args: Vec<String>,
 }
 
 impl WatchConfig {
@@ -187,6 +190,7 @@ impl Config {
                 targets: Some(resolved),
                 delay: None,
                 speed: None,
+                rsync_args: Vec::new(),
             }],
             ..Config::default()
         };

@@ -238,7 +238,15 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
                 }
             }
             ("extra", Value::Str(extra)) => {
-                config.rsync_args = extra.split_whitespace().map(String::from).collect();
+                // inosync handed `extra` to a shell: split it as one does, so
+                // quoted options (`--rsh='ssh -i key'`) stay one argument.
+                config.rsync_args = shlex::split(&extra).ok_or_else(|| {
+                    at(
+                        line,
+                        "extra",
+                        "unbalanced quotes (it is split as a shell would)",
+                    )
+                })?;
             }
             ("rspeed", Value::Number(n)) => {
                 if n < 0.0 || n.fract() != 0.0 || n > f64::from(u32::MAX) {
@@ -305,6 +313,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             targets: None,
             delay: None,
             speed: None,
+            rsync_args: Vec::new(),
         });
     }
     config.check_watches(|i| format!("{}:{}: wpaths", file.display(), lines[i]))?;
@@ -377,6 +386,27 @@ rnodes = [
         assert_eq!(
             super::super::destination(&config.targets[0], &config.watches[0].remote_path),
             "user1@a.mirror.com:/var/www/"
+        );
+    }
+
+    #[test]
+    fn extra_is_split_as_a_shell_would() {
+        let text = "wpaths = ['/tmp']\nrnodes = ['/t']\n\
+                    extra = \"--rsh='ssh -i key -o X=no' --compress\"\n";
+        let config = parse(Path::new("x.py"), text).unwrap();
+        assert_eq!(
+            config.rsync_args,
+            ["--rsh=ssh -i key -o X=no", "--compress"]
+        );
+        let err = parse(
+            Path::new("x.py"),
+            "wpaths = ['/tmp']\nrnodes = ['/t']\nextra = \"--rsh='ssh\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.0.contains("x.py:3: extra: unbalanced quotes"),
+            "{}",
+            err.0
         );
     }
 

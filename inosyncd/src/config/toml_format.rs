@@ -42,6 +42,7 @@ struct RawWatch {
     targets: Option<Vec<Spanned<String>>>,
     delay: Option<Spanned<f64>>,
     speed: Option<u32>,
+    rsync_args: Option<Vec<String>>,
 }
 
 /// Turns byte offsets into `file:line: key` prefixes.
@@ -157,6 +158,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             },
             delay: raw_watch.delay.map(Spanned::into_inner),
             speed: raw_watch.speed,
+            rsync_args: raw_watch.rsync_args.unwrap_or_default(),
         });
     }
 

@@ -95,8 +95,8 @@ impl Engine {
             destination: pair.destination.clone(),
             speed: self.watch_speed(watch).0,
             excludes: watch.excludes.patterns().to_vec(),
-            extra: self.config.rsync_args.clone(),
-            rsh: self.reuse_rsh(&pair.target),
+            extra: [&self.config.rsync_args[..], &watch.spec.rsync_args[..]].concat(),
+            rsh: self.reuse_rsh(&pair.target, &watch.spec.rsync_args),
             io_timeout: Duration::from_secs_f64(self.config.io_timeout),
             delete_nothing: false,
             compare_contents: false,
@@ -109,11 +109,12 @@ impl Engine {
 
     /// The `--rsh` that shares one ssh connection per host, for `host:` targets
     /// (unless `ssh_reuse = false` or the remote shell is not ssh).
-    pub(super) fn reuse_rsh(&self, target: &str) -> Option<String> {
+    pub(super) fn reuse_rsh(&self, target: &str, watch_args: &[String]) -> Option<String> {
         if !self.config.ssh_reuse || !rsync::uses_remote_shell(target) {
             return None;
         }
-        rsync::rsh_with_reuse(&self.config.rsync_args, self.ssh_dir.as_deref()?)
+        let args = [&self.config.rsync_args[..], watch_args].concat();
+        rsync::rsh_with_reuse(&args, self.ssh_dir.as_deref()?)
     }
 
     /// A run ended: log it in one line and let its pair take the outcome.

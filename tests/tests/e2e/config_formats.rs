@@ -178,3 +178,34 @@ fn convert_prints_toml_that_checks_to_the_same_destinations() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
 }
+
+/// `[[watch]] rsync_args` apply to that tree's runs, after the global ones (as
+/// lsyncd's per-`sync{}` rsync options): here `--chmod` shows on the target.
+#[test]
+fn per_watch_rsync_args_apply_to_that_watch() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    let wrapper = fx.rsync_wrapper();
+    let config = format!(
+        "delay = 0\nrsync = \"{}\"\nrsync_args = [\"--omit-dir-times\"]\n\n[[watch]]\npath = \"{}\"\n\
+         remote_path = \"\"\ntargets = [\"{}/\"]\nrsync_args = [\"--chmod=F640\"]\n",
+        wrapper.display(),
+        fx.src.display(),
+        fx.dst.display()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    std::fs::write(fx.src.join("f"), "x").unwrap();
+    std::fs::set_permissions(fx.src.join("f"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    daemon.wait_idle();
+    let mode = std::fs::metadata(fx.dst.join("f"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o640);
+    let call = fx.rsync_calls().last().cloned().unwrap_or_default();
+    let global = call.find("--omit-dir-times");
+    let own = call.find("--chmod=F640");
+    assert!(global.is_some() && own.is_some() && global < own, "{call}");
+}

@@ -93,6 +93,7 @@ impl Harness {
                 targets: Some(targets),
                 delay: None,
                 speed: None,
+                rsync_args: Vec::new(),
             });
         }
         let runner = FakeRunner::default();
