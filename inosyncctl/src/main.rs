@@ -1,6 +1,7 @@
 //! `inosyncctl`: steer a running inosyncd through its control socket.
 
 mod client;
+mod man_page;
 mod paths;
 mod progress;
 mod status_table;
@@ -235,15 +236,9 @@ fn check_seconds(what: &str, value: f64) -> Result<Duration, CallError> {
 
 async fn run(cli: Cli) -> Result<ExitCode, CallError> {
     if let Command::ManPage { dir } = &cli.command {
-        use clap::CommandFactory;
-        let mut page = Vec::new();
         let written = std::fs::create_dir_all(dir)
-            .and_then(|()| {
-                clap_mangen::Man::new(Cli::command())
-                    .section("8")
-                    .render(&mut page)
-            })
-            .and_then(|()| std::fs::write(dir.join("inosyncctl.8"), &page));
+            .and_then(|()| man_page::render())
+            .and_then(|page| std::fs::write(dir.join("inosyncctl.8"), page));
         return match written {
             Ok(()) => {
                 println!("{}", dir.join("inosyncctl.8").display());

@@ -92,6 +92,61 @@ ones for this tree, e.g. ["\-\-compress"] for one WAN target).
 inosyncd(8), inosyncctl(8), rsync(1)
 "#;
 
+/// What follows the generated part of `inosyncd(8)`.
+const DAEMON_SECTIONS: &str = r#".SH "EXIT STATUS"
+.TP
+0
+Stopped cleanly (SIGTERM, SIGINT); \fB\-\-check\fR: the config is valid.
+.TP
+1
+Start-up refused: a bad config (file, line and key named), no rsync, a watch
+that cannot be set up, a socket another live daemon answers on, a state file
+that is not ours; or \fB\-\-check\fR found the config invalid.
+.TP
+2
+Usage error on the command line.
+.SH SIGNALS
+.TP
+\fBSIGTERM\fR, \fBSIGINT\fR
+Stop reading events, sync what is pending (paused watches excepted) for at most
+30 s, remove the socket and the pid file, exit 0. A second one stops at once;
+what was not synced is found by the next start's initial full sync.
+.TP
+\fBSIGHUP\fR
+Reload the config, as \fBinosyncctl reload\fR.
+.TP
+\fBSIGUSR1\fR
+Reopen the log file (after logrotate moved it).
+.SH ENVIRONMENT
+.TP
+\fBINOSYNC_SOCKET\fR
+The control socket, as \fB\-\-socket\fR.
+.TP
+\fBRUST_LOG\fR
+Log filter (tracing-subscriber syntax); overrides \fB\-v\fR.
+.TP
+\fBXDG_RUNTIME_DIR\fR, \fBXDG_STATE_HOME\fR
+Where the socket and the state file go when not run as root.
+.TP
+\fBNOTIFY_SOCKET\fR, \fBJOURNAL_STREAM\fR
+Set by systemd: readiness is reported (Type=notify) and log lines carry no
+timestamp or colour.
+.SH FILES
+.TP
+\fI/etc/inosync/inosync.toml\fR
+The config (see inosync.toml(5)).
+.TP
+\fI/run/inosync/inosyncd.sock\fR
+The control socket (\fI$XDG_RUNTIME_DIR/inosync/inosyncd.sock\fR when not root);
+\fI/run/inosync/ssh/\fR holds the shared ssh connections.
+.TP
+\fI/var/lib/inosync/state.toml\fR
+Runtime changes made with inosyncctl (\fI$XDG_STATE_HOME/inosync/state.toml\fR
+when not root), locked while the daemon runs.
+.SH "SEE ALSO"
+inosyncctl(8), inosync.toml(5), rsync(1)
+"#;
+
 /// Writes `inosyncd.8` and `inosync.toml.5` into `dir`.
 pub fn write(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -100,6 +155,7 @@ pub fn write(dir: &Path) -> anyhow::Result<()> {
         .section("8")
         .render(&mut page)
         .context("cannot render inosyncd.8")?;
+    page.extend_from_slice(DAEMON_SECTIONS.as_bytes());
     for (name, text) in [
         ("inosyncd.8", page.as_slice()),
         ("inosync.toml.5", CONFIG_PAGE.as_bytes()),

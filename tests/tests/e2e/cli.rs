@@ -227,9 +227,39 @@ fn manual_pages_render_without_warnings() {
             .success()
     );
     for (page, expected) in [
-        ("inosyncd.8", "pretend"),
-        ("inosyncctl.8", "reload"),
-        ("inosync.toml.5", "full_sync_interval"),
+        (
+            "inosyncd.8",
+            &[
+                "pretend",
+                "EXIT STATUS",
+                "SIGNALS",
+                "SIGUSR1",
+                "ENVIRONMENT",
+                "FILES",
+            ][..],
+        ),
+        // Every subcommand's options on the one page shipped, and no reference
+        // to pages that are not (inosyncctl-add(8) and the like).
+        (
+            "inosyncctl.8",
+            &[
+                "reload",
+                "--reset",
+                "--wide",
+                "EXIT STATUS",
+                "ENVIRONMENT",
+                "FILES",
+            ][..],
+        ),
+        (
+            "inosync.toml.5",
+            &[
+                "full_sync_interval",
+                "backend",
+                "metrics_listen",
+                "rsync_args",
+            ][..],
+        ),
     ] {
         let out = Command::new("groff")
             // Plain text: no overstrike bold or underline in the way of `contains`.
@@ -243,7 +273,13 @@ fn manual_pages_render_without_warnings() {
             "{page}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(text.contains(expected), "{page}: {text}");
+        for expected in expected {
+            assert!(text.contains(expected), "{page}: no {expected:?}: {text}");
+        }
+        assert!(
+            !text.contains("inosyncctl-"),
+            "{page}: a page that is not shipped: {text}"
+        );
     }
 }
 
