@@ -56,10 +56,13 @@ fn auto_is_fanotify_as_root_on_a_tmpfs_and_misses_nothing_in_new_trees() {
     fs::remove_dir_all(fx.src.join("n1")).unwrap();
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    let one = daemon.ctl_ok(&["status", fx.src.to_str().unwrap()]);
     assert!(
-        daemon.ctl_ok(&["status"]).contains("all (fanotify)"),
-        "the table says how the tree is watched"
+        one.contains("all (fanotify)"),
+        "status PATH says how the tree is watched: {one}"
     );
+    let wide = daemon.ctl_ok(&["status", "--wide"]);
+    assert!(wide.contains("all (fanotify)"), "{wide}");
 }
 
 /// A directory only user 65534 can use, for a daemon run as that user.

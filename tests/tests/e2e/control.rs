@@ -162,7 +162,7 @@ fn speed_and_delay_show_and_set_globally_and_per_watch() {
             .ctl_ok(&["delay", "2.5"])
             .contains("delay 2.5 s (set at runtime)")
     );
-    let stderr = daemon.ctl_fails(1, &["delay", "-1"]);
+    let stderr = daemon.ctl_fails(2, &["delay", "-1"]);
     assert!(stderr.contains("seconds"), "{stderr}");
     let status = daemon.status();
     assert_eq!(status["speed"], 300);
