@@ -180,9 +180,22 @@ const EXIT_DRIFT: u8 = 4;
 
 fn main() -> ExitCode {
     // Output piped into `head` and the like: end quietly when the reader has gone,
-    // as other command-line tools do, instead of failing on the write.
-    // SAFETY: resetting a signal to its default action, before any thread exists.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // as other command-line tools do (exit 141, as a shell reports SIGPIPE). Not
+    // by SIGPIPE itself: a daemon that refuses the connection must be an error
+    // message, not a silent death on the socket.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -186,6 +186,8 @@ pub fn render_watch(status: &Status, watch: &WatchStatus) -> String {
 
 fn state(target: &TargetStatus, wide: bool) -> String {
     match (target.state, target.next_retry_in, &target.progress) {
+        // Due, and waiting for a free slot or a resume.
+        (TargetState::Retrying, Some(secs), _) if secs <= 0.0 => "retry due".into(),
         (TargetState::Retrying, Some(secs), _) => format!("retrying in {}", seconds(secs)),
         (TargetState::Syncing, _, Some(p)) if wide => format!(
             "syncing {}%\n{} ETA {}\n{} bytes",
@@ -287,5 +289,25 @@ fn last_error(target: &TargetStatus) -> String {
             first.path,
             first.reason
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_never_rounded_to_zero() {
+        assert_eq!(seconds(0.4), "0.4 s");
+        assert_eq!(seconds(9.96), "10.0 s");
+        assert_eq!(seconds(12.4), "12 s");
+        assert_eq!(seconds(0.0), "0 s");
+    }
+
+    #[test]
+    fn errors_are_cut_to_their_first_line() {
+        assert_eq!(cut("short", 10), "short");
+        assert_eq!(cut("first\nsecond", 10), "first…");
+        assert_eq!(cut("0123456789abc", 10), "012345678…");
     }
 }
