@@ -64,8 +64,9 @@ impl FanWatcher {
         }
         match self.resolve(fid) {
             Some(Resolved::Path(path)) => {
-                self.looked_up = true;
                 let place = self.place_of(&path);
+                // Only a path in a tree can be re-rooted by a rename still queued.
+                self.looked_up |= place != Place::Outside;
                 self.remember(fid.clone(), place.clone());
                 Some(place)
             }
