@@ -92,6 +92,9 @@ fn a_large_burst_is_split_over_several_rsync_processes() {
     let fx = Fixture::new();
     let daemon = fx.start_toml(&fx.config("delay = 1\nmax_parallel = 4"));
     daemon.wait_idle();
+    // Held while the burst is written, so that it is one batch of 6,060 paths
+    // however slowly the machine writes it.
+    daemon.ctl_ok(&["pause"]);
     for d in 0..60 {
         let dir = fx.src.join(format!("dir{d:02}"));
         fs::create_dir(&dir).unwrap();
@@ -99,6 +102,7 @@ fn a_large_burst_is_split_over_several_rsync_processes() {
             fs::write(dir.join(format!("f{f:03}")), format!("{d}/{f}")).unwrap();
         }
     }
+    daemon.ctl_ok(&["resume"]);
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
     assert!(
