@@ -16,6 +16,7 @@ mod metrics_export;
 mod notify;
 mod own_files;
 mod rsync;
+mod sandbox;
 mod socket;
 mod state_file;
 mod time_format;
@@ -167,6 +168,7 @@ fn print_effective(config: &Config) {
     println!("verify_interval = {:?}", config.verify_interval);
     println!("io_timeout = {:?}", config.io_timeout);
     println!("backend = \"{}\"", config.backend);
+    println!("sandbox = \"{}\"", config.sandbox);
     if let Some(addr) = config.metrics_listen {
         println!("metrics_listen = \"{addr}\"");
     }

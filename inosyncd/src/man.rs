@@ -75,6 +75,11 @@ no per-directory set-up, no watch limit), "inotify" (one watch per
 directory), or "auto": fanotify where the filesystem can be marked, inotify
 otherwise, per watch, logged with the reason. A restart applies a change.
 .TP
+\fBsandbox\fR = "auto"
+Each rsync in a Landlock domain: it reads the system, its source and its ssh
+files, and writes only below a local target. "off": unconfined; "required":
+refuse to start without Landlock.
+.TP
 \fBmetrics_listen\fR = ""
 An address and port such as "127.0.0.1:9477": Prometheus metrics over HTTP at
 /metrics. Empty: off.

@@ -224,6 +224,9 @@ pub struct Status {
     pub config_file: Option<String>,
     /// rsync processes running now.
     pub running: u32,
+    /// The Landlock ABI every rsync is confined with, or `None` when rsync runs
+    /// unconfined (`sandbox = "off"`, or a kernel without Landlock under `auto`).
+    pub sandbox_abi: Option<u32>,
     /// Every watched tree.
     pub watches: Vec<WatchStatus>,
 }

@@ -145,7 +145,9 @@ impl Fixture {
         wrapper
     }
 
-    fn calls_log(&self) -> PathBuf {
+    /// Where the counting wrapper logs: also the one file outside a target a
+    /// sandboxed rsync (or a test's own wrapper) may write.
+    pub fn calls_log(&self) -> PathBuf {
         self.path("rsync.calls")
     }
 
@@ -254,7 +256,14 @@ impl Fixture {
         let log = self.path(&format!("{name}.log"));
         let log_file = fs::File::create(&log).expect("create log");
         let chosen = args.iter().any(|a| *a == "--backend");
+        // The counting rsync wrapper logs beside the trees: the one path outside
+        // a target that a sandboxed rsync may write (debug builds honour this).
+        let calls = self.calls_log();
+        if !calls.exists() {
+            let _ = fs::write(&calls, "");
+        }
         let child = Command::new(bin("inosyncd"))
+            .env("INOSYNC_TEST_SANDBOX_WRITABLE", &calls)
             .args(args)
             .args(if chosen { Vec::new() } else { backend_args() })
             .arg("-s")

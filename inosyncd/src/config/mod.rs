@@ -72,6 +72,8 @@ pub struct Config {
     pub ssh_reuse: bool,
     /// How changes are seen: fanotify filesystem marks or inotify watches.
     pub backend: Backend,
+    /// Whether each rsync runs in a Landlock domain.
+    pub sandbox: crate::sandbox::Mode,
     /// Where Prometheus scrapes `/metrics` over HTTP, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// A Prometheus text file rewritten atomically (node_exporter's textfile
@@ -130,6 +132,7 @@ impl Default for Config {
             io_timeout: 600.0,
             ssh_reuse: true,
             backend: Backend::Auto,
+            sandbox: crate::sandbox::Mode::Auto,
             metrics_listen: None,
             metrics_file: None,
             watches: Vec::new(),

@@ -27,6 +27,7 @@ struct RawConfig {
     io_timeout: Option<Spanned<f64>>,
     ssh_reuse: Option<bool>,
     backend: Option<Spanned<String>>,
+    sandbox: Option<Spanned<String>>,
     metrics_listen: Option<Spanned<String>>,
     metrics_file: Option<Spanned<String>>,
     #[serde(default)]
@@ -108,6 +109,13 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             .parse()
             .map_err(|e: String| loc.error(name, "backend", &e))?,
         None => defaults.backend,
+    };
+    let sandbox = match &raw.sandbox {
+        Some(name) => name
+            .get_ref()
+            .parse()
+            .map_err(|e: String| loc.error(name, "sandbox", &e))?,
+        None => defaults.sandbox,
     };
     let metrics_listen = match &raw.metrics_listen {
         Some(addr) if !addr.get_ref().is_empty() => Some(addr.get_ref().parse().map_err(|_| {
@@ -195,6 +203,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             .unwrap_or(defaults.io_timeout),
         ssh_reuse: raw.ssh_reuse.unwrap_or(defaults.ssh_reuse),
         backend,
+        sandbox,
         metrics_listen,
         metrics_file,
         watches,

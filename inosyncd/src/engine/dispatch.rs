@@ -31,6 +31,8 @@ impl Engine {
         let Some(mut job) = self.full_job(id, i) else {
             return;
         };
+        job.sandbox = self.sandbox_for(&job);
+        job.sandbox_required = self.config.sandbox == crate::sandbox::Mode::Required;
         let speed = job.speed;
         let (stop_tx, stop_rx) = oneshot::channel();
         let Some(watch) = self.watches.get_mut(&id) else {
@@ -104,7 +106,35 @@ impl Engine {
             moves: Vec::new(),
             split: 1,
             recursive: false,
+            sandbox: None,
+            sandbox_required: false,
         })
+    }
+
+    /// The Landlock domain of a job, when rsync runs confined. A local target is
+    /// created first (a rule needs an existing directory; `--mkpath` would have
+    /// made it anyway). When the domain cannot be built the run goes on
+    /// unconfined under `auto`, and fails under `required` (see `Job`).
+    pub(super) fn sandbox_for(&self, job: &Job) -> Option<crate::sandbox::Domain> {
+        self.sandbox_abi?;
+        if job.destination.starts_with('/') {
+            let _ = std::fs::create_dir_all(job.destination.trim_end_matches('/'));
+        }
+        let rules = crate::sandbox::Rules::for_run(
+            &job.rsync,
+            &job.source,
+            &job.destination,
+            &job.extra,
+            job.rsh.as_deref(),
+            self.ssh_dir.as_deref(),
+        );
+        match crate::sandbox::Domain::build(&rules) {
+            Ok(domain) => Some(domain),
+            Err(e) => {
+                tracing::error!("{}: {e}", job.destination);
+                None
+            }
+        }
     }
 
     /// The `--rsh` that shares one ssh connection per host, for `host:` targets
@@ -164,6 +194,17 @@ impl Engine {
             outcome,
         );
         pair.finish(&done.outcome, Instant::now());
+        if !outcome.refused.is_empty() {
+            let message = format!(
+                "refused by the sandbox: rsync may write only below its target, and an \
+                 rsync_args option (--remove-source-files, --log-file, --backup-dir, ...) \
+                 reaches outside the mirror; the transfer itself was done, the refused \
+                 part is not retried: {}",
+                outcome.refused.join(" | ")
+            );
+            tracing::error!("{label}: {message}");
+            pair.last_error = Some(message);
+        }
     }
 
     /// On the way out: stop rsyncs still running (SIGTERM, so `--partial` keeps

@@ -174,6 +174,28 @@ pub struct Engine {
     /// When the next periodic verify is due (`verify_interval`), if enabled.
     next_verify: Option<Instant>,
     metrics: metrics::Metrics,
+    /// The Landlock ABI each rsync is confined with, when it is.
+    sandbox_abi: Option<u32>,
+}
+
+/// Whether rsync runs confined: `sandbox` against what the kernel offers.
+fn sandbox_abi(mode: crate::sandbox::Mode, runs_rsync: bool) -> anyhow::Result<Option<u32>> {
+    let abi = crate::sandbox::kernel_abi().map(|v| v as u32);
+    let decided = crate::sandbox::decide(mode, abi).map_err(anyhow::Error::msg)?;
+    match (decided, mode) {
+        (Some(abi), _) if runs_rsync => tracing::info!(
+            "every rsync runs in a Landlock sandbox (ABI {abi}): it writes only below its \
+             local target"
+        ),
+        (None, crate::sandbox::Mode::Off) => {
+            tracing::info!("sandbox = \"off\": rsync runs with the daemon's full access")
+        }
+        (None, _) => tracing::warn!(
+            "this kernel has no Landlock: rsync runs unconfined (sandbox = \"auto\")"
+        ),
+        _ => {}
+    }
+    Ok(decided)
 }
 
 impl Engine {
@@ -192,6 +214,7 @@ impl Engine {
         } = setup;
         let watcher = Watcher::new(config.events, config.backend)
             .map_err(|e| anyhow::anyhow!("cannot initialise inotify: {e}"))?;
+        let sandbox_abi = sandbox_abi(config.sandbox, runner.needs_rsync())?;
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (verify_tx, verify_rx) = mpsc::unbounded_channel();
         let mut engine = Engine {
@@ -217,6 +240,7 @@ impl Engine {
             verifying: 0,
             next_verify: None,
             metrics: metrics::Metrics::default(),
+            sandbox_abi,
         };
         engine.reset_periodic_full_sync();
         let initial = engine.config.initial_sync;

@@ -604,6 +604,7 @@ mod tests {
             named: Vec::new(),
             vanished: Vec::new(),
             renamed: 0,
+            refused: Vec::new(),
         }
     }
 

@@ -29,6 +29,9 @@ impl Engine {
         if new.events != self.config.events {
             notes.push("`events` changed: takes effect after a restart".to_string());
         }
+        if new.sandbox != self.config.sandbox {
+            notes.push("`sandbox` changed: takes effect after a restart".to_string());
+        }
         if new.backend != self.config.backend {
             notes.push("`backend` changed: takes effect after a restart".to_string());
         }
@@ -50,6 +53,7 @@ impl Engine {
         // Keep settings that only a restart can apply, so status tells the truth.
         new.events = self.config.events;
         new.backend = self.config.backend;
+        new.sandbox = self.config.sandbox;
         new.metrics_listen = self.config.metrics_listen;
         new.metrics_file = self.config.metrics_file.clone();
         new.log_file = self.config.log_file.clone();

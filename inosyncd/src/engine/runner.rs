@@ -88,6 +88,7 @@ impl Runner for PretendRunner {
             named: Vec::new(),
             vanished: Vec::new(),
             renamed: 0,
+            refused: Vec::new(),
         }))
     }
 

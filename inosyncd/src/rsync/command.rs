@@ -38,6 +38,10 @@ pub struct Job {
     pub split: usize,
     /// The listed paths are trees to compare whole (`--recursive --delete`).
     pub recursive: bool,
+    /// The Landlock domain rsync runs in, if any.
+    pub sandbox: Option<crate::sandbox::Domain>,
+    /// `sandbox = "required"`: without a domain, rsync is not started.
+    pub sandbox_required: bool,
 }
 
 impl Job {
@@ -206,6 +210,8 @@ mod tests {
             moves: Vec::new(),
             split: 1,
             recursive: false,
+            sandbox: None,
+            sandbox_required: false,
         }
     }
 

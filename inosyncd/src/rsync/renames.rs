@@ -226,7 +226,17 @@ async fn rename_over_ssh(job: &Job) -> Result<Vec<bool>, String> {
             stdin.push(0);
         }
     }
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    // The same Landlock domain as the transfer's (ssh may write nothing locally
+    // but its shared-connection directory).
+    if let Some(domain) = &job.sandbox {
+        let fd = domain.raw_fd();
+        // SAFETY: restrict_child makes only async-signal-safe syscalls.
+        unsafe {
+            command.pre_exec(move || crate::sandbox::Domain::restrict_child(fd));
+        }
+    }
+    let mut child = command
         .args(words)
         .arg("--")
         .arg(host)

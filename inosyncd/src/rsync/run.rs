@@ -49,6 +49,10 @@ pub struct Outcome {
     pub vanished: Vec<Vec<u8>>,
     /// Moves done as renames on the target before the transfer.
     pub renamed: usize,
+    /// What the Landlock sandbox refused (writes outside the mirror that an
+    /// rsync option asked for): the transfer itself succeeded, and the refusal
+    /// is reported, not retried.
+    pub refused: Vec<String>,
 }
 
 /// How far a running transfer has got, as rsync reports it (`--info=progress2`).
@@ -181,7 +185,7 @@ fn start(
         .as_ref()
         .map_or("whole tree".to_string(), |p| format!("{} paths", p.len()));
     tracing::debug!("{label}: running ({files}): {}", display_argv(&argv));
-    let launch = match spawn(&argv, list.is_some()) {
+    let launch = match spawn(&argv, list.is_some(), &job) {
         Ok(child) => Launch::Running(child),
         Err(e) => Launch::Failed(format!("cannot start {}: {e}", job.rsync.display())),
     };
@@ -194,6 +198,7 @@ fn start(
         started,
         files: job.paths.as_ref().map(Vec::len),
         progress,
+        sandboxed: job.sandbox.is_some(),
     };
     supervise(launch, run, stop)
 }
@@ -208,14 +213,34 @@ struct Supervised {
     started: Instant,
     files: Option<usize>,
     progress: watch::Sender<Option<Progress>>,
+    sandboxed: bool,
 }
 
-fn spawn(argv: &[std::ffi::OsString], with_list: bool) -> std::io::Result<tokio::process::Child> {
-    // No pre_exec hook (such as a parent-death signal): it would force fork()
-    // instead of posix_spawn() and cost about a millisecond per sync. An rsync
-    // orphaned by a crashed daemon finishes on its own; the restart's full sync
-    // makes the target right whatever it did.
-    Command::new(&argv[0])
+fn spawn(
+    argv: &[std::ffi::OsString],
+    with_list: bool,
+    job: &Job,
+) -> std::io::Result<tokio::process::Child> {
+    let mut command = Command::new(&argv[0]);
+    // The only hook between fork and exec is the sandbox's (a hook forces fork()
+    // instead of posix_spawn()). An rsync orphaned by a crashed daemon finishes
+    // on its own; the restart's full sync makes the target right whatever it did.
+    match &job.sandbox {
+        Some(domain) => {
+            let fd = domain.raw_fd();
+            // SAFETY: restrict_child makes only async-signal-safe syscalls.
+            unsafe {
+                command.pre_exec(move || crate::sandbox::Domain::restrict_child(fd));
+            }
+        }
+        None if job.sandbox_required => {
+            return Err(std::io::Error::other(
+                "sandbox = \"required\" and no Landlock domain could be built for this run",
+            ));
+        }
+        None => {}
+    }
+    command
         .args(&argv[1..])
         // What rsync prints is parsed (byte counts, progress, causes, names): in
         // the C locale, whatever the daemon's own.
@@ -241,6 +266,7 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
         started,
         files,
         progress,
+        sandboxed,
     } = run;
     let mut child = match launch {
         Launch::Failed(cause) => {
@@ -256,6 +282,7 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
                 named: Vec::new(),
                 vanished: Vec::new(),
                 renamed: 0,
+                refused: Vec::new(),
             };
         }
         Launch::Running(child) => child,
@@ -377,10 +404,33 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
         }),
         Err(e) => Some(format!("cannot wait for rsync: {e}")),
     };
+    // Sandboxed, and every error is the sandbox refusing a write outside the
+    // mirror: the run did what it may do; retrying would be refused again.
+    let refused = match (&error, sandboxed) {
+        (Some(_), true) if code == Some(23) => stderr.sandbox_refusals(&destination),
+        _ => None,
+    };
+    let refused_any = refused.is_some();
+    let error = if refused_any { None } else { error };
+    // Some of it refused, and the run failed for that: say so, and retry as for a
+    // misconfiguration (the same option is refused again until it is changed).
+    let sandbox_failure = error.is_some() && sandboxed && stderr.any_sandbox_refusal(&destination);
+    let error = error.map(|cause| {
+        if sandbox_failure {
+            format!(
+                "refused by the sandbox (rsync may write only below its target; an rsync_args \
+                 option reaches outside the mirror): {cause}"
+            )
+        } else {
+            cause
+        }
+    });
     // A sender that aborted because the tree changed under it raced the source:
     // retry soon, as for any transient error, not after the 30 s of a misconfig.
     let retry_class = if code == Some(2) && stderr.sender_raced() {
         Some(23)
+    } else if sandbox_failure {
+        Some(1)
     } else {
         code
     };
@@ -398,9 +448,14 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
         files,
         bytes_sent,
         exit_code: code,
-        named: stderr.named_paths(&source, &destination),
+        named: if refused_any {
+            Vec::new()
+        } else {
+            stderr.named_paths(&source, &destination)
+        },
         vanished: stderr.vanished(&source),
         renamed: 0,
+        refused: refused.unwrap_or_default(),
     }
 }
 

@@ -115,6 +115,7 @@ fn merge(parts: Vec<Outcome>) -> Outcome {
         named: Vec::new(),
         vanished: Vec::new(),
         renamed: 0,
+        refused: Vec::new(),
     };
     let mut causes = Vec::new();
     let mut first_retry = None;
@@ -133,6 +134,7 @@ fn merge(parts: Vec<Outcome>) -> Outcome {
         };
         merged.named.extend(part.named);
         merged.vanished.extend(part.vanished);
+        merged.refused.extend(part.refused);
         match part.result {
             RunResult::Synced => {}
             RunResult::Interrupted => interrupted = true,

@@ -58,6 +58,23 @@ impl Stderr {
             .any(|l| l.contains("ABORTING due to invalid path from sender"))
     }
 
+    /// The error lines, when every one is the sandbox refusing a write outside
+    /// the mirror: removing a source file (`--remove-source-files`), opening a
+    /// log file (`--log-file`), or any path outside a local `destination`
+    /// (`--backup-dir`). `None` when any other error is among them.
+    pub fn sandbox_refusals(&self, destination: &str) -> Option<Vec<String>> {
+        let errors: Vec<&String> = self.lines.iter().filter(|l| is_error_line(l)).collect();
+        (!errors.is_empty() && errors.iter().all(|l| is_refusal(l, destination)))
+            .then(|| errors.into_iter().cloned().collect())
+    }
+
+    /// Whether any error line is the sandbox refusing a write outside the mirror.
+    pub fn any_sandbox_refusal(&self, destination: &str) -> bool {
+        self.lines
+            .iter()
+            .any(|l| is_error_line(l) && is_refusal(l, destination))
+    }
+
     /// Paths (relative to the source root) that rsync's error lines name.
     pub fn named_paths(&self, source: &Path, destination: &str) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
@@ -82,6 +99,23 @@ impl Stderr {
             .filter_map(|name| relative(&unescape(name), source, ""))
             .collect()
     }
+}
+
+/// A write outside the mirror refused with EACCES: what the sandbox does.
+fn is_refusal(line: &str, destination: &str) -> bool {
+    let inside = |name: &str| {
+        destination.starts_with('/')
+            && Path::new(
+                <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&unescape(name)),
+            )
+            .starts_with(destination.trim_end_matches('/'))
+    };
+    line.contains("Permission denied (13)")
+        && (line.contains("failed to remove")
+            || line.contains("log-file")
+            || names_in(line)
+                .iter()
+                .any(|n| n.starts_with('/') && !inside(n)))
 }
 
 fn is_error_line(line: &str) -> bool {

@@ -22,6 +22,7 @@ mod races;
 mod remote_targets;
 mod renames;
 mod safety;
+mod sandbox;
 mod scheduling;
 mod socket;
 mod systemd;

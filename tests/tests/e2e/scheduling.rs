@@ -23,7 +23,7 @@ rc=$?
 echo "end $(date +%s%N)" >> '{log}'
 exit $rc
 "#,
-        log = fx.path("runs.log").display(),
+        log = fx.calls_log().display(),
         gate = fx.path("gate").display(),
         rsync = real_rsync().display()
     );
@@ -92,7 +92,7 @@ fn max_parallel_caps_rsync_processes() {
         fs::write(second.join(format!("g{i}")), "y").unwrap();
     }
     daemon.wait_idle();
-    let log = fs::read_to_string(fx.path("runs.log")).unwrap();
+    let log = fs::read_to_string(fx.calls_log()).unwrap();
     let mut running = 0;
     let mut peak = 0;
     let mut events: Vec<(u128, i32)> = log

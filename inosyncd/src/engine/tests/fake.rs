@@ -98,6 +98,7 @@ pub fn synced() -> Outcome {
         named: Vec::new(),
         vanished: Vec::new(),
         renamed: 0,
+        refused: Vec::new(),
     }
 }
 

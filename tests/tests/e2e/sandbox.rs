@@ -1,0 +1,191 @@
+//! The Landlock sandbox: every rsync may write only below its local target, so an
+//! rsync option or a layout the daemon's own checks missed cannot touch anything
+//! else. Each test asserts on the filesystem; the first one also runs with
+//! `sandbox = "off"` to show the option really would have done it.
+
+use std::fs;
+use std::process::Stdio;
+use std::time::Duration;
+
+use inosync_tests::{Fixture, bin, poll_until};
+
+fn is_root() -> bool {
+    // SAFETY: no arguments.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn has_landlock() -> bool {
+    // SAFETY: the version query changes nothing.
+    unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32,
+        ) > 0
+    }
+}
+
+/// `--remove-source-files`: with the sandbox every source file stays, the
+/// refusal is reported (status and log) and not retried; without it the same
+/// option empties the source.
+#[test]
+fn remove_source_files_is_refused_reported_and_not_retried() {
+    if !has_landlock() {
+        eprintln!("skipped: this kernel has no Landlock");
+        return;
+    }
+    for sandbox in ["auto", "off"] {
+        let fx = Fixture::new();
+        let wrapper = fx.rsync_wrapper();
+        let daemon = fx.start_toml(&fx.config(&format!(
+            "delay = 0\nsandbox = \"{sandbox}\"\nrsync = \"{}\"\nrsync_args = [\"--remove-source-files\"]",
+            wrapper.display()
+        )));
+        daemon.wait_idle();
+        for i in 0..5 {
+            fs::write(fx.src.join(format!("f{i}")), format!("{i}")).unwrap();
+        }
+        daemon.wait_idle();
+        let kept = (0..5).all(|i| fx.src.join(format!("f{i}")).exists());
+        let status = daemon.status();
+        if sandbox == "off" {
+            assert!(
+                !kept,
+                "without the sandbox the option removes the source files"
+            );
+            assert_eq!(status["sandbox_abi"], serde_json::Value::Null);
+            continue;
+        }
+        assert!(kept, "the sandbox let rsync remove source files");
+        for i in 0..5 {
+            assert!(fx.dst.join(format!("f{i}")).exists(), "{}", daemon.log());
+        }
+        assert!(
+            status["sandbox_abi"].as_u64().is_some_and(|abi| abi >= 1),
+            "{status}"
+        );
+        let target = &status["watches"][0]["targets"][0];
+        assert_eq!(target["failures"], 0, "{target}");
+        assert!(
+            target["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("refused by the sandbox") && e.contains("remove")),
+            "{target}"
+        );
+        assert!(
+            daemon.log().contains("refused by the sandbox"),
+            "{}",
+            daemon.log()
+        );
+        // Not retried: no run starts once the daemon is idle.
+        let runs = fx.rsync_calls().len();
+        assert!(
+            !poll_until(Duration::from_secs(3), || fx.rsync_calls().len() > runs),
+            "retried: {:?}",
+            fx.rsync_calls()
+        );
+    }
+}
+
+/// `--log-file` and `--backup-dir` outside the target: nothing is created
+/// there, and the error names the sandbox.
+#[test]
+fn log_file_and_backup_dir_outside_the_target_are_refused() {
+    if !has_landlock() {
+        eprintln!("skipped: this kernel has no Landlock");
+        return;
+    }
+    let fx = Fixture::new();
+    let log_file = fx.path("outside.log");
+    let backups = fx.path("backups");
+    fs::write(fx.src.join("doomed"), "old").unwrap();
+    let daemon = fx.start_toml(&fx.simple_config(&format!(
+        "rsync_args = [\"--log-file={}\", \"--backup\", \"--backup-dir={}\"]",
+        log_file.display(),
+        backups.display()
+    )));
+    // The backup of the replaced file cannot be made: the run fails, and keeps
+    // failing (slowly) until the option is changed; the error says why.
+    fs::write(fx.src.join("doomed"), "new").unwrap();
+    let mut status = serde_json::Value::Null;
+    let named = poll_until(Duration::from_secs(20), || {
+        status = daemon.status();
+        status["watches"][0]["targets"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("refused by the sandbox"))
+    });
+    assert!(named, "{status}\n{}", daemon.log());
+    assert!(
+        !log_file.exists(),
+        "a log file was written outside the target"
+    );
+    assert!(
+        !backups.exists(),
+        "a backup directory was made outside the target"
+    );
+    let retry = status["watches"][0]["targets"][0]["next_retry_in"].as_f64();
+    assert!(
+        retry.is_some_and(|r| r > 5.0),
+        "retried as a misconfiguration: {status}"
+    );
+}
+
+/// With the daemon's layout check switched off (a test-only switch of debug
+/// builds), a target that holds the source gets no write access at all: the
+/// initial full sync with `--delete` into the source's parent deletes nothing.
+#[test]
+fn an_ancestor_target_cannot_delete_the_source_even_without_the_layout_check() {
+    if !has_landlock() || !is_root() {
+        eprintln!("skipped: needs Landlock and root");
+        return;
+    }
+    let fx = Fixture::new();
+    let parent = fx.path("parent");
+    let source = parent.join("www");
+    fs::create_dir_all(&source).unwrap();
+    fs::write(source.join("index.html"), "the site").unwrap();
+    fs::write(parent.join("sibling"), "not part of the tree").unwrap();
+    let socket = fx.path("ancestor.sock");
+    let log = fs::File::create(fx.path("ancestor.log")).unwrap();
+    let mut child = std::process::Command::new(bin("inosyncd"))
+        .arg("-s")
+        .arg(&socket)
+        .args(["--delay", "0"])
+        .arg(&source)
+        .arg(&parent)
+        .env("INOSYNC_TEST_NO_LAYOUT_CHECK", "1")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let ctl = |args: &[&str]| {
+        std::process::Command::new(bin("inosyncctl"))
+            .arg("-s")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let failed = poll_until(Duration::from_secs(20), || {
+        let out = ctl(&["--json", "status"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok_and(|s| {
+            s["watches"][0]["targets"][0]["failures"]
+                .as_u64()
+                .is_some_and(|f| f >= 1)
+        })
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = fs::read_to_string(fx.path("ancestor.log")).unwrap_or_default();
+    assert!(failed, "the run into the ancestor did not fail: {log}");
+    assert_eq!(
+        fs::read_to_string(source.join("index.html")).unwrap(),
+        "the site"
+    );
+    assert_eq!(
+        fs::read_to_string(parent.join("sibling")).unwrap(),
+        "not part of the tree"
+    );
+}
