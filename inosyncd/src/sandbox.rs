@@ -230,7 +230,7 @@ impl Domain {
     ///
     /// # Safety
     /// Call only in a child between fork and exec.
-    pub unsafe fn restrict_child(fd: i32) -> std::io::Result<()> {
+    unsafe fn restrict_child(fd: i32) -> std::io::Result<()> {
         // SAFETY: plain syscalls on a descriptor the child inherited.
         unsafe {
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
@@ -243,9 +243,14 @@ impl Domain {
         Ok(())
     }
 
-    /// The ruleset's descriptor, for [`Domain::restrict_child`].
-    pub fn raw_fd(&self) -> i32 {
-        self.0.as_raw_fd()
+    /// Makes `command`'s child enter this domain between fork and exec (the
+    /// hook makes it fork rather than posix_spawn).
+    pub fn confine(&self, command: &mut tokio::process::Command) {
+        let fd = self.0.as_raw_fd();
+        // SAFETY: restrict_child makes only async-signal-safe syscalls.
+        unsafe {
+            command.pre_exec(move || Domain::restrict_child(fd));
+        }
     }
 }
 

@@ -64,7 +64,11 @@ impl Engine {
                         .missing
                         .is_none()
                         .then(|| self.full_job(*id, i))
-                        .flatten(),
+                        .flatten()
+                        .map(|mut job| {
+                            job.sandbox = self.sandbox_for(&job);
+                            job
+                        }),
                     problem: watch
                         .missing
                         .clone()

@@ -230,11 +230,7 @@ async fn rename_over_ssh(job: &Job) -> Result<Vec<bool>, String> {
     // The same Landlock domain as the transfer's (ssh may write nothing locally
     // but its shared-connection directory).
     if let Some(domain) = &job.sandbox {
-        let fd = domain.raw_fd();
-        // SAFETY: restrict_child makes only async-signal-safe syscalls.
-        unsafe {
-            command.pre_exec(move || crate::sandbox::Domain::restrict_child(fd));
-        }
+        domain.confine(&mut command);
     }
     let mut child = command
         .args(words)

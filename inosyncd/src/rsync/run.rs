@@ -226,13 +226,7 @@ fn spawn(
     // instead of posix_spawn()). An rsync orphaned by a crashed daemon finishes
     // on its own; the restart's full sync makes the target right whatever it did.
     match &job.sandbox {
-        Some(domain) => {
-            let fd = domain.raw_fd();
-            // SAFETY: restrict_child makes only async-signal-safe syscalls.
-            unsafe {
-                command.pre_exec(move || crate::sandbox::Domain::restrict_child(fd));
-            }
-        }
+        Some(domain) => domain.confine(&mut command),
         None if job.sandbox_required => {
             return Err(std::io::Error::other(
                 "sandbox = \"required\" and no Landlock domain could be built for this run",

@@ -20,7 +20,12 @@ pub struct Difference {
 /// Runs the dry run of `job` (a full sync) and returns what differs.
 pub async fn compare(job: &Job, checksum: bool) -> Result<Vec<Difference>, String> {
     let argv = job.verify_argv(checksum);
-    let out = Command::new(&argv[0])
+    let mut command = Command::new(&argv[0]);
+    // A dry run writes nothing; it runs in the job's domain all the same.
+    if let Some(domain) = &job.sandbox {
+        domain.confine(&mut command);
+    }
+    let out = command
         .args(&argv[1..])
         .env("LC_ALL", "C")
         .stdin(Stdio::null())
