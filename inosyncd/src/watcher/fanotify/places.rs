@@ -28,7 +28,8 @@ impl FanWatcher {
     /// until its own deletion or rename is read. A file written or closed in it
     /// is gone with it: its deletion, wherever the directory was, is either
     /// queued (and lists it) or happened before the mark (and before the initial
-    /// sync that follows the mark).
+    /// sync that follows the mark). A directory that could not be named for
+    /// another reason (an error) may be live: its events always wait or escalate.
     pub(super) fn place_entry(
         &mut self,
         entry: &DirEntry,
@@ -78,7 +79,7 @@ impl FanWatcher {
                     return Some(cached.place.clone());
                 }
                 tracing::debug!("{fid:?} cannot be placed now: {unresolved:?}");
-                if entry_changed {
+                if must_be_placed(&unresolved, entry_changed) {
                     self.unplaced.insert(fid.clone());
                 }
                 None
@@ -136,5 +137,26 @@ impl FanWatcher {
         {
             self.outside -= 1;
         }
+    }
+}
+
+/// Whether the events of a directory that cannot be named now must still be
+/// placed (by its own deletion or rename, else a full sync): those that added or
+/// removed entries, always. A file written in a directory that is *gone* went
+/// with it; one that merely could not be named (an error) may be live.
+fn must_be_placed(unresolved: &Resolved, entry_changed: bool) -> bool {
+    entry_changed || !matches!(unresolved, Resolved::Gone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_content_event_in_a_gone_directory_may_be_let_go() {
+        assert!(must_be_placed(&Resolved::Gone, true));
+        assert!(!must_be_placed(&Resolved::Gone, false));
+        assert!(must_be_placed(&Resolved::Unknown("EMFILE".into()), true));
+        assert!(must_be_placed(&Resolved::Unknown("EMFILE".into()), false));
     }
 }
