@@ -354,16 +354,22 @@ pub struct Daemon {
     log: PathBuf,
 }
 
+/// Runs `inosyncctl -s SOCKET ARGS`, for daemons a test started by hand (as
+/// another user, in a namespace, with its own environment).
+pub fn ctl_at(socket: &Path, args: &[&str]) -> Output {
+    Command::new(bin("inosyncctl"))
+        .arg("-s")
+        .arg(socket)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run inosyncctl")
+}
+
 impl Daemon {
     /// Runs `inosyncctl -s SOCKET ARGS`.
     pub fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(bin("inosyncctl"))
-            .arg("-s")
-            .arg(&self.socket)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run inosyncctl")
+        ctl_at(&self.socket, args)
     }
 
     /// Runs `inosyncctl ARGS`, asserts it succeeded, returns its stdout.

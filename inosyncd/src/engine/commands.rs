@@ -228,50 +228,34 @@ impl Engine {
         path: Option<String>,
     ) -> Result<Setting, String> {
         let scope = path.as_deref().map(|p| self.find_watch(p)).transpose()?;
-        if reset {
-            // The runtime value goes; the config's (or the default) applies.
-            match scope {
-                Some(id) => {
-                    let watch = self.watches.get_mut(&id).ok_or("watch vanished")?;
-                    let key = watch.spec.path.display().to_string();
-                    let saved = self.runtime.watch_mut(&key);
-                    match knob {
-                        Knob::Speed => (watch.speed_override, saved.speed) = (None, None),
-                        Knob::Delay => (watch.delay_override, saved.delay) = (None, None),
-                    }
+        // The runtime value to keep: a new one, or none (reset: the config's, or
+        // the default, applies again); `None` when only showing.
+        let change = match (reset, value) {
+            (true, _) => Some(None),
+            (false, Some(value)) => {
+                if knob == Knob::Delay {
+                    checks::seconds(value)?;
                 }
-                None => match knob {
-                    Knob::Speed => self.runtime.speed = None,
-                    Knob::Delay => self.runtime.delay = None,
-                },
+                Some(Some(value))
             }
-            self.persist();
-            if knob == Knob::Speed {
-                self.restart_for_speed();
-            }
-        } else if let Some(value) = value {
-            if knob == Knob::Delay {
-                checks::seconds(value)?;
-            }
+            (false, None) => None,
+        };
+        if let Some(value) = change {
             // Speeds arrive as whole KB/s (u32) from the protocol.
-            let speed = value as u32;
+            let speed = value.map(|v| v as u32);
             match scope {
                 Some(id) => {
                     let watch = self.watches.get_mut(&id).ok_or("watch vanished")?;
                     let key = watch.spec.path.display().to_string();
                     let saved = self.runtime.watch_mut(&key);
                     match knob {
-                        Knob::Speed => {
-                            (watch.speed_override, saved.speed) = (Some(speed), Some(speed))
-                        }
-                        Knob::Delay => {
-                            (watch.delay_override, saved.delay) = (Some(value), Some(value))
-                        }
+                        Knob::Speed => (watch.speed_override, saved.speed) = (speed, speed),
+                        Knob::Delay => (watch.delay_override, saved.delay) = (value, value),
                     }
                 }
                 None => match knob {
-                    Knob::Speed => self.runtime.speed = Some(speed),
-                    Knob::Delay => self.runtime.delay = Some(value),
+                    Knob::Speed => self.runtime.speed = speed,
+                    Knob::Delay => self.runtime.delay = value,
                 },
             }
             self.persist();

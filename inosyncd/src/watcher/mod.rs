@@ -25,6 +25,16 @@ use inotify::InotifyWatcher;
 mod change;
 pub use change::Change;
 
+/// A path in a tree: its root joined with a relative path (`""` is the root).
+fn absolute(root: &Path, rel: &[u8]) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(std::ffi::OsStr::from_bytes(rel))
+    }
+}
+
 /// Which backend a watch ended up with, and why (for the log and `status`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendInUse {

@@ -147,14 +147,7 @@ fn auto_without_privilege_is_inotify_and_says_why() {
     .stderr(log)
     .spawn()
     .unwrap();
-    let ctl = |args: &[&str]| {
-        Command::new(bin("inosyncctl"))
-            .arg("-s")
-            .arg(dir.join("sock"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let ctl = |args: &[&str]| inosync_tests::ctl_at(&dir.join("sock"), args);
     let up = poll_until(Duration::from_secs(20), || {
         ctl(&["status"]).status.success()
     });

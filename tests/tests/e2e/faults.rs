@@ -170,14 +170,7 @@ fn watch_limit_degrades_one_watch_and_full_syncs_keep_it_right() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let ctl = |args: &[&str]| {
-        Command::new(bin("inosyncctl"))
-            .arg("-s")
-            .arg(&fx.socket)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let ctl = |args: &[&str]| inosync_tests::ctl_at(&fx.socket, args);
     let up = poll_until(Duration::from_secs(20), || {
         ctl(&["status"]).status.success()
     });

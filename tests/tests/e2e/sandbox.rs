@@ -160,14 +160,7 @@ fn an_ancestor_target_cannot_delete_the_source_even_without_the_layout_check() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let ctl = |args: &[&str]| {
-        std::process::Command::new(bin("inosyncctl"))
-            .arg("-s")
-            .arg(&socket)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let ctl = |args: &[&str]| inosync_tests::ctl_at(&socket, args);
     let failed = poll_until(Duration::from_secs(20), || {
         let out = ctl(&["--json", "status"]);
         serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok_and(|s| {

@@ -48,6 +48,12 @@ struct Root {
     mount: OwnedFd,
 }
 
+impl Root {
+    fn path(&self) -> &Path {
+        Path::new(std::ffi::OsStr::from_bytes(&self.path))
+    }
+}
+
 struct Filesystem {
     /// The descriptor the mark was set through, to remove it by.
     marked: OwnedFd,
@@ -354,7 +360,7 @@ impl FanWatcher {
         let Some(root) = self.roots.get(&watch) else {
             return false;
         };
-        absolute(&root.path, rel)
+        super::absolute(root.path(), rel)
             .symlink_metadata()
             .is_ok_and(|m| m.is_file() && std::os::unix::fs::MetadataExt::nlink(&m) > 1)
     }
@@ -467,7 +473,7 @@ impl FanWatcher {
         let mut found = Vec::new();
         let mut stack = vec![rel.to_vec()];
         while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(absolute(&root.path, &dir)) else {
+            let Ok(entries) = std::fs::read_dir(super::absolute(root.path(), &dir)) else {
                 continue;
             };
             for entry in entries.flatten() {
@@ -503,13 +509,4 @@ fn inotify_mask(mask: u64) -> EventMask {
         bits |= libc::IN_ISDIR;
     }
     EventMask::from_bits_retain(bits)
-}
-
-fn absolute(root: &[u8], rel: &[u8]) -> std::path::PathBuf {
-    let root = Path::new(std::ffi::OsStr::from_bytes(root));
-    if rel.is_empty() {
-        root.to_path_buf()
-    } else {
-        root.join(std::ffi::OsStr::from_bytes(rel))
-    }
 }

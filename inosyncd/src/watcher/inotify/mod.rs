@@ -408,7 +408,7 @@ impl InotifyWatcher {
             if !is_dir
                 && mask.intersects(EventMask::CLOSE_WRITE | EventMask::MODIFY | EventMask::ATTRIB)
                 && let Some(root) = self.roots.get(&watch)
-                && scan::absolute(&root.path, &rel)
+                && super::absolute(&root.path, &rel)
                     .symlink_metadata()
                     .is_ok_and(|m| m.is_file() && std::os::unix::fs::MetadataExt::nlink(&m) > 1)
             {

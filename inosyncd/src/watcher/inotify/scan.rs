@@ -3,10 +3,10 @@
 //! rescan after an overflow, and what to tell an administrator when the watch
 //! limit is reached.
 
-use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::super::absolute;
 use super::{Change, InotifyWatcher};
 use crate::watch_tree::{NodeId, join};
 
@@ -154,14 +154,6 @@ impl InotifyWatcher {
             self.scan_children(watch, node, Vec::new(), false, out);
             out.push(Change::Everything { watch });
         }
-    }
-}
-
-pub(super) fn absolute(root: &Path, rel: &[u8]) -> PathBuf {
-    if rel.is_empty() {
-        root.to_path_buf()
-    } else {
-        root.join(OsStr::from_bytes(rel))
     }
 }
 
