@@ -399,9 +399,12 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
         Err(e) => Some(format!("cannot wait for rsync: {e}")),
     };
     // Sandboxed, and every error is the sandbox refusing a write outside the
-    // mirror: the run did what it may do; retrying would be refused again.
+    // mirror: the run did what it may do; retrying would be refused again. A
+    // run that succeeded despite a refusal (rsync goes on without its log file)
+    // reports it all the same.
     let refused = match (&error, sandboxed) {
         (Some(_), true) if code == Some(23) => stderr.sandbox_refusals(&destination),
+        (None, true) => Some(stderr.refusal_lines(&destination)).filter(|l| !l.is_empty()),
         _ => None,
     };
     let refused_any = refused.is_some();

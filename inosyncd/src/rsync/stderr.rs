@@ -70,9 +70,16 @@ impl Stderr {
 
     /// Whether any error line is the sandbox refusing a write outside the mirror.
     pub fn any_sandbox_refusal(&self, destination: &str) -> bool {
+        !self.refusal_lines(destination).is_empty()
+    }
+
+    /// The error lines that are the sandbox refusing a write outside the mirror.
+    pub fn refusal_lines(&self, destination: &str) -> Vec<String> {
         self.lines
             .iter()
-            .any(|l| is_error_line(l) && is_refusal(l, destination))
+            .filter(|l| is_error_line(l) && is_refusal(l, destination))
+            .cloned()
+            .collect()
     }
 
     /// Paths (relative to the source root) that rsync's error lines name.

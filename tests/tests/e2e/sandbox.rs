@@ -105,15 +105,26 @@ fn log_file_and_backup_dir_outside_the_target_are_refused() {
         log_file.display(),
         backups.display()
     )));
+    daemon.wait_idle();
+    // rsync goes on without its log file (exit 0): the refusal is still reported.
+    let status = daemon.status();
+    assert!(
+        status["watches"][0]["targets"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("refused by the sandbox") && e.contains("log-file")),
+        "{status}"
+    );
     // The backup of the replaced file cannot be made: the run fails, and keeps
     // failing (slowly) until the option is changed; the error says why.
     fs::write(fx.src.join("doomed"), "new").unwrap();
     let mut status = serde_json::Value::Null;
     let named = poll_until(Duration::from_secs(20), || {
         status = daemon.status();
-        status["watches"][0]["targets"][0]["last_error"]
-            .as_str()
-            .is_some_and(|e| e.contains("refused by the sandbox"))
+        let target = &status["watches"][0]["targets"][0];
+        target["failures"].as_u64().is_some_and(|f| f >= 1)
+            && target["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("refused by the sandbox"))
     });
     assert!(named, "{status}\n{}", daemon.log());
     assert!(
