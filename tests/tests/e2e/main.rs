@@ -27,3 +27,4 @@ mod scheduling;
 mod socket;
 mod systemd;
 mod verify;
+mod watcher;

@@ -32,6 +32,11 @@ impl Mount {
         run_ok(Command::new("mount").arg("--bind").arg(from).arg(at));
         Mount(at.to_path_buf())
     }
+
+    /// A mount the test made itself, to be unmounted on drop.
+    pub(super) fn adopt(at: &Path) -> Mount {
+        Mount(at.to_path_buf())
+    }
 }
 
 impl Drop for Mount {

@@ -1,0 +1,41 @@
+//! A file of the tree changed through another name outside it (a `cp -al`
+//! snapshot, a deploy tool's release directory). fanotify reports the write
+//! with the file's own handle; inotify cannot see it at all (a documented
+//! limit: docs/RELIABILITY.md, "Known limits").
+
+use std::fs;
+use std::io::Write;
+use std::time::Duration;
+
+use inosync_tests::{Fixture, assert_trees_equal, poll_until};
+
+use super::on_fanotify;
+
+#[test]
+fn a_file_written_through_a_hard_link_outside_the_tree_arrives() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("site")).unwrap();
+    fs::write(fx.src.join("site/page"), "version 1").unwrap();
+    let release = fx.path("release");
+    fs::create_dir(&release).unwrap();
+    fs::hard_link(fx.src.join("site/page"), release.join("page")).unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+        return;
+    }
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(release.join("page"))
+        .unwrap();
+    file.write_all(b"version 2, written outside").unwrap();
+    drop(file);
+    let arrived = poll_until(Duration::from_secs(10), || {
+        fs::read_to_string(fx.dst.join("site/page")).is_ok_and(|s| s.contains("version 2"))
+    });
+    assert!(arrived, "{}", daemon.log());
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}

@@ -1,0 +1,85 @@
+//! A path longer than PATH_MAX (built with relative `mkdirat`, as a program can):
+//! rsync cannot transfer it, the daemon cannot name it through `/proc`. It must
+//! be held and shown (status, metrics), and hold back nothing else.
+
+use std::ffi::CString;
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::time::Duration;
+
+use inosync_tests::{Fixture, poll_until};
+
+/// Makes `levels` nested directories of 200-byte names below `root` and a file
+/// at the bottom, one `mkdirat`/`openat` at a time; returns the path's length.
+fn deep_tree(root: &Path, levels: usize) -> usize {
+    let name = CString::new(vec![b'd'; 200]).unwrap();
+    let c_root = CString::new(root.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: plain opens and mkdirs of NUL-terminated names on descriptors we own.
+    unsafe {
+        let mut dir = OwnedFd::from_raw_fd(libc::open(
+            c_root.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        ));
+        for _ in 0..levels {
+            assert_eq!(libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755), 0);
+            let next = libc::openat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY,
+            );
+            assert!(next >= 0);
+            dir = OwnedFd::from_raw_fd(next);
+        }
+        let file = CString::new("bottom").unwrap();
+        let fd = libc::openat(
+            dir.as_raw_fd(),
+            file.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT,
+            0o644,
+        );
+        assert!(fd >= 0);
+        libc::write(fd, b"deep".as_ptr().cast(), 4);
+        libc::close(fd);
+    }
+    levels * 201 + "bottom".len()
+}
+
+#[test]
+fn a_path_longer_than_path_max_is_held_and_shown_and_holds_back_nothing() {
+    let fx = Fixture::new();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    let len = deep_tree(&fx.src, 25);
+    assert!(len > 5000);
+    fs::write(fx.src.join("unrelated"), "must not wait").unwrap();
+    assert!(
+        poll_until(Duration::from_secs(5), || fx.dst.join("unrelated").exists()),
+        "an unrelated change waited behind the long path\n{}",
+        daemon.log()
+    );
+    let shown = poll_until(Duration::from_secs(10), || {
+        let status = daemon.status();
+        let held = &status["watches"][0]["targets"][0]["held"];
+        held.as_array().is_some_and(|h| {
+            h.iter()
+                .any(|p| p["reason"].as_str().is_some_and(|r| r.contains("PATH_MAX")))
+        })
+    });
+    assert!(shown, "{}\n{}", daemon.status(), daemon.log());
+    let metrics = daemon.ctl_ok(&["metrics"]);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("inosync_held_paths{") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    // Later changes still go out at their normal delay.
+    fs::write(fx.src.join("later"), "also").unwrap();
+    assert!(poll_until(Duration::from_secs(5), || fx
+        .dst
+        .join("later")
+        .exists()));
+    // The parts that can be mirrored are: the shallow directories exist.
+    assert!(fx.dst.join("d".repeat(200)).is_dir(), "{}", daemon.log());
+}

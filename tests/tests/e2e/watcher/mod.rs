@@ -1,0 +1,17 @@
+//! Nothing escapes the watcher: every kind of change a filesystem can make, on
+//! either backend, reaches the mirror, or the daemon says why it cannot (see
+//! docs/RELIABILITY.md, "Every kind of change"). Each test runs under both
+//! backends (the suite runs twice; `INOSYNC_TEST_BACKEND`).
+
+mod hard_links;
+mod identity;
+mod long_paths;
+mod mounts;
+mod unclosed_writes;
+
+use inosync_tests::Daemon;
+
+/// Whether the daemon watches its first tree with fanotify.
+fn on_fanotify(daemon: &Daemon) -> bool {
+    daemon.status()["watches"][0]["backend"] == "fanotify"
+}

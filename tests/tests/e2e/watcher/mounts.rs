@@ -1,0 +1,188 @@
+//! Mounts: the daemon never keeps a watched filesystem busy, every filesystem
+//! reachable under a watch root is watched (mounted before the start or while
+//! running), and two filesystems that report the same fsid are told apart.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use inosync_tests::{Fixture, assert_trees_equal, poll_until, run_ok};
+
+use crate::safety::Mount;
+
+fn state(daemon: &inosync_tests::Daemon) -> String {
+    daemon.status()["watches"][0]["targets"][0]["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn unmounting_a_watched_filesystem_works_and_shows_source_missing() {
+    let fx = Fixture::new();
+    let _tmpfs = Mount::tmpfs(&fx.src);
+    fs::write(fx.src.join("f"), "on the tmpfs").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    // A plain umount, as an administrator types it: not lazy, not forced.
+    let out = Command::new("umount").arg(&fx.src).output().unwrap();
+    assert!(
+        out.status.success(),
+        "umount of the watched filesystem failed: {}\nfds: {:?}",
+        String::from_utf8_lossy(&out.stderr),
+        fs::read_dir(format!("/proc/{}/fd", daemon.pid())).map(|d| d
+            .flatten()
+            .filter_map(|e| fs::read_link(e.path()).ok())
+            .collect::<Vec<_>>())
+    );
+    let unmounted = Instant::now();
+    assert!(
+        poll_until(Duration::from_secs(5), || state(&daemon)
+            == "source missing"),
+        "{}\n{}",
+        daemon.status(),
+        daemon.log()
+    );
+    let noticed = unmounted.elapsed();
+    eprintln!("umount: source missing {noticed:.2?} after the umount");
+    assert!(noticed < Duration::from_millis(1500), "{noticed:?}");
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("f")).unwrap(),
+        "on the tmpfs",
+        "the mirror was touched"
+    );
+}
+
+#[test]
+fn filesystems_mounted_inside_a_tree_are_watched() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("cache")).unwrap();
+    fs::create_dir(fx.src.join("shared")).unwrap();
+    let shared = fx.path("shared");
+    fs::create_dir(&shared).unwrap();
+    let _tmpfs = Mount::tmpfs(&fx.src.join("cache"));
+    let _bind = Mount::bind(&shared, &fx.src.join("shared"));
+    fs::write(fx.src.join("cache/before"), "cached").unwrap();
+    fs::write(shared.join("before"), "shared").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    fs::write(fx.src.join("cache/after"), "on the tmpfs").unwrap();
+    fs::create_dir_all(fx.src.join("cache/d/e")).unwrap();
+    fs::write(fx.src.join("cache/d/e/deep"), "deep on the tmpfs").unwrap();
+    fs::write(fx.src.join("shared/through-the-mount"), "bind").unwrap();
+    // Written through the bind mount's other name: the tree sees it too.
+    fs::write(shared.join("from-outside"), "bind source").unwrap();
+    let arrived = poll_until(Duration::from_secs(10), || {
+        [
+            "cache/after",
+            "cache/d/e/deep",
+            "shared/through-the-mount",
+            "shared/from-outside",
+        ]
+        .iter()
+        .all(|p| fx.dst.join(p).exists())
+    });
+    assert!(arrived, "{}\n{}", daemon.status(), daemon.log());
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+#[test]
+fn a_filesystem_mounted_and_unmounted_while_running() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("rt")).unwrap();
+    fs::write(fx.src.join("rt/covered"), "below the mount point").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    let mounted = Mount::tmpfs(&fx.src.join("rt"));
+    fs::write(fx.src.join("rt/new"), "on the new tmpfs").unwrap();
+    fs::create_dir(fx.src.join("rt/dir")).unwrap();
+    fs::write(fx.src.join("rt/dir/inside"), "deeper").unwrap();
+    let arrived = poll_until(Duration::from_secs(10), || {
+        fx.dst.join("rt/dir/inside").exists() && !fx.dst.join("rt/covered").exists()
+    });
+    assert!(arrived, "{}\n{}", daemon.status(), daemon.log());
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    // Unmounted again: the mount point's own content is the source once more.
+    drop(mounted);
+    let back = poll_until(Duration::from_secs(10), || {
+        fx.dst.join("rt/covered").exists() && !fx.dst.join("rt/new").exists()
+    });
+    assert!(back, "{}\n{}", daemon.status(), daemon.log());
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// An ext4 image and its clone: the same UUID, so the same `f_fsid`.
+fn clone_pair(fx: &Fixture) -> Option<(Mount, Mount)> {
+    let mkfs = ["/sbin/mkfs.ext4", "/usr/sbin/mkfs.ext4"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())?;
+    let a = fx.path("a.img");
+    run_ok(Command::new("truncate").arg("-s").arg("32M").arg(&a));
+    run_ok(
+        Command::new(mkfs)
+            .args(["-q", "-F", "-U", "6f1c2b7e-0000-4000-8000-00000000cafe"])
+            .arg(&a),
+    );
+    fs::copy(&a, fx.path("b.img")).unwrap();
+    let mut mounts = Vec::new();
+    for name in ["a", "b"] {
+        let at = fx.path(name);
+        fs::create_dir(&at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(fx.path(&format!("{name}.img")))
+            .arg(&at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return None;
+        }
+        mounts.push(Mount::adopt(&at));
+    }
+    let b = mounts.pop()?;
+    let a = mounts.pop()?;
+    Some((a, b))
+}
+
+#[test]
+fn two_filesystems_with_one_fsid_are_told_apart() {
+    let fx = Fixture::new();
+    let Some((_a, _b)) = clone_pair(&fx) else {
+        eprintln!("skipped: no mkfs.ext4 or loop devices");
+        return;
+    };
+    let fsid = |p: &Path| {
+        String::from_utf8(run_ok(Command::new("stat").args(["-f", "-c", "%i"]).arg(p)).stdout)
+            .unwrap()
+    };
+    assert_eq!(fsid(&fx.path("a")), fsid(&fx.path("b")), "not a clone");
+    let (dst_a, dst_b) = (fx.path("dst/a"), fx.path("dst/b"));
+    let config = format!(
+        "delay = 0\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n\
+         [[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
+        fx.path("a").display(),
+        dst_a.display(),
+        fx.path("b").display(),
+        dst_b.display()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    for (fs_root, name) in [(fx.path("a"), "in-a"), (fx.path("b"), "in-b")] {
+        fs::create_dir(fs_root.join(format!("{name}-dir"))).unwrap();
+        fs::write(fs_root.join(format!("{name}-dir/file")), name).unwrap();
+        fs::write(fs_root.join(name), name).unwrap();
+    }
+    let arrived = poll_until(Duration::from_secs(10), || {
+        dst_a.join("in-a-dir/file").exists() && dst_b.join("in-b-dir/file").exists()
+    });
+    assert!(arrived, "{}\n{}", daemon.status(), daemon.log());
+    daemon.wait_idle();
+    assert_trees_equal(&fx.path("a"), &dst_a, &daemon);
+    assert_trees_equal(&fx.path("b"), &dst_b, &daemon);
+}
