@@ -69,6 +69,26 @@ pub fn for_rsync(root: &Path, paths: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     out.into_iter().collect()
 }
 
+/// The paths that do not lie below another one of the list (a tree compared
+/// whole covers every tree below it), sorted.
+pub fn topmost(paths: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let all: BTreeSet<Vec<u8>> = paths.into_iter().collect();
+    let covered = |path: &[u8]| {
+        path.iter()
+            .enumerate()
+            .any(|(end, b)| *b == b'/' && all.contains(&path[..end]))
+    };
+    all.iter().filter(|p| !covered(p)).cloned().collect()
+}
+
+/// Whether `path` is one of `trees` or lies below one of them.
+pub fn covered_by(path: &[u8], trees: &[Vec<u8>]) -> bool {
+    trees.iter().any(|t| {
+        path == t.as_slice()
+            || (path.len() > t.len() && path.starts_with(t) && path[t.len()] == b'/')
+    })
+}
+
 fn kind_of(path: &Path) -> Kind {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => Kind::Dir,
@@ -107,5 +127,15 @@ mod tests {
             b"top".to_vec(),
         ];
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn a_tree_below_another_is_covered_by_it() {
+        let sorted: Vec<Vec<u8>> = ["a", "a b", "a/b", "a/b/c", "ab", "b/x"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        let top: Vec<&[u8]> = vec![b"a", b"a b", b"ab", b"b/x"];
+        assert_eq!(topmost(sorted), top);
     }
 }

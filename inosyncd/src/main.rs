@@ -155,6 +155,11 @@ fn print_effective(config: &Config) {
              (until a full sync); add IN_ATTRIB to mirror them"
         );
     }
+    if !config.events.sees_unclosed_writes() {
+        println!(
+            "# note: `events` has no IN_MODIFY: a write never followed by a close              (truncate by path, a log kept open) is not mirrored until a later change;              add IN_MODIFY to mirror it once the file is quiet"
+        );
+    }
     println!("excludes = {:?}", config.excludes);
     println!("targets = {:?}", config.targets);
     if let Some(log_file) = &config.log_file {

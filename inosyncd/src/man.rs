@@ -38,8 +38,11 @@ Seconds from the first change of a batch to its sync. Runtime: inosyncctl delay.
 \fBmax_parallel\fR = 4
 rsync processes at once, all watches and targets together.
 .TP
-\fBevents\fR = ["IN_CLOSE_WRITE", "IN_CREATE", "IN_DELETE", "IN_MOVED_FROM", "IN_MOVED_TO"]
-The inotify events that make a path pending.
+\fBevents\fR = ["IN_CLOSE_WRITE", "IN_CREATE", "IN_DELETE", "IN_MOVED_FROM", "IN_MOVED_TO", "IN_ATTRIB", "IN_MODIFY"]
+The inotify events that make a path pending (fanotify uses the same names).
+IN_ATTRIB mirrors chmod, chown and touch; IN_MODIFY mirrors a write that is never
+followed by a close (truncate by path, a log kept open) once the file has been
+quiet for a second (a file written without pause goes out at least every 30 s).
 .TP
 \fBexcludes\fR = [ ... ]
 rsync-style patterns relative to each watch root; never synced, never trigger.

@@ -36,7 +36,9 @@ const STRUCTURE: u32 = libc::IN_CREATE
 pub struct EventSet(u32);
 
 /// inosync's default emask plus `IN_ATTRIB`, so that chmod, chown and touch reach
-/// the mirror (an inosync `.py` emask is kept as given).
+/// the mirror, and `IN_MODIFY`, so that a write never followed by a close
+/// (`truncate(2)` by path, a log kept open) arrives once the file is quiet (an
+/// inosync `.py` emask is kept as given).
 impl Default for EventSet {
     fn default() -> Self {
         EventSet(
@@ -45,7 +47,8 @@ impl Default for EventSet {
                 | libc::IN_DELETE
                 | libc::IN_MOVED_FROM
                 | libc::IN_MOVED_TO
-                | libc::IN_ATTRIB,
+                | libc::IN_ATTRIB
+                | libc::IN_MODIFY,
         )
     }
 }
@@ -88,6 +91,11 @@ impl EventSet {
     /// Whether attribute changes (chmod, chown, touch) make a path pending.
     pub fn sees_attributes(&self) -> bool {
         self.0 & libc::IN_ATTRIB != 0
+    }
+
+    /// Whether a write never followed by a close (`IN_MODIFY` alone) is seen.
+    pub fn sees_unclosed_writes(&self) -> bool {
+        self.0 & libc::IN_MODIFY != 0
     }
 
     /// Whether an event with this mask should make its path pending.

@@ -56,6 +56,7 @@ impl Engine {
         job.paths =
             (!batch.full).then(|| crate::listed_paths::for_rsync(&watch.spec.path, batch.paths));
         job.moves = batch.moves;
+        job.trees = batch.trees;
         // A large batch may use the free slots: several rsync processes.
         let processes = match &job.paths {
             Some(paths) if paths.len() >= rsync::SPLIT_MIN_PATHS => {
@@ -104,8 +105,11 @@ impl Engine {
             compare_contents: false,
             paths: None,
             moves: Vec::new(),
+            trees: Vec::new(),
             split: 1,
             recursive: false,
+            resend: false,
+            deleting: false,
             sandbox: None,
             sandbox_required: false,
         })

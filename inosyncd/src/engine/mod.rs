@@ -21,6 +21,7 @@ mod pair;
 mod reload;
 pub mod runner;
 mod schedule;
+mod settle;
 mod source;
 mod status;
 #[cfg(test)]
@@ -176,6 +177,8 @@ pub struct Engine {
     metrics: metrics::Metrics,
     /// The Landlock ABI each rsync is confined with, when it is.
     sandbox_abi: Option<u32>,
+    /// Files written and not closed, until they are quiet (see `settle.rs`).
+    settling: settle::Settling,
 }
 
 /// Whether rsync runs confined: `sandbox` against what the kernel offers.
@@ -241,6 +244,7 @@ impl Engine {
             next_verify: None,
             metrics: metrics::Metrics::default(),
             sandbox_abi,
+            settling: settle::Settling::default(),
         };
         engine.reset_periodic_full_sync();
         let initial = engine.config.initial_sync;
@@ -311,6 +315,7 @@ impl Engine {
                 }
             }
             self.check_sources_when_due();
+            self.settle_due();
             self.schedule_periodic_full_sync();
             self.schedule_periodic_verify();
             self.start_due_batches();
@@ -363,15 +368,56 @@ impl Engine {
         Ok(read)
     }
 
+    /// Files written and then quiet (or written for too long without a pause)
+    /// become changed paths now. One with other hard links is a full sync of its
+    /// watch, as for any change to such a file (its other names changed too).
+    pub(super) fn settle_due(&mut self) {
+        self.settle(false);
+    }
+
+    /// Makes settled files (every file still settling, with `all`) changes.
+    pub(super) fn settle(&mut self, all: bool) {
+        let now = Instant::now();
+        let due = if all {
+            self.settling.take_due(now + settle::LONGEST)
+        } else {
+            self.settling.take_due(now)
+        };
+        let mut changes = Vec::with_capacity(due.len());
+        for (watch, rel) in due {
+            if let Some(w) = self.watches.get(&watch)
+                && crate::watcher::has_other_links(&w.spec.path, &rel)
+            {
+                changes.push(Change::Everything { watch });
+            }
+            changes.push(Change::Path { watch, rel });
+        }
+        self.take_changes(changes);
+    }
+
     /// Records changes in the pairs of their watch.
     pub(super) fn take_changes(&mut self, changes: impl IntoIterator<Item = Change>) {
         let now = Instant::now();
         for change in changes {
             match change {
                 Change::Path { watch, rel } => {
+                    self.settling.changed(watch, &rel);
                     if let Some(w) = self.watches.get_mut(&watch) {
                         for pair in &mut w.pairs {
                             pair.record(&rel, now);
+                        }
+                    }
+                }
+                Change::Written { watch, rel } => {
+                    if self.watches.contains_key(&watch) {
+                        self.settling.written(watch, rel, now);
+                    }
+                }
+                Change::Tree { watch, rel } => {
+                    self.settling.changed(watch, &rel);
+                    if let Some(w) = self.watches.get_mut(&watch) {
+                        for pair in &mut w.pairs {
+                            pair.record_tree(&rel, now);
                         }
                     }
                 }
@@ -397,6 +443,7 @@ impl Engine {
                         String::from_utf8_lossy(&to),
                         implied.len()
                     );
+                    self.settling.changed(watch, &from);
                     if let Some(w) = self.watches.get_mut(&watch) {
                         for pair in &mut w.pairs {
                             pair.record_move(&from, &to, implied.clone(), now);

@@ -29,6 +29,9 @@ pub struct Batch {
     pub held_failures: BTreeMap<Vec<u8>, u32>,
     /// Moves to rename on the target first, in order.
     pub moves: Vec<Move>,
+    /// Directories to make equal as whole trees, deletions included (also in
+    /// `paths`).
+    pub trees: Vec<Vec<u8>>,
     /// Why, when it is a full sync.
     pub full_reason: FullReason,
 }
@@ -82,6 +85,8 @@ pub struct Pair {
     /// `target + remote_path`.
     pub destination: String,
     pending: BTreeSet<Vec<u8>>,
+    /// Pending directories whose whole tree is compared (each also in `pending`).
+    trees: BTreeSet<Vec<u8>>,
     /// Moves seen since the last batch, in order (renamed on the target first).
     moves: Vec<Move>,
     pending_full: bool,
@@ -134,6 +139,7 @@ impl Pair {
             target,
             destination,
             pending: BTreeSet::new(),
+            trees: BTreeSet::new(),
             moves: Vec::new(),
             pending_full: false,
             full_reason: FullReason::Initial,
@@ -194,6 +200,15 @@ impl Pair {
         }
     }
 
+    /// A directory may now be another tree than the one the target holds: it is
+    /// listed, and compared as a whole tree (deletions included).
+    pub fn record_tree(&mut self, rel: &[u8], now: Instant) {
+        self.record(rel, now);
+        if !self.pending_full {
+            self.trees.insert(rel.to_vec());
+        }
+    }
+
     /// `from` was renamed to `to` in the source (`implied`: what lies below `to`).
     /// Pending paths below `from` move along; the move itself is renamed on the
     /// target before the next batch's transfer, or transferred when it cannot be.
@@ -211,6 +226,22 @@ impl Pair {
         for path in pending_below {
             self.pending.remove(&path);
             self.pending.insert(moved(&path));
+        }
+        let trees_below: Vec<Vec<u8>> = self
+            .trees
+            .iter()
+            .filter(|p| below(p) || p.as_slice() == from)
+            .cloned()
+            .collect();
+        for tree in trees_below {
+            self.trees.remove(&tree);
+            let moved_tree = if tree.as_slice() == from {
+                to.to_vec()
+            } else {
+                moved(&tree)
+            };
+            self.pending.insert(moved_tree.clone());
+            self.trees.insert(moved_tree);
         }
         // Changed before it moved: what the rename brings is stale.
         if self.pending.contains(from) {
@@ -233,19 +264,28 @@ impl Pair {
                 self.pending.extend(fallback);
                 return;
             }
+            let moved_here = |p: &Vec<u8>| {
+                if p.as_slice() == from {
+                    to.to_vec()
+                } else {
+                    moved(p)
+                }
+            };
             let in_flight: Vec<Vec<u8>> = running
                 .paths
                 .iter()
                 .filter(|p| below(p) || p.as_slice() == from)
-                .map(|p| {
-                    if p.as_slice() == from {
-                        to.to_vec()
-                    } else {
-                        moved(p)
-                    }
-                })
+                .map(moved_here)
+                .collect();
+            let trees_in_flight: Vec<Vec<u8>> = running
+                .trees
+                .iter()
+                .filter(|p| below(p) || p.as_slice() == from)
+                .map(moved_here)
                 .collect();
             self.pending.extend(in_flight);
+            self.pending.extend(trees_in_flight.iter().cloned());
+            self.trees.extend(trees_in_flight);
         }
         self.moves.push(Move {
             from: from.to_vec(),
@@ -267,6 +307,7 @@ impl Pair {
         self.empty_hold = false;
         self.pending_full = true;
         self.pending.clear();
+        self.trees.clear();
         self.moves.clear();
         self.urgent |= urgent;
     }
@@ -368,11 +409,17 @@ impl Pair {
             paths.extend(held_failures.keys().cloned());
         }
         let moves = std::mem::take(&mut self.moves);
+        let trees = std::mem::take(&mut self.trees);
         let batch = Batch {
             full: self.pending_full,
             paths: paths.into_iter().collect(),
             held_failures,
             moves: if self.pending_full { Vec::new() } else { moves },
+            trees: if self.pending_full {
+                Vec::new()
+            } else {
+                trees.into_iter().collect()
+            },
             full_reason: self.full_reason,
         };
         self.pending_full = false;
@@ -479,6 +526,9 @@ impl Pair {
                 .chain(batch.moves.iter().flat_map(|m| &m.fallback))
             {
                 self.record(path, now);
+            }
+            for tree in &batch.trees {
+                self.record_tree(tree, now);
             }
         }
     }

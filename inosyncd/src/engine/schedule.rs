@@ -23,6 +23,7 @@ impl Engine {
 
     /// Makes every pending batch due now; returns how many paths were pending.
     pub(super) fn hurry_all(&mut self) -> u64 {
+        self.settle(true);
         let now = Instant::now();
         let mut pending = 0;
         for watch in self.watches.values_mut().filter(|w| !w.holds_syncs()) {
@@ -161,6 +162,9 @@ impl Engine {
         if let Some(due) = self.next_verify {
             wake = wake.min(due);
         }
+        if let Some(due) = self.settling.next_due() {
+            wake = wake.min(due);
+        }
         if !self.degraded_ids().is_empty() {
             wake = wake.min(self.degraded_full_sync);
         }
@@ -176,6 +180,7 @@ impl Engine {
     /// pending or running batch in the watches in scope that `counts`.
     fn is_idle_where(&self, scope: Option<u32>, counts: impl Fn(&Watch) -> bool) -> bool {
         (scope.is_some() || self.running == 0)
+            && !self.settling.busy(scope)
             && self
                 .watches
                 .iter()

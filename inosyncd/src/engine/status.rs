@@ -40,7 +40,9 @@ impl Engine {
             path: w.spec.path.display().to_string(),
             remote_path: w.spec.remote_path.clone(),
             paused: w.paused,
-            pending: w.pairs.iter().map(Pair::pending_count).max().unwrap_or(0),
+            // Files still being written count: they are changes on their way.
+            pending: w.pairs.iter().map(Pair::pending_count).max().unwrap_or(0)
+                + self.settling.count(id) as u64,
             watched_dirs: self.watcher.watched_dirs(id),
             backend: self
                 .watcher

@@ -269,6 +269,7 @@ impl Engine {
     /// `remove` calls waiting for it.
     pub(super) fn drop_watch(&mut self, id: u32, why: &str) {
         if let Some(watch) = self.watches.remove(&id) {
+            self.settling.forget(id);
             tracing::info!("{}: {why}", watch.spec.path.display());
             self.forget(&watch);
             for (_, reply) in watch.removing.into_iter().flatten() {

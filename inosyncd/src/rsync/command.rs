@@ -34,10 +34,20 @@ pub struct Job {
     pub paths: Option<Vec<Vec<u8>>>,
     /// Moves to do as renames on the target before the transfer (path batches).
     pub moves: Vec<super::renames::Move>,
+    /// Directories to compare as whole trees after the transfer (`--recursive
+    /// --delete`): they may be other trees than the ones the target holds.
+    pub trees: Vec<Vec<u8>>,
     /// How many rsync processes a large path batch may be cut into (1: one).
     pub split: usize,
     /// The listed paths are trees to compare whole (`--recursive --delete`).
     pub recursive: bool,
+    /// With `recursive`: every file of the trees is sent again, whatever its
+    /// size and mtime (`--ignore-times`): the trees are other trees than the
+    /// target's, whose files may have the old ones' sizes and mtimes.
+    pub resend: bool,
+    /// The listed paths are missing from the source: delete them on the target
+    /// (see `deletions`), transfer nothing else.
+    pub deleting: bool,
     /// The Landlock domain rsync runs in, if any.
     pub sandbox: Option<crate::sandbox::Domain>,
     /// `sandbox = "required"`: without a domain, rsync is not started.
@@ -47,7 +57,8 @@ pub struct Job {
 impl Job {
     /// The command line. A full sync is `rsync -a --delete`; a batch lists exactly
     /// the changed paths on stdin (`--files-from=- --from0`), so rsync does not walk
-    /// the tree, deletes those that no longer exist (`--delete-missing-args`), and
+    /// the tree (those that no longer exist are deleted by a run of their own, see
+    /// `deletions`), and
     /// copies each listed file even when its size and whole-second mtime match
     /// (`--ignore-times`): we know it changed, rsync's quick check would not.
     pub fn argv(&self) -> Vec<OsString> {
@@ -73,21 +84,35 @@ impl Job {
                     arg("--checksum");
                 }
             }
+            Some(_) if self.deleting => {
+                // The rules come last (below), after the user's excludes, which
+                // keep protecting what they match.
+                arg("--from0");
+                arg("--delete");
+                arg("--force");
+            }
             Some(_) if self.recursive => {
                 // The trees brought by renames: compared (size and exact mtime, so
-                // unchanged files are not sent), with what is extra deleted.
+                // unchanged files are not sent), with what is extra deleted. A
+                // tree gone by the time rsync reads it has its deletion queued.
                 arg("--from0");
                 arg("--files-from=-");
                 arg("--recursive");
                 arg("--delete");
-                arg("--delete-missing-args");
+                arg("--ignore-missing-args");
                 arg("--force");
                 arg("--modify-window=-1");
+                if self.resend {
+                    arg("--ignore-times");
+                }
             }
             Some(_) => {
+                // Missing paths are deleted by a run of their own (see
+                // `deletions`); one that vanishes after it was looked at has its
+                // deletion queued as an event.
                 arg("--from0");
                 arg("--files-from=-");
-                arg("--delete-missing-args");
+                arg("--ignore-missing-args");
                 arg("--force");
                 arg("--ignore-times");
             }
@@ -106,6 +131,14 @@ impl Job {
         }
         if let Some(rsh) = &self.rsh {
             argv.push(rsh.into());
+        }
+        if self.deleting {
+            // The ancestors and the missing names (stdin), then everything else
+            // hidden from the sender and protected on the receiver (explicit
+            // sides: a user's `--delete-excluded` cannot turn them into deletions).
+            argv.push("--include-from=-".into());
+            argv.push("--filter=H *".into());
+            argv.push("--filter=P *".into());
         }
         let mut source = self.source.clone().into_os_string().into_vec();
         if !source.ends_with(b"/") {
@@ -155,10 +188,26 @@ impl Job {
         }
     }
 
+    /// Takes the listed paths that are missing from the source now out of the
+    /// list (they are deleted by a run of their own, see `deletions`).
+    pub fn take_missing(&mut self) -> Vec<Vec<u8>> {
+        match self.paths.take() {
+            Some(paths) => {
+                let (present, missing) = super::deletions::split_missing(&self.source, paths);
+                self.paths = Some(present);
+                missing
+            }
+            None => Vec::new(),
+        }
+    }
+
     /// What rsync reads on stdin: each changed path followed by a NUL, so names with
     /// newlines, leading dashes or any other byte pass unchanged.
     pub fn stdin(&self) -> Option<Vec<u8>> {
         let paths = self.paths.as_ref()?;
+        if self.deleting {
+            return Some(super::deletions::rules(paths));
+        }
         let mut list = Vec::with_capacity(paths.iter().map(|p| p.len() + 1).sum());
         for path in paths {
             list.extend_from_slice(path);
@@ -208,8 +257,11 @@ mod tests {
             compare_contents: false,
             paths,
             moves: Vec::new(),
+            trees: Vec::new(),
             split: 1,
             recursive: false,
+            resend: false,
+            deleting: false,
             sandbox: None,
             sandbox_required: false,
         }

@@ -2,6 +2,7 @@
 //! changed paths on its stdin, and what its exit code means.
 
 mod command;
+mod deletions;
 mod exit_code;
 mod renames;
 mod run;

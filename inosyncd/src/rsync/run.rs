@@ -90,18 +90,22 @@ pub fn run(
     stop: oneshot::Receiver<()>,
     progress: watch::Sender<Option<Progress>>,
 ) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'static>> {
+    let mut job = job;
+    // What is missing from the source now is deleted on the target by a run of
+    // its own; the rest is transferred.
+    let mut missing = job.take_missing();
     let splits = job.split > 1
         && job
             .paths
             .as_ref()
             .is_some_and(|p| p.len() >= super::split::SPLIT_MIN_PATHS);
-    if job.moves.is_empty() && !splits {
+    if job.moves.is_empty() && !splits && job.trees.is_empty() && missing.is_empty() {
         return Box::pin(start(job, label, stop, progress));
     }
-    // Moves first (renames on the target), then the transfer of what is left, in
-    // one process or, for a large batch, several.
+    // Moves first (renames on the target), then deletions, then the transfer of
+    // what is left, in one process or, for a large batch, several; then the trees
+    // that must be equal as a whole are compared.
     Box::pin(async move {
-        let mut job = job;
         let renamed = super::renames::apply(&job).await;
         let done = renamed.iter().filter(|ok| **ok).count();
         if !job.moves.is_empty() {
@@ -111,9 +115,11 @@ pub fn run(
             );
         }
         job.add_failed_moves(&renamed);
+        missing.extend(job.take_missing());
         // What the renames brought is compared afterwards, tree by tree: a rename
         // is only the fast way there, this is the proof (it sends file lists, and
-        // whatever differs).
+        // whatever differs). The directories that may be other trees than the
+        // target's (moved in, swapped, made again) are sent whole, every file.
         let renamed_trees: Vec<Vec<u8>> = job
             .moves
             .iter()
@@ -121,21 +127,56 @@ pub fn run(
             .filter(|(_, ok)| **ok)
             .map(|(m, _)| m.to.clone())
             .collect();
-        let check = (!renamed_trees.is_empty()).then(|| {
-            let mut check = job.clone();
-            check.moves.clear();
-            check.split = 1;
-            check.recursive = true;
-            check.paths = Some(crate::listed_paths::for_rsync(&check.source, renamed_trees));
-            check
-        });
+        let mut present = |trees: Vec<Vec<u8>>| {
+            let listed =
+                crate::listed_paths::topmost(crate::listed_paths::for_rsync(&job.source, trees));
+            let (present, gone) = super::deletions::split_missing(&job.source, listed);
+            missing.extend(gone);
+            present
+        };
+        let new_trees = present(job.trees.clone());
+        let renamed_trees: Vec<Vec<u8>> = present(renamed_trees)
+            .into_iter()
+            .filter(|t| !crate::listed_paths::covered_by(t, &new_trees))
+            .collect();
+        let stage = |paths: Vec<Vec<u8>>, recursive: bool, resend: bool, deleting: bool| {
+            let mut stage = job.clone();
+            stage.moves.clear();
+            stage.trees.clear();
+            stage.split = 1;
+            stage.recursive = recursive;
+            stage.resend = resend;
+            stage.deleting = deleting;
+            stage.paths = Some(paths);
+            stage
+        };
+        let deletions = (!missing.is_empty())
+            .then(|| stage(crate::listed_paths::topmost(missing), false, false, true));
+        let checks: Vec<Job> = [(renamed_trees, false), (new_trees, true)]
+            .into_iter()
+            .filter(|(trees, _)| !trees.is_empty())
+            .map(|(trees, resend)| stage(trees, true, resend, false))
+            .collect();
+        let mut outcome = match deletions {
+            Some(deletions) => {
+                let (_keep, stop) = oneshot::channel();
+                let (progress, _) = watch::channel(None);
+                start(deletions, label.clone(), stop, progress).await
+            }
+            None => Outcome::empty(),
+        };
+        if outcome.result != RunResult::Synced {
+            return outcome;
+        }
         let groups = match (&job.paths, job.split) {
             (Some(paths), parts) if parts > 1 && paths.len() >= super::split::SPLIT_MIN_PATHS => {
                 super::split::by_directory(paths.clone(), parts)
             }
             _ => Vec::new(),
         };
-        let mut outcome = if groups.len() > 1 {
+        let transferred = if job.paths.as_ref().is_some_and(Vec::is_empty) {
+            Outcome::empty()
+        } else if groups.len() > 1 {
             tracing::debug!(
                 "{label}: {} paths over {} rsync processes",
                 job.paths.as_ref().map_or(0, Vec::len),
@@ -148,26 +189,56 @@ pub fn run(
         } else {
             start(job, label.clone(), stop, progress).await
         };
-        if let Some(check) = check
-            && outcome.result == RunResult::Synced
-        {
+        outcome.absorb(transferred);
+        for check in checks {
+            if outcome.result != RunResult::Synced {
+                break;
+            }
             let (_keep, stop) = oneshot::channel();
             let (progress, _) = watch::channel(None);
-            let checked = start(check, label, stop, progress).await;
-            if checked.result != RunResult::Synced {
-                outcome.result = checked.result;
-                outcome.exit_code = checked.exit_code;
-            }
-            outcome.bytes_sent = outcome
-                .bytes_sent
-                .zip(checked.bytes_sent)
-                .map(|(a, b)| a + b);
-            outcome.named.extend(checked.named);
-            outcome.vanished.extend(checked.vanished);
+            outcome.absorb(start(check, label.clone(), stop, progress).await);
         }
         outcome.renamed = done;
         outcome
     })
+}
+
+impl Outcome {
+    /// The outcome of a run that had nothing to do.
+    fn empty() -> Outcome {
+        Outcome {
+            result: RunResult::Synced,
+            elapsed: Duration::ZERO,
+            files: Some(0),
+            bytes_sent: Some(0),
+            exit_code: Some(0),
+            named: Vec::new(),
+            vanished: Vec::new(),
+            renamed: 0,
+            refused: Vec::new(),
+        }
+    }
+
+    /// Adds a later run of the same batch: the batch is synced only when every
+    /// run was; the first one that was not decides its result.
+    fn absorb(&mut self, other: Outcome) {
+        if self.result == RunResult::Synced && other.result != RunResult::Synced {
+            self.result = other.result;
+            self.exit_code = other.exit_code;
+        }
+        self.elapsed += other.elapsed;
+        self.files = match (self.files, other.files) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.bytes_sent = match (self.bytes_sent, other.bytes_sent) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.named.extend(other.named);
+        self.vanished.extend(other.vanished);
+        self.refused.extend(other.refused);
+    }
 }
 
 /// Starts rsync now and returns the future that supervises it.

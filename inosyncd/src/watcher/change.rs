@@ -5,6 +5,15 @@
 pub enum Change {
     /// This path (relative to the watch root) changed, or appeared, or went away.
     Path { watch: u32, rel: Vec<u8> },
+    /// This file was written and not (yet) closed (`IN_MODIFY` alone: `truncate(2)`
+    /// by path, a log or database a program keeps open). It goes out once it is
+    /// closed or has been quiet for a moment, not on every write.
+    Written { watch: u32, rel: Vec<u8> },
+    /// This directory may now be another tree than the one the targets hold (it
+    /// arrived from outside, was swapped, deleted and made again, or a filesystem
+    /// was mounted on it or unmounted from it): it is made equal as a whole tree,
+    /// deletions included. Also reported as a changed path.
+    Tree { watch: u32, rel: Vec<u8> },
     /// Events of this watch may have been lost (queue overflow, watch limit): only
     /// a full sync makes the targets right again.
     Everything { watch: u32 },

@@ -35,6 +35,15 @@ fn absolute(root: &Path, rel: &[u8]) -> std::path::PathBuf {
     }
 }
 
+/// Whether the file at `rel` in the tree at `root` has other names (hard links):
+/// a change through one name changes them all, wherever they are, and the
+/// kernel reports only the name written through.
+pub fn has_other_links(root: &Path, rel: &[u8]) -> bool {
+    absolute(root, rel)
+        .symlink_metadata()
+        .is_ok_and(|m| m.is_file() && std::os::unix::fs::MetadataExt::nlink(&m) > 1)
+}
+
 /// Which backend a watch ended up with, and why (for the log and `status`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendInUse {

@@ -237,10 +237,21 @@ fn random_churn(backend: Backend) {
                 .collect();
             let mut changes = std::mem::take(&mut carried);
             while watcher.read_queued(&mut changes).expect("read events") {}
+            // A tree reported covers everything below it (it is compared whole).
+            let trees: BTreeSet<Vec<u8>> = changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::Tree { rel, .. } => Some(rel.clone()),
+                    _ => None,
+                })
+                .collect();
             let reported: BTreeSet<Vec<u8>> = changes
                 .into_iter()
                 .flat_map(|c| match c {
-                    Change::Path { rel, .. } => vec![rel],
+                    // A file written and not closed goes out once quiet.
+                    Change::Path { rel, .. }
+                    | Change::Written { rel, .. }
+                    | Change::Tree { rel, .. } => vec![rel],
                     // The rename takes the old path away and brings the new tree.
                     Change::Move {
                         from, to, implied, ..
@@ -248,9 +259,14 @@ fn random_churn(backend: Backend) {
                     _ => Vec::new(),
                 })
                 .collect();
+            let in_tree = |path: &[u8]| {
+                path.iter()
+                    .enumerate()
+                    .any(|(end, b)| *b == b'/' && trees.contains(&path[..end]))
+            };
             for path in &differ {
                 let covered = if after.contains_key(path) {
-                    reported.contains(path)
+                    reported.contains(path) || in_tree(path)
                 } else {
                     let mut ancestor = path.as_slice();
                     loop {

@@ -66,6 +66,8 @@ fn check_prints_effective_settings_of_the_inosync_readme_example() {
     // No emask given: the default, which mirrors chmod.
     assert!(stdout.contains("IN_ATTRIB"), "{stdout}");
     assert!(!stdout.contains("no IN_ATTRIB"), "{stdout}");
+    assert!(stdout.contains("IN_MODIFY"), "{stdout}");
+    assert!(!stdout.contains("no IN_MODIFY"), "{stdout}");
 }
 
 #[test]
@@ -84,6 +86,7 @@ fn check_says_when_an_emask_will_not_mirror_mode_changes() {
         stdout.contains("no IN_ATTRIB: chmod, chown and touch are not mirrored"),
         "{stdout}"
     );
+    assert!(stdout.contains("no IN_MODIFY"), "{stdout}");
 }
 
 #[test]

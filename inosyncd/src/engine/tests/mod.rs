@@ -8,6 +8,7 @@ mod lifecycle;
 mod moves;
 mod retries;
 mod scheduling;
+mod written;
 
 use std::path::PathBuf;
 use std::time::Duration;

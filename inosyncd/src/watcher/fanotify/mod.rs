@@ -346,8 +346,22 @@ impl FanWatcher {
         if rel.is_empty() || !self.events.triggers(inotify_mask(mask)) {
             return;
         }
+        // Written and not closed (events of one file merge: a close in the same
+        // event makes it an ordinary change): it goes out once quiet.
+        let settled =
+            libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB | libc::FAN_CREATE | libc::FAN_DELETE;
+        if !is_dir && mask & libc::FAN_MODIFY != 0 && mask & settled == 0 {
+            out.push(Change::Written { watch, rel });
+            return;
+        }
+        // A directory deleted: whatever holds its name by the time rsync runs
+        // (`rm -rf d; mkdir d`) is made equal as a whole tree.
+        if is_dir && mask & libc::FAN_DELETE != 0 {
+            out.push(Change::Tree { watch, rel });
+            return;
+        }
         if !is_dir
-            && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_MODIFY | libc::FAN_ATTRIB) != 0
+            && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB) != 0
             && self.has_other_links(watch, &rel)
         {
             // Its other names changed too, wherever they are.
@@ -357,12 +371,9 @@ impl FanWatcher {
     }
 
     fn has_other_links(&self, watch: u32, rel: &[u8]) -> bool {
-        let Some(root) = self.roots.get(&watch) else {
-            return false;
-        };
-        super::absolute(root.path(), rel)
-            .symlink_metadata()
-            .is_ok_and(|m| m.is_file() && std::os::unix::fs::MetadataExt::nlink(&m) > 1)
+        self.roots
+            .get(&watch)
+            .is_some_and(|root| super::has_other_links(root.path(), rel))
     }
 
     /// A rename: a move the target can repeat, or (when that could go wrong) the
@@ -409,23 +420,27 @@ impl FanWatcher {
                 });
             }
             (from, to) => {
+                // A directory that left, or arrived from elsewhere, or was
+                // swapped: whatever holds each name when rsync runs is made
+                // equal as a whole tree.
+                let change = |watch, rel| {
+                    if is_dir {
+                        Change::Tree { watch, rel }
+                    } else {
+                        Change::Path { watch, rel }
+                    }
+                };
                 if let Some(Place::Inside { watch, rel }) = from
                     && !rel.is_empty()
                     && self.events.triggers(EventMask::MOVED_FROM)
                 {
-                    out.push(Change::Path { watch, rel });
+                    out.push(change(watch, rel));
                 }
                 if let Some(Place::Inside { watch, rel }) = to
                     && !rel.is_empty()
                     && self.events.triggers(EventMask::MOVED_TO)
                 {
-                    // Arrived from elsewhere: what it holds is new here.
-                    if is_dir && self.events.wants_new_entries() {
-                        for rel in self.list_tree(watch, &rel) {
-                            out.push(Change::Path { watch, rel });
-                        }
-                    }
-                    out.push(Change::Path { watch, rel });
+                    out.push(change(watch, rel));
                 }
             }
         }

@@ -46,8 +46,9 @@ pub struct InotifyWatcher {
     /// their path was unknown: their arrival is not a pure rename.
     lost_while_moving: Vec<Wd>,
     /// Every entry seen leaving by `IN_MOVED_FROM` in this read (cookie, tree,
-    /// old path), to pair it with its `IN_MOVED_TO` as one move.
-    renamed_from: Vec<(u32, u32, Vec<u8>)>,
+    /// old path, whether a directory), to pair it with its `IN_MOVED_TO` as one
+    /// move.
+    renamed_from: Vec<(u32, u32, Vec<u8>, bool)>,
     buffer: Vec<u8>,
     limit_reported: bool,
     /// While a start-up scan runs beside the initial full sync: anything changed
@@ -334,7 +335,7 @@ impl InotifyWatcher {
             return;
         }
         if mask.contains(EventMask::MOVED_FROM) {
-            self.renamed_from.push((cookie, watch, rel.clone()));
+            self.renamed_from.push((cookie, watch, rel.clone(), is_dir));
         }
         // The other half of a rename within this tree: one move, which the target
         // can do as a rename instead of a transfer.
@@ -344,7 +345,7 @@ impl InotifyWatcher {
                 let at = self
                     .renamed_from
                     .iter()
-                    .position(|(c, w, _)| *c == cookie && *w == watch)?;
+                    .position(|(c, w, _, _)| *c == cookie && *w == watch)?;
                 Some(self.renamed_from.swap_remove(at).2)
             })
             .flatten();
@@ -381,8 +382,9 @@ impl InotifyWatcher {
         // what arrived is transferred, what left is deleted, as for any new tree.
         let from = match from {
             Some(from) if is_dir && !implied_ok => {
-                // Its old path is a deletion, as for any entry that left.
-                out.push(Change::Path { watch, rel: from });
+                // Its old path is a deletion, as for any entry that left (or
+                // another tree, should one have taken its name).
+                out.push(Change::Tree { watch, rel: from });
                 None
             }
             other => other,
@@ -402,15 +404,28 @@ impl InotifyWatcher {
             return;
         }
         if self.events.triggers(mask) {
+            // Written and not closed: it goes out once quiet (see the engine).
+            if !is_dir && mask.contains(EventMask::MODIFY) {
+                out.push(Change::Written { watch, rel });
+                return;
+            }
+            // A directory deleted or arrived from elsewhere (or that missed
+            // events on the way): whatever holds its name by the time rsync
+            // runs is made equal as a whole tree.
+            if is_dir
+                && (mask.contains(EventMask::DELETE)
+                    || (mask.contains(EventMask::MOVED_TO) && !implied_ok))
+            {
+                out.push(Change::Tree { watch, rel });
+                return;
+            }
             // A file with other hard links changed: its other names changed too,
             // and inotify reports only the one written through. Where they are is
             // unknown, so the whole tree is compared (size and mtime show them).
             if !is_dir
-                && mask.intersects(EventMask::CLOSE_WRITE | EventMask::MODIFY | EventMask::ATTRIB)
+                && mask.intersects(EventMask::CLOSE_WRITE | EventMask::ATTRIB)
                 && let Some(root) = self.roots.get(&watch)
-                && super::absolute(&root.path, &rel)
-                    .symlink_metadata()
-                    .is_ok_and(|m| m.is_file() && std::os::unix::fs::MetadataExt::nlink(&m) > 1)
+                && super::has_other_links(&root.path, &rel)
             {
                 tracing::debug!(
                     "{}: changed and has other hard links; full sync",
@@ -447,8 +462,12 @@ impl InotifyWatcher {
     /// matching `IN_MOVED_TO`, or found again by a scan): unwatch.
     fn finish_moves(&mut self, out: &mut Vec<Change>) {
         // Entries that left and did not arrive in the same tree: a deletion there.
-        for (_, watch, rel) in std::mem::take(&mut self.renamed_from) {
-            out.push(Change::Path { watch, rel });
+        for (_, watch, rel, is_dir) in std::mem::take(&mut self.renamed_from) {
+            if is_dir {
+                out.push(Change::Tree { watch, rel });
+            } else {
+                out.push(Change::Path { watch, rel });
+            }
         }
         self.lost_while_moving.clear();
         for (_, wd, _) in std::mem::take(&mut self.moved_out) {

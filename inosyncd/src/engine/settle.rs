@@ -1,0 +1,135 @@
+//! Files written and not closed (`IN_MODIFY` alone: `truncate(2)` by path, a log
+//! or a database a program keeps open). Each write is an event; sending the file
+//! on each would re-send a 200 MB file being written dozens of times. A written
+//! file goes out once it is closed (its close is an ordinary change, which ends
+//! its settling), or once it has been quiet for [`QUIET`]; one written without
+//! pause goes out at least every [`LONGEST`]. The pair's delay counts from then.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// How long a written file must see no write before it counts as changed.
+pub const QUIET: Duration = Duration::from_secs(1);
+
+/// How long a file written without a pause waits at most before it goes out
+/// (and then again, for as long as the writes go on).
+pub const LONGEST: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy)]
+struct Since {
+    first: Instant,
+    last: Instant,
+}
+
+impl Since {
+    fn due(&self) -> Instant {
+        (self.last + QUIET).min(self.first + LONGEST)
+    }
+}
+
+/// The files being written, per watch, since when and until when.
+#[derive(Debug, Default)]
+pub struct Settling {
+    files: HashMap<(u32, Vec<u8>), Since>,
+}
+
+impl Settling {
+    /// `rel` of `watch` was written now.
+    pub fn written(&mut self, watch: u32, rel: Vec<u8>, now: Instant) {
+        self.files
+            .entry((watch, rel))
+            .and_modify(|s| s.last = now)
+            .or_insert(Since {
+                first: now,
+                last: now,
+            });
+    }
+
+    /// `rel` changed in a way that makes it pending anyway (closed, deleted,
+    /// renamed): it no longer waits here.
+    pub fn changed(&mut self, watch: u32, rel: &[u8]) {
+        if !self.files.is_empty() {
+            self.files.remove(&(watch, rel.to_vec()));
+        }
+    }
+
+    /// Forgets a watch (removed, or its root went away: a full sync follows).
+    pub fn forget(&mut self, watch: u32) {
+        self.files.retain(|(w, _), _| *w != watch);
+    }
+
+    /// Takes out the files whose time has come.
+    pub fn take_due(&mut self, now: Instant) -> Vec<(u32, Vec<u8>)> {
+        if self.files.is_empty() {
+            return Vec::new();
+        }
+        let due: Vec<(u32, Vec<u8>)> = self
+            .files
+            .iter()
+            .filter(|(_, s)| s.due() <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &due {
+            self.files.remove(key);
+        }
+        due
+    }
+
+    /// When the next file comes due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.files.values().map(Since::due).min()
+    }
+
+    /// Whether a file of `watch` (or of any, for `None`) is still settling: it
+    /// is a change on its way, so `wait` must not report idle yet.
+    pub fn busy(&self, watch: Option<u32>) -> bool {
+        self.files
+            .keys()
+            .any(|(w, _)| watch.is_none_or(|s| s == *w))
+    }
+
+    /// How many files of `watch` are settling.
+    pub fn count(&self, watch: u32) -> usize {
+        self.files.keys().filter(|(w, _)| *w == watch).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_file_goes_out_when_quiet_or_after_the_longest_wait() {
+        let start = Instant::now();
+        let mut s = Settling::default();
+        s.written(0, b"log".to_vec(), start);
+        assert_eq!(s.next_due(), Some(start + QUIET));
+        // Written every half second: never quiet, out after LONGEST.
+        let mut now = start;
+        while now < start + LONGEST {
+            assert!(s.take_due(now).is_empty(), "out early at {:?}", now - start);
+            s.written(0, b"log".to_vec(), now);
+            now += Duration::from_millis(500);
+        }
+        assert_eq!(s.take_due(now), vec![(0, b"log".to_vec())]);
+        assert!(!s.busy(None));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn quiet_for_one_second_is_due_and_a_close_ends_the_wait() {
+        let start = Instant::now();
+        let mut s = Settling::default();
+        s.written(0, b"a".to_vec(), start);
+        s.written(1, b"b".to_vec(), start);
+        assert!(
+            s.take_due(start + QUIET - Duration::from_millis(1))
+                .is_empty()
+        );
+        s.changed(1, b"b");
+        assert!(s.busy(Some(0)) && !s.busy(Some(1)));
+        assert_eq!(s.take_due(start + QUIET), vec![(0, b"a".to_vec())]);
+        assert_eq!(s.next_due(), None);
+    }
+}

@@ -1,0 +1,141 @@
+//! Deletions on the target, without `--delete-missing-args`: a path listed on
+//! rsync's stdin that no longer exists is sent with mode 0 under that option,
+//! and some receivers refuse such an entry outright ("invalid file mode 00",
+//! exit 2: Debian's rsync 3.2.7-1+deb12u5, for one), which would make every
+//! deletion fail. So the paths of a batch that are missing from the source are
+//! deleted by a run of their own: `--delete` over just their parent directories,
+//! with filter rules that include the ancestors and each missing name (and all
+//! below it) and hide and protect everything else. The sender lists only those
+//! directories; the receiver deletes, in them, only the names listed.
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Splits listed paths into those that exist in the source now (transferred)
+/// and those that do not (deleted on the target). A path that cannot be looked
+/// at for another reason (permission, a name too long) counts as existing:
+/// rsync then says what is wrong with it.
+pub fn split_missing(root: &Path, paths: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut present = Vec::with_capacity(paths.len());
+    let mut missing = Vec::new();
+    for path in paths {
+        let gone = match std::fs::symlink_metadata(root.join(OsStr::from_bytes(&path))) {
+            Ok(_) => false,
+            Err(e) => matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)),
+        };
+        if gone {
+            missing.push(path);
+        } else {
+            present.push(path);
+        }
+    }
+    (present, missing)
+}
+
+/// The filter rules of a deletion run, NUL-separated (`--from0
+/// --include-from=-`): each ancestor directory of a missing path (`/a/`,
+/// `/a/b/`: a trailing slash matches only a directory), each missing path, and
+/// everything below it (`/a/b/gone/***`, so a deleted tree's contents are not
+/// protected). Every rule is anchored, so none can match elsewhere.
+pub fn rules(missing: &[Vec<u8>]) -> Vec<u8> {
+    let mut ancestors = BTreeSet::new();
+    for path in missing {
+        for (end, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
+            ancestors.insert(&path[..end]);
+        }
+    }
+    let mut out = Vec::new();
+    let mut push = |pattern: Vec<u8>| {
+        out.extend_from_slice(&pattern);
+        out.push(0);
+    };
+    for dir in ancestors.iter().filter(|d| !d.is_empty()) {
+        let mut rule = anchored(dir, false);
+        rule.push(b'/');
+        push(rule);
+    }
+    for path in missing {
+        push(anchored(path, false));
+        let mut below = anchored(path, true);
+        below.extend_from_slice(b"/***");
+        push(below);
+    }
+    out
+}
+
+/// `/path` as an rsync pattern that matches exactly that path. rsync matches a
+/// pattern without `*`, `?` or `[` literally (a backslash is then an ordinary
+/// character); one with any of them, or one that gets a wildcard suffix
+/// (`wild`), is a wildcard pattern, in which a backslash escapes the next
+/// character.
+fn anchored(path: &[u8], wild: bool) -> Vec<u8> {
+    let escape = wild || path.iter().any(|b| b"*?[".contains(b));
+    let mut out = Vec::with_capacity(path.len() + 1);
+    out.push(b'/');
+    for b in path {
+        if escape && b"\\*?[".contains(b) {
+            out.push(b'\\');
+        }
+        out.push(*b);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(rules: &[u8]) -> Vec<String> {
+        rules
+            .split(|b| *b == 0)
+            .filter(|r| !r.is_empty())
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn rules_include_ancestors_and_each_missing_tree_escaped() {
+        let missing = vec![
+            b"gone".to_vec(),
+            b"a b/c*d/x".to_vec(),
+            b"a b/back\\slash".to_vec(),
+            b"n\nl/- dash ".to_vec(),
+        ];
+        assert_eq!(
+            split(&rules(&missing)),
+            [
+                "/a b/",
+                "/a b/c\\*d/",
+                "/n\nl/",
+                "/gone",
+                "/gone/***",
+                "/a b/c\\*d/x",
+                "/a b/c\\*d/x/***",
+                "/a b/back\\slash",
+                "/a b/back\\\\slash/***",
+                "/n\nl/- dash ",
+                "/n\nl/- dash /***",
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_and_present_paths_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("here"), "x").unwrap();
+        std::os::unix::fs::symlink("/nowhere", dir.path().join("dangling")).unwrap();
+        let (present, missing) = split_missing(
+            dir.path(),
+            vec![
+                b"here".to_vec(),
+                b"gone".to_vec(),
+                b"here/below".to_vec(),
+                b"dangling".to_vec(),
+            ],
+        );
+        assert_eq!(present, [b"here".to_vec(), b"dangling".to_vec()]);
+        assert_eq!(missing, [b"gone".to_vec(), b"here/below".to_vec()]);
+    }
+}
