@@ -301,6 +301,24 @@ impl Engine {
         let inotify_fd =
             unsafe { AsyncFd::register_with_interest(self.watcher.raw_fd(), Interest::READABLE) }
                 .map_err(|e| anyhow::anyhow!("cannot poll the inotify descriptor: {e}"))?;
+        // The mount table: EPOLLPRI when a mount comes or goes.
+        let mount_table = match self.watcher.mount_table_fd() {
+            // SAFETY: the watcher owns the mount table's descriptor and lives in
+            // `self`, which outlives `mount_table` (dropped at the end of this
+            // function).
+            Some(fd) => Some(
+                unsafe { AsyncFd::register_with_interest(fd, Interest::PRIORITY) }
+                    .map_err(|e| anyhow::anyhow!("cannot poll the mount table: {e}"))?,
+            ),
+            None => None,
+        };
+        let mounts_changed = async |table: &Option<AsyncFd<std::os::fd::RawFd>>| match table {
+            Some(table) => table
+                .ready(Interest::PRIORITY)
+                .await
+                .map(|mut g| g.clear_ready()),
+            None => std::future::pending().await,
+        };
         let mut changes = Vec::new();
         let mut stopping: Option<Instant> = None;
         loop {
@@ -333,6 +351,11 @@ impl Engine {
                         tokio::time::sleep(FOREIGN_EVENTS_PAUSE).await;
                         self.watcher.listen_to_fanotify(true);
                     }
+                }
+                changed = mounts_changed(&mount_table), if stopping.is_none() => {
+                    changed?;
+                    self.watcher.mounts_changed(&mut changes);
+                    self.take_changes(changes.drain(..));
                 }
                 Some(done) = self.done_rx.recv() => self.finish(done),
                 Some(verified) = self.verify_rx.recv() => self.finish_verify(verified),

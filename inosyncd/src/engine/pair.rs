@@ -262,6 +262,7 @@ impl Pair {
                     String::from_utf8_lossy(to)
                 );
                 self.pending.extend(fallback);
+                self.trees.insert(to.to_vec());
                 return;
             }
             let moved_here = |p: &Vec<u8>| {
@@ -526,6 +527,11 @@ impl Pair {
                 .chain(batch.moves.iter().flat_map(|m| &m.fallback))
             {
                 self.record(path, now);
+            }
+            // A move not renamed: its new place is compared whole (whatever
+            // the target holds there is another tree).
+            for m in &batch.moves {
+                self.record_tree(&m.to, now);
             }
             for tree in &batch.trees {
                 self.record_tree(tree, now);

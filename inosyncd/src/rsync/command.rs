@@ -166,8 +166,10 @@ impl Job {
         argv
     }
 
-    /// Adds the fallback paths of the moves that could not be renamed (`renamed`
-    /// says which were), cut to their safe form (`listed_paths`).
+    /// Adds the fallback of the moves that could not be renamed (`renamed` says
+    /// which were): the old path is listed (deleted on the target), the new one
+    /// compared whole, every file sent (whatever the target holds there, if
+    /// anything, is another tree).
     pub fn add_failed_moves(&mut self, renamed: &[bool]) {
         let Some(paths) = &mut self.paths else {
             return;
@@ -179,7 +181,8 @@ impl Job {
             .zip(renamed.iter().chain(std::iter::repeat(&false)))
         {
             if !ok {
-                paths.extend(m.fallback.iter().cloned());
+                paths.push(m.from.clone());
+                self.trees.push(m.to.clone());
                 added = true;
             }
         }

@@ -3,15 +3,19 @@
 //! per-directory set-up, no watch limit; root only, and only on filesystems that
 //! report file handles) or inotify watches on every directory.
 //!
-//! Both descriptors sit in one epoll set, so the engine waits on one descriptor
-//! whichever backends are in use.
+//! Every backend descriptor sits in one epoll set, so the engine waits on one
+//! descriptor whichever backends are in use. The mount table is waited on apart
+//! (it says "changed" once, to whichever poll sees it first, so it cannot sit in
+//! a nested epoll set): a filesystem mounted inside a tree, or unmounted from
+//! it, is watched (or let go) at once, and the mount point is compared whole.
 
 mod fanotify;
 mod inotify;
 #[cfg(test)]
 mod model_test;
+mod mounts;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -62,7 +66,13 @@ pub struct Watcher {
     fanotify: Option<Result<FanWatcher, String>>,
     in_use: HashMap<u32, BackendInUse>,
     epoll: OwnedFd,
+    /// The fanotify group descriptors in the epoll set now.
+    polled: HashSet<RawFd>,
+    /// Whether fanotify events wake the loop (see `listen_to_fanotify`).
+    listening: bool,
     foreign_only: bool,
+    /// The mount table, when it can be read.
+    mounts: Option<mounts::MountTable>,
 }
 
 impl Watcher {
@@ -74,6 +84,14 @@ impl Watcher {
         if epoll < 0 {
             return Err(io::Error::last_os_error());
         }
+        let mounts = mounts::MountTable::open()
+            .inspect_err(|e| {
+                tracing::warn!(
+                    "cannot read /proc/self/mountinfo ({e}): filesystems mounted inside a tree \
+                     while running are not noticed"
+                );
+            })
+            .ok();
         let watcher = Watcher {
             choice,
             events,
@@ -82,18 +100,46 @@ impl Watcher {
             in_use: HashMap::new(),
             // SAFETY: a fresh descriptor nobody else owns.
             epoll: unsafe { OwnedFd::from_raw_fd(epoll) },
+            polled: HashSet::new(),
+            listening: true,
             foreign_only: false,
+            mounts,
         };
         watcher.poll_also(watcher.inotify.raw_fd())?;
         Ok(watcher)
     }
 
+    /// The mounts as last read (none when the table cannot be read).
+    fn mount_table(&self) -> &[mounts::Mount] {
+        self.mounts.as_ref().map_or(&[], |t| t.mounts.as_slice())
+    }
+
+    /// Puts every fanotify group in the epoll set (a new one comes with a
+    /// filesystem whose fsid another one has).
+    fn poll_fanotify_groups(&mut self) {
+        let Some(Ok(fan)) = &self.fanotify else {
+            return;
+        };
+        for fd in fan.raw_fds() {
+            if self.polled.contains(&fd) {
+                continue;
+            }
+            if self.listening
+                && let Err(e) = self.poll_also(fd)
+            {
+                tracing::error!("cannot poll a fanotify group: {e}");
+                continue;
+            }
+            self.polled.insert(fd);
+        }
+    }
+
     /// Stops (`false`) or restarts (`true`) waking on fanotify events: while a
     /// busy filesystem's foreign events gather, each new one would otherwise wake
     /// the event loop by itself. Restarting reports at once what is queued.
-    pub fn listen_to_fanotify(&self, listen: bool) {
-        if let Some(Ok(fan)) = &self.fanotify {
-            let fd = fan.raw_fd();
+    pub fn listen_to_fanotify(&mut self, listen: bool) {
+        self.listening = listen;
+        for fd in self.polled.iter().copied() {
             if listen {
                 if let Err(e) = self.poll_also(fd) {
                     tracing::error!("cannot poll the fanotify group again: {e}");
@@ -141,14 +187,8 @@ impl Watcher {
                 }
                 _ => format!("cannot create a fanotify group: {e}"),
             });
-            let created = match created {
-                Ok(fan) => self
-                    .poll_also(fan.raw_fd())
-                    .map(|()| fan)
-                    .map_err(|e| format!("cannot poll the fanotify group: {e}")),
-                Err(e) => Err(e),
-            };
             self.fanotify = Some(created);
+            self.poll_fanotify_groups();
         }
         match self.fanotify.as_mut() {
             Some(Ok(fan)) => Ok(fan),
@@ -164,9 +204,11 @@ impl Watcher {
     pub fn add_root(&mut self, watch: u32, path: &Path, excludes: ExcludeSet) -> io::Result<()> {
         self.in_use.remove(&watch);
         if self.choice != Backend::Inotify {
+            let table = self.mount_table().to_vec();
             let tried = self
                 .fanotify()
-                .and_then(|fan| fan.add_root(watch, path, excludes.clone()));
+                .and_then(|fan| fan.add_root(watch, path, excludes.clone(), &table));
+            self.poll_fanotify_groups();
             match tried {
                 Ok(()) => {
                     tracing::info!(
@@ -275,9 +317,9 @@ impl Watcher {
     pub fn read_queued(&mut self, out: &mut Vec<Change>) -> io::Result<bool> {
         // Empty the epoll set's ready list (level-triggered: what is still
         // unread is reported again), so its own readiness follows the backends'.
-        let mut ready = [libc::epoll_event { events: 0, u64: 0 }; 4];
+        let mut ready = [libc::epoll_event { events: 0, u64: 0 }; 8];
         // SAFETY: our epoll set and a buffer of the given length; no wait.
-        unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), ready.as_mut_ptr(), 4, 0) };
+        unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), ready.as_mut_ptr(), 8, 0) };
         let before = out.len();
         let mut any = self.inotify.read_queued(out)?;
         let mut fan_any = false;
@@ -287,6 +329,101 @@ impl Watcher {
         }
         self.foreign_only = fan_any && out.len() == before;
         Ok(any)
+    }
+
+    /// The mount table, for the event loop to wait on (`EPOLLPRI`: a mount came
+    /// or went; then call [`Watcher::mounts_changed`]).
+    pub fn mount_table_fd(&self) -> Option<RawFd> {
+        self.mounts.as_ref().map(mounts::MountTable::raw_fd)
+    }
+
+    /// A mount came or went: filesystems mounted inside a tree are watched (a
+    /// fanotify tree marks them; an inotify tree watches the directories of the
+    /// new one, or of what the old one covered), and each mount point that
+    /// changed is compared whole. A tree whose own mount changed is looked at
+    /// again by the engine; a fanotify tree with a filesystem inside that cannot
+    /// be marked is watched by inotify from now on.
+    pub fn mounts_changed(&mut self, out: &mut Vec<Change>) {
+        let Some(table) = &mut self.mounts else {
+            return;
+        };
+        let before = table.mounts.clone();
+        if let Err(e) = table.reread() {
+            tracing::error!("cannot read the mount table again: {e}");
+            return;
+        }
+        let after = table.mounts.clone();
+        for (watch, path) in self.inotify.roots() {
+            let kernel = std::fs::canonicalize(&path).unwrap_or(path);
+            let kernel = kernel.as_os_str().as_encoded_bytes();
+            let own = |t: &[mounts::Mount]| mounts::reachable(t, kernel).first().map(|m| m.id);
+            if own(&before) != own(&after) {
+                out.push(Change::RootGone { watch });
+                continue;
+            }
+            let was = mounts::points_below(&before, kernel);
+            let now = mounts::points_below(&after, kernel);
+            for rel in was.symmetric_difference(&now) {
+                tracing::info!(
+                    "{}: a filesystem was {} at {}; watching and comparing it whole",
+                    String::from_utf8_lossy(kernel),
+                    if now.contains(rel) {
+                        "mounted"
+                    } else {
+                        "unmounted"
+                    },
+                    String::from_utf8_lossy(rel)
+                );
+                self.inotify.rewatch(watch, rel, out);
+                out.push(Change::Tree {
+                    watch,
+                    rel: rel.clone(),
+                });
+            }
+        }
+        let Some(Ok(fan)) = &mut self.fanotify else {
+            return;
+        };
+        let remounted = fan.refresh_mounts(&after);
+        for (watch, rel) in remounted.points {
+            tracing::info!(
+                "watch {watch}: a filesystem came or went at {}; comparing it whole",
+                String::from_utf8_lossy(&rel)
+            );
+            out.push(Change::Tree { watch, rel });
+        }
+        for watch in remounted.roots_gone {
+            out.push(Change::RootGone { watch });
+        }
+        for (watch, why) in remounted.failed {
+            self.fall_back_to_inotify(watch, why, out);
+        }
+        self.poll_fanotify_groups();
+    }
+
+    /// A fanotify tree that can no longer be watched whole by fanotify: inotify
+    /// from now on, every directory watched and the tree compared whole.
+    fn fall_back_to_inotify(&mut self, watch: u32, why: String, out: &mut Vec<Change>) {
+        let Some(Ok(fan)) = &mut self.fanotify else {
+            return;
+        };
+        let Some((path, excludes)) = fan.take_root(watch) else {
+            return;
+        };
+        tracing::warn!("{}: watched by inotify from now on ({why})", path.display());
+        self.in_use.insert(
+            watch,
+            BackendInUse {
+                name: "inotify",
+                reason: Some(why),
+            },
+        );
+        if let Err(e) = self.inotify.add_root(watch, &path, excludes) {
+            tracing::error!("{}: cannot watch with inotify either: {e}", path.display());
+        } else {
+            self.inotify.scan_root(watch, None);
+        }
+        out.push(Change::Everything { watch });
     }
 
     /// Whether the last read found only events of other files on a marked

@@ -19,6 +19,8 @@ pub enum Resolved {
     Path(Vec<u8>),
     /// The directory no longer exists (deleted, its inode gone or unlinked).
     Gone,
+    /// It exists but is not below the part of its filesystem this mount shows.
+    Unreachable,
     /// It exists but has no path we can name (another mount's private part, a
     /// disconnected dentry), or the call failed for another reason.
     Unknown(String),

@@ -2,10 +2,14 @@
 //! outside every tree, excluded, or a path in one tree. Looked up through the
 //! handle when not remembered for the current generation of directory renames.
 
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
 use super::handles::{self, Resolved};
 use super::records::{DirEntry, Fid};
 use super::{FanWatcher, MAX_REMEMBERED_OUTSIDE};
 use crate::watch_tree::join;
+use crate::watcher::mounts::is_within;
 
 /// Where a directory or entry is, as far as the watches are concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +68,11 @@ impl FanWatcher {
             return Some(cached.place.clone());
         }
         match self.resolve(fid) {
+            // Below no mount a tree reaches: outside every tree.
+            Some(Resolved::Unreachable) => {
+                self.remember(fid.clone(), Place::Outside);
+                Some(Place::Outside)
+            }
             Some(Resolved::Path(path)) => {
                 let place = self.place_of(&path);
                 // Only a path in a tree can be re-rooted by a rename still queued.
@@ -87,17 +96,42 @@ impl FanWatcher {
         }
     }
 
-    /// Looks a directory handle up through the mounts of the trees on its
-    /// filesystem (`None`: no tree on it).
-    fn resolve(&self, fid: &Fid) -> Option<Resolved> {
-        let mut result = None;
-        for root in self.roots.values().filter(|r| r.fsid == fid.fsid()) {
-            match handles::resolve(&root.mount, fid) {
-                Resolved::Path(path) => return Some(Resolved::Path(path)),
-                other => result = Some(other),
+    /// Looks a directory handle up through each mount of its filesystem that a
+    /// tree reaches, deepest mount point first (a bind mount shows a part of a
+    /// filesystem that its other mounts show elsewhere): the first one through
+    /// which the directory is reachable names it. `None`: no tree reaches that
+    /// filesystem.
+    fn resolve(&mut self, fid: &Fid) -> Option<Resolved> {
+        let mut views: Vec<Vec<u8>> = self
+            .roots
+            .values()
+            .flat_map(|r| r.mounts.iter())
+            .filter(|m| m.dev == fid.fsid())
+            .map(|m| m.point.clone())
+            .collect();
+        if views.is_empty() {
+            return None;
+        }
+        views.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        views.dedup();
+        let mut result = Resolved::Unreachable;
+        for point in views {
+            let mount = self.opened.entry(point.clone()).or_insert_with(|| {
+                handles::mount_fd(Path::new(std::ffi::OsStr::from_bytes(&point))).ok()
+            });
+            let Some(mount) = mount else {
+                continue;
+            };
+            match handles::resolve(mount, fid) {
+                Resolved::Path(path) if is_within(&path, &point) => {
+                    return Some(Resolved::Path(path));
+                }
+                // Not below this mount's part of the filesystem.
+                Resolved::Path(_) | Resolved::Unreachable => {}
+                other => result = other,
             }
         }
-        result
+        Some(result)
     }
 
     fn place_of(&self, path: &[u8]) -> Place {

@@ -25,7 +25,16 @@ impl Fid {
         Fid(bytes)
     }
 
-    /// The filesystem id (`f_fsid` of `statfs(2)`, as two native ints).
+    /// The same handle with another filesystem key: the backend re-keys each
+    /// event's handles with the filesystem's device number (fsids may collide).
+    pub fn keyed(&self, key: u64) -> Fid {
+        let mut bytes = self.0.clone();
+        bytes[..8].copy_from_slice(&key.to_ne_bytes());
+        Fid(bytes)
+    }
+
+    /// The filesystem key: the `f_fsid` of `statfs(2)` (two native ints) as the
+    /// kernel reports it, or the device number once re-keyed.
     pub fn fsid(&self) -> u64 {
         let mut raw = [0u8; 8];
         raw.copy_from_slice(&self.0[..8]);

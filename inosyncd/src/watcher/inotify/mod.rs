@@ -220,6 +220,39 @@ impl InotifyWatcher {
         still
     }
 
+    /// The trees watched here, with their roots.
+    pub fn roots(&self) -> Vec<(u32, PathBuf)> {
+        self.roots
+            .iter()
+            .map(|(watch, root)| (*watch, root.path.clone()))
+            .collect()
+    }
+
+    /// A filesystem was mounted on, or unmounted from, directory `rel` of a
+    /// tree: its old watches (on what is no longer visible there) are dropped,
+    /// and it is watched and listed again as it is now.
+    pub fn rewatch(&mut self, watch: u32, rel: &[u8], out: &mut Vec<Change>) {
+        let Some(mut node) = self.roots.get(&watch).and_then(|r| r.node) else {
+            return;
+        };
+        let (parent_rel, name) = match rel.iter().rposition(|b| *b == b'/') {
+            Some(i) => (&rel[..i], &rel[i + 1..]),
+            None => (&rel[..0], rel),
+        };
+        for part in parent_rel.split(|b| *b == b'/').filter(|p| !p.is_empty()) {
+            match self.tree.child(node, part) {
+                Some(child) => node = child,
+                // Not watched (excluded, or below a directory that is not).
+                None => return,
+            }
+        }
+        if let Some(old) = self.tree.child(node, name) {
+            self.drop_subtree(old);
+        }
+        let emit = self.events.wants_new_entries();
+        self.scan_dir(watch, node, name, rel.to_vec(), emit, out);
+    }
+
     /// Directories watched in one tree.
     pub fn watched_dirs(&self, watch: u32) -> u64 {
         self.tree.count(watch)

@@ -1,0 +1,250 @@
+//! What each fanotify event means for the trees: a changed path, a file still
+//! being written, a directory to compare whole, a move the target can repeat,
+//! or the root itself gone. Directory handles are placed by `places`.
+
+use std::collections::HashSet;
+use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, Instant};
+
+use inotify::EventMask;
+
+use super::FanWatcher;
+use super::places::Place;
+use super::records::Event;
+use crate::watch_tree::join;
+use crate::watcher::Change;
+
+impl FanWatcher {
+    pub(super) fn everything(&self, out: &mut Vec<Change>) {
+        for watch in self.roots.keys() {
+            out.push(Change::Everything { watch: *watch });
+        }
+    }
+
+    pub(super) fn handle(&mut self, event: Event, exchanged: bool, out: &mut Vec<Change>) {
+        let mask = event.mask;
+        tracing::trace!("fanotify {mask:#x} {event:?}");
+        if mask & libc::FAN_Q_OVERFLOW != 0 {
+            self.overflows += 1;
+            tracing::warn!("fanotify queue overflow: full sync of every fanotify-watched tree");
+            self.everything(out);
+            return;
+        }
+        let is_dir = mask & libc::FAN_ONDIR != 0;
+        // The object left its place: whatever was unplaced inside it is covered
+        // by the path this event names.
+        if mask & (libc::FAN_DELETE | libc::FAN_RENAME) != 0
+            && let Some(object) = &event.object
+        {
+            self.unplaced.remove(object);
+            for (watch, root) in &self.roots {
+                if root.fid == *object {
+                    out.push(Change::RootGone { watch: *watch });
+                }
+            }
+        }
+        if mask & libc::FAN_RENAME != 0 {
+            self.renamed(&event, is_dir, exchanged, out);
+            return;
+        }
+        let Some(entry) = &event.entry else {
+            return;
+        };
+        let entry_changed = mask & (libc::FAN_CREATE | libc::FAN_DELETE) != 0;
+        let Some(place) = self.place_entry(entry, is_dir, entry_changed) else {
+            return;
+        };
+        // A directory created is known from birth (its events never need a
+        // lookup); one deleted is remembered where it was, for events about it
+        // still queued (a file closed after its directory went).
+        if is_dir
+            && entry_changed
+            && let Some(object) = event.object
+        {
+            self.remember(object, place.clone());
+        }
+        let Place::Inside { watch, rel } = place else {
+            return;
+        };
+        if rel.is_empty() || !self.events.triggers(inotify_mask(mask)) {
+            return;
+        }
+        // Written and not closed (events of one file merge: a close in the same
+        // event makes it an ordinary change): it goes out once quiet.
+        let settled =
+            libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB | libc::FAN_CREATE | libc::FAN_DELETE;
+        if !is_dir && mask & libc::FAN_MODIFY != 0 && mask & settled == 0 {
+            out.push(Change::Written { watch, rel });
+            return;
+        }
+        // A directory deleted: whatever holds its name by the time rsync runs
+        // (`rm -rf d; mkdir d`) is made equal as a whole tree.
+        if is_dir && mask & libc::FAN_DELETE != 0 {
+            out.push(Change::Tree { watch, rel });
+            return;
+        }
+        if !is_dir
+            && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB) != 0
+            && self.has_other_links(watch, &rel)
+        {
+            // Its other names changed too, wherever they are.
+            out.push(Change::Everything { watch });
+        }
+        out.push(Change::Path { watch, rel });
+    }
+
+    fn has_other_links(&self, watch: u32, rel: &[u8]) -> bool {
+        self.roots
+            .get(&watch)
+            .is_some_and(|root| crate::watcher::has_other_links(root.path(), rel))
+    }
+
+    /// A rename: a move the target can repeat, or (when that could go wrong) the
+    /// old path deleted and the new one transferred with everything below it.
+    ///
+    /// Paths found by looking a directory up are where it is now, not where it
+    /// was when its event happened; a directory rename read after such a lookup
+    /// in the same drain may already be part of them, and replaying it as a move
+    /// would move those paths a second time. So it is transferred: what it holds
+    /// now is listed, and nothing pending is re-rooted. (After the drain every
+    /// rename that happened before the lookups has been read.)
+    fn renamed(&mut self, event: &Event, is_dir: bool, exchanged: bool, out: &mut Vec<Change>) {
+        let (Some(old), Some(new)) = (&event.old, &event.new) else {
+            return;
+        };
+        let transfer = exchanged || (is_dir && self.looked_up);
+        let from = self.place_entry(old, is_dir, true);
+        let to = self.place_entry(new, is_dir, true);
+        if is_dir {
+            // Every remembered path below it changed.
+            self.generation += 1;
+            if let (Some(object), Some(to)) = (&event.object, &to) {
+                self.remember(object.clone(), to.clone());
+            }
+        }
+        match (from, to) {
+            (
+                Some(Place::Inside { watch, rel: from }),
+                Some(Place::Inside {
+                    watch: into,
+                    rel: to,
+                }),
+            ) if watch == into && !from.is_empty() && !to.is_empty() && !transfer => {
+                let implied = if is_dir {
+                    self.list_tree(watch, &to)
+                } else {
+                    Vec::new()
+                };
+                out.push(Change::Move {
+                    watch,
+                    from,
+                    to,
+                    implied,
+                });
+            }
+            (from, to) => {
+                // A directory that left, or arrived from elsewhere, or was
+                // swapped: whatever holds each name when rsync runs is made
+                // equal as a whole tree.
+                let change = |watch, rel| {
+                    if is_dir {
+                        Change::Tree { watch, rel }
+                    } else {
+                        Change::Path { watch, rel }
+                    }
+                };
+                if let Some(Place::Inside { watch, rel }) = from
+                    && !rel.is_empty()
+                    && self.events.triggers(EventMask::MOVED_FROM)
+                {
+                    out.push(change(watch, rel));
+                }
+                if let Some(Place::Inside { watch, rel }) = to
+                    && !rel.is_empty()
+                    && self.events.triggers(EventMask::MOVED_TO)
+                {
+                    out.push(change(watch, rel));
+                }
+            }
+        }
+    }
+
+    /// Handles still unplaced when the queue is drained: a full sync of every
+    /// tree on their filesystem.
+    pub(super) fn escalate_unplaced(&mut self, out: &mut Vec<Change>) {
+        if self.unplaced.is_empty() {
+            return;
+        }
+        let filesystems: HashSet<u64> = self.unplaced.drain().map(|f| f.fsid()).collect();
+        let mut watches: Vec<u32> = self
+            .roots
+            .iter()
+            .filter(|(_, root)| root.mounts.iter().any(|m| filesystems.contains(&m.dev)))
+            .map(|(watch, _)| *watch)
+            .collect();
+        watches.sort_unstable();
+        if watches.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        if self
+            .escalation_logged
+            .is_none_or(|at| now.duration_since(at) > Duration::from_secs(60))
+        {
+            self.escalation_logged = Some(now);
+            tracing::warn!(
+                "events in a directory that no longer exists and was never seen could not \
+                 be placed: full sync of watch(es) {watches:?} (logged once a minute)"
+            );
+        }
+        for watch in watches {
+            out.push(Change::Everything { watch });
+        }
+    }
+
+    /// Every entry below `rel` (not following symlinks, excluded ones left out),
+    /// for a directory that arrived whole.
+    fn list_tree(&self, watch: u32, rel: &[u8]) -> Vec<Vec<u8>> {
+        let Some(root) = self.roots.get(&watch) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        let mut stack = vec![rel.to_vec()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(crate::watcher::absolute(root.path(), &dir)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let child = join(&dir, entry.file_name().as_bytes());
+                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+                if root.excludes.matches(&child, is_dir) {
+                    continue;
+                }
+                if is_dir {
+                    stack.push(child.clone());
+                }
+                found.push(child);
+            }
+        }
+        found
+    }
+}
+
+/// Whether `second` is the other half of an exchange of `first`'s two entries.
+pub(super) fn is_exchange(first: &Event, second: &Event) -> bool {
+    first.mask & libc::FAN_RENAME != 0
+        && second.mask & libc::FAN_RENAME != 0
+        && first.old.is_some()
+        && first.old == second.new
+        && first.new == second.old
+}
+
+/// fanotify's content and entry bits are inotify's, so the configured inotify
+/// event names decide which fanotify events count.
+fn inotify_mask(mask: u64) -> EventMask {
+    let mut bits = (mask & 0xfff) as u32;
+    if mask & libc::FAN_ONDIR != 0 {
+        bits |= libc::IN_ISDIR;
+    }
+    EventMask::from_bits_retain(bits)
+}
