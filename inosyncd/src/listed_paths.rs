@@ -19,7 +19,8 @@
 //! the line that holds for symlinks in that window).
 
 use std::collections::{BTreeSet, HashMap};
-use std::ffi::OsStr;
+use std::ffi::{CString, OsStr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -32,21 +33,38 @@ enum Kind {
     Stop,
 }
 
+/// The longest path (relative to the watch root) rsync can transfer: it works
+/// with names relative to the root, and the kernel refuses longer ones
+/// (PATH_MAX, 4096 bytes with the terminating NUL).
+pub const MAX_RSYNC_PATH: usize = 4095;
+
+/// Why a path that is too long is held, for `status` and the log.
+pub fn too_long(path: &[u8]) -> String {
+    format!(
+        "the path is {} bytes long: rsync transfers paths of at most {MAX_RSYNC_PATH} bytes          below the watch root (PATH_MAX); shorten it (its parts that fit are mirrored)",
+        path.len()
+    )
+}
+
 /// The paths to hand rsync: each listed path, or its topmost ancestor (below
 /// `root`) that is not a real directory. Sorted and without duplicates.
+/// Ancestors are looked at relative to the root, so a root with a long path of
+/// its own does not cut paths rsync can still transfer.
 pub fn for_rsync(root: &Path, paths: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let root_fd = open_dir(root);
     let mut seen: HashMap<Vec<u8>, Kind> = HashMap::new();
     let mut out = BTreeSet::new();
     for path in paths {
         let mut replacement = None;
         for (end, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
             let ancestor = &path[..end];
-            if ancestor.is_empty() {
+            // Past what rsync transfers: the path is held as too long anyway.
+            if ancestor.is_empty() || ancestor.len() > MAX_RSYNC_PATH {
                 continue;
             }
             let kind = *seen
                 .entry(ancestor.to_vec())
-                .or_insert_with(|| kind_of(&root.join(OsStr::from_bytes(ancestor))));
+                .or_insert_with(|| kind_of(root, root_fd.as_ref(), ancestor));
             if kind == Kind::Stop {
                 replacement = Some(ancestor.to_vec());
                 break;
@@ -89,11 +107,51 @@ pub fn covered_by(path: &[u8], trees: &[Vec<u8>]) -> bool {
     })
 }
 
-fn kind_of(path: &Path) -> Kind {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => Kind::Dir,
-        _ => Kind::Stop,
+/// The root, opened to look at paths relative to it.
+pub fn open_dir(root: &Path) -> Option<OwnedFd> {
+    let c_root = CString::new(root.as_os_str().as_bytes()).ok()?;
+    // SAFETY: a NUL-terminated path; the descriptor is owned below.
+    let fd = unsafe {
+        libc::open(
+            c_root.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    // SAFETY: a fresh descriptor nobody else owns.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `lstat` of `rel` below the root opened as `root_fd` (never following a
+/// symlink): its `st_mode`, or the error number.
+pub fn lstat_mode(root_fd: &OwnedFd, rel: &[u8]) -> Result<u32, i32> {
+    let c_rel = CString::new(rel).map_err(|_| libc::EINVAL)?;
+    // SAFETY: a zeroed stat we own, a descriptor we own, a NUL-terminated name.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let rc = unsafe {
+        libc::fstatat(
+            root_fd.as_raw_fd(),
+            c_rel.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc == 0 {
+        Ok(st.st_mode)
+    } else {
+        Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO))
     }
+}
+
+fn kind_of(root: &Path, root_fd: Option<&OwnedFd>, rel: &[u8]) -> Kind {
+    let is_dir = match root_fd {
+        Some(fd) => lstat_mode(fd, rel).is_ok_and(|mode| mode & libc::S_IFMT == libc::S_IFDIR),
+        None => {
+            std::fs::symlink_metadata(root.join(OsStr::from_bytes(rel))).is_ok_and(|m| m.is_dir())
+        }
+    };
+    if is_dir { Kind::Dir } else { Kind::Stop }
 }
 
 #[cfg(test)]

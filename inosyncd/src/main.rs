@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod control;
 mod daemonize;
+mod deep_paths;
 mod engine;
 mod exclude;
 #[cfg(test)]

@@ -55,8 +55,33 @@ impl Engine {
         job.compare_contents = batch.full && pair.compare_contents;
         job.paths =
             (!batch.full).then(|| crate::listed_paths::for_rsync(&watch.spec.path, batch.paths));
+        // A path rsync cannot transfer is held and shown, never handed to it (a
+        // listed path it cannot even stat fails the whole run).
+        if let Some(paths) = &mut job.paths {
+            let now = Instant::now();
+            paths.retain(|path| {
+                if path.len() <= crate::listed_paths::MAX_RSYNC_PATH {
+                    return true;
+                }
+                let failures = batch.held_failures.get(path).copied().unwrap_or(0) + 1;
+                let reason = crate::listed_paths::too_long(path);
+                if failures == 1 {
+                    tracing::warn!(
+                        "{} -> {}: {}...: {reason}; held",
+                        watch.spec.path.display(),
+                        pair.destination,
+                        String::from_utf8_lossy(&path[..path.len().min(120)])
+                    );
+                }
+                pair.held.hold(path.clone(), &reason, failures, now);
+                false
+            });
+        }
+        job.held = pair.held_paths();
         job.moves = batch.moves;
         job.trees = batch.trees;
+        job.trees
+            .retain(|tree| tree.len() <= crate::listed_paths::MAX_RSYNC_PATH);
         // A large batch may use the free slots: several rsync processes.
         let processes = match &job.paths {
             Some(paths) if paths.len() >= rsync::SPLIT_MIN_PATHS => {
@@ -98,6 +123,7 @@ impl Engine {
             destination: pair.destination.clone(),
             speed: self.watch_speed(watch).0,
             excludes: watch.excludes.patterns().to_vec(),
+            held: Vec::new(),
             extra: [&self.config.rsync_args[..], &watch.spec.rsync_args[..]].concat(),
             rsh: self.reuse_rsh(&pair.target, &watch.spec.rsync_args),
             io_timeout: Duration::from_secs_f64(self.config.io_timeout),

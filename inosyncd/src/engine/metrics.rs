@@ -32,6 +32,7 @@ pub struct Metrics {
     pending: IntGaugeVec,
     oldest_pending: GaugeVec,
     consecutive_failures: IntGaugeVec,
+    held: IntGaugeVec,
     watched_dirs: IntGaugeVec,
     rsync_running: IntGauge,
 }
@@ -121,6 +122,11 @@ impl Default for Metrics {
                 )
                 .expect("valid metric"),
             ),
+            held: int_gauges(
+                "held_paths",
+                "Paths rsync cannot sync (refused, too long), held apart and retried on their own",
+                PAIR,
+            ),
             consecutive_failures: int_gauges(
                 "consecutive_failures",
                 "Failed runs since the last success",
@@ -183,6 +189,7 @@ impl Engine {
         m.pending.reset();
         m.oldest_pending.reset();
         m.consecutive_failures.reset();
+        m.held.reset();
         m.watched_dirs.reset();
         for (id, watch) in &self.watches {
             let path = watch.spec.path.display().to_string();
@@ -201,6 +208,9 @@ impl Engine {
                 m.consecutive_failures
                     .with_label_values(&labels)
                     .set(i64::from(pair.failures));
+                m.held
+                    .with_label_values(&labels)
+                    .set(pair.held.len() as i64);
             }
         }
         let mut text = Vec::new();

@@ -501,6 +501,7 @@ impl Pair {
         if bad.is_empty() {
             return false;
         }
+        let new = bad.iter().any(|p| !batch.held_failures.contains_key(p));
         for path in bad {
             let failures = batch.held_failures.get(&path).copied().unwrap_or(0) + 1;
             tracing::warn!(
@@ -511,7 +512,31 @@ impl Pair {
             self.held.hold(path, cause, failures, now);
         }
         self.synced(batch);
+        // rsync skipped every deletion for those paths' errors: the run is done
+        // again at once with them excluded (see `held_excludes`), unless they
+        // were held before (then it is their errors that persist).
+        if outcome.deletions_skipped && new {
+            tracing::info!(
+                "{}: rsync skipped its deletions because of the paths now held; again without them",
+                self.destination
+            );
+            if batch.full {
+                self.record_full(now, true, batch.full_reason);
+            } else {
+                for tree in &batch.trees {
+                    self.record_tree(tree, now);
+                }
+                self.urgent = true;
+            }
+        }
         true
+    }
+
+    /// The paths held and not tried in this batch, to exclude from it: a full
+    /// sync or a tree compared whole leaves them to their own retries, and an
+    /// error on one of them no longer makes rsync skip every deletion of the run.
+    pub fn held_paths(&self) -> Vec<Vec<u8>> {
+        self.held.iter().map(|(path, _)| path.clone()).collect()
     }
 
     /// Puts a batch that did not complete back. Its moves may or may not have
@@ -661,6 +686,7 @@ mod tests {
             vanished: Vec::new(),
             renamed: 0,
             refused: Vec::new(),
+            deletions_skipped: false,
         }
     }
 

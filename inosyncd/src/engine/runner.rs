@@ -89,6 +89,7 @@ impl Runner for PretendRunner {
             vanished: Vec::new(),
             renamed: 0,
             refused: Vec::new(),
+            deletions_skipped: false,
         }))
     }
 

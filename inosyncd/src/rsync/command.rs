@@ -18,6 +18,8 @@ pub struct Job {
     pub speed: u32,
     /// Exclude patterns, passed on so rsync never transfers or deletes them.
     pub excludes: Vec<String>,
+    /// Paths held apart (retried on their own), excluded from this run.
+    pub held: Vec<Vec<u8>>,
     /// Raw user arguments, appended last so they can override ours.
     pub extra: Vec<String>,
     /// A `--rsh=` argument that overrides the user's (to add ssh connection reuse).
@@ -125,6 +127,11 @@ impl Job {
         }
         for pattern in &self.excludes {
             argv.push(format!("--exclude={pattern}").into());
+        }
+        for path in &self.held {
+            let mut arg = b"--exclude=".to_vec();
+            arg.extend(super::deletions::anchored(path, false));
+            argv.push(OsString::from_vec(arg));
         }
         for extra in &self.extra {
             argv.push(extra.into());
@@ -253,6 +260,7 @@ mod tests {
             destination: "backup@m1:/srv/blog/".into(),
             speed: 500,
             excludes: vec!["/cache/".into()],
+            held: Vec::new(),
             extra: vec!["--rsh=ssh -p 22".into()],
             rsh: None,
             io_timeout: std::time::Duration::from_secs(600),

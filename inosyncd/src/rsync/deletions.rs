@@ -18,13 +18,17 @@ use std::path::Path;
 /// at for another reason (permission, a name too long) counts as existing:
 /// rsync then says what is wrong with it.
 pub fn split_missing(root: &Path, paths: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let root_fd = crate::listed_paths::open_dir(root);
     let mut present = Vec::with_capacity(paths.len());
     let mut missing = Vec::new();
     for path in paths {
-        let gone = match std::fs::symlink_metadata(root.join(OsStr::from_bytes(&path))) {
-            Ok(_) => false,
-            Err(e) => matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)),
+        let errno = match &root_fd {
+            Some(fd) => crate::listed_paths::lstat_mode(fd, &path).err(),
+            None => std::fs::symlink_metadata(root.join(OsStr::from_bytes(&path)))
+                .err()
+                .and_then(|e| e.raw_os_error()),
         };
+        let gone = matches!(errno, Some(libc::ENOENT | libc::ENOTDIR));
         if gone {
             missing.push(path);
         } else {
@@ -70,7 +74,7 @@ pub fn rules(missing: &[Vec<u8>]) -> Vec<u8> {
 /// character); one with any of them, or one that gets a wildcard suffix
 /// (`wild`), is a wildcard pattern, in which a backslash escapes the next
 /// character.
-fn anchored(path: &[u8], wild: bool) -> Vec<u8> {
+pub(super) fn anchored(path: &[u8], wild: bool) -> Vec<u8> {
     let escape = wild || path.iter().any(|b| b"*?[".contains(b));
     let mut out = Vec::with_capacity(path.len() + 1);
     out.push(b'/');

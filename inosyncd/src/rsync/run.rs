@@ -53,6 +53,9 @@ pub struct Outcome {
     /// rsync option asked for): the transfer itself succeeded, and the refusal
     /// is reported, not retried.
     pub refused: Vec<String>,
+    /// rsync skipped its deletions because of an I/O error (a full sync or a
+    /// tree compared whole left extras on the target).
+    pub deletions_skipped: bool,
 }
 
 /// How far a running transfer has got, as rsync reports it (`--info=progress2`).
@@ -216,6 +219,7 @@ impl Outcome {
             vanished: Vec::new(),
             renamed: 0,
             refused: Vec::new(),
+            deletions_skipped: false,
         }
     }
 
@@ -238,6 +242,7 @@ impl Outcome {
         self.named.extend(other.named);
         self.vanished.extend(other.vanished);
         self.refused.extend(other.refused);
+        self.deletions_skipped |= other.deletions_skipped;
     }
 }
 
@@ -348,6 +353,7 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
                 vanished: Vec::new(),
                 renamed: 0,
                 refused: Vec::new(),
+                deletions_skipped: false,
             };
         }
         Launch::Running(child) => child,
@@ -524,6 +530,7 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
         vanished: stderr.vanished(&source),
         renamed: 0,
         refused: refused.unwrap_or_default(),
+        deletions_skipped: stderr.deletions_skipped(),
     }
 }
 

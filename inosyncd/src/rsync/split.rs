@@ -116,11 +116,13 @@ fn merge(parts: Vec<Outcome>) -> Outcome {
         vanished: Vec::new(),
         renamed: 0,
         refused: Vec::new(),
+        deletions_skipped: false,
     };
     let mut causes = Vec::new();
     let mut first_retry = None;
     let mut interrupted = false;
     for part in parts {
+        merged.deletions_skipped |= part.deletions_skipped;
         merged.elapsed = merged.elapsed.max(part.elapsed);
         merged.files = Some(merged.files.unwrap_or(0) + part.files.unwrap_or(0));
         merged.bytes_sent = match (merged.bytes_sent, part.bytes_sent) {

@@ -50,6 +50,15 @@ impl Stderr {
         cause
     }
 
+    /// Whether rsync skipped every deletion of a run because of an I/O error
+    /// ("IO error encountered -- skipping file deletion"): a full sync that
+    /// did so left the target with what the source no longer has.
+    pub fn deletions_skipped(&self) -> bool {
+        self.lines
+            .iter()
+            .any(|l| l.contains("skipping file deletion"))
+    }
+
     /// Whether rsync aborted because the tree changed under its sender (a parent
     /// that became a file while it was being listed): a race, not a misconfig.
     pub fn sender_raced(&self) -> bool {
@@ -130,7 +139,12 @@ fn is_error_line(line: &str) -> bool {
         || line.starts_with("ERROR: ")
         || line.starts_with("ABORTING ")
         || line.starts_with("cannot delete")
+        || line.starts_with(OVERFLOW)
 }
+
+/// How rsync names a directory whose entries are too deep to list (the path
+/// follows the colon).
+const OVERFLOW: &str = "filename overflows max-path len by ";
 
 /// The names an error line quotes: `"..."` strings, `unlink(x)`/`rmdir(x)` arguments,
 /// and what follows `from sender: `.
@@ -154,6 +168,12 @@ fn names_in(line: &str) -> Vec<&str> {
         }
     }
     if let Some((_, name)) = line.split_once("from sender: ") {
+        names.push(name.trim_end());
+    }
+    if let Some((_, name)) = line
+        .strip_prefix(OVERFLOW)
+        .and_then(|rest| rest.split_once(": "))
+    {
         names.push(name.trim_end());
     }
     if let Some(name) = line.strip_prefix("cannot delete non-empty directory: ") {

@@ -30,7 +30,7 @@ mod change;
 pub use change::Change;
 
 /// A path in a tree: its root joined with a relative path (`""` is the root).
-fn absolute(root: &Path, rel: &[u8]) -> std::path::PathBuf {
+pub fn absolute(root: &Path, rel: &[u8]) -> std::path::PathBuf {
     use std::os::unix::ffi::OsStrExt;
     if rel.is_empty() {
         root.to_path_buf()

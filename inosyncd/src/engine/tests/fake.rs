@@ -99,6 +99,7 @@ pub fn synced() -> Outcome {
         vanished: Vec::new(),
         renamed: 0,
         refused: Vec::new(),
+        deletions_skipped: false,
     }
 }
 

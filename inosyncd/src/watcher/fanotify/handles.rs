@@ -107,6 +107,11 @@ pub fn resolve(mount: &OwnedFd, fid: &Fid) -> Resolved {
     // SAFETY: a fresh descriptor nobody else owns; closed when dropped.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     match std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
+        // Deeper than a path can say (PATH_MAX): named by walking up.
+        Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => match name_walking_up(fd) {
+            Some(path) => Resolved::Path(path),
+            None => Resolved::Unknown(e.to_string()),
+        },
         Ok(path) => {
             let bytes = path.into_os_string().into_vec();
             if bytes.ends_with(b" (deleted)")
@@ -124,6 +129,61 @@ pub fn resolve(mount: &OwnedFd, fid: &Fid) -> Resolved {
 }
 
 use std::os::unix::ffi::OsStringExt;
+
+/// The path of a directory too deep for `/proc/self/fd` to name (longer than
+/// PATH_MAX): its name in its parent, and the parent's, up to an ancestor the
+/// kernel can name. `None` when a step fails (a rename in between, a root).
+fn name_walking_up(dir: OwnedFd) -> Option<Vec<u8>> {
+    use std::os::unix::fs::{DirEntryExt, MetadataExt};
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    let mut current = dir;
+    for _ in 0..libc::PATH_MAX {
+        let here = std::fs::metadata(format!("/proc/self/fd/{}", current.as_raw_fd())).ok()?;
+        // SAFETY: a descriptor we own and a NUL-terminated name.
+        let parent = unsafe {
+            libc::openat(
+                current.as_raw_fd(),
+                c"..".as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if parent < 0 {
+            return None;
+        }
+        // SAFETY: a fresh descriptor nobody else owns.
+        let parent = unsafe { OwnedFd::from_raw_fd(parent) };
+        let proc_parent = format!("/proc/self/fd/{}", parent.as_raw_fd());
+        let above = std::fs::metadata(&proc_parent).ok()?;
+        if (above.dev(), above.ino()) == (here.dev(), here.ino()) {
+            return None;
+        }
+        let name = std::fs::read_dir(&proc_parent)
+            .ok()?
+            .flatten()
+            .find(|e| e.ino() == here.ino())?
+            .file_name()
+            .into_vec();
+        names.push(name);
+        match std::fs::read_link(&proc_parent) {
+            Ok(path) => {
+                let mut path = path.into_os_string().into_vec();
+                if path.first() != Some(&b'/') || path.ends_with(b" (deleted)") {
+                    return None;
+                }
+                for name in names.iter().rev() {
+                    if path.last() != Some(&b'/') {
+                        path.push(b'/');
+                    }
+                    path.extend_from_slice(name);
+                }
+                return Some(path);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => current = parent,
+            Err(_) => return None,
+        }
+    }
+    None
+}
 
 /// A `struct file_handle` with room for its bytes, 4-byte aligned.
 struct HandleBuf {

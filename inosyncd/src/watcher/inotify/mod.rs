@@ -88,17 +88,24 @@ impl InotifyWatcher {
         self.add_watch_with(path, 0)
     }
 
+    /// A directory opened without following any symlink, named by its
+    /// descriptor (`/proc/self/fd/N`, itself a link the watch must follow).
+    fn add_watch_through(&self, proc_path: &Path) -> io::Result<Wd> {
+        self.add_watch_mask(
+            proc_path,
+            self.events.watch_mask().bits() & !libc::IN_DONT_FOLLOW,
+        )
+    }
+
     fn add_watch_with(&self, path: &Path, extra: u32) -> io::Result<Wd> {
+        self.add_watch_mask(path, self.events.watch_mask().bits() | extra)
+    }
+
+    fn add_watch_mask(&self, path: &Path, mask: u32) -> io::Result<Wd> {
         let path = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
         // SAFETY: a valid descriptor and a NUL-terminated path that outlives the call.
-        let wd = unsafe {
-            libc::inotify_add_watch(
-                self.raw_fd(),
-                path.as_ptr(),
-                self.events.watch_mask().bits() | extra,
-            )
-        };
+        let wd = unsafe { libc::inotify_add_watch(self.raw_fd(), path.as_ptr(), mask) };
         if wd < 0 {
             Err(io::Error::last_os_error())
         } else {

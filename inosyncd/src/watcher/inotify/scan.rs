@@ -43,7 +43,7 @@ impl InotifyWatcher {
                 return;
             };
             let abs = absolute(&root.path, &dir_rel);
-            let entries = match std::fs::read_dir(&abs) {
+            let entries = match crate::deep_paths::read_dir(&root.path, &dir_rel) {
                 Ok(entries) => entries,
                 // Gone already: its deletion event is queued behind this one.
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
@@ -94,8 +94,16 @@ impl InotifyWatcher {
         rel: &[u8],
         out: &mut Vec<Change>,
     ) -> Option<NodeId> {
-        let abs = absolute(&self.roots.get(&watch)?.path, rel);
-        match self.add_watch(&abs) {
+        let root = &self.roots.get(&watch)?.path;
+        let abs = absolute(root, rel);
+        let added = if abs.as_os_str().len() < crate::deep_paths::LONG {
+            self.add_watch(&abs)
+        } else {
+            // Deeper than a path can name: watched through a descriptor.
+            crate::deep_paths::open_dir_below(root, rel)
+                .and_then(|dir| self.add_watch_through(&crate::deep_paths::proc_path(&dir)))
+        };
+        match added {
             Ok(wd) => Some(self.tree.insert(Some(parent), watch, name, wd)),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => None,
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {

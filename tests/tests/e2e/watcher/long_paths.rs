@@ -82,4 +82,14 @@ fn a_path_longer_than_path_max_is_held_and_shown_and_holds_back_nothing() {
         .exists()));
     // The parts that can be mirrored are: the shallow directories exist.
     assert!(fx.dst.join("d".repeat(200)).is_dir(), "{}", daemon.log());
+    // A full sync still deletes what the source no longer has: rsync skips
+    // every deletion of a run in which a path was too long, so the held path
+    // is left out of it.
+    fs::write(fx.dst.join("stale"), "only on the target").unwrap();
+    daemon.ctl_ok(&["sync"]);
+    assert!(
+        poll_until(Duration::from_secs(10), || !fx.dst.join("stale").exists()),
+        "a full sync deleted nothing\n{}",
+        daemon.log()
+    );
 }
