@@ -10,7 +10,7 @@ use inotify::EventMask;
 
 use super::FanWatcher;
 use super::places::Place;
-use super::records::Event;
+use super::records::{Event, Fid};
 use crate::watch_tree::join;
 use crate::watcher::Change;
 
@@ -43,6 +43,13 @@ impl FanWatcher {
                 }
             }
         }
+        // A name came or went: its link count may have changed.
+        if !is_dir
+            && mask & (libc::FAN_CREATE | libc::FAN_DELETE | libc::FAN_RENAME) != 0
+            && let Some(object) = &event.object
+        {
+            self.links.remove(object);
+        }
         if mask & libc::FAN_RENAME != 0 {
             self.renamed(&event, is_dir, exchanged, out);
             return;
@@ -59,11 +66,20 @@ impl FanWatcher {
         // still queued (a file closed after its directory went).
         if is_dir
             && entry_changed
-            && let Some(object) = event.object
+            && let Some(object) = &event.object
         {
-            self.remember(object, place.clone());
+            self.remember(object.clone(), place.clone());
         }
         let Place::Inside { watch, rel } = place else {
+            // Written through a name outside every tree: the file may have
+            // another name in one (a hard link).
+            if place == Place::Outside
+                && !is_dir
+                && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_MODIFY | libc::FAN_ATTRIB) != 0
+                && let Some(object) = &event.object
+            {
+                self.written_outside(object, out);
+            }
             return;
         };
         if rel.is_empty() || !self.events.triggers(inotify_mask(mask)) {
@@ -91,6 +107,54 @@ impl FanWatcher {
             out.push(Change::Everything { watch });
         }
         out.push(Change::Path { watch, rel });
+    }
+
+    /// A file was written through a name outside every tree. If it has other
+    /// names, one may be in a tree on its filesystem; where is unknown (the
+    /// kernel names only the one written through), so those trees get a full
+    /// sync (size and mtime show the change). The link count of each file is
+    /// looked up once and remembered until a name of it comes or goes.
+    fn written_outside(&mut self, object: &Fid, out: &mut Vec<Change>) {
+        let linked = match self.links.get(object) {
+            Some(linked) => *linked,
+            None => {
+                let dev = object.fsid();
+                let count = self
+                    .view_of(dev)
+                    .and_then(|mount| super::handles::link_count(mount, object));
+                let linked = count.is_some_and(|n| n > 1);
+                if self.links.len() >= super::MAX_REMEMBERED_OUTSIDE {
+                    self.links.clear();
+                }
+                self.links.insert(object.clone(), linked);
+                linked
+            }
+        };
+        if !linked {
+            return;
+        }
+        let dev = object.fsid();
+        let mut watches: Vec<u32> = self
+            .roots
+            .iter()
+            .filter(|(_, root)| root.mounts.iter().any(|m| m.dev == dev))
+            .map(|(watch, _)| *watch)
+            .collect();
+        watches.sort_unstable();
+        let now = Instant::now();
+        if self
+            .links_logged
+            .is_none_or(|at| now.duration_since(at) > Duration::from_secs(60))
+        {
+            self.links_logged = Some(now);
+            tracing::info!(
+                "a file with hard links was written outside the trees: full sync of watch(es) \
+                 {watches:?} on its filesystem (one of its names may be there; logged once a minute)"
+            );
+        }
+        for watch in watches {
+            out.push(Change::Everything { watch });
+        }
     }
 
     fn has_other_links(&self, watch: u32, rel: &[u8]) -> bool {

@@ -84,6 +84,29 @@ pub fn mount_fd(path: &Path) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// How many names (hard links) the file with handle `fid` has now.
+pub fn link_count(mount: &OwnedFd, fid: &Fid) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let handle = fid.handle();
+    let mut buf = HandleBuf::new(handle.len() as u32);
+    buf.set(fid.handle_type(), handle);
+    // SAFETY: a valid descriptor and a file_handle sized to its bytes.
+    let fd = unsafe {
+        libc::open_by_handle_at(
+            mount.as_raw_fd(),
+            buf.as_mut_ptr(),
+            libc::O_PATH | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh descriptor nobody else owns; closed when dropped.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let meta = std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+    meta.is_file().then(|| meta.nlink())
+}
+
 /// Where the directory with handle `fid` is now.
 pub fn resolve(mount: &OwnedFd, fid: &Fid) -> Resolved {
     let handle = fid.handle();

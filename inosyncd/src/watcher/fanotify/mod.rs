@@ -105,6 +105,10 @@ pub struct FanWatcher {
     /// Mount points opened to look handles up during one drain (`None`: could
     /// not be opened); closed when the drain ends, so no filesystem stays busy.
     opened: HashMap<Vec<u8>, Option<OwnedFd>>,
+    /// Files written outside every tree: whether each has more than one name
+    /// (until a name of it comes or goes).
+    links: HashMap<Fid, bool>,
+    links_logged: Option<Instant>,
     /// Queue overflows so far (none expected: the queue is unbounded).
     pub overflows: u64,
     buffer: Vec<u8>,
@@ -140,6 +144,8 @@ impl FanWatcher {
             escalation_logged: None,
             looked_up: false,
             opened: HashMap::new(),
+            links: HashMap::new(),
+            links_logged: None,
             overflows: 0,
             buffer: vec![0; 64 * 1024],
         })

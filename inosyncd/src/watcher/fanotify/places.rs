@@ -2,6 +2,7 @@
 //! outside every tree, excluded, or a path in one tree. Looked up through the
 //! handle when not remembered for the current generation of directory renames.
 
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -132,6 +133,23 @@ impl FanWatcher {
             }
         }
         Some(result)
+    }
+
+    /// A mount of filesystem `dev` that a tree reaches, opened for this drain.
+    pub(super) fn view_of(&mut self, dev: u64) -> Option<&OwnedFd> {
+        let point = self
+            .roots
+            .values()
+            .flat_map(|r| r.mounts.iter())
+            .find(|m| m.dev == dev)?
+            .point
+            .clone();
+        self.opened
+            .entry(point.clone())
+            .or_insert_with(|| {
+                handles::mount_fd(Path::new(std::ffi::OsStr::from_bytes(&point))).ok()
+            })
+            .as_ref()
     }
 
     fn place_of(&self, path: &[u8]) -> Place {
