@@ -9,6 +9,7 @@ mod run;
 mod split;
 mod ssh_reuse;
 mod stderr;
+mod stuck;
 mod verify;
 
 pub use command::{Job, display_argv};

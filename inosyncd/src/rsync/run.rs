@@ -71,6 +71,9 @@ pub struct Progress {
     pub eta: String,
 }
 
+/// How often a running rsync is checked for an open blocked on a fifo.
+const FIFO_CHECK: Duration = Duration::from_secs(1);
+
 /// How long rsync gets to exit after SIGTERM (it keeps its partial file then)
 /// before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -311,6 +314,8 @@ fn spawn(
         None => {}
     }
     command
+        // Its own process group, so a stop reaches every process of the run.
+        .process_group(0)
         .args(&argv[1..])
         // What rsync prints is parsed (byte counts, progress, causes, names): in
         // the C locale, whatever the daemon's own.
@@ -418,7 +423,11 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
     });
     let mut interrupted = false;
     let mut hung = false;
+    let mut on_fifo = false;
+    let mut fifo_seen = 0u32;
     let mut watchdog = Watchdog::new(child.id(), io_timeout);
+    let mut next_watch = tokio::time::Instant::now() + watchdog.period;
+    let mut next_fifo_check = tokio::time::Instant::now() + FIFO_CHECK;
     let status = loop {
         tokio::select! {
             status = child.wait() => break status,
@@ -426,7 +435,22 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
                 interrupted = true;
                 break stop_child(&mut child).await;
             }
-            () = tokio::time::sleep(watchdog.period) => {
+            // Twice in a row, a second apart: an open that blocks for good.
+            () = tokio::time::sleep_until(next_fifo_check) => {
+                next_fifo_check += FIFO_CHECK;
+                let waiting = child.id().is_some_and(super::stuck::waiting_on_a_fifo);
+                fifo_seen = if waiting { fifo_seen + 1 } else { 0 };
+                if fifo_seen >= 2 {
+                    tracing::warn!(
+                        "{label}: rsync is stuck opening a fifo that took a file's place; \
+                         stopping it, the next run lists it as the special file it is"
+                    );
+                    on_fifo = true;
+                    break stop_child(&mut child).await;
+                }
+            }
+            () = tokio::time::sleep_until(next_watch) => {
+                next_watch += watchdog.period;
                 if watchdog.stalled() {
                     tracing::error!(
                         "{label}: rsync moved no data for {:?}; stopping it (watchdog)",
@@ -438,17 +462,9 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
             }
         }
     };
-    let bytes_sent = match stdout_stats {
-        Some(task) => task.await.unwrap_or(None),
-        None => None,
-    };
-    let stderr = match stderr_lines {
-        Some(task) => task.await.unwrap_or_default(),
-        None => Stderr::default(),
-    };
-    if let Some(writer) = writer {
-        let _ = writer.await;
-    }
+    let bytes_sent = output_of(stdout_stats, None).await;
+    let stderr = output_of(stderr_lines, Stderr::default()).await;
+    output_of(writer, ()).await;
     let elapsed = started.elapsed();
     let code = status.as_ref().ok().and_then(|s| s.code());
     let error = match status {
@@ -457,6 +473,9 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
             "rsync hung: no data moved for {:?}; stopped by the watchdog",
             watchdog.limit
         )),
+        _ if on_fifo => {
+            Some("rsync was stuck opening a fifo that took a file's place mid-run; stopped".into())
+        }
         Ok(status) if status.success() => None,
         // Files that vanished mid-run have their own deletion events queued: the
         // next batch deals with them, so this run did its job.
@@ -566,18 +585,48 @@ fn parse_sent(line: &str) -> Option<u64> {
 
 /// SIGTERM first (with `--partial`, rsync keeps what it wrote), SIGKILL if it does
 /// not go.
+/// The signal goes to the run's whole process group (rsync leads its own, see
+/// `spawn`): rsync's own children, or a wrapper's, must not live on holding its
+/// pipes (or stuck where rsync was).
 async fn stop_child(
     child: &mut tokio::process::Child,
 ) -> std::io::Result<std::process::ExitStatus> {
-    if let Some(pid) = child.id() {
-        // SAFETY: kill(2) on our own child, which has not been reaped yet.
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    let group = child.id();
+    if let Some(pid) = group {
+        // SAFETY: kill(2) on the process group our own child leads; it has not
+        // been reaped yet, so the group id is still ours.
+        unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGTERM) };
     }
     match tokio::time::timeout(STOP_GRACE, child.wait()).await {
         Ok(status) => status,
         Err(_) => {
+            if let Some(pid) = group {
+                // SAFETY: as above (the leader still runs: not reaped).
+                unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
+            }
             let _ = child.kill().await;
             child.wait().await
+        }
+    }
+}
+
+/// How long rsync's output is read after it exited: a process it left behind
+/// (a remote shell's helper, a wrapper's child) may hold its pipes open.
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+
+/// What a task reading rsync's output got, or `fallback` when it did not end
+/// within [`OUTPUT_GRACE`] of the exit.
+async fn output_of<T: Send + 'static>(task: Option<tokio::task::JoinHandle<T>>, fallback: T) -> T {
+    let Some(task) = task else {
+        return fallback;
+    };
+    let abort = task.abort_handle();
+    match tokio::time::timeout(OUTPUT_GRACE, task).await {
+        Ok(Ok(value)) => value,
+        Ok(Err(_)) => fallback,
+        Err(_) => {
+            abort.abort();
+            fallback
         }
     }
 }
