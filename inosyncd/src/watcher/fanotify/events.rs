@@ -48,7 +48,7 @@ impl FanWatcher {
             && mask & (libc::FAN_CREATE | libc::FAN_DELETE | libc::FAN_RENAME) != 0
             && let Some(object) = &event.object
         {
-            self.links.remove(object);
+            self.links.changed(object);
         }
         if mask & libc::FAN_RENAME != 0 {
             self.renamed(&event, is_dir, exchanged, out);
@@ -78,7 +78,7 @@ impl FanWatcher {
                 && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_MODIFY | libc::FAN_ATTRIB) != 0
                 && let Some(object) = &event.object
             {
-                self.written_outside(object, out);
+                self.written_outside(object, mask, out);
             }
             return;
         };
@@ -100,40 +100,55 @@ impl FanWatcher {
             return;
         }
         if !is_dir
-            && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB) != 0
-            && self.has_other_links(watch, &rel)
+            && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB | libc::FAN_CREATE) != 0
+            && let Some(inode) = self.other_links(watch, &rel)
         {
-            // Its other names changed too, wherever they are.
-            out.push(Change::Everything { watch });
+            // A new name, or a change through one: remembered, for writes
+            // through its names outside the trees.
+            self.links.learn(watch, rel.clone(), inode);
+            if mask & libc::FAN_CREATE == 0 {
+                // Its other names changed too, wherever they are.
+                out.push(Change::Everything { watch });
+            }
         }
         out.push(Change::Path { watch, rel });
     }
 
     /// A file was written through a name outside every tree. If it has other
-    /// names, one may be in a tree on its filesystem; where is unknown (the
-    /// kernel names only the one written through), so those trees get a full
-    /// sync (size and mtime show the change). The link count of each file is
-    /// looked up once and remembered until a name of it comes or goes.
-    fn written_outside(&mut self, object: &Fid, out: &mut Vec<Change>) {
-        let linked = match self.links.get(object) {
-            Some(linked) => *linked,
+    /// names, those in the trees (from the index, each checked to still be that
+    /// file) changed. Until the trees on its filesystem are indexed, where they
+    /// are is unknown (the kernel names only the one written through): those
+    /// trees get a full sync (size and mtime show the change).
+    fn written_outside(&mut self, object: &Fid, mask: u64, out: &mut Vec<Change>) {
+        let dev = object.fsid();
+        let inode = match self.links.known_outside(object) {
+            Some(known) => known,
             None => {
-                let dev = object.fsid();
-                let count = self
+                let found = self
                     .view_of(dev)
-                    .and_then(|mount| super::handles::link_count(mount, object));
-                let linked = count.is_some_and(|n| n > 1);
-                if self.links.len() >= super::MAX_REMEMBERED_OUTSIDE {
-                    self.links.clear();
-                }
-                self.links.insert(object.clone(), linked);
-                linked
+                    .and_then(|mount| super::handles::inode_of(mount, object));
+                self.links.remember_outside(object, found)
             }
         };
-        if !linked {
+        let Some(inode) = inode else {
             return;
+        };
+        let closed = libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB;
+        let mut named = false;
+        for (watch, rel) in self.links.names_of(inode) {
+            let Some(root) = self.roots.get(&watch) else {
+                continue;
+            };
+            if !super::links::is_still(root.path(), &rel, inode) {
+                continue;
+            }
+            named = true;
+            out.push(if mask & closed == 0 {
+                Change::Written { watch, rel }
+            } else {
+                Change::Path { watch, rel }
+            });
         }
-        let dev = object.fsid();
         let mut watches: Vec<u32> = self
             .roots
             .iter()
@@ -141,6 +156,9 @@ impl FanWatcher {
             .map(|(watch, _)| *watch)
             .collect();
         watches.sort_unstable();
+        if named || self.links.indexed_all(&watches) {
+            return;
+        }
         let now = Instant::now();
         if self
             .links_logged
@@ -157,10 +175,14 @@ impl FanWatcher {
         }
     }
 
-    fn has_other_links(&self, watch: u32, rel: &[u8]) -> bool {
-        self.roots
-            .get(&watch)
-            .is_some_and(|root| crate::watcher::has_other_links(root.path(), rel))
+    /// The inode of `rel` when it is a file with other names.
+    fn other_links(&self, watch: u32, rel: &[u8]) -> Option<super::links::Inode> {
+        use std::os::unix::fs::MetadataExt;
+        let root = self.roots.get(&watch)?;
+        let meta = crate::watcher::absolute(root.path(), rel)
+            .symlink_metadata()
+            .ok()?;
+        (meta.is_file() && meta.nlink() > 1).then(|| (meta.dev(), meta.ino()))
     }
 
     /// A rename: a move the target can repeat, or (when that could go wrong) the
@@ -185,6 +207,15 @@ impl FanWatcher {
             if let (Some(object), Some(to)) = (&event.object, &to) {
                 self.remember(object.clone(), to.clone());
             }
+        }
+        // Names of files with other links follow (exchanged ones: a swap is not
+        // a rename of one place to the other; the index checks each name).
+        if !exchanged && let Some(Place::Inside { watch, rel }) = &from {
+            let into = match &to {
+                Some(Place::Inside { watch, rel }) => Some((*watch, rel.as_slice())),
+                _ => None,
+            };
+            self.links.reroot(*watch, rel, into);
         }
         match (from, to) {
             (

@@ -84,8 +84,9 @@ pub fn mount_fd(path: &Path) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// How many names (hard links) the file with handle `fid` has now.
-pub fn link_count(mount: &OwnedFd, fid: &Fid) -> Option<u64> {
+/// The inode (device and number) of the file with handle `fid`, and how many
+/// names (hard links) it has now.
+pub fn inode_of(mount: &OwnedFd, fid: &Fid) -> Option<((u64, u64), u64)> {
     use std::os::unix::fs::MetadataExt;
     let handle = fid.handle();
     let mut buf = HandleBuf::new(handle.len() as u32);
@@ -104,7 +105,8 @@ pub fn link_count(mount: &OwnedFd, fid: &Fid) -> Option<u64> {
     // SAFETY: a fresh descriptor nobody else owns; closed when dropped.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let meta = std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
-    meta.is_file().then(|| meta.nlink())
+    meta.is_file()
+        .then(|| ((meta.dev(), meta.ino()), meta.nlink()))
 }
 
 /// Where the directory with handle `fid` is now.

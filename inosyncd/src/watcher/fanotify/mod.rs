@@ -27,6 +27,7 @@
 mod events;
 mod groups;
 mod handles;
+mod links;
 mod places;
 pub mod records;
 
@@ -105,9 +106,8 @@ pub struct FanWatcher {
     /// Mount points opened to look handles up during one drain (`None`: could
     /// not be opened); closed when the drain ends, so no filesystem stays busy.
     opened: HashMap<Vec<u8>, Option<OwnedFd>>,
-    /// Files written outside every tree: whether each has more than one name
-    /// (until a name of it comes or goes).
-    links: HashMap<Fid, bool>,
+    /// Files of the trees with other names (see `links`).
+    links: links::Links,
     links_logged: Option<Instant>,
     /// Queue overflows so far (none expected: the queue is unbounded).
     pub overflows: u64,
@@ -144,7 +144,7 @@ impl FanWatcher {
             escalation_logged: None,
             looked_up: false,
             opened: HashMap::new(),
-            links: HashMap::new(),
+            links: links::Links::default(),
             links_logged: None,
             overflows: 0,
             buffer: vec![0; 64 * 1024],
@@ -216,6 +216,7 @@ impl FanWatcher {
             }
             marked.push(mount.dev);
         }
+        self.links.index(watch, kernel.clone(), excludes.clone());
         self.roots.insert(
             watch,
             Root {
@@ -256,6 +257,7 @@ impl FanWatcher {
         let Some(root) = self.roots.remove(&watch) else {
             return;
         };
+        self.links.forget(watch);
         self.generation += 1;
         for mount in &root.mounts {
             self.groups.unmark(mount.dev);
@@ -344,6 +346,7 @@ impl FanWatcher {
     pub fn read_queued(&mut self, out: &mut Vec<Change>) -> io::Result<bool> {
         let mut any = false;
         self.looked_up = false;
+        self.links.poll();
         let mut events = Vec::new();
         for group in 0..self.groups.len() {
             loop {

@@ -1,0 +1,205 @@
+//! Files of a tree with other names outside it (hard links: a `cp -al`
+//! snapshot, a deploy tool's release directory). A write through an outside
+//! name is reported with the file's own handle and the outside directory; the
+//! kernel cannot say which other names the file has. So each tree is walked once
+//! in the background for its files with several names, and events keep that
+//! index current: an outside write of such a file becomes a change of its
+//! names in the trees (each checked to still be that file), and until the walk
+//! of the trees on its filesystem is done, a full sync of them.
+
+use std::collections::{HashMap, HashSet};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, TryRecvError, channel};
+
+use super::records::Fid;
+use crate::exclude::ExcludeSet;
+use crate::watch_tree::join;
+
+/// A file's identity: its filesystem (device number) and inode.
+pub type Inode = (u64, u64);
+
+/// What one walk found: each file with several names, by inode.
+type Found = Vec<(Inode, Vec<u8>)>;
+
+/// Past this many remembered outside files, they are looked up again.
+const MAX_REMEMBERED: usize = 4096;
+
+/// The index of files with several names, per tree.
+#[derive(Default)]
+pub struct Links {
+    names: HashMap<Inode, Vec<(u32, Vec<u8>)>>,
+    walks: Vec<(u32, Receiver<Found>)>,
+    indexed: HashSet<u32>,
+    /// Files written outside the trees: their inode when they have several
+    /// names, `None` when one (until a name of theirs comes or goes).
+    outside: HashMap<Fid, Option<Inode>>,
+}
+
+impl Links {
+    /// Starts the walk of a tree, in the background.
+    pub fn index(&mut self, watch: u32, root: PathBuf, excludes: ExcludeSet) {
+        self.forget(watch);
+        let (tx, rx) = channel();
+        let spawned = std::thread::Builder::new()
+            .name("inosyncd-links".into())
+            .spawn(move || {
+                let _ = tx.send(walk(&root, &excludes));
+            });
+        match spawned {
+            Ok(_) => self.walks.push((watch, rx)),
+            Err(e) => tracing::warn!("cannot index hard links of watch {watch}: {e}"),
+        }
+    }
+
+    /// Takes in the walks that are done.
+    pub fn poll(&mut self) {
+        let mut done = Vec::new();
+        self.walks.retain(|(watch, rx)| match rx.try_recv() {
+            Ok(found) => {
+                done.push((*watch, found));
+                false
+            }
+            Err(TryRecvError::Empty) => true,
+            Err(TryRecvError::Disconnected) => false,
+        });
+        for (watch, found) in done {
+            for (inode, rel) in found {
+                self.learn(watch, rel, inode);
+            }
+            self.indexed.insert(watch);
+        }
+    }
+
+    /// Forgets a tree (removed, or watched another way).
+    pub fn forget(&mut self, watch: u32) {
+        self.walks.retain(|(w, _)| *w != watch);
+        self.indexed.remove(&watch);
+        for names in self.names.values_mut() {
+            names.retain(|(w, _)| *w != watch);
+        }
+        self.names.retain(|_, names| !names.is_empty());
+    }
+
+    /// `rel` of `watch` is a file with several names.
+    pub fn learn(&mut self, watch: u32, rel: Vec<u8>, inode: Inode) {
+        let names = self.names.entry(inode).or_default();
+        if !names.iter().any(|(w, r)| *w == watch && *r == rel) {
+            names.push((watch, rel));
+        }
+    }
+
+    /// `from` in `watch` was renamed to `to` (in `to_watch`; `None`: out of
+    /// every tree): names at or below it follow.
+    pub fn reroot(&mut self, watch: u32, from: &[u8], to: Option<(u32, &[u8])>) {
+        let below = |r: &[u8]| {
+            r == from || (r.len() > from.len() && r.starts_with(from) && r[from.len()] == b'/')
+        };
+        for names in self.names.values_mut() {
+            for name in names.iter_mut().filter(|(w, r)| *w == watch && below(r)) {
+                if let Some((to_watch, to)) = to {
+                    *name = (to_watch, [to, &name.1[from.len()..]].concat());
+                }
+            }
+        }
+    }
+
+    /// A name of this file came or went: its link count is looked up again.
+    pub fn changed(&mut self, fid: &Fid) {
+        self.outside.remove(fid);
+    }
+
+    /// What is remembered of a file written outside the trees: `Some(None)`
+    /// when it has one name, `Some(Some(inode))` when several, `None` when it
+    /// must be looked up (then [`Links::remember_outside`]).
+    pub fn known_outside(&self, fid: &Fid) -> Option<Option<Inode>> {
+        self.outside.get(fid).copied()
+    }
+
+    /// Remembers what a look-up of a file written outside found: its inode and
+    /// link count.
+    pub fn remember_outside(&mut self, fid: &Fid, found: Option<(Inode, u64)>) -> Option<Inode> {
+        let inode = found.and_then(|(inode, links)| (links > 1).then_some(inode));
+        if self.outside.len() >= MAX_REMEMBERED {
+            self.outside.clear();
+        }
+        self.outside.insert(fid.clone(), inode);
+        inode
+    }
+
+    /// The names in the trees of file `inode`, as last known.
+    pub fn names_of(&self, inode: Inode) -> Vec<(u32, Vec<u8>)> {
+        self.names.get(&inode).cloned().unwrap_or_default()
+    }
+
+    /// Whether every tree in `watches` has been walked.
+    pub fn indexed_all(&self, watches: &[u32]) -> bool {
+        watches.iter().all(|w| self.indexed.contains(w))
+    }
+}
+
+/// Whether `rel` below `root` is still the file `inode`.
+pub fn is_still(root: &Path, rel: &[u8], inode: Inode) -> bool {
+    crate::watcher::absolute(root, rel)
+        .symlink_metadata()
+        .is_ok_and(|m| m.is_file() && (m.dev(), m.ino()) == inode)
+}
+
+/// Every file below `root` with more than one name (not following symlinks,
+/// excluded directories left out).
+fn walk(root: &Path, excludes: &ExcludeSet) -> Found {
+    let mut found = Vec::new();
+    let mut stack = vec![Vec::new()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(crate::watcher::absolute(root, &dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let rel = join(&dir, entry.file_name().as_bytes());
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                if !excludes.matches(&rel, true) {
+                    stack.push(rel);
+                }
+            } else if meta.is_file() && meta.nlink() > 1 && !excludes.matches(&rel, false) {
+                found.push(((meta.dev(), meta.ino()), rel));
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_walk_finds_files_with_several_names_and_renames_move_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("tree");
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::write(root.join("a/b/linked"), "x").unwrap();
+        std::fs::write(root.join("single"), "x").unwrap();
+        std::fs::hard_link(root.join("a/b/linked"), dir.path().join("outside")).unwrap();
+        let mut links = Links::default();
+        links.index(7, root.clone(), ExcludeSet::new(&[]).unwrap());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !links.indexed_all(&[7]) && std::time::Instant::now() < deadline {
+            links.poll();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let meta = std::fs::metadata(dir.path().join("outside")).unwrap();
+        let inode = (meta.dev(), meta.ino());
+        assert_eq!(links.names_of(inode), [(7, b"a/b/linked".to_vec())]);
+        assert!(is_still(&root, b"a/b/linked", inode));
+        links.reroot(7, b"a", Some((7, b"c")));
+        assert_eq!(links.names_of(inode), [(7, b"c/b/linked".to_vec())]);
+        assert!(
+            !is_still(&root, b"c/b/linked", inode),
+            "not renamed on disk"
+        );
+    }
+}
