@@ -27,7 +27,7 @@ use landlock::{
 /// what they know (best effort).
 const HANDLED: ABI = ABI::V7;
 
-/// `sandbox` (SPEC §2).
+/// `sandbox` (README, "The sandbox: rsync writes only below its target").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     /// On where the kernel supports Landlock; the ABI level is logged at start.

@@ -1,4 +1,4 @@
-//! Which kernel interface reports changes (`backend`, SPEC §2).
+//! Which kernel interface reports changes (`backend`, README "Backends: fanotify and inotify").
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,4 +1,4 @@
-//! Starting and finishing batches through the [`Runner`] seam: the job handed to
+//! Starting and finishing batches through the [`Runner`](super::runner::Runner) seam: the job handed to
 //! the runner, the outcome it reports, the log line of each sync, and stopping
 //! what still runs at exit.
 

@@ -1,5 +1,5 @@
 //! Turns what the kernel reports into changed paths per watch, through one of two
-//! backends chosen per watch (`backend`, SPEC §2): fanotify filesystem marks (no
+//! backends chosen per watch (`backend`, README "Backends: fanotify and inotify"): fanotify filesystem marks (no
 //! per-directory set-up, no watch limit; root only, and only on filesystems that
 //! report file handles) or inotify watches on every directory.
 //!
