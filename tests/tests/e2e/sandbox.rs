@@ -7,24 +7,7 @@ use std::fs;
 use std::process::Stdio;
 use std::time::Duration;
 
-use inosync_tests::{Fixture, bin, poll_until};
-
-fn is_root() -> bool {
-    // SAFETY: no arguments.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn has_landlock() -> bool {
-    // SAFETY: the version query changes nothing.
-    unsafe {
-        libc::syscall(
-            libc::SYS_landlock_create_ruleset,
-            std::ptr::null::<u8>(),
-            0usize,
-            1u32,
-        ) > 0
-    }
-}
+use inosync_tests::{Fixture, bin, has_landlock, is_root, poll_until};
 
 /// `--remove-source-files`: with the sandbox every source file stays, the
 /// refusal is reported (status and log) and not retried; without it the same
