@@ -89,7 +89,8 @@ An absolute path: the Prometheus text rewritten atomically every 15 s (mode
 0644), for node_exporter's textfile collector. Empty: off.
 .SH WATCHES
 Each [[watch]] table: \fBpath\fR (absolute directory), \fBremote_path\fR
-(appended to each target; default: path; "" = the target itself),
+(appended to each target; default: path; "" = the target itself; a ".."
+component is refused: the mirror must lie below its target),
 \fBexcludes\fR (added to the global ones), \fBtargets\fR (replace the
 defaults), \fBdelay\fR, \fBspeed\fR, \fBrsync_args\fR (added to the global
 ones for this tree, e.g. ["\-\-compress"] for one WAN target).

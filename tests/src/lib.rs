@@ -285,13 +285,7 @@ impl Fixture {
         )
     }
 
-    fn start_as(
-        &self,
-        name: &str,
-        socket: &Path,
-        args: &[&OsStr],
-        env: &[(&str, &str)],
-    ) -> Daemon {
+    fn start_as(&self, name: &str, socket: &Path, args: &[&OsStr], env: &[(&str, &str)]) -> Daemon {
         let log = self.path(&format!("{name}.log"));
         let log_file = fs::File::create(&log).expect("create log");
         let chosen = args.iter().any(|a| *a == "--backend");

@@ -76,6 +76,24 @@ pub fn target(target: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A watch's mirror is `TARGET + remote_path`: it must lie below its target. A
+/// `..` component would climb out of it, lexically (`/../x`, `/a/../../x`) or
+/// through whatever the component before it is on the target (a symlink there
+/// leads anywhere, and on a remote host the daemon cannot look), so every `..`
+/// is refused, wherever a remote path comes in.
+pub fn remote_path(value: &str) -> Result<(), String> {
+    if value.split('/').any(|component| component == "..") {
+        return Err(format!(
+            "{value:?} has a \"..\" component: the mirror would lie outside its target \
+             (the destination is TARGET + remote_path); name a path below the target"
+        ));
+    }
+    if value.contains('\0') {
+        return Err("remote path contains a NUL byte".into());
+    }
+    Ok(())
+}
+
 /// Delays and intervals are seconds; negative or non-finite values are mistakes.
 pub fn seconds(value: f64) -> Result<(), String> {
     if (0.0..=1e9).contains(&value) {
@@ -147,6 +165,16 @@ mod tests {
         assert!(target("relative/dir").is_err());
         assert!(target("/abs/dir").is_ok());
         assert!(target("user@host:").is_ok());
+    }
+
+    #[test]
+    fn remote_paths_that_climb_out_of_the_target_are_refused() {
+        for climbing in ["/../x", "../x", "/a/../../x", "..", "a/..", "/a/../b"] {
+            assert!(remote_path(climbing).is_err(), "{climbing}");
+        }
+        for fine in ["", "/", "/var/www/", "www", "a..b/", "/.../x", "./x"] {
+            assert!(remote_path(fine).is_ok(), "{fine}");
+        }
     }
 
     #[test]

@@ -38,7 +38,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawWatch {
     path: Spanned<String>,
-    remote_path: Option<String>,
+    remote_path: Option<Spanned<String>>,
     excludes: Option<Vec<Spanned<String>>>,
     targets: Option<Vec<Spanned<String>>>,
     delay: Option<Spanned<f64>>,
@@ -154,9 +154,14 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         if let Some(delay) = &raw_watch.delay {
             checks::seconds(*delay.get_ref()).map_err(|e| loc.error(delay, "watch.delay", &e))?;
         }
+        if let Some(remote_path) = &raw_watch.remote_path {
+            checks::remote_path(remote_path.get_ref())
+                .map_err(|e| loc.error(remote_path, "watch.remote_path", &e))?;
+        }
         watches.push(WatchConfig {
             remote_path: raw_watch
                 .remote_path
+                .map(Spanned::into_inner)
                 .unwrap_or_else(|| raw_watch.path.get_ref().clone()),
             path,
             excludes: patterns(&loc, raw_watch.excludes, "watch.excludes")?,
