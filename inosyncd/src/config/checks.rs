@@ -103,20 +103,6 @@ pub fn seconds(value: f64) -> Result<(), String> {
     }
 }
 
-/// `Some(problem)` when one watch root lies inside the other (or they are equal):
-/// events would be counted twice and the two would fight over the same files.
-pub fn overlap(a: &Path, b: &Path) -> Option<&'static str> {
-    if a == b {
-        Some("is the same directory as")
-    } else if a.starts_with(b) {
-        Some("is nested inside")
-    } else if b.starts_with(a) {
-        Some("contains")
-    } else {
-        None
-    }
-}
-
 /// The rsync destination of a watch on a target: `TARGET + remote_path`, as in
 /// inosync (`user@host:` + `/var/www/`), without doubling the slash between them.
 pub fn destination(target: &str, remote_path: &str) -> String {
@@ -183,12 +169,5 @@ mod tests {
         assert_eq!(destination("/backup/", "/var/www/"), "/backup/var/www/");
         assert_eq!(destination("/backup", "/var/www/"), "/backup/var/www/");
         assert_eq!(destination("/backup/", ""), "/backup/");
-    }
-
-    #[test]
-    fn overlap_is_by_component_not_by_prefix() {
-        assert!(overlap(Path::new("/var/www2"), Path::new("/var/www")).is_none());
-        assert!(overlap(Path::new("/var/www/a"), Path::new("/var/www")).is_some());
-        assert!(overlap(Path::new("/var"), Path::new("/var/www")).is_some());
     }
 }

@@ -244,6 +244,7 @@ impl Engine {
         };
         engine.reset_periodic_full_sync();
         let initial = engine.config.initial_sync;
+        let recorded = engine.runtime.sources.len();
         for spec in engine.config.watches.clone() {
             let path = spec.path.display().to_string();
             if engine.runtime.removed.contains(&path) {
@@ -254,6 +255,8 @@ impl Engine {
                 .open_watch(spec, Source::Config, initial)
                 .map_err(anyhow::Error::msg)?;
         }
+        // Checked against one layout of every watch so far: linear in their number.
+        let mut layout = engine.layout();
         for added in engine.runtime.added.clone() {
             let spec = match commands::spec_from_added(&added) {
                 Ok(spec) => spec,
@@ -265,19 +268,22 @@ impl Engine {
                     continue;
                 }
             };
-            if let Err(e) = engine.check_free(&spec) {
-                tracing::error!(
+            let places = engine.config.places(&spec);
+            match layout
+                .check(&places)
+                .map_err(|e| e.to_string())
+                .and_then(|()| engine.open_watch(spec, Source::Runtime, initial))
+            {
+                Ok(id) => layout.insert(id as usize, &places),
+                Err(e) => tracing::error!(
                     "watch {} added at runtime cannot be restored: {e}",
                     added.path
-                );
-                continue;
+                ),
             }
-            if let Err(e) = engine.open_watch(spec, Source::Runtime, initial) {
-                tracing::error!(
-                    "watch {} added at runtime cannot be restored: {e}",
-                    added.path
-                );
-            }
+        }
+        if engine.runtime.sources.len() != recorded {
+            // The filesystems of new roots, recorded.
+            engine.persist();
         }
         Ok(engine)
     }

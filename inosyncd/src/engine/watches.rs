@@ -11,7 +11,8 @@ use tokio::time::Instant;
 use super::pair::{FullReason, Pair};
 use super::source::{self, RootId};
 use super::{Engine, Reply};
-use crate::config::{WatchConfig, destination, layout};
+use crate::config::layout::Layout;
+use crate::config::{WatchConfig, destination};
 use crate::exclude::ExcludeSet;
 
 /// A watched tree and its targets.
@@ -81,7 +82,8 @@ impl Engine {
     }
 
     /// Watches a tree and creates its pairs; `full_sync` schedules an immediate
-    /// full sync to every target. Runtime overrides of this path are applied.
+    /// full sync to every target. Runtime overrides of this path are applied. The
+    /// caller writes the state file (a new root's filesystem is recorded).
     pub(super) fn open_watch(
         &mut self,
         spec: WatchConfig,
@@ -106,9 +108,11 @@ impl Engine {
             self.watcher
                 .add_root(id, &spec.path, excludes.clone())
                 .map_err(|e| format!("cannot watch {}: {e}", spec.path.display()))?;
+            // Written to the state file by the caller, once for all the watches
+            // it opens (once per watch made a start with n watches write n
+            // files of n entries).
             if recorded.is_none() {
                 self.runtime.sources.insert(key.clone(), root.fsid);
-                self.persist();
             }
         }
         self.next_watch_id += 1;
@@ -191,25 +195,22 @@ impl Engine {
         Pair::new(self.next_pair_id, target, destination)
     }
 
+    /// The places of every watch now (sources and destinations, resolved once),
+    /// under the current config: what a new watch is checked against.
+    pub(super) fn layout(&self) -> Layout {
+        let mut layout = Layout::default();
+        for (id, watch) in &self.watches {
+            layout.insert(*id as usize, &self.config.places(&watch.spec));
+        }
+        layout
+    }
+
     /// A new watch must not contain, or lie inside, an existing one, and none of
     /// its destinations may overlap a watched tree or another destination.
     pub(super) fn check_free(&self, spec: &WatchConfig) -> Result<(), String> {
-        let path = &spec.path;
-        for watch in self.watches.values() {
-            if let Some(problem) = crate::config::overlap(path, &watch.spec.path) {
-                return Err(format!(
-                    "{} {problem} the watch {}",
-                    path.display(),
-                    watch.spec.path.display()
-                ));
-            }
-        }
-        let places = self.config.places(spec);
-        layout::check_watch(&places)?;
-        for watch in self.watches.values() {
-            layout::check_pair(&places, &self.config.places(&watch.spec))?;
-        }
-        Ok(())
+        self.layout()
+            .check(&self.config.places(spec))
+            .map_err(|e| e.to_string())
     }
 
     /// The watch of a directory given by an administrator (symlinks resolved when
