@@ -28,6 +28,17 @@ pub enum Relation {
     Contains,
 }
 
+impl Relation {
+    /// How the other place lies relative to this one.
+    pub fn reversed(self) -> Relation {
+        match self {
+            Relation::Same => Relation::Same,
+            Relation::Inside => Relation::Contains,
+            Relation::Contains => Relation::Inside,
+        }
+    }
+}
+
 impl Place {
     /// A local directory, resolved as the kernel would resolve it now.
     pub fn local(path: &Path) -> Place {

@@ -31,6 +31,7 @@ mod watches;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use inosync_proto::{AddWatch, Setting, Source, Status, WatchStatus};
@@ -40,6 +41,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
 use crate::config::Config;
+use crate::rsync::Policy;
 use crate::state_file::{RuntimeState, StateFile};
 use crate::watcher::{Change, Watcher};
 use dispatch::Done;
@@ -136,6 +138,8 @@ pub struct Setup {
     pub ssh_dir: Option<PathBuf>,
     /// What runs the jobs.
     pub runner: Box<dyn Runner>,
+    /// `--pretend`: children are logged, never started.
+    pub pretend: bool,
 }
 
 /// The daemon's state and its event loop.
@@ -149,7 +153,7 @@ pub struct Engine {
     /// Where ssh keeps its shared connections (ControlPath); `None` when no safe
     /// directory could be had (no connection reuse then).
     ssh_dir: Option<PathBuf>,
-    /// Runs the jobs: rsync, `--pretend`'s logger, or a test's fake.
+    /// Runs the jobs: rsync, or a test's fake.
     runner: Box<dyn Runner>,
     watcher: Watcher,
     watches: BTreeMap<u32, Watch>,
@@ -174,28 +178,10 @@ pub struct Engine {
     /// When the next periodic verify is due (`verify_interval`), if enabled.
     next_verify: Option<Instant>,
     metrics: metrics::Metrics,
-    /// The Landlock ABI each rsync is confined with, when it is.
-    sandbox_abi: Option<u32>,
-}
-
-/// Whether rsync runs confined: `sandbox` against what the kernel offers.
-fn sandbox_abi(mode: crate::sandbox::Mode, runs_rsync: bool) -> anyhow::Result<Option<u32>> {
-    let abi = crate::sandbox::kernel_abi().map(|v| v as u32);
-    let decided = crate::sandbox::decide(mode, abi).map_err(anyhow::Error::msg)?;
-    match (decided, mode) {
-        (Some(abi), _) if runs_rsync => tracing::info!(
-            "every rsync runs in a Landlock sandbox (ABI {abi}): it writes only below its \
-             local target"
-        ),
-        (None, crate::sandbox::Mode::Off) => {
-            tracing::info!("sandbox = \"off\": rsync runs with the daemon's full access")
-        }
-        (None, _) => tracing::warn!(
-            "this kernel has no Landlock: rsync runs unconfined (sandbox = \"auto\")"
-        ),
-        _ => {}
-    }
-    Ok(decided)
+    /// How every child is started: `--pretend`, the sandbox, `required`.
+    policy: Arc<Policy>,
+    /// Every watched tree, for the layout check before each child starts.
+    roots: Arc<[PathBuf]>,
 }
 
 impl Engine {
@@ -211,10 +197,11 @@ impl Engine {
             runtime,
             ssh_dir,
             runner,
+            pretend,
         } = setup;
         let watcher = Watcher::new(config.events, config.backend)
             .map_err(|e| anyhow::anyhow!("cannot initialise inotify: {e}"))?;
-        let sandbox_abi = sandbox_abi(config.sandbox, runner.needs_rsync())?;
+        let policy = Arc::new(Policy::decide(config.sandbox, pretend, ssh_dir.clone())?);
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (verify_tx, verify_rx) = mpsc::unbounded_channel();
         let mut engine = Engine {
@@ -240,7 +227,8 @@ impl Engine {
             verifying: 0,
             next_verify: None,
             metrics: metrics::Metrics::default(),
-            sandbox_abi,
+            policy,
+            roots: Arc::from(Vec::new()),
         };
         engine.reset_periodic_full_sync();
         let initial = engine.config.initial_sync;
@@ -255,32 +243,7 @@ impl Engine {
                 .open_watch(spec, Source::Config, initial)
                 .map_err(anyhow::Error::msg)?;
         }
-        // Checked against one layout of every watch so far: linear in their number.
-        let mut layout = engine.layout();
-        for added in engine.runtime.added.clone() {
-            let spec = match commands::spec_from_added(&added) {
-                Ok(spec) => spec,
-                Err(e) => {
-                    tracing::error!(
-                        "watch {} added at runtime cannot be restored: {e}",
-                        added.path
-                    );
-                    continue;
-                }
-            };
-            let places = engine.config.places(&spec);
-            match layout
-                .check(&places)
-                .map_err(|e| e.to_string())
-                .and_then(|()| engine.open_watch(spec, Source::Runtime, initial))
-            {
-                Ok(id) => layout.insert(id as usize, &places),
-                Err(e) => tracing::error!(
-                    "watch {} added at runtime cannot be restored: {e}",
-                    added.path
-                ),
-            }
-        }
+        engine.restore_runtime_watches(initial);
         if engine.runtime.sources.len() != recorded {
             // The filesystems of new roots, recorded.
             engine.persist();

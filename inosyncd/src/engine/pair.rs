@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-use super::held::{HeldPaths, named_in};
+use super::held::HeldPaths;
 use crate::rsync::{Move, Outcome, Progress, RunResult};
 
 /// Past this many pending paths a pair gives up listing them and does one full
@@ -398,7 +398,7 @@ impl Pair {
         }
         // rsync's "--max-delete limit stopped deletions": the source root was empty
         // and the target had files. Keep the full sync, hold it, report it.
-        if std::mem::take(&mut self.guarded) && outcome.exit_code == Some(25) {
+        if std::mem::take(&mut self.guarded) && outcome.result == RunResult::SourceEmpty {
             self.requeue(&batch, now);
             self.empty_hold = true;
             self.last_error = Some(
@@ -409,24 +409,24 @@ impl Pair {
             return;
         }
         match &outcome.result {
-            RunResult::Synced | RunResult::Interrupted => {
-                self.synced(&batch);
-                // rsync saw these vanish: look again (their topmost missing
-                // ancestor gets listed), in case no event covers them.
-                for path in &outcome.vanished {
-                    self.record(path, now);
+            RunResult::Partial { held, cause } => self.split_out(&batch, held, cause, now),
+            result => match result.failure() {
+                None => {
+                    self.synced(&batch);
+                    // rsync saw these vanish: look again (their topmost missing
+                    // ancestor gets listed), in case no event covers them.
+                    for path in &outcome.vanished {
+                        self.record(path, now);
+                    }
                 }
-            }
-            RunResult::Failed { cause, .. }
-                if outcome.exit_code == Some(23) && self.split_out(&batch, outcome, cause, now) => {
-            }
-            RunResult::Failed { cause, first_retry } => {
-                self.failures = self.failures.saturating_add(1);
-                let backoff = backoff(self.failures, *first_retry);
-                self.retry_at = Some(now + backoff);
-                self.last_error = Some(cause.clone());
-                self.requeue(&batch, now);
-            }
+                Some((cause, first_retry)) => {
+                    self.failures = self.failures.saturating_add(1);
+                    let backoff = backoff(self.failures, first_retry);
+                    self.retry_at = Some(now + backoff);
+                    self.last_error = Some(cause.to_string());
+                    self.requeue(&batch, now);
+                }
+            },
         }
     }
 
@@ -441,29 +441,20 @@ impl Pair {
         }
     }
 
-    /// "Some files were not transferred": the paths rsync's errors name are held
-    /// and retried on their own; the rest of the batch arrived. Returns false when
-    /// no path of the batch is named (the whole batch is retried then).
-    fn split_out(&mut self, batch: &Batch, outcome: &Outcome, cause: &str, now: Instant) -> bool {
-        let bad = if batch.full {
-            outcome.named.clone()
-        } else {
-            named_in(&batch.paths, &outcome.named)
-        };
-        if bad.is_empty() {
-            return false;
-        }
-        for path in bad {
-            let failures = batch.held_failures.get(&path).copied().unwrap_or(0) + 1;
+    /// "Some files were not transferred": the paths rsync's errors name (the
+    /// classifier found them in the batch) are held and retried on their own;
+    /// the rest of the batch arrived.
+    fn split_out(&mut self, batch: &Batch, held: &[Vec<u8>], cause: &str, now: Instant) {
+        for path in held {
+            let failures = batch.held_failures.get(path).copied().unwrap_or(0) + 1;
             tracing::warn!(
                 "{}: {} held, retried on its own (failure {failures}): {cause}",
                 self.destination,
-                String::from_utf8_lossy(&path)
+                String::from_utf8_lossy(path)
             );
-            self.held.hold(path, cause, failures, now);
+            self.held.hold(path.clone(), cause, failures, now);
         }
         self.synced(batch);
-        true
     }
 
     /// Puts a batch that did not complete back. Its moves may or may not have
@@ -551,7 +542,7 @@ mod tests {
         pair.record(b"a", now);
         pair.start(oneshot::channel().0, now);
         pair.record(b"b", now);
-        pair.finish(&failed(Duration::from_secs(1)), now);
+        pair.finish(&failed(), now);
         assert_eq!(pair.pending_count(), 2);
         assert_eq!(pair.failures, 1);
         assert!(pair.due_at(Duration::ZERO).unwrap() >= now + Duration::from_secs(1));
@@ -595,24 +586,14 @@ mod tests {
     }
 
     fn ok() -> Outcome {
-        Outcome {
-            result: RunResult::Synced,
-            elapsed: Duration::ZERO,
-            files: Some(1),
-            bytes_sent: None,
-            exit_code: Some(0),
-            named: Vec::new(),
-            vanished: Vec::new(),
-            renamed: 0,
-            refused: Vec::new(),
-        }
+        Outcome::bare(RunResult::Synced, Some(1))
     }
 
-    fn failed(first_retry: Duration) -> Outcome {
+    fn failed() -> Outcome {
         Outcome {
             result: RunResult::Failed {
+                class: crate::rsync::FailureClass::Transient,
                 cause: "rsync exited with 10".into(),
-                first_retry,
             },
             ..ok()
         }

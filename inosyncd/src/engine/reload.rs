@@ -25,7 +25,7 @@ impl Engine {
                 watch.delay = None;
             }
         }
-        if self.runner.needs_rsync() {
+        if !self.policy.pretend() {
             new.rsync = resolve_rsync(&new.rsync)?;
         }
         self.check_runtime_watches_under(&new)?;

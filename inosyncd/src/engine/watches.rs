@@ -124,6 +124,12 @@ impl Engine {
             }
         }
         let overrides = self.runtime.watch.get(&key).cloned().unwrap_or_default();
+        self.roots = self
+            .watches
+            .values()
+            .map(|w| w.spec.path.clone())
+            .chain(std::iter::once(spec.path.clone()))
+            .collect();
         let path = spec.path.clone();
         self.watches.insert(
             id,
@@ -171,6 +177,28 @@ impl Engine {
             }
         }
         Ok(id)
+    }
+
+    /// Opens the watches added at runtime (kept in the state file), each checked
+    /// against one layout of every watch so far (linear in their number); one
+    /// that no longer fits or whose root is gone is logged and skipped.
+    pub(super) fn restore_runtime_watches(&mut self, initial: bool) {
+        let mut layout = self.layout();
+        for added in self.runtime.added.clone() {
+            let restored = super::commands::spec_from_added(&added).and_then(|spec| {
+                let places = self.config.places(&spec);
+                layout.check(&places).map_err(|e| e.to_string())?;
+                let id = self.open_watch(spec, Source::Runtime, initial)?;
+                layout.insert(id as usize, &places);
+                Ok(())
+            });
+            if let Err(e) = restored {
+                tracing::error!(
+                    "watch {} added at runtime cannot be restored: {e}",
+                    added.path
+                );
+            }
+        }
     }
 
     pub(super) fn excludes_for(&self, spec: &WatchConfig) -> Result<ExcludeSet, String> {
@@ -271,6 +299,7 @@ impl Engine {
     pub(super) fn drop_watch(&mut self, id: u32, why: &str) {
         if let Some(watch) = self.watches.remove(&id) {
             tracing::info!("{}: {why}", watch.spec.path.display());
+            self.roots = self.watches.values().map(|w| w.spec.path.clone()).collect();
             self.forget(&watch);
             for (_, reply) in watch.removing.into_iter().flatten() {
                 let _ = reply.send(Ok(true));

@@ -38,10 +38,9 @@ pub struct Job {
     pub split: usize,
     /// The listed paths are trees to compare whole (`--recursive --delete`).
     pub recursive: bool,
-    /// The Landlock domain rsync runs in, if any.
-    pub sandbox: Option<crate::sandbox::Domain>,
-    /// `sandbox = "required"`: without a domain, rsync is not started.
-    pub sandbox_required: bool,
+    /// How its children are started: `--pretend`, the layout check before each,
+    /// the sandbox.
+    pub launch: super::launch::Launcher,
 }
 
 impl Job {
@@ -155,6 +154,15 @@ impl Job {
         }
     }
 
+    /// The remote shell command rsync runs for this job (and the renames run
+    /// over ssh): ours with connection sharing, else the user's.
+    pub fn remote_shell(&self) -> String {
+        match self.rsh.as_deref().and_then(|r| r.strip_prefix("--rsh=")) {
+            Some(shared) => shared.to_string(),
+            None => super::ssh_reuse::remote_shell(&self.extra),
+        }
+    }
+
     /// What rsync reads on stdin: each changed path followed by a NUL, so names with
     /// newlines, leading dashes or any other byte pass unchanged.
     pub fn stdin(&self) -> Option<Vec<u8>> {
@@ -210,8 +218,7 @@ mod tests {
             moves: Vec::new(),
             split: 1,
             recursive: false,
-            sandbox: None,
-            sandbox_required: false,
+            launch: Default::default(),
         }
     }
 

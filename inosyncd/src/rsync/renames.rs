@@ -11,17 +11,19 @@
 //! passed NUL-separated on its stdin to a fixed remote script, one answer line per
 //! move. `rsync://` targets cannot rename: every move is a transfer.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
-use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
 
+use super::classify::{Confinement, Context, Ending, Listed, classify};
 use super::command::Job;
-use super::ssh_reuse::{remote_shell, uses_remote_shell};
+use super::launch::{Kind, Launched};
+use super::outcome::RunResult;
+use super::ssh_reuse::uses_remote_shell;
+use super::stderr::Stderr;
 use crate::config::checks::is_local_target;
 
 /// One move of a batch, in the order it happened.
@@ -37,9 +39,23 @@ pub struct Move {
 }
 
 /// Applies the job's moves on its destination; `true` for each one renamed.
+/// Under `--pretend` each is logged and none renamed (so their transfers are
+/// what gets logged next).
 pub async fn apply(job: &Job) -> Vec<bool> {
     if job.moves.is_empty() {
         return Vec::new();
+    }
+    if job.launch.pretend() {
+        for m in &job.moves {
+            tracing::info!(
+                "{} -> {}:   would rename {} -> {} on the target",
+                job.source.display(),
+                job.destination,
+                String::from_utf8_lossy(&m.from),
+                String::from_utf8_lossy(&m.to)
+            );
+        }
+        return vec![false; job.moves.len()];
     }
     if is_local_target(&job.destination) {
         let root = Path::new(&job.destination);
@@ -206,17 +222,19 @@ async fn rename_over_ssh(job: &Job) -> Result<Vec<bool>, String> {
         .split_once(':')
         .ok_or("no host in the destination")?;
     // The remote shell rsync would use, with our connection sharing if any.
-    let rsh = match job.rsh.as_deref().and_then(|r| r.strip_prefix("--rsh=")) {
-        Some(shared) => shared.to_string(),
-        None => remote_shell(&job.extra),
-    };
-    let mut words = rsh.split_whitespace();
-    let program = words.next().ok_or("empty remote shell")?;
+    let rsh = job.remote_shell();
+    let mut argv: Vec<OsString> = rsh.split_whitespace().map(OsString::from).collect();
+    if argv.is_empty() {
+        return Err("empty remote shell".into());
+    }
     let dir = if dir.is_empty() { "." } else { dir };
     let mut remote = b"cd -- ".to_vec();
     remote.extend(shell_quote(dir.as_bytes()));
     remote.extend_from_slice(b" && ");
     remote.extend_from_slice(REMOTE_SCRIPT.as_bytes());
+    argv.push("--".into());
+    argv.push(host.into());
+    argv.push(OsString::from_vec(remote));
     let mut stdin = Vec::new();
     for m in &job.moves {
         for name in [&m.from, &m.to] {
@@ -226,23 +244,18 @@ async fn rename_over_ssh(job: &Job) -> Result<Vec<bool>, String> {
             stdin.push(0);
         }
     }
-    let mut command = Command::new(program);
-    // The same Landlock domain as the transfer's (ssh may write nothing locally
-    // but its shared-connection directory).
-    if let Some(domain) = &job.sandbox {
-        domain.confine(&mut command);
-    }
-    let mut child = command
-        .args(words)
-        .arg("--")
-        .arg(host)
-        .arg(std::ffi::OsStr::from_bytes(&remote))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    let label = format!("{} -> {}", job.source.display(), job.destination);
+    // The one spawn point: the same sandbox as the transfer's (ssh may write
+    // nothing locally but its shared-connection directory).
+    let (mut child, confinement) =
+        match job
+            .launch
+            .spawn(Kind::RemoteShell, job, &argv, Some(&stdin), &label)
+        {
+            Launched::Running { child, confinement } => (child, confinement),
+            Launched::Pretended => return Ok(vec![false; job.moves.len()]),
+            Launched::Refused(why) | Launched::NotStarted(why) => return Err(why),
+        };
     if let Some(mut pipe) = child.stdin.take() {
         pipe.write_all(&stdin).await.map_err(|e| e.to_string())?;
     }
@@ -254,11 +267,7 @@ async fn rename_over_ssh(job: &Job) -> Result<Vec<bool>, String> {
     .map_err(|_| "timed out".to_string())?
     .map_err(|e| e.to_string())?;
     if !out.status.success() {
-        return Err(format!(
-            "{}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(ssh_failure(job, &out, confinement));
     }
     let answers: Vec<bool> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -272,6 +281,32 @@ async fn rename_over_ssh(job: &Job) -> Result<Vec<bool>, String> {
         ));
     }
     Ok(answers)
+}
+
+/// Why the ssh of the renames failed, as the classifier reads it (it says
+/// whether the sandbox kept ssh from reading a key).
+fn ssh_failure(job: &Job, out: &std::process::Output, confinement: Confinement) -> String {
+    let mut stderr = Stderr::default();
+    for line in String::from_utf8_lossy(&out.stderr).lines() {
+        stderr.push(line.to_string());
+    }
+    let ending = match out.status.code() {
+        Some(code) => Ending::Exited(code),
+        None => Ending::Signalled(out.status.to_string()),
+    };
+    let context = Context {
+        source: &job.source,
+        destination: &job.destination,
+        local: false,
+        remote_shell: true,
+        listed: Listed::Trees,
+        guarded: false,
+        confinement,
+    };
+    match classify(&ending, &stderr, &context).result {
+        RunResult::Refused { cause } | RunResult::Failed { cause, .. } => cause,
+        other => format!("{}: {other:?}", out.status),
+    }
 }
 
 #[cfg(test)]
