@@ -8,6 +8,7 @@ mod remote_path;
 mod retargeted_link;
 mod sandbox_refusals;
 mod ssh_keys;
+mod ssh_renames;
 
 use std::fs;
 use std::path::Path;
