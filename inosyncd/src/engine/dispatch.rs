@@ -106,7 +106,7 @@ impl Engine {
             moves: Vec::new(),
             split: 1,
             recursive: false,
-            launch: rsync::Launcher::new(self.policy.clone(), self.roots.clone()),
+            launch: rsync::Launcher::new(self.policy.clone(), self.roots()),
         })
     }
 

@@ -180,8 +180,10 @@ pub struct Engine {
     metrics: metrics::Metrics,
     /// How every child is started: `--pretend`, the sandbox, `required`.
     policy: Arc<Policy>,
-    /// Every watched tree, for the layout check before each child starts.
-    roots: Arc<[PathBuf]>,
+    /// Every watched tree, for the layout check before each child starts: made
+    /// when a job needs it after watches came or went (not once per watch
+    /// opened, which made a start with n watches cost n² copies).
+    roots: std::cell::RefCell<Option<Arc<[PathBuf]>>>,
 }
 
 impl Engine {
@@ -228,7 +230,7 @@ impl Engine {
             next_verify: None,
             metrics: metrics::Metrics::default(),
             policy,
-            roots: Arc::from(Vec::new()),
+            roots: Default::default(),
         };
         engine.reset_periodic_full_sync();
         let initial = engine.config.initial_sync;

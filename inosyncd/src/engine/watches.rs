@@ -3,6 +3,7 @@
 //! and delay in force for each come from.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use inosync_proto::Source;
@@ -124,12 +125,7 @@ impl Engine {
             }
         }
         let overrides = self.runtime.watch.get(&key).cloned().unwrap_or_default();
-        self.roots = self
-            .watches
-            .values()
-            .map(|w| w.spec.path.clone())
-            .chain(std::iter::once(spec.path.clone()))
-            .collect();
+        self.roots.take();
         let path = spec.path.clone();
         self.watches.insert(
             id,
@@ -223,6 +219,14 @@ impl Engine {
         Pair::new(self.next_pair_id, target, destination)
     }
 
+    /// Every watched tree, for the layout check before each child starts.
+    pub(super) fn roots(&self) -> Arc<[PathBuf]> {
+        self.roots
+            .borrow_mut()
+            .get_or_insert_with(|| self.watches.values().map(|w| w.spec.path.clone()).collect())
+            .clone()
+    }
+
     /// The places of every watch now (sources and destinations, resolved once),
     /// under the current config: what a new watch is checked against.
     pub(super) fn layout(&self) -> Layout {
@@ -299,7 +303,7 @@ impl Engine {
     pub(super) fn drop_watch(&mut self, id: u32, why: &str) {
         if let Some(watch) = self.watches.remove(&id) {
             tracing::info!("{}: {why}", watch.spec.path.display());
-            self.roots = self.watches.values().map(|w| w.spec.path.clone()).collect();
+            self.roots.take();
             self.forget(&watch);
             for (_, reply) in watch.removing.into_iter().flatten() {
                 let _ = reply.send(Ok(true));
