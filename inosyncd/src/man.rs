@@ -76,9 +76,12 @@ directory), or "auto": fanotify where the filesystem can be marked, inotify
 otherwise, per watch, logged with the reason. A restart applies a change.
 .TP
 \fBsandbox\fR = "auto"
-Each rsync in a Landlock domain: it reads the system, its source and its ssh
-files, and writes only below a local target. "off": unconfined; "required":
-refuse to start without Landlock.
+Each rsync (and the ssh of the renames) in a Landlock domain: it reads the
+system, its source and the ssh files \-\-rsh names, and writes only below a
+local target outside every watched tree. An rsync option whose writes are the
+transfer itself outside the target (\-\-temp\-dir, \-\-backup\-dir) is refused
+before the run, naming it. "off": unconfined; "required": refuse to start
+without Landlock, and start no child without a domain.
 .TP
 \fBmetrics_listen\fR = ""
 An address and port such as "127.0.0.1:9477": Prometheus metrics over HTTP at
