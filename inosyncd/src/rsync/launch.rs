@@ -137,21 +137,20 @@ impl Launcher {
             return Launched::Pretended;
         }
         let local = is_local_target(&job.destination);
-        let roots: Vec<PathBuf> = self
-            .roots
-            .iter()
-            .cloned()
-            .chain(std::iter::once(job.source.clone()))
-            .collect();
         let target = if local && kind != Kind::RemoteShell {
-            match check_destination_now(&job.destination, &roots) {
+            let trees = self
+                .roots
+                .iter()
+                .map(PathBuf::as_path)
+                .chain(std::iter::once(job.source.as_path()));
+            match check_destination_now(&job.destination, trees) {
                 Ok(resolved) => Some(resolved),
                 Err(e) => return Launched::Refused(e.to_string()),
             }
         } else {
             None
         };
-        let (domain, confinement) = match self.confine(kind, job, target.as_deref(), &roots) {
+        let (domain, confinement) = match self.confine(kind, job, target.as_deref()) {
             Ok(confined) => confined,
             Err(NotConfined::Refused(why)) => return Launched::Refused(why),
             Err(NotConfined::Required(why)) => return Launched::NotStarted(why),
@@ -197,7 +196,6 @@ impl Launcher {
         kind: Kind,
         job: &Job,
         target: Option<&Path>,
-        roots: &[PathBuf],
     ) -> Result<(Option<Domain>, Confinement), NotConfined> {
         if self.policy.sandbox_abi.is_none() {
             if self.policy.required {
@@ -220,7 +218,7 @@ impl Launcher {
             target,
             remote_shell: &remote_shell,
             ssh_dir: self.policy.ssh_dir.as_deref(),
-            protected: roots,
+            protected: &self.roots,
         });
         if kind == Kind::Transfer {
             let outside = writes_outside(&job.extra, target, &rules.write);

@@ -25,7 +25,8 @@ pub struct RunPaths<'a> {
     pub remote_shell: &'a str,
     /// Where ssh keeps its shared connections.
     pub ssh_dir: Option<&'a Path>,
-    /// Every watched tree: nothing below, above or at one is ever writable.
+    /// Every watched tree (canonical): nothing below, above or at one, nor at
+    /// the source, is ever writable.
     pub protected: &'a [PathBuf],
 }
 
@@ -64,12 +65,14 @@ impl Rules {
         rules.write.extend(run.ssh_dir.and_then(real));
         rules.write.push(PathBuf::from("/dev/null"));
         if let Some(target) = run.target.and_then(real) {
+            // Watched trees are canonical from the moment they are added: compared
+            // by component, with no look-up per tree.
             let protected = run
                 .protected
                 .iter()
-                .chain(std::iter::once(&run.source.to_path_buf()))
-                .filter_map(|p| real(p))
-                .any(|tree| tree.starts_with(&target) || target.starts_with(&tree));
+                .map(PathBuf::as_path)
+                .chain(std::iter::once(run.source))
+                .any(|tree| tree.starts_with(&target) || target.starts_with(tree));
             if !protected {
                 rules.write.push(target);
                 rules.target_writable = true;

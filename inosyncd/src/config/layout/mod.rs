@@ -227,22 +227,33 @@ impl Layout {
 }
 
 /// Before each run: where a local destination leads now, refused when that is,
-/// lies inside or contains a watched tree (`roots`). Returns the resolved path.
-pub fn check_destination_now(destination: &str, roots: &[PathBuf]) -> Result<PathBuf, LayoutError> {
+/// lies inside or contains a watched tree (`roots`, canonical since they were
+/// added: compared by component, with no look-up per root). Returns the
+/// resolved path.
+pub fn check_destination_now<'a>(
+    destination: &str,
+    roots: impl IntoIterator<Item = &'a Path>,
+) -> Result<PathBuf, LayoutError> {
     let resolved = super::places::resolve_local(Path::new(destination));
     if checks_disabled_for_a_test() {
         return Ok(resolved);
     }
-    let place = Place::local(&resolved);
     for root in roots {
-        if let Some(relation) = place.relation(&Place::local(root)) {
-            return Err(LayoutError::Moved {
-                destination: destination.to_string(),
-                resolved,
-                relation,
-                watched: root.clone(),
-            });
-        }
+        let relation = if resolved == root {
+            Relation::Same
+        } else if resolved.starts_with(root) {
+            Relation::Inside
+        } else if root.starts_with(&resolved) {
+            Relation::Contains
+        } else {
+            continue;
+        };
+        return Err(LayoutError::Moved {
+            destination: destination.to_string(),
+            resolved,
+            relation,
+            watched: root.to_path_buf(),
+        });
     }
     Ok(resolved)
 }

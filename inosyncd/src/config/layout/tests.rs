@@ -122,7 +122,7 @@ fn symlinks_in_a_destination_are_resolved() {
     })
     .unwrap_err();
     assert!(e.to_string().contains("is inside"), "{e}");
-    let e = check_destination_now(&dest, &[source]).unwrap_err();
+    let e = check_destination_now(&dest, [source.as_path()]).unwrap_err();
     assert!(e.to_string().contains("now resolves to"), "{e}");
 }
 
