@@ -235,7 +235,7 @@ impl Launcher {
             Ok(domain) => Ok((
                 Some(domain),
                 Confinement::Sandboxed {
-                    target_writable: rules.target_writable || target.is_none(),
+                    target_writable: !rules.target_withheld,
                 },
             )),
             Err(e) if self.policy.required => Err(NotConfined::Required(format!(

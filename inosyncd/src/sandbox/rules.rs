@@ -39,9 +39,9 @@ pub struct Rules {
     /// following any, so a link re-pointed after these were made grants
     /// nothing.
     pub write: Vec<PathBuf>,
-    /// Whether the local target is among `write` (it is not when it overlaps a
-    /// watched tree, or when there is none).
-    pub target_writable: bool,
+    /// The local target overlaps a watched tree and got no write access: every
+    /// write below it is refused.
+    pub target_withheld: bool,
 }
 
 impl Rules {
@@ -73,9 +73,10 @@ impl Rules {
                 .map(PathBuf::as_path)
                 .chain(std::iter::once(run.source))
                 .any(|tree| tree.starts_with(&target) || target.starts_with(tree));
-            if !protected {
+            if protected {
+                rules.target_withheld = true;
+            } else {
                 rules.write.push(target);
-                rules.target_writable = true;
             }
         }
         rules
@@ -114,14 +115,14 @@ mod tests {
     fn only_a_local_target_is_writable_and_ssh_files_are_readable() {
         let remote = Rules::for_run(&run(None, &[]));
         assert_eq!(remote.write, [PathBuf::from("/dev/null")]);
-        assert!(!remote.target_writable);
+        assert!(!remote.target_withheld);
         assert!(remote.read.contains(&PathBuf::from("/etc/inosync/key")));
         assert!(remote.read.contains(&PathBuf::from("/var/lib/x/known")));
         let dir = tempfile::tempdir().unwrap();
         let mirror = dir.path().canonicalize().unwrap().join("mirror");
         std::fs::create_dir(&mirror).unwrap();
         let local = Rules::for_run(&run(Some(&mirror), &[]));
-        assert!(local.target_writable);
+        assert!(!local.target_withheld);
         assert!(local.write.contains(&mirror));
         assert!(local.read.contains(&PathBuf::from("/nonexistent/srv/www")));
     }
@@ -137,7 +138,7 @@ mod tests {
         let protected = [tree.clone()];
         for target in [tree.join("inner"), link, root.clone(), tree] {
             let rules = Rules::for_run(&run(Some(&target), &protected));
-            assert!(!rules.target_writable, "{}", target.display());
+            assert!(rules.target_withheld, "{}", target.display());
             assert_eq!(rules.write, [PathBuf::from("/dev/null")]);
         }
     }
