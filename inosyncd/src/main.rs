@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, watch};
 use crate::cli::Cli;
 use crate::config::{Config, destination, resolve_rsync};
 use crate::daemonize::Readiness;
-use crate::engine::runner::{PretendRunner, RsyncRunner, Runner};
+use crate::engine::runner::RsyncRunner;
 use crate::engine::{Command, Engine, Setup};
 use crate::socket::{Access, ControlSocket};
 use crate::state_file::{RuntimeState, StateFile};
@@ -299,18 +299,14 @@ async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
     };
     let metrics_file = config.metrics_file.clone();
     let ssh_dir = ssh_control_dir(&socket_path, &config);
-    let runner: Box<dyn Runner> = if cli.pretend {
-        Box::new(PretendRunner)
-    } else {
-        Box::new(RsyncRunner)
-    };
     let engine = Engine::new(Setup {
         config,
         cli_delay: cli.delay,
         state_file,
         runtime,
         ssh_dir,
-        runner,
+        runner: Box::new(RsyncRunner),
+        pretend: cli.pretend,
     })?;
     tracing::info!(
         "inosyncd {} ready: {watches} watch(es), control socket {}",

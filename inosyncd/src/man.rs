@@ -79,9 +79,12 @@ directory), or "auto": fanotify where the filesystem can be marked, inotify
 otherwise, per watch, logged with the reason. A restart applies a change.
 .TP
 \fBsandbox\fR = "auto"
-Each rsync in a Landlock domain: it reads the system, its source and its ssh
-files, and writes only below a local target. "off": unconfined; "required":
-refuse to start without Landlock.
+Each rsync (and the ssh of the renames) in a Landlock domain: it reads the
+system, its source and the ssh files \-\-rsh names, and writes only below a
+local target outside every watched tree. An rsync option whose writes are the
+transfer itself outside the target (\-\-temp\-dir, \-\-backup\-dir) is refused
+before the run, naming it. "off": unconfined; "required": refuse to start
+without Landlock, and start no child without a domain.
 .TP
 \fBmetrics_listen\fR = ""
 An address and port such as "127.0.0.1:9477": Prometheus metrics over HTTP at
@@ -92,7 +95,8 @@ An absolute path: the Prometheus text rewritten atomically every 15 s (mode
 0644), for node_exporter's textfile collector. Empty: off.
 .SH WATCHES
 Each [[watch]] table: \fBpath\fR (absolute directory), \fBremote_path\fR
-(appended to each target; default: path; "" = the target itself),
+(appended to each target; default: path; "" = the target itself; a ".."
+component is refused: the mirror must lie below its target),
 \fBexcludes\fR (added to the global ones), \fBtargets\fR (replace the
 defaults), \fBdelay\fR, \fBspeed\fR, \fBrsync_args\fR (added to the global
 ones for this tree, e.g. ["\-\-compress"] for one WAN target).

@@ -74,6 +74,25 @@ pub fn run_ok(command: &mut Command) -> Output {
     out
 }
 
+/// Whether the tests run as root (mounts, namespaces, fanotify, other users).
+pub fn is_root() -> bool {
+    // SAFETY: no arguments.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether this kernel offers Landlock (the sandbox's tests need it).
+pub fn has_landlock() -> bool {
+    // SAFETY: the version query takes no attributes and changes nothing.
+    unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32,
+        ) > 0
+    }
+}
+
 /// Polls `condition` every 20 ms until it holds or `timeout` passes.
 pub fn poll_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
@@ -182,9 +201,22 @@ impl Fixture {
 
     /// Writes `config` (TOML) and starts the daemon on it.
     pub fn start_toml(&self, config: &str) -> Daemon {
+        self.start_toml_with_env(config, &[])
+    }
+
+    /// [`Fixture::start_toml`] with extra environment variables for the daemon
+    /// (the debug-build test switches).
+    pub fn start_toml_with_env(&self, config: &str, env: &[(&str, &str)]) -> Daemon {
         let path = self.path("inosync.toml");
         fs::write(&path, config).expect("write config");
-        self.start(&["-c".as_ref(), path.as_os_str()])
+        let state = self.state_file();
+        let args: [&OsStr; 4] = [
+            "-c".as_ref(),
+            path.as_os_str(),
+            "--state".as_ref(),
+            state.as_os_str(),
+        ];
+        self.start_as("inosyncd", &self.socket, &args, env)
     }
 
     /// A TOML config: the given top-level lines, then one watch of `src` to `dst`.
@@ -230,7 +262,7 @@ impl Fixture {
     /// Starts `inosyncd ARGS -s SOCKET -v` (no `--state`: the daemon's own default)
     /// and waits until it answers.
     pub fn start_raw(&self, args: &[&OsStr]) -> Daemon {
-        self.start_as("inosyncd", &self.socket, args)
+        self.start_as("inosyncd", &self.socket, args, &[])
     }
 
     /// A second daemon beside the first: config `NAME.toml`, socket `NAME.sock`,
@@ -249,10 +281,11 @@ impl Fixture {
                 "--state".as_ref(),
                 state.as_os_str(),
             ],
+            &[],
         )
     }
 
-    fn start_as(&self, name: &str, socket: &Path, args: &[&OsStr]) -> Daemon {
+    fn start_as(&self, name: &str, socket: &Path, args: &[&OsStr], env: &[(&str, &str)]) -> Daemon {
         let log = self.path(&format!("{name}.log"));
         let log_file = fs::File::create(&log).expect("create log");
         let chosen = args.iter().any(|a| *a == "--backend");
@@ -264,6 +297,7 @@ impl Fixture {
         }
         let child = Command::new(bin("inosyncd"))
             .env("INOSYNC_TEST_SANDBOX_WRITABLE", &calls)
+            .envs(env.iter().copied())
             .args(args)
             .args(if chosen { Vec::new() } else { backend_args() })
             .arg("-s")

@@ -162,11 +162,22 @@ impl Sshd {
 
     /// The `--rsh` argument that reaches this sshd with the test key.
     pub fn rsh(&self) -> String {
+        self.rsh_with(&format!("-i {}", self.key.display()))
+    }
+
+    /// The `--rsh` argument that reaches this sshd, naming the key (or the
+    /// config file) with `identity`, e.g. `-i/path/key` or `-oIdentityFile=...`.
+    pub fn rsh_with(&self, identity: &str) -> String {
         format!(
-            "--rsh=ssh -p {} -i {} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
-            self.port,
-            self.key.display()
+            "--rsh=ssh -p {} {identity} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+            self.port
         )
+    }
+
+    /// The client key the sshd accepts (outside `~/.ssh`, so the sandbox lets
+    /// ssh read it only when `--rsh` names it).
+    pub fn key(&self) -> &Path {
+        &self.key
     }
 }
 

@@ -6,13 +6,14 @@ pub mod checks;
 mod convert;
 pub mod events;
 pub mod layout;
+pub mod places;
 mod py_format;
 mod toml_format;
 
 use std::path::{Path, PathBuf};
 
 pub use backend::Backend;
-pub use checks::{destination, overlap, resolve_rsync};
+pub use checks::{destination, resolve_rsync};
 pub use convert::to_toml;
 pub use events::EventSet;
 
@@ -217,6 +218,7 @@ impl Config {
     /// a target, no watch contains another, no destination overlaps a source or
     /// another destination. `locate(i)` names watch `i` in the file.
     fn check_watches(&self, locate: impl Fn(usize) -> String) -> Result<(), ConfigError> {
+        let mut layout = layout::Layout::default();
         for (i, watch) in self.watches.iter().enumerate() {
             if watch.effective_targets(self).is_empty() {
                 return Err(ConfigError(format!(
@@ -225,21 +227,12 @@ impl Config {
                     watch.path.display()
                 )));
             }
-            let places = self.places(watch);
-            layout::check_watch(&places).map_err(|e| ConfigError(format!("{}: {e}", locate(i))))?;
-            for (j, other) in self.watches.iter().enumerate().take(i) {
-                if let Some(problem) = checks::overlap(&watch.path, &other.path) {
-                    return Err(ConfigError(format!(
-                        "{}: watch {} {problem} watch {} ({})",
-                        locate(i),
-                        watch.path.display(),
-                        other.path.display(),
-                        locate(j)
-                    )));
+            layout.add(i, &self.places(watch)).map_err(|e| match e {
+                layout::LayoutError::Watches { other_index, .. } => {
+                    ConfigError(format!("{}: {e} ({})", locate(i), locate(other_index)))
                 }
-                layout::check_pair(&places, &self.places(other))
-                    .map_err(|e| ConfigError(format!("{}: {e}", locate(i))))?;
-            }
+                e => ConfigError(format!("{}: {e}", locate(i))),
+            })?;
         }
         Ok(())
     }

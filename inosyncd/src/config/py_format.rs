@@ -298,6 +298,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
                     ),
                 ));
             }
+            for (remote_path, item_line) in &list {
+                checks::remote_path(remote_path).map_err(|e| at(*item_line, "rpaths", &e))?;
+            }
             list.into_iter().map(|(p, _)| p).collect()
         }
         None => wpaths.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),

@@ -38,7 +38,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawWatch {
     path: Spanned<String>,
-    remote_path: Option<String>,
+    remote_path: Option<Spanned<String>>,
     excludes: Option<Vec<Spanned<String>>>,
     targets: Option<Vec<Spanned<String>>>,
     delay: Option<Spanned<f64>>,
@@ -49,14 +49,24 @@ struct RawWatch {
 /// Turns byte offsets into `file:line: key` prefixes.
 struct Locator<'a> {
     file: &'a Path,
-    text: &'a str,
+    /// Where each line after the first starts: a line number is a binary
+    /// search, not a count from the top (a config with 10,000 watches names
+    /// each one's line).
+    line_starts: Vec<usize>,
 }
 
 impl Locator<'_> {
+    fn new<'a>(file: &'a Path, text: &str) -> Locator<'a> {
+        Locator {
+            file,
+            line_starts: text.match_indices('\n').map(|(i, _)| i + 1).collect(),
+        }
+    }
+
     fn at<T>(&self, spanned: &Spanned<T>, key: &str) -> String {
-        let line = self.text[..spanned.span().start.min(self.text.len())]
-            .matches('\n')
-            .count()
+        let line = self
+            .line_starts
+            .partition_point(|start| *start <= spanned.span().start)
             + 1;
         format!("{}:{line}: {key}", self.file.display())
     }
@@ -70,7 +80,7 @@ impl Locator<'_> {
 pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     let raw: RawConfig = toml::from_str(text)
         .map_err(|e| ConfigError(format!("{}: {}", file.display(), e.to_string().trim_end())))?;
-    let loc = Locator { file, text };
+    let loc = Locator::new(file, text);
     let defaults = Config::default();
 
     if let Some(rsync) = &raw.rsync
@@ -154,9 +164,14 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         if let Some(delay) = &raw_watch.delay {
             checks::seconds(*delay.get_ref()).map_err(|e| loc.error(delay, "watch.delay", &e))?;
         }
+        if let Some(remote_path) = &raw_watch.remote_path {
+            checks::remote_path(remote_path.get_ref())
+                .map_err(|e| loc.error(remote_path, "watch.remote_path", &e))?;
+        }
         watches.push(WatchConfig {
             remote_path: raw_watch
                 .remote_path
+                .map(Spanned::into_inner)
                 .unwrap_or_else(|| raw_watch.path.get_ref().clone()),
             path,
             excludes: patterns(&loc, raw_watch.excludes, "watch.excludes")?,

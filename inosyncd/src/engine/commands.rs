@@ -41,6 +41,9 @@ fn spec_from_request(request: &AddWatch) -> Result<WatchConfig, String> {
     if let Some(delay) = request.delay {
         checks::seconds(delay).map_err(|e| format!("--delay: {e}"))?;
     }
+    if let Some(remote_path) = &request.remote_path {
+        checks::remote_path(remote_path).map_err(|e| format!("--remote-path: {e}"))?;
+    }
     Ok(WatchConfig {
         remote_path: request
             .remote_path

@@ -1,6 +1,6 @@
-//! Starting and finishing batches through the [`Runner`](super::runner::Runner) seam: the job handed to
-//! the runner, the outcome it reports, the log line of each sync, and stopping
-//! what still runs at exit.
+//! Starting and finishing batches through the [`Runner`](super::runner::Runner)
+//! seam: the job handed to the runner, the outcome it reports, the log line of each
+//! sync, and stopping what still runs at exit.
 
 use std::time::Duration;
 
@@ -31,8 +31,6 @@ impl Engine {
         let Some(mut job) = self.full_job(id, i) else {
             return;
         };
-        job.sandbox = self.sandbox_for(&job);
-        job.sandbox_required = self.config.sandbox == crate::sandbox::Mode::Required;
         let speed = job.speed;
         let (stop_tx, stop_rx) = oneshot::channel();
         let Some(watch) = self.watches.get_mut(&id) else {
@@ -113,7 +111,9 @@ impl Engine {
     }
 
     /// The job of a full sync of pair `i` of watch `id`, with the settings in
-    /// force (a batch narrows it to its paths; `verify` dry-runs it).
+    /// force (a batch narrows it to its paths; `verify` dry-runs it). Its
+    /// children start through the one spawn point (`rsync::Launcher`), which
+    /// checks the layout and builds their sandbox just before each.
     pub(super) fn full_job(&self, id: u32, i: usize) -> Option<Job> {
         let watch = self.watches.get(&id)?;
         let pair = watch.pairs.get(i)?;
@@ -136,35 +136,8 @@ impl Engine {
             recursive: false,
             resend: false,
             deleting: false,
-            sandbox: None,
-            sandbox_required: false,
+            launch: rsync::Launcher::new(self.policy.clone(), self.roots()),
         })
-    }
-
-    /// The Landlock domain of a job, when rsync runs confined. A local target is
-    /// created first (a rule needs an existing directory; `--mkpath` would have
-    /// made it anyway). When the domain cannot be built the run goes on
-    /// unconfined under `auto`, and fails under `required` (see `Job`).
-    pub(super) fn sandbox_for(&self, job: &Job) -> Option<crate::sandbox::Domain> {
-        self.sandbox_abi?;
-        if job.destination.starts_with('/') {
-            let _ = std::fs::create_dir_all(job.destination.trim_end_matches('/'));
-        }
-        let rules = crate::sandbox::Rules::for_run(
-            &job.rsync,
-            &job.source,
-            &job.destination,
-            &job.extra,
-            job.rsh.as_deref(),
-            self.ssh_dir.as_deref(),
-        );
-        match crate::sandbox::Domain::build(&rules) {
-            Ok(domain) => Some(domain),
-            Err(e) => {
-                tracing::error!("{}: {e}", job.destination);
-                None
-            }
-        }
     }
 
     /// The `--rsh` that shares one ssh connection per host, for `host:` targets
@@ -198,7 +171,7 @@ impl Engine {
             .exit_code
             .map_or("none".to_string(), |c| c.to_string());
         match &outcome.result {
-            _ if pair.guarded && outcome.exit_code == Some(25) => tracing::error!(
+            RunResult::SourceEmpty => tracing::error!(
                 "{label}: source missing: {} is empty while the target is not; the mirror is \
                  kept (an empty mount point?). `inosyncctl sync {} --force` mirrors the empty source",
                 watch.spec.path.display(),
@@ -212,8 +185,17 @@ impl Engine {
                 "{label}: synced in {:.3?}: {what}, {sent} sent, exit {exit}",
                 outcome.elapsed
             ),
-            RunResult::Failed { cause: error, .. } => tracing::error!(
-                "{label}: sync failed after {:.3?} ({what}, exit {exit}): {error}; changes kept, retry #{} scheduled",
+            RunResult::Partial { held, .. } => tracing::info!(
+                "{label}: synced in {:.3?}: {what} but {} held, {sent} sent, exit {exit}",
+                outcome.elapsed,
+                held.len()
+            ),
+            RunResult::Refused { cause } => tracing::error!(
+                "{label}: not synced ({what}): {cause}; changes kept, retry #{} scheduled",
+                pair.failures + 1
+            ),
+            RunResult::Failed { cause, .. } => tracing::error!(
+                "{label}: sync failed after {:.3?} ({what}, exit {exit}): {cause}; changes kept, retry #{} scheduled",
                 outcome.elapsed,
                 pair.failures + 1
             ),

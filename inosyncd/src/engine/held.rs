@@ -1,9 +1,9 @@
 //! Paths rsync could not sync, held apart from their pair's batches. One bad
 //! path (unwritable on the target, too long, a race rsync lost) must not hold back
-//! every other change: when a run ends with "some files were not transferred"
-//! and rsync's errors name paths of the batch, those paths are held and retried
-//! on their own schedule (1 s, 2 s, 4 s … up to five minutes), and the rest of
-//! the batch counts as synced.
+//! every other change: when a run is partly synced (the classifier found paths
+//! of the batch named in rsync's errors), those paths are held and retried on
+//! their own schedule (1 s, 2 s, 4 s … up to five minutes), and the rest of the
+//! batch counts as synced.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -98,37 +98,9 @@ impl HeldPaths {
     }
 }
 
-/// The listed paths that rsync's errors name: a listed path that is named, lies
-/// below a named one, or has a named one below it.
-pub fn named_in(listed: &[Vec<u8>], named: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let under = |a: &[u8], b: &[u8]| a.len() > b.len() && a.starts_with(b) && a[b.len()] == b'/';
-    listed
-        .iter()
-        .filter(|l| named.iter().any(|n| n == *l || under(n, l) || under(l, n)))
-        .cloned()
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn named_paths_match_listed_ones_by_component() {
-        let listed: Vec<Vec<u8>> = ["a", "ab", "d/x", "d/y", "q"]
-            .iter()
-            .map(|s| s.as_bytes().to_vec())
-            .collect();
-        let named: Vec<Vec<u8>> = ["a/inner", "d", ".tmp.q"]
-            .iter()
-            .map(|s| s.as_bytes().to_vec())
-            .collect();
-        let held: Vec<String> = named_in(&listed, &named)
-            .iter()
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .collect();
-        assert_eq!(held, ["a", "d/x", "d/y"]);
-    }
 
     #[tokio::test(start_paused = true)]
     async fn held_paths_come_due_with_backoff() {

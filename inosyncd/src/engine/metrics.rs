@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::Engine;
 use super::pair::FullReason;
-use crate::rsync::{Outcome, RunResult};
+use crate::rsync::Outcome;
 
 const PAIR: &[&str] = &["watch", "target"];
 
@@ -150,11 +150,7 @@ impl Default for Metrics {
 impl Metrics {
     /// One rsync run ended.
     pub fn record_run(&self, watch: &str, target: &str, outcome: &Outcome) {
-        let result = match outcome.result {
-            RunResult::Synced => "synced",
-            RunResult::Interrupted => "interrupted",
-            RunResult::Failed { .. } => "failed",
-        };
+        let result = outcome.result.label();
         self.syncs.with_label_values(&[watch, target, result]).inc();
         self.duration
             .with_label_values(&[watch, target])
@@ -164,7 +160,7 @@ impl Metrics {
             .inc_by(outcome.bytes_sent.unwrap_or(0));
         // Present from the first run on, so a rate can be taken before any failure.
         let failures = self.failures.with_label_values(&[watch, target]);
-        if matches!(outcome.result, RunResult::Failed { .. }) {
+        if result == "failed" {
             failures.inc();
         }
     }

@@ -32,6 +32,7 @@ mod watches;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use inosync_proto::{AddWatch, Setting, Source, Status, WatchStatus};
@@ -41,6 +42,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
 use crate::config::Config;
+use crate::rsync::Policy;
 use crate::state_file::{RuntimeState, StateFile};
 use crate::watcher::{Change, Watcher};
 use dispatch::Done;
@@ -137,6 +139,8 @@ pub struct Setup {
     pub ssh_dir: Option<PathBuf>,
     /// What runs the jobs.
     pub runner: Box<dyn Runner>,
+    /// `--pretend`: children are logged, never started.
+    pub pretend: bool,
 }
 
 /// The daemon's state and its event loop.
@@ -150,7 +154,7 @@ pub struct Engine {
     /// Where ssh keeps its shared connections (ControlPath); `None` when no safe
     /// directory could be had (no connection reuse then).
     ssh_dir: Option<PathBuf>,
-    /// Runs the jobs: rsync, `--pretend`'s logger, or a test's fake.
+    /// Runs the jobs: rsync, or a test's fake.
     runner: Box<dyn Runner>,
     watcher: Watcher,
     watches: BTreeMap<u32, Watch>,
@@ -175,30 +179,14 @@ pub struct Engine {
     /// When the next periodic verify is due (`verify_interval`), if enabled.
     next_verify: Option<Instant>,
     metrics: metrics::Metrics,
-    /// The Landlock ABI each rsync is confined with, when it is.
-    sandbox_abi: Option<u32>,
+    /// How every child is started: `--pretend`, the sandbox, `required`.
+    policy: Arc<Policy>,
+    /// Every watched tree, for the layout check before each child starts: made
+    /// when a job needs it after watches came or went (not once per watch
+    /// opened, which made a start with n watches cost n² copies).
+    roots: std::cell::RefCell<Option<Arc<[PathBuf]>>>,
     /// Files written and not closed, until they are quiet (see `settle.rs`).
     settling: settle::Settling,
-}
-
-/// Whether rsync runs confined: `sandbox` against what the kernel offers.
-fn sandbox_abi(mode: crate::sandbox::Mode, runs_rsync: bool) -> anyhow::Result<Option<u32>> {
-    let abi = crate::sandbox::kernel_abi().map(|v| v as u32);
-    let decided = crate::sandbox::decide(mode, abi).map_err(anyhow::Error::msg)?;
-    match (decided, mode) {
-        (Some(abi), _) if runs_rsync => tracing::info!(
-            "every rsync runs in a Landlock sandbox (ABI {abi}): it writes only below its \
-             local target"
-        ),
-        (None, crate::sandbox::Mode::Off) => {
-            tracing::info!("sandbox = \"off\": rsync runs with the daemon's full access")
-        }
-        (None, _) => tracing::warn!(
-            "this kernel has no Landlock: rsync runs unconfined (sandbox = \"auto\")"
-        ),
-        _ => {}
-    }
-    Ok(decided)
 }
 
 impl Engine {
@@ -214,10 +202,11 @@ impl Engine {
             runtime,
             ssh_dir,
             runner,
+            pretend,
         } = setup;
         let watcher = Watcher::new(config.events, config.backend)
             .map_err(|e| anyhow::anyhow!("cannot initialise inotify: {e}"))?;
-        let sandbox_abi = sandbox_abi(config.sandbox, runner.needs_rsync())?;
+        let policy = Arc::new(Policy::decide(config.sandbox, pretend, ssh_dir.clone())?);
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (verify_tx, verify_rx) = mpsc::unbounded_channel();
         let mut engine = Engine {
@@ -243,11 +232,13 @@ impl Engine {
             verifying: 0,
             next_verify: None,
             metrics: metrics::Metrics::default(),
-            sandbox_abi,
+            policy,
+            roots: Default::default(),
             settling: settle::Settling::default(),
         };
         engine.reset_periodic_full_sync();
         let initial = engine.config.initial_sync;
+        let recorded = engine.runtime.sources.len();
         for spec in engine.config.watches.clone() {
             let path = spec.path.display().to_string();
             if engine.runtime.removed.contains(&path) {
@@ -258,30 +249,10 @@ impl Engine {
                 .open_watch(spec, Source::Config, initial)
                 .map_err(anyhow::Error::msg)?;
         }
-        for added in engine.runtime.added.clone() {
-            let spec = match commands::spec_from_added(&added) {
-                Ok(spec) => spec,
-                Err(e) => {
-                    tracing::error!(
-                        "watch {} added at runtime cannot be restored: {e}",
-                        added.path
-                    );
-                    continue;
-                }
-            };
-            if let Err(e) = engine.check_free(&spec) {
-                tracing::error!(
-                    "watch {} added at runtime cannot be restored: {e}",
-                    added.path
-                );
-                continue;
-            }
-            if let Err(e) = engine.open_watch(spec, Source::Runtime, initial) {
-                tracing::error!(
-                    "watch {} added at runtime cannot be restored: {e}",
-                    added.path
-                );
-            }
+        engine.restore_runtime_watches(initial);
+        if engine.runtime.sources.len() != recorded {
+            // The filesystems of new roots, recorded.
+            engine.persist();
         }
         Ok(engine)
     }

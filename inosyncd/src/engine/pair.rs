@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-use super::held::{HeldPaths, named_in};
+use super::held::HeldPaths;
 use crate::rsync::{Move, Outcome, Progress, RunResult};
 
 /// Past this many pending paths a pair gives up listing them and does one full
@@ -446,7 +446,7 @@ impl Pair {
         }
         // rsync's "--max-delete limit stopped deletions": the source root was empty
         // and the target had files. Keep the full sync, hold it, report it.
-        if std::mem::take(&mut self.guarded) && outcome.exit_code == Some(25) {
+        if std::mem::take(&mut self.guarded) && outcome.result == RunResult::SourceEmpty {
             self.requeue(&batch, now);
             self.empty_hold = true;
             self.last_error = Some(
@@ -457,24 +457,24 @@ impl Pair {
             return;
         }
         match &outcome.result {
-            RunResult::Synced | RunResult::Interrupted => {
-                self.synced(&batch);
-                // rsync saw these vanish: look again (their topmost missing
-                // ancestor gets listed), in case no event covers them.
-                for path in &outcome.vanished {
-                    self.record(path, now);
+            RunResult::Partial { held, cause } => self.split_out(&batch, outcome, held, cause, now),
+            result => match result.failure() {
+                None => {
+                    self.synced(&batch);
+                    // rsync saw these vanish: look again (their topmost missing
+                    // ancestor gets listed), in case no event covers them.
+                    for path in &outcome.vanished {
+                        self.record(path, now);
+                    }
                 }
-            }
-            RunResult::Failed { cause, .. }
-                if outcome.exit_code == Some(23) && self.split_out(&batch, outcome, cause, now) => {
-            }
-            RunResult::Failed { cause, first_retry } => {
-                self.failures = self.failures.saturating_add(1);
-                let backoff = backoff(self.failures, *first_retry);
-                self.retry_at = Some(now + backoff);
-                self.last_error = Some(cause.clone());
-                self.requeue(&batch, now);
-            }
+                Some((cause, first_retry)) => {
+                    self.failures = self.failures.saturating_add(1);
+                    let backoff = backoff(self.failures, first_retry);
+                    self.retry_at = Some(now + backoff);
+                    self.last_error = Some(cause.to_string());
+                    self.requeue(&batch, now);
+                }
+            },
         }
     }
 
@@ -489,32 +489,31 @@ impl Pair {
         }
     }
 
-    /// "Some files were not transferred": the paths rsync's errors name are held
-    /// and retried on their own; the rest of the batch arrived. Returns false when
-    /// no path of the batch is named (the whole batch is retried then).
-    fn split_out(&mut self, batch: &Batch, outcome: &Outcome, cause: &str, now: Instant) -> bool {
-        let bad = if batch.full {
-            outcome.named.clone()
-        } else {
-            named_in(&batch.paths, &outcome.named)
-        };
-        if bad.is_empty() {
-            return false;
-        }
-        let new = bad.iter().any(|p| !batch.held_failures.contains_key(p));
-        for path in bad {
-            let failures = batch.held_failures.get(&path).copied().unwrap_or(0) + 1;
+    /// "Some files were not transferred": the paths rsync's errors name (the
+    /// classifier found them in the batch) are held and retried on their own;
+    /// the rest of the batch arrived. When rsync skipped every deletion of the
+    /// run for those errors, the run is done again at once with them excluded
+    /// (see `held_paths`), unless they were held before (then it is their errors
+    /// that persist).
+    fn split_out(
+        &mut self,
+        batch: &Batch,
+        outcome: &Outcome,
+        held: &[Vec<u8>],
+        cause: &str,
+        now: Instant,
+    ) {
+        let new = held.iter().any(|p| !batch.held_failures.contains_key(p));
+        for path in held {
+            let failures = batch.held_failures.get(path).copied().unwrap_or(0) + 1;
             tracing::warn!(
                 "{}: {} held, retried on its own (failure {failures}): {cause}",
                 self.destination,
-                String::from_utf8_lossy(&path)
+                String::from_utf8_lossy(path)
             );
-            self.held.hold(path, cause, failures, now);
+            self.held.hold(path.clone(), cause, failures, now);
         }
         self.synced(batch);
-        // rsync skipped every deletion for those paths' errors: the run is done
-        // again at once with them excluded (see `held_excludes`), unless they
-        // were held before (then it is their errors that persist).
         if outcome.deletions_skipped && new {
             tracing::info!(
                 "{}: rsync skipped its deletions because of the paths now held; again without them",
@@ -529,7 +528,6 @@ impl Pair {
                 self.urgent = true;
             }
         }
-        true
     }
 
     /// The paths held and not tried in this batch, to exclude from it: a full
@@ -632,7 +630,7 @@ mod tests {
         pair.record(b"a", now);
         pair.start(oneshot::channel().0, now);
         pair.record(b"b", now);
-        pair.finish(&failed(Duration::from_secs(1)), now);
+        pair.finish(&failed(), now);
         assert_eq!(pair.pending_count(), 2);
         assert_eq!(pair.failures, 1);
         assert!(pair.due_at(Duration::ZERO).unwrap() >= now + Duration::from_secs(1));
@@ -676,25 +674,14 @@ mod tests {
     }
 
     fn ok() -> Outcome {
-        Outcome {
-            result: RunResult::Synced,
-            elapsed: Duration::ZERO,
-            files: Some(1),
-            bytes_sent: None,
-            exit_code: Some(0),
-            named: Vec::new(),
-            vanished: Vec::new(),
-            renamed: 0,
-            refused: Vec::new(),
-            deletions_skipped: false,
-        }
+        Outcome::bare(RunResult::Synced, Some(1))
     }
 
-    fn failed(first_retry: Duration) -> Outcome {
+    fn failed() -> Outcome {
         Outcome {
             result: RunResult::Failed {
+                class: crate::rsync::FailureClass::Transient,
                 cause: "rsync exited with 10".into(),
-                first_retry,
             },
             ..ok()
         }

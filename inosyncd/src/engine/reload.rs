@@ -7,7 +7,11 @@ use tokio::time::Instant;
 use inosync_proto::Source;
 
 use super::Engine;
-use crate::config::{Config, WatchConfig, layout, resolve_rsync};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::config::layout::Layout;
+use crate::config::{Config, WatchConfig, resolve_rsync};
 
 impl Engine {
     pub(super) fn reload(&mut self) -> Result<String, String> {
@@ -21,7 +25,7 @@ impl Engine {
                 watch.delay = None;
             }
         }
-        if self.runner.needs_rsync() {
+        if !self.policy.pretend() {
             new.rsync = resolve_rsync(&new.rsync)?;
         }
         self.check_runtime_watches_under(&new)?;
@@ -64,28 +68,38 @@ impl Engine {
         }
 
         let (mut added, mut removed, mut changed, mut unchanged) = (0, 0, 0, 0);
+        // Watches by path: one look-up per config watch, not a search of them all.
+        let watched: HashMap<PathBuf, (u32, Source)> = self
+            .watches
+            .iter()
+            .map(|(id, w)| (w.spec.path.clone(), (*id, w.origin)))
+            .collect();
+        let wanted: HashSet<&Path> = self
+            .config
+            .watches
+            .iter()
+            .map(|c| c.path.as_path())
+            .collect();
         let gone: Vec<u32> = self
             .watches
             .iter()
             .filter(|(_, w)| w.origin == Source::Config && w.removing.is_none())
-            .filter(|(_, w)| !self.config.watches.iter().any(|c| c.path == w.spec.path))
+            .filter(|(_, w)| !wanted.contains(w.spec.path.as_path()))
             .map(|(id, _)| *id)
             .collect();
         for id in gone {
             self.begin_removal(id, false, None);
             removed += 1;
         }
+        // New watches are checked against one layout of the watches there are
+        // (config watches with their new settings), built once.
+        let mut layout = self.layout_after_reload();
         for spec in self.config.watches.clone() {
             let path = spec.path.display().to_string();
             if self.runtime.removed.contains(&path) {
                 continue;
             }
-            match self
-                .watches
-                .iter()
-                .find(|(_, w)| w.spec.path == spec.path)
-                .map(|(id, w)| (*id, w.origin))
-            {
+            match watched.get(&spec.path).copied() {
                 Some((id, Source::Config)) => {
                     if self.reconcile(id, spec)? {
                         changed += 1;
@@ -96,13 +110,20 @@ impl Engine {
                 Some(_) => notes.push(format!(
                     "{path} is in the config but was added at runtime; the runtime watch is kept"
                 )),
-                None => match self
-                    .check_free(&spec)
-                    .and_then(|()| self.open_watch(spec, Source::Config, true))
-                {
-                    Ok(_) => added += 1,
-                    Err(e) => notes.push(format!("{path} not added: {e}")),
-                },
+                None => {
+                    let places = self.config.places(&spec);
+                    match layout
+                        .check(&places)
+                        .map_err(|e| e.to_string())
+                        .and_then(|()| self.open_watch(spec, Source::Config, true))
+                    {
+                        Ok(id) => {
+                            layout.insert(id as usize, &places);
+                            added += 1;
+                        }
+                        Err(e) => notes.push(format!("{path} not added: {e}")),
+                    }
+                }
             }
         }
         // Runtime watches follow the new global excludes and default targets.
@@ -116,6 +137,10 @@ impl Engine {
             if self.reconcile(id, spec)? {
                 changed += 1;
             }
+        }
+        if added > 0 {
+            // The filesystems of the new roots, recorded.
+            self.persist();
         }
         self.restart_for_speed();
         notes.extend(self.runtime_overrides());
@@ -175,17 +200,44 @@ impl Engine {
             .filter(|w| w.origin == Source::Runtime && w.removing.is_none())
             .map(|w| &w.spec)
             .collect();
-        for (i, spec) in runtime.iter().enumerate() {
-            let places = new.places(spec);
-            layout::check_watch(&places)?;
-            for other in new.watches.iter().filter(|c| c.path != spec.path) {
-                layout::check_pair(&places, &new.places(other))?;
-            }
-            for other in &runtime[..i] {
-                layout::check_pair(&places, &new.places(other))?;
+        // A config watch of a path watched at runtime is not opened (the runtime
+        // one is kept).
+        let kept: HashSet<&Path> = runtime.iter().map(|s| s.path.as_path()).collect();
+        let mut layout = Layout::default();
+        for (i, watch) in new.watches.iter().enumerate() {
+            if !kept.contains(watch.path.as_path()) {
+                layout.insert(i, &new.places(watch));
             }
         }
+        for (i, spec) in runtime.iter().enumerate() {
+            layout
+                .add(new.watches.len() + i, &new.places(spec))
+                .map_err(|e| e.to_string())?;
+        }
         Ok(())
+    }
+
+    /// Every watch's places as they will be once the config just read is in
+    /// force: config watches with their new spec, the others as they are.
+    fn layout_after_reload(&self) -> Layout {
+        let specs: HashMap<&Path, &WatchConfig> = self
+            .config
+            .watches
+            .iter()
+            .map(|w| (w.path.as_path(), w))
+            .collect();
+        let mut layout = Layout::default();
+        for (id, watch) in &self.watches {
+            let spec = match watch.origin {
+                Source::Config => specs.get(watch.spec.path.as_path()).copied(),
+                _ => None,
+            };
+            layout.insert(
+                *id as usize,
+                &self.config.places(spec.unwrap_or(&watch.spec)),
+            );
+        }
+        layout
     }
 
     /// Brings one watch in line with its (new) spec. New or changed excludes, new

@@ -22,7 +22,7 @@ impl Engine {
             max_parallel: self.config.max_parallel,
             config_file: self.config.source.as_ref().map(|p| p.display().to_string()),
             running: self.running as u32,
-            sandbox_abi: self.sandbox_abi,
+            sandbox_abi: self.policy.sandbox_abi(),
             watches: self
                 .watches
                 .keys()

@@ -64,11 +64,7 @@ impl Engine {
                         .missing
                         .is_none()
                         .then(|| self.full_job(*id, i))
-                        .flatten()
-                        .map(|mut job| {
-                            job.sandbox = self.sandbox_for(&job);
-                            job
-                        }),
+                        .flatten(),
                     problem: watch
                         .missing
                         .clone()

@@ -3,6 +3,7 @@
 //! and delay in force for each come from.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use inosync_proto::Source;
@@ -11,7 +12,8 @@ use tokio::time::Instant;
 use super::pair::{FullReason, Pair};
 use super::source::{self, RootId};
 use super::{Engine, Reply};
-use crate::config::{WatchConfig, destination, layout};
+use crate::config::layout::Layout;
+use crate::config::{WatchConfig, destination};
 use crate::exclude::ExcludeSet;
 
 /// A watched tree and its targets.
@@ -81,7 +83,8 @@ impl Engine {
     }
 
     /// Watches a tree and creates its pairs; `full_sync` schedules an immediate
-    /// full sync to every target. Runtime overrides of this path are applied.
+    /// full sync to every target. Runtime overrides of this path are applied. The
+    /// caller writes the state file (a new root's filesystem is recorded).
     pub(super) fn open_watch(
         &mut self,
         spec: WatchConfig,
@@ -106,9 +109,11 @@ impl Engine {
             self.watcher
                 .add_root(id, &spec.path, excludes.clone())
                 .map_err(|e| format!("cannot watch {}: {e}", spec.path.display()))?;
+            // Written to the state file by the caller, once for all the watches
+            // it opens (once per watch made a start with n watches write n
+            // files of n entries).
             if recorded.is_none() {
                 self.runtime.sources.insert(key.clone(), root.fsid);
-                self.persist();
             }
         }
         self.next_watch_id += 1;
@@ -120,6 +125,7 @@ impl Engine {
             }
         }
         let overrides = self.runtime.watch.get(&key).cloned().unwrap_or_default();
+        self.roots.take();
         let path = spec.path.clone();
         self.watches.insert(
             id,
@@ -169,6 +175,28 @@ impl Engine {
         Ok(id)
     }
 
+    /// Opens the watches added at runtime (kept in the state file), each checked
+    /// against one layout of every watch so far (linear in their number); one
+    /// that no longer fits or whose root is gone is logged and skipped.
+    pub(super) fn restore_runtime_watches(&mut self, initial: bool) {
+        let mut layout = self.layout();
+        for added in self.runtime.added.clone() {
+            let restored = super::commands::spec_from_added(&added).and_then(|spec| {
+                let places = self.config.places(&spec);
+                layout.check(&places).map_err(|e| e.to_string())?;
+                let id = self.open_watch(spec, Source::Runtime, initial)?;
+                layout.insert(id as usize, &places);
+                Ok(())
+            });
+            if let Err(e) = restored {
+                tracing::error!(
+                    "watch {} added at runtime cannot be restored: {e}",
+                    added.path
+                );
+            }
+        }
+    }
+
     pub(super) fn excludes_for(&self, spec: &WatchConfig) -> Result<ExcludeSet, String> {
         let mut patterns = self.config.excludes.clone();
         patterns.extend(spec.excludes.iter().cloned());
@@ -191,25 +219,30 @@ impl Engine {
         Pair::new(self.next_pair_id, target, destination)
     }
 
+    /// Every watched tree, for the layout check before each child starts.
+    pub(super) fn roots(&self) -> Arc<[PathBuf]> {
+        self.roots
+            .borrow_mut()
+            .get_or_insert_with(|| self.watches.values().map(|w| w.spec.path.clone()).collect())
+            .clone()
+    }
+
+    /// The places of every watch now (sources and destinations, resolved once),
+    /// under the current config: what a new watch is checked against.
+    pub(super) fn layout(&self) -> Layout {
+        let mut layout = Layout::default();
+        for (id, watch) in &self.watches {
+            layout.insert(*id as usize, &self.config.places(&watch.spec));
+        }
+        layout
+    }
+
     /// A new watch must not contain, or lie inside, an existing one, and none of
     /// its destinations may overlap a watched tree or another destination.
     pub(super) fn check_free(&self, spec: &WatchConfig) -> Result<(), String> {
-        let path = &spec.path;
-        for watch in self.watches.values() {
-            if let Some(problem) = crate::config::overlap(path, &watch.spec.path) {
-                return Err(format!(
-                    "{} {problem} the watch {}",
-                    path.display(),
-                    watch.spec.path.display()
-                ));
-            }
-        }
-        let places = self.config.places(spec);
-        layout::check_watch(&places)?;
-        for watch in self.watches.values() {
-            layout::check_pair(&places, &self.config.places(&watch.spec))?;
-        }
-        Ok(())
+        self.layout()
+            .check(&self.config.places(spec))
+            .map_err(|e| e.to_string())
     }
 
     /// The watch of a directory given by an administrator (symlinks resolved when
@@ -271,6 +304,7 @@ impl Engine {
         if let Some(watch) = self.watches.remove(&id) {
             self.settling.forget(id);
             tracing::info!("{}: {why}", watch.spec.path.display());
+            self.roots.take();
             self.forget(&watch);
             for (_, reply) in watch.removing.into_iter().flatten() {
                 let _ = reply.send(Ok(true));

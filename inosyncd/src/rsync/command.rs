@@ -6,7 +6,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
 /// One rsync run for one (watch, target) pair.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Job {
     /// The rsync binary.
     pub rsync: PathBuf,
@@ -50,10 +50,9 @@ pub struct Job {
     /// The listed paths are missing from the source: delete them on the target
     /// (see `deletions`), transfer nothing else.
     pub deleting: bool,
-    /// The Landlock domain rsync runs in, if any.
-    pub sandbox: Option<crate::sandbox::Domain>,
-    /// `sandbox = "required"`: without a domain, rsync is not started.
-    pub sandbox_required: bool,
+    /// How its children are started: `--pretend`, the layout check before each,
+    /// the sandbox.
+    pub launch: super::launch::Launcher,
 }
 
 impl Job {
@@ -211,6 +210,15 @@ impl Job {
         }
     }
 
+    /// The remote shell command rsync runs for this job (and the renames run
+    /// over ssh): ours with connection sharing, else the user's.
+    pub fn remote_shell(&self) -> String {
+        match self.rsh.as_deref().and_then(|r| r.strip_prefix("--rsh=")) {
+            Some(shared) => shared.to_string(),
+            None => super::ssh_reuse::remote_shell(&self.extra),
+        }
+    }
+
     /// What rsync reads on stdin: each changed path followed by a NUL, so names with
     /// newlines, leading dashes or any other byte pass unchanged.
     pub fn stdin(&self) -> Option<Vec<u8>> {
@@ -273,8 +281,7 @@ mod tests {
             recursive: false,
             resend: false,
             deleting: false,
-            sandbox: None,
-            sandbox_required: false,
+            launch: Default::default(),
         }
     }
 

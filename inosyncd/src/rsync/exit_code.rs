@@ -2,6 +2,8 @@
 //! log line says why a sync failed rather than a bare number, and a target that is
 //! misconfigured is not hammered like one that merely dropped its connection.
 
+use super::outcome::FailureClass;
+#[cfg(test)]
 use std::time::Duration;
 
 /// The meaning of an rsync exit code.
@@ -34,14 +36,14 @@ pub fn meaning(code: i32) -> &'static str {
     }
 }
 
-/// How soon a failed batch is retried the first time. Network and I/O trouble
-/// (10, 11, 12, 23, 30, 35, 255, …) usually passes: retry after a second. Usage,
-/// protocol, permission and module errors (1, 2, 3, 4, 5, 6, 13, 25, 126, 127) need
-/// an administrator: retry slowly, but keep retrying, so the fix is picked up.
-pub fn first_retry(code: Option<i32>) -> Duration {
+/// The class of a failure rsync reported with `code`: usage, protocol,
+/// permission and module errors (1, 2, 3, 4, 5, 6, 13, 25, 126, 127) need an
+/// administrator; network and I/O trouble (10, 11, 12, 23, 30, 35, 255, …)
+/// usually passes.
+pub fn class_of(code: i32) -> FailureClass {
     match code {
-        Some(1 | 2 | 3 | 4 | 5 | 6 | 13 | 25 | 126 | 127) => Duration::from_secs(30),
-        _ => Duration::from_secs(1),
+        1 | 2 | 3 | 4 | 5 | 6 | 13 | 25 | 126 | 127 => FailureClass::Misconfiguration,
+        _ => FailureClass::Transient,
     }
 }
 
@@ -52,10 +54,17 @@ mod tests {
     #[test]
     fn transient_errors_retry_fast_configuration_errors_slowly() {
         for code in [10, 11, 12, 23, 30, 35, 255] {
-            assert_eq!(first_retry(Some(code)), Duration::from_secs(1), "{code}");
+            assert_eq!(
+                class_of(code).first_retry(),
+                Duration::from_secs(1),
+                "{code}"
+            );
         }
         for code in [1, 2, 3, 4, 5, 127] {
-            assert!(first_retry(Some(code)) >= Duration::from_secs(30), "{code}");
+            assert!(
+                class_of(code).first_retry() >= Duration::from_secs(30),
+                "{code}"
+            );
         }
         assert_eq!(meaning(255), "the remote shell (ssh) failed");
     }

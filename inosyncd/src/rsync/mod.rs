@@ -1,22 +1,32 @@
 //! Everything about running the real rsync binary: the command line, the list of
-//! changed paths on its stdin, and what its exit code means.
+//! changed paths on its stdin, the one place its processes (and the ssh of the
+//! renames) are started, and what a finished run means.
 
+mod classify;
 mod command;
 mod deletions;
 mod exit_code;
+mod launch;
+mod outcome;
 mod renames;
 mod run;
 mod split;
 mod ssh_reuse;
 mod stderr;
+mod stdout;
 mod stuck;
 mod verify;
+mod watchdog;
 
-pub use command::{Job, display_argv};
+pub use command::Job;
 #[cfg(test)]
-pub use exit_code::first_retry;
+pub use exit_code::class_of;
+pub use launch::{Launcher, Policy};
+#[cfg(test)]
+pub use outcome::FailureClass;
+pub use outcome::{Outcome, Progress, RunResult};
 pub use renames::Move;
-pub use run::{Outcome, Progress, RunResult, run};
+pub use run::run;
 pub use split::{SPLIT_MIN_PATHS, by_directory as split_by_directory};
 pub use ssh_reuse::{rsh_with_reuse, uses_remote_shell};
 pub use verify::{Difference, compare};

@@ -1,88 +1,18 @@
-//! Runs one rsync process: feeds it the path list, logs its stderr, and reports how
-//! it ended.
+//! Runs one rsync process: feeds it the path list, logs its stderr, watches it,
+//! and reports how it ended (as the classifier reads it: `classify/`).
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Command;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{oneshot, watch};
 
+use super::classify::{Confinement, Context, Ending, Listed, classify};
 use super::command::{Job, display_argv};
-use super::exit_code::{first_retry, meaning};
+use super::launch::{Kind, Launched};
+use super::outcome::{Outcome, Progress};
 use super::stderr::Stderr;
-
-/// How one run ended, as the engine branches on it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RunResult {
-    /// The batch arrived (exit 0, or 24: files vanished mid-run, whose deletion
-    /// events are queued for the next batch).
-    Synced,
-    /// Stopped on request (e.g. to restart with a new `--bwlimit`): the batch did
-    /// not complete, but nothing failed either.
-    Interrupted,
-    /// It did not arrive: why, and how long to wait before the first retry.
-    Failed {
-        /// rsync's exit status with its meaning and the stderr lines naming the cause.
-        cause: String,
-        /// After a failure of this kind: the wait before the first retry.
-        first_retry: Duration,
-    },
-}
-
-/// How one run ended, with what the log line of the sync reports.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// Synced, interrupted, or failed with its cause.
-    pub result: RunResult,
-    /// Wall time of the run.
-    pub elapsed: Duration,
-    /// Changed paths handed to rsync; `None` for a full sync.
-    pub files: Option<usize>,
-    /// Bytes rsync says it sent (`--info=stats1`), when it got that far.
-    pub bytes_sent: Option<u64>,
-    /// rsync's exit code, when it exited by itself.
-    pub exit_code: Option<i32>,
-    /// Paths (relative to the source root) that rsync's error lines name.
-    pub named: Vec<Vec<u8>>,
-    /// Paths (relative to the source root) rsync saw vanish mid-run.
-    pub vanished: Vec<Vec<u8>>,
-    /// Moves done as renames on the target before the transfer.
-    pub renamed: usize,
-    /// What the Landlock sandbox refused (writes outside the mirror that an
-    /// rsync option asked for): the transfer itself succeeded, and the refusal
-    /// is reported, not retried.
-    pub refused: Vec<String>,
-    /// rsync skipped its deletions because of an I/O error (a full sync or a
-    /// tree compared whole left extras on the target).
-    pub deletions_skipped: bool,
-}
-
-/// How far a running transfer has got, as rsync reports it (`--info=progress2`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Progress {
-    /// Bytes transferred so far in this run.
-    pub bytes_done: u64,
-    /// Percent of this run's bytes done.
-    pub percent: u8,
-    /// Current rate, as rsync prints it.
-    pub rate: String,
-    /// Estimated time left, as rsync prints it.
-    pub eta: String,
-}
-
-/// How often a running rsync is checked for an open blocked on a fifo.
-const FIFO_CHECK: Duration = Duration::from_secs(1);
-
-/// How long rsync gets to exit after SIGTERM (it keeps its partial file then)
-/// before it is killed.
-const STOP_GRACE: Duration = Duration::from_secs(10);
-
-/// What starting rsync gave.
-enum Launch {
-    Failed(String),
-    Running(tokio::process::Child),
-}
+use super::watchdog::{Watchdog, stop_child};
+use crate::config::checks::is_local_target;
 
 /// Runs the job. `label` names the watch and target in log lines. A message on
 /// `stop` ends the run early: rsync gets SIGTERM, so that with `--partial` it keeps
@@ -169,9 +99,9 @@ pub fn run(
                 let (progress, _) = watch::channel(None);
                 start(deletions, label.clone(), stop, progress).await
             }
-            None => Outcome::empty(),
+            None => Outcome::nothing(),
         };
-        if outcome.result != RunResult::Synced {
+        if !outcome.result.arrived() {
             return outcome;
         }
         let groups = match (&job.paths, job.split) {
@@ -181,7 +111,7 @@ pub fn run(
             _ => Vec::new(),
         };
         let transferred = if job.paths.as_ref().is_some_and(Vec::is_empty) {
-            Outcome::empty()
+            Outcome::nothing()
         } else if groups.len() > 1 {
             tracing::debug!(
                 "{label}: {} paths over {} rsync processes",
@@ -197,7 +127,7 @@ pub fn run(
         };
         outcome.absorb(transferred);
         for check in checks {
-            if outcome.result != RunResult::Synced {
+            if !outcome.result.arrived() {
                 break;
             }
             let (_keep, stop) = oneshot::channel();
@@ -209,47 +139,8 @@ pub fn run(
     })
 }
 
-impl Outcome {
-    /// The outcome of a run that had nothing to do.
-    fn empty() -> Outcome {
-        Outcome {
-            result: RunResult::Synced,
-            elapsed: Duration::ZERO,
-            files: Some(0),
-            bytes_sent: Some(0),
-            exit_code: Some(0),
-            named: Vec::new(),
-            vanished: Vec::new(),
-            renamed: 0,
-            refused: Vec::new(),
-            deletions_skipped: false,
-        }
-    }
-
-    /// Adds a later run of the same batch: the batch is synced only when every
-    /// run was; the first one that was not decides its result.
-    fn absorb(&mut self, other: Outcome) {
-        if self.result == RunResult::Synced && other.result != RunResult::Synced {
-            self.result = other.result;
-            self.exit_code = other.exit_code;
-        }
-        self.elapsed += other.elapsed;
-        self.files = match (self.files, other.files) {
-            (Some(a), Some(b)) => Some(a + b),
-            (a, b) => a.or(b),
-        };
-        self.bytes_sent = match (self.bytes_sent, other.bytes_sent) {
-            (Some(a), Some(b)) => Some(a + b),
-            (a, b) => a.or(b),
-        };
-        self.named.extend(other.named);
-        self.vanished.extend(other.vanished);
-        self.refused.extend(other.refused);
-        self.deletions_skipped |= other.deletions_skipped;
-    }
-}
-
-/// Starts rsync now and returns the future that supervises it.
+/// Starts rsync now (through the one spawn point, `launch.rs`) and returns the
+/// future that supervises it.
 fn start(
     job: Job,
     label: String,
@@ -264,106 +155,63 @@ fn start(
         .as_ref()
         .map_or("whole tree".to_string(), |p| format!("{} paths", p.len()));
     tracing::debug!("{label}: running ({files}): {}", display_argv(&argv));
-    let launch = match spawn(&argv, list.is_some(), &job) {
-        Ok(child) => Launch::Running(child),
-        Err(e) => Launch::Failed(format!("cannot start {}: {e}", job.rsync.display())),
-    };
+    let launched = job
+        .launch
+        .spawn(Kind::Transfer, &job, &argv, list.as_deref(), &label);
     let run = Supervised {
         list,
-        source: job.source.clone(),
-        destination: job.destination.clone(),
-        io_timeout: job.io_timeout,
+        job,
         label,
         started,
-        files: job.paths.as_ref().map(Vec::len),
         progress,
-        sandboxed: job.sandbox.is_some(),
     };
-    supervise(launch, run, stop)
+    supervise(launched, run, stop)
 }
 
 /// What the supervising task needs to know about its run.
 struct Supervised {
     list: Option<Vec<u8>>,
-    source: std::path::PathBuf,
-    destination: String,
-    io_timeout: Duration,
+    job: Job,
     label: String,
     started: Instant,
-    files: Option<usize>,
     progress: watch::Sender<Option<Progress>>,
-    sandboxed: bool,
 }
 
-fn spawn(
-    argv: &[std::ffi::OsString],
-    with_list: bool,
-    job: &Job,
-) -> std::io::Result<tokio::process::Child> {
-    let mut command = Command::new(&argv[0]);
-    // The only hook between fork and exec is the sandbox's (a hook forces fork()
-    // instead of posix_spawn()). An rsync orphaned by a crashed daemon finishes
-    // on its own; the restart's full sync makes the target right whatever it did.
-    match &job.sandbox {
-        Some(domain) => domain.confine(&mut command),
-        None if job.sandbox_required => {
-            return Err(std::io::Error::other(
-                "sandbox = \"required\" and no Landlock domain could be built for this run",
-            ));
-        }
-        None => {}
-    }
-    command
-        // Its own process group, so a stop reaches every process of the run.
-        .process_group(0)
-        .args(&argv[1..])
-        // What rsync prints is parsed (byte counts, progress, causes, names): in
-        // the C locale, whatever the daemon's own.
-        .env("LC_ALL", "C")
-        .stdin(if with_list {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
+/// How the process ended, with what it printed.
+struct Ended {
+    ending: Ending,
+    stderr: Stderr,
+    confinement: Confinement,
+    bytes_sent: Option<u64>,
 }
 
-async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<()>) -> Outcome {
-    let Supervised {
-        list,
-        source,
-        destination,
-        io_timeout,
-        label,
-        started,
-        files,
-        progress,
-        sandboxed,
-    } = run;
-    let mut child = match launch {
-        Launch::Failed(cause) => {
-            return Outcome {
-                result: RunResult::Failed {
-                    cause,
-                    first_retry: first_retry(Some(127)),
-                },
-                elapsed: started.elapsed(),
-                files,
-                bytes_sent: None,
-                exit_code: None,
-                named: Vec::new(),
-                vanished: Vec::new(),
-                renamed: 0,
-                refused: Vec::new(),
-                deletions_skipped: false,
-            };
-        }
-        Launch::Running(child) => child,
+async fn supervise(launched: Launched, run: Supervised, stop: oneshot::Receiver<()>) -> Outcome {
+    let not_run = |ending| Ended {
+        ending,
+        stderr: Stderr::default(),
+        confinement: Confinement::None,
+        bytes_sent: None,
     };
-    let writer = match (child.stdin.take(), list) {
+    let ended = match launched {
+        Launched::Running { child, confinement } => {
+            watch_child(child, confinement, &run, stop).await
+        }
+        Launched::Pretended => not_run(Ending::Pretended),
+        Launched::Refused(why) => not_run(Ending::Refused(why)),
+        Launched::NotStarted(why) => not_run(Ending::NotStarted(why)),
+    };
+    outcome(&run, ended)
+}
+
+/// Feeds the child its list, reads its output, and waits for it to end, to be
+/// stopped (`stop`) or to hang (the watchdog).
+async fn watch_child(
+    mut child: tokio::process::Child,
+    confinement: Confinement,
+    run: &Supervised,
+    mut stop: oneshot::Receiver<()>,
+) -> Ended {
+    let writer = match (child.stdin.take(), run.list.clone()) {
         (Some(mut stdin), Some(list)) => Some(tokio::spawn(async move {
             // rsync may exit early (bad destination); a broken pipe here is then
             // expected and its exit code tells the real story.
@@ -372,38 +220,12 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
         })),
         _ => None,
     };
-    // stdout carries rsync's closing statistics; any -v output the user asked for
-    // is read too (and dropped), so rsync never blocks on a full pipe.
-    let stdout_stats = child.stdout.take().map(|mut stdout| {
-        tokio::spawn(async move {
-            // Progress lines end in '\r', the statistics in '\n'.
-            let mut sent = None;
-            let mut pending = Vec::new();
-            let mut chunk = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut chunk).await {
-                if n == 0 {
-                    break;
-                }
-                pending.extend_from_slice(&chunk[..n]);
-                while let Some(end) = pending.iter().position(|b| *b == b'\r' || *b == b'\n') {
-                    let line: Vec<u8> = pending.drain(..=end).collect();
-                    let line = String::from_utf8_lossy(&line);
-                    if let Some(bytes) = parse_sent(&line) {
-                        sent = Some(bytes);
-                    } else if let Some(now) = parse_progress(&line) {
-                        progress.send_replace(Some(now));
-                    }
-                }
-                // A line without an end this long is not rsync's: drop it.
-                if pending.len() > 64 * 1024 {
-                    pending.clear();
-                }
-            }
-            sent
-        })
-    });
+    let stdout_stats = child
+        .stdout
+        .take()
+        .map(|stdout| super::stdout::read(stdout, run.progress.clone()));
     let stderr_lines = child.stderr.take().map(|stderr| {
-        let label = label.clone();
+        let label = run.label.clone();
         tokio::spawn(async move {
             let mut kept = Stderr::default();
             let mut lines = BufReader::new(stderr).lines();
@@ -422,10 +244,10 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
         })
     });
     let mut interrupted = false;
-    let mut hung = false;
+    let mut hung = None;
     let mut on_fifo = false;
     let mut fifo_seen = 0u32;
-    let mut watchdog = Watchdog::new(child.id(), io_timeout);
+    let mut watchdog = Watchdog::new(child.id(), run.job.io_timeout);
     let mut next_watch = tokio::time::Instant::now() + watchdog.period;
     let mut next_fifo_check = tokio::time::Instant::now() + FIFO_CHECK;
     let status = loop {
@@ -442,8 +264,9 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
                 fifo_seen = if waiting { fifo_seen + 1 } else { 0 };
                 if fifo_seen >= 2 {
                     tracing::warn!(
-                        "{label}: rsync is stuck opening a fifo that took a file's place; \
-                         stopping it, the next run lists it as the special file it is"
+                        "{}: rsync is stuck opening a fifo that took a file's place; stopping \
+                         it, the next run lists it as the special file it is",
+                        run.label
                     );
                     on_fifo = true;
                     break stop_child(&mut child).await;
@@ -453,10 +276,11 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
                 next_watch += watchdog.period;
                 if watchdog.stalled() {
                     tracing::error!(
-                        "{label}: rsync moved no data for {:?}; stopping it (watchdog)",
+                        "{}: rsync moved no data for {:?}; stopping it (watchdog)",
+                        run.label,
                         watchdog.limit
                     );
-                    hung = true;
+                    hung = Some(watchdog.limit);
                     break stop_child(&mut child).await;
                 }
             }
@@ -465,150 +289,27 @@ async fn supervise(launch: Launch, run: Supervised, mut stop: oneshot::Receiver<
     let bytes_sent = output_of(stdout_stats, None).await;
     let stderr = output_of(stderr_lines, Stderr::default()).await;
     output_of(writer, ()).await;
-    let elapsed = started.elapsed();
-    let code = status.as_ref().ok().and_then(|s| s.code());
-    let error = match status {
-        _ if interrupted => None,
-        _ if hung => Some(format!(
-            "rsync hung: no data moved for {:?}; stopped by the watchdog",
-            watchdog.limit
-        )),
-        _ if on_fifo => {
-            Some("rsync was stuck opening a fifo that took a file's place mid-run; stopped".into())
-        }
-        Ok(status) if status.success() => None,
-        // Files that vanished mid-run have their own deletion events queued: the
-        // next batch deals with them, so this run did its job.
-        Ok(status) if status.code() == Some(24) => None,
-        Ok(status) => Some(match status.code() {
-            Some(code) => {
-                let cause = stderr.cause();
-                let detail = if cause.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {cause}")
-                };
-                format!("rsync exited with {code} ({}){detail}", meaning(code))
-            }
-            None => format!("rsync was killed by a signal ({status})"),
-        }),
-        Err(e) => Some(format!("cannot wait for rsync: {e}")),
-    };
-    // Sandboxed, and every error is the sandbox refusing a write outside the
-    // mirror: the run did what it may do; retrying would be refused again. A
-    // run that succeeded despite a refusal (rsync goes on without its log file)
-    // reports it all the same.
-    let refused = match (&error, sandboxed) {
-        (Some(_), true) if code == Some(23) => stderr.sandbox_refusals(&destination),
-        (None, true) => Some(stderr.refusal_lines(&destination)).filter(|l| !l.is_empty()),
-        _ => None,
-    };
-    let refused_any = refused.is_some();
-    let error = if refused_any { None } else { error };
-    // Some of it refused, and the run failed for that: say so, and retry as for a
-    // misconfiguration (the same option is refused again until it is changed).
-    let sandbox_failure = error.is_some() && sandboxed && stderr.any_sandbox_refusal(&destination);
-    let error = error.map(|cause| {
-        if sandbox_failure {
-            format!(
-                "refused by the sandbox (rsync may write only below its target; an rsync_args \
-                 option reaches outside the mirror): {cause}"
-            )
-        } else {
-            cause
-        }
-    });
-    // A sender that aborted because the tree changed under it raced the source:
-    // retry soon, as for any transient error, not after the 30 s of a misconfig.
-    let retry_class = if code == Some(2) && stderr.sender_raced() {
-        Some(23)
-    } else if sandbox_failure {
-        Some(1)
-    } else {
-        code
-    };
-    let result = match error {
-        _ if interrupted => RunResult::Interrupted,
-        None => RunResult::Synced,
-        Some(cause) => RunResult::Failed {
-            cause,
-            first_retry: first_retry(retry_class),
+    let ending = match (status, hung) {
+        _ if interrupted => Ending::Stopped,
+        _ if on_fifo => Ending::StuckOnFifo,
+        (_, Some(limit)) => Ending::Hung(limit),
+        (Ok(status), None) => match status.code() {
+            Some(code) => Ending::Exited(code),
+            None => Ending::Signalled(status.to_string()),
         },
+        (Err(e), None) => Ending::Lost(e.to_string()),
     };
-    Outcome {
-        result,
-        elapsed,
-        files,
+    Ended {
+        ending,
+        stderr,
+        confinement,
         bytes_sent,
-        exit_code: code,
-        named: if refused_any {
-            Vec::new()
-        } else {
-            stderr.named_paths(&source, &destination)
-        },
-        vanished: stderr.vanished(&source),
-        renamed: 0,
-        refused: refused.unwrap_or_default(),
-        deletions_skipped: stderr.deletions_skipped(),
     }
 }
 
-/// One `--info=progress2` line: `  1,234,567  45%   12.34MB/s    0:00:05 (xfr#1, to-chk=0/1)`.
-fn parse_progress(line: &str) -> Option<Progress> {
-    let mut words = line.split_whitespace();
-    let bytes = words.next()?;
-    let percent = words.next()?.strip_suffix('%')?.parse::<u8>().ok()?;
-    let rate = words.next()?;
-    let eta = words.next()?;
-    if !rate.ends_with("/s") || !eta.contains(':') {
-        return None;
-    }
-    let digits: String = bytes.chars().filter(char::is_ascii_digit).collect();
-    Some(Progress {
-        bytes_done: digits.parse().ok()?,
-        percent: percent.min(100),
-        rate: rate.to_string(),
-        eta: eta.to_string(),
-    })
-}
-
-/// The byte count of rsync's `sent 1,234 bytes  received 35 bytes ...` line.
-fn parse_sent(line: &str) -> Option<u64> {
-    let rest = line.trim_start().strip_prefix("sent ")?;
-    let number = rest.split_whitespace().next()?;
-    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-    if number.contains('.') || digits.is_empty() || !rest.contains(" bytes") {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// SIGTERM first (with `--partial`, rsync keeps what it wrote), SIGKILL if it does
-/// not go.
-/// The signal goes to the run's whole process group (rsync leads its own, see
-/// `spawn`): rsync's own children, or a wrapper's, must not live on holding its
-/// pipes (or stuck where rsync was).
-async fn stop_child(
-    child: &mut tokio::process::Child,
-) -> std::io::Result<std::process::ExitStatus> {
-    let group = child.id();
-    if let Some(pid) = group {
-        // SAFETY: kill(2) on the process group our own child leads; it has not
-        // been reaped yet, so the group id is still ours.
-        unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGTERM) };
-    }
-    match tokio::time::timeout(STOP_GRACE, child.wait()).await {
-        Ok(status) => status,
-        Err(_) => {
-            if let Some(pid) = group {
-                // SAFETY: as above (the leader still runs: not reaped).
-                unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
-            }
-            let _ = child.kill().await;
-            child.wait().await
-        }
-    }
-}
+/// How often a running rsync is checked for an open blocked on a fifo (see
+/// `stuck`).
+const FIFO_CHECK: Duration = Duration::from_secs(1);
 
 /// How long rsync's output is read after it exited: a process it left behind
 /// (a remote shell's helper, a wrapper's child) may hold its pipes open.
@@ -631,80 +332,83 @@ async fn output_of<T: Send + 'static>(task: Option<tokio::task::JoinHandle<T>>, 
     }
 }
 
-/// Stops an rsync that hangs where `--timeout` cannot see it (a remote shell that
-/// never connects, a process stuck on a dead mount): if the bytes it has read and
-/// written (`/proc/PID/io`) do not change for twice the I/O timeout, it is stopped.
-struct Watchdog {
-    pid: Option<u32>,
-    limit: Duration,
-    period: Duration,
-    last_io: Option<u64>,
-    quiet_since: Instant,
-}
-
-impl Watchdog {
-    fn new(pid: Option<u32>, io_timeout: Duration) -> Watchdog {
-        let limit = if io_timeout.is_zero() {
-            Duration::MAX
-        } else {
-            io_timeout.saturating_mul(2)
-        };
-        Watchdog {
-            pid,
-            limit,
-            period: (limit / 10).clamp(Duration::from_millis(200), Duration::from_secs(30)),
-            last_io: None,
-            quiet_since: Instant::now(),
-        }
-    }
-
-    fn stalled(&mut self) -> bool {
-        if self.limit == Duration::MAX {
-            return false;
-        }
-        let io = self.pid.and_then(process_io);
-        if io != self.last_io {
-            self.last_io = io;
-            self.quiet_since = Instant::now();
-            return false;
-        }
-        self.quiet_since.elapsed() >= self.limit
-    }
-}
-
-/// Bytes read plus written by a process, from `/proc/PID/io`.
-fn process_io(pid: u32) -> Option<u64> {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-    let field = |name: &str| -> Option<u64> {
-        io.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().parse().ok())
+/// The run's outcome: what the classifier makes of its ending, with what the
+/// log line reports.
+fn outcome(run: &Supervised, ended: Ended) -> Outcome {
+    let job = &run.job;
+    let context = Context {
+        source: &job.source,
+        destination: &job.destination,
+        local: is_local_target(&job.destination),
+        remote_shell: super::ssh_reuse::uses_remote_shell(&job.destination),
+        listed: match &job.paths {
+            None => Listed::Whole,
+            Some(_) if job.recursive => Listed::Trees,
+            Some(paths) => Listed::Paths(paths),
+        },
+        guarded: job.delete_nothing,
+        confinement: ended.confinement,
     };
-    Some(field("rchar:")? + field("wchar:")?)
+    let classified = classify(&ended.ending, &ended.stderr, &context);
+    Outcome {
+        result: classified.result,
+        elapsed: run.started.elapsed(),
+        files: job.paths.as_ref().map(Vec::len),
+        bytes_sent: ended.bytes_sent,
+        exit_code: match ended.ending {
+            Ending::Exited(code) => Some(code),
+            Ending::Pretended => Some(0),
+            _ => None,
+        },
+        vanished: classified.vanished,
+        renamed: 0,
+        refused: classified.refused_beside,
+        deletions_skipped: ended.stderr.deletions_skipped(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_progress, parse_sent};
+    use super::*;
+    use crate::rsync::RunResult;
 
-    #[test]
-    fn progress_lines_are_read() {
-        let p = parse_progress("     52,428,800  45%    1.00MB/s    0:00:27 (xfr#0, to-chk=1/2)")
-            .unwrap();
-        assert_eq!((p.bytes_done, p.percent), (52_428_800, 45));
-        assert_eq!((p.rate.as_str(), p.eta.as_str()), ("1.00MB/s", "0:00:27"));
-        assert!(parse_progress("sent 1 bytes").is_none());
-        assert!(parse_progress("file.txt").is_none());
-    }
-
-    #[test]
-    fn sent_bytes_are_read_from_rsync_stats() {
-        assert_eq!(
-            parse_sent("sent 1,234 bytes  received 35 bytes  2,538.00 bytes/sec"),
-            Some(1234)
+    /// A child that cannot be started is a failed run whose cause names the
+    /// binary; one the layout check refused never ran at all.
+    #[tokio::test]
+    async fn runs_that_never_started_are_classified() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().canonicalize().unwrap();
+        let mut job = Job {
+            rsync: source.join("no-such-rsync"),
+            source: source.clone(),
+            destination: format!("{}/mirror/", source.display()),
+            speed: 0,
+            excludes: Vec::new(),
+            extra: Vec::new(),
+            rsh: None,
+            io_timeout: Duration::ZERO,
+            delete_nothing: false,
+            compare_contents: false,
+            paths: None,
+            moves: Vec::new(),
+            trees: Vec::new(),
+            split: 1,
+            ..Job::default()
+        };
+        let (_stop, stopped) = oneshot::channel();
+        let (progress, _) = watch::channel(None);
+        let refused = start(job.clone(), "t".into(), stopped, progress).await;
+        assert!(
+            matches!(&refused.result, RunResult::Refused { cause } if cause.contains("is inside")),
+            "{refused:?}"
         );
-        assert_eq!(parse_sent("sent 99 bytes  received 12 bytes"), Some(99));
-        assert_eq!(parse_sent("sent.txt"), None);
-        assert_eq!(parse_sent("total size is 5  speedup is 0.05"), None);
+        job.destination = "/nonexistent-inosync-mirror/".into();
+        let (_stop, stopped) = oneshot::channel();
+        let (progress, _) = watch::channel(None);
+        let missing = start(job, "t".into(), stopped, progress).await;
+        assert!(
+            matches!(&missing.result, RunResult::Failed { cause, .. } if cause.contains("no-such-rsync")),
+            "{missing:?}"
+        );
     }
 }

@@ -10,7 +10,7 @@ use futures::future::join_all;
 use tokio::sync::{oneshot, watch};
 
 use super::command::Job;
-use super::run::{Outcome, Progress, RunResult};
+use super::outcome::{FailureClass, Outcome, Progress, RunResult};
 
 /// Below this many paths one process does the batch.
 pub const SPLIT_MIN_PATHS: usize = 2000;
@@ -103,24 +103,14 @@ async fn sum_progress(
     }
 }
 
-/// One outcome for the batch: interrupted if any part was, failed if any part
-/// failed (the causes, named and vanished paths of all), synced otherwise.
+/// One outcome for the batch: interrupted if any part was, refused or failed
+/// if any part was (the causes of all; retried as slowly as the slowest class),
+/// partial if any part held paths (all of them), synced otherwise.
 fn merge(parts: Vec<Outcome>) -> Outcome {
-    let mut merged = Outcome {
-        result: RunResult::Synced,
-        elapsed: Default::default(),
-        files: Some(0),
-        bytes_sent: Some(0),
-        exit_code: Some(0),
-        named: Vec::new(),
-        vanished: Vec::new(),
-        renamed: 0,
-        refused: Vec::new(),
-        deletions_skipped: false,
-    };
-    let mut causes = Vec::new();
-    let mut first_retry = None;
-    let mut interrupted = false;
+    let mut merged = Outcome::bare(RunResult::Synced, Some(0));
+    merged.bytes_sent = Some(0);
+    merged.exit_code = Some(0);
+    let mut results = Vec::new();
     for part in parts {
         merged.deletions_skipped |= part.deletions_skipped;
         merged.elapsed = merged.elapsed.max(part.elapsed);
@@ -134,33 +124,59 @@ fn merge(parts: Vec<Outcome>) -> Outcome {
             (Some(a), Some(b)) => Some(if a == 0 || (a == 24 && b != 0) { b } else { a }),
             _ => None,
         };
-        merged.named.extend(part.named);
         merged.vanished.extend(part.vanished);
         merged.refused.extend(part.refused);
-        match part.result {
-            RunResult::Synced => {}
-            RunResult::Interrupted => interrupted = true,
-            RunResult::Failed {
-                cause,
-                first_retry: retry,
-            } => {
+        results.push(part.result);
+    }
+    merged.result = merge_results(results);
+    merged
+}
+
+fn merge_results(results: Vec<RunResult>) -> RunResult {
+    if results.contains(&RunResult::Interrupted) {
+        return RunResult::Interrupted;
+    }
+    let mut causes = Vec::new();
+    let mut refused = false;
+    let mut slowest = None;
+    let mut held = Vec::new();
+    let mut held_causes = Vec::new();
+    for result in results {
+        match result {
+            RunResult::Refused { cause } => {
+                refused = true;
                 causes.push(cause);
-                first_retry =
-                    Some(first_retry.map_or(retry, |r: std::time::Duration| r.max(retry)));
             }
+            RunResult::Failed { class, cause } => {
+                slowest = Some(match (slowest, class) {
+                    (Some(FailureClass::Misconfiguration), _)
+                    | (_, FailureClass::Misconfiguration) => FailureClass::Misconfiguration,
+                    _ => FailureClass::Transient,
+                });
+                causes.push(cause);
+            }
+            RunResult::Partial { held: part, cause } => {
+                held.extend(part);
+                held_causes.push(cause);
+            }
+            RunResult::SourceEmpty => return RunResult::SourceEmpty,
+            RunResult::Synced | RunResult::Interrupted => {}
         }
     }
-    merged.result = if interrupted {
-        RunResult::Interrupted
-    } else if let Some(first_retry) = first_retry {
-        RunResult::Failed {
+    match (refused, slowest) {
+        (true, _) => RunResult::Refused {
             cause: causes.join(" | "),
-            first_retry,
-        }
-    } else {
-        RunResult::Synced
-    };
-    merged
+        },
+        (false, Some(class)) => RunResult::Failed {
+            class,
+            cause: causes.join(" | "),
+        },
+        (false, None) if !held.is_empty() => RunResult::Partial {
+            held,
+            cause: held_causes.join(" | "),
+        },
+        _ => RunResult::Synced,
+    }
 }
 
 #[cfg(test)]

@@ -67,43 +67,15 @@ impl Stderr {
             .any(|l| l.contains("ABORTING due to invalid path from sender"))
     }
 
-    /// The error lines, when every one is the sandbox refusing a write outside
-    /// the mirror: removing a source file (`--remove-source-files`), opening a
-    /// log file (`--log-file`), or any path outside a local `destination`
-    /// (`--backup-dir`). `None` when any other error is among them.
-    pub fn sandbox_refusals(&self, destination: &str) -> Option<Vec<String>> {
-        let errors: Vec<&String> = self.lines.iter().filter(|l| is_error_line(l)).collect();
-        (!errors.is_empty() && errors.iter().all(|l| is_refusal(l, destination)))
-            .then(|| errors.into_iter().cloned().collect())
+    /// Every line kept, in order.
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.lines.iter().map(String::as_str)
     }
 
-    /// Whether any error line is the sandbox refusing a write outside the mirror.
-    pub fn any_sandbox_refusal(&self, destination: &str) -> bool {
-        !self.refusal_lines(destination).is_empty()
-    }
-
-    /// The error lines that are the sandbox refusing a write outside the mirror.
-    pub fn refusal_lines(&self, destination: &str) -> Vec<String> {
-        self.lines
-            .iter()
-            .filter(|l| is_error_line(l) && is_refusal(l, destination))
-            .cloned()
-            .collect()
-    }
-
-    /// Paths (relative to the source root) that rsync's error lines name.
-    pub fn named_paths(&self, source: &Path, destination: &str) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        for line in self.lines.iter().filter(|l| is_error_line(l)) {
-            for name in names_in(line) {
-                if let Some(rel) = relative(&unescape(name), source, destination) {
-                    out.push(rel);
-                }
-            }
-        }
-        out.sort();
-        out.dedup();
-        out
+    /// rsync's own error lines (`rsync: ...`, `ERROR: ...`, `ABORTING ...`,
+    /// `cannot delete ...`), in order.
+    pub fn error_lines(&self) -> impl Iterator<Item = &str> {
+        self.lines().filter(|l| is_error_line(l))
     }
 
     /// Paths (relative to the source root) rsync reported as vanished.
@@ -117,24 +89,28 @@ impl Stderr {
     }
 }
 
-/// A write outside the mirror refused with EACCES: what the sandbox does.
-fn is_refusal(line: &str, destination: &str) -> bool {
-    let inside = |name: &str| {
-        destination.starts_with('/')
-            && Path::new(
-                <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&unescape(name)),
-            )
-            .starts_with(destination.trim_end_matches('/'))
-    };
-    line.contains("Permission denied (13)")
-        && (line.contains("failed to remove")
-            || line.contains("log-file")
-            || names_in(line)
-                .iter()
-                .any(|n| n.starts_with('/') && !inside(n)))
+/// Paths (relative to the source root) that `lines` name: absolute names below
+/// the source or a local destination, and relative names.
+pub fn named_in_lines<'a>(
+    lines: impl Iterator<Item = &'a str>,
+    source: &Path,
+    destination: &str,
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for line in lines {
+        for name in names_in(line) {
+            if let Some(rel) = relative(&unescape(name), source, destination) {
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
-fn is_error_line(line: &str) -> bool {
+/// Whether a line is one of rsync's own error lines.
+pub fn is_error_line(line: &str) -> bool {
     (line.starts_with("rsync: ") && !line.starts_with("rsync: rsync "))
         || line.starts_with("ERROR: ")
         || line.starts_with("ABORTING ")
@@ -148,7 +124,7 @@ const OVERFLOW: &str = "filename overflows max-path len by ";
 
 /// The names an error line quotes: `"..."` strings, `unlink(x)`/`rmdir(x)` arguments,
 /// and what follows `from sender: `.
-fn names_in(line: &str) -> Vec<&str> {
+pub fn names_in(line: &str) -> Vec<&str> {
     let mut names = Vec::new();
     let mut rest = line;
     while let Some(start) = rest.find('"') {
@@ -274,7 +250,7 @@ mod tests {
             "rsync: [sender] link_stat \"/etc/other\" failed",
             "rsync error: some files/attrs were not transferred (code 23)",
         ]);
-        let named = s.named_paths(Path::new("/srv/www"), "/m/www/");
+        let named = named_in_lines(s.error_lines(), Path::new("/srv/www"), "/m/www/");
         let named: Vec<String> = named
             .iter()
             .map(|p| String::from_utf8_lossy(p).into_owned())

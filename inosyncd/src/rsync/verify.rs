@@ -1,12 +1,12 @@
 //! `verify`: a dry run of a full sync that itemizes what it would change, read
 //! back as the paths where a target differs from its source.
 
-use std::process::Stdio;
-
-use tokio::process::Command;
-
+use super::classify::{Context, Ending, Listed, classify};
 use super::command::Job;
-use super::stderr::unescape;
+use super::launch::{Kind, Launched};
+use super::outcome::RunResult;
+use super::stderr::{Stderr, unescape};
+use crate::config::checks::is_local_target;
 
 /// One path where the target differs, with rsync's itemized change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,36 +17,49 @@ pub struct Difference {
     pub path: Vec<u8>,
 }
 
-/// Runs the dry run of `job` (a full sync) and returns what differs.
+/// Runs the dry run of `job` (a full sync) and returns what differs. It starts
+/// where every child starts (`launch.rs`): in the job's sandbox, after the
+/// layout check, and not at all under `--pretend`.
 pub async fn compare(job: &Job, checksum: bool) -> Result<Vec<Difference>, String> {
     let argv = job.verify_argv(checksum);
-    let mut command = Command::new(&argv[0]);
-    // A dry run writes nothing; it runs in the job's domain all the same.
-    if let Some(domain) = &job.sandbox {
-        domain.confine(&mut command);
-    }
-    let out = command
-        .args(&argv[1..])
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
+    let label = format!("{} -> {}", job.source.display(), job.destination);
+    let (child, confinement) = match job.launch.spawn(Kind::DryRun, job, &argv, None, &label) {
+        Launched::Running { child, confinement } => (child, confinement),
+        Launched::Pretended => return Err("not compared: --pretend runs nothing".into()),
+        Launched::Refused(why) | Launched::NotStarted(why) => return Err(why),
+    };
+    let out = child
+        .wait_with_output()
         .await
-        .map_err(|e| format!("cannot start {}: {e}", job.rsync.display()))?;
-    // 24: files vanished while comparing; what was compared stands.
-    if !out.status.success() && out.status.code() != Some(24) {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
-        return Err(format!("the comparison failed ({}): {last}", out.status));
+        .map_err(|e| format!("cannot wait for {}: {e}", job.rsync.display()))?;
+    let mut stderr = Stderr::default();
+    for line in String::from_utf8_lossy(&out.stderr).lines() {
+        stderr.push(line.to_string());
     }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(parse_line)
-        .collect())
+    let ending = match out.status.code() {
+        Some(code) => Ending::Exited(code),
+        None => Ending::Signalled(out.status.to_string()),
+    };
+    let context = Context {
+        source: &job.source,
+        destination: &job.destination,
+        local: is_local_target(&job.destination),
+        remote_shell: super::ssh_reuse::uses_remote_shell(&job.destination),
+        listed: Listed::Whole,
+        guarded: false,
+        confinement,
+    };
+    // Synced: what was compared stands (24: files vanished while comparing).
+    match classify(&ending, &stderr, &context).result {
+        RunResult::Synced => Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(parse_line)
+            .collect()),
+        RunResult::Partial { cause, .. }
+        | RunResult::Refused { cause }
+        | RunResult::Failed { cause, .. } => Err(format!("the comparison failed: {cause}")),
+        other => Err(format!("the comparison failed: {other:?}")),
+    }
 }
 
 /// One `%i %n` line; `None` for lines that are not itemized changes, and for a

@@ -9,14 +9,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use inosync_tests::{Fixture, assert_trees_equal, bin, poll_until};
+use inosync_tests::{Fixture, assert_trees_equal, bin, is_root, poll_until};
 
 use crate::safety::Mount;
-
-fn is_root() -> bool {
-    // SAFETY: no arguments.
-    unsafe { libc::geteuid() == 0 }
-}
 
 /// As root on a tmpfs (fids since Linux 5.13), `auto` is fanotify: no watches at
 /// all, and a deep tree made and written at once arrives whole.

@@ -5,6 +5,7 @@
 mod backends;
 mod bad_paths;
 mod batching;
+mod boundary;
 mod churn;
 mod cli;
 mod config_formats;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
 use crate::engine::runner::{Runner, Running};
-use crate::rsync::{Job, Outcome, Progress, RunResult, first_retry};
+use crate::rsync::{Job, Outcome, Progress, RunResult, class_of};
 
 /// One job the engine started.
 struct Run {
@@ -90,27 +90,34 @@ fn interrupted(files: Option<usize>) -> Outcome {
 /// A run that arrived.
 pub fn synced() -> Outcome {
     Outcome {
-        result: RunResult::Synced,
         elapsed: Duration::from_millis(5),
-        files: None,
         bytes_sent: Some(100),
         exit_code: Some(0),
-        named: Vec::new(),
-        vanished: Vec::new(),
-        renamed: 0,
-        refused: Vec::new(),
-        deletions_skipped: false,
+        ..Outcome::bare(RunResult::Synced, None)
     }
 }
 
-/// A run rsync ended with `code`, classified as the real runner does.
+/// A run rsync ended with `code`, classified as the real runner does when its
+/// errors name nothing of the batch.
 pub fn failed(code: i32) -> Outcome {
     Outcome {
         result: RunResult::Failed {
+            class: class_of(code),
             cause: format!("rsync exited with {code}"),
-            first_retry: first_retry(Some(code)),
         },
         exit_code: Some(code),
+        ..synced()
+    }
+}
+
+/// A run that synced all but `held` (exit 23 naming them).
+pub fn partial(held: &[&str]) -> Outcome {
+    Outcome {
+        result: RunResult::Partial {
+            held: held.iter().map(|p| p.as_bytes().to_vec()).collect(),
+            cause: "rsync exited with 23 (partial transfer due to error)".into(),
+        },
+        exit_code: Some(23),
         ..synced()
     }
 }

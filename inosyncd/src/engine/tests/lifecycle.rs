@@ -7,7 +7,7 @@ use inosync_proto::{Source, TargetState};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::fake::{failed, synced};
+use super::fake::synced;
 use super::{Harness, Spec, paths};
 use crate::engine::Command;
 
@@ -212,7 +212,13 @@ async fn an_empty_root_deletes_nothing_until_something_appears() {
         h.job(0).delete_nothing,
         "an empty root's full sync may delete"
     );
-    h.finish(0, failed(25)).await;
+    // rsync's exit 25 on a run that may delete nothing, as classified.
+    let stopped = crate::rsync::Outcome {
+        result: crate::rsync::RunResult::SourceEmpty,
+        exit_code: Some(25),
+        ..synced()
+    };
+    h.finish(0, stopped).await;
     assert_eq!(h.state(0, 0).await, TargetState::SourceMissing);
     h.advance(secs(600)).await;
     assert_eq!(h.started(), 1, "retried while the source is still empty");

@@ -106,6 +106,7 @@ impl Harness {
             runtime: RuntimeState::default(),
             ssh_dir: None,
             runner: Box::new(runner),
+            pretend: false,
         })
         .expect("engine starts");
         let (commands, command_rx) = mpsc::channel(64);

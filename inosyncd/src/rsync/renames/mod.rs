@@ -7,22 +7,19 @@
 //! Local targets: `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` opens each
 //! parent directory below the destination (never through a symlink, never out of
 //! the mirror), then `renameat2(RENAME_NOREPLACE)`. `host:` targets: one ssh
-//! command for the whole batch (over the shared ControlMaster connection), names
-//! passed NUL-separated on its stdin to a fixed remote script, one answer line per
-//! move. `rsync://` targets cannot rename: every move is a transfer.
+//! command for the whole batch (`ssh.rs`). `rsync://` targets cannot rename:
+//! every move is a transfer.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::Stdio;
-
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
 
 use super::command::Job;
-use super::ssh_reuse::{remote_shell, uses_remote_shell};
+use super::ssh_reuse::uses_remote_shell;
 use crate::config::checks::is_local_target;
+
+mod ssh;
 
 /// One move of a batch, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,9 +34,23 @@ pub struct Move {
 }
 
 /// Applies the job's moves on its destination; `true` for each one renamed.
+/// Under `--pretend` each is logged and none renamed (so their transfers are
+/// what gets logged next).
 pub async fn apply(job: &Job) -> Vec<bool> {
     if job.moves.is_empty() {
         return Vec::new();
+    }
+    if job.launch.pretend() {
+        for m in &job.moves {
+            tracing::info!(
+                "{} -> {}:   would rename {} -> {} on the target",
+                job.source.display(),
+                job.destination,
+                String::from_utf8_lossy(&m.from),
+                String::from_utf8_lossy(&m.to)
+            );
+        }
+        return vec![false; job.moves.len()];
     }
     if is_local_target(&job.destination) {
         let root = Path::new(&job.destination);
@@ -48,7 +59,7 @@ pub async fn apply(job: &Job) -> Vec<bool> {
             .map(|m| rename_local(root, m).is_ok())
             .collect()
     } else if uses_remote_shell(&job.destination) {
-        rename_over_ssh(job).await.unwrap_or_else(|e| {
+        ssh::rename(job).await.unwrap_or_else(|e| {
             tracing::warn!(
                 "{}: renames over ssh failed ({e}); transferring instead",
                 job.destination
@@ -179,101 +190,6 @@ fn rename_local(root: &Path, m: &Move) -> std::io::Result<()> {
     }
 }
 
-/// The remote side: read (old, new) pairs NUL-separated on stdin and answer `ok`
-/// or `no` per pair. A pair is renamed only when both parent directories exist and
-/// resolve (physically, symlinks followed by `cd -P`) inside the mirror `$R`, the
-/// old path exists and the new one does not. POSIX sh and `xargs -0`; GNU `mv -T`,
-/// so a directory is never moved *into* one that appeared meanwhile.
-const REMOTE_SCRIPT: &str = r#"R=$(pwd -P) && export R && xargs -0 -n 2 sh -c 'inside() { p=$(cd -P -- "$(dirname -- "$1")" 2>/dev/null && pwd -P) && case "$p/" in "$R"/*) true;; *) false;; esac; }; if inside "$1" && inside "$2" && { [ -e "$1" ] || [ -L "$1" ]; } && ! [ -e "$2" ] && ! [ -L "$2" ] && mv -T -- "$1" "$2" 2>/dev/null; then echo ok; else echo no; fi' sh"#;
-
-/// Quotes `s` for a POSIX shell.
-fn shell_quote(s: &[u8]) -> Vec<u8> {
-    let mut out = b"'".to_vec();
-    for b in s {
-        if *b == b'\'' {
-            out.extend_from_slice(b"'\\''");
-        } else {
-            out.push(*b);
-        }
-    }
-    out.push(b'\'');
-    out
-}
-
-async fn rename_over_ssh(job: &Job) -> Result<Vec<bool>, String> {
-    let (host, dir) = job
-        .destination
-        .split_once(':')
-        .ok_or("no host in the destination")?;
-    // The remote shell rsync would use, with our connection sharing if any.
-    let rsh = match job.rsh.as_deref().and_then(|r| r.strip_prefix("--rsh=")) {
-        Some(shared) => shared.to_string(),
-        None => remote_shell(&job.extra),
-    };
-    let mut words = rsh.split_whitespace();
-    let program = words.next().ok_or("empty remote shell")?;
-    let dir = if dir.is_empty() { "." } else { dir };
-    let mut remote = b"cd -- ".to_vec();
-    remote.extend(shell_quote(dir.as_bytes()));
-    remote.extend_from_slice(b" && ");
-    remote.extend_from_slice(REMOTE_SCRIPT.as_bytes());
-    let mut stdin = Vec::new();
-    for m in &job.moves {
-        for name in [&m.from, &m.to] {
-            // A leading "-" would be an option to test and mv without the "./".
-            stdin.extend_from_slice(b"./");
-            stdin.extend_from_slice(name);
-            stdin.push(0);
-        }
-    }
-    let mut command = Command::new(program);
-    // The same Landlock domain as the transfer's (ssh may write nothing locally
-    // but its shared-connection directory).
-    if let Some(domain) = &job.sandbox {
-        domain.confine(&mut command);
-    }
-    let mut child = command
-        .args(words)
-        .arg("--")
-        .arg(host)
-        .arg(std::ffi::OsStr::from_bytes(&remote))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot start {program}: {e}"))?;
-    if let Some(mut pipe) = child.stdin.take() {
-        pipe.write_all(&stdin).await.map_err(|e| e.to_string())?;
-    }
-    let out = tokio::time::timeout(
-        job.io_timeout.max(std::time::Duration::from_secs(30)),
-        child.wait_with_output(),
-    )
-    .await
-    .map_err(|_| "timed out".to_string())?
-    .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!(
-            "{}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let answers: Vec<bool> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l == "ok")
-        .collect();
-    if answers.len() != job.moves.len() {
-        return Err(format!(
-            "{} answers for {} moves",
-            answers.len(),
-            job.moves.len()
-        ));
-    }
-    Ok(answers)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,11 +223,5 @@ mod tests {
         assert!(rename_local(&root, &mv("missing", "y")).is_err());
         assert!(!dir.path().join("out").exists());
         assert!(rename_local(&root, &mv("b/sub", "taken/sub")).is_ok());
-    }
-
-    #[test]
-    fn names_are_quoted_for_the_remote_shell() {
-        assert_eq!(shell_quote(b"a b"), b"'a b'");
-        assert_eq!(shell_quote(b"it's"), b"'it'\\''s'");
     }
 }

@@ -1,0 +1,218 @@
+//! Where a directory or an rsync destination really is, reduced to what
+//! containment depends on: the host it is on and its path there, component by
+//! component, with the symlinks of the part that exists resolved. The layout
+//! checks compare these, never the strings an administrator typed.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Component, Path, PathBuf};
+
+use super::checks::is_local_target;
+
+/// A place: the host (the empty string for this one; `ssh://host`,
+/// `rsync://host:port` otherwise) and the path's components there.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Place {
+    host: String,
+    path: Vec<OsString>,
+}
+
+/// How one place lies relative to another on the same host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// The same directory.
+    Same,
+    /// Strictly below the other.
+    Inside,
+    /// Strictly above the other.
+    Contains,
+}
+
+impl Relation {
+    /// How the other place lies relative to this one.
+    pub fn reversed(self) -> Relation {
+        match self {
+            Relation::Same => Relation::Same,
+            Relation::Inside => Relation::Contains,
+            Relation::Contains => Relation::Inside,
+        }
+    }
+}
+
+impl Place {
+    /// A local directory, resolved as the kernel would resolve it now.
+    pub fn local(path: &Path) -> Place {
+        Place {
+            host: String::new(),
+            path: components(&resolve_local(path)),
+        }
+    }
+
+    /// Where an rsync destination is: a local directory, `[user@]host:path`
+    /// (relative paths are in the login's home), `rsync://[user@]host[:port]/
+    /// module/path` or `[user@]host::module/path`.
+    pub fn of_destination(destination: &str) -> Place {
+        if is_local_target(destination) {
+            return Place::local(Path::new(destination));
+        }
+        let (host, path) = remote_host_and_path(destination);
+        let mut parts: Vec<OsString> = Vec::new();
+        for part in path.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                other => parts.push(OsString::from_vec(other.as_bytes().to_vec())),
+            }
+        }
+        Place {
+            host: host.to_ascii_lowercase(),
+            path: parts,
+        }
+    }
+
+    /// `Some` when one place is the other or lies on the same host below or
+    /// above it.
+    pub fn relation(&self, other: &Place) -> Option<Relation> {
+        if self.host != other.host {
+            None
+        } else if self.path == other.path {
+            Some(Relation::Same)
+        } else if self.path.starts_with(&other.path) {
+            Some(Relation::Inside)
+        } else if other.path.starts_with(&self.path) {
+            Some(Relation::Contains)
+        } else {
+            None
+        }
+    }
+
+    /// This place and each of its ancestors on the same host, the root first.
+    pub fn with_ancestors(&self) -> impl Iterator<Item = Place> + '_ {
+        (0..=self.path.len()).map(|n| Place {
+            host: self.host.clone(),
+            path: self.path[..n].to_vec(),
+        })
+    }
+
+    /// Whether `self` lies strictly below `ancestor`.
+    pub fn is_below(&self, ancestor: &Place) -> bool {
+        self.relation(ancestor) == Some(Relation::Inside)
+    }
+}
+
+fn components(path: &Path) -> Vec<OsString> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(name) => Some(name.to_os_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Resolves `path` as the kernel would: the symlinks of every part that exists
+/// are followed (`canonicalize`), and the rest, which rsync creates with
+/// `--mkpath`, is applied lexically. One `canonicalize` when the whole path
+/// exists (the usual case), one per component otherwise.
+pub fn resolve_local(path: &Path) -> PathBuf {
+    if let Ok(canonical) = path.canonicalize() {
+        return canonical;
+    }
+    let mut out = PathBuf::from("/");
+    let mut exists = true;
+    for component in path.components() {
+        match component {
+            Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(name) => {
+                out.push(name);
+                if exists {
+                    match out.canonicalize() {
+                        Ok(canonical) => out = canonical,
+                        Err(_) => exists = false,
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn remote_host_and_path(destination: &str) -> (String, String) {
+    if let Some(rest) = destination.strip_prefix("rsync://") {
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = without_user(authority);
+        let host = if host.contains(':') {
+            host.to_string()
+        } else {
+            format!("{host}:873")
+        };
+        (format!("rsync://{host}"), format!("/{path}"))
+    } else if let Some((authority, path)) = destination.split_once("::") {
+        (
+            format!("rsync://{}:873", without_user(authority)),
+            format!("/{path}"),
+        )
+    } else {
+        let (authority, path) = destination.split_once(':').unwrap_or((destination, ""));
+        let path = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("~/{path}")
+        };
+        (format!("ssh://{}", without_user(authority)), path)
+    }
+}
+
+fn without_user(authority: &str) -> &str {
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_are_compared_by_component_and_host() {
+        let www = Place::local(Path::new("/var/www"));
+        assert_eq!(Place::local(Path::new("/var/www2")).relation(&www), None);
+        assert_eq!(
+            Place::local(Path::new("/var/www/a")).relation(&www),
+            Some(Relation::Inside)
+        );
+        assert_eq!(
+            Place::local(Path::new("/var")).relation(&www),
+            Some(Relation::Contains)
+        );
+        let remote = Place::of_destination("u@M1:/srv/x/../www");
+        assert_eq!(
+            remote.relation(&Place::of_destination("m1:/srv/www/")),
+            Some(Relation::Same)
+        );
+        assert_eq!(remote.relation(&www), None, "another host");
+        assert_eq!(
+            Place::of_destination("h::mod/b").relation(&Place::of_destination("rsync://h/mod")),
+            Some(Relation::Inside)
+        );
+        assert_eq!(www.with_ancestors().count(), 3);
+    }
+
+    #[test]
+    fn what_exists_is_resolved_and_the_rest_applied_lexically() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert_eq!(resolve_local(&link), real);
+        assert_eq!(
+            resolve_local(&link.join("not-yet/../mirror")),
+            real.join("mirror")
+        );
+    }
+}

@@ -1,0 +1,279 @@
+//! The one place every child process of the daemon is started: rsync's
+//! transfers, verify's dry runs and the ssh of the renames. Each one, before it
+//! exists, gets the same four things: `--pretend` (logged, never run), the
+//! layout check (a local destination is resolved again now and refused when it
+//! leads into a watched tree: a symlink in it may have been re-pointed since
+//! start), the sandbox (a Landlock domain built for this child, with the rsync
+//! options that would write outside it refused first) and `sandbox =
+//! "required"` (no domain, no child).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use tokio::process::{Child, Command};
+
+use super::classify::Confinement;
+use super::command::{Job, display_argv};
+use crate::config::checks::is_local_target;
+use crate::config::layout::check_destination_now;
+use crate::sandbox::{Domain, Mode, Rules, RunPaths, writes_outside};
+
+/// What a child is for: it decides what `--pretend` logs and whether its
+/// local target is made and its rsync options checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A transfer (a batch, a full sync, the comparison after renames).
+    Transfer,
+    /// A dry run that only compares (`verify`).
+    DryRun,
+    /// The remote shell that renames on an ssh target.
+    RemoteShell,
+}
+
+/// How children are started for the whole daemon's life.
+#[derive(Debug, Default)]
+pub struct Policy {
+    /// `--pretend`: log what would run, run nothing.
+    pretend: bool,
+    /// The Landlock ABI children are confined with, when they are.
+    sandbox_abi: Option<u32>,
+    /// `sandbox = "required"`: a child that cannot be confined is not started.
+    required: bool,
+    /// Where ssh keeps its shared connections (writable in the sandbox).
+    ssh_dir: Option<PathBuf>,
+}
+
+impl Policy {
+    /// Decides the policy from the `sandbox` setting and what the kernel offers;
+    /// `Err` when `required` cannot be had (the start is refused with it).
+    pub fn decide(mode: Mode, pretend: bool, ssh_dir: Option<PathBuf>) -> anyhow::Result<Policy> {
+        let abi = crate::sandbox::kernel_abi().map(|v| v as u32);
+        let sandbox_abi = crate::sandbox::decide(mode, abi).map_err(anyhow::Error::msg)?;
+        match (sandbox_abi, mode) {
+            _ if pretend => {}
+            (Some(abi), _) => tracing::info!(
+                "every rsync runs in a Landlock sandbox (ABI {abi}): it writes only below its \
+                 local target"
+            ),
+            (None, Mode::Off) => {
+                tracing::info!("sandbox = \"off\": rsync runs with the daemon's full access")
+            }
+            (None, _) => tracing::warn!(
+                "this kernel has no Landlock: rsync runs unconfined (sandbox = \"auto\")"
+            ),
+        }
+        Ok(Policy {
+            pretend,
+            sandbox_abi,
+            required: mode == Mode::Required,
+            ssh_dir,
+        })
+    }
+
+    /// The Landlock ABI children are confined with, if they are.
+    pub fn sandbox_abi(&self) -> Option<u32> {
+        self.sandbox_abi
+    }
+
+    /// Whether nothing is ever run (`--pretend`).
+    pub fn pretend(&self) -> bool {
+        self.pretend
+    }
+}
+
+/// What a job's children are started with: the daemon's policy and the
+/// watched trees no child may write into.
+#[derive(Debug, Clone, Default)]
+pub struct Launcher {
+    policy: Arc<Policy>,
+    roots: Arc<[PathBuf]>,
+}
+
+/// A child started, or why not.
+#[derive(Debug)]
+pub enum Launched {
+    /// Running, with its stdio piped (stdin only when a list is fed).
+    Running {
+        /// The process.
+        child: Child,
+        /// The sandbox it runs in, for reading its errors.
+        confinement: Confinement,
+    },
+    /// `--pretend`: logged, not run.
+    Pretended,
+    /// Refused before it started (the layout check, an option the sandbox
+    /// would refuse): the message names why.
+    Refused(String),
+    /// Could not be started.
+    NotStarted(String),
+}
+
+impl Launcher {
+    /// A launcher under `policy` that keeps every child out of `roots`.
+    pub fn new(policy: Arc<Policy>, roots: Arc<[PathBuf]>) -> Launcher {
+        Launcher { policy, roots }
+    }
+
+    /// Whether nothing is ever run (`--pretend`): local renames ask too.
+    pub fn pretend(&self) -> bool {
+        self.policy.pretend
+    }
+
+    /// Starts `argv` for `job` (its stdin piped when `list` is given, to be
+    /// written by the caller), or says why it was not started. `label` names
+    /// the watch and target in log lines.
+    pub fn spawn(
+        &self,
+        kind: Kind,
+        job: &Job,
+        argv: &[OsString],
+        list: Option<&[u8]>,
+        label: &str,
+    ) -> Launched {
+        if self.policy.pretend {
+            pretend(kind, argv, list, label);
+            return Launched::Pretended;
+        }
+        let local = is_local_target(&job.destination);
+        let target = if local && kind != Kind::RemoteShell {
+            let trees = self
+                .roots
+                .iter()
+                .map(PathBuf::as_path)
+                .chain(std::iter::once(job.source.as_path()));
+            match check_destination_now(&job.destination, trees) {
+                Ok(resolved) => Some(resolved),
+                Err(e) => return Launched::Refused(e.to_string()),
+            }
+        } else {
+            None
+        };
+        let (domain, confinement) = match self.confine(kind, job, target.as_deref()) {
+            Ok(confined) => confined,
+            Err(NotConfined::Refused(why)) => return Launched::Refused(why),
+            Err(NotConfined::Required(why)) => return Launched::NotStarted(why),
+        };
+        let Some(program) = argv.first() else {
+            return Launched::NotStarted("nothing to run".into());
+        };
+        let mut command = Command::new(program);
+        // The only hook between fork and exec is the sandbox's (a hook forces
+        // fork() instead of posix_spawn()). A child orphaned by a crashed daemon
+        // finishes on its own; the restart's full sync makes the target right
+        // whatever it did.
+        if let Some(domain) = &domain {
+            domain.confine(&mut command);
+        }
+        let spawned = command
+            // Its own process group, so a stop reaches every process of the
+            // run (rsync's own children, a wrapper's).
+            .process_group(0)
+            .args(&argv[1..])
+            // What rsync prints is parsed (byte counts, progress, causes,
+            // names): in the C locale, whatever the daemon's own.
+            .env("LC_ALL", "C")
+            .stdin(if list.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        match spawned {
+            Ok(child) => Launched::Running { child, confinement },
+            Err(e) => Launched::NotStarted(format!(
+                "cannot start {}: {e}",
+                Path::new(program).display()
+            )),
+        }
+    }
+
+    /// The domain of one child (`None` when unconfined), or the launch that
+    /// refuses it.
+    fn confine(
+        &self,
+        kind: Kind,
+        job: &Job,
+        target: Option<&Path>,
+    ) -> Result<(Option<Domain>, Confinement), NotConfined> {
+        if self.policy.sandbox_abi.is_none() {
+            if self.policy.required {
+                return Err(NotConfined::Required(
+                    "sandbox = \"required\" and this kernel has no Landlock".into(),
+                ));
+            }
+            return Ok((None, Confinement::None));
+        }
+        if kind == Kind::Transfer
+            && let Some(target) = target
+        {
+            // A rule needs an existing directory (--mkpath would make it anyway).
+            let _ = std::fs::create_dir_all(target);
+        }
+        let remote_shell = job.remote_shell();
+        let rules = Rules::for_run(&RunPaths {
+            rsync: &job.rsync,
+            source: &job.source,
+            target,
+            remote_shell: &remote_shell,
+            ssh_dir: self.policy.ssh_dir.as_deref(),
+            protected: &self.roots,
+        });
+        if kind == Kind::Transfer {
+            let outside = writes_outside(&job.extra, target, &rules.write);
+            if !outside.is_empty() {
+                return Err(NotConfined::Refused(format!(
+                    "refused by the sandbox before starting: rsync may write only below its \
+                     target, and {} would write outside it; move it below the target, or set \
+                     sandbox = \"off\"",
+                    outside.join(", ")
+                )));
+            }
+        }
+        match Domain::build(&rules) {
+            Ok(domain) => Ok((
+                Some(domain),
+                Confinement::Sandboxed {
+                    target_writable: !rules.target_withheld,
+                },
+            )),
+            Err(e) if self.policy.required => Err(NotConfined::Required(format!(
+                "sandbox = \"required\" and no Landlock domain could be built for this run: {e}"
+            ))),
+            Err(e) => {
+                tracing::error!("{}: {e}; running unconfined", job.destination);
+                Ok((None, Confinement::None))
+            }
+        }
+    }
+}
+
+/// Why a child gets no domain and is not started.
+enum NotConfined {
+    /// It would be refused what it is for (an option writing outside).
+    Refused(String),
+    /// `sandbox = "required"` and no domain could be had.
+    Required(String),
+}
+
+/// `--pretend`: the command line and what it would read on stdin, one item a
+/// line.
+fn pretend(kind: Kind, argv: &[OsString], list: Option<&[u8]>, label: &str) {
+    let items: Vec<&[u8]> = list
+        .map(|l| l.split(|b| *b == 0).filter(|i| !i.is_empty()).collect())
+        .unwrap_or_default();
+    let what = match kind {
+        Kind::Transfer if list.is_some() => format!("{} paths", items.len()),
+        Kind::Transfer => "whole tree".to_string(),
+        Kind::DryRun => "verify".to_string(),
+        Kind::RemoteShell => "renames".to_string(),
+    };
+    tracing::info!("{label}: would run ({what}): {}", display_argv(argv));
+    for item in items {
+        tracing::info!("{label}:   {}", String::from_utf8_lossy(item));
+    }
+}
