@@ -55,6 +55,14 @@ impl FanWatcher {
             return;
         }
         let Some(entry) = &event.entry else {
+            // An attribute change of a file alone, with no name: its link count
+            // changed (a hard link made or removed, anywhere).
+            if !is_dir
+                && mask & libc::FAN_ATTRIB != 0
+                && let Some(object) = &event.object
+            {
+                self.link_count_changed(object);
+            }
             return;
         };
         let entry_changed = mask & (libc::FAN_CREATE | libc::FAN_DELETE) != 0;
@@ -100,16 +108,13 @@ impl FanWatcher {
             return;
         }
         if !is_dir
-            && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB | libc::FAN_CREATE) != 0
+            && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB) != 0
             && let Some(inode) = self.other_links(watch, &rel)
         {
-            // A new name, or a change through one: remembered, for writes
-            // through its names outside the trees.
+            // Remembered, for writes through its names outside the trees.
             self.links.learn(watch, rel.clone(), inode);
-            if mask & libc::FAN_CREATE == 0 {
-                // Its other names changed too, wherever they are.
-                out.push(Change::Everything { watch });
-            }
+            // Its other names changed too, wherever they are.
+            out.push(Change::Everything { watch });
         }
         out.push(Change::Path { watch, rel });
     }
@@ -121,6 +126,18 @@ impl FanWatcher {
     /// trees get a full sync (size and mtime show the change).
     fn written_outside(&mut self, object: &Fid, mask: u64, out: &mut Vec<Change>) {
         let dev = object.fsid();
+        let mut watches: Vec<u32> = self
+            .roots
+            .iter()
+            .filter(|(_, root)| root.mounts.iter().any(|m| m.dev == dev))
+            .map(|(watch, _)| *watch)
+            .collect();
+        watches.sort_unstable();
+        // The common case, and a busy filesystem's: no file of these trees has
+        // another name, so nothing written outside them can be one of theirs.
+        if !self.links.may_have_names(dev, &watches) {
+            return;
+        }
         let inode = match self.links.known_outside(object) {
             Some(known) => known,
             None => {
@@ -149,13 +166,6 @@ impl FanWatcher {
                 Change::Path { watch, rel }
             });
         }
-        let mut watches: Vec<u32> = self
-            .roots
-            .iter()
-            .filter(|(_, root)| root.mounts.iter().any(|m| m.dev == dev))
-            .map(|(watch, _)| *watch)
-            .collect();
-        watches.sort_unstable();
         if named || self.links.indexed_all(&watches) {
             return;
         }
@@ -172,6 +182,37 @@ impl FanWatcher {
         }
         for watch in watches {
             out.push(Change::Everything { watch });
+        }
+    }
+
+    /// A file gained or lost a name. When it has several now and lies on a
+    /// filesystem with trees, they are walked again for their files with
+    /// several names (the new name may be in one, or the file may be one of
+    /// theirs with a new name outside).
+    fn link_count_changed(&mut self, object: &Fid) {
+        self.links.changed(object);
+        let dev = object.fsid();
+        let watches: Vec<u32> = self
+            .roots
+            .iter()
+            .filter(|(_, root)| root.mounts.iter().any(|m| m.dev == dev))
+            .map(|(watch, _)| *watch)
+            .collect();
+        if watches.is_empty() || self.links.reindexing(&watches) {
+            return;
+        }
+        let several = self
+            .view_of(dev)
+            .and_then(|mount| super::handles::inode_of(mount, object))
+            .is_some_and(|(_, links)| links > 1);
+        if !several {
+            return;
+        }
+        for watch in watches {
+            if let Some(root) = self.roots.get(&watch) {
+                let (path, excludes) = (root.path().to_path_buf(), root.excludes.clone());
+                self.links.index(watch, path, excludes);
+            }
         }
     }
 

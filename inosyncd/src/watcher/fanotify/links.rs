@@ -1,11 +1,13 @@
 //! Files of a tree with other names outside it (hard links: a `cp -al`
 //! snapshot, a deploy tool's release directory). A write through an outside
 //! name is reported with the file's own handle and the outside directory; the
-//! kernel cannot say which other names the file has. So each tree is walked once
-//! in the background for its files with several names, and events keep that
-//! index current: an outside write of such a file becomes a change of its
-//! names in the trees (each checked to still be that file), and until the walk
-//! of the trees on its filesystem is done, a full sync of them.
+//! kernel cannot say which other names the file has. So each tree is walked in
+//! the background for its files with several names (at start, and again when a
+//! file on its filesystem gains a name: the kernel reports that as an attribute
+//! change of the file alone), and renames keep the index current: an outside
+//! write of such a file becomes a change of its names in the trees (each checked
+//! to still be that file), and while a walk of the trees on its filesystem is
+//! not done, a full sync of them.
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
@@ -23,6 +25,16 @@ pub type Inode = (u64, u64);
 /// What one walk found: each file with several names, by inode.
 type Found = Vec<(Inode, Vec<u8>)>;
 
+/// A walk running in the background.
+struct Walk {
+    watch: u32,
+    root: PathBuf,
+    excludes: ExcludeSet,
+    found: Receiver<Found>,
+    /// Asked for again while it ran: it runs once more when it is done.
+    again: bool,
+}
+
 /// Past this many remembered outside files, they are looked up again.
 const MAX_REMEMBERED: usize = 4096;
 
@@ -30,7 +42,10 @@ const MAX_REMEMBERED: usize = 4096;
 #[derive(Default)]
 pub struct Links {
     names: HashMap<Inode, Vec<(u32, Vec<u8>)>>,
-    walks: Vec<(u32, Receiver<Found>)>,
+    /// How many indexed inodes each filesystem has: none, and a write outside
+    /// the trees on it needs no look-up at all.
+    per_dev: HashMap<u64, usize>,
+    walks: Vec<Walk>,
     indexed: HashSet<u32>,
     /// Files written outside the trees: their inode when they have several
     /// names, `None` when one (until a name of theirs comes or goes).
@@ -38,53 +53,86 @@ pub struct Links {
 }
 
 impl Links {
-    /// Starts the walk of a tree, in the background.
+    /// Starts the walk of a tree, in the background (the index of that tree
+    /// counts as incomplete until it is done).
     pub fn index(&mut self, watch: u32, root: PathBuf, excludes: ExcludeSet) {
-        self.forget(watch);
-        let (tx, rx) = channel();
-        let spawned = std::thread::Builder::new()
-            .name("inosyncd-links".into())
-            .spawn(move || {
-                let _ = tx.send(walk(&root, &excludes));
-            });
-        match spawned {
-            Ok(_) => self.walks.push((watch, rx)),
-            Err(e) => tracing::warn!("cannot index hard links of watch {watch}: {e}"),
+        self.indexed.remove(&watch);
+        if let Some(running) = self.walks.iter_mut().find(|w| w.watch == watch) {
+            running.again = true;
+            return;
         }
+        let found = spawn_walk(root.clone(), excludes.clone());
+        self.walks.push(Walk {
+            watch,
+            root,
+            excludes,
+            found,
+            again: false,
+        });
     }
 
-    /// Takes in the walks that are done.
+    /// Whether a walk of every tree in `watches` is under way (and will run
+    /// again if asked): a new name changes nothing more to do.
+    pub fn reindexing(&self, watches: &[u32]) -> bool {
+        watches
+            .iter()
+            .all(|w| self.walks.iter().any(|walk| walk.watch == *w && walk.again))
+    }
+
+    /// Takes in the walks that are done (and starts again those asked for
+    /// again meanwhile).
     pub fn poll(&mut self) {
         let mut done = Vec::new();
-        self.walks.retain(|(watch, rx)| match rx.try_recv() {
-            Ok(found) => {
-                done.push((*watch, found));
-                false
+        for walk in &mut self.walks {
+            match walk.found.try_recv() {
+                Ok(found) => done.push((walk.watch, found, walk.again)),
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => done.push((walk.watch, Vec::new(), true)),
             }
-            Err(TryRecvError::Empty) => true,
-            Err(TryRecvError::Disconnected) => false,
-        });
-        for (watch, found) in done {
+        }
+        for (watch, found, again) in done {
             for (inode, rel) in found {
                 self.learn(watch, rel, inode);
             }
-            self.indexed.insert(watch);
+            if again {
+                if let Some(walk) = self.walks.iter_mut().find(|w| w.watch == watch) {
+                    walk.found = spawn_walk(walk.root.clone(), walk.excludes.clone());
+                    walk.again = false;
+                }
+            } else {
+                self.walks.retain(|w| w.watch != watch);
+                self.indexed.insert(watch);
+            }
         }
     }
 
     /// Forgets a tree (removed, or watched another way).
     pub fn forget(&mut self, watch: u32) {
-        self.walks.retain(|(w, _)| *w != watch);
+        self.walks.retain(|w| w.watch != watch);
         self.indexed.remove(&watch);
         for names in self.names.values_mut() {
             names.retain(|(w, _)| *w != watch);
         }
         self.names.retain(|_, names| !names.is_empty());
+        self.per_dev.clear();
+        for (dev, _) in self.names.keys() {
+            *self.per_dev.entry(*dev).or_default() += 1;
+        }
+    }
+
+    /// Whether a file written outside the trees on filesystem `dev` may have a
+    /// name in one of `watches` (the trees on it): not when they are all
+    /// indexed and none holds a file with several names.
+    pub fn may_have_names(&self, dev: u64, watches: &[u32]) -> bool {
+        !self.indexed_all(watches) || self.per_dev.get(&dev).is_some_and(|n| *n > 0)
     }
 
     /// `rel` of `watch` is a file with several names.
     pub fn learn(&mut self, watch: u32, rel: Vec<u8>, inode: Inode) {
-        let names = self.names.entry(inode).or_default();
+        let names = self.names.entry(inode).or_insert_with(|| {
+            *self.per_dev.entry(inode.0).or_default() += 1;
+            Vec::new()
+        });
         if !names.iter().any(|(w, r)| *w == watch && *r == rel) {
             names.push((watch, rel));
         }
@@ -137,6 +185,22 @@ impl Links {
     pub fn indexed_all(&self, watches: &[u32]) -> bool {
         watches.iter().all(|w| self.indexed.contains(w))
     }
+}
+
+/// Walks `root` on a thread of its own; the result arrives on the receiver (a
+/// thread that cannot be made drops the sender: the walk counts as failed and
+/// is tried again at the next poll).
+fn spawn_walk(root: PathBuf, excludes: ExcludeSet) -> Receiver<Found> {
+    let (tx, rx) = channel();
+    let spawned = std::thread::Builder::new()
+        .name("inosyncd-links".into())
+        .spawn(move || {
+            let _ = tx.send(walk(&root, &excludes));
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start a thread to index the hard links of a tree: {e}");
+    }
+    rx
 }
 
 /// Whether `rel` below `root` is still the file `inode`.

@@ -39,3 +39,43 @@ fn a_file_written_through_a_hard_link_outside_the_tree_arrives() {
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// Links made while the daemon runs, both ways: a tree file given a name
+/// outside (`cp -al` of the tree), and an outside file given a name in the tree
+/// (a deploy tool linking a release in). Each is then written through its
+/// outside name.
+#[test]
+fn links_made_while_running_are_followed_both_ways() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("page"), "tree version 1").unwrap();
+    let outside = fx.path("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("release"), "release version 1").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+        return;
+    }
+    fs::hard_link(fx.src.join("page"), outside.join("snapshot")).unwrap();
+    fs::hard_link(outside.join("release"), fx.src.join("linked-in")).unwrap();
+    daemon.wait_idle();
+    for (name, text) in [
+        ("snapshot", "tree version 2"),
+        ("release", "release version 2"),
+    ] {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(outside.join(name))
+            .unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+    let arrived = poll_until(Duration::from_secs(10), || {
+        fs::read_to_string(fx.dst.join("page")).is_ok_and(|s| s.contains("version 2"))
+            && fs::read_to_string(fx.dst.join("linked-in")).is_ok_and(|s| s.contains("version 2"))
+    });
+    assert!(arrived, "{}", daemon.log());
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
