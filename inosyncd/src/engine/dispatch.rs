@@ -206,6 +206,12 @@ impl Engine {
             outcome,
         );
         pair.finish(&done.outcome, Instant::now());
+        // Held for an empty source that is not empty any more: files arrived
+        // while the guarded full sync ran, and their events came before the hold.
+        if pair.is_held_empty() && !source::is_empty_dir(&watch.spec.path) {
+            tracing::info!("{label}: the source is not empty any more; full sync again",);
+            pair.release_empty_hold();
+        }
         if !outcome.refused.is_empty() {
             let message = format!(
                 "refused by the sandbox: rsync may write only below its target, and an \

@@ -180,6 +180,16 @@ impl Pair {
         self.empty_hold
     }
 
+    /// The source is not empty after all (files arrived while the guarded full
+    /// sync ran, their events recorded before the hold): the full sync runs
+    /// again at once, guarded again if it is empty by then.
+    pub fn release_empty_hold(&mut self) {
+        if std::mem::take(&mut self.empty_hold) {
+            self.last_error = None;
+            self.urgent = true;
+        }
+    }
+
     /// A path changed.
     pub fn record(&mut self, rel: &[u8], now: Instant) {
         self.first_change.get_or_insert(now);
@@ -445,17 +455,9 @@ impl Pair {
             return;
         }
         // rsync's "--max-delete limit stopped deletions": the source root was empty
-        // and the target had files. Keep the full sync, hold it, report it. Unless
-        // something arrived in the source meanwhile: then it is no longer empty,
-        // and the full sync runs again at once (guarded again if it is empty by
-        // then); held, it would wait for a change that has already come.
+        // and the target had files. Keep the full sync, hold it, report it.
         if std::mem::take(&mut self.guarded) && outcome.result == RunResult::SourceEmpty {
-            let changed_meanwhile = self.first_change.is_some();
             self.requeue(&batch, now);
-            if changed_meanwhile {
-                self.urgent = true;
-                return;
-            }
             self.empty_hold = true;
             self.last_error = Some(
                 "the source is empty while the target is not (an empty mount point?): \
@@ -667,27 +669,6 @@ mod tests {
             pair.start(oneshot::channel().0, now).paths,
             vec![b"a".to_vec()]
         );
-    }
-
-    #[test]
-    fn an_empty_source_that_got_files_during_its_guarded_sync_is_not_held() {
-        let now = Instant::now();
-        let mut pair = Pair::new(1, "t".into(), "t".into());
-        pair.record_full(now, true, FullReason::Initial);
-        pair.start(oneshot::channel().0, now);
-        pair.guarded = true;
-        pair.record(b"arrived", now);
-        pair.finish(&Outcome::bare(RunResult::SourceEmpty, None), now);
-        assert!(
-            !pair.is_held_empty(),
-            "held though the source has files now"
-        );
-        assert_eq!(pair.due_at(Duration::from_secs(10)), Some(now));
-        // With nothing new meanwhile, it is held.
-        pair.start(oneshot::channel().0, now);
-        pair.guarded = true;
-        pair.finish(&Outcome::bare(RunResult::SourceEmpty, None), now);
-        assert!(pair.is_held_empty());
     }
 
     #[test]

@@ -229,6 +229,29 @@ async fn an_empty_root_deletes_nothing_until_something_appears() {
     assert_eq!(paths(&h.job(1)), None);
 }
 
+/// Files that arrive while the guarded full sync runs (their events recorded
+/// before it ends) release the hold at once: no later event would.
+#[tokio::test(start_paused = true)]
+async fn an_empty_root_that_got_files_during_its_guarded_sync_is_not_held() {
+    let h = Harness::start(Spec::default()).await;
+    std::fs::remove_file(h.root(0).join("file")).expect("empty the root");
+    h.sync_now().await;
+    assert!(h.job(0).delete_nothing);
+    std::fs::write(h.root(0).join("arrived"), "x").expect("write");
+    // The engine reads the file's event while the guarded run still runs.
+    h.advance(Duration::from_millis(50)).await;
+    assert_eq!(h.started(), 1);
+    let stopped = crate::rsync::Outcome {
+        result: crate::rsync::RunResult::SourceEmpty,
+        exit_code: Some(25),
+        ..synced()
+    };
+    h.finish(0, stopped).await;
+    assert_ne!(h.state(0, 0).await, TargetState::SourceMissing);
+    assert_eq!(h.started(), 2, "the full sync did not run again");
+    assert!(!h.job(1).delete_nothing);
+}
+
 #[tokio::test(start_paused = true)]
 async fn reset_drops_runtime_speed_and_delay_and_the_config_applies_again() {
     let h = Harness::start(Spec::default()).await;

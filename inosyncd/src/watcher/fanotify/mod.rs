@@ -109,6 +109,11 @@ pub struct FanWatcher {
     /// Files of the trees with other names (see `links`).
     links: links::Links,
     links_logged: Option<Instant>,
+    /// Each tree by its root's path (see `places`).
+    root_at: HashMap<Vec<u8>, u32>,
+    /// The mount points through which each filesystem (by device number) is
+    /// reached by a tree, deepest first (see `places`).
+    views: HashMap<u64, Vec<Vec<u8>>>,
     /// Queue overflows so far (none expected: the queue is unbounded).
     pub overflows: u64,
     buffer: Vec<u8>,
@@ -146,6 +151,8 @@ impl FanWatcher {
             opened: HashMap::new(),
             links: links::Links::default(),
             links_logged: None,
+            root_at: HashMap::new(),
+            views: HashMap::new(),
             overflows: 0,
             buffer: vec![0; 64 * 1024],
         })
@@ -227,6 +234,7 @@ impl FanWatcher {
             },
         );
         self.generation += 1;
+        self.index_roots();
         Ok(())
     }
 
@@ -247,6 +255,27 @@ impl FanWatcher {
         })
     }
 
+    /// Rebuilds what `places` looks trees up by, after trees or mounts changed.
+    fn index_roots(&mut self) {
+        self.root_at = self
+            .roots
+            .iter()
+            .map(|(watch, root)| (root.path.clone(), *watch))
+            .collect();
+        let mut views: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
+        for mount in self.roots.values().flat_map(|r| r.mounts.iter()) {
+            views
+                .entry(mount.dev)
+                .or_default()
+                .push(mount.point.clone());
+        }
+        for points in views.values_mut() {
+            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            points.dedup();
+        }
+        self.views = views;
+    }
+
     /// Whether this tree is watched here.
     pub fn has_root(&self, watch: u32) -> bool {
         self.roots.contains_key(&watch)
@@ -259,6 +288,7 @@ impl FanWatcher {
         };
         self.links.forget(watch);
         self.generation += 1;
+        self.index_roots();
         for mount in &root.mounts {
             self.groups.unmark(mount.dev);
         }
@@ -280,6 +310,7 @@ impl FanWatcher {
         if let Some(root) = self.roots.get_mut(&watch) {
             root.excludes = excludes;
             self.generation += 1;
+            self.index_roots();
         }
     }
 
@@ -337,6 +368,7 @@ impl FanWatcher {
             }
             // Paths remembered through the old mounts may be wrong now.
             self.generation += 1;
+            self.index_roots();
         }
         result
     }

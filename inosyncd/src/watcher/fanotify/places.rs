@@ -103,18 +103,7 @@ impl FanWatcher {
     /// which the directory is reachable names it. `None`: no tree reaches that
     /// filesystem.
     fn resolve(&mut self, fid: &Fid) -> Option<Resolved> {
-        let mut views: Vec<Vec<u8>> = self
-            .roots
-            .values()
-            .flat_map(|r| r.mounts.iter())
-            .filter(|m| m.dev == fid.fsid())
-            .map(|m| m.point.clone())
-            .collect();
-        if views.is_empty() {
-            return None;
-        }
-        views.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        views.dedup();
+        let views = self.views.get(&fid.fsid())?.clone();
         let mut result = Resolved::Unreachable;
         for point in views {
             let mount = self.opened.entry(point.clone()).or_insert_with(|| {
@@ -137,13 +126,7 @@ impl FanWatcher {
 
     /// A mount of filesystem `dev` that a tree reaches, opened for this drain.
     pub(super) fn view_of(&mut self, dev: u64) -> Option<&OwnedFd> {
-        let point = self
-            .roots
-            .values()
-            .flat_map(|r| r.mounts.iter())
-            .find(|m| m.dev == dev)?
-            .point
-            .clone();
+        let point = self.views.get(&dev)?.last()?.clone();
         self.opened
             .entry(point.clone())
             .or_insert_with(|| {
@@ -152,14 +135,25 @@ impl FanWatcher {
             .as_ref()
     }
 
+    /// The tree a path lies in: its prefixes at each `/` looked up, longest
+    /// first (trees never nest), so the cost is the path's depth, not the number
+    /// of trees.
     fn place_of(&self, path: &[u8]) -> Place {
-        for (watch, root) in &self.roots {
-            let rel = if path == root.path.as_slice() {
-                &[][..]
-            } else if path.starts_with(&root.path) && path.get(root.path.len()) == Some(&b'/') {
-                &path[root.path.len() + 1..]
-            } else {
+        let ends = path
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'/')
+            .map(|(i, _)| i)
+            .chain(std::iter::once(path.len()));
+        let mut ends: Vec<usize> = ends.collect();
+        ends.reverse();
+        for end in ends {
+            let Some(watch) = self.root_at.get(&path[..end]) else {
                 continue;
+            };
+            let rel = path.get(end + 1..).unwrap_or_default();
+            let Some(root) = self.roots.get(watch) else {
+                break;
             };
             if root.excludes.is_excluded(rel, true) {
                 return Place::Excluded;
