@@ -181,6 +181,7 @@ impl Engine {
     fn is_idle_where(&self, scope: Option<u32>, counts: impl Fn(&Watch) -> bool) -> bool {
         (scope.is_some() || self.running == 0)
             && !self.settling.busy(scope)
+            && !self.watcher.placing()
             && self
                 .watches
                 .iter()

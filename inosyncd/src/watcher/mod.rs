@@ -426,6 +426,21 @@ impl Watcher {
         out.push(Change::Everything { watch });
     }
 
+    /// Whether changes seen are still being placed (writes through hard links
+    /// outside the trees, waiting for a walk of them): `wait` is not idle yet.
+    pub fn placing(&self) -> bool {
+        matches!(&self.fanotify, Some(Ok(fan)) if fan.has_deferred())
+    }
+
+    /// Background work of the backends that ended since (fanotify's index of
+    /// files with several names), with the changes it places. The event loop
+    /// calls it at least once a second: a walk ends without an event.
+    pub fn poll_background(&mut self, out: &mut Vec<Change>) {
+        if let Some(Ok(fan)) = &mut self.fanotify {
+            fan.poll_links(out);
+        }
+    }
+
     /// Whether the last read found only events of other files on a marked
     /// filesystem (nothing in any tree): the caller may let the next ones gather
     /// for a moment instead of waking for each.

@@ -107,6 +107,18 @@ impl FanWatcher {
             out.push(Change::Tree { watch, rel });
             return;
         }
+        // A new name in a tree for a file that just gained one (a link made
+        // from outside): remembered, for writes through the outside name.
+        if !is_dir
+            && mask & libc::FAN_CREATE != 0
+            && event
+                .object
+                .as_ref()
+                .is_some_and(|o| self.links.was_relinked(o))
+            && let Some(inode) = self.other_links(watch, &rel)
+        {
+            self.links.learn(watch, rel.clone(), inode);
+        }
         if !is_dir
             && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB) != 0
             && let Some(inode) = self.other_links(watch, &rel)
@@ -121,9 +133,10 @@ impl FanWatcher {
 
     /// A file was written through a name outside every tree. If it has other
     /// names, those in the trees (from the index, each checked to still be that
-    /// file) changed. Until the trees on its filesystem are indexed, where they
-    /// are is unknown (the kernel names only the one written through): those
-    /// trees get a full sync (size and mtime show the change).
+    /// file) changed. While the trees on its filesystem are being walked (at
+    /// start, or again because the file got a name since the last walk: the
+    /// index may not know it yet), the write waits for the walk and is placed
+    /// then (see `place_deferred`).
     fn written_outside(&mut self, object: &Fid, mask: u64, out: &mut Vec<Change>) {
         let dev = object.fsid();
         let mut watches: Vec<u32> = self
@@ -134,8 +147,10 @@ impl FanWatcher {
             .collect();
         watches.sort_unstable();
         // The common case, and a busy filesystem's: no file of these trees has
-        // another name, so nothing written outside them can be one of theirs.
-        if !self.links.may_have_names(dev, &watches) {
+        // another name, and this one got no new name since they were walked, so
+        // it cannot be one of theirs.
+        let relinked = self.links.was_relinked(object);
+        if !relinked && !self.links.may_have_names(dev, &watches) {
             return;
         }
         let inode = match self.links.known_outside(object) {
@@ -150,7 +165,25 @@ impl FanWatcher {
         let Some(inode) = inode else {
             return;
         };
-        let closed = libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB;
+        let closed = mask & (libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB) != 0;
+        if self.push_names(inode, closed, out) {
+            return;
+        }
+        if relinked {
+            // A name made since the walk: the file may be one of the trees'
+            // (`cp -al` of a tree) under a name the index does not know yet.
+            self.links.forget_relinked(object);
+            self.reindex(&watches);
+        }
+        let wait_for_walk = relinked || !self.links.indexed_all(&watches);
+        if wait_for_walk && !self.links.defer(inode, closed) {
+            self.deferred_overflow(&watches, out);
+        }
+    }
+
+    /// The names in the trees of file `inode`, as changes (still being written
+    /// unless `closed`); whether it has any.
+    fn push_names(&self, inode: super::links::Inode, closed: bool, out: &mut Vec<Change>) -> bool {
         let mut named = false;
         for (watch, rel) in self.links.names_of(inode) {
             let Some(root) = self.roots.get(&watch) else {
@@ -160,15 +193,24 @@ impl FanWatcher {
                 continue;
             }
             named = true;
-            out.push(if mask & closed == 0 {
-                Change::Written { watch, rel }
-            } else {
+            out.push(if closed {
                 Change::Path { watch, rel }
+            } else {
+                Change::Written { watch, rel }
             });
         }
-        if named || self.links.indexed_all(&watches) {
-            return;
+        named
+    }
+
+    /// Once no walk runs, the writes that waited for one are placed.
+    pub(super) fn place_deferred(&mut self, out: &mut Vec<Change>) {
+        for (inode, closed) in self.links.take_deferred() {
+            self.push_names(inode, closed, out);
         }
+    }
+
+    /// Too many writes waiting for a walk: the trees are synced whole instead.
+    fn deferred_overflow(&mut self, watches: &[u32], out: &mut Vec<Change>) {
         let now = Instant::now();
         if self
             .links_logged
@@ -176,42 +218,29 @@ impl FanWatcher {
         {
             self.links_logged = Some(now);
             tracing::info!(
-                "a file with hard links was written outside the trees: full sync of watch(es) \
-                 {watches:?} on its filesystem (one of its names may be there; logged once a minute)"
+                "too many files with hard links written outside the trees while they are \
+                 indexed: full sync of watch(es) {watches:?} (logged once a minute)"
             );
         }
         for watch in watches {
-            out.push(Change::Everything { watch });
+            out.push(Change::Everything { watch: *watch });
         }
     }
 
-    /// A file gained or lost a name. When it has several now and lies on a
-    /// filesystem with trees, they are walked again for their files with
-    /// several names (the new name may be in one, or the file may be one of
-    /// theirs with a new name outside).
+    /// A file gained or lost a name, somewhere on a marked filesystem. It is
+    /// only remembered (no look-up: a busy filesystem makes many links): a name
+    /// it gets in a tree is learnt from that name's creation, and a write through
+    /// a name outside has the trees walked again (see `written_outside`).
     fn link_count_changed(&mut self, object: &Fid) {
-        self.links.changed(object);
-        let dev = object.fsid();
-        let watches: Vec<u32> = self
-            .roots
-            .iter()
-            .filter(|(_, root)| root.mounts.iter().any(|m| m.dev == dev))
-            .map(|(watch, _)| *watch)
-            .collect();
-        if watches.is_empty() || self.links.reindexing(&watches) {
-            return;
-        }
-        let several = self
-            .view_of(dev)
-            .and_then(|mount| super::handles::inode_of(mount, object))
-            .is_some_and(|(_, links)| links > 1);
-        if !several {
-            return;
-        }
+        self.links.relinked(object);
+    }
+
+    /// Walks the trees in `watches` again for their files with several names.
+    pub(super) fn reindex(&mut self, watches: &[u32]) {
         for watch in watches {
-            if let Some(root) = self.roots.get(&watch) {
+            if let Some(root) = self.roots.get(watch) {
                 let (path, excludes) = (root.path().to_path_buf(), root.excludes.clone());
-                self.links.index(watch, path, excludes);
+                self.links.index(*watch, path, excludes);
             }
         }
     }

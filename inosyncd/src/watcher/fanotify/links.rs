@@ -50,6 +50,13 @@ pub struct Links {
     /// Files written outside the trees: their inode when they have several
     /// names, `None` when one (until a name of theirs comes or goes).
     outside: HashMap<Fid, Option<Inode>>,
+    /// Files that gained (or lost) a name since the trees were walked.
+    relinked: HashSet<Fid>,
+    /// Too many of those to remember: every tree is walked again.
+    walk_all: bool,
+    /// Writes outside the trees waiting for a walk to place them (inode, and
+    /// whether the file was closed).
+    deferred: HashMap<Inode, bool>,
 }
 
 impl Links {
@@ -69,14 +76,6 @@ impl Links {
             found,
             again: false,
         });
-    }
-
-    /// Whether a walk of every tree in `watches` is under way (and will run
-    /// again if asked): a new name changes nothing more to do.
-    pub fn reindexing(&self, watches: &[u32]) -> bool {
-        watches
-            .iter()
-            .all(|w| self.walks.iter().any(|walk| walk.watch == *w && walk.again))
     }
 
     /// Takes in the walks that are done (and starts again those asked for
@@ -156,6 +155,58 @@ impl Links {
     /// A name of this file came or went: its link count is looked up again.
     pub fn changed(&mut self, fid: &Fid) {
         self.outside.remove(fid);
+    }
+
+    /// This file gained or lost a name (somewhere on its filesystem): until it
+    /// is placed, a write through one of its names may be one of the trees'.
+    pub fn relinked(&mut self, fid: &Fid) {
+        self.outside.remove(fid);
+        if self.relinked.len() >= MAX_REMEMBERED {
+            // Too many to remember (a `cp -al` of a large tree): every tree is
+            // walked again instead, which places them all.
+            self.relinked.clear();
+            self.walk_all = true;
+            return;
+        }
+        self.relinked.insert(fid.clone());
+    }
+
+    /// Keeps a write outside the trees until no walk runs; `false` when too
+    /// many wait already (the caller syncs the trees whole instead).
+    pub fn defer(&mut self, inode: Inode, closed: bool) -> bool {
+        if self.deferred.len() >= MAX_REMEMBERED && !self.deferred.contains_key(&inode) {
+            return false;
+        }
+        *self.deferred.entry(inode).or_default() |= closed;
+        true
+    }
+
+    /// Whether writes wait for a walk (changes on their way: `wait` waits).
+    pub fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
+    /// The writes that waited, once no walk runs any more.
+    pub fn take_deferred(&mut self) -> Vec<(Inode, bool)> {
+        if !self.walks.is_empty() || self.deferred.is_empty() {
+            return Vec::new();
+        }
+        std::mem::take(&mut self.deferred).into_iter().collect()
+    }
+
+    /// Whether every tree must be walked again (asked once).
+    pub fn take_walk_all(&mut self) -> bool {
+        std::mem::take(&mut self.walk_all)
+    }
+
+    /// Whether this file gained or lost a name since the trees were walked.
+    pub fn was_relinked(&self, fid: &Fid) -> bool {
+        self.relinked.contains(fid)
+    }
+
+    /// The file is being placed (its trees walked again).
+    pub fn forget_relinked(&mut self, fid: &Fid) {
+        self.relinked.remove(fid);
     }
 
     /// What is remembered of a file written outside the trees: `Some(None)`

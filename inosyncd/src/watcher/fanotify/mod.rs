@@ -378,7 +378,6 @@ impl FanWatcher {
     pub fn read_queued(&mut self, out: &mut Vec<Change>) -> io::Result<bool> {
         let mut any = false;
         self.looked_up = false;
-        self.links.poll();
         let mut events = Vec::new();
         for group in 0..self.groups.len() {
             loop {
@@ -399,9 +398,27 @@ impl FanWatcher {
             }
         }
         self.escalate_unplaced(out);
+        self.poll_links(out);
         // Nothing of a watched filesystem stays open between reads.
         self.opened.clear();
         Ok(any)
+    }
+
+    /// Whether writes outside the trees wait for a walk to be placed.
+    pub fn has_deferred(&self) -> bool {
+        self.links.has_deferred()
+    }
+
+    /// Takes in the walks of the link index that are done, and places the
+    /// writes that waited for them. Called on every read and by the event loop
+    /// at least once a second (a walk ends without an event).
+    pub fn poll_links(&mut self, out: &mut Vec<Change>) {
+        self.links.poll();
+        if self.links.take_walk_all() {
+            let watches: Vec<u32> = self.roots.keys().copied().collect();
+            self.reindex(&watches);
+        }
+        self.place_deferred(out);
     }
 
     /// Names each filesystem in `event` by its device number instead of the

@@ -79,7 +79,17 @@ fn a_file_being_written_is_not_sent_over_and_over() {
     drop(file);
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
-    let runs = fx.rsync_calls().len() - before;
+    let calls = fx.rsync_calls();
+    let runs = calls.len() - before;
+    for call in &calls[before..] {
+        eprintln!(
+            "  rsync {}",
+            call.split_whitespace()
+                .filter(|a| a.starts_with("--") && !a.starts_with("--info"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     eprintln!(
         "200 MB written over {:.2?}: {runs} rsync run(s) until the mirror was equal",
         started.elapsed()
