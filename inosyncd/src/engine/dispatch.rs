@@ -71,7 +71,7 @@ impl Engine {
                         String::from_utf8_lossy(&path[..path.len().min(120)])
                     );
                 }
-                pair.held.hold(path.clone(), &reason, failures, now);
+                pair.held.hold(path.clone(), &reason, failures, now, true);
                 false
             });
         }

@@ -21,6 +21,10 @@ pub struct Held {
     pub failures: u32,
     /// When it goes into a batch again.
     pub retry_at: Instant,
+    /// Left out of every other run (`--exclude`): rsync can never send it or
+    /// anything below it (longer than a path can be), and with it in a run,
+    /// rsync deletes nothing.
+    pub excluded: bool,
 }
 
 /// The held paths of one pair.
@@ -61,11 +65,22 @@ impl HeldPaths {
             .collect()
     }
 
-    /// Takes out everything (a full sync covers every path).
+    /// Takes out everything a full sync covers: every path but the excluded
+    /// ones (which it cannot send, and which are left out of it).
     pub fn take_all(&mut self) -> BTreeMap<Vec<u8>, u32> {
-        std::mem::take(&mut self.0)
+        let (excluded, taken): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.0)
             .into_iter()
-            .map(|(p, h)| (p, h.failures))
+            .partition(|(_, h)| h.excluded);
+        self.0 = excluded;
+        taken.into_iter().map(|(p, h)| (p, h.failures)).collect()
+    }
+
+    /// The paths to leave out of every run but their own retries.
+    pub fn excluded(&self) -> Vec<Vec<u8>> {
+        self.0
+            .iter()
+            .filter(|(_, h)| h.excluded)
+            .map(|(p, _)| p.clone())
             .collect()
     }
 
@@ -84,8 +99,15 @@ impl HeldPaths {
         }
     }
 
-    /// Holds `path` after its `failures`-th failure.
-    pub fn hold(&mut self, path: Vec<u8>, reason: &str, failures: u32, now: Instant) {
+    /// Holds `path` after its `failures`-th failure (`excluded`: see [`Held`]).
+    pub fn hold(
+        &mut self,
+        path: Vec<u8>,
+        reason: &str,
+        failures: u32,
+        now: Instant,
+        excluded: bool,
+    ) {
         let retry_at = now + backoff(failures, Duration::from_secs(1));
         self.0.insert(
             path,
@@ -93,6 +115,7 @@ impl HeldPaths {
                 reason: reason.to_string(),
                 failures,
                 retry_at,
+                excluded,
             },
         );
     }
@@ -106,8 +129,8 @@ mod tests {
     async fn held_paths_come_due_with_backoff() {
         let now = Instant::now();
         let mut held = HeldPaths::default();
-        held.hold(b"x".to_vec(), "denied", 1, now);
-        held.hold(b"y".to_vec(), "denied", 3, now);
+        held.hold(b"x".to_vec(), "denied", 1, now, false);
+        held.hold(b"y".to_vec(), "denied", 3, now, false);
         assert!(held.take_due(now).is_empty());
         let first = held.next_retry().unwrap();
         assert!(first >= now + Duration::from_secs(1));

@@ -513,7 +513,13 @@ impl Pair {
         cause: &str,
         now: Instant,
     ) {
-        let new = held.iter().any(|p| !batch.held_failures.contains_key(p));
+        // A directory too deep to list is left out of later runs (nothing below
+        // it can be sent, and with it rsync deletes nothing); any other held
+        // path stays in them: leaving it out would hide changes below it.
+        let too_deep = |p: &Vec<u8>| outcome.too_deep.contains(p);
+        let new = held
+            .iter()
+            .any(|p| too_deep(p) && !batch.held_failures.contains_key(p));
         for path in held {
             let failures = batch.held_failures.get(path).copied().unwrap_or(0) + 1;
             tracing::warn!(
@@ -521,7 +527,8 @@ impl Pair {
                 self.destination,
                 String::from_utf8_lossy(path)
             );
-            self.held.hold(path.clone(), cause, failures, now);
+            self.held
+                .hold(path.clone(), cause, failures, now, too_deep(path));
         }
         self.synced(batch);
         if outcome.deletions_skipped && new {
@@ -540,11 +547,11 @@ impl Pair {
         }
     }
 
-    /// The paths held and not tried in this batch, to exclude from it: a full
-    /// sync or a tree compared whole leaves them to their own retries, and an
-    /// error on one of them no longer makes rsync skip every deletion of the run.
+    /// The held paths to leave out of this batch: those rsync can never send
+    /// (too long, too deep to list), so that their errors no longer make rsync
+    /// skip every deletion of the run.
     pub fn held_paths(&self) -> Vec<Vec<u8>> {
-        self.held.iter().map(|(path, _)| path.clone()).collect()
+        self.held.excluded()
     }
 
     /// Puts a batch that did not complete back. Its moves may or may not have

@@ -123,6 +123,9 @@ pub struct Outcome {
     /// rsync skipped its deletions because of an I/O error (a full sync or a
     /// tree compared whole left extras on the target).
     pub deletions_skipped: bool,
+    /// Directories rsync named as too deep to list: nothing below them can be
+    /// sent, and while they are part of a run rsync deletes nothing.
+    pub too_deep: Vec<Vec<u8>>,
 }
 
 impl Outcome {
@@ -139,6 +142,7 @@ impl Outcome {
             renamed: 0,
             refused: Vec::new(),
             deletions_skipped: false,
+            too_deep: Vec::new(),
         }
     }
 
@@ -193,6 +197,7 @@ impl Outcome {
         self.vanished.extend(other.vanished);
         self.refused.extend(other.refused);
         self.deletions_skipped |= other.deletions_skipped;
+        self.too_deep.extend(other.too_deep);
     }
 }
 

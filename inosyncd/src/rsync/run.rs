@@ -364,6 +364,7 @@ fn outcome(run: &Supervised, ended: Ended) -> Outcome {
         renamed: 0,
         refused: classified.refused_beside,
         deletions_skipped: ended.stderr.deletions_skipped(),
+        too_deep: ended.stderr.too_deep(&job.source),
     }
 }
 

@@ -87,6 +87,17 @@ impl Stderr {
             .filter_map(|name| relative(&unescape(name), source, ""))
             .collect()
     }
+
+    /// Directories rsync named as too deep to list ("filename overflows"): every
+    /// entry below them is longer than a path can be, so rsync can never send
+    /// them (relative to the source root).
+    pub fn too_deep(&self, source: &Path) -> Vec<Vec<u8>> {
+        self.lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(OVERFLOW)?.split_once(": "))
+            .filter_map(|(_, name)| relative(&unescape(name.trim_end()), source, ""))
+            .collect()
+    }
 }
 
 /// Paths (relative to the source root) that `lines` name: absolute names below
@@ -129,7 +140,7 @@ pub fn names_in(line: &str) -> Vec<&str> {
     let mut rest = line;
     while let Some(start) = rest.find('"') {
         let after = &rest[start + 1..];
-        let Some(end) = after.find('"') else {
+        let Some(end) = closing_quote(after) else {
             break;
         };
         names.push(&after[..end]);
@@ -162,6 +173,23 @@ pub fn names_in(line: &str) -> Vec<&str> {
         names.push(name);
     }
     names
+}
+
+/// Where a quoted name ends. rsync does not escape a `"` inside a name, so the
+/// closing quote is the first one followed by what rsync writes after a name
+/// (`": `, `" failed`, `" -> `, `" (`, or the end of the line); the first
+/// quote when none is.
+fn closing_quote(after: &str) -> Option<usize> {
+    const FOLLOWS: &[&str] = &["\": ", "\" failed", "\" -> ", "\" ("];
+    let mut first = None;
+    for (at, _) in after.match_indices('"') {
+        let tail = &after[at..];
+        if tail == "\"" || FOLLOWS.iter().any(|f| tail.starts_with(f)) {
+            return Some(at);
+        }
+        first.get_or_insert(at);
+    }
+    first
 }
 
 /// rsync prints unprintable bytes as `\#ooo` (octal).
@@ -267,5 +295,26 @@ mod tests {
         );
         assert_eq!(s.vanished(Path::new("/srv/www")), vec![b"gone".to_vec()]);
         assert!(s.sender_raced());
+    }
+
+    #[test]
+    fn a_quote_inside_a_name_does_not_cut_it() {
+        assert_eq!(
+            names_in("rsync: [sender] read errors mapping \"/srv/q'\"3084\": Is a directory (21)"),
+            ["/srv/q'\"3084"]
+        );
+        assert_eq!(
+            names_in(
+                "rsync: [receiver] rename \"/m/.a\"b.XyZ\" -> \"a\"b\": Operation not permitted (1)"
+            ),
+            ["/m/.a\"b.XyZ", "a\"b"]
+        );
+        assert_eq!(
+            names_in(
+                "rsync: [sender] link_stat \"/srv/\"quoted\"\" failed: No such file or directory (2)"
+            ),
+            ["/srv/\"quoted\""]
+        );
+        assert_eq!(names_in("file has vanished: \"/srv/x\"y\""), ["/srv/x\"y"]);
     }
 }

@@ -165,3 +165,42 @@ fn a_file_changed_through_another_hard_link_arrives() {
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// A file that becomes a directory while a full sync sends it is held (rsync
+/// cannot read it as the file it listed); what is written below it afterwards
+/// must still arrive, also by a full sync. (That a held path is not left out of
+/// a tree compared whole is the engine test
+/// `retries::a_held_path_is_not_left_out_of_later_runs_but_one_too_deep_is`.)
+#[test]
+fn changes_below_a_path_held_after_a_race_still_arrive() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("a-big"), vec![1u8; 400_000]).unwrap();
+    fs::write(fx.src.join("b-becomes-dir"), "a file").unwrap();
+    let daemon = fx.start_toml(&fx.config("delay = 0\nspeed = 100\ninitial_sync = false"));
+    daemon.ctl_ok(&["sync"]);
+    // rsync has listed the tree once it writes the big file's temp file.
+    let sending = poll_until(Duration::from_secs(10), || {
+        fs::read_dir(&fx.dst).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".a-big."))
+        })
+    });
+    assert!(sending, "{}", daemon.log());
+    fs::remove_file(fx.src.join("b-becomes-dir")).unwrap();
+    fs::create_dir(fx.src.join("b-becomes-dir")).unwrap();
+    fs::write(fx.src.join("b-becomes-dir/first"), "1").unwrap();
+    // The race is held by the full sync; then more arrives below it.
+    let held = poll_until(Duration::from_secs(20), || {
+        daemon.status()["watches"][0]["targets"][0]["held"]
+            .as_array()
+            .is_some_and(|h| !h.is_empty())
+    });
+    assert!(held, "{}", daemon.log());
+    // Written while paused, then a full sync: it goes by the recursive run.
+    daemon.ctl_ok(&["pause"]);
+    fs::write(fx.src.join("b-becomes-dir/second"), "2").unwrap();
+    daemon.ctl_ok(&["sync"]);
+    daemon.ctl_ok(&["resume"]);
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
