@@ -10,11 +10,48 @@ use inotify::EventMask;
 
 use super::FanWatcher;
 use super::places::Place;
-use super::records::{Event, Fid};
+use super::records::Event;
 use crate::watch_tree::join;
 use crate::watcher::Change;
 
 impl FanWatcher {
+    /// Names each filesystem in `event` by its device number instead of the
+    /// fsid the group reported (unique within a group, not across groups).
+    pub(super) fn rekey(&self, group: usize, event: &mut Event) {
+        let fids = [
+            event.entry.as_mut().map(|e| &mut e.dir),
+            event.old.as_mut().map(|e| &mut e.dir),
+            event.new.as_mut().map(|e| &mut e.dir),
+            event.object.as_mut(),
+        ];
+        for fid in fids.into_iter().flatten() {
+            if let Some(dev) = self.groups.dev_of(group, fid.fsid()) {
+                *fid = fid.keyed(dev);
+            }
+        }
+    }
+
+    pub(super) fn handle_all(&mut self, events: &mut [Event], out: &mut Vec<Change>) {
+        let mut at = 0;
+        while at < events.len() {
+            let event = std::mem::take(&mut events[at]);
+            if let Some(next) = events.get_mut(at + 1)
+                && is_exchange(&event, next)
+            {
+                // RENAME_EXCHANGE: two renames that happened at once; applied
+                // one after the other they would collide, so both are
+                // transferred.
+                let next = std::mem::take(next);
+                self.handle(event, true, out);
+                self.handle(next, true, out);
+                at += 2;
+                continue;
+            }
+            self.handle(event, false, out);
+            at += 1;
+        }
+    }
+
     pub(super) fn everything(&self, out: &mut Vec<Change>) {
         for watch in self.roots.keys() {
             out.push(Change::Everything { watch: *watch });
@@ -129,130 +166,6 @@ impl FanWatcher {
             out.push(Change::Everything { watch });
         }
         out.push(Change::Path { watch, rel });
-    }
-
-    /// A file was written through a name outside every tree. If it has other
-    /// names, those in the trees (from the index, each checked to still be that
-    /// file) changed. While the trees on its filesystem are being walked (at
-    /// start, or again because the file got a name since the last walk: the
-    /// index may not know it yet), the write waits for the walk and is placed
-    /// then (see `place_deferred`).
-    fn written_outside(&mut self, object: &Fid, mask: u64, out: &mut Vec<Change>) {
-        let dev = object.fsid();
-        let mut watches: Vec<u32> = self
-            .roots
-            .iter()
-            .filter(|(_, root)| root.mounts.iter().any(|m| m.dev == dev))
-            .map(|(watch, _)| *watch)
-            .collect();
-        watches.sort_unstable();
-        // The common case, and a busy filesystem's: no file of these trees has
-        // another name, and this one got no new name since they were walked, so
-        // it cannot be one of theirs.
-        let relinked = self.links.was_relinked(object);
-        if !relinked && !self.links.may_have_names(dev, &watches) {
-            return;
-        }
-        let inode = match self.links.known_outside(object) {
-            Some(known) => known,
-            None => {
-                let found = self
-                    .view_of(dev)
-                    .and_then(|mount| super::handles::inode_of(mount, object));
-                self.links.remember_outside(object, found)
-            }
-        };
-        let Some(inode) = inode else {
-            return;
-        };
-        let closed = mask & (libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB) != 0;
-        if self.push_names(inode, closed, out) {
-            return;
-        }
-        if relinked {
-            // A name made since the walk: the file may be one of the trees'
-            // (`cp -al` of a tree) under a name the index does not know yet.
-            self.links.forget_relinked(object);
-            self.reindex(&watches);
-        }
-        let wait_for_walk = relinked || !self.links.indexed_all(&watches);
-        if wait_for_walk && !self.links.defer(inode, closed) {
-            self.deferred_overflow(&watches, out);
-        }
-    }
-
-    /// The names in the trees of file `inode`, as changes (still being written
-    /// unless `closed`); whether it has any.
-    fn push_names(&self, inode: super::links::Inode, closed: bool, out: &mut Vec<Change>) -> bool {
-        let mut named = false;
-        for (watch, rel) in self.links.names_of(inode) {
-            let Some(root) = self.roots.get(&watch) else {
-                continue;
-            };
-            if !super::links::is_still(root.path(), &rel, inode) {
-                continue;
-            }
-            named = true;
-            out.push(if closed {
-                Change::Path { watch, rel }
-            } else {
-                Change::Written { watch, rel }
-            });
-        }
-        named
-    }
-
-    /// Once no walk runs, the writes that waited for one are placed.
-    pub(super) fn place_deferred(&mut self, out: &mut Vec<Change>) {
-        for (inode, closed) in self.links.take_deferred() {
-            self.push_names(inode, closed, out);
-        }
-    }
-
-    /// Too many writes waiting for a walk: the trees are synced whole instead.
-    fn deferred_overflow(&mut self, watches: &[u32], out: &mut Vec<Change>) {
-        let now = Instant::now();
-        if self
-            .links_logged
-            .is_none_or(|at| now.duration_since(at) > Duration::from_secs(60))
-        {
-            self.links_logged = Some(now);
-            tracing::info!(
-                "too many files with hard links written outside the trees while they are \
-                 indexed: full sync of watch(es) {watches:?} (logged once a minute)"
-            );
-        }
-        for watch in watches {
-            out.push(Change::Everything { watch: *watch });
-        }
-    }
-
-    /// A file gained or lost a name, somewhere on a marked filesystem. It is
-    /// only remembered (no look-up: a busy filesystem makes many links): a name
-    /// it gets in a tree is learnt from that name's creation, and a write through
-    /// a name outside has the trees walked again (see `written_outside`).
-    fn link_count_changed(&mut self, object: &Fid) {
-        self.links.relinked(object);
-    }
-
-    /// Walks the trees in `watches` again for their files with several names.
-    pub(super) fn reindex(&mut self, watches: &[u32]) {
-        for watch in watches {
-            if let Some(root) = self.roots.get(watch) {
-                let (path, excludes) = (root.path().to_path_buf(), root.excludes.clone());
-                self.links.index(*watch, path, excludes);
-            }
-        }
-    }
-
-    /// The inode of `rel` when it is a file with other names.
-    fn other_links(&self, watch: u32, rel: &[u8]) -> Option<super::links::Inode> {
-        use std::os::unix::fs::MetadataExt;
-        let root = self.roots.get(&watch)?;
-        let meta = crate::watcher::absolute(root.path(), rel)
-            .symlink_metadata()
-            .ok()?;
-        (meta.is_file() && meta.nlink() > 1).then(|| (meta.dev(), meta.ino()))
     }
 
     /// A rename: a move the target can repeat, or (when that could go wrong) the

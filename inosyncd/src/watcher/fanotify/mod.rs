@@ -28,8 +28,10 @@ mod events;
 mod groups;
 mod handles;
 mod links;
+mod outside;
 mod places;
 pub mod records;
+mod remount;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
@@ -45,7 +47,7 @@ use crate::config::EventSet;
 use crate::exclude::ExcludeSet;
 use groups::Groups;
 use places::Cached;
-use records::{Event, Fid};
+use records::Fid;
 
 struct Root {
     /// The root's path as the kernel names it (symlinks resolved).
@@ -314,65 +316,6 @@ impl FanWatcher {
         }
     }
 
-    /// The mounts changed (`table`: the mounts now): filesystems mounted inside
-    /// a tree are marked, those unmounted let go.
-    pub fn refresh_mounts(&mut self, table: &[Mount]) -> Remounted {
-        let mut result = Remounted::default();
-        let watches: Vec<u32> = self.roots.keys().copied().collect();
-        for watch in watches {
-            let Some(root) = self.roots.get(&watch) else {
-                continue;
-            };
-            let now = mounts::reachable(table, &root.path);
-            if now.first().map(|m| m.id) != root.mounts.first().map(|m| m.id) {
-                // The root's own mount went (or was covered): the engine looks
-                // at the root and re-attaches what is there now.
-                result.roots_gone.push(watch);
-                continue;
-            }
-            let before: Vec<Mount> = root.mounts[1..].to_vec();
-            let after: Vec<Mount> = now[1..].to_vec();
-            if before == after {
-                continue;
-            }
-            let root_path = root.path.clone();
-            let points_before = root.points_below();
-            for gone in before.iter().filter(|m| !after.contains(m)) {
-                self.groups.unmark(gone.dev);
-            }
-            let mut kept = vec![now[0].clone()];
-            for mount in &after {
-                if before.contains(mount) {
-                    kept.push(mount.clone());
-                    continue;
-                }
-                let through = Path::new(std::ffi::OsStr::from_bytes(&mount.point)).to_path_buf();
-                match self.mark(mount, &through) {
-                    Ok(()) => kept.push(mount.clone()),
-                    Err(e) => result.failed.push((
-                        watch,
-                        format!(
-                            "the {} filesystem mounted at {} cannot be watched: {e}",
-                            mount.fstype,
-                            through.display()
-                        ),
-                    )),
-                }
-            }
-            if let Some(root) = self.roots.get_mut(&watch) {
-                root.mounts = kept;
-            }
-            let points_after = mounts::points_below(&now, &root_path);
-            for point in points_before.symmetric_difference(&points_after) {
-                result.points.push((watch, point.clone()));
-            }
-            // Paths remembered through the old mounts may be wrong now.
-            self.generation += 1;
-            self.index_roots();
-        }
-        result
-    }
-
     /// Reads and handles every event queued now. Returns `Ok(false)` when there
     /// was nothing to read.
     pub fn read_queued(&mut self, out: &mut Vec<Change>) -> io::Result<bool> {
@@ -419,42 +362,5 @@ impl FanWatcher {
             self.reindex(&watches);
         }
         self.place_deferred(out);
-    }
-
-    /// Names each filesystem in `event` by its device number instead of the
-    /// fsid the group reported (unique within a group, not across groups).
-    fn rekey(&self, group: usize, event: &mut Event) {
-        let fids = [
-            event.entry.as_mut().map(|e| &mut e.dir),
-            event.old.as_mut().map(|e| &mut e.dir),
-            event.new.as_mut().map(|e| &mut e.dir),
-            event.object.as_mut(),
-        ];
-        for fid in fids.into_iter().flatten() {
-            if let Some(dev) = self.groups.dev_of(group, fid.fsid()) {
-                *fid = fid.keyed(dev);
-            }
-        }
-    }
-
-    fn handle_all(&mut self, events: &mut [Event], out: &mut Vec<Change>) {
-        let mut at = 0;
-        while at < events.len() {
-            let event = std::mem::take(&mut events[at]);
-            if let Some(next) = events.get_mut(at + 1)
-                && events::is_exchange(&event, next)
-            {
-                // RENAME_EXCHANGE: two renames that happened at once; applied
-                // one after the other they would collide, so both are
-                // transferred.
-                let next = std::mem::take(next);
-                self.handle(event, true, out);
-                self.handle(next, true, out);
-                at += 2;
-                continue;
-            }
-            self.handle(event, false, out);
-            at += 1;
-        }
     }
 }

@@ -9,28 +9,24 @@
 //! to still be that file), and while a walk of the trees on its filesystem is
 //! not done, a full sync of them.
 
+mod walker;
+
 use std::collections::{HashMap, HashSet};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, TryRecvError, channel};
 
 use super::records::Fid;
 use crate::exclude::ExcludeSet;
-use crate::watch_tree::join;
+use walker::Walker;
 
 /// A file's identity: its filesystem (device number) and inode.
 pub type Inode = (u64, u64);
 
-/// What one walk found: each file with several names, by inode.
-type Found = Vec<(Inode, Vec<u8>)>;
-
-/// A walk running in the background.
+/// A walk asked for and not done yet.
 struct Walk {
-    watch: u32,
+    generation: u64,
     root: PathBuf,
     excludes: ExcludeSet,
-    found: Receiver<Found>,
     /// Asked for again while it ran: it runs once more when it is done.
     again: bool,
 }
@@ -45,7 +41,9 @@ pub struct Links {
     /// How many indexed inodes each filesystem has: none, and a write outside
     /// the trees on it needs no look-up at all.
     per_dev: HashMap<u64, usize>,
-    walks: Vec<Walk>,
+    walker: Walker,
+    walks: HashMap<u32, Walk>,
+    generation: u64,
     indexed: HashSet<u32>,
     /// Files written outside the trees: their inode when they have several
     /// names, `None` when one (until a name of theirs comes or goes).
@@ -64,50 +62,59 @@ impl Links {
     /// counts as incomplete until it is done).
     pub fn index(&mut self, watch: u32, root: PathBuf, excludes: ExcludeSet) {
         self.indexed.remove(&watch);
-        if let Some(running) = self.walks.iter_mut().find(|w| w.watch == watch) {
-            running.again = true;
+        if let Some(asked) = self.walks.get_mut(&watch) {
+            asked.again = true;
+            asked.root = root;
+            asked.excludes = excludes;
             return;
         }
-        let found = spawn_walk(root.clone(), excludes.clone());
-        self.walks.push(Walk {
-            watch,
-            root,
-            excludes,
-            found,
-            again: false,
-        });
+        self.ask(watch, root, excludes);
     }
 
-    /// Takes in the walks that are done (and starts again those asked for
+    fn ask(&mut self, watch: u32, root: PathBuf, excludes: ExcludeSet) {
+        self.generation += 1;
+        if self
+            .walker
+            .ask(watch, self.generation, root.clone(), excludes.clone())
+        {
+            self.walks.insert(
+                watch,
+                Walk {
+                    generation: self.generation,
+                    root,
+                    excludes,
+                    again: false,
+                },
+            );
+        }
+    }
+
+    /// Takes in the walks that are done (and asks again for those asked for
     /// again meanwhile).
     pub fn poll(&mut self) {
-        let mut done = Vec::new();
-        for walk in &mut self.walks {
-            match walk.found.try_recv() {
-                Ok(found) => done.push((walk.watch, found, walk.again)),
-                Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Disconnected) => done.push((walk.watch, Vec::new(), true)),
+        for done in self.walker.done() {
+            let Some(asked) = self.walks.get(&done.watch) else {
+                continue;
+            };
+            if asked.generation != done.generation {
+                continue;
             }
-        }
-        for (watch, found, again) in done {
-            for (inode, rel) in found {
-                self.learn(watch, rel, inode);
+            for (inode, rel) in done.found {
+                self.learn(done.watch, rel, inode);
             }
-            if again {
-                if let Some(walk) = self.walks.iter_mut().find(|w| w.watch == watch) {
-                    walk.found = spawn_walk(walk.root.clone(), walk.excludes.clone());
-                    walk.again = false;
+            if let Some(asked) = self.walks.remove(&done.watch) {
+                if asked.again {
+                    self.ask(done.watch, asked.root, asked.excludes);
+                } else {
+                    self.indexed.insert(done.watch);
                 }
-            } else {
-                self.walks.retain(|w| w.watch != watch);
-                self.indexed.insert(watch);
             }
         }
     }
 
     /// Forgets a tree (removed, or watched another way).
     pub fn forget(&mut self, watch: u32) {
-        self.walks.retain(|w| w.watch != watch);
+        self.walks.remove(&watch);
         self.indexed.remove(&watch);
         for names in self.names.values_mut() {
             names.retain(|(w, _)| *w != watch);
@@ -238,53 +245,11 @@ impl Links {
     }
 }
 
-/// Walks `root` on a thread of its own; the result arrives on the receiver (a
-/// thread that cannot be made drops the sender: the walk counts as failed and
-/// is tried again at the next poll).
-fn spawn_walk(root: PathBuf, excludes: ExcludeSet) -> Receiver<Found> {
-    let (tx, rx) = channel();
-    let spawned = std::thread::Builder::new()
-        .name("inosyncd-links".into())
-        .spawn(move || {
-            let _ = tx.send(walk(&root, &excludes));
-        });
-    if let Err(e) = spawned {
-        tracing::warn!("cannot start a thread to index the hard links of a tree: {e}");
-    }
-    rx
-}
-
 /// Whether `rel` below `root` is still the file `inode`.
 pub fn is_still(root: &Path, rel: &[u8], inode: Inode) -> bool {
     crate::watcher::absolute(root, rel)
         .symlink_metadata()
         .is_ok_and(|m| m.is_file() && (m.dev(), m.ino()) == inode)
-}
-
-/// Every file below `root` with more than one name (not following symlinks,
-/// excluded directories left out).
-fn walk(root: &Path, excludes: &ExcludeSet) -> Found {
-    let mut found = Vec::new();
-    let mut stack = vec![Vec::new()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(crate::watcher::absolute(root, &dir)) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let rel = join(&dir, entry.file_name().as_bytes());
-            let Ok(meta) = entry.metadata() else {
-                continue;
-            };
-            if meta.is_dir() {
-                if !excludes.matches(&rel, true) {
-                    stack.push(rel);
-                }
-            } else if meta.is_file() && meta.nlink() > 1 && !excludes.matches(&rel, false) {
-                found.push(((meta.dev(), meta.ino()), rel));
-            }
-        }
-    }
-    found
 }
 
 #[cfg(test)]

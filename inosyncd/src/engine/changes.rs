@@ -1,0 +1,97 @@
+//! Recording what the watcher saw in the pairs of its watch: changed paths,
+//! trees to compare whole, moves, full syncs, and files written and not closed
+//! (which wait in `settle.rs` until they are quiet).
+
+use tokio::time::Instant;
+
+use super::pair::FullReason;
+use super::{Engine, settle};
+use crate::watcher::Change;
+
+impl Engine {
+    /// Files written and then quiet (or written for too long without a pause)
+    /// become changed paths now. One with other hard links is a full sync of its
+    /// watch, as for any change to such a file (its other names changed too).
+    pub(super) fn settle_due(&mut self) {
+        self.settle(false);
+    }
+
+    /// Makes settled files (every file still settling, with `all`) changes.
+    pub(super) fn settle(&mut self, all: bool) {
+        let now = Instant::now();
+        let due = if all {
+            self.settling.take_due(now + settle::LONGEST)
+        } else {
+            self.settling.take_due(now)
+        };
+        let mut changes = Vec::with_capacity(due.len());
+        for (watch, rel) in due {
+            if let Some(w) = self.watches.get(&watch)
+                && crate::watcher::has_other_links(&w.spec.path, &rel)
+            {
+                changes.push(Change::Everything { watch });
+            }
+            changes.push(Change::Path { watch, rel });
+        }
+        self.take_changes(changes);
+    }
+
+    /// Records changes in the pairs of their watch.
+    pub(super) fn take_changes(&mut self, changes: impl IntoIterator<Item = Change>) {
+        let now = Instant::now();
+        for change in changes {
+            match change {
+                Change::Path { watch, rel } => {
+                    self.settling.changed(watch, &rel);
+                    if let Some(w) = self.watches.get_mut(&watch) {
+                        for pair in &mut w.pairs {
+                            pair.record(&rel, now);
+                        }
+                    }
+                }
+                Change::Written { watch, rel } => {
+                    if self.watches.contains_key(&watch) {
+                        self.settling.written(watch, rel, now);
+                    }
+                }
+                Change::Tree { watch, rel } => {
+                    self.settling.changed(watch, &rel);
+                    if let Some(w) = self.watches.get_mut(&watch) {
+                        for pair in &mut w.pairs {
+                            pair.record_tree(&rel, now);
+                        }
+                    }
+                }
+                Change::Everything { watch } => {
+                    if let Some(w) = self.watches.get_mut(&watch) {
+                        for pair in &mut w.pairs {
+                            pair.record_full(now, false, FullReason::LostEvents);
+                        }
+                    }
+                }
+                Change::RootGone { watch } => {
+                    self.check_source_after(watch, true);
+                }
+                Change::Move {
+                    watch,
+                    from,
+                    to,
+                    implied,
+                } => {
+                    tracing::trace!(
+                        "moved: {} -> {} ({} below)",
+                        String::from_utf8_lossy(&from),
+                        String::from_utf8_lossy(&to),
+                        implied.len()
+                    );
+                    self.settling.changed(watch, &from);
+                    if let Some(w) = self.watches.get_mut(&watch) {
+                        for pair in &mut w.pairs {
+                            pair.record_move(&from, &to, implied.clone(), now);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! One background thread that walks trees for their files with several names,
+//! one tree at a time in the order asked: a start with thousands of trees asks
+//! for thousands of walks, which must not be thousands of threads.
+
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+use super::Inode;
+use crate::exclude::ExcludeSet;
+use crate::watch_tree::join;
+
+/// What one walk found: each file with several names, by inode.
+pub type Found = Vec<(Inode, Vec<u8>)>;
+
+/// A walk asked for.
+struct Request {
+    watch: u32,
+    generation: u64,
+    root: PathBuf,
+    excludes: ExcludeSet,
+}
+
+/// A walk done.
+pub struct Done {
+    /// The tree walked.
+    pub watch: u32,
+    /// Which request of that tree it answers (a later one makes it stale).
+    pub generation: u64,
+    /// What it found.
+    pub found: Found,
+}
+
+/// The thread and its two channels; the thread starts with the first request
+/// and ends with the daemon (when this is dropped, its request channel closes).
+pub struct Walker {
+    requests: Option<Sender<Request>>,
+    results: Receiver<Done>,
+    results_tx: Sender<Done>,
+}
+
+impl Default for Walker {
+    fn default() -> Walker {
+        let (results_tx, results) = channel();
+        Walker {
+            requests: None,
+            results,
+            results_tx,
+        }
+    }
+}
+
+impl Walker {
+    /// Asks for a walk of `root`; its result comes back from [`Walker::done`].
+    /// `false` when no thread could be had (the tree stays unindexed).
+    pub fn ask(
+        &mut self,
+        watch: u32,
+        generation: u64,
+        root: PathBuf,
+        excludes: ExcludeSet,
+    ) -> bool {
+        if self.requests.is_none() {
+            let (tx, rx) = channel::<Request>();
+            let results = self.results_tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name("inosyncd-links".into())
+                .spawn(move || {
+                    for request in rx {
+                        let found = walk(&request.root, &request.excludes);
+                        let done = Done {
+                            watch: request.watch,
+                            generation: request.generation,
+                            found,
+                        };
+                        if results.send(done).is_err() {
+                            break;
+                        }
+                    }
+                });
+            match spawned {
+                Ok(_) => self.requests = Some(tx),
+                Err(e) => {
+                    tracing::warn!("cannot start the thread that indexes hard links: {e}");
+                    return false;
+                }
+            }
+        }
+        let request = Request {
+            watch,
+            generation,
+            root,
+            excludes,
+        };
+        self.requests
+            .as_ref()
+            .is_some_and(|tx| tx.send(request).is_ok())
+    }
+
+    /// The walks done since last asked.
+    pub fn done(&self) -> Vec<Done> {
+        self.results.try_iter().collect()
+    }
+}
+
+/// Every file below `root` with more than one name (not following symlinks,
+/// excluded directories left out).
+fn walk(root: &Path, excludes: &ExcludeSet) -> Found {
+    let mut found = Vec::new();
+    let mut stack = vec![Vec::new()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(crate::watcher::absolute(root, &dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let rel = join(&dir, entry.file_name().as_bytes());
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                if !excludes.matches(&rel, true) {
+                    stack.push(rel);
+                }
+            } else if meta.is_file() && meta.nlink() > 1 && !excludes.matches(&rel, false) {
+                found.push(((meta.dev(), meta.ino()), rel));
+            }
+        }
+    }
+    found
+}

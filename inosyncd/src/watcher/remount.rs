@@ -1,0 +1,104 @@
+//! A mount came or went: the trees it touches are watched anew, whichever
+//! backend watches them (the mount table is waited on apart from the epoll
+//! set, see `mod.rs`).
+
+use std::os::fd::RawFd;
+
+use super::{BackendInUse, Change, Watcher, mounts};
+
+impl Watcher {
+    /// The mount table, for the event loop to wait on (`EPOLLPRI`: a mount came
+    /// or went; then call [`Watcher::mounts_changed`]).
+    pub fn mount_table_fd(&self) -> Option<RawFd> {
+        self.mounts.as_ref().map(mounts::MountTable::raw_fd)
+    }
+
+    /// A mount came or went: filesystems mounted inside a tree are watched (a
+    /// fanotify tree marks them; an inotify tree watches the directories of the
+    /// new one, or of what the old one covered), and each mount point that
+    /// changed is compared whole. A tree whose own mount changed is looked at
+    /// again by the engine; a fanotify tree with a filesystem inside that cannot
+    /// be marked is watched by inotify from now on.
+    pub fn mounts_changed(&mut self, out: &mut Vec<Change>) {
+        let Some(table) = &mut self.mounts else {
+            return;
+        };
+        let before = table.mounts.clone();
+        if let Err(e) = table.reread() {
+            tracing::error!("cannot read the mount table again: {e}");
+            return;
+        }
+        let after = table.mounts.clone();
+        for (watch, path) in self.inotify.roots() {
+            let kernel = std::fs::canonicalize(&path).unwrap_or(path);
+            let kernel = kernel.as_os_str().as_encoded_bytes();
+            let own = |t: &[mounts::Mount]| mounts::reachable(t, kernel).first().map(|m| m.id);
+            if own(&before) != own(&after) {
+                out.push(Change::RootGone { watch });
+                continue;
+            }
+            let was = mounts::points_below(&before, kernel);
+            let now = mounts::points_below(&after, kernel);
+            for rel in was.symmetric_difference(&now) {
+                tracing::info!(
+                    "{}: a filesystem was {} at {}; watching and comparing it whole",
+                    String::from_utf8_lossy(kernel),
+                    if now.contains(rel) {
+                        "mounted"
+                    } else {
+                        "unmounted"
+                    },
+                    String::from_utf8_lossy(rel)
+                );
+                self.inotify.rewatch(watch, rel, out);
+                out.push(Change::Tree {
+                    watch,
+                    rel: rel.clone(),
+                });
+            }
+        }
+        let Some(Ok(fan)) = &mut self.fanotify else {
+            return;
+        };
+        let remounted = fan.refresh_mounts(&after);
+        for (watch, rel) in remounted.points {
+            tracing::info!(
+                "watch {watch}: a filesystem came or went at {}; comparing it whole",
+                String::from_utf8_lossy(&rel)
+            );
+            out.push(Change::Tree { watch, rel });
+        }
+        for watch in remounted.roots_gone {
+            out.push(Change::RootGone { watch });
+        }
+        for (watch, why) in remounted.failed {
+            self.fall_back_to_inotify(watch, why, out);
+        }
+        self.poll_fanotify_groups();
+    }
+
+    /// A fanotify tree that can no longer be watched whole by fanotify: inotify
+    /// from now on, every directory watched and the tree compared whole.
+    fn fall_back_to_inotify(&mut self, watch: u32, why: String, out: &mut Vec<Change>) {
+        let Some(Ok(fan)) = &mut self.fanotify else {
+            return;
+        };
+        let Some((path, excludes)) = fan.take_root(watch) else {
+            return;
+        };
+        tracing::warn!("{}: watched by inotify from now on ({why})", path.display());
+        self.in_use.insert(
+            watch,
+            BackendInUse {
+                name: "inotify",
+                reason: Some(why),
+            },
+        );
+        if let Err(e) = self.inotify.add_root(watch, &path, excludes) {
+            tracing::error!("{}: cannot watch with inotify either: {e}", path.display());
+        } else {
+            self.inotify.scan_root(watch, None);
+        }
+        out.push(Change::Everything { watch });
+    }
+}
