@@ -55,6 +55,7 @@ impl Engine {
                     }
                 }
                 Change::Tree { watch, rel } => {
+                    tracing::debug!("compare whole: {}", String::from_utf8_lossy(&rel));
                     self.settling.changed(watch, &rel);
                     if let Some(w) = self.watches.get_mut(&watch) {
                         for pair in &mut w.pairs {
@@ -78,7 +79,7 @@ impl Engine {
                     to,
                     implied,
                 } => {
-                    tracing::trace!(
+                    tracing::debug!(
                         "moved: {} -> {} ({} below)",
                         String::from_utf8_lossy(&from),
                         String::from_utf8_lossy(&to),

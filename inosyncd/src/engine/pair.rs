@@ -231,10 +231,13 @@ impl Pair {
         let below =
             |p: &Vec<u8>| p.len() > from.len() && p.starts_with(from) && p[from.len()] == b'/';
         let moved = |p: &Vec<u8>| [to, &p[from.len()..]].concat();
+        // What was pending below `from` is pending below `to` too. The old
+        // paths stay: gone, they are only deletions (no-ops after the rename on
+        // the target); and should the "move" be half of an exchange, or be moved
+        // back, what now lies at `from` is covered as well.
         let pending_below: Vec<Vec<u8>> =
             self.pending.iter().filter(|p| below(p)).cloned().collect();
         for path in pending_below {
-            self.pending.remove(&path);
             self.pending.insert(moved(&path));
         }
         let trees_below: Vec<Vec<u8>> = self
@@ -244,7 +247,6 @@ impl Pair {
             .cloned()
             .collect();
         for tree in trees_below {
-            self.trees.remove(&tree);
             let moved_tree = if tree.as_slice() == from {
                 to.to_vec()
             } else {

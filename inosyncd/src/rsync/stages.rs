@@ -81,8 +81,32 @@ pub fn run(
             stage.paths = Some(paths);
             stage
         };
-        let deletions = (!missing.is_empty())
-            .then(|| stage(crate::listed_paths::topmost(missing), false, false, true));
+        let missing = crate::listed_paths::topmost(missing);
+        for (what, trees) in [("renamed", &renamed_trees), ("whole", &new_trees)] {
+            if !trees.is_empty() {
+                let shown: Vec<String> = trees
+                    .iter()
+                    .take(10)
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect();
+                tracing::debug!(
+                    "{label}: {} tree(s) to compare ({what}): {shown:?}",
+                    trees.len()
+                );
+            }
+        }
+        if !missing.is_empty() {
+            let shown: Vec<String> = missing
+                .iter()
+                .take(10)
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            tracing::debug!(
+                "{label}: {} path(s) missing from the source, deleted on the target: {shown:?}",
+                missing.len()
+            );
+        }
+        let deletions = (!missing.is_empty()).then(|| stage(missing, false, false, true));
         let checks: Vec<Job> = [(renamed_trees, false), (new_trees, true)]
             .into_iter()
             .filter(|(trees, _)| !trees.is_empty())

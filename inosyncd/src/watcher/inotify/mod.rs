@@ -276,6 +276,7 @@ impl InotifyWatcher {
     /// `Ok(false)` when there was nothing to read.
     pub fn read_queued(&mut self, out: &mut Vec<Change>) -> io::Result<bool> {
         let mut any = false;
+        let start = out.len();
         loop {
             let events: Vec<_> = match self.inotify.read_events(&mut self.buffer) {
                 Ok(events) => events
@@ -297,6 +298,7 @@ impl InotifyWatcher {
             }
         }
         self.finish_moves(out);
+        unswap(&mut out[start..]);
         Ok(any)
     }
 
@@ -346,5 +348,61 @@ impl InotifyWatcher {
         for wd in self.tree.remove_subtree(node) {
             self.rm_watch(wd);
         }
+    }
+}
+
+/// `RENAME_EXCHANGE` of two entries reaches inotify as two renames, each the
+/// reverse of the other (and so does a rename and its undoing in one read).
+/// Replayed one after the other, the second would move back what the first
+/// moved (the paths changed below them, and the target's trees): both places
+/// are compared whole instead, which is right either way.
+fn unswap(changes: &mut [Change]) {
+    for i in 0..changes.len() {
+        let Change::Move {
+            watch, from, to, ..
+        } = &changes[i]
+        else {
+            continue;
+        };
+        let (watch, from, to) = (*watch, from.clone(), to.clone());
+        let reverse = changes[i + 1..].iter().position(|c| {
+            matches!(c, Change::Move { watch: w, from: f, to: t, .. }
+                if *w == watch && *f == to && *t == from)
+        });
+        if let Some(offset) = reverse {
+            changes[i] = Change::Tree {
+                watch,
+                rel: from.clone(),
+            };
+            changes[i + 1 + offset] = Change::Tree { watch, rel: to };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mv(from: &str, to: &str) -> Change {
+        Change::Move {
+            watch: 0,
+            from: from.as_bytes().to_vec(),
+            to: to.as_bytes().to_vec(),
+            implied: Vec::new(),
+        }
+    }
+
+    fn tree(rel: &str) -> Change {
+        Change::Tree {
+            watch: 0,
+            rel: rel.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn an_exchange_is_two_trees_and_a_chain_stays_moves() {
+        let mut changes = vec![mv("a", "b"), mv("b", "a"), mv("c", "d"), mv("d", "e")];
+        unswap(&mut changes);
+        assert_eq!(changes, [tree("a"), tree("b"), mv("c", "d"), mv("d", "e")]);
     }
 }
