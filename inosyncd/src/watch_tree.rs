@@ -3,7 +3,7 @@
 //! in a shared arena and one hash-map slot, and a directory rename is one update
 //! however many watches lie below it: paths are rebuilt on demand by walking up.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Index of a directory in the table.
 pub type NodeId = u32;
@@ -46,6 +46,8 @@ pub struct WatchTree {
     /// Which tree each detached directory left (a handful at a time).
     detached_from: HashMap<NodeId, u32>,
     per_watch: HashMap<u32, u64>,
+    /// Directories given a place since last cleared (see `moved`).
+    moved: HashSet<NodeId>,
 }
 
 impl WatchTree {
@@ -152,6 +154,7 @@ impl WatchTree {
             }
         };
         self.by_wd.insert(wd, id);
+        self.moved.insert(id);
         *self.per_watch.entry(watch).or_default() += 1;
         match parent {
             Some(parent) => self.link(parent, id),
@@ -210,6 +213,33 @@ impl WatchTree {
         self.node(id).parent == DETACHED
     }
 
+    /// The directories given a place (added, or moved) since
+    /// [`WatchTree::clear_moved`]: while the events of one read are replayed, a
+    /// scan (which sees the present) may already have put a directory where a
+    /// later event of the read says another one leaves.
+    pub fn was_placed(&self, id: NodeId) -> bool {
+        self.moved.contains(&id)
+    }
+
+    /// Forgets which directories moved (the events of a read are all replayed).
+    pub fn clear_moved(&mut self) {
+        self.moved.clear();
+    }
+
+    /// Every child directory of `parent` called `name` (a name is held by two
+    /// nodes for a moment while two directories exchange places).
+    pub fn children_named(&self, parent: NodeId, name: &[u8]) -> Vec<NodeId> {
+        let mut found = Vec::new();
+        let mut cur = self.node(parent).first_child;
+        while cur != NONE {
+            if self.name(cur) == name {
+                found.push(cur);
+            }
+            cur = self.node(cur).next_sibling;
+        }
+        found
+    }
+
     /// The child directory of `parent` called `name`, if watched.
     pub fn child(&self, parent: NodeId, name: &[u8]) -> Option<NodeId> {
         let mut cur = self.node(parent).first_child;
@@ -225,6 +255,7 @@ impl WatchTree {
     /// A directory was renamed: re-parent it. Every path below follows, since paths
     /// are built from the tree.
     pub fn move_to(&mut self, id: NodeId, new_parent: NodeId, new_name: &[u8]) {
+        self.moved.insert(id);
         self.unlink(id);
         if self.name(id) != new_name {
             self.dead_name_bytes += self.node(id).name_len as usize;

@@ -82,9 +82,20 @@ fn operate(rng: &mut Rng, root: &Path) -> Vec<Vec<u8>> {
     let dir = rng.pick(&dirs).cloned().unwrap_or_default();
     let name = format!("{}{}", NAMES[rng.below(NAMES.len())], rng.below(40));
     let new = join(&dir, name.as_bytes());
-    let done =
-        |ok: std::io::Result<()>, paths: Vec<Vec<u8>>| if ok.is_ok() { paths } else { Vec::new() };
-    match rng.below(10) {
+    let done = |ok: std::io::Result<()>, paths: Vec<Vec<u8>>| {
+        if std::env::var_os("MODEL_TRACE").is_some() {
+            eprintln!(
+                "op {:?} {:?}",
+                ok.is_ok(),
+                paths
+                    .iter()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect::<Vec<_>>()
+            );
+        }
+        if ok.is_ok() { paths } else { Vec::new() }
+    };
+    match rng.below(11) {
         0 | 1 => done(std::fs::write(abs(root, &new), "x"), vec![new]),
         2 => match rng.pick(&files) {
             Some(file) => {
@@ -149,6 +160,39 @@ fn operate(rng: &mut Rng, root: &Path) -> Vec<Vec<u8>> {
             }
             None => Vec::new(),
         },
+        9 => {
+            // Two directories exchange places in one step.
+            let pick = |rng: &mut Rng| rng.pick(&dirs[1.min(dirs.len())..]).cloned();
+            match (pick(rng), pick(rng)) {
+                (Some(a), Some(b)) if !a.starts_with(&b) && !b.starts_with(&a) => {
+                    let c = |p: &[u8]| {
+                        std::ffi::CString::new(abs(root, p).into_os_string().into_encoded_bytes())
+                    };
+                    let (Ok(ca), Ok(cb)) = (c(&a), c(&b)) else {
+                        return Vec::new();
+                    };
+                    // SAFETY: two NUL-terminated paths that outlive the call.
+                    let rc = unsafe {
+                        libc::renameat2(
+                            libc::AT_FDCWD,
+                            ca.as_ptr(),
+                            libc::AT_FDCWD,
+                            cb.as_ptr(),
+                            libc::RENAME_EXCHANGE,
+                        )
+                    };
+                    done(
+                        if rc == 0 {
+                            Ok(())
+                        } else {
+                            Err(std::io::Error::last_os_error())
+                        },
+                        vec![a, b],
+                    )
+                }
+                _ => Vec::new(),
+            }
+        }
         _ => {
             let target = abs(root, dirs.last().map_or(&[][..], Vec::as_slice));
             done(

@@ -101,8 +101,19 @@ impl InotifyWatcher {
         let mut implied = Vec::new();
         let mut implied_ok = false;
         if is_dir {
+            // The directory leaving: never one given this place during this read
+            // (by an earlier rename of it, or by a scan, which sees the present
+            // and so may have put a directory where a later event moves it: when
+            // two directories exchange places, the name is held by both). A
+            // rename that finds none is not replayed as a move: the directory
+            // that arrives is scanned and found where it is.
+            let leaving = self
+                .tree
+                .children_named(node, &name)
+                .into_iter()
+                .find(|c| !self.tree.was_placed(*c));
             if mask.contains(EventMask::MOVED_FROM)
-                && let Some(child) = self.tree.child(node, &name)
+                && let Some(child) = leaving
             {
                 self.tree.detach(child);
                 self.moved_out.push((cookie, self.tree.wd(child), watch));

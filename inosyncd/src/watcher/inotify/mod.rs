@@ -335,6 +335,7 @@ impl InotifyWatcher {
             }
         }
         self.lost_while_moving.clear();
+        self.tree.clear_moved();
         for (_, wd, _) in std::mem::take(&mut self.moved_out) {
             if let Some(node) = self.tree.node_of(wd)
                 && self.tree.is_detached(node)
@@ -397,6 +398,157 @@ mod tests {
             watch: 0,
             rel: rel.as_bytes().to_vec(),
         }
+    }
+
+    fn c_path(path: &std::path::Path) -> std::ffi::CString {
+        std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap()
+    }
+
+    /// `RENAME_EXCHANGE` of two watched directories: afterwards each one's
+    /// watch reports its new name (the second half of the exchange used to take
+    /// the directory that had just arrived under that name, swapping the names
+    /// of the two in the watch table: every later change in either was reported
+    /// under the other's path).
+    #[test]
+    fn two_exchanged_directories_report_their_new_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::fs::create_dir_all(root.join("b")).unwrap();
+        let mut watcher = InotifyWatcher::new(crate::config::EventSet::default()).unwrap();
+        watcher
+            .add_root(0, &root, crate::exclude::ExcludeSet::new(&[]).unwrap())
+            .unwrap();
+        watcher.scan_root(0, None);
+        let (a, b) = (c_path(&root.join("a")), c_path(&root.join("b")));
+        // SAFETY: two NUL-terminated paths that outlive the call.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        assert_eq!(rc, 0);
+        let mut out = Vec::new();
+        while watcher.read_queued(&mut out).unwrap() {}
+        // What was b is a now: a file written into it is a/new.
+        std::fs::write(root.join("a/new"), "x").unwrap();
+        std::fs::write(root.join("b/other"), "y").unwrap();
+        let mut out = Vec::new();
+        while watcher.read_queued(&mut out).unwrap() {}
+        let paths: std::collections::BTreeSet<Vec<u8>> = out
+            .into_iter()
+            .filter_map(|c| match c {
+                Change::Path { rel, .. } => Some(rel),
+                _ => None,
+            })
+            .collect();
+        assert!(paths.contains(b"a/new".as_slice()), "{paths:?}");
+        assert!(paths.contains(b"b/other".as_slice()), "{paths:?}");
+        assert!(!paths.contains(b"b/new".as_slice()), "{paths:?}");
+    }
+
+    /// The same across two parents, each with a subdirectory of its own: the
+    /// watch table must equal the directories on disk afterwards.
+    #[test]
+    fn an_exchange_across_parents_keeps_the_watch_table_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        for d in ["p1/x/y/-i34/deep", "p2/f/g"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let mut watcher = InotifyWatcher::new(crate::config::EventSet::default()).unwrap();
+        watcher
+            .add_root(0, &root, crate::exclude::ExcludeSet::new(&[]).unwrap())
+            .unwrap();
+        watcher.scan_root(0, None);
+        let (a, b) = (c_path(&root.join("p1/x/y")), c_path(&root.join("p2/f")));
+        // SAFETY: two NUL-terminated paths that outlive the call.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        assert_eq!(rc, 0);
+        let mut out = Vec::new();
+        while watcher.read_queued(&mut out).unwrap() {}
+        let shown = |set: std::collections::BTreeSet<Vec<u8>>| -> Vec<String> {
+            set.iter()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect()
+        };
+        assert_eq!(
+            shown(watcher.watched_paths(0)),
+            [
+                "",
+                "p1",
+                "p1/x",
+                "p1/x/y",
+                "p1/x/y/g",
+                "p2",
+                "p2/f",
+                "p2/f/-i34",
+                "p2/f/-i34/deep"
+            ]
+        );
+    }
+
+    /// A directory moved out of one of two directories that then exchange
+    /// places, all in one read.
+    #[test]
+    fn a_move_then_an_exchange_in_one_read_keeps_the_watch_table_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("u/f/x/y/a15/x/d7/x/y/i34/x")).unwrap();
+        let mut watcher = InotifyWatcher::new(crate::config::EventSet::default()).unwrap();
+        watcher
+            .add_root(0, &root, crate::exclude::ExcludeSet::new(&[]).unwrap())
+            .unwrap();
+        watcher.scan_root(0, None);
+        std::fs::rename(root.join("u/f/x/y/a15"), root.join("d34")).unwrap();
+        let (a, b) = (
+            c_path(&root.join("d34/x/d7/x/y")),
+            c_path(&root.join("u/f")),
+        );
+        // SAFETY: two NUL-terminated paths that outlive the call.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        assert_eq!(rc, 0);
+        let mut out = Vec::new();
+        while watcher.read_queued(&mut out).unwrap() {}
+        let shown = |set: std::collections::BTreeSet<Vec<u8>>| -> Vec<String> {
+            set.iter()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect()
+        };
+        let mut on_disk = std::collections::BTreeSet::new();
+        let mut stack = vec![Vec::new()];
+        while let Some(d) = stack.pop() {
+            on_disk.insert(d.clone());
+            for e in std::fs::read_dir(crate::watcher::absolute(&root, &d))
+                .unwrap()
+                .flatten()
+            {
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(crate::watch_tree::join(&d, e.file_name().as_bytes()));
+                }
+            }
+        }
+        assert_eq!(shown(watcher.watched_paths(0)), shown(on_disk));
     }
 
     #[test]
