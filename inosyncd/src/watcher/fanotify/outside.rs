@@ -43,14 +43,16 @@ impl FanWatcher {
             return;
         };
         let closed = mask & (libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB) != 0;
-        if self.push_names(inode, closed, out) {
-            return;
-        }
+        let named = self.push_names(inode, closed, out);
         if relinked {
-            // A name made since the walk: the file may be one of the trees'
-            // (`cp -al` of a tree) under a name the index does not know yet.
+            // A name came or went since the walk: the index may know some names
+            // of the file (learnt from their creation) and not others (one it
+            // had alone when the tree was walked), or none (`cp -al` of a tree).
+            // The names it knows go now; the walk places the write again.
             self.links.forget_relinked(object);
             self.reindex(&watches);
+        } else if named {
+            return;
         }
         let wait_for_walk = relinked || !self.links.indexed_all(&watches);
         if wait_for_walk && !self.links.defer(inode, closed) {

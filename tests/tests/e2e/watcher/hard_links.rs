@@ -79,3 +79,40 @@ fn links_made_while_running_are_followed_both_ways() {
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// A file given a second name in the tree, then written through a third name
+/// outside it (made, written and removed at once, as the convergence soak does):
+/// both names in the tree change. The index learnt the second name from its
+/// creation but never the first (it had one name when the tree was walked); a
+/// write placed by the names it knew left the other one stale.
+#[test]
+fn a_write_outside_reaches_every_name_in_the_tree() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("first"), "version 1").unwrap();
+    let outside = fx.path("outside");
+    fs::create_dir(&outside).unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+        return;
+    }
+    fs::hard_link(fx.src.join("first"), fx.src.join("second")).unwrap();
+    daemon.wait_idle();
+    fs::hard_link(fx.src.join("first"), outside.join("third")).unwrap();
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(outside.join("third"))
+        .unwrap();
+    file.write_all(b", version 2 written outside").unwrap();
+    drop(file);
+    fs::remove_file(outside.join("third")).unwrap();
+    let arrived = poll_until(Duration::from_secs(10), || {
+        ["first", "second"].iter().all(|name| {
+            fs::read_to_string(fx.dst.join(name)).is_ok_and(|s| s.contains("version 2"))
+        })
+    });
+    assert!(arrived, "{}", daemon.log());
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
