@@ -40,6 +40,7 @@ impl Engine {
     pub(super) fn take_changes(&mut self, changes: impl IntoIterator<Item = Change>) {
         let now = Instant::now();
         for change in changes {
+            tracing::trace!("change: {change}");
             match change {
                 Change::Path { watch, rel } => {
                     self.settling.changed(watch, &rel);
@@ -85,7 +86,7 @@ impl Engine {
                         String::from_utf8_lossy(&to),
                         implied.len()
                     );
-                    self.settling.changed(watch, &from);
+                    self.settling.moved(watch, &from, &to);
                     if let Some(w) = self.watches.get_mut(&watch) {
                         for pair in &mut w.pairs {
                             pair.record_move(&from, &to, implied.clone(), now);

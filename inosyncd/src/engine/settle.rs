@@ -55,6 +55,32 @@ impl Settling {
         }
     }
 
+    /// `from` of `watch` was renamed to `to`: the files settling at or below it
+    /// are still being written (their descriptors follow the rename) and go out
+    /// under their new names. Left at the old ones, they would list paths gone
+    /// from the source while the target renamed its stale copies.
+    pub fn moved(&mut self, watch: u32, from: &[u8], to: &[u8]) {
+        if self.files.is_empty() {
+            return;
+        }
+        let below = |rel: &[u8]| {
+            rel == from
+                || (rel.len() > from.len() && rel.starts_with(from) && rel[from.len()] == b'/')
+        };
+        let moving: Vec<(u32, Vec<u8>)> = self
+            .files
+            .keys()
+            .filter(|(w, rel)| *w == watch && below(rel))
+            .cloned()
+            .collect();
+        for key in moving {
+            if let Some(since) = self.files.remove(&key) {
+                let renamed = [to, &key.1[from.len()..]].concat();
+                self.files.insert((watch, renamed), since);
+            }
+        }
+    }
+
     /// Forgets a watch (removed, or its root went away: a full sync follows).
     pub fn forget(&mut self, watch: u32) {
         self.files.retain(|(w, _), _| *w != watch);

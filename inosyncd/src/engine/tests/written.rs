@@ -97,3 +97,39 @@ async fn a_tree_is_listed_and_carried_and_follows_a_move_and_a_failure() {
     // whole (it was not renamed on the target).
     assert_eq!(trees(&h, 1), ["a/old", "d", "d/old"]);
 }
+
+/// A file still being written when it (or its directory) is renamed goes out
+/// under its new name once quiet: it settled under its old name, which the
+/// rename replayed on the target made a no-op, and the target kept the copy it
+/// had before the writes (the renamed tree's size-and-time check misses a
+/// same-size rewrite).
+#[tokio::test(start_paused = true)]
+async fn a_file_renamed_while_being_written_goes_out_under_its_new_name() {
+    let h = Harness::start(Spec {
+        files: &["archive/logs/db", "app.log.1"],
+        ..Spec::default()
+    })
+    .await;
+    h.pause(true).await;
+    h.inject(vec![written("logs/db"), written("app.log")]).await;
+    let moved = |from: &str, to: &str| Change::Move {
+        watch: 0,
+        from: from.as_bytes().to_vec(),
+        to: to.as_bytes().to_vec(),
+        implied: Vec::new(),
+    };
+    h.inject(vec![
+        moved("logs", "archive/logs"),
+        moved("app.log", "app.log.1"),
+    ])
+    .await;
+    h.advance(QUIET + MS).await;
+    h.pause(false).await;
+    let listed = paths(&h.job(0)).unwrap_or_default();
+    for new_name in ["archive/logs/db", "app.log.1"] {
+        assert!(
+            listed.iter().any(|p| p == new_name),
+            "{new_name} not listed: {listed:?}"
+        );
+    }
+}
