@@ -438,6 +438,21 @@ impl Pair {
         self.pending_full = false;
         self.running_first_change = self.first_change.take().or(Some(now));
         self.urgent = false;
+        tracing::trace!(
+            "{}: batch of {:?}, trees {:?}, moves {:?}",
+            self.destination,
+            batch
+                .paths
+                .iter()
+                .map(|p| String::from_utf8_lossy(p))
+                .collect::<Vec<_>>(),
+            batch
+                .trees
+                .iter()
+                .map(|p| String::from_utf8_lossy(p))
+                .collect::<Vec<_>>(),
+            batch.moves.len()
+        );
         self.running = Some(batch.clone());
         batch
     }

@@ -30,3 +30,22 @@ pub enum Change {
         implied: Vec<Vec<u8>>,
     },
 }
+
+impl std::fmt::Display for Change {
+    /// Paths as text, for the trace log of what the engine records.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
+        match self {
+            Change::Path { watch, rel } => write!(f, "path {watch}:{:?}", text(rel)),
+            Change::Written { watch, rel } => write!(f, "written {watch}:{:?}", text(rel)),
+            Change::Tree { watch, rel } => write!(f, "tree {watch}:{:?}", text(rel)),
+            Change::Everything { watch } => write!(f, "everything {watch}"),
+            Change::RootGone { watch } => write!(f, "root gone {watch}"),
+            Change::Move {
+                watch, from, to, ..
+            } => {
+                write!(f, "move {watch}:{:?} -> {:?}", text(from), text(to))
+            }
+        }
+    }
+}

@@ -17,7 +17,12 @@
 //! CI runs a short version; `CONVERGE_RUNS`, `CONVERGE_OPS` and `CONVERGE_SEED`
 //! make the long soak (`contrib/soak`, 100 seeds x 3,000 operations per
 //! backend); `CONVERGE_LOG=FILE` keeps the whole daemon log of a run that
-//! diverged.
+//! diverged (with the differences at its end), `CONVERGE_OPLOG=FILE` writes
+//! every operation of the last run with its time and paths. The operations of a
+//! seed are the same on every run until a write meets a fifo that rsync happens
+//! to hold open, so a divergence is usually replayed within a few tries with
+//! `CONVERGE_SEED=N CONVERGE_RUNS=1` and `RUST_LOG=debug,inosyncd::engine=trace`
+//! (every change the engine records, every batch's paths).
 
 mod ops;
 
@@ -208,7 +213,7 @@ fn run_once(seed: u64, ops: u64) -> Result<String, String> {
     } else {
         let log = daemon.log();
         if let Some(path) = std::env::var_os("CONVERGE_LOG") {
-            let _ = std::fs::write(path, &log);
+            let _ = std::fs::write(path, format!("{log}\n--- problems ---\n{problems:#?}\n"));
         }
         let tail: String = log
             .lines()

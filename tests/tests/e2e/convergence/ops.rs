@@ -61,8 +61,14 @@ pub const CLASSES: &[&str] = &[
 pub struct Churn {
     root: PathBuf,
     outside: PathBuf,
-    held: Vec<fs::File>,
+    /// Descriptors kept open, with the name each was opened by.
+    held: Vec<(PathBuf, fs::File)>,
     counter: u64,
+    /// `CONVERGE_OPLOG=FILE`: every operation, when and on what, for reading
+    /// next to the daemon log of a run that diverged.
+    oplog: Option<fs::File>,
+    /// The name the last write through a kept descriptor was opened by.
+    last_held: Option<PathBuf>,
     /// Whether a write through a name outside the tree is made (fanotify sees
     /// it; inotify cannot, a documented limit).
     outside_links: bool,
@@ -181,6 +187,8 @@ impl Churn {
             outside: outside.to_path_buf(),
             held: Vec::new(),
             counter: 0,
+            last_held: None,
+            oplog: std::env::var_os("CONVERGE_OPLOG").and_then(|p| fs::File::create(p).ok()),
             outside_links,
             made: BTreeMap::new(),
         }
@@ -257,9 +265,9 @@ impl Churn {
                         .cloned()
                         .filter(|d| !d.starts_with(moved) && !moved.starts_with(d));
                     let to = if class == 12 {
-                        onto.unwrap_or(new)
+                        onto.unwrap_or(new.clone())
                     } else {
-                        new
+                        new.clone()
                     };
                     fs::rename(abs(moved), abs(&to))
                 }
@@ -312,7 +320,7 @@ impl Churn {
                     Some(from) => {
                         let to = match (rng.below(3), subdir.as_ref()) {
                             (0, Some(d)) if !d.as_os_str().is_empty() => d.clone(),
-                            _ => new,
+                            _ => new.clone(),
                         };
                         fs::rename(from, abs(&to))
                     }
@@ -344,6 +352,24 @@ impl Churn {
             }),
             _ => self.write_outside_link(rng, other.as_deref(), &content),
         };
+        if let Some(log) = &mut self.oplog {
+            let at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let _ = writeln!(
+                log,
+                "{}.{:06} {} {:?} other={other:?} new={new:?} subdir={subdir:?} held={:?}",
+                at.as_secs(),
+                at.subsec_micros(),
+                CLASSES[class],
+                done.as_ref().map_err(|e| e.kind()),
+                if class == 4 {
+                    self.last_held.take()
+                } else {
+                    None
+                }
+            );
+        }
         if done.is_ok() {
             *self.made.entry(CLASSES[class]).or_default() += 1;
         }
@@ -362,7 +388,7 @@ impl Churn {
             && (self.held.len() < 3 || rng.below(4) == 0)
             && let Ok(file) = open_write(&self.root.join(f), true, false)
         {
-            self.held.push(file);
+            self.held.push((f.to_path_buf(), file));
         }
         if self.held.len() > 4 || (rng.below(5) == 0 && !self.held.is_empty()) {
             let i = rng.below(self.held.len());
@@ -372,7 +398,8 @@ impl Churn {
             0 => Ok(()),
             n => {
                 let i = rng.below(n);
-                self.held[i].write_all(content)
+                self.last_held = Some(self.held[i].0.clone());
+                self.held[i].1.write_all(content)
             }
         }
     }
