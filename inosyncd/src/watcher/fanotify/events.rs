@@ -60,11 +60,19 @@ impl FanWatcher {
 
     pub(super) fn handle(&mut self, event: Event, exchanged: bool, out: &mut Vec<Change>) {
         let mask = event.mask;
-        tracing::trace!("fanotify {mask:#x} {event:?}");
+        if event.pid != self.own_pid {
+            tracing::trace!("fanotify {mask:#x} {event:?}");
+        }
         if mask & libc::FAN_Q_OVERFLOW != 0 {
             self.overflows += 1;
             tracing::warn!("fanotify queue overflow: full sync of every fanotify-watched tree");
             self.everything(out);
+            return;
+        }
+        // The daemon's own writes (its log, its state file) change no tree; as
+        // events they were logged in turn, and at trace level (or with the log's
+        // directory deleted) each line made another one.
+        if event.pid == self.own_pid {
             return;
         }
         let is_dir = mask & libc::FAN_ONDIR != 0;

@@ -99,6 +99,8 @@ pub struct FanWatcher {
     /// Directories whose events could not be placed in this read, until their
     /// own deletion or rename is seen.
     unplaced: HashSet<Fid>,
+    /// This process, whose own writes are not changes.
+    own_pid: i32,
     escalation_logged: Option<Instant>,
     /// A directory was named by looking it up during this drain: its path is the
     /// one it has now, which may already include directory renames still to be
@@ -148,6 +150,13 @@ impl FanWatcher {
             outside: 0,
             generation: 0,
             unplaced: HashSet::new(),
+            // The unit tests change trees from this very process (the end-to-end
+            // test `own_writes` checks the daemon's).
+            own_pid: if cfg!(test) {
+                -1
+            } else {
+                std::process::id() as i32
+            },
             escalation_logged: None,
             looked_up: false,
             opened: HashMap::new(),

@@ -88,9 +88,13 @@ impl FanWatcher {
                 if let Some(cached) = self.dirs.get(fid) {
                     return Some(cached.place.clone());
                 }
-                tracing::debug!("{fid:?} cannot be placed now: {unresolved:?}");
+                // A write in a deleted directory (a log rotated away while a
+                // program still writes it) is let go, and often: only traced.
                 if must_be_placed(&unresolved, entry_changed) {
+                    tracing::debug!("{fid:?} cannot be placed now: {unresolved:?}");
                     self.unplaced.insert(fid.clone());
+                } else {
+                    tracing::trace!("{fid:?} is gone: its write went with it");
                 }
                 None
             }

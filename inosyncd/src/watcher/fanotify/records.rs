@@ -75,6 +75,9 @@ pub struct DirEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Event {
     pub mask: u64,
+    /// The process that caused it (its thread group): the daemon's own writes
+    /// (its log) are not changes to sync.
+    pub pid: i32,
     /// Where it happened (`FAN_EVENT_INFO_TYPE_DFID_NAME`).
     pub entry: Option<DirEntry>,
     /// A rename's old place (`OLD_DFID_NAME`).
@@ -122,6 +125,7 @@ pub fn parse(buf: &[u8], out: &mut Vec<Event>) -> Result<(), Malformed> {
         }
         let mut event = Event {
             mask: u64_at(rest, 8),
+            pid: u32_at(rest, 20) as i32,
             ..Event::default()
         };
         parse_records(&rest[metadata_len.max(METADATA_LEN)..event_len], &mut event)?;
@@ -285,6 +289,7 @@ pub mod tests {
             events,
             vec![Event {
                 mask: libc::FAN_CREATE | libc::FAN_ONDIR,
+                pid: 1234,
                 entry: Some(DirEntry {
                     dir: fid(1),
                     name: b"new dir".to_vec()
