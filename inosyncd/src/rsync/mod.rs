@@ -15,6 +15,7 @@ mod ssh_reuse;
 mod stderr;
 mod stdout;
 mod stuck;
+mod supervise;
 mod verify;
 mod watchdog;
 
