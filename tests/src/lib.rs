@@ -5,6 +5,7 @@
 //! Nothing here mocks rsync or inotify: the daemon under test runs the rsync binary
 //! and watches real directories.
 
+pub mod processes;
 pub mod remote;
 mod rng;
 mod trees;

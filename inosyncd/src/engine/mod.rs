@@ -16,6 +16,7 @@
 mod commands;
 mod dispatch;
 mod held;
+mod leftovers;
 mod metrics;
 mod pair;
 mod reload;

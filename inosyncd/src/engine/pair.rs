@@ -9,6 +9,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::held::HeldPaths;
+use super::leftovers::Leftovers;
 use crate::rsync::{Move, Outcome, Progress, RunResult};
 
 /// Past this many pending paths a pair gives up listing them and does one full
@@ -34,6 +35,8 @@ pub struct Batch {
     pub trees: Vec<Vec<u8>>,
     /// Why, when it is a full sync.
     pub full_reason: FullReason,
+    /// Directories to sweep of what earlier runs left (see `leftovers`).
+    pub sweep: Vec<Vec<u8>>,
 }
 
 /// Why a full sync was scheduled (`inosync_full_syncs_total{reason}`).
@@ -123,6 +126,8 @@ pub struct Pair {
     empty_source_ok: bool,
     /// Paths rsync could not sync, retried on their own.
     pub held: HeldPaths,
+    /// Where runs that did not finish may have left rsync's files.
+    leftovers: Leftovers,
     /// The last comparison with the source (`verify`).
     pub last_verify: Option<super::verify::LastVerify>,
     /// The next full sync compares contents (`--checksum`): the source root was
@@ -159,6 +164,7 @@ impl Pair {
             empty_hold: false,
             empty_source_ok: false,
             held: HeldPaths::default(),
+            leftovers: Leftovers::default(),
             last_verify: None,
             compare_contents: false,
         }
@@ -214,6 +220,7 @@ impl Pair {
     /// target before the next batch's transfer, or transferred when it cannot be.
     pub fn record_move(&mut self, from: &[u8], to: &[u8], implied: Vec<Vec<u8>>, now: Instant) {
         self.first_change.get_or_insert(now);
+        self.leftovers.reroot(from, to);
         self.empty_hold = false;
         if self.pending_full {
             return;
@@ -422,6 +429,12 @@ impl Pair {
                 trees.into_iter().collect()
             },
             full_reason: self.full_reason,
+            // A full sync removes every leftover itself.
+            sweep: if self.pending_full {
+                Vec::new()
+            } else {
+                self.leftovers.take()
+            },
         };
         self.pending_full = false;
         self.running_first_change = self.first_change.take().or(Some(now));
@@ -439,6 +452,21 @@ impl Pair {
         let Some(batch) = self.running.take() else {
             return;
         };
+        self.leftovers.after_run(
+            batch.full,
+            &batch.paths,
+            &batch.sweep,
+            &outcome.unswept,
+            outcome.result.arrived(),
+        );
+        self.take_outcome(batch, outcome, now);
+        if self.leftovers.too_many() {
+            self.leftovers.clear();
+            self.record_full(now, false, FullReason::TooManyPaths);
+        }
+    }
+
+    fn take_outcome(&mut self, batch: Batch, outcome: &Outcome, now: Instant) {
         if outcome.result == RunResult::Interrupted {
             self.requeue(&batch, now);
             self.urgent = true;

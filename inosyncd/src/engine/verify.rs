@@ -109,11 +109,17 @@ impl Engine {
                 continue;
             };
             let (drift, error) = match result {
-                // Changes still pending are on their way, not drift.
+                // Changes still pending are on their way, not drift; nor is
+                // the temp file of a transfer running now.
                 Ok(found) => (
                     found
                         .into_iter()
                         .filter(|d| !pair.is_pending(&d.path))
+                        .filter(|d| {
+                            d.change != "*deleting"
+                                || !rsync::file_of_temp(&d.path)
+                                    .is_some_and(|f| pair.is_pending(&f))
+                        })
                         .collect::<Vec<_>>(),
                     None,
                 ),

@@ -7,6 +7,7 @@ mod command;
 mod deletions;
 mod exit_code;
 mod launch;
+mod leftovers;
 mod outcome;
 mod renames;
 mod run;
@@ -23,6 +24,7 @@ pub use command::Job;
 #[cfg(test)]
 pub use exit_code::class_of;
 pub use launch::{Launcher, Policy};
+pub use leftovers::{file_of_temp, parents as leftover_dirs};
 #[cfg(test)]
 pub use outcome::FailureClass;
 pub use outcome::{Outcome, Progress, RunResult};

@@ -123,6 +123,9 @@ pub struct Outcome {
     /// rsync skipped its deletions because of an I/O error (a full sync or a
     /// tree compared whole left extras on the target).
     pub deletions_skipped: bool,
+    /// Directories the batch was to sweep of rsync's leftovers and did not
+    /// (see `leftovers`): swept after the pair's next run.
+    pub unswept: Vec<Vec<u8>>,
 }
 
 impl Outcome {
@@ -139,6 +142,7 @@ impl Outcome {
             renamed: 0,
             refused: Vec::new(),
             deletions_skipped: false,
+            unswept: Vec::new(),
         }
     }
 
@@ -193,6 +197,7 @@ impl Outcome {
         self.vanished.extend(other.vanished);
         self.refused.extend(other.refused);
         self.deletions_skipped |= other.deletions_skipped;
+        self.unswept.extend(other.unswept);
     }
 }
 

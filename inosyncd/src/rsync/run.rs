@@ -1,6 +1,7 @@
 //! Runs one batch in stages, each an rsync process (`supervise.rs`): renames on
 //! the target, deletions, the transfer (in one process or, for a large batch,
-//! several), the trees compared whole. One outcome for the whole batch.
+//! several), the trees compared whole, and the sweep of what earlier runs that
+//! did not finish left behind. One outcome for the whole batch.
 
 use tokio::sync::{oneshot, watch};
 
@@ -9,8 +10,9 @@ use super::outcome::{Outcome, Progress};
 use super::supervise::start;
 
 /// Runs the job. `label` names the watch and target in log lines. A message on
-/// `stop` ends the run early: rsync gets SIGTERM, so that with `--partial` it keeps
-/// what it has transferred. Progress lines are published on `progress`.
+/// `stop` ends the run early: rsync gets SIGTERM, and keeps what it has
+/// transferred in its partial directory (see `leftovers`), never in the file's
+/// place. Progress lines are published on `progress`.
 ///
 /// The process is started before this returns, on the caller's thread: a change
 /// must not wait for the runtime to get round to a new task before rsync exists.
@@ -29,12 +31,17 @@ pub fn run(
             .paths
             .as_ref()
             .is_some_and(|p| p.len() >= super::split::SPLIT_MIN_PATHS);
-    if job.moves.is_empty() && !splits && job.trees.is_empty() && missing.is_empty() {
+    if job.moves.is_empty()
+        && !splits
+        && job.trees.is_empty()
+        && missing.is_empty()
+        && job.sweep.is_empty()
+    {
         return Box::pin(start(job, label, stop, progress));
     }
     // Moves first (renames on the target), then deletions, then the transfer of
     // what is left, in one process or, for a large batch, several; then the trees
-    // that must be equal as a whole are compared.
+    // that must be equal as a whole are compared; then the sweep.
     Box::pin(async move {
         let renamed = super::renames::apply(&job).await;
         let done = renamed.iter().filter(|ok| **ok).count();
@@ -69,33 +76,39 @@ pub fn run(
             .into_iter()
             .filter(|t| !crate::listed_paths::covered_by(t, &new_trees))
             .collect();
-        let stage = |paths: Vec<Vec<u8>>, recursive: bool, resend: bool, deleting: bool| {
+        // Directories gone from the source have their own deletion, which takes
+        // whatever was left in them.
+        let (root, below): (Vec<Vec<u8>>, Vec<Vec<u8>>) = std::mem::take(&mut job.sweep)
+            .into_iter()
+            .partition(Vec::is_empty);
+        let (mut sweep, _gone) = super::deletions::split_missing(&job.source, below);
+        sweep.extend(root);
+        let stage = |paths: Vec<Vec<u8>>, mode: Stage| {
             let mut stage = job.clone();
             stage.moves.clear();
             stage.trees.clear();
             stage.split = 1;
-            stage.recursive = recursive;
-            stage.resend = resend;
-            stage.deleting = deleting;
+            stage.recursive = matches!(mode, Stage::Trees { .. });
+            stage.resend = matches!(mode, Stage::Trees { resend: true });
+            stage.deleting = mode == Stage::Deletions;
+            stage.sweeping = mode == Stage::Sweep;
             stage.paths = Some(paths);
             stage
         };
         let deletions = (!missing.is_empty())
-            .then(|| stage(crate::listed_paths::topmost(missing), false, false, true));
+            .then(|| stage(crate::listed_paths::topmost(missing), Stage::Deletions));
         let checks: Vec<Job> = [(renamed_trees, false), (new_trees, true)]
             .into_iter()
             .filter(|(trees, _)| !trees.is_empty())
-            .map(|(trees, resend)| stage(trees, true, resend, false))
+            .map(|(trees, resend)| stage(trees, Stage::Trees { resend }))
             .collect();
+        let sweeping = (!sweep.is_empty()).then(|| stage(sweep.clone(), Stage::Sweep));
         let mut outcome = match deletions {
-            Some(deletions) => {
-                let (_keep, stop) = oneshot::channel();
-                let (progress, _) = watch::channel(None);
-                start(deletions, label.clone(), stop, progress).await
-            }
+            Some(deletions) => quietly(deletions, &label).await,
             None => Outcome::nothing(),
         };
         if !outcome.result.arrived() {
+            outcome.unswept = sweep;
             return outcome;
         }
         let groups = match (&job.paths, job.split) {
@@ -124,11 +137,49 @@ pub fn run(
             if !outcome.result.arrived() {
                 break;
             }
-            let (_keep, stop) = oneshot::channel();
-            let (progress, _) = watch::channel(None);
-            outcome.absorb(start(check, label.clone(), stop, progress).await);
+            outcome.absorb(quietly(check, &label).await);
         }
         outcome.renamed = done;
+        // The sweep does not decide the batch: what it did not remove is
+        // swept again after the next run.
+        outcome.unswept = match sweeping {
+            Some(sweeping) if outcome.result.arrived() => {
+                let swept = quietly(sweeping, &label).await;
+                if swept.result.arrived() {
+                    tracing::debug!(
+                        "{label}: swept {} director(y/ies) of rsync's leftovers",
+                        sweep.len()
+                    );
+                    Vec::new()
+                } else {
+                    tracing::warn!(
+                        "{label}: could not sweep rsync's leftovers ({:?}); tried again after \
+                         the next run",
+                        swept.result
+                    );
+                    sweep
+                }
+            }
+            _ => sweep,
+        };
         outcome
     })
+}
+
+/// What a stage of a batch does besides (or instead of) the transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Deletes the listed paths missing from the source (see `deletions`).
+    Deletions,
+    /// Compares the listed trees whole; `resend`: every file sent again.
+    Trees { resend: bool },
+    /// Removes rsync's leftovers in the listed directories (see `leftovers`).
+    Sweep,
+}
+
+/// A stage that is not stopped early and reports no progress.
+async fn quietly(job: Job, label: &str) -> Outcome {
+    let (_keep, stop) = oneshot::channel();
+    let (progress, _) = watch::channel(None);
+    start(job, label.to_string(), stop, progress).await
 }

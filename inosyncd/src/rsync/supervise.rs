@@ -241,6 +241,7 @@ fn outcome(run: &Supervised, ended: Ended) -> Outcome {
         renamed: 0,
         refused: classified.refused_beside,
         deletions_skipped: ended.stderr.deletions_skipped(),
+        unswept: Vec::new(),
     }
 }
 

@@ -26,6 +26,7 @@ mod safety;
 mod sandbox;
 mod scheduling;
 mod socket;
+mod stopped_transfers;
 mod systemd;
 mod verify;
 mod watcher;
