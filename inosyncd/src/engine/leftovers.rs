@@ -8,6 +8,9 @@
 
 use std::collections::BTreeSet;
 
+use super::pair::Batch;
+use crate::rsync::Outcome;
+
 /// Past this many directories to sweep a pair gives up listing them: its next
 /// run is a full sync, which removes every leftover.
 const MAX_DIRS: usize = 10_000;
@@ -35,17 +38,31 @@ impl Leftovers {
         std::mem::take(&mut self.dirs).into_iter().collect()
     }
 
+    /// A run of `batch` ended with `outcome`.
+    pub fn after_run(&mut self, batch: &Batch, outcome: &Outcome) {
+        self.after(
+            batch.full,
+            &batch.paths,
+            &batch.sweep,
+            &outcome.unswept,
+            &outcome.kept_partial,
+            outcome.result.arrived(),
+        );
+    }
+
     /// A run ended. `arrived`: it completed (what it swept is gone, what it
     /// did not sweep, `unswept`, stays); otherwise the directories it was to
     /// sweep stay and those of the paths it listed are added (for a batch of
     /// paths: a full sync that did not arrive is done again, and removes
-    /// everything when it does).
-    pub fn after_run(
+    /// everything when it does). Either way the directories of the files whose
+    /// part rsync kept (`kept`) are added: such a file may not be sent again.
+    fn after(
         &mut self,
         full: bool,
         listed: &[Vec<u8>],
         sweep: &[Vec<u8>],
         unswept: &[Vec<u8>],
+        kept: &[Vec<u8>],
         arrived: bool,
     ) {
         if arrived {
@@ -54,12 +71,13 @@ impl Leftovers {
             } else {
                 self.dirs.extend(unswept.iter().cloned());
             }
-            return;
+        } else {
+            self.dirs.extend(sweep.iter().cloned());
+            if !full {
+                self.dirs.extend(crate::rsync::leftover_dirs(listed));
+            }
         }
-        self.dirs.extend(sweep.iter().cloned());
-        if !full {
-            self.dirs.extend(crate::rsync::leftover_dirs(listed));
-        }
+        self.dirs.extend(crate::rsync::leftover_dirs(kept));
     }
 
     /// `from` was renamed to `to` in the source (and so on the target):
@@ -96,38 +114,30 @@ mod tests {
     #[test]
     fn a_batch_that_did_not_arrive_leaves_its_directories_to_sweep() {
         let mut l = Leftovers::default();
-        l.after_run(
-            false,
-            &[b"a/b/f".to_vec(), b"top".to_vec()],
-            &[],
-            &[],
-            false,
-        );
+        let listed = [b"a/b/f".to_vec(), b"top".to_vec()];
+        l.after(false, &listed, &[], &[], &[], false);
         assert_eq!(dirs(&l), ["", "a/b"]);
         let sweep = l.take();
         assert!(l.is_empty());
         // The next run failed too: what it was to sweep comes back.
-        l.after_run(false, &[b"c/g".to_vec()], &sweep, &[], false);
+        l.after(false, &[b"c/g".to_vec()], &sweep, &[], &[], false);
         assert_eq!(dirs(&l), ["", "a/b", "c"]);
         let sweep = l.take();
         // It arrived, but one directory could not be swept.
-        l.after_run(false, &[b"c/g".to_vec()], &sweep, &[b"c".to_vec()], true);
+        let unswept = [b"c".to_vec()];
+        l.after(false, &[b"c/g".to_vec()], &sweep, &unswept, &[], true);
         assert_eq!(dirs(&l), ["c"]);
-        // A full sync that arrived removes everything.
-        l.after_run(true, &[], &[], &[], true);
-        assert!(l.is_empty());
+        // A full sync that arrived removes everything, except the part of a
+        // file it kept itself.
+        l.after(true, &[], &[], &[], &[b"d/e/f".to_vec()], true);
+        assert_eq!(dirs(&l), ["d/e"]);
     }
 
     #[test]
     fn directories_follow_a_rename() {
         let mut l = Leftovers::default();
-        l.after_run(
-            false,
-            &[b"a/b/f".to_vec(), b"ab/f".to_vec()],
-            &[],
-            &[],
-            false,
-        );
+        let listed = [b"a/b/f".to_vec(), b"ab/f".to_vec()];
+        l.after(false, &listed, &[], &[], &[], false);
         l.reroot(b"a", b"z/a");
         assert_eq!(dirs(&l), ["ab", "z/a/b"]);
     }

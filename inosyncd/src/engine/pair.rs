@@ -452,13 +452,7 @@ impl Pair {
         let Some(batch) = self.running.take() else {
             return;
         };
-        self.leftovers.after_run(
-            batch.full,
-            &batch.paths,
-            &batch.sweep,
-            &outcome.unswept,
-            outcome.result.arrived(),
-        );
+        self.leftovers.after_run(&batch, outcome);
         self.take_outcome(batch, outcome, now);
         if self.leftovers.too_many() {
             self.leftovers.clear();

@@ -126,6 +126,10 @@ pub struct Outcome {
     /// Directories the batch was to sweep of rsync's leftovers and did not
     /// (see `leftovers`): swept after the pair's next run.
     pub unswept: Vec<Vec<u8>>,
+    /// Files whose received part rsync kept in its partial directory though
+    /// the run went on (see `Stderr::partial_kept`): their directories are
+    /// swept after the pair's next run.
+    pub kept_partial: Vec<Vec<u8>>,
 }
 
 impl Outcome {
@@ -143,6 +147,7 @@ impl Outcome {
             refused: Vec::new(),
             deletions_skipped: false,
             unswept: Vec::new(),
+            kept_partial: Vec::new(),
         }
     }
 
@@ -198,6 +203,7 @@ impl Outcome {
         self.refused.extend(other.refused);
         self.deletions_skipped |= other.deletions_skipped;
         self.unswept.extend(other.unswept);
+        self.kept_partial.extend(other.kept_partial);
     }
 }
 

@@ -78,6 +78,23 @@ impl Stderr {
         self.lines().filter(|l| is_error_line(l))
     }
 
+    /// Files (relative to the root) whose received part rsync put in its
+    /// partial directory though the run went on ("failed verification --
+    /// update put into partial-dir": the file changed while it was sent). If
+    /// the file is not sent again (it vanished), the partial file stays.
+    pub fn partial_kept(&self, source: &Path, destination: &str) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = self
+            .lines
+            .iter()
+            .filter_map(|l| failed_verification(l))
+            .filter(|(_, kept)| *kept)
+            .filter_map(|(name, _)| relative(&unescape(name), source, destination))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Paths (relative to the source root) rsync reported as vanished.
     pub fn vanished(&self, source: &Path) -> Vec<Vec<u8>> {
         self.lines
@@ -155,13 +172,29 @@ pub fn names_in(line: &str) -> Vec<&str> {
     if let Some(name) = line.strip_prefix("cannot delete non-empty directory: ") {
         names.push(name.trim_end());
     }
-    if let Some(name) = line
-        .strip_prefix("ERROR: ")
-        .and_then(|l| l.strip_suffix(" failed verification -- update discarded."))
+    if line.starts_with("ERROR: ")
+        && let Some((name, _)) = failed_verification(line)
     {
         names.push(name);
     }
     names
+}
+
+/// A "NAME failed verification -- update discarded / retained / put into
+/// partial-dir" line (an ERROR once rsync gave up on the file, a WARNING when
+/// it tries again): the name, and whether what was received is kept in the
+/// partial directory.
+fn failed_verification(line: &str) -> Option<(&str, bool)> {
+    let rest = line
+        .strip_prefix("ERROR: ")
+        .or_else(|| line.strip_prefix("WARNING: "))?;
+    let (name, how) = rest.split_once(" failed verification -- update ")?;
+    // A daemon's receiver adds its module: `"NAME" (in MODULE)`.
+    let name = match name.rsplit_once(" (in ") {
+        Some((quoted, _)) => quoted.trim_matches('"'),
+        None => name.trim_matches('"'),
+    };
+    Some((name, how.starts_with("put into partial-dir")))
 }
 
 /// rsync prints unprintable bytes as `\#ooo` (octal).
@@ -267,5 +300,23 @@ mod tests {
         );
         assert_eq!(s.vanished(Path::new("/srv/www")), vec![b"gone".to_vec()]);
         assert!(s.sender_raced());
+    }
+
+    #[test]
+    fn files_whose_part_is_kept_in_the_partial_directory_are_named() {
+        let s = stderr(&[
+            "WARNING: d/a failed verification -- update put into partial-dir (will try again).",
+            "ERROR: work/n\\#012l1668 failed verification -- update put into partial-dir.",
+            "ERROR: \"x/y\" (in m) failed verification -- update put into partial-dir.",
+            "ERROR: gone failed verification -- update discarded.",
+        ]);
+        let kept: Vec<String> = s
+            .partial_kept(Path::new("/srv/www"), "rsync://h/m/")
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        assert_eq!(kept, ["d/a", "work/n\nl1668", "x/y"]);
+        let named = named_in_lines(s.error_lines(), Path::new("/srv/www"), "/m/");
+        assert_eq!(named.len(), 3, "{named:?}");
     }
 }

@@ -242,6 +242,7 @@ fn outcome(run: &Supervised, ended: Ended) -> Outcome {
         refused: classified.refused_beside,
         deletions_skipped: ended.stderr.deletions_skipped(),
         unswept: Vec::new(),
+        kept_partial: ended.stderr.partial_kept(&job.source, &job.destination),
     }
 }
 
