@@ -141,6 +141,10 @@ impl Job {
                 arg("--ignore-missing-args");
                 arg("--force");
                 arg("--ignore-times");
+                // Exact mtimes when rsync sets them: compared in whole seconds
+                // (its default), a symlink or fifo made on the target in the
+                // same second as in the source would keep its own nanoseconds.
+                arg("--modify-window=-1");
             }
         }
         let mut argv: Vec<OsString> = vec![self.rsync.clone().into()];
