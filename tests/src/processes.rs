@@ -103,6 +103,29 @@ pub fn child_groups(daemon_pid: u32) -> Vec<u32> {
     groups
 }
 
+/// `pid`'s descendants, one a line with their state and where they wait
+/// (`/proc/PID/wchan`), for a test that found a daemon busy for too long.
+pub fn describe_tree(pid: u32) -> String {
+    descendants(pid)
+        .iter()
+        .map(|p| {
+            let stat = fs::read_to_string(format!("/proc/{}/stat", p.pid)).unwrap_or_default();
+            let state = stat
+                .rfind(')')
+                .and_then(|i| stat.get(i + 2..i + 3))
+                .unwrap_or("?")
+                .to_string();
+            let wchan = fs::read_to_string(format!("/proc/{}/wchan", p.pid)).unwrap_or_default();
+            let cmdline: String = p.cmdline.chars().take(200).collect();
+            format!(
+                "  {} (parent {}, {state}, {wchan}): {cmdline}",
+                p.pid, p.ppid
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// ssh's shared connections (`ControlMaster`) whose control sockets lie in
 /// `dir`: ssh titles them `ssh: DIR/NAME [mux]`.
 pub fn control_masters(dir: &Path) -> Vec<Process> {
