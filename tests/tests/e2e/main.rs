@@ -17,6 +17,7 @@ mod faults;
 mod logs;
 mod metrics;
 mod mirror;
+mod nemesis;
 mod odd_names;
 mod persistence;
 mod races;
