@@ -11,6 +11,7 @@ pub mod processes;
 pub mod remote;
 mod rng;
 mod trees;
+pub mod versions;
 
 pub use load::Load;
 pub use mounts::Mount;

@@ -126,6 +126,18 @@ pub fn describe_tree(pid: u32) -> String {
         .join("\n")
 }
 
+/// Waits (up to 20 s) until no rsync process names `dir` on its command line
+/// any more: a receiver may outlive its sender by a moment while it puts its
+/// partial file away. Whether they were gone in time.
+pub fn wait_for_writers_gone(dir: &Path) -> bool {
+    let dir = dir.display().to_string();
+    crate::poll_until(std::time::Duration::from_secs(20), || {
+        !all()
+            .iter()
+            .any(|p| p.cmdline.contains("rsync") && p.cmdline.contains(&dir))
+    })
+}
+
 /// ssh's shared connections (`ControlMaster`) whose control sockets lie in
 /// `dir`: ssh titles them `ssh: DIR/NAME [mux]`.
 pub fn control_masters(dir: &Path) -> Vec<Process> {

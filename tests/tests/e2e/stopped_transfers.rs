@@ -10,69 +10,27 @@
 //! checks that the target holds exactly `big`, the new version.
 
 use std::fs;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use inosync_tests::processes::{self, child_groups, signal, signal_group};
-use inosync_tests::{Daemon, Fixture, poll_until};
+use inosync_tests::{Daemon, Fixture, poll_until, versions};
 
-const MIB: usize = 1 << 20;
-/// The file's size: 200 MB, 10 s at the speed the rounds start with.
-const BLOCKS: usize = 200;
+/// The file's size in MiB: 10 s at the speed the rounds start with.
+const MIB: usize = 200;
 /// How far the stopped transfer gets first.
-const MID_WAY: u64 = 30 * MIB as u64;
-
-/// Block `i` of the version made from `seed`: every block differs, and so does
-/// every version.
-fn block(seed: u64, i: usize) -> Vec<u8> {
-    let mut rng = inosync_tests::Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64);
-    let mut out = vec![0u8; MIB];
-    for chunk in out.chunks_mut(8) {
-        chunk.copy_from_slice(&rng.next_u64().to_le_bytes()[..chunk.len()]);
-    }
-    out
-}
+const MID_WAY: u64 = 30 << 20;
 
 fn write_version(path: &Path, seed: u64) {
-    let mut file = fs::File::create(path).unwrap();
-    for i in 0..BLOCKS {
-        file.write_all(&block(seed, i)).unwrap();
-    }
+    versions::write_version(path, seed, MIB);
 }
 
-/// Whether `path` is exactly the version made from `seed` (`Err` says where
-/// it is not).
 fn is_version(path: &Path, seed: u64) -> Result<(), String> {
-    let mut file = fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if len != (BLOCKS * MIB) as u64 {
-        return Err(format!(
-            "{} is {len} bytes, not {}",
-            path.display(),
-            BLOCKS * MIB
-        ));
-    }
-    let mut got = vec![0u8; MIB];
-    for i in 0..BLOCKS {
-        file.read_exact(&mut got).map_err(|e| e.to_string())?;
-        if got != block(seed, i) {
-            return Err(format!(
-                "{}: MiB {i} is not version {seed}'s",
-                path.display()
-            ));
-        }
-    }
-    Ok(())
+    versions::is_version(path, seed, MIB)
 }
 
-/// rsync's temp file for `big` on the target, with its size.
 fn temp_file(dst: &Path) -> Option<(PathBuf, u64)> {
-    fs::read_dir(dst).ok()?.flatten().find_map(|e| {
-        let name = e.file_name().to_string_lossy().into_owned();
-        (name.starts_with(".big.") && name.len() == ".big.".len() + 6)
-            .then(|| (e.path(), e.metadata().map_or(0, |m| m.len())))
-    })
+    versions::temp_file(dst, "big")
 }
 
 /// What the target holds besides `big` (at any depth).
@@ -94,16 +52,12 @@ fn leftovers(dst: &Path) -> Vec<String> {
     found
 }
 
-/// Waits until no process writes to `dst` any more (rsync's receiver may
-/// outlive its sender by a moment while it puts the partial file away).
 fn wait_for_writers_gone(dst: &Path) {
-    let dst = dst.display().to_string();
-    let gone = poll_until(Duration::from_secs(20), || {
-        !processes::all()
-            .iter()
-            .any(|p| p.cmdline.contains("rsync") && p.cmdline.contains(&dst))
-    });
-    assert!(gone, "rsync still runs on {dst}");
+    assert!(
+        processes::wait_for_writers_gone(dst),
+        "rsync still runs on {}",
+        dst.display()
+    );
 }
 
 /// A tree holding version 1 of `big`, mirrored already (copied with its mtime,
