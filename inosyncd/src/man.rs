@@ -62,9 +62,10 @@ Full sync of every watch at start.
 \fBfull_sync_interval\fR = 0
 Seconds between safety-net full syncs; 0 = off.
 .TP
-\fBverify_interval\fR = 0
-Seconds between dry-run comparisons of every target with its source; drift is
-logged (WARN, with the paths) and repaired; 0 = off.
+\fBverify_interval\fR = 86400
+Seconds between dry-run comparisons of every target with its source (niced;
+one a day by default); drift is logged (WARN, with the paths) and repaired;
+every result is logged and counted (inosync_verifies_total); 0 = off.
 .TP
 \fBio_timeout\fR = 600
 Seconds without data moving before rsync gives up; 0 = off.

@@ -9,6 +9,7 @@ mod exit_code;
 mod launch;
 mod leftovers;
 mod outcome;
+mod priority;
 mod renames;
 mod run;
 mod split;
