@@ -78,17 +78,30 @@ impl Stderr {
         self.lines().filter(|l| is_error_line(l))
     }
 
-    /// Files (relative to the root) whose received part rsync put in its
-    /// partial directory though the run went on ("failed verification --
-    /// update put into partial-dir": the file changed while it was sent). If
-    /// the file is not sent again (it vanished), the partial file stays.
+    /// Files (relative to the root) whose received part rsync may have put
+    /// in its partial directory though the run went on: one whose check failed
+    /// ("failed verification -- update put into partial-dir"; in rsync's first
+    /// pass it says so only with `--info=name`), which is a file that changed
+    /// while it was sent, and so one it could not read to the end ("read errors
+    /// mapping") or that vanished before its second pass. Such a file may never
+    /// be sent again, and its partial file would stay.
     pub fn partial_kept(&self, source: &Path, destination: &str) -> Vec<Vec<u8>> {
-        let mut out: Vec<Vec<u8>> = self
+        let verified = self
             .lines
             .iter()
             .filter_map(|l| failed_verification(l))
             .filter(|(_, kept)| *kept)
-            .filter_map(|(name, _)| relative(&unescape(name), source, destination))
+            .map(|(name, _)| name);
+        let unread = self
+            .lines
+            .iter()
+            .filter(|l| {
+                l.contains("read errors mapping \"") || l.starts_with("file has vanished: ")
+            })
+            .flat_map(|l| quoted(l));
+        let mut out: Vec<Vec<u8>> = verified
+            .chain(unread)
+            .filter_map(|name| relative(&unescape(name), source, destination))
             .collect();
         out.sort();
         out.dedup();
@@ -99,8 +112,8 @@ impl Stderr {
     pub fn vanished(&self, source: &Path) -> Vec<Vec<u8>> {
         self.lines
             .iter()
-            .filter_map(|l| l.strip_prefix("file has vanished: "))
-            .filter_map(|quoted| quoted.strip_prefix('"')?.strip_suffix('"'))
+            .filter(|l| l.starts_with("file has vanished: "))
+            .flat_map(|l| quoted(l))
             .filter_map(|name| relative(&unescape(name), source, ""))
             .collect()
     }
@@ -142,16 +155,7 @@ const OVERFLOW: &str = "filename overflows max-path len by ";
 /// The names an error line quotes: `"..."` strings, `unlink(x)`/`rmdir(x)` arguments,
 /// and what follows `from sender: `.
 pub fn names_in(line: &str) -> Vec<&str> {
-    let mut names = Vec::new();
-    let mut rest = line;
-    while let Some(start) = rest.find('"') {
-        let after = &rest[start + 1..];
-        let Some(end) = after.find('"') else {
-            break;
-        };
-        names.push(&after[..end]);
-        rest = &after[end + 1..];
-    }
+    let mut names = quoted(line);
     for call in ["unlink(", "rmdir("] {
         if let Some(at) = line.find(call) {
             let after = &line[at + call.len()..];
@@ -178,6 +182,23 @@ pub fn names_in(line: &str) -> Vec<&str> {
         names.push(name);
     }
     names
+}
+
+/// What a line quotes. rsync puts a name between double quotes without
+/// escaping a double quote in it, so the name runs from the first quote to
+/// the last one; a line with two (`rename "A" -> "B"`) is split at `" -> "`.
+fn quoted(line: &str) -> Vec<&str> {
+    let (Some(start), Some(end)) = (line.find('"'), line.rfind('"')) else {
+        return Vec::new();
+    };
+    if end <= start {
+        return Vec::new();
+    }
+    let inner = &line[start + 1..end];
+    match inner.split_once("\" -> \"") {
+        Some((from, to)) => vec![from, to],
+        None => vec![inner],
+    }
 }
 
 /// A "NAME failed verification -- update discarded / retained / put into
@@ -318,5 +339,35 @@ mod tests {
         assert_eq!(kept, ["d/a", "work/n\nl1668", "x/y"]);
         let named = named_in_lines(s.error_lines(), Path::new("/srv/www"), "/m/");
         assert_eq!(named.len(), 3, "{named:?}");
+    }
+
+    #[test]
+    fn a_name_with_a_double_quote_is_read_whole() {
+        let s = stderr(&[
+            "rsync: [sender] send_files failed to open \"/srv/www/work/q'\"2973/a b\": Not a directory (20)",
+            "rsync: [receiver] rename \"/m/www/.q\"1.AbC123\" -> \"q\"1\": Operation not permitted (1)",
+        ]);
+        let named: Vec<String> = named_in_lines(s.error_lines(), Path::new("/srv/www"), "/m/www/")
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        assert_eq!(named, [".q\"1.AbC123", "q\"1", "work/q'\"2973/a b"]);
+    }
+
+    #[test]
+    fn a_file_that_vanished_or_could_not_be_read_may_have_left_a_partial_file() {
+        // rsync keeps what it received of a file whose check failed in its
+        // first pass without a word (the WARNING needs --info=name), and the
+        // file that then vanished is not sent again.
+        let s = stderr(&[
+            "rsync: [sender] read errors mapping \"/srv/www/work/d e\"1\": Is a directory (21)",
+            "file has vanished: \"/srv/www/work/gone\"",
+        ]);
+        let kept: Vec<String> = s
+            .partial_kept(Path::new("/srv/www"), "/m/www/")
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        assert_eq!(kept, ["work/d e\"1", "work/gone"]);
     }
 }
