@@ -156,6 +156,12 @@ The control socket (\fI$XDG_RUNTIME_DIR/inosync/inosyncd.sock\fR when not root);
 \fI/var/lib/inosync/state.toml\fR
 Runtime changes made with inosyncctl (\fI$XDG_STATE_HOME/inosync/state.toml\fR
 when not root), locked while the daemon runs.
+.TP
+\fITARGET/.../.inosync\-partial/\fR
+What rsync received of a file whose transfer was stopped (a speed change, a
+shutdown, a broken connection, a full disk): kept beside the file, never in its
+place, used and removed by the next transfer of that file; stale ones are
+removed by the daemon. A source entry of this name is not mirrored.
 .SH "SEE ALSO"
 inosyncctl(8), inosync.toml(5), rsync(1)
 "#;
