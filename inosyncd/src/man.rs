@@ -62,9 +62,10 @@ Full sync of every watch at start.
 \fBfull_sync_interval\fR = 0
 Seconds between safety-net full syncs; 0 = off.
 .TP
-\fBverify_interval\fR = 0
-Seconds between dry-run comparisons of every target with its source; drift is
-logged (WARN, with the paths) and repaired; 0 = off.
+\fBverify_interval\fR = 86400
+Seconds between dry-run comparisons of every target with its source (niced;
+one a day by default); drift is logged (WARN, with the paths) and repaired;
+every result is logged and counted (inosync_verifies_total); 0 = off.
 .TP
 \fBio_timeout\fR = 600
 Seconds without data moving before rsync gives up; 0 = off.
@@ -155,6 +156,12 @@ The control socket (\fI$XDG_RUNTIME_DIR/inosync/inosyncd.sock\fR when not root);
 \fI/var/lib/inosync/state.toml\fR
 Runtime changes made with inosyncctl (\fI$XDG_STATE_HOME/inosync/state.toml\fR
 when not root), locked while the daemon runs.
+.TP
+\fITARGET/.../.inosync\-partial/\fR
+What rsync received of a file whose transfer was stopped (a speed change, a
+shutdown, a broken connection, a full disk): kept beside the file, never in its
+place, used and removed by the next transfer of that file; stale ones are
+removed by the daemon. A source entry of this name is not mirrored.
 .SH "SEE ALSO"
 inosyncctl(8), inosync.toml(5), rsync(1)
 "#;

@@ -5,10 +5,16 @@
 //! Nothing here mocks rsync or inotify: the daemon under test runs the rsync binary
 //! and watches real directories.
 
+mod load;
+mod mounts;
+pub mod processes;
 pub mod remote;
 mod rng;
 mod trees;
+pub mod versions;
 
+pub use load::Load;
+pub use mounts::Mount;
 pub use rng::Rng;
 pub use trees::{assert_trees_equal, compare_trees, join_bytes, write_odd_names};
 
@@ -216,7 +222,23 @@ impl Fixture {
             "--state".as_ref(),
             state.as_os_str(),
         ];
-        self.start_as("inosyncd", &self.socket, &args, env)
+        self.start_as("inosyncd", &self.socket, &args, env, false)
+    }
+
+    /// Starts the daemon again on the config [`Fixture::start_toml`] wrote
+    /// (`config`, written again) and the same state file, its log appended to
+    /// the last one's: a restart after a crash.
+    pub fn restart_toml(&self, config: &str) -> Daemon {
+        let path = self.path("inosync.toml");
+        fs::write(&path, config).expect("write config");
+        let state = self.state_file();
+        let args: [&OsStr; 4] = [
+            "-c".as_ref(),
+            path.as_os_str(),
+            "--state".as_ref(),
+            state.as_os_str(),
+        ];
+        self.start_as("inosyncd", &self.socket, &args, &[], true)
     }
 
     /// A TOML config: the given top-level lines, then one watch of `src` to `dst`.
@@ -262,12 +284,22 @@ impl Fixture {
     /// Starts `inosyncd ARGS -s SOCKET -v` (no `--state`: the daemon's own default)
     /// and waits until it answers.
     pub fn start_raw(&self, args: &[&OsStr]) -> Daemon {
-        self.start_as("inosyncd", &self.socket, args, &[])
+        self.start_as("inosyncd", &self.socket, args, &[], false)
     }
 
     /// A second daemon beside the first: config `NAME.toml`, socket `NAME.sock`,
     /// state `NAME.state.toml`, log `NAME.log`, all in this fixture's directory.
     pub fn start_second(&self, name: &str, config: &str) -> Daemon {
+        self.second(name, config, false)
+    }
+
+    /// [`Fixture::start_second`] again, same files, its log appended: a
+    /// restart after a crash.
+    pub fn restart_second(&self, name: &str, config: &str) -> Daemon {
+        self.second(name, config, true)
+    }
+
+    fn second(&self, name: &str, config: &str, again: bool) -> Daemon {
         let path = self.path(&format!("{name}.toml"));
         fs::write(&path, config).expect("write config");
         let state = self.path(&format!("{name}.state.toml"));
@@ -282,12 +314,26 @@ impl Fixture {
                 state.as_os_str(),
             ],
             &[],
+            again,
         )
     }
 
-    fn start_as(&self, name: &str, socket: &Path, args: &[&OsStr], env: &[(&str, &str)]) -> Daemon {
+    fn start_as(
+        &self,
+        name: &str,
+        socket: &Path,
+        args: &[&OsStr],
+        env: &[(&str, &str)],
+        append: bool,
+    ) -> Daemon {
         let log = self.path(&format!("{name}.log"));
-        let log_file = fs::File::create(&log).expect("create log");
+        let log_file = fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(&log)
+            .expect("create log");
         let chosen = args.iter().any(|a| *a == "--backend");
         // The counting rsync wrapper logs beside the trees: the one path outside
         // a target that a sandboxed rsync may write (debug builds honour this).
@@ -470,6 +516,15 @@ impl Daemon {
         match &mut self.child {
             Some(child) => !matches!(child.try_wait(), Ok(None)),
             None => true,
+        }
+    }
+
+    /// SIGKILL (the OOM killer, a crash), and waits for it to be gone. Its
+    /// children are left running, as they would be.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 

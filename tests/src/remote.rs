@@ -1,5 +1,7 @@
 //! Real remote targets for the tests: an `rsync --daemon` and an `sshd`, each on a
 //! free loopback port with its own temp config, started and stopped by the test.
+//! Stopping one ends its connections too (every process it forked), as when
+//! its host goes down; dropping one leaves nothing of it running.
 
 use std::fs;
 use std::net::{TcpListener, TcpStream};
@@ -62,11 +64,11 @@ impl RsyncDaemon {
         format!("rsync://127.0.0.1:{}/m/", self.port)
     }
 
-    /// Stops the daemon: the target goes away.
+    /// Stops the daemon and every transfer it serves (SIGKILL, as when its
+    /// host goes down): the target goes away.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            kill_tree(child);
         }
     }
 
@@ -93,12 +95,24 @@ impl Drop for RsyncDaemon {
     }
 }
 
+/// SIGKILL to `child` and everything it forked (whatever session they moved
+/// to), then reaps it.
+fn kill_tree(mut child: Child) {
+    let below = crate::processes::descendants(child.id());
+    let _ = child.kill();
+    for p in below {
+        crate::processes::signal(p.pid, libc::SIGKILL);
+    }
+    let _ = child.wait();
+}
+
 /// An sshd on a loopback port that lets root in with a key generated for the test.
 pub struct Sshd {
-    child: Child,
+    child: Option<Child>,
     /// The loopback port it listens on.
     pub port: u16,
     key: PathBuf,
+    config: PathBuf,
 }
 
 impl Sshd {
@@ -124,28 +138,53 @@ impl Sshd {
         fs::create_dir_all("/run/sshd").expect("sshd privilege separation dir");
         let port = free_port();
         let config = work.join("sshd_config");
+        // SHLVL=1: bash started by sshd then counts as a nested shell and reads
+        // no ~/.bashrc, so a session does what rsync asks and nothing of the
+        // machine's (a session killed while a .bashrc held a lock, e.g.
+        // pyenv's rehash, would stall every later one for a minute).
         fs::write(
             &config,
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\n\
                  PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 UsePAM no\nStrictModes no\nPidFile {}/sshd.pid\nLogLevel ERROR\n",
+                 UsePAM no\nStrictModes no\nPidFile {}/sshd.pid\nLogLevel ERROR\nSetEnv SHLVL=1\n",
                 host_key.display(),
                 authorized.display(),
                 work.display()
             ),
         )
         .expect("write sshd_config");
+        let mut sshd = Sshd {
+            child: None,
+            port,
+            key,
+            config,
+        };
+        sshd.restart();
+        sshd
+    }
+
+    /// Stops sshd and every session it serves (SIGKILL, as when its host goes
+    /// down): the target goes away, shared connections to it break.
+    pub fn stop(&mut self) {
+        if let Some(child) = self.child.take() {
+            kill_tree(child);
+        }
+    }
+
+    /// Starts it again on the same port, with the same keys: the target comes back.
+    pub fn restart(&mut self) {
+        self.stop();
         let mut child = Command::new("/usr/sbin/sshd")
             .args(["-D", "-e", "-f"])
-            .arg(&config)
+            .arg(&self.config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start sshd");
-        wait_for_port(port, &mut child, "sshd");
-        Sshd { child, port, key }
+        wait_for_port(self.port, &mut child, "sshd");
+        self.child = Some(child);
     }
 
     /// A TOML config that mirrors `src` to `remote` on this sshd (as root over
@@ -183,7 +222,6 @@ impl Sshd {
 
 impl Drop for Sshd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }

@@ -1,5 +1,6 @@
 //! Tree comparison as rsync -a promises to keep a tree (types, modes, contents,
-//! mtimes, symlink targets), and the odd names every sync must survive.
+//! mtimes of everything but directories, symlink targets), and the odd names
+//! every sync must survive.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -23,9 +24,11 @@ enum Entry {
     },
     Symlink {
         target: Vec<u8>,
+        mtime: (i64, i64),
     },
     Other {
         mode: u32,
+        mtime: (i64, i64),
     },
 }
 
@@ -51,7 +54,10 @@ fn snapshot(root: &Path) -> BTreeMap<Vec<u8>, Entry> {
                 let target = fs::read_link(&path)
                     .map(|t| t.into_os_string().into_vec())
                     .unwrap_or_default();
-                Entry::Symlink { target }
+                Entry::Symlink {
+                    target,
+                    mtime: (meta.mtime(), meta.mtime_nsec()),
+                }
             } else if meta.is_dir() {
                 stack.push((path, child_rel.clone()));
                 Entry::Dir { mode }
@@ -62,7 +68,10 @@ fn snapshot(root: &Path) -> BTreeMap<Vec<u8>, Entry> {
                     content: fs::read(&path).unwrap_or_default(),
                 }
             } else {
-                Entry::Other { mode }
+                Entry::Other {
+                    mode,
+                    mtime: (meta.mtime(), meta.mtime_nsec()),
+                }
             };
             out.insert(child_rel, item);
         }
@@ -123,8 +132,15 @@ fn describe(entry: &Entry) -> String {
                 content.len()
             )
         }
-        Entry::Symlink { target } => format!("symlink -> {}", String::from_utf8_lossy(target)),
-        Entry::Other { mode } => format!("special {mode:o}"),
+        Entry::Symlink { target, mtime } => format!(
+            "symlink -> {} mtime {}.{:09}",
+            String::from_utf8_lossy(target),
+            mtime.0,
+            mtime.1
+        ),
+        Entry::Other { mode, mtime } => {
+            format!("special {mode:o} mtime {}.{:09}", mtime.0, mtime.1)
+        }
     }
 }
 

@@ -129,7 +129,9 @@ impl Default for Config {
             socket_group: None,
             initial_sync: true,
             full_sync_interval: 0.0,
-            verify_interval: 0.0,
+            // A day: a change the daemon missed heals within one, at a cost an
+            // administrator accepts (docs/RELIABILITY.md, "What a verify costs").
+            verify_interval: 86_400.0,
             io_timeout: 600.0,
             ssh_reuse: true,
             backend: Backend::Auto,

@@ -299,7 +299,8 @@ impl Engine {
     }
 
     /// Restarts every running rsync whose bandwidth limit is no longer the one in
-    /// force; `--partial` keeps what it already sent.
+    /// force; rsync keeps what it already sent in its partial directory (see
+    /// `rsync::leftovers`), the target's file stays whole.
     pub(super) fn restart_for_speed(&mut self) {
         let wanted: Vec<(u32, u32)> = self
             .watches

@@ -78,6 +78,7 @@ impl Engine {
         job.held = pair.held_paths();
         job.moves = batch.moves;
         job.trees = batch.trees;
+        job.sweep = batch.sweep;
         job.trees
             .retain(|tree| tree.len() <= crate::listed_paths::MAX_RSYNC_PATH);
         // A large batch may use the free slots: several rsync processes.
@@ -136,6 +137,8 @@ impl Engine {
             recursive: false,
             resend: false,
             deleting: false,
+            sweep: Vec::new(),
+            sweeping: false,
             launch: rsync::Launcher::new(self.policy.clone(), self.roots()),
         })
     }
@@ -225,8 +228,8 @@ impl Engine {
         }
     }
 
-    /// On the way out: stop rsyncs still running (SIGTERM, so `--partial` keeps
-    /// their work) and wait for them, but not forever.
+    /// On the way out: stop rsyncs still running (SIGTERM: their partial
+    /// directories keep their work) and wait for them, but not forever.
     pub(super) async fn stop_running(&mut self, grace: Duration) {
         if self.running == 0 {
             return;

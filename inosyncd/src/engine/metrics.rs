@@ -27,6 +27,8 @@ pub struct Metrics {
     bytes_sent: IntCounterVec,
     failures: IntCounterVec,
     full_syncs: IntCounterVec,
+    verifies: IntCounterVec,
+    verify_paths: IntCounterVec,
     overflows: IntCounter,
     overflows_seen: u64,
     pending: IntGaugeVec,
@@ -96,6 +98,17 @@ impl Default for Metrics {
                 "full_syncs_total",
                 "Full syncs started, by reason",
                 &["reason"],
+            ),
+            verifies: counters(
+                "verifies_total",
+                "Comparisons of a target with its source (verify, verify_interval), by \
+                 result: equal, drift, failed",
+                &["watch", "target", "result"],
+            ),
+            verify_paths: counters(
+                "verify_differing_paths_total",
+                "Paths verify found different on a target (changes the daemon missed)",
+                PAIR,
             ),
             overflows: register(
                 &registry,
@@ -168,6 +181,17 @@ impl Metrics {
     /// A full sync started.
     pub fn record_full_sync(&self, reason: FullReason) {
         self.full_syncs.with_label_values(&[reason.label()]).inc();
+    }
+
+    /// A verify of one target ended: `result` is `equal`, `drift` or `failed`,
+    /// `differing` the paths it found.
+    pub fn record_verify(&self, watch: &str, target: &str, result: &str, differing: u64) {
+        self.verifies
+            .with_label_values(&[watch, target, result])
+            .inc();
+        self.verify_paths
+            .with_label_values(&[watch, target])
+            .inc_by(differing);
     }
 }
 

@@ -17,6 +17,7 @@ mod changes;
 mod commands;
 mod dispatch;
 mod held;
+mod leftovers;
 mod metrics;
 mod pair;
 mod reload;

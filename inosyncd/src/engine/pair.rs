@@ -9,6 +9,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::held::HeldPaths;
+use super::leftovers::Leftovers;
 use crate::rsync::{Move, Outcome, Progress, RunResult};
 
 /// Past this many pending paths a pair gives up listing them and does one full
@@ -34,6 +35,8 @@ pub struct Batch {
     pub trees: Vec<Vec<u8>>,
     /// Why, when it is a full sync.
     pub full_reason: FullReason,
+    /// Directories to sweep of what earlier runs left (see `leftovers`).
+    pub sweep: Vec<Vec<u8>>,
 }
 
 /// Why a full sync was scheduled (`inosync_full_syncs_total{reason}`).
@@ -123,6 +126,8 @@ pub struct Pair {
     empty_source_ok: bool,
     /// Paths rsync could not sync, retried on their own.
     pub held: HeldPaths,
+    /// Where runs that did not finish may have left rsync's files.
+    leftovers: Leftovers,
     /// The last comparison with the source (`verify`).
     pub last_verify: Option<super::verify::LastVerify>,
     /// The next full sync compares contents (`--checksum`): the source root was
@@ -159,6 +164,7 @@ impl Pair {
             empty_hold: false,
             empty_source_ok: false,
             held: HeldPaths::default(),
+            leftovers: Leftovers::default(),
             last_verify: None,
             compare_contents: false,
         }
@@ -224,6 +230,7 @@ impl Pair {
     /// target before the next batch's transfer, or transferred when it cannot be.
     pub fn record_move(&mut self, from: &[u8], to: &[u8], implied: Vec<Vec<u8>>, now: Instant) {
         self.first_change.get_or_insert(now);
+        self.leftovers.reroot(from, to);
         self.empty_hold = false;
         if self.pending_full {
             return;
@@ -434,6 +441,12 @@ impl Pair {
                 trees.into_iter().collect()
             },
             full_reason: self.full_reason,
+            // A full sync removes every leftover itself.
+            sweep: if self.pending_full {
+                Vec::new()
+            } else {
+                self.leftovers.take()
+            },
         };
         self.pending_full = false;
         self.running_first_change = self.first_change.take().or(Some(now));
@@ -466,6 +479,15 @@ impl Pair {
         let Some(batch) = self.running.take() else {
             return;
         };
+        self.leftovers.after_run(&batch, outcome);
+        self.take_outcome(batch, outcome, now);
+        if self.leftovers.too_many() {
+            self.leftovers.clear();
+            self.record_full(now, false, FullReason::TooManyPaths);
+        }
+    }
+
+    fn take_outcome(&mut self, batch: Batch, outcome: &Outcome, now: Instant) {
         if outcome.result == RunResult::Interrupted {
             self.requeue(&batch, now);
             self.urgent = true;
@@ -633,111 +655,4 @@ pub fn backoff(failures: u32, first: Duration) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn changes_during_a_run_go_to_the_next_batch() {
-        let now = Instant::now();
-        let mut pair = Pair::new(1, "t".into(), "t".into());
-        pair.record(b"a", now);
-        let batch = pair.start(oneshot::channel().0, now);
-        assert_eq!(batch.paths, vec![b"a".to_vec()]);
-        pair.record(b"b", now);
-        assert_eq!(
-            pair.due_at(Duration::ZERO),
-            None,
-            "one batch runs at a time"
-        );
-        pair.finish(&ok(), now);
-        assert_eq!(pair.due_at(Duration::ZERO), Some(now));
-        assert_eq!(
-            pair.start(oneshot::channel().0, now).paths,
-            vec![b"b".to_vec()]
-        );
-    }
-
-    #[test]
-    fn failed_batch_is_kept_and_merged() {
-        let now = Instant::now();
-        let mut pair = Pair::new(1, "t".into(), "t".into());
-        pair.record(b"a", now);
-        pair.start(oneshot::channel().0, now);
-        pair.record(b"b", now);
-        pair.finish(&failed(), now);
-        assert_eq!(pair.pending_count(), 2);
-        assert_eq!(pair.failures, 1);
-        assert!(pair.due_at(Duration::ZERO).unwrap() >= now + Duration::from_secs(1));
-        assert!(pair.retry_in(now).is_some(), "retrying");
-    }
-
-    #[test]
-    fn interrupted_batch_is_due_again_without_a_failure() {
-        let now = Instant::now();
-        let mut pair = Pair::new(1, "t".into(), "t".into());
-        pair.record(b"a", now);
-        let (stop, stopped) = oneshot::channel();
-        pair.start(stop, now);
-        assert!(pair.interrupt());
-        drop(stopped);
-        pair.finish(
-            &Outcome {
-                result: RunResult::Interrupted,
-                ..ok()
-            },
-            now,
-        );
-        assert_eq!(pair.failures, 0);
-        assert_eq!(pair.due_at(Duration::from_secs(60)), Some(now));
-        assert_eq!(
-            pair.start(oneshot::channel().0, now).paths,
-            vec![b"a".to_vec()]
-        );
-    }
-
-    #[test]
-    fn delay_counts_from_the_first_change() {
-        let now = Instant::now();
-        let mut pair = Pair::new(1, "t".into(), "t".into());
-        pair.record(b"a", now);
-        pair.record(b"b", now + Duration::from_secs(5));
-        assert_eq!(
-            pair.due_at(Duration::from_secs(10)),
-            Some(now + Duration::from_secs(10))
-        );
-    }
-
-    fn ok() -> Outcome {
-        Outcome::bare(RunResult::Synced, Some(1))
-    }
-
-    fn failed() -> Outcome {
-        Outcome {
-            result: RunResult::Failed {
-                class: crate::rsync::FailureClass::Transient,
-                cause: "rsync exited with 10".into(),
-            },
-            ..ok()
-        }
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let second = Duration::from_secs(1);
-        assert!(backoff(1, second) < Duration::from_secs(2));
-        assert!(backoff(3, second) >= Duration::from_secs(4));
-        assert!(backoff(40, second) <= MAX_BACKOFF.mul_f64(1.2));
-        assert!(backoff(1, Duration::from_secs(30)) >= Duration::from_secs(30));
-    }
-
-    #[test]
-    fn a_target_down_for_long_keeps_memory_bounded() {
-        let now = Instant::now();
-        let mut pair = Pair::new(1, "t".into(), "t".into());
-        for i in 0..(MAX_PENDING_PATHS + 10) {
-            pair.record(format!("dir{}/file{i}", i % 100).as_bytes(), now);
-        }
-        assert_eq!(pair.pending_count(), 1, "collapsed into one full sync");
-        assert!(pair.start(oneshot::channel().0, now).full);
-    }
-}
+mod tests;

@@ -23,9 +23,12 @@ struct Comparison {
     problem: Option<String>,
 }
 
+/// How one comparison ended, and how long it took.
+type Compared = (u32, u64, Result<Vec<Difference>, String>, Duration);
+
 /// Comparisons that finished, back to the engine.
 pub(super) struct Verified {
-    results: Vec<(u32, u64, Result<Vec<Difference>, String>)>,
+    results: Vec<Compared>,
     repair: bool,
     reply: Option<Reply<inosync_proto::VerifyReport>>,
 }
@@ -77,12 +80,13 @@ impl Engine {
         tokio::spawn(async move {
             let mut results = Vec::new();
             for c in comparisons {
+                let started = Instant::now();
                 let result = match (c.job, c.problem) {
                     (_, Some(problem)) => Err(problem),
                     (Some(job), None) => rsync::compare(&job, checksum).await,
                     (None, None) => Err("the pair went away".into()),
                 };
-                results.push((c.watch, c.pair, result));
+                results.push((c.watch, c.pair, result, started.elapsed()));
             }
             let _ = done.send(Verified {
                 results,
@@ -100,7 +104,7 @@ impl Engine {
             pairs: Vec::new(),
             repaired: verified.repair,
         };
-        for (id, pair_id, result) in verified.results {
+        for (id, pair_id, result, took) in verified.results {
             let Some(watch) = self.watches.get_mut(&id) else {
                 continue;
             };
@@ -109,11 +113,17 @@ impl Engine {
                 continue;
             };
             let (drift, error) = match result {
-                // Changes still pending are on their way, not drift.
+                // Changes still pending are on their way, not drift; nor is
+                // the temp file of a transfer running now.
                 Ok(found) => (
                     found
                         .into_iter()
                         .filter(|d| !pair.is_pending(&d.path))
+                        .filter(|d| {
+                            d.change != "*deleting"
+                                || !rsync::file_of_temp(&d.path)
+                                    .is_some_and(|f| pair.is_pending(&f))
+                        })
                         .collect::<Vec<_>>(),
                     None,
                 ),
@@ -129,21 +139,32 @@ impl Engine {
                 .take(LISTED)
                 .map(|d| format!("{} {}", d.change, String::from_utf8_lossy(&d.path)))
                 .collect();
-            if !drift.is_empty() {
-                tracing::warn!(
-                    "{path} -> {}: verify found {} differing path(s) (a bug to report){}: {}",
-                    pair.destination,
-                    drift.len(),
-                    if verified.repair { "; repairing" } else { "" },
-                    listed.join(", ")
-                );
-            }
-            if let Some(e) = &error {
-                tracing::warn!(
-                    "{path} -> {}: verify could not compare: {e}",
-                    pair.destination
-                );
-            }
+            // Every verify says what it found, and counts it.
+            let result = match (&error, drift.len()) {
+                (Some(e), _) => {
+                    tracing::warn!(
+                        "{path} -> {}: verify could not compare after {took:.3?}: {e}",
+                        pair.destination
+                    );
+                    "failed"
+                }
+                (None, 0) => {
+                    tracing::info!("{path} -> {}: verify: equal ({took:.3?})", pair.destination);
+                    "equal"
+                }
+                (None, n) => {
+                    tracing::warn!(
+                        "{path} -> {}: verify found {n} differing path(s) in {took:.3?} (a bug to \
+                         report){}: {}",
+                        pair.destination,
+                        if verified.repair { "; repairing" } else { "" },
+                        listed.join(", ")
+                    );
+                    "drift"
+                }
+            };
+            self.metrics
+                .record_verify(&path, &pair.destination, result, drift.len() as u64);
             if verified.repair {
                 for d in &drift {
                     pair.record(&d.path, now);

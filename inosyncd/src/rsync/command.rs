@@ -50,6 +50,12 @@ pub struct Job {
     /// The listed paths are missing from the source: delete them on the target
     /// (see `deletions`), transfer nothing else.
     pub deleting: bool,
+    /// Directories where an earlier run that did not finish may have left
+    /// rsync's partial or temp files: swept after this run (see `leftovers`).
+    pub sweep: Vec<Vec<u8>>,
+    /// The listed paths are directories to sweep (see `leftovers`): delete the
+    /// partial directory and rsync's temp files in each, transfer nothing.
+    pub sweeping: bool,
     /// How its children are started: `--pretend`, the layout check before each,
     /// the sandbox.
     pub launch: super::launch::Launcher,
@@ -63,18 +69,26 @@ impl Job {
     /// copies each listed file even when its size and whole-second mtime match
     /// (`--ignore-times`): we know it changed, rsync's quick check would not.
     pub fn argv(&self) -> Vec<OsString> {
-        let mut argv: Vec<OsString> = vec![self.rsync.clone().into()];
-        let mut arg = |s: &str| argv.push(s.into());
-        arg("--archive");
-        arg("--secluded-args");
-        arg("--mkpath");
-        arg("--partial");
-        // On stdout: overall progress (for `status`) and closing statistics (for the
-        // log line of each sync).
-        arg("--info=stats1,progress2");
+        let mut args: Vec<String> = vec![
+            "--archive".into(),
+            "--secluded-args".into(),
+            "--mkpath".into(),
+        ];
+        // What a stopped transfer received waits beside the file, never in
+        // its place (see `leftovers`).
+        args.extend(super::leftovers::partial_dir_arg(&self.extra));
+        // On stdout: overall progress (for `status`) and closing statistics (for
+        // the log line of each sync).
+        args.push("--info=stats1,progress2".into());
+        let delete_delay = super::leftovers::delete_delay_arg(&self.extra);
+        let mut arg = |s: &str| args.push(s.to_string());
         match self.paths {
             None => {
                 arg("--delete");
+                // Stale partial files go, after the transfer could use them
+                // (see `leftovers`).
+                delete_delay.into_iter().for_each(&mut arg);
+                arg(&super::leftovers::risk_partial_dirs());
                 // Exact mtimes: a same-size rewrite within one second is not skipped
                 // as long as the nanoseconds differ.
                 arg("--modify-window=-1");
@@ -92,6 +106,15 @@ impl Job {
                 arg("--delete");
                 arg("--force");
             }
+            Some(_) if self.sweeping => {
+                // As a deletion run, and nothing is transferred: a source file
+                // named like a temp file is neither sent nor deleted.
+                arg("--from0");
+                arg("--delete");
+                arg("--force");
+                arg("--existing");
+                arg("--ignore-existing");
+            }
             Some(_) if self.recursive => {
                 // The trees brought by renames: compared (size and exact mtime, so
                 // unchanged files are not sent), with what is extra deleted. A
@@ -100,6 +123,8 @@ impl Job {
                 arg("--files-from=-");
                 arg("--recursive");
                 arg("--delete");
+                delete_delay.into_iter().for_each(&mut arg);
+                arg(&super::leftovers::risk_partial_dirs());
                 arg("--ignore-missing-args");
                 arg("--force");
                 arg("--modify-window=-1");
@@ -116,8 +141,14 @@ impl Job {
                 arg("--ignore-missing-args");
                 arg("--force");
                 arg("--ignore-times");
+                // Exact mtimes when rsync sets them: compared in whole seconds
+                // (its default), a symlink or fifo made on the target in the
+                // same second as in the source would keep its own nanoseconds.
+                arg("--modify-window=-1");
             }
         }
+        let mut argv: Vec<OsString> = vec![self.rsync.clone().into()];
+        argv.extend(args.into_iter().map(OsString::from));
         if self.speed > 0 {
             argv.push(format!("--bwlimit={}", self.speed).into());
         }
@@ -138,7 +169,7 @@ impl Job {
         if let Some(rsh) = &self.rsh {
             argv.push(rsh.into());
         }
-        if self.deleting {
+        if self.deleting || self.sweeping {
             // The ancestors and the missing names (stdin), then everything else
             // hidden from the sender and protected on the receiver (explicit
             // sides: a user's `--delete-excluded` cannot turn them into deletions).
@@ -157,12 +188,14 @@ impl Job {
 
     /// The command line of a dry run of this (full) job that itemizes what it
     /// would change (`verify`): `--dry-run --out-format=%i %n`, no progress, and
-    /// `--checksum` when contents are to be compared.
+    /// `--checksum` when contents are to be compared. Partial directories stay
+    /// excluded (rsync's own rule): they are not drift.
     pub fn verify_argv(&self, checksum: bool) -> Vec<OsString> {
+        let risk = OsString::from(super::leftovers::risk_partial_dirs());
         let mut argv: Vec<OsString> = self
             .argv()
             .into_iter()
-            .filter(|a| a != "--info=stats1,progress2")
+            .filter(|a| a != "--info=stats1,progress2" && *a != risk)
             .collect();
         let mut extra: Vec<OsString> = vec!["--dry-run".into(), "--out-format=%i %n".into()];
         if checksum {
@@ -226,6 +259,9 @@ impl Job {
         if self.deleting {
             return Some(super::deletions::rules(paths));
         }
+        if self.sweeping {
+            return Some(super::leftovers::sweep_rules(paths));
+        }
         let mut list = Vec::with_capacity(paths.iter().map(|p| p.len() + 1).sum());
         for path in paths {
             list.extend_from_slice(path);
@@ -281,6 +317,8 @@ mod tests {
             recursive: false,
             resend: false,
             deleting: false,
+            sweep: Vec::new(),
+            sweeping: false,
             launch: Default::default(),
         }
     }
@@ -290,7 +328,8 @@ mod tests {
         let argv = display_argv(&job(None).argv());
         assert_eq!(
             argv,
-            "/usr/bin/rsync --archive --secluded-args --mkpath --partial --info=stats1,progress2 --delete \
+            "/usr/bin/rsync --archive --secluded-args --mkpath --partial-dir=.inosync-partial \
+             --info=stats1,progress2 --delete --delete-delay '--filter=R .inosync-partial/' \
              --modify-window=-1 --bwlimit=500 --timeout=600 --exclude=/cache/ '--rsh=ssh -p 22' \
              /srv/blog/ backup@m1:/srv/blog/"
         );

@@ -166,6 +166,10 @@ impl Launcher {
         if let Some(domain) = &domain {
             domain.confine(&mut command);
         }
+        // A verify yields to everything else (see `priority`).
+        if kind == Kind::DryRun {
+            super::priority::lowest(&mut command);
+        }
         let spawned = command
             // Its own process group, so a stop reaches every process of the
             // run (rsync's own children, a wrapper's).

@@ -7,15 +7,17 @@ mod command;
 mod deletions;
 mod exit_code;
 mod launch;
+mod leftovers;
 mod outcome;
+mod priority;
 mod renames;
 mod run;
 mod split;
 mod ssh_reuse;
-mod stages;
 mod stderr;
 mod stdout;
 mod stuck;
+mod supervise;
 mod verify;
 mod watchdog;
 
@@ -23,11 +25,12 @@ pub use command::Job;
 #[cfg(test)]
 pub use exit_code::class_of;
 pub use launch::{Launcher, Policy};
+pub use leftovers::{file_of_temp, parents as leftover_dirs};
 #[cfg(test)]
 pub use outcome::FailureClass;
 pub use outcome::{Outcome, Progress, RunResult};
 pub use renames::Move;
+pub use run::run;
 pub use split::{SPLIT_MIN_PATHS, by_directory as split_by_directory};
 pub use ssh_reuse::{rsh_with_reuse, uses_remote_shell};
-pub use stages::run;
 pub use verify::{Difference, compare};

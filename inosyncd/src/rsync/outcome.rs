@@ -126,6 +126,13 @@ pub struct Outcome {
     /// Directories rsync named as too deep to list: nothing below them can be
     /// sent, and while they are part of a run rsync deletes nothing.
     pub too_deep: Vec<Vec<u8>>,
+    /// Directories the batch was to sweep of rsync's leftovers and did not
+    /// (see `leftovers`): swept after the pair's next run.
+    pub unswept: Vec<Vec<u8>>,
+    /// Files whose received part rsync kept in its partial directory though
+    /// the run went on (see `Stderr::partial_kept`): their directories are
+    /// swept after the pair's next run.
+    pub kept_partial: Vec<Vec<u8>>,
 }
 
 impl Outcome {
@@ -143,6 +150,8 @@ impl Outcome {
             refused: Vec::new(),
             deletions_skipped: false,
             too_deep: Vec::new(),
+            unswept: Vec::new(),
+            kept_partial: Vec::new(),
         }
     }
 
@@ -198,6 +207,8 @@ impl Outcome {
         self.refused.extend(other.refused);
         self.deletions_skipped |= other.deletions_skipped;
         self.too_deep.extend(other.too_deep);
+        self.unswept.extend(other.unswept);
+        self.kept_partial.extend(other.kept_partial);
     }
 }
 

@@ -1,290 +1,209 @@
-//! Runs one rsync process: feeds it the path list, logs its stderr, watches it,
-//! and reports how it ended (as the classifier reads it: `classify/`).
+//! Runs one batch in stages, each an rsync process (`supervise.rs`): renames on
+//! the target, deletions, the transfer (in one process or, for a large batch,
+//! several), the trees compared whole, and the sweep of what earlier runs that
+//! did not finish left behind. One outcome for the whole batch.
 
-use std::time::{Duration, Instant};
-
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{oneshot, watch};
 
-use super::classify::{Confinement, Context, Ending, Listed, classify};
-use super::command::{Job, display_argv};
-use super::launch::{Kind, Launched};
+use super::command::Job;
 use super::outcome::{Outcome, Progress};
-use super::stderr::Stderr;
-use super::watchdog::{Watchdog, stop_child};
-use crate::config::checks::is_local_target;
+use super::supervise::start;
 
-/// Starts rsync now (through the one spawn point, `launch.rs`) and returns the
-/// future that supervises it.
-pub(super) fn start(
+/// Runs the job. `label` names the watch and target in log lines. A message on
+/// `stop` ends the run early: rsync gets SIGTERM, and keeps what it has
+/// transferred in its partial directory (see `leftovers`), never in the file's
+/// place. Progress lines are published on `progress`.
+///
+/// The process is started before this returns, on the caller's thread: a change
+/// must not wait for the runtime to get round to a new task before rsync exists.
+pub fn run(
     job: Job,
     label: String,
     stop: oneshot::Receiver<()>,
     progress: watch::Sender<Option<Progress>>,
-) -> impl Future<Output = Outcome> + Send + 'static {
-    let started = Instant::now();
-    let argv = job.argv();
-    let list = job.stdin();
-    let files = job
-        .paths
-        .as_ref()
-        .map_or("whole tree".to_string(), |p| format!("{} paths", p.len()));
-    tracing::debug!("{label}: running ({files}): {}", display_argv(&argv));
-    let launched = job
-        .launch
-        .spawn(Kind::Transfer, &job, &argv, list.as_deref(), &label);
-    let run = Supervised {
-        list,
-        job,
-        label,
-        started,
-        progress,
-    };
-    supervise(launched, run, stop)
-}
-
-/// What the supervising task needs to know about its run.
-struct Supervised {
-    list: Option<Vec<u8>>,
-    job: Job,
-    label: String,
-    started: Instant,
-    progress: watch::Sender<Option<Progress>>,
-}
-
-/// How the process ended, with what it printed.
-struct Ended {
-    ending: Ending,
-    stderr: Stderr,
-    confinement: Confinement,
-    bytes_sent: Option<u64>,
-}
-
-async fn supervise(launched: Launched, run: Supervised, stop: oneshot::Receiver<()>) -> Outcome {
-    let not_run = |ending| Ended {
-        ending,
-        stderr: Stderr::default(),
-        confinement: Confinement::None,
-        bytes_sent: None,
-    };
-    let ended = match launched {
-        Launched::Running { child, confinement } => {
-            watch_child(child, confinement, &run, stop).await
-        }
-        Launched::Pretended => not_run(Ending::Pretended),
-        Launched::Refused(why) => not_run(Ending::Refused(why)),
-        Launched::NotStarted(why) => not_run(Ending::NotStarted(why)),
-    };
-    outcome(&run, ended)
-}
-
-/// Feeds the child its list, reads its output, and waits for it to end, to be
-/// stopped (`stop`) or to hang (the watchdog).
-async fn watch_child(
-    mut child: tokio::process::Child,
-    confinement: Confinement,
-    run: &Supervised,
-    mut stop: oneshot::Receiver<()>,
-) -> Ended {
-    let writer = match (child.stdin.take(), run.list.clone()) {
-        (Some(mut stdin), Some(list)) => Some(tokio::spawn(async move {
-            // rsync may exit early (bad destination); a broken pipe here is then
-            // expected and its exit code tells the real story.
-            let _ = stdin.write_all(&list).await;
-            let _ = stdin.shutdown().await;
-        })),
-        _ => None,
-    };
-    let stdout_stats = child
-        .stdout
-        .take()
-        .map(|stdout| super::stdout::read(stdout, run.progress.clone()));
-    let stderr_lines = child.stderr.take().map(|stderr| {
-        let label = run.label.clone();
-        tokio::spawn(async move {
-            let mut kept = Stderr::default();
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                // How rsync's processes report a signal: ours when we stop it (a
-                // speed change, a missing source, shutdown), said at INFO when the
-                // run ends; anyone else's shows as a failure with these lines kept.
-                if line.contains("received SIGUSR1") || line.contains("received SIGINT, SIGTERM") {
-                    tracing::debug!("{label}: rsync: {line}");
-                } else {
-                    tracing::warn!("{label}: rsync: {line}");
-                }
-                kept.push(line);
-            }
-            kept
-        })
-    });
-    let mut interrupted = false;
-    let mut hung = None;
-    let mut on_fifo = false;
-    let mut fifo_seen = 0u32;
-    let mut watchdog = Watchdog::new(child.id(), run.job.io_timeout);
-    let mut next_watch = tokio::time::Instant::now() + watchdog.period;
-    let mut next_fifo_check = tokio::time::Instant::now() + FIFO_CHECK;
-    let status = loop {
-        tokio::select! {
-            status = child.wait() => break status,
-            Ok(()) = &mut stop => {
-                interrupted = true;
-                break stop_child(&mut child).await;
-            }
-            // Twice in a row, a second apart: an open that blocks for good.
-            () = tokio::time::sleep_until(next_fifo_check) => {
-                next_fifo_check += FIFO_CHECK;
-                let waiting = child.id().is_some_and(super::stuck::waiting_on_a_fifo);
-                fifo_seen = if waiting { fifo_seen + 1 } else { 0 };
-                if fifo_seen >= 2 {
-                    tracing::warn!(
-                        "{}: rsync is stuck opening a fifo that took a file's place; stopping \
-                         it, the next run lists it as the special file it is",
-                        run.label
-                    );
-                    on_fifo = true;
-                    break stop_child(&mut child).await;
-                }
-            }
-            () = tokio::time::sleep_until(next_watch) => {
-                next_watch += watchdog.period;
-                if watchdog.stalled() {
-                    tracing::error!(
-                        "{}: rsync moved no data for {:?}; stopping it (watchdog)",
-                        run.label,
-                        watchdog.limit
-                    );
-                    hung = Some(watchdog.limit);
-                    break stop_child(&mut child).await;
-                }
-            }
-        }
-    };
-    let bytes_sent = output_of(stdout_stats, None).await;
-    let stderr = output_of(stderr_lines, Stderr::default()).await;
-    output_of(writer, ()).await;
-    let ending = match (status, hung) {
-        _ if interrupted => Ending::Stopped,
-        _ if on_fifo => Ending::StuckOnFifo,
-        (_, Some(limit)) => Ending::Hung(limit),
-        (Ok(status), None) => match status.code() {
-            Some(code) => Ending::Exited(code),
-            None => Ending::Signalled(status.to_string()),
-        },
-        (Err(e), None) => Ending::Lost(e.to_string()),
-    };
-    Ended {
-        ending,
-        stderr,
-        confinement,
-        bytes_sent,
+) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'static>> {
+    let mut job = job;
+    // What is missing from the source now is deleted on the target by a run of
+    // its own; the rest is transferred.
+    let mut missing = job.take_missing();
+    let splits = job.split > 1
+        && job
+            .paths
+            .as_ref()
+            .is_some_and(|p| p.len() >= super::split::SPLIT_MIN_PATHS);
+    if job.moves.is_empty()
+        && !splits
+        && job.trees.is_empty()
+        && missing.is_empty()
+        && job.sweep.is_empty()
+    {
+        return Box::pin(start(job, label, stop, progress));
     }
-}
-
-/// How often a running rsync is checked for an open blocked on a fifo (see
-/// `stuck`).
-const FIFO_CHECK: Duration = Duration::from_secs(1);
-
-/// How long rsync's output is read after it exited: a process it left behind
-/// (a remote shell's helper, a wrapper's child) may hold its pipes open.
-const OUTPUT_GRACE: Duration = Duration::from_secs(2);
-
-/// What a task reading rsync's output got, or `fallback` when it did not end
-/// within [`OUTPUT_GRACE`] of the exit.
-async fn output_of<T: Send + 'static>(task: Option<tokio::task::JoinHandle<T>>, fallback: T) -> T {
-    let Some(task) = task else {
-        return fallback;
-    };
-    let abort = task.abort_handle();
-    match tokio::time::timeout(OUTPUT_GRACE, task).await {
-        Ok(Ok(value)) => value,
-        Ok(Err(_)) => fallback,
-        Err(_) => {
-            abort.abort();
-            fallback
+    // Moves first (renames on the target), then deletions, then the transfer of
+    // what is left, in one process or, for a large batch, several; then the trees
+    // that must be equal as a whole are compared; then the sweep.
+    Box::pin(async move {
+        let renamed = super::renames::apply(&job).await;
+        let done = renamed.iter().filter(|ok| **ok).count();
+        if !job.moves.is_empty() {
+            tracing::debug!(
+                "{label}: {done} of {} move(s) renamed on the target",
+                job.moves.len()
+            );
         }
-    }
-}
-
-/// The run's outcome: what the classifier makes of its ending, with what the
-/// log line reports.
-fn outcome(run: &Supervised, ended: Ended) -> Outcome {
-    let job = &run.job;
-    let context = Context {
-        source: &job.source,
-        destination: &job.destination,
-        local: is_local_target(&job.destination),
-        remote_shell: super::ssh_reuse::uses_remote_shell(&job.destination),
-        listed: match &job.paths {
-            None => Listed::Whole,
-            Some(_) if job.recursive => Listed::Trees,
-            Some(paths) => Listed::Paths(paths),
-        },
-        guarded: job.delete_nothing,
-        confinement: ended.confinement,
-    };
-    let classified = classify(&ended.ending, &ended.stderr, &context);
-    Outcome {
-        result: classified.result,
-        elapsed: run.started.elapsed(),
-        files: job.paths.as_ref().map(Vec::len),
-        bytes_sent: ended.bytes_sent,
-        exit_code: match ended.ending {
-            Ending::Exited(code) => Some(code),
-            Ending::Pretended => Some(0),
-            _ => None,
-        },
-        vanished: classified.vanished,
-        renamed: 0,
-        refused: classified.refused_beside,
-        deletions_skipped: ended.stderr.deletions_skipped(),
-        too_deep: ended.stderr.too_deep(&job.source),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rsync::RunResult;
-
-    /// A child that cannot be started is a failed run whose cause names the
-    /// binary; one the layout check refused never ran at all.
-    #[tokio::test]
-    async fn runs_that_never_started_are_classified() {
-        let dir = tempfile::tempdir().unwrap();
-        let source = dir.path().canonicalize().unwrap();
-        let mut job = Job {
-            rsync: source.join("no-such-rsync"),
-            source: source.clone(),
-            destination: format!("{}/mirror/", source.display()),
-            speed: 0,
-            excludes: Vec::new(),
-            extra: Vec::new(),
-            rsh: None,
-            io_timeout: Duration::ZERO,
-            delete_nothing: false,
-            compare_contents: false,
-            paths: None,
-            moves: Vec::new(),
-            trees: Vec::new(),
-            split: 1,
-            ..Job::default()
+        job.add_failed_moves(&renamed);
+        missing.extend(job.take_missing());
+        // What the renames brought is compared afterwards, tree by tree: a rename
+        // is only the fast way there, this is the proof (it sends file lists, and
+        // whatever differs). The directories that may be other trees than the
+        // target's (moved in, swapped, made again) are sent whole, every file.
+        let renamed_trees: Vec<Vec<u8>> = job
+            .moves
+            .iter()
+            .zip(&renamed)
+            .filter(|(_, ok)| **ok)
+            .map(|(m, _)| m.to.clone())
+            .collect();
+        let mut present = |trees: Vec<Vec<u8>>| {
+            let listed =
+                crate::listed_paths::topmost(crate::listed_paths::for_rsync(&job.source, trees));
+            let (present, gone) = super::deletions::split_missing(&job.source, listed);
+            missing.extend(gone);
+            present
         };
-        let (_stop, stopped) = oneshot::channel();
-        let (progress, _) = watch::channel(None);
-        let refused = start(job.clone(), "t".into(), stopped, progress).await;
-        assert!(
-            matches!(&refused.result, RunResult::Refused { cause } if cause.contains("is inside")),
-            "{refused:?}"
-        );
-        job.destination = "/nonexistent-inosync-mirror/".into();
-        let (_stop, stopped) = oneshot::channel();
-        let (progress, _) = watch::channel(None);
-        let missing = start(job, "t".into(), stopped, progress).await;
-        assert!(
-            matches!(&missing.result, RunResult::Failed { cause, .. } if cause.contains("no-such-rsync")),
-            "{missing:?}"
-        );
-    }
+        let new_trees = present(job.trees.clone());
+        let renamed_trees: Vec<Vec<u8>> = present(renamed_trees)
+            .into_iter()
+            .filter(|t| !crate::listed_paths::covered_by(t, &new_trees))
+            .collect();
+        // Directories gone from the source have their own deletion, which takes
+        // whatever was left in them.
+        let (root, below): (Vec<Vec<u8>>, Vec<Vec<u8>>) = std::mem::take(&mut job.sweep)
+            .into_iter()
+            .partition(Vec::is_empty);
+        let (mut sweep, _gone) = super::deletions::split_missing(&job.source, below);
+        sweep.extend(root);
+        let stage = |paths: Vec<Vec<u8>>, mode: Stage| {
+            let mut stage = job.clone();
+            stage.moves.clear();
+            stage.trees.clear();
+            stage.split = 1;
+            stage.recursive = matches!(mode, Stage::Trees { .. });
+            stage.resend = matches!(mode, Stage::Trees { resend: true });
+            stage.deleting = mode == Stage::Deletions;
+            stage.sweeping = mode == Stage::Sweep;
+            stage.paths = Some(paths);
+            stage
+        };
+        let missing = crate::listed_paths::topmost(missing);
+        for (what, trees) in [("renamed", &renamed_trees), ("whole", &new_trees)] {
+            if !trees.is_empty() {
+                let shown: Vec<String> = trees
+                    .iter()
+                    .take(10)
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect();
+                tracing::debug!(
+                    "{label}: {} tree(s) to compare ({what}): {shown:?}",
+                    trees.len()
+                );
+            }
+        }
+        if !missing.is_empty() {
+            let shown: Vec<String> = missing
+                .iter()
+                .take(10)
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            tracing::debug!(
+                "{label}: {} path(s) missing from the source, deleted on the target: {shown:?}",
+                missing.len()
+            );
+        }
+        let deletions = (!missing.is_empty()).then(|| stage(missing, Stage::Deletions));
+        let checks: Vec<Job> = [(renamed_trees, false), (new_trees, true)]
+            .into_iter()
+            .filter(|(trees, _)| !trees.is_empty())
+            .map(|(trees, resend)| stage(trees, Stage::Trees { resend }))
+            .collect();
+        let sweeping = (!sweep.is_empty()).then(|| stage(sweep.clone(), Stage::Sweep));
+        let mut outcome = match deletions {
+            Some(deletions) => quietly(deletions, &label).await,
+            None => Outcome::nothing(),
+        };
+        if !outcome.result.arrived() {
+            outcome.unswept = sweep;
+            return outcome;
+        }
+        let groups = match (&job.paths, job.split) {
+            (Some(paths), parts) if parts > 1 && paths.len() >= super::split::SPLIT_MIN_PATHS => {
+                super::split::by_directory(paths.clone(), parts)
+            }
+            _ => Vec::new(),
+        };
+        let transferred = if job.paths.as_ref().is_some_and(Vec::is_empty) {
+            Outcome::nothing()
+        } else if groups.len() > 1 {
+            tracing::debug!(
+                "{label}: {} paths over {} rsync processes",
+                job.paths.as_ref().map_or(0, Vec::len),
+                groups.len()
+            );
+            super::split::run_groups(job, groups, stop, progress, |part, stop, progress| {
+                start(part, label.clone(), stop, progress)
+            })
+            .await
+        } else {
+            start(job, label.clone(), stop, progress).await
+        };
+        outcome.absorb(transferred);
+        for check in checks {
+            if !outcome.result.arrived() {
+                break;
+            }
+            outcome.absorb(quietly(check, &label).await);
+        }
+        outcome.renamed = done;
+        // The sweep does not decide the batch: what it did not remove is
+        // swept again after the next run.
+        outcome.unswept = match sweeping {
+            Some(sweeping) if outcome.result.arrived() => {
+                let swept = quietly(sweeping, &label).await;
+                if swept.result.arrived() {
+                    tracing::debug!(
+                        "{label}: swept {} director(y/ies) of rsync's leftovers",
+                        sweep.len()
+                    );
+                    Vec::new()
+                } else {
+                    tracing::warn!(
+                        "{label}: could not sweep rsync's leftovers ({:?}); tried again after \
+                         the next run",
+                        swept.result
+                    );
+                    sweep
+                }
+            }
+            _ => sweep,
+        };
+        outcome
+    })
+}
+
+/// What a stage of a batch does besides (or instead of) the transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Deletes the listed paths missing from the source (see `deletions`).
+    Deletions,
+    /// Compares the listed trees whole; `resend`: every file sent again.
+    Trees { resend: bool },
+    /// Removes rsync's leftovers in the listed directories (see `leftovers`).
+    Sweep,
+}
+
+/// A stage that is not stopped early and reports no progress.
+async fn quietly(job: Job, label: &str) -> Outcome {
+    let (_keep, stop) = oneshot::channel();
+    let (progress, _) = watch::channel(None);
+    start(job, label.to_string(), stop, progress).await
 }

@@ -126,6 +126,7 @@ fn merge(parts: Vec<Outcome>) -> Outcome {
         };
         merged.vanished.extend(part.vanished);
         merged.refused.extend(part.refused);
+        merged.kept_partial.extend(part.kept_partial);
         results.push(part.result);
     }
     merged.result = merge_results(results);

@@ -78,12 +78,42 @@ impl Stderr {
         self.lines().filter(|l| is_error_line(l))
     }
 
+    /// Files (relative to the root) whose received part rsync may have put
+    /// in its partial directory though the run went on: one whose check failed
+    /// ("failed verification -- update put into partial-dir"; in rsync's first
+    /// pass it says so only with `--info=name`), which is a file that changed
+    /// while it was sent, and so one it could not read to the end ("read errors
+    /// mapping") or that vanished before its second pass. Such a file may never
+    /// be sent again, and its partial file would stay.
+    pub fn partial_kept(&self, source: &Path, destination: &str) -> Vec<Vec<u8>> {
+        let verified = self
+            .lines
+            .iter()
+            .filter_map(|l| failed_verification(l))
+            .filter(|(_, kept)| *kept)
+            .map(|(name, _)| name);
+        let unread = self
+            .lines
+            .iter()
+            .filter(|l| {
+                l.contains("read errors mapping \"") || l.starts_with("file has vanished: ")
+            })
+            .flat_map(|l| quoted(l));
+        let mut out: Vec<Vec<u8>> = verified
+            .chain(unread)
+            .filter_map(|name| relative(&unescape(name), source, destination))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Paths (relative to the source root) rsync reported as vanished.
     pub fn vanished(&self, source: &Path) -> Vec<Vec<u8>> {
         self.lines
             .iter()
-            .filter_map(|l| l.strip_prefix("file has vanished: "))
-            .filter_map(|quoted| quoted.strip_prefix('"')?.strip_suffix('"'))
+            .filter(|l| l.starts_with("file has vanished: "))
+            .flat_map(|l| quoted(l))
             .filter_map(|name| relative(&unescape(name), source, ""))
             .collect()
     }
@@ -136,16 +166,7 @@ const OVERFLOW: &str = "filename overflows max-path len by ";
 /// The names an error line quotes: `"..."` strings, `unlink(x)`/`rmdir(x)` arguments,
 /// and what follows `from sender: `.
 pub fn names_in(line: &str) -> Vec<&str> {
-    let mut names = Vec::new();
-    let mut rest = line;
-    while let Some(start) = rest.find('"') {
-        let after = &rest[start + 1..];
-        let Some(end) = closing_quote(after) else {
-            break;
-        };
-        names.push(&after[..end]);
-        rest = &after[end + 1..];
-    }
+    let mut names = quoted(line);
     for call in ["unlink(", "rmdir("] {
         if let Some(at) = line.find(call) {
             let after = &line[at + call.len()..];
@@ -166,11 +187,25 @@ pub fn names_in(line: &str) -> Vec<&str> {
     if let Some(name) = line.strip_prefix("cannot delete non-empty directory: ") {
         names.push(name.trim_end());
     }
-    if let Some(name) = line
-        .strip_prefix("ERROR: ")
-        .and_then(|l| l.strip_suffix(" failed verification -- update discarded."))
+    if line.starts_with("ERROR: ")
+        && let Some((name, _)) = failed_verification(line)
     {
         names.push(name);
+    }
+    names
+}
+
+/// What a line quotes: each name between double quotes (see `closing_quote`).
+fn quoted(line: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = line;
+    while let Some(start) = rest.find('"') {
+        let after = &rest[start + 1..];
+        let Some(end) = closing_quote(after) else {
+            break;
+        };
+        names.push(&after[..end]);
+        rest = &after[end + 1..];
     }
     names
 }
@@ -190,6 +225,23 @@ fn closing_quote(after: &str) -> Option<usize> {
         first.get_or_insert(at);
     }
     first
+}
+
+/// A "NAME failed verification -- update discarded / retained / put into
+/// partial-dir" line (an ERROR once rsync gave up on the file, a WARNING when
+/// it tries again): the name, and whether what was received is kept in the
+/// partial directory.
+fn failed_verification(line: &str) -> Option<(&str, bool)> {
+    let rest = line
+        .strip_prefix("ERROR: ")
+        .or_else(|| line.strip_prefix("WARNING: "))?;
+    let (name, how) = rest.split_once(" failed verification -- update ")?;
+    // A daemon's receiver adds its module: `"NAME" (in MODULE)`.
+    let name = match name.rsplit_once(" (in ") {
+        Some((quoted, _)) => quoted.trim_matches('"'),
+        None => name.trim_matches('"'),
+    };
+    Some((name, how.starts_with("put into partial-dir")))
 }
 
 /// rsync prints unprintable bytes as `\#ooo` (octal).
@@ -316,5 +368,53 @@ mod tests {
             ["/srv/\"quoted\""]
         );
         assert_eq!(names_in("file has vanished: \"/srv/x\"y\""), ["/srv/x\"y"]);
+    }
+
+    #[test]
+    fn files_whose_part_is_kept_in_the_partial_directory_are_named() {
+        let s = stderr(&[
+            "WARNING: d/a failed verification -- update put into partial-dir (will try again).",
+            "ERROR: work/n\\#012l1668 failed verification -- update put into partial-dir.",
+            "ERROR: \"x/y\" (in m) failed verification -- update put into partial-dir.",
+            "ERROR: gone failed verification -- update discarded.",
+        ]);
+        let kept: Vec<String> = s
+            .partial_kept(Path::new("/srv/www"), "rsync://h/m/")
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        assert_eq!(kept, ["d/a", "work/n\nl1668", "x/y"]);
+        let named = named_in_lines(s.error_lines(), Path::new("/srv/www"), "/m/");
+        assert_eq!(named.len(), 3, "{named:?}");
+    }
+
+    #[test]
+    fn a_name_with_a_double_quote_is_read_whole() {
+        let s = stderr(&[
+            "rsync: [sender] send_files failed to open \"/srv/www/work/q'\"2973/a b\": Not a directory (20)",
+            "rsync: [receiver] rename \"/m/www/.q\"1.AbC123\" -> \"q\"1\": Operation not permitted (1)",
+        ]);
+        let named: Vec<String> = named_in_lines(s.error_lines(), Path::new("/srv/www"), "/m/www/")
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        assert_eq!(named, [".q\"1.AbC123", "q\"1", "work/q'\"2973/a b"]);
+    }
+
+    #[test]
+    fn a_file_that_vanished_or_could_not_be_read_may_have_left_a_partial_file() {
+        // rsync keeps what it received of a file whose check failed in its
+        // first pass without a word (the WARNING needs --info=name), and the
+        // file that then vanished is not sent again.
+        let s = stderr(&[
+            "rsync: [sender] read errors mapping \"/srv/www/work/d e\"1\": Is a directory (21)",
+            "file has vanished: \"/srv/www/work/gone\"",
+        ]);
+        let kept: Vec<String> = s
+            .partial_kept(Path::new("/srv/www"), "/m/www/")
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        assert_eq!(kept, ["work/d e\"1", "work/gone"]);
     }
 }

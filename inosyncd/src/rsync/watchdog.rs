@@ -1,11 +1,12 @@
-//! Stopping a child: SIGTERM first (with `--partial`, rsync keeps what it
-//! wrote), SIGKILL if it does not go; and the watchdog that stops an rsync that
+//! Stopping a child: SIGTERM first (rsync puts what it received in its partial
+//! directory, see `leftovers`, and the target's file stays whole), SIGKILL if
+//! it does not go; and the watchdog that stops an rsync that
 //! hangs where `--timeout` cannot see it (a remote shell that never connects, a
 //! process stuck on a dead mount).
 
 use std::time::{Duration, Instant};
 
-/// How long rsync gets to exit after SIGTERM (it keeps its partial file then)
+/// How long rsync gets to exit after SIGTERM (it puts its partial file away then)
 /// before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 

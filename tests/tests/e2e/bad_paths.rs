@@ -119,18 +119,7 @@ fn last_error_keeps_the_line_that_names_the_cause() {
     let fx = Fixture::new();
     let small = fx.path("small");
     fs::create_dir(&small).unwrap();
-    run_ok(
-        Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=256k", "inosync-test"])
-            .arg(&small),
-    );
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg("-l").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(&small);
+    let _small = inosync_tests::Mount::tmpfs_sized(&small, "256k");
     let daemon = fx.start(&[
         "--delay".as_ref(),
         "0".as_ref(),

@@ -68,6 +68,8 @@ fn check_prints_effective_settings_of_the_inosync_readme_example() {
     assert!(!stdout.contains("no IN_ATTRIB"), "{stdout}");
     assert!(stdout.contains("IN_MODIFY"), "{stdout}");
     assert!(!stdout.contains("no IN_MODIFY"), "{stdout}");
+    // Drift heals by itself within a day (verify_interval's default).
+    assert!(stdout.contains("verify_interval = 86400.0"), "{stdout}");
 }
 
 #[test]

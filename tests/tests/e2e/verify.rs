@@ -78,3 +78,87 @@ fn verify_interval_finds_and_repairs_drift_by_itself() {
         daemon.log()
     );
 }
+
+/// The value of one series of the daemon's metrics (0 when absent).
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Each verify says in the log and the metrics what it found: equal, drift
+/// (with the number of paths), or a comparison that failed.
+#[test]
+fn every_verify_is_logged_and_counted_by_result() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("file"), "source").unwrap();
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+    daemon.ctl_ok(&["verify"]);
+    tampered(&fx);
+    assert_eq!(daemon.ctl(&["verify"]).status.code(), Some(4));
+    let text = daemon.ctl_ok(&["metrics"]);
+    // Labels in the exposition's (alphabetical) order.
+    let labels = format!(
+        "target=\"{}/\",watch=\"{}\"}}",
+        fx.dst.display(),
+        fx.src.display()
+    );
+    let result = |r: &str| {
+        metric(
+            &text,
+            &format!("inosync_verifies_total{{result=\"{r}\",{labels}"),
+        )
+    };
+    assert_eq!(result("equal"), 1.0, "{text}");
+    assert_eq!(result("drift"), 1.0, "{text}");
+    assert_eq!(
+        metric(
+            &text,
+            &format!("inosync_verify_differing_paths_total{{{labels}")
+        ),
+        2.0,
+        "{text}"
+    );
+    let log = daemon.log();
+    assert!(log.contains("verify: equal ("), "{log}");
+    assert!(
+        log.contains("verify found 2 differing path(s) in "),
+        "{log}"
+    );
+}
+
+/// verify's dry run yields to everything else: nice 19, I/O best effort 7;
+/// the transfers run as the daemon does.
+#[test]
+fn the_verify_dry_run_runs_niced() {
+    let fx = Fixture::new();
+    let wrapper = fx.path("priority-rsync");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *--dry-run*) what=verify;; *) what=sync;; esac\n\
+             echo \"$what nice=$(cut -d' ' -f19 /proc/$$/stat) io=$(ionice -p $$)\" >> '{}'\n\
+             exec '{}' \"$@\"\n",
+            fx.calls_log().display(),
+            inosync_tests::real_rsync().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let daemon = fx.start_toml(&fx.simple_config(&format!("rsync = \"{}\"", wrapper.display())));
+    daemon.wait_idle();
+    daemon.ctl_ok(&["verify"]);
+    let calls = fx.rsync_calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c == "verify nice=19 io=best-effort: prio 7"),
+        "{calls:?}"
+    );
+    assert!(
+        calls.iter().any(|c| c.starts_with("sync nice=0 ")),
+        "{calls:?}"
+    );
+}

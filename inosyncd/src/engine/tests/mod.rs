@@ -68,6 +68,8 @@ impl Harness {
             max_parallel: spec.max_parallel,
             initial_sync: spec.initial_sync,
             full_sync_interval: spec.full_sync_interval,
+            // verify runs the real rsync, not the fake runner: none here.
+            verify_interval: 0.0,
             // Changes are injected: no need to mark the whole filesystem (and a
             // fanotify listener would hold directories of other tests open).
             backend: crate::config::Backend::Inotify,

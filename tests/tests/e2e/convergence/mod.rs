@@ -22,162 +22,35 @@
 //! seed are the same on every run until a write meets a fifo that rsync happens
 //! to hold open, so a divergence is usually replayed within a few tries with
 //! `CONVERGE_SEED=N CONVERGE_RUNS=1` and `RUST_LOG=debug,inosyncd::engine=trace`
-//! (every change the engine records, every batch's paths).
+//! (every change the engine records, every batch's paths). The set-up (`rig`)
+//! is shared with the fault soak (`nemesis`).
 
-mod ops;
+pub mod ops;
+pub mod rig;
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::Duration;
 
-use inosync_tests::remote::{RsyncDaemon, Sshd};
-use inosync_tests::{Fixture, Rng, compare_trees, real_rsync};
+use rig::{Rig, env_number};
 
-use ops::Churn;
-
-/// Spinning threads that keep the CPUs busy until dropped.
-struct Load(Arc<AtomicBool>, Vec<std::thread::JoinHandle<()>>);
-
-impl Load {
-    fn start(threads: usize) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let handles = (0..threads)
-            .map(|_| {
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    let mut x = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005) + 1);
-                    }
-                })
-            })
-            .collect();
-        Load(stop, handles)
-    }
-}
-
-impl Drop for Load {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-        for handle in self.1.drain(..) {
-            let _ = handle.join();
-        }
-    }
-}
-
-/// An rsync that sleeps before and after the real one, so batches are in flight
-/// while the tree moves.
-fn slow_rsync(fx: &Fixture) -> PathBuf {
-    let wrapper = fx.path("slow-rsync");
-    fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nsleep 0.05\n'{}' \"$@\"\nrc=$?\nsleep 0.05\nexit $rc\n",
-            real_rsync().display()
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
-    wrapper
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// One run: churn under load, then both targets must equal the source.
+/// One run: churn under load, then every target must equal the source.
 fn run_once(seed: u64, ops: u64) -> Result<String, String> {
-    let fx = Fixture::new();
-    let remote = fx.path("remote");
-    let over_ssh = fx.path("over-ssh");
-    fs::create_dir(&remote).unwrap();
-    fs::create_dir(&over_ssh).unwrap();
-    let rsyncd = RsyncDaemon::start(fx.dir.path(), &remote);
-    // Moves are renames over ssh: that target must converge too.
-    let sshd = Sshd::start(fx.dir.path());
-    let wrapper = slow_rsync(&fx);
-    let config = format!(
-        "delay = 0.3\nrsync = \"{}\"\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\", \"{}\"]\n",
-        wrapper.display(),
-        fx.src.display(),
-        fx.dst.display(),
-        rsyncd.url()
-    );
-    let daemon = fx.start_toml(&config);
-    // The ssh options are for rsync's remote shell, which an rsync:// target must
-    // not get: the ssh target has a daemon of its own on the same tree.
-    let ssh_config = format!(
-        "delay = 0.3\nrsync = \"{}\"\nrsync_args = [\"{}\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"root@127.0.0.1:{}/\"]\n",
-        wrapper.display(),
-        sshd.rsh(),
-        fx.src.display(),
-        over_ssh.display()
-    );
-    let ssh_daemon = fx.start_second("ssh", &ssh_config);
-    daemon.wait_idle();
-    ssh_daemon.wait_idle();
-    let fanotify = daemon.status()["watches"][0]["backend"] == "fanotify";
-    let started = Instant::now();
-    // Writes through a hard link outside the tree: only fanotify can see them.
-    // The churn works below the root: a root it emptied would be a source the
-    // daemon refuses to mirror by a full sync (an empty mount point), by design.
-    let work = fx.src.join("work");
-    fs::create_dir(&work).unwrap();
-    let mut churn = Churn::new(&work, &fx.path("outside"), fanotify);
-    {
-        let _load = Load::start(2);
-        let mut rng = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        // Spread over several batches: each operation takes at least `pace`.
-        let pace = std::time::Duration::from_micros(env_number("CONVERGE_PACE_US", 1000));
-        for _ in 0..ops {
-            let began = Instant::now();
-            churn.step(&mut rng);
-            if let Some(rest) = pace.checked_sub(began.elapsed()) {
-                std::thread::sleep(rest);
-            }
-        }
-    }
-    let churned = started.elapsed();
-    let churn_counts = churn.made.clone();
-    let out = daemon.ctl(&["wait", "--timeout", "120"]);
-    let ssh_out = ssh_daemon.ctl(&["wait", "--timeout", "120"]);
-    let converged = started.elapsed() - churned;
-    let mut problems = Vec::new();
-    if !ssh_out.status.success() {
-        problems.push(format!(
-            "ssh wait failed: {}",
-            String::from_utf8_lossy(&ssh_out.stderr)
-        ));
-    }
+    let rig = Rig::start(None);
+    // Spread over several batches: each operation takes at least `pace`.
+    let pace = Duration::from_micros(env_number("CONVERGE_PACE_US", 1000));
+    let churned = rig.churn(seed, ops, pace);
+    let waited = std::time::Instant::now();
+    let mut problems = rig.wait(Duration::from_secs(120));
+    let converged = waited.elapsed();
     // A race is retried within seconds, never after the 30 s of a misconfig.
-    if converged > std::time::Duration::from_secs(15) {
+    if converged > Duration::from_secs(15) {
         problems.push(format!(
             "took {converged:.2?} to converge after the last operation"
         ));
     }
-    if !out.status.success() {
-        problems.push(format!(
-            "wait failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    for (name, target) in [
-        ("local", &fx.dst),
-        ("rsync://", &remote),
-        ("ssh", &over_ssh),
-    ] {
-        if let Err(diff) = compare_trees(&fx.src, target) {
-            problems.push(format!("{name} target differs: {diff}"));
-        }
-    }
+    problems.extend(rig.compare());
     if std::env::var_os("CONVERGE_VERBOSE").is_some() {
-        for line in daemon
+        for line in rig
+            .daemon()
             .log()
             .lines()
             .filter(|l| l.contains("failed") || l.contains("WARN"))
@@ -187,46 +60,43 @@ fn run_once(seed: u64, ops: u64) -> Result<String, String> {
     }
     // The generator proves something only if it made every kind of change.
     if ops >= 1000 {
-        let missing: Vec<&str> = ops::CLASSES
-            .iter()
-            .filter(|c| !churn_counts.contains_key(*c))
-            .filter(|c| fanotify || !c.contains("outside the tree"))
-            .copied()
-            .collect();
+        let missing = rig.missing_classes(&churned);
         if !missing.is_empty() {
             problems.push(format!("the churn never made: {}", missing.join(", ")));
         }
     }
-    let open = churn.still_open();
-    drop(churn);
+    let open = churned.generator.still_open();
+    drop(churned.generator);
     if problems.is_empty() {
-        let made: Vec<String> = churn_counts
+        let made: Vec<String> = churned
+            .made
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
         Ok(format!(
-            "seed {seed} ({}): {ops} ops in {churned:.2?}, equal {converged:.2?} after the last \
+            "seed {seed} ({}): {ops} ops in {:.2?}, equal {converged:.2?} after the last \
              ({open} descriptor(s) still open); made: {}",
-            if fanotify { "fanotify" } else { "inotify" },
+            if rig.fanotify { "fanotify" } else { "inotify" },
+            churned.took,
             made.join(", ")
         ))
     } else {
-        let log = daemon.log();
         if let Some(path) = std::env::var_os("CONVERGE_LOG") {
-            let _ = std::fs::write(path, format!("{log}\n--- problems ---\n{problems:#?}\n"));
+            let _ = std::fs::write(
+                path,
+                format!(
+                    "{}
+--- problems ---
+{problems:#?}
+",
+                    rig.daemon().log()
+                ),
+            );
         }
-        let tail: String = log
-            .lines()
-            .rev()
-            .take(60)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n");
         Err(format!(
-            "seed {seed}, {ops} ops: {}\n--- log tail ---\n{tail}",
-            problems.join("\n")
+            "seed {seed}, {ops} ops: {}\n--- log tail ---\n{}",
+            problems.join("\n"),
+            rig.log_tail(60)
         ))
     }
 }

@@ -8,42 +8,13 @@ mod own_files;
 mod roots;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
-use inosync_tests::{Daemon, poll_until, run_ok};
+use inosync_tests::{Daemon, poll_until};
 
-/// A mount made by a test, lazily unmounted when dropped (so a failed test does
-/// not leave it behind).
-pub(super) struct Mount(PathBuf);
-
-impl Mount {
-    pub(super) fn tmpfs(at: &Path) -> Mount {
-        run_ok(
-            Command::new("mount")
-                .args(["-t", "tmpfs", "inosync-test"])
-                .arg(at),
-        );
-        Mount(at.to_path_buf())
-    }
-
-    pub(super) fn bind(from: &Path, at: &Path) -> Mount {
-        run_ok(Command::new("mount").arg("--bind").arg(from).arg(at));
-        Mount(at.to_path_buf())
-    }
-
-    /// A mount the test made itself, to be unmounted on drop.
-    pub(super) fn adopt(at: &Path) -> Mount {
-        Mount(at.to_path_buf())
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
+/// Mounts are the library's (a tmpfs, a bind mount), unmounted on drop.
+pub(crate) use inosync_tests::Mount;
 
 pub(super) fn count_files(dir: &Path) -> usize {
     fs::read_dir(dir).map_or(0, |entries| entries.count())

@@ -1,5 +1,11 @@
 //! Faults that must not lose a change: queue overflow, the watch limit, kill -9,
-//! SIGTERM with work pending, and symlinks pointing out of the tree.
+//! SIGTERM with work pending, and symlinks pointing out of the tree; the
+//! target's filesystem full and a stopped daemon (`local`); remote targets
+//! failing mid-transfer (`remote`). Each fault of the soak (`nemesis`) is here
+//! on its own, or in `stopped_transfers` (rsync killed mid-transfer).
+
+mod local;
+mod remote;
 
 use std::fs;
 use std::os::unix::fs::symlink;

@@ -1,0 +1,144 @@
+//! Where a pair's runs that did not finish may have left rsync's partial or
+//! temp files on the target (see `rsync::leftovers`): the directories of the
+//! paths they listed. A batch of paths does not remove them, so they are swept
+//! after the pair's next run that arrives (its transfer first uses and removes
+//! the partial files of the paths it sends again). A full sync that arrives
+//! removes every one of them. Kept in memory only: a restart's initial full
+//! sync removes what an earlier run of the daemon left.
+
+use std::collections::BTreeSet;
+
+use super::pair::Batch;
+use crate::rsync::Outcome;
+
+/// Past this many directories to sweep a pair gives up listing them: its next
+/// run is a full sync, which removes every leftover.
+const MAX_DIRS: usize = 10_000;
+
+/// The directories of one pair to sweep.
+#[derive(Debug, Default)]
+pub struct Leftovers {
+    dirs: BTreeSet<Vec<u8>>,
+}
+
+impl Leftovers {
+    /// Whether there are more than a sweep lists: a full sync is due instead.
+    pub fn too_many(&self) -> bool {
+        self.dirs.len() > MAX_DIRS
+    }
+
+    /// Whether nothing is to be swept.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.dirs.is_empty()
+    }
+
+    /// Takes the directories to sweep, for the next run.
+    pub fn take(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.dirs).into_iter().collect()
+    }
+
+    /// A run of `batch` ended with `outcome`.
+    pub fn after_run(&mut self, batch: &Batch, outcome: &Outcome) {
+        self.after(
+            batch.full,
+            &batch.paths,
+            &batch.sweep,
+            &outcome.unswept,
+            &outcome.kept_partial,
+            outcome.result.arrived(),
+        );
+    }
+
+    /// A run ended. `arrived`: it completed (what it swept is gone, what it
+    /// did not sweep, `unswept`, stays); otherwise the directories it was to
+    /// sweep stay and those of the paths it listed are added (for a batch of
+    /// paths: a full sync that did not arrive is done again, and removes
+    /// everything when it does). Either way the directories of the files whose
+    /// part rsync kept (`kept`) are added: such a file may not be sent again.
+    fn after(
+        &mut self,
+        full: bool,
+        listed: &[Vec<u8>],
+        sweep: &[Vec<u8>],
+        unswept: &[Vec<u8>],
+        kept: &[Vec<u8>],
+        arrived: bool,
+    ) {
+        if arrived {
+            if full {
+                self.dirs.clear();
+            } else {
+                self.dirs.extend(unswept.iter().cloned());
+            }
+        } else {
+            self.dirs.extend(sweep.iter().cloned());
+            if !full {
+                self.dirs.extend(crate::rsync::leftover_dirs(listed));
+            }
+        }
+        self.dirs.extend(crate::rsync::leftover_dirs(kept));
+    }
+
+    /// `from` was renamed to `to` in the source (and so on the target):
+    /// directories at or below it follow.
+    pub fn reroot(&mut self, from: &[u8], to: &[u8]) {
+        let below = |d: &Vec<u8>| {
+            d.as_slice() == from
+                || (d.len() > from.len() && d.starts_with(from) && d[from.len()] == b'/')
+        };
+        let moved: Vec<Vec<u8>> = self.dirs.iter().filter(|d| below(d)).cloned().collect();
+        for dir in moved {
+            self.dirs.remove(&dir);
+            self.dirs.insert([to, &dir[from.len()..]].concat());
+        }
+    }
+
+    /// Forgets everything (a full sync is due, which removes it all).
+    pub fn clear(&mut self) {
+        self.dirs.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dirs(l: &Leftovers) -> Vec<String> {
+        l.dirs
+            .iter()
+            .map(|d| String::from_utf8_lossy(d).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_that_did_not_arrive_leaves_its_directories_to_sweep() {
+        let mut l = Leftovers::default();
+        let listed = [b"a/b/f".to_vec(), b"top".to_vec()];
+        l.after(false, &listed, &[], &[], &[], false);
+        assert_eq!(dirs(&l), ["", "a/b"]);
+        let sweep = l.take();
+        assert!(l.is_empty());
+        // The next run failed too: what it was to sweep comes back.
+        l.after(false, &[b"c/g".to_vec()], &sweep, &[], &[], false);
+        assert_eq!(dirs(&l), ["", "a/b", "c"]);
+        let sweep = l.take();
+        // It arrived, but one directory could not be swept.
+        let unswept = [b"c".to_vec()];
+        l.after(false, &[b"c/g".to_vec()], &sweep, &unswept, &[], true);
+        assert_eq!(dirs(&l), ["c"]);
+        // A full sync that arrived removes everything, except the part of a
+        // file it kept itself.
+        l.after(true, &[], &[], &[], &[b"d/e/f".to_vec()], true);
+        assert_eq!(dirs(&l), ["d/e"]);
+    }
+
+    #[test]
+    fn directories_follow_a_rename() {
+        let mut l = Leftovers::default();
+        let listed = [b"a/b/f".to_vec(), b"ab/f".to_vec()];
+        l.after(false, &listed, &[], &[], &[], false);
+        l.reroot(b"a", b"z/a");
+        assert_eq!(dirs(&l), ["ab", "z/a/b"]);
+    }
+}

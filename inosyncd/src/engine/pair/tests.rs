@@ -1,0 +1,108 @@
+//! The pair's batch state, step by step.
+
+use super::*;
+
+#[test]
+fn changes_during_a_run_go_to_the_next_batch() {
+    let now = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record(b"a", now);
+    let batch = pair.start(oneshot::channel().0, now);
+    assert_eq!(batch.paths, vec![b"a".to_vec()]);
+    pair.record(b"b", now);
+    assert_eq!(
+        pair.due_at(Duration::ZERO),
+        None,
+        "one batch runs at a time"
+    );
+    pair.finish(&ok(), now);
+    assert_eq!(pair.due_at(Duration::ZERO), Some(now));
+    assert_eq!(
+        pair.start(oneshot::channel().0, now).paths,
+        vec![b"b".to_vec()]
+    );
+}
+
+#[test]
+fn failed_batch_is_kept_and_merged() {
+    let now = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record(b"a", now);
+    pair.start(oneshot::channel().0, now);
+    pair.record(b"b", now);
+    pair.finish(&failed(), now);
+    assert_eq!(pair.pending_count(), 2);
+    assert_eq!(pair.failures, 1);
+    assert!(pair.due_at(Duration::ZERO).unwrap() >= now + Duration::from_secs(1));
+    assert!(pair.retry_in(now).is_some(), "retrying");
+}
+
+#[test]
+fn interrupted_batch_is_due_again_without_a_failure() {
+    let now = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record(b"a", now);
+    let (stop, stopped) = oneshot::channel();
+    pair.start(stop, now);
+    assert!(pair.interrupt());
+    drop(stopped);
+    pair.finish(
+        &Outcome {
+            result: RunResult::Interrupted,
+            ..ok()
+        },
+        now,
+    );
+    assert_eq!(pair.failures, 0);
+    assert_eq!(pair.due_at(Duration::from_secs(60)), Some(now));
+    assert_eq!(
+        pair.start(oneshot::channel().0, now).paths,
+        vec![b"a".to_vec()]
+    );
+}
+
+#[test]
+fn delay_counts_from_the_first_change() {
+    let now = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record(b"a", now);
+    pair.record(b"b", now + Duration::from_secs(5));
+    assert_eq!(
+        pair.due_at(Duration::from_secs(10)),
+        Some(now + Duration::from_secs(10))
+    );
+}
+
+fn ok() -> Outcome {
+    Outcome::bare(RunResult::Synced, Some(1))
+}
+
+fn failed() -> Outcome {
+    Outcome {
+        result: RunResult::Failed {
+            class: crate::rsync::FailureClass::Transient,
+            cause: "rsync exited with 10".into(),
+        },
+        ..ok()
+    }
+}
+
+#[test]
+fn backoff_grows_and_is_capped() {
+    let second = Duration::from_secs(1);
+    assert!(backoff(1, second) < Duration::from_secs(2));
+    assert!(backoff(3, second) >= Duration::from_secs(4));
+    assert!(backoff(40, second) <= MAX_BACKOFF.mul_f64(1.2));
+    assert!(backoff(1, Duration::from_secs(30)) >= Duration::from_secs(30));
+}
+
+#[test]
+fn a_target_down_for_long_keeps_memory_bounded() {
+    let now = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    for i in 0..(MAX_PENDING_PATHS + 10) {
+        pair.record(format!("dir{}/file{i}", i % 100).as_bytes(), now);
+    }
+    assert_eq!(pair.pending_count(), 1, "collapsed into one full sync");
+    assert!(pair.start(oneshot::channel().0, now).full);
+}

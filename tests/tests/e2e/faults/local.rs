@@ -1,0 +1,82 @@
+//! Faults of the mirror host itself, each fault of the soak on its own: the
+//! local target's filesystem full, then grown; the daemon stopped (SIGSTOP)
+//! for seconds while a transfer runs and the tree changes.
+
+use std::fs;
+use std::time::Duration;
+
+use inosync_tests::processes::signal;
+use inosync_tests::versions::{is_version, temp_file, write_version};
+use inosync_tests::{Fixture, Mount, assert_trees_equal, compare_trees, poll_until};
+
+/// A target filesystem that fills up: the run fails with "No space left on
+/// device" in `last_error` and is retried with backoff, the mirror shows no
+/// part of the file that did not fit, and once the filesystem is grown
+/// everything arrives by itself.
+#[test]
+fn a_full_target_filesystem_then_grown_gets_everything() {
+    let fx = Fixture::new();
+    let disk = Mount::tmpfs_sized(&fx.dst, "1m");
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    for i in 0..20 {
+        fs::write(fx.src.join(format!("small{i}")), format!("{i}")).unwrap();
+    }
+    daemon.wait_idle();
+    // A 4 MB file does not fit.
+    write_version(&fx.src.join("big"), 1, 4);
+    fs::write(fx.src.join("small0"), "changed beside it").unwrap();
+    let full = poll_until(Duration::from_secs(30), || {
+        daemon.status()["watches"][0]["targets"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("No space left on device"))
+    });
+    assert!(full, "{}", daemon.status());
+    // What was written of big is not in its place, nor beside it.
+    assert!(
+        !fx.dst.join("big").exists(),
+        "a truncated big on the mirror"
+    );
+    assert!(temp_file(&fx.dst, "big").is_none(), "rsync's temp file");
+    disk.resize("64m").unwrap();
+    // Retried by itself (backoff), not by a new change.
+    let arrived = poll_until(Duration::from_secs(60), || {
+        is_version(&fx.dst.join("big"), 1, 4).is_ok()
+    });
+    assert!(arrived, "{}", daemon.log());
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// The daemon stopped for 3 s (a stalled machine) while rsync runs and the
+/// tree keeps changing: rsync goes on by itself, the changes made meanwhile
+/// are read after SIGCONT, and the target converges.
+#[test]
+fn a_daemon_stopped_for_seconds_mid_transfer_converges() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.simple_config("speed = 10000"));
+    daemon.wait_idle();
+    write_version(&fx.src.join("big"), 1, 20);
+    let started = poll_until(Duration::from_secs(30), || {
+        temp_file(&fx.dst, "big").is_some()
+    });
+    assert!(started, "{}", daemon.log());
+    signal(daemon.pid(), libc::SIGSTOP);
+    for i in 0..50 {
+        let dir = fx.src.join(format!("d{}", i % 5));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(format!("f{i}")), format!("while stopped {i}")).unwrap();
+    }
+    fs::remove_dir_all(fx.src.join("d4")).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let healed = std::time::Instant::now();
+    signal(daemon.pid(), libc::SIGCONT);
+    daemon.ctl_ok(&["speed", "0"]);
+    daemon.wait_idle();
+    if let Err(diff) = compare_trees(&fx.src, &fx.dst) {
+        panic!("{diff}\n{}", daemon.log());
+    }
+    eprintln!(
+        "stopped 3 s mid-transfer: target equal {:.2?} after SIGCONT",
+        healed.elapsed()
+    );
+}
