@@ -46,7 +46,14 @@ pub fn absolute(root: &Path, rel: &[u8]) -> std::path::PathBuf {
 pub fn has_other_links(root: &Path, rel: &[u8]) -> bool {
     absolute(root, rel)
         .symlink_metadata()
-        .is_ok_and(|m| m.is_file() && std::os::unix::fs::MetadataExt::nlink(&m) > 1)
+        .is_ok_and(|m| is_linked(&m))
+}
+
+/// Whether an entry has other names. Anything but a directory can: a symlink,
+/// a fifo or a device node linked with `ln` shares its mtime, mode and owner
+/// between its names as a regular file shares its content.
+pub fn is_linked(meta: &std::fs::Metadata) -> bool {
+    !meta.is_dir() && std::os::unix::fs::MetadataExt::nlink(meta) > 1
 }
 
 /// Which backend a watch ended up with, and why (for the log and `status`).

@@ -124,13 +124,13 @@ impl FanWatcher {
         }
     }
 
-    /// The inode of `rel` when it is a file with other names.
+    /// The inode of `rel` when it has other names (see `watcher::is_linked`).
     pub(super) fn other_links(&self, watch: u32, rel: &[u8]) -> Option<super::links::Inode> {
         use std::os::unix::fs::MetadataExt;
         let root = self.roots.get(&watch)?;
         let meta = crate::watcher::absolute(root.path(), rel)
             .symlink_metadata()
             .ok()?;
-        (meta.is_file() && meta.nlink() > 1).then(|| (meta.dev(), meta.ino()))
+        crate::watcher::is_linked(&meta).then(|| (meta.dev(), meta.ino()))
     }
 }

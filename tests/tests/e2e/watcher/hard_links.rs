@@ -5,6 +5,8 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
 use std::time::Duration;
 
 use inosync_tests::{Fixture, assert_trees_equal, poll_until};
@@ -115,4 +117,34 @@ fn a_write_outside_reaches_every_name_in_the_tree() {
     assert!(arrived, "{}", daemon.log());
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// A symlink or a fifo can have several names too (`ln` of a symlink links the
+/// link itself): its mtime or mode changed through one name changes every
+/// name, and the kernel reports only the one used. Only regular files were
+/// taken as possibly linked, so the other name kept its old mtime for good
+/// (convergence churn, inotify seed 1: a symlink hard-linked, then touched).
+#[test]
+fn a_linked_symlink_or_fifo_changed_through_one_name_changes_every_name() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("a")).unwrap();
+    fs::create_dir(fx.src.join("b")).unwrap();
+    std::os::unix::fs::symlink("somewhere else", fx.src.join("a/link")).unwrap();
+    fs::hard_link(fx.src.join("a/link"), fx.src.join("b/same link")).unwrap();
+    run(Command::new("mkfifo").arg(fx.src.join("a/fifo")));
+    fs::hard_link(fx.src.join("a/fifo"), fx.src.join("b/same fifo")).unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    run(Command::new("touch")
+        .args(["-h", "-d", "@1000000000"])
+        .arg(fx.src.join("a/link")));
+    fs::set_permissions(fx.src.join("a/fifo"), fs::Permissions::from_mode(0o600)).unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+fn run(command: &mut Command) {
+    let status = command.status().expect("start a tool");
+    assert!(status.success(), "{command:?}: {status}");
 }

@@ -122,7 +122,7 @@ fn walk(root: &Path, excludes: &ExcludeSet) -> Found {
                 if !excludes.matches(&rel, true) {
                     stack.push(rel);
                 }
-            } else if meta.is_file() && meta.nlink() > 1 && !excludes.matches(&rel, false) {
+            } else if crate::watcher::is_linked(&meta) && !excludes.matches(&rel, false) {
                 found.push(((meta.dev(), meta.ino()), rel));
             }
         }
