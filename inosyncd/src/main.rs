@@ -10,6 +10,7 @@ mod engine;
 mod exclude;
 #[cfg(test)]
 mod hostile_input;
+mod left_running;
 mod listed_paths;
 mod logging;
 mod man;
@@ -277,6 +278,11 @@ async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
     let access = Access::new(config.socket_group.as_deref())?;
     let watches = config.watches.len();
     let socket = ControlSocket::bind(&socket_path, &access)?;
+    // The socket is ours: what a killed daemon on it left running goes first.
+    let owner = std::path::absolute(&socket_path).unwrap_or_else(|_| socket_path.clone());
+    if !cli.pretend {
+        left_running::stop_left_running(owner.as_os_str());
+    }
     // A quick start keeps no state unless asked to: it must never read or change
     // the service's runtime settings.
     let state_path = match (&cli.state, &cli.source) {
@@ -305,6 +311,7 @@ async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
         state_file,
         runtime,
         ssh_dir,
+        owner: Some(owner.into_os_string()),
         runner: Box::new(RsyncRunner),
         pretend: cli.pretend,
     })?;

@@ -130,6 +130,12 @@ Reload the config, as \fBinosyncctl reload\fR.
 .TP
 \fBSIGUSR1\fR
 Reopen the log file (after logrotate moved it).
+.TP
+\fBSIGKILL\fR
+Nothing is cleaned up, and the rsync and ssh processes the daemon started go on
+(each in a process group of its own). The next start on the same socket stops
+them first (SIGTERM, then SIGKILL after 3 s): each carries
+\fBINOSYNC_DAEMON\fR=\fIsocket path\fR in its environment.
 .SH ENVIRONMENT
 .TP
 \fBINOSYNC_SOCKET\fR

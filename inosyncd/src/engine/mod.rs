@@ -138,6 +138,9 @@ pub struct Setup {
     pub runtime: RuntimeState,
     /// A private directory for ssh's shared connections, if one could be had.
     pub ssh_dir: Option<PathBuf>,
+    /// The control socket's path, put in every child's environment so that a
+    /// restart finds what a killed daemon left running (`left_running`).
+    pub owner: Option<std::ffi::OsString>,
     /// What runs the jobs.
     pub runner: Box<dyn Runner>,
     /// `--pretend`: children are logged, never started.
@@ -202,12 +205,14 @@ impl Engine {
             state_file,
             runtime,
             ssh_dir,
+            owner,
             runner,
             pretend,
         } = setup;
         let watcher = Watcher::new(config.events, config.backend)
             .map_err(|e| anyhow::anyhow!("cannot initialise inotify: {e}"))?;
-        let policy = Arc::new(Policy::decide(config.sandbox, pretend, ssh_dir.clone())?);
+        let policy =
+            Arc::new(Policy::decide(config.sandbox, pretend, ssh_dir.clone())?.owned_by(owner));
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (verify_tx, verify_rx) = mpsc::unbounded_channel();
         let mut engine = Engine {

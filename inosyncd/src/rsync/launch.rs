@@ -43,6 +43,8 @@ pub struct Policy {
     required: bool,
     /// Where ssh keeps its shared connections (writable in the sandbox).
     ssh_dir: Option<PathBuf>,
+    /// The daemon's control socket, marked on every child (`left_running`).
+    owner: Option<OsString>,
 }
 
 impl Policy {
@@ -69,7 +71,14 @@ impl Policy {
             sandbox_abi,
             required: mode == Mode::Required,
             ssh_dir,
+            owner: None,
         })
+    }
+
+    /// Marks every child with `owner`, the daemon's control socket, so that a
+    /// restart can stop what a killed daemon left running.
+    pub fn owned_by(self, owner: Option<OsString>) -> Policy {
+        Policy { owner, ..self }
     }
 
     /// The Landlock ABI children are confined with, if they are.
@@ -161,10 +170,12 @@ impl Launcher {
         let mut command = Command::new(program);
         // The only hook between fork and exec is the sandbox's (a hook forces
         // fork() instead of posix_spawn()). A child orphaned by a crashed daemon
-        // finishes on its own; the restart's full sync makes the target right
-        // whatever it did.
+        // is stopped by the restart before it starts anything (`left_running`).
         if let Some(domain) = &domain {
             domain.confine(&mut command);
+        }
+        if let Some(owner) = &self.policy.owner {
+            command.env(crate::left_running::MARK, owner);
         }
         // A verify yields to everything else (see `priority`).
         if kind == Kind::DryRun {

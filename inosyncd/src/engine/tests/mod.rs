@@ -107,6 +107,7 @@ impl Harness {
             state_file: None,
             runtime: RuntimeState::default(),
             ssh_dir: None,
+            owner: None,
             runner: Box::new(runner),
             pretend: false,
         })

@@ -4,6 +4,7 @@
 //! failing mid-transfer (`remote`). Each fault of the soak (`nemesis`) is here
 //! on its own, or in `stopped_transfers` (rsync killed mid-transfer).
 
+mod left_running;
 mod local;
 mod remote;
 
