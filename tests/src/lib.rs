@@ -538,10 +538,17 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// Kills the daemon and the process groups of its children: a test that
+    /// ends leaves no rsync behind (one stuck opening a fifo would stay for
+    /// good, its tree deleted).
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            let groups = processes::child_groups(child.id());
             let _ = child.kill();
             let _ = child.wait();
+            for group in groups {
+                processes::signal_group(group, libc::SIGKILL);
+            }
         }
     }
 }
