@@ -10,6 +10,7 @@ mod launch;
 mod leftovers;
 mod outcome;
 mod priority;
+mod process_group;
 mod renames;
 mod run;
 mod split;

@@ -124,7 +124,8 @@ async fn watch_child(
     let mut hung = None;
     let mut on_fifo = false;
     let mut fifo_seen = 0u32;
-    let mut watchdog = Watchdog::new(child.id(), run.job.io_timeout);
+    let group = child.id();
+    let mut watchdog = Watchdog::new(group, run.job.io_timeout);
     let mut next_watch = tokio::time::Instant::now() + watchdog.period;
     let mut next_fifo_check = tokio::time::Instant::now() + FIFO_CHECK;
     let status = loop {
@@ -163,6 +164,19 @@ async fn watch_child(
             }
         }
     };
+    // After a stop the rest of the group is on its way out already (it got
+    // SIGTERM too); after an exit of its own, nothing should be left.
+    let stopped = interrupted || on_fifo || hung.is_some();
+    if let Some(group) = group
+        && super::process_group::end_group(group).await
+        && !stopped
+    {
+        tracing::warn!(
+            "{}: rsync's first process ended while processes of its run still ran (a \
+             wrapper that died, a receiver left by a killed sender); they were stopped",
+            run.label
+        );
+    }
     let bytes_sent = output_of(stdout_stats, None).await;
     let stderr = output_of(stderr_lines, Stderr::default()).await;
     output_of(writer, ()).await;
