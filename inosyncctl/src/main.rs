@@ -466,7 +466,13 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
                                 pair.watch, pair.destination
                             )
                         }
-                        (None, 0) => println!("{} -> {}: equal", pair.watch, pair.destination),
+                        (None, 0) if pair.on_the_way == 0 => {
+                            println!("{} -> {}: equal", pair.watch, pair.destination)
+                        }
+                        (None, 0) => println!(
+                            "{} -> {}: no drift; {} differing path(s) are on their way",
+                            pair.watch, pair.destination, pair.on_the_way
+                        ),
                         (None, n) => {
                             println!("{} -> {}: {n} path(s) differ", pair.watch, pair.destination);
                             for line in &pair.paths {

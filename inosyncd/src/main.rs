@@ -7,6 +7,7 @@ mod control;
 mod daemonize;
 mod deep_paths;
 mod engine;
+mod escaped;
 mod exclude;
 #[cfg(test)]
 mod hostile_input;

@@ -19,6 +19,7 @@ mod dispatch;
 mod held;
 mod leftovers;
 mod metrics;
+mod on_the_way;
 mod pair;
 mod reload;
 pub mod runner;

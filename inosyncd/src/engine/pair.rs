@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::held::HeldPaths;
 use super::leftovers::Leftovers;
+use super::on_the_way::OnTheWay;
 use crate::rsync::{Move, Outcome, Progress, RunResult};
 
 /// Past this many pending paths a pair gives up listing them and does one full
@@ -340,20 +341,30 @@ impl Pair {
             || !self.held.is_empty()
     }
 
-    /// Whether `path` is on its way: pending, held, or in the running batch (or
-    /// covered by a pending or running full sync).
-    pub fn is_pending(&self, path: &[u8]) -> bool {
-        self.pending_full
-            || self.pending.contains(path)
-            || self
-                .moves
-                .iter()
-                .any(|m| m.fallback.iter().any(|p| p == path))
-            || self.held.iter().any(|(p, _)| p == path)
-            || self
-                .running
-                .as_ref()
-                .is_some_and(|b| b.full || b.paths.iter().any(|p| p == path))
+    /// What is on its way to the target now (for `verify`): each pending,
+    /// held or running path with what lies below it, the old and new places of
+    /// queued moves, or everything while a full sync is pending or running.
+    pub fn on_the_way(&self) -> OnTheWay {
+        if self.pending_full || self.running.as_ref().is_some_and(|b| b.full) {
+            return OnTheWay::everything();
+        }
+        let mut way = OnTheWay::default();
+        let moves = self
+            .moves
+            .iter()
+            .chain(self.running.iter().flat_map(|b| &b.moves));
+        for m in moves {
+            way.add(&m.from);
+            way.add(&m.to);
+            m.fallback.iter().for_each(|p| way.add(p));
+        }
+        self.pending.iter().for_each(|p| way.add(p));
+        self.held.iter().for_each(|(p, _)| way.add(p));
+        if let Some(batch) = &self.running {
+            batch.paths.iter().for_each(|p| way.add(p));
+            batch.trees.iter().for_each(|p| way.add(p));
+        }
+        way
     }
 
     /// Whether a batch is running.

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use inosync_tests::{Fixture, assert_trees_equal, poll_until, run_ok};
 
+mod names;
+mod on_the_way;
+
 fn tampered(fx: &Fixture) {
     fs::write(fx.dst.join("extra"), "not in the source").unwrap();
     fs::write(fx.dst.join("file"), "changed behind our back").unwrap();
