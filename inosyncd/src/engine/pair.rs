@@ -367,19 +367,26 @@ impl Pair {
         way
     }
 
+    /// When the oldest change of the running batch happened.
+    pub fn running_since(&self) -> Option<Instant> {
+        self.running.as_ref().and(self.running_first_change)
+    }
+
     /// Whether a batch is running.
     pub fn is_running(&self) -> bool {
         self.running.is_some()
     }
 
     /// Pending paths, a pending full sync counting as one.
-    /// Since when the oldest change not yet synced has waited (replication lag).
+    /// Since when the oldest change not yet synced has waited (replication
+    /// lag): pending, running or held, counted from when it happened, however
+    /// many failed runs and retries came since.
     pub fn oldest_pending(&self) -> Option<Instant> {
         let running = self.running.as_ref().and(self.running_first_change);
-        match (running, self.first_change) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [running, self.first_change, self.held.oldest()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn pending_count(&self) -> u64 {
@@ -430,7 +437,7 @@ impl Pair {
     /// Moves the pending changes into the running batch; `stop` ends it early.
     pub fn start(&mut self, stop: oneshot::Sender<()>, now: Instant) -> Batch {
         self.stop = Some(stop);
-        let held_failures = if self.pending_full {
+        let (held_failures, held_since) = if self.pending_full {
             self.held.take_all()
         } else {
             self.held.take_due(now)
@@ -460,7 +467,12 @@ impl Pair {
             },
         };
         self.pending_full = false;
-        self.running_first_change = self.first_change.take().or(Some(now));
+        // The batch's oldest change: its pending paths' or a retried held
+        // path's, whichever happened first.
+        self.running_first_change = match (self.first_change.take(), held_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b).or(Some(now)),
+        };
         self.urgent = false;
         tracing::trace!(
             "{}: batch of {:?}, trees {:?}, moves {:?}",
@@ -577,8 +589,9 @@ impl Pair {
                 self.destination,
                 String::from_utf8_lossy(path)
             );
+            let since = self.running_first_change.unwrap_or(now);
             self.held
-                .hold(path.clone(), cause, failures, now, too_deep(path));
+                .hold(path.clone(), cause, failures, now, too_deep(path), since);
         }
         self.synced(batch);
         if outcome.deletions_skipped && new {
@@ -608,6 +621,11 @@ impl Pair {
     /// been renamed on the target: they come back as transfers, which are right
     /// either way.
     fn requeue(&mut self, batch: &Batch, now: Instant) {
+        // Its changes are as old as they were: the lag (and the delay) count
+        // from when they happened, not from this failure.
+        if let Some(since) = self.running_first_change {
+            self.first_change = Some(self.first_change.map_or(since, |f| f.min(since)));
+        }
         if batch.full {
             self.record_full(now, false, batch.full_reason);
         } else {

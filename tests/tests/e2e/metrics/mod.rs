@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use inosync_tests::{Fixture, poll_until};
 
+mod lag;
+
 /// A loopback port nobody listens on now.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
