@@ -188,6 +188,15 @@ impl Engine {
             }
         };
         self.begin_removal(id, discard, Some((deadline, reply)));
+        // Still waiting for its changes: a restart must finish the removal,
+        // not bring the watch back.
+        if let Some(watch) = self.watches.get(&id).filter(|w| w.removing.is_some()) {
+            let path = watch.spec.path.display().to_string();
+            if !self.runtime.removing.contains(&path) {
+                self.runtime.removing.push(path);
+                self.persist();
+            }
+        }
     }
 
     /// Stops watching; with `discard` the watch goes at once, otherwise when its

@@ -252,6 +252,7 @@ impl Engine {
                 .map_err(anyhow::Error::msg)?;
         }
         engine.restore_runtime_watches(initial);
+        engine.resume_removals();
         if engine.runtime.sources.len() != recorded {
             // The filesystems of new roots, recorded.
             engine.persist();

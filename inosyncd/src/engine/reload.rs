@@ -96,7 +96,9 @@ impl Engine {
         let mut layout = self.layout_after_reload();
         for spec in self.config.watches.clone() {
             let path = spec.path.display().to_string();
-            if self.runtime.removed.contains(&path) {
+            // Removed with `inosyncctl remove` (done, or waiting for its
+            // changes): the removal stands.
+            if self.runtime.removed.contains(&path) || self.runtime.removing.contains(&path) {
                 continue;
             }
             match watched.get(&spec.path).copied() {
@@ -263,6 +265,7 @@ impl Engine {
         }
         let (path, excludes) = (watch.spec.path.clone(), watch.excludes.clone());
         tracing::info!("{}: back in the config; removal cancelled", path.display());
+
         self.watcher
             .add_root(id, &path, excludes)
             .map_err(|e| format!("cannot watch {}: {e}", path.display()))?;

@@ -3,10 +3,11 @@
 //! for its changes survives a restart.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use inosync_tests::{Daemon, Fixture, poll_until};
+use inosync_tests::{Daemon, Fixture, poll_until, real_rsync};
 
 /// A config of `watches` (source, target, extra lines of the watch) after
 /// the `top` lines.
@@ -99,4 +100,59 @@ fn a_watch_removed_by_reload_and_restored_by_the_next_is_kept() {
         Some("later")
     );
     assert_eq!(fs::read(b_dst.join("big.bin")).ok(), Some(data));
+}
+
+/// `remove B --timeout 2` while B's target fails: it exits 1 and B stays
+/// `removing`; after a crash and a restart B is still being removed (not an
+/// ordinary watch); once its target works, its last change arrives, B is
+/// dropped, and stays dropped at the next start.
+#[test]
+fn a_pending_removal_survives_a_restart() {
+    let fx = Fixture::new();
+    let (b_src, b_dst) = dirs(&fx, "b");
+    let failing = fx.path("failing");
+    let wrapper = fx.path("failing-rsync");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n[ -e '{}' ] && exit 10\nexec '{}' \"$@\"\n",
+            failing.display(),
+            real_rsync().display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let text = config(
+        &format!("delay = 0\nrsync = \"{}\"", wrapper.display()),
+        &[(&fx.src, &fx.dst, ""), (&b_src, &b_dst, "")],
+    );
+    let mut daemon = fx.start_toml(&text);
+    daemon.wait_idle();
+    fs::write(&failing, "").unwrap();
+    fs::write(b_src.join("last"), "last change").unwrap();
+    let queued = poll_until(Duration::from_secs(10), || {
+        watch_of(&daemon, &b_src).is_some_and(|w| w["pending"] == 1)
+    });
+    assert!(queued, "{}", daemon.status());
+    let b = b_src.display().to_string();
+    let stderr = daemon.ctl_fails(1, &["remove", &b, "--timeout", "2"]);
+    assert!(!stderr.is_empty());
+    daemon.kill();
+
+    let mut daemon = fx.restart_toml(&text);
+    let removing = watch_of(&daemon, &b_src).map(|w| w["removing"].clone());
+    assert_eq!(removing, Some(true.into()), "{}", daemon.log());
+    fs::remove_file(&failing).unwrap();
+    let gone = poll_until(Duration::from_secs(30), || {
+        watch_of(&daemon, &b_src).is_none()
+    });
+    assert!(gone, "{}", daemon.log());
+    assert_eq!(
+        fs::read_to_string(b_dst.join("last")).ok().as_deref(),
+        Some("last change")
+    );
+    daemon.kill();
+    let daemon = fx.restart_toml(&text);
+    assert!(watch_of(&daemon, &b_src).is_none(), "{}", daemon.status());
+    assert!(watch_of(&daemon, &fx.src).is_some());
 }
