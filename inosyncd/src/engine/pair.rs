@@ -425,6 +425,15 @@ impl Pair {
         }
     }
 
+    /// Makes the pending batch due without its delay, but not before a retry
+    /// backoff ends (a repair of drift: a failing target stays paced).
+    pub fn expedite(&mut self, now: Instant) {
+        if self.has_pending() {
+            self.first_change.get_or_insert(now);
+            self.urgent = true;
+        }
+    }
+
     /// Asks the running rsync to stop; its batch comes back as pending and due now.
     /// Returns whether one was running.
     pub fn interrupt(&mut self) -> bool {

@@ -193,11 +193,14 @@ impl Engine {
             };
             self.metrics
                 .record_verify(&path, &pair.destination, result, drift.len() as u64);
-            if verified.repair {
+            // Only drift is repaired, and only drift hurries the pair: a
+            // verify that found nothing leaves the delay of pending changes
+            // and a failing target's backoff as they were.
+            if verified.repair && !drift.is_empty() {
                 for d in &drift {
                     pair.record(&d.path, now);
                 }
-                pair.hurry(now);
+                pair.expedite(now);
             }
             report.pairs.push(inosync_proto::PairDrift {
                 watch: path,

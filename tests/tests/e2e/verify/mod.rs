@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use inosync_tests::{Fixture, assert_trees_equal, poll_until, run_ok};
 
+mod interval;
 mod names;
 mod on_the_way;
 
