@@ -120,9 +120,10 @@ impl Engine {
                 path,
                 repair,
                 checksum,
+                deadline,
                 reply,
             } => match path.map(|p| self.find_watch(&p)).transpose() {
-                Ok(scope) => self.start_verify(scope, repair, checksum, Some(reply)),
+                Ok(scope) => self.start_verify(scope, repair, checksum, Some((deadline, reply))),
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }

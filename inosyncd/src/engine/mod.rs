@@ -120,6 +120,8 @@ pub enum Command {
         path: Option<String>,
         repair: bool,
         checksum: bool,
+        /// When the answer is due: the comparisons share the time until then.
+        deadline: Instant,
         reply: Reply<inosync_proto::VerifyReport>,
     },
     /// Tests only: changes as if the watcher had seen them.

@@ -44,6 +44,15 @@ pub(super) struct Verified {
     reply: Option<Reply<inosync_proto::VerifyReport>>,
 }
 
+/// The time one comparison may take: an equal share of what is left until
+/// `deadline` among the `left` comparisons still to run (what a quick one
+/// leaves over goes to the next); unbounded without a deadline (a periodic
+/// verify: rsync's own `--timeout` ends a target that stopped answering).
+fn share(deadline: Option<Instant>, left: usize, now: Instant) -> Option<Duration> {
+    let rest = deadline?.saturating_duration_since(now);
+    Some(rest / u32::try_from(left.max(1)).unwrap_or(u32::MAX))
+}
+
 /// What `status` shows of a pair's last verify.
 #[derive(Debug, Clone)]
 pub struct LastVerify {
@@ -56,14 +65,17 @@ pub struct LastVerify {
 }
 
 impl Engine {
-    /// Starts comparing every pair in scope (one watch, or all).
+    /// Starts comparing every pair in scope (one watch, or all), one after
+    /// the other; with a reply, each within its share of the time until the
+    /// reply is due, so that every pair reports its own result.
     pub(super) fn start_verify(
         &mut self,
         scope: Option<u32>,
         repair: bool,
         checksum: bool,
-        reply: Option<Reply<inosync_proto::VerifyReport>>,
+        reply: Option<(Instant, Reply<inosync_proto::VerifyReport>)>,
     ) {
+        let (deadline, reply) = reply.unzip();
         let mut comparisons = Vec::new();
         for (id, watch) in self
             .watches
@@ -91,11 +103,23 @@ impl Engine {
         let done = self.verify_tx.clone();
         tokio::spawn(async move {
             let mut results = Vec::new();
-            for c in comparisons {
+            let count = comparisons.len();
+            for (i, c) in comparisons.into_iter().enumerate() {
                 let started = Instant::now();
                 let result = match (c.job, c.problem) {
                     (_, Some(problem)) => Err(problem),
-                    (Some(job), None) => rsync::compare(&job, checksum).await,
+                    (Some(job), None) => match share(deadline, count - i, started) {
+                        // Dropping the comparison kills its rsync (kill_on_drop).
+                        Some(limit) => tokio::time::timeout(limit, rsync::compare(&job, checksum))
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(format!(
+                                    "no answer within {:.1} s (its share of the time allowed)",
+                                    limit.as_secs_f64()
+                                ))
+                            }),
+                        None => rsync::compare(&job, checksum).await,
+                    },
                     (None, None) => Err("the pair went away".into()),
                 };
                 results.push(Compared {

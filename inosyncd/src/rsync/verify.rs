@@ -56,10 +56,11 @@ pub async fn compare(job: &Job, checksum: bool) -> Result<Vec<Difference>, Strin
             .split(|b| *b == b'\n')
             .filter_map(parse_line)
             .collect()),
+        // The cause in the words `status` uses for the same target.
         RunResult::Partial { cause, .. }
         | RunResult::Refused { cause }
-        | RunResult::Failed { cause, .. } => Err(format!("the comparison failed: {cause}")),
-        other => Err(format!("the comparison failed: {other:?}")),
+        | RunResult::Failed { cause, .. } => Err(cause),
+        other => Err(format!("the comparison ended as {}", other.label())),
     }
 }
 
