@@ -13,6 +13,7 @@ use std::time::Duration;
 use inosync_tests::{Fixture, poll_until};
 
 mod lag;
+mod observers;
 
 /// A loopback port nobody listens on now.
 pub(crate) fn free_port() -> u16 {
