@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a request or response changes shape, so that a client talking to a
 /// daemon of another release can warn instead of failing with an opaque decode error.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// The largest frame either side accepts: a bogus length prefix must not make the
 /// daemon allocate more than this.
@@ -280,7 +280,8 @@ pub struct PairDrift {
     /// How many paths differ (changes on their way are not counted).
     pub count: u64,
     /// Differing paths that are changes on their way (queued, held or
-    /// running, or below one): not drift.
+    /// running, or below one): not drift. (New in protocol 8; the wire format
+    /// is bincode, so `default` serves JSON readers only.)
     #[serde(default)]
     pub on_the_way: u64,
     /// The first differing paths, each with rsync's itemized change
