@@ -50,6 +50,26 @@ fn context_for(duration: Duration) -> context::Context {
     ctx
 }
 
+/// What is at `path` when it is not a socket (as inosyncd sees it: a
+/// symlink is not followed), in words; `None` for a socket or nothing.
+fn not_a_socket(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::symlink_metadata(path).ok()?.file_type();
+    Some(if kind.is_socket() {
+        return None;
+    } else if kind.is_file() {
+        "a regular file"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else {
+        "a device"
+    })
+}
+
 impl Connection {
     /// Connects and exchanges protocol versions (a mismatch is a warning).
     pub async fn open(socket: &Path) -> Result<Connection, CallError> {
@@ -58,6 +78,17 @@ impl Connection {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CallError::Unreachable(format!(
                     "inosyncd is not running: no socket at {}",
+                    socket.display()
+                )));
+            }
+            // Something else than a socket: inosyncd refuses to replace it.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ConnectionRefused
+                    && let Some(what) = not_a_socket(socket) =>
+            {
+                return Err(CallError::Unreachable(format!(
+                    "inosyncd is not running: {} is {what}, not a socket (inosyncd will not \
+                     start on it: remove it, or use --socket)",
                     socket.display()
                 )));
             }

@@ -155,7 +155,9 @@ enum Command {
         /// Compare contents, not size and mtime (reads every file on both sides).
         #[arg(long)]
         checksum: bool,
-        /// Give up after this many seconds.
+        /// Answer within this many seconds. The pairs share them (what a quick
+        /// one leaves goes to the next); one that does not answer within its
+        /// share is reported as not compared, the others with their results.
         #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = seconds)]
         timeout: f64,
     },
@@ -466,7 +468,13 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
                                 pair.watch, pair.destination
                             )
                         }
-                        (None, 0) => println!("{} -> {}: equal", pair.watch, pair.destination),
+                        (None, 0) if pair.on_the_way == 0 => {
+                            println!("{} -> {}: equal", pair.watch, pair.destination)
+                        }
+                        (None, 0) => println!(
+                            "{} -> {}: no drift; {} differing path(s) are on their way",
+                            pair.watch, pair.destination, pair.on_the_way
+                        ),
                         (None, n) => {
                             println!("{} -> {}: {n} path(s) differ", pair.watch, pair.destination);
                             for line in &pair.paths {

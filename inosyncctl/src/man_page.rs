@@ -22,7 +22,8 @@ The daemon refused the request (the message says why), or \fBwait\fR timed out.
 Usage error: an unknown command, option or value, found before the daemon is asked.
 .TP
 3
-The daemon is not running or not reachable (no socket, a stale socket).
+The daemon is not running or not reachable (no socket, a stale socket, or
+something else than a socket at its path, named).
 .TP
 4
 \fBverify\fR found a target that differs from its source.

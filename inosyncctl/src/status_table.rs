@@ -13,17 +13,25 @@ const DEFAULT_WIDTH: u16 = 80;
 /// Longest error shown in the table (its first line, cut).
 const ERROR_IN_TABLE: usize = 60;
 
-/// The header: where the daemon's values come from, in two short lines.
-fn header(status: &Status) -> String {
+/// The header: the daemon, its config file, and where its values come from,
+/// in three short lines. With a `width` (the table's), a config path too long
+/// for it is cut at the start (its file name stays): `--wide`, `status PATH`
+/// and `--json` show it whole.
+fn header(status: &Status, width: Option<usize>) -> String {
+    let config = status
+        .config_file
+        .as_deref()
+        .unwrap_or("none (quick start)");
+    let config = match width {
+        Some(width) => cut_start(config, width.saturating_sub("config ".len())),
+        None => config.to_string(),
+    };
     format!(
-        "inosyncd {} (pid {}), config {}, {} watch(es)\n\
-         {} of max {} rsync running, speed {} ({}), delay {} ({})\n",
+        "inosyncd {} (pid {}), {} watch(es), {} of max {} rsync running\n\
+         config {config}\n\
+         speed {} ({}), delay {} ({})\n",
         status.version,
         status.pid,
-        status
-            .config_file
-            .as_deref()
-            .unwrap_or("none (quick start)"),
         status.watches.len(),
         status.running,
         status.max_parallel,
@@ -32,6 +40,16 @@ fn header(status: &Status) -> String {
         seconds(status.delay),
         source(status.delay_source),
     )
+}
+
+/// `text` in at most `max` characters: its end, after "…" when cut.
+fn cut_start(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_string();
+    }
+    let kept: String = text.chars().skip(count - max.saturating_sub(1)).collect();
+    format!("…{kept}")
 }
 
 fn table_width(table: &Table) -> u16 {
@@ -44,11 +62,6 @@ fn table_width(table: &Table) -> u16 {
 
 /// The status as it fits the terminal.
 pub fn render(status: &Status) -> String {
-    let mut out = header(status);
-    if status.watches.is_empty() {
-        out.push_str("no watches: add one with `inosyncctl add PATH`\n");
-        return out;
-    }
     let mut table = Table::new();
     table
         .load_preset(UTF8_HORIZONTAL_ONLY)
@@ -63,6 +76,11 @@ pub fn render(status: &Status) -> String {
         ]);
     let width = table_width(&table);
     table.set_width(width);
+    let mut out = header(status, Some(usize::from(width)));
+    if status.watches.is_empty() {
+        out.push_str("no watches: add one with `inosyncctl add PATH`\n");
+        return out;
+    }
     for watch in &status.watches {
         for target in &watch.targets {
             table.add_row([
@@ -93,7 +111,7 @@ pub fn render(status: &Status) -> String {
 
 /// Every column, nothing cut, as wide as it takes (`--wide`).
 pub fn render_wide(status: &Status) -> String {
-    let mut out = header(status);
+    let mut out = header(status, None);
     let mut table = Table::new();
     table
         .load_preset(UTF8_HORIZONTAL_ONLY)
@@ -133,7 +151,7 @@ pub fn render_wide(status: &Status) -> String {
 
 /// One watch, every field, errors whole (`status PATH`).
 pub fn render_watch(status: &Status, watch: &WatchStatus) -> String {
-    let mut out = header(status);
+    let mut out = header(status, None);
     out.push_str(&format!("\nwatch {}\n", watch.path));
     let mut line = |key: &str, value: String| out.push_str(&format!("  {key:<16}{value}\n"));
     line("remote path", format!("{:?}", watch.remote_path));

@@ -250,7 +250,7 @@ impl Control for Handler {
 
     async fn verify(
         self,
-        _: Context,
+        context: Context,
         path: Option<String>,
         repair: bool,
         checksum: bool,
@@ -263,10 +263,14 @@ impl Control for Handler {
                 self.uid
             );
         }
+        // Each pair gets its share of the client's time, so that one that
+        // never answers cannot take the others' results with it.
+        let deadline = deadline_within(&context, 1e7)?;
         self.call(|reply| Command::Verify {
             path,
             repair,
             checksum,
+            deadline,
             reply,
         })
         .await

@@ -7,7 +7,9 @@ mod control;
 mod daemonize;
 mod deep_paths;
 mod engine;
+mod escaped;
 mod exclude;
+mod fd_limit;
 #[cfg(test)]
 mod hostile_input;
 mod left_running;
@@ -275,6 +277,14 @@ async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
         .socket
         .clone()
         .unwrap_or_else(inosync_proto::default_socket);
+    // Before any descriptor is spent: the sync path must not run out of them.
+    match fd_limit::raise() {
+        Ok((before, after)) if after > before => {
+            tracing::info!("descriptor limit raised from {before} to {after} (the hard limit)")
+        }
+        Ok((_, limit)) => tracing::debug!("descriptor limit {limit}"),
+        Err(e) => tracing::warn!("descriptor limit not raised: {e}"),
+    }
     let access = Access::new(config.socket_group.as_deref())?;
     let watches = config.watches.len();
     let socket = ControlSocket::bind(&socket_path, &access)?;

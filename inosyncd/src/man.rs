@@ -89,7 +89,8 @@ without Landlock, and start no child without a domain.
 .TP
 \fBmetrics_listen\fR = ""
 An address and port such as "127.0.0.1:9477": Prometheus metrics over HTTP at
-/metrics. Empty: off.
+/metrics. Empty: off. At most 16 connections at once (more are closed at
+once), 5 s to send a request's headers, 60 s per connection.
 .TP
 \fBmetrics_file\fR = ""
 An absolute path: the Prometheus text rewritten atomically every 15 s (mode

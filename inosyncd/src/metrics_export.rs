@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -15,9 +16,9 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::engine::Command;
 
@@ -73,27 +74,61 @@ async fn respond(
     })
 }
 
-/// Serves `GET /metrics` until the daemon stops; one task per connection, and a
-/// connection that misbehaves ends alone.
+/// Connections served at once. A scraper needs one; more are closed as soon
+/// as they are accepted, so that observers never hold more than this many of
+/// the descriptors the sync path needs (inotify, fanotify, rsync's pipes).
+const MAX_CONNECTIONS: usize = 16;
+
+/// How long a client may take to send its request headers (idle or slow
+/// clients free their place).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest a connection lives, kept alive or not: a scraper reconnects.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Serves `GET /metrics` until the daemon stops; one task per connection, at
+/// most [`MAX_CONNECTIONS`] of them, each bounded in time; a connection that
+/// misbehaves ends alone. The backlog is always drained (a connection over
+/// the cap is closed at once), so connecting clients never pile up.
 pub async fn serve(listener: TcpListener, engine: mpsc::Sender<Command>) {
+    let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut refused: u64 = 0;
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
+                // EMFILE, ENFILE, ENOBUFS: wait for descriptors to come back.
                 tracing::warn!("metrics endpoint: accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
+        let Ok(place) = places.clone().try_acquire_owned() else {
+            refused += 1;
+            if refused.is_power_of_two() {
+                tracing::info!(
+                    "metrics endpoint: {MAX_CONNECTIONS} connections open; {refused} closed at \
+                     once so far (the latest from {peer})"
+                );
+            }
+            drop(stream);
+            continue;
+        };
         let engine = engine.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| respond(request, engine.clone()));
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!("metrics endpoint: connection from {peer}: {e}");
+            let mut http = http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let served = http.serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_LIFETIME, served).await {
+                Ok(Err(e)) => tracing::debug!("metrics endpoint: connection from {peer}: {e}"),
+                Err(_) => {
+                    tracing::debug!("metrics endpoint: connection from {peer}: lived long enough")
+                }
+                Ok(Ok(())) => {}
             }
+            drop(place);
         });
     }
 }

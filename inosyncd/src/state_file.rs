@@ -24,6 +24,11 @@ pub struct RuntimeState {
     /// Config watches removed with `inosyncctl remove`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<String>,
+    /// Watches whose `inosyncctl remove` waits for their pending changes: a
+    /// restart finishes the removal (a full sync, then the watch goes) rather
+    /// than forgetting it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing: Vec<String>,
     /// Watches added with `inosyncctl add`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub added: Vec<AddedWatch>,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a request or response changes shape, so that a client talking to a
 /// daemon of another release can warn instead of failing with an opaque decode error.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// The largest frame either side accepts: a bogus length prefix must not make the
 /// daemon allocate more than this.
@@ -277,10 +277,16 @@ pub struct PairDrift {
     pub watch: String,
     /// The rsync destination.
     pub destination: String,
-    /// How many paths differ (changes still pending are not counted).
+    /// How many paths differ (changes on their way are not counted).
     pub count: u64,
+    /// Differing paths that are changes on their way (queued, held or
+    /// running, or below one): not drift. (New in protocol 8; the wire format
+    /// is bincode, so `default` serves JSON readers only.)
+    #[serde(default)]
+    pub on_the_way: u64,
     /// The first differing paths, each with rsync's itemized change
-    /// (`>f.st......`, `*deleting`, …).
+    /// (`>f.st......`, `*deleting`, …) and the name escaped as `ls -b` prints
+    /// it, so that any name stays on one line and can be read back exactly.
     pub paths: Vec<String>,
     /// Why the comparison could not be made, if it could not.
     pub error: Option<String>,

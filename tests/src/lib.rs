@@ -222,7 +222,7 @@ impl Fixture {
             "--state".as_ref(),
             state.as_os_str(),
         ];
-        self.start_as("inosyncd", &self.socket, &args, env, false)
+        self.start_as("inosyncd", &self.socket, &args, env, false, &[])
     }
 
     /// Starts the daemon again on the config [`Fixture::start_toml`] wrote
@@ -238,7 +238,7 @@ impl Fixture {
             "--state".as_ref(),
             state.as_os_str(),
         ];
-        self.start_as("inosyncd", &self.socket, &args, &[], true)
+        self.start_as("inosyncd", &self.socket, &args, &[], true, &[])
     }
 
     /// A TOML config: the given top-level lines, then one watch of `src` to `dst`.
@@ -284,7 +284,7 @@ impl Fixture {
     /// Starts `inosyncd ARGS -s SOCKET -v` (no `--state`: the daemon's own default)
     /// and waits until it answers.
     pub fn start_raw(&self, args: &[&OsStr]) -> Daemon {
-        self.start_as("inosyncd", &self.socket, args, &[], false)
+        self.start_as("inosyncd", &self.socket, args, &[], false, &[])
     }
 
     /// A second daemon beside the first: config `NAME.toml`, socket `NAME.sock`,
@@ -315,7 +315,25 @@ impl Fixture {
             ],
             &[],
             again,
+            &[],
         )
+    }
+
+    /// [`Fixture::start_toml`] with the daemon's descriptor limit set by
+    /// `prlimit` (`soft:hard`), as a small `LimitNOFILE` would.
+    pub fn start_toml_with_nofile(&self, config: &str, soft: u64, hard: u64) -> Daemon {
+        let path = self.path("inosync.toml");
+        fs::write(&path, config).expect("write config");
+        let state = self.state_file();
+        let args: [&OsStr; 4] = [
+            "-c".as_ref(),
+            path.as_os_str(),
+            "--state".as_ref(),
+            state.as_os_str(),
+        ];
+        let limit = format!("--nofile={soft}:{hard}");
+        let prefix: [&OsStr; 3] = ["prlimit".as_ref(), limit.as_ref(), "--".as_ref()];
+        self.start_as("inosyncd", &self.socket, &args, &[], false, &prefix)
     }
 
     fn start_as(
@@ -325,6 +343,7 @@ impl Fixture {
         args: &[&OsStr],
         env: &[(&str, &str)],
         append: bool,
+        prefix: &[&OsStr],
     ) -> Daemon {
         let log = self.path(&format!("{name}.log"));
         let log_file = fs::OpenOptions::new()
@@ -341,7 +360,15 @@ impl Fixture {
         if !calls.exists() {
             let _ = fs::write(&calls, "");
         }
-        let child = Command::new(bin("inosyncd"))
+        let mut command = match prefix.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(bin("inosyncd"));
+                command
+            }
+            None => Command::new(bin("inosyncd")),
+        };
+        let child = command
             .env("INOSYNC_TEST_SANDBOX_WRITABLE", &calls)
             .envs(env.iter().copied())
             .args(args)

@@ -120,9 +120,10 @@ impl Engine {
                 path,
                 repair,
                 checksum,
+                deadline,
                 reply,
             } => match path.map(|p| self.find_watch(&p)).transpose() {
-                Ok(scope) => self.start_verify(scope, repair, checksum, Some(reply)),
+                Ok(scope) => self.start_verify(scope, repair, checksum, Some((deadline, reply))),
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
@@ -188,6 +189,15 @@ impl Engine {
             }
         };
         self.begin_removal(id, discard, Some((deadline, reply)));
+        // Still waiting for its changes: a restart must finish the removal,
+        // not bring the watch back.
+        if let Some(watch) = self.watches.get(&id).filter(|w| w.removing.is_some()) {
+            let path = watch.spec.path.display().to_string();
+            if !self.runtime.removing.contains(&path) {
+                self.runtime.removing.push(path);
+                self.persist();
+            }
+        }
     }
 
     /// Stops watching; with `discard` the watch goes at once, otherwise when its

@@ -57,6 +57,7 @@ impl Engine {
         // listed path it cannot even stat fails the whole run).
         if let Some(paths) = &mut job.paths {
             let now = Instant::now();
+            let since = pair.running_since().unwrap_or(now);
             paths.retain(|path| {
                 if path.len() <= crate::listed_paths::MAX_RSYNC_PATH {
                     return true;
@@ -71,7 +72,8 @@ impl Engine {
                         String::from_utf8_lossy(&path[..path.len().min(120)])
                     );
                 }
-                pair.held.hold(path.clone(), &reason, failures, now, true);
+                pair.held
+                    .hold(path.clone(), &reason, failures, now, true, since);
                 false
             });
         }

@@ -25,6 +25,9 @@ pub struct Held {
     /// anything below it (longer than a path can be), and with it in a run,
     /// rsync deletes nothing.
     pub excluded: bool,
+    /// When the change it carries happened (its batch's oldest change): the
+    /// replication lag counts from here, whatever retries followed.
+    pub since: Instant,
 }
 
 /// The held paths of one pair.
@@ -52,27 +55,44 @@ impl HeldPaths {
         self.0.values().map(|h| h.retry_at).min()
     }
 
-    /// Takes out the paths due by `now`, with their failure counts, for a batch.
-    pub fn take_due(&mut self, now: Instant) -> BTreeMap<Vec<u8>, u32> {
+    /// The oldest change still held (for the replication lag).
+    pub fn oldest(&self) -> Option<Instant> {
+        self.0.values().map(|h| h.since).min()
+    }
+
+    /// Takes out the paths due by `now`, with their failure counts, for a
+    /// batch; and the oldest change among them.
+    pub fn take_due(&mut self, now: Instant) -> (BTreeMap<Vec<u8>, u32>, Option<Instant>) {
         let due: Vec<Vec<u8>> = self
             .0
             .iter()
             .filter(|(_, h)| h.retry_at <= now)
             .map(|(p, _)| p.clone())
             .collect();
-        due.into_iter()
-            .filter_map(|p| self.0.remove(&p).map(|h| (p, h.failures)))
-            .collect()
+        let mut oldest: Option<Instant> = None;
+        let taken = due
+            .into_iter()
+            .filter_map(|p| self.0.remove(&p).map(|h| (p, h)))
+            .map(|(p, h)| {
+                oldest = Some(oldest.map_or(h.since, |o| o.min(h.since)));
+                (p, h.failures)
+            })
+            .collect();
+        (taken, oldest)
     }
 
     /// Takes out everything a full sync covers: every path but the excluded
     /// ones (which it cannot send, and which are left out of it).
-    pub fn take_all(&mut self) -> BTreeMap<Vec<u8>, u32> {
+    pub fn take_all(&mut self) -> (BTreeMap<Vec<u8>, u32>, Option<Instant>) {
         let (excluded, taken): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.0)
             .into_iter()
             .partition(|(_, h)| h.excluded);
         self.0 = excluded;
-        taken.into_iter().map(|(p, h)| (p, h.failures)).collect()
+        let oldest = taken.values().map(|h| h.since).min();
+        (
+            taken.into_iter().map(|(p, h)| (p, h.failures)).collect(),
+            oldest,
+        )
     }
 
     /// The paths to leave out of every run but their own retries.
@@ -99,7 +119,8 @@ impl HeldPaths {
         }
     }
 
-    /// Holds `path` after its `failures`-th failure (`excluded`: see [`Held`]).
+    /// Holds `path` after its `failures`-th failure (`excluded`: see [`Held`];
+    /// `since`: when its change happened).
     pub fn hold(
         &mut self,
         path: Vec<u8>,
@@ -107,6 +128,7 @@ impl HeldPaths {
         failures: u32,
         now: Instant,
         excluded: bool,
+        since: Instant,
     ) {
         let retry_at = now + backoff(failures, Duration::from_secs(1));
         self.0.insert(
@@ -116,6 +138,7 @@ impl HeldPaths {
                 failures,
                 retry_at,
                 excluded,
+                since,
             },
         );
     }
@@ -129,13 +152,14 @@ mod tests {
     async fn held_paths_come_due_with_backoff() {
         let now = Instant::now();
         let mut held = HeldPaths::default();
-        held.hold(b"x".to_vec(), "denied", 1, now, false);
-        held.hold(b"y".to_vec(), "denied", 3, now, false);
-        assert!(held.take_due(now).is_empty());
+        held.hold(b"x".to_vec(), "denied", 1, now, false, now);
+        held.hold(b"y".to_vec(), "denied", 3, now, false, now);
+        assert!(held.take_due(now).0.is_empty());
         let first = held.next_retry().unwrap();
         assert!(first >= now + Duration::from_secs(1));
-        let due = held.take_due(now + Duration::from_millis(1300));
+        let (due, oldest) = held.take_due(now + Duration::from_millis(1300));
         assert_eq!(due.into_iter().collect::<Vec<_>>(), [(b"x".to_vec(), 1)]);
+        assert_eq!(oldest, Some(now));
         assert_eq!(held.len(), 1);
         assert!(held.next_retry().unwrap() >= now + Duration::from_secs(4));
     }

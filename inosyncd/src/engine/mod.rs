@@ -19,6 +19,7 @@ mod dispatch;
 mod held;
 mod leftovers;
 mod metrics;
+mod on_the_way;
 mod pair;
 mod reload;
 pub mod runner;
@@ -119,6 +120,8 @@ pub enum Command {
         path: Option<String>,
         repair: bool,
         checksum: bool,
+        /// When the answer is due: the comparisons share the time until then.
+        deadline: Instant,
         reply: Reply<inosync_proto::VerifyReport>,
     },
     /// Tests only: changes as if the watcher had seen them.
@@ -256,6 +259,7 @@ impl Engine {
                 .map_err(anyhow::Error::msg)?;
         }
         engine.restore_runtime_watches(initial);
+        engine.resume_removals();
         if engine.runtime.sources.len() != recorded {
             // The filesystems of new roots, recorded.
             engine.persist();

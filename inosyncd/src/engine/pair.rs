@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::held::HeldPaths;
 use super::leftovers::Leftovers;
+use super::on_the_way::OnTheWay;
 use crate::rsync::{Move, Outcome, Progress, RunResult};
 
 /// Past this many pending paths a pair gives up listing them and does one full
@@ -340,20 +341,35 @@ impl Pair {
             || !self.held.is_empty()
     }
 
-    /// Whether `path` is on its way: pending, held, or in the running batch (or
-    /// covered by a pending or running full sync).
-    pub fn is_pending(&self, path: &[u8]) -> bool {
-        self.pending_full
-            || self.pending.contains(path)
-            || self
-                .moves
-                .iter()
-                .any(|m| m.fallback.iter().any(|p| p == path))
-            || self.held.iter().any(|(p, _)| p == path)
-            || self
-                .running
-                .as_ref()
-                .is_some_and(|b| b.full || b.paths.iter().any(|p| p == path))
+    /// What is on its way to the target now (for `verify`): each pending,
+    /// held or running path with what lies below it, the old and new places of
+    /// queued moves, or everything while a full sync is pending or running.
+    pub fn on_the_way(&self) -> OnTheWay {
+        if self.pending_full || self.running.as_ref().is_some_and(|b| b.full) {
+            return OnTheWay::everything();
+        }
+        let mut way = OnTheWay::default();
+        let moves = self
+            .moves
+            .iter()
+            .chain(self.running.iter().flat_map(|b| &b.moves));
+        for m in moves {
+            way.add(&m.from);
+            way.add(&m.to);
+            m.fallback.iter().for_each(|p| way.add(p));
+        }
+        self.pending.iter().for_each(|p| way.add(p));
+        self.held.iter().for_each(|(p, _)| way.add(p));
+        if let Some(batch) = &self.running {
+            batch.paths.iter().for_each(|p| way.add(p));
+            batch.trees.iter().for_each(|p| way.add(p));
+        }
+        way
+    }
+
+    /// When the oldest change of the running batch happened.
+    pub fn running_since(&self) -> Option<Instant> {
+        self.running.as_ref().and(self.running_first_change)
     }
 
     /// Whether a batch is running.
@@ -362,13 +378,15 @@ impl Pair {
     }
 
     /// Pending paths, a pending full sync counting as one.
-    /// Since when the oldest change not yet synced has waited (replication lag).
+    /// Since when the oldest change not yet synced has waited (replication
+    /// lag): pending, running or held, counted from when it happened, however
+    /// many failed runs and retries came since.
     pub fn oldest_pending(&self) -> Option<Instant> {
         let running = self.running.as_ref().and(self.running_first_change);
-        match (running, self.first_change) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [running, self.first_change, self.held.oldest()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn pending_count(&self) -> u64 {
@@ -407,6 +425,15 @@ impl Pair {
         }
     }
 
+    /// Makes the pending batch due without its delay, but not before a retry
+    /// backoff ends (a repair of drift: a failing target stays paced).
+    pub fn expedite(&mut self, now: Instant) {
+        if self.has_pending() {
+            self.first_change.get_or_insert(now);
+            self.urgent = true;
+        }
+    }
+
     /// Asks the running rsync to stop; its batch comes back as pending and due now.
     /// Returns whether one was running.
     pub fn interrupt(&mut self) -> bool {
@@ -419,7 +446,7 @@ impl Pair {
     /// Moves the pending changes into the running batch; `stop` ends it early.
     pub fn start(&mut self, stop: oneshot::Sender<()>, now: Instant) -> Batch {
         self.stop = Some(stop);
-        let held_failures = if self.pending_full {
+        let (held_failures, held_since) = if self.pending_full {
             self.held.take_all()
         } else {
             self.held.take_due(now)
@@ -449,7 +476,12 @@ impl Pair {
             },
         };
         self.pending_full = false;
-        self.running_first_change = self.first_change.take().or(Some(now));
+        // The batch's oldest change: its pending paths' or a retried held
+        // path's, whichever happened first.
+        self.running_first_change = match (self.first_change.take(), held_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b).or(Some(now)),
+        };
         self.urgent = false;
         tracing::trace!(
             "{}: batch of {:?}, trees {:?}, moves {:?}",
@@ -566,8 +598,9 @@ impl Pair {
                 self.destination,
                 String::from_utf8_lossy(path)
             );
+            let since = self.running_first_change.unwrap_or(now);
             self.held
-                .hold(path.clone(), cause, failures, now, too_deep(path));
+                .hold(path.clone(), cause, failures, now, too_deep(path), since);
         }
         self.synced(batch);
         if outcome.deletions_skipped && new {
@@ -597,6 +630,11 @@ impl Pair {
     /// been renamed on the target: they come back as transfers, which are right
     /// either way.
     fn requeue(&mut self, batch: &Batch, now: Instant) {
+        // Its changes are as old as they were: the lag (and the delay) count
+        // from when they happened, not from this failure.
+        if let Some(since) = self.running_first_change {
+            self.first_change = Some(self.first_change.map_or(since, |f| f.min(since)));
+        }
         if batch.full {
             self.record_full(now, false, batch.full_reason);
         } else {

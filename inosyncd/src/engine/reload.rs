@@ -96,10 +96,19 @@ impl Engine {
         let mut layout = self.layout_after_reload();
         for spec in self.config.watches.clone() {
             let path = spec.path.display().to_string();
-            if self.runtime.removed.contains(&path) {
+            // Removed with `inosyncctl remove` (done, or waiting for its
+            // changes): the removal stands.
+            if self.runtime.removed.contains(&path) || self.runtime.removing.contains(&path) {
                 continue;
             }
             match watched.get(&spec.path).copied() {
+                Some((id, Source::Config)) if self.watches[&id].removing.is_some() => {
+                    match self.cancel_removal(id) {
+                        Ok(()) => added += 1,
+                        Err(e) => notes.push(format!("{path} not watched again: {e}")),
+                    }
+                    self.reconcile(id, spec)?;
+                }
                 Some((id, Source::Config)) => {
                     if self.reconcile(id, spec)? {
                         changed += 1;
@@ -238,6 +247,30 @@ impl Engine {
             );
         }
         layout
+    }
+
+    /// A config watch that an earlier reload removed, still syncing its last
+    /// changes, is in the config again: the removal is cancelled, the tree is
+    /// watched again, and a full sync covers what changed while it was not.
+    fn cancel_removal(&mut self, id: u32) -> Result<(), String> {
+        let Some(watch) = self.watches.get_mut(&id) else {
+            return Ok(());
+        };
+        for (_, reply) in watch.removing.take().into_iter().flatten() {
+            let _ = reply.send(Ok(false));
+        }
+        let now = Instant::now();
+        for pair in &mut watch.pairs {
+            pair.record_full(now, true, FullReason::Reload);
+        }
+        let (path, excludes) = (watch.spec.path.clone(), watch.excludes.clone());
+        tracing::info!("{}: back in the config; removal cancelled", path.display());
+
+        self.watcher
+            .add_root(id, &path, excludes)
+            .map_err(|e| format!("cannot watch {}: {e}", path.display()))?;
+        self.watcher.scan_root(id, None);
+        Ok(())
     }
 
     /// Brings one watch in line with its (new) spec. New or changed excludes, new

@@ -1,14 +1,17 @@
 //! `inosyncctl verify` and `verify_interval`: each target compared with its
 //! source by a dry run of a full sync, on a task of its own so the engine keeps
-//! syncing meanwhile. Differences are reported (paths still pending are not
-//! drift: they are on their way), recorded for `status`, and with `repair`
-//! queued for a sync. A drift found is a bug: it is logged at WARN with paths.
+//! syncing meanwhile. Differences are reported (changes on their way, see
+//! `on_the_way.rs`, are counted apart: they are not drift), recorded for
+//! `status`, and with `repair` queued for a sync. A drift found is a bug: it is
+//! logged at WARN with paths, escaped as `ls -b` prints them.
 
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use super::on_the_way::OnTheWay;
 use super::{Engine, Reply};
+use crate::escaped::ls_b;
 use crate::rsync::{self, Difference, Job};
 
 /// How many differing paths a report lists per pair.
@@ -21,16 +24,33 @@ struct Comparison {
     job: Option<Job>,
     /// Why it cannot be compared (source missing).
     problem: Option<String>,
+    /// What was on its way when the comparison started.
+    on_the_way: OnTheWay,
 }
 
 /// How one comparison ended, and how long it took.
-type Compared = (u32, u64, Result<Vec<Difference>, String>, Duration);
+struct Compared {
+    watch: u32,
+    pair: u64,
+    result: Result<Vec<Difference>, String>,
+    took: Duration,
+    on_the_way: OnTheWay,
+}
 
 /// Comparisons that finished, back to the engine.
 pub(super) struct Verified {
     results: Vec<Compared>,
     repair: bool,
     reply: Option<Reply<inosync_proto::VerifyReport>>,
+}
+
+/// The time one comparison may take: an equal share of what is left until
+/// `deadline` among the `left` comparisons still to run (what a quick one
+/// leaves over goes to the next); unbounded without a deadline (a periodic
+/// verify: rsync's own `--timeout` ends a target that stopped answering).
+fn share(deadline: Option<Instant>, left: usize, now: Instant) -> Option<Duration> {
+    let rest = deadline?.saturating_duration_since(now);
+    Some(rest / u32::try_from(left.max(1)).unwrap_or(u32::MAX))
 }
 
 /// What `status` shows of a pair's last verify.
@@ -45,14 +65,17 @@ pub struct LastVerify {
 }
 
 impl Engine {
-    /// Starts comparing every pair in scope (one watch, or all).
+    /// Starts comparing every pair in scope (one watch, or all), one after
+    /// the other; with a reply, each within its share of the time until the
+    /// reply is due, so that every pair reports its own result.
     pub(super) fn start_verify(
         &mut self,
         scope: Option<u32>,
         repair: bool,
         checksum: bool,
-        reply: Option<Reply<inosync_proto::VerifyReport>>,
+        reply: Option<(Instant, Reply<inosync_proto::VerifyReport>)>,
     ) {
+        let (deadline, reply) = reply.unzip();
         let mut comparisons = Vec::new();
         for (id, watch) in self
             .watches
@@ -72,6 +95,7 @@ impl Engine {
                         .missing
                         .clone()
                         .map(|why| format!("source missing: {why}")),
+                    on_the_way: pair.on_the_way(),
                 });
             }
         }
@@ -79,14 +103,32 @@ impl Engine {
         let done = self.verify_tx.clone();
         tokio::spawn(async move {
             let mut results = Vec::new();
-            for c in comparisons {
+            let count = comparisons.len();
+            for (i, c) in comparisons.into_iter().enumerate() {
                 let started = Instant::now();
                 let result = match (c.job, c.problem) {
                     (_, Some(problem)) => Err(problem),
-                    (Some(job), None) => rsync::compare(&job, checksum).await,
+                    (Some(job), None) => match share(deadline, count - i, started) {
+                        // Dropping the comparison kills its rsync (kill_on_drop).
+                        Some(limit) => tokio::time::timeout(limit, rsync::compare(&job, checksum))
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(format!(
+                                    "no answer within {:.1} s (its share of the time allowed)",
+                                    limit.as_secs_f64()
+                                ))
+                            }),
+                        None => rsync::compare(&job, checksum).await,
+                    },
                     (None, None) => Err("the pair went away".into()),
                 };
-                results.push((c.watch, c.pair, result, started.elapsed()));
+                results.push(Compared {
+                    watch: c.watch,
+                    pair: c.pair,
+                    result,
+                    took: started.elapsed(),
+                    on_the_way: c.on_the_way,
+                });
             }
             let _ = done.send(Verified {
                 results,
@@ -104,7 +146,14 @@ impl Engine {
             pairs: Vec::new(),
             repaired: verified.repair,
         };
-        for (id, pair_id, result, took) in verified.results {
+        for compared in verified.results {
+            let Compared {
+                watch: id,
+                pair: pair_id,
+                result,
+                took,
+                mut on_the_way,
+            } = compared;
             let Some(watch) = self.watches.get_mut(&id) else {
                 continue;
             };
@@ -112,22 +161,17 @@ impl Engine {
             let Some(pair) = watch.pairs.iter_mut().find(|p| p.id == pair_id) else {
                 continue;
             };
-            let (drift, error) = match result {
-                // Changes still pending are on their way, not drift; nor is
-                // the temp file of a transfer running now.
-                Ok(found) => (
-                    found
+            // On its way when the dry run started or now that it ended (a
+            // batch may have finished meanwhile): not drift.
+            on_the_way.merge(pair.on_the_way());
+            let (drift, coming, error) = match result {
+                Ok(found) => {
+                    let (coming, drift): (Vec<_>, Vec<_>) = found
                         .into_iter()
-                        .filter(|d| !pair.is_pending(&d.path))
-                        .filter(|d| {
-                            d.change != "*deleting"
-                                || !rsync::file_of_temp(&d.path)
-                                    .is_some_and(|f| pair.is_pending(&f))
-                        })
-                        .collect::<Vec<_>>(),
-                    None,
-                ),
-                Err(e) => (Vec::new(), Some(e)),
+                        .partition(|d| on_the_way.covers(&d.change, &d.path));
+                    (drift, coming.len() as u64, None)
+                }
+                Err(e) => (Vec::new(), 0, Some(e)),
             };
             pair.last_verify = Some(LastVerify {
                 at: SystemTime::now(),
@@ -137,7 +181,7 @@ impl Engine {
             let listed: Vec<String> = drift
                 .iter()
                 .take(LISTED)
-                .map(|d| format!("{} {}", d.change, String::from_utf8_lossy(&d.path)))
+                .map(|d| format!("{:<11} {}", d.change, ls_b(&d.path)))
                 .collect();
             // Every verify says what it found, and counts it.
             let result = match (&error, drift.len()) {
@@ -148,8 +192,16 @@ impl Engine {
                     );
                     "failed"
                 }
-                (None, 0) => {
+                (None, 0) if coming == 0 => {
                     tracing::info!("{path} -> {}: verify: equal ({took:.3?})", pair.destination);
+                    "equal"
+                }
+                (None, 0) => {
+                    tracing::info!(
+                        "{path} -> {}: verify: no drift; {coming} differing path(s) are on their \
+                         way ({took:.3?})",
+                        pair.destination
+                    );
                     "equal"
                 }
                 (None, n) => {
@@ -165,16 +217,20 @@ impl Engine {
             };
             self.metrics
                 .record_verify(&path, &pair.destination, result, drift.len() as u64);
-            if verified.repair {
+            // Only drift is repaired, and only drift hurries the pair: a
+            // verify that found nothing leaves the delay of pending changes
+            // and a failing target's backoff as they were.
+            if verified.repair && !drift.is_empty() {
                 for d in &drift {
                     pair.record(&d.path, now);
                 }
-                pair.hurry(now);
+                pair.expedite(now);
             }
             report.pairs.push(inosync_proto::PairDrift {
                 watch: path,
                 destination: pair.destination.clone(),
                 count: drift.len() as u64,
+                on_the_way: coming,
                 paths: listed,
                 error,
             });

@@ -197,6 +197,27 @@ impl Engine {
         }
     }
 
+    /// Removals that waited for their changes when the daemon stopped: each
+    /// watch gets a full sync (what was pending is no longer known) and goes
+    /// when it is done, as `remove` would have done.
+    pub(super) fn resume_removals(&mut self) {
+        let now = Instant::now();
+        for path in self.runtime.removing.clone() {
+            let Ok(id) = self.find_watch(&path) else {
+                self.runtime.removing.retain(|p| *p != path);
+                self.persist();
+                continue;
+            };
+            if let Some(watch) = self.watches.get_mut(&id) {
+                for pair in &mut watch.pairs {
+                    pair.record_full(now, true, FullReason::Initial);
+                }
+            }
+            tracing::info!("{path}: its removal waited for pending changes; finishing it");
+            self.begin_removal(id, false, None);
+        }
+    }
+
     pub(super) fn excludes_for(&self, spec: &WatchConfig) -> Result<ExcludeSet, String> {
         let mut patterns = self.config.excludes.clone();
         patterns.extend(spec.excludes.iter().cloned());
@@ -326,6 +347,7 @@ impl Engine {
             }
         }
         self.runtime.watch.remove(&path);
+        self.runtime.removing.retain(|p| *p != path);
         self.persist();
     }
 }

@@ -187,7 +187,7 @@ impl Job {
     }
 
     /// The command line of a dry run of this (full) job that itemizes what it
-    /// would change (`verify`): `--dry-run --out-format=%i %n`, no progress, and
+    /// would change (`verify`): `--dry-run --out-format=TAG%i %n`, no progress, and
     /// `--checksum` when contents are to be compared. Partial directories stay
     /// excluded (rsync's own rule): they are not drift.
     pub fn verify_argv(&self, checksum: bool) -> Vec<OsString> {
@@ -197,7 +197,10 @@ impl Job {
             .into_iter()
             .filter(|a| a != "--info=stats1,progress2" && *a != risk)
             .collect();
-        let mut extra: Vec<OsString> = vec!["--dry-run".into(), "--out-format=%i %n".into()];
+        let mut extra: Vec<OsString> = vec![
+            "--dry-run".into(),
+            format!("--out-format={}%i %n", super::verify::ITEM_TAG).into(),
+        ];
         if checksum {
             extra.push("--checksum".into());
         }

@@ -26,7 +26,7 @@ pub use command::Job;
 #[cfg(test)]
 pub use exit_code::class_of;
 pub use launch::{Launcher, Policy};
-pub use leftovers::{file_of_temp, parents as leftover_dirs};
+pub use leftovers::{PARTIAL_DIR, file_of_temp, parents as leftover_dirs};
 #[cfg(test)]
 pub use outcome::FailureClass;
 pub use outcome::{Outcome, Progress, RunResult};

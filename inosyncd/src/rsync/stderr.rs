@@ -246,7 +246,11 @@ fn failed_verification(line: &str) -> Option<(&str, bool)> {
 
 /// rsync prints unprintable bytes as `\#ooo` (octal).
 pub fn unescape(name: &str) -> Vec<u8> {
-    let bytes = name.as_bytes();
+    unescape_bytes(name.as_bytes())
+}
+
+/// [`unescape`] of raw bytes (rsync's stdout need not be UTF-8).
+pub fn unescape_bytes(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {

@@ -5,7 +5,7 @@ use super::classify::{Context, Ending, Listed, classify};
 use super::command::Job;
 use super::launch::{Kind, Launched};
 use super::outcome::RunResult;
-use super::stderr::{Stderr, unescape};
+use super::stderr::{Stderr, unescape_bytes};
 use crate::config::checks::is_local_target;
 
 /// One path where the target differs, with rsync's itemized change.
@@ -51,25 +51,37 @@ pub async fn compare(job: &Job, checksum: bool) -> Result<Vec<Difference>, Strin
     };
     // Synced: what was compared stands (24: files vanished while comparing).
     match classify(&ending, &stderr, &context).result {
-        RunResult::Synced => Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
+        RunResult::Synced => Ok(out
+            .stdout
+            .split(|b| *b == b'\n')
             .filter_map(parse_line)
             .collect()),
+        // The cause in the words `status` uses for the same target.
         RunResult::Partial { cause, .. }
         | RunResult::Refused { cause }
-        | RunResult::Failed { cause, .. } => Err(format!("the comparison failed: {cause}")),
-        other => Err(format!("the comparison failed: {other:?}")),
+        | RunResult::Failed { cause, .. } => Err(cause),
+        other => Err(format!("the comparison ended as {}", other.label())),
     }
 }
 
-/// One `%i %n` line; `None` for lines that are not itemized changes, and for a
-/// directory whose only difference is its mtime (kept loosely, see the README).
-fn parse_line(line: &str) -> Option<Difference> {
-    let (change, name) = if let Some(name) = line.strip_prefix("*deleting") {
-        ("*deleting".to_string(), name.trim_start())
+/// What starts each itemized line of a verify's dry run (`--out-format`):
+/// no other line rsync prints on stdout starts so, and a name never spans
+/// lines (rsync writes a newline in a name as `\#012`).
+pub(super) const ITEM_TAG: &str = "inosync-item:";
+
+/// One line of the dry run's stdout: `ITEM_TAG`, the 11 characters of `%i`
+/// (`*deleting` padded with spaces), one space, then the name exactly as rsync
+/// wrote it (its `\#ooo` escapes undone; nothing trimmed: a name may start
+/// with spaces). `None` for other lines, and for a directory whose only
+/// difference is its mtime (kept loosely, see the README).
+fn parse_line(line: &[u8]) -> Option<Difference> {
+    let item = line.strip_prefix(ITEM_TAG.as_bytes())?;
+    let (flags, name) = item.split_at_checked(11)?;
+    let name = name.strip_prefix(b" ")?;
+    let flags = std::str::from_utf8(flags).ok()?;
+    let change = if flags.trim_end() == "*deleting" {
+        "*deleting".to_string()
     } else {
-        let (flags, name) = line.split_at_checked(11)?;
-        let name = name.strip_prefix(' ')?;
         let kind = flags.as_bytes().get(1)?;
         if !b"fdLDS".contains(kind) || !b"<>ch.*".contains(flags.as_bytes().first()?) {
             return None;
@@ -81,15 +93,15 @@ fn parse_line(line: &str) -> Option<Difference> {
         {
             return None;
         }
-        (flags.to_string(), name)
+        flags.to_string()
     };
-    let name = name.strip_suffix('/').unwrap_or(name);
-    if name.is_empty() || name == "." {
+    let name = name.strip_suffix(b"/").unwrap_or(name);
+    if name.is_empty() || name == b"." {
         return None;
     }
     Some(Difference {
         change,
-        path: unescape(name),
+        path: unescape_bytes(name),
     })
 }
 
@@ -98,31 +110,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn itemized_lines_are_read() {
-        let lines = [
-            ">f.st...... docs/a b",
-            "*deleting   old/thing",
-            "cd+++++++++ new dir/",
-            ".d..t...... only-time/",
-            ".f...p..... mode\\#012change",
-            "cL+++++++++ link",
-            "created directory /m/x",
-            "",
+    fn itemized_lines_are_read_exactly() {
+        let lines: [&[u8]; 12] = [
+            b"inosync-item:>f.st...... docs/a b",
+            b"inosync-item:*deleting   old/thing",
+            b"inosync-item:*deleting     two-leading-spaces",
+            b"inosync-item:cd+++++++++ new dir/",
+            b"inosync-item:.d..t...... only-time/",
+            b"inosync-item:.f...p..... mode\\#012change",
+            b"inosync-item:*deleting   a\\#134#012b",
+            b"inosync-item:*deleting   raw \xff byte",
+            b"inosync-item:cL+++++++++ link",
+            b">f+++++++++ untagged",
+            b"created directory /m/x",
+            b"",
         ];
-        let found: Vec<(String, String)> = lines
+        let found: Vec<(String, Vec<u8>)> = lines
             .iter()
             .filter_map(|l| parse_line(l))
-            .map(|d| (d.change, String::from_utf8_lossy(&d.path).into_owned()))
+            .map(|d| (d.change, d.path))
             .collect();
-        let expected: Vec<(String, String)> = [
-            (">f.st......", "docs/a b"),
-            ("*deleting", "old/thing"),
-            ("cd+++++++++", "new dir"),
-            (".f...p.....", "mode\nchange"),
-            ("cL+++++++++", "link"),
+        let expected: Vec<(String, Vec<u8>)> = [
+            (">f.st......", &b"docs/a b"[..]),
+            ("*deleting", b"old/thing"),
+            ("*deleting", b"  two-leading-spaces"),
+            ("cd+++++++++", b"new dir"),
+            (".f...p.....", b"mode\nchange"),
+            ("*deleting", b"a\\#012b"),
+            ("*deleting", b"raw \xff byte"),
+            ("cL+++++++++", b"link"),
         ]
         .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .map(|(a, b)| (a.to_string(), b.to_vec()))
         .collect();
         assert_eq!(found, expected);
     }

@@ -127,6 +127,37 @@ fn inosyncctl_without_daemon_exits_3_naming_the_socket() {
     );
 }
 
+/// Something that is not a socket at the socket path (inosyncd refuses to
+/// replace it): inosyncctl says what it is and that inosyncd will not start
+/// on it, never "stale socket ... the next start replaces it".
+#[test]
+fn inosyncctl_names_what_is_at_the_socket_path_when_it_is_not_a_socket() {
+    let fx = Fixture::new();
+    let ask = || {
+        Command::new(bin("inosyncctl"))
+            .arg("-s")
+            .arg(&fx.socket)
+            .arg("status")
+            .output()
+            .unwrap()
+    };
+    std::fs::write(&fx.socket, "not a socket").unwrap();
+    let out = ask();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!(
+            "inosyncd is not running: {} is a regular file, not a socket (inosyncd will not \
+             start on it: remove it, or use --socket)",
+            fx.socket.display()
+        )
+    );
+    std::fs::remove_file(&fx.socket).unwrap();
+    run_ok(Command::new("mkfifo").arg(&fx.socket));
+    let stderr = String::from_utf8_lossy(&ask().stderr).into_owned();
+    assert!(stderr.contains(" is a FIFO, not a socket"), "{stderr}");
+}
+
 /// After a crash the socket file stays: the message says it is stale, not missing.
 #[test]
 fn inosyncctl_after_a_crash_names_the_stale_socket() {

@@ -127,3 +127,38 @@ fn status_fits_80_columns_and_the_whole_error_is_one_command_away() {
     assert!(wide.lines().any(|l| l.chars().count() > 80), "{wide}");
     assert!(wide.contains(first_line), "{wide}");
 }
+
+/// A config file at a long path (here 150 characters): every line of
+/// `status` still fits 80 columns; the path is shown whole by `--wide` and
+/// `--json`.
+#[test]
+fn status_header_fits_80_columns_with_a_long_config_path() {
+    let fx = Fixture::new();
+    let dir = fx.path(&"a-config-directory-with-a-long-name/".repeat(3));
+    fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("inosync-with-a-long-file-name.toml");
+    fs::write(&config, fx.simple_config("")).unwrap();
+    let shown = config.display().to_string();
+    assert!(shown.len() > 150, "{shown}");
+    let daemon = fx.start_raw(&[
+        "-c".as_ref(),
+        config.as_os_str(),
+        "--state".as_ref(),
+        fx.state_file().as_os_str(),
+    ]);
+    daemon.wait_idle();
+    let table = daemon.ctl_ok(&["status"]);
+    for line in table.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line}\n{table}",
+            line.chars().count()
+        );
+    }
+    assert!(
+        table.contains("inosync-with-a-long-file-name.toml"),
+        "{table}"
+    );
+    assert!(daemon.ctl_ok(&["status", "--wide"]).contains(&shown));
+    assert_eq!(daemon.status()["config_file"], shown.as_str());
+}

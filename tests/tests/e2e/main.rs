@@ -22,6 +22,7 @@ mod odd_names;
 mod persistence;
 mod races;
 mod remote_targets;
+mod removals;
 mod renames;
 mod safety;
 mod sandbox;

@@ -106,3 +106,52 @@ fn a_target_down_for_long_keeps_memory_bounded() {
     assert_eq!(pair.pending_count(), 1, "collapsed into one full sync");
     assert!(pair.start(oneshot::channel().0, now).full);
 }
+
+/// The replication lag counts from the change, through failed runs (issue 26).
+#[test]
+fn a_failed_batch_keeps_the_time_of_its_first_change() {
+    let start = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record(b"a", start);
+    for i in 1..=3 {
+        let at = start + Duration::from_secs(i * 10);
+        pair.start(oneshot::channel().0, at);
+        pair.finish(&failed(), at);
+        assert_eq!(pair.oldest_pending(), Some(start), "after failure {i}");
+    }
+    // The delay has passed since the change: the backoff alone decides.
+    let after = start + Duration::from_secs(30);
+    let due = pair.due_at(Duration::from_secs(20)).unwrap();
+    assert!(
+        due > after && due < after + Duration::from_secs(6),
+        "{:?}",
+        due - after
+    );
+}
+
+/// A held path is a change not yet on the target, as old as its batch's
+/// first change, through every retry.
+#[test]
+fn a_held_path_keeps_the_time_of_its_change() {
+    let start = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record(b"stuck", start);
+    let held = || Outcome {
+        result: RunResult::Partial {
+            held: vec![b"stuck".to_vec()],
+            cause: "denied".into(),
+        },
+        ..Outcome::bare(RunResult::Synced, Some(1))
+    };
+    let mut at = start + Duration::from_secs(1);
+    pair.start(oneshot::channel().0, at);
+    pair.finish(&held(), at);
+    assert_eq!(pair.oldest_pending(), Some(start));
+    // Its retry, and a failure of that: still as old.
+    at += Duration::from_secs(5);
+    let batch = pair.start(oneshot::channel().0, at);
+    assert_eq!(batch.paths, vec![b"stuck".to_vec()]);
+    assert_eq!(pair.oldest_pending(), Some(start));
+    pair.finish(&held(), at);
+    assert_eq!(pair.oldest_pending(), Some(start));
+}

@@ -12,8 +12,11 @@ use std::time::Duration;
 
 use inosync_tests::{Fixture, poll_until};
 
+mod lag;
+mod observers;
+
 /// A loopback port nobody listens on now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

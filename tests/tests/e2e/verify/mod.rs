@@ -8,6 +8,11 @@ use std::time::Duration;
 
 use inosync_tests::{Fixture, assert_trees_equal, poll_until, run_ok};
 
+mod interval;
+mod names;
+mod on_the_way;
+mod unreachable;
+
 fn tampered(fx: &Fixture) {
     fs::write(fx.dst.join("extra"), "not in the source").unwrap();
     fs::write(fx.dst.join("file"), "changed behind our back").unwrap();
