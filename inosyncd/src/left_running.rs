@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 /// The environment variable that names the daemon (by its control socket)
@@ -43,12 +44,16 @@ pub fn stop_left_running(owner: &OsStr) -> usize {
 }
 
 /// The process groups of the processes whose environment holds
-/// `MARK=owner`, ours excluded. Processes that cannot be read (another
-/// user's, gone meanwhile) are not ours.
+/// `MARK=owner`, ours excluded. Only processes of the daemon's own user count
+/// (its children run as it): another user may put the mark in an environment
+/// of theirs, never make us signal their processes. Processes that cannot be
+/// read (gone meanwhile) are not ours.
 fn marked_groups(owner: &OsStr) -> BTreeSet<i32> {
     let mut wanted = format!("{MARK}=").into_bytes();
     wanted.extend_from_slice(owner.as_bytes());
     let me = std::process::id();
+    // SAFETY: geteuid(2) cannot fail.
+    let uid = unsafe { libc::geteuid() };
     // SAFETY: getpgrp(2) cannot fail.
     let own_group = unsafe { libc::getpgrp() };
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -58,6 +63,7 @@ fn marked_groups(owner: &OsStr) -> BTreeSet<i32> {
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| *pid != me)
+        .filter(|pid| std::fs::metadata(format!("/proc/{pid}")).is_ok_and(|m| m.uid() == uid))
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/environ"))
                 .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == wanted))
@@ -87,7 +93,7 @@ mod tests {
     use std::os::unix::process::CommandExt;
 
     /// A marked process in its own group is stopped; one marked for another
-    /// socket, or not marked, is left alone.
+    /// socket, not marked, or another user's, is left alone.
     #[test]
     fn only_groups_marked_for_this_socket_are_stopped() {
         let owner = format!("/tmp/inosync-test-{}.sock", std::process::id());
@@ -100,19 +106,32 @@ mod tests {
             command.spawn().expect("start sleep")
         };
         let mut ours = spawn(Some(&owner));
-        let mut other = spawn(Some("/elsewhere.sock"));
-        let mut unmarked = spawn(None);
+        let other = spawn(Some("/elsewhere.sock"));
+        let unmarked = spawn(None);
+        // As root: another user's process with our mark is not ours.
+        // SAFETY: geteuid(2) cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let mut foreign = root.then(|| {
+            let mut command = std::process::Command::new("sleep");
+            command
+                .arg("30")
+                .process_group(0)
+                .env(MARK, &owner)
+                .uid(65534)
+                .gid(65534);
+            command.spawn().expect("start sleep as nobody")
+        });
         assert_eq!(stop_left_running(OsStr::new(&owner)), 1);
         assert!(ours.wait().is_ok_and(|s| !s.success()));
-        assert!(
-            matches!(other.try_wait(), Ok(None)),
-            "another socket's child stopped"
-        );
-        assert!(
-            matches!(unmarked.try_wait(), Ok(None)),
-            "an unmarked process stopped"
-        );
-        for child in [&mut other, &mut unmarked] {
+        let mut left = vec![
+            (other, "another socket's child"),
+            (unmarked, "an unmarked process"),
+        ];
+        left.extend(foreign.take().map(|f| (f, "another user's process")));
+        for (child, what) in &mut left {
+            assert!(matches!(child.try_wait(), Ok(None)), "{what} stopped");
+        }
+        for (child, _) in &mut left {
             let _ = child.kill();
             let _ = child.wait();
         }
