@@ -17,6 +17,10 @@ pub struct OnTheWay {
     all: bool,
     /// Each covers itself and what lies below it.
     roots: BTreeSet<Vec<u8>>,
+    /// Each covers itself only: a held path, retried as it is listed, without
+    /// what lies below it (a directory held for good must not hide drift
+    /// inside it from every verify).
+    exact: BTreeSet<Vec<u8>>,
 }
 
 impl OnTheWay {
@@ -24,7 +28,7 @@ impl OnTheWay {
     pub fn everything() -> OnTheWay {
         OnTheWay {
             all: true,
-            roots: BTreeSet::new(),
+            ..OnTheWay::default()
         }
     }
 
@@ -35,13 +39,22 @@ impl OnTheWay {
         }
     }
 
+    /// Adds a path alone, not what lies below it (a held path).
+    pub fn add_exact(&mut self, path: &[u8]) {
+        if !self.all {
+            self.exact.insert(path.to_vec());
+        }
+    }
+
     /// Both snapshots together.
     pub fn merge(&mut self, other: OnTheWay) {
         self.all |= other.all;
         if self.all {
             self.roots.clear();
+            self.exact.clear();
         } else {
             self.roots.extend(other.roots);
+            self.exact.extend(other.exact);
         }
     }
 
@@ -60,7 +73,7 @@ impl OnTheWay {
         if change == "*deleting" && file_of_temp(path).is_some() {
             return true;
         }
-        self.all || self.has_root_at_or_above(path)
+        self.all || self.exact.contains(path) || self.has_root_at_or_above(path)
     }
 
     fn has_root_at_or_above(&self, path: &[u8]) -> bool {
@@ -84,6 +97,15 @@ mod tests {
             way.add(r.as_bytes());
         }
         way
+    }
+
+    #[test]
+    fn a_held_path_covers_itself_only() {
+        let mut way = OnTheWay::default();
+        way.add_exact(b"held dir");
+        let covered = |p: &str| way.covers(">f.st......", p.as_bytes());
+        assert!(covered("held dir"));
+        assert!(!covered("held dir/file"));
     }
 
     #[test]

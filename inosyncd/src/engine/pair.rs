@@ -341,9 +341,10 @@ impl Pair {
             || !self.held.is_empty()
     }
 
-    /// What is on its way to the target now (for `verify`): each pending,
-    /// held or running path with what lies below it, the old and new places of
-    /// queued moves, or everything while a full sync is pending or running.
+    /// What is on its way to the target now (for `verify`): each pending or
+    /// running path with what lies below it, each held path alone (retried as
+    /// listed, it brings nothing below it), the old and new places of queued
+    /// moves, or everything while a full sync is pending or running.
     pub fn on_the_way(&self) -> OnTheWay {
         if self.pending_full || self.running.as_ref().is_some_and(|b| b.full) {
             return OnTheWay::everything();
@@ -359,9 +360,15 @@ impl Pair {
             m.fallback.iter().for_each(|p| way.add(p));
         }
         self.pending.iter().for_each(|p| way.add(p));
-        self.held.iter().for_each(|(p, _)| way.add(p));
+        self.held.iter().for_each(|(p, _)| way.add_exact(p));
         if let Some(batch) = &self.running {
-            batch.paths.iter().for_each(|p| way.add(p));
+            for path in &batch.paths {
+                if batch.held_failures.contains_key(path) {
+                    way.add_exact(path);
+                } else {
+                    way.add(path);
+                }
+            }
             batch.trees.iter().for_each(|p| way.add(p));
         }
         way

@@ -155,3 +155,30 @@ fn a_held_path_keeps_the_time_of_its_change() {
     pair.finish(&held(), at);
     assert_eq!(pair.oldest_pending(), Some(start));
 }
+
+/// A directory held for good (the target refuses its times) is retried as
+/// listed, without what lies below it: drift below it is drift, for verify,
+/// whether the retry waits or runs. It was on its way with all below it, so
+/// a file edited on the target inside it was never reported.
+#[test]
+fn a_held_directory_hides_no_drift_below_it() {
+    let start = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record(b"dir", start);
+    let held = Outcome {
+        result: RunResult::Partial {
+            held: vec![b"dir".to_vec()],
+            cause: "failed to set times".into(),
+        },
+        ..Outcome::bare(RunResult::Synced, Some(1))
+    };
+    pair.start(oneshot::channel().0, start);
+    pair.finish(&held, start);
+    let waiting = pair.on_the_way();
+    assert!(waiting.covers(".d..t......", b"dir"));
+    assert!(!waiting.covers(">f.st......", b"dir/file"));
+    pair.start(oneshot::channel().0, start + Duration::from_secs(5));
+    let retrying = pair.on_the_way();
+    assert!(retrying.covers(".d..t......", b"dir"));
+    assert!(!retrying.covers(">f.st......", b"dir/file"));
+}
