@@ -10,7 +10,6 @@
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 /// The environment variable that names the daemon (by its control socket)
@@ -44,9 +43,11 @@ pub fn stop_left_running(owner: &OsStr) -> usize {
 }
 
 /// The process groups of the processes whose environment holds
-/// `MARK=owner`, ours excluded. Only processes of the daemon's own user count
-/// (its children run as it): another user may put the mark in an environment
-/// of theirs, never make us signal their processes. Processes that cannot be
+/// `MARK=owner`, ours excluded. Only processes whose real user is the
+/// daemon's count (its children run as it): another user may put the mark in
+/// an environment of theirs, never make us signal their processes (the owner
+/// of `/proc/PID` would not do: it is root for a process that is not
+/// dumpable, such as one started from a setuid program). Processes that cannot be
 /// read (gone meanwhile) are not ours.
 fn marked_groups(owner: &OsStr) -> BTreeSet<i32> {
     let mut wanted = format!("{MARK}=").into_bytes();
@@ -63,7 +64,7 @@ fn marked_groups(owner: &OsStr) -> BTreeSet<i32> {
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| *pid != me)
-        .filter(|pid| std::fs::metadata(format!("/proc/{pid}")).is_ok_and(|m| m.uid() == uid))
+        .filter(|pid| real_uid(*pid) == Some(uid))
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/environ"))
                 .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == wanted))
@@ -72,6 +73,18 @@ fn marked_groups(owner: &OsStr) -> BTreeSet<i32> {
         .map(|pid| unsafe { libc::getpgid(pid as libc::pid_t) })
         .filter(|group| *group > 1 && *group != own_group)
         .collect()
+}
+
+/// The real user id of `pid` (the first of the `Uid:` line of its status).
+fn real_uid(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn signal_groups(groups: &BTreeSet<i32>, signal: i32) {

@@ -171,11 +171,24 @@ async fn watch_child(
         && super::process_group::end_group(group).await
         && !stopped
     {
-        tracing::warn!(
-            "{}: rsync's first process ended while processes of its run still ran (a \
-             wrapper that died, a receiver left by a killed sender); they were stopped",
-            run.label
-        );
+        // Killed by a signal: a wrapper or a sender that died, leaving the rest.
+        // An exit of its own on an error may not wait for its helpers (rsync
+        // exits on a fatal error without reaping them): nothing unusual.
+        let killed = status
+            .as_ref()
+            .is_ok_and(|s| std::os::unix::process::ExitStatusExt::signal(s).is_some());
+        if killed {
+            tracing::warn!(
+                "{}: rsync's first process was killed while processes of its run still \
+                 ran (a wrapper that died, a receiver left by a killed sender); stopping them",
+                run.label
+            );
+        } else {
+            tracing::debug!(
+                "{}: processes of the run were left after rsync exited; stopping them",
+                run.label
+            );
+        }
     }
     let bytes_sent = output_of(stdout_stats, None).await;
     let stderr = output_of(stderr_lines, Stderr::default()).await;

@@ -28,10 +28,18 @@ pub async fn compare(job: &Job, checksum: bool) -> Result<Vec<Difference>, Strin
         Launched::Pretended => return Err("not compared: --pretend runs nothing".into()),
         Launched::Refused(why) | Launched::NotStarted(why) => return Err(why),
     };
+    // A dry run given up on (its time share ran out: this future is dropped)
+    // takes its whole process group with it: the ssh under it, waiting on a
+    // host that never answers, would be left behind.
+    let mut group = GroupOnDrop(child.id());
     let out = child
         .wait_with_output()
         .await
-        .map_err(|e| format!("cannot wait for {}: {e}", job.rsync.display()))?;
+        .map_err(|e| format!("cannot wait for {}: {e}", job.rsync.display()));
+    if let Some(leader) = group.0.take() {
+        super::process_group::end_group(leader).await;
+    }
+    let out = out?;
     let mut stderr = Stderr::default();
     for line in String::from_utf8_lossy(&out.stderr).lines() {
         stderr.push(line.to_string());
@@ -105,9 +113,70 @@ fn parse_line(line: &[u8]) -> Option<Difference> {
     })
 }
 
+/// Kills the process group of a dry run whose future is dropped before the
+/// run was reaped (its leader not reaped, the group id is still ours).
+struct GroupOnDrop(Option<u32>);
+
+impl Drop for GroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            // SAFETY: kill(2) on the group of a child not reaped yet.
+            unsafe { libc::kill(-(group as libc::pid_t), libc::SIGKILL) };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A dry run given up on leaves nothing of its process group running
+    /// (the dropped child alone was killed, its own children went on).
+    #[tokio::test]
+    async fn a_dry_run_given_up_on_takes_its_process_group_with_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let source = root.join("src");
+        std::fs::create_dir(&source).unwrap();
+        let pid_file = root.join("helper.pid");
+        let script = root.join("hanging-rsync");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nsleep 60 &\necho $! > '{}'\nsleep 60\n",
+                pid_file.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let job = Job {
+            rsync: script,
+            source,
+            destination: format!("{}/mirror/", root.display()),
+            ..Job::default()
+        };
+        let given_up =
+            tokio::time::timeout(std::time::Duration::from_secs(1), compare(&job, false)).await;
+        assert!(given_up.is_err(), "the dry run ended by itself");
+        let helper: u32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{helper}/stat")).is_ok_and(|stat| {
+                !stat
+                    .rsplit_once(')')
+                    .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+            })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while alive() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(!alive(), "the dry run's helper {helper} still runs");
+    }
 
     #[test]
     fn itemized_lines_are_read_exactly() {
