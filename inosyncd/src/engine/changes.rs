@@ -41,6 +41,9 @@ impl Engine {
         let now = Instant::now();
         for change in changes {
             tracing::trace!("change: {change}");
+            if self.verifying > 0 {
+                self.note_for_verify(&change);
+            }
             match change {
                 Change::Path { watch, rel } => {
                     self.settling.changed(watch, &rel);

@@ -183,6 +183,9 @@ pub struct Engine {
     verify_rx: mpsc::UnboundedReceiver<verify::Verified>,
     /// Comparisons running now.
     verifying: usize,
+    /// What changed, per watch, while comparisons ran: on its way for them
+    /// (see `verify::Engine::note_for_verify`).
+    seen_while_verifying: std::collections::BTreeMap<u32, on_the_way::OnTheWay>,
     /// When the next periodic verify is due (`verify_interval`), if enabled.
     next_verify: Option<Instant>,
     metrics: metrics::Metrics,
@@ -239,6 +242,7 @@ impl Engine {
             verify_tx,
             verify_rx,
             verifying: 0,
+            seen_while_verifying: std::collections::BTreeMap::new(),
             next_verify: None,
             metrics: metrics::Metrics::default(),
             policy,

@@ -116,6 +116,14 @@ impl Settling {
             .any(|(w, _)| watch.is_none_or(|s| s == *w))
     }
 
+    /// The files of `watch` still settling.
+    pub fn paths(&self, watch: u32) -> impl Iterator<Item = &[u8]> {
+        self.files
+            .keys()
+            .filter(move |(w, _)| *w == watch)
+            .map(|(_, rel)| rel.as_slice())
+    }
+
     /// How many files of `watch` are settling.
     pub fn count(&self, watch: u32) -> usize {
         self.files.keys().filter(|(w, _)| *w == watch).count()

@@ -13,6 +13,7 @@ use super::on_the_way::OnTheWay;
 use super::{Engine, Reply};
 use crate::escaped::ls_b;
 use crate::rsync::{self, Difference, Job};
+use crate::watcher::Change;
 
 /// How many differing paths a report lists per pair.
 const LISTED: usize = 20;
@@ -162,8 +163,14 @@ impl Engine {
                 continue;
             };
             // On its way when the dry run started or now that it ended (a
-            // batch may have finished meanwhile): not drift.
+            // batch may have finished meanwhile), changed while it ran (made
+            // and synced meanwhile: the dry run may have seen it), or still
+            // being written: not drift.
             on_the_way.merge(pair.on_the_way());
+            if let Some(seen) = self.seen_while_verifying.get(&id) {
+                on_the_way.merge(seen.clone());
+            }
+            self.settling.paths(id).for_each(|p| on_the_way.add(p));
             let (drift, coming, error) = match result {
                 Ok(found) => {
                     let (coming, drift): (Vec<_>, Vec<_>) = found
@@ -235,8 +242,38 @@ impl Engine {
                 error,
             });
         }
+        if self.verifying == 0 {
+            self.seen_while_verifying.clear();
+        }
         if let Some(reply) = verified.reply {
             let _ = reply.send(Ok(report));
+        }
+    }
+
+    /// Keeps what changes while comparisons run. A change made after a
+    /// comparison took what is on its way, seen by its dry run, and synced
+    /// before it ended is in neither look: without this it would be drift.
+    pub(super) fn note_for_verify(&mut self, change: &Change) {
+        let watch = match change {
+            Change::Path { watch, .. }
+            | Change::Written { watch, .. }
+            | Change::Tree { watch, .. }
+            | Change::Everything { watch }
+            | Change::RootGone { watch }
+            | Change::Move { watch, .. } => *watch,
+        };
+        let seen = self.seen_while_verifying.entry(watch).or_default();
+        match change {
+            Change::Path { rel, .. } | Change::Written { rel, .. } | Change::Tree { rel, .. } => {
+                seen.add(rel)
+            }
+            Change::Move { from, to, .. } => {
+                seen.add(from);
+                seen.add(to);
+            }
+            Change::Everything { .. } | Change::RootGone { .. } => {
+                seen.merge(OnTheWay::everything())
+            }
         }
     }
 
