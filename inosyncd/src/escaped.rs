@@ -20,7 +20,7 @@ pub fn ls_b(name: &[u8]) -> String {
                 '\x08' => out.push_str("\\b"),
                 '\x0b' => out.push_str("\\v"),
                 '\x0c' => out.push_str("\\f"),
-                c if c.is_control() => {
+                c if c.is_control() || reorders_or_breaks(c) => {
                     let mut buf = [0u8; 4];
                     for b in c.encode_utf8(&mut buf).bytes() {
                         let _ = write!(out, "\\{b:03o}");
@@ -34,6 +34,15 @@ pub fn ls_b(name: &[u8]) -> String {
         }
     }
     out
+}
+
+/// Characters that are not control characters yet change how the rest of a
+/// line reads: line and paragraph separators (a viewer breaks the line
+/// there), bidirectional overrides and isolates (`x\u{202e}txt.exe` shows as
+/// `xexe.txt`), zero-width characters and the byte-order mark.
+fn reorders_or_breaks(c: char) -> bool {
+    matches!(c,
+        '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
 #[cfg(test)]
@@ -56,5 +65,18 @@ mod tests {
         for (name, expected) in cases {
             assert_eq!(ls_b(name), expected, "{:?}", String::from_utf8_lossy(name));
         }
+    }
+
+    /// A name cannot reorder or break the line it is printed in: separators,
+    /// bidirectional controls and zero-width characters are escaped as bytes.
+    #[test]
+    fn names_cannot_reorder_or_break_a_line() {
+        assert_eq!(
+            ls_b("x\u{202e}txt.exe".as_bytes()),
+            "x\\342\\200\\256txt.exe"
+        );
+        assert_eq!(ls_b("a\u{2028}b".as_bytes()), "a\\342\\200\\250b");
+        assert_eq!(ls_b("z\u{200b}w".as_bytes()), "z\\342\\200\\213w");
+        assert_eq!(ls_b("ü ok".as_bytes()), "ü\\ ok");
     }
 }
