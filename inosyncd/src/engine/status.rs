@@ -84,7 +84,9 @@ impl Engine {
                         .held
                         .iter()
                         .map(|(path, held)| HeldPath {
-                            path: String::from_utf8_lossy(path).into_owned(),
+                            // Escaped as verify escapes names: a name with a
+                            // newline must not print a line of its own.
+                            path: crate::escaped::ls_b(path),
                             reason: held.reason.clone(),
                             failures: held.failures,
                             retry_in: held.retry_at.saturating_duration_since(now).as_secs_f64(),

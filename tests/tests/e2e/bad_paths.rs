@@ -193,3 +193,23 @@ fn changes_below_a_path_held_after_a_race_still_arrive() {
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// A held path is shown escaped, as verify shows names: one named
+/// `stuck\nFAKE LINE` printed raw made `status` show a line of its own.
+#[test]
+fn a_held_path_with_a_newline_is_shown_escaped() {
+    let fx = Fixture::new();
+    let name = "stuck\nFAKE LINE";
+    fs::write(fx.src.join(name), "v1").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    let stuck = fx.dst.join(name);
+    let _lock = Immutable::set(&stuck);
+    fs::write(fx.src.join(name), "v2").unwrap();
+    let held = poll_until(Duration::from_secs(20), || {
+        daemon.status()["watches"][0]["targets"][0]["held"][0]["path"] == "stuck\\nFAKE\\ LINE"
+    });
+    assert!(held, "{}\n{}", daemon.status(), daemon.log());
+    let shown = daemon.ctl_ok(&["status", &fx.src.display().to_string()]);
+    assert!(!shown.lines().any(|l| l.starts_with("FAKE")), "{shown}");
+}
