@@ -400,8 +400,39 @@ mod tests {
         }
     }
 
-    fn c_path(path: &std::path::Path) -> std::ffi::CString {
-        std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap()
+    /// A watcher on the tree at `root`, scanned.
+    fn watched(root: &std::path::Path) -> InotifyWatcher {
+        let mut watcher = InotifyWatcher::new(crate::config::EventSet::default()).unwrap();
+        watcher
+            .add_root(0, root, crate::exclude::ExcludeSet::new(&[]).unwrap())
+            .unwrap();
+        watcher.scan_root(0, None);
+        watcher
+    }
+
+    /// `RENAME_EXCHANGE` of `a` and `b`.
+    fn exchange(a: &std::path::Path, b: &std::path::Path) {
+        let c_path =
+            |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+        let (a, b) = (c_path(a), c_path(b));
+        // SAFETY: two NUL-terminated paths that outlive the call.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    }
+
+    /// Paths as text, for readable assertions.
+    fn shown(set: std::collections::BTreeSet<Vec<u8>>) -> Vec<String> {
+        set.iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect()
     }
 
     /// `RENAME_EXCHANGE` of two watched directories: afterwards each one's
@@ -415,23 +446,8 @@ mod tests {
         let root = dir.path().canonicalize().unwrap();
         std::fs::create_dir_all(root.join("a")).unwrap();
         std::fs::create_dir_all(root.join("b")).unwrap();
-        let mut watcher = InotifyWatcher::new(crate::config::EventSet::default()).unwrap();
-        watcher
-            .add_root(0, &root, crate::exclude::ExcludeSet::new(&[]).unwrap())
-            .unwrap();
-        watcher.scan_root(0, None);
-        let (a, b) = (c_path(&root.join("a")), c_path(&root.join("b")));
-        // SAFETY: two NUL-terminated paths that outlive the call.
-        let rc = unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                a.as_ptr(),
-                libc::AT_FDCWD,
-                b.as_ptr(),
-                libc::RENAME_EXCHANGE,
-            )
-        };
-        assert_eq!(rc, 0);
+        let mut watcher = watched(&root);
+        exchange(&root.join("a"), &root.join("b"));
         let mut out = Vec::new();
         while watcher.read_queued(&mut out).unwrap() {}
         // What was b is a now: a file written into it is a/new.
@@ -460,30 +476,10 @@ mod tests {
         for d in ["p1/x/y/-i34/deep", "p2/f/g"] {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
-        let mut watcher = InotifyWatcher::new(crate::config::EventSet::default()).unwrap();
-        watcher
-            .add_root(0, &root, crate::exclude::ExcludeSet::new(&[]).unwrap())
-            .unwrap();
-        watcher.scan_root(0, None);
-        let (a, b) = (c_path(&root.join("p1/x/y")), c_path(&root.join("p2/f")));
-        // SAFETY: two NUL-terminated paths that outlive the call.
-        let rc = unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                a.as_ptr(),
-                libc::AT_FDCWD,
-                b.as_ptr(),
-                libc::RENAME_EXCHANGE,
-            )
-        };
-        assert_eq!(rc, 0);
+        let mut watcher = watched(&root);
+        exchange(&root.join("p1/x/y"), &root.join("p2/f"));
         let mut out = Vec::new();
         while watcher.read_queued(&mut out).unwrap() {}
-        let shown = |set: std::collections::BTreeSet<Vec<u8>>| -> Vec<String> {
-            set.iter()
-                .map(|p| String::from_utf8_lossy(p).into_owned())
-                .collect()
-        };
         assert_eq!(
             shown(watcher.watched_paths(0)),
             [
@@ -507,34 +503,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
         std::fs::create_dir_all(root.join("u/f/x/y/a15/x/d7/x/y/i34/x")).unwrap();
-        let mut watcher = InotifyWatcher::new(crate::config::EventSet::default()).unwrap();
-        watcher
-            .add_root(0, &root, crate::exclude::ExcludeSet::new(&[]).unwrap())
-            .unwrap();
-        watcher.scan_root(0, None);
+        let mut watcher = watched(&root);
         std::fs::rename(root.join("u/f/x/y/a15"), root.join("d34")).unwrap();
-        let (a, b) = (
-            c_path(&root.join("d34/x/d7/x/y")),
-            c_path(&root.join("u/f")),
-        );
-        // SAFETY: two NUL-terminated paths that outlive the call.
-        let rc = unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                a.as_ptr(),
-                libc::AT_FDCWD,
-                b.as_ptr(),
-                libc::RENAME_EXCHANGE,
-            )
-        };
-        assert_eq!(rc, 0);
+        exchange(&root.join("d34/x/d7/x/y"), &root.join("u/f"));
         let mut out = Vec::new();
         while watcher.read_queued(&mut out).unwrap() {}
-        let shown = |set: std::collections::BTreeSet<Vec<u8>>| -> Vec<String> {
-            set.iter()
-                .map(|p| String::from_utf8_lossy(p).into_owned())
-                .collect()
-        };
         let mut on_disk = std::collections::BTreeSet::new();
         let mut stack = vec![Vec::new()];
         while let Some(d) = stack.pop() {
