@@ -35,7 +35,7 @@ pub fn open_dir_below(root: &Path, rel: &[u8]) -> io::Result<OwnedFd> {
     // SAFETY: a fresh descriptor nobody else owns.
     let mut dir = unsafe { OwnedFd::from_raw_fd(fd) };
     for step in steps(rel) {
-        dir = open_step(&dir, &step)?;
+        dir = open_beneath(&dir, &step)?;
     }
     Ok(dir)
 }
@@ -56,8 +56,12 @@ fn steps(rel: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-fn open_step(dir: &OwnedFd, step: &[u8]) -> io::Result<OwnedFd> {
-    let c_step = CString::new(step)
+/// Opens directory `rel` below `dir` (`O_PATH`; `""` is `dir` itself) without
+/// following any symlink and without leaving `dir`: for paths read from a tree
+/// someone else may change under us.
+pub fn open_beneath(dir: &OwnedFd, rel: &[u8]) -> io::Result<OwnedFd> {
+    let rel = if rel.is_empty() { b".".as_slice() } else { rel };
+    let c_rel = CString::new(rel)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
     // SAFETY: zeroed plain data, then the fields openat2 reads.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
@@ -68,7 +72,7 @@ fn open_step(dir: &OwnedFd, step: &[u8]) -> io::Result<OwnedFd> {
         libc::syscall(
             libc::SYS_openat2,
             dir.as_raw_fd(),
-            c_step.as_ptr(),
+            c_rel.as_ptr(),
             &how as *const libc::open_how,
             std::mem::size_of::<libc::open_how>(),
         )

@@ -71,53 +71,28 @@ pub async fn apply(job: &Job) -> Vec<bool> {
     }
 }
 
-/// Opens `dir` (relative to `root`, which is trusted) without following any
-/// symlink and without leaving `root`.
-fn open_beneath(root: &OwnedFd, dir: &[u8]) -> std::io::Result<OwnedFd> {
-    let path = if dir.is_empty() { b".".as_slice() } else { dir };
-    let c_path = CString::new(path).map_err(|_| std::io::Error::other("NUL in path"))?;
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: openat2 reads the NUL-terminated path and the open_how we own.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            c_path.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the kernel returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
 /// Opens `dir` below `root`, making the directories that are missing (0700: the
 /// transfer that follows sets their modes, since a directory missing on the
 /// target is new in the source and so listed). One component at a time, none
 /// followed if it is a symlink.
 fn open_or_make_beneath(root: &OwnedFd, dir: &[u8]) -> std::io::Result<OwnedFd> {
-    match open_beneath(root, dir) {
+    match crate::deep_paths::open_beneath(root, dir) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
         other => return other,
     }
-    let mut current = open_beneath(root, b"")?;
+    let mut current = crate::deep_paths::open_beneath(root, b"")?;
     for part in dir.split(|b| *b == b'/').filter(|p| !p.is_empty()) {
         if part == b".." || part == b"." {
             return Err(std::io::Error::other("not a plain path"));
         }
-        current = match open_beneath(&current, part) {
+        current = match crate::deep_paths::open_beneath(&current, part) {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 let c_part = CString::new(part).map_err(|_| std::io::Error::other("NUL"))?;
                 // SAFETY: a descriptor we own and a NUL-terminated name.
                 if unsafe { libc::mkdirat(current.as_raw_fd(), c_part.as_ptr(), 0o700) } != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                open_beneath(&current, part)?
+                crate::deep_paths::open_beneath(&current, part)?
             }
             other => other?,
         };
@@ -153,7 +128,7 @@ fn rename_local(root: &Path, m: &Move) -> std::io::Result<()> {
     if from_name.is_empty() || to_name.is_empty() || from_name == b".." || to_name == b".." {
         return Err(std::io::Error::other("not a name"));
     }
-    let from_parent = open_beneath(&root_fd, from_dir)?;
+    let from_parent = crate::deep_paths::open_beneath(&root_fd, from_dir)?;
     // The old one must exist before anything is made for the new one.
     let c_from_check = CString::new(from_name).map_err(|_| std::io::Error::other("NUL"))?;
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
