@@ -152,6 +152,7 @@ fn print_effective(config: &Config) {
     println!("speed = {}", config.speed);
     println!("delay = {:?}", config.delay);
     println!("max_parallel = {}", config.max_parallel);
+    println!("max_parallel_large = {}", config.max_parallel_large);
     println!("events = {:?}", config.events.names());
     if !config.events.sees_attributes() {
         println!(

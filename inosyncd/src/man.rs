@@ -35,8 +35,11 @@ KB/s per rsync process; 0 = unlimited. Runtime: inosyncctl speed.
 \fBdelay\fR = 10.0
 Seconds from the first change of a batch to its sync. Runtime: inosyncctl delay.
 .TP
-\fBmax_parallel\fR = 4
+\fBmax_parallel\fR = 32
 rsync processes at once, all watches and targets together.
+.TP
+\fBmax_parallel_large\fR = 4
+Of those, how many may be large transfers: full syncs, trees compared whole, and batches of 2,000 paths or more or of more than 8 MiB. Small batches (a changed page to many web nodes) run beside them.
 .TP
 \fBevents\fR = ["IN_CLOSE_WRITE", "IN_CREATE", "IN_DELETE", "IN_MOVED_FROM", "IN_MOVED_TO", "IN_ATTRIB", "IN_MODIFY"]
 The inotify events that make a path pending (fanotify uses the same names).

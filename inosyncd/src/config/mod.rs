@@ -50,6 +50,11 @@ pub struct Config {
     pub delay: f64,
     /// Cap on concurrent rsync processes across all watches and targets.
     pub max_parallel: u32,
+    /// Of those, how many may be large transfers (full syncs, trees compared
+    /// whole, batches over `engine::lanes`' size): what the cap protects is the
+    /// bandwidth and CPU of long transfers, so small batches to many targets do
+    /// not queue behind it (README "Config (TOML)").
+    pub max_parallel_large: u32,
     /// The inotify events that make a path pending.
     pub events: EventSet,
     /// Exclude patterns applied to every watch.
@@ -121,7 +126,10 @@ impl Default for Config {
             rsync_args: Vec::new(),
             speed: 0,
             delay: 10.0,
-            max_parallel: 4,
+            // Room for one small transfer per target of a web farm at once;
+            // large ones stay at 4 (`max_parallel_large`).
+            max_parallel: 32,
+            max_parallel_large: 4,
             events: EventSet::default(),
             excludes: Vec::new(),
             targets: Vec::new(),

@@ -16,6 +16,7 @@ struct RawConfig {
     speed: Option<u32>,
     delay: Option<Spanned<f64>>,
     max_parallel: Option<Spanned<u32>>,
+    max_parallel_large: Option<Spanned<u32>>,
     events: Option<Spanned<Vec<String>>>,
     excludes: Option<Vec<Spanned<String>>>,
     targets: Option<Vec<Spanned<String>>>,
@@ -102,10 +103,15 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     if let Some(timeout) = &raw.io_timeout {
         checks::seconds(*timeout.get_ref()).map_err(|e| loc.error(timeout, "io_timeout", &e))?;
     }
-    if let Some(max) = &raw.max_parallel
-        && *max.get_ref() == 0
-    {
-        return Err(loc.error(max, "max_parallel", "must be at least 1"));
+    for (max, key) in [
+        (&raw.max_parallel, "max_parallel"),
+        (&raw.max_parallel_large, "max_parallel_large"),
+    ] {
+        if let Some(max) = max
+            && *max.get_ref() == 0
+        {
+            return Err(loc.error(max, key, "must be at least 1"));
+        }
     }
     let events = match &raw.events {
         Some(names) => {
@@ -198,6 +204,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             .max_parallel
             .map(Spanned::into_inner)
             .unwrap_or(defaults.max_parallel),
+        max_parallel_large: raw
+            .max_parallel_large
+            .map(Spanned::into_inner)
+            .unwrap_or(defaults.max_parallel_large),
         events,
         excludes,
         targets: default_targets,

@@ -8,6 +8,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::Engine;
+use super::lanes::Lane;
 use super::source;
 use crate::rsync::{self, Job, Outcome, RunResult};
 
@@ -18,12 +19,14 @@ pub(super) struct Done {
     pub(super) outcome: Outcome,
     /// rsync processes it used (a large batch may be split).
     pub(super) processes: usize,
+    /// The lane they counted against.
+    pub(super) lane: Lane,
 }
 
 impl Engine {
     /// Starts the pending batch of pair `i` of watch `id`: the job goes to the
     /// runner now, and a task sends back its outcome as [`Done`].
-    pub(super) fn start(&mut self, id: u32, i: usize) {
+    pub(super) fn start(&mut self, id: u32, i: usize, lane: Lane) {
         // Never rsync from a root that is not the tree we watch.
         if !self.check_source(id) {
             return;
@@ -32,6 +35,7 @@ impl Engine {
             return;
         };
         let speed = job.speed;
+        let large_slots = self.large_slots_free();
         let (stop_tx, stop_rx) = oneshot::channel();
         let Some(watch) = self.watches.get_mut(&id) else {
             return;
@@ -85,8 +89,8 @@ impl Engine {
             .retain(|tree| tree.len() <= crate::listed_paths::MAX_RSYNC_PATH);
         // A large batch may use the free slots: several rsync processes.
         let processes = match &job.paths {
-            Some(paths) if paths.len() >= rsync::SPLIT_MIN_PATHS => {
-                let free = (self.config.max_parallel as usize).saturating_sub(self.running);
+            Some(paths) if lane == Lane::Large && paths.len() >= rsync::SPLIT_MIN_PATHS => {
+                let free = large_slots;
                 let wanted = free.clamp(1, paths.len().div_ceil(1000));
                 // As many as there are groups of whole directories.
                 rsync::split_by_directory(paths.clone(), wanted)
@@ -99,6 +103,9 @@ impl Engine {
         let label = format!("{} -> {}", watch.spec.path.display(), pair.destination);
         let pair_id = pair.id;
         self.running += processes;
+        if lane == Lane::Large {
+            self.running_large += processes;
+        }
         let done = self.done_tx.clone();
         // The runner starts rsync here, synchronously; the task only awaits it.
         let running = self.runner.run(job, label, stop_rx, progress);
@@ -109,6 +116,7 @@ impl Engine {
                 pair: pair_id,
                 outcome,
                 processes,
+                lane,
             });
         });
     }
@@ -158,6 +166,9 @@ impl Engine {
     /// A run ended: log it in one line and let its pair take the outcome.
     pub(super) fn finish(&mut self, done: Done) {
         self.running = self.running.saturating_sub(done.processes);
+        if done.lane == Lane::Large {
+            self.running_large = self.running_large.saturating_sub(done.processes);
+        }
         let Some(watch) = self.watches.get_mut(&done.watch) else {
             return;
         };

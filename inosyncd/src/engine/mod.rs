@@ -17,6 +17,7 @@ mod changes;
 mod commands;
 mod dispatch;
 mod held;
+pub(super) mod lanes;
 mod leftovers;
 mod metrics;
 mod on_the_way;
@@ -167,7 +168,10 @@ pub struct Engine {
     watches: BTreeMap<u32, Watch>,
     next_watch_id: u32,
     next_pair_id: u64,
+    /// rsync processes running now, and how many of them are large transfers
+    /// (see `lanes.rs`).
     running: usize,
+    running_large: usize,
     waiters: Vec<Waiter>,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
@@ -233,6 +237,7 @@ impl Engine {
             next_watch_id: 0,
             next_pair_id: 0,
             running: 0,
+            running_large: 0,
             waiters: Vec::new(),
             done_tx,
             done_rx,

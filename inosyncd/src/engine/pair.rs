@@ -404,6 +404,18 @@ impl Pair {
         }
     }
 
+    /// The paths the pending batch would list, and how many, when it is a batch
+    /// of listed paths (no full sync, no tree compared whole): what the engine
+    /// weighs to choose its lane (`lanes.rs`).
+    pub fn listed_pending(&self) -> Option<(usize, impl Iterator<Item = &[u8]>)> {
+        if self.pending_full || !self.trees.is_empty() {
+            return None;
+        }
+        let pending = self.pending.iter().map(Vec::as_slice);
+        let held = self.held.iter().map(|(path, _)| path.as_slice());
+        Some((self.pending.len() + self.held.len(), pending.chain(held)))
+    }
+
     /// When the pending batch may start: `delay` after its first change, not
     /// before a retry backoff ends, never while one runs.
     pub fn due_at(&self, delay: Duration) -> Option<Instant> {

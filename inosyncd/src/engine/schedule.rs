@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Engine;
+use super::lanes::Lane;
 use super::watches::Watch;
 
 impl Engine {
@@ -117,7 +118,8 @@ impl Engine {
         out
     }
 
-    /// Starts every batch whose time has come, oldest first, up to `max_parallel`.
+    /// Starts every batch whose time has come, oldest first, while its lane has
+    /// room: a large batch waiting for a slot holds back no small one behind it.
     pub(super) fn start_due_batches(&mut self) {
         let now = Instant::now();
         let mut due: Vec<(Instant, u32, usize)> = self
@@ -130,22 +132,27 @@ impl Engine {
             .collect();
         due.sort();
         for (_, id, i) in due {
-            if self.running >= self.config.max_parallel as usize {
+            if !self.has_room(Lane::Small) {
                 break;
             }
-            self.start(id, i);
+            let lane = self.lane_of(id, i);
+            if self.has_room(lane) {
+                self.start(id, i, lane);
+            }
         }
     }
 
     /// The next moment something is due: a batch, a deadline, a periodic sync, the
-    /// next look at the watch roots.
+    /// next look at the watch roots. A batch already due waits for a slot: the
+    /// end of a run wakes the engine for it.
     pub(super) fn next_wakeup(&self) -> Instant {
         let mut wake = self.next_source_check;
-        if self.running < self.config.max_parallel as usize {
-            for (id, i, delay) in self.schedulable() {
-                if let Some(at) = self.watches[&id].pairs[i].due_at(delay) {
-                    wake = wake.min(at);
-                }
+        let now = Instant::now();
+        for (id, i, delay) in self.schedulable() {
+            if let Some(at) = self.watches[&id].pairs[i].due_at(delay)
+                && at > now
+            {
+                wake = wake.min(at);
             }
         }
         for waiter in &self.waiters {

@@ -114,3 +114,82 @@ fn max_parallel_caps_rsync_processes() {
         assert!(fx.path(&format!("t{i}/a/f4")).exists() && fx.path(&format!("t{i}/b/g4")).exists());
     }
 }
+
+/// A closed loopback port: a target there fails at once (connection refused).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+#[test]
+fn a_change_goes_to_sixteen_targets_side_by_side_and_a_failing_one_delays_none() {
+    let fx = Fixture::new();
+    // Every run to a local target logs its start and waits for the gate: all
+    // fifteen must be running at once before any may finish.
+    let wrapper = fx.path("gated-rsync");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nfor last; do :; done\ncase \"$last\" in\n  rsync://*) ;;\n  \
+             *) echo start >> '{log}'; while [ ! -e '{gate}' ]; do sleep 0.02; done ;;\nesac\n\
+             exec '{rsync}' \"$@\"\n",
+            log = fx.calls_log().display(),
+            gate = fx.path("gate").display(),
+            rsync = real_rsync().display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut targets: Vec<String> = (0..15)
+        .map(|i| format!("\"{}/\"", fx.path(&format!("t{i}")).display()))
+        .collect();
+    targets.insert(7, format!("\"rsync://127.0.0.1:{}/m/\"", closed_port()));
+    // The default caps: nothing about parallelism is configured.
+    let config = format!(
+        "delay = 0\ninitial_sync = false\nrsync = \"{}\"\n\n[[watch]]\npath = \"{}\"\n\
+         remote_path = \"\"\ntargets = [{}]\n",
+        wrapper.display(),
+        fx.src.display(),
+        targets.join(", ")
+    );
+    let daemon = fx.start_toml(&config);
+    fs::write(fx.src.join("page.html"), "v1").unwrap();
+    let started = || {
+        fs::read_to_string(fx.calls_log())
+            .map(|log| log.lines().count())
+            .unwrap_or(0)
+    };
+    let side_by_side = poll_until(Duration::from_secs(20), || started() >= 15);
+    assert!(
+        side_by_side,
+        "{} of 15 transfers of a one-file change ran at once (they waited in rounds)\n{}",
+        started(),
+        daemon.log()
+    );
+    fs::write(fx.path("gate"), "").unwrap();
+    let arrived = |content: &str| {
+        (0..15).all(|i| {
+            fs::read_to_string(fx.path(&format!("t{i}/page.html"))).is_ok_and(|c| c == content)
+        })
+    };
+    assert!(
+        poll_until(Duration::from_secs(20), || arrived("v1")),
+        "{}",
+        daemon.log()
+    );
+    // The failing target retries with backoff; the others take the next change
+    // at once.
+    fs::write(fx.src.join("page.html"), "v2").unwrap();
+    assert!(
+        poll_until(Duration::from_secs(10), || arrived("v2")),
+        "the failing target held back the others\n{}",
+        daemon.log()
+    );
+    let status = daemon.status();
+    assert_eq!(
+        status["watches"][0]["targets"][7]["state"], "retrying",
+        "{status}"
+    );
+}

@@ -4,6 +4,7 @@
 //! milliseconds.
 
 mod fake;
+mod lanes;
 mod lifecycle;
 mod moves;
 mod retries;
@@ -31,6 +32,7 @@ struct Spec {
     targets: usize,
     delay: f64,
     max_parallel: u32,
+    max_parallel_large: u32,
     initial_sync: bool,
     full_sync_interval: f64,
     /// Files (with their directories) in the root of watch 0 before the start.
@@ -44,6 +46,7 @@ impl Default for Spec {
             targets: 1,
             delay: 0.0,
             max_parallel: 4,
+            max_parallel_large: 4,
             initial_sync: false,
             full_sync_interval: 0.0,
             files: &[],
@@ -66,6 +69,7 @@ impl Harness {
         let mut config = Config {
             delay: spec.delay,
             max_parallel: spec.max_parallel,
+            max_parallel_large: spec.max_parallel_large,
             initial_sync: spec.initial_sync,
             full_sync_interval: spec.full_sync_interval,
             // verify runs the real rsync, not the fake runner: none here.

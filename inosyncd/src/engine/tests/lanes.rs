@@ -1,0 +1,105 @@
+//! `max_parallel` and `max_parallel_large`: small batches to many targets run
+//! side by side; full syncs, trees compared whole and batches of many bytes
+//! count against the large cap; the total cap holds for everything.
+
+use super::fake::synced;
+use super::{Harness, Spec};
+use crate::engine::lanes::SMALL_MAX_BYTES;
+use crate::watcher::Change;
+
+fn tree(watch: u32, rel: &str) -> Change {
+    Change::Tree {
+        watch,
+        rel: rel.as_bytes().to_vec(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_the_default_caps_a_one_file_change_goes_to_sixteen_targets_at_once() {
+    let defaults = crate::config::Config::default();
+    let h = Harness::start(Spec {
+        targets: 16,
+        max_parallel: defaults.max_parallel,
+        max_parallel_large: defaults.max_parallel_large,
+        ..Spec::default()
+    })
+    .await;
+    h.change(0, "file").await;
+    assert_eq!(
+        h.started(),
+        16,
+        "small transfers waited behind the large cap"
+    );
+    assert_eq!(h.status().await.running, 16);
+}
+
+#[tokio::test(start_paused = true)]
+async fn full_syncs_to_sixteen_targets_run_at_most_max_parallel_large_at_once() {
+    let h = Harness::start(Spec {
+        targets: 16,
+        max_parallel: 32,
+        max_parallel_large: 4,
+        initial_sync: true,
+        ..Spec::default()
+    })
+    .await;
+    assert_eq!(h.started(), 4);
+    h.finish(0, synced()).await;
+    assert_eq!(h.started(), 5, "a freed large slot was not used");
+    assert_eq!(h.status().await.running, 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_large_batch_waiting_for_a_slot_holds_back_no_small_one() {
+    let h = Harness::start(Spec {
+        watches: 3,
+        max_parallel: 8,
+        max_parallel_large: 1,
+        ..Spec::default()
+    })
+    .await;
+    h.inject(vec![tree(0, "")]).await;
+    h.inject(vec![tree(1, "")]).await;
+    assert_eq!(h.started(), 1, "two trees compared whole at once");
+    h.change(2, "file").await;
+    assert_eq!(h.started(), 2, "the small change waited behind a large one");
+    assert!(h.job(1).source.ends_with("src2"), "{:?}", h.job(1).source);
+    h.finish(0, synced()).await;
+    assert_eq!(h.started(), 3);
+    assert!(h.job(2).source.ends_with("src1"), "{:?}", h.job(2).source);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_of_many_bytes_counts_as_large() {
+    let h = Harness::start(Spec {
+        watches: 2,
+        max_parallel: 8,
+        max_parallel_large: 1,
+        ..Spec::default()
+    })
+    .await;
+    for w in 0..2 {
+        let big = std::fs::File::create(h.root(w).join("big")).expect("create");
+        big.set_len(SMALL_MAX_BYTES + 1).expect("sparse file");
+        h.change(w as u32, "big").await;
+    }
+    assert_eq!(h.started(), 1, "two large transfers at once");
+    h.finish(0, synced()).await;
+    assert_eq!(h.started(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_parallel_caps_small_transfers_too() {
+    let h = Harness::start(Spec {
+        targets: 16,
+        max_parallel: 3,
+        max_parallel_large: 4,
+        ..Spec::default()
+    })
+    .await;
+    h.change(0, "file").await;
+    assert_eq!(h.started(), 3);
+    h.finish(1, synced()).await;
+    assert_eq!(h.started(), 4, "a freed slot was not used");
+    assert_eq!(h.status().await.running, 3);
+}
