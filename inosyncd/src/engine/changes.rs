@@ -96,6 +96,18 @@ impl Engine {
                         }
                     }
                 }
+                Change::Renamed { watch, from, to } => {
+                    tracing::debug!(
+                        "renamed (compared whole): {} -> {}",
+                        String::from_utf8_lossy(&from),
+                        String::from_utf8_lossy(&to)
+                    );
+                    if let Some(w) = self.watches.get_mut(&watch) {
+                        for pair in &mut w.pairs {
+                            pair.record_rename(&from, &to, now);
+                        }
+                    }
+                }
             }
         }
     }

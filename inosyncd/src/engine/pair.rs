@@ -318,6 +318,25 @@ impl Pair {
         }
     }
 
+    /// A directory renamed whose two places are trees to compare whole anyway
+    /// (recorded on their own): renamed on the target first when it can be, so
+    /// the comparison finds the files there. Nothing pending follows it (its
+    /// paths may already be where everything is now).
+    pub fn record_rename(&mut self, from: &[u8], to: &[u8], now: Instant) {
+        if self.pending_full || self.running.as_ref().is_some_and(|b| b.full) {
+            return;
+        }
+        self.first_change.get_or_insert(now);
+        self.moves.push(Move {
+            from: from.to_vec(),
+            to: to.to_vec(),
+            fallback: Vec::new(),
+        });
+        if self.moves.len() > MAX_PENDING_PATHS / 100 {
+            self.record_full(now, false, FullReason::TooManyPaths);
+        }
+    }
+
     /// Anything may have changed: the next batch is a full sync (`reason`: the
     /// first one asked for, for the metrics).
     pub fn record_full(&mut self, now: Instant, urgent: bool, reason: FullReason) {

@@ -260,14 +260,15 @@ impl Engine {
             | Change::Tree { watch, .. }
             | Change::Everything { watch }
             | Change::RootGone { watch }
-            | Change::Move { watch, .. } => *watch,
+            | Change::Move { watch, .. }
+            | Change::Renamed { watch, .. } => *watch,
         };
         let seen = self.seen_while_verifying.entry(watch).or_default();
         match change {
             Change::Path { rel, .. } | Change::Written { rel, .. } | Change::Tree { rel, .. } => {
                 seen.add(rel)
             }
-            Change::Move { from, to, .. } => {
+            Change::Move { from, to, .. } | Change::Renamed { from, to, .. } => {
                 seen.add(from);
                 seen.add(to);
             }

@@ -130,6 +130,8 @@ impl Job {
                 arg("--modify-window=-1");
                 if self.resend {
                     arg("--ignore-times");
+                } else if self.compare_contents {
+                    arg("--checksum");
                 }
             }
             Some(_) => {

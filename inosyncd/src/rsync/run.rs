@@ -57,13 +57,29 @@ pub fn run(
         // is only the fast way there, this is the proof (it sends file lists, and
         // whatever differs). The directories that may be other trees than the
         // target's (moved in, swapped, made again) are sent whole, every file.
-        let renamed_trees: Vec<Vec<u8>> = job
+        // A move renamed before one recorded earlier (see `renames::order`)
+        // may have taken what another path held: its tree is compared by
+        // content, as is a tree to compare whole that a rename brought.
+        let out_of_order = super::renames::out_of_order(&job.moves);
+        let renamed_to: Vec<Vec<u8>> = job
             .moves
             .iter()
             .zip(&renamed)
             .filter(|(_, ok)| **ok)
             .map(|(m, _)| m.to.clone())
             .collect();
+        let mut renamed_trees = Vec::new();
+        let mut late_trees = Vec::new();
+        for ((m, ok), late) in job.moves.iter().zip(&renamed).zip(&out_of_order) {
+            if *ok {
+                if *late {
+                    &mut late_trees
+                } else {
+                    &mut renamed_trees
+                }
+                .push(m.to.clone());
+            }
+        }
         let mut present = |trees: Vec<Vec<u8>>| {
             let listed =
                 crate::listed_paths::topmost(crate::listed_paths::for_rsync(&job.source, trees));
@@ -71,10 +87,25 @@ pub fn run(
             missing.extend(gone);
             present
         };
-        let new_trees = present(job.trees.clone());
+        let whole = present(job.trees.clone());
+        let (by_content, new_trees): (Vec<Vec<u8>>, Vec<Vec<u8>>) = whole
+            .iter()
+            .cloned()
+            .partition(|t| crate::listed_paths::covered_by(t, &renamed_to));
+        let by_content: Vec<Vec<u8>> = by_content
+            .into_iter()
+            .chain(
+                present(late_trees)
+                    .into_iter()
+                    .filter(|t| !crate::listed_paths::covered_by(t, &whole)),
+            )
+            .collect();
         let renamed_trees: Vec<Vec<u8>> = present(renamed_trees)
             .into_iter()
-            .filter(|t| !crate::listed_paths::covered_by(t, &new_trees))
+            .filter(|t| {
+                !crate::listed_paths::covered_by(t, &whole)
+                    && !crate::listed_paths::covered_by(t, &by_content)
+            })
             .collect();
         // Directories gone from the source have their own deletion, which takes
         // whatever was left in them.
@@ -88,15 +119,20 @@ pub fn run(
             stage.moves.clear();
             stage.trees.clear();
             stage.split = 1;
-            stage.recursive = matches!(mode, Stage::Trees { .. });
-            stage.resend = matches!(mode, Stage::Trees { resend: true });
+            stage.recursive = matches!(mode, Stage::Trees(_));
+            stage.resend = mode == Stage::Trees(Compare::Resend);
+            stage.compare_contents = mode == Stage::Trees(Compare::Contents);
             stage.deleting = mode == Stage::Deletions;
             stage.sweeping = mode == Stage::Sweep;
             stage.paths = Some(paths);
             stage
         };
         let missing = crate::listed_paths::topmost(missing);
-        for (what, trees) in [("renamed", &renamed_trees), ("whole", &new_trees)] {
+        for (what, trees) in [
+            ("renamed", &renamed_trees),
+            ("by content", &by_content),
+            ("whole", &new_trees),
+        ] {
             if !trees.is_empty() {
                 let shown: Vec<String> = trees
                     .iter()
@@ -121,11 +157,15 @@ pub fn run(
             );
         }
         let deletions = (!missing.is_empty()).then(|| stage(missing, Stage::Deletions));
-        let checks: Vec<Job> = [(renamed_trees, false), (new_trees, true)]
-            .into_iter()
-            .filter(|(trees, _)| !trees.is_empty())
-            .map(|(trees, resend)| stage(trees, Stage::Trees { resend }))
-            .collect();
+        let checks: Vec<Job> = [
+            (renamed_trees, Compare::Quick),
+            (by_content, Compare::Contents),
+            (new_trees, Compare::Resend),
+        ]
+        .into_iter()
+        .filter(|(trees, _)| !trees.is_empty())
+        .map(|(trees, how)| stage(trees, Stage::Trees(how)))
+        .collect();
         let sweeping = (!sweep.is_empty()).then(|| stage(sweep.clone(), Stage::Sweep));
         let mut outcome = match deletions {
             Some(deletions) => quietly(deletions, &label).await,
@@ -195,10 +235,23 @@ pub fn run(
 enum Stage {
     /// Deletes the listed paths missing from the source (see `deletions`).
     Deletions,
-    /// Compares the listed trees whole; `resend`: every file sent again.
-    Trees { resend: bool },
+    /// Compares the listed trees whole.
+    Trees(Compare),
     /// Removes rsync's leftovers in the listed directories (see `leftovers`).
     Sweep,
+}
+
+/// How a tree is compared whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compare {
+    /// Size and exact mtime: what a rename in order brought.
+    Quick,
+    /// By content (`--checksum`): what a rename brought that may not be what
+    /// the source holds there (renamed out of order, or into a tree that may
+    /// be another), with the files that are equal kept.
+    Contents,
+    /// Every file sent again: a tree that may be another than the target's.
+    Resend,
 }
 
 /// A stage that is not stopped early and reports no progress.

@@ -29,6 +29,16 @@ pub enum Change {
         to: Vec<u8>,
         implied: Vec<Vec<u8>>,
     },
+    /// A directory renamed from `from` to `to` whose two places are also
+    /// reported as trees to compare whole (its paths could not be placed in
+    /// time: fanotify read it after looking up directories it may have moved).
+    /// Nothing pending follows it; the target may rename it first, so that the
+    /// comparison finds the files already there.
+    Renamed {
+        watch: u32,
+        from: Vec<u8>,
+        to: Vec<u8>,
+    },
 }
 
 impl std::fmt::Display for Change {
@@ -45,6 +55,9 @@ impl std::fmt::Display for Change {
                 watch, from, to, ..
             } => {
                 write!(f, "move {watch}:{:?} -> {:?}", text(from), text(to))
+            }
+            Change::Renamed { watch, from, to } => {
+                write!(f, "renamed {watch}:{:?} -> {:?}", text(from), text(to))
             }
         }
     }

@@ -217,3 +217,53 @@ fn an_ssh_rename_never_follows_a_symlink_out_of_the_mirror() {
     );
     assert_eq!(fs::read_to_string(remote.join("z")).unwrap(), "mirrored");
 }
+
+fn album(root: &Path) {
+    fs::create_dir_all(root.join("music/album")).unwrap();
+    for i in 0..200 {
+        fs::write(
+            root.join(format!("music/album/track{i:03}")),
+            vec![i as u8; 1024],
+        )
+        .unwrap();
+    }
+}
+
+/// `mv music/album "music/album 2"; mv music audio` in one batch: each move is
+/// renamed on the target in the order it happened, so the first one's new
+/// parent is the old `music` there, which the second then renames.
+fn two_moves_then_check(fx: &Fixture, daemon: &Daemon, target: &Path) {
+    daemon.wait_idle();
+    keep_links(target, &fx.path("keep"));
+    fs::rename(fx.src.join("music/album"), fx.src.join("music/album 2")).unwrap();
+    fs::rename(fx.src.join("music"), fx.src.join("audio")).unwrap();
+    daemon.wait_idle();
+    if let Err(problems) = compare_trees(&fx.src, target) {
+        panic!("{problems}\n{}", daemon.log());
+    }
+    let renamed = all_renamed(&target.join("audio"));
+    assert_eq!(renamed, Ok(200), "{}", daemon.log());
+}
+
+#[test]
+fn two_directory_moves_in_a_row_are_both_renamed_on_a_local_target() {
+    let fx = Fixture::new();
+    album(&fx.src);
+    let daemon = fx.start_toml(&fx.config("delay = 1"));
+    two_moves_then_check(&fx, &daemon, &fx.dst);
+}
+
+#[test]
+fn two_directory_moves_in_a_row_are_both_renamed_on_an_ssh_target() {
+    assert!(
+        Sshd::available(),
+        "sshd is not installed (.ci/run installs it)"
+    );
+    let fx = Fixture::new();
+    let remote = fx.path("remote");
+    fs::create_dir(&remote).unwrap();
+    let sshd = Sshd::start(fx.dir.path());
+    album(&fx.src);
+    let daemon = fx.start_toml(&sshd.config("delay = 1", &fx.src, &remote));
+    two_moves_then_check(&fx, &daemon, &remote);
+}

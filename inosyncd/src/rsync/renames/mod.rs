@@ -19,7 +19,10 @@ use super::command::Job;
 use super::ssh_reuse::uses_remote_shell;
 use crate::config::checks::is_local_target;
 
+mod order;
 mod ssh;
+
+pub use order::out_of_order;
 
 /// One move of a batch, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,13 +36,26 @@ pub struct Move {
     pub fallback: Vec<Vec<u8>>,
 }
 
-/// Applies the job's moves on its destination; `true` for each one renamed.
-/// Under `--pretend` each is logged and none renamed (so their transfers are
-/// what gets logged next).
+/// Applies the job's moves on its destination, in the order `order.rs` says;
+/// `true` for each one renamed, in the job's order. Under `--pretend` each is
+/// logged and none renamed (so their transfers are what gets logged next).
 pub async fn apply(job: &Job) -> Vec<bool> {
     if job.moves.is_empty() {
         return Vec::new();
     }
+    let order = order::order(&job.moves);
+    let mut ordered = job.clone();
+    ordered.moves = order.iter().map(|&i| job.moves[i].clone()).collect();
+    let done = apply_in_order(&ordered).await;
+    let mut renamed = vec![false; job.moves.len()];
+    for (&i, ok) in order.iter().zip(done) {
+        renamed[i] = ok;
+    }
+    renamed
+}
+
+/// Applies `job.moves` as they are listed.
+async fn apply_in_order(job: &Job) -> Vec<bool> {
     if job.launch.pretend() {
         for m in &job.moves {
             tracing::info!(

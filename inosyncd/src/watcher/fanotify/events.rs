@@ -231,7 +231,28 @@ impl FanWatcher {
             (from, to) => {
                 // A directory that left, or arrived from elsewhere, or was
                 // swapped: whatever holds each name when rsync runs is made
-                // equal as a whole tree.
+                // equal as a whole tree. One renamed within a tree but read
+                // too late to be placed may still be renamed on the target
+                // first, so the comparison finds its files there.
+                if let (
+                    Some(Place::Inside { watch, rel: old }),
+                    Some(Place::Inside {
+                        watch: into,
+                        rel: new,
+                    }),
+                ) = (&from, &to)
+                    && is_dir
+                    && !exchanged
+                    && watch == into
+                    && !old.is_empty()
+                    && !new.is_empty()
+                {
+                    out.push(Change::Renamed {
+                        watch: *watch,
+                        from: old.clone(),
+                        to: new.clone(),
+                    });
+                }
                 let change = |watch, rel| {
                     if is_dir {
                         Change::Tree { watch, rel }
