@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use crate::{poll_until, real_rsync};
 
-fn free_port() -> u16 {
+/// A loopback port nobody listens on now (also: an unreachable target).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -115,14 +115,6 @@ fn max_parallel_caps_rsync_processes() {
     }
 }
 
-/// A closed loopback port: a target there fails at once (connection refused).
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 #[test]
 fn a_change_goes_to_sixteen_targets_side_by_side_and_a_failing_one_delays_none() {
     let fx = Fixture::new();
@@ -145,7 +137,13 @@ fn a_change_goes_to_sixteen_targets_side_by_side_and_a_failing_one_delays_none()
     let mut targets: Vec<String> = (0..15)
         .map(|i| format!("\"{}/\"", fx.path(&format!("t{i}")).display()))
         .collect();
-    targets.insert(7, format!("\"rsync://127.0.0.1:{}/m/\"", closed_port()));
+    targets.insert(
+        7,
+        format!(
+            "\"rsync://127.0.0.1:{}/m/\"",
+            inosync_tests::remote::free_port()
+        ),
+    );
     // The default caps: nothing about parallelism is configured.
     let config = format!(
         "delay = 0\ninitial_sync = false\nrsync = \"{}\"\n\n[[watch]]\npath = \"{}\"\n\

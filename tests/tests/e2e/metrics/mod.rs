@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -15,13 +15,7 @@ use inosync_tests::{Fixture, poll_until};
 mod lag;
 mod observers;
 
-/// A loopback port nobody listens on now.
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
+pub(crate) use inosync_tests::remote::free_port;
 
 /// `GET path` on loopback; the body, or `None` if nothing answered.
 fn http_get(port: u16, path: &str) -> Option<String> {

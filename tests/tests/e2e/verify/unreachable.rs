@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use inosync_tests::{Fixture, poll_until};
 
-use crate::metrics::free_port;
+use inosync_tests::remote::free_port;
 
 /// Three targets: a directory, a port that accepts and never speaks (a hung
 /// rsync daemon), a closed port. `verify --timeout 6` answers for each.
