@@ -4,6 +4,8 @@
 mod backend;
 pub mod checks;
 mod convert;
+mod delete_mode;
+mod exclude_file;
 pub mod events;
 pub mod layout;
 pub mod places;
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 pub use backend::Backend;
 pub use checks::{destination, resolve_rsync};
 pub use convert::to_toml;
+pub use delete_mode::DeleteMode;
 pub use events::EventSet;
 
 /// The TOML reader, for the property tests.
@@ -52,8 +55,13 @@ pub struct Config {
     pub max_parallel: u32,
     /// The inotify events that make a path pending.
     pub events: EventSet,
-    /// Exclude patterns applied to every watch.
+    /// Exclude patterns applied to every watch (those of `exclude_from`
+    /// included).
     pub excludes: Vec<String>,
+    /// A file of more exclude patterns for every watch, read at load.
+    pub exclude_from: Option<PathBuf>,
+    /// Whether what is gone from the source is deleted on the target.
+    pub delete: DeleteMode,
     /// Targets of watches that do not name their own.
     pub targets: Vec<String>,
     /// Log to this file instead of stderr.
@@ -91,8 +99,13 @@ pub struct WatchConfig {
     pub path: PathBuf,
     /// Appended to each target to form the rsync destination.
     pub remote_path: String,
-    /// Patterns added to the global excludes for this tree.
+    /// Patterns added to the global excludes for this tree (those of its
+    /// `exclude_from` included).
     pub excludes: Vec<String>,
+    /// A file of more exclude patterns for this tree, read at load.
+    pub exclude_from: Option<PathBuf>,
+    /// Overrides the global `delete`.
+    pub delete: Option<DeleteMode>,
     /// Replaces the default targets when set.
     pub targets: Option<Vec<String>>,
     /// Overrides the global delay.
@@ -109,6 +122,28 @@ impl WatchConfig {
     pub fn effective_targets<'a>(&'a self, config: &'a Config) -> &'a [String] {
         self.targets.as_deref().unwrap_or(&config.targets)
     }
+
+    /// When this tree's deletions reach its targets: its own `delete`, or the
+    /// global one.
+    pub fn effective_delete(&self, config: &Config) -> DeleteMode {
+        self.delete.unwrap_or(config.delete)
+    }
+
+    /// A watch of `path` mirrored to `remote_path` with every other setting
+    /// taken from the globals.
+    pub fn new(path: PathBuf, remote_path: String) -> WatchConfig {
+        WatchConfig {
+            path,
+            remote_path,
+            excludes: Vec::new(),
+            exclude_from: None,
+            delete: None,
+            targets: None,
+            delay: None,
+            speed: None,
+            rsync_args: Vec::new(),
+        }
+    }
 }
 
 /// The defaults are those of the original inosync, so that an old config means the
@@ -124,6 +159,8 @@ impl Default for Config {
             max_parallel: 4,
             events: EventSet::default(),
             excludes: Vec::new(),
+            exclude_from: None,
+            delete: DeleteMode::Always,
             targets: Vec::new(),
             log_file: None,
             socket_group: None,
@@ -190,13 +227,8 @@ impl Config {
         // inside this one, where this watch's --delete removes it).
         let config = Config {
             watches: vec![WatchConfig {
-                path,
-                remote_path: String::new(),
-                excludes: Vec::new(),
                 targets: Some(resolved),
-                delay: None,
-                speed: None,
-                rsync_args: Vec::new(),
+                ..WatchConfig::new(path, String::new())
             }],
             ..Config::default()
         };

@@ -309,15 +309,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     for ((wpath, line), remote_path) in wpaths.into_iter().zip(rpaths) {
         let path = checks::absolute_watch_dir(&wpath).map_err(|e| at(line, "wpaths", &e))?;
         lines.push(line);
-        config.watches.push(WatchConfig {
-            path,
-            remote_path,
-            excludes: Vec::new(),
-            targets: None,
-            delay: None,
-            speed: None,
-            rsync_args: Vec::new(),
-        });
+        config.watches.push(WatchConfig::new(path, remote_path));
     }
     config.check_watches(|i| format!("{}:{}: wpaths", file.display(), lines[i]))?;
     Ok(config)

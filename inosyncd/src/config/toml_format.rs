@@ -6,7 +6,15 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Config, ConfigError, EventSet, WatchConfig, checks};
+use super::{Config, ConfigError, DeleteMode, EventSet, WatchConfig, checks, exclude_file};
+
+/// `delete` as written: a boolean or one of the words.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDelete {
+    Flag(bool),
+    Word(String),
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,6 +26,8 @@ struct RawConfig {
     max_parallel: Option<Spanned<u32>>,
     events: Option<Spanned<Vec<String>>>,
     excludes: Option<Vec<Spanned<String>>>,
+    exclude_from: Option<Spanned<String>>,
+    delete: Option<Spanned<RawDelete>>,
     targets: Option<Vec<Spanned<String>>>,
     log_file: Option<Spanned<String>>,
     socket_group: Option<String>,
@@ -40,6 +50,8 @@ struct RawWatch {
     path: Spanned<String>,
     remote_path: Option<Spanned<String>>,
     excludes: Option<Vec<Spanned<String>>>,
+    exclude_from: Option<Spanned<String>>,
+    delete: Option<Spanned<RawDelete>>,
     targets: Option<Vec<Spanned<String>>>,
     delay: Option<Spanned<f64>>,
     speed: Option<u32>,
@@ -146,7 +158,12 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         _ => None,
     };
-    let excludes = patterns(&loc, raw.excludes, "excludes")?;
+    let mut excludes = patterns(&loc, raw.excludes, "excludes")?;
+    let exclude_from = read_exclude_from(&loc, raw.exclude_from, "exclude_from", &mut excludes)?;
+    let delete = match &raw.delete {
+        Some(mode) => delete_mode(&loc, mode, "delete")?,
+        None => defaults.delete,
+    };
     let default_targets = targets(&loc, raw.targets, "targets")?;
     if let Some(log_file) = &raw.log_file
         && !Path::new(log_file.get_ref()).is_absolute()
@@ -168,13 +185,26 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             checks::remote_path(remote_path.get_ref())
                 .map_err(|e| loc.error(remote_path, "watch.remote_path", &e))?;
         }
+        let mut watch_excludes = patterns(&loc, raw_watch.excludes, "watch.excludes")?;
+        let watch_exclude_from = read_exclude_from(
+            &loc,
+            raw_watch.exclude_from,
+            "watch.exclude_from",
+            &mut watch_excludes,
+        )?;
+        let watch_delete = match &raw_watch.delete {
+            Some(mode) => Some(delete_mode(&loc, mode, "watch.delete")?),
+            None => None,
+        };
         watches.push(WatchConfig {
             remote_path: raw_watch
                 .remote_path
                 .map(Spanned::into_inner)
                 .unwrap_or_else(|| raw_watch.path.get_ref().clone()),
             path,
-            excludes: patterns(&loc, raw_watch.excludes, "watch.excludes")?,
+            excludes: watch_excludes,
+            exclude_from: watch_exclude_from,
+            delete: watch_delete,
             targets: match raw_watch.targets {
                 Some(list) => Some(targets(&loc, Some(list), "watch.targets")?),
                 None => None,
@@ -200,6 +230,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             .unwrap_or(defaults.max_parallel),
         events,
         excludes,
+        exclude_from,
+        delete,
         targets: default_targets,
         log_file: raw.log_file.map(|f| f.into_inner().into()),
         socket_group: raw.socket_group,
@@ -239,6 +271,40 @@ fn patterns(
         out.push(pattern.into_inner());
     }
     Ok(out)
+}
+
+/// Reads an `exclude_from` file, adding its patterns to `excludes`.
+fn read_exclude_from(
+    loc: &Locator,
+    file: Option<Spanned<String>>,
+    key: &str,
+    excludes: &mut Vec<String>,
+) -> Result<Option<std::path::PathBuf>, ConfigError> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let patterns = exclude_file::read(file.get_ref()).map_err(|e| loc.error(&file, key, &e))?;
+    excludes.extend(patterns);
+    Ok(Some(file.into_inner().into()))
+}
+
+fn delete_mode(
+    loc: &Locator,
+    mode: &Spanned<RawDelete>,
+    key: &str,
+) -> Result<DeleteMode, ConfigError> {
+    match mode.get_ref() {
+        RawDelete::Flag(true) => Ok(DeleteMode::Always),
+        RawDelete::Flag(false) => Ok(DeleteMode::Never),
+        RawDelete::Word(word) if word == "startup" || word == "running" => {
+            DeleteMode::from_word(word).map_err(|e| loc.error(mode, key, &e))
+        }
+        RawDelete::Word(word) => Err(loc.error(
+            mode,
+            key,
+            &format!("{word:?} is not a delete mode: use true, false, \"startup\" or \"running\""),
+        )),
+    }
 }
 
 fn targets(

@@ -90,13 +90,8 @@ impl Harness {
                 .map(|t| format!("{}/dst{w}-{t}/", dir.path().display()))
                 .collect();
             config.watches.push(WatchConfig {
-                path: root.canonicalize().expect("canonical root"),
-                remote_path: String::new(),
-                excludes: Vec::new(),
                 targets: Some(targets),
-                delay: None,
-                speed: None,
-                rsync_args: Vec::new(),
+                ..WatchConfig::new(root.canonicalize().expect("canonical root"), String::new())
             });
         }
         let runner = FakeRunner::default();
