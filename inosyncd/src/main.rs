@@ -58,9 +58,12 @@ fn main() -> ExitCode {
         };
     }
     if let Some(file) = &cli.convert {
-        return match Config::load(file) {
-            Ok(config) => {
-                print!("{}", config::to_toml(&config));
+        return match config::convert_file(file) {
+            Ok((toml, warnings)) => {
+                for warning in warnings {
+                    eprintln!("inosyncd: warning: {warning}");
+                }
+                print!("{toml}");
                 ExitCode::SUCCESS
             }
             Err(e) => {

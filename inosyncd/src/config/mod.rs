@@ -5,9 +5,10 @@ mod backend;
 pub mod checks;
 mod convert;
 mod delete_mode;
-mod exclude_file;
 pub mod events;
+mod exclude_file;
 pub mod layout;
+pub mod lua;
 pub mod places;
 mod py_format;
 mod toml_format;
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub use backend::Backend;
 pub use checks::{destination, resolve_rsync};
-pub use convert::to_toml;
+pub use convert::convert_file;
 pub use delete_mode::DeleteMode;
 pub use events::EventSet;
 
@@ -202,7 +203,18 @@ impl Config {
         let mut config = if path.extension().is_some_and(|ext| ext == "py") {
             py_format::parse(path, &text)?
         } else {
-            toml_format::parse(path, &text)?
+            toml_format::parse(path, &text).map_err(|e| {
+                if lua::looks_like_lua(&text) {
+                    ConfigError(format!(
+                        "{}: this is an lsyncd (Lua) config, not TOML: convert it with \
+                         `inosyncd --convert {}` and review the output",
+                        path.display(),
+                        path.display()
+                    ))
+                } else {
+                    e
+                }
+            })?
         };
         // Absolute, so `status` and `reload` name the same file whatever the
         // working directory.

@@ -141,7 +141,10 @@ impl Engine {
             delete_nothing: false,
             // As a full sync other than the initial one (`verify` dry-runs
             // this: a file kept on purpose is not drift).
-            keep_deleted: !watch.spec.effective_delete(&self.config).full_sync_deletes(false),
+            keep_deleted: !watch
+                .spec
+                .effective_delete(&self.config)
+                .full_sync_deletes(false),
             compare_contents: false,
             paths: None,
             moves: Vec::new(),

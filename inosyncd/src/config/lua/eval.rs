@@ -1,0 +1,287 @@
+//! Runs an lsyncd config (a Lua program) in a sandbox and records what it asks
+//! for: the `settings` it sets and each `sync{}` call, as plain values. The
+//! sandbox has Lua's base library without file loading, and the string, table
+//! and math libraries: no io, os, package or debug. A run is bounded in
+//! instructions and in memory, so `while true do end` or a string doubled in a
+//! loop ends with an error naming its line, never a hang.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::rc::Rc;
+
+use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+
+use super::LuaError;
+
+/// Instructions between two looks at the budget.
+const HOOK_EVERY: u32 = 10_000;
+/// How many looks a config may take: 50 million instructions, a second or so,
+/// far more than a config with thousands of `sync{}` calls needs.
+const BUDGET: u32 = 5_000;
+/// The memory a config may use.
+const MEMORY: usize = 64 << 20;
+/// How deep nested tables are followed (a table that contains itself stops here).
+const MAX_DEPTH: usize = 16;
+/// The field that marks `default.rsync`, `default.rsyncssh`, `default.direct`.
+const LAYER_KEY: &str = "__inosync_layer";
+
+/// A Lua value as the converter sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    /// A string.
+    Str(String),
+    /// A number (integer or float).
+    Num(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A table: its sequence part, then its string keys in order.
+    Table {
+        /// `t[1]`, `t[2]`, ... up to the first nil.
+        seq: Vec<Val>,
+        /// Every string key.
+        map: BTreeMap<String, Val>,
+    },
+    /// A Lua function, with the line it is defined on.
+    Function(usize),
+    /// One of lsyncd's default layers (`rsync`, `rsyncssh`, `direct`).
+    Layer(String),
+    /// Anything else (userdata, threads): its type name.
+    Other(&'static str),
+}
+
+/// One `sync{}` call: its line and its table.
+#[derive(Debug, Clone)]
+pub struct SyncCall {
+    /// The line of the call.
+    pub line: usize,
+    /// What it was given, as it was at the call.
+    pub table: Val,
+}
+
+/// What a config asked for.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// `settings{...}` calls and the `settings = {...}` table, merged in order.
+    pub settings: BTreeMap<String, (Val, usize)>,
+    /// The `sync{}` calls in order.
+    pub syncs: Vec<SyncCall>,
+}
+
+/// Runs the config and returns what it recorded.
+pub fn run(file: &Path, text: &str) -> Result<Recorded, LuaError> {
+    let name = file.display().to_string();
+    let lua_failed = |e: mlua::Error| LuaError::Setup(e.to_string());
+    let lua = Lua::new_with(
+        StdLib::STRING | StdLib::TABLE | StdLib::MATH,
+        LuaOptions::default(),
+    )
+    .map_err(lua_failed)?;
+    lua.set_memory_limit(MEMORY).map_err(lua_failed)?;
+    let recorded = Rc::new(RefCell::new(Recorded::default()));
+    let failure: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
+    install_globals(&lua, &recorded, &failure).map_err(lua_failed)?;
+
+    let looks = Rc::new(Cell::new(0u32));
+    let stopped_at = Rc::new(Cell::new(None));
+    {
+        let (looks, stopped_at) = (looks.clone(), stopped_at.clone());
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+            move |_, debug| {
+                looks.set(looks.get() + 1);
+                if looks.get() > BUDGET {
+                    stopped_at.set(Some(debug.current_line().unwrap_or(0)));
+                    return Err(mlua::Error::runtime("instruction budget exhausted"));
+                }
+                Ok(VmState::Continue)
+            },
+        )
+        .map_err(lua_failed)?;
+    }
+
+    let result = lua.load(text).set_name(format!("@{name}")).exec();
+    if let Some(line) = stopped_at.get() {
+        return Err(LuaError::TooLong { file: name, line });
+    }
+    if let Some(problem) = failure.borrow_mut().take() {
+        return Err(LuaError::Config(problem));
+    }
+    result.map_err(|e| lua_error(&name, &e))?;
+
+    // The old form: `settings = { ... }` replaced the callable table.
+    if let Ok(Value::Table(table)) = lua.globals().get::<Value>("settings")
+        && let Val::Table { map, .. } = snapshot(&table, 0)
+    {
+        let mut recorded = recorded.borrow_mut();
+        for (key, value) in map {
+            recorded.settings.entry(key).or_insert((value, 0));
+        }
+    }
+    drop(lua);
+    Rc::try_unwrap(recorded)
+        .map(RefCell::into_inner)
+        .map_err(|_| LuaError::Setup("the interpreter kept the record".into()))
+}
+
+/// `settings` (a table one may call or assign to), `sync`, `default.*`, and a
+/// `print` that writes to stderr (stdout is the TOML). File loading is removed.
+fn install_globals(
+    lua: &Lua,
+    recorded: &Rc<RefCell<Recorded>>,
+    failure: &Rc<RefCell<Option<String>>>,
+) -> mlua::Result<()> {
+    let globals = lua.globals();
+    for name in ["dofile", "loadfile", "require", "load", "collectgarbage"] {
+        globals.set(name, Value::Nil)?;
+    }
+    let print = lua.create_function(|_, args: mlua::Variadic<Value>| {
+        let words: Vec<String> = args
+            .iter()
+            .map(|v| v.to_string().unwrap_or_else(|_| v.type_name().to_string()))
+            .collect();
+        eprintln!("lua print: {}", words.join("\t"));
+        Ok(())
+    })?;
+    globals.set("print", print)?;
+
+    let default = lua.create_table()?;
+    for layer in ["rsync", "rsyncssh", "direct"] {
+        let marker = lua.create_table()?;
+        marker.set(LAYER_KEY, layer)?;
+        default.set(layer, marker)?;
+    }
+    globals.set("default", default)?;
+
+    let calls = recorded.clone();
+    let failed = failure.clone();
+    let sync = lua.create_function(move |lua, arg: Value| {
+        let line = caller_line(lua);
+        match arg {
+            Value::Table(table) => calls.borrow_mut().syncs.push(SyncCall {
+                line,
+                table: snapshot(&table, 0),
+            }),
+            other => {
+                failed.borrow_mut().get_or_insert(format!(
+                    "line {line}: sync needs a table (sync{{ default.rsync, source = ..., \
+                     target = ... }}), got {}",
+                    other.type_name()
+                ));
+            }
+        }
+        Ok(())
+    })?;
+    globals.set("sync", sync)?;
+
+    let settings = lua.create_table()?;
+    let meta = lua.create_table()?;
+    let calls = recorded.clone();
+    let call = lua.create_function(move |lua, (_this, arg): (Value, Value)| {
+        let line = caller_line(lua);
+        if let Value::Table(table) = arg
+            && let Val::Table { map, .. } = snapshot(&table, 0)
+        {
+            let mut recorded = calls.borrow_mut();
+            for (key, value) in map {
+                recorded.settings.insert(key, (value, line));
+            }
+        }
+        Ok(())
+    })?;
+    meta.set("__call", call)?;
+    settings.set_metatable(Some(meta))?;
+    globals.set("settings", settings)?;
+    Ok(())
+}
+
+/// The line of the Lua code that called the running Rust function.
+fn caller_line(lua: &Lua) -> usize {
+    lua.inspect_stack(1, |debug| debug.current_line())
+        .flatten()
+        .unwrap_or(0)
+}
+
+/// A copy of a table as it is now (later changes to it do not count, as in
+/// lsyncd, which reads a `sync{}` table when it is called).
+fn snapshot(table: &Table, depth: usize) -> Val {
+    if depth > MAX_DEPTH {
+        return Val::Other("table nested too deep");
+    }
+    if let Ok(Value::String(layer)) = table.raw_get::<Value>(LAYER_KEY) {
+        return Val::Layer(layer.to_string_lossy());
+    }
+    let mut seq = Vec::new();
+    let mut map = BTreeMap::new();
+    let len = table.raw_len();
+    for i in 1..=len {
+        if let Ok(value) = table.raw_get::<Value>(i) {
+            seq.push(value_of(&value, depth));
+        }
+    }
+    for (key, value) in table.pairs::<Value, Value>().flatten() {
+        match key {
+            Value::String(key) => {
+                map.insert(key.to_string_lossy(), value_of(&value, depth));
+            }
+            Value::Integer(i) if i >= 1 && usize::try_from(i).is_ok_and(|i| i <= len) => {}
+            other => {
+                let key = other
+                    .to_string()
+                    .unwrap_or_else(|_| other.type_name().into());
+                map.insert(key, value_of(&value, depth));
+            }
+        }
+    }
+    Val::Table { seq, map }
+}
+
+fn value_of(value: &Value, depth: usize) -> Val {
+    match value {
+        Value::String(s) => Val::Str(s.to_string_lossy()),
+        Value::Integer(i) => Val::Num(*i as f64),
+        Value::Number(n) => Val::Num(*n),
+        Value::Boolean(b) => Val::Bool(*b),
+        Value::Table(t) => snapshot(t, depth + 1),
+        Value::Function(f) => Val::Function(f.info().line_defined.unwrap_or(0)),
+        Value::Nil => Val::Other("nil"),
+        other => Val::Other(other.type_name()),
+    }
+}
+
+/// A Lua error as one line naming the file and line (no traceback).
+fn lua_error(file: &str, e: &mlua::Error) -> LuaError {
+    let root = match e {
+        mlua::Error::CallbackError { cause, .. } => cause.as_ref(),
+        other => other,
+    };
+    if let mlua::Error::MemoryError(_) = root {
+        return LuaError::TooMuchMemory {
+            file: file.to_string(),
+            limit_mib: MEMORY >> 20,
+        };
+    }
+    let text = root.to_string();
+    let first = text
+        .split("\nstack traceback:")
+        .next()
+        .unwrap_or(&text)
+        .trim();
+    let mut message = if first.starts_with(file) {
+        first.to_string()
+    } else {
+        format!("{file}: {first}")
+    };
+    for lib in [
+        "os", "io", "package", "debug", "require", "dofile", "loadfile", "load",
+    ] {
+        if message.contains(&format!("'{lib}'")) {
+            message.push_str(&format!(
+                " (the converter runs the config without `{lib}`: no file, OS or network \
+                 access; write the value itself)"
+            ));
+            break;
+        }
+    }
+    LuaError::Lua(message)
+}
