@@ -23,6 +23,17 @@ const BUDGET: u32 = 5_000;
 const MEMORY: usize = 64 << 20;
 /// How deep nested tables are followed (a table that contains itself stops here).
 const MAX_DEPTH: usize = 16;
+/// How many values one `sync{}` or `settings` table may hold, nested ones
+/// included (a table holding itself under many keys would otherwise be copied
+/// exponentially often).
+const MAX_VALUES: usize = 100_000;
+
+/// The copying of one table: values so far, and whether it was cut short.
+#[derive(Default)]
+struct Snap {
+    values: usize,
+    cut: bool,
+}
 /// The field that marks `default.rsync`, `default.rsyncssh`, `default.direct`.
 const LAYER_KEY: &str = "__inosync_layer";
 
@@ -80,7 +91,7 @@ pub fn run(file: &Path, text: &str) -> Result<Recorded, LuaError> {
     lua.set_memory_limit(MEMORY).map_err(lua_failed)?;
     let recorded = Rc::new(RefCell::new(Recorded::default()));
     let failure: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
-    install_globals(&lua, &recorded, &failure).map_err(lua_failed)?;
+    install_globals(&lua, &name, &recorded, &failure).map_err(lua_failed)?;
 
     let looks = Rc::new(Cell::new(0u32));
     let stopped_at = Rc::new(Cell::new(None));
@@ -111,7 +122,7 @@ pub fn run(file: &Path, text: &str) -> Result<Recorded, LuaError> {
 
     // The old form: `settings = { ... }` replaced the callable table.
     if let Ok(Value::Table(table)) = lua.globals().get::<Value>("settings")
-        && let Val::Table { map, .. } = snapshot(&table, 0)
+        && let Val::Table { map, .. } = snapshot(&table, 0, &mut Snap::default())
     {
         let mut recorded = recorded.borrow_mut();
         for (key, value) in map {
@@ -128,6 +139,7 @@ pub fn run(file: &Path, text: &str) -> Result<Recorded, LuaError> {
 /// `print` that writes to stderr (stdout is the TOML). File loading is removed.
 fn install_globals(
     lua: &Lua,
+    file: &str,
     recorded: &Rc<RefCell<Recorded>>,
     failure: &Rc<RefCell<Option<String>>>,
 ) -> mlua::Result<()> {
@@ -155,16 +167,24 @@ fn install_globals(
 
     let calls = recorded.clone();
     let failed = failure.clone();
+    let file = file.to_string();
     let sync = lua.create_function(move |lua, arg: Value| {
         let line = caller_line(lua);
         match arg {
-            Value::Table(table) => calls.borrow_mut().syncs.push(SyncCall {
-                line,
-                table: snapshot(&table, 0),
-            }),
+            Value::Table(table) => {
+                let mut snap = Snap::default();
+                let table = snapshot(&table, 0, &mut snap);
+                if snap.cut {
+                    failed.borrow_mut().get_or_insert(format!(
+                        "{file}:{line}: this sync{{}}'s table nests too deep or holds too much \
+                         (a table that contains itself?)"
+                    ));
+                }
+                calls.borrow_mut().syncs.push(SyncCall { line, table });
+            }
             other => {
                 failed.borrow_mut().get_or_insert(format!(
-                    "line {line}: sync needs a table (sync{{ default.rsync, source = ..., \
+                    "{file}:{line}: sync needs a table (sync{{ default.rsync, source = ..., \
                      target = ... }}), got {}",
                     other.type_name()
                 ));
@@ -180,7 +200,7 @@ fn install_globals(
     let call = lua.create_function(move |lua, (_this, arg): (Value, Value)| {
         let line = caller_line(lua);
         if let Value::Table(table) = arg
-            && let Val::Table { map, .. } = snapshot(&table, 0)
+            && let Val::Table { map, .. } = snapshot(&table, 0, &mut Snap::default())
         {
             let mut recorded = calls.borrow_mut();
             for (key, value) in map {
@@ -204,9 +224,10 @@ fn caller_line(lua: &Lua) -> usize {
 
 /// A copy of a table as it is now (later changes to it do not count, as in
 /// lsyncd, which reads a `sync{}` table when it is called).
-fn snapshot(table: &Table, depth: usize) -> Val {
-    if depth > MAX_DEPTH {
-        return Val::Other("table nested too deep");
+fn snapshot(table: &Table, depth: usize, snap: &mut Snap) -> Val {
+    if depth > MAX_DEPTH || snap.values > MAX_VALUES {
+        snap.cut = true;
+        return Val::Other("table nested too deep or too large");
     }
     if let Ok(Value::String(layer)) = table.raw_get::<Value>(LAYER_KEY) {
         return Val::Layer(layer.to_string_lossy());
@@ -216,33 +237,34 @@ fn snapshot(table: &Table, depth: usize) -> Val {
     let len = table.raw_len();
     for i in 1..=len {
         if let Ok(value) = table.raw_get::<Value>(i) {
-            seq.push(value_of(&value, depth));
+            seq.push(value_of(&value, depth, snap));
         }
     }
     for (key, value) in table.pairs::<Value, Value>().flatten() {
         match key {
             Value::String(key) => {
-                map.insert(key.to_string_lossy(), value_of(&value, depth));
+                map.insert(key.to_string_lossy(), value_of(&value, depth, snap));
             }
             Value::Integer(i) if i >= 1 && usize::try_from(i).is_ok_and(|i| i <= len) => {}
             other => {
                 let key = other
                     .to_string()
                     .unwrap_or_else(|_| other.type_name().into());
-                map.insert(key, value_of(&value, depth));
+                map.insert(key, value_of(&value, depth, snap));
             }
         }
     }
     Val::Table { seq, map }
 }
 
-fn value_of(value: &Value, depth: usize) -> Val {
+fn value_of(value: &Value, depth: usize, snap: &mut Snap) -> Val {
+    snap.values += 1;
     match value {
         Value::String(s) => Val::Str(s.to_string_lossy()),
         Value::Integer(i) => Val::Num(*i as f64),
         Value::Number(n) => Val::Num(*n),
         Value::Boolean(b) => Val::Bool(*b),
-        Value::Table(t) => snapshot(t, depth + 1),
+        Value::Table(t) => snapshot(t, depth + 1, snap),
         Value::Function(f) => Val::Function(f.info().line_defined.unwrap_or(0)),
         Value::Nil => Val::Other("nil"),
         other => Val::Other(other.type_name()),
@@ -261,7 +283,11 @@ fn lua_error(file: &str, e: &mlua::Error) -> LuaError {
             limit_mib: MEMORY >> 20,
         };
     }
-    let text = root.to_string();
+    let text = match root {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::RuntimeError(message) => message.clone(),
+        other => other.to_string(),
+    };
     let first = text
         .split("\nstack traceback:")
         .next()

@@ -181,9 +181,14 @@ pub fn ssh_table(value: &Val, watch: &mut Watch) -> Result<(), String> {
         let quoted: Vec<String> = words
             .iter()
             .map(|w| {
-                shlex::try_quote(w)
-                    .map(|q| q.into_owned())
-                    .unwrap_or_else(|_| w.clone())
+                // rsync splits this string on spaces, minding quotes only.
+                if w.is_empty() || w.contains([' ', '\'', '"', '\\']) {
+                    shlex::try_quote(w)
+                        .map(|q| q.into_owned())
+                        .unwrap_or_else(|_| w.clone())
+                } else {
+                    w.clone()
+                }
             })
             .collect();
         watch.rsync_args.push(format!("--rsh={}", quoted.join(" ")));
