@@ -78,7 +78,12 @@ pub fn watches(
         let watch = one(file, call, warnings)?;
         match out.iter_mut().find(|w| w.path == watch.path) {
             Some(earlier) if earlier.same_settings(&watch) => {
-                earlier.lines.extend(watch.lines);
+                for line in watch.lines {
+                    // A sync{} in a loop is one line for several targets.
+                    if !earlier.lines.contains(&line) {
+                        earlier.lines.push(line);
+                    }
+                }
                 earlier.targets.extend(watch.targets);
                 earlier.comments.extend(watch.comments);
             }
