@@ -268,3 +268,75 @@ fn a_custom_action_is_refused_with_its_line_and_no_output() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("endless.lua:1:"), "{stderr}");
 }
+
+/// lsyncd and inosyncd on one source, from one Lua config (only the target
+/// differs), end with the same mirror: excludes honoured, deletions kept.
+/// Skipped, saying why, where lsyncd is not installed.
+#[test]
+fn lsyncd_and_inosyncd_make_the_same_mirror_from_one_config() {
+    let Some(lsyncd) = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("lsyncd"))
+            .find(|p| p.is_file())
+    }) else {
+        eprintln!("skipped: lsyncd is not installed (apt-get install lsyncd)");
+        return;
+    };
+    let fx = Fixture::new();
+    let theirs = fx.path("lsyncd-dst");
+    fs::create_dir(&theirs).unwrap();
+    for dst in [&fx.dst, &theirs] {
+        fs::write(dst.join("kept"), "only on the target").unwrap();
+    }
+    fs::write(fx.src.join("a"), "a").unwrap();
+    fs::write(fx.src.join("b.tmp"), "excluded").unwrap();
+    let config = |target: &Path| {
+        format!(
+            "settings {{ nodaemon = true, logfile = {log:?} }}\n\
+             local skip = {{ \"*.tmp\" }}\n\
+             sync {{ default.rsync, source = {src:?}, target = {dst:?}, exclude = skip,\n\
+                     delete = false, delay = 0 }}\n",
+            log = fx.path("lsyncd.log").display().to_string(),
+            src = format!("{}/", fx.src.display()),
+            dst = format!("{}/", target.display()),
+        )
+    };
+    let lua = fx.path("lsyncd.conf.lua");
+    fs::write(&lua, config(&theirs)).unwrap();
+    let mut their_daemon = Command::new(lsyncd)
+        .arg(&lua)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ours = fx.path("ours.conf.lua");
+    fs::write(&ours, config(&fx.dst)).unwrap();
+    let (code, toml, stderr) = convert(&ours);
+    assert_eq!(code, Some(0), "{stderr}");
+    let daemon = fx.start_toml(&toml);
+    daemon.wait_idle();
+    let started = poll_until(Duration::from_secs(30), || theirs.join("a").exists());
+    if !started {
+        let _ = their_daemon.kill();
+        panic!(
+            "lsyncd did not sync: {}",
+            fs::read_to_string(fx.path("lsyncd.log")).unwrap_or_default()
+        );
+    }
+
+    fs::write(fx.src.join("c"), "c").unwrap();
+    fs::write(fx.src.join("d.tmp"), "excluded").unwrap();
+    fs::create_dir(fx.src.join("dir")).unwrap();
+    fs::write(fx.src.join("dir/e"), "e").unwrap();
+    fs::remove_file(fx.src.join("a")).unwrap();
+    daemon.wait_idle();
+    let same = poll_until(Duration::from_secs(30), || {
+        inosync_tests::compare_trees(&fx.dst, &theirs).is_ok()
+    });
+    let difference = inosync_tests::compare_trees(&fx.dst, &theirs);
+    let _ = their_daemon.kill();
+    let _ = their_daemon.wait();
+    assert!(same, "{difference:?}\n{}", daemon.log());
+    assert!(fx.dst.join("kept").exists() && fx.dst.join("a").exists());
+    assert!(fx.dst.join("dir/e").exists() && !fx.dst.join("d.tmp").exists());
+}
