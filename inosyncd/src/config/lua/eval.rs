@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::rc::Rc;
 
-use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, Variadic, VmState};
 
 use super::LuaError;
 
@@ -19,6 +19,8 @@ const HOOK_EVERY: u32 = 10_000;
 /// How many looks a config may take: 50 million instructions, a second or so,
 /// far more than a config with thousands of `sync{}` calls needs.
 const BUDGET: u32 = 5_000;
+/// The time a config may run, whatever its instruction count.
+const WALL_CLOCK: std::time::Duration = std::time::Duration::from_secs(10);
 /// The memory a config may use.
 const MEMORY: usize = 64 << 20;
 /// How deep nested tables are followed (a table that contains itself stops here).
@@ -79,8 +81,31 @@ pub struct Recorded {
     pub syncs: Vec<SyncCall>,
 }
 
-/// Runs the config and returns what it recorded.
+/// Runs the config and returns what it recorded. The run has a thread of its
+/// own, waited for a bounded time: a library call that loops in C (a string
+/// pattern that backtracks for hours) runs no Lua instruction, so neither the
+/// budget nor the clock in the hook would see it. Such a thread is left
+/// behind; `--convert` exits right after.
 pub fn run(file: &Path, text: &str) -> Result<Recorded, LuaError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (owned_file, owned_text) = (file.to_path_buf(), text.to_string());
+    std::thread::Builder::new()
+        .name("lua-config".into())
+        .spawn(move || {
+            let _ = tx.send(run_here(&owned_file, &owned_text));
+        })
+        .map_err(|e| LuaError::Setup(e.to_string()))?;
+    rx.recv_timeout(WALL_CLOCK + WALL_CLOCK / 2)
+        .unwrap_or_else(|_| {
+            Err(LuaError::TooSlow {
+                file: file.display().to_string(),
+                seconds: (WALL_CLOCK + WALL_CLOCK / 2).as_secs(),
+            })
+        })
+}
+
+/// [`run`] on this thread.
+fn run_here(file: &Path, text: &str) -> Result<Recorded, LuaError> {
     let name = file.display().to_string();
     let lua_failed = |e: mlua::Error| LuaError::Setup(e.to_string());
     let lua = Lua::new_with(
@@ -95,13 +120,17 @@ pub fn run(file: &Path, text: &str) -> Result<Recorded, LuaError> {
 
     let looks = Rc::new(Cell::new(0u32));
     let stopped_at = Rc::new(Cell::new(None));
+    harden(&lua, &stopped_at).map_err(lua_failed)?;
     {
         let (looks, stopped_at) = (looks.clone(), stopped_at.clone());
+        let started = std::time::Instant::now();
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
             move |_, debug| {
                 looks.set(looks.get() + 1);
-                if looks.get() > BUDGET {
+                // The clock too: a slow machine or an expensive library call
+                // between two looks must not stretch the run without end.
+                if looks.get() > BUDGET || started.elapsed() > WALL_CLOCK {
                     stopped_at.set(Some(debug.current_line().unwrap_or(0)));
                     return Err(mlua::Error::runtime("instruction budget exhausted"));
                 }
@@ -215,6 +244,44 @@ fn install_globals(
     Ok(())
 }
 
+/// Closes the two ways out of the instruction budget: `pcall` catching the
+/// budget's error (its replacement passes that error on), and finalizers
+/// (`__gc`), which Lua runs with hooks off, at close (refused in
+/// `setmetatable`). `xpcall` is removed.
+fn harden(lua: &Lua, stopped_at: &Rc<Cell<Option<usize>>>) -> mlua::Result<()> {
+    let globals = lua.globals();
+    globals.set("xpcall", Value::Nil)?;
+    let stopped = stopped_at.clone();
+    let pcall = lua.create_function(move |lua, (f, args): (Function, Variadic<Value>)| {
+        match f.call::<Variadic<Value>>(args) {
+            Ok(values) => Ok(std::iter::once(Value::Boolean(true))
+                .chain(values)
+                .collect::<Variadic<Value>>()),
+            Err(e) if stopped.get().is_some() => Err(e),
+            Err(mlua::Error::MemoryError(m)) => Err(mlua::Error::MemoryError(m)),
+            Err(e) => {
+                let message = Value::String(lua.create_string(e.to_string())?);
+                Ok(Variadic::from(vec![Value::Boolean(false), message]))
+            }
+        }
+    })?;
+    globals.set("pcall", pcall)?;
+    let raw: Function = globals.get("setmetatable")?;
+    let setmetatable = lua.create_function(move |lua, (table, meta): (Value, Value)| {
+        if let Value::Table(meta) = &meta
+            && !meta.raw_get::<Value>("__gc")?.is_nil()
+        {
+            return Err(mlua::Error::runtime(format!(
+                "line {}: a finalizer (__gc) is not allowed in a config converted by inosyncd",
+                caller_line(lua)
+            )));
+        }
+        raw.call::<Value>((table, meta))
+    })?;
+    globals.set("setmetatable", setmetatable)?;
+    Ok(())
+}
+
 /// The line of the Lua code that called the running Rust function.
 fn caller_line(lua: &Lua) -> usize {
     lua.inspect_stack(1, |debug| debug.current_line())
@@ -293,7 +360,17 @@ fn lua_error(file: &str, e: &mlua::Error) -> LuaError {
         .next()
         .unwrap_or(&text)
         .trim();
-    let mut message = if first.starts_with(file) {
+    // Our own callbacks say `line N: ...`: in Lua's words, `FILE:N: ...`.
+    let own = first
+        .strip_prefix("runtime error: ")
+        .unwrap_or(first)
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+        .filter(|(n, _)| n.parse::<usize>().is_ok())
+        .map(|(n, rest)| format!("{file}:{n}: {rest}"));
+    let mut message = if let Some(own) = own {
+        own
+    } else if first.starts_with(file) {
         first.to_string()
     } else {
         format!("{file}: {first}")

@@ -39,6 +39,17 @@ pub enum LuaError {
         /// Where it was running when stopped.
         line: usize,
     },
+    /// The config did not finish in time (stuck in a library call).
+    #[error(
+        "{file}: the config did not finish within {seconds} s (a string pattern that \
+         backtracks without end?)"
+    )]
+    TooSlow {
+        /// The config file.
+        file: String,
+        /// The time allowed.
+        seconds: u64,
+    },
     /// The config used more memory than allowed.
     #[error("{file}: the config used more than {limit_mib} MiB of memory")]
     TooMuchMemory {

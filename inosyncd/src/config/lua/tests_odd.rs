@@ -172,6 +172,50 @@ fn memory_hogs_and_self_references_end_cleanly() {
 }
 
 #[test]
+fn pcall_and_finalizers_do_not_escape_the_budget() {
+    let err = convert(
+        Path::new("p.lua"),
+        "while true do\n  pcall(function() while true do end end)\nend\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("instruction budget"), "{err}");
+    let err = convert(
+        Path::new("g.lua"),
+        "\nsetmetatable({}, { __gc = function() while true do end end })\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("g.lua:2: a finalizer"), "{err}");
+    // An ordinary pcall still works.
+    let text = "local ok, err = pcall(error, 'x')\nassert(not ok)\n\
+                sync { default.rsync, source = '/a', target = '/b' }\n";
+    assert!(convert(Path::new("ok.lua"), text).is_ok());
+    let err = convert(Path::new("x.lua"), "xpcall(print, print)\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("x.lua:1:"), "{err}");
+}
+
+#[test]
+fn settings_fields_set_one_by_one_count() {
+    let tree = Tree::new(&["a"]);
+    let (toml, config) = tree
+        .convert(
+            r#"settings { logfile = "/var/log/a.log" }
+settings.maxProcesses = 3
+sync { default.rsync, source = ROOT .. "/src/a", target = "/x/" }
+"#,
+        )
+        .unwrap();
+    assert_eq!(config.max_parallel, 3, "{toml}");
+    assert_eq!(
+        config.log_file.as_deref(),
+        Some(Path::new("/var/log/a.log"))
+    );
+}
+
+#[test]
 fn many_syncs_from_a_loop_convert() {
     let tree = Tree::new(&[]);
     for i in 0..300 {
