@@ -349,6 +349,23 @@ mod tests {
     }
 
     #[test]
+    fn a_job_that_keeps_deletions_passes_no_delete() {
+        let mut full = job(None);
+        full.keep_deleted = true;
+        let mut trees = job(Some(vec![b"moved".to_vec()]));
+        trees.recursive = true;
+        trees.keep_deleted = true;
+        for job in [full, trees] {
+            let argv = display_argv(&job.argv());
+            assert!(!argv.contains("--delete"), "{argv}");
+            // verify dry-runs the same command: a kept file is not itemized
+            // as `*deleting`, so it is not drift.
+            let verify = display_argv(&job.verify_argv(false));
+            assert!(!verify.contains("--delete"), "{verify}");
+        }
+    }
+
+    #[test]
     fn batch_lists_paths_on_stdin_with_nul() {
         let job = job(Some(vec![
             b"a b".to_vec(),

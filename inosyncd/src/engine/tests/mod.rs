@@ -3,6 +3,7 @@
 //! Every scheduling rule is checked in virtual time: a "60 s backoff" test takes
 //! milliseconds.
 
+mod deletes;
 mod fake;
 mod lifecycle;
 mod moves;
@@ -33,6 +34,8 @@ struct Spec {
     max_parallel: u32,
     initial_sync: bool,
     full_sync_interval: f64,
+    /// The global `delete`.
+    delete: crate::config::DeleteMode,
     /// Files (with their directories) in the root of watch 0 before the start.
     files: &'static [&'static str],
 }
@@ -46,6 +49,7 @@ impl Default for Spec {
             max_parallel: 4,
             initial_sync: false,
             full_sync_interval: 0.0,
+            delete: crate::config::DeleteMode::Always,
             files: &[],
         }
     }
@@ -68,6 +72,7 @@ impl Harness {
             max_parallel: spec.max_parallel,
             initial_sync: spec.initial_sync,
             full_sync_interval: spec.full_sync_interval,
+            delete: spec.delete,
             // verify runs the real rsync, not the fake runner: none here.
             verify_interval: 0.0,
             // Changes are injected: no need to mark the whole filesystem (and a
