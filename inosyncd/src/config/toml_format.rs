@@ -9,11 +9,29 @@ use toml::Spanned;
 use super::{Config, ConfigError, DeleteMode, EventSet, WatchConfig, checks, exclude_file};
 
 /// `delete` as written: a boolean or one of the words.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum RawDelete {
     Flag(bool),
     Word(String),
+}
+
+/// By hand, so that a wrong type says what is expected.
+impl<'de> Deserialize<'de> for RawDelete {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Expected;
+        impl serde::de::Visitor<'_> for Expected {
+            type Value = RawDelete;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false, \"startup\" or \"running\"")
+            }
+            fn visit_bool<E>(self, flag: bool) -> Result<RawDelete, E> {
+                Ok(RawDelete::Flag(flag))
+            }
+            fn visit_str<E>(self, word: &str) -> Result<RawDelete, E> {
+                Ok(RawDelete::Word(word.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Expected)
+    }
 }
 
 #[derive(Deserialize)]
@@ -255,6 +273,23 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         metrics_file,
         watches,
     };
+    for (i, watch) in config.watches.iter().enumerate() {
+        let delete = watch.effective_delete(&config);
+        if delete == DeleteMode::Always {
+            continue;
+        }
+        let own = [&config.rsync_args[..], &watch.rsync_args[..]].concat();
+        if let Some(arg) = own
+            .iter()
+            .find(|a| *a == "--del" || a.starts_with("--delete"))
+        {
+            return Err(ConfigError(format!(
+                "{}: rsync_args has {arg} but delete = {delete}: rsync would delete on the \
+                 target anyway; remove it (delete decides)",
+                watch_lines[i]
+            )));
+        }
+    }
     config.check_watches(|i| watch_lines[i].clone())?;
     Ok(config)
 }
@@ -420,6 +455,52 @@ speed = 500
         let text = format!("[[watch]]\npath = \"{}\"\n", dir.path().display());
         let err = parse_str(&text).unwrap_err().to_string();
         assert!(err.contains("no target"), "{err}");
+    }
+
+    #[test]
+    fn delete_and_exclude_from_are_global_and_per_watch() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("list");
+        std::fs::write(&list, "# c\n*.bak\n").unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        let text = format!(
+            "delete = \"running\"\ntargets = [\"/t\"]\n[[watch]]\npath = \"{}\"\n\
+             excludes = [\"*.o\"]\nexclude_from = \"{}\"\ndelete = false\n",
+            src.display(),
+            list.display()
+        );
+        let config = parse_str(&text).unwrap();
+        assert_eq!(config.delete, DeleteMode::Running);
+        let watch = &config.watches[0];
+        assert_eq!(watch.effective_delete(&config), DeleteMode::Never);
+        assert_eq!(watch.excludes, ["*.o", "*.bak"]);
+        assert_eq!(watch.exclude_from.as_deref(), Some(list.as_path()));
+
+        let err = parse_str("delete = \"sometimes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("test.toml:1: delete"), "{err}");
+        let err = parse_str("delete = 1\n").unwrap_err().to_string();
+        assert!(err.contains("delete"), "{err}");
+        let err = parse_str("exclude_from = \"/nonexistent/x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("test.toml:1: exclude_from: cannot read /nonexistent/x"),
+            "{err}"
+        );
+        let err = parse_str(&format!(
+            "delete = false\nrsync_args = [\"--delete-after\"]\ntargets = [\"/t\"]\n\
+             [[watch]]\npath = \"{}\"\n",
+            src.display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("test.toml:4: [[watch]]") && err.contains("--delete-after"),
+            "{err}"
+        );
     }
 
     #[test]
