@@ -50,8 +50,9 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", hide = true)]
     pub man_pages: Option<PathBuf>,
 
-    /// Print an inosync config (FILE.py) as the equivalent TOML and exit.
-    #[arg(long, value_name = "FILE.py", conflicts_with_all = ["config", "source", "check"])]
+    /// Print an inosync (FILE.py) or lsyncd (FILE.lua) config as the
+    /// equivalent TOML and exit; watch paths missing here are warnings.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "source", "check"])]
     pub convert: Option<PathBuf>,
 
     /// Seconds from the first change to its sync; overrides the config's `delay`

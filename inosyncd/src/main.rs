@@ -58,9 +58,12 @@ fn main() -> ExitCode {
         };
     }
     if let Some(file) = &cli.convert {
-        return match Config::load(file) {
-            Ok(config) => {
-                print!("{}", config::to_toml(&config));
+        return match config::convert_file(file) {
+            Ok((toml, warnings)) => {
+                for warning in warnings {
+                    eprintln!("inosyncd: warning: {warning}");
+                }
+                print!("{toml}");
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -166,6 +169,13 @@ fn print_effective(config: &Config) {
         );
     }
     println!("excludes = {:?}", config.excludes);
+    if let Some(file) = &config.exclude_from {
+        println!(
+            "exclude_from = {:?}  # its patterns are in `excludes` above",
+            file.display().to_string()
+        );
+    }
+    println!("delete = {}", config.delete);
     println!("targets = {:?}", config.targets);
     if let Some(log_file) = &config.log_file {
         println!("log_file = {:?}", log_file.display().to_string());
@@ -192,6 +202,13 @@ fn print_effective(config: &Config) {
         println!("path = {:?}", watch.path.display().to_string());
         println!("remote_path = {:?}", watch.remote_path);
         println!("excludes = {:?}", watch.excludes);
+        if let Some(file) = &watch.exclude_from {
+            println!(
+                "exclude_from = {:?}  # its patterns are in `excludes` above",
+                file.display().to_string()
+            );
+        }
+        println!("delete = {}", watch.effective_delete(config));
         println!("delay = {:?}", watch.delay.unwrap_or(config.delay));
         println!("speed = {}", watch.speed.unwrap_or(config.speed));
         if !watch.rsync_args.is_empty() {

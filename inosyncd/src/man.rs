@@ -20,7 +20,8 @@ inosync.toml \- configuration of inosyncd
 TOML. Unknown keys, wrong types, relative or missing paths, a watch without a
 target and nested watches are refused with the file, line and key named. A file
 whose name ends in .py is read as an inosync 0.2 config instead (literal
-assignments only); \fBinosyncd \-\-convert\fR prints its TOML equivalent.
+assignments only); \fBinosyncd \-\-convert\fR prints its TOML equivalent,
+as it does for an lsyncd Lua config (see MIGRATING.md).
 .SH GLOBAL KEYS
 .TP
 \fBrsync\fR = "/usr/bin/rsync"
@@ -49,6 +50,18 @@ quiet for a second (a file written without pause goes out at least every 30 s).
 .TP
 \fBexcludes\fR = [ ... ]
 rsync-style patterns relative to each watch root; never synced, never trigger.
+.TP
+\fBexclude_from\fR = "FILE"
+More exclude patterns, one a line (blank lines and lines starting with # or ;
+skipped), added to \fBexcludes\fR; read at start, \-\-check and reload; an
+unreadable file is refused naming it.
+.TP
+\fBdelete\fR = true
+Whether what is gone from the source is deleted on the target: true (an exact
+mirror), false (never: not in full syncs, deletion runs, verify repairs; a
+move is copied and the old name kept), "startup" (only in the initial full
+sync), "running" (only for changes seen while running). verify does not count
+kept files as drift.
 .TP
 \fBtargets\fR = [ ... ]
 Default targets in rsync syntax: host:, user@host:/dir, rsync://host/module/, /dir.
@@ -102,7 +115,8 @@ An absolute path: the Prometheus text rewritten atomically every 15 s (mode
 Each [[watch]] table: \fBpath\fR (absolute directory), \fBremote_path\fR
 (appended to each target; default: path; "" = the target itself; a ".."
 component is refused: the mirror must lie below its target),
-\fBexcludes\fR (added to the global ones), \fBtargets\fR (replace the
+\fBexcludes\fR and \fBexclude_from\fR (added to the global ones),
+\fBdelete\fR (overrides the global one), \fBtargets\fR (replace the
 defaults), \fBdelay\fR, \fBspeed\fR, \fBrsync_args\fR (added to the global
 ones for this tree, e.g. ["\-\-compress"] for one WAN target).
 .SH SEE ALSO

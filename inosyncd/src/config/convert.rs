@@ -1,7 +1,55 @@
-//! `inosyncd --convert FILE.py`: an inosync config written out as the equivalent
-//! TOML, so a migration is one command and a review of its output.
+//! `inosyncd --convert FILE`: an inosync (`.py`) or lsyncd (`.lua`) config
+//! written out as the equivalent TOML, so a migration is one command and a
+//! review of its output.
 
-use super::Config;
+use std::path::Path;
+
+use super::{Config, ConfigError, lua};
+
+/// Why a config could not be converted.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {error}")]
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// An inosync `.py` config that does not read.
+    #[error(transparent)]
+    Py(#[from] ConfigError),
+    /// An lsyncd config that cannot be converted.
+    #[error(transparent)]
+    Lua(#[from] lua::LuaError),
+}
+
+/// The TOML for the config in `file`, and warnings for stderr. An lsyncd
+/// config is known by its `.lua` extension or, when the extension says
+/// nothing, by its content; everything else is read as an inosync `.py` file.
+/// Watch paths missing on this machine are warnings, not errors: converting is
+/// often done before the move, on another host.
+pub fn convert_file(file: &Path) -> Result<(String, Vec<String>), ConvertError> {
+    let bytes = std::fs::read(file).map_err(|error| ConvertError::Read {
+        file: file.display().to_string(),
+        error,
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let extension = file.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let is_lua = match extension {
+        "lua" => true,
+        "py" => false,
+        _ => lua::looks_like_lua(&text),
+    };
+    if is_lua {
+        let converted = lua::convert(file, &text)?;
+        return Ok((converted.toml, converted.warnings));
+    }
+    let (mut config, warnings) = super::py_format::parse_for_convert(file, &text)?;
+    config.source = Some(std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()));
+    Ok((to_toml(&config), warnings))
+}
 
 /// The config as TOML that reads back to the same settings.
 pub fn to_toml(config: &Config) -> String {

@@ -4,8 +4,11 @@
 mod backend;
 pub mod checks;
 mod convert;
+mod delete_mode;
 pub mod events;
+mod exclude_file;
 pub mod layout;
+pub mod lua;
 pub mod places;
 mod py_format;
 mod toml_format;
@@ -14,7 +17,8 @@ use std::path::{Path, PathBuf};
 
 pub use backend::Backend;
 pub use checks::{destination, resolve_rsync};
-pub use convert::to_toml;
+pub use convert::convert_file;
+pub use delete_mode::DeleteMode;
 pub use events::EventSet;
 
 /// The TOML reader, for the property tests.
@@ -57,8 +61,13 @@ pub struct Config {
     pub max_parallel_large: u32,
     /// The inotify events that make a path pending.
     pub events: EventSet,
-    /// Exclude patterns applied to every watch.
+    /// Exclude patterns applied to every watch (those of `exclude_from`
+    /// included).
     pub excludes: Vec<String>,
+    /// A file of more exclude patterns for every watch, read at load.
+    pub exclude_from: Option<PathBuf>,
+    /// Whether what is gone from the source is deleted on the target.
+    pub delete: DeleteMode,
     /// Targets of watches that do not name their own.
     pub targets: Vec<String>,
     /// Log to this file instead of stderr.
@@ -96,8 +105,13 @@ pub struct WatchConfig {
     pub path: PathBuf,
     /// Appended to each target to form the rsync destination.
     pub remote_path: String,
-    /// Patterns added to the global excludes for this tree.
+    /// Patterns added to the global excludes for this tree (those of its
+    /// `exclude_from` included).
     pub excludes: Vec<String>,
+    /// A file of more exclude patterns for this tree, read at load.
+    pub exclude_from: Option<PathBuf>,
+    /// Overrides the global `delete`.
+    pub delete: Option<DeleteMode>,
     /// Replaces the default targets when set.
     pub targets: Option<Vec<String>>,
     /// Overrides the global delay.
@@ -113,6 +127,28 @@ impl WatchConfig {
     /// The targets this watch syncs to: its own, or the defaults.
     pub fn effective_targets<'a>(&'a self, config: &'a Config) -> &'a [String] {
         self.targets.as_deref().unwrap_or(&config.targets)
+    }
+
+    /// When this tree's deletions reach its targets: its own `delete`, or the
+    /// global one.
+    pub fn effective_delete(&self, config: &Config) -> DeleteMode {
+        self.delete.unwrap_or(config.delete)
+    }
+
+    /// A watch of `path` mirrored to `remote_path` with every other setting
+    /// taken from the globals.
+    pub fn new(path: PathBuf, remote_path: String) -> WatchConfig {
+        WatchConfig {
+            path,
+            remote_path,
+            excludes: Vec::new(),
+            exclude_from: None,
+            delete: None,
+            targets: None,
+            delay: None,
+            speed: None,
+            rsync_args: Vec::new(),
+        }
     }
 }
 
@@ -132,6 +168,8 @@ impl Default for Config {
             max_parallel_large: 4,
             events: EventSet::default(),
             excludes: Vec::new(),
+            exclude_from: None,
+            delete: DeleteMode::Always,
             targets: Vec::new(),
             log_file: None,
             socket_group: None,
@@ -173,7 +211,18 @@ impl Config {
         let mut config = if path.extension().is_some_and(|ext| ext == "py") {
             py_format::parse(path, &text)?
         } else {
-            toml_format::parse(path, &text)?
+            toml_format::parse(path, &text).map_err(|e| {
+                if lua::looks_like_lua(&text) {
+                    ConfigError(format!(
+                        "{}: this is an lsyncd (Lua) config, not TOML: convert it with \
+                         `inosyncd --convert {}` and review the output",
+                        path.display(),
+                        path.display()
+                    ))
+                } else {
+                    e
+                }
+            })?
         };
         // Absolute, so `status` and `reload` name the same file whatever the
         // working directory.
@@ -198,13 +247,8 @@ impl Config {
         // inside this one, where this watch's --delete removes it).
         let config = Config {
             watches: vec![WatchConfig {
-                path,
-                remote_path: String::new(),
-                excludes: Vec::new(),
                 targets: Some(resolved),
-                delay: None,
-                speed: None,
-                rsync_args: Vec::new(),
+                ..WatchConfig::new(path, String::new())
             }],
             ..Config::default()
         };

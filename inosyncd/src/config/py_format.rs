@@ -3,7 +3,7 @@
 //! comments) with a small tokenizer; anything else is an error with its line number,
 //! never executed and never guessed at.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Config, ConfigError, EventSet, WatchConfig, checks};
 
@@ -209,6 +209,23 @@ fn literal(tokens: &[(Token, usize)], start: usize) -> Located<(Value, usize)> {
 
 /// Parses an inosync `.py` config into the common model.
 pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+    parse_with(file, text, None)
+}
+
+/// For `--convert`: as [`parse`], but a watch path that does not exist on this
+/// machine (converting is often done before the move, on another host) is kept
+/// as written, with a warning in `missing`.
+pub fn parse_for_convert(file: &Path, text: &str) -> Result<(Config, Vec<String>), ConfigError> {
+    let mut missing = Vec::new();
+    let config = parse_with(file, text, Some(&mut missing))?;
+    Ok((config, missing))
+}
+
+fn parse_with(
+    file: &Path,
+    text: &str,
+    mut missing: Option<&mut Vec<String>>,
+) -> Result<Config, ConfigError> {
     let at = |line: usize, what: &str, problem: &str| {
         ConfigError(format!("{}:{line}: {what}: {problem}", file.display()))
     };
@@ -307,17 +324,19 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     };
     let mut lines = Vec::new();
     for ((wpath, line), remote_path) in wpaths.into_iter().zip(rpaths) {
-        let path = checks::absolute_watch_dir(&wpath).map_err(|e| at(line, "wpaths", &e))?;
+        let path = match (checks::absolute_watch_dir(&wpath), missing.as_deref_mut()) {
+            (Ok(path), _) => path,
+            (Err(e), Some(missing)) if Path::new(&wpath).is_absolute() => {
+                missing.push(format!(
+                    "{}:{line}: wpaths: {e}: converted as written; `inosyncd --check` refuses                      it until the directory exists",
+                    file.display()
+                ));
+                PathBuf::from(&wpath)
+            }
+            (Err(e), _) => return Err(at(line, "wpaths", &e)),
+        };
         lines.push(line);
-        config.watches.push(WatchConfig {
-            path,
-            remote_path,
-            excludes: Vec::new(),
-            targets: None,
-            delay: None,
-            speed: None,
-            rsync_args: Vec::new(),
-        });
+        config.watches.push(WatchConfig::new(path, remote_path));
     }
     config.check_watches(|i| format!("{}:{}: wpaths", file.display(), lines[i]))?;
     Ok(config)

@@ -6,7 +6,33 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Config, ConfigError, EventSet, WatchConfig, checks};
+use super::{Config, ConfigError, DeleteMode, EventSet, WatchConfig, checks, exclude_file};
+
+/// `delete` as written: a boolean or one of the words.
+enum RawDelete {
+    Flag(bool),
+    Word(String),
+}
+
+/// By hand, so that a wrong type says what is expected.
+impl<'de> Deserialize<'de> for RawDelete {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Expected;
+        impl serde::de::Visitor<'_> for Expected {
+            type Value = RawDelete;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false, \"startup\" or \"running\"")
+            }
+            fn visit_bool<E>(self, flag: bool) -> Result<RawDelete, E> {
+                Ok(RawDelete::Flag(flag))
+            }
+            fn visit_str<E>(self, word: &str) -> Result<RawDelete, E> {
+                Ok(RawDelete::Word(word.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Expected)
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +45,8 @@ struct RawConfig {
     max_parallel_large: Option<Spanned<u32>>,
     events: Option<Spanned<Vec<String>>>,
     excludes: Option<Vec<Spanned<String>>>,
+    exclude_from: Option<Spanned<String>>,
+    delete: Option<Spanned<RawDelete>>,
     targets: Option<Vec<Spanned<String>>>,
     log_file: Option<Spanned<String>>,
     socket_group: Option<String>,
@@ -41,6 +69,8 @@ struct RawWatch {
     path: Spanned<String>,
     remote_path: Option<Spanned<String>>,
     excludes: Option<Vec<Spanned<String>>>,
+    exclude_from: Option<Spanned<String>>,
+    delete: Option<Spanned<RawDelete>>,
     targets: Option<Vec<Spanned<String>>>,
     delay: Option<Spanned<f64>>,
     speed: Option<u32>,
@@ -152,7 +182,12 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         _ => None,
     };
-    let excludes = patterns(&loc, raw.excludes, "excludes")?;
+    let mut excludes = patterns(&loc, raw.excludes, "excludes")?;
+    let exclude_from = read_exclude_from(&loc, raw.exclude_from, "exclude_from", &mut excludes)?;
+    let delete = match &raw.delete {
+        Some(mode) => delete_mode(&loc, mode, "delete")?,
+        None => defaults.delete,
+    };
     let default_targets = targets(&loc, raw.targets, "targets")?;
     if let Some(log_file) = &raw.log_file
         && !Path::new(log_file.get_ref()).is_absolute()
@@ -174,13 +209,26 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             checks::remote_path(remote_path.get_ref())
                 .map_err(|e| loc.error(remote_path, "watch.remote_path", &e))?;
         }
+        let mut watch_excludes = patterns(&loc, raw_watch.excludes, "watch.excludes")?;
+        let watch_exclude_from = read_exclude_from(
+            &loc,
+            raw_watch.exclude_from,
+            "watch.exclude_from",
+            &mut watch_excludes,
+        )?;
+        let watch_delete = match &raw_watch.delete {
+            Some(mode) => Some(delete_mode(&loc, mode, "watch.delete")?),
+            None => None,
+        };
         watches.push(WatchConfig {
             remote_path: raw_watch
                 .remote_path
                 .map(Spanned::into_inner)
                 .unwrap_or_else(|| raw_watch.path.get_ref().clone()),
             path,
-            excludes: patterns(&loc, raw_watch.excludes, "watch.excludes")?,
+            excludes: watch_excludes,
+            exclude_from: watch_exclude_from,
+            delete: watch_delete,
             targets: match raw_watch.targets {
                 Some(list) => Some(targets(&loc, Some(list), "watch.targets")?),
                 None => None,
@@ -210,6 +258,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             .unwrap_or(defaults.max_parallel_large),
         events,
         excludes,
+        exclude_from,
+        delete,
         targets: default_targets,
         log_file: raw.log_file.map(|f| f.into_inner().into()),
         socket_group: raw.socket_group,
@@ -233,6 +283,23 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         metrics_file,
         watches,
     };
+    for (i, watch) in config.watches.iter().enumerate() {
+        let delete = watch.effective_delete(&config);
+        if delete == DeleteMode::Always {
+            continue;
+        }
+        let own = [&config.rsync_args[..], &watch.rsync_args[..]].concat();
+        if let Some(arg) = own
+            .iter()
+            .find(|a| *a == "--del" || a.starts_with("--delete"))
+        {
+            return Err(ConfigError(format!(
+                "{}: rsync_args has {arg} but delete = {delete}: rsync would delete on the \
+                 target anyway; remove it (delete decides)",
+                watch_lines[i]
+            )));
+        }
+    }
     config.check_watches(|i| watch_lines[i].clone())?;
     Ok(config)
 }
@@ -249,6 +316,40 @@ fn patterns(
         out.push(pattern.into_inner());
     }
     Ok(out)
+}
+
+/// Reads an `exclude_from` file, adding its patterns to `excludes`.
+fn read_exclude_from(
+    loc: &Locator,
+    file: Option<Spanned<String>>,
+    key: &str,
+    excludes: &mut Vec<String>,
+) -> Result<Option<std::path::PathBuf>, ConfigError> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let patterns = exclude_file::read(file.get_ref()).map_err(|e| loc.error(&file, key, &e))?;
+    excludes.extend(patterns);
+    Ok(Some(file.into_inner().into()))
+}
+
+fn delete_mode(
+    loc: &Locator,
+    mode: &Spanned<RawDelete>,
+    key: &str,
+) -> Result<DeleteMode, ConfigError> {
+    match mode.get_ref() {
+        RawDelete::Flag(true) => Ok(DeleteMode::Always),
+        RawDelete::Flag(false) => Ok(DeleteMode::Never),
+        RawDelete::Word(word) if word == "startup" || word == "running" => {
+            DeleteMode::from_word(word).map_err(|e| loc.error(mode, key, &e))
+        }
+        RawDelete::Word(word) => Err(loc.error(
+            mode,
+            key,
+            &format!("{word:?} is not a delete mode: use true, false, \"startup\" or \"running\""),
+        )),
+    }
 }
 
 fn targets(
@@ -364,6 +465,52 @@ speed = 500
         let text = format!("[[watch]]\npath = \"{}\"\n", dir.path().display());
         let err = parse_str(&text).unwrap_err().to_string();
         assert!(err.contains("no target"), "{err}");
+    }
+
+    #[test]
+    fn delete_and_exclude_from_are_global_and_per_watch() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("list");
+        std::fs::write(&list, "# c\n*.bak\n").unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        let text = format!(
+            "delete = \"running\"\ntargets = [\"/t\"]\n[[watch]]\npath = \"{}\"\n\
+             excludes = [\"*.o\"]\nexclude_from = \"{}\"\ndelete = false\n",
+            src.display(),
+            list.display()
+        );
+        let config = parse_str(&text).unwrap();
+        assert_eq!(config.delete, DeleteMode::Running);
+        let watch = &config.watches[0];
+        assert_eq!(watch.effective_delete(&config), DeleteMode::Never);
+        assert_eq!(watch.excludes, ["*.o", "*.bak"]);
+        assert_eq!(watch.exclude_from.as_deref(), Some(list.as_path()));
+
+        let err = parse_str("delete = \"sometimes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("test.toml:1: delete"), "{err}");
+        let err = parse_str("delete = 1\n").unwrap_err().to_string();
+        assert!(err.contains("delete"), "{err}");
+        let err = parse_str("exclude_from = \"/nonexistent/x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("test.toml:1: exclude_from: cannot read /nonexistent/x"),
+            "{err}"
+        );
+        let err = parse_str(&format!(
+            "delete = false\nrsync_args = [\"--delete-after\"]\ntargets = [\"/t\"]\n\
+             [[watch]]\npath = \"{}\"\n",
+            src.display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("test.toml:4: [[watch]]") && err.contains("--delete-after"),
+            "{err}"
+        );
     }
 
     #[test]

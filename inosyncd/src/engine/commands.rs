@@ -54,7 +54,7 @@ fn spec_from_request(request: &AddWatch) -> Result<WatchConfig, String> {
         targets: (!request.targets.is_empty()).then(|| request.targets.clone()),
         delay: request.delay,
         speed: request.speed,
-        rsync_args: Vec::new(),
+        ..WatchConfig::new(std::path::PathBuf::new(), String::new())
     })
 }
 

@@ -54,6 +54,14 @@ impl Engine {
         let (progress, progress_rx) = watch::channel(None);
         pair.transfer = Some((Instant::now(), progress_rx));
         job.delete_nothing = pair.guarded;
+        // `delete` decides, per kind of run, whether what the source lacks
+        // goes from the target (read now: a reload applies to the next run).
+        let delete = watch.spec.effective_delete(&self.config);
+        job.keep_deleted = if batch.full {
+            !delete.full_sync_deletes(batch.full_reason == super::pair::FullReason::Initial)
+        } else {
+            !delete.changes_delete()
+        };
         job.compare_contents = batch.full && pair.compare_contents;
         job.paths =
             (!batch.full).then(|| crate::listed_paths::for_rsync(&watch.spec.path, batch.paths));
@@ -139,6 +147,12 @@ impl Engine {
             rsh: self.reuse_rsh(&pair.target, &watch.spec.rsync_args),
             io_timeout: Duration::from_secs_f64(self.config.io_timeout),
             delete_nothing: false,
+            // As a full sync other than the initial one (`verify` dry-runs
+            // this: a file kept on purpose is not drift).
+            keep_deleted: !watch
+                .spec
+                .effective_delete(&self.config)
+                .full_sync_deletes(false),
             compare_contents: false,
             paths: None,
             moves: Vec::new(),

@@ -29,6 +29,11 @@ pub struct Job {
     /// A full sync that must delete nothing (`--max-delete=0`: rsync exits 25 when
     /// the target has files the source lacks), used when the source root is empty.
     pub delete_nothing: bool,
+    /// What is gone from the source stays on the target (`delete = false`, or
+    /// a mode that does not delete in this kind of run): no `--delete`, no
+    /// deletion stage, and moves are copied to their new name rather than
+    /// renamed on the target (a rename would remove the old name).
+    pub keep_deleted: bool,
     /// Compare file contents rather than size and mtime (`--checksum`): after the
     /// source root was replaced by another tree.
     pub compare_contents: bool,
@@ -84,10 +89,12 @@ impl Job {
         let mut arg = |s: &str| args.push(s.to_string());
         match self.paths {
             None => {
-                arg("--delete");
-                // Stale partial files go, after the transfer could use them
-                // (see `leftovers`).
-                delete_delay.into_iter().for_each(&mut arg);
+                if !self.keep_deleted {
+                    arg("--delete");
+                    // Stale partial files go, after the transfer could use them
+                    // (see `leftovers`).
+                    delete_delay.into_iter().for_each(&mut arg);
+                }
                 arg(&super::leftovers::risk_partial_dirs());
                 // Exact mtimes: a same-size rewrite within one second is not skipped
                 // as long as the nanoseconds differ.
@@ -122,8 +129,10 @@ impl Job {
                 arg("--from0");
                 arg("--files-from=-");
                 arg("--recursive");
-                arg("--delete");
-                delete_delay.into_iter().for_each(&mut arg);
+                if !self.keep_deleted {
+                    arg("--delete");
+                    delete_delay.into_iter().for_each(&mut arg);
+                }
                 arg(&super::leftovers::risk_partial_dirs());
                 arg("--ignore-missing-args");
                 arg("--force");
@@ -314,6 +323,7 @@ mod tests {
             rsh: None,
             io_timeout: std::time::Duration::from_secs(600),
             delete_nothing: false,
+            keep_deleted: false,
             compare_contents: false,
             paths,
             moves: Vec::new(),
@@ -338,6 +348,23 @@ mod tests {
              --modify-window=-1 --bwlimit=500 --timeout=600 --exclude=/cache/ '--rsh=ssh -p 22' \
              /srv/blog/ backup@m1:/srv/blog/"
         );
+    }
+
+    #[test]
+    fn a_job_that_keeps_deletions_passes_no_delete() {
+        let mut full = job(None);
+        full.keep_deleted = true;
+        let mut trees = job(Some(vec![b"moved".to_vec()]));
+        trees.recursive = true;
+        trees.keep_deleted = true;
+        for job in [full, trees] {
+            let argv = display_argv(&job.argv());
+            assert!(!argv.contains("--delete"), "{argv}");
+            // verify dry-runs the same command: a kept file is not itemized
+            // as `*deleting`, so it is not drift.
+            let verify = display_argv(&job.verify_argv(false));
+            assert!(!verify.contains("--delete"), "{verify}");
+        }
     }
 
     #[test]

@@ -26,6 +26,19 @@ pub fn run(
     // What is missing from the source now is deleted on the target by a run of
     // its own; the rest is transferred.
     let mut missing = job.take_missing();
+    if job.keep_deleted {
+        // Nothing is deleted: a move is a copy to its new name (as lsyncd's
+        // rsync layers do it with `delete = false`), the old name stays.
+        let moved: Vec<Vec<u8>> = job.moves.drain(..).map(|m| m.to).collect();
+        job.trees.extend(moved);
+        if !missing.is_empty() {
+            tracing::debug!(
+                "{label}: {} path(s) missing from the source kept on the target (delete mode)",
+                missing.len()
+            );
+        }
+        missing.clear();
+    }
     let splits = job.split > 1
         && job
             .paths
@@ -53,6 +66,9 @@ pub fn run(
         }
         job.add_failed_moves(&renamed);
         missing.extend(job.take_missing());
+        if job.keep_deleted {
+            missing.clear();
+        }
         // What the renames brought is compared afterwards, tree by tree: a rename
         // is only the fast way there, this is the proof (it sends file lists, and
         // whatever differs). The directories that may be other trees than the
@@ -84,7 +100,9 @@ pub fn run(
             let listed =
                 crate::listed_paths::topmost(crate::listed_paths::for_rsync(&job.source, trees));
             let (present, gone) = super::deletions::split_missing(&job.source, listed);
-            missing.extend(gone);
+            if !job.keep_deleted {
+                missing.extend(gone);
+            }
             present
         };
         let whole = present(job.trees.clone());

@@ -295,6 +295,7 @@ mod tests {
             rsh: None,
             io_timeout: Duration::ZERO,
             delete_nothing: false,
+            keep_deleted: false,
             compare_contents: false,
             paths: None,
             moves: Vec::new(),

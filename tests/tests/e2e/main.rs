@@ -15,6 +15,7 @@ mod excludes;
 mod failing_target;
 mod faults;
 mod logs;
+mod lsyncd;
 mod metrics;
 mod mirror;
 mod nemesis;

@@ -3,6 +3,7 @@
 //! Every scheduling rule is checked in virtual time: a "60 s backoff" test takes
 //! milliseconds.
 
+mod deletes;
 mod fake;
 mod lanes;
 mod lifecycle;
@@ -35,6 +36,8 @@ struct Spec {
     max_parallel_large: u32,
     initial_sync: bool,
     full_sync_interval: f64,
+    /// The global `delete`.
+    delete: crate::config::DeleteMode,
     /// Files (with their directories) in the root of watch 0 before the start.
     files: &'static [&'static str],
 }
@@ -49,6 +52,7 @@ impl Default for Spec {
             max_parallel_large: 4,
             initial_sync: false,
             full_sync_interval: 0.0,
+            delete: crate::config::DeleteMode::Always,
             files: &[],
         }
     }
@@ -72,6 +76,7 @@ impl Harness {
             max_parallel_large: spec.max_parallel_large,
             initial_sync: spec.initial_sync,
             full_sync_interval: spec.full_sync_interval,
+            delete: spec.delete,
             // verify runs the real rsync, not the fake runner: none here.
             verify_interval: 0.0,
             // Changes are injected: no need to mark the whole filesystem (and a
@@ -94,13 +99,8 @@ impl Harness {
                 .map(|t| format!("{}/dst{w}-{t}/", dir.path().display()))
                 .collect();
             config.watches.push(WatchConfig {
-                path: root.canonicalize().expect("canonical root"),
-                remote_path: String::new(),
-                excludes: Vec::new(),
                 targets: Some(targets),
-                delay: None,
-                speed: None,
-                rsync_args: Vec::new(),
+                ..WatchConfig::new(root.canonicalize().expect("canonical root"), String::new())
             });
         }
         let runner = FakeRunner::default();

@@ -165,6 +165,7 @@ mod tests {
             rsh: None,
             io_timeout: std::time::Duration::ZERO,
             delete_nothing: false,
+            keep_deleted: false,
             compare_contents: false,
             paths: Some(Vec::new()),
             moves: Vec::new(),

@@ -1,0 +1,138 @@
+//! `inosyncd --convert lsyncd.conf.lua`: an lsyncd config printed as the
+//! equivalent TOML (docs/MIGRATING.md, "From lsyncd"). The config is a Lua
+//! program, so it is run (`eval`) in a sandbox that records its `settings` and
+//! `sync{}` calls; each `sync{}` becomes a watch (`syncs`, `rsync_opts`), and the
+//! whole is written out with every lsyncd setting inosync has no equivalent for
+//! as a comment saying why (`emit`). Custom actions are refused: inosync runs
+//! rsync, never a script.
+
+mod emit;
+mod eval;
+mod rsync_opts;
+mod syncs;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_odd;
+
+use std::path::Path;
+
+/// Why an lsyncd config could not be converted. Each names the file, and the
+/// line where the config says it.
+#[derive(Debug, thiserror::Error)]
+pub enum LuaError {
+    /// The interpreter could not be set up (not the config's fault).
+    #[error("cannot start the Lua interpreter: {0}")]
+    Setup(String),
+    /// A syntax or runtime error in the config, as Lua words it
+    /// (`FILE:LINE: message`).
+    #[error("{0}")]
+    Lua(String),
+    /// The config ran past its instruction budget (an endless loop?).
+    #[error(
+        "{file}:{line}: the config did not finish within its instruction budget (an endless \
+         loop?); a config only sets settings and calls sync{{}}"
+    )]
+    TooLong {
+        /// The config file.
+        file: String,
+        /// Where it was running when stopped.
+        line: usize,
+    },
+    /// The config did not finish in time (stuck in a library call).
+    #[error(
+        "{file}: the config did not finish within {seconds} s (a string pattern that \
+         backtracks without end?)"
+    )]
+    TooSlow {
+        /// The config file.
+        file: String,
+        /// The time allowed.
+        seconds: u64,
+    },
+    /// The config used more memory than allowed.
+    #[error("{file}: the config used more than {limit_mib} MiB of memory")]
+    TooMuchMemory {
+        /// The config file.
+        file: String,
+        /// The limit.
+        limit_mib: usize,
+    },
+    /// Something the config asks for that inosync cannot do (a custom action),
+    /// or a value of the wrong kind.
+    #[error("{0}")]
+    Config(String),
+    /// A `sync{}` that inosync cannot do, with its line.
+    #[error("{file}:{line}: {problem}")]
+    Sync {
+        /// The config file.
+        file: String,
+        /// The line of the `sync{}` (or of the function it names).
+        line: usize,
+        /// What is wrong, and what to do instead.
+        problem: String,
+    },
+    /// The config calls no `sync{}`.
+    #[error("{0}: no sync{{}} found: nothing to convert")]
+    NoSync(String),
+}
+
+/// A converted config: the TOML, and warnings for stderr (paths missing on
+/// this machine, settings left out).
+#[derive(Debug)]
+pub struct Converted {
+    /// The TOML config, comments included.
+    pub toml: String,
+    /// One line each, for stderr.
+    pub warnings: Vec<String>,
+}
+
+/// Converts the lsyncd config `text` read from `file`.
+pub fn convert(file: &Path, text: &str) -> Result<Converted, LuaError> {
+    let recorded = eval::run(file, text)?;
+    let name = file.display().to_string();
+    if recorded.syncs.is_empty() {
+        return Err(LuaError::NoSync(name));
+    }
+    let mut warnings = Vec::new();
+    let watches = syncs::watches(&name, &recorded.syncs, &mut warnings)?;
+    for watch in &watches {
+        if !Path::new(&watch.path).is_dir() {
+            warnings.push(format!(
+                "{name}:{}: source {} is not a directory on this machine: converted as \
+                 written; `inosyncd --check` refuses it until it exists",
+                watch.lines[0], watch.path
+            ));
+        }
+        if let Some(file) = &watch.exclude_from
+            && std::fs::metadata(file).is_err()
+        {
+            warnings.push(format!(
+                "{name}:{}: excludeFrom {file} cannot be read on this machine: copy it there \
+                 before starting inosyncd",
+                watch.lines[0]
+            ));
+        }
+    }
+    let toml = emit::toml(&name, &recorded.settings, &watches, &mut warnings);
+    Ok(Converted { toml, warnings })
+}
+
+/// Whether a config with no telling extension is lsyncd's Lua rather than an
+/// inosync `.py` or TOML file: it calls `sync{`/`settings{`, or names a
+/// `default.rsync*`/`default.direct` layer.
+pub fn looks_like_lua(text: &str) -> bool {
+    let squeezed: String = text
+        .lines()
+        .map(|line| line.split("--").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    squeezed.contains("sync{")
+        || squeezed.contains("settings{")
+        || squeezed.contains("sync({")
+        || squeezed.contains("default.rsync")
+        || squeezed.contains("default.direct")
+}

@@ -1,0 +1,356 @@
+//! Each recorded `sync{}` as an inosync watch: its layer's settings flattened
+//! (a table inherits from the tables in its sequence part, as in lsyncd), then
+//! every documented key mapped, refused (custom actions) or kept as a comment.
+//! Syncs of one source become one watch with several targets.
+
+use std::collections::BTreeMap;
+
+use super::LuaError;
+use super::eval::{SyncCall, Val};
+use super::rsync_opts;
+
+/// Keys that make a sync run Lua code or shell commands of its own.
+const ACTIONS: &[&str] = &[
+    "onCreate",
+    "onModify",
+    "onAttrib",
+    "onDelete",
+    "onMove",
+    "onStartup",
+    "onCollapse",
+    "action",
+    "prepare",
+    "collect",
+];
+
+/// One watch to write, with what came from where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Watch {
+    /// The lines of the `sync{}` calls it comes from.
+    pub lines: Vec<usize>,
+    /// `default.rsync`, `default.rsyncssh` or `default.direct`.
+    pub layer: String,
+    /// `source`.
+    pub path: String,
+    /// `target`, or `host:targetdir`; one per merged `sync{}`.
+    pub targets: Vec<String>,
+    /// `exclude` and the plain excludes of `filter`.
+    pub excludes: Vec<String>,
+    /// `excludeFrom`.
+    pub exclude_from: Option<String>,
+    /// `delete` in TOML spelling.
+    pub delete: Option<&'static str>,
+    /// `delay`, seconds.
+    pub delay: Option<f64>,
+    /// `rsync.bwlimit`, KB/s.
+    pub speed: Option<u32>,
+    /// `init = false`.
+    pub no_init: bool,
+    /// rsync options and ssh settings.
+    pub rsync_args: Vec<String>,
+    /// `rsync.binary`.
+    pub rsync_binary: Option<String>,
+    /// Settings with no equivalent, each a comment line.
+    pub comments: Vec<String>,
+}
+
+impl Watch {
+    /// Whether two watches differ only in their targets and lines.
+    fn same_settings(&self, other: &Watch) -> bool {
+        let strip = |w: &Watch| Watch {
+            lines: Vec::new(),
+            targets: Vec::new(),
+            comments: Vec::new(),
+            ..w.clone()
+        };
+        strip(self) == strip(other)
+    }
+}
+
+/// The watches of all `sync{}` calls, in order of their first call.
+pub fn watches(
+    file: &str,
+    calls: &[SyncCall],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Watch>, LuaError> {
+    let mut out: Vec<Watch> = Vec::new();
+    for call in calls {
+        let watch = one(file, call, warnings)?;
+        match out.iter_mut().find(|w| w.path == watch.path) {
+            Some(earlier) if earlier.same_settings(&watch) => {
+                for line in watch.lines {
+                    // A sync{} in a loop is one line for several targets.
+                    if !earlier.lines.contains(&line) {
+                        earlier.lines.push(line);
+                    }
+                }
+                earlier.targets.extend(watch.targets);
+                earlier.comments.extend(watch.comments);
+            }
+            Some(earlier) => {
+                return Err(LuaError::Sync {
+                    file: file.to_string(),
+                    line: call.line,
+                    problem: format!(
+                        "this sync{{}} and the one on line {} both watch {} with different \
+                         settings: inosync watches a tree once and its targets share its \
+                         settings; give them the same settings (or different sources)",
+                        earlier.lines[0], watch.path
+                    ),
+                });
+            }
+            None => out.push(watch),
+        }
+    }
+    Ok(out)
+}
+
+/// A sync's keys, the inherited ones first, and its layer.
+fn flatten(
+    file: &str,
+    line: usize,
+    table: &Val,
+    keys: &mut BTreeMap<String, Val>,
+    layer: &mut Option<String>,
+    depth: usize,
+) -> Result<(), LuaError> {
+    let refuse = |line: usize, problem: String| LuaError::Sync {
+        file: file.to_string(),
+        line,
+        problem,
+    };
+    let Val::Table { seq, map } = table else {
+        return Err(refuse(line, "sync{} needs a table".into()));
+    };
+    for inherited in seq {
+        match inherited {
+            Val::Layer(name) => *layer = Some(name.clone()),
+            Val::Table { .. } if depth < 8 => {
+                flatten(file, line, inherited, keys, layer, depth + 1)?;
+            }
+            Val::Function(defined) => {
+                return Err(refuse(
+                    *defined,
+                    "a Lua function as a sync{}'s action has no inosync equivalent (inosync \
+                     runs rsync, never a script); keep lsyncd for this tree"
+                        .into(),
+                ));
+            }
+            other => {
+                return Err(refuse(
+                    line,
+                    format!("unexpected {other:?} in the sync{{}}'s list part"),
+                ));
+            }
+        }
+    }
+    for (key, value) in map {
+        keys.insert(key.clone(), value.clone());
+    }
+    Ok(())
+}
+
+/// One `sync{}` as a watch.
+fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch, LuaError> {
+    let line = call.line;
+    let refuse = |line: usize, problem: String| LuaError::Sync {
+        file: file.to_string(),
+        line,
+        problem,
+    };
+    let mut keys = BTreeMap::new();
+    let mut layer = None;
+    flatten(file, line, &call.table, &mut keys, &mut layer, 0)?;
+
+    for key in ACTIONS {
+        if let Some(value) = keys.get(*key) {
+            let at = match value {
+                Val::Function(defined) => *defined,
+                _ => line,
+            };
+            return Err(refuse(
+                at,
+                format!(
+                    "`{key}` is a custom action: inosync has no equivalent (it runs rsync, never \
+                     a script or Lua code); remove it to convert the rest, or keep lsyncd for \
+                     this tree"
+                ),
+            ));
+        }
+    }
+    if let Some((key, Val::Function(defined))) =
+        keys.iter().find(|(_, v)| matches!(v, Val::Function(_)))
+    {
+        return Err(refuse(
+            *defined,
+            format!("`{key}` is a Lua function: inosync has no equivalent (it runs no Lua code)"),
+        ));
+    }
+    let layer = match layer.as_deref() {
+        Some(name @ ("rsync" | "rsyncssh" | "direct")) => name.to_string(),
+        Some(other) => {
+            return Err(refuse(line, format!("unknown layer default.{other}")));
+        }
+        None => {
+            return Err(refuse(
+                line,
+                "this sync{} names none of default.rsync, default.rsyncssh, default.direct: a \
+                 layer of its own is custom code, which inosync has no equivalent for"
+                    .into(),
+            ));
+        }
+    };
+
+    let text = |key: &str| -> Result<Option<String>, LuaError> {
+        match keys.get(key) {
+            None => Ok(None),
+            Some(Val::Str(s)) => Ok(Some(s.clone())),
+            Some(Val::Num(n)) => Ok(Some(n.to_string())),
+            Some(other) => Err(refuse(
+                line,
+                format!("`{key}` must be a string, not {other:?}"),
+            )),
+        }
+    };
+    let Some(path) = text("source")? else {
+        return Err(refuse(line, "sync{} has no `source`".into()));
+    };
+    let target = match layer.as_str() {
+        "rsyncssh" => {
+            let host = text("host")?
+                .ok_or_else(|| refuse(line, "default.rsyncssh needs `host`".into()))?;
+            let dir = text("targetdir")?
+                .ok_or_else(|| refuse(line, "default.rsyncssh needs `targetdir`".into()))?;
+            format!("{host}:{dir}")
+        }
+        _ => text("target")?.ok_or_else(|| refuse(line, "sync{} has no `target`".into()))?,
+    };
+
+    let mut watch = Watch {
+        lines: vec![line],
+        layer: format!("default.{layer}"),
+        path,
+        targets: vec![target],
+        excludes: Vec::new(),
+        exclude_from: None,
+        delete: None,
+        delay: None,
+        speed: None,
+        no_init: false,
+        rsync_args: Vec::new(),
+        rsync_binary: None,
+        comments: Vec::new(),
+    };
+    for (key, value) in &keys {
+        let at = |problem: String| refuse(line, format!("`{key}`: {problem}"));
+        match key.as_str() {
+            "source" | "target" | "host" | "targetdir" => {}
+            "exclude" => watch.excludes.extend(strings(value).map_err(at)?),
+            "excludeFrom" => watch.exclude_from = text(key)?,
+            "filter" => {
+                let rules = strings(value).map_err(at)?;
+                rsync_opts::filter(&rules, &mut watch);
+            }
+            "filterFrom" => {
+                let file = text(key)?.unwrap_or_default();
+                watch.rsync_args.push(format!("--filter=merge {file}"));
+                watch.comments.push(format!(
+                    "filterFrom = {file:?}: passed to rsync as a merge rule; the watcher still \
+                     sees changes the rules exclude (rsync skips them)"
+                ));
+            }
+            "delete" => {
+                watch.delete = Some(match value {
+                    Val::Bool(true) => "true",
+                    Val::Bool(false) => "false",
+                    Val::Str(s) if s == "startup" => "\"startup\"",
+                    Val::Str(s) if s == "running" => "\"running\"",
+                    other => {
+                        return Err(at(format!(
+                            "{other:?} is not one of true, false, \"startup\", \"running\""
+                        )));
+                    }
+                });
+            }
+            "delay" => watch.delay = Some(number(value).map_err(at)?),
+            "init" => match value {
+                Val::Bool(b) => watch.no_init = !b,
+                other => return Err(at(format!("must be true or false, not {other:?}"))),
+            },
+            "rsync" => rsync_opts::rsync_table(value, &mut watch).map_err(at)?,
+            "ssh" => rsync_opts::ssh_table(value, &mut watch).map_err(at)?,
+            "maxDelays" => watch.comments.push(format!(
+                "maxDelays = {}: no equivalent; inosync starts a batch after `delay`, and a \
+                 batch too large to list becomes a full sync",
+                shown(value)
+            )),
+            "maxProcesses" => watch.comments.push(format!(
+                "maxProcesses = {}: inosync's limit is global (`max_parallel`); one rsync runs \
+                 per watch and target at a time",
+                shown(value)
+            )),
+            other => {
+                warnings.push(format!(
+                    "{file}:{line}: sync{{}} key `{other}` is not one lsyncd documents for its \
+                     default layers; left out (see the comment in the output)"
+                ));
+                watch.comments.push(format!(
+                    "{other} = {}: unknown to lsyncd's default layers; left out",
+                    shown(value)
+                ));
+            }
+        }
+    }
+    Ok(watch)
+}
+
+/// A string or a list of strings.
+pub fn strings(value: &Val) -> Result<Vec<String>, String> {
+    match value {
+        Val::Str(s) => Ok(vec![s.clone()]),
+        Val::Table { seq, map } if map.is_empty() => seq
+            .iter()
+            .map(|v| match v {
+                Val::Str(s) => Ok(s.clone()),
+                other => Err(format!("must hold strings, not {other:?}")),
+            })
+            .collect(),
+        other => Err(format!(
+            "must be a string or a list of strings, not {other:?}"
+        )),
+    }
+}
+
+/// A number, or a string holding one (Lua converts those too).
+pub fn number(value: &Val) -> Result<f64, String> {
+    let n = match value {
+        Val::Num(n) => *n,
+        Val::Str(s) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("{s:?} is not a number"))?,
+        other => return Err(format!("must be a number, not {other:?}")),
+    };
+    if n.is_finite() && n >= 0.0 {
+        Ok(n)
+    } else {
+        Err(format!("{n} is not a number >= 0"))
+    }
+}
+
+/// A value as a comment shows it.
+pub fn shown(value: &Val) -> String {
+    match value {
+        Val::Str(s) => format!("{s:?}"),
+        Val::Num(n) => n.to_string(),
+        Val::Bool(b) => b.to_string(),
+        Val::Table { seq, map } => {
+            let mut parts: Vec<String> = seq.iter().map(shown).collect();
+            parts.extend(map.iter().map(|(k, v)| format!("{k} = {}", shown(v))));
+            format!("{{ {} }}", parts.join(", "))
+        }
+        Val::Function(line) => format!("function (line {line})"),
+        Val::Layer(name) => format!("default.{name}"),
+        Val::Other(what) => what.to_string(),
+    }
+}
