@@ -18,7 +18,8 @@ inosync.toml \- configuration of inosyncd
 /etc/inosync/inosync.toml
 .SH DESCRIPTION
 TOML. Unknown keys, wrong types, relative or missing paths, a watch without a
-target and nested watches are refused with the file, line and key named. A file
+target, nested watches and a local target that can never be made (below a
+regular file, on /proc or /sys) are refused with the file, line and key named. A file
 whose name ends in .py is read as an inosync 0.2 config instead (literal
 assignments only); \fBinosyncd \-\-convert\fR prints its TOML equivalent.
 .SH GLOBAL KEYS
@@ -122,8 +123,8 @@ Usage error on the command line.
 .SH SIGNALS
 .TP
 \fBSIGTERM\fR, \fBSIGINT\fR
-Stop reading events, sync what is pending (paused watches excepted) for at most
-30 s, remove the socket and the pid file, exit 0. A second one stops at once;
+Stop reading events, sync what is pending (paused watches and targets in retry
+backoff excepted) for at most 30 s, remove the socket and the pid file, exit 0. A second one stops at once;
 what was not synced is found by the next start's initial full sync.
 .TP
 \fBSIGHUP\fR

@@ -358,11 +358,17 @@ impl Engine {
                         break;
                     }
                     stopping = Some(Instant::now() + grace);
-                    let pending = self.hurry_all();
+                    let (pending, left) = self.hurry_all();
                     tracing::info!(
                         "stopping: no more events read; syncing {pending} pending change(s) first \
                          (at most {grace:?}; signal again to stop at once)"
                     );
+                    if left > 0 {
+                        tracing::warn!(
+                            "stopping: {left} change(s) for targets in retry backoff are not \
+                             waited for; the next start's full sync sends them"
+                        );
+                    }
                 }
             }
         }

@@ -17,9 +17,11 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
+use super::checks::is_local_target;
 use super::places::{Place, Relation};
 
 mod error;
+mod unmakeable;
 
 pub use error::LayoutError;
 
@@ -77,9 +79,20 @@ impl<'a> Resolved<'a> {
     }
 
     /// The watch on its own: no destination that is its source,
-    /// inside it or above it, no two destinations inside each other.
+    /// inside it or above it, no two destinations inside each other, no
+    /// local destination that can never be made.
     fn check_alone(&self) -> Result<(), LayoutError> {
         for (i, place) in self.destinations.iter().enumerate() {
+            let destination = &self.watch.destinations[i];
+            if is_local_target(destination)
+                && let Some(reason) = unmakeable::why_unmakeable(Path::new(destination))
+            {
+                return Err(LayoutError::Unmakeable {
+                    destination: destination.clone(),
+                    watch: self.watch.source.clone(),
+                    reason,
+                });
+            }
             if let Some(relation) = place.relation(&self.source) {
                 return Err(self.against_source(i, relation, &self.watch.source));
             }

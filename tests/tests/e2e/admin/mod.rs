@@ -1,0 +1,6 @@
+//! What a new administrator meets on a first day with inosync: refused
+//! impossible targets, a quick stop, `add --target` meaning the destination,
+//! `wait PATH` that says why it is still busy, a status table that fits a
+//! terminal, man pages, log lines and first-run hints.
+
+mod impossible_targets;
