@@ -54,10 +54,12 @@ enum Command {
     Add {
         /// The directory (relative paths are taken from the current directory).
         path: PathBuf,
-        /// Appended to each target (default: the same as PATH; "" = the target itself).
+        /// Appended to each target (default: nothing with --target, each target is
+        /// the destination itself; PATH with the config's default targets).
         #[arg(long, value_name = "P")]
         remote_path: Option<String>,
-        /// A target in rsync syntax; repeat for more (default: the config's targets).
+        /// A destination in rsync syntax (the mirror of PATH itself, unless
+        /// --remote-path is given); repeat for more (default: the config's targets).
         #[arg(long = "target", value_name = "T")]
         targets: Vec<String>,
         /// An rsync-style exclude pattern; repeat for more.

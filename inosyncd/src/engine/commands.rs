@@ -44,11 +44,17 @@ fn spec_from_request(request: &AddWatch) -> Result<WatchConfig, String> {
     if let Some(remote_path) = &request.remote_path {
         checks::remote_path(remote_path).map_err(|e| format!("--remote-path: {e}"))?;
     }
+    // A target named with `add` is the destination itself, as in the quick
+    // start (`add /srv/blog --target /mnt/backup/blog` mirrors into
+    // /mnt/backup/blog); the config's default targets keep inosync's
+    // `target + path` rule.
+    let remote_path = match &request.remote_path {
+        Some(remote_path) => remote_path.clone(),
+        None if !request.targets.is_empty() => String::new(),
+        None => path.display().to_string(),
+    };
     Ok(WatchConfig {
-        remote_path: request
-            .remote_path
-            .clone()
-            .unwrap_or_else(|| path.display().to_string()),
+        remote_path,
         path,
         excludes: request.excludes.clone(),
         targets: (!request.targets.is_empty()).then(|| request.targets.clone()),

@@ -4,3 +4,4 @@
 //! terminal, man pages, log lines and first-run hints.
 
 mod impossible_targets;
+mod add_target;
