@@ -1,10 +1,12 @@
 //! `inosyncctl`: steer a running inosyncd through its control socket.
 
+mod cause;
 mod client;
 mod man_page;
 mod paths;
 mod progress;
 mod status_table;
+mod wait;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -125,8 +127,11 @@ enum Command {
         #[arg(long, requires = "path")]
         force: bool,
     },
-    /// Return when nothing is pending or running (exit 0), or on timeout (exit 1).
+    /// Return when nothing is pending or running (exit 0), or on timeout (exit 1,
+    /// naming each busy watch and target and why).
     Wait {
+        /// Only this watch.
+        path: Option<PathBuf>,
         /// Give up after this many seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = seconds)]
         timeout: f64,
@@ -178,7 +183,7 @@ enum Command {
 }
 
 /// Exit codes, as the README lists them.
-const EXIT_REFUSED: u8 = 1;
+pub(crate) const EXIT_REFUSED: u8 = 1;
 const EXIT_UNREACHABLE: u8 = 3;
 const EXIT_DRIFT: u8 = 4;
 
@@ -224,7 +229,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CallError> {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CallError> {
     let json = serde_json::to_string_pretty(value)
         .map_err(|e| CallError::Refused(format!("cannot encode JSON: {e}")))?;
     println!("{json}");
@@ -416,21 +421,14 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
                 println!("full sync of {what} scheduled");
             }
         }
-        Command::Wait { timeout, progress } => {
-            let timeout_d = check_seconds("--timeout", timeout)?;
-            let waiting = connection.wait(None, timeout_d);
-            let idle = if progress {
-                progress::show_while(&connection, waiting).await?
-            } else {
-                waiting.await?
-            };
-            if json {
-                print_json(&serde_json::json!({ "idle": idle }))?;
-            }
-            if !idle {
-                eprintln!("inosyncctl: still busy after {timeout} s");
-                return Ok(ExitCode::from(EXIT_REFUSED));
-            }
+        Command::Wait {
+            path,
+            timeout,
+            progress,
+        } => {
+            let path = path.as_deref().map(paths::resolve).transpose()?;
+            let timeout = check_seconds("--timeout", timeout)?;
+            return wait::run(&connection, path, timeout, progress, json).await;
         }
         Command::Pause { path } => {
             let path = path.as_deref().map(paths::resolve).transpose()?;

@@ -5,3 +5,4 @@
 
 mod impossible_targets;
 mod add_target;
+mod wait;
