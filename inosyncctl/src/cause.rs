@@ -55,6 +55,9 @@ mod tests {
             cause_first("rsync exited with 10 (error in socket I/O)"),
             "rsync exited with 10 (error in socket I/O)"
         );
-        assert_eq!(cause_first("refused by the sandbox: x"), "refused by the sandbox: x");
+        assert_eq!(
+            cause_first("refused by the sandbox: x"),
+            "refused by the sandbox: x"
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 mod cause;
 mod client;
+mod fit;
 mod man_page;
 mod paths;
 mod progress;

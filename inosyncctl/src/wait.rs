@@ -37,10 +37,7 @@ pub async fn run(
     if json {
         print_json(&serde_json::json!({ "idle": false, "busy": busy }))?;
     }
-    eprintln!(
-        "inosyncctl: still busy after {} s:",
-        timeout.as_secs_f64()
-    );
+    eprintln!("inosyncctl: still busy after {} s:", timeout.as_secs_f64());
     for line in &busy {
         eprintln!("  {line}");
     }
@@ -83,10 +80,7 @@ fn why_busy(watch: &WatchStatus, target: &TargetStatus) -> Option<String> {
     let state = match target.state {
         TargetState::Idle if target.pending == 0 && target.held.is_empty() => return None,
         TargetState::Idle => "idle".to_string(),
-        TargetState::Paused => format!(
-            "paused (inosyncctl resume {} lets it go)",
-            watch.path
-        ),
+        TargetState::Paused => format!("paused (inosyncctl resume {} lets it go)", watch.path),
         TargetState::Retrying => {
             let when = match target.next_retry_in {
                 Some(secs) if secs > 0.0 => format!(" in {}", crate::status_table::seconds(secs)),
@@ -98,10 +92,7 @@ fn why_busy(watch: &WatchStatus, target: &TargetStatus) -> Option<String> {
                 .as_deref()
                 .map(|e| format!(": {}", crate::cause::cause_first(e)))
                 .unwrap_or_default();
-            format!(
-                "retrying{when} after {} failure(s){error}",
-                target.failures
-            )
+            format!("retrying{when} after {} failure(s){error}", target.failures)
         }
         TargetState::Syncing => match &target.progress {
             Some(p) => format!("syncing, {}% ({}, {} left)", p.percent, p.rate, p.eta),
@@ -110,7 +101,10 @@ fn why_busy(watch: &WatchStatus, target: &TargetStatus) -> Option<String> {
         TargetState::Waiting => "waiting for its delay or a free rsync slot".to_string(),
         TargetState::SourceMissing => format!(
             "source missing: {}",
-            watch.source_missing.as_deref().unwrap_or("see inosyncctl status")
+            watch
+                .source_missing
+                .as_deref()
+                .unwrap_or("see inosyncctl status")
         ),
     };
     Some(format!("{state}{pending}{held}"))

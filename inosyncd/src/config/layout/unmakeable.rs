@@ -90,7 +90,15 @@ mod tests {
 
     #[test]
     fn proc_and_sys_are_named() {
-        assert!(why_unmakeable(Path::new("/proc/nope")).unwrap().contains("/proc"));
-        assert!(why_unmakeable(Path::new("/sys/a/b")).unwrap().contains("/sys"));
+        assert!(
+            why_unmakeable(Path::new("/proc/nope"))
+                .unwrap()
+                .contains("/proc")
+        );
+        assert!(
+            why_unmakeable(Path::new("/sys/a/b"))
+                .unwrap()
+                .contains("/sys")
+        );
     }
 }

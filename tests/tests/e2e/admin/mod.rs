@@ -3,6 +3,7 @@
 //! `wait PATH` that says why it is still busy, a status table that fits a
 //! terminal, man pages, log lines and first-run hints.
 
-mod impossible_targets;
 mod add_target;
+mod impossible_targets;
+mod status_table;
 mod wait;
