@@ -16,11 +16,13 @@ mod left_running;
 mod listed_paths;
 mod logging;
 mod man;
+mod man_config;
 mod metrics_export;
 mod notify;
 mod own_files;
 mod rsync;
 mod sandbox;
+mod settings;
 mod socket;
 mod state_file;
 mod time_format;
@@ -147,44 +149,15 @@ fn print_effective(config: &Config) {
         .as_ref()
         .map_or("command line".to_string(), |p| p.display().to_string());
     println!("# effective settings from {source}");
-    println!("rsync = {:?}", config.rsync.display().to_string());
-    println!("rsync_args = {:?}", config.rsync_args);
-    println!("speed = {}", config.speed);
-    println!("delay = {:?}", config.delay);
-    println!("max_parallel = {}", config.max_parallel);
-    println!("events = {:?}", config.events.names());
-    if !config.events.sees_attributes() {
-        println!(
-            "# note: `events` has no IN_ATTRIB: chmod, chown and touch are not mirrored \
-             (until a full sync); add IN_ATTRIB to mirror them"
-        );
+    for setting in settings::global(config) {
+        let Some(value) = setting.value else {
+            continue;
+        };
+        println!("{} = {value}", setting.key);
+        if setting.key == "events" {
+            print_event_notes(config);
+        }
     }
-    if !config.events.sees_unclosed_writes() {
-        println!(
-            "# note: `events` has no IN_MODIFY: a write never followed by a close              (truncate by path, a log kept open) is not mirrored until a later change;              add IN_MODIFY to mirror it once the file is quiet"
-        );
-    }
-    println!("excludes = {:?}", config.excludes);
-    println!("targets = {:?}", config.targets);
-    if let Some(log_file) = &config.log_file {
-        println!("log_file = {:?}", log_file.display().to_string());
-    }
-    if let Some(group) = &config.socket_group {
-        println!("socket_group = {group:?}");
-    }
-    println!("initial_sync = {}", config.initial_sync);
-    println!("full_sync_interval = {:?}", config.full_sync_interval);
-    println!("verify_interval = {:?}", config.verify_interval);
-    println!("io_timeout = {:?}", config.io_timeout);
-    println!("backend = \"{}\"", config.backend);
-    println!("sandbox = \"{}\"", config.sandbox);
-    if let Some(addr) = config.metrics_listen {
-        println!("metrics_listen = \"{addr}\"");
-    }
-    if let Some(file) = &config.metrics_file {
-        println!("metrics_file = {:?}", file.display().to_string());
-    }
-    println!("ssh_reuse = {}", config.ssh_reuse);
     for watch in &config.watches {
         println!();
         println!("[[watch]]");
@@ -202,6 +175,23 @@ fn print_effective(config: &Config) {
             .map(|t| destination(t, &watch.remote_path))
             .collect();
         println!("# rsync destinations: {destinations:?}");
+    }
+}
+
+/// What `--check` says about an `events` list that misses changes.
+fn print_event_notes(config: &Config) {
+    if !config.events.sees_attributes() {
+        println!(
+            "# note: `events` has no IN_ATTRIB: chmod, chown and touch are not mirrored \
+             (until a full sync); add IN_ATTRIB to mirror them"
+        );
+    }
+    if !config.events.sees_unclosed_writes() {
+        println!(
+            "# note: `events` has no IN_MODIFY: a write never followed by a close \
+             (truncate by path, a log kept open) is not mirrored until a later change; \
+             add IN_MODIFY to mirror it once the file is quiet"
+        );
     }
 }
 

@@ -5,5 +5,6 @@
 
 mod add_target;
 mod impossible_targets;
+mod man_pages;
 mod status_table;
 mod wait;
