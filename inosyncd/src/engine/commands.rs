@@ -182,7 +182,8 @@ impl Engine {
         let id = self.open_watch(spec, Source::Runtime, true)?;
         self.runtime.added.push(added);
         self.persist();
-        tracing::info!("{path}: added at runtime");
+        // `control.rs` logged who asked for it.
+        tracing::debug!("{path}: added at runtime");
         Ok(self.watch_status(id))
     }
 
@@ -370,7 +371,8 @@ impl Engine {
             self.runtime.watch_mut(&key).paused = paused;
         }
         self.persist();
-        tracing::info!(
+        // `control.rs` logged who asked for it.
+        tracing::debug!(
             "{} {}",
             path.as_deref().unwrap_or("all watches"),
             if paused {

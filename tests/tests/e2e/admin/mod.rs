@@ -5,6 +5,7 @@
 
 mod add_target;
 mod impossible_targets;
+mod log_lines;
 mod man_pages;
 mod status_table;
 mod wait;
