@@ -38,7 +38,7 @@ use clap::Parser;
 use tokio::sync::{mpsc, watch};
 
 use crate::cli::Cli;
-use crate::config::{Config, destination, resolve_rsync};
+use crate::config::{Config, resolve_rsync};
 use crate::daemonize::Readiness;
 use crate::engine::runner::RsyncRunner;
 use crate::engine::{Command, Engine, Setup};
@@ -79,7 +79,7 @@ fn main() -> ExitCode {
         }
     };
     if cli.check {
-        print_effective(&config);
+        settings::print_check(&config);
         return ExitCode::SUCCESS;
     }
     if let Err(e) = logging::init(cli.verbose, config.log_file.as_deref()) {
@@ -141,58 +141,6 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         config.rsync = resolve_rsync(&config.rsync).map_err(anyhow::Error::msg)?;
     }
     Ok(config)
-}
-
-fn print_effective(config: &Config) {
-    let source = config
-        .source
-        .as_ref()
-        .map_or("command line".to_string(), |p| p.display().to_string());
-    println!("# effective settings from {source}");
-    for setting in settings::global(config) {
-        let Some(value) = setting.value else {
-            continue;
-        };
-        println!("{} = {value}", setting.key);
-        if setting.key == "events" {
-            print_event_notes(config);
-        }
-    }
-    for watch in &config.watches {
-        println!();
-        println!("[[watch]]");
-        println!("path = {:?}", watch.path.display().to_string());
-        println!("remote_path = {:?}", watch.remote_path);
-        println!("excludes = {:?}", watch.excludes);
-        println!("delay = {:?}", watch.delay.unwrap_or(config.delay));
-        println!("speed = {}", watch.speed.unwrap_or(config.speed));
-        if !watch.rsync_args.is_empty() {
-            println!("rsync_args = {:?}", watch.rsync_args);
-        }
-        let destinations: Vec<String> = watch
-            .effective_targets(config)
-            .iter()
-            .map(|t| destination(t, &watch.remote_path))
-            .collect();
-        println!("# rsync destinations: {destinations:?}");
-    }
-}
-
-/// What `--check` says about an `events` list that misses changes.
-fn print_event_notes(config: &Config) {
-    if !config.events.sees_attributes() {
-        println!(
-            "# note: `events` has no IN_ATTRIB: chmod, chown and touch are not mirrored \
-             (until a full sync); add IN_ATTRIB to mirror them"
-        );
-    }
-    if !config.events.sees_unclosed_writes() {
-        println!(
-            "# note: `events` has no IN_MODIFY: a write never followed by a close \
-             (truncate by path, a log kept open) is not mirrored until a later change; \
-             add IN_MODIFY to mirror it once the file is quiet"
-        );
-    }
 }
 
 async fn run(cli: Cli, config: Config, readiness: Option<Readiness>) -> anyhow::Result<()> {
@@ -276,7 +224,6 @@ async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
         Err(e) => tracing::warn!("descriptor limit not raised: {e}"),
     }
     let access = Access::new(config.socket_group.as_deref())?;
-    let watches = config.watches.len();
     let socket = ControlSocket::bind(&socket_path, &access)?;
     // The socket is ours: what a killed daemon on it left running goes first.
     let owner = std::path::absolute(&socket_path).unwrap_or_else(|_| socket_path.clone());
@@ -315,11 +262,18 @@ async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
         runner: Box::new(RsyncRunner),
         pretend: cli.pretend,
     })?;
+    let watches = engine.watch_count();
     tracing::info!(
         "inosyncd {} ready: {watches} watch(es), control socket {}",
         env!("CARGO_PKG_VERSION"),
         socket_path.display()
     );
+    if watches == 0 {
+        tracing::info!(
+            "no watch yet: add one with `inosyncctl add PATH --target DEST` (DEST is the \
+             mirror itself), or with a [[watch]] in the config and `inosyncctl reload`"
+        );
+    }
     Ok(Started {
         engine,
         socket,

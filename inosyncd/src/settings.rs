@@ -4,7 +4,7 @@
 //! them. A default changed in the code therefore changes all three, instead
 //! of leaving a page or a packaged file that says something else.
 
-use crate::config::Config;
+use crate::config::{Config, destination};
 
 /// One global key and its value as TOML, `None` when it is not set (the
 /// optional keys: `log_file`, `socket_group`, `metrics_listen`,
@@ -65,6 +65,60 @@ pub fn global(config: &Config) -> Vec<Setting> {
         },
         set("ssh_reuse", config.ssh_reuse.to_string()),
     ]
+}
+
+/// `--check`: the effective settings of `config`, then each watch with its
+/// rsync destinations.
+pub fn print_check(config: &Config) {
+    let source = config
+        .source
+        .as_ref()
+        .map_or("command line".to_string(), |p| p.display().to_string());
+    println!("# effective settings from {source}");
+    for setting in global(config) {
+        let Some(value) = setting.value else {
+            continue;
+        };
+        println!("{} = {value}", setting.key);
+        if setting.key == "events" {
+            print_event_notes(config);
+        }
+    }
+    for watch in &config.watches {
+        println!();
+        println!("[[watch]]");
+        println!("path = {:?}", watch.path.display().to_string());
+        println!("remote_path = {:?}", watch.remote_path);
+        println!("excludes = {:?}", watch.excludes);
+        println!("delay = {:?}", watch.delay.unwrap_or(config.delay));
+        println!("speed = {}", watch.speed.unwrap_or(config.speed));
+        if !watch.rsync_args.is_empty() {
+            println!("rsync_args = {:?}", watch.rsync_args);
+        }
+        let destinations: Vec<String> = watch
+            .effective_targets(config)
+            .iter()
+            .map(|t| destination(t, &watch.remote_path))
+            .collect();
+        println!("# rsync destinations: {destinations:?}");
+    }
+}
+
+/// What `--check` says about an `events` list that misses changes.
+fn print_event_notes(config: &Config) {
+    if !config.events.sees_attributes() {
+        println!(
+            "# note: `events` has no IN_ATTRIB: chmod, chown and touch are not mirrored \
+             (until a full sync); add IN_ATTRIB to mirror them"
+        );
+    }
+    if !config.events.sees_unclosed_writes() {
+        println!(
+            "# note: `events` has no IN_MODIFY: a write never followed by a close \
+             (truncate by path, a log kept open) is not mirrored until a later change; \
+             add IN_MODIFY to mirror it once the file is quiet"
+        );
+    }
 }
 
 #[cfg(test)]

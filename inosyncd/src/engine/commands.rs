@@ -156,13 +156,15 @@ impl Engine {
             spec_from_request(&request).map_err(|e| format!("cannot add {}: {e}", request.path))?;
         if spec.effective_targets(&self.config).is_empty() {
             return Err(format!(
-                "cannot add {}: no --target given and {}: name where it goes with --target",
+                "cannot add {}: no --target given and {}: say where it goes, \
+                 `inosyncctl add {} --target DEST` (DEST is the mirror itself)",
                 request.path,
                 if self.config.source.is_some() {
                     "the config has no default targets"
                 } else {
                     "a quick start has no default targets"
-                }
+                },
+                request.path
             ));
         }
         self.check_free(&spec)

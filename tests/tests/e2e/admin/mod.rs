@@ -4,6 +4,7 @@
 //! terminal, man pages, log lines and first-run hints.
 
 mod add_target;
+mod first_run;
 mod impossible_targets;
 mod log_lines;
 mod man_pages;
