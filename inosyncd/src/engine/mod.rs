@@ -264,7 +264,9 @@ impl Engine {
         }
         engine.restore_runtime_watches(initial);
         engine.resume_removals();
-        if engine.runtime.sources.len() != recorded {
+        let had_unsynced = !engine.runtime.unsynced.is_empty();
+        engine.sync_unsynced();
+        if engine.runtime.sources.len() != recorded || had_unsynced {
             // The filesystems of new roots, recorded.
             engine.persist();
         }
@@ -373,6 +375,7 @@ impl Engine {
             }
         }
         self.stop_running(Duration::from_secs(10)).await;
+        self.record_unsynced();
         Ok(())
     }
 

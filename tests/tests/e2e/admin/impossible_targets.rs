@@ -130,3 +130,41 @@ fn a_stop_does_not_wait_for_a_target_in_retry_backoff() {
     });
     assert!(arrived, "{}", daemon.log());
 }
+
+/// With `initial_sync = false` the next start does no full sync of its own:
+/// what a target in retry backoff missed at the stop is kept in the state file
+/// and sent after the next start all the same.
+#[test]
+fn what_a_target_in_backoff_missed_at_a_stop_is_kept_for_the_next_start() {
+    let fx = Fixture::new();
+    let remote = fx.path("remote");
+    fs::create_dir(&remote).unwrap();
+    let mut rsyncd = RsyncDaemon::start(fx.dir.path(), &remote);
+    let config = format!(
+        "delay = 0\ninitial_sync = false\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}\"]\n",
+        fx.src.display(),
+        rsyncd.url()
+    );
+    let mut daemon = fx.start_toml(&config);
+    rsyncd.stop();
+    fs::write(fx.src.join("while-down"), "missed by the remote target").unwrap();
+    let retrying = poll_until(Duration::from_secs(30), || {
+        let status = daemon.status();
+        let target = &status["watches"][0]["targets"][0];
+        target["state"] == "retrying" && target["failures"].as_u64().unwrap_or(0) >= 1
+    });
+    assert!(retrying, "{}", daemon.status());
+    assert!(daemon.terminate().success());
+    let state = fs::read_to_string(fx.state_file()).unwrap_or_default();
+    assert!(
+        state.contains("unsynced") && state.contains(fx.src.to_str().unwrap()),
+        "{state}"
+    );
+
+    rsyncd.restart();
+    let daemon = fx.restart_toml(&config);
+    let arrived = poll_until(Duration::from_secs(60), || {
+        fs::read_to_string(remote.join("while-down")).is_ok()
+    });
+    assert!(arrived, "{}", daemon.log());
+}
