@@ -223,9 +223,13 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
             if wait {
                 if !connection.wait(path.clone(), timeout).await? {
                     eprintln!(
-                        "inosyncctl: full sync of {what} not done after {} s",
+                        "inosyncctl: full sync of {what} not done after {} s:",
                         timeout.as_secs_f64()
                     );
+                    let status = connection.status().await?;
+                    for line in wait::busy_lines(&status, path.as_deref()) {
+                        eprintln!("  {line}");
+                    }
                     return Ok(ExitCode::from(EXIT_REFUSED));
                 }
                 println!("full sync of {what} done");

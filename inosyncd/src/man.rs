@@ -28,7 +28,8 @@ Usage error on the command line.
 \fBSIGTERM\fR, \fBSIGINT\fR
 Stop reading events, sync what is pending (paused watches and targets in retry
 backoff excepted) for at most 30 s, remove the socket and the pid file, exit 0. A second one stops at once;
-what was not synced is found by the next start's initial full sync.
+the watches with changes left are kept in the state file and get a full sync
+at the next start (also with initial_sync = false).
 .TP
 \fBSIGHUP\fR
 Reload the config, as \fBinosyncctl reload\fR.

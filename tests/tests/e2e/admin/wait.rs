@@ -75,6 +75,14 @@ fn wait_takes_a_path_and_says_why_it_timed_out() {
     assert!(stderr.contains("retrying"), "{stderr}");
     assert!(!stderr.contains(blog.to_str().unwrap()), "{stderr}");
 
+    // `sync --wait` that times out says the same.
+    let stderr = daemon.ctl_fails(
+        1,
+        &["sync", news.to_str().unwrap(), "--wait", "--timeout", "1"],
+    );
+    assert!(stderr.contains("not done after 1 s"), "{stderr}");
+    assert!(stderr.contains("retrying"), "{stderr}");
+
     // A path that is not watched is refused.
     let stderr = daemon.ctl_fails(1, &["wait", fx.dst.to_str().unwrap(), "--timeout", "1"]);
     assert!(stderr.contains("not watched"), "{stderr}");
