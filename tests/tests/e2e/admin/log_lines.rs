@@ -18,6 +18,8 @@ fn control_commands_are_logged_once_without_rpc_spans() {
     daemon.ctl_ok(&["speed", "500"]);
     daemon.ctl_ok(&["pause"]);
     daemon.ctl_ok(&["resume"]);
+    // Refused first (no target), then done: one line each, the first saying so.
+    daemon.ctl_fails(1, &["add", other_s]);
     daemon.ctl_ok(&[
         "add",
         other_s,
@@ -43,6 +45,11 @@ fn control_commands_are_logged_once_without_rpc_spans() {
     assert_eq!(count(&|l| l.contains("resume")), 1, "{log}");
     assert_eq!(
         count(&|l| l.contains(other_s) && (l.contains("add ") || l.contains("added"))),
+        2,
+        "{log}"
+    );
+    assert_eq!(
+        count(&|l| l.contains(other_s) && l.contains("refused: ")),
         1,
         "{log}"
     );
