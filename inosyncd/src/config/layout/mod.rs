@@ -79,20 +79,9 @@ impl<'a> Resolved<'a> {
     }
 
     /// The watch on its own: no destination that is its source,
-    /// inside it or above it, no two destinations inside each other, no
-    /// local destination that can never be made.
+    /// inside it or above it, no two destinations inside each other.
     fn check_alone(&self) -> Result<(), LayoutError> {
         for (i, place) in self.destinations.iter().enumerate() {
-            let destination = &self.watch.destinations[i];
-            if is_local_target(destination)
-                && let Some(reason) = unmakeable::why_unmakeable(Path::new(destination))
-            {
-                return Err(LayoutError::Unmakeable {
-                    destination: destination.clone(),
-                    watch: self.watch.source.clone(),
-                    reason,
-                });
-            }
             if let Some(relation) = place.relation(&self.source) {
                 return Err(self.against_source(i, relation, &self.watch.source));
             }
@@ -106,6 +95,23 @@ impl<'a> Resolved<'a> {
                         other_watch: self.watch.source.clone(),
                     });
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// No local destination that can never be made (below a regular file, on
+    /// /proc or /sys): refused rather than retried forever.
+    fn check_makeable(&self) -> Result<(), LayoutError> {
+        for destination in &self.watch.destinations {
+            if is_local_target(destination)
+                && let Some(reason) = unmakeable::why_unmakeable(Path::new(destination))
+            {
+                return Err(LayoutError::Unmakeable {
+                    destination: destination.clone(),
+                    watch: self.watch.source.clone(),
+                    reason,
+                });
             }
         }
         Ok(())
@@ -205,6 +211,9 @@ impl Layout {
                 });
             }
         }
+        // Last: an overlap says more about a layout than that rsync cannot
+        // create the destination.
+        new.check_makeable()?;
         Ok(())
     }
 

@@ -35,11 +35,16 @@ pub fn why_unmakeable(destination: &Path) -> Option<String> {
                 let kind = if meta.is_file() {
                     "a regular file"
                 } else {
-                    "not a directory"
+                    "a special file"
                 };
                 return Some(format!(
-                    "{} is {kind}: no directory can be made below it",
-                    prefix.display()
+                    "{} is {kind}, not a directory{}",
+                    prefix.display(),
+                    if prefix.as_path() == destination {
+                        ""
+                    } else {
+                        ": no directory can be made below it"
+                    }
                 ));
             }
             Err(e) if e.kind() == ErrorKind::NotFound => break,
@@ -49,11 +54,11 @@ pub fn why_unmakeable(destination: &Path) -> Option<String> {
     }
     match filesystem_type(&deepest_existing) {
         Some(PROC_SUPER_MAGIC) => Some(format!(
-            "{} is on /proc (procfs), where no directory can be made",
+            "{} is on procfs (the kernel's /proc), where no directory can be made",
             deepest_existing.display()
         )),
         Some(SYSFS_MAGIC) => Some(format!(
-            "{} is on /sys (sysfs), where no directory can be made",
+            "{} is on sysfs (the kernel's /sys), where no directory can be made",
             deepest_existing.display()
         )),
         _ => None,
