@@ -29,6 +29,7 @@ mod source;
 mod status;
 #[cfg(test)]
 mod tests;
+mod unsynced;
 mod verify;
 mod waiters;
 mod watches;
