@@ -403,6 +403,12 @@ impl Pair {
         self.running.is_some()
     }
 
+    /// Failed and waiting out its retry backoff (nothing running): a stop does
+    /// not wait for it, its changes go to the next start's full sync.
+    pub fn in_backoff(&self) -> bool {
+        self.running.is_none() && self.retry_at.is_some() && self.has_pending()
+    }
+
     /// Pending paths, a pending full sync counting as one.
     /// Since when the oldest change not yet synced has waited (replication
     /// lag): pending, running or held, counted from when it happened, however
