@@ -16,6 +16,11 @@ use crate::rsync::{Move, Outcome, Progress, RunResult};
 /// Past this many pending paths a pair gives up listing them and does one full
 /// sync instead: memory stays bounded however long a target is down.
 const MAX_PENDING_PATHS: usize = 200_000;
+/// How long changes must pause for a burst's next batch to go (see
+/// `Pair::burst_due`): writes in a burst come microseconds apart.
+pub const BURST_QUIET: Duration = Duration::from_millis(20);
+/// The longest a burst's next batch waits for its changes to pause.
+pub const BURST_MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// Longest wait between retries of a failing target.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -99,6 +104,10 @@ pub struct Pair {
     running_first_change: Option<Instant>,
     /// When the oldest pending change arrived: the delay counts from here.
     first_change: Option<Instant>,
+    /// When the newest change arrived (see `burst_due`).
+    last_change: Option<Instant>,
+    /// When the last run ended and how long it took (see `burst_due`).
+    last_run: Option<(Instant, Duration)>,
     /// Skip the delay (initial sync, explicit requests).
     urgent: bool,
     running: Option<Batch>,
@@ -151,6 +160,8 @@ impl Pair {
             full_reason: FullReason::Initial,
             running_first_change: None,
             first_change: None,
+            last_change: None,
+            last_run: None,
             urgent: false,
             running: None,
             stop: None,
@@ -200,6 +211,7 @@ impl Pair {
     /// A path changed.
     pub fn record(&mut self, rel: &[u8], now: Instant) {
         self.first_change.get_or_insert(now);
+        self.last_change = Some(now);
         // Something appeared in (or left) the source: look at it again.
         self.empty_hold = false;
         if self.pending_full {
@@ -231,6 +243,7 @@ impl Pair {
     /// target before the next batch's transfer, or transferred when it cannot be.
     pub fn record_move(&mut self, from: &[u8], to: &[u8], implied: Vec<Vec<u8>>, now: Instant) {
         self.first_change.get_or_insert(now);
+        self.last_change = Some(now);
         self.leftovers.reroot(from, to);
         self.empty_hold = false;
         if self.pending_full {
@@ -448,7 +461,11 @@ impl Pair {
             return None;
         }
         let pending = self.first_change.map(|first| {
-            let due = if self.urgent { first } else { first + delay };
+            let due = if self.urgent {
+                first
+            } else {
+                (first + delay).max(self.burst_due(first))
+            };
             match self.retry_at {
                 Some(retry) => due.max(retry),
                 None => due,
@@ -457,6 +474,21 @@ impl Pair {
         match (pending, self.held.next_retry()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// When a batch whose first change came while the last run ran may start:
+    /// changes are still pouring in (a burst), so it waits for them to pause
+    /// for [`BURST_QUIET`], but no longer than twice the last run took (at
+    /// most [`BURST_MAX_WAIT`]). A burst then goes out in a few large runs
+    /// instead of many small ones chasing it, which on a busy machine take
+    /// the CPU from the writer; a change after a quiet moment goes at once.
+    fn burst_due(&self, first: Instant) -> Instant {
+        match (self.last_run, self.last_change) {
+            (Some((ended, took)), Some(last)) if first < ended => {
+                (last + BURST_QUIET).min(first + (took * 2).min(BURST_MAX_WAIT))
+            }
+            _ => first,
         }
     }
 
@@ -551,7 +583,9 @@ impl Pair {
     /// interrupted they go back too, due at once, and nothing counts as failed.
     pub fn finish(&mut self, outcome: &Outcome, now: Instant) {
         self.stop = None;
-        self.transfer = None;
+        if let Some((started, _)) = self.transfer.take() {
+            self.last_run = Some((now, now.saturating_duration_since(started)));
+        }
         let Some(batch) = self.running.take() else {
             return;
         };

@@ -3,6 +3,7 @@
 //! Every scheduling rule is checked in virtual time: a "60 s backoff" test takes
 //! milliseconds.
 
+mod bursts;
 mod deletes;
 mod fake;
 mod lanes;
