@@ -10,10 +10,14 @@ use std::pin::Pin;
 
 use tokio::sync::{oneshot, watch};
 
-use crate::rsync::{self, Job, Outcome, Progress};
+use crate::rsync::{self, Difference, Job, Outcome, Progress};
 
 /// A run in progress: resolves to its outcome.
 pub type Running = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// A comparison (`verify`) not started yet: starts when first polled, and
+/// resolves to what differs, or why it could not compare. Dropping it stops it.
+pub type Comparing = Pin<Box<dyn Future<Output = Result<Vec<Difference>, String>> + Send>>;
 
 /// Runs the jobs the engine dispatches.
 pub trait Runner: Send {
@@ -28,6 +32,11 @@ pub trait Runner: Send {
         stop: oneshot::Receiver<()>,
         progress: watch::Sender<Option<Progress>>,
     ) -> Running;
+
+    /// The dry run of `job` (a full sync) that `verify` compares with
+    /// (`checksum`: by content). Lazy: the comparisons of one verify run one
+    /// after the other.
+    fn compare(&self, job: Job, checksum: bool) -> Comparing;
 }
 
 /// The real thing: one rsync process per job.
@@ -42,5 +51,9 @@ impl Runner for RsyncRunner {
         progress: watch::Sender<Option<Progress>>,
     ) -> Running {
         Box::pin(rsync::run(job, label, stop, progress))
+    }
+
+    fn compare(&self, job: Job, checksum: bool) -> Comparing {
+        Box::pin(async move { rsync::compare(&job, checksum).await })
     }
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::on_the_way::OnTheWay;
 use super::{Engine, Reply};
 use crate::escaped::ls_b;
-use crate::rsync::{self, Difference, Job};
+use crate::rsync::Difference;
 use crate::watcher::Change;
 
 /// How many differing paths a report lists per pair.
@@ -23,7 +23,8 @@ const LISTED: usize = 20;
 struct Comparison {
     watch: u32,
     pair: u64,
-    job: Option<Job>,
+    /// The dry run through the runner (the real rsync, or a test's fake).
+    comparing: Option<super::runner::Comparing>,
     /// Why it cannot be compared (source missing).
     problem: Option<String>,
     /// What was on its way when the comparison started.
@@ -88,11 +89,12 @@ impl Engine {
                 comparisons.push(Comparison {
                     watch: *id,
                     pair: pair.id,
-                    job: watch
+                    comparing: watch
                         .missing
                         .is_none()
                         .then(|| self.full_job(*id, i))
-                        .flatten(),
+                        .flatten()
+                        .map(|job| self.runner.compare(job, checksum)),
                     problem: watch
                         .missing
                         .clone()
@@ -108,22 +110,23 @@ impl Engine {
             let count = comparisons.len();
             for (i, c) in comparisons.into_iter().enumerate() {
                 let started = Instant::now();
-                let result = match (c.job, c.problem) {
-                    (_, Some(problem)) => Err(problem),
-                    (Some(job), None) => match share(deadline, count - i, started) {
-                        // Dropping the comparison kills its rsync (kill_on_drop).
-                        Some(limit) => tokio::time::timeout(limit, rsync::compare(&job, checksum))
-                            .await
-                            .unwrap_or_else(|_| {
-                                Err(format!(
-                                    "no answer within {:.1} s (its share of the time allowed)",
-                                    limit.as_secs_f64()
-                                ))
-                            }),
-                        None => rsync::compare(&job, checksum).await,
-                    },
-                    (None, None) => Err("the pair went away".into()),
-                };
+                let result =
+                    match (c.comparing, c.problem) {
+                        (_, Some(problem)) => Err(problem),
+                        (Some(comparing), None) => match share(deadline, count - i, started) {
+                            // Dropping the comparison kills its rsync (kill_on_drop).
+                            Some(limit) => tokio::time::timeout(limit, comparing)
+                                .await
+                                .unwrap_or_else(|_| {
+                                    Err(format!(
+                                        "no answer within {:.1} s (its share of the time allowed)",
+                                        limit.as_secs_f64()
+                                    ))
+                                }),
+                            None => comparing.await,
+                        },
+                        (None, None) => Err("the pair went away".into()),
+                    };
                 results.push(Compared {
                     watch: c.watch,
                     pair: c.pair,

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 
-use crate::engine::runner::{Runner, Running};
-use crate::rsync::{Job, Outcome, Progress, RunResult, class_of};
+use crate::engine::runner::{Comparing, Runner, Running};
+use crate::rsync::{Difference, Job, Outcome, Progress, RunResult, class_of};
 
 /// One job the engine started.
 struct Run {
@@ -50,10 +50,37 @@ impl Runs {
     }
 }
 
+/// What `verify`'s dry runs find, per destination (nothing by default), and
+/// how many were started.
+#[derive(Clone, Default)]
+pub struct Comparisons(Arc<Mutex<Answers>>);
+
+/// Dry runs started, and the answers per destination (the last one counts).
+type Answers = (usize, Vec<(String, Result<Vec<Difference>, String>)>);
+
+impl Comparisons {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Answers> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The dry runs to `destination` find `result` from now on.
+    pub fn answer(&self, destination: &str, result: Result<Vec<Difference>, String>) {
+        self.lock().1.push((destination.to_string(), result));
+    }
+
+    /// Dry runs started so far.
+    pub fn count(&self) -> usize {
+        self.lock().0
+    }
+}
+
 /// The runner the engine gets in tests.
 #[derive(Default)]
 pub struct FakeRunner {
     pub runs: Runs,
+    pub comparisons: Comparisons,
 }
 
 impl Runner for FakeRunner {
@@ -75,6 +102,20 @@ impl Runner for FakeRunner {
                 outcome = finished => outcome.unwrap_or_else(|_| interrupted(files)),
                 Ok(()) = stop => interrupted(files),
             }
+        })
+    }
+
+    fn compare(&self, job: Job, _checksum: bool) -> Comparing {
+        let comparisons = self.comparisons.clone();
+        Box::pin(async move {
+            let mut state = comparisons.lock();
+            state.0 += 1;
+            state
+                .1
+                .iter()
+                .rev()
+                .find(|(destination, _)| *destination == job.destination)
+                .map_or(Ok(Vec::new()), |(_, result)| result.clone())
         })
     }
 }

@@ -12,6 +12,7 @@ mod lifecycle;
 mod moves;
 mod retries;
 mod scheduling;
+mod verify;
 mod written;
 
 use std::path::PathBuf;
@@ -105,6 +106,8 @@ struct Harness {
     commands: mpsc::Sender<Command>,
     stop: watch::Sender<u32>,
     runs: Runs,
+    /// What `verify`'s dry runs find.
+    comparisons: fake::Comparisons,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -118,7 +121,7 @@ impl Harness {
             initial_sync: spec.initial_sync,
             full_sync_interval: spec.full_sync_interval,
             delete: spec.delete,
-            // verify runs the real rsync, not the fake runner: none here.
+            // No periodic verify: the tests that verify ask for it.
             verify_interval: 0.0,
             // Changes are injected: no need to mark the whole filesystem (and a
             // fanotify listener would hold directories of other tests open).
@@ -159,6 +162,7 @@ impl Harness {
         }
         let runner = FakeRunner::default();
         let runs = runner.runs.clone();
+        let comparisons = runner.comparisons.clone();
         let engine = Engine::new(Setup {
             config,
             cli_delay: None,
@@ -178,6 +182,7 @@ impl Harness {
             commands,
             stop,
             runs,
+            comparisons,
             task: Some(task),
         };
         harness.settle().await;
