@@ -13,6 +13,7 @@
 //! control requests; `status.rs` is the only place that speaks the protocol's
 //! types.
 
+mod backoff;
 mod changes;
 mod commands;
 mod dispatch;

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
+use super::backoff::backoff;
 use super::held::HeldPaths;
 use super::leftovers::Leftovers;
 use super::on_the_way::OnTheWay;
@@ -16,9 +17,6 @@ use crate::rsync::{Move, Outcome, Progress, RunResult};
 /// Past this many pending paths a pair gives up listing them and does one full
 /// sync instead: memory stays bounded however long a target is down.
 const MAX_PENDING_PATHS: usize = 200_000;
-
-/// Longest wait between retries of a failing target.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// The work handed to one rsync run.
 #[derive(Debug, Clone)]
@@ -713,21 +711,6 @@ impl Pair {
         }
         progress.borrow().clone()
     }
-}
-
-/// `first`, then doubling (1 s, 2 s, 4 s … for transient errors) up to five
-/// minutes, with up to 20% jitter so that targets that failed together do not
-/// retry in lockstep.
-pub fn backoff(failures: u32, first: Duration) -> Duration {
-    let base = first
-        .max(Duration::from_millis(100))
-        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
-        .min(MAX_BACKOFF);
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let jitter = base.mul_f64(f64::from(nanos % 1000) / 5000.0);
-    base + jitter
 }
 
 #[cfg(test)]

@@ -88,15 +88,6 @@ fn failed() -> Outcome {
 }
 
 #[test]
-fn backoff_grows_and_is_capped() {
-    let second = Duration::from_secs(1);
-    assert!(backoff(1, second) < Duration::from_secs(2));
-    assert!(backoff(3, second) >= Duration::from_secs(4));
-    assert!(backoff(40, second) <= MAX_BACKOFF.mul_f64(1.2));
-    assert!(backoff(1, Duration::from_secs(30)) >= Duration::from_secs(30));
-}
-
-#[test]
 fn a_target_down_for_long_keeps_memory_bounded() {
     let now = Instant::now();
     let mut pair = Pair::new(1, "t".into(), "t".into());
