@@ -2,7 +2,7 @@
 //! input, changes the state, writes the state file when the change is a runtime
 //! setting, and answers.
 
-use super::pair::FullReason;
+use super::batch::FullReason;
 use tokio::time::Instant;
 
 use inosync_proto::{AddWatch, Setting, Source};

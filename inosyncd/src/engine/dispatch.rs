@@ -58,7 +58,7 @@ impl Engine {
         // goes from the target (read now: a reload applies to the next run).
         let delete = watch.spec.effective_delete(&self.config);
         job.keep_deleted = if batch.full {
-            !delete.full_sync_deletes(batch.full_reason == super::pair::FullReason::Initial)
+            !delete.full_sync_deletes(batch.full_reason == super::batch::FullReason::Initial)
         } else {
             !delete.changes_delete()
         };

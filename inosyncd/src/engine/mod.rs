@@ -14,6 +14,7 @@
 //! types.
 
 mod backoff;
+mod batch;
 mod changes;
 mod commands;
 mod dispatch;

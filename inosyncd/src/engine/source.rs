@@ -7,7 +7,7 @@
 //! re-attaches with a full sync. `inosyncctl sync PATH --force` accepts a root as
 //! it is.
 
-use super::pair::FullReason;
+use super::batch::FullReason;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;

@@ -9,7 +9,8 @@ use std::time::Duration;
 use inosync_proto::Source;
 use tokio::time::Instant;
 
-use super::pair::{FullReason, Pair};
+use super::batch::FullReason;
+use super::pair::Pair;
 use super::source::{self, RootId};
 use super::{Engine, Reply};
 use crate::config::layout::Layout;
