@@ -2,7 +2,7 @@
 //! back as the paths where a target differs from its source.
 
 use super::classify::{Context, Ending, Listed, classify};
-use super::command::Job;
+use super::job::Job;
 use super::launch::{Kind, Launched};
 use super::outcome::RunResult;
 use super::stderr::{Stderr, unescape_bytes};

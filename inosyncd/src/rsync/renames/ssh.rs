@@ -17,7 +17,7 @@ use std::os::unix::ffi::OsStringExt;
 use tokio::io::AsyncWriteExt;
 
 use super::super::classify::{Confinement, Context, Ending, Listed, classify};
-use super::super::command::Job;
+use super::super::job::Job;
 use super::super::launch::{Kind, Launched};
 use super::super::outcome::RunResult;
 use super::super::stderr::Stderr;
