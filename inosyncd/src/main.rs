@@ -24,7 +24,6 @@ mod sandbox;
 mod socket;
 mod state_file;
 mod time_format;
-mod watch_tree;
 mod watcher;
 
 use std::path::{Path, PathBuf};

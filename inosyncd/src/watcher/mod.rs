@@ -30,6 +30,18 @@ use inotify::InotifyWatcher;
 mod change;
 pub use change::Change;
 
+/// Joins a directory's relative path and an entry name: both backends build
+/// the relative paths of what they report this way (`""` is the root).
+pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut path = Vec::with_capacity(dir.len() + 1 + name.len());
+    path.extend_from_slice(dir);
+    if !dir.is_empty() {
+        path.push(b'/');
+    }
+    path.extend_from_slice(name);
+    path
+}
+
 /// A path in a tree: its root joined with a relative path (`""` is the root).
 pub fn absolute(root: &Path, rel: &[u8]) -> std::path::PathBuf {
     use std::os::unix::ffi::OsStrExt;

@@ -19,10 +19,11 @@ use inotify::Inotify;
 use super::Change;
 use crate::config::EventSet;
 use crate::exclude::ExcludeSet;
-use crate::watch_tree::{NodeId, WatchTree, Wd};
+use watch_tree::{NodeId, WatchTree, Wd};
 
 mod events;
 pub(super) mod scan;
+mod watch_tree;
 
 struct Root {
     path: PathBuf,
@@ -517,7 +518,7 @@ mod tests {
                 .flatten()
             {
                 if e.file_type().unwrap().is_dir() {
-                    stack.push(crate::watch_tree::join(&d, e.file_name().as_bytes()));
+                    stack.push(crate::watcher::join(&d, e.file_name().as_bytes()));
                 }
             }
         }
