@@ -1,6 +1,9 @@
 //! The pair's batch state, step by step.
 
+use std::time::Duration;
+
 use super::*;
+use crate::rsync::{Outcome, RunResult};
 
 #[test]
 fn changes_during_a_run_go_to_the_next_batch() {
