@@ -322,7 +322,7 @@ impl Engine {
                 continue;
             };
             for pair in &mut watch.pairs {
-                if pair.is_running() && pair.speed_in_use != speed && pair.interrupt() {
+                if pair.is_running() && pair.speed_in_use() != speed && pair.interrupt() {
                     tracing::info!(
                         "{}: restarting the running transfer with --bwlimit={speed}",
                         pair.destination

@@ -17,12 +17,15 @@ use crate::rsync::{Move, Progress};
 /// sync instead: memory stays bounded however long a target is down.
 const MAX_PENDING_PATHS: usize = 200_000;
 
-/// One destination of one watch.
+/// One destination of one watch. Its state changes only through its methods
+/// (recording changes, starting and finishing a batch, a verify's result);
+/// the fields still public are read by `status.rs` (README "How a sync
+/// works", step 7) and written only here.
 #[derive(Debug)]
 pub struct Pair {
     /// Unique for the daemon's lifetime, so a finished rsync finds its pair even
     /// after a reload changed the list of targets.
-    pub id: u64,
+    id: u64,
     /// The target as configured.
     pub target: String,
     /// `target + remote_path`.
@@ -44,10 +47,9 @@ pub struct Pair {
     /// Stops the running rsync early (to restart it with a new speed).
     stop: Option<oneshot::Sender<()>>,
     /// The `--bwlimit` the running rsync was started with.
-    pub speed_in_use: u32,
-
+    speed_in_use: u32,
     /// When the running rsync started, and what it last reported of its progress.
-    pub transfer: Option<(Instant, watch::Receiver<Option<Progress>>)>,
+    transfer: Option<(Instant, watch::Receiver<Option<Progress>>)>,
     retry_at: Option<Instant>,
     /// Consecutive failures.
     pub failures: u32,
@@ -57,7 +59,7 @@ pub struct Pair {
     pub last_error: Option<String>,
     /// The running full sync may delete nothing (`--max-delete=0`): the source
     /// root was empty when it started.
-    pub guarded: bool,
+    guarded: bool,
     /// A guarded full sync found the target not empty: the empty source is not
     /// mirrored (that would wipe the target) until a change arrives in it or
     /// `sync --force` allows it.
@@ -73,7 +75,7 @@ pub struct Pair {
     /// The next full sync compares contents (`--checksum`): the source root was
     /// replaced by another tree, whose files may have the sizes and mtimes of the
     /// old ones (a reproducible build sets every mtime alike).
-    pub compare_contents: bool,
+    compare_contents: bool,
 }
 
 impl Pair {
@@ -94,7 +96,6 @@ impl Pair {
             running: None,
             stop: None,
             speed_in_use: 0,
-
             transfer: None,
             retry_at: None,
             failures: 0,
@@ -114,5 +115,7 @@ impl Pair {
 mod queries;
 mod record;
 mod run;
+
+pub use run::Run;
 #[cfg(test)]
 mod tests;

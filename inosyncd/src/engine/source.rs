@@ -7,7 +7,6 @@
 //! re-attaches with a full sync. `inosyncctl sync PATH --force` accepts a root as
 //! it is.
 
-use super::batch::FullReason;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
@@ -172,8 +171,7 @@ impl Engine {
         watch.missing = None;
         let instant = Instant::now();
         for pair in &mut watch.pairs {
-            pair.record_full(instant, true, FullReason::SourceReplaced);
-            pair.compare_contents = true;
+            pair.source_replaced(instant);
         }
         tracing::info!(
             "{}: source {}; watching it again ({} directories), full sync follows",

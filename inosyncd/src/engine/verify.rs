@@ -86,7 +86,7 @@ impl Engine {
             for (i, pair) in watch.pairs.iter().enumerate() {
                 comparisons.push(Comparison {
                     watch: *id,
-                    pair: pair.id,
+                    pair: pair.id(),
                     job: watch
                         .missing
                         .is_none()
@@ -159,7 +159,7 @@ impl Engine {
                 continue;
             };
             let path = watch.spec.path.display().to_string();
-            let Some(pair) = watch.pairs.iter_mut().find(|p| p.id == pair_id) else {
+            let Some(pair) = watch.pairs.iter_mut().find(|p| p.id() == pair_id) else {
                 continue;
             };
             // On its way when the dry run started or now that it ended (a
@@ -180,7 +180,7 @@ impl Engine {
                 }
                 Err(e) => (Vec::new(), 0, Some(e)),
             };
-            pair.last_verify = Some(LastVerify {
+            pair.verified(LastVerify {
                 at: SystemTime::now(),
                 drift: drift.len() as u64,
                 error: error.clone(),

@@ -11,6 +11,12 @@ use crate::engine::on_the_way::OnTheWay;
 use crate::rsync::Progress;
 
 impl Pair {
+    /// Unique for the daemon's lifetime: a finished rsync or verify finds its
+    /// pair by it, even after a reload changed the list of targets.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Whether changes wait to be synced.
     pub fn has_pending(&self) -> bool {
         self.pending_full

@@ -163,4 +163,13 @@ impl Pair {
         self.moves.clear();
         self.urgent |= urgent;
     }
+
+    /// The source root came back or was replaced by another tree: a full sync
+    /// now, comparing contents (`--checksum`), since the new tree's files may
+    /// have the sizes and mtimes of the old ones (a reproducible build sets
+    /// every mtime alike).
+    pub fn source_replaced(&mut self, now: Instant) {
+        self.record_full(now, true, FullReason::SourceReplaced);
+        self.compare_contents = true;
+    }
 }

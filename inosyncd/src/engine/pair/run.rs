@@ -5,20 +5,26 @@
 
 use std::time::SystemTime;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::Pair;
 use crate::engine::backoff::backoff;
 use crate::engine::batch::{Batch, FullReason};
-use crate::rsync::{Outcome, RunResult};
+use crate::rsync::{Outcome, Progress, RunResult};
+
+/// How a batch is run, handed to [`Pair::start`] by the dispatch as one value,
+/// so that starting a transfer records its stop, speed and progress in one call.
+pub struct Run {
+    /// Stops the rsync early (to restart it with a new speed).
+    pub stop: oneshot::Sender<()>,
+    /// The `--bwlimit` it starts with.
+    pub speed: u32,
+    /// What the runner reports of its progress, for status.
+    pub progress: watch::Receiver<Option<Progress>>,
+}
 
 impl Pair {
-    /// Whether the next full sync may delete from an empty source.
-    pub fn may_mirror_empty_source(&self) -> bool {
-        self.empty_source_ok
-    }
-
     /// `sync --force`: the next full sync mirrors the source even when it is empty.
     pub fn allow_empty_source(&mut self) {
         self.empty_source_ok = true;
@@ -67,9 +73,20 @@ impl Pair {
         }
     }
 
-    /// Moves the pending changes into the running batch; `stop` ends it early.
-    pub fn start(&mut self, stop: oneshot::Sender<()>, now: Instant) -> Batch {
-        self.stop = Some(stop);
+    /// Moves the pending changes into the running batch and records how it
+    /// runs (`run`: its stop, speed and progress). A full sync from an empty
+    /// root (`source_is_empty`, asked only then) is guarded: it deletes nothing,
+    /// and if the target has files rsync stops with exit 25 and the pair holds
+    /// (an empty mount point must not wipe the mirror).
+    pub fn start(
+        &mut self,
+        run: Run,
+        source_is_empty: impl FnOnce() -> bool,
+        now: Instant,
+    ) -> Batch {
+        self.stop = Some(run.stop);
+        self.speed_in_use = run.speed;
+        self.transfer = Some((now, run.progress));
         let (held_failures, held_since) = if self.pending_full {
             self.held.take_all()
         } else {
@@ -122,8 +139,46 @@ impl Pair {
                 .collect::<Vec<_>>(),
             batch.moves.len()
         );
+        self.guarded = batch.full && !self.empty_source_ok && source_is_empty();
         self.running = Some(batch.clone());
         batch
+    }
+
+    /// Whether the running full sync may delete nothing (see [`Pair::start`]).
+    pub fn is_guarded(&self) -> bool {
+        self.guarded
+    }
+
+    /// Whether the next full sync compares contents (see
+    /// [`Pair::source_replaced`]).
+    pub fn compares_contents(&self) -> bool {
+        self.compare_contents
+    }
+
+    /// The `--bwlimit` the running rsync was started with: a change of speed
+    /// restarts it (`commands.rs`).
+    pub fn speed_in_use(&self) -> u32 {
+        self.speed_in_use
+    }
+
+    /// A path rsync could never be handed (longer than it can stat) is held
+    /// and shown, never listed: a listed path it cannot even stat fails the
+    /// whole run. `failures` counts this one.
+    pub fn hold_unlisted(&mut self, path: Vec<u8>, reason: &str, failures: u32, now: Instant) {
+        let since = self.running_since().unwrap_or(now);
+        self.held.hold(path, reason, failures, now, true, since);
+    }
+
+    /// Part of the finished run was refused by the sandbox (`message` says
+    /// which): shown as the pair's error; the transfer itself was done and the
+    /// refused part is not retried.
+    pub fn refused_in_part(&mut self, message: String) {
+        self.last_error = Some(message);
+    }
+
+    /// A `verify` of this pair ended: kept for status.
+    pub fn verified(&mut self, result: crate::engine::verify::LastVerify) {
+        self.last_verify = Some(result);
     }
 
     /// The running batch ended. On failure its changes go back into the pending
