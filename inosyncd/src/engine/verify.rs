@@ -29,11 +29,29 @@ struct Comparison {
     on_the_way: OnTheWay,
 }
 
+/// Why a pair was not compared. Its text goes into the pair's last verify
+/// (shown by `status`) and the log: the only places it becomes a string.
+#[derive(Debug, thiserror::Error)]
+enum NotCompared {
+    /// The source cannot be compared (missing).
+    #[error("{0}")]
+    Problem(String),
+    /// rsync's dry run failed.
+    #[error(transparent)]
+    Compare(#[from] rsync::CompareError),
+    /// The comparison used up its share of the time the request allowed.
+    #[error("no answer within {:.1} s (its share of the time allowed)", .0.as_secs_f64())]
+    NoAnswer(Duration),
+    /// The pair was removed (a reload) before its comparison started.
+    #[error("the pair went away")]
+    PairGone,
+}
+
 /// How one comparison ended, and how long it took.
 struct Compared {
     watch: u32,
     pair: u64,
-    result: Result<Vec<Difference>, String>,
+    result: Result<Vec<Difference>, NotCompared>,
     took: Duration,
     on_the_way: OnTheWay,
 }
@@ -108,20 +126,21 @@ impl Engine {
             for (i, c) in comparisons.into_iter().enumerate() {
                 let started = Instant::now();
                 let result = match (c.job, c.problem) {
-                    (_, Some(problem)) => Err(problem),
+                    (_, Some(problem)) => Err(NotCompared::Problem(problem)),
                     (Some(job), None) => match share(deadline, count - i, started) {
                         // Dropping the comparison kills its rsync (kill_on_drop).
-                        Some(limit) => tokio::time::timeout(limit, rsync::compare(&job, checksum))
+                        Some(limit) => {
+                            match tokio::time::timeout(limit, rsync::compare(&job, checksum)).await
+                            {
+                                Ok(result) => result.map_err(NotCompared::from),
+                                Err(_) => Err(NotCompared::NoAnswer(limit)),
+                            }
+                        }
+                        None => rsync::compare(&job, checksum)
                             .await
-                            .unwrap_or_else(|_| {
-                                Err(format!(
-                                    "no answer within {:.1} s (its share of the time allowed)",
-                                    limit.as_secs_f64()
-                                ))
-                            }),
-                        None => rsync::compare(&job, checksum).await,
+                            .map_err(NotCompared::from),
                     },
-                    (None, None) => Err("the pair went away".into()),
+                    (None, None) => Err(NotCompared::PairGone),
                 };
                 results.push(Compared {
                     watch: c.watch,
@@ -178,7 +197,7 @@ impl Engine {
                         .partition(|d| on_the_way.covers(&d.change, &d.path));
                     (drift, coming.len() as u64, None)
                 }
-                Err(e) => (Vec::new(), 0, Some(e)),
+                Err(e) => (Vec::new(), 0, Some(e.to_string())),
             };
             pair.verified(LastVerify {
                 at: SystemTime::now(),

@@ -35,4 +35,4 @@ pub use policy::{Launcher, Policy};
 pub use run::run;
 pub use split::{SPLIT_MIN_PATHS, by_directory as split_by_directory};
 pub use ssh_reuse::{rsh_with_reuse, uses_remote_shell};
-pub use verify::{Difference, compare};
+pub use verify::{CompareError, Difference, compare};
