@@ -335,7 +335,7 @@ impl Engine {
     fn sync(&mut self, path: Option<String>, force: bool) -> Result<(), String> {
         let scope = path.as_deref().map(|p| self.find_watch(p)).transpose()?;
         match (force, scope) {
-            (true, Some(id)) => self.force_sync(id)?,
+            (true, Some(id)) => self.force_sync(id).map_err(|e| e.to_string())?,
             (true, None) => return Err("sync --force needs the PATH of one watch".into()),
             (false, _) => {}
         }
