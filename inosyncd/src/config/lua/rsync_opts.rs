@@ -4,7 +4,8 @@
 //! argument, and what turns part of it off becomes `--no-…`.
 
 use super::eval::Val;
-use super::syncs::{Watch, number, shown, strings};
+use super::values::{number, shown, strings};
+use super::watch::Watch;
 
 /// rsync table keys that are a plain rsync flag when true.
 const FLAGS: &[(&str, &str)] = &[
