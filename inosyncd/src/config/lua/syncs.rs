@@ -203,10 +203,12 @@ fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch,
         let at = |problem: String| refuse(line, format!("`{key}`: {problem}"));
         match key.as_str() {
             "source" | "target" | "host" | "targetdir" => {}
-            "exclude" => watch.excludes.extend(strings(value).map_err(at)?),
+            "exclude" => watch
+                .excludes
+                .extend(strings(value).map_err(|e| at(e.to_string()))?),
             "excludeFrom" => watch.exclude_from = text(key)?,
             "filter" => {
-                let rules = strings(value).map_err(at)?;
+                let rules = strings(value).map_err(|e| at(e.to_string()))?;
                 rsync_opts::filter(&rules, &mut watch);
             }
             "filterFrom" => {
@@ -230,13 +232,13 @@ fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch,
                     }
                 });
             }
-            "delay" => watch.delay = Some(number(value).map_err(at)?),
+            "delay" => watch.delay = Some(number(value).map_err(|e| at(e.to_string()))?),
             "init" => match value {
                 Val::Bool(b) => watch.no_init = !b,
                 other => return Err(at(format!("must be true or false, not {other:?}"))),
             },
-            "rsync" => rsync_opts::rsync_table(value, &mut watch).map_err(at)?,
-            "ssh" => rsync_opts::ssh_table(value, &mut watch).map_err(at)?,
+            "rsync" => rsync_opts::rsync_table(value, &mut watch).map_err(|e| at(e.to_string()))?,
+            "ssh" => rsync_opts::ssh_table(value, &mut watch).map_err(|e| at(e.to_string()))?,
             "maxDelays" => watch.comments.push(format!(
                 "maxDelays = {}: no equivalent; inosync starts a batch after `delay`, and a \
                  batch too large to list becomes a full sync",
