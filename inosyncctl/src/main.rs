@@ -1,184 +1,30 @@
 //! `inosyncctl`: steer a running inosyncd through its control socket.
 
+mod add;
+mod cause;
+mod cli;
 mod client;
+mod fit;
 mod man_page;
 mod paths;
 mod progress;
 mod status_table;
+mod verify;
+mod wait;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use inosync_proto::{AddWatch, Setting, Source};
 
+use crate::cli::{Cli, Command};
 use crate::client::{CallError, Connection};
 
-/// Control a running inosyncd: add and remove watches, change the bandwidth limit
-/// and the event delay, trigger syncs, pause, and see what it is doing.
-#[derive(Debug, Parser)]
-#[command(name = "inosyncctl", version, about)]
-struct Cli {
-    /// Control socket of the daemon (default as for inosyncd).
-    #[arg(
-        short,
-        long,
-        value_name = "PATH",
-        env = "INOSYNC_SOCKET",
-        global = true
-    )]
-    socket: Option<PathBuf>,
-
-    /// Print machine-readable JSON instead of text.
-    #[arg(long, global = true)]
-    json: bool,
-
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Daemon, watches, targets: state, pending changes, last sync, errors.
-    Status {
-        /// Show only the watch of this directory, every field, errors whole.
-        path: Option<PathBuf>,
-        /// Every column, nothing cut, however wide.
-        #[arg(long)]
-        wide: bool,
-    },
-    /// Prometheus metrics (text format): syncs, failures, bytes, replication lag.
-    Metrics,
-    /// Start watching a directory; it gets a full sync first.
-    Add {
-        /// The directory (relative paths are taken from the current directory).
-        path: PathBuf,
-        /// Appended to each target (default: the same as PATH; "" = the target itself).
-        #[arg(long, value_name = "P")]
-        remote_path: Option<String>,
-        /// A target in rsync syntax; repeat for more (default: the config's targets).
-        #[arg(long = "target", value_name = "T")]
-        targets: Vec<String>,
-        /// An rsync-style exclude pattern; repeat for more.
-        #[arg(long = "exclude", value_name = "PAT")]
-        excludes: Vec<String>,
-        /// Event delay for this watch, in seconds.
-        #[arg(long, value_name = "S", value_parser = seconds)]
-        delay: Option<f64>,
-        /// Bandwidth limit for this watch, in KB/s (0 = unlimited).
-        #[arg(long, value_name = "KBPS")]
-        speed: Option<u32>,
-    },
-    /// Stop watching a directory; its pending changes are synced first.
-    Remove {
-        /// The watched directory.
-        path: PathBuf,
-        /// Drop pending changes instead of syncing them.
-        #[arg(long)]
-        discard: bool,
-        /// Give up waiting for the pending changes after this many seconds (the
-        /// watch is still removed once they are synced).
-        #[arg(long, value_name = "SECONDS", default_value_t = 600.0, value_parser = seconds)]
-        timeout: f64,
-    },
-    /// Show or set the bandwidth limit in KB/s (0 = unlimited); a running transfer
-    /// is restarted with the new limit.
-    Speed {
-        /// The new limit; without it, the current one is shown.
-        #[arg(conflicts_with = "reset")]
-        kbps: Option<u32>,
-        /// Drop the runtime limit: the config's applies again.
-        #[arg(long)]
-        reset: bool,
-        /// Only this watch.
-        #[arg(long, value_name = "PATH")]
-        watch: Option<PathBuf>,
-    },
-    /// Show or set the event delay in seconds; pending batches are re-timed.
-    Delay {
-        /// The new delay; without it, the current one is shown.
-        #[arg(allow_negative_numbers = true, value_parser = seconds, conflicts_with = "reset")]
-        seconds: Option<f64>,
-        /// Drop the runtime delay: the config's applies again.
-        #[arg(long)]
-        reset: bool,
-        /// Only this watch.
-        #[arg(long, value_name = "PATH")]
-        watch: Option<PathBuf>,
-    },
-    /// Full sync now, of all watches or of one.
-    Sync {
-        /// Only this watch.
-        path: Option<PathBuf>,
-        /// Return only when the sync is done (exit 1 on timeout).
-        #[arg(long)]
-        wait: bool,
-        /// With --wait: give up after this many seconds.
-        #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = seconds)]
-        timeout: f64,
-        /// Accept the source as it is now, even when it is empty while its
-        /// targets are not, or on another filesystem than recorded: the mirror is
-        /// made equal to it, deletions included. Needs PATH.
-        #[arg(long, requires = "path")]
-        force: bool,
-    },
-    /// Return when nothing is pending or running (exit 0), or on timeout (exit 1).
-    Wait {
-        /// Give up after this many seconds.
-        #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = seconds)]
-        timeout: f64,
-        /// Show the running transfers meanwhile: a bar on a terminal, lines otherwise.
-        #[arg(long)]
-        progress: bool,
-    },
-    /// Hold syncs (of all watches, or one) while still recording changes.
-    Pause {
-        /// Only this watch.
-        path: Option<PathBuf>,
-    },
-    /// Let held syncs go.
-    Resume {
-        /// Only this watch.
-        path: Option<PathBuf>,
-    },
-    /// Re-read the config file (as SIGHUP does).
-    Reload,
-    /// Compare each target with its source by a dry run; list the paths that
-    /// differ (exit 4 when some do).
-    Verify {
-        /// Only this watch.
-        path: Option<PathBuf>,
-        /// Queue the differing paths for a sync.
-        #[arg(long)]
-        repair: bool,
-        /// Compare contents, not size and mtime (reads every file on both sides).
-        #[arg(long)]
-        checksum: bool,
-        /// Answer within this many seconds. The pairs share them (what a quick
-        /// one leaves goes to the next); one that does not answer within its
-        /// share is reported as not compared, the others with their results.
-        #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = seconds)]
-        timeout: f64,
-    },
-    /// Write the manual page inosyncctl.8 into DIR.
-    #[command(hide = true)]
-    ManPage {
-        /// Where to write it.
-        dir: PathBuf,
-    },
-    /// Print a shell completion script, e.g. `inosyncctl completions bash >
-    /// /etc/bash_completion.d/inosyncctl`.
-    Completions {
-        /// The shell.
-        shell: clap_complete::Shell,
-    },
-}
-
 /// Exit codes, as the README lists them.
-const EXIT_REFUSED: u8 = 1;
+pub(crate) const EXIT_REFUSED: u8 = 1;
 const EXIT_UNREACHABLE: u8 = 3;
-const EXIT_DRIFT: u8 = 4;
+pub(crate) const EXIT_DRIFT: u8 = 4;
 
 fn main() -> ExitCode {
     // Output piped into `head` and the like: end quietly when the reader has gone,
@@ -222,24 +68,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CallError> {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CallError> {
     let json = serde_json::to_string_pretty(value)
         .map_err(|e| CallError::Refused(format!("cannot encode JSON: {e}")))?;
     println!("{json}");
     Ok(())
 }
 
-/// Seconds on the command line: a usage error (exit 2, before the daemon is
-/// asked) unless a finite number >= 0.
-fn seconds(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
-        Ok(_) => Err("must be a number of seconds >= 0".into()),
-        Err(_) => Err("not a number of seconds".into()),
-    }
-}
-
-fn check_seconds(what: &str, value: f64) -> Result<Duration, CallError> {
+pub(crate) fn check_seconds(what: &str, value: f64) -> Result<Duration, CallError> {
     if value.is_finite() && value >= 0.0 {
         Ok(Duration::from_secs_f64(value.min(1e7)))
     } else {
@@ -250,22 +86,29 @@ fn check_seconds(what: &str, value: f64) -> Result<Duration, CallError> {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, CallError> {
-    if let Command::ManPage { dir } = &cli.command {
-        let written = std::fs::create_dir_all(dir)
-            .and_then(|()| man_page::render())
-            .and_then(|page| std::fs::write(dir.join("inosyncctl.8"), page));
-        return match written {
-            Ok(()) => {
-                println!("{}", dir.join("inosyncctl.8").display());
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(e) => Err(CallError::Refused(format!(
-                "cannot write the manual page into {}: {e}",
-                dir.display()
-            ))),
-        };
+    if let Some(dir) = &cli.man_pages {
+        return man_page::write(dir)
+            .map(|path| {
+                println!("{}", path.display());
+                ExitCode::SUCCESS
+            })
+            .map_err(|e| {
+                CallError::Refused(format!(
+                    "cannot write the manual page below {}: {e}",
+                    dir.display()
+                ))
+            });
     }
-    if let Command::Completions { shell } = cli.command {
+    let Some(command) = cli.command else {
+        use clap::CommandFactory;
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingSubcommand,
+                "a command is needed (inosyncctl --help lists them)",
+            )
+            .exit();
+    };
+    if let Command::Completions { shell } = command {
         use clap::CommandFactory;
         clap_complete::generate(
             shell,
@@ -281,7 +124,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
         .unwrap_or_else(inosync_proto::default_socket);
     let connection = Connection::open(&socket).await?;
     let json = cli.json;
-    match cli.command {
+    match command {
         Command::Status { path, wide } => {
             let mut status = connection.status().await?;
             let one = path.is_some();
@@ -314,39 +157,15 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
             delay,
             speed,
         } => {
-            let path = paths::existing_dir(&path)?;
-            if let Some(delay) = delay {
-                check_seconds("--delay", delay)?;
-            }
-            let watch = connection
-                .add(AddWatch {
-                    path,
-                    remote_path,
-                    targets,
-                    excludes,
-                    delay,
-                    speed,
-                })
-                .await?;
-            if json {
-                print_json(&watch)?;
-            } else {
-                let destinations: Vec<&str> = watch
-                    .targets
-                    .iter()
-                    .map(|t| t.destination.as_str())
-                    .collect();
-                let watched = if watch.backend == "fanotify" {
-                    "every directory, by fanotify".to_string()
-                } else {
-                    format!("{} directories", watch.watched_dirs)
-                };
-                println!(
-                    "watching {} ({watched}); full sync to {} started",
-                    watch.path,
-                    destinations.join(", ")
-                );
-            }
+            let request = AddWatch {
+                path: paths::existing_dir(&path)?,
+                remote_path,
+                targets,
+                excludes,
+                delay,
+                speed,
+            };
+            add::run(&connection, request, json).await?;
         }
         Command::Remove {
             path,
@@ -404,9 +223,13 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
             if wait {
                 if !connection.wait(path.clone(), timeout).await? {
                     eprintln!(
-                        "inosyncctl: full sync of {what} not done after {} s",
+                        "inosyncctl: full sync of {what} not done after {} s:",
                         timeout.as_secs_f64()
                     );
+                    let status = connection.status().await?;
+                    for line in wait::busy_lines(&status, path.as_deref()) {
+                        eprintln!("  {line}");
+                    }
                     return Ok(ExitCode::from(EXIT_REFUSED));
                 }
                 println!("full sync of {what} done");
@@ -414,21 +237,14 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
                 println!("full sync of {what} scheduled");
             }
         }
-        Command::Wait { timeout, progress } => {
-            let timeout_d = check_seconds("--timeout", timeout)?;
-            let waiting = connection.wait(None, timeout_d);
-            let idle = if progress {
-                progress::show_while(&connection, waiting).await?
-            } else {
-                waiting.await?
-            };
-            if json {
-                print_json(&serde_json::json!({ "idle": idle }))?;
-            }
-            if !idle {
-                eprintln!("inosyncctl: still busy after {timeout} s");
-                return Ok(ExitCode::from(EXIT_REFUSED));
-            }
+        Command::Wait {
+            path,
+            timeout,
+            progress,
+        } => {
+            let path = path.as_deref().map(paths::resolve).transpose()?;
+            let timeout = check_seconds("--timeout", timeout)?;
+            return wait::run(&connection, path, timeout, progress, json).await;
         }
         Command::Pause { path } => {
             let path = path.as_deref().map(paths::resolve).transpose()?;
@@ -456,48 +272,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
             let path = path.as_deref().map(paths::resolve).transpose()?;
             let timeout = check_seconds("--timeout", timeout)?;
             let report = connection.verify(path, repair, checksum, timeout).await?;
-            let drift: u64 = report.pairs.iter().map(|p| p.count).sum();
-            if json {
-                print_json(&report)?;
-            } else {
-                for pair in &report.pairs {
-                    match (&pair.error, pair.count) {
-                        (Some(error), _) => {
-                            println!(
-                                "{} -> {}: not compared: {error}",
-                                pair.watch, pair.destination
-                            )
-                        }
-                        (None, 0) if pair.on_the_way == 0 => {
-                            println!("{} -> {}: equal", pair.watch, pair.destination)
-                        }
-                        (None, 0) => println!(
-                            "{} -> {}: no drift; {} differing path(s) are on their way",
-                            pair.watch, pair.destination, pair.on_the_way
-                        ),
-                        (None, n) => {
-                            println!("{} -> {}: {n} path(s) differ", pair.watch, pair.destination);
-                            for line in &pair.paths {
-                                println!("  {line}");
-                            }
-                            if n > pair.paths.len() as u64 {
-                                println!("  ... and {} more", n - pair.paths.len() as u64);
-                            }
-                        }
-                    }
-                }
-                if report.repaired && drift > 0 {
-                    println!("the differing paths are queued for a sync");
-                }
-            }
-            if drift > 0 {
-                return Ok(ExitCode::from(EXIT_DRIFT));
-            }
-            if report.pairs.iter().any(|p| p.error.is_some()) {
-                return Ok(ExitCode::from(EXIT_REFUSED));
-            }
+            return verify::show(&report, json);
         }
-        Command::Completions { .. } | Command::ManPage { .. } => {}
+        Command::Completions { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@ use std::io::Write;
 use clap::CommandFactory;
 use clap_mangen::Man;
 
-use crate::Cli;
+use crate::cli::Cli;
 
 const EXIT_STATUS: &str = r#".SH "EXIT STATUS"
 .TP
@@ -106,4 +106,13 @@ pub fn render() -> std::io::Result<Vec<u8>> {
     page.extend_from_slice(ENVIRONMENT.as_bytes());
     page.extend_from_slice(FILES.as_bytes());
     Ok(page)
+}
+
+/// Writes the page to DIR/man8/inosyncctl.8 and returns its path.
+pub fn write(dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    let section = dir.join("man8");
+    std::fs::create_dir_all(&section)?;
+    let path = section.join("inosyncctl.8");
+    std::fs::write(&path, render()?)?;
+    Ok(path)
 }

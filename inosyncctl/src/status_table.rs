@@ -7,11 +7,14 @@ use comfy_table::presets::UTF8_HORIZONTAL_ONLY;
 use comfy_table::{ContentArrangement, Table};
 use inosync_proto::{Source, Status, TargetState, TargetStatus, WatchStatus};
 
+use crate::fit;
+
 /// Width when stdout is not a terminal and `COLUMNS` does not say.
 const DEFAULT_WIDTH: u16 = 80;
 
-/// Longest error shown in the table (its first line, cut).
-const ERROR_IN_TABLE: usize = 60;
+/// The WATCH → TARGET column is given at least this much before the error
+/// gets the rest: `→ /srv/…/afile/dst`.
+const PATH_AT_LEAST: usize = 20;
 
 /// The header: the daemon, its config file, and where its values come from,
 /// in three short lines. With a `width` (the table's), a config path too long
@@ -60,53 +63,119 @@ fn table_width(table: &Table) -> u16 {
         .max(40)
 }
 
-/// The status as it fits the terminal.
+/// The status as it fits the terminal: every cell is made to fit its column
+/// before the table is drawn (paths shortened in the middle, the error
+/// wrapped at spaces with its cause first), so nothing is wrapped mid-word.
 pub fn render(status: &Status) -> String {
+    let width = usize::from(table_width(&Table::new()));
+    let mut out = header(status, Some(width));
+    if status.watches.is_empty() {
+        out.push_str(
+            "no watches: add one with `inosyncctl add PATH --target DEST` \
+             (DEST is the mirror itself)\n",
+        );
+        return out;
+    }
+    let rows: Vec<Row> = status
+        .watches
+        .iter()
+        .flat_map(|w| w.targets.iter().map(move |t| Row::new(w, t)))
+        .collect();
+    let widest = |header: &str, cell: &dyn Fn(&Row) -> usize| {
+        rows.iter()
+            .map(cell)
+            .max()
+            .unwrap_or(0)
+            .max(header.chars().count())
+    };
+    let state_w = widest("STATE", &|r| {
+        r.state
+            .lines()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(0)
+    });
+    let pending_w = widest("PENDING", &|r| r.pending.chars().count());
+    let last_w = widest("LAST SYNC", &|r| r.last_sync.chars().count());
+    // One space of padding on each side of each of the five columns.
+    let rest = width.saturating_sub(state_w + pending_w + last_w + 10);
+    let path_needed = widest("WATCH → TARGET", &|r| {
+        r.watch
+            .chars()
+            .count()
+            .max(r.destination.chars().count() + 2)
+    });
+    let error_needed = widest("ERROR", &|r| r.error.chars().count());
+    let path_w = if path_needed + error_needed <= rest {
+        path_needed
+    } else {
+        path_needed.min(PATH_AT_LEAST.max(rest.saturating_sub(error_needed)))
+    };
+    let error_w = rest.saturating_sub(path_w).max(5);
+
     let mut table = Table::new();
     table
         .load_preset(UTF8_HORIZONTAL_ONLY)
-        .set_content_arrangement(ContentArrangement::DynamicFullWidth)
-        .set_header([
-            "WATCH → TARGET",
-            "STATE",
-            "PENDING",
-            "LAST SYNC",
-            "FAILS",
-            "ERROR",
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(["WATCH → TARGET", "STATE", "PENDING", "LAST SYNC", "ERROR"]);
+    let mut errors_cut = false;
+    for row in &rows {
+        let (error, cut) = fit::wrap(&row.error, error_w, 3);
+        errors_cut |= cut;
+        table.add_row([
+            format!(
+                "{}{}\n→ {}",
+                fit::middle(&row.path, path_w.saturating_sub(row.marks.chars().count())),
+                row.marks,
+                fit::middle(&row.destination, path_w.saturating_sub(2))
+            ),
+            row.state.clone(),
+            row.pending.clone(),
+            row.last_sync.clone(),
+            error.join("\n"),
         ]);
-    let width = table_width(&table);
-    table.set_width(width);
-    let mut out = header(status, Some(usize::from(width)));
-    if status.watches.is_empty() {
-        out.push_str("no watches: add one with `inosyncctl add PATH`\n");
-        return out;
-    }
-    for watch in &status.watches {
-        for target in &watch.targets {
-            table.add_row([
-                format!("{}\n→ {}", watch_name(watch), target.destination),
-                state(target, false),
-                target.pending.to_string(),
-                target
-                    .last_sync
-                    .as_deref()
-                    .map_or("never".into(), short_time),
-                target.failures.to_string(),
-                cut(&last_error(target), ERROR_IN_TABLE),
-            ]);
-        }
     }
     out.push_str(&table.to_string());
     out.push('\n');
-    if status
-        .watches
-        .iter()
-        .flat_map(|w| &w.targets)
-        .any(|t| last_error(t).chars().count() > ERROR_IN_TABLE || last_error(t).contains('\n'))
-    {
+    if errors_cut {
         out.push_str("(errors cut: `inosyncctl status PATH` or --json shows them whole)\n");
     }
     out
+}
+
+/// One (watch, target) row's cells, before they are fitted.
+struct Row {
+    path: String,
+    marks: String,
+    watch: String,
+    destination: String,
+    state: String,
+    pending: String,
+    last_sync: String,
+    error: String,
+}
+
+impl Row {
+    fn new(watch: &WatchStatus, target: &TargetStatus) -> Row {
+        let name = watch_name(watch);
+        Row {
+            path: watch.path.clone(),
+            marks: name[watch.path.len()..].to_string(),
+            watch: name,
+            destination: target.destination.clone(),
+            state: match target.failures {
+                0 => state(target, false),
+                1 => format!("{}\n1 failure", state(target, false)),
+                n => format!("{}\n{n} failures", state(target, false)),
+            },
+            pending: target.pending.to_string(),
+            last_sync: target
+                .last_sync
+                .as_deref()
+                .map_or("never".into(), short_time),
+            error: crate::cause::cause_first(&last_error(target)),
+        }
+    }
 }
 
 /// Every column, nothing cut, as wide as it takes (`--wide`).
@@ -237,16 +306,6 @@ fn short_time(stamp: &str) -> String {
     }
 }
 
-/// The first line, at most `max` characters.
-fn cut(text: &str, max: usize) -> String {
-    let first = text.lines().next().unwrap_or_default();
-    if first.chars().count() <= max && !text.contains('\n') {
-        return first.to_string();
-    }
-    let kept: String = first.chars().take(max.saturating_sub(1)).collect();
-    format!("{kept}…")
-}
-
 /// How much of the tree is watched: every directory by one fanotify mark, or
 /// the count of inotify watches.
 pub fn watched(watch: &WatchStatus) -> String {
@@ -320,12 +379,5 @@ mod tests {
         assert_eq!(seconds(9.96), "10.0 s");
         assert_eq!(seconds(12.4), "12 s");
         assert_eq!(seconds(0.0), "0 s");
-    }
-
-    #[test]
-    fn errors_are_cut_to_their_first_line() {
-        assert_eq!(cut("short", 10), "short");
-        assert_eq!(cut("first\nsecond", 10), "first…");
-        assert_eq!(cut("0123456789abc", 10), "012345678…");
     }
 }

@@ -46,8 +46,9 @@ pub struct Cli {
     #[arg(long)]
     pub check: bool,
 
-    /// Write the manual pages (inosyncd.8, inosync.toml.5) into DIR and exit.
-    #[arg(long, value_name = "DIR", hide = true)]
+    /// Write the manual pages below DIR (DIR/man8/inosyncd.8,
+    /// DIR/man5/inosync.toml.5; e.g. /usr/local/share/man) and exit.
+    #[arg(long, value_name = "DIR")]
     pub man_pages: Option<PathBuf>,
 
     /// Print an inosync (FILE.py) or lsyncd (FILE.lua) config as the

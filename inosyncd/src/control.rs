@@ -65,6 +65,24 @@ impl Handler {
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, ControlError> {
         self.ask(make).await?.map_err(ControlError::Refused)
     }
+    /// [`Handler::call`] for a command that changes something, logged once
+    /// when the engine has answered: who asked for what, and the refusal if
+    /// it was refused (not a line before and another after).
+    async fn steer<T>(
+        &self,
+        what: String,
+        make: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<T, ControlError> {
+        let result = self.call(make).await;
+        match &result {
+            Ok(_) => tracing::info!("{what} requested by uid {}", self.uid),
+            Err(ControlError::Refused(why)) => {
+                tracing::info!("{what} requested by uid {}: refused: {why}", self.uid)
+            }
+            Err(ControlError::ShuttingDown) => {}
+        }
+        result
+    }
 }
 
 /// When a long call must answer: at the time asked for, but before the client's
@@ -133,8 +151,11 @@ impl Control for Handler {
     async fn add(self, _: Context, watch: AddWatch) -> Result<WatchStatus, ControlError> {
         self.require_privilege("add")?;
         check_path(&watch.path)?;
-        tracing::info!("add {} requested by uid {}", watch.path, self.uid);
-        self.call(|reply| Command::Add { watch, reply }).await
+        self.steer(format!("add {}", watch.path), |reply| Command::Add {
+            watch,
+            reply,
+        })
+        .await
     }
 
     async fn remove(
@@ -169,18 +190,23 @@ impl Control for Handler {
             (Some(kbps), false) => Some(format!("{kbps} KB/s")),
             (None, false) => None,
         };
-        if let Some(change) = change {
-            tracing::info!(
-                "speed {change} ({}) requested by uid {}",
-                scope(&path),
-                self.uid
-            );
-        }
-        self.call(|reply| Command::Speed {
-            kbps,
-            reset,
-            path,
-            reply,
+        let Some(change) = change else {
+            return self
+                .call(|reply| Command::Speed {
+                    kbps,
+                    reset,
+                    path,
+                    reply,
+                })
+                .await;
+        };
+        self.steer(format!("speed {change} ({})", scope(&path)), |reply| {
+            Command::Speed {
+                kbps,
+                reset,
+                path,
+                reply,
+            }
         })
         .await
     }
@@ -197,53 +223,56 @@ impl Control for Handler {
             (Some(seconds), false) => Some(format!("{seconds} s")),
             (None, false) => None,
         };
-        if let Some(change) = change {
-            tracing::info!(
-                "delay {change} ({}) requested by uid {}",
-                scope(&path),
-                self.uid
-            );
-        }
-        self.call(|reply| Command::Delay {
-            seconds,
-            reset,
-            path,
-            reply,
+        let Some(change) = change else {
+            return self
+                .call(|reply| Command::Delay {
+                    seconds,
+                    reset,
+                    path,
+                    reply,
+                })
+                .await;
+        };
+        self.steer(format!("delay {change} ({})", scope(&path)), |reply| {
+            Command::Delay {
+                seconds,
+                reset,
+                path,
+                reply,
+            }
         })
         .await
     }
 
     async fn sync(self, _: Context, path: Option<String>, force: bool) -> Result<(), ControlError> {
-        if force {
+        let what = if force {
             self.require_privilege("sync --force")?;
-            tracing::info!(
-                "sync --force ({}) requested by uid {}",
-                scope(&path),
-                self.uid
-            );
+            format!("sync --force ({})", scope(&path))
         } else {
-            tracing::info!("sync ({}) requested by uid {}", scope(&path), self.uid);
-        }
-        self.call(|reply| Command::Sync { path, force, reply })
+            format!("sync ({})", scope(&path))
+        };
+        self.steer(what, |reply| Command::Sync { path, force, reply })
             .await
     }
 
     async fn pause(self, _: Context, path: Option<String>) -> Result<(), ControlError> {
-        tracing::info!("pause ({}) requested by uid {}", scope(&path), self.uid);
-        self.call(|reply| Command::Pause {
-            path,
-            paused: true,
-            reply,
+        self.steer(format!("pause ({})", scope(&path)), |reply| {
+            Command::Pause {
+                path,
+                paused: true,
+                reply,
+            }
         })
         .await
     }
 
     async fn resume(self, _: Context, path: Option<String>) -> Result<(), ControlError> {
-        tracing::info!("resume ({}) requested by uid {}", scope(&path), self.uid);
-        self.call(|reply| Command::Pause {
-            path,
-            paused: false,
-            reply,
+        self.steer(format!("resume ({})", scope(&path)), |reply| {
+            Command::Pause {
+                path,
+                paused: false,
+                reply,
+            }
         })
         .await
     }
@@ -278,9 +307,10 @@ impl Control for Handler {
 
     async fn reload(self, _: Context) -> Result<String, ControlError> {
         self.require_privilege("reload")?;
-        tracing::info!("reload requested by uid {}", self.uid);
-        self.call(|reply| Command::Reload { reply: Some(reply) })
-            .await
+        self.steer("reload".to_string(), |reply| Command::Reload {
+            reply: Some(reply),
+        })
+        .await
     }
 }
 

@@ -47,10 +47,13 @@ impl Write for LogFileWriter {
 
 /// Installs the global subscriber.
 pub fn init(verbose: u8, log_file: Option<&Path>) -> anyhow::Result<()> {
-    // The RPC library's per-request lines would drown ours at -v.
+    // The RPC library's per-request lines and spans would drown ours: its
+    // `RPC{rpc.trace_id=... otel.kind=...}` span prefixed every control
+    // command's line. Control commands are logged by `control.rs`, once, as
+    // who did what; the library's own view is there at -vv.
     let level = match verbose {
-        0 => "info",
-        1 => "debug,tarpc=info",
+        0 => "info,tarpc=warn",
+        1 => "debug,tarpc=warn",
         _ => "trace,tarpc=debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));

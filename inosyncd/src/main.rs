@@ -16,11 +16,13 @@ mod left_running;
 mod listed_paths;
 mod logging;
 mod man;
+mod man_config;
 mod metrics_export;
 mod notify;
 mod own_files;
 mod rsync;
 mod sandbox;
+mod settings;
 mod socket;
 mod state_file;
 mod time_format;
@@ -35,7 +37,7 @@ use clap::Parser;
 use tokio::sync::{mpsc, watch};
 
 use crate::cli::Cli;
-use crate::config::{Config, destination, resolve_rsync};
+use crate::config::{Config, resolve_rsync};
 use crate::daemonize::Readiness;
 use crate::engine::runner::RsyncRunner;
 use crate::engine::{Command, Engine, Setup};
@@ -79,7 +81,7 @@ fn main() -> ExitCode {
         }
     };
     if cli.check {
-        print_effective(&config);
+        settings::print_check(&config);
         return ExitCode::SUCCESS;
     }
     if let Err(e) = logging::init(cli.verbose, config.log_file.as_deref()) {
@@ -141,85 +143,6 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         config.rsync = resolve_rsync(&config.rsync).map_err(anyhow::Error::msg)?;
     }
     Ok(config)
-}
-
-fn print_effective(config: &Config) {
-    let source = config
-        .source
-        .as_ref()
-        .map_or("command line".to_string(), |p| p.display().to_string());
-    println!("# effective settings from {source}");
-    println!("rsync = {:?}", config.rsync.display().to_string());
-    println!("rsync_args = {:?}", config.rsync_args);
-    println!("speed = {}", config.speed);
-    println!("delay = {:?}", config.delay);
-    println!("max_parallel = {}", config.max_parallel);
-    println!("max_parallel_large = {}", config.max_parallel_large);
-    println!("events = {:?}", config.events.names());
-    if !config.events.sees_attributes() {
-        println!(
-            "# note: `events` has no IN_ATTRIB: chmod, chown and touch are not mirrored \
-             (until a full sync); add IN_ATTRIB to mirror them"
-        );
-    }
-    if !config.events.sees_unclosed_writes() {
-        println!(
-            "# note: `events` has no IN_MODIFY: a write never followed by a close              (truncate by path, a log kept open) is not mirrored until a later change;              add IN_MODIFY to mirror it once the file is quiet"
-        );
-    }
-    println!("excludes = {:?}", config.excludes);
-    if let Some(file) = &config.exclude_from {
-        println!(
-            "exclude_from = {:?}  # its patterns are in `excludes` above",
-            file.display().to_string()
-        );
-    }
-    println!("delete = {}", config.delete);
-    println!("targets = {:?}", config.targets);
-    if let Some(log_file) = &config.log_file {
-        println!("log_file = {:?}", log_file.display().to_string());
-    }
-    if let Some(group) = &config.socket_group {
-        println!("socket_group = {group:?}");
-    }
-    println!("initial_sync = {}", config.initial_sync);
-    println!("full_sync_interval = {:?}", config.full_sync_interval);
-    println!("verify_interval = {:?}", config.verify_interval);
-    println!("io_timeout = {:?}", config.io_timeout);
-    println!("backend = \"{}\"", config.backend);
-    println!("sandbox = \"{}\"", config.sandbox);
-    if let Some(addr) = config.metrics_listen {
-        println!("metrics_listen = \"{addr}\"");
-    }
-    if let Some(file) = &config.metrics_file {
-        println!("metrics_file = {:?}", file.display().to_string());
-    }
-    println!("ssh_reuse = {}", config.ssh_reuse);
-    for watch in &config.watches {
-        println!();
-        println!("[[watch]]");
-        println!("path = {:?}", watch.path.display().to_string());
-        println!("remote_path = {:?}", watch.remote_path);
-        println!("excludes = {:?}", watch.excludes);
-        if let Some(file) = &watch.exclude_from {
-            println!(
-                "exclude_from = {:?}  # its patterns are in `excludes` above",
-                file.display().to_string()
-            );
-        }
-        println!("delete = {}", watch.effective_delete(config));
-        println!("delay = {:?}", watch.delay.unwrap_or(config.delay));
-        println!("speed = {}", watch.speed.unwrap_or(config.speed));
-        if !watch.rsync_args.is_empty() {
-            println!("rsync_args = {:?}", watch.rsync_args);
-        }
-        let destinations: Vec<String> = watch
-            .effective_targets(config)
-            .iter()
-            .map(|t| destination(t, &watch.remote_path))
-            .collect();
-        println!("# rsync destinations: {destinations:?}");
-    }
 }
 
 async fn run(cli: Cli, config: Config, readiness: Option<Readiness>) -> anyhow::Result<()> {
@@ -303,7 +226,6 @@ async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
         Err(e) => tracing::warn!("descriptor limit not raised: {e}"),
     }
     let access = Access::new(config.socket_group.as_deref())?;
-    let watches = config.watches.len();
     let socket = ControlSocket::bind(&socket_path, &access)?;
     // The socket is ours: what a killed daemon on it left running goes first.
     let owner = std::path::absolute(&socket_path).unwrap_or_else(|_| socket_path.clone());
@@ -342,11 +264,18 @@ async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
         runner: Box::new(RsyncRunner),
         pretend: cli.pretend,
     })?;
+    let watches = engine.watch_count();
     tracing::info!(
         "inosyncd {} ready: {watches} watch(es), control socket {}",
         env!("CARGO_PKG_VERSION"),
         socket_path.display()
     );
+    if watches == 0 {
+        tracing::info!(
+            "no watch yet: add one with `inosyncctl add PATH --target DEST` (DEST is the \
+             mirror itself), or with a [[watch]] in the config and `inosyncctl reload`"
+        );
+    }
     Ok(Started {
         engine,
         socket,

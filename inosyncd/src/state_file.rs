@@ -39,6 +39,12 @@ pub struct RuntimeState {
     /// found on another one at start (a disk that failed to mount) is not synced.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sources: BTreeMap<String, u64>,
+    /// Watches that still had changes to sync when the daemon stopped (a
+    /// target in retry backoff is not waited for, a paused watch holds its
+    /// changes): the next start gives each a full sync, even with
+    /// `initial_sync = false`, then forgets them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsynced: Vec<String>,
 }
 
 /// A watch added at runtime, with what `add` was given.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a request or response changes shape, so that a client talking to a
 /// daemon of another release can warn instead of failing with an opaque decode error.
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// The largest frame either side accepts: a bogus length prefix must not make the
 /// daemon allocate more than this.
@@ -258,7 +258,9 @@ impl std::error::Error for ControlError {}
 pub struct AddWatch {
     /// The directory to watch.
     pub path: String,
-    /// Appended to each target; `None` = same as `path`.
+    /// Appended to each target. `None`: nothing when `targets` are given (each
+    /// is the destination itself, as in the quick start; protocol 9), the
+    /// watch path when the config's default targets are used.
     pub remote_path: Option<String>,
     /// Targets; empty = the config's default targets.
     pub targets: Vec<String>,

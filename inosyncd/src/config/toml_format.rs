@@ -109,8 +109,24 @@ impl Locator<'_> {
 
 /// Parses and checks a TOML config.
 pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
-    let raw: RawConfig = toml::from_str(text)
-        .map_err(|e| ConfigError(format!("{}: {}", file.display(), e.to_string().trim_end())))?;
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        // `[watch]` is one table where the config wants an array of them: toml
+        // says "invalid type: map, expected a sequence", which names neither.
+        let single_watch = e
+            .span()
+            .and_then(|span| text.get(span))
+            .is_some_and(|t| t.trim() == "[watch]");
+        let hint = if single_watch {
+            "\neach watch is an entry of an array of tables: write [[watch]] (two brackets)"
+        } else {
+            ""
+        };
+        ConfigError(format!(
+            "{}: {}{hint}",
+            file.display(),
+            e.to_string().trim_end()
+        ))
+    })?;
     let loc = Locator::new(file, text);
     let defaults = Config::default();
 

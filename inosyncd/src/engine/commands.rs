@@ -44,11 +44,17 @@ fn spec_from_request(request: &AddWatch) -> Result<WatchConfig, String> {
     if let Some(remote_path) = &request.remote_path {
         checks::remote_path(remote_path).map_err(|e| format!("--remote-path: {e}"))?;
     }
+    // A target named with `add` is the destination itself, as in the quick
+    // start (`add /srv/blog --target /mnt/backup/blog` mirrors into
+    // /mnt/backup/blog); the config's default targets keep inosync's
+    // `target + path` rule.
+    let remote_path = match &request.remote_path {
+        Some(remote_path) => remote_path.clone(),
+        None if !request.targets.is_empty() => String::new(),
+        None => path.display().to_string(),
+    };
     Ok(WatchConfig {
-        remote_path: request
-            .remote_path
-            .clone()
-            .unwrap_or_else(|| path.display().to_string()),
+        remote_path,
         path,
         excludes: request.excludes.clone(),
         targets: (!request.targets.is_empty()).then(|| request.targets.clone()),
@@ -150,13 +156,15 @@ impl Engine {
             spec_from_request(&request).map_err(|e| format!("cannot add {}: {e}", request.path))?;
         if spec.effective_targets(&self.config).is_empty() {
             return Err(format!(
-                "cannot add {}: no --target given and {}: name where it goes with --target",
+                "cannot add {}: no --target given and {}: say where it goes, \
+                 `inosyncctl add {} --target DEST` (DEST is the mirror itself)",
                 request.path,
                 if self.config.source.is_some() {
                     "the config has no default targets"
                 } else {
                     "a quick start has no default targets"
-                }
+                },
+                request.path
             ));
         }
         self.check_free(&spec)
@@ -176,7 +184,8 @@ impl Engine {
         let id = self.open_watch(spec, Source::Runtime, true)?;
         self.runtime.added.push(added);
         self.persist();
-        tracing::info!("{path}: added at runtime");
+        // `control.rs` logged who asked for it.
+        tracing::debug!("{path}: added at runtime");
         Ok(self.watch_status(id))
     }
 
@@ -364,7 +373,8 @@ impl Engine {
             self.runtime.watch_mut(&key).paused = paused;
         }
         self.persist();
-        tracing::info!(
+        // `control.rs` logged who asked for it.
+        tracing::debug!(
             "{} {}",
             path.as_deref().unwrap_or("all watches"),
             if paused {

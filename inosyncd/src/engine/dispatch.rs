@@ -62,6 +62,12 @@ impl Engine {
         } else {
             !delete.changes_delete()
         };
+        // A full sync into an empty (or missing) local target has nothing to
+        // delete: without --delete rsync does not read every directory there
+        // (about 5% of a first sync of 50,000 directories).
+        if batch.full && source::local_target_is_empty(&job.destination) {
+            job.keep_deleted = true;
+        }
         job.compare_contents = batch.full && pair.compares_contents();
         job.paths =
             (!batch.full).then(|| crate::listed_paths::for_rsync(&watch.spec.path, batch.paths));

@@ -32,6 +32,7 @@ mod source;
 mod status;
 #[cfg(test)]
 mod tests;
+mod unsynced;
 mod verify;
 mod waiters;
 mod watches;
@@ -271,7 +272,9 @@ impl Engine {
         }
         engine.restore_runtime_watches(initial);
         engine.resume_removals();
-        if engine.runtime.sources.len() != recorded {
+        let had_unsynced = !engine.runtime.unsynced.is_empty();
+        engine.sync_unsynced();
+        if engine.runtime.sources.len() != recorded || had_unsynced {
             // The filesystems of new roots, recorded.
             engine.persist();
         }
@@ -365,15 +368,22 @@ impl Engine {
                         break;
                     }
                     stopping = Some(Instant::now() + grace);
-                    let pending = self.hurry_all();
+                    let (pending, left) = self.hurry_all();
                     tracing::info!(
                         "stopping: no more events read; syncing {pending} pending change(s) first \
                          (at most {grace:?}; signal again to stop at once)"
                     );
+                    if left > 0 {
+                        tracing::warn!(
+                            "stopping: {left} change(s) for targets in retry backoff are not \
+                             waited for; the next start's full sync sends them"
+                        );
+                    }
                 }
             }
         }
         self.stop_running(Duration::from_secs(10)).await;
+        self.record_unsynced();
         Ok(())
     }
 

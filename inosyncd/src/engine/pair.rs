@@ -3,7 +3,7 @@
 //! change that arrives while a batch runs goes into the next one.
 
 use std::collections::BTreeSet;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
@@ -16,6 +16,11 @@ use crate::rsync::{Move, Progress};
 /// Past this many pending paths a pair gives up listing them and does one full
 /// sync instead: memory stays bounded however long a target is down.
 const MAX_PENDING_PATHS: usize = 200_000;
+/// How long changes must pause for a burst's next batch to go (see
+/// `Pair::burst_due`): writes in a burst come microseconds apart.
+pub const BURST_QUIET: Duration = Duration::from_millis(20);
+/// The longest a burst's next batch waits for its changes to pause.
+pub const BURST_MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// One destination of one watch. Its state changes only through its methods
 /// (recording changes, starting and finishing a batch, a verify's result);
@@ -41,6 +46,10 @@ pub struct Pair {
     running_first_change: Option<Instant>,
     /// When the oldest pending change arrived: the delay counts from here.
     first_change: Option<Instant>,
+    /// When the newest change arrived (see `burst_due`).
+    last_change: Option<Instant>,
+    /// When the last run ended and how long it took (see `burst_due`).
+    last_run: Option<(Instant, Duration)>,
     /// Skip the delay (initial sync, explicit requests).
     urgent: bool,
     running: Option<Batch>,
@@ -92,6 +101,8 @@ impl Pair {
             full_reason: FullReason::Initial,
             running_first_change: None,
             first_change: None,
+            last_change: None,
+            last_run: None,
             urgent: false,
             running: None,
             stop: None,

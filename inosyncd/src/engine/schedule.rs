@@ -22,24 +22,40 @@ impl Engine {
         });
     }
 
-    /// Makes every pending batch due now; returns how many paths were pending.
-    pub(super) fn hurry_all(&mut self) -> u64 {
+    /// On the way out: makes every pending batch due now, except those of
+    /// targets in retry backoff (a target that is down would hold up the stop
+    /// for the whole grace period; their changes go to the next start's full
+    /// sync). Returns how many paths are hurried and how many are left.
+    pub(super) fn hurry_all(&mut self) -> (u64, u64) {
         self.settle(true);
         let now = Instant::now();
-        let mut pending = 0;
+        let (mut hurried, mut left) = (0, 0);
         for watch in self.watches.values_mut().filter(|w| !w.holds_syncs()) {
             for pair in &mut watch.pairs {
-                pending += pair.pending_count();
-                pair.hurry(now);
+                if pair.in_backoff() {
+                    left += pair.pending_count();
+                } else {
+                    hurried += pair.pending_count();
+                    pair.hurry(now);
+                }
             }
         }
-        pending
+        (hurried, left)
     }
 
-    /// Nothing pending or running, paused watches and missing sources aside (their
-    /// changes are held on purpose and go to the next start's full sync).
+    /// Nothing pending or running, paused watches, missing sources and targets
+    /// in retry backoff aside (their changes are held on purpose, or cannot go
+    /// now, and go to the next start's full sync).
     pub(super) fn is_flushed(&self) -> bool {
-        self.is_idle_where(None, |w| !w.holds_syncs() && w.source_problem().is_none())
+        self.running == 0
+            && !self.settling.busy(None)
+            && !self.watcher.placing()
+            && self
+                .watches
+                .values()
+                .filter(|w| !w.holds_syncs() && w.source_problem().is_none())
+                .flat_map(|w| &w.pairs)
+                .all(|p| p.in_backoff() || (!p.has_pending() && !p.is_running()))
     }
 
     /// Every `full_sync_interval`, a full sync of every pair: a safety net for

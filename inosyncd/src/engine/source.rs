@@ -248,3 +248,15 @@ impl Engine {
         Ok(())
     }
 }
+
+/// Whether `destination` is a local directory with nothing in it, or none yet
+/// (a remote one is never known to be empty).
+pub(super) fn local_target_is_empty(destination: &str) -> bool {
+    if !crate::config::checks::is_local_target(destination) {
+        return false;
+    }
+    match std::fs::read_dir(destination) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}

@@ -9,6 +9,12 @@ use super::pair::Pair;
 use crate::time_format::rfc3339;
 
 impl Engine {
+    /// How many trees are watched now (config and runtime ones): 0 means the
+    /// daemon is idle, and the start says how to add one.
+    pub fn watch_count(&self) -> usize {
+        self.watches.len()
+    }
+
     pub(super) fn status(&self) -> Status {
         let (speed, speed_source) = self.global_speed();
         let (delay, delay_source) = self.global_delay();

@@ -2,8 +2,9 @@
 //! source by a dry run of a full sync, on a task of its own so the engine keeps
 //! syncing meanwhile. Differences are reported (changes on their way, see
 //! `on_the_way.rs`, are counted apart: they are not drift), recorded for
-//! `status`, and with `repair` queued for a sync. A drift found is a bug: it is
-//! logged at WARN with paths, escaped as `ls -b` prints them.
+//! `status`, and with `repair` queued for a sync. A drift is logged at WARN with
+//! its paths, escaped as `ls -b` prints them, with what it may be (the target
+//! changed by hand, or a change the daemon missed) and how to repair it.
 
 use std::time::{Duration, SystemTime};
 
@@ -231,11 +232,19 @@ impl Engine {
                     "equal"
                 }
                 (None, n) => {
+                    let repair = if verified.repair {
+                        "repairing: the differing paths are queued for a sync".to_string()
+                    } else {
+                        format!(
+                            "`inosyncctl verify {path} --repair` makes the target equal to the \
+                             source again"
+                        )
+                    };
                     tracing::warn!(
-                        "{path} -> {}: verify found {n} differing path(s) in {took:.3?} (a bug to \
-                         report){}: {}",
+                        "{path} -> {}: verify found {n} differing path(s) in {took:.3?}: {}; \
+                         changed on the target by hand (or by another program), or a change the \
+                         daemon missed (worth reporting if nobody touched the target); {repair}",
                         pair.destination,
-                        if verified.repair { "; repairing" } else { "" },
                         listed.join(", ")
                     );
                     "drift"

@@ -157,12 +157,26 @@ impl Engine {
             since
         });
         let changed = self.watcher.scan_root(id, changed_since);
-        tracing::info!(
-            "watching {} ({} directories in {:.2?})",
-            path.display(),
-            self.watcher.watched_dirs(id),
-            started.elapsed()
-        );
+        // fanotify needs no watch per directory: "0 directories" would read
+        // as an empty or unwatched tree.
+        if self
+            .watcher
+            .backend(id)
+            .is_some_and(|b| b.name == "fanotify")
+        {
+            tracing::info!(
+                "watching {} (every directory, by one fanotify mark; set up in {:.2?})",
+                path.display(),
+                started.elapsed()
+            );
+        } else {
+            tracing::info!(
+                "watching {} ({} directories in {:.2?})",
+                path.display(),
+                self.watcher.watched_dirs(id),
+                started.elapsed()
+            );
+        }
         if changed && let Some(watch) = self.watches.get_mut(&id) {
             tracing::info!(
                 "{}: changed while its initial sync was starting; another full sync follows",

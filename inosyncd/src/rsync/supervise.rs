@@ -111,10 +111,17 @@ async fn watch_child(
                 // How rsync's processes report a signal: ours when we stop it (a
                 // speed change, a missing source, shutdown), said at INFO when the
                 // run ends; anyone else's shows as a failure with these lines kept.
-                if line.contains("received SIGUSR1") || line.contains("received SIGINT, SIGTERM") {
-                    tracing::debug!("{label}: rsync: {line}");
+                // rsync names itself on most of its lines (`rsync: [Receiver]
+                // mkdir ...`, `rsync error: ...`): said once, not twice.
+                let shown = if line.starts_with("rsync") {
+                    line.clone()
                 } else {
-                    tracing::warn!("{label}: rsync: {line}");
+                    format!("rsync: {line}")
+                };
+                if line.contains("received SIGUSR1") || line.contains("received SIGINT, SIGTERM") {
+                    tracing::debug!("{label}: {shown}");
+                } else {
+                    tracing::warn!("{label}: {shown}");
                 }
                 kept.push(line);
             }

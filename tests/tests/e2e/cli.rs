@@ -260,7 +260,7 @@ fn manual_pages_render_without_warnings() {
     );
     assert!(
         Command::new(bin("inosyncctl"))
-            .arg("man-page")
+            .arg("--man-pages")
             .arg(&dir)
             .status()
             .unwrap()
@@ -268,7 +268,7 @@ fn manual_pages_render_without_warnings() {
     );
     for (page, expected) in [
         (
-            "inosyncd.8",
+            "man8/inosyncd.8",
             &[
                 "pretend",
                 "EXIT STATUS",
@@ -281,7 +281,7 @@ fn manual_pages_render_without_warnings() {
         // Every subcommand's options on the one page shipped, and no reference
         // to pages that are not (inosyncctl-add(8) and the like).
         (
-            "inosyncctl.8",
+            "man8/inosyncctl.8",
             &[
                 "reload",
                 "--reset",
@@ -292,7 +292,7 @@ fn manual_pages_render_without_warnings() {
             ][..],
         ),
         (
-            "inosync.toml.5",
+            "man5/inosync.toml.5",
             &[
                 "full_sync_interval",
                 "backend",

@@ -3,21 +3,25 @@
 use std::fs;
 use std::time::Duration;
 
+use inosync_tests::remote::RsyncDaemon;
 use inosync_tests::{Fixture, compare_trees, poll_until};
 
 #[test]
 fn one_failing_target_does_not_hold_back_the_other() {
     let fx = Fixture::new();
-    // Fails for real, even as root: the destination lies below a regular file.
-    let blocker = fx.path("blocker");
-    fs::write(&blocker, "a regular file").unwrap();
-    let bad = blocker.join("dst");
+    // Fails for real: an rsync daemon that is down (a closed loopback port). A
+    // local target below a regular file is refused at start now, so the
+    // failure that is retried is a remote one.
+    let remote = fx.path("remote");
+    fs::create_dir(&remote).unwrap();
+    let mut rsyncd = RsyncDaemon::start(fx.dir.path(), &remote);
+    rsyncd.stop();
     fs::write(fx.src.join("first"), "1").unwrap();
     let config = format!(
-        "delay = 0\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\", \"{}/\"]\n",
+        "delay = 0\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\", \"{}\"]\n",
         fx.src.display(),
         fx.dst.display(),
-        bad.display()
+        rsyncd.url()
     );
     let daemon = fx.start_toml(&config);
 
@@ -56,9 +60,9 @@ fn one_failing_target_does_not_hold_back_the_other() {
     );
 
     // Repair the target: the kept changes arrive on a retry, nothing was dropped.
-    fs::remove_file(&blocker).unwrap();
+    rsyncd.restart();
     let repaired = poll_until(Duration::from_secs(60), || {
-        compare_trees(&fx.src, &bad).is_ok()
+        compare_trees(&fx.src, &remote).is_ok()
     });
     assert!(
         repaired,
@@ -87,8 +91,11 @@ fn status_fits_80_columns_and_the_whole_error_is_one_command_away() {
         .src
         .join("a-rather-long-directory-name/and-another-one-below-it");
     fs::create_dir_all(&deep).unwrap();
+    // A directory at start (a target below a regular file is refused then),
+    // replaced by a regular file once the mirror is made: every later sync
+    // fails with rsync's `mkdir ... failed: Not a directory`.
     let blocker = fx.path("blocker-file-with-a-long-name-so-that-the-error-is-long");
-    fs::write(&blocker, "a regular file").unwrap();
+    fs::create_dir(&blocker).unwrap();
     let bad = blocker.join("dst");
     let daemon = fx.start(&[
         "--delay".as_ref(),
@@ -96,6 +103,10 @@ fn status_fits_80_columns_and_the_whole_error_is_one_command_away() {
         fx.src.as_os_str(),
         bad.as_os_str(),
     ]);
+    daemon.wait_idle();
+    fs::remove_dir_all(&blocker).unwrap();
+    fs::write(&blocker, "a regular file").unwrap();
+    fs::write(deep.join("changed"), "after the target broke").unwrap();
     let failed = poll_until(Duration::from_secs(30), || {
         daemon.status()["watches"][0]["targets"][0]["failures"]
             .as_u64()

@@ -2,6 +2,7 @@
 //! inotify, local directory targets. Every wait is a polled condition with a
 //! deadline (`inosyncctl wait`, or a poll of the target tree).
 
+mod admin;
 mod backends;
 mod bad_paths;
 mod batching;

@@ -68,6 +68,21 @@ pub enum LayoutError {
         /// The watch that one belongs to.
         other_watch: PathBuf,
     },
+    /// A local destination rsync can never create (below a regular file, on
+    /// /proc or /sys): refused rather than retried forever.
+    #[error(
+        "the destination {destination} (of the watch {}) can never be made: {reason}; \
+         choose a directory that exists or can be created",
+        .watch.display()
+    )]
+    Unmakeable {
+        /// The destination as configured.
+        destination: String,
+        /// The watch it belongs to.
+        watch: PathBuf,
+        /// Which component is in the way, and why.
+        reason: String,
+    },
     /// Before a run: a local destination now resolves to a place that overlaps a
     /// watched tree (a symlink in it was re-pointed since it was checked).
     #[error(

@@ -17,9 +17,11 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
+use super::checks::is_local_target;
 use super::places::{Place, Relation};
 
 mod error;
+mod unmakeable;
 
 pub use error::LayoutError;
 
@@ -93,6 +95,23 @@ impl<'a> Resolved<'a> {
                         other_watch: self.watch.source.clone(),
                     });
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// No local destination that can never be made (below a regular file, on
+    /// /proc or /sys): refused rather than retried forever.
+    fn check_makeable(&self) -> Result<(), LayoutError> {
+        for destination in &self.watch.destinations {
+            if is_local_target(destination)
+                && let Some(reason) = unmakeable::why_unmakeable(Path::new(destination))
+            {
+                return Err(LayoutError::Unmakeable {
+                    destination: destination.clone(),
+                    watch: self.watch.source.clone(),
+                    reason,
+                });
             }
         }
         Ok(())
@@ -192,6 +211,9 @@ impl Layout {
                 });
             }
         }
+        // Last: an overlap says more about a layout than that rsync cannot
+        // create the destination.
+        new.check_makeable()?;
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::Pair;
+use super::{BURST_MAX_WAIT, BURST_QUIET, Pair};
 use crate::engine::on_the_way::OnTheWay;
 use crate::rsync::Progress;
 
@@ -68,6 +68,12 @@ impl Pair {
         self.running.is_some()
     }
 
+    /// Failed and waiting out its retry backoff (nothing running): a stop does
+    /// not wait for it, its changes go to the next start's full sync.
+    pub fn in_backoff(&self) -> bool {
+        self.running.is_none() && self.retry_at.is_some() && self.has_pending()
+    }
+
     /// Since when the oldest change not yet synced has waited (replication
     /// lag): pending, running or held, counted from when it happened, however
     /// many failed runs and retries came since.
@@ -107,7 +113,11 @@ impl Pair {
             return None;
         }
         let pending = self.first_change.map(|first| {
-            let due = if self.urgent { first } else { first + delay };
+            let due = if self.urgent {
+                first
+            } else {
+                (first + delay).max(self.burst_due(first))
+            };
             match self.retry_at {
                 Some(retry) => due.max(retry),
                 None => due,
@@ -116,6 +126,21 @@ impl Pair {
         match (pending, self.held.next_retry()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// When a batch whose first change came while the last run ran may start:
+    /// changes are still pouring in (a burst), so it waits for them to pause
+    /// for [`BURST_QUIET`], but no longer than twice the last run took (at
+    /// most [`BURST_MAX_WAIT`]). A burst then goes out in a few large runs
+    /// instead of many small ones chasing it, which on a busy machine take
+    /// the CPU from the writer; a change after a quiet moment goes at once.
+    fn burst_due(&self, first: Instant) -> Instant {
+        match (self.last_run, self.last_change) {
+            (Some((ended, took)), Some(last)) if first < ended => {
+                (last + BURST_QUIET).min(first + (took * 2).min(BURST_MAX_WAIT))
+            }
+            _ => first,
         }
     }
 

@@ -12,6 +12,7 @@ impl Pair {
     /// A path changed.
     pub fn record(&mut self, rel: &[u8], now: Instant) {
         self.first_change.get_or_insert(now);
+        self.last_change = Some(now);
         // Something appeared in (or left) the source: look at it again.
         self.empty_hold = false;
         if self.pending_full {
@@ -43,6 +44,7 @@ impl Pair {
     /// target before the next batch's transfer, or transferred when it cannot be.
     pub fn record_move(&mut self, from: &[u8], to: &[u8], implied: Vec<Vec<u8>>, now: Instant) {
         self.first_change.get_or_insert(now);
+        self.last_change = Some(now);
         self.leftovers.reroot(from, to);
         self.empty_hold = false;
         if self.pending_full {

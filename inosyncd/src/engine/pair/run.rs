@@ -186,7 +186,9 @@ impl Pair {
     /// interrupted they go back too, due at once, and nothing counts as failed.
     pub fn finish(&mut self, outcome: &Outcome, now: Instant) {
         self.stop = None;
-        self.transfer = None;
+        if let Some((started, _)) = self.transfer.take() {
+            self.last_run = Some((now, now.saturating_duration_since(started)));
+        }
         let Some(batch) = self.running.take() else {
             return;
         };

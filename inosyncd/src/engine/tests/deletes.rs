@@ -44,3 +44,18 @@ async fn each_mode_deletes_in_the_runs_lsyncd_deletes_in() {
     assert_eq!(later_keep(Startup).await, [true, true]);
     assert_eq!(later_keep(Running).await, [false, true]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_first_sync_into_an_empty_local_target_reads_nothing_there_to_delete() {
+    let h = Harness::start(Spec {
+        initial_sync: true,
+        empty_targets: true,
+        ..Spec::default()
+    })
+    .await;
+    assert_eq!(paths(&h.job(0)), None);
+    assert!(
+        h.job(0).keep_deleted,
+        "--delete on a target with nothing in it"
+    );
+}

@@ -3,6 +3,7 @@
 //! Every scheduling rule is checked in virtual time: a "60 s backoff" test takes
 //! milliseconds.
 
+mod bursts;
 mod deletes;
 mod fake;
 mod lanes;
@@ -34,6 +35,9 @@ struct Spec {
     delay: f64,
     max_parallel: u32,
     max_parallel_large: u32,
+    /// Targets that do not exist yet (a first sync), instead of mirrors
+    /// holding a file.
+    empty_targets: bool,
     initial_sync: bool,
     full_sync_interval: f64,
     /// The global `delete`.
@@ -50,6 +54,7 @@ impl Default for Spec {
             delay: 0.0,
             max_parallel: 4,
             max_parallel_large: 4,
+            empty_targets: false,
             initial_sync: false,
             full_sync_interval: 0.0,
             delete: crate::config::DeleteMode::Always,
@@ -96,7 +101,15 @@ impl Harness {
                 std::fs::write(path, "x").expect("write");
             }
             let targets = (0..spec.targets)
-                .map(|t| format!("{}/dst{w}-{t}/", dir.path().display()))
+                .map(|t| {
+                    let target = dir.path().join(format!("dst{w}-{t}"));
+                    // A mirror from before, unless the test wants a first sync.
+                    if !spec.empty_targets {
+                        std::fs::create_dir(&target).expect("mkdir target");
+                        std::fs::write(target.join("old"), "x").expect("write target");
+                    }
+                    format!("{}/", target.display())
+                })
                 .collect();
             config.watches.push(WatchConfig {
                 targets: Some(targets),

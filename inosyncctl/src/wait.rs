@@ -1,0 +1,111 @@
+//! `inosyncctl wait [PATH]`: return once nothing is pending or running (in one
+//! tree, or anywhere), and on timeout say what is still busy and why, so the
+//! administrator does not have to read `status` to learn which watch, which
+//! target, and what it is waiting for.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use inosync_proto::{Status, TargetState, TargetStatus, WatchStatus};
+
+use crate::client::{CallError, Connection};
+use crate::{EXIT_REFUSED, print_json, progress};
+
+/// Runs `wait`: exit 0 when idle, 1 on timeout with each busy watch and target
+/// named on stderr (and in `--json`, as `busy`).
+pub async fn run(
+    connection: &Connection,
+    path: Option<String>,
+    timeout: Duration,
+    show_progress: bool,
+    json: bool,
+) -> Result<ExitCode, CallError> {
+    let waiting = connection.wait(path.clone(), timeout);
+    let idle = if show_progress {
+        progress::show_while(connection, waiting).await?
+    } else {
+        waiting.await?
+    };
+    if idle {
+        if json {
+            print_json(&serde_json::json!({ "idle": true }))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let status = connection.status().await?;
+    let busy = busy_lines(&status, path.as_deref());
+    if json {
+        print_json(&serde_json::json!({ "idle": false, "busy": busy }))?;
+    }
+    eprintln!("inosyncctl: still busy after {} s:", timeout.as_secs_f64());
+    for line in &busy {
+        eprintln!("  {line}");
+    }
+    Ok(ExitCode::from(EXIT_REFUSED))
+}
+
+/// One line per busy (watch, target) of the watches in scope: the watch, the
+/// destination, and its state with what it waits for.
+pub fn busy_lines(status: &Status, scope: Option<&str>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for watch in status
+        .watches
+        .iter()
+        .filter(|w| scope.is_none_or(|p| p == w.path))
+    {
+        for target in &watch.targets {
+            if let Some(why) = why_busy(watch, target) {
+                lines.push(format!("{} -> {}: {why}", watch.path, target.destination));
+            }
+        }
+    }
+    if lines.is_empty() {
+        // Busy in a way no target shows (a file still being written, a
+        // running verify): say so rather than nothing.
+        lines.push("changes are being read or settled; no target is behind yet".into());
+    }
+    lines
+}
+
+/// What a target waits for, or `None` when it is idle with nothing held.
+fn why_busy(watch: &WatchStatus, target: &TargetStatus) -> Option<String> {
+    let pending = match target.pending {
+        0 => String::new(),
+        n => format!(", {n} pending"),
+    };
+    let held = match target.held.len() {
+        0 => String::new(),
+        n => format!(", {n} path(s) held apart and retried"),
+    };
+    let state = match target.state {
+        TargetState::Idle if target.pending == 0 && target.held.is_empty() => return None,
+        TargetState::Idle => "idle".to_string(),
+        TargetState::Paused => format!("paused (inosyncctl resume {} lets it go)", watch.path),
+        TargetState::Retrying => {
+            let when = match target.next_retry_in {
+                Some(secs) if secs > 0.0 => format!(" in {}", crate::status_table::seconds(secs)),
+                Some(_) => " now".to_string(),
+                None => String::new(),
+            };
+            let error = target
+                .last_error
+                .as_deref()
+                .map(|e| format!(": {}", crate::cause::cause_first(e)))
+                .unwrap_or_default();
+            format!("retrying{when} after {} failure(s){error}", target.failures)
+        }
+        TargetState::Syncing => match &target.progress {
+            Some(p) => format!("syncing, {}% ({}, {} left)", p.percent, p.rate, p.eta),
+            None => "syncing".to_string(),
+        },
+        TargetState::Waiting => "waiting for its delay or a free rsync slot".to_string(),
+        TargetState::SourceMissing => format!(
+            "source missing: {}",
+            watch
+                .source_missing
+                .as_deref()
+                .unwrap_or("see inosyncctl status")
+        ),
+    };
+    Some(format!("{state}{pending}{held}"))
+}
