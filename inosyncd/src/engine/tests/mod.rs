@@ -4,6 +4,7 @@
 //! milliseconds.
 
 mod bursts;
+mod control;
 mod deletes;
 mod fake;
 mod lanes;
@@ -38,6 +39,9 @@ struct Spec {
     /// Targets that do not exist yet (a first sync), instead of mirrors
     /// holding a file.
     empty_targets: bool,
+    /// The settings also written to `inosync.toml` in the test's directory,
+    /// which the engine then has as its config file (for `reload`).
+    config_file: bool,
     initial_sync: bool,
     full_sync_interval: f64,
     /// The global `delete`.
@@ -55,12 +59,44 @@ impl Default for Spec {
             max_parallel: 4,
             max_parallel_large: 4,
             empty_targets: false,
+            config_file: false,
             initial_sync: false,
             full_sync_interval: 0.0,
             delete: crate::config::DeleteMode::Always,
             files: &[],
         }
     }
+}
+
+/// The harness's settings as a config file says them (what `reload` reads).
+fn toml_of(config: &Config) -> String {
+    let mut text = format!(
+        "delay = {:?}\nmax_parallel = {}\nmax_parallel_large = {}\ninitial_sync = {}\n\
+         full_sync_interval = {:?}\nverify_interval = 0\nbackend = \"inotify\"\n",
+        config.delay,
+        config.max_parallel,
+        config.max_parallel_large,
+        config.initial_sync,
+        config.full_sync_interval
+    );
+    for watch in &config.watches {
+        text.push_str(&watch_toml(
+            &watch.path,
+            watch.targets.as_deref().unwrap_or_default(),
+        ));
+    }
+    text
+}
+
+/// One `[[watch]]` table mirroring `path` to `targets` (each the destination
+/// itself).
+fn watch_toml(path: &std::path::Path, targets: &[String]) -> String {
+    let targets: Vec<String> = targets.iter().map(|t| format!("{t:?}")).collect();
+    format!(
+        "\n[[watch]]\npath = {:?}\nremote_path = \"\"\ntargets = [{}]\n",
+        path.display().to_string(),
+        targets.join(", ")
+    )
 }
 
 /// The engine running on its own task, with handles to steer and observe it.
@@ -115,6 +151,11 @@ impl Harness {
                 targets: Some(targets),
                 ..WatchConfig::new(root.canonicalize().expect("canonical root"), String::new())
             });
+        }
+        if spec.config_file {
+            let file = dir.path().join("inosync.toml");
+            std::fs::write(&file, toml_of(&config)).expect("write config");
+            config.source = Some(file);
         }
         let runner = FakeRunner::default();
         let runs = runner.runs.clone();
