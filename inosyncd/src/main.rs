@@ -26,7 +26,6 @@ mod settings;
 mod socket;
 mod state_file;
 mod time_format;
-mod watch_tree;
 mod watcher;
 
 use std::path::{Path, PathBuf};

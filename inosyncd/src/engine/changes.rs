@@ -4,7 +4,7 @@
 
 use tokio::time::Instant;
 
-use super::pair::FullReason;
+use super::batch::FullReason;
 use super::{Engine, settle};
 use crate::watcher::Change;
 

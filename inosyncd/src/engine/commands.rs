@@ -2,7 +2,7 @@
 //! input, changes the state, writes the state file when the change is a runtime
 //! setting, and answers.
 
-use super::pair::FullReason;
+use super::batch::FullReason;
 use tokio::time::Instant;
 
 use inosync_proto::{AddWatch, Setting, Source};
@@ -331,7 +331,7 @@ impl Engine {
                 continue;
             };
             for pair in &mut watch.pairs {
-                if pair.is_running() && pair.speed_in_use != speed && pair.interrupt() {
+                if pair.is_running() && pair.speed_in_use() != speed && pair.interrupt() {
                     tracing::info!(
                         "{}: restarting the running transfer with --bwlimit={speed}",
                         pair.destination
@@ -344,7 +344,7 @@ impl Engine {
     fn sync(&mut self, path: Option<String>, force: bool) -> Result<(), String> {
         let scope = path.as_deref().map(|p| self.find_watch(p)).transpose()?;
         match (force, scope) {
-            (true, Some(id)) => self.force_sync(id)?,
+            (true, Some(id)) => self.force_sync(id).map_err(|e| e.to_string())?,
             (true, None) => return Err("sync --force needs the PATH of one watch".into()),
             (false, _) => {}
         }

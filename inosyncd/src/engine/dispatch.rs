@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::Engine;
 use super::lanes::Lane;
+use super::pair::Run;
 use super::source;
 use crate::rsync::{self, Job, Outcome, RunResult};
 
@@ -41,24 +42,23 @@ impl Engine {
             return;
         };
         let pair = &mut watch.pairs[i];
-        let batch = pair.start(stop_tx, Instant::now());
+        let (progress, progress_rx) = watch::channel(None);
+        let run = Run {
+            stop: stop_tx,
+            speed,
+            progress: progress_rx,
+        };
+        let root = &watch.spec.path;
+        let batch = pair.start(run, || source::is_empty_dir(root), Instant::now());
         if batch.full {
             self.metrics.record_full_sync(batch.full_reason);
         }
-        pair.speed_in_use = speed;
-        // A full sync from an empty root deletes nothing: if the target has files,
-        // rsync stops with exit 25 and the pair holds (an empty mount point must not
-        // wipe the mirror).
-        pair.guarded =
-            batch.full && !pair.may_mirror_empty_source() && source::is_empty_dir(&watch.spec.path);
-        let (progress, progress_rx) = watch::channel(None);
-        pair.transfer = Some((Instant::now(), progress_rx));
-        job.delete_nothing = pair.guarded;
+        job.delete_nothing = pair.is_guarded();
         // `delete` decides, per kind of run, whether what the source lacks
         // goes from the target (read now: a reload applies to the next run).
         let delete = watch.spec.effective_delete(&self.config);
         job.keep_deleted = if batch.full {
-            !delete.full_sync_deletes(batch.full_reason == super::pair::FullReason::Initial)
+            !delete.full_sync_deletes(batch.full_reason == super::batch::FullReason::Initial)
         } else {
             !delete.changes_delete()
         };
@@ -68,14 +68,13 @@ impl Engine {
         if batch.full && source::local_target_is_empty(&job.destination) {
             job.keep_deleted = true;
         }
-        job.compare_contents = batch.full && pair.compare_contents;
+        job.compare_contents = batch.full && pair.compares_contents();
         job.paths =
             (!batch.full).then(|| crate::listed_paths::for_rsync(&watch.spec.path, batch.paths));
         // A path rsync cannot transfer is held and shown, never handed to it (a
         // listed path it cannot even stat fails the whole run).
         if let Some(paths) = &mut job.paths {
             let now = Instant::now();
-            let since = pair.running_since().unwrap_or(now);
             paths.retain(|path| {
                 if path.len() <= crate::listed_paths::MAX_RSYNC_PATH {
                     return true;
@@ -90,8 +89,7 @@ impl Engine {
                         String::from_utf8_lossy(&path[..path.len().min(120)])
                     );
                 }
-                pair.held
-                    .hold(path.clone(), &reason, failures, now, true, since);
+                pair.hold_unlisted(path.clone(), &reason, failures, now);
                 false
             });
         }
@@ -115,7 +113,7 @@ impl Engine {
         };
         job.split = processes;
         let label = format!("{} -> {}", watch.spec.path.display(), pair.destination);
-        let pair_id = pair.id;
+        let pair_id = pair.id();
         self.running += processes;
         if lane == Lane::Large {
             self.running_large += processes;
@@ -192,7 +190,7 @@ impl Engine {
         let Some(watch) = self.watches.get_mut(&done.watch) else {
             return;
         };
-        let Some(pair) = watch.pairs.iter_mut().find(|p| p.id == done.pair) else {
+        let Some(pair) = watch.pairs.iter_mut().find(|p| p.id() == done.pair) else {
             return;
         };
         let label = format!("{} -> {}", watch.spec.path.display(), pair.destination);
@@ -257,7 +255,7 @@ impl Engine {
                 outcome.refused.join(" | ")
             );
             tracing::error!("{label}: {message}");
-            pair.last_error = Some(message);
+            pair.refused_in_part(message);
         }
     }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::pair::backoff;
+use super::backoff::backoff;
 
 /// Why a path is held and when it is tried again.
 #[derive(Debug, Clone, PartialEq)]

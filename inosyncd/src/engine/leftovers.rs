@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use super::pair::Batch;
+use super::batch::Batch;
 use crate::rsync::Outcome;
 
 /// Past this many directories to sweep a pair gives up listing them: its next

@@ -14,7 +14,7 @@ use prometheus::{
 use tokio::time::Instant;
 
 use super::Engine;
-use super::pair::FullReason;
+use super::batch::FullReason;
 use crate::rsync::Outcome;
 
 const PAIR: &[&str] = &["watch", "target"];

@@ -13,6 +13,8 @@
 //! control requests; `status.rs` is the only place that speaks the protocol's
 //! types.
 
+mod backoff;
+mod batch;
 mod changes;
 mod commands;
 mod dispatch;

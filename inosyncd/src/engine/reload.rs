@@ -1,7 +1,7 @@
 //! `inosyncctl reload` and SIGHUP: re-read the config and reconcile, keeping
 //! pending changes, runtime settings, and unchanged watches untouched (no resync).
 
-use super::pair::FullReason;
+use super::batch::FullReason;
 use tokio::time::Instant;
 
 use inosync_proto::Source;

@@ -10,14 +10,14 @@ use std::pin::Pin;
 
 use tokio::sync::{oneshot, watch};
 
-use crate::rsync::{self, Difference, Job, Outcome, Progress};
+use crate::rsync::{self, CompareError, Difference, Job, Outcome, Progress};
 
 /// A run in progress: resolves to its outcome.
 pub type Running = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
 /// A comparison (`verify`) not started yet: starts when first polled, and
 /// resolves to what differs, or why it could not compare. Dropping it stops it.
-pub type Comparing = Pin<Box<dyn Future<Output = Result<Vec<Difference>, String>> + Send>>;
+pub type Comparing = Pin<Box<dyn Future<Output = Result<Vec<Difference>, CompareError>> + Send>>;
 
 /// Runs the jobs the engine dispatches.
 pub trait Runner: Send {

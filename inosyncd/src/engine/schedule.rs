@@ -2,7 +2,7 @@
 //! the next wake-up, the periodic and degraded full syncs, hurrying everything on
 //! the way out, and when the engine counts as idle.
 
-use super::pair::FullReason;
+use super::batch::FullReason;
 use std::time::Duration;
 
 use tokio::time::Instant;

@@ -7,9 +7,8 @@
 //! re-attaches with a full sync. `inosyncctl sync PATH --force` accepts a root as
 //! it is.
 
-use super::pair::FullReason;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -30,29 +29,66 @@ pub struct RootId {
     pub fsid: u64,
 }
 
+/// Why a watch root is not (or no longer) the tree to mirror. Its text is the
+/// `source missing` reason `status` shows and the reply to `sync --force`.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Nothing at the path.
+    #[error("{} is gone (deleted, renamed away or unmounted)", .0.display())]
+    Gone(PathBuf),
+    /// The path cannot be read.
+    #[error("cannot read {}: {error}", path.display())]
+    Unreadable {
+        /// The watch root.
+        path: PathBuf,
+        /// What `lstat` returned.
+        error: std::io::Error,
+    },
+    /// A symlink is where the directory was.
+    #[error("{} is now a symlink", .0.display())]
+    Symlink(PathBuf),
+    /// Something else than a directory is there.
+    #[error("{} is no longer a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// Its filesystem cannot be asked for its id.
+    #[error("cannot statfs {}: {error}", path.display())]
+    Statfs {
+        /// The watch root.
+        path: PathBuf,
+        /// What `statfs` returned.
+        error: std::io::Error,
+    },
+    /// Accepted by `sync --force`, yet it cannot be watched.
+    #[error("{} cannot be watched", .0.display())]
+    NotWatchable(PathBuf),
+}
+
 /// The identity of the directory at `path` now; a symlink, a file or nothing
-/// there is a reason in words.
-pub fn identify(path: &Path) -> Result<RootId, String> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            format!(
-                "{} is gone (deleted, renamed away or unmounted)",
-                path.display()
-            )
+/// there is the reason it is not.
+pub fn identify(path: &Path) -> Result<RootId, SourceError> {
+    let meta = std::fs::symlink_metadata(path).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::NotFound {
+            SourceError::Gone(path.to_path_buf())
         } else {
-            format!("cannot read {}: {e}", path.display())
+            SourceError::Unreadable {
+                path: path.to_path_buf(),
+                error,
+            }
         }
     })?;
     if meta.file_type().is_symlink() {
-        return Err(format!("{} is now a symlink", path.display()));
+        return Err(SourceError::Symlink(path.to_path_buf()));
     }
     if !meta.is_dir() {
-        return Err(format!("{} is no longer a directory", path.display()));
+        return Err(SourceError::NotADirectory(path.to_path_buf()));
     }
     Ok(RootId {
         dev: meta.dev(),
         ino: meta.ino(),
-        fsid: fsid(path).map_err(|e| format!("cannot statfs {}: {e}", path.display()))?,
+        fsid: fsid(path).map_err(|error| SourceError::Statfs {
+            path: path.to_path_buf(),
+            error,
+        })?,
     })
 }
 
@@ -109,7 +145,7 @@ impl Engine {
         let path = watch.spec.path.clone();
         match identify(&path) {
             Err(why) => {
-                self.mark_missing(id, why);
+                self.mark_missing(id, why.to_string());
                 false
             }
             Ok(now) if now.fsid != watch.fsid => {
@@ -172,8 +208,7 @@ impl Engine {
         watch.missing = None;
         let instant = Instant::now();
         for pair in &mut watch.pairs {
-            pair.record_full(instant, true, FullReason::SourceReplaced);
-            pair.compare_contents = true;
+            pair.source_replaced(instant);
         }
         tracing::info!(
             "{}: source {}; watching it again ({} directories), full sync follows",
@@ -191,7 +226,7 @@ impl Engine {
     /// `sync PATH --force`: the root as it is now is the source, on whatever
     /// filesystem, however empty; the next full sync of each target deletes what
     /// the source no longer has.
-    pub(super) fn force_sync(&mut self, id: u32) -> Result<(), String> {
+    pub(super) fn force_sync(&mut self, id: u32) -> Result<(), SourceError> {
         let path = self.watches[&id].spec.path.clone();
         let now = identify(&path)?;
         let key = path.display().to_string();
@@ -204,7 +239,7 @@ impl Engine {
         self.runtime.sources.insert(key, now.fsid);
         self.persist();
         if !self.check_source(id) {
-            return Err(format!("{} cannot be watched", path.display()));
+            return Err(SourceError::NotWatchable(path));
         }
         tracing::warn!(
             "{}: forced full sync: the targets are made equal to the source as it is now",

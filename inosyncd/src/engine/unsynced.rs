@@ -6,7 +6,7 @@
 use tokio::time::Instant;
 
 use super::Engine;
-use super::pair::FullReason;
+use super::batch::FullReason;
 
 impl Engine {
     /// On the way out: records the watches that still have changes to sync,

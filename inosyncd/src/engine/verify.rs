@@ -31,11 +31,29 @@ struct Comparison {
     on_the_way: OnTheWay,
 }
 
+/// Why a pair was not compared. Its text goes into the pair's last verify
+/// (shown by `status`) and the log: the only places it becomes a string.
+#[derive(Debug, thiserror::Error)]
+enum NotCompared {
+    /// The source cannot be compared (missing).
+    #[error("{0}")]
+    Problem(String),
+    /// rsync's dry run failed.
+    #[error(transparent)]
+    Compare(#[from] crate::rsync::CompareError),
+    /// The comparison used up its share of the time the request allowed.
+    #[error("no answer within {:.1} s (its share of the time allowed)", .0.as_secs_f64())]
+    NoAnswer(Duration),
+    /// The pair was removed (a reload) before its comparison started.
+    #[error("the pair went away")]
+    PairGone,
+}
+
 /// How one comparison ended, and how long it took.
 struct Compared {
     watch: u32,
     pair: u64,
-    result: Result<Vec<Difference>, String>,
+    result: Result<Vec<Difference>, NotCompared>,
     took: Duration,
     on_the_way: OnTheWay,
 }
@@ -88,7 +106,7 @@ impl Engine {
             for (i, pair) in watch.pairs.iter().enumerate() {
                 comparisons.push(Comparison {
                     watch: *id,
-                    pair: pair.id,
+                    pair: pair.id(),
                     comparing: watch
                         .missing
                         .is_none()
@@ -110,23 +128,18 @@ impl Engine {
             let count = comparisons.len();
             for (i, c) in comparisons.into_iter().enumerate() {
                 let started = Instant::now();
-                let result =
-                    match (c.comparing, c.problem) {
-                        (_, Some(problem)) => Err(problem),
-                        (Some(comparing), None) => match share(deadline, count - i, started) {
-                            // Dropping the comparison kills its rsync (kill_on_drop).
-                            Some(limit) => tokio::time::timeout(limit, comparing)
-                                .await
-                                .unwrap_or_else(|_| {
-                                    Err(format!(
-                                        "no answer within {:.1} s (its share of the time allowed)",
-                                        limit.as_secs_f64()
-                                    ))
-                                }),
-                            None => comparing.await,
+                let result = match (c.comparing, c.problem) {
+                    (_, Some(problem)) => Err(NotCompared::Problem(problem)),
+                    (Some(comparing), None) => match share(deadline, count - i, started) {
+                        // Dropping the comparison kills its rsync (kill_on_drop).
+                        Some(limit) => match tokio::time::timeout(limit, comparing).await {
+                            Ok(result) => result.map_err(NotCompared::from),
+                            Err(_) => Err(NotCompared::NoAnswer(limit)),
                         },
-                        (None, None) => Err("the pair went away".into()),
-                    };
+                        None => comparing.await.map_err(NotCompared::from),
+                    },
+                    (None, None) => Err(NotCompared::PairGone),
+                };
                 results.push(Compared {
                     watch: c.watch,
                     pair: c.pair,
@@ -163,7 +176,7 @@ impl Engine {
                 continue;
             };
             let path = watch.spec.path.display().to_string();
-            let Some(pair) = watch.pairs.iter_mut().find(|p| p.id == pair_id) else {
+            let Some(pair) = watch.pairs.iter_mut().find(|p| p.id() == pair_id) else {
                 continue;
             };
             // On its way when the dry run started or now that it ended (a
@@ -182,9 +195,9 @@ impl Engine {
                         .partition(|d| on_the_way.covers(&d.change, &d.path));
                     (drift, coming.len() as u64, None)
                 }
-                Err(e) => (Vec::new(), 0, Some(e)),
+                Err(e) => (Vec::new(), 0, Some(e.to_string())),
             };
-            pair.last_verify = Some(LastVerify {
+            pair.verified(LastVerify {
                 at: SystemTime::now(),
                 drift: drift.len() as u64,
                 error: error.clone(),

@@ -9,7 +9,8 @@ use std::time::Duration;
 use inosync_proto::Source;
 use tokio::time::Instant;
 
-use super::pair::{FullReason, Pair};
+use super::batch::FullReason;
+use super::pair::Pair;
 use super::source::{self, RootId};
 use super::{Engine, Reply};
 use crate::config::layout::Layout;
@@ -95,7 +96,7 @@ impl Engine {
         let id = self.next_watch_id;
         let started = Instant::now();
         let key = spec.path.display().to_string();
-        let root = source::identify(&spec.path)?;
+        let root = source::identify(&spec.path).map_err(|e| e.to_string())?;
         // A root on another filesystem than the one recorded is most likely a disk
         // that failed to mount: never synced from until it is back.
         let recorded = self.runtime.sources.get(&key).copied();

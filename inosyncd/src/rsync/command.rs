@@ -3,68 +3,8 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
 
-/// One rsync run for one (watch, target) pair.
-#[derive(Debug, Clone, Default)]
-pub struct Job {
-    /// The rsync binary.
-    pub rsync: PathBuf,
-    /// The watch root; its contents are synced (`root/`).
-    pub source: PathBuf,
-    /// `target + remote_path`.
-    pub destination: String,
-    /// KB/s, 0 = unlimited.
-    pub speed: u32,
-    /// Exclude patterns, passed on so rsync never transfers or deletes them.
-    pub excludes: Vec<String>,
-    /// Paths held apart (retried on their own), excluded from this run.
-    pub held: Vec<Vec<u8>>,
-    /// Raw user arguments, appended last so they can override ours.
-    pub extra: Vec<String>,
-    /// A `--rsh=` argument that overrides the user's (to add ssh connection reuse).
-    pub rsh: Option<String>,
-    /// rsync's `--timeout`: give up when no data moves for this long (0 = never).
-    pub io_timeout: std::time::Duration,
-    /// A full sync that must delete nothing (`--max-delete=0`: rsync exits 25 when
-    /// the target has files the source lacks), used when the source root is empty.
-    pub delete_nothing: bool,
-    /// What is gone from the source stays on the target (`delete = false`, or
-    /// a mode that does not delete in this kind of run): no `--delete`, no
-    /// deletion stage, and moves are copied to their new name rather than
-    /// renamed on the target (a rename would remove the old name).
-    pub keep_deleted: bool,
-    /// Compare file contents rather than size and mtime (`--checksum`): after the
-    /// source root was replaced by another tree.
-    pub compare_contents: bool,
-    /// Changed paths relative to the root, or `None` for a full sync of the tree.
-    pub paths: Option<Vec<Vec<u8>>>,
-    /// Moves to do as renames on the target before the transfer (path batches).
-    pub moves: Vec<super::renames::Move>,
-    /// Directories to compare as whole trees after the transfer (`--recursive
-    /// --delete`): they may be other trees than the ones the target holds.
-    pub trees: Vec<Vec<u8>>,
-    /// How many rsync processes a large path batch may be cut into (1: one).
-    pub split: usize,
-    /// The listed paths are trees to compare whole (`--recursive --delete`).
-    pub recursive: bool,
-    /// With `recursive`: every file of the trees is sent again, whatever its
-    /// size and mtime (`--ignore-times`): the trees are other trees than the
-    /// target's, whose files may have the old ones' sizes and mtimes.
-    pub resend: bool,
-    /// The listed paths are missing from the source: delete them on the target
-    /// (see `deletions`), transfer nothing else.
-    pub deleting: bool,
-    /// Directories where an earlier run that did not finish may have left
-    /// rsync's partial or temp files: swept after this run (see `leftovers`).
-    pub sweep: Vec<Vec<u8>>,
-    /// The listed paths are directories to sweep (see `leftovers`): delete the
-    /// partial directory and rsync's temp files in each, transfer nothing.
-    pub sweeping: bool,
-    /// How its children are started: `--pretend`, the layout check before each,
-    /// the sandbox.
-    pub launch: super::launch::Launcher,
-}
+use super::job::Job;
 
 impl Job {
     /// The command line. A full sync is `rsync -a --delete`; a batch lists exactly

@@ -6,9 +6,11 @@ mod classify;
 mod command;
 mod deletions;
 mod exit_code;
+mod job;
 mod launch;
 mod leftovers;
 mod outcome;
+mod policy;
 mod priority;
 mod process_group;
 mod renames;
@@ -22,16 +24,15 @@ mod supervise;
 mod verify;
 mod watchdog;
 
-pub use command::Job;
 #[cfg(test)]
 pub use exit_code::class_of;
-pub use launch::{Launcher, Policy};
+pub use job::{Job, Move};
 pub use leftovers::{PARTIAL_DIR, file_of_temp, parents as leftover_dirs};
 #[cfg(test)]
 pub use outcome::FailureClass;
 pub use outcome::{Outcome, Progress, RunResult};
-pub use renames::Move;
+pub use policy::{Launcher, Policy};
 pub use run::run;
 pub use split::{SPLIT_MIN_PATHS, by_directory as split_by_directory};
 pub use ssh_reuse::{rsh_with_reuse, uses_remote_shell};
-pub use verify::{Difference, compare};
+pub use verify::{CompareError, Difference, compare};

@@ -5,7 +5,7 @@
 
 use tokio::sync::{oneshot, watch};
 
-use super::command::Job;
+use super::job::Job;
 use super::outcome::{Outcome, Progress};
 use super::supervise::start;
 

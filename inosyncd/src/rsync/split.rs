@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use futures::future::join_all;
 use tokio::sync::{oneshot, watch};
 
-use super::command::Job;
+use super::job::Job;
 use super::outcome::{FailureClass, Outcome, Progress, RunResult};
 
 /// Below this many paths one process does the batch.

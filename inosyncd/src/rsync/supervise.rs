@@ -9,7 +9,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{oneshot, watch};
 
 use super::classify::{Confinement, Context, Ending, Listed, classify};
-use super::command::{Job, display_argv};
+use super::command::display_argv;
+use super::job::Job;
 use super::launch::{Kind, Launched};
 use super::outcome::{Outcome, Progress};
 use super::stderr::Stderr;

@@ -2,7 +2,7 @@
 //! back as the paths where a target differs from its source.
 
 use super::classify::{Context, Ending, Listed, classify};
-use super::command::Job;
+use super::job::Job;
 use super::launch::{Kind, Launched};
 use super::outcome::RunResult;
 use super::stderr::{Stderr, unescape_bytes};
@@ -17,16 +17,46 @@ pub struct Difference {
     pub path: Vec<u8>,
 }
 
+/// Why a target could not be compared with its source. Its text is what
+/// `status` and the log show (README "Operating at runtime": `verify`), in
+/// the words `status` uses for the same target's transfers.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// `--pretend` starts no child, the dry run included.
+    #[error("not compared: --pretend runs nothing")]
+    Pretend,
+    /// The dry run was refused or could not start (`launch.rs` says why).
+    #[error("{0}")]
+    NotStarted(String),
+    /// Waiting for the dry run failed.
+    #[error("cannot wait for {rsync}: {error}")]
+    Wait {
+        /// The rsync binary.
+        rsync: String,
+        /// What the wait returned.
+        error: std::io::Error,
+    },
+    /// rsync failed, was refused, or could not compare everything: the
+    /// classifier's cause.
+    #[error("{0}")]
+    Failed(String),
+    /// The dry run ended some other way (its outcome's label).
+    #[error("the comparison ended as {0}")]
+    Ended(&'static str),
+}
+
 /// Runs the dry run of `job` (a full sync) and returns what differs. It starts
 /// where every child starts (`launch.rs`): in the job's sandbox, after the
 /// layout check, and not at all under `--pretend`.
-pub async fn compare(job: &Job, checksum: bool) -> Result<Vec<Difference>, String> {
+pub async fn compare(job: &Job, checksum: bool) -> Result<Vec<Difference>, CompareError> {
     let argv = job.verify_argv(checksum);
     let label = format!("{} -> {}", job.source.display(), job.destination);
     let (child, confinement) = match job.launch.spawn(Kind::DryRun, job, &argv, None, &label) {
         Launched::Running { child, confinement } => (child, confinement),
-        Launched::Pretended => return Err("not compared: --pretend runs nothing".into()),
-        Launched::Refused(why) | Launched::NotStarted(why) => return Err(why),
+        Launched::Pretended => return Err(CompareError::Pretend),
+        Launched::Refused(why) | Launched::NotStarted(why) => {
+            return Err(CompareError::NotStarted(why));
+        }
     };
     // A dry run given up on (its time share ran out: this future is dropped)
     // takes its whole process group with it: the ssh under it, waiting on a
@@ -35,7 +65,10 @@ pub async fn compare(job: &Job, checksum: bool) -> Result<Vec<Difference>, Strin
     let out = child
         .wait_with_output()
         .await
-        .map_err(|e| format!("cannot wait for {}: {e}", job.rsync.display()));
+        .map_err(|error| CompareError::Wait {
+            rsync: job.rsync.display().to_string(),
+            error,
+        });
     if let Some(leader) = group.0.take() {
         super::process_group::end_group(leader).await;
     }
@@ -67,8 +100,8 @@ pub async fn compare(job: &Job, checksum: bool) -> Result<Vec<Difference>, Strin
         // The cause in the words `status` uses for the same target.
         RunResult::Partial { cause, .. }
         | RunResult::Refused { cause }
-        | RunResult::Failed { cause, .. } => Err(cause),
-        other => Err(format!("the comparison ended as {}", other.label())),
+        | RunResult::Failed { cause, .. } => Err(CompareError::Failed(cause)),
+        other => Err(CompareError::Ended(other.label())),
     }
 }
 

@@ -20,15 +20,28 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::{Backend, EventSet};
 use crate::exclude::ExcludeSet;
-use fanotify::FanWatcher;
+use fanotify::{FanWatcher, FanotifyError};
 use inotify::InotifyWatcher;
 
 mod change;
 pub use change::Change;
+
+/// Joins a directory's relative path and an entry name: both backends build
+/// the relative paths of what they report this way (`""` is the root).
+pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut path = Vec::with_capacity(dir.len() + 1 + name.len());
+    path.extend_from_slice(dir);
+    if !dir.is_empty() {
+        path.push(b'/');
+    }
+    path.extend_from_slice(name);
+    path
+}
 
 /// A path in a tree: its root joined with a relative path (`""` is the root).
 pub fn absolute(root: &Path, rel: &[u8]) -> std::path::PathBuf {
@@ -71,7 +84,7 @@ pub struct Watcher {
     events: EventSet,
     inotify: InotifyWatcher,
     /// Created the first time a watch may use it; `Err` says why it cannot be.
-    fanotify: Option<Result<FanWatcher, String>>,
+    fanotify: Option<Result<FanWatcher, Arc<FanotifyError>>>,
     in_use: HashMap<u32, BackendInUse>,
     epoll: OwnedFd,
     /// The fanotify group descriptors in the epoll set now.
@@ -186,22 +199,22 @@ impl Watcher {
         self.epoll.as_raw_fd()
     }
 
-    fn fanotify(&mut self) -> Result<&mut FanWatcher, String> {
+    fn fanotify(&mut self) -> Result<&mut FanWatcher, FanotifyError> {
         if self.fanotify.is_none() {
-            let created = FanWatcher::new(self.events).map_err(|e| match e.raw_os_error() {
-                Some(libc::EPERM) => format!("fanotify needs CAP_SYS_ADMIN (root): {e}"),
-                Some(libc::EINVAL) => {
-                    format!("this kernel has no fanotify with directory file handles and names (5.17+): {e}")
-                }
-                _ => format!("cannot create a fanotify group: {e}"),
+            let created = FanWatcher::new(self.events).map_err(|e| {
+                Arc::new(match e.raw_os_error() {
+                    Some(libc::EPERM) => FanotifyError::NeedsRoot(e),
+                    Some(libc::EINVAL) => FanotifyError::OldKernel(e),
+                    _ => FanotifyError::NoGroup(e),
+                })
             });
             self.fanotify = Some(created);
             self.poll_fanotify_groups();
         }
         match self.fanotify.as_mut() {
             Some(Ok(fan)) => Ok(fan),
-            Some(Err(e)) => Err(e.clone()),
-            None => Err("no fanotify group".into()),
+            Some(Err(e)) => Err(FanotifyError::Unavailable(e.clone())),
+            None => Err(FanotifyError::Missing),
         }
     }
 
@@ -241,7 +254,7 @@ impl Watcher {
                         watch,
                         BackendInUse {
                             name: "inotify",
-                            reason: Some(e),
+                            reason: Some(e.to_string()),
                         },
                     );
                 }

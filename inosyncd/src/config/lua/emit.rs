@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::eval::Val;
-use super::syncs::{Watch, number, shown};
+use super::values::{number, shown};
+use super::watch::Watch;
 
 /// lsyncd's default `delay` for its rsync layers, in seconds.
 const LSYNCD_DELAY: f64 = 15.0;

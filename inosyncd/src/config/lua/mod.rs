@@ -14,6 +14,8 @@ mod syncs;
 mod tests;
 #[cfg(test)]
 mod tests_odd;
+mod values;
+mod watch;
 
 use std::path::Path;
 

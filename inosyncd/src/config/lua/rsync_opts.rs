@@ -4,7 +4,8 @@
 //! argument, and what turns part of it off becomes `--no-…`.
 
 use super::eval::Val;
-use super::syncs::{Watch, number, shown, strings};
+use super::values::{ValueError, number, shown, strings};
+use super::watch::Watch;
 
 /// rsync table keys that are a plain rsync flag when true.
 const FLAGS: &[(&str, &str)] = &[
@@ -59,18 +60,77 @@ const VALUED: &[(&str, &str)] = &[
     ("timeout", "--timeout"),
 ];
 
+/// Why an `rsync = { ... }` or `ssh = { ... }` table cannot be read; the
+/// reader of `sync{}` puts it after the line (`LuaError`).
+#[derive(Debug, thiserror::Error)]
+pub enum OptionError {
+    /// The setting is not a table (shown as the comment would).
+    #[error("must be a table, not {0}")]
+    NotATable(String),
+    /// An rsync flag that is not a boolean.
+    #[error("rsync.{key} must be true or false, not {shown}")]
+    NotAFlag {
+        /// The flag's key.
+        key: String,
+        /// The value given.
+        shown: String,
+    },
+    /// An rsync option with a table or function as its value.
+    #[error("rsync.{key}: not a value: {shown}")]
+    NotAValue {
+        /// The option's key.
+        key: String,
+        /// The value given.
+        shown: String,
+    },
+    /// `_extra` that is not a string or list of strings.
+    #[error(transparent)]
+    Value(#[from] ValueError),
+    /// A numeric setting (`rsync.bwlimit`, `ssh.port`) that is not a number.
+    #[error("{setting}: {cause}")]
+    Number {
+        /// The setting.
+        setting: &'static str,
+        /// Why it is not a number.
+        cause: ValueError,
+    },
+    /// A path setting (`rsync.binary`, `ssh.binary`, `ssh.identityFile`) that
+    /// is not a string.
+    #[error("{setting}: not a path: {shown}")]
+    NotAPath {
+        /// The setting.
+        setting: &'static str,
+        /// The value given.
+        shown: String,
+    },
+    /// `ssh.port` out of 1..=65535 or not whole.
+    #[error("ssh.port: {0} is not a port")]
+    NotAPort(f64),
+    /// `ssh.options` that is not a table.
+    #[error("ssh.options must be a table of name = value")]
+    OptionsNotATable,
+    /// An `ssh.options` entry that is not a string, number or boolean.
+    #[error("ssh.options.{name}: {shown}")]
+    SshOption {
+        /// The ssh option.
+        name: String,
+        /// The value given.
+        shown: String,
+    },
+}
+
 /// `rsync = { ... }`.
-pub fn rsync_table(value: &Val, watch: &mut Watch) -> Result<(), String> {
+pub fn rsync_table(value: &Val, watch: &mut Watch) -> Result<(), OptionError> {
     let Val::Table { map, .. } = value else {
-        return Err(format!("must be a table, not {}", shown(value)));
+        return Err(OptionError::NotATable(shown(value)));
     };
     for (key, value) in map {
         let flag = |value: &Val| match value {
             Val::Bool(b) => Ok(*b),
-            other => Err(format!(
-                "rsync.{key} must be true or false, not {}",
-                shown(other)
-            )),
+            other => Err(OptionError::NotAFlag {
+                key: key.clone(),
+                shown: shown(other),
+            }),
         };
         if let Some((_, arg)) = FLAGS.iter().find(|(k, _)| k == key) {
             if flag(value)? {
@@ -84,19 +144,32 @@ pub fn rsync_table(value: &Val, watch: &mut Watch) -> Result<(), String> {
             let text = match value {
                 Val::Str(s) => s.clone(),
                 Val::Num(n) => n.to_string(),
-                other => return Err(format!("rsync.{key}: not a value: {}", shown(other))),
+                other => {
+                    return Err(OptionError::NotAValue {
+                        key: key.clone(),
+                        shown: shown(other),
+                    });
+                }
             };
             watch.rsync_args.push(format!("{opt}={text}"));
         } else {
             match key.as_str() {
                 "_extra" => watch.rsync_args.extend(strings(value)?),
                 "bwlimit" => {
-                    let kbs = number(value).map_err(|e| format!("rsync.bwlimit: {e}"))?;
+                    let kbs = number(value).map_err(|cause| OptionError::Number {
+                        setting: "rsync.bwlimit",
+                        cause,
+                    })?;
                     watch.speed = Some(kbs.round().min(f64::from(u32::MAX)) as u32);
                 }
                 "binary" => match value {
                     Val::Str(s) => watch.rsync_binary = Some(s.clone()),
-                    other => return Err(format!("rsync.binary: not a path: {}", shown(other))),
+                    other => {
+                        return Err(OptionError::NotAPath {
+                            setting: "rsync.binary",
+                            shown: shown(other),
+                        });
+                    }
                 },
                 "archive" => {
                     if !flag(value)? {
@@ -133,39 +206,57 @@ pub fn rsync_table(value: &Val, watch: &mut Watch) -> Result<(), String> {
 
 /// `ssh = { ... }` (default.rsyncssh): one `--rsh=` with the port, identity,
 /// options and extra arguments, quoted as rsync splits that string.
-pub fn ssh_table(value: &Val, watch: &mut Watch) -> Result<(), String> {
+pub fn ssh_table(value: &Val, watch: &mut Watch) -> Result<(), OptionError> {
     let Val::Table { map, .. } = value else {
-        return Err(format!("must be a table, not {}", shown(value)));
+        return Err(OptionError::NotATable(shown(value)));
     };
     let mut words = vec![match map.get("binary") {
         Some(Val::Str(s)) => s.clone(),
-        Some(other) => return Err(format!("ssh.binary: not a path: {}", shown(other))),
+        Some(other) => {
+            return Err(OptionError::NotAPath {
+                setting: "ssh.binary",
+                shown: shown(other),
+            });
+        }
         None => "ssh".to_string(),
     }];
     for (key, value) in map {
         match key.as_str() {
             "binary" => {}
             "port" => {
-                let port = number(value).map_err(|e| format!("ssh.port: {e}"))?;
+                let port = number(value).map_err(|cause| OptionError::Number {
+                    setting: "ssh.port",
+                    cause,
+                })?;
                 if port.fract() != 0.0 || !(1.0..=65535.0).contains(&port) {
-                    return Err(format!("ssh.port: {port} is not a port"));
+                    return Err(OptionError::NotAPort(port));
                 }
                 words.extend(["-p".to_string(), (port as u16).to_string()]);
             }
             "identityFile" => match value {
                 Val::Str(s) => words.extend(["-i".to_string(), s.clone()]),
-                other => return Err(format!("ssh.identityFile: not a path: {}", shown(other))),
+                other => {
+                    return Err(OptionError::NotAPath {
+                        setting: "ssh.identityFile",
+                        shown: shown(other),
+                    });
+                }
             },
             "options" => {
                 let Val::Table { map: options, .. } = value else {
-                    return Err("ssh.options must be a table of name = value".into());
+                    return Err(OptionError::OptionsNotATable);
                 };
                 for (name, value) in options {
                     let value = match value {
                         Val::Str(s) => s.clone(),
                         Val::Num(n) => n.to_string(),
                         Val::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
-                        other => return Err(format!("ssh.options.{name}: {}", shown(other))),
+                        other => {
+                            return Err(OptionError::SshOption {
+                                name: name.clone(),
+                                shown: shown(other),
+                            });
+                        }
                     };
                     words.extend(["-o".to_string(), format!("{name}={value}")]);
                 }

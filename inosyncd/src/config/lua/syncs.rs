@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use super::LuaError;
 use super::eval::{SyncCall, Val};
 use super::rsync_opts;
+use super::values::{number, shown, strings};
+use super::watch::Watch;
 
 /// Keys that make a sync run Lua code or shell commands of its own.
 const ACTIONS: &[&str] = &[
@@ -22,50 +24,6 @@ const ACTIONS: &[&str] = &[
     "prepare",
     "collect",
 ];
-
-/// One watch to write, with what came from where.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Watch {
-    /// The lines of the `sync{}` calls it comes from.
-    pub lines: Vec<usize>,
-    /// `default.rsync`, `default.rsyncssh` or `default.direct`.
-    pub layer: String,
-    /// `source`.
-    pub path: String,
-    /// `target`, or `host:targetdir`; one per merged `sync{}`.
-    pub targets: Vec<String>,
-    /// `exclude` and the plain excludes of `filter`.
-    pub excludes: Vec<String>,
-    /// `excludeFrom`.
-    pub exclude_from: Option<String>,
-    /// `delete` in TOML spelling.
-    pub delete: Option<&'static str>,
-    /// `delay`, seconds.
-    pub delay: Option<f64>,
-    /// `rsync.bwlimit`, KB/s.
-    pub speed: Option<u32>,
-    /// `init = false`.
-    pub no_init: bool,
-    /// rsync options and ssh settings.
-    pub rsync_args: Vec<String>,
-    /// `rsync.binary`.
-    pub rsync_binary: Option<String>,
-    /// Settings with no equivalent, each a comment line.
-    pub comments: Vec<String>,
-}
-
-impl Watch {
-    /// Whether two watches differ only in their targets and lines.
-    fn same_settings(&self, other: &Watch) -> bool {
-        let strip = |w: &Watch| Watch {
-            lines: Vec::new(),
-            targets: Vec::new(),
-            comments: Vec::new(),
-            ..w.clone()
-        };
-        strip(self) == strip(other)
-    }
-}
 
 /// The watches of all `sync{}` calls, in order of their first call.
 pub fn watches(
@@ -245,10 +203,12 @@ fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch,
         let at = |problem: String| refuse(line, format!("`{key}`: {problem}"));
         match key.as_str() {
             "source" | "target" | "host" | "targetdir" => {}
-            "exclude" => watch.excludes.extend(strings(value).map_err(at)?),
+            "exclude" => watch
+                .excludes
+                .extend(strings(value).map_err(|e| at(e.to_string()))?),
             "excludeFrom" => watch.exclude_from = text(key)?,
             "filter" => {
-                let rules = strings(value).map_err(at)?;
+                let rules = strings(value).map_err(|e| at(e.to_string()))?;
                 rsync_opts::filter(&rules, &mut watch);
             }
             "filterFrom" => {
@@ -272,13 +232,13 @@ fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch,
                     }
                 });
             }
-            "delay" => watch.delay = Some(number(value).map_err(at)?),
+            "delay" => watch.delay = Some(number(value).map_err(|e| at(e.to_string()))?),
             "init" => match value {
                 Val::Bool(b) => watch.no_init = !b,
                 other => return Err(at(format!("must be true or false, not {other:?}"))),
             },
-            "rsync" => rsync_opts::rsync_table(value, &mut watch).map_err(at)?,
-            "ssh" => rsync_opts::ssh_table(value, &mut watch).map_err(at)?,
+            "rsync" => rsync_opts::rsync_table(value, &mut watch).map_err(|e| at(e.to_string()))?,
+            "ssh" => rsync_opts::ssh_table(value, &mut watch).map_err(|e| at(e.to_string()))?,
             "maxDelays" => watch.comments.push(format!(
                 "maxDelays = {}: no equivalent; inosync starts a batch after `delay`, and a \
                  batch too large to list becomes a full sync",
@@ -302,55 +262,4 @@ fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch,
         }
     }
     Ok(watch)
-}
-
-/// A string or a list of strings.
-pub fn strings(value: &Val) -> Result<Vec<String>, String> {
-    match value {
-        Val::Str(s) => Ok(vec![s.clone()]),
-        Val::Table { seq, map } if map.is_empty() => seq
-            .iter()
-            .map(|v| match v {
-                Val::Str(s) => Ok(s.clone()),
-                other => Err(format!("must hold strings, not {other:?}")),
-            })
-            .collect(),
-        other => Err(format!(
-            "must be a string or a list of strings, not {other:?}"
-        )),
-    }
-}
-
-/// A number, or a string holding one (Lua converts those too).
-pub fn number(value: &Val) -> Result<f64, String> {
-    let n = match value {
-        Val::Num(n) => *n,
-        Val::Str(s) => s
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| format!("{s:?} is not a number"))?,
-        other => return Err(format!("must be a number, not {other:?}")),
-    };
-    if n.is_finite() && n >= 0.0 {
-        Ok(n)
-    } else {
-        Err(format!("{n} is not a number >= 0"))
-    }
-}
-
-/// A value as a comment shows it.
-pub fn shown(value: &Val) -> String {
-    match value {
-        Val::Str(s) => format!("{s:?}"),
-        Val::Num(n) => n.to_string(),
-        Val::Bool(b) => b.to_string(),
-        Val::Table { seq, map } => {
-            let mut parts: Vec<String> = seq.iter().map(shown).collect();
-            parts.extend(map.iter().map(|(k, v)| format!("{k} = {}", shown(v))));
-            format!("{{ {} }}", parts.join(", "))
-        }
-        Val::Function(line) => format!("function (line {line})"),
-        Val::Layer(name) => format!("default.{name}"),
-        Val::Other(what) => what.to_string(),
-    }
 }

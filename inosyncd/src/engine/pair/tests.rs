@@ -1,13 +1,16 @@
 //! The pair's batch state, step by step.
 
+use std::time::Duration;
+
 use super::*;
+use crate::rsync::{Outcome, RunResult};
 
 #[test]
 fn changes_during_a_run_go_to_the_next_batch() {
     let now = Instant::now();
     let mut pair = Pair::new(1, "t".into(), "t".into());
     pair.record(b"a", now);
-    let batch = pair.start(oneshot::channel().0, now);
+    let batch = pair.start(run(), || false, now);
     assert_eq!(batch.paths, vec![b"a".to_vec()]);
     pair.record(b"b", now);
     assert_eq!(
@@ -17,10 +20,7 @@ fn changes_during_a_run_go_to_the_next_batch() {
     );
     pair.finish(&ok(), now);
     assert_eq!(pair.due_at(Duration::ZERO), Some(now));
-    assert_eq!(
-        pair.start(oneshot::channel().0, now).paths,
-        vec![b"b".to_vec()]
-    );
+    assert_eq!(pair.start(run(), || false, now).paths, vec![b"b".to_vec()]);
 }
 
 #[test]
@@ -28,7 +28,7 @@ fn failed_batch_is_kept_and_merged() {
     let now = Instant::now();
     let mut pair = Pair::new(1, "t".into(), "t".into());
     pair.record(b"a", now);
-    pair.start(oneshot::channel().0, now);
+    pair.start(run(), || false, now);
     pair.record(b"b", now);
     pair.finish(&failed(), now);
     assert_eq!(pair.pending_count(), 2);
@@ -43,7 +43,7 @@ fn interrupted_batch_is_due_again_without_a_failure() {
     let mut pair = Pair::new(1, "t".into(), "t".into());
     pair.record(b"a", now);
     let (stop, stopped) = oneshot::channel();
-    pair.start(stop, now);
+    pair.start(Run { stop, ..run() }, || false, now);
     assert!(pair.interrupt());
     drop(stopped);
     pair.finish(
@@ -55,10 +55,7 @@ fn interrupted_batch_is_due_again_without_a_failure() {
     );
     assert_eq!(pair.failures, 0);
     assert_eq!(pair.due_at(Duration::from_secs(60)), Some(now));
-    assert_eq!(
-        pair.start(oneshot::channel().0, now).paths,
-        vec![b"a".to_vec()]
-    );
+    assert_eq!(pair.start(run(), || false, now).paths, vec![b"a".to_vec()]);
 }
 
 #[test]
@@ -88,15 +85,6 @@ fn failed() -> Outcome {
 }
 
 #[test]
-fn backoff_grows_and_is_capped() {
-    let second = Duration::from_secs(1);
-    assert!(backoff(1, second) < Duration::from_secs(2));
-    assert!(backoff(3, second) >= Duration::from_secs(4));
-    assert!(backoff(40, second) <= MAX_BACKOFF.mul_f64(1.2));
-    assert!(backoff(1, Duration::from_secs(30)) >= Duration::from_secs(30));
-}
-
-#[test]
 fn a_target_down_for_long_keeps_memory_bounded() {
     let now = Instant::now();
     let mut pair = Pair::new(1, "t".into(), "t".into());
@@ -104,7 +92,7 @@ fn a_target_down_for_long_keeps_memory_bounded() {
         pair.record(format!("dir{}/file{i}", i % 100).as_bytes(), now);
     }
     assert_eq!(pair.pending_count(), 1, "collapsed into one full sync");
-    assert!(pair.start(oneshot::channel().0, now).full);
+    assert!(pair.start(run(), || false, now).full);
 }
 
 /// The replication lag counts from the change, through failed runs (issue 26).
@@ -115,7 +103,7 @@ fn a_failed_batch_keeps_the_time_of_its_first_change() {
     pair.record(b"a", start);
     for i in 1..=3 {
         let at = start + Duration::from_secs(i * 10);
-        pair.start(oneshot::channel().0, at);
+        pair.start(run(), || false, at);
         pair.finish(&failed(), at);
         assert_eq!(pair.oldest_pending(), Some(start), "after failure {i}");
     }
@@ -144,12 +132,12 @@ fn a_held_path_keeps_the_time_of_its_change() {
         ..Outcome::bare(RunResult::Synced, Some(1))
     };
     let mut at = start + Duration::from_secs(1);
-    pair.start(oneshot::channel().0, at);
+    pair.start(run(), || false, at);
     pair.finish(&held(), at);
     assert_eq!(pair.oldest_pending(), Some(start));
     // Its retry, and a failure of that: still as old.
     at += Duration::from_secs(5);
-    let batch = pair.start(oneshot::channel().0, at);
+    let batch = pair.start(run(), || false, at);
     assert_eq!(batch.paths, vec![b"stuck".to_vec()]);
     assert_eq!(pair.oldest_pending(), Some(start));
     pair.finish(&held(), at);
@@ -172,13 +160,22 @@ fn a_held_directory_hides_no_drift_below_it() {
         },
         ..Outcome::bare(RunResult::Synced, Some(1))
     };
-    pair.start(oneshot::channel().0, start);
+    pair.start(run(), || false, start);
     pair.finish(&held, start);
     let waiting = pair.on_the_way();
     assert!(waiting.covers(".d..t......", b"dir"));
     assert!(!waiting.covers(">f.st......", b"dir/file"));
-    pair.start(oneshot::channel().0, start + Duration::from_secs(5));
+    pair.start(run(), || false, start + Duration::from_secs(5));
     let retrying = pair.on_the_way();
     assert!(retrying.covers(".d..t......", b"dir"));
     assert!(!retrying.covers(">f.st......", b"dir/file"));
+}
+
+/// A run of the batch nobody stops or watches.
+fn run() -> Run {
+    Run {
+        stop: oneshot::channel().0,
+        speed: 0,
+        progress: watch::channel(None).1,
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
 use crate::engine::runner::{Comparing, Runner, Running};
-use crate::rsync::{Difference, Job, Outcome, Progress, RunResult, class_of};
+use crate::rsync::{CompareError, Difference, Job, Outcome, Progress, RunResult, class_of};
 
 /// One job the engine started.
 struct Run {
@@ -115,7 +115,9 @@ impl Runner for FakeRunner {
                 .iter()
                 .rev()
                 .find(|(destination, _)| *destination == job.destination)
-                .map_or(Ok(Vec::new()), |(_, result)| result.clone())
+                .map_or(Ok(Vec::new()), |(_, result)| {
+                    result.clone().map_err(CompareError::Failed)
+                })
         })
     }
 }

@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::command::Job;
+use super::job::{Job, Move};
 use super::ssh_reuse::uses_remote_shell;
 use crate::config::checks::is_local_target;
 
@@ -23,18 +23,6 @@ mod order;
 mod ssh;
 
 pub use order::out_of_order;
-
-/// One move of a batch, in the order it happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Move {
-    /// Old path, relative to the watch root.
-    pub from: Vec<u8>,
-    /// New path, relative to the watch root.
-    pub to: Vec<u8>,
-    /// What the batch transfers instead when the rename cannot be done: the new
-    /// path and everything below it, and the old path (deleted on the target).
-    pub fallback: Vec<Vec<u8>>,
-}
 
 /// Applies the job's moves on its destination, in the order `order.rs` says;
 /// `true` for each one renamed, in the job's order. Under `--pretend` each is

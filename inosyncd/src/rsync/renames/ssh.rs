@@ -17,7 +17,7 @@ use std::os::unix::ffi::OsStringExt;
 use tokio::io::AsyncWriteExt;
 
 use super::super::classify::{Confinement, Context, Ending, Listed, classify};
-use super::super::command::Job;
+use super::super::job::Job;
 use super::super::launch::{Kind, Launched};
 use super::super::outcome::RunResult;
 use super::super::stderr::Stderr;
@@ -31,11 +31,55 @@ use super::super::stderr::Stderr;
 /// option then), so each has a parent.
 const SCRIPT: &str = r#"R=$PWD && export R && xargs -0 -n 2 sh -c 'within() { cd -P -- "$R" && cd -P -- "$1" 2>/dev/null && case "$PWD/" in "$R"/*) return 0;; esac; return 1; }; named() { case "$1" in ""|.|..) return 1;; esac; }; f=${1##*/}; t=${2##*/}; if named "$f" && named "$t" && within "${1%/*}" && F=$PWD && within "${2%/*}" && T=$PWD && { [ -e "$F/$f" ] || [ -L "$F/$f" ]; } && ! [ -e "$T/$t" ] && ! [ -L "$T/$t" ] && mv -T -- "$F/$f" "$T/$t" 2>/dev/null; then echo ok; else echo no; fi' sh"#;
 
+/// Why the renames over ssh were not done. Every case falls back to the
+/// transfer, which is always right (README "How a sync works", "Moves"); the
+/// caller logs the text, the one place it becomes a string.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum SshRenameError {
+    /// The destination is not `host:path`.
+    #[error("no host in the destination")]
+    NoHost,
+    /// The remote shell command line is empty.
+    #[error("empty remote shell")]
+    EmptyShell,
+    /// The mirror's path cannot be quoted for the remote shell (a NUL).
+    #[error("cannot quote {dir:?} for the remote shell: {reason}")]
+    Unquotable {
+        /// The mirror's path on the target.
+        dir: String,
+        /// What shlex refused.
+        reason: shlex::QuoteError,
+    },
+    /// The ssh was refused or could not be started (`launch.rs` says why).
+    #[error("{0}")]
+    NotStarted(String),
+    /// Writing the names to ssh, or waiting for it, failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// ssh gave no answer in time.
+    #[error("timed out")]
+    TimedOut,
+    /// ssh (or the remote script) failed; the classifier's cause.
+    #[error("{0}")]
+    Failed(String),
+    /// The script answered for another number of moves than it was given.
+    #[error("{answers} answers for {moves} moves")]
+    Answers {
+        /// Lines answered.
+        answers: usize,
+        /// Moves sent.
+        moves: usize,
+    },
+}
+
 /// The remote command: enter the mirror `dir` physically, then the script.
-fn remote_command(dir: &str) -> Result<Vec<u8>, String> {
+fn remote_command(dir: &str) -> Result<Vec<u8>, SshRenameError> {
     let dir = if dir.is_empty() { "." } else { dir };
-    let quoted = shlex::bytes::try_quote(dir.as_bytes())
-        .map_err(|e| format!("cannot quote {dir:?} for the remote shell: {e}"))?;
+    let quoted =
+        shlex::bytes::try_quote(dir.as_bytes()).map_err(|reason| SshRenameError::Unquotable {
+            dir: dir.to_string(),
+            reason,
+        })?;
     let mut remote = b"cd -P -- ".to_vec();
     remote.extend_from_slice(&quoted);
     remote.extend_from_slice(b" && ");
@@ -58,11 +102,11 @@ fn script_input(job: &Job) -> Vec<u8> {
 }
 
 /// Renames the job's moves over ssh; `true` for each one renamed.
-pub(super) async fn rename(job: &Job) -> Result<Vec<bool>, String> {
+pub(super) async fn rename(job: &Job) -> Result<Vec<bool>, SshRenameError> {
     let (host, dir) = job
         .destination
         .split_once(':')
-        .ok_or("no host in the destination")?;
+        .ok_or(SshRenameError::NoHost)?;
     // The remote shell rsync would use, with our connection sharing if any,
     // split as rsync splits it.
     let rsh = job.remote_shell();
@@ -72,7 +116,7 @@ pub(super) async fn rename(job: &Job) -> Result<Vec<bool>, String> {
         .map(OsString::from)
         .collect();
     if argv.is_empty() {
-        return Err("empty remote shell".into());
+        return Err(SshRenameError::EmptyShell);
     }
     argv.push("--".into());
     argv.push(host.into());
@@ -88,32 +132,36 @@ pub(super) async fn rename(job: &Job) -> Result<Vec<bool>, String> {
         {
             Launched::Running { child, confinement } => (child, confinement),
             Launched::Pretended => return Ok(vec![false; job.moves.len()]),
-            Launched::Refused(why) | Launched::NotStarted(why) => return Err(why),
+            Launched::Refused(why) | Launched::NotStarted(why) => {
+                return Err(SshRenameError::NotStarted(why));
+            }
         };
     if let Some(mut pipe) = child.stdin.take() {
-        pipe.write_all(&stdin).await.map_err(|e| e.to_string())?;
+        pipe.write_all(&stdin).await?;
     }
     let out = tokio::time::timeout(
         job.io_timeout.max(std::time::Duration::from_secs(30)),
         child.wait_with_output(),
     )
     .await
-    .map_err(|_| "timed out".to_string())?
-    .map_err(|e| e.to_string())?;
+    .map_err(|_| SshRenameError::TimedOut)??;
     if !out.status.success() {
-        return Err(failure(job, &out, confinement));
+        return Err(SshRenameError::Failed(failure(job, &out, confinement)));
     }
     answers(&out.stdout, job.moves.len())
 }
 
 /// One `ok`/`no` line per move, in order.
-fn answers(stdout: &[u8], moves: usize) -> Result<Vec<bool>, String> {
+fn answers(stdout: &[u8], moves: usize) -> Result<Vec<bool>, SshRenameError> {
     let answers: Vec<bool> = String::from_utf8_lossy(stdout)
         .lines()
         .map(|l| l == "ok")
         .collect();
     if answers.len() != moves {
-        return Err(format!("{} answers for {moves} moves", answers.len()));
+        return Err(SshRenameError::Answers {
+            answers: answers.len(),
+            moves,
+        });
     }
     Ok(answers)
 }

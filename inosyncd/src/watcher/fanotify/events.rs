@@ -11,8 +11,8 @@ use inotify::EventMask;
 use super::FanWatcher;
 use super::places::Place;
 use super::records::Event;
-use crate::watch_tree::join;
 use crate::watcher::Change;
+use crate::watcher::join;
 
 impl FanWatcher {
     /// Names each filesystem in `event` by its device number instead of the

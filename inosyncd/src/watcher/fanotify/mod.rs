@@ -24,6 +24,7 @@
 //! a handle stay unplaced when the queue is drained, every watch on that
 //! filesystem gets a full sync: never silence.
 
+mod error;
 mod events;
 mod groups;
 mod handles;
@@ -48,6 +49,8 @@ use crate::exclude::ExcludeSet;
 use groups::Groups;
 use places::Cached;
 use records::Fid;
+
+pub use error::FanotifyError;
 
 struct Root {
     /// The root's path as the kernel names it (symlinks resolved).
@@ -184,14 +187,14 @@ impl FanWatcher {
         path: &Path,
         excludes: ExcludeSet,
         table: &[Mount],
-    ) -> Result<(), String> {
-        let kernel = handles::kernel_path(path).map_err(|e| format!("cannot resolve: {e}"))?;
+    ) -> Result<(), FanotifyError> {
+        let kernel = handles::kernel_path(path).map_err(FanotifyError::Resolve)?;
         let dev = std::fs::metadata(&kernel)
-            .map_err(|e| format!("cannot stat: {e}"))?
+            .map_err(FanotifyError::Stat)?
             .dev();
-        let fsid = handles::fsid_of(&kernel).map_err(|e| format!("cannot statfs: {e}"))?;
+        let fsid = handles::fsid_of(&kernel).map_err(FanotifyError::Statfs)?;
         let fid = handles::fid_of(&kernel, fsid)
-            .map_err(|e| format!("no file handles on this filesystem ({e})"))?
+            .map_err(FanotifyError::NoHandles)?
             .keyed(dev);
         let kernel_bytes = kernel.as_os_str().as_bytes().to_vec();
         let mut reachable = mounts::reachable(table, &kernel_bytes);
@@ -225,11 +228,11 @@ impl FanWatcher {
                 return Err(if i == 0 {
                     e
                 } else {
-                    format!(
-                        "the {} filesystem mounted at {} cannot be watched: {e}",
-                        mount.fstype,
-                        through.display()
-                    )
+                    FanotifyError::Submount {
+                        fstype: mount.fstype.clone(),
+                        point: through,
+                        cause: Box::new(e),
+                    }
                 });
             }
             marked.push(mount.dev);
@@ -250,19 +253,18 @@ impl FanWatcher {
     }
 
     /// Marks the filesystem of `mount` through the directory `through` on it.
-    fn mark(&mut self, mount: &Mount, through: &Path) -> Result<(), String> {
-        let fsid = handles::fsid_of(through).map_err(|e| format!("cannot statfs: {e}"))?;
-        handles::fid_of(through, fsid)
-            .map_err(|e| format!("no file handles on this filesystem ({e})"))?;
-        self.groups.mark(mount.dev, fsid, through).map_err(|e| {
-            let why = match e.raw_os_error() {
+    fn mark(&mut self, mount: &Mount, through: &Path) -> Result<(), FanotifyError> {
+        let fsid = handles::fsid_of(through).map_err(FanotifyError::Statfs)?;
+        handles::fid_of(through, fsid).map_err(FanotifyError::NoHandles)?;
+        self.groups.mark(mount.dev, fsid, through).map_err(|error| {
+            let why = match error.raw_os_error() {
                 Some(libc::EOPNOTSUPP | libc::ENODEV | libc::EXDEV) => {
                     " (this filesystem has no filesystem-wide marks with file handles)"
                 }
                 Some(libc::EPERM) => " (needs CAP_SYS_ADMIN)",
                 _ => "",
             };
-            format!("cannot mark the filesystem: {e}{why}")
+            FanotifyError::Mark { error, why }
         })
     }
 

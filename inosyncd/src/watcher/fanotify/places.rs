@@ -9,7 +9,7 @@ use std::path::Path;
 use super::handles::{self, Resolved};
 use super::records::{DirEntry, Fid};
 use super::{FanWatcher, MAX_REMEMBERED_OUTSIDE};
-use crate::watch_tree::join;
+use crate::watcher::join;
 use crate::watcher::mounts::is_within;
 
 /// Where a directory or entry is, as far as the watches are concerned.

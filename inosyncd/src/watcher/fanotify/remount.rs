@@ -44,14 +44,14 @@ impl FanWatcher {
                 let through = Path::new(std::ffi::OsStr::from_bytes(&mount.point)).to_path_buf();
                 match self.mark(mount, &through) {
                     Ok(()) => kept.push(mount.clone()),
-                    Err(e) => result.failed.push((
-                        watch,
-                        format!(
-                            "the {} filesystem mounted at {} cannot be watched: {e}",
-                            mount.fstype,
-                            through.display()
-                        ),
-                    )),
+                    Err(e) => {
+                        let why = super::FanotifyError::Submount {
+                            fstype: mount.fstype.clone(),
+                            point: through,
+                            cause: Box::new(e),
+                        };
+                        result.failed.push((watch, why.to_string()));
+                    }
                 }
             }
             if let Some(root) = self.roots.get_mut(&watch) {

@@ -4,8 +4,9 @@
 
 use inotify::EventMask;
 
+use super::watch_tree::Wd;
 use super::{Change, InotifyWatcher};
-use crate::watch_tree::{Wd, join};
+use crate::watcher::join;
 
 impl InotifyWatcher {
     pub(super) fn handle(

@@ -19,10 +19,13 @@ use inotify::Inotify;
 use super::Change;
 use crate::config::EventSet;
 use crate::exclude::ExcludeSet;
-use crate::watch_tree::{NodeId, WatchTree, Wd};
+use moves::unswap;
+use watch_tree::{NodeId, WatchTree, Wd};
 
 mod events;
+mod moves;
 pub(super) mod scan;
+mod watch_tree;
 
 struct Root {
     path: PathBuf,
@@ -302,49 +305,7 @@ impl InotifyWatcher {
         Ok(any)
     }
 
-    /// A directory arrived by rename: if we saw it leave one of our directories, it
-    /// keeps its watches and only changes place in the table.
-    /// Returns whether it was a rename within the tree that missed no event.
-    fn moved_in(&mut self, cookie: u32, watch: u32, parent: NodeId, name: &[u8]) -> bool {
-        let Some(pos) = self.moved_out.iter().position(|(c, _, _)| *c == cookie) else {
-            return false;
-        };
-        let (_, wd, from) = self.moved_out.swap_remove(pos);
-        let Some(moved) = self.tree.node_of(wd) else {
-            return false;
-        };
-        if from == watch {
-            self.tree.move_to(moved, parent, name);
-            !self.lost_while_moving.contains(&wd)
-        } else {
-            // Moved between two watched trees: start afresh under the new tree.
-            self.drop_subtree(moved);
-            false
-        }
-    }
-
-    /// Directories that left by rename and did not reappear in our trees (by a
-    /// matching `IN_MOVED_TO`, or found again by a scan): unwatch.
-    fn finish_moves(&mut self, out: &mut Vec<Change>) {
-        // Entries that left and did not arrive in the same tree: a deletion there.
-        for (_, watch, rel, is_dir) in std::mem::take(&mut self.renamed_from) {
-            if is_dir {
-                out.push(Change::Tree { watch, rel });
-            } else {
-                out.push(Change::Path { watch, rel });
-            }
-        }
-        self.lost_while_moving.clear();
-        self.tree.clear_moved();
-        for (_, wd, _) in std::mem::take(&mut self.moved_out) {
-            if let Some(node) = self.tree.node_of(wd)
-                && self.tree.is_detached(node)
-            {
-                self.drop_subtree(node);
-            }
-        }
-    }
-
+    /// Unwatches a directory and everything below it.
     fn drop_subtree(&mut self, node: NodeId) {
         for wd in self.tree.remove_subtree(node) {
             self.rm_watch(wd);
@@ -352,182 +313,5 @@ impl InotifyWatcher {
     }
 }
 
-/// `RENAME_EXCHANGE` of two entries reaches inotify as two renames, each the
-/// reverse of the other (and so does a rename and its undoing in one read).
-/// Replayed one after the other, the second would move back what the first
-/// moved (the paths changed below them, and the target's trees): both places
-/// are compared whole instead, which is right either way.
-fn unswap(changes: &mut [Change]) {
-    for i in 0..changes.len() {
-        let Change::Move {
-            watch, from, to, ..
-        } = &changes[i]
-        else {
-            continue;
-        };
-        let (watch, from, to) = (*watch, from.clone(), to.clone());
-        let reverse = changes[i + 1..].iter().position(|c| {
-            matches!(c, Change::Move { watch: w, from: f, to: t, .. }
-                if *w == watch && *f == to && *t == from)
-        });
-        if let Some(offset) = reverse {
-            changes[i] = Change::Tree {
-                watch,
-                rel: from.clone(),
-            };
-            changes[i + 1 + offset] = Change::Tree { watch, rel: to };
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn mv(from: &str, to: &str) -> Change {
-        Change::Move {
-            watch: 0,
-            from: from.as_bytes().to_vec(),
-            to: to.as_bytes().to_vec(),
-            implied: Vec::new(),
-        }
-    }
-
-    fn tree(rel: &str) -> Change {
-        Change::Tree {
-            watch: 0,
-            rel: rel.as_bytes().to_vec(),
-        }
-    }
-
-    /// A watcher on the tree at `root`, scanned.
-    fn watched(root: &std::path::Path) -> InotifyWatcher {
-        let mut watcher = InotifyWatcher::new(crate::config::EventSet::default()).unwrap();
-        watcher
-            .add_root(0, root, crate::exclude::ExcludeSet::new(&[]).unwrap())
-            .unwrap();
-        watcher.scan_root(0, None);
-        watcher
-    }
-
-    /// `RENAME_EXCHANGE` of `a` and `b`.
-    fn exchange(a: &std::path::Path, b: &std::path::Path) {
-        let c_path =
-            |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-        let (a, b) = (c_path(a), c_path(b));
-        // SAFETY: two NUL-terminated paths that outlive the call.
-        let rc = unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                a.as_ptr(),
-                libc::AT_FDCWD,
-                b.as_ptr(),
-                libc::RENAME_EXCHANGE,
-            )
-        };
-        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
-    }
-
-    /// Paths as text, for readable assertions.
-    fn shown(set: std::collections::BTreeSet<Vec<u8>>) -> Vec<String> {
-        set.iter()
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .collect()
-    }
-
-    /// `RENAME_EXCHANGE` of two watched directories: afterwards each one's
-    /// watch reports its new name (the second half of the exchange used to take
-    /// the directory that had just arrived under that name, swapping the names
-    /// of the two in the watch table: every later change in either was reported
-    /// under the other's path).
-    #[test]
-    fn two_exchanged_directories_report_their_new_names() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        std::fs::create_dir_all(root.join("a")).unwrap();
-        std::fs::create_dir_all(root.join("b")).unwrap();
-        let mut watcher = watched(&root);
-        exchange(&root.join("a"), &root.join("b"));
-        let mut out = Vec::new();
-        while watcher.read_queued(&mut out).unwrap() {}
-        // What was b is a now: a file written into it is a/new.
-        std::fs::write(root.join("a/new"), "x").unwrap();
-        std::fs::write(root.join("b/other"), "y").unwrap();
-        let mut out = Vec::new();
-        while watcher.read_queued(&mut out).unwrap() {}
-        let paths: std::collections::BTreeSet<Vec<u8>> = out
-            .into_iter()
-            .filter_map(|c| match c {
-                Change::Path { rel, .. } => Some(rel),
-                _ => None,
-            })
-            .collect();
-        assert!(paths.contains(b"a/new".as_slice()), "{paths:?}");
-        assert!(paths.contains(b"b/other".as_slice()), "{paths:?}");
-        assert!(!paths.contains(b"b/new".as_slice()), "{paths:?}");
-    }
-
-    /// The same across two parents, each with a subdirectory of its own: the
-    /// watch table must equal the directories on disk afterwards.
-    #[test]
-    fn an_exchange_across_parents_keeps_the_watch_table_right() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        for d in ["p1/x/y/-i34/deep", "p2/f/g"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        let mut watcher = watched(&root);
-        exchange(&root.join("p1/x/y"), &root.join("p2/f"));
-        let mut out = Vec::new();
-        while watcher.read_queued(&mut out).unwrap() {}
-        assert_eq!(
-            shown(watcher.watched_paths(0)),
-            [
-                "",
-                "p1",
-                "p1/x",
-                "p1/x/y",
-                "p1/x/y/g",
-                "p2",
-                "p2/f",
-                "p2/f/-i34",
-                "p2/f/-i34/deep"
-            ]
-        );
-    }
-
-    /// A directory moved out of one of two directories that then exchange
-    /// places, all in one read.
-    #[test]
-    fn a_move_then_an_exchange_in_one_read_keeps_the_watch_table_right() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        std::fs::create_dir_all(root.join("u/f/x/y/a15/x/d7/x/y/i34/x")).unwrap();
-        let mut watcher = watched(&root);
-        std::fs::rename(root.join("u/f/x/y/a15"), root.join("d34")).unwrap();
-        exchange(&root.join("d34/x/d7/x/y"), &root.join("u/f"));
-        let mut out = Vec::new();
-        while watcher.read_queued(&mut out).unwrap() {}
-        let mut on_disk = std::collections::BTreeSet::new();
-        let mut stack = vec![Vec::new()];
-        while let Some(d) = stack.pop() {
-            on_disk.insert(d.clone());
-            for e in std::fs::read_dir(crate::watcher::absolute(&root, &d))
-                .unwrap()
-                .flatten()
-            {
-                if e.file_type().unwrap().is_dir() {
-                    stack.push(crate::watch_tree::join(&d, e.file_name().as_bytes()));
-                }
-            }
-        }
-        assert_eq!(shown(watcher.watched_paths(0)), shown(on_disk));
-    }
-
-    #[test]
-    fn an_exchange_is_two_trees_and_a_chain_stays_moves() {
-        let mut changes = vec![mv("a", "b"), mv("b", "a"), mv("c", "d"), mv("d", "e")];
-        unswap(&mut changes);
-        assert_eq!(changes, [tree("a"), tree("b"), mv("c", "d"), mv("d", "e")]);
-    }
-}
+mod tests;

@@ -7,8 +7,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::super::absolute;
+use super::watch_tree::NodeId;
 use super::{Change, InotifyWatcher};
-use crate::watch_tree::{NodeId, join};
+use crate::watcher::join;
 
 impl InotifyWatcher {
     /// Watches directory `name` below `parent` and everything below it, then lists

@@ -9,7 +9,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use super::Inode;
 use crate::exclude::ExcludeSet;
-use crate::watch_tree::join;
+use crate::watcher::join;
 
 /// What one walk found: each file with several names, by inode.
 pub type Found = Vec<(Inode, Vec<u8>)>;

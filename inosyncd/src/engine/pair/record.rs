@@ -1,0 +1,177 @@
+//! What the watcher saw, recorded in a pair: changed paths, trees to compare
+//! whole, moves to rename on the target, a full sync. Bounded: past
+//! `MAX_PENDING_PATHS` the pair collapses into one full sync.
+
+use tokio::time::Instant;
+
+use super::{MAX_PENDING_PATHS, Pair};
+use crate::engine::batch::FullReason;
+use crate::rsync::Move;
+
+impl Pair {
+    /// A path changed.
+    pub fn record(&mut self, rel: &[u8], now: Instant) {
+        self.first_change.get_or_insert(now);
+        self.last_change = Some(now);
+        // Something appeared in (or left) the source: look at it again.
+        self.empty_hold = false;
+        if self.pending_full {
+            return;
+        }
+        if !self.pending.contains(rel) {
+            self.pending.insert(rel.to_vec());
+        }
+        if self.pending.len() > MAX_PENDING_PATHS {
+            tracing::info!(
+                "{}: more than {MAX_PENDING_PATHS} changed paths pending; collapsing them into one full sync",
+                self.destination
+            );
+            self.record_full(now, false, FullReason::TooManyPaths);
+        }
+    }
+
+    /// A directory may now be another tree than the one the target holds: it is
+    /// listed, and compared as a whole tree (deletions included).
+    pub fn record_tree(&mut self, rel: &[u8], now: Instant) {
+        self.record(rel, now);
+        if !self.pending_full {
+            self.trees.insert(rel.to_vec());
+        }
+    }
+
+    /// `from` was renamed to `to` in the source (`implied`: what lies below `to`).
+    /// Pending paths below `from` move along; the move itself is renamed on the
+    /// target before the next batch's transfer, or transferred when it cannot be.
+    pub fn record_move(&mut self, from: &[u8], to: &[u8], implied: Vec<Vec<u8>>, now: Instant) {
+        self.first_change.get_or_insert(now);
+        self.last_change = Some(now);
+        self.leftovers.reroot(from, to);
+        self.empty_hold = false;
+        if self.pending_full {
+            return;
+        }
+        let below =
+            |p: &Vec<u8>| p.len() > from.len() && p.starts_with(from) && p[from.len()] == b'/';
+        let moved = |p: &Vec<u8>| [to, &p[from.len()..]].concat();
+        // What was pending below `from` is pending below `to` too. The old
+        // paths stay: gone, they are only deletions (no-ops after the rename on
+        // the target); and should the "move" be half of an exchange, or be moved
+        // back, what now lies at `from` is covered as well.
+        let pending_below: Vec<Vec<u8>> =
+            self.pending.iter().filter(|p| below(p)).cloned().collect();
+        for path in pending_below {
+            self.pending.insert(moved(&path));
+        }
+        let trees_below: Vec<Vec<u8>> = self
+            .trees
+            .iter()
+            .filter(|p| below(p) || p.as_slice() == from)
+            .cloned()
+            .collect();
+        for tree in trees_below {
+            let moved_tree = if tree.as_slice() == from {
+                to.to_vec()
+            } else {
+                moved(&tree)
+            };
+            self.pending.insert(moved_tree.clone());
+            self.trees.insert(moved_tree);
+        }
+        // Changed before it moved: what the rename brings is stale.
+        if self.pending.contains(from) {
+            self.pending.insert(to.to_vec());
+        }
+        self.held.reroot(from, to);
+        let mut fallback = implied;
+        fallback.push(to.to_vec());
+        fallback.push(from.to_vec());
+        // A batch in flight may or may not have brought paths below `from` to the
+        // target before the rename there: send them again under their new name. A
+        // full sync in flight leaves the target's state unknown: transfer.
+        if let Some(running) = &self.running {
+            if running.full {
+                tracing::debug!(
+                    "{}: {} moved during a full sync; transferred, not renamed",
+                    self.destination,
+                    String::from_utf8_lossy(to)
+                );
+                self.pending.extend(fallback);
+                self.trees.insert(to.to_vec());
+                return;
+            }
+            let moved_here = |p: &Vec<u8>| {
+                if p.as_slice() == from {
+                    to.to_vec()
+                } else {
+                    moved(p)
+                }
+            };
+            let in_flight: Vec<Vec<u8>> = running
+                .paths
+                .iter()
+                .filter(|p| below(p) || p.as_slice() == from)
+                .map(moved_here)
+                .collect();
+            let trees_in_flight: Vec<Vec<u8>> = running
+                .trees
+                .iter()
+                .filter(|p| below(p) || p.as_slice() == from)
+                .map(moved_here)
+                .collect();
+            self.pending.extend(in_flight);
+            self.pending.extend(trees_in_flight.iter().cloned());
+            self.trees.extend(trees_in_flight);
+        }
+        self.moves.push(Move {
+            from: from.to_vec(),
+            to: to.to_vec(),
+            fallback,
+        });
+        if self.moves.len() > MAX_PENDING_PATHS / 100 {
+            self.record_full(now, false, FullReason::TooManyPaths);
+        }
+    }
+
+    /// A directory renamed whose two places are trees to compare whole anyway
+    /// (recorded on their own): renamed on the target first when it can be, so
+    /// the comparison finds the files there. Nothing pending follows it (its
+    /// paths may already be where everything is now).
+    pub fn record_rename(&mut self, from: &[u8], to: &[u8], now: Instant) {
+        if self.pending_full || self.running.as_ref().is_some_and(|b| b.full) {
+            return;
+        }
+        self.first_change.get_or_insert(now);
+        self.moves.push(Move {
+            from: from.to_vec(),
+            to: to.to_vec(),
+            fallback: Vec::new(),
+        });
+        if self.moves.len() > MAX_PENDING_PATHS / 100 {
+            self.record_full(now, false, FullReason::TooManyPaths);
+        }
+    }
+
+    /// Anything may have changed: the next batch is a full sync (`reason`: the
+    /// first one asked for, for the metrics).
+    pub fn record_full(&mut self, now: Instant, urgent: bool, reason: FullReason) {
+        if !self.pending_full {
+            self.full_reason = reason;
+        }
+        self.first_change.get_or_insert(now);
+        self.empty_hold = false;
+        self.pending_full = true;
+        self.pending.clear();
+        self.trees.clear();
+        self.moves.clear();
+        self.urgent |= urgent;
+    }
+
+    /// The source root came back or was replaced by another tree: a full sync
+    /// now, comparing contents (`--checksum`), since the new tree's files may
+    /// have the sizes and mtimes of the old ones (a reproducible build sets
+    /// every mtime alike).
+    pub fn source_replaced(&mut self, now: Instant) {
+        self.record_full(now, true, FullReason::SourceReplaced);
+        self.compare_contents = true;
+    }
+}

@@ -1,0 +1,332 @@
+//! A pair's batch from start to outcome: the pending changes handed out as the
+//! running batch, and what its outcome does to the pair (synced, paths held,
+//! retried after a backoff, put back when interrupted, held for an empty
+//! source: README "How a sync works", "Failures").
+
+use std::time::SystemTime;
+
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+
+use super::Pair;
+use crate::engine::backoff::backoff;
+use crate::engine::batch::{Batch, FullReason};
+use crate::rsync::{Outcome, Progress, RunResult};
+
+/// How a batch is run, handed to [`Pair::start`] by the dispatch as one value,
+/// so that starting a transfer records its stop, speed and progress in one call.
+pub struct Run {
+    /// Stops the rsync early (to restart it with a new speed).
+    pub stop: oneshot::Sender<()>,
+    /// The `--bwlimit` it starts with.
+    pub speed: u32,
+    /// What the runner reports of its progress, for status.
+    pub progress: watch::Receiver<Option<Progress>>,
+}
+
+impl Pair {
+    /// `sync --force`: the next full sync mirrors the source even when it is empty.
+    pub fn allow_empty_source(&mut self) {
+        self.empty_source_ok = true;
+        self.empty_hold = false;
+    }
+
+    /// Held because the source was empty while the target was not.
+    pub fn is_held_empty(&self) -> bool {
+        self.empty_hold
+    }
+
+    /// The source is not empty after all (files arrived while the guarded full
+    /// sync ran, their events recorded before the hold): the full sync runs
+    /// again at once, guarded again if it is empty by then.
+    pub fn release_empty_hold(&mut self) {
+        if std::mem::take(&mut self.empty_hold) {
+            self.last_error = None;
+            self.urgent = true;
+        }
+    }
+
+    /// Makes the pending batch due now, skipping the delay (and any backoff).
+    pub fn hurry(&mut self, now: Instant) {
+        if self.has_pending() {
+            self.first_change.get_or_insert(now);
+            self.urgent = true;
+            self.retry_at = None;
+        }
+    }
+
+    /// Makes the pending batch due without its delay, but not before a retry
+    /// backoff ends (a repair of drift: a failing target stays paced).
+    pub fn expedite(&mut self, now: Instant) {
+        if self.has_pending() {
+            self.first_change.get_or_insert(now);
+            self.urgent = true;
+        }
+    }
+
+    /// Asks the running rsync to stop; its batch comes back as pending and due now.
+    /// Returns whether one was running.
+    pub fn interrupt(&mut self) -> bool {
+        match self.stop.take() {
+            Some(stop) => stop.send(()).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Moves the pending changes into the running batch and records how it
+    /// runs (`run`: its stop, speed and progress). A full sync from an empty
+    /// root (`source_is_empty`, asked only then) is guarded: it deletes nothing,
+    /// and if the target has files rsync stops with exit 25 and the pair holds
+    /// (an empty mount point must not wipe the mirror).
+    pub fn start(
+        &mut self,
+        run: Run,
+        source_is_empty: impl FnOnce() -> bool,
+        now: Instant,
+    ) -> Batch {
+        self.stop = Some(run.stop);
+        self.speed_in_use = run.speed;
+        self.transfer = Some((now, run.progress));
+        let (held_failures, held_since) = if self.pending_full {
+            self.held.take_all()
+        } else {
+            self.held.take_due(now)
+        };
+        let mut paths = std::mem::take(&mut self.pending);
+        if !self.pending_full {
+            paths.extend(held_failures.keys().cloned());
+        }
+        let moves = std::mem::take(&mut self.moves);
+        let trees = std::mem::take(&mut self.trees);
+        let batch = Batch {
+            full: self.pending_full,
+            paths: paths.into_iter().collect(),
+            held_failures,
+            moves: if self.pending_full { Vec::new() } else { moves },
+            trees: if self.pending_full {
+                Vec::new()
+            } else {
+                trees.into_iter().collect()
+            },
+            full_reason: self.full_reason,
+            // A full sync removes every leftover itself.
+            sweep: if self.pending_full {
+                Vec::new()
+            } else {
+                self.leftovers.take()
+            },
+        };
+        self.pending_full = false;
+        // The batch's oldest change: its pending paths' or a retried held
+        // path's, whichever happened first.
+        self.running_first_change = match (self.first_change.take(), held_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b).or(Some(now)),
+        };
+        self.urgent = false;
+        tracing::trace!(
+            "{}: batch of {:?}, trees {:?}, moves {:?}",
+            self.destination,
+            batch
+                .paths
+                .iter()
+                .map(|p| String::from_utf8_lossy(p))
+                .collect::<Vec<_>>(),
+            batch
+                .trees
+                .iter()
+                .map(|p| String::from_utf8_lossy(p))
+                .collect::<Vec<_>>(),
+            batch.moves.len()
+        );
+        self.guarded = batch.full && !self.empty_source_ok && source_is_empty();
+        self.running = Some(batch.clone());
+        batch
+    }
+
+    /// Whether the running full sync may delete nothing (see [`Pair::start`]).
+    pub fn is_guarded(&self) -> bool {
+        self.guarded
+    }
+
+    /// Whether the next full sync compares contents (see
+    /// [`Pair::source_replaced`]).
+    pub fn compares_contents(&self) -> bool {
+        self.compare_contents
+    }
+
+    /// The `--bwlimit` the running rsync was started with: a change of speed
+    /// restarts it (`commands.rs`).
+    pub fn speed_in_use(&self) -> u32 {
+        self.speed_in_use
+    }
+
+    /// A path rsync could never be handed (longer than it can stat) is held
+    /// and shown, never listed: a listed path it cannot even stat fails the
+    /// whole run. `failures` counts this one.
+    pub fn hold_unlisted(&mut self, path: Vec<u8>, reason: &str, failures: u32, now: Instant) {
+        let since = self.running_since().unwrap_or(now);
+        self.held.hold(path, reason, failures, now, true, since);
+    }
+
+    /// Part of the finished run was refused by the sandbox (`message` says
+    /// which): shown as the pair's error; the transfer itself was done and the
+    /// refused part is not retried.
+    pub fn refused_in_part(&mut self, message: String) {
+        self.last_error = Some(message);
+    }
+
+    /// A `verify` of this pair ended: kept for status.
+    pub fn verified(&mut self, result: crate::engine::verify::LastVerify) {
+        self.last_verify = Some(result);
+    }
+
+    /// The running batch ended. On failure its changes go back into the pending
+    /// set (merged with what arrived meanwhile) and a retry is scheduled; when it was
+    /// interrupted they go back too, due at once, and nothing counts as failed.
+    pub fn finish(&mut self, outcome: &Outcome, now: Instant) {
+        self.stop = None;
+        if let Some((started, _)) = self.transfer.take() {
+            self.last_run = Some((now, now.saturating_duration_since(started)));
+        }
+        let Some(batch) = self.running.take() else {
+            return;
+        };
+        self.leftovers.after_run(&batch, outcome);
+        self.take_outcome(batch, outcome, now);
+        if self.leftovers.too_many() {
+            self.leftovers.clear();
+            self.record_full(now, false, FullReason::TooManyPaths);
+        }
+    }
+
+    fn take_outcome(&mut self, batch: Batch, outcome: &Outcome, now: Instant) {
+        if outcome.result == RunResult::Interrupted {
+            self.requeue(&batch, now);
+            self.urgent = true;
+            return;
+        }
+        // rsync's "--max-delete limit stopped deletions": the source root was empty
+        // and the target had files. Keep the full sync, hold it, report it.
+        if std::mem::take(&mut self.guarded) && outcome.result == RunResult::SourceEmpty {
+            self.requeue(&batch, now);
+            self.empty_hold = true;
+            self.last_error = Some(
+                "the source is empty while the target is not (an empty mount point?): \
+                 the mirror is kept; `inosyncctl sync PATH --force` mirrors the empty source"
+                    .into(),
+            );
+            return;
+        }
+        match &outcome.result {
+            RunResult::Partial { held, cause } => self.split_out(&batch, outcome, held, cause, now),
+            result => match result.failure() {
+                None => {
+                    self.synced(&batch);
+                    // rsync saw these vanish: look again (their topmost missing
+                    // ancestor gets listed), in case no event covers them.
+                    for path in &outcome.vanished {
+                        self.record(path, now);
+                    }
+                }
+                Some((cause, first_retry)) => {
+                    self.failures = self.failures.saturating_add(1);
+                    let backoff = backoff(self.failures, first_retry);
+                    self.retry_at = Some(now + backoff);
+                    self.last_error = Some(cause.to_string());
+                    self.requeue(&batch, now);
+                }
+            },
+        }
+    }
+
+    fn synced(&mut self, batch: &Batch) {
+        self.failures = 0;
+        self.retry_at = None;
+        self.last_error = None;
+        self.last_sync = Some(SystemTime::now());
+        if batch.full {
+            self.empty_source_ok = false;
+            self.compare_contents = false;
+        }
+    }
+
+    /// "Some files were not transferred": the paths rsync's errors name (the
+    /// classifier found them in the batch) are held and retried on their own;
+    /// the rest of the batch arrived. When rsync skipped every deletion of the
+    /// run for those errors, the run is done again at once with them excluded
+    /// (see `held_paths`), unless they were held before (then it is their errors
+    /// that persist).
+    fn split_out(
+        &mut self,
+        batch: &Batch,
+        outcome: &Outcome,
+        held: &[Vec<u8>],
+        cause: &str,
+        now: Instant,
+    ) {
+        // A directory too deep to list is left out of later runs (nothing below
+        // it can be sent, and with it rsync deletes nothing); any other held
+        // path stays in them: leaving it out would hide changes below it.
+        let too_deep = |p: &Vec<u8>| outcome.too_deep.contains(p);
+        let new = held
+            .iter()
+            .any(|p| too_deep(p) && !batch.held_failures.contains_key(p));
+        for path in held {
+            let failures = batch.held_failures.get(path).copied().unwrap_or(0) + 1;
+            tracing::warn!(
+                "{}: {} held, retried on its own (failure {failures}): {cause}",
+                self.destination,
+                String::from_utf8_lossy(path)
+            );
+            let since = self.running_first_change.unwrap_or(now);
+            self.held
+                .hold(path.clone(), cause, failures, now, too_deep(path), since);
+        }
+        self.synced(batch);
+        if outcome.deletions_skipped && new {
+            tracing::info!(
+                "{}: rsync skipped its deletions because of the paths now held; again without them",
+                self.destination
+            );
+            if batch.full {
+                self.record_full(now, true, batch.full_reason);
+            } else {
+                for tree in &batch.trees {
+                    self.record_tree(tree, now);
+                }
+                self.urgent = true;
+            }
+        }
+    }
+
+    /// Puts a batch that did not complete back. Its moves may or may not have
+    /// been renamed on the target: they come back as transfers, which are right
+    /// either way.
+    fn requeue(&mut self, batch: &Batch, now: Instant) {
+        // Its changes are as old as they were: the lag (and the delay) count
+        // from when they happened, not from this failure.
+        if let Some(since) = self.running_first_change {
+            self.first_change = Some(self.first_change.map_or(since, |f| f.min(since)));
+        }
+        if batch.full {
+            self.record_full(now, false, batch.full_reason);
+        } else {
+            for path in batch
+                .paths
+                .iter()
+                .chain(batch.moves.iter().flat_map(|m| &m.fallback))
+            {
+                self.record(path, now);
+            }
+            // A move not renamed: its new place is compared whole (whatever
+            // the target holds there is another tree).
+            for m in &batch.moves {
+                self.record_tree(&m.to, now);
+            }
+            for tree in &batch.trees {
+                self.record_tree(tree, now);
+            }
+        }
+    }
+}

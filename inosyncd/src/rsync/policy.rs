@@ -1,0 +1,91 @@
+//! What every child of the daemon is started under, decided once at start:
+//! `--pretend`, the Landlock ABI, `sandbox = "required"`, the ssh directory,
+//! the owner mark, and the watched trees no child may write into. Kept apart
+//! from the starting itself (`launch.rs`) because every job carries it
+//! (`job.rs`), and the starting reads the job.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::sandbox::Mode;
+
+/// How children are started for the whole daemon's life.
+#[derive(Debug, Default)]
+pub struct Policy {
+    /// `--pretend`: log what would run, run nothing.
+    pub(super) pretend: bool,
+    /// The Landlock ABI children are confined with, when they are.
+    pub(super) sandbox_abi: Option<u32>,
+    /// `sandbox = "required"`: a child that cannot be confined is not started.
+    pub(super) required: bool,
+    /// Where ssh keeps its shared connections (writable in the sandbox).
+    pub(super) ssh_dir: Option<PathBuf>,
+    /// The daemon's control socket, marked on every child (`left_running`).
+    pub(super) owner: Option<OsString>,
+}
+
+impl Policy {
+    /// Decides the policy from the `sandbox` setting and what the kernel offers;
+    /// `Err` when `required` cannot be had (the start is refused with it).
+    pub fn decide(mode: Mode, pretend: bool, ssh_dir: Option<PathBuf>) -> anyhow::Result<Policy> {
+        let abi = crate::sandbox::kernel_abi().map(|v| v as u32);
+        let sandbox_abi = crate::sandbox::decide(mode, abi).map_err(anyhow::Error::msg)?;
+        match (sandbox_abi, mode) {
+            _ if pretend => {}
+            (Some(abi), _) => tracing::info!(
+                "every rsync runs in a Landlock sandbox (ABI {abi}): it writes only below its \
+                 local target"
+            ),
+            (None, Mode::Off) => {
+                tracing::info!("sandbox = \"off\": rsync runs with the daemon's full access")
+            }
+            (None, _) => tracing::warn!(
+                "this kernel has no Landlock: rsync runs unconfined (sandbox = \"auto\")"
+            ),
+        }
+        Ok(Policy {
+            pretend,
+            sandbox_abi,
+            required: mode == Mode::Required,
+            ssh_dir,
+            owner: None,
+        })
+    }
+
+    /// Marks every child with `owner`, the daemon's control socket, so that a
+    /// restart can stop what a killed daemon left running.
+    pub fn owned_by(self, owner: Option<OsString>) -> Policy {
+        Policy { owner, ..self }
+    }
+
+    /// The Landlock ABI children are confined with, if they are.
+    pub fn sandbox_abi(&self) -> Option<u32> {
+        self.sandbox_abi
+    }
+
+    /// Whether nothing is ever run (`--pretend`).
+    pub fn pretend(&self) -> bool {
+        self.pretend
+    }
+}
+
+/// What a job's children are started with: the daemon's policy and the
+/// watched trees no child may write into.
+#[derive(Debug, Clone, Default)]
+pub struct Launcher {
+    pub(super) policy: Arc<Policy>,
+    pub(super) roots: Arc<[PathBuf]>,
+}
+
+impl Launcher {
+    /// A launcher under `policy` that keeps every child out of `roots`.
+    pub fn new(policy: Arc<Policy>, roots: Arc<[PathBuf]>) -> Launcher {
+        Launcher { policy, roots }
+    }
+
+    /// Whether nothing is ever run (`--pretend`): local renames ask too.
+    pub fn pretend(&self) -> bool {
+        self.policy.pretend
+    }
+}

@@ -1,0 +1,149 @@
+//! The inotify backend against a real tree: renames and exchanges, in one read or several, keep the watch table right.
+
+use super::*;
+
+fn mv(from: &str, to: &str) -> Change {
+    Change::Move {
+        watch: 0,
+        from: from.as_bytes().to_vec(),
+        to: to.as_bytes().to_vec(),
+        implied: Vec::new(),
+    }
+}
+
+fn tree(rel: &str) -> Change {
+    Change::Tree {
+        watch: 0,
+        rel: rel.as_bytes().to_vec(),
+    }
+}
+
+/// A watcher on the tree at `root`, scanned.
+fn watched(root: &std::path::Path) -> InotifyWatcher {
+    let mut watcher = InotifyWatcher::new(crate::config::EventSet::default()).unwrap();
+    watcher
+        .add_root(0, root, crate::exclude::ExcludeSet::new(&[]).unwrap())
+        .unwrap();
+    watcher.scan_root(0, None);
+    watcher
+}
+
+/// `RENAME_EXCHANGE` of `a` and `b`.
+fn exchange(a: &std::path::Path, b: &std::path::Path) {
+    let c_path = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let (a, b) = (c_path(a), c_path(b));
+    // SAFETY: two NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// Paths as text, for readable assertions.
+fn shown(set: std::collections::BTreeSet<Vec<u8>>) -> Vec<String> {
+    set.iter()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect()
+}
+
+/// `RENAME_EXCHANGE` of two watched directories: afterwards each one's
+/// watch reports its new name (the second half of the exchange used to take
+/// the directory that had just arrived under that name, swapping the names
+/// of the two in the watch table: every later change in either was reported
+/// under the other's path).
+#[test]
+fn two_exchanged_directories_report_their_new_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir_all(root.join("a")).unwrap();
+    std::fs::create_dir_all(root.join("b")).unwrap();
+    let mut watcher = watched(&root);
+    exchange(&root.join("a"), &root.join("b"));
+    let mut out = Vec::new();
+    while watcher.read_queued(&mut out).unwrap() {}
+    // What was b is a now: a file written into it is a/new.
+    std::fs::write(root.join("a/new"), "x").unwrap();
+    std::fs::write(root.join("b/other"), "y").unwrap();
+    let mut out = Vec::new();
+    while watcher.read_queued(&mut out).unwrap() {}
+    let paths: std::collections::BTreeSet<Vec<u8>> = out
+        .into_iter()
+        .filter_map(|c| match c {
+            Change::Path { rel, .. } => Some(rel),
+            _ => None,
+        })
+        .collect();
+    assert!(paths.contains(b"a/new".as_slice()), "{paths:?}");
+    assert!(paths.contains(b"b/other".as_slice()), "{paths:?}");
+    assert!(!paths.contains(b"b/new".as_slice()), "{paths:?}");
+}
+
+/// The same across two parents, each with a subdirectory of its own: the
+/// watch table must equal the directories on disk afterwards.
+#[test]
+fn an_exchange_across_parents_keeps_the_watch_table_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    for d in ["p1/x/y/-i34/deep", "p2/f/g"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let mut watcher = watched(&root);
+    exchange(&root.join("p1/x/y"), &root.join("p2/f"));
+    let mut out = Vec::new();
+    while watcher.read_queued(&mut out).unwrap() {}
+    assert_eq!(
+        shown(watcher.watched_paths(0)),
+        [
+            "",
+            "p1",
+            "p1/x",
+            "p1/x/y",
+            "p1/x/y/g",
+            "p2",
+            "p2/f",
+            "p2/f/-i34",
+            "p2/f/-i34/deep"
+        ]
+    );
+}
+
+/// A directory moved out of one of two directories that then exchange
+/// places, all in one read.
+#[test]
+fn a_move_then_an_exchange_in_one_read_keeps_the_watch_table_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir_all(root.join("u/f/x/y/a15/x/d7/x/y/i34/x")).unwrap();
+    let mut watcher = watched(&root);
+    std::fs::rename(root.join("u/f/x/y/a15"), root.join("d34")).unwrap();
+    exchange(&root.join("d34/x/d7/x/y"), &root.join("u/f"));
+    let mut out = Vec::new();
+    while watcher.read_queued(&mut out).unwrap() {}
+    let mut on_disk = std::collections::BTreeSet::new();
+    let mut stack = vec![Vec::new()];
+    while let Some(d) = stack.pop() {
+        on_disk.insert(d.clone());
+        for e in std::fs::read_dir(crate::watcher::absolute(&root, &d))
+            .unwrap()
+            .flatten()
+        {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(crate::watcher::join(&d, e.file_name().as_bytes()));
+            }
+        }
+    }
+    assert_eq!(shown(watcher.watched_paths(0)), shown(on_disk));
+}
+
+#[test]
+fn an_exchange_is_two_trees_and_a_chain_stays_moves() {
+    let mut changes = vec![mv("a", "b"), mv("b", "a"), mv("c", "d"), mv("d", "e")];
+    unswap(&mut changes);
+    assert_eq!(changes, [tree("a"), tree("b"), mv("c", "d"), mv("d", "e")]);
+}
