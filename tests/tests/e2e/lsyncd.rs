@@ -285,8 +285,16 @@ fn lsyncd_and_inosyncd_make_the_same_mirror_from_one_config() {
     let fx = Fixture::new();
     let theirs = fx.path("lsyncd-dst");
     fs::create_dir(&theirs).unwrap();
+    // One mtime for both copies: the mirrors are compared to the nanosecond,
+    // and two writes a moment apart may land in different clock ticks.
+    let when = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
     for dst in [&fx.dst, &theirs] {
         fs::write(dst.join("kept"), "only on the target").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(dst.join("kept"))
+            .and_then(|f| f.set_modified(when))
+            .unwrap();
     }
     fs::write(fx.src.join("a"), "a").unwrap();
     fs::write(fx.src.join("b.tmp"), "excluded").unwrap();
