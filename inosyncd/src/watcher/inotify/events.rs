@@ -4,7 +4,7 @@
 
 use inotify::EventMask;
 
-use super::watch_tree::Wd;
+use super::watch_tree::{NodeId, Wd};
 use super::{Change, InotifyWatcher};
 use crate::watcher::join;
 
@@ -28,62 +28,13 @@ impl InotifyWatcher {
         let Some(node) = self.tree.node_of(wd) else {
             return;
         };
-        if mask.contains(EventMask::IGNORED) {
-            let root_of = self
-                .tree
-                .is_root(node)
-                .then(|| self.tree.watch_of(node))
-                .flatten();
-            for stale in self.tree.remove_subtree(node).into_iter().skip(1) {
-                self.rm_watch(stale);
-            }
-            if let Some(watch) = root_of
-                && let Some(root) = self.roots.get_mut(&watch)
-            {
-                tracing::error!(
-                    "watch root {} was deleted or unmounted; its changes are no longer seen",
-                    root.path.display()
-                );
-                root.node = None;
-                out.push(Change::RootGone { watch });
-            }
+        if self.watched_dir_went(node, mask, out) {
             return;
         }
-        if mask.contains(EventMask::MOVE_SELF) {
-            if self.tree.is_root(node)
-                && let Some(watch) = self.tree.watch_of(node)
-            {
-                out.push(Change::RootGone { watch });
-            }
-            return;
-        }
-        // A directory renamed away and not seen arriving belongs to no tree for now;
-        // what happened in it is found by the scan when it arrives.
-        let Some(watch) = self.tree.watch_of(node) else {
-            if let Some(top) = self.tree.detached_top(node) {
-                let wd = self.tree.wd(top);
-                if !self.lost_while_moving.contains(&wd) {
-                    self.lost_while_moving.push(wd);
-                }
-            }
+        let Some((watch, rel)) = self.place(node, name.as_deref(), mask) else {
             return;
         };
-        let Some(name) = name else {
-            return;
-        };
-        // A directory renamed away and not seen arriving: its path is unknown, and a
-        // guessed path could name (and delete on the target) something else.
-        let Some(dir_rel) = self.tree.rel_path(node) else {
-            return;
-        };
-        let rel = join(&dir_rel, &name);
         let is_dir = mask.contains(EventMask::ISDIR);
-        let Some(root) = self.roots.get(&watch) else {
-            return;
-        };
-        if root.excludes.matches(&rel, is_dir) {
-            return;
-        }
         if mask.contains(EventMask::MOVED_FROM) {
             self.renamed_from.push((cookie, watch, rel.clone(), is_dir));
         }
@@ -99,46 +50,12 @@ impl InotifyWatcher {
                 Some(self.renamed_from.swap_remove(at).2)
             })
             .flatten();
-        let mut implied = Vec::new();
-        let mut implied_ok = false;
-        if is_dir {
-            // The directory leaving: never one given this place during this read
-            // (by an earlier rename of it, or by a scan, which sees the present
-            // and so may have put a directory where a later event moves it: when
-            // two directories exchange places, the name is held by both). A
-            // rename that finds none is not replayed as a move: the directory
-            // that arrives is scanned and found where it is.
-            let leaving = self
-                .tree
-                .children_named(node, &name)
-                .into_iter()
-                .find(|c| !self.tree.was_placed(*c));
-            if mask.contains(EventMask::MOVED_FROM)
-                && let Some(child) = leaving
-            {
-                self.tree.detach(child);
-                self.moved_out.push((cookie, self.tree.wd(child), watch));
+        let (implied, implied_ok) = match (is_dir, name) {
+            (true, Some(name)) => {
+                self.directory_entry(node, watch, &name, &rel, cookie, mask, from.is_some(), out)
             }
-            // A pure rename: the directory kept its watches and missed nothing.
-            let pure = mask.contains(EventMask::MOVED_TO)
-                && self.moved_in(cookie, watch, node, &name)
-                && from.is_some();
-            implied_ok = pure;
-            if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
-                let emit = self.events.wants_new_entries();
-                // A renamed directory's entries are not new: they are listed apart,
-                // for the transfer that replaces a rename that cannot be done. If
-                // it missed events on the way, they are all listed as changed.
-                let mut found = Vec::new();
-                self.scan_dir(watch, node, &name, rel.clone(), emit, &mut found);
-                for change in found {
-                    match change {
-                        Change::Path { rel, .. } if pure => implied.push(rel),
-                        other => out.push(other),
-                    }
-                }
-            }
-        }
+            _ => (Vec::new(), false),
+        };
         // A directory that missed events on the way is not renamed on the target:
         // what arrived is transferred, what left is deleted, as for any new tree.
         let from = match from {
@@ -164,37 +81,173 @@ impl InotifyWatcher {
         if mask.contains(EventMask::MOVED_FROM) {
             return;
         }
-        if self.events.triggers(mask) {
-            // Written and not closed: it goes out once quiet (see the engine).
-            if !is_dir && mask.contains(EventMask::MODIFY) {
-                out.push(Change::Written { watch, rel });
-                return;
+        self.report(watch, rel, mask, implied_ok, out);
+    }
+
+    /// The watched directory itself went (`IN_IGNORED`: deleted or unmounted;
+    /// `IN_MOVE_SELF` of a watch root): its watches go, a root is gone. Returns
+    /// whether the event was about that.
+    fn watched_dir_went(&mut self, node: NodeId, mask: EventMask, out: &mut Vec<Change>) -> bool {
+        if mask.contains(EventMask::IGNORED) {
+            let root_of = self
+                .tree
+                .is_root(node)
+                .then(|| self.tree.watch_of(node))
+                .flatten();
+            for stale in self.tree.remove_subtree(node).into_iter().skip(1) {
+                self.rm_watch(stale);
             }
-            // A directory deleted or arrived from elsewhere (or that missed
-            // events on the way): whatever holds its name by the time rsync
-            // runs is made equal as a whole tree.
-            if is_dir
-                && (mask.contains(EventMask::DELETE)
-                    || (mask.contains(EventMask::MOVED_TO) && !implied_ok))
+            if let Some(watch) = root_of
+                && let Some(root) = self.roots.get_mut(&watch)
             {
-                out.push(Change::Tree { watch, rel });
-                return;
-            }
-            // A file with other hard links changed: its other names changed too,
-            // and inotify reports only the one written through. Where they are is
-            // unknown, so the whole tree is compared (size and mtime show them).
-            if !is_dir
-                && mask.intersects(EventMask::CLOSE_WRITE | EventMask::ATTRIB)
-                && let Some(root) = self.roots.get(&watch)
-                && crate::watcher::has_other_links(&root.path, &rel)
-            {
-                tracing::debug!(
-                    "{}: changed and has other hard links; full sync",
-                    String::from_utf8_lossy(&rel)
+                tracing::error!(
+                    "watch root {} was deleted or unmounted; its changes are no longer seen",
+                    root.path.display()
                 );
-                out.push(Change::Everything { watch });
+                root.node = None;
+                out.push(Change::RootGone { watch });
             }
-            out.push(Change::Path { watch, rel });
+            return true;
         }
+        if mask.contains(EventMask::MOVE_SELF) {
+            if self.tree.is_root(node)
+                && let Some(watch) = self.tree.watch_of(node)
+            {
+                out.push(Change::RootGone { watch });
+            }
+            return true;
+        }
+        false
+    }
+
+    /// The watch and path of the entry `name` in the directory `node`, unless
+    /// it cannot be placed or is excluded.
+    fn place(
+        &mut self,
+        node: NodeId,
+        name: Option<&[u8]>,
+        mask: EventMask,
+    ) -> Option<(u32, Vec<u8>)> {
+        // A directory renamed away and not seen arriving belongs to no tree for now;
+        // what happened in it is found by the scan when it arrives.
+        let Some(watch) = self.tree.watch_of(node) else {
+            if let Some(top) = self.tree.detached_top(node) {
+                let wd = self.tree.wd(top);
+                if !self.lost_while_moving.contains(&wd) {
+                    self.lost_while_moving.push(wd);
+                }
+            }
+            return None;
+        };
+        let name = name?;
+        // A directory renamed away and not seen arriving: its path is unknown, and a
+        // guessed path could name (and delete on the target) something else.
+        let dir_rel = self.tree.rel_path(node)?;
+        let rel = join(&dir_rel, name);
+        let root = self.roots.get(&watch)?;
+        if root.excludes.matches(&rel, mask.contains(EventMask::ISDIR)) {
+            return None;
+        }
+        Some((watch, rel))
+    }
+
+    /// A directory entry that came, left or was renamed: its watches follow it,
+    /// a new one is scanned. Returns what lies below it when it is a pure
+    /// rename (listed apart, for the transfer that replaces a rename that
+    /// cannot be done), and whether it is one.
+    #[allow(clippy::too_many_arguments)]
+    fn directory_entry(
+        &mut self,
+        node: NodeId,
+        watch: u32,
+        name: &[u8],
+        rel: &[u8],
+        cookie: u32,
+        mask: EventMask,
+        paired: bool,
+        out: &mut Vec<Change>,
+    ) -> (Vec<Vec<u8>>, bool) {
+        // The directory leaving: never one given this place during this read
+        // (by an earlier rename of it, or by a scan, which sees the present
+        // and so may have put a directory where a later event moves it: when
+        // two directories exchange places, the name is held by both). A
+        // rename that finds none is not replayed as a move: the directory
+        // that arrives is scanned and found where it is.
+        let leaving = self
+            .tree
+            .children_named(node, name)
+            .into_iter()
+            .find(|c| !self.tree.was_placed(*c));
+        if mask.contains(EventMask::MOVED_FROM)
+            && let Some(child) = leaving
+        {
+            self.tree.detach(child);
+            self.moved_out.push((cookie, self.tree.wd(child), watch));
+        }
+        // A pure rename: the directory kept its watches and missed nothing.
+        let pure = mask.contains(EventMask::MOVED_TO)
+            && self.moved_in(cookie, watch, node, name)
+            && paired;
+        let mut implied = Vec::new();
+        if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+            let emit = self.events.wants_new_entries();
+            // A renamed directory's entries are not new: they are listed apart,
+            // for the transfer that replaces a rename that cannot be done. If
+            // it missed events on the way, they are all listed as changed.
+            let mut found = Vec::new();
+            self.scan_dir(watch, node, name, rel.to_vec(), emit, &mut found);
+            for change in found {
+                match change {
+                    Change::Path { rel, .. } if pure => implied.push(rel),
+                    other => out.push(other),
+                }
+            }
+        }
+        (implied, pure)
+    }
+
+    /// What an event that is not a move says, if `events` asks for it.
+    fn report(
+        &mut self,
+        watch: u32,
+        rel: Vec<u8>,
+        mask: EventMask,
+        implied_ok: bool,
+        out: &mut Vec<Change>,
+    ) {
+        if !self.events.triggers(mask) {
+            return;
+        }
+        let is_dir = mask.contains(EventMask::ISDIR);
+        // Written and not closed: it goes out once quiet (see the engine).
+        if !is_dir && mask.contains(EventMask::MODIFY) {
+            out.push(Change::Written { watch, rel });
+            return;
+        }
+        // A directory deleted or arrived from elsewhere (or that missed
+        // events on the way): whatever holds its name by the time rsync
+        // runs is made equal as a whole tree.
+        if is_dir
+            && (mask.contains(EventMask::DELETE)
+                || (mask.contains(EventMask::MOVED_TO) && !implied_ok))
+        {
+            out.push(Change::Tree { watch, rel });
+            return;
+        }
+        // A file with other hard links changed: its other names changed too,
+        // and inotify reports only the one written through. Where they are is
+        // unknown, so the whole tree is compared (size and mtime show them).
+        if !is_dir
+            && mask.intersects(EventMask::CLOSE_WRITE | EventMask::ATTRIB)
+            && let Some(root) = self.roots.get(&watch)
+            && crate::watcher::has_other_links(&root.path, &rel)
+        {
+            tracing::debug!(
+                "{}: changed and has other hard links; full sync",
+                String::from_utf8_lossy(&rel)
+            );
+            out.push(Change::Everything { watch });
+        }
+        out.push(Change::Path { watch, rel });
     }
 }
