@@ -25,7 +25,7 @@ pub async fn run(connection: &Connection, request: AddWatch, json: bool) -> Resu
     } else {
         format!("{} directories", watch.watched_dirs)
     };
-    println!(
+    outln!(
         "watching {} ({watched}); full sync to {} started",
         watch.path,
         destinations.join(", ")

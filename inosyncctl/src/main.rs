@@ -1,5 +1,7 @@
 //! `inosyncctl`: steer a running inosyncd through its control socket.
 
+#[macro_use]
+mod output;
 mod add;
 mod cause;
 mod cli;
@@ -27,23 +29,8 @@ const EXIT_UNREACHABLE: u8 = 3;
 pub(crate) const EXIT_DRIFT: u8 = 4;
 
 fn main() -> ExitCode {
-    // Output piped into `head` and the like: end quietly when the reader has gone,
-    // as other command-line tools do (exit 141, as a shell reports SIGPIPE). Not
-    // by SIGPIPE itself: a daemon that refuses the connection must be an error
-    // message, not a silent death on the socket.
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let message = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or_default();
-        if message.contains("Broken pipe") {
-            std::process::exit(141);
-        }
-        default_hook(info);
-    }));
+    // Everything on stdout goes through `out!`/`outln!` (output.rs): a reader
+    // that went away ends the program quietly.
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -71,7 +58,7 @@ fn main() -> ExitCode {
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CallError> {
     let json = serde_json::to_string_pretty(value)
         .map_err(|e| CallError::Refused(format!("cannot encode JSON: {e}")))?;
-    println!("{json}");
+    outln!("{json}");
     Ok(())
 }
 
@@ -89,7 +76,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
     if let Some(dir) = &cli.man_pages {
         return man_page::write(dir)
             .map(|path| {
-                println!("{}", path.display());
+                outln!("{}", path.display());
                 ExitCode::SUCCESS
             })
             .map_err(|e| {
@@ -110,12 +97,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
     };
     if let Command::Completions { shell } = command {
         use clap::CommandFactory;
-        clap_complete::generate(
-            shell,
-            &mut Cli::command(),
-            "inosyncctl",
-            &mut std::io::stdout(),
-        );
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "inosyncctl", &mut script);
+        out!("{}", String::from_utf8_lossy(&script));
         return Ok(ExitCode::SUCCESS);
     }
     let socket = cli
@@ -138,17 +122,17 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
             if json {
                 print_json(&status)?;
             } else if one && !wide {
-                print!(
+                out!(
                     "{}",
                     status_table::render_watch(&status, &status.watches[0])
                 );
             } else if wide {
-                print!("{}", status_table::render_wide(&status));
+                out!("{}", status_table::render_wide(&status));
             } else {
-                print!("{}", status_table::render(&status));
+                out!("{}", status_table::render(&status));
             }
         }
-        Command::Metrics => print!("{}", connection.metrics().await?),
+        Command::Metrics => out!("{}", connection.metrics().await?),
         Command::Add {
             path,
             remote_path,
@@ -184,7 +168,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
             if json {
                 print_json(&serde_json::json!({ "removed": path }))?;
             } else {
-                println!("removed {path}");
+                outln!("removed {path}");
             }
         }
         Command::Speed { kbps, reset, watch } => {
@@ -232,9 +216,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
                     }
                     return Ok(ExitCode::from(EXIT_REFUSED));
                 }
-                println!("full sync of {what} done");
+                outln!("full sync of {what} done");
             } else {
-                println!("full sync of {what} scheduled");
+                outln!("full sync of {what} scheduled");
             }
         }
         Command::Wait {
@@ -249,7 +233,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
         Command::Pause { path } => {
             let path = path.as_deref().map(paths::resolve).transpose()?;
             connection.pause(path.clone(), true).await?;
-            println!(
+            outln!(
                 "paused {}: changes are recorded, not synced",
                 path.as_deref().unwrap_or("all watches")
             );
@@ -257,11 +241,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
         Command::Resume { path } => {
             let path = path.as_deref().map(paths::resolve).transpose()?;
             connection.pause(path.clone(), false).await?;
-            println!("resumed {}", path.as_deref().unwrap_or("all watches"));
+            outln!("resumed {}", path.as_deref().unwrap_or("all watches"));
         }
         Command::Reload => {
             let summary = connection.reload().await?;
-            println!("{summary}");
+            outln!("{summary}");
         }
         Command::Verify {
             path,
@@ -296,8 +280,8 @@ fn show_setting(
         Source::CommandLine => "from inosyncd's command line",
     };
     match &setting.watch {
-        Some(watch) => println!("{watch}: {name} {} ({source})", format(setting.value)),
-        None => println!("{name} {} ({source})", format(setting.value)),
+        Some(watch) => outln!("{watch}: {name} {} ({source})", format(setting.value)),
+        None => outln!("{name} {} ({source})", format(setting.value)),
     }
     Ok(())
 }

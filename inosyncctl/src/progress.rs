@@ -78,7 +78,7 @@ pub async fn show_while(
                         bar.set_message(line);
                     }
                     None if line != last => {
-                        println!("{line}");
+                        outln!("{line}");
                         last = line;
                     }
                     None => {}

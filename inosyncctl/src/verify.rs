@@ -17,31 +17,34 @@ pub fn show(report: &VerifyReport, json: bool) -> Result<ExitCode, CallError> {
         for pair in &report.pairs {
             match (&pair.error, pair.count) {
                 (Some(error), _) => {
-                    println!(
+                    outln!(
                         "{} -> {}: not compared: {error}",
-                        pair.watch, pair.destination
+                        pair.watch,
+                        pair.destination
                     )
                 }
                 (None, 0) if pair.on_the_way == 0 => {
-                    println!("{} -> {}: equal", pair.watch, pair.destination)
+                    outln!("{} -> {}: equal", pair.watch, pair.destination)
                 }
-                (None, 0) => println!(
+                (None, 0) => outln!(
                     "{} -> {}: no drift; {} differing path(s) are on their way",
-                    pair.watch, pair.destination, pair.on_the_way
+                    pair.watch,
+                    pair.destination,
+                    pair.on_the_way
                 ),
                 (None, n) => {
-                    println!("{} -> {}: {n} path(s) differ", pair.watch, pair.destination);
+                    outln!("{} -> {}: {n} path(s) differ", pair.watch, pair.destination);
                     for line in &pair.paths {
-                        println!("  {line}");
+                        outln!("  {line}");
                     }
                     if n > pair.paths.len() as u64 {
-                        println!("  ... and {} more", n - pair.paths.len() as u64);
+                        outln!("  ... and {} more", n - pair.paths.len() as u64);
                     }
                 }
             }
         }
         if report.repaired && drift > 0 {
-            println!("the differing paths are queued for a sync");
+            outln!("the differing paths are queued for a sync");
         }
     }
     if drift > 0 {

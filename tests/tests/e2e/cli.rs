@@ -379,3 +379,21 @@ fn a_missing_config_mentions_the_quick_start() {
         inosync_tests::refused_start(&["-c".as_ref(), "/nonexistent/inosync.toml".as_ref()]);
     assert!(stderr.contains("inosyncd SOURCE TARGET"), "{stderr}");
 }
+
+#[test]
+fn output_to_a_reader_that_went_away_ends_quietly_with_141() {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = Command::new(bin("inosyncctl"))
+        .args(["completions", "bash"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run inosyncctl");
+    assert_eq!(out.status.code(), Some(141), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
