@@ -368,6 +368,9 @@ impl Engine {
                         break;
                     }
                     stopping = Some(Instant::now() + grace);
+                    // What happened before the signal may still be queued,
+                    // unread: it is among the changes synced on the way out.
+                    self.read_events(&mut changes)?;
                     let (pending, left) = self.hurry_all();
                     tracing::info!(
                         "stopping: no more events read; syncing {pending} pending change(s) first \

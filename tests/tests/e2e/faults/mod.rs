@@ -308,3 +308,25 @@ fn changes_during_start_up_are_not_lost() {
         panic!("{round} writes during start-up: {problems}\n{log}");
     }
 }
+
+/// A file written right before SIGTERM: its event may still be queued, unread,
+/// when the signal comes. It is read and synced before the exit (with
+/// `initial_sync = false` the next start would not send it).
+#[test]
+fn a_change_written_right_before_sigterm_is_synced_before_the_exit() {
+    for round in 0..5 {
+        let fx = Fixture::new();
+        let mut daemon = fx.start_toml(&fx.config("delay = 0\ninitial_sync = false"));
+        daemon.wait_idle();
+        let name = format!("last-{round}");
+        fs::write(fx.src.join(&name), "written last").unwrap();
+        let status = daemon.terminate();
+        assert!(status.success(), "{status}\n{}", daemon.log());
+        assert_eq!(
+            fs::read_to_string(fx.dst.join(&name)).ok().as_deref(),
+            Some("written last"),
+            "round {round}: the last change was lost\n{}",
+            daemon.log()
+        );
+    }
+}
