@@ -102,7 +102,12 @@ impl Locator<'_> {
         format!("{}:{line}: {key}", self.file.display())
     }
 
-    fn error<T>(&self, spanned: &Spanned<T>, key: &str, problem: &str) -> ConfigError {
+    fn error<T>(
+        &self,
+        spanned: &Spanned<T>,
+        key: &str,
+        problem: impl std::fmt::Display,
+    ) -> ConfigError {
         ConfigError(format!("{}: {problem}", self.at(spanned, key)))
     }
 }

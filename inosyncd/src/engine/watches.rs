@@ -236,7 +236,7 @@ impl Engine {
     pub(super) fn excludes_for(&self, spec: &WatchConfig) -> Result<ExcludeSet, String> {
         let mut patterns = self.config.excludes.clone();
         patterns.extend(spec.excludes.iter().cloned());
-        ExcludeSet::new(&patterns)
+        ExcludeSet::new(&patterns).map_err(|e| e.to_string())
     }
 
     pub(super) fn pairs_for(&mut self, spec: &WatchConfig) -> Vec<Pair> {
