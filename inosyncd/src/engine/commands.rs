@@ -31,7 +31,7 @@ pub fn spec_from_added(added: &AddedWatch) -> Result<WatchConfig, String> {
 }
 
 fn spec_from_request(request: &AddWatch) -> Result<WatchConfig, String> {
-    let path = checks::absolute_watch_dir(&request.path)?;
+    let path = checks::absolute_watch_dir(&request.path).map_err(|e| e.to_string())?;
     for target in &request.targets {
         checks::target(target).map_err(|e| format!("--target: {e}"))?;
     }
@@ -256,7 +256,7 @@ impl Engine {
             (true, _) => Some(None),
             (false, Some(value)) => {
                 if knob == Knob::Delay {
-                    checks::seconds(value)?;
+                    checks::seconds(value).map_err(|e| e.to_string())?;
                 }
                 Some(Some(value))
             }

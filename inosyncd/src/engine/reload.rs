@@ -26,7 +26,7 @@ impl Engine {
             }
         }
         if !self.policy.pretend() {
-            new.rsync = resolve_rsync(&new.rsync)?;
+            new.rsync = resolve_rsync(&new.rsync).map_err(|e| e.to_string())?;
         }
         self.check_runtime_watches_under(&new)?;
         let mut notes = Vec::new();
