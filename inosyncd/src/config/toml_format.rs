@@ -6,7 +6,9 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Config, ConfigError, DeleteMode, EventSet, WatchConfig, checks, exclude_file};
+use super::{
+    Backend, Config, ConfigError, DeleteMode, EventSet, WatchConfig, checks, exclude_file,
+};
 
 /// `delete` as written: a boolean or one of the words.
 enum RawDelete {
@@ -173,8 +175,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     let backend = match &raw.backend {
         Some(name) => name
             .get_ref()
-            .parse()
-            .map_err(|e: String| loc.error(name, "backend", &e))?,
+            .parse::<Backend>()
+            .map_err(|e| loc.error(name, "backend", &e))?,
         None => defaults.backend,
     };
     let sandbox = match &raw.sandbox {
