@@ -182,8 +182,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     let sandbox = match &raw.sandbox {
         Some(name) => name
             .get_ref()
-            .parse()
-            .map_err(|e: String| loc.error(name, "sandbox", &e))?,
+            .parse::<crate::sandbox::Mode>()
+            .map_err(|e| loc.error(name, "sandbox", &e))?,
         None => defaults.sandbox,
     };
     let metrics_listen = match &raw.metrics_listen {
