@@ -107,7 +107,7 @@ impl RuntimeState {
 const HEADER: &str = "# Runtime changes made with inosyncctl; written by inosyncd.\n";
 
 /// Why the state file cannot be used: the daemon does not start, and prints
-/// this text (README "Runtime changes and the state file").
+/// this text (README "Operating at runtime").
 #[derive(Debug, thiserror::Error)]
 pub enum StateFileError {
     /// Its directory could not be made.
