@@ -370,7 +370,7 @@ fn delete_mode(
         RawDelete::Word(word) => Err(loc.error(
             mode,
             key,
-            &format!("{word:?} is not a delete mode: use true, false, \"startup\" or \"running\""),
+            super::delete_mode::UnknownDeleteMode(word.clone()),
         )),
     }
 }
