@@ -329,7 +329,7 @@ impl Engine {
                 if pair.is_running() && pair.speed_in_use() != speed && pair.interrupt() {
                     tracing::info!(
                         "{}: restarting the running transfer with --bwlimit={speed}",
-                        pair.destination
+                        pair.destination()
                     );
                 }
             }

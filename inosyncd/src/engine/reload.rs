@@ -292,7 +292,7 @@ impl Engine {
             let exists = self.watches[&id]
                 .pairs
                 .iter()
-                .any(|p| p.target == *target && p.destination == *destination);
+                .any(|p| p.target() == *target && p.destination() == *destination);
             if !exists {
                 let mut pair = self.new_pair(target.clone(), destination.clone());
                 pair.record_full(now, true, FullReason::Reload);
@@ -307,7 +307,7 @@ impl Engine {
         watch.pairs.retain_mut(|p| {
             let keep = wanted
                 .iter()
-                .any(|(t, d)| p.target == *t && p.destination == *d);
+                .any(|(t, d)| p.target() == *t && p.destination() == *d);
             if !keep {
                 p.interrupt();
             }

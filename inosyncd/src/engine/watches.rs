@@ -67,7 +67,7 @@ impl Watch {
             .find(|p| p.is_held_empty())
             .map(|p| Refusal::EmptySource {
                 path,
-                destination: p.destination.clone(),
+                destination: p.destination().to_string(),
             })
     }
 }
