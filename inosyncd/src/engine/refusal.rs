@@ -112,3 +112,74 @@ fn no_defaults(quick_start: bool) -> &'static str {
         "the config has no default targets"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The words administrators (and scripts) read, pinned whole.
+    #[test]
+    fn refusals_read_as_they_always_did() {
+        let cases = [
+            (
+                Refusal::NoTarget {
+                    path: "/srv/a".into(),
+                    quick_start: true,
+                },
+                "cannot add /srv/a: no --target given and a quick start has no default \
+                 targets: say where it goes, `inosyncctl add /srv/a --target DEST` (DEST is \
+                 the mirror itself)",
+            ),
+            (
+                Refusal::NoTarget {
+                    path: "/srv/a".into(),
+                    quick_start: false,
+                },
+                "cannot add /srv/a: no --target given and the config has no default \
+                 targets: say where it goes, `inosyncctl add /srv/a --target DEST` (DEST is \
+                 the mirror itself)",
+            ),
+            (
+                Refusal::CannotAdd {
+                    path: "/srv/a".into(),
+                    problem: Box::new(Refusal::Target(CheckError::OptionTarget("-x".into()))),
+                },
+                "cannot add /srv/a: --target: target \"-x\" starts with '-' and would be read \
+                 as an option",
+            ),
+            (
+                Refusal::NotWatched("/srv/b".into()),
+                "/srv/b is not watched",
+            ),
+            (
+                Refusal::SourceMissing {
+                    path: "/srv/a".into(),
+                    why: "gone".into(),
+                },
+                "/srv/a: source missing: gone",
+            ),
+            (
+                Refusal::EmptySource {
+                    path: "/srv/a".into(),
+                    destination: "/m/a".into(),
+                },
+                "/srv/a: source missing for /m/a: the source is empty while the target is not",
+            ),
+            (
+                Refusal::ForceNeedsPath,
+                "sync --force needs the PATH of one watch",
+            ),
+            (
+                Refusal::NoConfigFile,
+                "started without a config file (quick start): nothing to reload",
+            ),
+            (
+                Refusal::Delay(CheckError::Seconds(-1.0)),
+                "--delay: -1 is not a number of seconds >= 0",
+            ),
+        ];
+        for (refusal, text) in cases {
+            assert_eq!(refusal.to_string(), text);
+        }
+    }
+}
