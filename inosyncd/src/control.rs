@@ -63,7 +63,9 @@ impl Handler {
 
     /// Like `ask`, for commands whose answer may be a refusal in words.
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, ControlError> {
-        self.ask(make).await?.map_err(ControlError::Refused)
+        self.ask(make)
+            .await?
+            .map_err(|refusal| ControlError::Refused(refusal.to_string()))
     }
     /// [`Handler::call`] for a command that changes something, logged once
     /// when the engine has answered: who asked for what, and the refusal if

@@ -15,22 +15,45 @@ use std::path::Path;
 
 use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 
+/// Why an exclude list was refused: each config format and the control socket
+/// put their own place (file and line, option) before this text, so it names
+/// only the pattern and its problem.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ExcludeError {
+    /// An empty pattern or a bare `/` would exclude nothing or everything.
+    #[error("exclude pattern {0:?} matches nothing useful")]
+    Useless(String),
+    /// rsync reads its exclude list one pattern a line, NUL-free.
+    #[error("exclude pattern {0:?} contains a NUL or newline")]
+    BadByte(String),
+    /// The glob the pattern becomes does not compile.
+    #[error("exclude pattern {pattern:?}: {error}")]
+    Glob {
+        /// The pattern as written.
+        pattern: String,
+        /// What the glob compiler said.
+        error: globset::Error,
+    },
+    /// The compiled patterns could not be joined into one set.
+    #[error("{0}")]
+    Set(globset::Error),
+}
+
 /// Checks one pattern without building a set, for config validation.
-pub fn check_pattern(pattern: &str) -> Result<(), String> {
+pub fn check_pattern(pattern: &str) -> Result<(), ExcludeError> {
     if pattern.is_empty() || pattern == "/" {
-        return Err(format!(
-            "exclude pattern {pattern:?} matches nothing useful"
-        ));
+        return Err(ExcludeError::Useless(pattern.to_string()));
     }
     if pattern.contains('\0') || pattern.contains('\n') {
-        return Err(format!(
-            "exclude pattern {pattern:?} contains a NUL or newline"
-        ));
+        return Err(ExcludeError::BadByte(pattern.to_string()));
     }
     let (glob, _) = translate(pattern);
     build(&glob)
         .map(|_| ())
-        .map_err(|e| format!("exclude pattern {pattern:?}: {e}"))
+        .map_err(|error| ExcludeError::Glob {
+            pattern: pattern.to_string(),
+            error,
+        })
 }
 
 /// Turns an rsync pattern into a glob over paths relative to the watch root, and
@@ -72,13 +95,16 @@ pub struct ExcludeSet {
 
 impl ExcludeSet {
     /// Compiles the patterns; the error names the bad one.
-    pub fn new(patterns: &[String]) -> Result<ExcludeSet, String> {
+    pub fn new(patterns: &[String]) -> Result<ExcludeSet, ExcludeError> {
         let mut any = GlobSetBuilder::new();
         let mut dirs = GlobSetBuilder::new();
         for pattern in patterns {
             check_pattern(pattern)?;
             let (glob, dir_only) = translate(pattern);
-            let compiled = build(&glob).map_err(|e| format!("exclude pattern {pattern:?}: {e}"))?;
+            let compiled = build(&glob).map_err(|error| ExcludeError::Glob {
+                pattern: pattern.clone(),
+                error,
+            })?;
             if dir_only {
                 dirs.add(compiled);
             } else {
@@ -87,8 +113,8 @@ impl ExcludeSet {
         }
         Ok(ExcludeSet {
             patterns: patterns.to_vec(),
-            any: any.build().map_err(|e| e.to_string())?,
-            dirs: dirs.build().map_err(|e| e.to_string())?,
+            any: any.build().map_err(ExcludeError::Set)?,
+            dirs: dirs.build().map_err(ExcludeError::Set)?,
         })
     }
 
@@ -180,7 +206,12 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_named() {
-        assert!(check_pattern("[").unwrap_err().contains("\"[\""));
+        assert!(
+            check_pattern("[")
+                .unwrap_err()
+                .to_string()
+                .contains("\"[\"")
+        );
         assert!(check_pattern("").is_err());
     }
 }

@@ -106,6 +106,49 @@ impl RuntimeState {
 /// and is never moved aside or overwritten.
 const HEADER: &str = "# Runtime changes made with inosyncctl; written by inosyncd.\n";
 
+/// Why the state file cannot be used: the daemon does not start, and prints
+/// this text (README "Operating at runtime").
+#[derive(Debug, thiserror::Error)]
+pub enum StateFileError {
+    /// Its directory could not be made.
+    #[error("cannot create the state directory: {0}")]
+    Directory(std::io::Error),
+    /// Writing runtime changes into the config file would destroy it.
+    #[error("--state {} is the config file; choose another state file", .0.display())]
+    IsConfigFile(PathBuf),
+    /// The lock file could not be opened or locked.
+    #[error("cannot lock the state file: {0}")]
+    Lock(std::io::Error),
+    /// Another daemon holds the lock.
+    #[error(
+        "state file {} is in use by another inosyncd (locked: {}); \
+         give each daemon its own --state",
+        path.display(),
+        lock.display()
+    )]
+    InUse {
+        /// The state file.
+        path: PathBuf,
+        /// Its lock file.
+        lock: PathBuf,
+    },
+    /// A symlink, a directory, or a file that could not be read.
+    #[error("state file: {0}")]
+    Read(std::io::Error),
+    /// A file we did not write: neither moved aside nor overwritten.
+    #[error(
+        "{} is not an inosyncd state file ({problem}); refusing to overwrite it: \
+         remove it or choose another --state",
+        path.display()
+    )]
+    NotOurs {
+        /// The file.
+        path: PathBuf,
+        /// The first line of the TOML parser's complaint.
+        problem: String,
+    },
+}
+
 /// Where the state lives, locked for this daemon's lifetime: two daemons sharing
 /// one state file would each overwrite the other's changes.
 #[derive(Debug)]
@@ -118,29 +161,21 @@ impl StateFile {
     /// Locks the state file at `path` (through `<path>.lock` beside it, which
     /// survives the atomic renames of the file itself). Refused when another
     /// daemon holds it, or when `path` is the config file.
-    pub fn open(path: PathBuf, config_file: Option<&Path>) -> Result<StateFile, String> {
+    pub fn open(path: PathBuf, config_file: Option<&Path>) -> Result<StateFile, StateFileError> {
         let dir = parent_dir(&path);
-        ensure_dir(&dir, PRIVATE_DIR)
-            .map_err(|e| format!("cannot create the state directory: {e}"))?;
+        ensure_dir(&dir, PRIVATE_DIR).map_err(StateFileError::Directory)?;
         if let Some(config) = config_file
             && same_file(&path, config)
         {
-            return Err(format!(
-                "--state {} is the config file; choose another state file",
-                path.display()
-            ));
+            return Err(StateFileError::IsConfigFile(path));
         }
         let mut lock_path = path.clone().into_os_string();
         lock_path.push(".lock");
         let lock = Lock::try_acquire(Path::new(&lock_path))
-            .map_err(|e| format!("cannot lock the state file: {e}"))?
-            .ok_or_else(|| {
-                format!(
-                    "state file {} is in use by another inosyncd (locked: {}); \
-                     give each daemon its own --state",
-                    path.display(),
-                    Path::new(&lock_path).display()
-                )
+            .map_err(StateFileError::Lock)?
+            .ok_or_else(|| StateFileError::InUse {
+                path: path.clone(),
+                lock: PathBuf::from(&lock_path),
             })?;
         Ok(StateFile { path, _lock: lock })
     }
@@ -170,11 +205,11 @@ impl StateFile {
     /// replaced by an empty state, so the daemon starts with the config alone. A
     /// symlink, a directory, or a file we did not write is refused: it is somebody
     /// else's, and neither moved nor overwritten.
-    pub fn load(&self) -> Result<RuntimeState, String> {
+    pub fn load(&self) -> Result<RuntimeState, StateFileError> {
         let bytes = match read_regular(&self.path) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Ok(RuntimeState::default()),
-            Err(e) => return Err(format!("state file: {e}")),
+            Err(e) => return Err(StateFileError::Read(e)),
         };
         let text = String::from_utf8_lossy(&bytes);
         match toml::from_str(&text) {
@@ -183,12 +218,15 @@ impl StateFile {
                 self.move_aside(&e.to_string());
                 Ok(RuntimeState::default())
             }
-            Err(e) => Err(format!(
-                "{} is not an inosyncd state file ({}); refusing to overwrite it: \
-                 remove it or choose another --state",
-                self.path.display(),
-                e.to_string().lines().next().unwrap_or("not TOML")
-            )),
+            Err(e) => Err(StateFileError::NotOurs {
+                path: self.path.clone(),
+                problem: e
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or("not TOML")
+                    .to_string(),
+            }),
         }
     }
 
@@ -274,12 +312,12 @@ mod tests {
         let config = dir.path().join("inosync.toml");
         std::fs::write(&config, "delay = 1\n[[watch]]\npath = \"/srv\"\n").unwrap();
         let e = StateFile::open(config.clone(), Some(&config)).unwrap_err();
-        assert!(e.contains("is the config file"), "{e}");
+        assert!(e.to_string().contains("is the config file"), "{e}");
         let e = StateFile::open(config.clone(), None)
             .unwrap()
             .load()
             .unwrap_err();
-        assert!(e.contains("not an inosyncd state file"), "{e}");
+        assert!(e.to_string().contains("not an inosyncd state file"), "{e}");
         assert!(
             std::fs::read_to_string(&config)
                 .unwrap()
@@ -291,7 +329,7 @@ mod tests {
             .unwrap()
             .load()
             .unwrap_err();
-        assert!(e.contains("not a regular file"), "{e}");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 
     #[test]
@@ -300,6 +338,6 @@ mod tests {
         let path = dir.path().join("state.toml");
         let _first = StateFile::open(path.clone(), None).unwrap();
         let e = StateFile::open(path, None).unwrap_err();
-        assert!(e.contains("in use by another inosyncd"), "{e}");
+        assert!(e.to_string().contains("in use by another inosyncd"), "{e}");
     }
 }

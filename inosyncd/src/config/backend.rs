@@ -17,17 +17,20 @@ pub enum Backend {
     Fanotify,
 }
 
-impl FromStr for Backend {
-    type Err = String;
+/// A `backend` word that names none; the text lists the ones that exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown backend {0:?}: use \"auto\", \"inotify\" or \"fanotify\"")]
+pub struct UnknownBackend(pub String);
 
-    fn from_str(s: &str) -> Result<Backend, String> {
+impl FromStr for Backend {
+    type Err = UnknownBackend;
+
+    fn from_str(s: &str) -> Result<Backend, UnknownBackend> {
         match s {
             "auto" => Ok(Backend::Auto),
             "inotify" => Ok(Backend::Inotify),
             "fanotify" => Ok(Backend::Fanotify),
-            other => Err(format!(
-                "unknown backend {other:?}: use \"auto\", \"inotify\" or \"fanotify\""
-            )),
+            other => Err(UnknownBackend(other.to_string())),
         }
     }
 }
@@ -52,6 +55,6 @@ mod tests {
             assert_eq!(name.parse::<Backend>().unwrap().to_string(), name);
         }
         let err = "fanotfy".parse::<Backend>().unwrap_err();
-        assert!(err.contains("\"fanotfy\""), "{err}");
+        assert!(err.to_string().contains("\"fanotfy\""), "{err}");
     }
 }

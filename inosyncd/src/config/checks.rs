@@ -3,30 +3,87 @@
 
 use std::path::{Path, PathBuf};
 
+/// Why a single value was refused, in words; each format (and the control
+/// socket) puts its own place before it, so the text names no file or key.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// A relative watch root is taken from the current directory, which could
+    /// not be read.
+    #[error("cannot read the current directory: {0}")]
+    CurrentDir(std::io::Error),
+    /// The watch root could not be resolved (missing, unreadable).
+    #[error("{}: {error}", path.display())]
+    Unresolved {
+        /// The path as given.
+        path: PathBuf,
+        /// Why it could not be resolved.
+        error: std::io::Error,
+    },
+    /// The watch root is a file or something else that is not a directory.
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// A config file's watch root must not depend on the daemon's directory.
+    #[error("{0:?} is not an absolute path")]
+    NotAbsolute(String),
+    /// rsync would get no destination.
+    #[error("target is empty")]
+    EmptyTarget,
+    /// rsync would read the target as an option.
+    #[error("target {0:?} starts with '-' and would be read as an option")]
+    OptionTarget(String),
+    /// A NUL cannot be passed in an argument.
+    #[error("target contains a NUL byte")]
+    NulInTarget,
+    /// A relative local target would depend on the daemon's directory.
+    #[error("local target {0:?} is not an absolute path")]
+    RelativeTarget(String),
+    /// The mirror would lie outside its target.
+    #[error(
+        "{0:?} has a \"..\" component: the mirror would lie outside its target \
+         (the destination is TARGET + remote_path); name a path below the target"
+    )]
+    ClimbingRemotePath(String),
+    /// A NUL cannot be passed in an argument.
+    #[error("remote path contains a NUL byte")]
+    NulInRemotePath,
+    /// Negative, too large or not a number.
+    #[error("{0} is not a number of seconds >= 0")]
+    Seconds(f64),
+    /// Neither the path given nor any directory of PATH has the rsync binary.
+    #[error(
+        "rsync binary {} not found: install rsync (e.g. `apt-get install rsync`) or set `rsync` in the config",
+        .0.display()
+    )]
+    NoRsync(PathBuf),
+}
+
 /// A watch root must be an existing directory given as an absolute path. Symlinks are
 /// resolved once here: the watch follows the directory it pointed to at load time.
-pub fn watch_dir(path: &Path) -> Result<PathBuf, String> {
+pub fn watch_dir(path: &Path) -> Result<PathBuf, CheckError> {
     let resolved = if path.is_absolute() {
         path.to_path_buf()
     } else {
         std::env::current_dir()
-            .map_err(|e| format!("cannot read the current directory: {e}"))?
+            .map_err(CheckError::CurrentDir)?
             .join(path)
     };
     let canonical = resolved
         .canonicalize()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|error| CheckError::Unresolved {
+            path: path.to_path_buf(),
+            error,
+        })?;
     if !canonical.is_dir() {
-        return Err(format!("{} is not a directory", path.display()));
+        return Err(CheckError::NotADirectory(path.to_path_buf()));
     }
     Ok(canonical)
 }
 
 /// Like [`watch_dir`] but refuses relative paths: a config file must not mean
 /// different trees depending on where the daemon was started.
-pub fn absolute_watch_dir(path: &str) -> Result<PathBuf, String> {
+pub fn absolute_watch_dir(path: &str) -> Result<PathBuf, CheckError> {
     if !Path::new(path).is_absolute() {
-        return Err(format!("{path:?} is not an absolute path"));
+        return Err(CheckError::NotAbsolute(path.to_string()));
     }
     watch_dir(Path::new(path))
 }
@@ -58,20 +115,18 @@ pub fn resolve_local_target(target: &str, cwd: &Path) -> String {
 }
 
 /// A target is passed to rsync as one argument; refuse what rsync would misread.
-pub fn target(target: &str) -> Result<(), String> {
+pub fn target(target: &str) -> Result<(), CheckError> {
     if target.is_empty() {
-        return Err("target is empty".into());
+        return Err(CheckError::EmptyTarget);
     }
     if target.starts_with('-') {
-        return Err(format!(
-            "target {target:?} starts with '-' and would be read as an option"
-        ));
+        return Err(CheckError::OptionTarget(target.to_string()));
     }
     if target.contains('\0') {
-        return Err("target contains a NUL byte".into());
+        return Err(CheckError::NulInTarget);
     }
     if is_local_target(target) && !target.starts_with('/') {
-        return Err(format!("local target {target:?} is not an absolute path"));
+        return Err(CheckError::RelativeTarget(target.to_string()));
     }
     Ok(())
 }
@@ -81,25 +136,22 @@ pub fn target(target: &str) -> Result<(), String> {
 /// through whatever the component before it is on the target (a symlink there
 /// leads anywhere, and on a remote host the daemon cannot look), so every `..`
 /// is refused, wherever a remote path comes in.
-pub fn remote_path(value: &str) -> Result<(), String> {
+pub fn remote_path(value: &str) -> Result<(), CheckError> {
     if value.split('/').any(|component| component == "..") {
-        return Err(format!(
-            "{value:?} has a \"..\" component: the mirror would lie outside its target \
-             (the destination is TARGET + remote_path); name a path below the target"
-        ));
+        return Err(CheckError::ClimbingRemotePath(value.to_string()));
     }
     if value.contains('\0') {
-        return Err("remote path contains a NUL byte".into());
+        return Err(CheckError::NulInRemotePath);
     }
     Ok(())
 }
 
 /// Delays and intervals are seconds; negative or non-finite values are mistakes.
-pub fn seconds(value: f64) -> Result<(), String> {
+pub fn seconds(value: f64) -> Result<(), CheckError> {
     if (0.0..=1e9).contains(&value) {
         Ok(())
     } else {
-        Err(format!("{value} is not a number of seconds >= 0"))
+        Err(CheckError::Seconds(value))
     }
 }
 
@@ -115,7 +167,7 @@ pub fn destination(target: &str, remote_path: &str) -> String {
 
 /// Resolves the rsync binary (a bare name through PATH), so a missing one is a
 /// clear start-up error rather than a failure on the first change.
-pub fn resolve_rsync(rsync: &Path) -> Result<PathBuf, String> {
+pub fn resolve_rsync(rsync: &Path) -> Result<PathBuf, CheckError> {
     let candidates: Vec<PathBuf> = if rsync.components().count() > 1 {
         vec![rsync.to_path_buf()]
     } else {
@@ -123,12 +175,10 @@ pub fn resolve_rsync(rsync: &Path) -> Result<PathBuf, String> {
             .map(|dir| dir.join(rsync))
             .collect()
     };
-    candidates.into_iter().find(|path| path.is_file()).ok_or_else(|| {
-        format!(
-            "rsync binary {} not found: install rsync (e.g. `apt-get install rsync`) or set `rsync` in the config",
-            rsync.display()
-        )
-    })
+    candidates
+        .into_iter()
+        .find(|path| path.is_file())
+        .ok_or_else(|| CheckError::NoRsync(rsync.to_path_buf()))
 }
 
 #[cfg(test)]

@@ -49,18 +49,22 @@ impl DeleteMode {
     }
 
     /// Reads a string value (`"true"`, `"false"`, `"startup"`, `"running"`).
-    pub fn from_word(word: &str) -> Result<DeleteMode, String> {
+    pub fn from_word(word: &str) -> Result<DeleteMode, UnknownDeleteMode> {
         match word {
             "true" => Ok(DeleteMode::Always),
             "false" => Ok(DeleteMode::Never),
             "startup" => Ok(DeleteMode::Startup),
             "running" => Ok(DeleteMode::Running),
-            other => Err(format!(
-                "{other:?} is not a delete mode: use true, false, \"startup\" or \"running\""
-            )),
+            other => Err(UnknownDeleteMode(other.to_string())),
         }
     }
 }
+
+/// A `delete` word that names no mode; the format puts the file, line and key
+/// before it, and the text lists the ones that exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a delete mode: use true, false, \"startup\" or \"running\"")]
+pub struct UnknownDeleteMode(pub String);
 
 impl fmt::Display for DeleteMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

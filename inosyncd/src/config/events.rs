@@ -53,22 +53,27 @@ impl Default for EventSet {
     }
 }
 
+/// An event name inotify does not have; the text lists the valid ones so a
+/// typo is fixed without opening the manual.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown event {0:?}; valid events: {valid}", valid = valid_names())]
+pub struct UnknownEvent(pub String);
+
+fn valid_names() -> String {
+    let valid: Vec<&str> = NAMES.iter().map(|(n, _)| *n).collect();
+    valid.join(", ")
+}
+
 impl EventSet {
     /// Builds the set from names such as `"IN_CLOSE_WRITE"`; the error names the
     /// first unknown one and lists the valid ones.
-    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<EventSet, String> {
+    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<EventSet, UnknownEvent> {
         let mut bits = 0;
         for name in names {
             let name = name.as_ref();
             match NAMES.iter().find(|(known, _)| *known == name) {
                 Some((_, bit)) => bits |= bit,
-                None => {
-                    let valid: Vec<&str> = NAMES.iter().map(|(n, _)| *n).collect();
-                    return Err(format!(
-                        "unknown event {name:?}; valid events: {}",
-                        valid.join(", ")
-                    ));
-                }
+                None => return Err(UnknownEvent(name.to_string())),
             }
         }
         Ok(EventSet(bits))
@@ -131,7 +136,7 @@ mod tests {
     #[test]
     fn unknown_name_is_named() {
         let err = EventSet::from_names(&["IN_CLOSE_WRTIE"]).unwrap_err();
-        assert!(err.contains("IN_CLOSE_WRTIE"), "{err}");
+        assert!(err.to_string().contains("IN_CLOSE_WRTIE"), "{err}");
     }
 
     #[test]

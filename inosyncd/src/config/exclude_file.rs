@@ -5,32 +5,74 @@
 
 use std::path::Path;
 
+use crate::exclude::ExcludeError;
+
+/// Why an exclude file was refused; the TOML format puts the key's file and
+/// line before this text, which names the exclude file (and its bad line).
+#[derive(Debug, thiserror::Error)]
+pub enum ExcludeFileError {
+    /// The file would depend on the daemon's directory.
+    #[error("{0:?} is not an absolute path")]
+    NotAbsolute(String),
+    /// It could not be read.
+    #[error("cannot read {file}: {error}")]
+    Unreadable {
+        /// The file as named in the config.
+        file: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// rsync reads patterns as text; so do we.
+    #[error("{file} is not valid UTF-8 (byte {valid_up_to})")]
+    NotUtf8 {
+        /// The file as named in the config.
+        file: String,
+        /// Where the first bad byte is.
+        valid_up_to: usize,
+    },
+    /// A line's pattern is refused as `excludes` would refuse it.
+    #[error("{file}:{line}: {error}")]
+    BadPattern {
+        /// The file as named in the config.
+        file: String,
+        /// The line, from 1.
+        line: usize,
+        /// Why the pattern is refused.
+        error: ExcludeError,
+    },
+}
+
 /// The patterns of an exclude file: every line but blank ones and comments
 /// (`#` or `;` first, as rsync has it). Patterns are checked as `excludes` are.
 /// The error names the file (and the line of a bad pattern).
-pub fn read(file: &str) -> Result<Vec<String>, String> {
+pub fn read(file: &str) -> Result<Vec<String>, ExcludeFileError> {
     if !Path::new(file).is_absolute() {
-        return Err(format!("{file:?} is not an absolute path"));
+        return Err(ExcludeFileError::NotAbsolute(file.to_string()));
     }
-    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "{file} is not valid UTF-8 (byte {})",
-            e.utf8_error().valid_up_to()
-        )
+    let bytes = std::fs::read(file).map_err(|error| ExcludeFileError::Unreadable {
+        file: file.to_string(),
+        error,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| ExcludeFileError::NotUtf8 {
+        file: file.to_string(),
+        valid_up_to: e.utf8_error().valid_up_to(),
     })?;
     parse(file, &text)
 }
 
 /// [`read`] on text already in memory.
-fn parse(file: &str, text: &str) -> Result<Vec<String>, String> {
+fn parse(file: &str, text: &str) -> Result<Vec<String>, ExcludeFileError> {
     let mut patterns = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
         }
-        crate::exclude::check_pattern(line).map_err(|e| format!("{file}:{}: {e}", i + 1))?;
+        crate::exclude::check_pattern(line).map_err(|error| ExcludeFileError::BadPattern {
+            file: file.to_string(),
+            line: i + 1,
+            error,
+        })?;
         patterns.push(line.to_string());
     }
     Ok(patterns)
@@ -51,8 +93,15 @@ mod tests {
 
     #[test]
     fn an_unreadable_file_is_named() {
-        let err = read("/nonexistent/inosync-excludes").unwrap_err();
+        let err = read("/nonexistent/inosync-excludes")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/nonexistent/inosync-excludes"), "{err}");
-        assert!(read("relative.txt").unwrap_err().contains("absolute"));
+        assert!(
+            read("relative.txt")
+                .unwrap_err()
+                .to_string()
+                .contains("absolute")
+        );
     }
 }

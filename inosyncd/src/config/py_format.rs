@@ -226,7 +226,7 @@ fn parse_with(
     text: &str,
     mut missing: Option<&mut Vec<String>>,
 ) -> Result<Config, ConfigError> {
-    let at = |line: usize, what: &str, problem: &str| {
+    let at = |line: usize, what: &str, problem: &dyn std::fmt::Display| {
         ConfigError(format!("{}:{line}: {what}: {problem}", file.display()))
     };
     let stmts = statements(text)
@@ -261,7 +261,7 @@ fn parse_with(
                     at(
                         line,
                         "extra",
-                        "unbalanced quotes (it is split as a shell would)",
+                        &"unbalanced quotes (it is split as a shell would)",
                     )
                 })?;
             }
@@ -295,7 +295,7 @@ fn parse_with(
                 return Err(at(
                     line,
                     other,
-                    "unknown variable; inosync configs may set wpaths, rpaths, rnodes, \
+                    &"unknown variable; inosync configs may set wpaths, rpaths, rnodes, \
                      rexcludes, extra, rspeed, emask, edelay, rsync, logfile",
                 ));
             }

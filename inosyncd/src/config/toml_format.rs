@@ -6,7 +6,9 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Config, ConfigError, DeleteMode, EventSet, WatchConfig, checks, exclude_file};
+use super::{
+    Backend, Config, ConfigError, DeleteMode, EventSet, WatchConfig, checks, exclude_file,
+};
 
 /// `delete` as written: a boolean or one of the words.
 enum RawDelete {
@@ -102,7 +104,12 @@ impl Locator<'_> {
         format!("{}:{line}: {key}", self.file.display())
     }
 
-    fn error<T>(&self, spanned: &Spanned<T>, key: &str, problem: &str) -> ConfigError {
+    fn error<T>(
+        &self,
+        spanned: &Spanned<T>,
+        key: &str,
+        problem: impl std::fmt::Display,
+    ) -> ConfigError {
         ConfigError(format!("{}: {problem}", self.at(spanned, key)))
     }
 }
@@ -168,15 +175,15 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     let backend = match &raw.backend {
         Some(name) => name
             .get_ref()
-            .parse()
-            .map_err(|e: String| loc.error(name, "backend", &e))?,
+            .parse::<Backend>()
+            .map_err(|e| loc.error(name, "backend", &e))?,
         None => defaults.backend,
     };
     let sandbox = match &raw.sandbox {
         Some(name) => name
             .get_ref()
-            .parse()
-            .map_err(|e: String| loc.error(name, "sandbox", &e))?,
+            .parse::<crate::sandbox::Mode>()
+            .map_err(|e| loc.error(name, "sandbox", &e))?,
         None => defaults.sandbox,
     };
     let metrics_listen = match &raw.metrics_listen {
@@ -363,7 +370,7 @@ fn delete_mode(
         RawDelete::Word(word) => Err(loc.error(
             mode,
             key,
-            &format!("{word:?} is not a delete mode: use true, false, \"startup\" or \"running\""),
+            super::delete_mode::UnknownDeleteMode(word.clone()),
         )),
     }
 }

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use inosync_proto::{AddWatch, Setting, Source};
 
-use super::{Command, Engine, Reply, Waiter};
+use super::{Command, Engine, Refusal, Reply, Waiter};
 use crate::config::{WatchConfig, checks};
 use crate::state_file::AddedWatch;
 
@@ -19,7 +19,7 @@ enum Knob {
 }
 
 /// Turns a state-file entry back into a watch spec, checking it as `add` would.
-pub fn spec_from_added(added: &AddedWatch) -> Result<WatchConfig, String> {
+pub fn spec_from_added(added: &AddedWatch) -> Result<WatchConfig, Refusal> {
     spec_from_request(&AddWatch {
         path: added.path.clone(),
         remote_path: Some(added.remote_path.clone()),
@@ -30,19 +30,19 @@ pub fn spec_from_added(added: &AddedWatch) -> Result<WatchConfig, String> {
     })
 }
 
-fn spec_from_request(request: &AddWatch) -> Result<WatchConfig, String> {
-    let path = checks::absolute_watch_dir(&request.path)?;
+fn spec_from_request(request: &AddWatch) -> Result<WatchConfig, Refusal> {
+    let path = checks::absolute_watch_dir(&request.path).map_err(Refusal::Check)?;
     for target in &request.targets {
-        checks::target(target).map_err(|e| format!("--target: {e}"))?;
+        checks::target(target).map_err(Refusal::Target)?;
     }
     for pattern in &request.excludes {
-        crate::exclude::check_pattern(pattern).map_err(|e| format!("--exclude: {e}"))?;
+        crate::exclude::check_pattern(pattern).map_err(Refusal::Exclude)?;
     }
     if let Some(delay) = request.delay {
-        checks::seconds(delay).map_err(|e| format!("--delay: {e}"))?;
+        checks::seconds(delay).map_err(Refusal::Delay)?;
     }
     if let Some(remote_path) = &request.remote_path {
-        checks::remote_path(remote_path).map_err(|e| format!("--remote-path: {e}"))?;
+        checks::remote_path(remote_path).map_err(Refusal::RemotePath)?;
     }
     // A target named with `add` is the destination itself, as in the quick
     // start (`add /srv/blog --target /mnt/backup/blog` mirrors into
@@ -151,24 +151,19 @@ impl Engine {
         }
     }
 
-    fn add(&mut self, request: AddWatch) -> Result<inosync_proto::WatchStatus, String> {
-        let spec =
-            spec_from_request(&request).map_err(|e| format!("cannot add {}: {e}", request.path))?;
+    fn add(&mut self, request: AddWatch) -> Result<inosync_proto::WatchStatus, Refusal> {
+        let cannot_add = |problem| Refusal::CannotAdd {
+            path: request.path.clone(),
+            problem: Box::new(problem),
+        };
+        let spec = spec_from_request(&request).map_err(cannot_add)?;
         if spec.effective_targets(&self.config).is_empty() {
-            return Err(format!(
-                "cannot add {}: no --target given and {}: say where it goes, \
-                 `inosyncctl add {} --target DEST` (DEST is the mirror itself)",
-                request.path,
-                if self.config.source.is_some() {
-                    "the config has no default targets"
-                } else {
-                    "a quick start has no default targets"
-                },
-                request.path
-            ));
+            return Err(Refusal::NoTarget {
+                path: request.path.clone(),
+                quick_start: self.config.source.is_none(),
+            });
         }
-        self.check_free(&spec)
-            .map_err(|e| format!("cannot add {}: {e}", request.path))?;
+        self.check_free(&spec).map_err(cannot_add)?;
         let path = spec.path.display().to_string();
         let added = AddedWatch {
             path: path.clone(),
@@ -248,7 +243,7 @@ impl Engine {
         value: Option<f64>,
         reset: bool,
         path: Option<String>,
-    ) -> Result<Setting, String> {
+    ) -> Result<Setting, Refusal> {
         let scope = path.as_deref().map(|p| self.find_watch(p)).transpose()?;
         // The runtime value to keep: a new one, or none (reset: the config's, or
         // the default, applies again); `None` when only showing.
@@ -256,7 +251,7 @@ impl Engine {
             (true, _) => Some(None),
             (false, Some(value)) => {
                 if knob == Knob::Delay {
-                    checks::seconds(value)?;
+                    checks::seconds(value).map_err(Refusal::Check)?;
                 }
                 Some(Some(value))
             }
@@ -267,7 +262,7 @@ impl Engine {
             let speed = value.map(|v| v as u32);
             match scope {
                 Some(id) => {
-                    let watch = self.watches.get_mut(&id).ok_or("watch vanished")?;
+                    let watch = self.watches.get_mut(&id).ok_or(Refusal::Vanished)?;
                     let key = watch.spec.path.display().to_string();
                     let saved = self.runtime.watch_mut(&key);
                     match knob {
@@ -334,18 +329,18 @@ impl Engine {
                 if pair.is_running() && pair.speed_in_use() != speed && pair.interrupt() {
                     tracing::info!(
                         "{}: restarting the running transfer with --bwlimit={speed}",
-                        pair.destination
+                        pair.destination()
                     );
                 }
             }
         }
     }
 
-    fn sync(&mut self, path: Option<String>, force: bool) -> Result<(), String> {
+    fn sync(&mut self, path: Option<String>, force: bool) -> Result<(), Refusal> {
         let scope = path.as_deref().map(|p| self.find_watch(p)).transpose()?;
         match (force, scope) {
-            (true, Some(id)) => self.force_sync(id).map_err(|e| e.to_string())?,
-            (true, None) => return Err("sync --force needs the PATH of one watch".into()),
+            (true, Some(id)) => self.force_sync(id).map_err(Refusal::Source)?,
+            (true, None) => return Err(Refusal::ForceNeedsPath),
             (false, _) => {}
         }
         let now = Instant::now();
@@ -360,7 +355,7 @@ impl Engine {
         Ok(())
     }
 
-    fn pause(&mut self, path: Option<String>, paused: bool) -> Result<(), String> {
+    fn pause(&mut self, path: Option<String>, paused: bool) -> Result<(), Refusal> {
         let scope = path.as_deref().map(|p| self.find_watch(p)).transpose()?;
         let mut keys = Vec::new();
         for (id, watch) in &mut self.watches {

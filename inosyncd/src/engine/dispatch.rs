@@ -85,7 +85,7 @@ impl Engine {
                     tracing::warn!(
                         "{} -> {}: {}...: {reason}; held",
                         watch.spec.path.display(),
-                        pair.destination,
+                        pair.destination(),
                         String::from_utf8_lossy(&path[..path.len().min(120)])
                     );
                 }
@@ -112,7 +112,7 @@ impl Engine {
             _ => 1,
         };
         job.split = processes;
-        let label = format!("{} -> {}", watch.spec.path.display(), pair.destination);
+        let label = format!("{} -> {}", watch.spec.path.display(), pair.destination());
         let pair_id = pair.id();
         self.running += processes;
         if lane == Lane::Large {
@@ -143,12 +143,12 @@ impl Engine {
         Some(Job {
             rsync: self.config.rsync.clone(),
             source: watch.spec.path.clone(),
-            destination: pair.destination.clone(),
+            destination: pair.destination().to_string(),
             speed: self.watch_speed(watch).0,
             excludes: watch.excludes.patterns().to_vec(),
             held: Vec::new(),
             extra: [&self.config.rsync_args[..], &watch.spec.rsync_args[..]].concat(),
-            rsh: self.reuse_rsh(&pair.target, &watch.spec.rsync_args),
+            rsh: self.reuse_rsh(pair.target(), &watch.spec.rsync_args),
             io_timeout: Duration::from_secs_f64(self.config.io_timeout),
             delete_nothing: false,
             // As a full sync other than the initial one (`verify` dry-runs
@@ -193,7 +193,7 @@ impl Engine {
         let Some(pair) = watch.pairs.iter_mut().find(|p| p.id() == done.pair) else {
             return;
         };
-        let label = format!("{} -> {}", watch.spec.path.display(), pair.destination);
+        let label = format!("{} -> {}", watch.spec.path.display(), pair.destination());
         let outcome = &done.outcome;
         let what = outcome
             .files
@@ -226,17 +226,17 @@ impl Engine {
             ),
             RunResult::Refused { cause } => tracing::error!(
                 "{label}: not synced ({what}): {cause}; changes kept, retry #{} scheduled",
-                pair.failures + 1
+                pair.failures() + 1
             ),
             RunResult::Failed { cause, .. } => tracing::error!(
                 "{label}: sync failed after {:.3?} ({what}, exit {exit}): {cause}; changes kept, retry #{} scheduled",
                 outcome.elapsed,
-                pair.failures + 1
+                pair.failures() + 1
             ),
         }
         self.metrics.record_run(
             &watch.spec.path.display().to_string(),
-            &pair.destination,
+            pair.destination(),
             outcome,
         );
         pair.finish(&done.outcome, Instant::now());

@@ -217,7 +217,7 @@ impl Engine {
                 .with_label_values(&[path.as_str()])
                 .set(self.watcher.watched_dirs(*id) as i64);
             for pair in &watch.pairs {
-                let labels = [path.as_str(), pair.destination.as_str()];
+                let labels = [path.as_str(), pair.destination()];
                 m.pending
                     .with_label_values(&labels)
                     .set(pair.pending_count() as i64);
@@ -227,10 +227,10 @@ impl Engine {
                 );
                 m.consecutive_failures
                     .with_label_values(&labels)
-                    .set(i64::from(pair.failures));
+                    .set(i64::from(pair.failures()));
                 m.held
                     .with_label_values(&labels)
-                    .set(pair.held.len() as i64);
+                    .set(pair.held().len() as i64);
             }
         }
         let mut text = Vec::new();

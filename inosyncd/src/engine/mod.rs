@@ -24,6 +24,7 @@ mod leftovers;
 mod metrics;
 mod on_the_way;
 mod pair;
+mod refusal;
 mod reload;
 pub mod runner;
 mod schedule;
@@ -62,8 +63,10 @@ use watches::Watch;
 /// a tree at most this much latency while the filesystem is busy elsewhere.
 const FOREIGN_EVENTS_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
-/// A reply channel; errors are messages for the administrator.
-pub type Reply<T> = oneshot::Sender<Result<T, String>>;
+pub use refusal::Refusal;
+
+/// A reply channel; a refusal becomes words only at the socket (`control.rs`).
+pub type Reply<T> = oneshot::Sender<Result<T, Refusal>>;
 
 /// Requests from the control socket (and signals), each with its answer channel.
 pub enum Command {

@@ -24,17 +24,17 @@ pub const BURST_MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// One destination of one watch. Its state changes only through its methods
 /// (recording changes, starting and finishing a batch, a verify's result);
-/// the fields still public are read by `status.rs` (README "How a sync
-/// works", step 7) and written only here.
+/// `status.rs`, metrics, dispatch and verify read it through getters (README
+/// "How a sync works", step 7), so no field is written from outside.
 #[derive(Debug)]
 pub struct Pair {
     /// Unique for the daemon's lifetime, so a finished rsync finds its pair even
     /// after a reload changed the list of targets.
     id: u64,
     /// The target as configured.
-    pub target: String,
+    target: String,
     /// `target + remote_path`.
-    pub destination: String,
+    destination: String,
     pending: BTreeSet<Vec<u8>>,
     /// Pending directories whose whole tree is compared (each also in `pending`).
     trees: BTreeSet<Vec<u8>>,
@@ -61,11 +61,11 @@ pub struct Pair {
     transfer: Option<(Instant, watch::Receiver<Option<Progress>>)>,
     retry_at: Option<Instant>,
     /// Consecutive failures.
-    pub failures: u32,
+    failures: u32,
     /// Last successful sync.
-    pub last_sync: Option<SystemTime>,
+    last_sync: Option<SystemTime>,
     /// Why the last run failed, until one succeeds.
-    pub last_error: Option<String>,
+    last_error: Option<String>,
     /// The running full sync may delete nothing (`--max-delete=0`): the source
     /// root was empty when it started.
     guarded: bool,
@@ -76,11 +76,11 @@ pub struct Pair {
     /// `sync --force` was given: the next full sync may mirror an empty source.
     empty_source_ok: bool,
     /// Paths rsync could not sync, retried on their own.
-    pub held: HeldPaths,
+    held: HeldPaths,
     /// Where runs that did not finish may have left rsync's files.
     leftovers: Leftovers,
     /// The last comparison with the source (`verify`).
-    pub last_verify: Option<super::verify::LastVerify>,
+    last_verify: Option<super::verify::LastVerify>,
     /// The next full sync compares contents (`--checksum`): the source root was
     /// replaced by another tree, whose files may have the sizes and mtimes of the
     /// old ones (a reproducible build sets every mtime alike).

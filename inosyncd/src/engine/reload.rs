@@ -6,7 +6,7 @@ use tokio::time::Instant;
 
 use inosync_proto::Source;
 
-use super::Engine;
+use super::{Engine, Refusal};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -14,11 +14,11 @@ use crate::config::layout::Layout;
 use crate::config::{Config, WatchConfig, resolve_rsync};
 
 impl Engine {
-    pub(super) fn reload(&mut self) -> Result<String, String> {
+    pub(super) fn reload(&mut self) -> Result<String, Refusal> {
         let Some(file) = self.config.source.clone() else {
-            return Err("started without a config file (quick start): nothing to reload".into());
+            return Err(Refusal::NoConfigFile);
         };
-        let mut new = Config::load(&file).map_err(|e| e.to_string())?;
+        let mut new = Config::load(&file).map_err(Refusal::Config)?;
         if let Some(delay) = self.cli_delay {
             new.delay = delay;
             for watch in &mut new.watches {
@@ -26,7 +26,7 @@ impl Engine {
             }
         }
         if !self.policy.pretend() {
-            new.rsync = resolve_rsync(&new.rsync)?;
+            new.rsync = resolve_rsync(&new.rsync).map_err(Refusal::Check)?;
         }
         self.check_runtime_watches_under(&new)?;
         let mut notes = Vec::new();
@@ -123,7 +123,7 @@ impl Engine {
                     let places = self.config.places(&spec);
                     match layout
                         .check(&places)
-                        .map_err(|e| e.to_string())
+                        .map_err(Refusal::Layout)
                         .and_then(|()| self.open_watch(spec, Source::Config, true))
                     {
                         Ok(id) => {
@@ -202,7 +202,7 @@ impl Engine {
     /// Runtime watches follow the new config's default targets: refuse a config
     /// under which one of their destinations would overlap a watched tree or
     /// another destination.
-    fn check_runtime_watches_under(&self, new: &Config) -> Result<(), String> {
+    fn check_runtime_watches_under(&self, new: &Config) -> Result<(), Refusal> {
         let runtime: Vec<&WatchConfig> = self
             .watches
             .values()
@@ -221,7 +221,7 @@ impl Engine {
         for (i, spec) in runtime.iter().enumerate() {
             layout
                 .add(new.watches.len() + i, &new.places(spec))
-                .map_err(|e| e.to_string())?;
+                .map_err(Refusal::Layout)?;
         }
         Ok(())
     }
@@ -252,7 +252,7 @@ impl Engine {
     /// A config watch that an earlier reload removed, still syncing its last
     /// changes, is in the config again: the removal is cancelled, the tree is
     /// watched again, and a full sync covers what changed while it was not.
-    fn cancel_removal(&mut self, id: u32) -> Result<(), String> {
+    fn cancel_removal(&mut self, id: u32) -> Result<(), Refusal> {
         let Some(watch) = self.watches.get_mut(&id) else {
             return Ok(());
         };
@@ -268,7 +268,10 @@ impl Engine {
 
         self.watcher
             .add_root(id, &path, excludes)
-            .map_err(|e| format!("cannot watch {}: {e}", path.display()))?;
+            .map_err(|error| Refusal::CannotWatch {
+                path: path.clone(),
+                error,
+            })?;
         self.watcher.scan_root(id, None);
         Ok(())
     }
@@ -276,7 +279,7 @@ impl Engine {
     /// Brings one watch in line with its (new) spec. New or changed excludes, new
     /// targets and new destinations get a full sync; pairs that did not change keep
     /// their pending changes and are not resynced. Returns whether anything changed.
-    fn reconcile(&mut self, id: u32, spec: WatchConfig) -> Result<bool, String> {
+    fn reconcile(&mut self, id: u32, spec: WatchConfig) -> Result<bool, Refusal> {
         let excludes = self.excludes_for(&spec)?;
         let wanted: Vec<(String, String)> = spec
             .effective_targets(&self.config)
@@ -289,7 +292,7 @@ impl Engine {
             let exists = self.watches[&id]
                 .pairs
                 .iter()
-                .any(|p| p.target == *target && p.destination == *destination);
+                .any(|p| p.target() == *target && p.destination() == *destination);
             if !exists {
                 let mut pair = self.new_pair(target.clone(), destination.clone());
                 pair.record_full(now, true, FullReason::Reload);
@@ -304,7 +307,7 @@ impl Engine {
         watch.pairs.retain_mut(|p| {
             let keep = wanted
                 .iter()
-                .any(|(t, d)| p.target == *t && p.destination == *d);
+                .any(|(t, d)| p.target() == *t && p.destination() == *d);
             if !keep {
                 p.interrupt();
             }

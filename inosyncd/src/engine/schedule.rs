@@ -213,7 +213,7 @@ impl Engine {
     }
 
     /// Why a watch in scope cannot sync, if one cannot.
-    pub(super) fn source_problem(&self, scope: Option<u32>) -> Option<String> {
+    pub(super) fn source_problem(&self, scope: Option<u32>) -> Option<super::Refusal> {
         self.watches
             .iter()
             .filter(|(id, _)| scope.is_none_or(|s| s == **id))

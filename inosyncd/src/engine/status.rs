@@ -69,25 +69,25 @@ impl Engine {
                 .pairs
                 .iter()
                 .map(|p| TargetStatus {
-                    target: p.target.clone(),
-                    destination: p.destination.clone(),
+                    target: p.target().to_string(),
+                    destination: p.destination().to_string(),
                     state: target_state(p, w.missing.is_some(), w.holds_syncs()),
                     pending: p.pending_count(),
-                    last_sync: p.last_sync.map(rfc3339),
+                    last_sync: p.last_sync().map(rfc3339),
                     last_error: w
                         .missing
                         .as_ref()
                         .map(|why| format!("source missing: {why}"))
-                        .or_else(|| p.last_error.clone()),
-                    failures: p.failures,
+                        .or_else(|| p.last_error().map(str::to_string)),
+                    failures: p.failures(),
                     next_retry_in: p.retry_in(now).map(|d| d.as_secs_f64()),
-                    last_verify: p.last_verify.as_ref().map(|v| inosync_proto::LastVerify {
+                    last_verify: p.last_verify().map(|v| inosync_proto::LastVerify {
                         at: rfc3339(v.at),
                         drift: v.drift,
                         error: v.error.clone(),
                     }),
                     held: p
-                        .held
+                        .held()
                         .iter()
                         .map(|(path, held)| HeldPath {
                             // Escaped as verify escapes names: a name with a
@@ -118,7 +118,7 @@ fn target_state(pair: &Pair, source_missing: bool, paused: bool) -> TargetState 
         TargetState::SourceMissing
     } else if paused {
         TargetState::Paused
-    } else if (pair.last_error.is_some() && pair.has_pending()) || !pair.held.is_empty() {
+    } else if (pair.last_error().is_some() && pair.has_pending()) || !pair.held().is_empty() {
         TargetState::Retrying
     } else if pair.has_pending() {
         TargetState::Waiting

@@ -212,19 +212,22 @@ impl Engine {
                 (Some(e), _) => {
                     tracing::warn!(
                         "{path} -> {}: verify could not compare after {took:.3?}: {e}",
-                        pair.destination
+                        pair.destination()
                     );
                     "failed"
                 }
                 (None, 0) if coming == 0 => {
-                    tracing::info!("{path} -> {}: verify: equal ({took:.3?})", pair.destination);
+                    tracing::info!(
+                        "{path} -> {}: verify: equal ({took:.3?})",
+                        pair.destination()
+                    );
                     "equal"
                 }
                 (None, 0) => {
                     tracing::info!(
                         "{path} -> {}: verify: no drift; {coming} differing path(s) are on their \
                          way ({took:.3?})",
-                        pair.destination
+                        pair.destination()
                     );
                     "equal"
                 }
@@ -241,14 +244,14 @@ impl Engine {
                         "{path} -> {}: verify found {n} differing path(s) in {took:.3?}: {}; \
                          changed on the target by hand (or by another program), or a change the \
                          daemon missed (worth reporting if nobody touched the target); {repair}",
-                        pair.destination,
+                        pair.destination(),
                         listed.join(", ")
                     );
                     "drift"
                 }
             };
             self.metrics
-                .record_verify(&path, &pair.destination, result, drift.len() as u64);
+                .record_verify(&path, pair.destination(), result, drift.len() as u64);
             // Only drift is repaired, and only drift hurries the pair: a
             // verify that found nothing leaves the delay of pending changes
             // and a failing target's backoff as they were.
@@ -260,7 +263,7 @@ impl Engine {
             }
             report.pairs.push(inosync_proto::PairDrift {
                 watch: path,
-                destination: pair.destination.clone(),
+                destination: pair.destination().to_string(),
                 count: drift.len() as u64,
                 on_the_way: coming,
                 paths: listed,

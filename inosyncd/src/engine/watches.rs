@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::batch::FullReason;
 use super::pair::Pair;
 use super::source::{self, RootId};
-use super::{Engine, Reply};
+use super::{Engine, Refusal, Reply};
 use crate::config::layout::Layout;
 use crate::config::{WatchConfig, destination};
 use crate::exclude::ExcludeSet;
@@ -54,17 +54,21 @@ impl Watch {
 
     /// Why this watch cannot sync: its root is missing, or a target holds back an
     /// empty source.
-    pub(super) fn source_problem(&self) -> Option<String> {
-        let path = self.spec.path.display();
+    pub(super) fn source_problem(&self) -> Option<Refusal> {
+        let path = self.spec.path.display().to_string();
         if let Some(why) = &self.missing {
-            return Some(format!("{path}: source missing: {why}"));
+            return Some(Refusal::SourceMissing {
+                path,
+                why: why.clone(),
+            });
         }
-        self.pairs.iter().find(|p| p.is_held_empty()).map(|p| {
-            format!(
-                "{path}: source missing for {}: the source is empty while the target is not",
-                p.destination
-            )
-        })
+        self.pairs
+            .iter()
+            .find(|p| p.is_held_empty())
+            .map(|p| Refusal::EmptySource {
+                path,
+                destination: p.destination().to_string(),
+            })
     }
 }
 
@@ -91,12 +95,12 @@ impl Engine {
         spec: WatchConfig,
         origin: Source,
         full_sync: bool,
-    ) -> Result<u32, String> {
+    ) -> Result<u32, Refusal> {
         let excludes = self.excludes_for(&spec)?;
         let id = self.next_watch_id;
         let started = Instant::now();
         let key = spec.path.display().to_string();
-        let root = source::identify(&spec.path).map_err(|e| e.to_string())?;
+        let root = source::identify(&spec.path).map_err(Refusal::Source)?;
         // A root on another filesystem than the one recorded is most likely a disk
         // that failed to mount: never synced from until it is back.
         let recorded = self.runtime.sources.get(&key).copied();
@@ -109,7 +113,10 @@ impl Engine {
         if missing.is_none() {
             self.watcher
                 .add_root(id, &spec.path, excludes.clone())
-                .map_err(|e| format!("cannot watch {}: {e}", spec.path.display()))?;
+                .map_err(|error| Refusal::CannotWatch {
+                    path: spec.path.clone(),
+                    error,
+                })?;
             // Written to the state file by the caller, once for all the watches
             // it opens (once per watch made a start with n watches write n
             // files of n entries).
@@ -198,7 +205,7 @@ impl Engine {
         for added in self.runtime.added.clone() {
             let restored = super::commands::spec_from_added(&added).and_then(|spec| {
                 let places = self.config.places(&spec);
-                layout.check(&places).map_err(|e| e.to_string())?;
+                layout.check(&places).map_err(Refusal::Layout)?;
                 let id = self.open_watch(spec, Source::Runtime, initial)?;
                 layout.insert(id as usize, &places);
                 Ok(())
@@ -233,10 +240,10 @@ impl Engine {
         }
     }
 
-    pub(super) fn excludes_for(&self, spec: &WatchConfig) -> Result<ExcludeSet, String> {
+    pub(super) fn excludes_for(&self, spec: &WatchConfig) -> Result<ExcludeSet, Refusal> {
         let mut patterns = self.config.excludes.clone();
         patterns.extend(spec.excludes.iter().cloned());
-        ExcludeSet::new(&patterns)
+        ExcludeSet::new(&patterns).map_err(Refusal::Excludes)
     }
 
     pub(super) fn pairs_for(&mut self, spec: &WatchConfig) -> Vec<Pair> {
@@ -275,22 +282,22 @@ impl Engine {
 
     /// A new watch must not contain, or lie inside, an existing one, and none of
     /// its destinations may overlap a watched tree or another destination.
-    pub(super) fn check_free(&self, spec: &WatchConfig) -> Result<(), String> {
+    pub(super) fn check_free(&self, spec: &WatchConfig) -> Result<(), Refusal> {
         self.layout()
             .check(&self.config.places(spec))
-            .map_err(|e| e.to_string())
+            .map_err(Refusal::Layout)
     }
 
     /// The watch of a directory given by an administrator (symlinks resolved when
     /// the path exists).
-    pub(super) fn find_watch(&self, path: &str) -> Result<u32, String> {
+    pub(super) fn find_watch(&self, path: &str) -> Result<u32, Refusal> {
         let given = PathBuf::from(path);
         let resolved = given.canonicalize().unwrap_or_else(|_| given.clone());
         self.watches
             .iter()
             .find(|(_, w)| w.spec.path == resolved || w.spec.path == given)
             .map(|(id, _)| *id)
-            .ok_or_else(|| format!("{path} is not watched"))
+            .ok_or_else(|| Refusal::NotWatched(path.to_string()))
     }
 
     /// The global bandwidth limit and where it comes from.

@@ -50,17 +50,37 @@ pub enum Mode {
     Required,
 }
 
-impl FromStr for Mode {
-    type Err = String;
+/// Why there is no sandbox (or no `sandbox` setting): the config formats, the
+/// start-up error and the log print these texts as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// A `sandbox` word that names no mode.
+    #[error("unknown sandbox {0:?}: use \"auto\", \"off\" or \"required\"")]
+    UnknownMode(String),
+    /// `sandbox = "required"` on a kernel without Landlock: the daemon refuses
+    /// to start rather than run unconfined.
+    #[error(
+        "sandbox = \"required\", but this kernel has no Landlock (Linux 5.13+, with \
+         landlock among the lsm= boot parameter's modules)"
+    )]
+    Required,
+    /// The kernel refused the ruleset or one of its rules.
+    #[error("cannot build the Landlock ruleset: {0}")]
+    Ruleset(landlock::RulesetError),
+    /// The ruleset was created but the kernel enforces none of it.
+    #[error("this kernel has no Landlock")]
+    NoLandlock,
+}
 
-    fn from_str(s: &str) -> Result<Mode, String> {
+impl FromStr for Mode {
+    type Err = SandboxError;
+
+    fn from_str(s: &str) -> Result<Mode, SandboxError> {
         match s {
             "auto" => Ok(Mode::Auto),
             "off" => Ok(Mode::Off),
             "required" => Ok(Mode::Required),
-            other => Err(format!(
-                "unknown sandbox {other:?}: use \"auto\", \"off\" or \"required\""
-            )),
+            other => Err(SandboxError::UnknownMode(other.to_string())),
         }
     }
 }
@@ -92,14 +112,10 @@ pub fn kernel_abi() -> Option<i64> {
 
 /// Whether rsync runs confined, and at which ABI: `Err` when `required` cannot
 /// be had (the start is refused with it).
-pub fn decide(mode: Mode, kernel: Option<u32>) -> Result<Option<u32>, String> {
+pub fn decide(mode: Mode, kernel: Option<u32>) -> Result<Option<u32>, SandboxError> {
     match (mode, kernel) {
         (Mode::Off, _) => Ok(None),
-        (Mode::Required, None) => Err(
-            "sandbox = \"required\", but this kernel has no Landlock (Linux 5.13+, with \
-             landlock among the lsm= boot parameter's modules)"
-                .into(),
-        ),
+        (Mode::Required, None) => Err(SandboxError::Required),
         (_, abi) => Ok(abi),
     }
 }
@@ -162,7 +178,7 @@ fn open_no_symlinks(path: &Path) -> std::io::Result<OwnedFd> {
 
 impl Domain {
     /// Builds the ruleset in the daemon; `Err` says why it could not be.
-    pub fn build(rules: &Rules) -> Result<Domain, String> {
+    pub fn build(rules: &Rules) -> Result<Domain, SandboxError> {
         let all = AccessFs::from_all(HANDLED);
         let read = AccessFs::from_read(HANDLED);
         let created = Ruleset::default()
@@ -170,10 +186,10 @@ impl Domain {
             .and_then(|r| r.create())
             .and_then(|r| r.add_rules(read_rules(&rules.read, read)))
             .and_then(|r| r.add_rules(write_rules(&rules.write, all)))
-            .map_err(|e| format!("cannot build the Landlock ruleset: {e}"))?;
+            .map_err(SandboxError::Ruleset)?;
         let fd: Option<OwnedFd> = created.into();
         fd.map(|fd| Domain(Arc::new(fd)))
-            .ok_or_else(|| "this kernel has no Landlock".to_string())
+            .ok_or(SandboxError::NoLandlock)
     }
 
     /// Restricts the calling process (the forked child, before exec): only
@@ -214,12 +230,13 @@ mod tests {
         assert!(
             decide(Mode::Required, None)
                 .unwrap_err()
+                .to_string()
                 .contains("required")
         );
-        assert_eq!(decide(Mode::Required, Some(7)), Ok(Some(7)));
-        assert_eq!(decide(Mode::Auto, None), Ok(None));
-        assert_eq!(decide(Mode::Auto, Some(3)), Ok(Some(3)));
-        assert_eq!(decide(Mode::Off, Some(7)), Ok(None));
+        assert_eq!(decide(Mode::Required, Some(7)).ok(), Some(Some(7)));
+        assert_eq!(decide(Mode::Auto, None).ok(), Some(None));
+        assert_eq!(decide(Mode::Auto, Some(3)).ok(), Some(Some(3)));
+        assert_eq!(decide(Mode::Off, Some(7)).ok(), Some(None));
     }
 
     #[test]
@@ -227,6 +244,11 @@ mod tests {
         for name in ["auto", "off", "required"] {
             assert_eq!(name.parse::<Mode>().unwrap().to_string(), name);
         }
-        assert!("on".parse::<Mode>().unwrap_err().contains("\"on\""));
+        assert!(
+            "on".parse::<Mode>()
+                .unwrap_err()
+                .to_string()
+                .contains("\"on\"")
+        );
     }
 }

@@ -2,12 +2,14 @@
 //! when its next batch is due (`schedule.rs`, `lanes.rs`), what is on its way
 //! to the target (`verify`), its lag, retries and progress (`status`, metrics).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
 use super::{BURST_MAX_WAIT, BURST_QUIET, Pair};
+use crate::engine::held::HeldPaths;
 use crate::engine::on_the_way::OnTheWay;
+use crate::engine::verify::LastVerify;
 use crate::rsync::Progress;
 
 impl Pair {
@@ -15,6 +17,44 @@ impl Pair {
     /// pair by it, even after a reload changed the list of targets.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The target as configured: a reload matches pairs by it, and `status`
+    /// shows it.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Where rsync writes (`target + remote_path`): the label of every log
+    /// line, metric and status entry about this pair.
+    pub fn destination(&self) -> &str {
+        &self.destination
+    }
+
+    /// Consecutive failed runs: the backoff, `status` and the metrics count them.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// When a run last succeeded, for `status`.
+    pub fn last_sync(&self) -> Option<SystemTime> {
+        self.last_sync
+    }
+
+    /// Why the last run failed, until one succeeds: shown by `status`.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+
+    /// The paths rsync could not sync, retried on their own; `status` lists
+    /// them and the metrics count them.
+    pub fn held(&self) -> &HeldPaths {
+        &self.held
+    }
+
+    /// The last comparison with the source, for `status`.
+    pub fn last_verify(&self) -> Option<&LastVerify> {
+        self.last_verify.as_ref()
     }
 
     /// Whether changes wait to be synced.

@@ -9,16 +9,23 @@ use tokio::time::Instant;
 
 use super::fake::synced;
 use super::{Harness, Spec, paths};
-use crate::engine::Command;
+use crate::engine::{Command, Refusal};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
+/// What a waiting call has answered so far, a refusal in the socket's words.
+fn answered(
+    answer: &mut oneshot::Receiver<Result<bool, Refusal>>,
+) -> Result<Result<bool, String>, oneshot::error::TryRecvError> {
+    answer.try_recv().map(|r| r.map_err(|e| e.to_string()))
+}
+
 impl Harness {
     /// Sends `wait` (whole daemon) with a deadline `within` from now; the answer
     /// comes on the returned channel.
-    async fn wait_call(&self, within: Duration) -> oneshot::Receiver<Result<bool, String>> {
+    async fn wait_call(&self, within: Duration) -> oneshot::Receiver<Result<bool, Refusal>> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Wait {
@@ -36,7 +43,7 @@ impl Harness {
         &self,
         discard: bool,
         within: Duration,
-    ) -> oneshot::Receiver<Result<bool, String>> {
+    ) -> oneshot::Receiver<Result<bool, Refusal>> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Remove {
@@ -65,12 +72,12 @@ impl Harness {
 async fn wait_answers_at_once_when_idle_and_after_the_batch_otherwise() {
     let h = Harness::start(Spec::default()).await;
     let mut idle = h.wait_call(secs(60)).await;
-    assert_eq!(idle.try_recv(), Ok(Ok(true)));
+    assert_eq!(answered(&mut idle), Ok(Ok(true)));
     h.change(0, "a").await;
     let mut busy = h.wait_call(secs(60)).await;
     assert!(busy.try_recv().is_err(), "answered while a batch ran");
     h.finish(0, synced()).await;
-    assert_eq!(busy.try_recv(), Ok(Ok(true)));
+    assert_eq!(answered(&mut busy), Ok(Ok(true)));
 }
 
 #[tokio::test(start_paused = true)]
@@ -82,7 +89,7 @@ async fn wait_says_false_at_its_deadline_while_changes_are_held() {
     h.advance(secs(9)).await;
     assert!(answer.try_recv().is_err());
     h.advance(secs(2)).await;
-    assert_eq!(answer.try_recv(), Ok(Ok(false)));
+    assert_eq!(answered(&mut answer), Ok(Ok(false)));
 }
 
 #[tokio::test(start_paused = true)]
@@ -93,7 +100,7 @@ async fn remove_waits_for_the_running_batch() {
     assert!(answer.try_recv().is_err(), "removed under a running batch");
     assert!(h.status().await.watches[0].removing);
     h.finish(0, synced()).await;
-    assert_eq!(answer.try_recv(), Ok(Ok(true)));
+    assert_eq!(answered(&mut answer), Ok(Ok(true)));
     assert!(h.status().await.watches.is_empty());
 }
 
@@ -108,7 +115,7 @@ async fn remove_syncs_pending_changes_first_unless_discarded() {
     let mut answer = h.remove_call(false, secs(600)).await;
     assert_eq!(h.started(), 1, "pending changes were not hurried");
     h.finish(0, synced()).await;
-    assert_eq!(answer.try_recv(), Ok(Ok(true)));
+    assert_eq!(answered(&mut answer), Ok(Ok(true)));
 
     let h = Harness::start(Spec {
         delay: 3600.0,
@@ -117,7 +124,7 @@ async fn remove_syncs_pending_changes_first_unless_discarded() {
     .await;
     h.change(0, "a").await;
     let mut answer = h.remove_call(true, secs(600)).await;
-    assert_eq!(answer.try_recv(), Ok(Ok(true)));
+    assert_eq!(answered(&mut answer), Ok(Ok(true)));
     assert_eq!(h.started(), 0);
 }
 
@@ -127,7 +134,7 @@ async fn remove_answers_false_at_its_deadline_and_finishes_later() {
     h.change(0, "a").await;
     let mut answer = h.remove_call(false, secs(5)).await;
     h.advance(secs(6)).await;
-    assert_eq!(answer.try_recv(), Ok(Ok(false)));
+    assert_eq!(answered(&mut answer), Ok(Ok(false)));
     assert!(h.status().await.watches[0].removing);
     h.finish(0, synced()).await;
     assert!(h.status().await.watches.is_empty());
@@ -191,7 +198,11 @@ async fn a_missing_root_is_never_synced_from_and_reattaches() {
     assert_eq!(h.state(0, 0).await, TargetState::SourceMissing);
     let mut answer = h.wait_call(secs(60)).await;
     match answer.try_recv() {
-        Ok(Err(message)) => assert!(message.contains("source missing"), "{message}"),
+        Ok(Err(refusal)) => assert!(
+            matches!(refusal, Refusal::SourceMissing { .. })
+                && refusal.to_string().contains("source missing"),
+            "{refusal}"
+        ),
         other => panic!("wait answered {other:?}"),
     }
     std::fs::create_dir(&root).expect("mkdir root");

@@ -261,10 +261,13 @@ impl Harness {
         self.status().await.watches[w].targets[t].state
     }
 
+    /// Sends a command; a refusal comes back in the words the socket sends.
     async fn ask<T>(&self, make: impl FnOnce(super::Reply<T>) -> Command) -> Result<T, String> {
         let (tx, rx) = oneshot::channel();
         self.commands.send(make(tx)).await.expect("engine alive");
-        rx.await.expect("answered")
+        rx.await
+            .expect("answered")
+            .map_err(|refusal| refusal.to_string())
     }
 
     /// `pause` (or `resume`) every watch.
