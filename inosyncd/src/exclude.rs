@@ -37,6 +37,15 @@ pub enum ExcludeError {
     /// The compiled patterns could not be joined into one set.
     #[error("{0}")]
     Set(globset::Error),
+    /// rsync reads `+ x` as an include rule, `- x` as an exclude rule and a
+    /// lone `!` as "clear the list", also in `--exclude`: the watcher, which
+    /// takes patterns only, would skip what rsync sends, or the reverse.
+    #[error(
+        "exclude pattern {0:?} is an rsync rule, not a pattern (rsync reads `+ ` as include, \
+         `- ` as exclude and `!` as clear): inosync takes exclude patterns only; write the \
+         pattern without its prefix"
+    )]
+    Rule(String),
 }
 
 /// Checks one pattern without building a set, for config validation.
@@ -46,6 +55,9 @@ pub fn check_pattern(pattern: &str) -> Result<(), ExcludeError> {
     }
     if pattern.contains('\0') || pattern.contains('\n') {
         return Err(ExcludeError::BadByte(pattern.to_string()));
+    }
+    if pattern == "!" || pattern.starts_with("+ ") || pattern.starts_with("- ") {
+        return Err(ExcludeError::Rule(pattern.to_string()));
     }
     let (glob, _) = translate(pattern);
     build(&glob)

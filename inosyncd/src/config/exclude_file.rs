@@ -3,7 +3,12 @@
 //! list shared with other tools (or an lsyncd `excludeFrom`) needs no copying.
 //! Read at start, `--check` and every reload.
 
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+
+/// The largest exclude file read (a million short patterns).
+pub const MAX_BYTES: u64 = 16 << 20;
 
 use crate::exclude::ExcludeError;
 
@@ -30,6 +35,21 @@ pub enum ExcludeFileError {
         /// Where the first bad byte is.
         valid_up_to: usize,
     },
+    /// Not a regular file (a fifo, `/dev/zero`): reading it could block or
+    /// never end, and the daemon reads it on every reload.
+    #[error("{file} is not a regular file")]
+    NotAFile {
+        /// The file as named in the config.
+        file: String,
+    },
+    /// Larger than any exclude list: refused rather than read into memory.
+    #[error("{file} is {size} bytes; an exclude file may have at most {MAX_BYTES}")]
+    TooLarge {
+        /// The file as named in the config.
+        file: String,
+        /// Its size.
+        size: u64,
+    },
     /// A line's pattern is refused as `excludes` would refuse it.
     #[error("{file}:{line}: {error}")]
     BadPattern {
@@ -49,10 +69,34 @@ pub fn read(file: &str) -> Result<Vec<String>, ExcludeFileError> {
     if !Path::new(file).is_absolute() {
         return Err(ExcludeFileError::NotAbsolute(file.to_string()));
     }
-    let bytes = std::fs::read(file).map_err(|error| ExcludeFileError::Unreadable {
+    let unreadable = |error| ExcludeFileError::Unreadable {
         file: file.to_string(),
         error,
-    })?;
+    };
+    // Opened without blocking (a fifo would wait for a writer) and looked at
+    // before reading: only a regular file of sensible size is read.
+    let handle = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(file)
+        .map_err(unreadable)?;
+    let meta = handle.metadata().map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(ExcludeFileError::NotAFile {
+            file: file.to_string(),
+        });
+    }
+    if meta.len() > MAX_BYTES {
+        return Err(ExcludeFileError::TooLarge {
+            file: file.to_string(),
+            size: meta.len(),
+        });
+    }
+    let mut bytes = Vec::new();
+    handle
+        .take(MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
     let text = String::from_utf8(bytes).map_err(|e| ExcludeFileError::NotUtf8 {
         file: file.to_string(),
         valid_up_to: e.utf8_error().valid_up_to(),
@@ -89,6 +133,32 @@ mod tests {
             parse("x", text).unwrap(),
             ["*.tmp", "/cache/", "name with space"]
         );
+    }
+
+    #[test]
+    fn rsync_rules_are_refused_naming_the_line() {
+        for line in ["+ important.log", "- *.log", "!"] {
+            let err = parse("x", &format!("*.tmp\n{line}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("x:2:") && err.contains("rsync rule"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_fifo_or_a_device_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for file in [fifo.to_str().unwrap(), "/dev/zero"] {
+            let err = read(file).unwrap_err().to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+        }
     }
 
     #[test]

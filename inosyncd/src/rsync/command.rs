@@ -75,7 +75,11 @@ impl Job {
                 }
                 arg(&super::leftovers::risk_partial_dirs());
                 arg("--ignore-missing-args");
-                arg("--force");
+                // --force deletes a directory (and all in it) that a file
+                // replaces: not when what the source lacks must stay.
+                if !self.keep_deleted {
+                    arg("--force");
+                }
                 arg("--modify-window=-1");
                 if self.resend {
                     arg("--ignore-times");
@@ -90,7 +94,9 @@ impl Job {
                 arg("--from0");
                 arg("--files-from=-");
                 arg("--ignore-missing-args");
-                arg("--force");
+                if !self.keep_deleted {
+                    arg("--force");
+                }
                 arg("--ignore-times");
                 // Exact mtimes when rsync sets them: compared in whole seconds
                 // (its default), a symlink or fifo made on the target in the
@@ -297,9 +303,17 @@ mod tests {
         let mut trees = job(Some(vec![b"moved".to_vec()]));
         trees.recursive = true;
         trees.keep_deleted = true;
+        let mut listed = job(Some(vec![b"keep".to_vec()]));
+        listed.keep_deleted = true;
+        // --force would delete a directory a file replaces.
+        let argv = display_argv(&listed.argv());
+        assert!(!argv.contains("--force"), "{argv}");
         for job in [full, trees] {
             let argv = display_argv(&job.argv());
-            assert!(!argv.contains("--delete"), "{argv}");
+            assert!(
+                !argv.contains("--delete") && !argv.contains("--force"),
+                "{argv}"
+            );
             // verify dry-runs the same command: a kept file is not itemized
             // as `*deleting`, so it is not drift.
             let verify = display_argv(&job.verify_argv(false));

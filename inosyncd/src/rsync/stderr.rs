@@ -156,6 +156,7 @@ pub fn is_error_line(line: &str) -> bool {
         || line.starts_with("ERROR: ")
         || line.starts_with("ABORTING ")
         || line.starts_with("cannot delete")
+        || line.starts_with("could not make way for new ")
         || line.starts_with(OVERFLOW)
 }
 
@@ -185,6 +186,13 @@ pub fn names_in(line: &str) -> Vec<&str> {
         names.push(name.trim_end());
     }
     if let Some(name) = line.strip_prefix("cannot delete non-empty directory: ") {
+        names.push(name.trim_end());
+    }
+    // Without --force (`delete = false`) a directory is not replaced by a
+    // file: "could not make way for new regular file: NAME".
+    if let Some(at) = line.find("could not make way for new ")
+        && let Some((_, name)) = line[at..].split_once(": ")
+    {
         names.push(name.trim_end());
     }
     if line.starts_with("ERROR: ")

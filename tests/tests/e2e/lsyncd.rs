@@ -154,6 +154,30 @@ fn delete_startup_and_running_mean_what_they_mean_in_lsyncd() {
     }
 }
 
+/// A directory replaced by a file (or a symlink) with `delete = false`: the
+/// directory on the target, with what only it holds, stays; the file cannot
+/// take its place and is held, shown in status.
+#[test]
+fn delete_false_keeps_a_directory_that_a_file_replaced() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("keep")).unwrap();
+    fs::write(fx.src.join("keep/page"), "p").unwrap();
+    let daemon = fx.start_toml(&fx.simple_config("delete = false"));
+    daemon.wait_idle();
+    fs::write(fx.dst.join("keep/precious-on-target"), "only here").unwrap();
+    fs::remove_dir_all(fx.src.join("keep")).unwrap();
+    fs::write(fx.src.join("keep"), "now a file").unwrap();
+    let held = poll_until(Duration::from_secs(20), || {
+        daemon.status()["watches"][0]["targets"][0]["held"][0]["path"] == "keep"
+    });
+    assert!(held, "{}\n{}", daemon.status(), daemon.log());
+    assert!(
+        fx.dst.join("keep/precious-on-target").exists(),
+        "delete = false deleted a directory on the target\n{}",
+        daemon.log()
+    );
+}
+
 #[test]
 fn delete_false_in_a_reload_keeps_deletions_from_then_on() {
     let fx = Fixture::new();

@@ -48,8 +48,14 @@ pub enum Listed<'a> {
     /// below a listed one or has one below it.
     Paths(&'a [Vec<u8>]),
     /// Trees compared whole (after renames): nothing is held (a tree root held
-    /// alone would be retried without its contents).
+    /// alone would be retried without its contents, and an error makes rsync
+    /// skip the tree's deletions, which only a retry of the whole does).
     Trees,
+    /// Trees compared whole that delete nothing (`delete = false`): a named
+    /// path is held, the rest arrived (nothing was skipped for it). A
+    /// directory that a file replaces in the source is named so: without
+    /// `--force` rsync does not delete it, and the file waits, held, in status.
+    KeptTrees,
 }
 
 /// The sandbox a run was in, as far as reading its errors goes.
@@ -238,6 +244,7 @@ fn partial(stderr: &Stderr, context: &Context, summary: &dyn Fn(&str) -> String)
         Listed::Whole => named,
         Listed::Paths(listed) => named_in(listed, &named),
         Listed::Trees => Vec::new(),
+        Listed::KeptTrees => named,
     };
     let cause = summary(&stderr.cause());
     if held.is_empty() {

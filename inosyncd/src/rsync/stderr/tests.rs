@@ -123,3 +123,13 @@ fn a_file_that_vanished_or_could_not_be_read_may_have_left_a_partial_file() {
         .collect();
     assert_eq!(kept, ["work/d e\"1", "work/gone"]);
 }
+
+#[test]
+fn a_directory_a_file_could_not_replace_is_named() {
+    let s = stderr(&[
+        "could not make way for new regular file: keep/sub",
+        "could not make way for new symlink: link",
+    ]);
+    let named = named_in_lines(s.error_lines(), Path::new("/srv/www"), "/m/www/");
+    assert_eq!(named, [b"keep/sub".to_vec(), b"link".to_vec()]);
+}
