@@ -117,6 +117,8 @@ impl Engine {
         self.running += processes;
         if lane == Lane::Large {
             self.running_large += processes;
+            self.large_runs
+                .started(id, pair_id, processes, Instant::now());
         }
         let done = self.done_tx.clone();
         // The runner starts rsync here, synchronously; the task only awaits it.
@@ -184,7 +186,7 @@ impl Engine {
     /// A run ended: log it in one line and let its pair take the outcome.
     pub(super) fn finish(&mut self, done: Done) {
         self.running = self.running.saturating_sub(done.processes);
-        if done.lane == Lane::Large {
+        if done.lane == Lane::Large && self.large_runs.ended(done.pair) {
             self.running_large = self.running_large.saturating_sub(done.processes);
         }
         let Some(watch) = self.watches.get_mut(&done.watch) else {

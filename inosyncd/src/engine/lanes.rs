@@ -5,9 +5,13 @@
 //! change to sixteen targets starts sixteen short rsyncs side by side instead of
 //! waiting in rounds behind it (README "Config (TOML)", `max_parallel_large`).
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
+use std::time::Duration;
+
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use tokio::time::Instant;
 
 use super::Engine;
 use crate::rsync::SPLIT_MIN_PATHS;
@@ -15,6 +19,36 @@ use crate::rsync::SPLIT_MIN_PATHS;
 /// A batch sending more file data than this is large: it may hold a link for a
 /// while. 8 MiB takes under a second on a 100 Mbit/s link.
 pub(super) const SMALL_MAX_BYTES: u64 = 8 << 20;
+
+/// A large run that has moved no data this long (a target that accepts the
+/// connection and never answers, waiting out `io_timeout`) gives its large
+/// slot to the next transfer; it keeps running, and counts in `max_parallel`.
+pub(super) const STALLED_AFTER: Duration = Duration::from_secs(20);
+
+/// The large runs holding a large slot: watch, when each started, its
+/// processes; by pair.
+#[derive(Debug, Default)]
+pub(super) struct LargeRuns(BTreeMap<u64, (u32, Instant, usize)>);
+
+impl LargeRuns {
+    /// A large run of pair `pair` (of watch `watch`) started.
+    pub(super) fn started(&mut self, watch: u32, pair: u64, processes: usize, now: Instant) {
+        self.0.insert(pair, (watch, now, processes));
+    }
+
+    /// The run of `pair` ended; whether it still held its large slot.
+    pub(super) fn ended(&mut self, pair: u64) -> bool {
+        self.0.remove(&pair).is_some()
+    }
+
+    /// When the next one may be found stalled.
+    pub(super) fn next_check(&self) -> Option<Instant> {
+        self.0
+            .values()
+            .map(|(_, started, _)| *started + STALLED_AFTER)
+            .min()
+    }
+}
 
 /// Which cap a batch counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +96,40 @@ impl Engine {
             Lane::Small
         } else {
             Lane::Large
+        }
+    }
+
+    /// Large runs that moved no data for [`STALLED_AFTER`] give up their large
+    /// slot (logged once each).
+    pub(super) fn release_stalled_large_runs(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(u64, u32, usize)> = self
+            .large_runs
+            .0
+            .iter()
+            .filter(|(_, (_, started, _))| now >= *started + STALLED_AFTER)
+            .map(|(pair, (watch, _, processes))| (*pair, *watch, *processes))
+            .collect();
+        for (pair_id, watch_id, processes) in due {
+            let Some(watch) = self.watches.get(&watch_id) else {
+                continue;
+            };
+            let Some(pair) = watch.pairs.iter().find(|p| p.id() == pair_id) else {
+                continue;
+            };
+            if pair.progress(now).is_some_and(|p| p.bytes_done > 0) {
+                // Moving data: it keeps its slot (looked at again later).
+                self.large_runs.started(watch_id, pair_id, processes, now);
+                continue;
+            }
+            tracing::info!(
+                "{} -> {}: no data moved for {STALLED_AFTER:?}; its large-transfer slot goes to \
+                 the next one (it keeps running, up to io_timeout)",
+                watch.spec.path.display(),
+                pair.destination()
+            );
+            self.large_runs.ended(pair_id);
+            self.running_large = self.running_large.saturating_sub(processes);
         }
     }
 

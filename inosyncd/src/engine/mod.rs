@@ -110,6 +110,8 @@ pub struct Engine {
     /// (see `lanes.rs`).
     running: usize,
     running_large: usize,
+    /// The large runs holding a large slot, by pair (see `lanes.rs`).
+    large_runs: lanes::LargeRuns,
     waiters: Vec<Waiter>,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
@@ -176,6 +178,7 @@ impl Engine {
             next_pair_id: 0,
             running: 0,
             running_large: 0,
+            large_runs: lanes::LargeRuns::default(),
             waiters: Vec::new(),
             done_tx,
             done_rx,

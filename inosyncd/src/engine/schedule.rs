@@ -137,6 +137,7 @@ impl Engine {
     /// Starts every batch whose time has come, oldest first, while its lane has
     /// room: a large batch waiting for a slot holds back no small one behind it.
     pub(super) fn start_due_batches(&mut self) {
+        self.release_stalled_large_runs();
         let now = Instant::now();
         let mut due: Vec<(Instant, u32, usize)> = self
             .schedulable()
@@ -173,6 +174,9 @@ impl Engine {
         }
         for waiter in &self.waiters {
             wake = wake.min(waiter.deadline);
+        }
+        if let Some(check) = self.large_runs.next_check() {
+            wake = wake.min(check);
         }
         for watch in self.watches.values() {
             for (deadline, _) in watch.removing.iter().flatten() {

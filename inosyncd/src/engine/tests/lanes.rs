@@ -103,3 +103,31 @@ async fn max_parallel_caps_small_transfers_too() {
     assert_eq!(h.started(), 4, "a freed slot was not used");
     assert_eq!(h.status().await.running, 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_large_run_that_moves_no_data_gives_its_slot_to_the_next() {
+    let h = Harness::start(Spec {
+        targets: 3,
+        max_parallel: 8,
+        max_parallel_large: 1,
+        initial_sync: true,
+        ..Spec::default()
+    })
+    .await;
+    assert_eq!(h.started(), 1);
+    h.advance(crate::engine::lanes::STALLED_AFTER - std::time::Duration::from_millis(1))
+        .await;
+    assert_eq!(h.started(), 1, "a slot given up before the run stalled");
+    h.advance(std::time::Duration::from_millis(2)).await;
+    assert_eq!(h.started(), 2, "a silent target kept the only large slot");
+    assert_eq!(
+        h.status().await.running,
+        2,
+        "the stalled run still counts in all"
+    );
+    // It ends: the slot it gave up is not given back twice.
+    h.finish(0, synced()).await;
+    assert_eq!(h.started(), 2);
+    h.finish(1, synced()).await;
+    assert_eq!(h.started(), 3);
+}
