@@ -11,14 +11,39 @@ use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-/// `statfs` f_type of procfs (linux/magic.h).
-const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-/// `statfs` f_type of sysfs (linux/magic.h).
-const SYSFS_MAGIC: i64 = 0x6265_6572;
+/// Kernel filesystems (`statfs` f_type, linux/magic.h) where a mirror can
+/// never be made, with the words the refusal uses.
+const KERNEL_FILESYSTEMS: &[(i64, &str)] = &[
+    (0x9fa0, "procfs (the kernel's /proc)"),
+    (0x6265_6572, "sysfs (the kernel's /sys)"),
+    (0x0027_e0eb, "cgroupfs (the kernel's control groups)"),
+    (0x6367_7270, "cgroup2fs (the kernel's control groups)"),
+    (0x1cd1, "devpts (the kernel's terminals)"),
+    (0x6462_6720, "debugfs"),
+    (0x7472_6163, "tracefs"),
+    (0x7363_6673, "securityfs"),
+    (0x6165_676c, "pstore"),
+    (0xcafe_4a11, "bpffs"),
+    (0x6265_6570, "configfs"),
+    (0xde5e_81e4, "efivarfs"),
+];
+
+/// Trees of the kernel's filesystems named by path: `/proc/self/cwd/x` leads
+/// through a magic link to a real directory, the daemon's own working one.
+const KERNEL_TREES: &[&str] = &["/proc", "/sys"];
 
 /// Why the local destination `destination` can never be made, or `None` when
 /// rsync may create it (or it exists as a directory).
 pub fn why_unmakeable(destination: &Path) -> Option<String> {
+    if let Some(tree) = KERNEL_TREES
+        .iter()
+        .find(|tree| destination.starts_with(Path::new(tree)))
+    {
+        return Some(format!(
+            "{} is below {tree}, the kernel's, where no mirror can be made",
+            destination.display()
+        ));
+    }
     let mut prefix = PathBuf::from("/");
     let mut deepest_existing = prefix.clone();
     for component in destination.components() {
@@ -52,17 +77,16 @@ pub fn why_unmakeable(destination: &Path) -> Option<String> {
             Err(_) => break,
         }
     }
-    match filesystem_type(&deepest_existing) {
-        Some(PROC_SUPER_MAGIC) => Some(format!(
-            "{} is on procfs (the kernel's /proc), where no directory can be made",
-            deepest_existing.display()
-        )),
-        Some(SYSFS_MAGIC) => Some(format!(
-            "{} is on sysfs (the kernel's /sys), where no directory can be made",
-            deepest_existing.display()
-        )),
-        _ => None,
-    }
+    let kind = filesystem_type(&deepest_existing)?;
+    KERNEL_FILESYSTEMS
+        .iter()
+        .find(|(magic, _)| *magic == kind)
+        .map(|(_, name)| {
+            format!(
+                "{} is on {name}, where no directory can be made",
+                deepest_existing.display()
+            )
+        })
 }
 
 /// The `statfs` filesystem type of `path`, if it can be read.
@@ -91,6 +115,18 @@ mod tests {
         assert!(why.contains("a regular file"), "{why}");
         assert_eq!(why_unmakeable(&dir.path().join("not-yet/dst")), None);
         assert_eq!(why_unmakeable(dir.path()), None);
+    }
+
+    #[test]
+    fn other_kernel_filesystems_and_magic_links_are_named() {
+        for (path, words) in [("/proc/self/cwd/x", "/proc"), ("/dev/pts/x", "devpts")] {
+            let why = why_unmakeable(Path::new(path)).unwrap_or_default();
+            assert!(why.contains(words), "{path}: {why:?}");
+        }
+        if Path::new("/sys/fs/cgroup").is_dir() {
+            assert!(why_unmakeable(Path::new("/sys/fs/cgroup/x")).is_some());
+        }
+        assert_eq!(why_unmakeable(Path::new("/dev/shm/mirror")), None);
     }
 
     #[test]
