@@ -12,14 +12,8 @@ pub fn middle(path: &str, max: usize) -> String {
     if count <= max {
         return path.to_string();
     }
-    let (head, body) = match path.strip_prefix('/') {
-        Some(rest) => match rest.split_once('/') {
-            Some((first, body)) => (format!("/{first}/"), body),
-            None => (String::new(), path),
-        },
-        None => (String::new(), path),
-    };
-    let parts: Vec<&str> = body.split('/').collect();
+    let (head, body) = split_head(path);
+    let parts: Vec<&str> = body.split('/').filter(|p| !p.is_empty()).collect();
     for prefix in [head.as_str(), ""] {
         let mut tail = String::new();
         for part in parts.iter().rev() {
@@ -36,9 +30,33 @@ pub fn middle(path: &str, max: usize) -> String {
         if !tail.is_empty() {
             return format!("{prefix}…/{tail}");
         }
+        // The host at least, when nothing of the rest fits beside it.
+        if prefix.contains(':') && prefix.chars().count() < max {
+            return format!("{prefix}…");
+        }
     }
     let kept: String = path.chars().skip(count + 1 - max.max(1)).collect();
     format!("…{kept}")
+}
+
+/// The part of `path` kept whole when it is shortened, and the rest: what
+/// names the host (`rsync://host:port/`, `user@host:`), or a local path's
+/// first component (`/srv/`).
+pub fn split_head(path: &str) -> (String, &str) {
+    if let Some((scheme, rest)) = path.split_once("://")
+        && let Some((host, body)) = rest.split_once('/')
+    {
+        return (format!("{scheme}://{host}/"), body);
+    }
+    if let Some((host, body)) = path.split_once(':')
+        && !host.contains('/')
+    {
+        return (format!("{host}:"), body);
+    }
+    match path.strip_prefix('/').and_then(|rest| rest.split_once('/')) {
+        Some((first, body)) => (format!("/{first}/"), body),
+        None => (String::new(), path),
+    }
 }
 
 /// `text` (its first line) wrapped at spaces into at most `lines` lines of at
@@ -111,6 +129,15 @@ fn ellipsis(mut lines: Vec<String>, width: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remote_target_keeps_its_host() {
+        let short = middle("rsync://127.0.0.1:38731/m/backups/blog/", 34);
+        assert!(short.starts_with("rsync://127.0.0.1:38731/"), "{short}");
+        assert!(short.chars().count() <= 34, "{short}");
+        let short = middle("backup@m1.example.com:/srv/backups/blog", 30);
+        assert!(short.starts_with("backup@m1.example.com:"), "{short}");
+    }
 
     #[test]
     fn paths_keep_their_first_and_last_components() {

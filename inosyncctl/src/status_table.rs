@@ -106,20 +106,62 @@ pub fn render(status: &Status) -> String {
             .max(r.destination.chars().count() + 2)
     });
     let error_needed = widest("ERROR", &|r| r.error.chars().count());
-    let path_w = if path_needed + error_needed <= rest {
+    // A remote target keeps its host: room for it, `…/` and a few characters.
+    let host_needed = rows
+        .iter()
+        .map(|r| fit::split_head(&r.destination).0.chars().count() + 2 + 2 + 6)
+        .max()
+        .unwrap_or(0)
+        .min(rest.saturating_sub(5));
+    let at_least = PATH_AT_LEAST.max(host_needed);
+    let mut path_w = if path_needed + error_needed <= rest {
         path_needed
     } else {
-        path_needed.min(PATH_AT_LEAST.max(rest.saturating_sub(error_needed)))
+        path_needed.min(at_least.max(rest.saturating_sub(error_needed)))
     };
-    let error_w = rest.saturating_sub(path_w).max(5);
+    let mut error_w = rest.saturating_sub(path_w).max(5);
+    // The other columns' cells may be wider than measured (a state on two
+    // lines, a mark): drawn again, narrower, until the table fits.
+    for _ in 0..4 {
+        let (table, errors_cut) = draw(&rows, path_w, error_w);
+        let drawn = table.to_string();
+        let over = drawn
+            .lines()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(0)
+            .saturating_sub(width);
+        if over == 0 || (path_w <= 10 && error_w <= 5) {
+            out.push_str(&drawn);
+            out.push('\n');
+            if errors_cut {
+                out.push_str("(errors cut: `inosyncctl status PATH` or --json shows them whole)\n");
+            }
+            return out;
+        }
+        let from_error = over.min(error_w.saturating_sub(5));
+        error_w -= from_error;
+        path_w = path_w.saturating_sub(over - from_error).max(10);
+    }
+    let (table, errors_cut) = draw(&rows, path_w, error_w);
+    out.push_str(&table.to_string());
+    out.push('\n');
+    if errors_cut {
+        out.push_str("(errors cut: `inosyncctl status PATH` or --json shows them whole)\n");
+    }
+    out
+}
 
+/// The table of `rows` with paths fitted to `path_w` and errors to `error_w`;
+/// whether an error was cut.
+fn draw(rows: &[Row], path_w: usize, error_w: usize) -> (Table, bool) {
     let mut table = Table::new();
     table
         .load_preset(UTF8_HORIZONTAL_ONLY)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(["WATCH → TARGET", "STATE", "PENDING", "LAST SYNC", "ERROR"]);
     let mut errors_cut = false;
-    for row in &rows {
+    for row in rows {
         let (error, cut) = fit::wrap(&row.error, error_w, 3);
         errors_cut |= cut;
         table.add_row([
@@ -135,12 +177,7 @@ pub fn render(status: &Status) -> String {
             error.join("\n"),
         ]);
     }
-    out.push_str(&table.to_string());
-    out.push('\n');
-    if errors_cut {
-        out.push_str("(errors cut: `inosyncctl status PATH` or --json shows them whole)\n");
-    }
-    out
+    (table, errors_cut)
 }
 
 /// One (watch, target) row's cells, before they are fitted.

@@ -62,3 +62,35 @@ fn the_table_shortens_paths_and_shows_the_cause_first() {
         "{table}"
     );
 }
+
+/// A watch with a local and an unreachable `rsync://` target (its state
+/// `retrying in 8.3 s`): still at most 80 columns, and the remote target
+/// keeps its host.
+#[test]
+fn a_retrying_remote_target_fits_80_columns_and_keeps_its_host() {
+    let fx = Fixture::new();
+    let blog = fx.path("srv/a-rather-long-directory-name/and-another-one/blog");
+    fs::create_dir_all(&blog).unwrap();
+    let port = inosync_tests::remote::free_port();
+    let config = format!(
+        "delay = 0\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\n\
+         targets = [\"{}/mirror-with-a-long-name/\", \"rsync://127.0.0.1:{port}/m/backups/blog/\"]\n",
+        blog.display(),
+        fx.dst.display()
+    );
+    let daemon = fx.start_toml(&config);
+    let failed = poll_until(Duration::from_secs(30), || {
+        daemon.status()["watches"][0]["targets"][1]["failures"]
+            .as_u64()
+            .is_some_and(|f| f >= 1)
+    });
+    assert!(failed, "{}", daemon.log());
+    let table = daemon.ctl_ok(&["status"]);
+    for line in table.lines() {
+        assert!(line.chars().count() <= 80, "{line}\n{table}");
+    }
+    assert!(
+        table.contains(&format!("rsync://127.0.0.1:{port}/")),
+        "the remote target lost its host:\n{table}"
+    );
+}
