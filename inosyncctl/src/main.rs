@@ -144,7 +144,10 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
             let request = AddWatch {
                 path: paths::existing_dir(&path)?,
                 remote_path,
-                targets,
+                targets: targets
+                    .iter()
+                    .map(|t| paths::target(t))
+                    .collect::<Result<_, _>>()?,
                 excludes,
                 delay,
                 speed,

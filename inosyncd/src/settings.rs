@@ -89,6 +89,13 @@ pub fn print_check(config: &Config) {
             continue;
         };
         println!("{} = {value}", setting.key);
+        if setting.key == "max_parallel_large" && config.max_parallel_large > config.max_parallel {
+            println!(
+                "# note: max_parallel_large is above max_parallel: at most {} rsync processes \
+                 run at once, large or not",
+                config.max_parallel
+            );
+        }
         if setting.key == "exclude_from" {
             println!("# its patterns are in `excludes` above");
         }

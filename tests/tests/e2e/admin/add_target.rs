@@ -88,3 +88,32 @@ fn without_a_target_the_config_defaults_keep_their_meaning() {
         "hello"
     );
 }
+
+/// A relative `--target` is the administrator's own directory, as in the
+/// quick start: made absolute by inosyncctl (the daemon has another one).
+#[test]
+fn a_relative_target_given_to_add_is_below_the_callers_directory() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+    let blog = fx.path("srv/blog");
+    fs::create_dir_all(&blog).unwrap();
+    fs::write(blog.join("post"), "hello").unwrap();
+    let out = std::process::Command::new(inosync_tests::bin("inosyncctl"))
+        .current_dir(fx.dir.path())
+        .arg("-s")
+        .arg(&fx.socket)
+        .args(["add", "srv/blog", "--target", "relative-mirror/"])
+        .output()
+        .expect("run inosyncctl");
+    assert!(out.status.success(), "{out:?}\n{}", daemon.log());
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.path("relative-mirror/post"))
+            .ok()
+            .as_deref(),
+        Some("hello"),
+        "{}",
+        daemon.log()
+    );
+}
