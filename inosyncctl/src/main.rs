@@ -7,10 +7,15 @@ mod cause;
 mod cli;
 mod client;
 mod fit;
+mod knobs;
 mod man_page;
 mod paths;
+mod pause;
 mod progress;
+mod remove;
+mod status;
 mod status_table;
+mod sync;
 mod verify;
 mod wait;
 
@@ -18,7 +23,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use inosync_proto::{AddWatch, Setting, Source};
+use inosync_proto::AddWatch;
 
 use crate::cli::{Cli, Command};
 use crate::client::{CallError, Connection};
@@ -109,29 +114,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
     let connection = Connection::open(&socket).await?;
     let json = cli.json;
     match command {
-        Command::Status { path, wide } => {
-            let mut status = connection.status().await?;
-            let one = path.is_some();
-            if let Some(path) = path {
-                let wanted = paths::resolve(&path)?;
-                status.watches.retain(|w| w.path == wanted);
-                if status.watches.is_empty() {
-                    return Err(CallError::Refused(format!("{wanted} is not watched")));
-                }
-            }
-            if json {
-                print_json(&status)?;
-            } else if one && !wide {
-                out!(
-                    "{}",
-                    status_table::render_watch(&status, &status.watches[0])
-                );
-            } else if wide {
-                out!("{}", status_table::render_wide(&status));
-            } else {
-                out!("{}", status_table::render(&status));
-            }
-        }
+        Command::Status { path, wide } => status::run(&connection, path, wide, json).await?,
         Command::Metrics => out!("{}", connection.metrics().await?),
         Command::Add {
             path,
@@ -158,72 +141,21 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
             path,
             discard,
             timeout,
-        } => {
-            let path = paths::resolve(&path)?;
-            let timeout = check_seconds("--timeout", timeout)?;
-            if !connection.remove(&path, discard, timeout).await? {
-                eprintln!(
-                    "inosyncctl: {path} is no longer watched, but its pending changes are not synced yet \
-                     (see `inosyncctl status`); it goes once they are, or now with --discard"
-                );
-                return Ok(ExitCode::from(EXIT_REFUSED));
-            }
-            if json {
-                print_json(&serde_json::json!({ "removed": path }))?;
-            } else {
-                outln!("removed {path}");
-            }
-        }
+        } => return remove::run(&connection, &path, discard, timeout, json).await,
         Command::Speed { kbps, reset, watch } => {
-            let watch = watch.as_deref().map(paths::resolve).transpose()?;
-            let setting = connection.speed(kbps, reset, watch).await?;
-            show_setting(json, "speed", &setting, |v| {
-                if v == 0.0 {
-                    "unlimited".into()
-                } else {
-                    format!("{v} KB/s")
-                }
-            })?;
+            knobs::speed(&connection, kbps, reset, watch.as_deref(), json).await?
         }
         Command::Delay {
             seconds,
             reset,
             watch,
-        } => {
-            if let Some(seconds) = seconds {
-                check_seconds("delay", seconds)?;
-            }
-            let watch = watch.as_deref().map(paths::resolve).transpose()?;
-            let setting = connection.delay(seconds, reset, watch).await?;
-            show_setting(json, "delay", &setting, |v| format!("{v} s"))?;
-        }
+        } => knobs::delay(&connection, seconds, reset, watch.as_deref(), json).await?,
         Command::Sync {
             path,
             wait,
             timeout,
             force,
-        } => {
-            let path = path.as_deref().map(paths::resolve).transpose()?;
-            let timeout = check_seconds("--timeout", timeout)?;
-            connection.sync(path.clone(), force).await?;
-            let what = path.as_deref().unwrap_or("every watch");
-            if wait {
-                if !connection.wait(path.clone(), timeout).await? {
-                    eprintln!(
-                        "inosyncctl: full sync of {what} not done after {} s:",
-                        timeout.as_secs_f64()
-                    );
-                    let status = connection.status().await?;
-                    for line in wait::busy_lines(&status, path.as_deref()) {
-                        eprintln!("  {line}");
-                    }
-                    return Ok(ExitCode::from(EXIT_REFUSED));
-                }
-                outln!("full sync of {what} done");
-            } else {
-                outln!("full sync of {what} scheduled");
-            }
-        }
+        } => return sync::run(&connection, path.as_deref(), wait, timeout, force).await,
         Command::Wait {
             path,
             timeout,
@@ -233,19 +165,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
             let timeout = check_seconds("--timeout", timeout)?;
             return wait::run(&connection, path, timeout, progress, json).await;
         }
-        Command::Pause { path } => {
-            let path = path.as_deref().map(paths::resolve).transpose()?;
-            connection.pause(path.clone(), true).await?;
-            outln!(
-                "paused {}: changes are recorded, not synced",
-                path.as_deref().unwrap_or("all watches")
-            );
-        }
-        Command::Resume { path } => {
-            let path = path.as_deref().map(paths::resolve).transpose()?;
-            connection.pause(path.clone(), false).await?;
-            outln!("resumed {}", path.as_deref().unwrap_or("all watches"));
-        }
+        Command::Pause { path } => pause::run(&connection, path.as_deref(), true).await?,
+        Command::Resume { path } => pause::run(&connection, path.as_deref(), false).await?,
         Command::Reload => {
             let summary = connection.reload().await?;
             outln!("{summary}");
@@ -264,27 +185,4 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
         Command::Completions { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn show_setting(
-    json: bool,
-    name: &str,
-    setting: &Setting,
-    format: impl Fn(f64) -> String,
-) -> Result<(), CallError> {
-    if json {
-        return print_json(setting);
-    }
-    let source = match setting.source {
-        Source::Default => "default",
-        Source::Config => "from the config",
-        Source::Runtime => "set at runtime",
-        Source::Global => "the global value",
-        Source::CommandLine => "from inosyncd's command line",
-    };
-    match &setting.watch {
-        Some(watch) => outln!("{watch}: {name} {} ({source})", format(setting.value)),
-        None => outln!("{name} {} ({source})", format(setting.value)),
-    }
-    Ok(())
 }
