@@ -10,6 +10,7 @@ mod engine;
 mod escaped;
 mod exclude;
 mod fd_limit;
+mod fsid;
 #[cfg(test)]
 mod hostile_input;
 mod left_running;

@@ -93,17 +93,7 @@ pub fn identify(path: &Path) -> Result<RootId, SourceError> {
 }
 
 fn fsid(path: &Path) -> std::io::Result<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::other("path contains a NUL byte"))?;
-    // SAFETY: statfs fills the zeroed struct we own from a NUL-terminated path.
-    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(c_path.as_ptr(), &mut buf) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fsid_t is two plain integers.
-    let [a, b]: [i32; 2] = unsafe { std::mem::transmute(buf.f_fsid) };
-    Ok((u64::from(a as u32) << 32) | u64::from(b as u32))
+    crate::fsid::Fsid::of(path).map(crate::fsid::Fsid::as_recorded)
 }
 
 /// Whether a directory has no entries at all (an empty mount point).

@@ -33,15 +33,7 @@ fn c_path(path: &Path) -> io::Result<CString> {
 
 /// `f_fsid` of the filesystem holding `path`, in the byte order fanotify reports it.
 pub fn fsid_of(path: &Path) -> io::Result<u64> {
-    let c_path = c_path(path)?;
-    // SAFETY: statfs fills the zeroed struct we own from a NUL-terminated path.
-    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(c_path.as_ptr(), &mut buf) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fsid_t is two plain integers, 8 bytes as fanotify copies them.
-    let raw: [u8; 8] = unsafe { std::mem::transmute(buf.f_fsid) };
-    Ok(u64::from_ne_bytes(raw))
+    crate::fsid::Fsid::of(path).map(crate::fsid::Fsid::as_fanotify)
 }
 
 /// The handle of `path` itself (never following a symlink), as events carry it.
