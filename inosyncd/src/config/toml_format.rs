@@ -6,6 +6,10 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod locator;
+
+use locator::Locator;
+
 use super::{
     Backend, Config, ConfigError, DeleteMode, EventSet, WatchConfig, checks, exclude_file,
 };
@@ -79,93 +83,13 @@ struct RawWatch {
     rsync_args: Option<Vec<String>>,
 }
 
-/// Turns byte offsets into `file:line: key` prefixes.
-struct Locator<'a> {
-    file: &'a Path,
-    /// Where each line after the first starts: a line number is a binary
-    /// search, not a count from the top (a config with 10,000 watches names
-    /// each one's line).
-    line_starts: Vec<usize>,
-}
-
-impl Locator<'_> {
-    fn new<'a>(file: &'a Path, text: &str) -> Locator<'a> {
-        Locator {
-            file,
-            line_starts: text.match_indices('\n').map(|(i, _)| i + 1).collect(),
-        }
-    }
-
-    fn at<T>(&self, spanned: &Spanned<T>, key: &str) -> String {
-        let line = self
-            .line_starts
-            .partition_point(|start| *start <= spanned.span().start)
-            + 1;
-        format!("{}:{line}: {key}", self.file.display())
-    }
-
-    fn error<T>(
-        &self,
-        spanned: &Spanned<T>,
-        key: &str,
-        problem: impl std::fmt::Display,
-    ) -> ConfigError {
-        ConfigError(format!("{}: {problem}", self.at(spanned, key)))
-    }
-}
-
 /// Parses and checks a TOML config.
 pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        // `[watch]` is one table where the config wants an array of them: toml
-        // says "invalid type: map, expected a sequence", which names neither.
-        let single_watch = e
-            .span()
-            .and_then(|span| text.get(span))
-            .is_some_and(|t| t.trim() == "[watch]");
-        let hint = if single_watch {
-            "\neach watch is an entry of an array of tables: write [[watch]] (two brackets)"
-        } else {
-            ""
-        };
-        ConfigError(format!(
-            "{}: {}{hint}",
-            file.display(),
-            e.to_string().trim_end()
-        ))
-    })?;
+    let raw = read_raw(file, text)?;
     let loc = Locator::new(file, text);
     let defaults = Config::default();
 
-    if let Some(rsync) = &raw.rsync
-        && rsync.get_ref().is_empty()
-    {
-        return Err(loc.error(rsync, "rsync", "must name the rsync binary"));
-    }
-    if let Some(delay) = &raw.delay {
-        checks::seconds(*delay.get_ref()).map_err(|e| loc.error(delay, "delay", &e))?;
-    }
-    if let Some(interval) = &raw.full_sync_interval {
-        checks::seconds(*interval.get_ref())
-            .map_err(|e| loc.error(interval, "full_sync_interval", &e))?;
-    }
-    if let Some(interval) = &raw.verify_interval {
-        checks::seconds(*interval.get_ref())
-            .map_err(|e| loc.error(interval, "verify_interval", &e))?;
-    }
-    if let Some(timeout) = &raw.io_timeout {
-        checks::seconds(*timeout.get_ref()).map_err(|e| loc.error(timeout, "io_timeout", &e))?;
-    }
-    for (max, key) in [
-        (&raw.max_parallel, "max_parallel"),
-        (&raw.max_parallel_large, "max_parallel_large"),
-    ] {
-        if let Some(max) = max
-            && *max.get_ref() == 0
-        {
-            return Err(loc.error(max, key, "must be at least 1"));
-        }
-    }
+    check_globals(&raw, &loc)?;
     let events = match &raw.events {
         Some(names) => {
             EventSet::from_names(names.get_ref()).map_err(|e| loc.error(names, "events", &e))?
@@ -222,44 +146,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     let mut watches = Vec::new();
     for spanned in raw.watch {
         watch_lines.push(loc.at(&spanned, "[[watch]]"));
-        let raw_watch = spanned.into_inner();
-        let path = checks::absolute_watch_dir(raw_watch.path.get_ref())
-            .map_err(|e| loc.error(&raw_watch.path, "watch.path", &e))?;
-        if let Some(delay) = &raw_watch.delay {
-            checks::seconds(*delay.get_ref()).map_err(|e| loc.error(delay, "watch.delay", &e))?;
-        }
-        if let Some(remote_path) = &raw_watch.remote_path {
-            checks::remote_path(remote_path.get_ref())
-                .map_err(|e| loc.error(remote_path, "watch.remote_path", &e))?;
-        }
-        let mut watch_excludes = patterns(&loc, raw_watch.excludes, "watch.excludes")?;
-        let watch_exclude_from = read_exclude_from(
-            &loc,
-            raw_watch.exclude_from,
-            "watch.exclude_from",
-            &mut watch_excludes,
-        )?;
-        let watch_delete = match &raw_watch.delete {
-            Some(mode) => Some(delete_mode(&loc, mode, "watch.delete")?),
-            None => None,
-        };
-        watches.push(WatchConfig {
-            remote_path: raw_watch
-                .remote_path
-                .map(Spanned::into_inner)
-                .unwrap_or_else(|| raw_watch.path.get_ref().clone()),
-            path,
-            excludes: watch_excludes,
-            exclude_from: watch_exclude_from,
-            delete: watch_delete,
-            targets: match raw_watch.targets {
-                Some(list) => Some(targets(&loc, Some(list), "watch.targets")?),
-                None => None,
-            },
-            delay: raw_watch.delay.map(Spanned::into_inner),
-            speed: raw_watch.speed,
-            rsync_args: raw_watch.rsync_args.unwrap_or_default(),
-        });
+        watches.push(watch_config(&loc, spanned.into_inner())?);
     }
 
     let config = Config {
@@ -306,8 +193,116 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         metrics_file,
         watches,
     };
+    refuse_rsync_args_that_delete(&config, &watch_lines)?;
+    config.check_watches(|i| watch_lines[i].clone())?;
+    Ok(config)
+}
+
+/// The file as TOML, read strictly; `[watch]` for `[[watch]]` gets a hint.
+fn read_raw(file: &Path, text: &str) -> Result<RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        // `[watch]` is one table where the config wants an array of them: toml
+        // says "invalid type: map, expected a sequence", which names neither.
+        let single_watch = e
+            .span()
+            .and_then(|span| text.get(span))
+            .is_some_and(|t| t.trim() == "[watch]");
+        let hint = if single_watch {
+            "\neach watch is an entry of an array of tables: write [[watch]] (two brackets)"
+        } else {
+            ""
+        };
+        ConfigError(format!(
+            "{}: {}{hint}",
+            file.display(),
+            e.to_string().trim_end()
+        ))
+    })
+}
+
+/// The global values that must be in range: named with their file and line.
+fn check_globals(raw: &RawConfig, loc: &Locator) -> Result<(), ConfigError> {
+    if let Some(rsync) = &raw.rsync
+        && rsync.get_ref().is_empty()
+    {
+        return Err(loc.error(rsync, "rsync", "must name the rsync binary"));
+    }
+    if let Some(delay) = &raw.delay {
+        checks::seconds(*delay.get_ref()).map_err(|e| loc.error(delay, "delay", &e))?;
+    }
+    if let Some(interval) = &raw.full_sync_interval {
+        checks::seconds(*interval.get_ref())
+            .map_err(|e| loc.error(interval, "full_sync_interval", &e))?;
+    }
+    if let Some(interval) = &raw.verify_interval {
+        checks::seconds(*interval.get_ref())
+            .map_err(|e| loc.error(interval, "verify_interval", &e))?;
+    }
+    if let Some(timeout) = &raw.io_timeout {
+        checks::seconds(*timeout.get_ref()).map_err(|e| loc.error(timeout, "io_timeout", &e))?;
+    }
+    for (max, key) in [
+        (&raw.max_parallel, "max_parallel"),
+        (&raw.max_parallel_large, "max_parallel_large"),
+    ] {
+        if let Some(max) = max
+            && *max.get_ref() == 0
+        {
+            return Err(loc.error(max, key, "must be at least 1"));
+        }
+    }
+    Ok(())
+}
+
+/// One `[[watch]]` table, checked.
+fn watch_config(loc: &Locator, raw_watch: RawWatch) -> Result<WatchConfig, ConfigError> {
+    let path = checks::absolute_watch_dir(raw_watch.path.get_ref())
+        .map_err(|e| loc.error(&raw_watch.path, "watch.path", &e))?;
+    if let Some(delay) = &raw_watch.delay {
+        checks::seconds(*delay.get_ref()).map_err(|e| loc.error(delay, "watch.delay", &e))?;
+    }
+    if let Some(remote_path) = &raw_watch.remote_path {
+        checks::remote_path(remote_path.get_ref())
+            .map_err(|e| loc.error(remote_path, "watch.remote_path", &e))?;
+    }
+    let mut watch_excludes = patterns(loc, raw_watch.excludes, "watch.excludes")?;
+    let watch_exclude_from = read_exclude_from(
+        loc,
+        raw_watch.exclude_from,
+        "watch.exclude_from",
+        &mut watch_excludes,
+    )?;
+    let watch_delete = match &raw_watch.delete {
+        Some(mode) => Some(delete_mode(loc, mode, "watch.delete")?),
+        None => None,
+    };
+    Ok(WatchConfig {
+        remote_path: raw_watch
+            .remote_path
+            .map(Spanned::into_inner)
+            .unwrap_or_else(|| raw_watch.path.get_ref().clone()),
+        path,
+        excludes: watch_excludes,
+        exclude_from: watch_exclude_from,
+        delete: watch_delete,
+        targets: match raw_watch.targets {
+            Some(list) => Some(targets(loc, Some(list), "watch.targets")?),
+            None => None,
+        },
+        delay: raw_watch.delay.map(Spanned::into_inner),
+        speed: raw_watch.speed,
+        rsync_args: raw_watch.rsync_args.unwrap_or_default(),
+    })
+}
+
+/// `rsync_args` that delete (`--delete*`, `--del`) where `delete` says not to:
+/// rsync would delete anyway.
+fn refuse_rsync_args_that_delete(
+    config: &Config,
+    watch_lines: &[String],
+) -> Result<(), ConfigError> {
     for (i, watch) in config.watches.iter().enumerate() {
-        let delete = watch.effective_delete(&config);
+        let delete = watch.effective_delete(config);
         if delete == DeleteMode::Always {
             continue;
         }
@@ -323,8 +318,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             )));
         }
     }
-    config.check_watches(|i| watch_lines[i].clone())?;
-    Ok(config)
+    Ok(())
 }
 
 fn patterns(
