@@ -13,6 +13,15 @@ use std::path::{Path, PathBuf};
 use crate::config::layout::Layout;
 use crate::config::{Config, WatchConfig, resolve_rsync};
 
+/// What a reload did to the watches.
+#[derive(Debug, Default)]
+struct Counts {
+    added: usize,
+    removed: usize,
+    changed: usize,
+    unchanged: usize,
+}
+
 impl Engine {
     pub(super) fn reload(&mut self) -> Result<String, Refusal> {
         let Some(file) = self.config.source.clone() else {
@@ -29,6 +38,41 @@ impl Engine {
             new.rsync = resolve_rsync(&new.rsync).map_err(Refusal::Check)?;
         }
         self.check_runtime_watches_under(&new)?;
+        let mut notes = self.keep_restart_only_settings(&mut new);
+        let interval_changed = new.full_sync_interval != self.config.full_sync_interval
+            || new.verify_interval != self.config.verify_interval;
+        self.config = new;
+        if interval_changed {
+            self.reset_periodic_full_sync();
+        }
+
+        let Counts {
+            added,
+            removed,
+            changed,
+            unchanged,
+        } = self.reconcile_watches(&mut notes)?;
+        if added > 0 {
+            // The filesystems of the new roots, recorded.
+            self.persist();
+        }
+        self.restart_for_speed();
+        notes.extend(self.runtime_overrides());
+        let mut summary = format!(
+            "reloaded {}: {added} watch(es) added, {removed} removed (after their pending changes), {changed} changed, {unchanged} unchanged",
+            file.display()
+        );
+        for note in notes {
+            summary.push_str("; ");
+            summary.push_str(&note);
+        }
+        tracing::info!("{summary}");
+        Ok(summary)
+    }
+
+    /// Settings only a restart applies: noted when changed, and kept as they
+    /// are in force, so that `status` tells the truth.
+    fn keep_restart_only_settings(&self, new: &mut Config) -> Vec<String> {
         let mut notes = Vec::new();
         if new.events != self.config.events {
             notes.push("`events` changed: takes effect after a restart".to_string());
@@ -52,9 +96,6 @@ impl Engine {
         if new.socket_group != self.config.socket_group {
             notes.push("`socket_group` changed: takes effect after a restart".to_string());
         }
-        let interval_changed = new.full_sync_interval != self.config.full_sync_interval
-            || new.verify_interval != self.config.verify_interval;
-        // Keep settings that only a restart can apply, so status tells the truth.
         new.events = self.config.events;
         new.backend = self.config.backend;
         new.sandbox = self.config.sandbox;
@@ -62,12 +103,13 @@ impl Engine {
         new.metrics_file = self.config.metrics_file.clone();
         new.log_file = self.config.log_file.clone();
         new.socket_group = self.config.socket_group.clone();
-        self.config = new;
-        if interval_changed {
-            self.reset_periodic_full_sync();
-        }
+        notes
+    }
 
-        let (mut added, mut removed, mut changed, mut unchanged) = (0, 0, 0, 0);
+    /// The watches made to match the config: removed, restored, changed,
+    /// added; runtime watches follow the new global settings.
+    fn reconcile_watches(&mut self, notes: &mut Vec<String>) -> Result<Counts, Refusal> {
+        let mut counts = Counts::default();
         // Watches by path: one look-up per config watch, not a search of them all.
         let watched: HashMap<PathBuf, (u32, Source)> = self
             .watches
@@ -89,7 +131,7 @@ impl Engine {
             .collect();
         for id in gone {
             self.begin_removal(id, false, None);
-            removed += 1;
+            counts.removed += 1;
         }
         // New watches are checked against one layout of the watches there are
         // (config watches with their new settings), built once.
@@ -104,16 +146,16 @@ impl Engine {
             match watched.get(&spec.path).copied() {
                 Some((id, Source::Config)) if self.watches[&id].removing.is_some() => {
                     match self.cancel_removal(id) {
-                        Ok(()) => added += 1,
+                        Ok(()) => counts.added += 1,
                         Err(e) => notes.push(format!("{path} not watched again: {e}")),
                     }
                     self.reconcile(id, spec)?;
                 }
                 Some((id, Source::Config)) => {
                     if self.reconcile(id, spec)? {
-                        changed += 1;
+                        counts.changed += 1;
                     } else {
-                        unchanged += 1;
+                        counts.unchanged += 1;
                     }
                 }
                 Some(_) => notes.push(format!(
@@ -128,7 +170,7 @@ impl Engine {
                     {
                         Ok(id) => {
                             layout.insert(id as usize, &places);
-                            added += 1;
+                            counts.added += 1;
                         }
                         Err(e) => notes.push(format!("{path} not added: {e}")),
                     }
@@ -144,25 +186,10 @@ impl Engine {
             .collect();
         for (id, spec) in runtime_watches {
             if self.reconcile(id, spec)? {
-                changed += 1;
+                counts.changed += 1;
             }
         }
-        if added > 0 {
-            // The filesystems of the new roots, recorded.
-            self.persist();
-        }
-        self.restart_for_speed();
-        notes.extend(self.runtime_overrides());
-        let mut summary = format!(
-            "reloaded {}: {added} watch(es) added, {removed} removed (after their pending changes), {changed} changed, {unchanged} unchanged",
-            file.display()
-        );
-        for note in notes {
-            summary.push_str("; ");
-            summary.push_str(&note);
-        }
-        tracing::info!("{summary}");
-        Ok(summary)
+        Ok(counts)
     }
 
     /// Runtime values that still win over the config just read, so an
