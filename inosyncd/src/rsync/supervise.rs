@@ -81,6 +81,58 @@ async fn supervise(launched: Launched, run: Supervised, stop: oneshot::Receiver<
     outcome(&run, ended)
 }
 
+/// Logs and keeps what rsync says on stderr. How rsync's processes report a
+/// signal: ours when we stop it (a speed change, a missing source, shutdown),
+/// said at INFO when the run ends; anyone else's shows as a failure with these
+/// lines kept. rsync names itself on most of its lines (`rsync: [Receiver]
+/// mkdir ...`, `rsync error: ...`): said once, not twice.
+async fn keep_stderr(stderr: tokio::process::ChildStderr, label: String) -> Stderr {
+    let mut kept = Stderr::default();
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let shown = if line.starts_with("rsync") {
+            line.clone()
+        } else {
+            format!("rsync: {line}")
+        };
+        if line.contains("received SIGUSR1") || line.contains("received SIGINT, SIGTERM") {
+            tracing::debug!("{label}: {shown}");
+        } else {
+            tracing::warn!("{label}: {shown}");
+        }
+        kept.push(line);
+    }
+    kept
+}
+
+/// Stops what is left of the run's process group. After a stop the rest is on
+/// its way out already (it got SIGTERM too); after an exit of its own,
+/// nothing should be left.
+async fn end_what_is_left(
+    group: u32,
+    status: Option<&std::process::ExitStatus>,
+    stopped: bool,
+    label: &str,
+) {
+    if !super::process_group::end_group(group).await || stopped {
+        return;
+    }
+    // Killed by a signal: a wrapper or a sender that died, leaving the rest.
+    // An exit of its own on an error may not wait for its helpers (rsync
+    // exits on a fatal error without reaping them): nothing unusual.
+    let killed = status.is_some_and(|s| std::os::unix::process::ExitStatusExt::signal(s).is_some());
+    if killed {
+        tracing::warn!(
+            "{label}: rsync's first process was killed while processes of its run still \
+             ran (a wrapper that died, a receiver left by a killed sender); stopping them"
+        );
+    } else {
+        tracing::debug!(
+            "{label}: processes of the run were left after rsync exited; stopping them"
+        );
+    }
+}
+
 /// Feeds the child its list, reads its output, and waits for it to end, to be
 /// stopped (`stop`) or to hang (the watchdog).
 async fn watch_child(
@@ -102,32 +154,10 @@ async fn watch_child(
         .stdout
         .take()
         .map(|stdout| super::stdout::read(stdout, run.progress.clone()));
-    let stderr_lines = child.stderr.take().map(|stderr| {
-        let label = run.label.clone();
-        tokio::spawn(async move {
-            let mut kept = Stderr::default();
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                // How rsync's processes report a signal: ours when we stop it (a
-                // speed change, a missing source, shutdown), said at INFO when the
-                // run ends; anyone else's shows as a failure with these lines kept.
-                // rsync names itself on most of its lines (`rsync: [Receiver]
-                // mkdir ...`, `rsync error: ...`): said once, not twice.
-                let shown = if line.starts_with("rsync") {
-                    line.clone()
-                } else {
-                    format!("rsync: {line}")
-                };
-                if line.contains("received SIGUSR1") || line.contains("received SIGINT, SIGTERM") {
-                    tracing::debug!("{label}: {shown}");
-                } else {
-                    tracing::warn!("{label}: {shown}");
-                }
-                kept.push(line);
-            }
-            kept
-        })
-    });
+    let stderr_lines = child
+        .stderr
+        .take()
+        .map(|stderr| tokio::spawn(keep_stderr(stderr, run.label.clone())));
     let mut interrupted = false;
     let mut hung = None;
     let mut on_fifo = false;
@@ -175,28 +205,8 @@ async fn watch_child(
     // After a stop the rest of the group is on its way out already (it got
     // SIGTERM too); after an exit of its own, nothing should be left.
     let stopped = interrupted || on_fifo || hung.is_some();
-    if let Some(group) = group
-        && super::process_group::end_group(group).await
-        && !stopped
-    {
-        // Killed by a signal: a wrapper or a sender that died, leaving the rest.
-        // An exit of its own on an error may not wait for its helpers (rsync
-        // exits on a fatal error without reaping them): nothing unusual.
-        let killed = status
-            .as_ref()
-            .is_ok_and(|s| std::os::unix::process::ExitStatusExt::signal(s).is_some());
-        if killed {
-            tracing::warn!(
-                "{}: rsync's first process was killed while processes of its run still \
-                 ran (a wrapper that died, a receiver left by a killed sender); stopping them",
-                run.label
-            );
-        } else {
-            tracing::debug!(
-                "{}: processes of the run were left after rsync exited; stopping them",
-                run.label
-            );
-        }
+    if let Some(group) = group {
+        end_what_is_left(group, status.as_ref().ok(), stopped, &run.label).await;
     }
     let bytes_sent = output_of(stdout_stats, None).await;
     let stderr = output_of(stderr_lines, Stderr::default()).await;
