@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::rc::Rc;
 
-use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, Variadic, VmState};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Value, Variadic, VmState};
 
 use super::LuaError;
+pub use super::snapshot::Val;
+use super::snapshot::{LAYER_KEY, Snap, defaults_now, snapshot};
 
 /// Instructions between two looks at the budget.
 const HOOK_EVERY: u32 = 10_000;
@@ -23,45 +25,6 @@ const BUDGET: u32 = 5_000;
 const WALL_CLOCK: std::time::Duration = std::time::Duration::from_secs(10);
 /// The memory a config may use.
 const MEMORY: usize = 64 << 20;
-/// How deep nested tables are followed (a table that contains itself stops here).
-const MAX_DEPTH: usize = 16;
-/// How many values one `sync{}` or `settings` table may hold, nested ones
-/// included (a table holding itself under many keys would otherwise be copied
-/// exponentially often).
-const MAX_VALUES: usize = 100_000;
-
-/// The copying of one table: values so far, and whether it was cut short.
-#[derive(Default)]
-struct Snap {
-    values: usize,
-    cut: bool,
-}
-/// The field that marks `default.rsync`, `default.rsyncssh`, `default.direct`.
-const LAYER_KEY: &str = "__inosync_layer";
-
-/// A Lua value as the converter sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Val {
-    /// A string.
-    Str(String),
-    /// A number (integer or float).
-    Num(f64),
-    /// A boolean.
-    Bool(bool),
-    /// A table: its sequence part, then its string keys in order.
-    Table {
-        /// `t[1]`, `t[2]`, ... up to the first nil.
-        seq: Vec<Val>,
-        /// Every string key.
-        map: BTreeMap<String, Val>,
-    },
-    /// A Lua function, with the line it is defined on.
-    Function(usize),
-    /// One of lsyncd's default layers (`rsync`, `rsyncssh`, `direct`).
-    Layer(String),
-    /// Anything else (userdata, threads): its type name.
-    Other(&'static str),
-}
 
 /// One `sync{}` call: its line and its table.
 #[derive(Debug, Clone)]
@@ -70,6 +33,9 @@ pub struct SyncCall {
     pub line: usize,
     /// What it was given, as it was at the call.
     pub table: Val,
+    /// The keys of the `default` table itself at the call (`default.delay =
+    /// 5`), its layers left out: lsyncd looks there last for every sync.
+    pub defaults: BTreeMap<String, Val>,
 }
 
 /// What a config asked for.
@@ -190,6 +156,12 @@ fn install_globals(
     for layer in ["rsync", "rsyncssh", "direct"] {
         let marker = lua.create_table()?;
         marker.set(LAYER_KEY, layer)?;
+        // lsyncd has these tables, so `default.rsync.rsync.compress = true`
+        // must not index nil; what is set in them is read like the sync's own.
+        marker.set("rsync", lua.create_table()?)?;
+        if layer == "rsyncssh" {
+            marker.set("ssh", lua.create_table()?)?;
+        }
         default.set(layer, marker)?;
     }
     globals.set("default", default)?;
@@ -209,7 +181,12 @@ fn install_globals(
                          (a table that contains itself?)"
                     ));
                 }
-                calls.borrow_mut().syncs.push(SyncCall { line, table });
+                let defaults = defaults_now(lua, &mut snap);
+                calls.borrow_mut().syncs.push(SyncCall {
+                    line,
+                    table,
+                    defaults,
+                });
             }
             other => {
                 failed.borrow_mut().get_or_insert(format!(
@@ -287,55 +264,6 @@ fn caller_line(lua: &Lua) -> usize {
     lua.inspect_stack(1, |debug| debug.current_line())
         .flatten()
         .unwrap_or(0)
-}
-
-/// A copy of a table as it is now (later changes to it do not count, as in
-/// lsyncd, which reads a `sync{}` table when it is called).
-fn snapshot(table: &Table, depth: usize, snap: &mut Snap) -> Val {
-    if depth > MAX_DEPTH || snap.values > MAX_VALUES {
-        snap.cut = true;
-        return Val::Other("table nested too deep or too large");
-    }
-    if let Ok(Value::String(layer)) = table.raw_get::<Value>(LAYER_KEY) {
-        return Val::Layer(layer.to_string_lossy());
-    }
-    let mut seq = Vec::new();
-    let mut map = BTreeMap::new();
-    let len = table.raw_len();
-    for i in 1..=len {
-        if let Ok(value) = table.raw_get::<Value>(i) {
-            seq.push(value_of(&value, depth, snap));
-        }
-    }
-    for (key, value) in table.pairs::<Value, Value>().flatten() {
-        match key {
-            Value::String(key) => {
-                map.insert(key.to_string_lossy(), value_of(&value, depth, snap));
-            }
-            Value::Integer(i) if i >= 1 && usize::try_from(i).is_ok_and(|i| i <= len) => {}
-            other => {
-                let key = other
-                    .to_string()
-                    .unwrap_or_else(|_| other.type_name().into());
-                map.insert(key, value_of(&value, depth, snap));
-            }
-        }
-    }
-    Val::Table { seq, map }
-}
-
-fn value_of(value: &Value, depth: usize, snap: &mut Snap) -> Val {
-    snap.values += 1;
-    match value {
-        Value::String(s) => Val::Str(s.to_string_lossy()),
-        Value::Integer(i) => Val::Num(*i as f64),
-        Value::Number(n) => Val::Num(*n),
-        Value::Boolean(b) => Val::Bool(*b),
-        Value::Table(t) => snapshot(t, depth + 1, snap),
-        Value::Function(f) => Val::Function(f.info().line_defined.unwrap_or(0)),
-        Value::Nil => Val::Other("nil"),
-        other => Val::Other(other.type_name()),
-    }
 }
 
 /// A Lua error as one line naming the file and line (no traceback).

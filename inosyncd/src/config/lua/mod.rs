@@ -9,9 +9,12 @@
 mod emit;
 mod eval;
 mod rsync_opts;
+mod snapshot;
 mod syncs;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_layers;
 #[cfg(test)]
 mod tests_odd;
 mod values;

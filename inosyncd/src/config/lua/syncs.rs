@@ -63,7 +63,32 @@ pub fn watches(
     Ok(out)
 }
 
-/// A sync's keys, the inherited ones first, and its layer.
+/// Sets `key` in a sync's flattened keys: a later (more specific) value wins,
+/// but the `rsync` and `ssh` tables merge key by key, as lsyncd merges a
+/// sync's `rsync = {...}` into its layer's.
+fn put(keys: &mut BTreeMap<String, Val>, key: &str, value: &Val) {
+    if let (
+        "rsync" | "ssh",
+        Some(Val::Table { seq, map }),
+        Val::Table {
+            seq: new_seq,
+            map: new_map,
+        },
+    ) = (key, keys.get_mut(key), value)
+    {
+        if !new_seq.is_empty() {
+            seq.clone_from(new_seq);
+        }
+        for (k, v) in new_map {
+            map.insert(k.clone(), v.clone());
+        }
+        return;
+    }
+    keys.insert(key.to_string(), value.clone());
+}
+
+/// A sync's keys, the inherited ones first (a layer's own keys, set by the
+/// config, count as the sync's), and its layer.
 fn flatten(
     file: &str,
     line: usize,
@@ -82,7 +107,12 @@ fn flatten(
     };
     for inherited in seq {
         match inherited {
-            Val::Layer(name) => *layer = Some(name.clone()),
+            Val::Layer { name, keys: set } => {
+                *layer = Some(name.clone());
+                for (key, value) in set {
+                    put(keys, key, value);
+                }
+            }
             Val::Table { .. } if depth < 8 => {
                 flatten(file, line, inherited, keys, layer, depth + 1)?;
             }
@@ -97,13 +127,13 @@ fn flatten(
             other => {
                 return Err(refuse(
                     line,
-                    format!("unexpected {other:?} in the sync{{}}'s list part"),
+                    format!("unexpected {} in the sync{{}}'s list part", shown(other)),
                 ));
             }
         }
     }
     for (key, value) in map {
-        keys.insert(key.clone(), value.clone());
+        put(keys, key, value);
     }
     Ok(())
 }
@@ -116,11 +146,18 @@ fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch,
         line,
         problem,
     };
+    // `default`'s own keys first: lsyncd looks there last.
     let mut keys = BTreeMap::new();
+    for (key, value) in &call.defaults {
+        put(&mut keys, key, value);
+    }
     let mut layer = None;
     flatten(file, line, &call.table, &mut keys, &mut layer, 0)?;
 
-    for key in ACTIONS {
+    // `init` is a flag in a sync, but a replaced `default.rsync.init` is the
+    // function lsyncd runs at start: custom code like the actions.
+    let init_code = matches!(keys.get("init"), Some(Val::Function(_)));
+    for key in ACTIONS.iter().chain(init_code.then_some(&"init")) {
         if let Some(value) = keys.get(*key) {
             let at = match value {
                 Val::Function(defined) => *defined,

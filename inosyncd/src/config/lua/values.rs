@@ -70,7 +70,7 @@ pub fn shown(value: &Val) -> String {
             format!("{{ {} }}", parts.join(", "))
         }
         Val::Function(line) => format!("function (line {line})"),
-        Val::Layer(name) => format!("default.{name}"),
+        Val::Layer { name, .. } => format!("default.{name}"),
         Val::Other(what) => what.to_string(),
     }
 }
