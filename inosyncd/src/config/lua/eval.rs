@@ -106,7 +106,10 @@ fn run_here(file: &Path, text: &str) -> Result<Recorded, LuaError> {
         .map_err(lua_failed)?;
     }
 
-    let result = lua.load(text).set_name(format!("@{name}")).exec();
+    let result = lua
+        .load(lua_file_text(text))
+        .set_name(format!("@{name}"))
+        .exec();
     if let Some(line) = stopped_at.get() {
         return Err(LuaError::TooLong { file: name, line });
     }
@@ -128,6 +131,18 @@ fn run_here(file: &Path, text: &str) -> Result<Recorded, LuaError> {
     Rc::try_unwrap(recorded)
         .map(RefCell::into_inner)
         .map_err(|_| LuaError::Setup("the interpreter kept the record".into()))
+}
+
+/// The chunk as lsyncd's `luaL_loadfile` reads the file: a UTF-8 byte-order
+/// mark, then a first line starting with `#` (`#!/usr/bin/lsyncd`) skipped.
+/// The line's newline stays, so errors name the file's own line numbers.
+fn lua_file_text(text: &str) -> &str {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.starts_with('#') {
+        text.find('\n').map_or("", |newline| &text[newline..])
+    } else {
+        text
+    }
 }
 
 /// `settings` (a table one may call or assign to), `sync`, `default.*`, and a

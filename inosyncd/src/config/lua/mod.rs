@@ -17,6 +17,8 @@ mod tests;
 mod tests_layers;
 #[cfg(test)]
 mod tests_odd;
+#[cfg(test)]
+mod tests_refused;
 mod values;
 mod watch;
 
@@ -125,8 +127,18 @@ pub fn convert(file: &Path, text: &str) -> Result<Converted, LuaError> {
 
 /// Whether a config with no telling extension is lsyncd's Lua rather than an
 /// inosync `.py` or TOML file: it calls `sync{`/`settings{`, or names a
-/// `default.rsync*`/`default.direct` layer.
+/// `default.rsync*`/`default.direct` layer. Never a file that parses as TOML
+/// or starts like TOML (a `[table]` or a `#` comment line, `#!` aside): the
+/// converter's own output names `sync{}` and `default.rsync` in its comments,
+/// and calling it Lua would hide its real error from `--check`.
 pub fn looks_like_lua(text: &str) -> bool {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let first = text.lines().map(str::trim_start).find(|l| !l.is_empty());
+    let starts_like_toml =
+        first.is_some_and(|l| l.starts_with('[') || (l.starts_with('#') && !l.starts_with("#!")));
+    if starts_like_toml || text.parse::<toml::Table>().is_ok() {
+        return false;
+    }
     let squeezed: String = text
         .lines()
         .map(|line| line.split("--").next().unwrap_or(""))

@@ -1,0 +1,51 @@
+//! What the converter must refuse (or leave as a comment) because
+//! `inosyncd --check` would refuse it in the output, and what it must never
+//! take for Lua: its own output.
+
+use std::path::Path;
+
+use super::{convert, looks_like_lua};
+
+#[test]
+fn the_converters_own_output_is_never_taken_for_lua() {
+    let out = "# Converted from /etc/lsyncd.conf.lua (lsyncd) by inosyncd --convert.\n\
+               delay = 15.0\n\n\
+               [[watch]]  # sync{} on line 8 (default.rsyncssh)\n\
+               path = \"/nowhere/at/all\"\n\
+               targets = [\"h:/x\"]\n\
+               # default.rsyncssh: lsyncd moves and deletes over ssh\n";
+    assert!(!looks_like_lua(out));
+    // Broken TOML that starts like TOML is not Lua either.
+    assert!(!looks_like_lua(
+        "[[watch]]  # sync{} on line 2 (default.rsync)\npath = \n"
+    ));
+    assert!(!looks_like_lua("# default.rsync\ndelay = \n"));
+    // An lsyncd config with a #! line still is.
+    assert!(looks_like_lua(
+        "#!/usr/bin/lsyncd\nsync { default.rsync }\n"
+    ));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("converted.conf");
+    std::fs::write(&file, out).unwrap();
+    let err = crate::config::Config::load(&file).unwrap_err().to_string();
+    assert!(!err.contains("lsyncd (Lua) config"), "{err}");
+    assert!(err.contains("watch.path"), "{err}");
+}
+
+#[test]
+fn a_shebang_line_and_a_byte_order_mark_are_accepted() {
+    let sync = "sync { default.rsync, source = '/a', target = '/b' }\n";
+    assert!(convert(Path::new("a.lua"), &format!("#!/usr/bin/lsyncd\n{sync}")).is_ok());
+    let converted = convert(Path::new("a.lua"), &format!("\u{feff}{sync}")).unwrap();
+    assert!(
+        converted.toml.contains("sync{} on line 1"),
+        "{}",
+        converted.toml
+    );
+    // The line numbers stay those of the file.
+    let err = convert(Path::new("a.lua"), "#!/usr/bin/lsyncd\nsync(1)\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("a.lua:2:"), "{err}");
+}
