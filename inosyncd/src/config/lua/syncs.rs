@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::LuaError;
 use super::eval::{SyncCall, Val};
 use super::rsync_opts;
-use super::values::{number, shown, strings};
+use super::values::{seconds, shown, strings};
 use super::watch::Watch;
 
 /// Keys that make a sync run Lua code or shell commands of its own.
@@ -210,16 +210,22 @@ fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch,
     let Some(path) = text("source")? else {
         return Err(refuse(line, "sync{} has no `source`".into()));
     };
-    let target = match layer.as_str() {
+    let (target_key, target) = match layer.as_str() {
         "rsyncssh" => {
             let host = text("host")?
                 .ok_or_else(|| refuse(line, "default.rsyncssh needs `host`".into()))?;
             let dir = text("targetdir")?
                 .ok_or_else(|| refuse(line, "default.rsyncssh needs `targetdir`".into()))?;
-            format!("{host}:{dir}")
+            ("host`/`targetdir", format!("{host}:{dir}"))
         }
-        _ => text("target")?.ok_or_else(|| refuse(line, "sync{} has no `target`".into()))?,
+        _ => (
+            "target",
+            text("target")?.ok_or_else(|| refuse(line, "sync{} has no `target`".into()))?,
+        ),
     };
+    // What `--check` would refuse in the output (a target read as an option).
+    crate::config::checks::target(&target)
+        .map_err(|problem| refuse(line, format!("`{target_key}`: {problem}")))?;
 
     let mut watch = Watch {
         lines: vec![line],
@@ -240,13 +246,22 @@ fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch,
         let at = |problem: String| refuse(line, format!("`{key}`: {problem}"));
         match key.as_str() {
             "source" | "target" | "host" | "targetdir" => {}
-            "exclude" => watch
-                .excludes
-                .extend(strings(value).map_err(|e| at(e.to_string()))?),
+            "exclude" => {
+                let patterns = strings(value).map_err(|e| at(e.to_string()))?;
+                for pattern in &patterns {
+                    // A newline or NUL would make a config `--check` refuses.
+                    crate::exclude::check_pattern(pattern).map_err(at)?;
+                }
+                watch.excludes.extend(patterns);
+            }
             "excludeFrom" => watch.exclude_from = text(key)?,
             "filter" => {
                 let rules = strings(value).map_err(|e| at(e.to_string()))?;
+                let before = watch.excludes.len();
                 rsync_opts::filter(&rules, &mut watch);
+                for pattern in &watch.excludes[before..] {
+                    crate::exclude::check_pattern(pattern).map_err(at)?;
+                }
             }
             "filterFrom" => {
                 let file = text(key)?.unwrap_or_default();
@@ -269,7 +284,7 @@ fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch,
                     }
                 });
             }
-            "delay" => watch.delay = Some(number(value).map_err(|e| at(e.to_string()))?),
+            "delay" => watch.delay = Some(seconds(value).map_err(|e| at(e.to_string()))?),
             "init" => match value {
                 Val::Bool(b) => watch.no_init = !b,
                 other => return Err(at(format!("must be true or false, not {other:?}"))),

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::tests::Tree;
 use super::{convert, looks_like_lua};
 
 #[test]
@@ -31,6 +32,68 @@ fn the_converters_own_output_is_never_taken_for_lua() {
     let err = crate::config::Config::load(&file).unwrap_err().to_string();
     assert!(!err.contains("lsyncd (Lua) config"), "{err}");
     assert!(err.contains("watch.path"), "{err}");
+}
+
+fn refused(tree: &Tree, lua: &str) -> String {
+    match tree.convert(lua) {
+        Ok((toml, _)) => panic!("converted:\n{toml}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn values_check_would_refuse_are_refused_with_key_and_line() {
+    let tree = Tree::new(&["a"]);
+    let err = refused(
+        &tree,
+        "sync { default.rsync, source = ROOT .. '/src/a', target = '-e sh' }",
+    );
+    assert!(err.starts_with("lsyncd.conf.lua:2: `target`"), "{err}");
+    let err = refused(
+        &tree,
+        "sync { default.rsync, source = ROOT .. '/src/a', target = '/x', delay = 2^70 }",
+    );
+    assert!(err.starts_with("lsyncd.conf.lua:2: `delay`"), "{err}");
+    assert!(err.contains("too large"), "{err}");
+    assert!(!err.contains("1180591620717411300000"), "{err}");
+    let err = refused(
+        &tree,
+        "sync { default.rsync, source = ROOT .. '/src/a', target = '/x', exclude = 'a\\nb' }",
+    );
+    assert!(err.starts_with("lsyncd.conf.lua:2: `exclude`"), "{err}");
+    let err = refused(
+        &tree,
+        "sync { default.rsync, source = ROOT .. '/src/a', target = '/x', \
+         filter = { '- a\\nb' } }",
+    );
+    assert!(err.starts_with("lsyncd.conf.lua:2: `filter`"), "{err}");
+}
+
+#[test]
+fn max_processes_out_of_range_is_a_comment_saying_why() {
+    let tree = Tree::new(&["a"]);
+    for (value, why) in [
+        ("1e12", "too large"),
+        ("0", "at least 1"),
+        ("-3", "at least 1"),
+        ("1.5", "whole number"),
+    ] {
+        let (toml, config) = tree
+            .convert(&format!(
+                "settings {{ maxProcesses = {value} }}\n\
+                 sync {{ default.rsync, source = ROOT .. '/src/a', target = '/x' }}\n"
+            ))
+            .unwrap();
+        assert_eq!(
+            config.max_parallel,
+            crate::config::Config::default().max_parallel
+        );
+        let comment = toml
+            .lines()
+            .find(|l| l.starts_with("# maxProcesses"))
+            .unwrap_or_else(|| panic!("no comment for {value}:\n{toml}"));
+        assert!(comment.contains(why), "{comment}");
+    }
 }
 
 #[test]

@@ -24,6 +24,22 @@ pub enum ValueError {
     /// Negative, infinite or NaN.
     #[error("{0} is not a number >= 0")]
     OutOfRange(f64),
+    /// More seconds than inosync accepts (`2^70` would print as 22 digits).
+    #[error("is too large: at most {MAX_SECONDS} seconds")]
+    TooManySeconds,
+}
+
+/// The most seconds a delay may be: what `inosyncd --check` accepts
+/// (`checks::seconds`), so the output never fails its own check.
+pub const MAX_SECONDS: f64 = 1e9;
+
+/// A number of seconds, within what `--check` accepts.
+pub fn seconds(value: &Val) -> Result<f64, ValueError> {
+    let n = number(value)?;
+    if n > MAX_SECONDS {
+        return Err(ValueError::TooManySeconds);
+    }
+    Ok(n)
 }
 
 /// A string or a list of strings.
