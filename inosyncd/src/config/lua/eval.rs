@@ -52,9 +52,9 @@ pub struct Recorded {
 /// pattern that backtracks for hours) runs no Lua instruction, so neither the
 /// budget nor the clock in the hook would see it. Such a thread is left
 /// behind; `--convert` exits right after.
-pub fn run(file: &Path, text: &str) -> Result<Recorded, LuaError> {
+pub fn run(file: &Path, text: &[u8]) -> Result<Recorded, LuaError> {
     let (tx, rx) = std::sync::mpsc::channel();
-    let (owned_file, owned_text) = (file.to_path_buf(), text.to_string());
+    let (owned_file, owned_text) = (file.to_path_buf(), text.to_vec());
     std::thread::Builder::new()
         .name("lua-config".into())
         .spawn(move || {
@@ -71,7 +71,7 @@ pub fn run(file: &Path, text: &str) -> Result<Recorded, LuaError> {
 }
 
 /// [`run`] on this thread.
-fn run_here(file: &Path, text: &str) -> Result<Recorded, LuaError> {
+fn run_here(file: &Path, text: &[u8]) -> Result<Recorded, LuaError> {
     let name = file.display().to_string();
     let lua_failed = |e: mlua::Error| LuaError::Setup(e.to_string());
     let lua = Lua::new_with(
@@ -136,10 +136,11 @@ fn run_here(file: &Path, text: &str) -> Result<Recorded, LuaError> {
 /// The chunk as lsyncd's `luaL_loadfile` reads the file: a UTF-8 byte-order
 /// mark, then a first line starting with `#` (`#!/usr/bin/lsyncd`) skipped.
 /// The line's newline stays, so errors name the file's own line numbers.
-fn lua_file_text(text: &str) -> &str {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.starts_with('#') {
-        text.find('\n').map_or("", |newline| &text[newline..])
+fn lua_file_text(text: &[u8]) -> &[u8] {
+    let text = text.strip_prefix("\u{feff}".as_bytes()).unwrap_or(text);
+    if text.starts_with(b"#") {
+        let newline = text.iter().position(|&b| b == b'\n');
+        newline.map_or(&[], |newline| &text[newline..])
     } else {
         text
     }

@@ -95,7 +95,15 @@ pub struct Converted {
 }
 
 /// Converts the lsyncd config `text` read from `file`.
+#[cfg(test)]
 pub fn convert(file: &Path, text: &str) -> Result<Converted, LuaError> {
+    convert_bytes(file, text.as_bytes())
+}
+
+/// Converts the lsyncd config read from `file`, as bytes: Lua strings are
+/// bytes, and a path that is not UTF-8 must be refused, not turned into
+/// U+FFFD before the Lua even runs.
+pub fn convert_bytes(file: &Path, text: &[u8]) -> Result<Converted, LuaError> {
     let recorded = eval::run(file, text)?;
     let name = file.display().to_string();
     if recorded.syncs.is_empty() {

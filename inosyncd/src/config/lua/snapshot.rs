@@ -27,6 +27,9 @@ pub(super) const LAYER_KEY: &str = "__inosync_layer";
 pub enum Val {
     /// A string.
     Str(String),
+    /// A string that is not UTF-8 (a path with a byte like 0xff), shown with
+    /// U+FFFD: a TOML string cannot carry it, so a setting refuses it.
+    NotUtf8(String),
     /// A number (integer or float).
     Num(f64),
     /// A boolean.
@@ -110,7 +113,10 @@ pub(super) fn snapshot(table: &Table, depth: usize, snap: &mut Snap) -> Val {
 fn value_of(value: &Value, depth: usize, snap: &mut Snap) -> Val {
     snap.values += 1;
     match value {
-        Value::String(s) => Val::Str(s.to_string_lossy()),
+        Value::String(s) => match s.to_str() {
+            Ok(text) => Val::Str(text.to_string()),
+            Err(_) => Val::NotUtf8(s.to_string_lossy()),
+        },
         Value::Integer(i) => Val::Num(*i as f64),
         Value::Number(n) => Val::Num(*n),
         Value::Boolean(b) => Val::Bool(*b),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::LuaError;
 use super::eval::{SyncCall, Val};
 use super::rsync_opts;
-use super::values::{seconds, shown, strings};
+use super::values::{ValueError, seconds, shown, strings};
 use super::watch::Watch;
 
 /// Keys that make a sync run Lua code or shell commands of its own.
@@ -201,6 +201,10 @@ fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch,
             None => Ok(None),
             Some(Val::Str(s)) => Ok(Some(s.clone())),
             Some(Val::Num(n)) => Ok(Some(n.to_string())),
+            Some(Val::NotUtf8(s)) => Err(refuse(
+                line,
+                format!("`{key}`: {}", ValueError::NotUtf8(s.clone())),
+            )),
             Some(other) => Err(refuse(
                 line,
                 format!("`{key}` must be a string, not {other:?}"),

@@ -112,3 +112,17 @@ fn a_shebang_line_and_a_byte_order_mark_are_accepted() {
         .to_string();
     assert!(err.starts_with("a.lua:2:"), "{err}");
 }
+
+#[test]
+fn a_path_that_is_not_utf8_is_refused_with_its_line() {
+    // Raw bytes in the file, and the same byte as a Lua escape.
+    let raw: &[u8] = b"\nsync { default.rsync, source = '/srv/src\xff', target = '/x' }\n";
+    let escaped = "\nsync { default.rsync, source = '/srv/a', target = '/x/\\255' }\n";
+    for text in [raw, escaped.as_bytes()] {
+        let err = super::convert_bytes(Path::new("l.lua"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("l.lua:2: `"), "{err}");
+        assert!(err.contains("UTF-8"), "{err}");
+    }
+}

@@ -12,6 +12,12 @@ pub enum ValueError {
     /// A list with something else than strings in it.
     #[error("must hold strings, not {0}")]
     NotStrings(String),
+    /// A string that is not UTF-8, which a TOML string cannot carry.
+    #[error(
+        "{0:?} holds bytes that are not UTF-8 (shown as U+FFFD): a TOML config cannot carry \
+         them; rename the path (or keep lsyncd for this tree)"
+    )]
+    NotUtf8(String),
     /// Neither a string nor a list of them.
     #[error("must be a string or a list of strings, not {0}")]
     NotStringOrList(String),
@@ -46,10 +52,12 @@ pub fn seconds(value: &Val) -> Result<f64, ValueError> {
 pub fn strings(value: &Val) -> Result<Vec<String>, ValueError> {
     match value {
         Val::Str(s) => Ok(vec![s.clone()]),
+        Val::NotUtf8(s) => Err(ValueError::NotUtf8(s.clone())),
         Val::Table { seq, map } if map.is_empty() => seq
             .iter()
             .map(|v| match v {
                 Val::Str(s) => Ok(s.clone()),
+                Val::NotUtf8(s) => Err(ValueError::NotUtf8(s.clone())),
                 other => Err(ValueError::NotStrings(format!("{other:?}"))),
             })
             .collect(),
@@ -78,6 +86,7 @@ pub fn number(value: &Val) -> Result<f64, ValueError> {
 pub fn shown(value: &Val) -> String {
     match value {
         Val::Str(s) => format!("{s:?}"),
+        Val::NotUtf8(s) => format!("{s:?} (not UTF-8)"),
         Val::Num(n) => n.to_string(),
         Val::Bool(b) => b.to_string(),
         Val::Table { seq, map } => {
