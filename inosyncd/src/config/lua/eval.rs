@@ -23,6 +23,10 @@ const HOOK_EVERY: u32 = 10_000;
 const BUDGET: u32 = 5_000;
 /// The time a config may run, whatever its instruction count.
 const WALL_CLOCK: std::time::Duration = std::time::Duration::from_secs(10);
+/// How many `sync{}` calls a config may make: far more than any real one
+/// (each is a watch with inotify watches of its own), and few enough that a
+/// loop of millions stops at once instead of filling memory.
+pub const MAX_SYNCS: usize = 10_000;
 /// The memory a config may use.
 const MEMORY: usize = 64 << 20;
 
@@ -187,6 +191,13 @@ fn install_globals(
     let file = file.to_string();
     let sync = lua.create_function(move |lua, arg: Value| {
         let line = caller_line(lua);
+        if calls.borrow().syncs.len() >= MAX_SYNCS {
+            failed.borrow_mut().get_or_insert(format!(
+                "{file}:{line}: more than {MAX_SYNCS} sync{{}} calls: inosync converts at \
+                 most {MAX_SYNCS} (a loop that never ends?)"
+            ));
+            return Err(mlua::Error::runtime("too many sync{} calls"));
+        }
         match arg {
             Value::Table(table) => {
                 let mut snap = Snap::default();

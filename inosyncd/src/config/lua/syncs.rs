@@ -3,7 +3,7 @@
 //! every documented key mapped, refused (custom actions) or kept as a comment.
 //! Syncs of one source become one watch with several targets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::LuaError;
 use super::eval::{SyncCall, Val};
@@ -31,21 +31,25 @@ pub fn watches(
     calls: &[SyncCall],
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Watch>, LuaError> {
+    // Looked up by source and by (source, line), not by scanning what is
+    // there: a scan per call made 8,000 syncs take 0.6 s and 100,000 minutes.
     let mut out: Vec<Watch> = Vec::new();
+    let mut by_path: HashMap<String, usize> = HashMap::new();
+    let mut lines_seen: HashSet<(usize, usize)> = HashSet::new();
     for call in calls {
         let watch = one(file, call, warnings)?;
-        match out.iter_mut().find(|w| w.path == watch.path) {
-            Some(earlier) if earlier.same_settings(&watch) => {
+        match by_path.get(&watch.path).map(|&i| (i, &mut out[i])) {
+            Some((i, earlier)) if earlier.same_settings(&watch) => {
                 for line in watch.lines {
                     // A sync{} in a loop is one line for several targets.
-                    if !earlier.lines.contains(&line) {
+                    if lines_seen.insert((i, line)) {
                         earlier.lines.push(line);
                     }
                 }
                 earlier.targets.extend(watch.targets);
                 earlier.comments.extend(watch.comments);
             }
-            Some(earlier) => {
+            Some((_, earlier)) => {
                 return Err(LuaError::Sync {
                     file: file.to_string(),
                     line: call.line,
@@ -57,7 +61,11 @@ pub fn watches(
                     ),
                 });
             }
-            None => out.push(watch),
+            None => {
+                by_path.insert(watch.path.clone(), out.len());
+                lines_seen.extend(watch.lines.iter().map(|&line| (out.len(), line)));
+                out.push(watch);
+            }
         }
     }
     Ok(out)

@@ -242,3 +242,18 @@ fn lsyncd_configs_are_recognised_without_their_extension() {
         "delay = 3\n[[watch]]\npath = \"/a\"\n"
     ));
 }
+
+#[test]
+fn too_many_syncs_are_refused_early_with_the_line() {
+    let started = std::time::Instant::now();
+    let err = match super::convert(
+        Path::new("many.lua"),
+        "\nfor i = 1, 100000 do\n  sync { default.rsync, source = '/s' .. i, target = '/t' .. i }\nend\n",
+    ) {
+        Ok(converted) => panic!("converted: {} bytes", converted.toml.len()),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.starts_with("many.lua:3: "), "{err}");
+    assert!(err.contains("10000 sync{}"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
