@@ -283,6 +283,24 @@ fn harden(lua: &Lua, stopped_at: &Rc<Cell<Option<usize>>>) -> mlua::Result<()> {
         raw.call::<Value>((table, meta))
     })?;
     globals.set("setmetatable", setmetatable)?;
+    // `error({})` would reach the user as `table: 0x...` with no line (Lua
+    // adds the position to string messages only): say what it was, where.
+    let raw: Function = globals.get("error")?;
+    let error = lua.create_function(move |lua, (value, level): (Value, Option<i64>)| {
+        match value {
+            Value::String(_) | Value::Integer(_) | Value::Number(_) => {
+                // One level more: this function is now between error and its caller.
+                let level = level.unwrap_or(1);
+                raw.call::<()>((value, if level > 0 { level + 1 } else { level }))
+            }
+            other => Err(mlua::Error::runtime(format!(
+                "line {}: error() was called with a {} as the error value, not a message",
+                caller_line(lua),
+                other.type_name()
+            ))),
+        }
+    })?;
+    globals.set("error", error)?;
     Ok(())
 }
 

@@ -16,6 +16,8 @@ mod tests;
 #[cfg(test)]
 mod tests_layers;
 #[cfg(test)]
+mod tests_messages;
+#[cfg(test)]
 mod tests_odd;
 #[cfg(test)]
 mod tests_refused;

@@ -215,7 +215,7 @@ fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch,
             )),
             Some(other) => Err(refuse(
                 line,
-                format!("`{key}` must be a string, not {other:?}"),
+                format!("`{key}` must be a string, not {}", shown(other)),
             )),
         }
     };
@@ -291,7 +291,8 @@ fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch,
                     Val::Str(s) if s == "running" => "\"running\"",
                     other => {
                         return Err(at(format!(
-                            "{other:?} is not one of true, false, \"startup\", \"running\""
+                            "{} is not one of true, false, \"startup\", \"running\"",
+                            shown(other)
                         )));
                     }
                 });
@@ -299,7 +300,9 @@ fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch,
             "delay" => watch.delay = Some(seconds(value).map_err(|e| at(e.to_string()))?),
             "init" => match value {
                 Val::Bool(b) => watch.no_init = !b,
-                other => return Err(at(format!("must be true or false, not {other:?}"))),
+                other => {
+                    return Err(at(format!("must be true or false, not {}", shown(other))));
+                }
             },
             "rsync" => rsync_opts::rsync_table(value, &mut watch).map_err(|e| at(e.to_string()))?,
             "ssh" => rsync_opts::ssh_table(value, &mut watch).map_err(|e| at(e.to_string()))?,

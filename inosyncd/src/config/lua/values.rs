@@ -58,10 +58,10 @@ pub fn strings(value: &Val) -> Result<Vec<String>, ValueError> {
             .map(|v| match v {
                 Val::Str(s) => Ok(s.clone()),
                 Val::NotUtf8(s) => Err(ValueError::NotUtf8(s.clone())),
-                other => Err(ValueError::NotStrings(format!("{other:?}"))),
+                other => Err(ValueError::NotStrings(shown(other))),
             })
             .collect(),
-        other => Err(ValueError::NotStringOrList(format!("{other:?}"))),
+        other => Err(ValueError::NotStringOrList(shown(other))),
     }
 }
 
@@ -73,7 +73,7 @@ pub fn number(value: &Val) -> Result<f64, ValueError> {
             .trim()
             .parse::<f64>()
             .map_err(|_| ValueError::NotANumber(s.clone()))?,
-        other => return Err(ValueError::NotNumber(format!("{other:?}"))),
+        other => return Err(ValueError::NotNumber(shown(other))),
     };
     if n.is_finite() && n >= 0.0 {
         Ok(n)
