@@ -352,15 +352,11 @@ fn lsyncd_and_inosyncd_make_the_same_mirror_from_one_config() {
 /// `inosyncd --check -c FILE`: (exit code, stderr).
 fn check(file: &Path) -> (Option<i32>, String) {
     let out = Command::new(bin("inosyncd"))
-        .arg("--check")
-        .arg("-c")
-        .arg(file)
+        .args(["--check".as_ref(), "-c".as_ref(), file.as_os_str()])
         .output()
         .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stderr)
 }
 
 /// A layer changed before use (`default.rsync.delete = false`) is honoured,
