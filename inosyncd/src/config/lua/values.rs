@@ -31,8 +31,8 @@ pub enum ValueError {
     #[error("{0} is not a number >= 0")]
     OutOfRange(f64),
     /// More seconds than inosync accepts (`2^70` would print as 22 digits).
-    #[error("is too large: at most {MAX_SECONDS} seconds")]
-    TooManySeconds,
+    #[error("{0:e} seconds is too large: at most {MAX_SECONDS} seconds")]
+    TooManySeconds(f64),
 }
 
 /// The most seconds a delay may be: what `inosyncd --check` accepts
@@ -43,7 +43,7 @@ pub const MAX_SECONDS: f64 = 1e9;
 pub fn seconds(value: &Val) -> Result<f64, ValueError> {
     let n = number(value)?;
     if n > MAX_SECONDS {
-        return Err(ValueError::TooManySeconds);
+        return Err(ValueError::TooManySeconds(n));
     }
     Ok(n)
 }
