@@ -56,8 +56,10 @@ pub enum Val {
     Other(&'static str),
 }
 
-/// The keys of the global `default` table as they are now, its layers (and
-/// anything not a plain key) left out.
+/// The keys of the global `default` table as they are now, its layers left
+/// out, also when the config replaced one by a table of its own (`default.rsync
+/// = { default.rsync, delete = false }`): a sync names those itself, and read
+/// as `default`'s keys they would pass for the sync's `rsync` options.
 pub(super) fn defaults_now(lua: &Lua, snap: &mut Snap) -> BTreeMap<String, Val> {
     let Ok(Value::Table(default)) = lua.globals().get::<Value>("default") else {
         return BTreeMap::new();
@@ -66,7 +68,10 @@ pub(super) fn defaults_now(lua: &Lua, snap: &mut Snap) -> BTreeMap<String, Val> 
         return BTreeMap::new();
     };
     map.into_iter()
-        .filter(|(_, value)| !matches!(value, Val::Layer { .. }))
+        .filter(|(key, value)| {
+            !matches!(value, Val::Layer { .. })
+                && !matches!(key.as_str(), "rsync" | "rsyncssh" | "direct")
+        })
         .collect()
 }
 

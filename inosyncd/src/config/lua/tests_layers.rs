@@ -127,3 +127,17 @@ sync { default.rsync, source = ROOT .. "/src/a", target = "/x/" }
         .unwrap();
     assert!(toml.contains("# maxDelays = 5"), "{toml}");
 }
+
+#[test]
+fn a_layer_replaced_by_a_table_inheriting_it_is_not_an_rsync_table() {
+    let tree = Tree::new(&["a"]);
+    let (toml, config) = tree
+        .convert(
+            r#"default.rsync = { default.rsync, delete = false }
+sync { default.rsync, source = ROOT .. "/src/a", target = "/x/" }
+"#,
+        )
+        .unwrap();
+    assert_eq!(config.watches[0].delete, Some(DeleteMode::Never), "{toml}");
+    assert!(!toml.contains("rsync.delete"), "{toml}");
+}
