@@ -27,6 +27,11 @@ const WALL_CLOCK: std::time::Duration = std::time::Duration::from_secs(10);
 /// (each is a watch with inotify watches of its own), and few enough that a
 /// loop of millions stops at once instead of filling memory.
 pub const MAX_SYNCS: usize = 10_000;
+/// How many values all `sync{}` tables together may hold once copied: each
+/// call copies what it is given, so a list shared by many calls is copied
+/// into each, in Rust memory the Lua limit does not see (10,000 syncs of a
+/// 100,000-entry list would be a billion values).
+const MAX_TOTAL_VALUES: usize = 1_000_000;
 /// The memory a config may use.
 const MEMORY: usize = 64 << 20;
 
@@ -189,6 +194,7 @@ fn install_globals(
     let calls = recorded.clone();
     let failed = failure.clone();
     let file = file.to_string();
+    let total = Cell::new(0usize);
     let sync = lua.create_function(move |lua, arg: Value| {
         let line = caller_line(lua);
         if calls.borrow().syncs.len() >= MAX_SYNCS {
@@ -202,13 +208,22 @@ fn install_globals(
             Value::Table(table) => {
                 let mut snap = Snap::default();
                 let table = snapshot(&table, 0, &mut snap);
+                let defaults = defaults_now(lua, &mut snap);
                 if snap.cut {
                     failed.borrow_mut().get_or_insert(format!(
                         "{file}:{line}: this sync{{}}'s table nests too deep or holds too much \
                          (a table that contains itself?)"
                     ));
                 }
-                let defaults = defaults_now(lua, &mut snap);
+                total.set(total.get() + snap.values);
+                if total.get() > MAX_TOTAL_VALUES {
+                    failed.borrow_mut().get_or_insert(format!(
+                        "{file}:{line}: the sync{{}} tables so far hold more than \
+                         {MAX_TOTAL_VALUES} values in all (a long list shared by every sync{{}} \
+                         is copied into each: put it in an excludeFrom file)"
+                    ));
+                    return Err(mlua::Error::runtime("sync{} tables too large in all"));
+                }
                 calls.borrow_mut().syncs.push(SyncCall {
                     line,
                     table,
