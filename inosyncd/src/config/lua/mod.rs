@@ -138,14 +138,20 @@ pub fn convert_bytes(file: &Path, text: &[u8]) -> Result<Converted, LuaError> {
 /// Whether a config with no telling extension is lsyncd's Lua rather than an
 /// inosync `.py` or TOML file: it calls `sync{`/`settings{`, or names a
 /// `default.rsync*`/`default.direct` layer. Never a file that parses as TOML
-/// or starts like TOML (a `[table]` or a `#` comment line, `#!` aside): the
+/// or starts like TOML (a `[table]`, a `#` comment line (`#!` aside) or a
+/// `key = value` line): the
 /// converter's own output names `sync{}` and `default.rsync` in its comments,
 /// and calling it Lua would hide its real error from `--check`.
 pub fn looks_like_lua(text: &str) -> bool {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let first = text.lines().map(str::trim_start).find(|l| !l.is_empty());
-    let starts_like_toml =
-        first.is_some_and(|l| l.starts_with('[') || (l.starts_with('#') && !l.starts_with("#!")));
+    // A first line that is a TOML `key = value` on its own (`delay = 3`)
+    // counts too; lsyncd's `settings = {` alone is not one.
+    let starts_like_toml = first.is_some_and(|l| {
+        l.starts_with('[')
+            || (l.starts_with('#') && !l.starts_with("#!"))
+            || l.parse::<toml::Table>().is_ok_and(|t| !t.is_empty())
+    });
     if starts_like_toml || text.parse::<toml::Table>().is_ok() {
         return false;
     }

@@ -21,6 +21,13 @@ fn the_converters_own_output_is_never_taken_for_lua() {
         "[[watch]]  # sync{} on line 2 (default.rsync)\npath = \n"
     ));
     assert!(!looks_like_lua("# default.rsync\ndelay = \n"));
+    // Nor one whose first line is a TOML `key = value`.
+    assert!(!looks_like_lua(
+        "delay = 3\n[[watch]]  # sync{} on line 2 (default.rsync)\npath =\n"
+    ));
+    assert!(looks_like_lua(
+        "settings = {\n  logfile = '/l',\n}\nsync { default.rsync }\n"
+    ));
     // An lsyncd config with a #! line still is.
     assert!(looks_like_lua(
         "#!/usr/bin/lsyncd\nsync { default.rsync }\n"
