@@ -71,32 +71,38 @@ pub fn watches(
     Ok(out)
 }
 
-/// Sets `key` in a sync's flattened keys: a later (more specific) value wins,
-/// but the `rsync` and `ssh` tables merge key by key, as lsyncd merges a
-/// sync's `rsync = {...}` into its layer's.
+/// Inherits `value` as `key`, as lsyncd's `inheritKV()` does: a key already
+/// set stays (the sync's own keys come first, then its positional tables in
+/// order, then `default`); a table merges into one already set, its missing
+/// keys added and its list entries appended (a layer's `exclude` adds to the
+/// sync's), unless it says `_merge = false`.
 fn put(keys: &mut BTreeMap<String, Val>, key: &str, value: &Val) {
-    if let (
-        "rsync" | "ssh",
-        Some(Val::Table { seq, map }),
-        Val::Table {
-            seq: new_seq,
-            map: new_map,
-        },
-    ) = (key, keys.get_mut(key), value)
-    {
-        if !new_seq.is_empty() {
-            seq.clone_from(new_seq);
-        }
-        for (k, v) in new_map {
-            map.insert(k.clone(), v.clone());
-        }
+    if key == "_merge" || key == "_verbatim" {
         return;
     }
-    keys.insert(key.to_string(), value.clone());
+    match (keys.get_mut(key), value) {
+        (None, _) => {
+            keys.insert(key.to_string(), value.clone());
+        }
+        (
+            Some(Val::Table { seq, map }),
+            Val::Table {
+                seq: new_seq,
+                map: new_map,
+            },
+        ) if new_map.get("_merge") != Some(&Val::Bool(false)) => {
+            seq.extend(new_seq.iter().cloned());
+            for (k, v) in new_map {
+                put(map, k, v);
+            }
+        }
+        (Some(_), _) => {}
+    }
 }
 
-/// A sync's keys, the inherited ones first (a layer's own keys, set by the
-/// config, count as the sync's), and its layer.
+/// A sync's keys in lsyncd's order (`inherit()`): the table's own keys, then
+/// each positional table's, depth first; a layer's keys set by the config
+/// count like any other table's. The first layer found is the sync's.
 fn flatten(
     file: &str,
     line: usize,
@@ -113,10 +119,13 @@ fn flatten(
     let Val::Table { seq, map } = table else {
         return Err(refuse(line, "sync{} needs a table".into()));
     };
+    for (key, value) in map {
+        put(keys, key, value);
+    }
     for inherited in seq {
         match inherited {
             Val::Layer { name, keys: set } => {
-                *layer = Some(name.clone());
+                layer.get_or_insert_with(|| name.clone());
                 for (key, value) in set {
                     put(keys, key, value);
                 }
@@ -140,9 +149,6 @@ fn flatten(
             }
         }
     }
-    for (key, value) in map {
-        put(keys, key, value);
-    }
     Ok(())
 }
 
@@ -154,13 +160,13 @@ fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch,
         line,
         problem,
     };
-    // `default`'s own keys first: lsyncd looks there last.
     let mut keys = BTreeMap::new();
+    let mut layer = None;
+    flatten(file, line, &call.table, &mut keys, &mut layer, 0)?;
+    // `default`'s own keys last and least, as in lsyncd.
     for (key, value) in &call.defaults {
         put(&mut keys, key, value);
     }
-    let mut layer = None;
-    flatten(file, line, &call.table, &mut keys, &mut layer, 0)?;
 
     // `init` is a flag in a sync, but a replaced `default.rsync.init` is the
     // function lsyncd runs at start: custom code like the actions.

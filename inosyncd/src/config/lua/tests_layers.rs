@@ -141,3 +141,32 @@ sync { default.rsync, source = ROOT .. "/src/a", target = "/x/" }
     assert_eq!(config.watches[0].delete, Some(DeleteMode::Never), "{toml}");
     assert!(!toml.contains("rsync.delete"), "{toml}");
 }
+
+/// lsyncd's `inherit()`: the sync's own keys, then its positional tables in
+/// order, depth first, then `default`; the first value found wins, and
+/// tables merge (a list's entries are appended).
+#[test]
+fn inheritance_follows_lsyncds_order_and_merges_lists() {
+    let tree = Tree::new(&["a", "b"]);
+    let (toml, config) = tree
+        .convert(
+            r#"default.rsync.delete = "startup"
+default.rsync.exclude = { "*.tmp" }
+sync { default.rsync, { delete = false }, source = ROOT .. "/src/a", target = "/x/",
+       exclude = { "*.bak" } }
+sync { { delete = false }, default.rsync, source = ROOT .. "/src/b", target = "/y/" }
+"#,
+        )
+        .unwrap();
+    assert_eq!(
+        config.watches[0].delete,
+        Some(DeleteMode::Startup),
+        "{toml}"
+    );
+    assert_eq!(
+        config.watches[0].excludes,
+        vec!["*.bak".to_string(), "*.tmp".to_string()],
+        "{toml}"
+    );
+    assert_eq!(config.watches[1].delete, Some(DeleteMode::Never), "{toml}");
+}
