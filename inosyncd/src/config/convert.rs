@@ -43,7 +43,7 @@ pub fn convert_file(file: &Path) -> Result<(String, Vec<String>), ConvertError> 
         _ => lua::looks_like_lua(&text),
     };
     if is_lua {
-        let converted = lua::convert(file, &text)?;
+        let converted = lua::convert_bytes(file, &bytes)?;
         return Ok((converted.toml, converted.warnings));
     }
     let (mut config, warnings) = super::py_format::parse_for_convert(file, &text)?;

@@ -372,3 +372,50 @@ fn lsyncd_and_inosyncd_make_the_same_mirror_from_one_config() {
     assert!(fx.dst.join("kept").exists() && fx.dst.join("a").exists());
     assert!(fx.dst.join("dir/e").exists() && !fx.dst.join("d.tmp").exists());
 }
+
+/// `inosyncd --check -c FILE`: (exit code, stderr).
+fn check(file: &Path) -> (Option<i32>, String) {
+    let out = Command::new(bin("inosyncd"))
+        .args(["--check".as_ref(), "-c".as_ref(), file.as_os_str()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stderr)
+}
+
+/// A layer changed before use (`default.rsync.delete = false`) is honoured,
+/// in a file lsyncd runs directly (`#!` line, no extension); and `--check`
+/// on converted output shows its real error, never "this is Lua".
+#[test]
+fn a_changed_default_layer_converts_and_converted_output_is_checked_as_toml() {
+    let fx = Fixture::new();
+    let lua = fx.path("lsyncd-conf");
+    fs::write(
+        &lua,
+        format!(
+            "#!/usr/bin/lsyncd\ndefault.rsync.delete = false\n\
+             sync {{ default.rsync, source = {:?}, target = {:?} }}\n",
+            fx.src.display().to_string(),
+            format!("{}/", fx.dst.display())
+        ),
+    )
+    .unwrap();
+    let (code, toml, stderr) = convert(&lua);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(toml.contains("delete = false"), "{toml}");
+    let out = fx.path("converted.toml");
+    fs::write(&out, &toml).unwrap();
+    let (code, stderr) = check(&out);
+    assert_eq!(code, Some(0), "{stderr}\n{toml}");
+
+    // The same output once its source is gone: the real error.
+    fs::write(
+        &out,
+        toml.replace(&fx.src.display().to_string(), "/gone/away"),
+    )
+    .unwrap();
+    let (code, stderr) = check(&out);
+    assert_ne!(code, Some(0));
+    assert!(!stderr.contains("lsyncd (Lua) config"), "{stderr}");
+    assert!(stderr.contains("watch.path"), "{stderr}");
+}

@@ -102,7 +102,10 @@ fn settings_line(key: &str, value: &Val) -> String {
         ("logfile", Val::Str(path)) if path.starts_with('/') => {
             format!("log_file = {}  # settings.logfile", quote(path))
         }
-        ("maxProcesses", _) if number(value).is_ok_and(|n| n >= 1.0 && n.fract() == 0.0) => {
+        ("maxProcesses", _)
+            if number(value)
+                .is_ok_and(|n| n >= 1.0 && n.fract() == 0.0 && n <= f64::from(u32::MAX)) =>
+        {
             format!(
                 "max_parallel = {}  # settings.maxProcesses (rsync processes at once, all watches)",
                 number(value).unwrap_or(1.0)
@@ -139,9 +142,15 @@ fn settings_line(key: &str, value: &Val) -> String {
             "# maxDelays = {v}: no equivalent; a batch starts after `delay`, and one too large \
              to list becomes a full sync"
         ),
-        ("maxProcesses", _) => {
-            format!("# maxProcesses = {v}: not a whole number >= 1; left out")
-        }
+        ("maxProcesses", _) => format!(
+            "# maxProcesses = {v}: {}; left out (max_parallel keeps its default)",
+            match value {
+                Val::Num(n) if *n > f64::from(u32::MAX) => "too large for max_parallel",
+                Val::Num(n) if *n < 1.0 => "max_parallel must be at least 1",
+                Val::Num(_) => "not a whole number of processes",
+                _ => "not a number",
+            }
+        ),
         (other, _) => format!("# {other} = {v}: not a setting lsyncd documents; left out"),
     }
 }

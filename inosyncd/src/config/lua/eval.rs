@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::rc::Rc;
 
-use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, Variadic, VmState};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Value, Variadic, VmState};
 
 use super::LuaError;
+pub use super::snapshot::Val;
+use super::snapshot::{LAYER_KEY, Snap, defaults_now, snapshot};
 
 /// Instructions between two looks at the budget.
 const HOOK_EVERY: u32 = 10_000;
@@ -21,47 +23,17 @@ const HOOK_EVERY: u32 = 10_000;
 const BUDGET: u32 = 5_000;
 /// The time a config may run, whatever its instruction count.
 const WALL_CLOCK: std::time::Duration = std::time::Duration::from_secs(10);
+/// How many `sync{}` calls a config may make: far more than any real one
+/// (each is a watch with inotify watches of its own), and few enough that a
+/// loop of millions stops at once instead of filling memory.
+pub const MAX_SYNCS: usize = 10_000;
+/// How many values all `sync{}` tables together may hold once copied: each
+/// call copies what it is given, so a list shared by many calls is copied
+/// into each, in Rust memory the Lua limit does not see (10,000 syncs of a
+/// 100,000-entry list would be a billion values).
+const MAX_TOTAL_VALUES: usize = 1_000_000;
 /// The memory a config may use.
 const MEMORY: usize = 64 << 20;
-/// How deep nested tables are followed (a table that contains itself stops here).
-const MAX_DEPTH: usize = 16;
-/// How many values one `sync{}` or `settings` table may hold, nested ones
-/// included (a table holding itself under many keys would otherwise be copied
-/// exponentially often).
-const MAX_VALUES: usize = 100_000;
-
-/// The copying of one table: values so far, and whether it was cut short.
-#[derive(Default)]
-struct Snap {
-    values: usize,
-    cut: bool,
-}
-/// The field that marks `default.rsync`, `default.rsyncssh`, `default.direct`.
-const LAYER_KEY: &str = "__inosync_layer";
-
-/// A Lua value as the converter sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Val {
-    /// A string.
-    Str(String),
-    /// A number (integer or float).
-    Num(f64),
-    /// A boolean.
-    Bool(bool),
-    /// A table: its sequence part, then its string keys in order.
-    Table {
-        /// `t[1]`, `t[2]`, ... up to the first nil.
-        seq: Vec<Val>,
-        /// Every string key.
-        map: BTreeMap<String, Val>,
-    },
-    /// A Lua function, with the line it is defined on.
-    Function(usize),
-    /// One of lsyncd's default layers (`rsync`, `rsyncssh`, `direct`).
-    Layer(String),
-    /// Anything else (userdata, threads): its type name.
-    Other(&'static str),
-}
 
 /// One `sync{}` call: its line and its table.
 #[derive(Debug, Clone)]
@@ -70,6 +42,9 @@ pub struct SyncCall {
     pub line: usize,
     /// What it was given, as it was at the call.
     pub table: Val,
+    /// The keys of the `default` table itself at the call (`default.delay =
+    /// 5`), its layers left out: lsyncd looks there last for every sync.
+    pub defaults: BTreeMap<String, Val>,
 }
 
 /// What a config asked for.
@@ -86,9 +61,9 @@ pub struct Recorded {
 /// pattern that backtracks for hours) runs no Lua instruction, so neither the
 /// budget nor the clock in the hook would see it. Such a thread is left
 /// behind; `--convert` exits right after.
-pub fn run(file: &Path, text: &str) -> Result<Recorded, LuaError> {
+pub fn run(file: &Path, text: &[u8]) -> Result<Recorded, LuaError> {
     let (tx, rx) = std::sync::mpsc::channel();
-    let (owned_file, owned_text) = (file.to_path_buf(), text.to_string());
+    let (owned_file, owned_text) = (file.to_path_buf(), text.to_vec());
     std::thread::Builder::new()
         .name("lua-config".into())
         .spawn(move || {
@@ -105,7 +80,7 @@ pub fn run(file: &Path, text: &str) -> Result<Recorded, LuaError> {
 }
 
 /// [`run`] on this thread.
-fn run_here(file: &Path, text: &str) -> Result<Recorded, LuaError> {
+fn run_here(file: &Path, text: &[u8]) -> Result<Recorded, LuaError> {
     let name = file.display().to_string();
     let lua_failed = |e: mlua::Error| LuaError::Setup(e.to_string());
     let lua = Lua::new_with(
@@ -140,7 +115,10 @@ fn run_here(file: &Path, text: &str) -> Result<Recorded, LuaError> {
         .map_err(lua_failed)?;
     }
 
-    let result = lua.load(text).set_name(format!("@{name}")).exec();
+    let result = lua
+        .load(lua_file_text(text))
+        .set_name(format!("@{name}"))
+        .exec();
     if let Some(line) = stopped_at.get() {
         return Err(LuaError::TooLong { file: name, line });
     }
@@ -162,6 +140,19 @@ fn run_here(file: &Path, text: &str) -> Result<Recorded, LuaError> {
     Rc::try_unwrap(recorded)
         .map(RefCell::into_inner)
         .map_err(|_| LuaError::Setup("the interpreter kept the record".into()))
+}
+
+/// The chunk as lsyncd's `luaL_loadfile` reads the file: a UTF-8 byte-order
+/// mark, then a first line starting with `#` (`#!/usr/bin/lsyncd`) skipped.
+/// The line's newline stays, so errors name the file's own line numbers.
+fn lua_file_text(text: &[u8]) -> &[u8] {
+    let text = text.strip_prefix("\u{feff}".as_bytes()).unwrap_or(text);
+    if text.starts_with(b"#") {
+        let newline = text.iter().position(|&b| b == b'\n');
+        newline.map_or(&[], |newline| &text[newline..])
+    } else {
+        text
+    }
 }
 
 /// `settings` (a table one may call or assign to), `sync`, `default.*`, and a
@@ -190,6 +181,12 @@ fn install_globals(
     for layer in ["rsync", "rsyncssh", "direct"] {
         let marker = lua.create_table()?;
         marker.set(LAYER_KEY, layer)?;
+        // lsyncd has these tables, so `default.rsync.rsync.compress = true`
+        // must not index nil; what is set in them is read like the sync's own.
+        marker.set("rsync", lua.create_table()?)?;
+        if layer == "rsyncssh" {
+            marker.set("ssh", lua.create_table()?)?;
+        }
         default.set(layer, marker)?;
     }
     globals.set("default", default)?;
@@ -197,19 +194,41 @@ fn install_globals(
     let calls = recorded.clone();
     let failed = failure.clone();
     let file = file.to_string();
+    let total = Cell::new(0usize);
     let sync = lua.create_function(move |lua, arg: Value| {
         let line = caller_line(lua);
+        if calls.borrow().syncs.len() >= MAX_SYNCS {
+            failed.borrow_mut().get_or_insert(format!(
+                "{file}:{line}: more than {MAX_SYNCS} sync{{}} calls: inosync converts at \
+                 most {MAX_SYNCS} (a loop that never ends?)"
+            ));
+            return Err(mlua::Error::runtime("too many sync{} calls"));
+        }
         match arg {
             Value::Table(table) => {
                 let mut snap = Snap::default();
                 let table = snapshot(&table, 0, &mut snap);
+                let defaults = defaults_now(lua, &mut snap);
                 if snap.cut {
                     failed.borrow_mut().get_or_insert(format!(
                         "{file}:{line}: this sync{{}}'s table nests too deep or holds too much \
                          (a table that contains itself?)"
                     ));
                 }
-                calls.borrow_mut().syncs.push(SyncCall { line, table });
+                total.set(total.get() + snap.values);
+                if total.get() > MAX_TOTAL_VALUES {
+                    failed.borrow_mut().get_or_insert(format!(
+                        "{file}:{line}: the sync{{}} tables so far hold more than \
+                         {MAX_TOTAL_VALUES} values in all (a long list shared by every sync{{}} \
+                         is copied into each: put it in an excludeFrom file)"
+                    ));
+                    return Err(mlua::Error::runtime("sync{} tables too large in all"));
+                }
+                calls.borrow_mut().syncs.push(SyncCall {
+                    line,
+                    table,
+                    defaults,
+                });
             }
             other => {
                 failed.borrow_mut().get_or_insert(format!(
@@ -279,6 +298,24 @@ fn harden(lua: &Lua, stopped_at: &Rc<Cell<Option<usize>>>) -> mlua::Result<()> {
         raw.call::<Value>((table, meta))
     })?;
     globals.set("setmetatable", setmetatable)?;
+    // `error({})` would reach the user as `table: 0x...` with no line (Lua
+    // adds the position to string messages only): say what it was, where.
+    let raw: Function = globals.get("error")?;
+    let error = lua.create_function(move |lua, (value, level): (Value, Option<i64>)| {
+        match value {
+            Value::String(_) | Value::Integer(_) | Value::Number(_) => {
+                // One level more: this function is now between error and its caller.
+                let level = level.unwrap_or(1);
+                raw.call::<()>((value, if level > 0 { level + 1 } else { level }))
+            }
+            other => Err(mlua::Error::runtime(format!(
+                "line {}: error() was called with a {} as the error value, not a message",
+                caller_line(lua),
+                other.type_name()
+            ))),
+        }
+    })?;
+    globals.set("error", error)?;
     Ok(())
 }
 
@@ -287,55 +324,6 @@ fn caller_line(lua: &Lua) -> usize {
     lua.inspect_stack(1, |debug| debug.current_line())
         .flatten()
         .unwrap_or(0)
-}
-
-/// A copy of a table as it is now (later changes to it do not count, as in
-/// lsyncd, which reads a `sync{}` table when it is called).
-fn snapshot(table: &Table, depth: usize, snap: &mut Snap) -> Val {
-    if depth > MAX_DEPTH || snap.values > MAX_VALUES {
-        snap.cut = true;
-        return Val::Other("table nested too deep or too large");
-    }
-    if let Ok(Value::String(layer)) = table.raw_get::<Value>(LAYER_KEY) {
-        return Val::Layer(layer.to_string_lossy());
-    }
-    let mut seq = Vec::new();
-    let mut map = BTreeMap::new();
-    let len = table.raw_len();
-    for i in 1..=len {
-        if let Ok(value) = table.raw_get::<Value>(i) {
-            seq.push(value_of(&value, depth, snap));
-        }
-    }
-    for (key, value) in table.pairs::<Value, Value>().flatten() {
-        match key {
-            Value::String(key) => {
-                map.insert(key.to_string_lossy(), value_of(&value, depth, snap));
-            }
-            Value::Integer(i) if i >= 1 && usize::try_from(i).is_ok_and(|i| i <= len) => {}
-            other => {
-                let key = other
-                    .to_string()
-                    .unwrap_or_else(|_| other.type_name().into());
-                map.insert(key, value_of(&value, depth, snap));
-            }
-        }
-    }
-    Val::Table { seq, map }
-}
-
-fn value_of(value: &Value, depth: usize, snap: &mut Snap) -> Val {
-    snap.values += 1;
-    match value {
-        Value::String(s) => Val::Str(s.to_string_lossy()),
-        Value::Integer(i) => Val::Num(*i as f64),
-        Value::Number(n) => Val::Num(*n),
-        Value::Boolean(b) => Val::Bool(*b),
-        Value::Table(t) => snapshot(t, depth + 1, snap),
-        Value::Function(f) => Val::Function(f.info().line_defined.unwrap_or(0)),
-        Value::Nil => Val::Other("nil"),
-        other => Val::Other(other.type_name()),
-    }
 }
 
 /// A Lua error as one line naming the file and line (no traceback).

@@ -9,11 +9,18 @@
 mod emit;
 mod eval;
 mod rsync_opts;
+mod snapshot;
 mod syncs;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_layers;
+#[cfg(test)]
+mod tests_messages;
+#[cfg(test)]
 mod tests_odd;
+#[cfg(test)]
+mod tests_refused;
 mod values;
 mod watch;
 
@@ -90,7 +97,15 @@ pub struct Converted {
 }
 
 /// Converts the lsyncd config `text` read from `file`.
+#[cfg(test)]
 pub fn convert(file: &Path, text: &str) -> Result<Converted, LuaError> {
+    convert_bytes(file, text.as_bytes())
+}
+
+/// Converts the lsyncd config read from `file`, as bytes: Lua strings are
+/// bytes, and a path that is not UTF-8 must be refused, not turned into
+/// U+FFFD before the Lua even runs.
+pub fn convert_bytes(file: &Path, text: &[u8]) -> Result<Converted, LuaError> {
     let recorded = eval::run(file, text)?;
     let name = file.display().to_string();
     if recorded.syncs.is_empty() {
@@ -122,8 +137,24 @@ pub fn convert(file: &Path, text: &str) -> Result<Converted, LuaError> {
 
 /// Whether a config with no telling extension is lsyncd's Lua rather than an
 /// inosync `.py` or TOML file: it calls `sync{`/`settings{`, or names a
-/// `default.rsync*`/`default.direct` layer.
+/// `default.rsync*`/`default.direct` layer. Never a file that parses as TOML
+/// or starts like TOML (a `[table]`, a `#` comment line (`#!` aside) or a
+/// `key = value` line): the
+/// converter's own output names `sync{}` and `default.rsync` in its comments,
+/// and calling it Lua would hide its real error from `--check`.
 pub fn looks_like_lua(text: &str) -> bool {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let first = text.lines().map(str::trim_start).find(|l| !l.is_empty());
+    // A first line that is a TOML `key = value` on its own (`delay = 3`)
+    // counts too; lsyncd's `settings = {` alone is not one.
+    let starts_like_toml = first.is_some_and(|l| {
+        l.starts_with('[')
+            || (l.starts_with('#') && !l.starts_with("#!"))
+            || l.parse::<toml::Table>().is_ok_and(|t| !t.is_empty())
+    });
+    if starts_like_toml || text.parse::<toml::Table>().is_ok() {
+        return false;
+    }
     let squeezed: String = text
         .lines()
         .map(|line| line.split("--").next().unwrap_or(""))

@@ -103,6 +103,10 @@ pub enum OptionError {
         /// The value given.
         shown: String,
     },
+    /// `rsync.bwlimit` that inosync's whole-KB/s `speed` cannot hold as
+    /// written: rounding or capping it would change the limit silently.
+    #[error("rsync.bwlimit: {0} is not a whole number of KB/s up to 4294967295 (write one)")]
+    NotASpeed(String),
     /// `ssh.port` out of 1..=65535 or not whole.
     #[error("ssh.port: {0} is not a port")]
     NotAPort(f64),
@@ -160,7 +164,10 @@ pub fn rsync_table(value: &Val, watch: &mut Watch) -> Result<(), OptionError> {
                         setting: "rsync.bwlimit",
                         cause,
                     })?;
-                    watch.speed = Some(kbs.round().min(f64::from(u32::MAX)) as u32);
+                    if kbs.fract() != 0.0 || kbs > f64::from(u32::MAX) {
+                        return Err(OptionError::NotASpeed(shown(value)));
+                    }
+                    watch.speed = Some(kbs as u32);
                 }
                 "binary" => match value {
                     Val::Str(s) => watch.rsync_binary = Some(s.clone()),

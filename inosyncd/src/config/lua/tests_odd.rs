@@ -242,3 +242,32 @@ fn lsyncd_configs_are_recognised_without_their_extension() {
         "delay = 3\n[[watch]]\npath = \"/a\"\n"
     ));
 }
+
+#[test]
+fn too_many_syncs_are_refused_early_with_the_line() {
+    let started = std::time::Instant::now();
+    let err = match super::convert(
+        Path::new("many.lua"),
+        "\nfor i = 1, 100000 do\n  sync { default.rsync, source = '/s' .. i, target = '/t' .. i }\nend\n",
+    ) {
+        Ok(converted) => panic!("converted: {} bytes", converted.toml.len()),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.starts_with("many.lua:3: "), "{err}");
+    assert!(err.contains("10000 sync{}"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn sync_tables_that_hold_millions_of_values_in_all_are_refused() {
+    // Each sync{} copies the shared list: 500 x 5,000 values.
+    let text = "local big = {}\nfor i = 1, 5000 do big[i] = 'x' .. i end\n\
+                for i = 1, 500 do\n  sync { default.rsync, source = '/s' .. i, target = '/t', \
+                exclude = big }\nend\n";
+    let err = match super::convert(Path::new("big.lua"), text) {
+        Ok(converted) => panic!("converted: {} bytes", converted.toml.len()),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.starts_with("big.lua:4: "), "{err}");
+    assert!(err.contains("values in all"), "{err}");
+}

@@ -12,6 +12,12 @@ pub enum ValueError {
     /// A list with something else than strings in it.
     #[error("must hold strings, not {0}")]
     NotStrings(String),
+    /// A string that is not UTF-8, which a TOML string cannot carry.
+    #[error(
+        "{0:?} holds bytes that are not UTF-8 (shown as U+FFFD): a TOML config cannot carry \
+         them; rename the path (or keep lsyncd for this tree)"
+    )]
+    NotUtf8(String),
     /// Neither a string nor a list of them.
     #[error("must be a string or a list of strings, not {0}")]
     NotStringOrList(String),
@@ -24,20 +30,38 @@ pub enum ValueError {
     /// Negative, infinite or NaN.
     #[error("{0} is not a number >= 0")]
     OutOfRange(f64),
+    /// More seconds than inosync accepts (`2^70` would print as 22 digits).
+    #[error("{0:e} seconds is too large: at most {MAX_SECONDS} seconds")]
+    TooManySeconds(f64),
+}
+
+/// The most seconds a delay may be: what `inosyncd --check` accepts
+/// (`checks::seconds`), so the output never fails its own check.
+pub const MAX_SECONDS: f64 = 1e9;
+
+/// A number of seconds, within what `--check` accepts.
+pub fn seconds(value: &Val) -> Result<f64, ValueError> {
+    let n = number(value)?;
+    if n > MAX_SECONDS {
+        return Err(ValueError::TooManySeconds(n));
+    }
+    Ok(n)
 }
 
 /// A string or a list of strings.
 pub fn strings(value: &Val) -> Result<Vec<String>, ValueError> {
     match value {
         Val::Str(s) => Ok(vec![s.clone()]),
+        Val::NotUtf8(s) => Err(ValueError::NotUtf8(s.clone())),
         Val::Table { seq, map } if map.is_empty() => seq
             .iter()
             .map(|v| match v {
                 Val::Str(s) => Ok(s.clone()),
-                other => Err(ValueError::NotStrings(format!("{other:?}"))),
+                Val::NotUtf8(s) => Err(ValueError::NotUtf8(s.clone())),
+                other => Err(ValueError::NotStrings(shown(other))),
             })
             .collect(),
-        other => Err(ValueError::NotStringOrList(format!("{other:?}"))),
+        other => Err(ValueError::NotStringOrList(shown(other))),
     }
 }
 
@@ -49,7 +73,7 @@ pub fn number(value: &Val) -> Result<f64, ValueError> {
             .trim()
             .parse::<f64>()
             .map_err(|_| ValueError::NotANumber(s.clone()))?,
-        other => return Err(ValueError::NotNumber(format!("{other:?}"))),
+        other => return Err(ValueError::NotNumber(shown(other))),
     };
     if n.is_finite() && n >= 0.0 {
         Ok(n)
@@ -62,6 +86,7 @@ pub fn number(value: &Val) -> Result<f64, ValueError> {
 pub fn shown(value: &Val) -> String {
     match value {
         Val::Str(s) => format!("{s:?}"),
+        Val::NotUtf8(s) => format!("{s:?} (not UTF-8)"),
         Val::Num(n) => n.to_string(),
         Val::Bool(b) => b.to_string(),
         Val::Table { seq, map } => {
@@ -70,7 +95,7 @@ pub fn shown(value: &Val) -> String {
             format!("{{ {} }}", parts.join(", "))
         }
         Val::Function(line) => format!("function (line {line})"),
-        Val::Layer(name) => format!("default.{name}"),
+        Val::Layer { name, .. } => format!("default.{name}"),
         Val::Other(what) => what.to_string(),
     }
 }

@@ -34,14 +34,35 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// Whether two watches differ only in their targets and lines.
+    /// Whether two watches differ only in their targets, lines and comments.
+    /// Field by field, never cloning: a watch that gathers thousands of
+    /// targets is compared once per `sync{}`, and copying its targets each
+    /// time made the conversion quadratic.
     pub(super) fn same_settings(&self, other: &Watch) -> bool {
-        let strip = |w: &Watch| Watch {
-            lines: Vec::new(),
-            targets: Vec::new(),
-            comments: Vec::new(),
-            ..w.clone()
-        };
-        strip(self) == strip(other)
+        let Watch {
+            lines: _,
+            layer,
+            path,
+            targets: _,
+            excludes,
+            exclude_from,
+            delete,
+            delay,
+            speed,
+            no_init,
+            rsync_args,
+            rsync_binary,
+            comments: _,
+        } = self;
+        *layer == other.layer
+            && *path == other.path
+            && *excludes == other.excludes
+            && *exclude_from == other.exclude_from
+            && *delete == other.delete
+            && *delay == other.delay
+            && *speed == other.speed
+            && *no_init == other.no_init
+            && *rsync_args == other.rsync_args
+            && *rsync_binary == other.rsync_binary
     }
 }
