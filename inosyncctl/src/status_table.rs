@@ -9,6 +9,9 @@ use inosync_proto::{Source, Status, TargetState, TargetStatus, WatchStatus};
 
 use crate::fit;
 
+mod wide;
+pub use wide::render_wide;
+
 /// Width when stdout is not a terminal and `COLUMNS` does not say.
 const DEFAULT_WIDTH: u16 = 80;
 
@@ -20,7 +23,7 @@ const PATH_AT_LEAST: usize = 20;
 /// in three short lines. With a `width` (the table's), a config path too long
 /// for it is cut at the start (its file name stays): `--wide`, `status PATH`
 /// and `--json` show it whole.
-fn header(status: &Status, width: Option<usize>) -> String {
+pub(crate) fn header(status: &Status, width: Option<usize>) -> String {
     let config = status
         .config_file
         .as_deref()
@@ -215,46 +218,6 @@ impl Row {
     }
 }
 
-/// Every column, nothing cut, as wide as it takes (`--wide`).
-pub fn render_wide(status: &Status) -> String {
-    let mut out = header(status, None);
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_HORIZONTAL_ONLY)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header([
-            "WATCH",
-            "DIRS",
-            "SPEED",
-            "DELAY",
-            "TARGET",
-            "STATE",
-            "PENDING",
-            "LAST SYNC",
-            "FAILURES",
-            "LAST ERROR",
-        ]);
-    for watch in &status.watches {
-        for target in &watch.targets {
-            table.add_row([
-                watch_name(watch),
-                watched(watch),
-                format!("{} ({})", speed(watch.speed), source(watch.speed_source)),
-                format!("{} ({})", seconds(watch.delay), source(watch.delay_source)),
-                target.destination.clone(),
-                state(target, true),
-                target.pending.to_string(),
-                target.last_sync.clone().unwrap_or_else(|| "never".into()),
-                target.failures.to_string(),
-                last_error(target).replace('\n', " | "),
-            ]);
-        }
-    }
-    out.push_str(&table.to_string());
-    out.push('\n');
-    out
-}
-
 /// One watch, every field, errors whole (`status PATH`).
 pub fn render_watch(status: &Status, watch: &WatchStatus) -> String {
     let mut out = header(status, None);
@@ -308,7 +271,7 @@ pub fn render_watch(status: &Status, watch: &WatchStatus) -> String {
     out
 }
 
-fn state(target: &TargetStatus, wide: bool) -> String {
+pub(crate) fn state(target: &TargetStatus, wide: bool) -> String {
     match (target.state, target.next_retry_in, &target.progress) {
         // Due, and waiting for a free slot or a resume.
         (TargetState::Retrying, Some(secs), _) if secs <= 0.0 => "retry due".into(),
@@ -354,7 +317,7 @@ pub fn watched(watch: &WatchStatus) -> String {
 }
 
 /// The watch's path with what is special about it underneath.
-fn watch_name(watch: &WatchStatus) -> String {
+pub(crate) fn watch_name(watch: &WatchStatus) -> String {
     let mut name = watch.path.clone();
     if watch.origin == Source::Runtime {
         name.push_str(" (runtime)");
@@ -371,7 +334,7 @@ fn watch_name(watch: &WatchStatus) -> String {
 }
 
 /// Where a value comes from, in a word.
-fn source(source: Source) -> &'static str {
+pub(crate) fn source(source: Source) -> &'static str {
     match source {
         Source::Default => "default",
         Source::Config => "config",
@@ -381,7 +344,7 @@ fn source(source: Source) -> &'static str {
     }
 }
 
-fn speed(kbps: u32) -> String {
+pub(crate) fn speed(kbps: u32) -> String {
     if kbps == 0 {
         "unlimited".into()
     } else {
@@ -390,7 +353,7 @@ fn speed(kbps: u32) -> String {
 }
 
 /// The last error, or what holds paths back when only some paths fail.
-fn last_error(target: &TargetStatus) -> String {
+pub(crate) fn last_error(target: &TargetStatus) -> String {
     if let Some(error) = &target.last_error {
         return error.clone();
     }

@@ -268,7 +268,7 @@ fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch,
                 let patterns = strings(value).map_err(|e| at(e.to_string()))?;
                 for pattern in &patterns {
                     // A newline or NUL would make a config `--check` refuses.
-                    crate::exclude::check_pattern(pattern).map_err(at)?;
+                    crate::exclude::check_pattern(pattern).map_err(|e| at(e.to_string()))?;
                 }
                 watch.excludes.extend(patterns);
             }
@@ -278,7 +278,7 @@ fn one(file: &str, call: &SyncCall, warnings: &mut Vec<String>) -> Result<Watch,
                 let before = watch.excludes.len();
                 rsync_opts::filter(&rules, &mut watch);
                 for pattern in &watch.excludes[before..] {
-                    crate::exclude::check_pattern(pattern).map_err(at)?;
+                    crate::exclude::check_pattern(pattern).map_err(|e| at(e.to_string()))?;
                 }
             }
             "filterFrom" => {
