@@ -124,7 +124,7 @@ fn places(relation: Relation) -> &'static str {
 
 fn damage(relation: Relation) -> &'static str {
     match relation {
-        Relation::Inside => "nest the mirror inside itself, level after level, in",
+        Relation::Inside => "nest the mirror inside itself, level after level",
         _ => "delete or overwrite",
     }
 }
