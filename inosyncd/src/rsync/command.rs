@@ -235,19 +235,18 @@ impl Job {
 pub fn display_argv(argv: &[OsString]) -> String {
     argv.iter()
         .map(|arg| {
-            let bytes = arg.as_bytes();
-            let plain = !bytes.is_empty()
-                && bytes
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_=./:@,+%".contains(b));
+            let text = String::from_utf8_lossy(arg.as_bytes());
+            // Options stay readable (`--bwlimit=500`, not quoted as shlex
+            // would); anything else is quoted by shlex, which refuses only a
+            // NUL, which no argv holds.
+            let plain = !text.is_empty()
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_=./:@,+%".contains(&b));
             if plain {
-                String::from_utf8_lossy(bytes).into_owned()
-            } else {
-                format!(
-                    "'{}'",
-                    String::from_utf8_lossy(bytes).replace('\'', r"'\''")
-                )
+                return text.into_owned();
             }
+            shlex::try_quote(&text).map_or_else(|_| text.to_string(), |q| q.into_owned())
         })
         .collect::<Vec<_>>()
         .join(" ")
