@@ -9,7 +9,29 @@ use tokio::time::Instant;
 
 use super::Engine;
 use super::lanes::Lane;
+use super::pair::Pair;
 use super::watches::Watch;
+
+/// Which pending batches are due by `now`, oldest first, and the next moment
+/// one falls due after it: from the pairs and their delays alone, so the rule
+/// is one function (a batch already due waits for a slot; the end of a run
+/// wakes the engine for it).
+pub(super) fn due<'a, K: Ord + Copy>(
+    pairs: impl Iterator<Item = (K, &'a Pair, Duration)>,
+    now: Instant,
+) -> (Vec<(Instant, K)>, Option<Instant>) {
+    let mut due_now = Vec::new();
+    let mut next = None;
+    for (key, pair, delay) in pairs {
+        match pair.due_at(delay) {
+            Some(at) if at <= now => due_now.push((at, key)),
+            Some(at) => next = Some(next.map_or(at, |n: Instant| n.min(at))),
+            None => {}
+        }
+    }
+    due_now.sort();
+    (due_now, next)
+}
 
 impl Engine {
     /// (Re)starts the periodic full sync and verify from the config's intervals.
@@ -120,6 +142,14 @@ impl Engine {
     }
 
     /// The pairs that may start a batch now or later, with their watch's delay.
+    /// The pairs that may start a batch, each with its place and its watch's
+    /// delay, as [`due`] takes them.
+    fn scheduled_pairs(&self) -> impl Iterator<Item = ((u32, usize), &Pair, Duration)> {
+        self.schedulable()
+            .into_iter()
+            .map(|(id, i, delay)| ((id, i), &self.watches[&id].pairs[i], delay))
+    }
+
     pub(super) fn schedulable(&self) -> Vec<(u32, usize, Duration)> {
         let mut out = Vec::new();
         for (id, watch) in &self.watches {
@@ -138,17 +168,8 @@ impl Engine {
     /// room: a large batch waiting for a slot holds back no small one behind it.
     pub(super) fn start_due_batches(&mut self) {
         self.release_stalled_large_runs();
-        let now = Instant::now();
-        let mut due: Vec<(Instant, u32, usize)> = self
-            .schedulable()
-            .into_iter()
-            .filter_map(|(id, i, delay)| {
-                let at = self.watches[&id].pairs[i].due_at(delay)?;
-                (at <= now).then_some((at, id, i))
-            })
-            .collect();
-        due.sort();
-        for (_, id, i) in due {
+        let (due_now, _) = due(self.scheduled_pairs(), Instant::now());
+        for (_, (id, i)) in due_now {
             if !self.has_room(Lane::Small) {
                 break;
             }
@@ -164,13 +185,8 @@ impl Engine {
     /// end of a run wakes the engine for it.
     pub(super) fn next_wakeup(&self) -> Instant {
         let mut wake = self.next_source_check;
-        let now = Instant::now();
-        for (id, i, delay) in self.schedulable() {
-            if let Some(at) = self.watches[&id].pairs[i].due_at(delay)
-                && at > now
-            {
-                wake = wake.min(at);
-            }
+        if let (_, Some(next)) = due(self.scheduled_pairs(), Instant::now()) {
+            wake = wake.min(next);
         }
         for waiter in &self.waiters {
             wake = wake.min(waiter.deadline);
@@ -222,5 +238,32 @@ impl Engine {
             .iter()
             .filter(|(id, _)| scope.is_none_or(|s| s == **id))
             .find_map(|(_, w)| w.source_problem())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn due_batches_come_oldest_first_and_the_next_one_wakes_the_engine() {
+        let t0 = Instant::now();
+        let mut a = Pair::new(0, "a/".into(), "a/".into());
+        let mut b = Pair::new(1, "b/".into(), "b/".into());
+        let idle = Pair::new(2, "c/".into(), "c/".into());
+        b.record(b"x", t0);
+        a.record(b"y", t0 + Duration::from_secs(1));
+        let delay = Duration::from_secs(5);
+        let pairs = [(0, &a, delay), (1, &b, delay), (2, &idle, delay)];
+        let (now, next) = due(pairs.into_iter(), t0 + Duration::from_secs(3));
+        assert!(now.is_empty());
+        assert_eq!(next, Some(t0 + Duration::from_secs(5)));
+        let (now, next) = due(pairs.into_iter(), t0 + Duration::from_secs(6));
+        assert_eq!(
+            now.iter().map(|(_, k)| *k).collect::<Vec<_>>(),
+            [1, 0],
+            "not oldest first"
+        );
+        assert_eq!(next, None);
     }
 }
