@@ -173,7 +173,8 @@ fn rename_local(root: &Path, m: &Move) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn mv(from: &str, to: &str) -> Move {
+    /// A move from `from` to `to`, nothing to fall back on.
+    pub(super) fn mv(from: &str, to: &str) -> Move {
         Move {
             from: from.as_bytes().to_vec(),
             to: to.as_bytes().to_vec(),

@@ -57,15 +57,8 @@ pub fn out_of_order(moves: &[Move]) -> Vec<bool> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::mv;
     use super::*;
-
-    fn mv(from: &str, to: &str) -> Move {
-        Move {
-            from: from.as_bytes().to_vec(),
-            to: to.as_bytes().to_vec(),
-            fallback: Vec::new(),
-        }
-    }
 
     #[test]
     fn moves_keep_their_order_when_none_holds_another() {
