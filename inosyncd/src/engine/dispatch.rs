@@ -121,7 +121,8 @@ impl Engine {
                 .started(id, pair_id, processes, Instant::now());
         }
         let done = self.done_tx.clone();
-        // The runner starts rsync here, synchronously; the task only awaits it.
+        // The runner starts rsync now (on a thread of its own); the task only
+        // awaits it.
         let running = self.runner.run(job, label, stop_rx, progress);
         tokio::spawn(async move {
             let outcome = running.await;

@@ -21,8 +21,9 @@ pub type Comparing = Pin<Box<dyn Future<Output = Result<Vec<Difference>, Compare
 
 /// Runs the jobs the engine dispatches.
 pub trait Runner: Send {
-    /// Starts `job` now (before returning: a change must not wait for a task to be
-    /// scheduled). `label` names the watch and target in log lines; a message on
+    /// Starts `job` now (on a thread of its own, not when a task is first
+    /// polled: a change must not wait for a task to be scheduled, nor the
+    /// engine for a child's exec). `label` names the watch and target in log lines; a message on
     /// `stop` ends the run early (reported as [`rsync::RunResult::Interrupted`]); progress
     /// goes to `progress`.
     fn run(
