@@ -97,16 +97,21 @@ fn a_moved_directory_and_file_are_renamed_on_a_local_target() {
     moves_then_check(&fx, &daemon, &fx.dst);
 }
 
-#[test]
-fn a_moved_directory_and_file_are_renamed_on_an_ssh_target() {
+/// An sshd on loopback and the directory its target writes into.
+fn ssh_target(fx: &Fixture) -> (Sshd, std::path::PathBuf) {
     assert!(
         Sshd::available(),
         "sshd is not installed (.ci/run installs it)"
     );
-    let fx = Fixture::new();
     let remote = fx.path("remote");
     fs::create_dir(&remote).unwrap();
-    let sshd = Sshd::start(fx.dir.path());
+    (Sshd::start(fx.dir.path()), remote)
+}
+
+#[test]
+fn a_moved_directory_and_file_are_renamed_on_an_ssh_target() {
+    let fx = Fixture::new();
+    let (sshd, remote) = ssh_target(&fx);
     photos(&fx.src);
     let config = sshd.config("delay = 0", &fx.src, &remote);
     let daemon = fx.start_toml(&config);
@@ -255,14 +260,8 @@ fn two_directory_moves_in_a_row_are_both_renamed_on_a_local_target() {
 
 #[test]
 fn two_directory_moves_in_a_row_are_both_renamed_on_an_ssh_target() {
-    assert!(
-        Sshd::available(),
-        "sshd is not installed (.ci/run installs it)"
-    );
     let fx = Fixture::new();
-    let remote = fx.path("remote");
-    fs::create_dir(&remote).unwrap();
-    let sshd = Sshd::start(fx.dir.path());
+    let (sshd, remote) = ssh_target(&fx);
     album(&fx.src);
     let daemon = fx.start_toml(&sshd.config("delay = 1", &fx.src, &remote));
     two_moves_then_check(&fx, &daemon, &remote);

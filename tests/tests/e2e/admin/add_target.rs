@@ -4,16 +4,22 @@
 
 use std::fs;
 
-use inosync_tests::Fixture;
+use inosync_tests::{Daemon, Fixture};
 
-#[test]
-fn a_target_given_to_add_is_the_destination_itself() {
-    let fx = Fixture::new();
+/// A daemon with nothing to watch yet, and `srv/blog` holding one post.
+fn idle_daemon_and_a_blog(fx: &Fixture) -> (Daemon, std::path::PathBuf) {
     let daemon = fx.start_toml(&fx.simple_config(""));
     daemon.wait_idle();
     let blog = fx.path("srv/blog");
     fs::create_dir_all(&blog).unwrap();
     fs::write(blog.join("post"), "hello").unwrap();
+    (daemon, blog)
+}
+
+#[test]
+fn a_target_given_to_add_is_the_destination_itself() {
+    let fx = Fixture::new();
+    let (daemon, blog) = idle_daemon_and_a_blog(&fx);
     let backup = fx.path("backup/blog");
 
     let reply = daemon.ctl_ok(&[
@@ -94,11 +100,7 @@ fn without_a_target_the_config_defaults_keep_their_meaning() {
 #[test]
 fn a_relative_target_given_to_add_is_below_the_callers_directory() {
     let fx = Fixture::new();
-    let daemon = fx.start_toml(&fx.simple_config(""));
-    daemon.wait_idle();
-    let blog = fx.path("srv/blog");
-    fs::create_dir_all(&blog).unwrap();
-    fs::write(blog.join("post"), "hello").unwrap();
+    let (daemon, _blog) = idle_daemon_and_a_blog(&fx);
     let out = std::process::Command::new(inosync_tests::bin("inosyncctl"))
         .current_dir(fx.dir.path())
         .arg("-s")
