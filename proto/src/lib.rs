@@ -100,7 +100,8 @@ pub struct HeldPath {
     pub reason: String,
     /// Consecutive failures on it.
     pub failures: u32,
-    /// Seconds until it is tried again.
+    /// Seconds until it is tried again; 0 while its retry runs (it stays
+    /// listed until a retry succeeds).
     pub retry_in: f64,
 }
 

@@ -30,74 +30,94 @@ pub struct Held {
     pub since: Instant,
 }
 
-/// The held paths of one pair.
+/// The held paths of one pair: those waiting for their retry, and those
+/// whose retry runs now (still shown and counted until it succeeds: they are
+/// not on the target yet).
 #[derive(Debug, Default)]
-pub struct HeldPaths(BTreeMap<Vec<u8>, Held>);
+pub struct HeldPaths {
+    waiting: BTreeMap<Vec<u8>, Held>,
+    retrying: BTreeMap<Vec<u8>, Held>,
+}
 
 impl HeldPaths {
-    /// Whether nothing is held.
+    /// Whether nothing waits for a retry.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.waiting.is_empty()
     }
 
-    /// How many paths are held.
+    /// How many paths wait for a retry.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.waiting.len()
     }
 
-    /// The held paths, by path.
+    /// The paths waiting for a retry, by path.
     pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Held)> {
-        self.0.iter()
+        self.waiting.iter()
+    }
+
+    /// Every held path, waiting or retried now (`true`), by path: what
+    /// `status` lists.
+    pub fn shown(&self) -> impl Iterator<Item = (&Vec<u8>, &Held, bool)> {
+        let waiting = self.waiting.iter().map(|(p, h)| (p, h, false));
+        let retrying = self.retrying.iter().map(|(p, h)| (p, h, true));
+        let mut all: Vec<_> = waiting.chain(retrying).collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        all.into_iter()
+    }
+
+    /// How many paths are held, waiting or retried now: what the
+    /// `inosync_held_paths` gauge says.
+    pub fn shown_count(&self) -> usize {
+        self.waiting.len() + self.retrying.len()
+    }
+
+    /// The running batch ended: the paths it retried are synced, or held
+    /// again by the outcome ([`HeldPaths::hold`]), or back among the pending
+    /// changes.
+    pub fn run_ended(&mut self) {
+        self.retrying.clear();
     }
 
     /// When the next held path is due.
     pub fn next_retry(&self) -> Option<Instant> {
-        self.0.values().map(|h| h.retry_at).min()
+        self.waiting.values().map(|h| h.retry_at).min()
     }
 
     /// The oldest change still held (for the replication lag).
     pub fn oldest(&self) -> Option<Instant> {
-        self.0.values().map(|h| h.since).min()
+        let all = self.waiting.values().chain(self.retrying.values());
+        all.map(|h| h.since).min()
     }
 
-    /// Takes out the paths due by `now`, with their failure counts, for a
-    /// batch; and the oldest change among them.
+    /// Takes the paths due by `now` into the batch starting now, with their
+    /// failure counts; and the oldest change among them.
     pub fn take_due(&mut self, now: Instant) -> (BTreeMap<Vec<u8>, u32>, Option<Instant>) {
-        let due: Vec<Vec<u8>> = self
-            .0
-            .iter()
-            .filter(|(_, h)| h.retry_at <= now)
-            .map(|(p, _)| p.clone())
-            .collect();
-        let mut oldest: Option<Instant> = None;
-        let taken = due
-            .into_iter()
-            .filter_map(|p| self.0.remove(&p).map(|h| (p, h)))
-            .map(|(p, h)| {
-                oldest = Some(oldest.map_or(h.since, |o| o.min(h.since)));
-                (p, h.failures)
-            })
-            .collect();
-        (taken, oldest)
+        self.take_where(|h| h.retry_at <= now)
     }
 
-    /// Takes out everything a full sync covers: every path but the excluded
-    /// ones (which it cannot send, and which are left out of it).
+    /// Takes everything a full sync covers into it: every path but the
+    /// excluded ones (which it cannot send, and which are left out of it).
     pub fn take_all(&mut self) -> (BTreeMap<Vec<u8>, u32>, Option<Instant>) {
-        let (excluded, taken): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.0)
+        self.take_where(|h| !h.excluded)
+    }
+
+    fn take_where(
+        &mut self,
+        taken: impl Fn(&Held) -> bool,
+    ) -> (BTreeMap<Vec<u8>, u32>, Option<Instant>) {
+        let (now, later): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.waiting)
             .into_iter()
-            .partition(|(_, h)| h.excluded);
-        self.0 = excluded;
-        let oldest = taken.values().map(|h| h.since).min();
-        (
-            taken.into_iter().map(|(p, h)| (p, h.failures)).collect(),
-            oldest,
-        )
+            .partition(|(_, h)| taken(h));
+        self.waiting = later;
+        let oldest = now.values().map(|h| h.since).min();
+        let failures = now.iter().map(|(p, h)| (p.clone(), h.failures)).collect();
+        self.retrying = now;
+        (failures, oldest)
     }
 
     /// The paths to leave out of every run but their own retries.
     pub fn excluded(&self) -> Vec<Vec<u8>> {
-        self.0
+        self.waiting
             .iter()
             .filter(|(_, h)| h.excluded)
             .map(|(p, _)| p.clone())
@@ -106,15 +126,16 @@ impl HeldPaths {
 
     /// Paths below `from` follow a rename to `to`.
     pub fn reroot(&mut self, from: &[u8], to: &[u8]) {
-        let below: Vec<Vec<u8>> = self
-            .0
-            .keys()
-            .filter(|p| p.len() > from.len() && p.starts_with(from) && p[from.len()] == b'/')
-            .cloned()
-            .collect();
-        for path in below {
-            if let Some(held) = self.0.remove(&path) {
-                self.0.insert([to, &path[from.len()..]].concat(), held);
+        for map in [&mut self.waiting, &mut self.retrying] {
+            let below: Vec<Vec<u8>> = map
+                .keys()
+                .filter(|p| p.len() > from.len() && p.starts_with(from) && p[from.len()] == b'/')
+                .cloned()
+                .collect();
+            for path in below {
+                if let Some(held) = map.remove(&path) {
+                    map.insert([to, &path[from.len()..]].concat(), held);
+                }
             }
         }
     }
@@ -131,7 +152,8 @@ impl HeldPaths {
         since: Instant,
     ) {
         let retry_at = now + backoff(failures, Duration::from_secs(1));
-        self.0.insert(
+        self.retrying.remove(&path);
+        self.waiting.insert(
             path,
             Held {
                 reason: reason.to_string(),

@@ -230,7 +230,7 @@ impl Engine {
                     .set(i64::from(pair.failures()));
                 m.held
                     .with_label_values(&labels)
-                    .set(pair.held().len() as i64);
+                    .set(pair.held().shown_count() as i64);
             }
         }
         let mut text = Vec::new();

@@ -88,14 +88,18 @@ impl Engine {
                     }),
                     held: p
                         .held()
-                        .iter()
-                        .map(|(path, held)| HeldPath {
+                        .shown()
+                        .map(|(path, held, retrying_now)| HeldPath {
                             // Escaped as verify escapes names: a name with a
                             // newline must not print a line of its own.
                             path: crate::escaped::ls_b(path),
                             reason: held.reason.clone(),
                             failures: held.failures,
-                            retry_in: held.retry_at.saturating_duration_since(now).as_secs_f64(),
+                            retry_in: if retrying_now {
+                                0.0
+                            } else {
+                                held.retry_at.saturating_duration_since(now).as_secs_f64()
+                            },
                         })
                         .collect(),
                     progress: p.progress(now).map(|p| Progress {

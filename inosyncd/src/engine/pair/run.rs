@@ -186,6 +186,7 @@ impl Pair {
     /// interrupted they go back too, due at once, and nothing counts as failed.
     pub fn finish(&mut self, outcome: &Outcome, now: Instant) {
         self.stop = None;
+        self.held.run_ended();
         if let Some((started, _)) = self.transfer.take() {
             self.last_run = Some((now, now.saturating_duration_since(started)));
         }

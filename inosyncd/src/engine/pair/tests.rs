@@ -144,6 +144,39 @@ fn a_held_path_keeps_the_time_of_its_change() {
     assert_eq!(pair.oldest_pending(), Some(start));
 }
 
+/// A held path stays listed (and counted) while its retry runs: it is not
+/// on the target until that retry succeeds, and `status` or the
+/// `inosync_held_paths` gauge must not show it gone meanwhile.
+#[test]
+fn a_held_path_stays_listed_while_its_retry_runs() {
+    let start = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record(b"stuck", start);
+    let held = Outcome {
+        result: RunResult::Partial {
+            held: vec![b"stuck".to_vec()],
+            cause: "denied".into(),
+        },
+        ..Outcome::bare(RunResult::Synced, Some(1))
+    };
+    pair.start(run(), || false, start);
+    pair.finish(&held, start);
+    let listed = |pair: &Pair| -> Vec<(Vec<u8>, bool)> {
+        pair.held()
+            .shown()
+            .map(|(p, _, retrying_now)| (p.clone(), retrying_now))
+            .collect()
+    };
+    assert_eq!(listed(&pair), [(b"stuck".to_vec(), false)]);
+    let at = start + Duration::from_secs(5);
+    pair.start(run(), || false, at);
+    assert_eq!(listed(&pair), [(b"stuck".to_vec(), true)]);
+    assert_eq!(pair.held().shown_count(), 1);
+    // The retry succeeds: gone.
+    pair.finish(&Outcome::bare(RunResult::Synced, Some(1)), at);
+    assert!(listed(&pair).is_empty());
+}
+
 /// A directory held for good (the target refuses its times) is retried as
 /// listed, without what lies below it: drift below it is drift, for verify,
 /// whether the retry waits or runs. It was on its way with all below it, so
