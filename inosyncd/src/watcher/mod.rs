@@ -62,6 +62,17 @@ pub fn has_other_links(root: &Path, rel: &[u8]) -> bool {
         .is_ok_and(|m| is_linked(&m))
 }
 
+/// Whether the entry just created at `rel` is a new regular file with one
+/// name, not a link to an existing one: its creator is most likely still
+/// writing it, and its close (or a quiet second) says when it is whole. Sent
+/// at its creation, a file copied in over longer than the delay would reach
+/// the mirror cut short, and go again at its close.
+pub fn is_new_file(root: &Path, rel: &[u8]) -> bool {
+    absolute(root, rel)
+        .symlink_metadata()
+        .is_ok_and(|m| m.is_file() && std::os::unix::fs::MetadataExt::nlink(&m) == 1)
+}
+
 /// Whether an entry has other names. Anything but a directory can: a symlink,
 /// a fifo or a device node linked with `ln` shares its mtime, mode and owner
 /// between its names as a regular file shares its content.

@@ -164,6 +164,18 @@ impl FanWatcher {
         {
             self.links.learn(watch, rel.clone(), inode);
         }
+        // Created and not yet closed: it goes out at its close (an ordinary
+        // change) or once quiet, whole, instead of as it was at its creation.
+        if !is_dir
+            && mask & libc::FAN_CREATE != 0
+            && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_DELETE) == 0
+            && self.events.triggers(EventMask::CLOSE_WRITE)
+            && let Some(root) = self.roots.get(&watch)
+            && crate::watcher::is_new_file(root.path(), &rel)
+        {
+            out.push(Change::Written { watch, rel });
+            return;
+        }
         if !is_dir
             && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB) != 0
             && let Some(inode) = self.other_links(watch, &rel)

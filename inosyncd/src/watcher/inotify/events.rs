@@ -224,6 +224,17 @@ impl InotifyWatcher {
             out.push(Change::Written { watch, rel });
             return;
         }
+        // Created and not yet closed: it goes out at its close (an ordinary
+        // change) or once quiet, whole, instead of as it was at its creation.
+        if !is_dir
+            && mask.contains(EventMask::CREATE)
+            && self.events.triggers(EventMask::CLOSE_WRITE)
+            && let Some(root) = self.roots.get(&watch)
+            && crate::watcher::is_new_file(&root.path, &rel)
+        {
+            out.push(Change::Written { watch, rel });
+            return;
+        }
         // A directory deleted or arrived from elsewhere (or that missed
         // events on the way): whatever holds its name by the time rsync
         // runs is made equal as a whole tree.

@@ -96,3 +96,42 @@ fn a_file_being_written_is_not_sent_over_and_over() {
     );
     assert!(runs <= 6, "{runs} rsync runs for one file being written");
 }
+
+/// A file being copied in (created, then written for longer than the delay)
+/// reaches the mirror once, whole, at its close: never as it was when it was
+/// created (empty or cut short), and not sent twice.
+#[test]
+fn a_file_being_created_reaches_the_mirror_once_and_whole() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.counted_config(0.0));
+    daemon.wait_idle();
+    let before = fx.rsync_calls().len();
+    let target = fx.dst.join("upload.bin");
+    let started = Instant::now();
+    let mut file = fs::File::create(fx.src.join("upload.bin")).unwrap();
+    let chunk = vec![0x33u8; 64 << 10];
+    let mut seen_early = None;
+    for i in 0..8u32 {
+        file.write_all(&chunk).unwrap();
+        // Pacing of the writer (the workload: never quiet for a second),
+        // not synchronisation.
+        let next = started + Duration::from_millis(100) * (i + 1);
+        while Instant::now() < next {
+            if seen_early.is_none() && target.exists() {
+                seen_early = Some(size_of(&target));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    drop(file);
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert_eq!(
+        seen_early,
+        None,
+        "the mirror had the file before it was closed\n{}",
+        daemon.log()
+    );
+    let runs = fx.rsync_calls().len() - before;
+    assert_eq!(runs, 1, "{runs} rsync runs for one file copied in");
+}
