@@ -91,12 +91,8 @@ impl Launcher {
             return Launched::NotStarted("nothing to run".into());
         };
         let mut command = Command::new(program);
-        // The only hook between fork and exec is the sandbox's (a hook forces
-        // fork() instead of posix_spawn()). A child orphaned by a crashed daemon
-        // is stopped by the restart before it starts anything (`left_running`).
-        if let Some(domain) = &domain {
-            domain.confine(&mut command);
-        }
+        // A child orphaned by a crashed daemon is stopped by the restart before
+        // it starts anything (`left_running`).
         if let Some(owner) = &self.policy.owner {
             command.env(crate::left_running::MARK, owner);
         }
@@ -104,7 +100,7 @@ impl Launcher {
         if kind == Kind::DryRun {
             super::priority::lowest(&mut command);
         }
-        let spawned = command
+        command
             // Its own process group, so a stop reaches every process of the
             // run (rsync's own children, a wrapper's).
             .process_group(0)
@@ -119,8 +115,12 @@ impl Launcher {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
+            .kill_on_drop(true);
+        // In its sandbox, started from a thread that entered it (no fork).
+        let spawned = match &domain {
+            Some(domain) => domain.spawn(&mut command),
+            None => command.spawn(),
+        };
         match spawned {
             Ok(child) => Launched::Running { child, confinement },
             Err(e) => Launched::NotStarted(format!(
