@@ -26,8 +26,9 @@ pub(super) struct Done {
 
 impl Engine {
     /// Starts the pending batch of pair `i` of watch `id`: the job goes to the
-    /// runner now, and a task sends back its outcome as [`Done`].
-    pub(super) fn start(&mut self, id: u32, i: usize, lane: Lane) {
+    /// runner now, and a task sends back its outcome as [`Done`]. A batch of
+    /// many paths is split over at most `share` processes (`split_share`).
+    pub(super) fn start(&mut self, id: u32, i: usize, lane: Lane, share: usize) {
         // Never rsync from a root that is not the tree we watch.
         if !self.check_source(id) {
             return;
@@ -36,7 +37,6 @@ impl Engine {
             return;
         };
         let speed = job.speed;
-        let large_slots = self.large_slots_free();
         let (stop_tx, stop_rx) = oneshot::channel();
         let Some(watch) = self.watches.get_mut(&id) else {
             return;
@@ -99,11 +99,11 @@ impl Engine {
         job.sweep = batch.sweep;
         job.trees
             .retain(|tree| tree.len() <= crate::listed_paths::MAX_RSYNC_PATH);
-        // A large batch may use the free slots: several rsync processes.
+        // A batch of many paths may use its share of the free slots: several
+        // rsync processes.
         let processes = match &job.paths {
-            Some(paths) if lane == Lane::Large && paths.len() >= rsync::SPLIT_MIN_PATHS => {
-                let free = large_slots;
-                let wanted = free.clamp(1, paths.len().div_ceil(1000));
+            Some(paths) if paths.len() >= rsync::SPLIT_MIN_PATHS => {
+                let wanted = share.clamp(1, paths.len().div_ceil(1000));
                 // As many as there are groups of whole directories.
                 rsync::split_by_directory(paths.clone(), wanted)
                     .len()

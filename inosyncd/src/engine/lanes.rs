@@ -1,12 +1,13 @@
 //! Two lanes for rsync processes. `max_parallel` caps every process at once;
 //! `max_parallel_large` caps the large transfers among them: full syncs, trees
-//! compared whole, and batches of many paths or many bytes. What the cap
+//! compared whole, and batches of very many paths or many bytes. What the cap
 //! protects is the bandwidth and CPU that long transfers hold, so a one-file
 //! change to sixteen targets starts sixteen short rsyncs side by side instead of
 //! waiting in rounds behind it (README "Config (TOML)", `max_parallel_large`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use std::os::unix::ffi::OsStrExt;
@@ -14,11 +15,16 @@ use std::path::Path;
 use tokio::time::Instant;
 
 use super::Engine;
-use crate::rsync::SPLIT_MIN_PATHS;
 
 /// A batch sending more file data than this is large: it may hold a link for a
 /// while. 8 MiB takes under a second on a 100 Mbit/s link.
 pub(super) const SMALL_MAX_BYTES: u64 = 8 << 20;
+
+/// A batch listing this many paths is large whatever their bytes: the target
+/// host's work on that many entries lasts seconds. A burst of a few thousand
+/// small files is not large: a few hundred milliseconds of CPU, little data
+/// (to sixteen targets it goes out side by side, not four at a time).
+pub(super) const LARGE_MIN_PATHS: usize = 10_000;
 
 /// A large run that has moved no data this long (a target that accepts the
 /// connection and never answers, waiting out `io_timeout`) gives its large
@@ -59,44 +65,66 @@ pub(super) enum Lane {
     Large,
 }
 
-/// Whether listed paths under `root` are small together: fewer than a split's
-/// worth, and at most [`SMALL_MAX_BYTES`] of regular files as they are now (a
-/// path that cannot be looked at counts as nothing: it is gone, or rsync will
-/// say why). Symlinks are not followed.
-pub(super) fn is_small<'a>(
-    root: &Path,
+/// Whether listed paths are small together: fewer than [`LARGE_MIN_PATHS`],
+/// and at most [`SMALL_MAX_BYTES`] of regular files as they are now
+/// (`size_of`: [`file_size`]; a path that cannot be looked at counts as
+/// nothing: it is gone, or rsync will say why). Symlinks are not followed.
+fn is_small_by<'a>(
     count: usize,
     paths: impl Iterator<Item = &'a [u8]>,
+    mut size_of: impl FnMut(&[u8]) -> u64,
 ) -> bool {
-    if count >= SPLIT_MIN_PATHS {
+    if count >= LARGE_MIN_PATHS {
         return false;
     }
     let mut bytes = 0u64;
     for rel in paths {
-        if let Ok(meta) = std::fs::symlink_metadata(root.join(OsStr::from_bytes(rel)))
-            && meta.is_file()
-        {
-            bytes = bytes.saturating_add(meta.len());
-            if bytes > SMALL_MAX_BYTES {
-                return false;
-            }
+        bytes = bytes.saturating_add(size_of(rel));
+        if bytes > SMALL_MAX_BYTES {
+            return false;
         }
     }
     true
 }
 
+/// The size of a regular file of the tree now (anything else: 0).
+fn file_size(root: &Path, rel: &[u8]) -> u64 {
+    std::fs::symlink_metadata(root.join(OsStr::from_bytes(rel)))
+        .ok()
+        .filter(|meta| meta.is_file())
+        .map_or(0, |meta| meta.len())
+}
+
+/// The sizes looked at while choosing the lanes of the batches due in one
+/// pass: the targets of one watch usually wait with the same paths, and each
+/// file is looked at once, not once per target.
+#[derive(Debug, Default)]
+pub(super) struct Sizes(HashMap<(u32, Vec<u8>), u64>);
+
+/// The CPUs this daemon may use (read once).
+fn cpus() -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 impl Engine {
-    /// The lane the pending batch of pair `i` of watch `id` would take.
-    pub(super) fn lane_of(&self, id: u32, i: usize) -> Lane {
+    /// The lane the pending batch of pair `i` of watch `id` would take (the
+    /// sizes of its files kept in `sizes` for the other targets).
+    pub(super) fn lane_of(&self, id: u32, i: usize, sizes: &mut Sizes) -> Lane {
         let Some(watch) = self.watches.get(&id) else {
             return Lane::Large;
         };
+        let root = &watch.spec.path;
         let listed = watch.pairs.get(i).and_then(|pair| pair.listed_pending());
-        if listed.is_some_and(|(count, paths)| is_small(&watch.spec.path, count, paths)) {
-            Lane::Small
-        } else {
-            Lane::Large
-        }
+        let small = listed.is_some_and(|(count, paths)| {
+            is_small_by(count, paths, |rel| {
+                *sizes
+                    .0
+                    .entry((id, rel.to_vec()))
+                    .or_insert_with(|| file_size(root, rel))
+            })
+        });
+        if small { Lane::Small } else { Lane::Large }
     }
 
     /// Large runs that moved no data for [`STALLED_AFTER`] give up their large
@@ -145,7 +173,25 @@ impl Engine {
             && (lane == Lane::Small || self.running_large < self.large_cap())
     }
 
-    /// Free slots for the processes of a large batch (split when it is big).
+    /// How many rsync processes a batch of `lane` starting now may be split
+    /// into (when it lists enough paths): its lane's free slots shared with
+    /// the `due` batches of that lane starting in this pass (itself included),
+    /// at most two processes per CPU among them (a split puts idle CPUs to
+    /// work for one target; with many targets due, every CPU has work
+    /// already), and at most `max_parallel_large`.
+    pub(super) fn split_share(&self, lane: Lane, due: usize) -> usize {
+        let free = match lane {
+            Lane::Large => self.large_slots_free(),
+            Lane::Small => (self.config.max_parallel as usize).saturating_sub(self.running),
+        };
+        let due = due.max(1);
+        (free / due)
+            .min((2 * cpus() / due).max(1))
+            .min(self.large_cap())
+            .max(1)
+    }
+
+    /// Free slots for the processes of a large batch.
     pub(super) fn large_slots_free(&self) -> usize {
         self.large_cap()
             .saturating_sub(self.running_large)
@@ -157,6 +203,10 @@ impl Engine {
 mod tests {
     use super::*;
 
+    fn is_small<'a>(root: &Path, count: usize, paths: impl Iterator<Item = &'a [u8]>) -> bool {
+        is_small_by(count, paths, |rel| file_size(root, rel))
+    }
+
     #[test]
     fn small_means_few_paths_and_few_bytes() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -167,7 +217,7 @@ mod tests {
         assert!(is_small(dir.path(), 1, one(b"small")));
         assert!(is_small(dir.path(), 1, one(b"gone")));
         assert!(!is_small(dir.path(), 1, one(b"big")));
-        assert!(!is_small(dir.path(), SPLIT_MIN_PATHS, one(b"small")));
+        assert!(!is_small(dir.path(), LARGE_MIN_PATHS, one(b"small")));
     }
 
     #[test]

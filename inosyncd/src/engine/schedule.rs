@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Engine;
-use super::lanes::Lane;
+use super::lanes::{Lane, Sizes};
 use super::pair::Pair;
 use super::watches::Watch;
 
@@ -169,13 +169,32 @@ impl Engine {
     pub(super) fn start_due_batches(&mut self) {
         self.release_stalled_large_runs();
         let (due_now, _) = due(self.scheduled_pairs(), Instant::now());
-        for (_, (id, i)) in due_now {
+        if due_now.is_empty() || !self.has_room(Lane::Small) {
+            return;
+        }
+        let mut sizes = Sizes::default();
+        let lanes: Vec<((u32, usize), Lane)> = due_now
+            .into_iter()
+            .map(|(_, (id, i))| ((id, i), self.lane_of(id, i, &mut sizes)))
+            .collect();
+        // The batches of each lane still to start in this pass: a split
+        // leaves their share of the slots (`split_share`).
+        let mut due_small = lanes.len();
+        let mut due_large = lanes.iter().filter(|(_, l)| *l == Lane::Large).count();
+        for ((id, i), lane) in lanes {
             if !self.has_room(Lane::Small) {
                 break;
             }
-            let lane = self.lane_of(id, i);
             if self.has_room(lane) {
-                self.start(id, i, lane);
+                let share = match lane {
+                    Lane::Small => self.split_share(lane, due_small),
+                    Lane::Large => self.split_share(lane, due_large),
+                };
+                self.start(id, i, lane, share);
+            }
+            due_small -= 1;
+            if lane == Lane::Large {
+                due_large -= 1;
             }
         }
     }

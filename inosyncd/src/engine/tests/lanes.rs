@@ -131,3 +131,59 @@ async fn a_large_run_that_moves_no_data_gives_its_slot_to_the_next() {
     h.finish(1, synced()).await;
     assert_eq!(h.started(), 3);
 }
+
+/// `count` changed paths in twenty directories of `watch` (made, so that the
+/// paths are listed as they are, not cut to a missing ancestor).
+fn many(h: &Harness, watch: u32, count: usize) -> Vec<Change> {
+    for d in 0..20 {
+        std::fs::create_dir_all(h.root(watch as usize).join(format!("b{d:02}"))).expect("mkdir");
+    }
+    (0..count)
+        .map(|n| Change::Path {
+            watch,
+            rel: format!("b{:02}/f{n:05}", n % 20).into_bytes(),
+        })
+        .collect()
+}
+
+/// A burst of 2,000 small files is no large transfer: a few hundred
+/// milliseconds of CPU, little data. To sixteen targets it goes out side by
+/// side, not four at a time (before: the path count alone made it large, and
+/// sixteen targets took four rounds or more).
+#[tokio::test(start_paused = true)]
+async fn a_burst_of_small_files_goes_to_sixteen_targets_at_once() {
+    let defaults = crate::config::Config::default();
+    let h = Harness::start(Spec {
+        targets: 16,
+        max_parallel: defaults.max_parallel,
+        max_parallel_large: defaults.max_parallel_large,
+        ..Spec::default()
+    })
+    .await;
+    h.inject(many(&h, 0, 2004)).await;
+    assert_eq!(
+        h.started(),
+        16,
+        "a burst of small files waited for large slots"
+    );
+}
+
+/// A large batch split over free slots leaves the slots other targets wait
+/// for: four targets due at once each get one, instead of the first one
+/// taking all four and the others waiting in turn.
+#[tokio::test(start_paused = true)]
+async fn a_split_batch_leaves_the_slots_other_targets_wait_for() {
+    let h = Harness::start(Spec {
+        targets: 4,
+        max_parallel: 32,
+        max_parallel_large: 4,
+        ..Spec::default()
+    })
+    .await;
+    h.inject(many(&h, 0, crate::engine::lanes::LARGE_MIN_PATHS + 10))
+        .await;
+    assert_eq!(h.started(), 4, "one target's split took the others' slots");
+    for i in 0..4 {
+        assert_eq!(h.job(i).split, 1, "target {i}");
+    }
+}
