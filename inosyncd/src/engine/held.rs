@@ -71,11 +71,22 @@ impl HeldPaths {
         self.waiting.len() + self.retrying.len()
     }
 
-    /// The running batch ended: the paths it retried are synced, or held
-    /// again by the outcome ([`HeldPaths::hold`]), or back among the pending
-    /// changes.
+    /// The running batch ended: the paths it retried that are still here
+    /// were synced (those it did not sync are held again by then:
+    /// [`HeldPaths::hold`], [`HeldPaths::run_failed`]).
     pub fn run_ended(&mut self) {
         self.retrying.clear();
+    }
+
+    /// The running batch failed as a whole or was stopped: the paths it
+    /// retried wait again as they were (reason, failures, since), due at
+    /// `retry_at`; nothing was learnt about them.
+    pub fn run_failed(&mut self, retry_at: Instant) {
+        for (path, held) in std::mem::take(&mut self.retrying) {
+            self.waiting
+                .entry(path)
+                .or_insert(Held { retry_at, ..held });
+        }
     }
 
     /// When the next held path is due.

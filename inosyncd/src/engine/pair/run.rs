@@ -186,15 +186,16 @@ impl Pair {
     /// interrupted they go back too, due at once, and nothing counts as failed.
     pub fn finish(&mut self, outcome: &Outcome, now: Instant) {
         self.stop = None;
-        self.held.run_ended();
         if let Some((started, _)) = self.transfer.take() {
             self.last_run = Some((now, now.saturating_duration_since(started)));
         }
         let Some(batch) = self.running.take() else {
+            self.held.run_ended();
             return;
         };
         self.leftovers.after_run(&batch, outcome);
         self.take_outcome(batch, outcome, now);
+        self.held.run_ended();
         if self.leftovers.too_many() {
             self.leftovers.clear();
             self.record_full(now, false, FullReason::TooManyPaths);
@@ -310,12 +311,17 @@ impl Pair {
         if let Some(since) = self.running_first_change {
             self.first_change = Some(self.first_change.map_or(since, |f| f.min(since)));
         }
+        // The held paths it retried stay held, shown with their reasons, due
+        // with the pair's retry (at once when it was stopped).
+        self.held.run_failed(self.retry_at.unwrap_or(now));
         if batch.full {
             self.record_full(now, false, batch.full_reason);
         } else {
+            let not_held = |p: &&Vec<u8>| !batch.held_failures.contains_key(*p);
             for path in batch
                 .paths
                 .iter()
+                .filter(not_held)
                 .chain(batch.moves.iter().flat_map(|m| &m.fallback))
             {
                 self.record(path, now);

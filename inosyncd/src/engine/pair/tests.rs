@@ -177,6 +177,56 @@ fn a_held_path_stays_listed_while_its_retry_runs() {
     assert!(listed(&pair).is_empty());
 }
 
+/// A retry that fails as a whole (the target unreachable) or is stopped (a
+/// change of speed) puts its held paths back as held, with their reasons and
+/// failure counts, not among the ordinary pending paths: `status` and the
+/// gauge go on showing them until a retry of them succeeds.
+#[test]
+fn a_held_path_stays_held_when_its_retry_fails_or_is_stopped() {
+    let start = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record(b"stuck", start);
+    let held = Outcome {
+        result: RunResult::Partial {
+            held: vec![b"stuck".to_vec()],
+            cause: "denied".into(),
+        },
+        ..Outcome::bare(RunResult::Synced, Some(1))
+    };
+    pair.start(run(), || false, start);
+    pair.finish(&held, start);
+    let shown = |pair: &Pair| -> Vec<(Vec<u8>, String, u32)> {
+        pair.held()
+            .shown()
+            .map(|(p, h, _)| (p.clone(), h.reason.clone(), h.failures))
+            .collect()
+    };
+    let expected = vec![(b"stuck".to_vec(), "denied".to_string(), 1)];
+    let failed = Outcome::bare(
+        RunResult::Failed {
+            class: crate::rsync::FailureClass::Transient,
+            cause: "connection refused".into(),
+        },
+        None,
+    );
+    let mut at = start + Duration::from_secs(5);
+    for outcome in [failed, Outcome::bare(RunResult::Interrupted, None)] {
+        let batch = pair.start(run(), || false, at);
+        assert_eq!(batch.paths, vec![b"stuck".to_vec()]);
+        pair.finish(&outcome, at);
+        assert_eq!(shown(&pair), expected, "after {:?}", outcome.result);
+        assert_eq!(pair.pending_count(), 1, "counted once");
+        assert_eq!(pair.oldest_pending(), Some(start));
+        at += Duration::from_secs(600);
+    }
+    // Its next retry carries it again, and a success ends it.
+    let batch = pair.start(run(), || false, at);
+    assert_eq!(batch.paths, vec![b"stuck".to_vec()]);
+    pair.finish(&Outcome::bare(RunResult::Synced, Some(1)), at);
+    assert!(shown(&pair).is_empty());
+    assert!(!pair.has_pending());
+}
+
 /// A directory held for good (the target refuses its times) is retried as
 /// listed, without what lies below it: drift below it is drift, for verify,
 /// whether the retry waits or runs. It was on its way with all below it, so
