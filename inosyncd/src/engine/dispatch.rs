@@ -50,6 +50,13 @@ impl Engine {
         };
         let root = &watch.spec.path;
         let batch = pair.start(run, || source::is_empty_dir(root), Instant::now());
+        // Its own source check (above) may have made it a full sync (a replaced
+        // root): large, whatever lane it was due in.
+        let lane = if batch.full || !batch.trees.is_empty() {
+            Lane::Large
+        } else {
+            lane
+        };
         if batch.full {
             self.metrics.record_full_sync(batch.full_reason);
         }

@@ -175,7 +175,7 @@ impl Engine {
 
     /// How many rsync processes a batch of `lane` starting now may be split
     /// into (when it lists enough paths): its lane's free slots shared with
-    /// the `due` batches of that lane starting in this pass (itself included),
+    /// the `due` batches still to start in this pass (itself included),
     /// at most two processes per CPU among them (a split puts idle CPUs to
     /// work for one target; with many targets due, every CPU has work
     /// already), and at most `max_parallel_large`.

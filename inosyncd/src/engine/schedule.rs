@@ -173,29 +173,22 @@ impl Engine {
             return;
         }
         let mut sizes = Sizes::default();
-        let lanes: Vec<((u32, usize), Lane)> = due_now
-            .into_iter()
-            .map(|(_, (id, i))| ((id, i), self.lane_of(id, i, &mut sizes)))
-            .collect();
-        // The batches of each lane still to start in this pass: a split
-        // leaves their share of the slots (`split_share`).
-        let mut due_small = lanes.len();
-        let mut due_large = lanes.iter().filter(|(_, l)| *l == Lane::Large).count();
-        for ((id, i), lane) in lanes {
+        // The batches still to start in this pass: a split leaves them their
+        // share of the slots (`split_share`).
+        let mut due = due_now.len();
+        for (_, (id, i)) in due_now {
             if !self.has_room(Lane::Small) {
                 break;
             }
+            // Chosen just before it starts: an earlier start in this pass may
+            // have made it a full sync (a replaced root found by its source
+            // check), which is large.
+            let lane = self.lane_of(id, i, &mut sizes);
             if self.has_room(lane) {
-                let share = match lane {
-                    Lane::Small => self.split_share(lane, due_small),
-                    Lane::Large => self.split_share(lane, due_large),
-                };
+                let share = self.split_share(lane, due);
                 self.start(id, i, lane, share);
             }
-            due_small -= 1;
-            if lane == Lane::Large {
-                due_large -= 1;
-            }
+            due -= 1;
         }
     }
 

@@ -187,3 +187,30 @@ async fn a_split_batch_leaves_the_slots_other_targets_wait_for() {
         assert_eq!(h.job(i).split, 1, "target {i}");
     }
 }
+
+/// A root replaced (another directory put at the watch's path) is found when
+/// the first target's batch starts: every target then needs a full
+/// comparison, which is large, also for the targets whose one-file batch was
+/// small when the pass began (before: all three started at once, beside
+/// `max_parallel_large = 1`).
+#[tokio::test(start_paused = true)]
+async fn full_syncs_found_as_a_batch_starts_keep_to_the_large_cap() {
+    let h = Harness::start(Spec {
+        targets: 3,
+        max_parallel: 8,
+        max_parallel_large: 1,
+        ..Spec::default()
+    })
+    .await;
+    let root = h.root(0);
+    std::fs::rename(&root, root.with_extension("old")).expect("move the root away");
+    std::fs::create_dir(&root).expect("another root");
+    std::fs::write(root.join("file"), "x").expect("write");
+    h.change(0, "file").await;
+    assert!(
+        h.job(0).paths.is_none(),
+        "not a full sync: {:?}",
+        h.job(0).paths
+    );
+    assert_eq!(h.started(), 1, "full syncs beside the large cap");
+}
