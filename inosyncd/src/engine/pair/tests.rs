@@ -124,23 +124,17 @@ fn a_held_path_keeps_the_time_of_its_change() {
     let start = Instant::now();
     let mut pair = Pair::new(1, "t".into(), "t".into());
     pair.record(b"stuck", start);
-    let held = || Outcome {
-        result: RunResult::Partial {
-            held: vec![b"stuck".to_vec()],
-            cause: "denied".into(),
-        },
-        ..Outcome::bare(RunResult::Synced, Some(1))
-    };
+    let refused = || held("stuck", "denied");
     let mut at = start + Duration::from_secs(1);
     pair.start(run(), || false, at);
-    pair.finish(&held(), at);
+    pair.finish(&refused(), at);
     assert_eq!(pair.oldest_pending(), Some(start));
     // Its retry, and a failure of that: still as old.
     at += Duration::from_secs(5);
     let batch = pair.start(run(), || false, at);
     assert_eq!(batch.paths, vec![b"stuck".to_vec()]);
     assert_eq!(pair.oldest_pending(), Some(start));
-    pair.finish(&held(), at);
+    pair.finish(&refused(), at);
     assert_eq!(pair.oldest_pending(), Some(start));
 }
 
@@ -152,15 +146,9 @@ fn a_held_path_stays_listed_while_its_retry_runs() {
     let start = Instant::now();
     let mut pair = Pair::new(1, "t".into(), "t".into());
     pair.record(b"stuck", start);
-    let held = Outcome {
-        result: RunResult::Partial {
-            held: vec![b"stuck".to_vec()],
-            cause: "denied".into(),
-        },
-        ..Outcome::bare(RunResult::Synced, Some(1))
-    };
+    let refused = held("stuck", "denied");
     pair.start(run(), || false, start);
-    pair.finish(&held, start);
+    pair.finish(&refused, start);
     let listed = |pair: &Pair| -> Vec<(Vec<u8>, bool)> {
         pair.held()
             .shown()
@@ -186,15 +174,9 @@ fn a_held_path_stays_held_when_its_retry_fails_or_is_stopped() {
     let start = Instant::now();
     let mut pair = Pair::new(1, "t".into(), "t".into());
     pair.record(b"stuck", start);
-    let held = Outcome {
-        result: RunResult::Partial {
-            held: vec![b"stuck".to_vec()],
-            cause: "denied".into(),
-        },
-        ..Outcome::bare(RunResult::Synced, Some(1))
-    };
+    let refused = held("stuck", "denied");
     pair.start(run(), || false, start);
-    pair.finish(&held, start);
+    pair.finish(&refused, start);
     let shown = |pair: &Pair| -> Vec<(Vec<u8>, String, u32)> {
         pair.held()
             .shown()
@@ -236,15 +218,9 @@ fn a_held_directory_hides_no_drift_below_it() {
     let start = Instant::now();
     let mut pair = Pair::new(1, "t".into(), "t".into());
     pair.record(b"dir", start);
-    let held = Outcome {
-        result: RunResult::Partial {
-            held: vec![b"dir".to_vec()],
-            cause: "failed to set times".into(),
-        },
-        ..Outcome::bare(RunResult::Synced, Some(1))
-    };
+    let refused = held("dir", "failed to set times");
     pair.start(run(), || false, start);
-    pair.finish(&held, start);
+    pair.finish(&refused, start);
     let waiting = pair.on_the_way();
     assert!(waiting.covers(".d..t......", b"dir"));
     assert!(!waiting.covers(">f.st......", b"dir/file"));
@@ -252,6 +228,17 @@ fn a_held_directory_hides_no_drift_below_it() {
     let retrying = pair.on_the_way();
     assert!(retrying.covers(".d..t......", b"dir"));
     assert!(!retrying.covers(">f.st......", b"dir/file"));
+}
+
+/// A run that synced all but `path`, which rsync refused with `cause`.
+fn held(path: &str, cause: &str) -> Outcome {
+    Outcome {
+        result: RunResult::Partial {
+            held: vec![path.as_bytes().to_vec()],
+            cause: cause.into(),
+        },
+        ..Outcome::bare(RunResult::Synced, Some(1))
+    }
 }
 
 /// A run of the batch nobody stops or watches.
