@@ -144,11 +144,7 @@ fn a_held_path_keeps_the_time_of_its_change() {
 #[test]
 fn a_held_path_stays_listed_while_its_retry_runs() {
     let start = Instant::now();
-    let mut pair = Pair::new(1, "t".into(), "t".into());
-    pair.record(b"stuck", start);
-    let refused = held("stuck", "denied");
-    pair.start(run(), || false, start);
-    pair.finish(&refused, start);
+    let mut pair = holding_stuck(start);
     let listed = |pair: &Pair| -> Vec<(Vec<u8>, bool)> {
         pair.held()
             .shown()
@@ -172,11 +168,7 @@ fn a_held_path_stays_listed_while_its_retry_runs() {
 #[test]
 fn a_held_path_stays_held_when_its_retry_fails_or_is_stopped() {
     let start = Instant::now();
-    let mut pair = Pair::new(1, "t".into(), "t".into());
-    pair.record(b"stuck", start);
-    let refused = held("stuck", "denied");
-    pair.start(run(), || false, start);
-    pair.finish(&refused, start);
+    let mut pair = holding_stuck(start);
     let shown = |pair: &Pair| -> Vec<(Vec<u8>, String, u32)> {
         pair.held()
             .shown()
@@ -239,6 +231,15 @@ fn held(path: &str, cause: &str) -> Outcome {
         },
         ..Outcome::bare(RunResult::Synced, Some(1))
     }
+}
+
+/// A pair whose first run, at `start`, had `stuck` refused (held once).
+fn holding_stuck(start: Instant) -> Pair {
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record(b"stuck", start);
+    pair.start(run(), || false, start);
+    pair.finish(&held("stuck", "denied"), start);
+    pair
 }
 
 /// A run of the batch nobody stops or watches.

@@ -14,16 +14,22 @@ fn tree(watch: u32, rel: &str) -> Change {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn with_the_default_caps_a_one_file_change_goes_to_sixteen_targets_at_once() {
+/// One watch mirrored to sixteen targets, `max_parallel` and
+/// `max_parallel_large` as shipped.
+async fn sixteen_targets_with_the_default_caps() -> Harness {
     let defaults = crate::config::Config::default();
-    let h = Harness::start(Spec {
+    Harness::start(Spec {
         targets: 16,
         max_parallel: defaults.max_parallel,
         max_parallel_large: defaults.max_parallel_large,
         ..Spec::default()
     })
-    .await;
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_the_default_caps_a_one_file_change_goes_to_sixteen_targets_at_once() {
+    let h = sixteen_targets_with_the_default_caps().await;
     h.change(0, "file").await;
     assert_eq!(
         h.started(),
@@ -152,14 +158,7 @@ fn many(h: &Harness, watch: u32, count: usize) -> Vec<Change> {
 /// sixteen targets took four rounds or more).
 #[tokio::test(start_paused = true)]
 async fn a_burst_of_small_files_goes_to_sixteen_targets_at_once() {
-    let defaults = crate::config::Config::default();
-    let h = Harness::start(Spec {
-        targets: 16,
-        max_parallel: defaults.max_parallel,
-        max_parallel_large: defaults.max_parallel_large,
-        ..Spec::default()
-    })
-    .await;
+    let h = sixteen_targets_with_the_default_caps().await;
     h.inject(many(&h, 0, 2004)).await;
     assert_eq!(
         h.started(),
