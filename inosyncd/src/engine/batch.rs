@@ -20,6 +20,9 @@ pub struct Batch {
     /// Directories to make equal as whole trees, deletions included (also in
     /// `paths`).
     pub trees: Vec<Vec<u8>>,
+    /// Directories made since the last batch (also in `paths`, with what is
+    /// below them): they may go as whole trees (see `Change::Made`).
+    pub made: Vec<Vec<u8>>,
     /// Why, when it is a full sync.
     pub full_reason: FullReason,
     /// Directories to sweep of what earlier runs left (see `leftovers`).

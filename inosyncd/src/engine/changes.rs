@@ -53,6 +53,14 @@ impl Engine {
                         }
                     }
                 }
+                Change::Made { watch, rel } => {
+                    self.settling.changed(watch, &rel);
+                    if let Some(w) = self.watches.get_mut(&watch) {
+                        for pair in &mut w.pairs {
+                            pair.record_made(&rel, now);
+                        }
+                    }
+                }
                 Change::Written { watch, rel } => {
                     if self.watches.contains_key(&watch) {
                         self.settling.written(watch, rel, now);

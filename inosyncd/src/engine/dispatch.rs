@@ -106,6 +106,17 @@ impl Engine {
         job.sweep = batch.sweep;
         job.trees
             .retain(|tree| tree.len() <= crate::listed_paths::MAX_RSYNC_PATH);
+        job.made = batch.made;
+        job.made
+            .retain(|tree| tree.len() <= crate::listed_paths::MAX_RSYNC_PATH);
+        if !job.made.is_empty() {
+            job.unsettled = self
+                .settling
+                .paths(id)
+                .filter(|p| crate::listed_paths::covered_by(p, &job.made))
+                .map(<[u8]>::to_vec)
+                .collect();
+        }
         // A batch of many paths may use its share of the free slots: several
         // rsync processes.
         let processes = match &job.paths {
@@ -171,6 +182,8 @@ impl Engine {
             paths: None,
             moves: Vec::new(),
             trees: Vec::new(),
+            made: Vec::new(),
+            unsettled: Vec::new(),
             split: 1,
             recursive: false,
             resend: false,

@@ -21,6 +21,9 @@ const MAX_PENDING_PATHS: usize = 200_000;
 pub const BURST_QUIET: Duration = Duration::from_millis(20);
 /// The longest a burst's next batch waits for its changes to pause.
 pub const BURST_MAX_WAIT: Duration = Duration::from_secs(1);
+/// The longest a batch with a directory just made waits for the writes into
+/// it to pause (see `Pair::burst_due`).
+pub const MADE_MAX_WAIT: Duration = Duration::from_millis(100);
 
 /// One destination of one watch. Its state changes only through its methods
 /// (recording changes, starting and finishing a batch, a verify's result);
@@ -38,6 +41,10 @@ pub struct Pair {
     pending: BTreeSet<Vec<u8>>,
     /// Pending directories whose whole tree is compared (each also in `pending`).
     trees: BTreeSet<Vec<u8>>,
+    /// Pending directories made since the last batch started (each also in
+    /// `pending`): everything below them is new, so a batch may send them as
+    /// whole trees (see `Change::Made`).
+    made: BTreeSet<Vec<u8>>,
     /// Moves seen since the last batch, in order (renamed on the target first).
     moves: Vec<Move>,
     pending_full: bool,
@@ -96,6 +103,7 @@ impl Pair {
             destination,
             pending: BTreeSet::new(),
             trees: BTreeSet::new(),
+            made: BTreeSet::new(),
             moves: Vec::new(),
             pending_full: false,
             full_reason: FullReason::Initial,

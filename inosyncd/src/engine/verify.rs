@@ -284,6 +284,7 @@ impl Engine {
     pub(super) fn note_for_verify(&mut self, change: &Change) {
         let watch = match change {
             Change::Path { watch, .. }
+            | Change::Made { watch, .. }
             | Change::Written { watch, .. }
             | Change::Tree { watch, .. }
             | Change::Everything { watch }
@@ -293,9 +294,10 @@ impl Engine {
         };
         let seen = self.seen_while_verifying.entry(watch).or_default();
         match change {
-            Change::Path { rel, .. } | Change::Written { rel, .. } | Change::Tree { rel, .. } => {
-                seen.add(rel)
-            }
+            Change::Path { rel, .. }
+            | Change::Made { rel, .. }
+            | Change::Written { rel, .. }
+            | Change::Tree { rel, .. } => seen.add(rel),
             Change::Move { from, to, .. } | Change::Renamed { from, to, .. } => {
                 seen.add(from);
                 seen.add(to);

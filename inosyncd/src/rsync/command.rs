@@ -115,7 +115,7 @@ impl Job {
         for pattern in &self.excludes {
             argv.push(format!("--exclude={pattern}").into());
         }
-        for path in &self.held {
+        for path in self.held.iter().chain(&self.unsettled) {
             let mut arg = b"--exclude=".to_vec();
             arg.extend(super::deletions::anchored(path, false));
             argv.push(OsString::from_vec(arg));
@@ -280,6 +280,7 @@ mod tests {
             sweep: Vec::new(),
             sweeping: false,
             launch: Default::default(),
+            ..Job::default()
         }
     }
 

@@ -47,6 +47,15 @@ pub struct Job {
     /// Directories to compare as whole trees after the transfer (`--recursive
     /// --delete`): they may be other trees than the ones the target holds.
     pub trees: Vec<Vec<u8>>,
+    /// Directories made since the last batch (topmost; also in `paths`, with
+    /// what is below them): sent as whole trees (`--recursive`, every file)
+    /// instead of their listed paths, which rsync reads slower than it walks a
+    /// directory. Files still being written in them are in `unsettled`.
+    pub made: Vec<Vec<u8>>,
+    /// Files still being written (see `engine/settle.rs`) below `made`:
+    /// excluded from the walk of those trees, as they are from a list; each
+    /// goes once it is closed or quiet.
+    pub unsettled: Vec<Vec<u8>>,
     /// How many rsync processes a large path batch may be cut into (1: one).
     pub split: usize,
     /// The listed paths are trees to compare whole (`--recursive --delete`).

@@ -23,6 +23,10 @@ pub fn run(
     progress: watch::Sender<Option<Progress>>,
 ) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'static>> {
     let mut job = job;
+    // Directories made since the last batch go as whole trees, what is listed
+    // below them left to rsync's walk (see `made`); taken first, so what went
+    // from them is not looked up one path at a time.
+    let made = job.take_made();
     // What is missing from the source now is deleted on the target by a run of
     // its own; the rest is transferred.
     let mut missing = job.take_missing();
@@ -39,12 +43,24 @@ pub fn run(
         }
         missing.clear();
     }
+    if !made.is_empty()
+        && job.paths.as_ref().is_some_and(Vec::is_empty)
+        && job.moves.is_empty()
+        && job.trees.is_empty()
+        && missing.is_empty()
+        && job.sweep.is_empty()
+    {
+        // Only new trees (a burst into new directories): one walk of them,
+        // or, for a large batch, several side by side.
+        return Box::pin(super::made::send(job, made, label, stop, progress));
+    }
     let splits = job.split > 1
         && job
             .paths
             .as_ref()
             .is_some_and(|p| p.len() >= super::split::SPLIT_MIN_PATHS);
     if job.moves.is_empty()
+        && made.is_empty()
         && !splits
         && job.trees.is_empty()
         && missing.is_empty()
@@ -199,7 +215,9 @@ pub fn run(
             }
             _ => Vec::new(),
         };
-        let transferred = if job.paths.as_ref().is_some_and(Vec::is_empty) {
+        let transferred = if !made.is_empty() {
+            super::made::transfer(job, made, label.clone(), stop, progress).await
+        } else if job.paths.as_ref().is_some_and(Vec::is_empty) {
             Outcome::nothing()
         } else if groups.len() > 1 {
             tracing::debug!(

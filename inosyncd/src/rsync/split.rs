@@ -56,12 +56,34 @@ where
     F: Fn(Job, oneshot::Receiver<()>, watch::Sender<Option<Progress>>) -> Fut,
     Fut: Future<Output = Outcome> + Send + 'static,
 {
+    let parts = groups
+        .into_iter()
+        .map(|group| {
+            let mut part = job.clone();
+            part.paths = Some(group);
+            part
+        })
+        .collect();
+    run_parts(parts, stop, progress, start).await
+}
+
+/// Runs `parts` (jobs of one batch, each with its own paths) in parallel
+/// through `start`, with one stop for all and their progress summed into
+/// `progress`: one outcome, as for one process.
+pub async fn run_parts<F, Fut>(
+    parts: Vec<Job>,
+    stop: oneshot::Receiver<()>,
+    progress: watch::Sender<Option<Progress>>,
+    start: F,
+) -> Outcome
+where
+    F: Fn(Job, oneshot::Receiver<()>, watch::Sender<Option<Progress>>) -> Fut,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
     let mut stops = Vec::new();
     let mut progresses = Vec::new();
     let mut runs = Vec::new();
-    for group in groups {
-        let mut part = job.clone();
-        part.paths = Some(group);
+    for part in parts {
         let (stop_tx, stop_rx) = oneshot::channel();
         let (progress_tx, progress_rx) = watch::channel(None);
         stops.push(stop_tx);

@@ -5,6 +5,11 @@
 pub enum Change {
     /// This path (relative to the watch root) changed, or appeared, or went away.
     Path { watch: u32, rel: Vec<u8> },
+    /// This directory was made in the tree (`mkdir`): a changed path, and
+    /// everything in it is new since. While nothing else from before is in
+    /// it, the next batch may send it as one tree rather than list its paths
+    /// (rsync walks a new directory faster than it reads a list of its files).
+    Made { watch: u32, rel: Vec<u8> },
     /// This file was written and not (yet) closed (`IN_MODIFY` alone: `truncate(2)`
     /// by path, a log or database a program keeps open). It goes out once it is
     /// closed or has been quiet for a moment, not on every write.
@@ -47,6 +52,7 @@ impl std::fmt::Display for Change {
         let text = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
         match self {
             Change::Path { watch, rel } => write!(f, "path {watch}:{:?}", text(rel)),
+            Change::Made { watch, rel } => write!(f, "made {watch}:{:?}", text(rel)),
             Change::Written { watch, rel } => write!(f, "written {watch}:{:?}", text(rel)),
             Change::Tree { watch, rel } => write!(f, "tree {watch}:{:?}", text(rel)),
             Change::Everything { watch } => write!(f, "everything {watch}"),

@@ -294,6 +294,7 @@ fn random_churn(backend: Backend) {
                 .flat_map(|c| match c {
                     // A file written and not closed goes out once quiet.
                     Change::Path { rel, .. }
+                    | Change::Made { rel, .. }
                     | Change::Written { rel, .. }
                     | Change::Tree { rel, .. } => vec![rel],
                     // The rename takes the old path away and brings the new tree.

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::{BURST_MAX_WAIT, BURST_QUIET, Pair};
+use super::{BURST_MAX_WAIT, BURST_QUIET, MADE_MAX_WAIT, Pair};
 use crate::engine::held::HeldPaths;
 use crate::engine::on_the_way::OnTheWay;
 use crate::engine::verify::LastVerify;
@@ -175,10 +175,18 @@ impl Pair {
     /// most [`BURST_MAX_WAIT`]). A burst then goes out in a few large runs
     /// instead of many small ones chasing it, which on a busy machine take
     /// the CPU from the writer; a change after a quiet moment goes at once.
+    ///
+    /// A batch with a directory just made waits the same way, at most
+    /// [`MADE_MAX_WAIT`]: what is put in it (`cp -r`, an unpacked archive)
+    /// comes microseconds later, and goes with it in one walk of the tree
+    /// rather than chased by runs that each find a part.
     fn burst_due(&self, first: Instant) -> Instant {
         match (self.last_run, self.last_change) {
             (Some((ended, took)), Some(last)) if first < ended => {
                 (last + BURST_QUIET).min(first + (took * 2).min(BURST_MAX_WAIT))
+            }
+            (_, Some(last)) if !self.made.is_empty() => {
+                (last + BURST_QUIET).min(first + MADE_MAX_WAIT)
             }
             _ => first,
         }

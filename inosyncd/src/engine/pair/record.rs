@@ -39,6 +39,15 @@ impl Pair {
         }
     }
 
+    /// A directory was made: listed, and remembered as new (see
+    /// `Change::Made`) until the next batch takes it.
+    pub fn record_made(&mut self, rel: &[u8], now: Instant) {
+        self.record(rel, now);
+        if !self.pending_full && !rel.is_empty() {
+            self.made.insert(rel.to_vec());
+        }
+    }
+
     /// `from` was renamed to `to` in the source (`implied`: what lies below `to`).
     /// Pending paths below `from` move along; the move itself is renamed on the
     /// target before the next batch's transfer, or transferred when it cannot be.
@@ -57,6 +66,7 @@ impl Pair {
         // paths stay: gone, they are only deletions (no-ops after the rename on
         // the target); and should the "move" be half of an exchange, or be moved
         // back, what now lies at `from` is covered as well.
+        self.unmake(from, to);
         let pending_below: Vec<Vec<u8>> =
             self.pending.iter().filter(|p| below(p)).cloned().collect();
         for path in pending_below {
@@ -140,6 +150,7 @@ impl Pair {
         if self.pending_full || self.running.as_ref().is_some_and(|b| b.full) {
             return;
         }
+        self.unmake(from, to);
         self.first_change.get_or_insert(now);
         self.moves.push(Move {
             from: from.to_vec(),
@@ -149,6 +160,22 @@ impl Pair {
         if self.moves.len() > MAX_PENDING_PATHS / 100 {
             self.record_full(now, false, FullReason::TooManyPaths);
         }
+    }
+
+    /// A move from `from` to `to`: a directory made that it moved, or moved
+    /// something into or out of, is listed path by path rather than sent as
+    /// a new tree. Its paths may now be where the move is renamed to on the
+    /// target, and a tree sent whole would send them again.
+    fn unmake(&mut self, from: &[u8], to: &[u8]) {
+        let related = |made: &[u8], place: &[u8]| {
+            let (short, long) = if made.len() <= place.len() {
+                (made, place)
+            } else {
+                (place, made)
+            };
+            long.starts_with(short) && (long.len() == short.len() || long[short.len()] == b'/')
+        };
+        self.made.retain(|p| !related(p, from) && !related(p, to));
     }
 
     /// Anything may have changed: the next batch is a full sync (`reason`: the
@@ -162,6 +189,7 @@ impl Pair {
         self.pending_full = true;
         self.pending.clear();
         self.trees.clear();
+        self.made.clear();
         self.moves.clear();
         self.urgent |= urgent;
     }

@@ -98,6 +98,7 @@ impl Pair {
         }
         let moves = std::mem::take(&mut self.moves);
         let trees = std::mem::take(&mut self.trees);
+        let made = std::mem::take(&mut self.made);
         let batch = Batch {
             full: self.pending_full,
             paths: paths.into_iter().collect(),
@@ -107,6 +108,11 @@ impl Pair {
                 Vec::new()
             } else {
                 trees.into_iter().collect()
+            },
+            made: if self.pending_full {
+                Vec::new()
+            } else {
+                crate::listed_paths::topmost(made.into_iter().collect())
             },
             full_reason: self.full_reason,
             // A full sync removes every leftover itself.

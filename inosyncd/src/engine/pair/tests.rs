@@ -250,3 +250,72 @@ fn run() -> Run {
         progress: watch::channel(None).1,
     }
 }
+
+#[test]
+fn a_directory_made_goes_as_a_tree_with_what_came_into_it() {
+    let now = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record_made(b"new", now);
+    pair.record_made(b"new/sub", now);
+    pair.record(b"new/sub/f", now);
+    pair.record(b"elsewhere", now);
+    let batch = pair.start(run(), || false, now);
+    assert_eq!(batch.made, vec![b"new".to_vec()], "the topmost only");
+    assert_eq!(
+        batch.paths.len(),
+        4,
+        "still listed: lanes and status count them"
+    );
+    pair.record(b"new/late", now);
+    pair.finish(&ok(), now);
+    assert!(
+        pair.start(run(), || false, now).made.is_empty(),
+        "made in an earlier batch: listed"
+    );
+}
+
+#[test]
+fn a_move_into_out_of_or_of_a_made_directory_lists_it() {
+    let now = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    for made in [&b"into"[..], b"outof", b"moved", b"kept"] {
+        pair.record_made(made, now);
+    }
+    pair.record_move(b"old/file", b"into/file", Vec::new(), now);
+    pair.record_move(b"outof/x", b"y", Vec::new(), now);
+    pair.record_move(b"moved", b"there", Vec::new(), now);
+    let batch = pair.start(run(), || false, now);
+    assert_eq!(
+        batch.made,
+        vec![b"kept".to_vec()],
+        "renamed on the target, a tree sent whole would send its files again"
+    );
+}
+
+#[test]
+fn a_directory_made_waits_for_the_writes_into_it_to_pause() {
+    let now = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record(b"file", now);
+    assert_eq!(
+        pair.due_at(Duration::ZERO),
+        Some(now),
+        "a file goes at once"
+    );
+    pair.record_made(b"new", now);
+    assert_eq!(pair.due_at(Duration::ZERO), Some(now + BURST_QUIET));
+    let later = now + Duration::from_millis(15);
+    pair.record(b"new/f", later);
+    assert_eq!(pair.due_at(Duration::ZERO), Some(later + BURST_QUIET));
+    pair.record(b"new/g", now + Duration::from_millis(95));
+    assert_eq!(
+        pair.due_at(Duration::ZERO),
+        Some(now + MADE_MAX_WAIT),
+        "never longer than MADE_MAX_WAIT after the first change"
+    );
+    assert_eq!(
+        pair.due_at(Duration::from_secs(2)),
+        Some(now + Duration::from_secs(2)),
+        "the delay decides when it is longer"
+    );
+}

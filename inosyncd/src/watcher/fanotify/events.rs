@@ -185,6 +185,11 @@ impl FanWatcher {
             // Its other names changed too, wherever they are.
             out.push(Change::Everything { watch });
         }
+        // A directory made: everything in it is new (see `Change::Made`).
+        if is_dir && mask & libc::FAN_CREATE != 0 {
+            out.push(Change::Made { watch, rel });
+            return;
+        }
         out.push(Change::Path { watch, rel });
     }
 

@@ -259,6 +259,11 @@ impl InotifyWatcher {
             );
             out.push(Change::Everything { watch });
         }
+        // A directory made: everything in it is new (see `Change::Made`).
+        if is_dir && mask.contains(EventMask::CREATE) {
+            out.push(Change::Made { watch, rel });
+            return;
+        }
         out.push(Change::Path { watch, rel });
     }
 }

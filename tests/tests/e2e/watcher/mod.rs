@@ -7,6 +7,7 @@ mod hard_links;
 mod identity;
 mod long_paths;
 mod mounts;
+mod new_directories;
 mod own_writes;
 mod specials;
 mod unclosed_writes;

@@ -1,0 +1,141 @@
+//! Directories made in the tree (`mkdir`, `cp -r`, an unpacked archive) go to
+//! the mirror as whole trees, walked by rsync rather than listed path by path
+//! (README "How a sync works"). Whatever else the same batch carries (changed
+//! files elsewhere, moves into the new directory, files still being written
+//! in it) must still arrive, once and whole.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+use inosync_tests::{Fixture, assert_trees_equal, poll_until};
+
+use super::on_fanotify;
+
+/// Whether some rsync run walked a tree (`--recursive` with a list: the
+/// new directories), so a test of them cannot pass by listing alone.
+fn walked(fx: &Fixture, from: usize) -> bool {
+    fx.rsync_calls()[from..]
+        .iter()
+        .any(|c| c.contains("--recursive") && c.contains("--files-from"))
+}
+
+fn fill(dir: &std::path::Path, files: usize) {
+    fs::create_dir_all(dir).unwrap();
+    for i in 0..files {
+        fs::write(
+            dir.join(format!("f{i:03}")),
+            format!("{}/{i}\n", dir.display()),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_new_directory_and_a_changed_file_in_one_batch_both_arrive() {
+    let fx = Fixture::new();
+    fill(&fx.src.join("old"), 3);
+    let daemon = fx.start_toml(&fx.counted_config(0.5));
+    daemon.wait_idle();
+    let before = fx.rsync_calls().len();
+    fs::write(fx.src.join("old/f001"), "changed\n").unwrap();
+    fill(&fx.src.join("new/sub"), 20);
+    fill(&fx.src.join("new/other"), 5);
+    fs::write(fx.src.join("new/top"), "top\n").unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert!(
+        walked(&fx, before),
+        "the new directory was not walked: {:#?}",
+        &fx.rsync_calls()[before..]
+    );
+}
+
+#[test]
+fn a_burst_into_new_directories_arrives_whole() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("existing"), "x\n").unwrap();
+    let daemon = fx.start_toml(&fx.counted_config(0.0));
+    daemon.wait_idle();
+    let before = fx.rsync_calls().len();
+    for d in 0..30 {
+        fill(&fx.src.join(format!("b{d:02}")), 40);
+        // Changes elsewhere in the same bursts.
+        fs::write(fx.src.join("existing"), format!("{d}\n")).unwrap();
+    }
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert!(walked(&fx, before), "no new directory was walked");
+}
+
+/// A file moved into a new directory is renamed on the target, not sent again:
+/// the new directory is then listed path by path rather than walked and sent whole.
+#[test]
+fn a_file_moved_into_a_new_directory_is_renamed_on_the_target() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("a")).unwrap();
+    fs::write(fx.src.join("a/big"), vec![7u8; 1 << 20]).unwrap();
+    let daemon = fx.start_toml(&fx.counted_config(0.5));
+    daemon.wait_idle();
+    let inode = fs::metadata(fx.dst.join("a/big")).unwrap().ino();
+    fill(&fx.src.join("new"), 3);
+    fs::rename(fx.src.join("a/big"), fx.src.join("new/big")).unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert_eq!(
+        fs::metadata(fx.dst.join("new/big")).unwrap().ino(),
+        inode,
+        "the moved file was sent again instead of renamed\n{}",
+        daemon.log()
+    );
+}
+
+/// A file still being written in a new directory is not walked with it: it
+/// reaches the mirror at its close, whole, never cut short. (Under inotify a
+/// file the scan of a new directory finds is listed at once, as before the
+/// walk existed: only fanotify reports every creation.)
+#[test]
+fn a_file_being_written_in_a_new_directory_is_not_sent_cut() {
+    let fx = Fixture::new();
+    // The delay lets the file's creation be read before the batch starts.
+    let daemon = fx.start_toml(&fx.counted_config(0.3));
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        return;
+    }
+    let before = fx.rsync_calls().len();
+    fs::create_dir(fx.src.join("upload")).unwrap();
+    let mut file = fs::File::create(fx.src.join("upload/part.bin")).unwrap();
+    fill(&fx.src.join("upload"), 5);
+    let target = fx.dst.join("upload/part.bin");
+    let chunk = vec![0x44u8; 32 << 10];
+    let started = Instant::now();
+    let mut cut = None;
+    for i in 0..6u32 {
+        file.write_all(&chunk).unwrap();
+        // Pacing of the writer (the workload), not synchronisation.
+        let next = started + Duration::from_millis(100) * (i + 1);
+        while Instant::now() < next {
+            if cut.is_none()
+                && let Ok(m) = fs::metadata(&target)
+            {
+                cut = Some(m.len());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    assert!(
+        poll_until(Duration::from_secs(10), || fx
+            .dst
+            .join("upload/f004")
+            .exists()),
+        "the new directory's closed files never arrived\n{}",
+        daemon.log()
+    );
+    assert_eq!(cut, None, "the file reached the mirror while being written");
+    drop(file);
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert!(walked(&fx, before), "the new directory was not walked");
+}
