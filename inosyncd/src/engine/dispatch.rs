@@ -122,10 +122,24 @@ impl Engine {
         let processes = match &job.paths {
             Some(paths) if paths.len() >= rsync::SPLIT_MIN_PATHS => {
                 let wanted = share.clamp(1, paths.len().div_ceil(1000));
-                // As many as there are groups of whole directories.
-                rsync::split_by_directory(paths.clone(), wanted)
-                    .len()
-                    .max(1)
+                // As many as there are groups of whole directories: each
+                // made directory is one (walked whole), the rest grouped.
+                let rest: Vec<Vec<u8>> = if job.made.is_empty() {
+                    paths.clone()
+                } else {
+                    paths
+                        .iter()
+                        .filter(|p| !crate::listed_paths::covered_by(p, &job.made))
+                        .cloned()
+                        .collect()
+                };
+                let groups = job.made.len()
+                    + match rest.len() {
+                        0 => 0,
+                        n if n < rsync::SPLIT_MIN_PATHS => 1,
+                        _ => rsync::split_by_directory(rest, wanted).len(),
+                    };
+                groups.clamp(1, wanted)
             }
             _ => 1,
         };
@@ -186,6 +200,7 @@ impl Engine {
             unsettled: Vec::new(),
             split: 1,
             recursive: false,
+            walk: false,
             resend: false,
             deleting: false,
             sweep: Vec::new(),

@@ -278,6 +278,7 @@ mod tests {
             trees: Vec::new(),
             split: 1,
             recursive: false,
+            walk: false,
             resend: false,
             deleting: false,
             sweep: Vec::new(),

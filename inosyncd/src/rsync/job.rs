@@ -60,6 +60,11 @@ pub struct Job {
     pub split: usize,
     /// The listed paths are trees to compare whole (`--recursive --delete`).
     pub recursive: bool,
+    /// With `recursive`: the listed paths are made directories walked (see
+    /// `made.rs`) and files beside them, not trees compared whole: a path
+    /// rsync's errors name below them is held, as in a list, rather than the
+    /// whole batch failing.
+    pub walk: bool,
     /// With `recursive`: every file of the trees is sent again, whatever its
     /// size and mtime (`--ignore-times`): the trees are other trees than the
     /// target's, whose files may have the old ones' sizes and mtimes.

@@ -7,7 +7,6 @@
 //! excluded (`Job::unsettled`), as they are absent from a list.
 
 use std::collections::HashMap;
-use std::os::unix::ffi::OsStrExt;
 
 use tokio::sync::{oneshot, watch};
 
@@ -29,15 +28,11 @@ impl Job {
             return Vec::new();
         }
         let listed: std::collections::HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
+        let root = crate::listed_paths::open_dir(&self.source);
         let made: Vec<Vec<u8>> = made
             .into_iter()
             .filter(|d| listed.contains(d.as_slice()))
-            .filter(|d| {
-                self.source
-                    .join(std::ffi::OsStr::from_bytes(d))
-                    .symlink_metadata()
-                    .is_ok_and(|m| m.is_dir())
-            })
+            .filter(|d| is_dir(root.as_ref(), d))
             .collect();
         let index: HashMap<Vec<u8>, usize> = made
             .iter()
@@ -178,14 +173,31 @@ const FEW_LISTED: usize = 256;
 /// without following a symlink; one made a directory after this look is
 /// walked: sent whole, which is right too).
 fn no_directory(job: &Job, paths: &[Vec<u8>]) -> bool {
-    paths.iter().all(|p| {
-        !p.is_empty()
-            && !job
-                .source
-                .join(std::ffi::OsStr::from_bytes(p))
-                .symlink_metadata()
-                .is_ok_and(|m| m.is_dir())
-    })
+    let root = crate::listed_paths::open_dir(&job.source);
+    paths
+        .iter()
+        .all(|p| !p.is_empty() && !is_dir(root.as_ref(), p))
+}
+
+/// Whether `rel` is a directory below the root (opened as `root`), looked at
+/// without following a symlink: neither `rel` itself nor its parents, which
+/// `listed_paths` checked just before (a parent swapped for a symlink since
+/// is found here too).
+fn is_dir(root: Option<&std::os::fd::OwnedFd>, rel: &[u8]) -> bool {
+    let Some(root) = root else {
+        return false;
+    };
+    let real_parents = rel
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'/')
+        .all(|(end, _)| {
+            crate::listed_paths::lstat_mode(root, &rel[..end])
+                .is_ok_and(|m| m & libc::S_IFMT == libc::S_IFDIR)
+        });
+    real_parents
+        && crate::listed_paths::lstat_mode(root, rel)
+            .is_ok_and(|m| m & libc::S_IFMT == libc::S_IFDIR)
 }
 
 /// The walks of the made trees in at most `parts` processes.
@@ -195,6 +207,7 @@ fn walks(job: &Job, made: Vec<(Vec<u8>, usize)>, parts: usize) -> Vec<Job> {
         .map(|group| {
             let mut walk = job.clone();
             walk.recursive = true;
+            walk.walk = true;
             walk.resend = true;
             walk.split = 1;
             walk.moves.clear();

@@ -26,7 +26,15 @@ pub fn run(
     // Directories made since the last batch go as whole trees, what is listed
     // below them left to rsync's walk (see `made`); taken first, so what went
     // from them is not looked up one path at a time.
-    let made = job.take_made();
+    let mut made = job.take_made();
+    // A walk and a tree compared whole do the same (`--recursive`, every file,
+    // `--delete` inside): a tree is not compared again inside a walked one (a
+    // tree moved into a new directory), nor walked inside one compared (a
+    // directory deleted and made again).
+    made.retain(|(tree, _)| !crate::listed_paths::covered_by(tree, &job.trees));
+    let walked: Vec<Vec<u8>> = made.iter().map(|(tree, _)| tree.clone()).collect();
+    job.trees
+        .retain(|tree| !crate::listed_paths::covered_by(tree, &walked));
     // What is missing from the source now is deleted on the target by a run of
     // its own; the rest is transferred.
     let mut missing = job.take_missing();

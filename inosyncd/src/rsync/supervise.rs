@@ -277,6 +277,7 @@ fn outcome(run: &Supervised, ended: Ended) -> Outcome {
         remote_shell: super::ssh_reuse::uses_remote_shell(&job.destination),
         listed: match &job.paths {
             None => Listed::Whole,
+            Some(paths) if job.walk => Listed::Walked(paths),
             Some(_) if job.recursive && job.keep_deleted => Listed::KeptTrees,
             Some(_) if job.recursive => Listed::Trees,
             Some(paths) => Listed::Paths(paths),

@@ -192,6 +192,12 @@ impl Pair {
         }
     }
 
+    /// Whether the changes have paused for [`BURST_QUIET`] by `now`.
+    pub(super) fn quiet(&self, now: Instant) -> bool {
+        self.last_change
+            .is_none_or(|last| now >= last + BURST_QUIET)
+    }
+
     /// The held paths to leave out of this batch: those rsync can never send
     /// (too long, too deep to list), so that their errors no longer make rsync
     /// skip every deletion of the run.

@@ -109,7 +109,10 @@ impl Pair {
             } else {
                 trees.into_iter().collect()
             },
-            made: if self.pending_full {
+            // Walked only once the writes paused: a tree still being filled
+            // (a copy longer than `MADE_MAX_WAIT`) would be walked with its
+            // files half written and its later ones sent twice; it is listed.
+            made: if self.pending_full || !self.quiet(now) {
                 Vec::new()
             } else {
                 crate::listed_paths::topmost(made.into_iter().collect())
@@ -291,6 +294,22 @@ impl Pair {
             self.held
                 .hold(path.clone(), cause, failures, now, too_deep(path), since);
         }
+        // A directory of a walked tree held (rsync could not make it) was
+        // named alone: what the batch had below it goes again, listed, so
+        // each of its paths arrives or is held on its own.
+        let below_held = |p: &Vec<u8>| {
+            held.iter()
+                .any(|h| p.len() > h.len() && p.starts_with(h) && p[h.len()] == b'/')
+        };
+        let walked_below_held: Vec<Vec<u8>> = batch
+            .paths
+            .iter()
+            .filter(|p| crate::listed_paths::covered_by(p, &batch.made) && below_held(p))
+            .cloned()
+            .collect();
+        for path in walked_below_held {
+            self.record(&path, now);
+        }
         self.synced(batch);
         if outcome.deletions_skipped && new {
             tracing::info!(
@@ -300,7 +319,7 @@ impl Pair {
             if batch.full {
                 self.record_full(now, true, batch.full_reason);
             } else {
-                for tree in &batch.trees {
+                for tree in batch.trees.iter().chain(&batch.made) {
                     self.record_tree(tree, now);
                 }
                 self.urgent = true;

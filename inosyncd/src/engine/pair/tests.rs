@@ -259,19 +259,70 @@ fn a_directory_made_goes_as_a_tree_with_what_came_into_it() {
     pair.record_made(b"new/sub", now);
     pair.record(b"new/sub/f", now);
     pair.record(b"elsewhere", now);
-    let batch = pair.start(run(), || false, now);
+    let quiet = now + BURST_QUIET;
+    let batch = pair.start(run(), || false, quiet);
     assert_eq!(batch.made, vec![b"new".to_vec()], "the topmost only");
     assert_eq!(
         batch.paths.len(),
         4,
         "still listed: lanes and status count them"
     );
-    pair.record(b"new/late", now);
-    pair.finish(&ok(), now);
+    pair.record(b"new/late", quiet);
+    pair.finish(&ok(), quiet);
     assert!(
-        pair.start(run(), || false, now).made.is_empty(),
+        pair.start(run(), || false, quiet + BURST_QUIET)
+            .made
+            .is_empty(),
         "made in an earlier batch: listed"
     );
+}
+
+#[test]
+fn a_directory_still_being_filled_is_listed_not_walked() {
+    let now = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record_made(b"new", now);
+    pair.record(b"new/f", now + MADE_MAX_WAIT - Duration::from_millis(1));
+    let batch = pair.start(run(), || false, now + MADE_MAX_WAIT);
+    assert!(batch.made.is_empty(), "the writes had not paused");
+    assert_eq!(batch.paths.len(), 2);
+}
+
+#[test]
+fn what_a_walk_had_below_a_held_directory_goes_again_listed() {
+    let now = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record_made(b"new", now);
+    for path in [
+        &b"new/sub"[..],
+        b"new/sub/a",
+        b"new/sub/b",
+        b"new/c",
+        b"old",
+    ] {
+        pair.record(path, now);
+    }
+    let quiet = now + BURST_QUIET;
+    let batch = pair.start(run(), || false, quiet);
+    assert_eq!(batch.made, vec![b"new".to_vec()]);
+    pair.finish(
+        &Outcome {
+            result: RunResult::Partial {
+                held: vec![b"new/sub".to_vec()],
+                cause: "mkdir failed".into(),
+            },
+            ..ok()
+        },
+        quiet,
+    );
+    let again = pair.start(run(), || false, quiet + BURST_QUIET);
+    assert!(again.made.is_empty());
+    let listed: Vec<&[u8]> = again.paths.iter().map(Vec::as_slice).collect();
+    assert!(
+        listed.contains(&&b"new/sub/a"[..]) && listed.contains(&&b"new/sub/b"[..]),
+        "{listed:?}"
+    );
+    assert!(!listed.contains(&&b"new/c"[..]), "arrived: {listed:?}");
 }
 
 #[test]
@@ -284,7 +335,7 @@ fn a_move_into_out_of_or_of_a_made_directory_lists_it() {
     pair.record_move(b"old/file", b"into/file", Vec::new(), now);
     pair.record_move(b"outof/x", b"y", Vec::new(), now);
     pair.record_move(b"moved", b"there", Vec::new(), now);
-    let batch = pair.start(run(), || false, now);
+    let batch = pair.start(run(), || false, now + BURST_QUIET);
     assert_eq!(
         batch.made,
         vec![b"kept".to_vec()],

@@ -47,6 +47,10 @@ pub enum Listed<'a> {
     /// A batch of changed paths: a named path is held when it is listed, lies
     /// below a listed one or has one below it.
     Paths(&'a [Vec<u8>]),
+    /// Made directories walked, and files beside them (see `made.rs`): a
+    /// named path in or above them is held itself (what the batch had below
+    /// a held directory goes again, listed: `engine/pair/run.rs`).
+    Walked(&'a [Vec<u8>]),
     /// Trees compared whole (after renames): nothing is held (a tree root held
     /// alone would be retried without its contents, and an error makes rsync
     /// skip the tree's deletions, which only a retry of the whole does).
@@ -243,6 +247,7 @@ fn partial(stderr: &Stderr, context: &Context, summary: &dyn Fn(&str) -> String)
     let held = match context.listed {
         Listed::Whole => named,
         Listed::Paths(listed) => named_in(listed, &named),
+        Listed::Walked(walked) => named_related(walked, named, context.source),
         Listed::Trees => Vec::new(),
         Listed::KeptTrees => named,
     };
@@ -344,6 +349,27 @@ fn normalize(path: &Path) -> PathBuf {
 
 /// The listed paths that rsync's errors name: a listed path that is named, lies
 /// below a named one, or has a named one below it.
+/// The named paths that are one of `walked`, lie below one or have one below
+/// them; rsync's temp file of a file (`DIR/.NAME.XXXXXX`, which the source
+/// does not have) stands for the file.
+fn named_related(walked: &[Vec<u8>], named: Vec<Vec<u8>>, source: &Path) -> Vec<Vec<u8>> {
+    let in_source = |p: &[u8]| {
+        source
+            .join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(p))
+            .symlink_metadata()
+            .is_ok()
+    };
+    let held: std::collections::BTreeSet<Vec<u8>> = named
+        .into_iter()
+        .filter(|n| !named_in(walked, std::slice::from_ref(n)).is_empty())
+        .map(|n| match crate::rsync::file_of_temp(&n) {
+            Some(file) if !in_source(&n) => file,
+            _ => n,
+        })
+        .collect();
+    held.into_iter().collect()
+}
+
 pub fn named_in(listed: &[Vec<u8>], named: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let under = |a: &[u8], b: &[u8]| a.len() > b.len() && a.starts_with(b) && a[b.len()] == b'/';
     listed

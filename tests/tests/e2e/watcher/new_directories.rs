@@ -139,3 +139,125 @@ fn a_file_being_written_in_a_new_directory_is_not_sent_cut() {
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
     assert!(walked(&fx, before), "the new directory was not walked");
 }
+
+/// `chattr +i` on a target directory for the test's duration: nothing can be
+/// made in it, not even by root.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(path: &std::path::Path) -> Immutable {
+        inosync_tests::run_ok(std::process::Command::new("chattr").arg("+i").arg(path));
+        Immutable(path.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+fn first_target(daemon: &inosync_tests::Daemon) -> serde_json::Value {
+    daemon.status()["watches"][0]["targets"][0].clone()
+}
+
+/// A file of a walked tree the target refuses is held on its own, as in a
+/// list; the rest of the tree arrives and the batch does not fail (before:
+/// the whole batch failed and was retried with backoff, `failures` 1).
+#[test]
+fn a_file_the_target_refuses_in_a_walked_tree_is_held_alone() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.counted_config(0.0));
+    daemon.wait_idle();
+    let before = fx.rsync_calls().len();
+    fs::create_dir_all(fx.dst.join("new/locked")).unwrap();
+    let lock = Immutable::set(&fx.dst.join("new/locked"));
+    fill(&fx.src.join("new/locked"), 2);
+    fill(&fx.src.join("new/open"), 3);
+    let held = poll_until(Duration::from_secs(20), || {
+        let target = first_target(&daemon);
+        target["held"].as_array().is_some_and(|h| !h.is_empty())
+            && fx.dst.join("new/open/f002").exists()
+    });
+    assert!(held, "{}\n{}", daemon.status(), daemon.log());
+    assert!(walked(&fx, before), "the new directory was not walked");
+    let target = first_target(&daemon);
+    assert_eq!(target["failures"], 0, "the whole batch failed: {target}");
+    let held: Vec<String> = target["held"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["path"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        held.iter()
+            .all(|p| p == "new/locked" || p.starts_with("new/locked/"))
+            && !held.iter().any(|p| p.contains("/.f")),
+        "held: {held:?}"
+    );
+    drop(lock);
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// A directory of a walked tree the target cannot make is named alone by
+/// rsync: what the batch had below it goes again, listed, and arrives once
+/// the target lets it (before: the directory was retried alone and its
+/// files never arrived).
+#[test]
+fn the_files_below_a_directory_the_target_cannot_make_arrive_later() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.counted_config(0.0));
+    daemon.wait_idle();
+    let before = fx.rsync_calls().len();
+    fs::create_dir(fx.dst.join("new")).unwrap();
+    let lock = Immutable::set(&fx.dst.join("new"));
+    fill(&fx.src.join("new/sub"), 3);
+    let held = poll_until(Duration::from_secs(20), || {
+        first_target(&daemon)["held"]
+            .as_array()
+            .is_some_and(|h| !h.is_empty())
+    });
+    assert!(held, "{}\n{}", daemon.status(), daemon.log());
+    assert!(walked(&fx, before), "the new directory was not walked");
+    drop(lock);
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// Bytes rsync sent in the daemon's log lines from `from` on.
+fn bytes_sent(daemon: &inosync_tests::Daemon, from: usize) -> u64 {
+    daemon.log()[from..]
+        .lines()
+        .filter(|l| l.contains("synced in"))
+        .filter_map(|l| l.split(", ").find_map(|p| p.strip_suffix(" bytes sent")))
+        .filter_map(|n| n.replace(',', "").parse::<u64>().ok())
+        .sum()
+}
+
+/// A tree moved in from outside into a new directory is sent once: walked
+/// with the new directory, not compared whole again after the walk (before:
+/// 2 MB sent twice).
+#[test]
+fn a_tree_moved_into_a_new_directory_is_sent_once() {
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    fs::create_dir_all(outside.join("tree")).unwrap();
+    fs::write(outside.join("tree/big"), vec![3u8; 2 << 20]).unwrap();
+    let daemon = fx.start_toml(&fx.counted_config(0.3));
+    daemon.wait_idle();
+    let from = daemon.log().len();
+    fs::create_dir(fx.src.join("new")).unwrap();
+    fs::rename(outside.join("tree"), fx.src.join("new/tree")).unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    let sent = bytes_sent(&daemon, from);
+    assert!(
+        sent < 3 << 20,
+        "{sent} bytes sent for a 2 MB tree\n{}",
+        &daemon.log()[from..]
+    );
+}
