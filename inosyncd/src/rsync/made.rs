@@ -73,20 +73,27 @@ pub fn send(
     stop: oneshot::Receiver<()>,
     progress: watch::Sender<Option<Progress>>,
 ) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'static>> {
+    // The log line and metrics count the batch's paths, not the trees.
+    let covered: usize = made.iter().map(|(_, weight)| (*weight).max(1)).sum();
+    let counted = move |mut outcome: Outcome| {
+        outcome.files = outcome.files.map(|_| covered);
+        outcome
+    };
     let mut parts = walks(&job, made, job.split);
     if parts.len() > 1 {
         tracing::debug!("{label}: new trees over {} rsync processes", parts.len());
-        return Box::pin(super::split::run_parts(
-            parts,
-            stop,
-            progress,
-            move |part, stop, progress| {
+        let running =
+            super::split::run_parts(parts, stop, progress, move |part, stop, progress| {
                 super::supervise::start(part, label.clone(), stop, progress)
-            },
-        ));
+            });
+        return Box::pin(async move { counted(running.await) });
     }
     match parts.pop() {
-        Some(walk) => Box::pin(super::supervise::start(walk, label, stop, progress)),
+        Some(walk) => {
+            // Started now, before this returns (see `run`).
+            let running = super::supervise::start(walk, label, stop, progress);
+            Box::pin(async move { counted(running.await) })
+        }
         None => Box::pin(std::future::ready(Outcome::nothing())),
     }
 }
@@ -120,6 +127,7 @@ pub async fn transfer(
         );
         return send(job, items, label, stop, progress).await;
     }
+    let total = listed + made.iter().map(|(_, w)| (*w).max(1)).sum::<usize>();
     let budget = job.split.max(1);
     let start =
         move |part, stop, progress| super::supervise::start(part, label.clone(), stop, progress);
@@ -141,6 +149,7 @@ pub async fn transfer(
             let (quiet, _) = watch::channel(None);
             outcome.absorb(start(walk, second, quiet).await);
         }
+        outcome.files = outcome.files.map(|_| total);
         return outcome;
     }
     // The processes shared by weight: paths listed against paths walked.
@@ -162,7 +171,9 @@ pub async fn transfer(
         part.split = 1;
         parts.push(part);
     }
-    super::split::run_parts(parts, stop, progress, start).await
+    let mut outcome = super::split::run_parts(parts, stop, progress, start).await;
+    outcome.files = outcome.files.map(|_| total);
+    outcome
 }
 
 /// At most this many listed paths join the walks of the made trees rather
