@@ -141,13 +141,22 @@ pub async fn transfer(
                 let _ = second_stop.send(());
             }
         });
+        // The progress of whichever runs, in turn.
+        let (first_progress, mut first_seen) = watch::channel(None);
+        let (second_progress, mut second_seen) = watch::channel(None);
+        tokio::spawn(async move {
+            for seen in [&mut first_seen, &mut second_seen] {
+                while seen.changed().await.is_ok() {
+                    progress.send_replace(seen.borrow().clone());
+                }
+            }
+        });
         let walk = walks(&job, made, 1).pop();
-        let mut outcome = start(job, first, progress).await;
+        let mut outcome = start(job, first, first_progress).await;
         if let Some(walk) = walk
             && outcome.result.arrived()
         {
-            let (quiet, _) = watch::channel(None);
-            outcome.absorb(start(walk, second, quiet).await);
+            outcome.absorb(start(walk, second, second_progress).await);
         }
         outcome.files = outcome.files.map(|_| total);
         return outcome;

@@ -181,14 +181,17 @@ impl Pair {
     /// comes microseconds later, and goes with it in one walk of the tree
     /// rather than chased by runs that each find a part.
     fn burst_due(&self, first: Instant) -> Instant {
-        match (self.last_run, self.last_change) {
+        let burst = match (self.last_run, self.last_change) {
             (Some((ended, took)), Some(last)) if first < ended => {
                 (last + BURST_QUIET).min(first + (took * 2).min(BURST_MAX_WAIT))
             }
-            (_, Some(last)) if !self.made.is_empty() => {
-                (last + BURST_QUIET).min(first + MADE_MAX_WAIT)
-            }
             _ => first,
+        };
+        match self.last_change {
+            Some(last) if !self.made.is_empty() => {
+                burst.max((last + BURST_QUIET).min(first + MADE_MAX_WAIT))
+            }
+            _ => burst,
         }
     }
 

@@ -43,7 +43,14 @@ impl Pair {
     /// `Change::Made`) until the next batch takes it.
     pub fn record_made(&mut self, rel: &[u8], now: Instant) {
         self.record(rel, now);
-        if !self.pending_full && !rel.is_empty() {
+        // Made where a pending move goes to or comes from: the move's place
+        // may be compared whole after the walk (a rename that fails, a move
+        // copied under `delete = false`), which would send it all again.
+        let moved_here = self
+            .moves
+            .iter()
+            .any(|m| related(rel, &m.to) || related(rel, &m.from));
+        if !self.pending_full && !rel.is_empty() && !moved_here {
             self.made.insert(rel.to_vec());
         }
     }
@@ -167,14 +174,6 @@ impl Pair {
     /// a new tree. Its paths may now be where the move is renamed to on the
     /// target, and a tree sent whole would send them again.
     fn unmake(&mut self, from: &[u8], to: &[u8]) {
-        let related = |made: &[u8], place: &[u8]| {
-            let (short, long) = if made.len() <= place.len() {
-                (made, place)
-            } else {
-                (place, made)
-            };
-            long.starts_with(short) && (long.len() == short.len() || long[short.len()] == b'/')
-        };
         self.made.retain(|p| !related(p, from) && !related(p, to));
     }
 
@@ -202,4 +201,10 @@ impl Pair {
         self.record_full(now, true, FullReason::SourceReplaced);
         self.compare_contents = true;
     }
+}
+
+/// Whether one of two paths is the other or lies below it.
+fn related(a: &[u8], b: &[u8]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    long.starts_with(short) && (long.len() == short.len() || long[short.len()] == b'/')
 }

@@ -294,21 +294,31 @@ impl Pair {
             self.held
                 .hold(path.clone(), cause, failures, now, too_deep(path), since);
         }
-        // A directory of a walked tree held (rsync could not make it) was
-        // named alone: what the batch had below it goes again, listed, so
-        // each of its paths arrives or is held on its own.
-        let below_held = |p: &Vec<u8>| {
-            held.iter()
-                .any(|h| p.len() > h.len() && p.starts_with(h) && p[h.len()] == b'/')
-        };
-        let walked_below_held: Vec<Vec<u8>> = batch
+        // A directory held (rsync could not make it) was named alone, and in
+        // a walk (see `rsync/made.rs`) so were the paths below it: what the
+        // batch had below a held path, not held itself, goes again, listed,
+        // so each arrives or is held on its own; a tree the walk covered whose
+        // files were never listed (moved in from outside) is compared again.
+        let under =
+            |p: &[u8], h: &[u8]| p.len() > h.len() && p.starts_with(h) && p[h.len()] == b'/';
+        let again: Vec<Vec<u8>> = batch
             .paths
             .iter()
-            .filter(|p| crate::listed_paths::covered_by(p, &batch.made) && below_held(p))
+            .filter(|p| held.iter().any(|h| under(p, h)) && !held.contains(p))
             .cloned()
             .collect();
-        for path in walked_below_held {
+        for path in again {
             self.record(&path, now);
+        }
+        let trees_again: Vec<Vec<u8>> = batch
+            .trees
+            .iter()
+            .filter(|t| crate::listed_paths::covered_by(t, &batch.made))
+            .filter(|t| held.iter().any(|h| h == *t || under(h, t) || under(t, h)))
+            .cloned()
+            .collect();
+        for tree in trees_again {
+            self.record_tree(&tree, now);
         }
         self.synced(batch);
         if outcome.deletions_skipped && new {

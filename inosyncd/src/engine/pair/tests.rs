@@ -370,3 +370,78 @@ fn a_directory_made_waits_for_the_writes_into_it_to_pause() {
         "the delay decides when it is longer"
     );
 }
+
+fn partly(held: &[&[u8]]) -> Outcome {
+    Outcome {
+        result: RunResult::Partial {
+            held: held.iter().map(|p| p.to_vec()).collect(),
+            cause: "mkdir failed".into(),
+        },
+        ..ok()
+    }
+}
+
+#[test]
+fn a_tree_moved_into_a_walked_one_is_compared_again_when_a_path_in_it_is_held() {
+    let now = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record_made(b"new", now);
+    pair.record_tree(b"new/t", now);
+    let quiet = now + BURST_QUIET;
+    pair.start(run(), || false, quiet);
+    pair.finish(&partly(&[b"new/t/sub"]), quiet);
+    let again = pair.start(run(), || false, quiet + BURST_QUIET);
+    assert_eq!(
+        again.trees,
+        vec![b"new/t".to_vec()],
+        "its files were never listed: only a comparison of it sends them"
+    );
+}
+
+#[test]
+fn a_listed_file_below_a_held_directory_goes_again_and_a_held_one_waits() {
+    let now = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record_made(b"new", now);
+    for path in [&b"d/f"[..], b"new/sub/a", b"new/sub/b"] {
+        pair.record(path, now);
+    }
+    let quiet = now + BURST_QUIET;
+    pair.start(run(), || false, quiet);
+    pair.finish(&partly(&[b"d", b"new/sub", b"new/sub/a"]), quiet);
+    let again = pair.start(run(), || false, quiet + BURST_QUIET);
+    let listed: Vec<&[u8]> = again.paths.iter().map(Vec::as_slice).collect();
+    assert!(listed.contains(&&b"d/f"[..]), "{listed:?}");
+    assert!(listed.contains(&&b"new/sub/b"[..]), "{listed:?}");
+    assert!(
+        !listed.contains(&&b"new/sub/a"[..]),
+        "held: retried on its own backoff, {listed:?}"
+    );
+}
+
+#[test]
+fn a_directory_made_where_a_pending_move_goes_is_listed() {
+    let now = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record_move(b"a", b"b", Vec::new(), now);
+    pair.record_made(b"b/new", now);
+    pair.record_made(b"elsewhere", now);
+    let batch = pair.start(run(), || false, now + BURST_QUIET);
+    assert_eq!(batch.made, vec![b"elsewhere".to_vec()]);
+}
+
+#[test]
+fn a_directory_made_after_a_quick_run_still_waits_for_quiet() {
+    let now = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record(b"x", now);
+    pair.start(run(), || false, now);
+    let during = now + Duration::from_millis(1);
+    pair.record_made(b"new", during);
+    pair.finish(&ok(), now + Duration::from_millis(2));
+    assert_eq!(
+        pair.due_at(Duration::ZERO),
+        Some(during + BURST_QUIET),
+        "a 2 ms run would have let it go 4 ms after its first change"
+    );
+}

@@ -243,11 +243,14 @@ fn partial(stderr: &Stderr, context: &Context, summary: &dyn Fn(&str) -> String)
     if errors.is_empty() && stderr.error_lines().any(|l| refusal(l, context).is_some()) {
         return RunResult::Synced;
     }
-    let named = named_in_lines(errors.iter().copied(), context.source, context.destination);
+    let named = as_files(
+        named_in_lines(errors.iter().copied(), context.source, context.destination),
+        context.source,
+    );
     let held = match context.listed {
         Listed::Whole => named,
         Listed::Paths(listed) => named_in(listed, &named),
-        Listed::Walked(walked) => named_related(walked, named, context.source),
+        Listed::Walked(walked) => named_related(walked, named),
         Listed::Trees => Vec::new(),
         Listed::KeptTrees => named,
     };
@@ -349,25 +352,34 @@ fn normalize(path: &Path) -> PathBuf {
 
 /// The listed paths that rsync's errors name: a listed path that is named, lies
 /// below a named one, or has a named one below it.
-/// The named paths that are one of `walked`, lie below one or have one below
-/// them; rsync's temp file of a file (`DIR/.NAME.XXXXXX`, which the source
-/// does not have) stands for the file.
-fn named_related(walked: &[Vec<u8>], named: Vec<Vec<u8>>, source: &Path) -> Vec<Vec<u8>> {
+/// The named paths with rsync's temp file of a file (`DIR/.NAME.XXXXXX`, a
+/// name the source does not have) read as the file: a failed `mkstemp` or
+/// rename of the temp file is the file's failure (otherwise it counted as
+/// arrived when another path of the run was named too).
+fn as_files(named: Vec<Vec<u8>>, source: &Path) -> Vec<Vec<u8>> {
     let in_source = |p: &[u8]| {
         source
             .join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(p))
             .symlink_metadata()
             .is_ok()
     };
-    let held: std::collections::BTreeSet<Vec<u8>> = named
+    let files: std::collections::BTreeSet<Vec<u8>> = named
         .into_iter()
-        .filter(|n| !named_in(walked, std::slice::from_ref(n)).is_empty())
         .map(|n| match crate::rsync::file_of_temp(&n) {
             Some(file) if !in_source(&n) => file,
             _ => n,
         })
         .collect();
-    held.into_iter().collect()
+    files.into_iter().collect()
+}
+
+/// The named paths that are one of `walked`, lie below one or have one below
+/// them.
+fn named_related(walked: &[Vec<u8>], named: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    named
+        .into_iter()
+        .filter(|n| !named_in(walked, std::slice::from_ref(n)).is_empty())
+        .collect()
 }
 
 pub fn named_in(listed: &[Vec<u8>], named: &[Vec<u8>]) -> Vec<Vec<u8>> {

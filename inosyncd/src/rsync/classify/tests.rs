@@ -160,6 +160,16 @@ fn table() -> Vec<Row> {
         )
         .held(&["dir/b"]),
         row(
+            "exit 23 naming the temp file of a listed file beside another: both held",
+            Exited(23),
+            &[
+                "rsync: [receiver] mkstemp \"/mnt/mirror/www/dir/.b.AbCd12\" failed: Permission denied (13)",
+                "rsync: [sender] send_files failed to open \"/srv/www/c\": Permission denied (13)",
+                "rsync error: some files/attrs were not transferred (see previous errors) (code 23)",
+            ],
+        )
+        .held(&["dir/b", "c"]),
+        row(
             "exit 23 naming nothing listed: the batch failed",
             Exited(23),
             &[
