@@ -272,3 +272,64 @@ fn a_tree_moved_into_a_new_directory_is_sent_once() {
         &daemon.log()[from..]
     );
 }
+
+/// New directories with odd names (spaces, newlines, leading dashes, bytes
+/// that are not UTF-8), a changed file and a deletion in the same batch, to a
+/// local, an `rsync://` and an ssh target: walked the same way to each kind,
+/// every target equal.
+#[test]
+fn new_directories_reach_every_kind_of_target() {
+    use inosync_tests::remote::{RsyncDaemon, Sshd};
+    assert!(
+        Sshd::available(),
+        "sshd is not installed: apt-get install openssh-server (.ci/run does)"
+    );
+    for kind in ["local", "rsync://", "ssh"] {
+        let fx = Fixture::new();
+        let remote = fx.path("remote");
+        fs::create_dir(&remote).unwrap();
+        let (rsyncd, sshd);
+        let (target, rsh, landed) = match kind {
+            "local" => (
+                format!("{}/", fx.dst.display()),
+                String::new(),
+                fx.dst.clone(),
+            ),
+            "rsync://" => {
+                rsyncd = RsyncDaemon::start(fx.dir.path(), &remote);
+                (rsyncd.url(), String::new(), remote.clone())
+            }
+            _ => {
+                sshd = Sshd::start(fx.dir.path());
+                (
+                    format!("root@127.0.0.1:{}/", remote.display()),
+                    format!("rsync_args = [\"{}\"]\n", sshd.rsh()),
+                    remote.clone(),
+                )
+            }
+        };
+        fs::write(fx.src.join("gone"), "x").unwrap();
+        fs::write(fx.src.join("kept"), "1").unwrap();
+        let config = format!(
+            "delay = 0.3\nrsync = \"{}\"\n{rsh}\n[[watch]]\npath = \"{}\"\n\
+             remote_path = \"\"\ntargets = [\"{target}\"]\n",
+            fx.rsync_wrapper().display(),
+            fx.src.display(),
+        );
+        let daemon = fx.start_toml(&config);
+        daemon.wait_idle();
+        let before = fx.rsync_calls().len();
+        for (i, name) in inosync_tests::ODD_NAMES.iter().take(6).enumerate() {
+            let dir = inosync_tests::join_bytes(&fx.src, name);
+            fill(&dir.join("sub"), 3);
+            fs::write(dir.join("top"), format!("{i}\n")).unwrap();
+        }
+        fs::write(fx.src.join("kept"), "2").unwrap();
+        fs::remove_file(fx.src.join("gone")).unwrap();
+        daemon.wait_idle();
+        if let Err(problems) = inosync_tests::compare_trees(&fx.src, &landed) {
+            panic!("{kind}: {problems}\n{}", daemon.log());
+        }
+        assert!(walked(&fx, before), "{kind}: no new directory was walked");
+    }
+}
