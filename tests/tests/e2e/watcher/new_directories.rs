@@ -333,3 +333,35 @@ fn new_directories_reach_every_kind_of_target() {
         assert!(walked(&fx, before), "{kind}: no new directory was walked");
     }
 }
+
+/// A walk deletes only what `delete` lets a change delete: with `delete =
+/// false` (and `"startup"`) a file the target holds in a new directory's
+/// place stays; with `true` the new directory is mirrored exactly.
+#[test]
+fn a_walk_deletes_only_as_delete_says() {
+    for (mode, kept) in [("false", true), ("\"startup\"", true), ("true", false)] {
+        let fx = Fixture::new();
+        let daemon = fx.start_toml(&fx.config(&format!(
+            "delay = 0.3\nrsync = \"{}\"\ndelete = {mode}",
+            fx.rsync_wrapper().display()
+        )));
+        daemon.wait_idle();
+        let before = fx.rsync_calls().len();
+        fs::create_dir(fx.dst.join("new")).unwrap();
+        fs::write(fx.dst.join("new/only-on-the-target"), "x").unwrap();
+        fill(&fx.src.join("new"), 4);
+        daemon.wait_idle();
+        assert!(walked(&fx, before), "delete = {mode}: not walked");
+        assert!(
+            fx.src.join("new/f003").exists() && fx.dst.join("new/f003").exists(),
+            "delete = {mode}: the new files did not arrive\n{}",
+            daemon.log()
+        );
+        assert_eq!(
+            fx.dst.join("new/only-on-the-target").exists(),
+            kept,
+            "delete = {mode}\n{}",
+            daemon.log()
+        );
+    }
+}
