@@ -5,6 +5,7 @@
 //! Nothing here mocks rsync or inotify: the daemon under test runs the rsync binary
 //! and watches real directories.
 
+mod immutable;
 mod load;
 mod mounts;
 pub mod processes;
@@ -13,6 +14,7 @@ mod rng;
 mod trees;
 pub mod versions;
 
+pub use immutable::Immutable;
 pub use load::Load;
 pub use mounts::Mount;
 pub use rng::Rng;

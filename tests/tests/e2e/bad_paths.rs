@@ -9,23 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use inosync_tests::{Fixture, assert_trees_equal, poll_until, run_ok};
-
-/// `chattr +i` for the test's duration: not even root may replace the file.
-struct Immutable<'a>(&'a Path);
-
-impl<'a> Immutable<'a> {
-    fn set(path: &'a Path) -> Immutable<'a> {
-        run_ok(Command::new("chattr").arg("+i").arg(path));
-        Immutable(path)
-    }
-}
-
-impl Drop for Immutable<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new("chattr").arg("-i").arg(self.0).status();
-    }
-}
+use inosync_tests::{Fixture, Immutable, assert_trees_equal, poll_until, run_ok};
 
 #[test]
 fn one_path_the_target_refuses_holds_back_nothing_else() {

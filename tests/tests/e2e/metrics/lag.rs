@@ -7,10 +7,9 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use inosync_tests::{Daemon, Fixture, poll_until, run_ok};
+use inosync_tests::{Daemon, Fixture, poll_until};
 
 use super::{free_port, sample};
 
@@ -140,14 +139,7 @@ fn the_lag_of_a_held_path_is_its_age() {
     let daemon = fx.start_toml(&fx.simple_config(""));
     daemon.wait_idle();
     let stuck = fx.dst.join("stuck");
-    run_ok(Command::new("chattr").arg("+i").arg(&stuck));
-    struct Unlock<'a>(&'a std::path::Path);
-    impl Drop for Unlock<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("chattr").arg("-i").arg(self.0).status();
-        }
-    }
-    let _unlock = Unlock(&stuck);
+    let _unlock = inosync_tests::Immutable::set(&stuck);
     let made = Instant::now();
     fs::write(fx.src.join("stuck"), "v2").unwrap();
     let held = || first_target(&daemon)["held"][0]["path"] == "stuck";

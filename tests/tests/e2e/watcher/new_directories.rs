@@ -9,7 +9,7 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
-use inosync_tests::{Fixture, assert_trees_equal, poll_until};
+use inosync_tests::{Fixture, Immutable, assert_trees_equal, poll_until};
 
 use super::on_fanotify;
 
@@ -151,28 +151,15 @@ fn a_file_being_written_in_a_new_directory_is_not_sent_cut() {
     assert!(walked(&fx, before), "the new directory was not walked");
 }
 
-/// `chattr +i` on a target directory for the test's duration: nothing can be
-/// made in it, not even by root.
-struct Immutable(std::path::PathBuf);
-
-impl Immutable {
-    fn set(path: &std::path::Path) -> Immutable {
-        inosync_tests::run_ok(std::process::Command::new("chattr").arg("+i").arg(path));
-        Immutable(path.to_path_buf())
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 fn first_target(daemon: &inosync_tests::Daemon) -> serde_json::Value {
     daemon.status()["watches"][0]["targets"][0].clone()
+}
+
+/// Whether the first target holds some path.
+fn holds_a_path(daemon: &inosync_tests::Daemon) -> bool {
+    first_target(daemon)["held"]
+        .as_array()
+        .is_some_and(|h| !h.is_empty())
 }
 
 /// A file of a walked tree the target refuses is held on its own, as in a
@@ -189,9 +176,7 @@ fn a_file_the_target_refuses_in_a_walked_tree_is_held_alone() {
     fill(&fx.src.join("new/locked"), 2);
     fill(&fx.src.join("new/open"), 3);
     let held = poll_until(Duration::from_secs(20), || {
-        let target = first_target(&daemon);
-        target["held"].as_array().is_some_and(|h| !h.is_empty())
-            && fx.dst.join("new/open/f002").exists()
+        holds_a_path(&daemon) && fx.dst.join("new/open/f002").exists()
     });
     assert!(held, "{}\n{}", daemon.status(), daemon.log());
     assert!(walked(&fx, before), "the new directory was not walked");
@@ -227,11 +212,7 @@ fn the_files_below_a_directory_the_target_cannot_make_arrive_later() {
     fs::create_dir(fx.dst.join("new")).unwrap();
     let lock = Immutable::set(&fx.dst.join("new"));
     fill(&fx.src.join("new/sub"), 3);
-    let held = poll_until(Duration::from_secs(20), || {
-        first_target(&daemon)["held"]
-            .as_array()
-            .is_some_and(|h| !h.is_empty())
-    });
+    let held = poll_until(Duration::from_secs(20), || holds_a_path(&daemon));
     assert!(held, "{}\n{}", daemon.status(), daemon.log());
     assert!(walked(&fx, before), "the new directory was not walked");
     drop(lock);
