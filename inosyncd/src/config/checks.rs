@@ -101,6 +101,19 @@ pub fn is_local_target(target: &str) -> bool {
     }
 }
 
+/// True when rsync reaches `target` through an rsync daemon's own protocol
+/// (`rsync://host/module/`, `host::module`): as rsync reads it, the first
+/// colon of a remote target doubled.
+pub fn is_daemon_target(target: &str) -> bool {
+    if target.starts_with("rsync://") {
+        return true;
+    }
+    !is_local_target(target)
+        && target
+            .find(':')
+            .is_some_and(|colon| target[colon + 1..].starts_with(':'))
+}
+
 /// Quick start takes local targets relative to the current directory, as rsync would.
 pub fn resolve_local_target(target: &str, cwd: &Path) -> String {
     if is_local_target(target) && !target.starts_with('/') {
@@ -192,6 +205,11 @@ mod tests {
         assert!(!is_local_target("rsync://host/module/"));
         assert!(is_local_target("/backup/a:b"));
         assert!(is_local_target("backup"));
+        assert!(is_daemon_target("rsync://host/module/"));
+        assert!(is_daemon_target("user@host::module/dir"));
+        assert!(!is_daemon_target("host:dir::x"));
+        assert!(!is_daemon_target("/backup/a::b"));
+        assert!(!is_daemon_target("host:/srv/"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::config::checks::is_local_target;
+use crate::config::checks::{is_daemon_target, is_local_target};
 
 /// How long an idle master connection stays open.
 const PERSIST_SECONDS: u32 = 60;
@@ -12,7 +12,7 @@ const PERSIST_SECONDS: u32 = 60;
 /// Whether rsync reaches `target` through a remote shell (`host:path`), rather
 /// than a local directory or an rsync daemon (`rsync://`, `host::module`).
 pub fn uses_remote_shell(target: &str) -> bool {
-    !is_local_target(target) && !target.starts_with("rsync://") && !target.contains("::")
+    !is_local_target(target) && !is_daemon_target(target)
 }
 
 /// The `--rsh=` argument that adds connection sharing to the remote shell rsync
