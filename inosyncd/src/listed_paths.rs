@@ -62,9 +62,13 @@ pub fn for_rsync(root: &Path, paths: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
             if ancestor.is_empty() || ancestor.len() > MAX_RSYNC_PATH {
                 continue;
             }
-            let kind = *seen
-                .entry(ancestor.to_vec())
-                .or_insert_with(|| kind_of(root, root_fd.as_ref(), ancestor));
+            // Looked up before it is copied: most paths share their parents.
+            let kind = match seen.get(ancestor) {
+                Some(kind) => *kind,
+                None => *seen
+                    .entry(ancestor.to_vec())
+                    .or_insert_with(|| kind_of(root, root_fd.as_ref(), ancestor)),
+            };
             if kind == Kind::Stop {
                 replacement = Some(ancestor.to_vec());
                 break;

@@ -99,7 +99,7 @@ fn file_size(root: &Path, rel: &[u8]) -> u64 {
 /// pass: the targets of one watch usually wait with the same paths, and each
 /// file is looked at once, not once per target.
 #[derive(Debug, Default)]
-pub(super) struct Sizes(HashMap<(u32, Vec<u8>), u64>);
+pub(super) struct Sizes(HashMap<u32, HashMap<Vec<u8>, u64>>);
 
 /// The CPUs this daemon may use (read once).
 fn cpus() -> usize {
@@ -116,12 +116,13 @@ impl Engine {
         };
         let root = &watch.spec.path;
         let listed = watch.pairs.get(i).and_then(|pair| pair.listed_pending());
+        let known = sizes.0.entry(id).or_default();
         let small = listed.is_some_and(|(count, paths)| {
-            is_small_by(count, paths, |rel| {
-                *sizes
-                    .0
-                    .entry((id, rel.to_vec()))
-                    .or_insert_with(|| file_size(root, rel))
+            is_small_by(count, paths, |rel| match known.get(rel) {
+                Some(size) => *size,
+                None => *known
+                    .entry(rel.to_vec())
+                    .or_insert_with(|| file_size(root, rel)),
             })
         });
         if small { Lane::Small } else { Lane::Large }
