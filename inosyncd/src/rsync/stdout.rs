@@ -37,11 +37,11 @@ pub fn read(
             let (read, newest) = read_lines(&pending, &mut sent);
             pending.drain(..read);
             unpublished = newest.or(unpublished);
-            if published.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY) {
-                if let Some(now) = unpublished.take() {
-                    progress.send_replace(Some(now));
-                    published = Some(Instant::now());
-                }
+            if published.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY)
+                && let Some(now) = unpublished.take()
+            {
+                progress.send_replace(Some(now));
+                published = Some(Instant::now());
             }
             // A line without an end this long is not rsync's: drop it.
             if pending.len() > 64 * 1024 {
