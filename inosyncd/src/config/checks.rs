@@ -102,16 +102,34 @@ pub fn is_local_target(target: &str) -> bool {
 }
 
 /// True when rsync reaches `target` through an rsync daemon's own protocol
-/// (`rsync://host/module/`, `host::module`): as rsync reads it, the first
-/// colon of a remote target doubled.
+/// (`rsync://host/module/`, any case, or `host::module`): as rsync reads it,
+/// the first colon of a remote target doubled, a bracketed IPv6 host read
+/// whole (`[2001:db8::1]::module`).
 pub fn is_daemon_target(target: &str) -> bool {
-    if target.starts_with("rsync://") {
+    if target
+        .get(..8)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("rsync://"))
+    {
         return true;
     }
     !is_local_target(target)
-        && target
-            .find(':')
-            .is_some_and(|colon| target[colon + 1..].starts_with(':'))
+        && first_host_colon(target).is_some_and(|colon| target[colon + 1..].starts_with(':'))
+}
+
+/// The colon that ends the host of `host:path` or `host::module`, skipping a
+/// bracketed IPv6 host at the start or after `user@`.
+fn first_host_colon(target: &str) -> Option<usize> {
+    let bytes = target.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'[' if i == 0 || bytes[i - 1] == b'@' => i += target[i..].find(']')?,
+            b':' => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Quick start takes local targets relative to the current directory, as rsync would.
@@ -210,6 +228,11 @@ mod tests {
         assert!(!is_daemon_target("host:dir::x"));
         assert!(!is_daemon_target("/backup/a::b"));
         assert!(!is_daemon_target("host:/srv/"));
+        assert!(is_daemon_target("[2001:db8::1]::backup/"));
+        assert!(is_daemon_target("user@[2001:db8::1]::m"));
+        assert!(is_daemon_target("RSYNC://host/module/"));
+        assert!(!is_daemon_target("[::1]:/srv/"));
+        assert!(!is_daemon_target("user@[::1]:backup"));
     }
 
     #[test]

@@ -62,6 +62,12 @@ mod tests {
         assert!(uses_remote_shell("m1:"));
         assert!(!uses_remote_shell("rsync://m1/module/"));
         assert!(!uses_remote_shell("m1::module"));
+        // rsync reads a bracketed IPv6 host whole before it looks for colons.
+        assert!(!uses_remote_shell("[2001:db8::1]::backup/"));
+        assert!(!uses_remote_shell("user@[2001:db8::1]::m"));
+        assert!(!uses_remote_shell("RSYNC://m1/module/"));
+        assert!(uses_remote_shell("[2001:db8::1]:/srv/"));
+        assert!(uses_remote_shell("user@[::1]:backup"));
         assert!(!uses_remote_shell("/mnt/backup"));
     }
 

@@ -5,8 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt;
-use tokio::process::ChildStdout;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -20,7 +19,7 @@ use super::outcome::Progress;
 /// parsed, and what `status` sees is renewed at most every
 /// [`PROGRESS_EVERY`] (it shows a transfer once it has run for a second).
 pub fn read(
-    mut stdout: ChildStdout,
+    mut stdout: impl AsyncRead + Unpin + Send + 'static,
     progress: watch::Sender<Option<Progress>>,
 ) -> JoinHandle<Option<u64>> {
     tokio::spawn(async move {
@@ -29,10 +28,19 @@ pub fn read(
         let mut chunk = vec![0u8; 16 * 1024];
         let mut published: Option<Instant> = None;
         let mut unpublished = None;
-        while let Ok(n) = stdout.read(&mut chunk).await {
-            if n == 0 {
-                break;
-            }
+        loop {
+            // A line held back is published once its time comes, even when
+            // rsync says nothing more for a while.
+            let due = published
+                .filter(|_| unpublished.is_some())
+                .map(|at| at + PROGRESS_EVERY);
+            let n = tokio::select! {
+                read = stdout.read(&mut chunk) => match read {
+                    Ok(n) if n > 0 => n,
+                    _ => break,
+                },
+                () = tokio::time::sleep_until(due.unwrap_or_else(Instant::now).into()), if due.is_some() => 0,
+            };
             pending.extend_from_slice(&chunk[..n]);
             let (read, newest) = read_lines(&pending, &mut sent);
             pending.drain(..read);
@@ -60,18 +68,21 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// bytes were read and the newest progress among them.
 fn read_lines(text: &[u8], sent: &mut Option<u64>) -> (usize, Option<Progress>) {
     let mut read = 0;
-    let mut newest_line = None;
+    let mut progress_lines = Vec::new();
     while let Some(len) = text[read..].iter().position(|b| *b == b'\r' || *b == b'\n') {
         let line = String::from_utf8_lossy(&text[read..read + len]);
         if let Some(bytes) = parse_sent(&line) {
             *sent = Some(bytes);
         } else if looks_like_progress(&line) {
-            newest_line = Some(read..read + len);
+            progress_lines.push(read..read + len);
         }
         read += len + 1;
     }
-    let newest =
-        newest_line.and_then(|range| parse_progress(&String::from_utf8_lossy(&text[range])));
+    // Newest first: a name `-v` printed may look like progress, and is passed.
+    let newest = progress_lines
+        .into_iter()
+        .rev()
+        .find_map(|range| parse_progress(&String::from_utf8_lossy(&text[range])));
     (read, newest)
 }
 
@@ -129,6 +140,36 @@ sent 5,120 bytes  received 35 bytes  10,310.00 bytes/sec\n\
         assert_eq!(&text[read..], b"9,000  90%");
         let (read, newest) = read_lines(b"file.txt\n", &mut sent);
         assert_eq!((read, newest.is_none()), (9, true));
+        // A name that `-v` prints after the newest progress line, with a
+        // percent sign and a slash-s in it, does not hide that line.
+        let text =
+            b"  5,000  50%  2.00kB/s  0:00:05 (xfr#5, to-chk=5/10)\r\nassets/50%off/sale.png\n";
+        let (_, newest) = read_lines(text, &mut sent);
+        assert_eq!(newest.map(|p| p.bytes_done), Some(5_000));
+    }
+
+    #[tokio::test]
+    async fn a_progress_line_held_back_is_published_when_rsync_goes_quiet() {
+        let (mut rsync, stdout) = tokio::io::duplex(4096);
+        let (progress, seen) = tokio::sync::watch::channel(None);
+        let task = super::read(stdout, progress);
+        use tokio::io::AsyncWriteExt;
+        rsync
+            .write_all(b"  1,000  10%  1.00kB/s  0:00:09 (xfr#1, to-chk=9/10)\r")
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        rsync
+            .write_all(b"  2,000  20%  1.00kB/s  0:00:08 (xfr#2, to-chk=8/10)\r")
+            .await
+            .unwrap();
+        // rsync says nothing more for a while (a deletion pass, a big file's
+        // checksum): what `status` shows catches up all the same.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let shown = seen.borrow().as_ref().map(|p| p.bytes_done);
+        assert_eq!(shown, Some(2_000));
+        drop(rsync);
+        assert_eq!(task.await.unwrap(), None);
     }
 
     #[test]
