@@ -106,19 +106,24 @@ pub fn is_local_target(target: &str) -> bool {
 /// the first colon of a remote target doubled, a bracketed IPv6 host read
 /// whole (`[2001:db8::1]::module`).
 pub fn is_daemon_target(target: &str) -> bool {
-    if target
-        .get(..8)
-        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("rsync://"))
-    {
+    if strip_rsync_url(target).is_some() {
         return true;
     }
     !is_local_target(target)
         && first_host_colon(target).is_some_and(|colon| target[colon + 1..].starts_with(':'))
 }
 
+/// What follows `rsync://` (any case, as rsync reads it).
+pub(super) fn strip_rsync_url(target: &str) -> Option<&str> {
+    target
+        .get(..8)
+        .filter(|prefix| prefix.eq_ignore_ascii_case("rsync://"))
+        .map(|_| &target[8..])
+}
+
 /// The colon that ends the host of `host:path` or `host::module`, skipping a
 /// bracketed IPv6 host at the start or after `user@`.
-fn first_host_colon(target: &str) -> Option<usize> {
+pub fn first_host_colon(target: &str) -> Option<usize> {
     let bytes = target.as_bytes();
     let mut i = 0;
     while i < bytes.len() {

@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Component, Path, PathBuf};
 
-use super::checks::is_local_target;
+use super::checks::{first_host_colon, is_local_target, strip_rsync_url};
 
 /// A place: the host (the empty string for this one; `ssh://host`,
 /// `rsync://host:port` otherwise) and the path's components there.
@@ -142,29 +142,36 @@ pub fn resolve_local(path: &Path) -> PathBuf {
 }
 
 fn remote_host_and_path(destination: &str) -> (String, String) {
-    if let Some(rest) = destination.strip_prefix("rsync://") {
+    if let Some(rest) = strip_rsync_url(destination) {
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let host = without_user(authority);
-        let host = if host.contains(':') {
+        // A port follows the host, or its brackets (`[2001:db8::1]:873`).
+        let has_port = match host.rfind(']') {
+            Some(end) => host[end..].contains(':'),
+            None => host.contains(':'),
+        };
+        let host = if has_port {
             host.to_string()
         } else {
             format!("{host}:873")
         };
-        (format!("rsync://{host}"), format!("/{path}"))
-    } else if let Some((authority, path)) = destination.split_once("::") {
-        (
-            format!("rsync://{}:873", without_user(authority)),
-            format!("/{path}"),
-        )
-    } else {
-        let (authority, path) = destination.split_once(':').unwrap_or((destination, ""));
-        let path = if path.starts_with('/') {
-            path.to_string()
-        } else {
-            format!("~/{path}")
-        };
-        (format!("ssh://{}", without_user(authority)), path)
+        return (format!("rsync://{host}"), format!("/{path}"));
     }
+    let colon = first_host_colon(destination).unwrap_or(destination.len());
+    let authority = without_user(&destination[..colon]);
+    let after = destination.get(colon + 1..).unwrap_or("");
+    if let Some(module_path) = after.strip_prefix(':') {
+        return (
+            format!("rsync://{authority}:873"),
+            format!("/{module_path}"),
+        );
+    }
+    let path = if after.starts_with('/') {
+        after.to_string()
+    } else {
+        format!("~/{after}")
+    };
+    (format!("ssh://{authority}"), path)
 }
 
 fn without_user(authority: &str) -> &str {
@@ -200,6 +207,30 @@ mod tests {
             Some(Relation::Inside)
         );
         assert_eq!(www.with_ancestors().count(), 3);
+    }
+
+    #[test]
+    fn ipv6_hosts_and_any_case_urls_are_read_as_rsync_reads_them() {
+        let module = Place::of_destination("rsync://[2001:db8::1]/mod");
+        assert_eq!(
+            Place::of_destination("u@[2001:db8::1]::mod/b").relation(&module),
+            Some(Relation::Inside)
+        );
+        assert_eq!(
+            Place::of_destination("RSYNC://[2001:db8::1]:873/mod/").relation(&module),
+            Some(Relation::Same)
+        );
+        assert_eq!(
+            Place::of_destination("root@[::1]:/srv/www/")
+                .relation(&Place::of_destination("[::1]:/srv/www/a")),
+            Some(Relation::Contains)
+        );
+        assert_eq!(
+            Place::of_destination("[::1]:/srv/www")
+                .relation(&Place::of_destination("[::2]:/srv/www")),
+            None,
+            "another host"
+        );
     }
 
     #[test]

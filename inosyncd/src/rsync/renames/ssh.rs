@@ -101,12 +101,20 @@ fn script_input(job: &Job) -> Vec<u8> {
     stdin
 }
 
+/// The `[user@]host` ssh is given and the directory of an ssh destination,
+/// as rsync reads them: a bracketed IPv6 host is one host, handed to ssh
+/// without its brackets.
+fn host_and_dir(destination: &str) -> Option<(String, &str)> {
+    let colon = crate::config::checks::first_host_colon(destination)?;
+    let host = destination[..colon]
+        .replacen('[', "", 1)
+        .replacen(']', "", 1);
+    Some((host, &destination[colon + 1..]))
+}
+
 /// Renames the job's moves over ssh; `true` for each one renamed.
 pub(super) async fn rename(job: &Job) -> Result<Vec<bool>, SshRenameError> {
-    let (host, dir) = job
-        .destination
-        .split_once(':')
-        .ok_or(SshRenameError::NoHost)?;
+    let (host, dir) = host_and_dir(&job.destination).ok_or(SshRenameError::NoHost)?;
     // The remote shell rsync would use, with our connection sharing if any,
     // split as rsync splits it.
     let rsh = job.remote_shell();
@@ -271,6 +279,24 @@ mod tests {
         assert_eq!(std::fs::metadata(outside.join("f")).unwrap().ino(), inode);
         assert!(!outside.join("f2").exists());
         assert!(mirror.join("sub\n/-y").exists());
+    }
+
+    #[test]
+    fn the_ssh_host_is_the_one_rsync_hands_to_ssh() {
+        let cases = [
+            ("backup@m1:/srv/www/", "backup@m1", "/srv/www/"),
+            ("m1:", "m1", ""),
+            ("[::1]:/srv/www/", "::1", "/srv/www/"),
+            ("root@[2001:db8::1]:srv", "root@2001:db8::1", "srv"),
+        ];
+        for (destination, host, dir) in cases {
+            assert_eq!(
+                host_and_dir(destination),
+                Some((host.to_string(), dir)),
+                "{destination}"
+            );
+        }
+        assert_eq!(host_and_dir("/srv/www"), None);
     }
 
     #[test]
