@@ -146,7 +146,7 @@ impl Sshd {
         fs::write(
             &config,
             format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\n\
+                "Port {port}\nListenAddress 127.0.0.1\nListenAddress [::1]\nHostKey {}\nAuthorizedKeysFile {}\n\
                  PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  UsePAM no\nStrictModes no\nPidFile {}/sshd.pid\nLogLevel ERROR\nSetEnv SHLVL=1\n",
                 host_key.display(),
@@ -191,9 +191,15 @@ impl Sshd {
     /// A TOML config that mirrors `src` to `remote` on this sshd (as root over
     /// loopback), with `top` (e.g. `delay = 0`) at the top level.
     pub fn config(&self, top: &str, src: &Path, remote: &Path) -> String {
+        self.config_at("127.0.0.1", top, src, remote)
+    }
+
+    /// As [`Sshd::config`], the target naming the host as `host` (it also
+    /// listens on `[::1]`).
+    pub fn config_at(&self, host: &str, top: &str, src: &Path, remote: &Path) -> String {
         format!(
             "{top}\nrsync_args = [\"{}\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\n\
-             targets = [\"root@127.0.0.1:{}/\"]\n",
+             targets = [\"root@{host}:{}/\"]\n",
             self.rsh(),
             src.display(),
             remote.display()

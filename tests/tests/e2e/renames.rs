@@ -119,6 +119,16 @@ fn a_moved_directory_and_file_are_renamed_on_an_ssh_target() {
 }
 
 #[test]
+fn a_move_is_renamed_on_an_ssh_target_named_by_its_ipv6_address() {
+    let fx = Fixture::new();
+    let (sshd, remote) = ssh_target(&fx);
+    photos(&fx.src);
+    let config = sshd.config_at("[::1]", "delay = 0", &fx.src, &remote);
+    let daemon = fx.start_toml(&config);
+    moves_then_check(&fx, &daemon, &remote);
+}
+
+#[test]
 fn chains_swaps_and_moves_across_excludes_and_watches_converge() {
     let fx = Fixture::new();
     let other = fx.path("other");
