@@ -17,6 +17,7 @@ use super::classify::Confinement;
 use super::command::display_argv;
 use super::job::Job;
 use super::policy::Launcher;
+use super::stdout_file::OutputFile;
 use crate::config::checks::is_local_target;
 use crate::config::layout::check_destination_now;
 use crate::sandbox::{Domain, Rules, RunPaths, writes_outside};
@@ -42,6 +43,9 @@ pub enum Launched {
         child: Child,
         /// The sandbox it runs in, for reading its errors.
         confinement: Confinement,
+        /// A transfer's stdout, when it is a memory file rather than a pipe
+        /// (see `stdout_file`).
+        output: Option<OutputFile>,
     },
     /// `--pretend`: logged, not run.
     Pretended,
@@ -113,16 +117,35 @@ impl Launcher {
             } else {
                 Stdio::null()
             })
-            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // A transfer prints a progress line after every file: into a memory
+        // file the daemon reads every 100 ms, waking nobody (`stdout_file`).
+        let output = (kind == Kind::Transfer)
+            .then(OutputFile::new)
+            .flatten()
+            .and_then(|file| Some((file.for_child().ok()?, file)));
+        let output = match output {
+            Some((stdout, file)) => {
+                command.stdout(stdout);
+                Some(file)
+            }
+            None => {
+                command.stdout(Stdio::piped());
+                None
+            }
+        };
         // In its sandbox, started from a thread that entered it (no fork).
         let spawned = match &domain {
             Some(domain) => domain.spawn(&mut command),
             None => command.spawn(),
         };
         match spawned {
-            Ok(child) => Launched::Running { child, confinement },
+            Ok(child) => Launched::Running {
+                child,
+                confinement,
+                output,
+            },
             Err(e) => Launched::NotStarted(format!(
                 "cannot start {}: {e}",
                 Path::new(program).display()

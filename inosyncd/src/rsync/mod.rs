@@ -20,6 +20,7 @@ mod split;
 mod ssh_reuse;
 mod stderr;
 mod stdout;
+mod stdout_file;
 mod stuck;
 mod supervise;
 mod verify;

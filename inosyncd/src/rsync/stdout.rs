@@ -1,7 +1,7 @@
 //! rsync's stdout: the overall progress of a transfer (`--info=progress2`, for
 //! `status`) and its closing statistics (the bytes sent, for the log line).
 //! Anything else the user asked for (`-v`) is read and dropped, so rsync never
-//! blocks on a full pipe.
+//! blocks on a full pipe (see also `stdout_file`).
 
 use std::time::{Duration, Instant};
 
@@ -11,8 +11,10 @@ use tokio::task::JoinHandle;
 
 use super::outcome::Progress;
 
-/// Reads `stdout` to its end on a task of its own, publishing progress lines on
-/// `progress`; the task returns the bytes rsync said it sent.
+/// Reads `stdout` (a pipe) to its end on a task of its own, publishing
+/// progress lines on `progress`; the task returns the bytes rsync said it
+/// sent. A transfer's stdout is a memory file instead where the kernel allows
+/// (`stdout_file`): this is for the other runs, and the fallback.
 ///
 /// rsync writes a progress line after every file: a walk of 2,000 small
 /// files to 16 targets is 32,000 lines. Only the newest line of each read is
@@ -23,16 +25,14 @@ pub fn read(
     progress: watch::Sender<Option<Progress>>,
 ) -> JoinHandle<Option<u64>> {
     tokio::spawn(async move {
-        let mut sent = None;
-        let mut pending = Vec::new();
+        let mut lines = Lines::default();
         let mut chunk = vec![0u8; 16 * 1024];
         let mut published: Option<Instant> = None;
-        let mut unpublished = None;
         loop {
             // A line held back is published once its time comes, even when
             // rsync says nothing more for a while.
             let due = published
-                .filter(|_| unpublished.is_some())
+                .filter(|_| lines.unpublished.is_some())
                 .map(|at| at + PROGRESS_EVERY);
             let n = tokio::select! {
                 read = stdout.read(&mut chunk) => match read {
@@ -41,27 +41,55 @@ pub fn read(
                 },
                 () = tokio::time::sleep_until(due.unwrap_or_else(Instant::now).into()), if due.is_some() => 0,
             };
-            pending.extend_from_slice(&chunk[..n]);
-            let (read, newest) = read_lines(&pending, &mut sent);
-            pending.drain(..read);
-            unpublished = newest.or(unpublished);
-            if published.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY)
-                && let Some(now) = unpublished.take()
+            lines.take(&chunk[..n]);
+            if published.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY) && lines.publish(&progress)
             {
-                progress.send_replace(Some(now));
                 published = Some(Instant::now());
             }
-            // A line without an end this long is not rsync's: drop it.
-            if pending.len() > 64 * 1024 {
-                pending.clear();
-            }
         }
-        sent
+        lines.sent
     })
 }
 
 /// How often what `status` shows of a transfer's progress is renewed.
-const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+pub(super) const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// What has been read of rsync's output so far.
+#[derive(Debug, Default)]
+pub(super) struct Lines {
+    /// The bytes rsync said it sent (its closing statistics).
+    pub(super) sent: Option<u64>,
+    /// The start of a line whose end has not come yet.
+    pending: Vec<u8>,
+    /// The newest progress not yet published.
+    unpublished: Option<Progress>,
+}
+
+impl Lines {
+    /// Reads `bytes`, the next of rsync's output.
+    pub(super) fn take(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        let (read, newest) = read_lines(&self.pending, &mut self.sent);
+        self.pending.drain(..read);
+        self.unpublished = newest.or(self.unpublished.take());
+        // A line without an end this long is not rsync's: drop it.
+        if self.pending.len() > 64 * 1024 {
+            self.pending.clear();
+        }
+    }
+
+    /// Publishes the newest progress read, if any since the last; whether
+    /// there was one.
+    pub(super) fn publish(&mut self, progress: &watch::Sender<Option<Progress>>) -> bool {
+        match self.unpublished.take() {
+            Some(now) => {
+                progress.send_replace(Some(now));
+                true
+            }
+            None => false,
+        }
+    }
+}
 
 /// Reads the complete lines at the start of `text` (progress lines end in
 /// '\r', the statistics in '\n'): the bytes sent go to `sent`. Returns how many
@@ -70,10 +98,14 @@ fn read_lines(text: &[u8], sent: &mut Option<u64>) -> (usize, Option<Progress>) 
     let mut read = 0;
     let mut progress_lines = Vec::new();
     while let Some(len) = text[read..].iter().position(|b| *b == b'\r' || *b == b'\n') {
-        let line = String::from_utf8_lossy(&text[read..read + len]);
-        if let Some(bytes) = parse_sent(&line) {
-            *sent = Some(bytes);
-        } else if looks_like_progress(&line) {
+        let line = &text[read..read + len];
+        // Looked at as bytes: a first sync prints a line per directory, and
+        // only the newest progress line is read as text.
+        if line.trim_ascii_start().starts_with(b"sent ") {
+            if let Some(bytes) = parse_sent(&String::from_utf8_lossy(line)) {
+                *sent = Some(bytes);
+            }
+        } else if looks_like_progress(line) {
             progress_lines.push(read..read + len);
         }
         read += len + 1;
@@ -87,8 +119,8 @@ fn read_lines(text: &[u8], sent: &mut Option<u64>) -> (usize, Option<Progress>) 
 }
 
 /// A cheap first look: a progress line holds a percentage and a rate.
-fn looks_like_progress(line: &str) -> bool {
-    line.contains('%') && line.contains("/s")
+fn looks_like_progress(line: &[u8]) -> bool {
+    line.contains(&b'%') && line.windows(2).any(|pair| pair == b"/s")
 }
 
 /// One `--info=progress2` line: `  1,234,567  45%   12.34MB/s    0:00:05 (xfr#1, to-chk=0/1)`.

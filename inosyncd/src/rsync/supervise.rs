@@ -14,6 +14,7 @@ use super::job::Job;
 use super::launch::{Kind, Launched};
 use super::outcome::{Outcome, Progress};
 use super::stderr::Stderr;
+use super::stdout_file::OutputFile;
 use super::watchdog::{Watchdog, stop_child};
 use crate::config::checks::is_local_target;
 
@@ -83,9 +84,11 @@ async fn supervise(launched: Launched, run: Supervised, stop: oneshot::Receiver<
         bytes_sent: None,
     };
     let ended = match launched {
-        Launched::Running { child, confinement } => {
-            watch_child(child, confinement, &run, stop).await
-        }
+        Launched::Running {
+            child,
+            confinement,
+            output,
+        } => watch_child(child, confinement, output, &run, stop).await,
         Launched::Pretended => not_run(Ending::Pretended),
         Launched::Refused(why) => not_run(Ending::Refused(why)),
         Launched::NotStarted(why) => not_run(Ending::NotStarted(why)),
@@ -150,6 +153,7 @@ async fn end_what_is_left(
 async fn watch_child(
     mut child: tokio::process::Child,
     confinement: Confinement,
+    output: Option<OutputFile>,
     run: &Supervised,
     mut stop: oneshot::Receiver<()>,
 ) -> Ended {
@@ -162,10 +166,16 @@ async fn watch_child(
         })),
         _ => None,
     };
-    let stdout_stats = child
-        .stdout
-        .take()
-        .map(|stdout| super::stdout::read(stdout, run.progress.clone()));
+    // A memory file is read once more when rsync has exited (`exited`); a
+    // pipe to its end.
+    let (exited, on_exit) = oneshot::channel();
+    let stdout_stats = match output {
+        Some(file) => Some(file.read(run.progress.clone(), on_exit)),
+        None => child
+            .stdout
+            .take()
+            .map(|stdout| super::stdout::read(stdout, run.progress.clone())),
+    };
     let stderr_lines = child
         .stderr
         .take()
@@ -220,6 +230,7 @@ async fn watch_child(
     if let Some(group) = group {
         end_what_is_left(group, status.as_ref().ok(), stopped, &run.label).await;
     }
+    let _ = exited.send(());
     let bytes_sent = output_of(stdout_stats, None).await;
     let stderr = output_of(stderr_lines, Stderr::default()).await;
     output_of(writer, ()).await;

@@ -52,7 +52,9 @@ pub async fn compare(job: &Job, checksum: bool) -> Result<Vec<Difference>, Compa
     let argv = job.verify_argv(checksum);
     let label = format!("{} -> {}", job.source.display(), job.destination);
     let (child, confinement) = match job.launch.spawn(Kind::DryRun, job, &argv, None, &label) {
-        Launched::Running { child, confinement } => (child, confinement),
+        Launched::Running {
+            child, confinement, ..
+        } => (child, confinement),
         Launched::Pretended => return Err(CompareError::Pretend),
         Launched::Refused(why) | Launched::NotStarted(why) => {
             return Err(CompareError::NotStarted(why));

@@ -138,7 +138,9 @@ pub(super) async fn rename(job: &Job) -> Result<Vec<bool>, SshRenameError> {
             .launch
             .spawn(Kind::RemoteShell, job, &argv, Some(&stdin), &label)
         {
-            Launched::Running { child, confinement } => (child, confinement),
+            Launched::Running {
+                child, confinement, ..
+            } => (child, confinement),
             Launched::Pretended => return Ok(vec![false; job.moves.len()]),
             Launched::Refused(why) | Launched::NotStarted(why) => {
                 return Err(SshRenameError::NotStarted(why));
