@@ -18,6 +18,9 @@ use tokio::task::JoinHandle;
 use super::outcome::Progress;
 use super::stdout::{Lines, PROGRESS_EVERY};
 
+/// What is read of it at most every [`PROGRESS_EVERY`] while rsync runs.
+const READ_PER_TICK: u64 = 8 << 20;
+
 /// Read bytes are given back once this many have gathered.
 const GIVE_BACK_EVERY: u64 = 1 << 20;
 
@@ -29,9 +32,17 @@ impl OutputFile {
     /// A new, empty one; `None` where the kernel makes none (the caller pipes
     /// stdout instead).
     pub fn new() -> Option<OutputFile> {
-        // SAFETY: a plain system call with a NUL-terminated name; the
-        // descriptor it returns is owned from here on.
-        let fd = unsafe { libc::memfd_create(c"inosync-rsync-stdout".as_ptr(), libc::MFD_CLOEXEC) };
+        // Never executable (kernels since 6.3 ask for it to be said; older
+        // ones refuse the flag, and get the call without it).
+        let create = |flags| {
+            // SAFETY: a plain system call with a NUL-terminated name; the
+            // descriptor it returns is owned from here on.
+            unsafe { libc::memfd_create(c"inosync-rsync-stdout".as_ptr(), flags) }
+        };
+        let mut fd = create(libc::MFD_CLOEXEC | libc::MFD_NOEXEC_SEAL);
+        if fd < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+            fd = create(libc::MFD_CLOEXEC);
+        }
         if fd < 0 {
             return None;
         }
@@ -63,11 +74,16 @@ impl OutputFile {
                     _ = &mut exited => true,
                     () = tokio::time::sleep(PROGRESS_EVERY) => false,
                 };
-                loop {
+                // At most this much a tick while rsync runs, so a run that
+                // prints without end (`--debug=ALL`) never holds a runtime
+                // thread; all that is left once it has exited.
+                let mut budget = if last { u64::MAX } else { READ_PER_TICK };
+                while budget > 0 {
                     match self.0.read_at(&mut chunk, offset) {
                         Ok(0) => break,
                         Ok(n) => {
                             offset += n as u64;
+                            budget = budget.saturating_sub(n as u64);
                             lines.take(&chunk[..n]);
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
