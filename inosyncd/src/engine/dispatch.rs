@@ -8,7 +8,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::Engine;
-use super::lanes::Lane;
+use super::lanes::{Lane, Weight};
 use super::pair::Run;
 use super::source;
 use crate::rsync::{self, Job, Outcome, RunResult};
@@ -28,7 +28,7 @@ impl Engine {
     /// Starts the pending batch of pair `i` of watch `id`: the job goes to the
     /// runner now, and a task sends back its outcome as [`Done`]. A batch of
     /// many paths is split over at most `share` processes (`split_share`).
-    pub(super) fn start(&mut self, id: u32, i: usize, lane: Lane, share: usize) {
+    pub(super) fn start(&mut self, id: u32, i: usize, weight: Weight, share: usize) {
         // Never rsync from a root that is not the tree we watch.
         if !self.check_source(id) {
             return;
@@ -55,8 +55,15 @@ impl Engine {
         let lane = if batch.full || !batch.trees.is_empty() {
             Lane::Large
         } else {
-            lane
+            weight.lane
         };
+        // A few small files, neither moved nor brought from outside (whose
+        // trees' bytes are not known): see `lanes::is_brief`.
+        job.brief = lane == Lane::Small
+            && batch.moves.is_empty()
+            && weight
+                .small_bytes
+                .is_some_and(|bytes| super::lanes::is_brief(bytes, speed));
         if batch.full {
             self.metrics.record_full_sync(batch.full_reason);
         }
@@ -78,6 +85,13 @@ impl Engine {
         job.compare_contents = batch.full && pair.compares_contents();
         job.paths =
             (!batch.full).then(|| crate::listed_paths::for_rsync(&watch.spec.path, batch.paths));
+        // What lies below a source directory named like rsync's partial
+        // directory is never mirrored (README "Guarantees"), listed or not.
+        if let Some(paths) = &mut job.paths
+            && rsync::partial_dir_arg(&job.extra).is_some()
+        {
+            paths.retain(|path| !rsync::below_partial_dir(path));
+        }
         // A path rsync cannot transfer is held and shown, never handed to it (a
         // listed path it cannot even stat fails the whole run).
         if let Some(paths) = &mut job.paths {
@@ -205,6 +219,7 @@ impl Engine {
             deleting: false,
             sweep: Vec::new(),
             sweeping: false,
+            brief: false,
             launch: rsync::Launcher::new(self.policy.clone(), self.roots()),
         })
     }

@@ -20,6 +20,9 @@ use super::Engine;
 /// while. 8 MiB takes under a second on a 100 Mbit/s link.
 pub(super) const SMALL_MAX_BYTES: u64 = 8 << 20;
 
+/// A small batch of at most this many bytes is brief (see [`is_brief`]).
+pub(super) const BRIEF_MAX_BYTES: u64 = 1 << 20;
+
 /// A batch listing this many paths is large whatever their bytes: the target
 /// host's work on that many entries lasts seconds. A burst of a few thousand
 /// small files is not large: a few hundred milliseconds of CPU, little data
@@ -56,6 +59,15 @@ impl LargeRuns {
     }
 }
 
+/// The lane a batch takes, with the bytes of a small one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Weight {
+    /// Which cap it counts against.
+    pub(super) lane: Lane,
+    /// Its listed bytes, when it is small (see [`is_brief`]).
+    pub(super) small_bytes: Option<u64>,
+}
+
 /// Which cap a batch counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Lane {
@@ -65,26 +77,37 @@ pub(super) enum Lane {
     Large,
 }
 
-/// Whether listed paths are small together: fewer than [`LARGE_MIN_PATHS`],
-/// and at most [`SMALL_MAX_BYTES`] of regular files as they are now
-/// (`size_of`: [`file_size`]; a path that cannot be looked at counts as
-/// nothing: it is gone, or rsync will say why). Symlinks are not followed.
-fn is_small_by<'a>(
+/// The bytes of listed paths that are small together: fewer than
+/// [`LARGE_MIN_PATHS`], and at most [`SMALL_MAX_BYTES`] of regular files as
+/// they are now (`size_of`: [`file_size`]; a path that cannot be looked at
+/// counts as nothing: it is gone, or rsync will say why), or `None`. Symlinks
+/// are not followed.
+fn small_bytes_by<'a>(
     count: usize,
     paths: impl Iterator<Item = &'a [u8]>,
     mut size_of: impl FnMut(&[u8]) -> u64,
-) -> bool {
+) -> Option<u64> {
     if count >= LARGE_MIN_PATHS {
-        return false;
+        return None;
     }
     let mut bytes = 0u64;
     for rel in paths {
         bytes = bytes.saturating_add(size_of(rel));
         if bytes > SMALL_MAX_BYTES {
-            return false;
+            return None;
         }
     }
-    true
+    Some(bytes)
+}
+
+/// Whether a small batch of `bytes` (at `speed` KB/s, 0: unlimited) is brief:
+/// over within about a second, so rsync is asked for neither progress
+/// (`status` shows it after a second) nor a partial directory (at most
+/// [`BRIEF_MAX_BYTES`] would be sent again after a stop). Each costs a line
+/// or an `lstat` per file: together about a tenth of a burst of small files
+/// (README "Performance").
+pub(super) fn is_brief(bytes: u64, speed: u32) -> bool {
+    bytes <= BRIEF_MAX_BYTES && (speed == 0 || bytes <= u64::from(speed) * 1024)
 }
 
 /// The size of a regular file of the tree now (anything else: 0).
@@ -110,22 +133,32 @@ fn cpus() -> usize {
 impl Engine {
     /// The lane the pending batch of pair `i` of watch `id` would take (the
     /// sizes of its files kept in `sizes` for the other targets).
-    pub(super) fn lane_of(&self, id: u32, i: usize, sizes: &mut Sizes) -> Lane {
+    pub(super) fn weigh(&self, id: u32, i: usize, sizes: &mut Sizes) -> Weight {
+        let large = Weight {
+            lane: Lane::Large,
+            small_bytes: None,
+        };
         let Some(watch) = self.watches.get(&id) else {
-            return Lane::Large;
+            return large;
         };
         let root = &watch.spec.path;
         let listed = watch.pairs.get(i).and_then(|pair| pair.listed_pending());
         let known = sizes.0.entry(id).or_default();
-        let small = listed.is_some_and(|(count, paths)| {
-            is_small_by(count, paths, |rel| match known.get(rel) {
+        let small_bytes = listed.and_then(|(count, paths)| {
+            small_bytes_by(count, paths, |rel| match known.get(rel) {
                 Some(size) => *size,
                 None => *known
                     .entry(rel.to_vec())
                     .or_insert_with(|| file_size(root, rel)),
             })
         });
-        if small { Lane::Small } else { Lane::Large }
+        match small_bytes {
+            Some(_) => Weight {
+                lane: Lane::Small,
+                small_bytes,
+            },
+            None => large,
+        }
     }
 
     /// Large runs that moved no data for [`STALLED_AFTER`] give up their large
@@ -205,7 +238,7 @@ mod tests {
     use super::*;
 
     fn is_small<'a>(root: &Path, count: usize, paths: impl Iterator<Item = &'a [u8]>) -> bool {
-        is_small_by(count, paths, |rel| file_size(root, rel))
+        small_bytes_by(count, paths, |rel| file_size(root, rel)).is_some()
     }
 
     #[test]
@@ -219,6 +252,21 @@ mod tests {
         assert!(is_small(dir.path(), 1, one(b"gone")));
         assert!(!is_small(dir.path(), 1, one(b"big")));
         assert!(!is_small(dir.path(), LARGE_MIN_PATHS, one(b"small")));
+    }
+
+    #[test]
+    fn brief_means_a_megabyte_at_most_and_a_second_at_the_speed_limit() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("a"), vec![0u8; 1000]).expect("write");
+        std::fs::write(dir.path().join("b"), vec![0u8; 24]).expect("write");
+        let paths = [&b"a"[..], b"b", b"gone"];
+        let bytes = small_bytes_by(3, paths.into_iter(), |rel| file_size(dir.path(), rel));
+        assert_eq!(bytes, Some(1024));
+        assert!(is_brief(1024, 0));
+        assert!(is_brief(1024, 1), "1 KB/s sends 1024 bytes in a second");
+        assert!(is_brief(BRIEF_MAX_BYTES, 0));
+        assert!(!is_brief(BRIEF_MAX_BYTES + 1, 0));
+        assert!(!is_brief(512 << 10, 100), "five seconds at 100 KB/s");
     }
 
     #[test]

@@ -183,10 +183,10 @@ impl Engine {
             // Chosen just before it starts: an earlier start in this pass may
             // have made it a full sync (a replaced root found by its source
             // check), which is large.
-            let lane = self.lane_of(id, i, &mut sizes);
-            if self.has_room(lane) {
-                let share = self.split_share(lane, due);
-                self.start(id, i, lane, share);
+            let weight = self.weigh(id, i, &mut sizes);
+            if self.has_room(weight.lane) {
+                let share = self.split_share(weight.lane, due);
+                self.start(id, i, weight, share);
             }
             due -= 1;
         }

@@ -6,6 +6,12 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use super::job::Job;
 
+/// What a transfer prints on stdout: closing statistics and overall progress.
+const INFO: &str = "--info=stats1,progress2";
+
+/// What a brief one prints: closing statistics only.
+const INFO_BRIEF: &str = "--info=stats1";
+
 impl Job {
     /// The command line. A full sync is `rsync -a --delete`; a batch lists exactly
     /// the changed paths on stdin (`--files-from=- --from0`), so rsync does not walk
@@ -20,11 +26,16 @@ impl Job {
             "--mkpath".into(),
         ];
         // What a stopped transfer received waits beside the file, never in
-        // its place (see `leftovers`).
-        args.extend(super::leftovers::partial_dir_arg(&self.extra));
-        // On stdout: overall progress (for `status`) and closing statistics (for
-        // the log line of each sync).
-        args.push("--info=stats1,progress2".into());
+        // its place (see `leftovers`); not for a brief run, which would send
+        // little again (its name excluded instead, below).
+        let partial_dir = super::leftovers::partial_dir_arg(&self.extra);
+        if !self.brief {
+            args.extend(partial_dir.clone());
+        }
+        // On stdout: overall progress (for `status`, not asked of a brief run,
+        // over before it shows) and closing statistics (for the log line of
+        // each sync).
+        args.push(if self.brief { INFO_BRIEF } else { INFO }.into());
         let delete_delay = super::leftovers::delete_delay_arg(&self.extra);
         let mut arg = |s: &str| args.push(s.to_string());
         match self.paths {
@@ -133,6 +144,12 @@ impl Job {
         for extra in &self.extra {
             argv.push(extra.into());
         }
+        if self.brief && partial_dir.is_some() {
+            // The rule rsync adds for its partial directory, after every
+            // other: a source entry of that name is never sent, a target's
+            // never deleted but in a directory deleted whole.
+            argv.push(super::leftovers::partial_dir_rule().into());
+        }
         if let Some(rsh) = &self.rsh {
             argv.push(rsh.into());
         }
@@ -162,7 +179,7 @@ impl Job {
         let mut argv: Vec<OsString> = self
             .argv()
             .into_iter()
-            .filter(|a| a != "--info=stats1,progress2" && *a != risk)
+            .filter(|a| a != INFO && a != INFO_BRIEF && *a != risk)
             .collect();
         let mut extra: Vec<OsString> = vec![
             "--dry-run".into(),
@@ -305,6 +322,34 @@ mod tests {
              --modify-window=-1 --bwlimit=500 --timeout=600 --exclude=/cache/ '--rsh=ssh -p 22' \
              /srv/blog/ backup@m1:/srv/blog/"
         );
+    }
+
+    #[test]
+    fn a_brief_run_asks_for_no_progress_nor_partial_directory_and_excludes_its_name_last() {
+        let mut brief = job(Some(vec![b"new".to_vec()]));
+        brief.recursive = true;
+        brief.walk = true;
+        brief.brief = true;
+        let argv = display_argv(&brief.argv());
+        assert!(
+            !argv.contains("--partial-dir") && !argv.contains("progress2"),
+            "{argv}"
+        );
+        assert!(argv.contains(" --info=stats1 "), "{argv}");
+        // rsync's own rule for its partial directory comes after every other,
+        // the user's included: so does ours.
+        assert!(
+            argv.ends_with(
+                "'--rsh=ssh -p 22' '--filter=-p .inosync-partial/' /srv/blog/ backup@m1:/srv/blog/"
+            ),
+            "{argv}"
+        );
+        // Writing in place, the user's choice, has no partial directory to
+        // exclude either way.
+        brief.extra = vec!["--inplace".into()];
+        let argv = display_argv(&brief.argv());
+        assert!(!argv.contains("-p .inosync-partial"), "{argv}");
+        assert!(argv.contains("'--filter=R .inosync-partial/'"), "{argv}");
     }
 
     #[test]

@@ -78,6 +78,10 @@ pub struct Job {
     /// The listed paths are directories to sweep (see `leftovers`): delete the
     /// partial directory and rsync's temp files in each, transfer nothing.
     pub sweeping: bool,
+    /// Over within about a second (a few small files, see
+    /// `engine/lanes.rs`): rsync is asked for neither progress nor a partial
+    /// directory, whose cost per file is a tenth of such a run.
+    pub brief: bool,
     /// How its children are started: `--pretend`, the layout check before each,
     /// the sandbox.
     pub launch: Launcher,

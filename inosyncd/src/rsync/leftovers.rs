@@ -56,6 +56,24 @@ pub fn delete_delay_arg(extra: &[String]) -> Option<&'static str> {
     (!extra.iter().any(|a| when.contains(&a.as_str()))).then_some("--delete-delay")
 }
 
+/// Whether `path` lies below a directory named [`PARTIAL_DIR`]. rsync's rule
+/// for that directory matches the directory, not a path listed below it (a
+/// listed path's directories are sent as implied ones, which no rule
+/// matches), so such a path is never listed: it would be mirrored.
+pub fn below_partial_dir(path: &[u8]) -> bool {
+    path.split(|b| *b == b'/')
+        .rev()
+        .skip(1)
+        .any(|name| name == PARTIAL_DIR.as_bytes())
+}
+
+/// The rule rsync adds after every other for its partial directory (see
+/// above), for a run without one (`Job::brief`): the same names are sent,
+/// kept and deleted with it or without it.
+pub fn partial_dir_rule() -> String {
+    format!("--filter=-p {PARTIAL_DIR}/")
+}
+
 /// The rule that lets a `--delete` run remove stale partial directories on the
 /// receiver (rsync's own rule, added last, would protect them).
 pub fn risk_partial_dirs() -> String {
@@ -144,6 +162,25 @@ pub fn file_of_temp(path: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_what_lies_below_a_partial_directory_is_below_one() {
+        for below in [&b".inosync-partial/x"[..], b"a/.inosync-partial/b/c"] {
+            assert!(
+                below_partial_dir(below),
+                "{}",
+                String::from_utf8_lossy(below)
+            );
+        }
+        for not in [
+            &b".inosync-partial"[..],
+            b"a/.inosync-partial",
+            b"a/.inosync-partial2/x",
+            b"x.inosync-partial/y",
+        ] {
+            assert!(!below_partial_dir(not), "{}", String::from_utf8_lossy(not));
+        }
+    }
 
     fn split(rules: &[u8]) -> Vec<String> {
         rules

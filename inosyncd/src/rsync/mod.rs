@@ -29,7 +29,9 @@ mod watchdog;
 #[cfg(test)]
 pub use exit_code::class_of;
 pub use job::{Job, Move};
-pub use leftovers::{PARTIAL_DIR, file_of_temp, parents as leftover_dirs};
+pub use leftovers::{
+    PARTIAL_DIR, below_partial_dir, file_of_temp, parents as leftover_dirs, partial_dir_arg,
+};
 #[cfg(test)]
 pub use outcome::FailureClass;
 pub use outcome::{Outcome, Progress, RunResult};

@@ -107,3 +107,54 @@ fn global_and_per_watch_excludes_neither_transfer_nor_trigger() {
     }
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// A source entry named like rsync's partial directory is never mirrored,
+/// whether the run has that directory (a large one) or not (a brief one:
+/// a few small files, see README "Performance"), listed or walked.
+#[test]
+fn a_source_entry_named_like_the_partial_directory_is_never_mirrored() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.counted_config(0.0));
+    daemon.wait_idle();
+    let before = fx.rsync_calls().len();
+
+    // Listed (files in the root) and walked (a directory made now).
+    fs::write(fx.src.join("a"), "a").unwrap();
+    fs::create_dir(fx.src.join(".inosync-partial")).unwrap();
+    fs::write(fx.src.join(".inosync-partial/x"), "not mirrored").unwrap();
+    fs::create_dir_all(fx.src.join("new/.inosync-partial")).unwrap();
+    fs::write(fx.src.join("new/b"), "b").unwrap();
+    fs::write(fx.src.join("new/.inosync-partial/y"), "not mirrored").unwrap();
+    daemon.wait_idle();
+    let brief: Vec<String> = fx.rsync_calls()[before..]
+        .iter()
+        .filter(|c| !c.contains("--partial-dir") && !c.contains("progress2"))
+        .cloned()
+        .collect();
+    assert!(!brief.is_empty(), "no brief run: {:?}", fx.rsync_calls());
+    // And a large one, beside the same names.
+    let big = fs::File::create(fx.src.join("new/big")).unwrap();
+    big.set_len(9 << 20).unwrap();
+    drop(big);
+    fs::write(fx.src.join("new/.inosync-partial/z"), "not mirrored").unwrap();
+    daemon.wait_idle();
+    assert!(
+        fx.rsync_calls()
+            .last()
+            .is_some_and(|c| c.contains("--partial-dir")),
+        "{:?}",
+        fx.rsync_calls()
+    );
+
+    assert_eq!(fs::read_to_string(fx.dst.join("a")).unwrap(), "a");
+    assert_eq!(fs::read_to_string(fx.dst.join("new/b")).unwrap(), "b");
+    assert_eq!(fs::metadata(fx.dst.join("new/big")).unwrap().len(), 9 << 20);
+    for partial in [".inosync-partial", "new/.inosync-partial"] {
+        assert!(
+            !fx.dst.join(partial).exists(),
+            "{partial} was mirrored by {:?}\n{}",
+            fx.rsync_calls(),
+            daemon.log()
+        );
+    }
+}

@@ -4,7 +4,7 @@
 
 use super::fake::synced;
 use super::{Harness, Spec};
-use crate::engine::lanes::SMALL_MAX_BYTES;
+use crate::engine::lanes::{BRIEF_MAX_BYTES, SMALL_MAX_BYTES};
 use crate::watcher::Change;
 
 fn tree(watch: u32, rel: &str) -> Change {
@@ -212,4 +212,67 @@ async fn full_syncs_found_as_a_batch_starts_keep_to_the_large_cap() {
         h.job(0).paths
     );
     assert_eq!(h.started(), 1, "full syncs beside the large cap");
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_a_few_small_files_neither_moved_nor_brought_in_make_a_brief_run() {
+    let h = Harness::start(Spec {
+        max_parallel: 8,
+        ..Spec::default()
+    })
+    .await;
+    std::fs::write(h.root(0).join("small"), vec![0u8; 1000]).expect("write");
+    h.change(0, "small").await;
+    assert!(last(&h).brief, "a 1,000-byte change was not brief");
+    finish_all(&h).await;
+
+    // Over a megabyte: an interrupted run would send it again.
+    let two = std::fs::File::create(h.root(0).join("two")).expect("create");
+    two.set_len(BRIEF_MAX_BYTES + 1).expect("sparse file");
+    h.change(0, "two").await;
+    assert!(
+        !last(&h).brief,
+        "{} bytes were brief: {:?}",
+        BRIEF_MAX_BYTES + 1,
+        last(&h).paths
+    );
+    finish_all(&h).await;
+
+    // Five seconds at the speed limit: progress shows after one.
+    h.set_speed(None, 100).await;
+    std::fs::write(h.root(0).join("half"), vec![0u8; 512 << 10]).expect("write");
+    h.change(0, "half").await;
+    assert!(!last(&h).brief, "512 KiB at 100 KB/s was brief");
+    finish_all(&h).await;
+    h.set_speed(None, 0).await;
+
+    // A tree from outside and a move: their bytes are not known.
+    h.inject(vec![tree(0, "from-outside")]).await;
+    assert!(!last(&h).brief, "a tree brought in was brief");
+    finish_all(&h).await;
+    h.inject(vec![Change::Move {
+        watch: 0,
+        from: b"small".to_vec(),
+        to: b"moved".to_vec(),
+        implied: Vec::new(),
+    }])
+    .await;
+    assert!(!last(&h).brief, "a move was brief");
+}
+
+/// The job started last.
+fn last(h: &Harness) -> crate::rsync::Job {
+    h.job(h.started() - 1)
+}
+
+/// Every run ends synced, and any run that follows (an ended one is left
+/// as it ended), until none is left.
+async fn finish_all(h: &Harness) {
+    let mut done = 0;
+    while done < h.started() {
+        done = h.started();
+        for i in 0..done {
+            h.finish(i, synced()).await;
+        }
+    }
 }
