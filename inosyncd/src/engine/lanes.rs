@@ -210,17 +210,19 @@ impl Engine {
     /// How many rsync processes a batch of `lane` starting now may be split
     /// into (when it lists enough paths): its lane's free slots shared with
     /// the `due` batches still to start in this pass (itself included),
-    /// at most two processes per CPU among them (a split puts idle CPUs to
-    /// work for one target; with many targets due, every CPU has work
-    /// already), and at most `max_parallel_large`.
+    /// at most two processes per CPU among them and those already running (a
+    /// split puts idle CPUs to work for one target; with many targets due or
+    /// running, every CPU has work already, and each extra process is only
+    /// more work), and at most `max_parallel_large`.
     pub(super) fn split_share(&self, lane: Lane, due: usize) -> usize {
         let free = match lane {
             Lane::Large => self.large_slots_free(),
             Lane::Small => (self.config.max_parallel as usize).saturating_sub(self.running),
         };
         let due = due.max(1);
+        let idle = (2 * cpus()).saturating_sub(self.running);
         (free / due)
-            .min((2 * cpus() / due).max(1))
+            .min((idle / due).max(1))
             .min(self.large_cap())
             .max(1)
     }

@@ -276,3 +276,34 @@ async fn finish_all(h: &Harness) {
         }
     }
 }
+
+/// The last targets of a burst to sixteen start while the others' runs keep
+/// every CPU busy: split, they would only add processes.
+#[tokio::test(start_paused = true)]
+async fn no_batch_is_split_while_the_cpus_have_other_runs() {
+    let names: Vec<&'static str> = (0..2500)
+        .map(|i| &*Box::leak(format!("d{}/f{i}", i % 50).into_boxed_str()))
+        .collect();
+    let h = Harness::start(Spec {
+        targets: 16,
+        max_parallel: 64,
+        files: Box::leak(names.clone().into_boxed_slice()),
+        ..Spec::default()
+    })
+    .await;
+    h.pause(true).await;
+    h.inject(
+        names
+            .iter()
+            .map(|n| Change::Path {
+                watch: 0,
+                rel: n.as_bytes().to_vec(),
+            })
+            .collect(),
+    )
+    .await;
+    h.pause(false).await;
+    assert_eq!(h.started(), 16);
+    let split: Vec<usize> = (0..16).map(|i| h.job(i).split).collect();
+    assert_eq!(split, vec![1; 16], "split while the CPUs were busy");
+}
