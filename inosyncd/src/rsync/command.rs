@@ -6,6 +6,17 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use super::job::Job;
 
+/// How a transfer of listed paths reads them: as arguments below the source
+/// (`--relative`, see `listing`), or NUL-separated on stdin.
+fn list_option(by_args: bool, arg: &mut impl FnMut(&str)) {
+    if by_args {
+        arg("--relative");
+    } else {
+        arg("--from0");
+        arg("--files-from=-");
+    }
+}
+
 /// What a transfer prints on stdout: closing statistics and overall progress.
 const INFO: &str = "--info=stats1,progress2";
 
@@ -14,12 +25,13 @@ const INFO_BRIEF: &str = "--info=stats1";
 
 impl Job {
     /// The command line. A full sync is `rsync -a --delete`; a batch lists exactly
-    /// the changed paths on stdin (`--files-from=- --from0`), so rsync does not walk
-    /// the tree (those that no longer exist are deleted by a run of their own, see
+    /// the changed paths (as arguments, `--relative`, or on stdin, `--files-from=-
+    /// --from0`: see `listing`), so rsync does not walk the tree (those that no longer exist are deleted by a run of their own, see
     /// `deletions`), and
     /// copies each listed file even when its size and whole-second mtime match
     /// (`--ignore-times`): we know it changed, rsync's quick check would not.
     pub fn argv(&self) -> Vec<OsString> {
+        let by_args = self.lists_as_args();
         let mut args: Vec<String> = vec![
             "--archive".into(),
             "--secluded-args".into(),
@@ -80,8 +92,7 @@ impl Job {
                 // The trees brought by renames: compared (size and exact mtime, so
                 // unchanged files are not sent), with what is extra deleted. A
                 // tree gone by the time rsync reads it has its deletion queued.
-                arg("--from0");
-                arg("--files-from=-");
+                list_option(by_args, &mut arg);
                 arg("--recursive");
                 if !self.keep_deleted {
                     arg("--delete");
@@ -105,8 +116,13 @@ impl Job {
                 // Missing paths are deleted by a run of their own (see
                 // `deletions`); one that vanishes after it was looked at has its
                 // deletion queued as an event.
-                arg("--from0");
-                arg("--files-from=-");
+                list_option(by_args, &mut arg);
+                if by_args {
+                    // As with `--files-from`: a listed directory is made,
+                    // not walked.
+                    arg("--no-recursive");
+                    arg("--dirs");
+                }
                 arg("--ignore-missing-args");
                 if !self.keep_deleted {
                     arg("--force");
@@ -161,13 +177,29 @@ impl Job {
             argv.push("--filter=H *".into());
             argv.push("--filter=P *".into());
         }
-        let mut source = self.source.clone().into_os_string().into_vec();
-        if !source.ends_with(b"/") {
-            source.push(b'/');
+        match self.paths.as_deref() {
+            Some(paths) if by_args => argv.extend(super::listing::as_args(&self.source, paths)),
+            _ => {
+                let mut source = self.source.clone().into_os_string().into_vec();
+                if !source.ends_with(b"/") {
+                    source.push(b'/');
+                }
+                argv.push(OsString::from_vec(source));
+            }
         }
-        argv.push(OsString::from_vec(source));
         argv.push(self.destination.clone().into());
         argv
+    }
+
+    /// Whether this job's paths go to rsync as arguments rather than on stdin
+    /// (see `listing`): a transfer of listed paths whose list fits.
+    pub fn lists_as_args(&self) -> bool {
+        match &self.paths {
+            Some(paths) if !self.deleting && !self.sweeping => {
+                super::listing::fits_as_args(&self.source, paths)
+            }
+            _ => false,
+        }
     }
 
     /// The command line of a dry run of this (full) job that itemizes what it
@@ -239,8 +271,10 @@ impl Job {
         }
     }
 
-    /// What rsync reads on stdin: each changed path followed by a NUL, so names with
-    /// newlines, leading dashes or any other byte pass unchanged.
+    /// What rsync reads on stdin: the rules of a deletion or a sweep, or each
+    /// changed path followed by a NUL (so names with newlines, leading dashes
+    /// or any other byte pass unchanged) when they do not go as arguments
+    /// (see `listing`).
     pub fn stdin(&self) -> Option<Vec<u8>> {
         let paths = self.paths.as_ref()?;
         if self.deleting {
@@ -248,6 +282,9 @@ impl Job {
         }
         if self.sweeping {
             return Some(super::leftovers::sweep_rules(paths));
+        }
+        if self.lists_as_args() {
+            return None;
         }
         let mut list = Vec::with_capacity(paths.iter().map(|p| p.len() + 1).sum());
         for path in paths {
@@ -340,7 +377,7 @@ mod tests {
         // the user's included: so does ours.
         assert!(
             argv.ends_with(
-                "'--rsh=ssh -p 22' '--filter=-p .inosync-partial/' /srv/blog/ backup@m1:/srv/blog/"
+                "'--rsh=ssh -p 22' '--filter=-p .inosync-partial/' /srv/blog/./new backup@m1:/srv/blog/"
             ),
             "{argv}"
         );
@@ -401,13 +438,70 @@ mod tests {
     }
 
     #[test]
-    fn batch_lists_paths_on_stdin_with_nul() {
+    fn a_batch_lists_its_paths_as_arguments_below_the_source() {
         let job = job(Some(vec![
             b"a b".to_vec(),
             b"-x\nnl".to_vec(),
             b"\xff".to_vec(),
         ]));
-        assert!(job.argv().contains(&OsString::from("--files-from=-")));
-        assert_eq!(job.stdin().unwrap(), b"a b\0-x\nnl\0\xff\0");
+        let argv = job.argv();
+        assert_eq!(job.stdin(), None);
+        let tail: Vec<&[u8]> = argv[argv.len() - 4..]
+            .iter()
+            .map(|a| a.as_bytes())
+            .collect();
+        assert_eq!(
+            tail,
+            vec![
+                &b"/srv/blog/./a b"[..],
+                b"/srv/blog/./-x\nnl",
+                b"/srv/blog/./\xff",
+                b"backup@m1:/srv/blog/"
+            ]
+        );
+        let argv = display_argv(&argv);
+        // As `--files-from` does: relative names, listed directories made
+        // rather than walked.
+        assert!(
+            argv.contains(" --relative --no-recursive --dirs --ignore-missing-args "),
+            "{argv}"
+        );
+        assert!(
+            !argv.contains("--files-from") && !argv.contains("--from0"),
+            "{argv}"
+        );
+        let mut walk = job.clone();
+        walk.recursive = true;
+        let argv = display_argv(&walk.argv());
+        assert!(argv.contains(" --relative --recursive "), "{argv}");
+        assert!(!argv.contains("--no-recursive"), "{argv}");
+    }
+
+    #[test]
+    fn a_batch_too_long_for_arguments_is_listed_on_stdin_with_nul() {
+        // Past any ARG_MAX / 4 (at most 1.5 MiB: 6 MiB / 4).
+        let mut paths: Vec<Vec<u8>> = (0..4000)
+            .map(|i| vec![b'a' + (i % 26) as u8; 400])
+            .collect();
+        paths[0] = b"-x\nnl".to_vec();
+        let job = job(Some(paths));
+        let argv = job.argv();
+        assert!(argv.contains(&OsString::from("--files-from=-")));
+        assert!(argv.contains(&OsString::from("/srv/blog/")));
+        let stdin = job.stdin().expect("a list on stdin");
+        assert!(stdin.starts_with(b"-x\nnl\0bbbb"));
+        assert_eq!(stdin.iter().filter(|b| **b == 0).count(), 4000);
+    }
+
+    #[test]
+    fn deletions_and_sweeps_keep_their_rules_on_stdin() {
+        for kind in [0, 1] {
+            let mut job = job(Some(vec![b"gone".to_vec()]));
+            job.deleting = kind == 0;
+            job.sweeping = kind == 1;
+            assert!(job.stdin().is_some());
+            let argv = display_argv(&job.argv());
+            assert!(argv.ends_with(" /srv/blog/ backup@m1:/srv/blog/"), "{argv}");
+        }
     }
 }

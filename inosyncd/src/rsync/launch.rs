@@ -69,7 +69,7 @@ impl Launcher {
         label: &str,
     ) -> Launched {
         if self.policy.pretend {
-            pretend(kind, argv, list, label);
+            pretend(kind, job, argv, list, label);
             return Launched::Pretended;
         }
         let local = is_local_target(&job.destination);
@@ -221,14 +221,16 @@ enum NotConfined {
     Required(String),
 }
 
-/// `--pretend`: the command line and what it would read on stdin, one item a
-/// line.
-fn pretend(kind: Kind, argv: &[OsString], list: Option<&[u8]>, label: &str) {
-    let items: Vec<&[u8]> = list
-        .map(|l| l.split(|b| *b == 0).filter(|i| !i.is_empty()).collect())
-        .unwrap_or_default();
+/// `--pretend`: the command line and what it would read on stdin (or the
+/// paths it lists as arguments), one item a line.
+fn pretend(kind: Kind, job: &Job, argv: &[OsString], list: Option<&[u8]>, label: &str) {
+    let items: Vec<&[u8]> = match (list, &job.paths) {
+        (Some(list), _) => list.split(|b| *b == 0).filter(|i| !i.is_empty()).collect(),
+        (None, Some(paths)) if kind == Kind::Transfer => paths.iter().map(Vec::as_slice).collect(),
+        _ => Vec::new(),
+    };
     let what = match kind {
-        Kind::Transfer if list.is_some() => format!("{} paths", items.len()),
+        Kind::Transfer if job.paths.is_some() => format!("{} paths", items.len()),
         Kind::Transfer => "whole tree".to_string(),
         Kind::DryRun => "verify".to_string(),
         Kind::RemoteShell => "renames".to_string(),

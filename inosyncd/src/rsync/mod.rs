@@ -9,6 +9,7 @@ mod exit_code;
 mod job;
 mod launch;
 mod leftovers;
+mod listing;
 mod made;
 mod outcome;
 mod policy;

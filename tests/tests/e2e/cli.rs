@@ -44,7 +44,7 @@ fn pretend_logs_the_argv_and_leaves_the_target_alone() {
         log.contains("would run (whole tree)"),
         "initial full sync not shown: {log}"
     );
-    assert!(log.contains("--files-from=-"), "batch not shown: {log}");
+    assert!(log.contains("--relative"), "batch not shown: {log}");
     assert!(log.contains("odd name.txt"), "listed path not shown: {log}");
 }
 

@@ -80,7 +80,7 @@ fn a_transfer_that_ends_during_the_comparison_is_not_drift() {
         &wrapper,
         format!(
             "#!/bin/sh\ncase \"$*\" in *--dry-run*)\n  '{rsync}' \"$@\"; rc=$?\n  \
-             i=0; while [ $i -lt 600 ] && pgrep -f -- --files-from=- >/dev/null; do \
+             i=0; while [ $i -lt 600 ] && pgrep -f -- --ignore-missing-args >/dev/null; do \
              sleep 0.05; i=$((i+1)); done\n  exit $rc;;\nesac\nexec '{rsync}' \"$@\"\n",
             rsync = inosync_tests::real_rsync().display(),
         ),
@@ -189,7 +189,7 @@ fn a_change_made_and_synced_during_the_comparison_is_not_drift() {
              i=0; while [ $i -lt 400 ] && [ ! -e '{src}/late' ]; do sleep 0.05; i=$((i+1)); done\n  \
              '{rsync}' \"$@\"; rc=$?\n  \
              i=0; while [ $i -lt 400 ] && [ ! -e '{dst}/late' ]; do sleep 0.05; i=$((i+1)); done\n  \
-             i=0; while [ $i -lt 400 ] && pgrep -f -- --files-from=- >/dev/null; do sleep 0.05; i=$((i+1)); done\n  \
+             i=0; while [ $i -lt 400 ] && pgrep -f -- --ignore-missing-args >/dev/null; do sleep 0.05; i=$((i+1)); done\n  \
              exit $rc;;\nesac\nexec '{rsync}' \"$@\"\n",
             started = started.display(),
             src = fx.src.display(),

@@ -13,12 +13,13 @@ use inosync_tests::{Fixture, Immutable, assert_trees_equal, poll_until};
 
 use super::on_fanotify;
 
-/// Whether some rsync run walked a tree (`--recursive` with a list: the
-/// new directories), so a test of them cannot pass by listing alone.
+/// Whether some rsync run walked a tree (`--recursive` with a list, as
+/// arguments or on stdin: the new directories), so a test of them cannot pass
+/// by listing alone.
 fn walked(fx: &Fixture, from: usize) -> bool {
-    fx.rsync_calls()[from..]
-        .iter()
-        .any(|c| c.contains("--recursive") && c.contains("--files-from"))
+    fx.rsync_calls()[from..].iter().any(|c| {
+        c.contains("--recursive") && (c.contains("--relative") || c.contains("--files-from"))
+    })
 }
 
 fn fill(dir: &std::path::Path, files: usize) {
