@@ -61,6 +61,7 @@ impl Engine {
         // trees' bytes are not known): see `lanes::is_brief`.
         job.brief = lane == Lane::Small
             && batch.moves.is_empty()
+            && rsync::may_go_without_partial_dir(&job.extra)
             && weight
                 .small_bytes
                 .is_some_and(|bytes| super::lanes::is_brief(bytes, speed));
@@ -88,7 +89,7 @@ impl Engine {
         // What lies below a source directory named like rsync's partial
         // directory is never mirrored (README "Guarantees"), listed or not.
         if let Some(paths) = &mut job.paths
-            && rsync::partial_dir_arg(&job.extra).is_some()
+            && rsync::ours_is_partial_dir(&job.extra)
         {
             paths.retain(|path| !rsync::below_partial_dir(path));
         }

@@ -32,6 +32,10 @@ impl Job {
     /// (`--ignore-times`): we know it changed, rsync's quick check would not.
     pub fn argv(&self) -> Vec<OsString> {
         let by_args = self.lists_as_args();
+        // A deletion or a sweep copied from a brief job is not one: rsync's
+        // own rule for its partial directory must come after their rules (a
+        // sweep deletes stale partial directories).
+        let brief = self.brief && !self.deleting && !self.sweeping;
         let mut args: Vec<String> = vec![
             "--archive".into(),
             "--secluded-args".into(),
@@ -41,13 +45,13 @@ impl Job {
         // its place (see `leftovers`); not for a brief run, which would send
         // little again (its name excluded instead, below).
         let partial_dir = super::leftovers::partial_dir_arg(&self.extra);
-        if !self.brief {
+        if !brief {
             args.extend(partial_dir.clone());
         }
         // On stdout: overall progress (for `status`, not asked of a brief run,
         // over before it shows) and closing statistics (for the log line of
         // each sync).
-        args.push(if self.brief { INFO_BRIEF } else { INFO }.into());
+        args.push(if brief { INFO_BRIEF } else { INFO }.into());
         let delete_delay = super::leftovers::delete_delay_arg(&self.extra);
         let mut arg = |s: &str| args.push(s.to_string());
         match self.paths {
@@ -160,7 +164,7 @@ impl Job {
         for extra in &self.extra {
             argv.push(extra.into());
         }
-        if self.brief && partial_dir.is_some() {
+        if brief && partial_dir.is_some() {
             // The rule rsync adds for its partial directory, after every
             // other: a source entry of that name is never sent, a target's
             // never deleted but in a directory deleted whole.
@@ -192,11 +196,15 @@ impl Job {
     }
 
     /// Whether this job's paths go to rsync as arguments rather than on stdin
-    /// (see `listing`): a transfer of listed paths whose list fits.
+    /// (see `listing`): a transfer of listed paths whose list fits, and, for a
+    /// list that is not walked, no option of the user's that turns recursion
+    /// back on after our `--no-recursive` (`-a`: with `--files-from`, rsync
+    /// itself turns it off again).
     pub fn lists_as_args(&self) -> bool {
         match &self.paths {
             Some(paths) if !self.deleting && !self.sweeping => {
-                super::listing::fits_as_args(&self.source, paths)
+                (self.recursive || !super::listing::may_recurse(&self.extra))
+                    && super::listing::fits_as_args(&self.source, paths)
             }
             _ => false,
         }
@@ -475,6 +483,42 @@ mod tests {
         let argv = display_argv(&walk.argv());
         assert!(argv.contains(" --relative --recursive "), "{argv}");
         assert!(!argv.contains("--no-recursive"), "{argv}");
+    }
+
+    #[test]
+    fn a_list_goes_on_stdin_when_the_users_options_may_turn_recursion_on() {
+        for extra in [
+            &["-a"][..],
+            &["-av"],
+            &["--archive"],
+            &["-r"],
+            &["--recursive"],
+        ] {
+            let mut listed = job(Some(vec![b"dir".to_vec()]));
+            listed.extra = extra.iter().map(|a| a.to_string()).collect();
+            let argv = display_argv(&listed.argv());
+            assert!(argv.contains("--files-from=-"), "{extra:?}: {argv}");
+            assert!(listed.stdin().is_some(), "{extra:?}");
+            // A walk recurses anyway.
+            listed.recursive = true;
+            assert!(listed.lists_as_args(), "{extra:?}");
+        }
+        let mut listed = job(Some(vec![b"dir".to_vec()]));
+        listed.extra = vec!["-e".into(), "ssh -p 22".into(), "--delete".into()];
+        assert!(listed.lists_as_args());
+    }
+
+    #[test]
+    fn a_deletion_or_sweep_copied_from_a_brief_job_keeps_the_partial_directory() {
+        for kind in [0, 1] {
+            let mut job = job(Some(vec![b"dir".to_vec()]));
+            job.brief = true;
+            job.deleting = kind == 0;
+            job.sweeping = kind == 1;
+            let argv = display_argv(&job.argv());
+            assert!(argv.contains("--partial-dir=.inosync-partial"), "{argv}");
+            assert!(!argv.contains("-p .inosync-partial"), "{argv}");
+        }
     }
 
     #[test]

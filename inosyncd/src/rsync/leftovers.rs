@@ -44,6 +44,27 @@ pub fn partial_dir_arg(extra: &[String]) -> Option<String> {
         .then(|| format!("--partial-dir={PARTIAL_DIR}"))
 }
 
+/// Whether [`PARTIAL_DIR`] is the partial directory of a run with the user's
+/// options `extra`: ours is passed ([`partial_dir_arg`]) and they name no
+/// other (a `--partial-dir` of theirs comes later and replaces it: our name is
+/// then content like any other).
+pub fn ours_is_partial_dir(extra: &[String]) -> bool {
+    partial_dir_arg(extra).is_some() && !extra.iter().any(|a| a.starts_with("--partial-dir"))
+}
+
+/// Whether a run may go without a partial directory (`Job::brief`): ours is
+/// the partial directory, and the user's options neither keep what a stopped
+/// transfer received in the file's place without one (`--partial`, `-P`)
+/// nor hold every update in it until the end (`--delay-updates`).
+pub fn may_go_without_partial_dir(extra: &[String]) -> bool {
+    ours_is_partial_dir(extra)
+        && !extra.iter().any(|a| {
+            a == "--partial"
+                || a == "--delay-updates"
+                || (!a.starts_with("--") && a.strip_prefix('-').is_some_and(|s| s.contains('P')))
+        })
+}
+
 /// `--delete-delay`, unless the user's own options say when to delete
 /// (rsync refuses two such options, and theirs decides).
 pub fn delete_delay_arg(extra: &[String]) -> Option<&'static str> {
@@ -162,6 +183,25 @@ pub fn file_of_temp(path: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_goes_without_partial_directory_only_when_nothing_else_keeps_partial_files() {
+        let of = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<String>>();
+        assert!(may_go_without_partial_dir(&of(&["-v", "--delete"])));
+        for keeps in [
+            &["--partial"][..],
+            &["-P"],
+            &["-avP"],
+            &["--delay-updates"],
+            &["--partial-dir=.mine"],
+            &["--partial-dir", ".mine"],
+            &["--inplace"],
+        ] {
+            assert!(!may_go_without_partial_dir(&of(keeps)), "{keeps:?}");
+        }
+        assert!(!ours_is_partial_dir(&of(&["--partial-dir=.mine"])));
+        assert!(ours_is_partial_dir(&of(&["--partial"])));
+    }
 
     #[test]
     fn only_what_lies_below_a_partial_directory_is_below_one() {

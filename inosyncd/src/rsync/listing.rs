@@ -14,6 +14,11 @@ use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
+/// rsync copies each argument into a buffer of `PATH_MAX` bytes (its NUL
+/// included), cutting what does not fit: a longer one goes on stdin, where
+/// only the path below the root must fit.
+const MAX_ARG: usize = 4095;
+
 /// What one argument costs of the kernel's limit besides its bytes: its NUL
 /// and its pointer.
 const PER_ARG: usize = 1 + std::mem::size_of::<usize>();
@@ -32,8 +37,9 @@ fn arg_max() -> usize {
 /// Whether `paths` (relative to `source`) go to rsync as arguments: at least
 /// one (with none, rsync would list the destination instead), none empty (the
 /// root is not `SOURCE/./`, which would mean its contents), a source rsync
-/// cuts at its own `/./` only, and all of them within a quarter of `ARG_MAX`
-/// (the rest is left to the environment and the other arguments).
+/// cuts at its own `/./` only, each argument shorter than `PATH_MAX`, and all
+/// of them within a quarter of `ARG_MAX` (the rest is left to the environment
+/// and the other arguments).
 pub fn fits_as_args(source: &Path, paths: &[Vec<u8>]) -> bool {
     fits_within(source, paths, arg_max() / 4)
 }
@@ -49,12 +55,30 @@ fn fits_within(source: &Path, paths: &[Vec<u8>], budget: usize) -> bool {
     let root_len = root.strip_suffix(b"/").unwrap_or(root).len() + "/./".len();
     let mut total = 0usize;
     for path in paths {
+        if root_len + path.len() > MAX_ARG {
+            return false;
+        }
         total = total.saturating_add(root_len + path.len() + PER_ARG);
         if total > budget {
             return false;
         }
     }
     true
+}
+
+/// Whether the user's rsync options may turn recursion on (`-a`, `-r`, a
+/// bundle with either, their long names): after our `--no-recursive`, a list
+/// given as arguments would then send every listed directory whole, where
+/// rsync turns the recursion of `-a` off again for `--files-from`. A bundle
+/// is looked at letter by letter (`-essh`, a value glued to `-e`, counts
+/// too: the list then goes on stdin, which is only slower).
+pub fn may_recurse(extra: &[String]) -> bool {
+    extra.iter().any(|arg| match arg.strip_prefix("--") {
+        Some(long) => long == "archive" || long == "recursive",
+        None => arg
+            .strip_prefix('-')
+            .is_some_and(|short| short.contains(['a', 'r'])),
+    })
 }
 
 /// The arguments: `SOURCE/./PATH` for each path. rsync changes into
@@ -117,5 +141,34 @@ mod tests {
             2 * cost - 1
         ));
         assert!(arg_max() >= 128 << 10);
+        // rsync would cut an argument of PATH_MAX bytes or more.
+        let long = vec![b'x'; MAX_ARG - "/srv/www/./".len()];
+        assert!(fits_within(root, std::slice::from_ref(&long), 1 << 20));
+        let longer = [long, b"y".to_vec()].concat();
+        assert!(!fits_within(root, &[longer], 1 << 20));
+    }
+
+    #[test]
+    fn recursion_may_come_from_an_archive_or_recursive_option_in_any_form() {
+        let of =
+            |args: &[&str]| may_recurse(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+        for on in [
+            &["-a"][..],
+            &["-avz"],
+            &["-r"],
+            &["--archive"],
+            &["--recursive"],
+        ] {
+            assert!(of(on), "{on:?}");
+        }
+        for off in [
+            &["-v"][..],
+            &["-e", "ssh -a"],
+            &["--rsh=ssh -a"],
+            &["--delete"],
+            &[],
+        ] {
+            assert!(!of(off), "{off:?}");
+        }
     }
 }

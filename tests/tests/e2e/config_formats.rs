@@ -214,3 +214,33 @@ fn per_watch_rsync_args_apply_to_that_watch() {
     let own = call.find("--chmod=F640");
     assert!(global.is_some() && own.is_some() && global < own, "{call}");
 }
+
+/// An inosync config's `-a` in `rsync_args` (its `extra = "-a ..."`) leaves a
+/// batch what it is: the listed paths, not every file below a listed
+/// directory. rsync turns the recursion of `-a` off for a list it reads; the
+/// daemon's runs must not let it back on, here seen through `--delete`.
+#[test]
+fn a_users_archive_option_does_not_make_a_batch_walk_its_directories() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    std::fs::create_dir(fx.src.join("d")).unwrap();
+    std::fs::write(fx.src.join("d/f"), "x").unwrap();
+    let daemon = fx.start_toml(&fx.simple_config("rsync_args = [\"-a\", \"--delete\"]"));
+    daemon.wait_idle();
+    // Kept on the target on purpose (a batch leaves alone what it does not
+    // list), then the directory's mode changes: the batch lists `d` alone.
+    std::fs::write(fx.dst.join("d/kept"), "target only").unwrap();
+    std::fs::set_permissions(fx.src.join("d"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    daemon.wait_idle();
+    let mode = std::fs::metadata(fx.dst.join("d"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o750, "{}", daemon.log());
+    assert!(
+        fx.dst.join("d/kept").exists(),
+        "the batch walked d and deleted what it does not list\n{}",
+        daemon.log()
+    );
+}

@@ -93,3 +93,97 @@ fn a_path_longer_than_path_max_is_held_and_shown_and_holds_back_nothing() {
         daemon.log()
     );
 }
+
+/// Writes `contents` to `file` below `levels` nested directories of 200-byte
+/// names below `root` (made where missing), one `openat` at a time; returns
+/// the path's length below the root.
+fn deep_file(root: &Path, levels: usize, file: &str, contents: &str) -> usize {
+    let name = CString::new(vec![b'd'; 200]).unwrap();
+    let c_root = CString::new(root.as_os_str().as_encoded_bytes()).unwrap();
+    let c_file = CString::new(file).unwrap();
+    // SAFETY: plain opens and mkdirs of NUL-terminated names on descriptors we own.
+    unsafe {
+        let mut dir = OwnedFd::from_raw_fd(libc::open(
+            c_root.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        ));
+        for _ in 0..levels {
+            libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755);
+            let next = libc::openat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY,
+            );
+            assert!(next >= 0);
+            dir = OwnedFd::from_raw_fd(next);
+        }
+        let fd = libc::openat(
+            dir.as_raw_fd(),
+            c_file.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+            0o644,
+        );
+        assert!(fd >= 0);
+        libc::write(fd, contents.as_ptr().cast(), contents.len());
+        libc::close(fd);
+    }
+    levels * 201 + file.len()
+}
+
+/// The contents of `file` below `levels` nested 200-byte names below `root`.
+fn read_deep(root: &Path, levels: usize, file: &str) -> Option<String> {
+    let mut dir = fs::File::open(root).ok()?;
+    let name = "d".repeat(200);
+    for _ in 0..levels {
+        let c = CString::new(name.clone()).unwrap();
+        // SAFETY: an openat of a NUL-terminated name on a descriptor we own.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: fd was just opened and is owned by nobody else.
+        dir = unsafe { fs::File::from_raw_fd(fd) };
+    }
+    let c = CString::new(file).unwrap();
+    // SAFETY: as above.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), libc::O_RDONLY) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    let mut f = unsafe { fs::File::from_raw_fd(fd) };
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut f, &mut out).ok()?;
+    Some(out)
+}
+
+/// A changed file whose path below the root fits PATH_MAX but whose absolute
+/// path does not (the root's own length on top) arrives: rsync reads a listed
+/// path relative to the root, and would cut an argument of PATH_MAX bytes.
+#[test]
+fn a_change_below_path_max_from_the_root_arrives_whatever_the_roots_length() {
+    let fx = Fixture::new();
+    let file = "f".repeat(60);
+    let len = deep_file(&fx.src, 20, &file, "first");
+    assert!(len < 4096, "{len}");
+    let absolute = fx.src.as_os_str().len() + 1 + len;
+    assert!(absolute >= 4096, "{absolute}");
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    assert_eq!(read_deep(&fx.dst, 20, &file).as_deref(), Some("first"));
+    deep_file(&fx.src, 20, &file, "second, listed");
+    daemon.wait_idle();
+    assert_eq!(
+        read_deep(&fx.dst, 20, &file).as_deref(),
+        Some("second, listed"),
+        "{:?}\n{}",
+        daemon.status(),
+        daemon.log()
+    );
+}
