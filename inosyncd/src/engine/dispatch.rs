@@ -87,11 +87,12 @@ impl Engine {
         job.paths =
             (!batch.full).then(|| crate::listed_paths::for_rsync(&watch.spec.path, batch.paths));
         // What lies below a source directory named like rsync's partial
-        // directory is never mirrored (README "Guarantees"), listed or not.
+        // directory is never mirrored (README "A mirror never shows a
+        // truncated file"), listed or not.
         if let Some(paths) = &mut job.paths
-            && rsync::ours_is_partial_dir(&job.extra)
+            && let Some(name) = rsync::partial_dir_name(&job.extra)
         {
-            paths.retain(|path| !rsync::below_partial_dir(path));
+            paths.retain(|path| !rsync::below_partial_dir(path, &name));
         }
         // A path rsync cannot transfer is held and shown, never handed to it (a
         // listed path it cannot even stat fails the whole run).

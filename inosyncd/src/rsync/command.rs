@@ -122,9 +122,8 @@ impl Job {
                 // deletion queued as an event.
                 list_option(by_args, &mut arg);
                 if by_args {
-                    // As with `--files-from`: a listed directory is made,
-                    // not walked.
-                    arg("--no-recursive");
+                    // As `--files-from` implies: a listed directory is made
+                    // (and see `--no-recursive` below).
                     arg("--dirs");
                 }
                 arg("--ignore-missing-args");
@@ -164,6 +163,13 @@ impl Job {
         for extra in &self.extra {
             argv.push(extra.into());
         }
+        if self.paths.is_some() && !self.recursive && !self.deleting && !self.sweeping {
+            // A list is the paths it names, whatever the user's options: their
+            // `-a` (with arguments) or `-r` (either way) would walk every
+            // listed directory, sending all below it again (a chmod of the
+            // root: the whole tree) and, with their `--delete`, deleting there.
+            argv.push("--no-recursive".into());
+        }
         if brief && partial_dir.is_some() {
             // The rule rsync adds for its partial directory, after every
             // other: a source entry of that name is never sent, a target's
@@ -196,15 +202,11 @@ impl Job {
     }
 
     /// Whether this job's paths go to rsync as arguments rather than on stdin
-    /// (see `listing`): a transfer of listed paths whose list fits, and, for a
-    /// list that is not walked, no option of the user's that turns recursion
-    /// back on after our `--no-recursive` (`-a`: with `--files-from`, rsync
-    /// itself turns it off again).
+    /// (see `listing`): a transfer of listed paths whose list fits.
     pub fn lists_as_args(&self) -> bool {
         match &self.paths {
             Some(paths) if !self.deleting && !self.sweeping => {
-                (self.recursive || !super::listing::may_recurse(&self.extra))
-                    && super::listing::fits_as_args(&self.source, paths)
+                super::listing::fits_as_args(&self.source, paths)
             }
             _ => false,
         }
@@ -471,7 +473,7 @@ mod tests {
         // As `--files-from` does: relative names, listed directories made
         // rather than walked.
         assert!(
-            argv.contains(" --relative --no-recursive --dirs --ignore-missing-args "),
+            argv.contains(" --relative --dirs --ignore-missing-args "),
             "{argv}"
         );
         assert!(
@@ -486,26 +488,38 @@ mod tests {
     }
 
     #[test]
-    fn a_list_goes_on_stdin_when_the_users_options_may_turn_recursion_on() {
+    fn a_list_never_walks_its_directories_whatever_the_users_options() {
         for extra in [
             &["-a"][..],
-            &["-av"],
+            &["-avz"],
             &["--archive"],
             &["-r"],
             &["--recursive"],
         ] {
-            let mut listed = job(Some(vec![b"dir".to_vec()]));
-            listed.extra = extra.iter().map(|a| a.to_string()).collect();
-            let argv = display_argv(&listed.argv());
-            assert!(argv.contains("--files-from=-"), "{extra:?}: {argv}");
-            assert!(listed.stdin().is_some(), "{extra:?}");
-            // A walk recurses anyway.
-            listed.recursive = true;
-            assert!(listed.lists_as_args(), "{extra:?}");
+            for long in [false, true] {
+                let mut paths = vec![b"dir".to_vec()];
+                if long {
+                    // Past what goes as arguments: on stdin.
+                    paths.extend((0..4000).map(|i| format!("{i:0400}").into_bytes()));
+                }
+                let mut listed = job(Some(paths));
+                listed.extra = extra.iter().map(|a| a.to_string()).collect();
+                let argv = listed.argv();
+                assert_eq!(listed.lists_as_args(), !long);
+                let user = argv.iter().rposition(|a| a == extra[0]);
+                let ours = argv.iter().rposition(|a| a == "--no-recursive");
+                assert!(ours.is_some() && user < ours, "{extra:?}: {argv:?}");
+            }
         }
-        let mut listed = job(Some(vec![b"dir".to_vec()]));
-        listed.extra = vec!["-e".into(), "ssh -p 22".into(), "--delete".into()];
-        assert!(listed.lists_as_args());
+        // A walk and a tree compared whole recurse; deletions and sweeps list
+        // no directory to walk.
+        for kind in 0..3 {
+            let mut other = job(Some(vec![b"dir".to_vec()]));
+            other.recursive = kind == 0;
+            other.deleting = kind == 1;
+            other.sweeping = kind == 2;
+            assert!(!other.argv().contains(&OsString::from("--no-recursive")));
+        }
     }
 
     #[test]

@@ -44,12 +44,27 @@ pub fn partial_dir_arg(extra: &[String]) -> Option<String> {
         .then(|| format!("--partial-dir={PARTIAL_DIR}"))
 }
 
-/// Whether [`PARTIAL_DIR`] is the partial directory of a run with the user's
-/// options `extra`: ours is passed ([`partial_dir_arg`]) and they name no
-/// other (a `--partial-dir` of theirs comes later and replaces it: our name is
-/// then content like any other).
-pub fn ours_is_partial_dir(extra: &[String]) -> bool {
-    partial_dir_arg(extra).is_some() && !extra.iter().any(|a| a.starts_with("--partial-dir"))
+/// The name of the directory beside each file where a run with the user's
+/// options `extra` keeps partial files, when rsync keeps a rule for it: the
+/// last `--partial-dir` of theirs (it replaces ours), else ours
+/// ([`partial_dir_arg`]); `None` when they write in place, or for a
+/// directory that is not one name beside the file (absolute, or with a `/`:
+/// rsync adds no rule for the first, and the second is left to it).
+pub fn partial_dir_name(extra: &[String]) -> Option<String> {
+    partial_dir_arg(extra)?;
+    let mut name = PARTIAL_DIR.to_string();
+    let mut args = extra.iter();
+    while let Some(arg) = args.next() {
+        if let Some(value) = arg.strip_prefix("--partial-dir=") {
+            name = value.to_string();
+        } else if arg == "--partial-dir"
+            && let Some(value) = args.next()
+        {
+            name = value.clone();
+        }
+    }
+    let name = name.trim_end_matches('/');
+    (!name.is_empty() && name != "." && !name.contains('/')).then(|| name.to_string())
 }
 
 /// Whether a run may go without a partial directory (`Job::brief`): ours is
@@ -57,9 +72,10 @@ pub fn ours_is_partial_dir(extra: &[String]) -> bool {
 /// transfer received in the file's place without one (`--partial`, `-P`)
 /// nor hold every update in it until the end (`--delay-updates`).
 pub fn may_go_without_partial_dir(extra: &[String]) -> bool {
-    ours_is_partial_dir(extra)
+    partial_dir_arg(extra).is_some()
         && !extra.iter().any(|a| {
-            a == "--partial"
+            a.starts_with("--partial-dir")
+                || a == "--partial"
                 || a == "--delay-updates"
                 || (!a.starts_with("--") && a.strip_prefix('-').is_some_and(|s| s.contains('P')))
         })
@@ -77,15 +93,17 @@ pub fn delete_delay_arg(extra: &[String]) -> Option<&'static str> {
     (!extra.iter().any(|a| when.contains(&a.as_str()))).then_some("--delete-delay")
 }
 
-/// Whether `path` lies below a directory named [`PARTIAL_DIR`]. rsync's rule
-/// for that directory matches the directory, not a path listed below it (a
-/// listed path's directories are sent as implied ones, which no rule
-/// matches), so such a path is never listed: it would be mirrored.
-pub fn below_partial_dir(path: &[u8]) -> bool {
+/// Whether `path` lies below a directory named `name`, the partial
+/// directory's ([`partial_dir_name`]). rsync's rule for that directory
+/// matches the directory, not a path listed below it (a listed path's
+/// directories are sent as implied ones, which no rule matches), so such a
+/// path is never listed: it would be mirrored, and deleted by the next full
+/// sync.
+pub fn below_partial_dir(path: &[u8], name: &str) -> bool {
     path.split(|b| *b == b'/')
         .rev()
         .skip(1)
-        .any(|name| name == PARTIAL_DIR.as_bytes())
+        .any(|component| component == name.as_bytes())
 }
 
 /// The rule rsync adds after every other for its partial directory (see
@@ -199,15 +217,35 @@ mod tests {
         ] {
             assert!(!may_go_without_partial_dir(&of(keeps)), "{keeps:?}");
         }
-        assert!(!ours_is_partial_dir(&of(&["--partial-dir=.mine"])));
-        assert!(ours_is_partial_dir(&of(&["--partial"])));
+        assert_eq!(
+            partial_dir_name(&of(&["--partial"])).as_deref(),
+            Some(PARTIAL_DIR)
+        );
+        assert_eq!(
+            partial_dir_name(&of(&["--partial-dir=.mine"])).as_deref(),
+            Some(".mine")
+        );
+        assert_eq!(
+            partial_dir_name(&of(&["--partial-dir=.a", "--partial-dir", ".b/"])).as_deref(),
+            Some(".b")
+        );
+        for none in [
+            &["--inplace"][..],
+            &["--partial-dir=/var/p"],
+            &["--partial-dir=a/b"],
+            &["--partial-dir=."],
+        ] {
+            assert_eq!(partial_dir_name(&of(none)), None, "{none:?}");
+        }
     }
 
     #[test]
     fn only_what_lies_below_a_partial_directory_is_below_one() {
+        assert!(below_partial_dir(b"a/.mine/x", ".mine"));
+        assert!(!below_partial_dir(b"a/.inosync-partial/x", ".mine"));
         for below in [&b".inosync-partial/x"[..], b"a/.inosync-partial/b/c"] {
             assert!(
-                below_partial_dir(below),
+                below_partial_dir(below, PARTIAL_DIR),
                 "{}",
                 String::from_utf8_lossy(below)
             );
@@ -218,7 +256,11 @@ mod tests {
             b"a/.inosync-partial2/x",
             b"x.inosync-partial/y",
         ] {
-            assert!(!below_partial_dir(not), "{}", String::from_utf8_lossy(not));
+            assert!(
+                !below_partial_dir(not, PARTIAL_DIR),
+                "{}",
+                String::from_utf8_lossy(not)
+            );
         }
     }
 

@@ -66,21 +66,6 @@ fn fits_within(source: &Path, paths: &[Vec<u8>], budget: usize) -> bool {
     true
 }
 
-/// Whether the user's rsync options may turn recursion on (`-a`, `-r`, a
-/// bundle with either, their long names): after our `--no-recursive`, a list
-/// given as arguments would then send every listed directory whole, where
-/// rsync turns the recursion of `-a` off again for `--files-from`. A bundle
-/// is looked at letter by letter (`-essh`, a value glued to `-e`, counts
-/// too: the list then goes on stdin, which is only slower).
-pub fn may_recurse(extra: &[String]) -> bool {
-    extra.iter().any(|arg| match arg.strip_prefix("--") {
-        Some(long) => long == "archive" || long == "recursive",
-        None => arg
-            .strip_prefix('-')
-            .is_some_and(|short| short.contains(['a', 'r'])),
-    })
-}
-
 /// The arguments: `SOURCE/./PATH` for each path. rsync changes into
 /// `SOURCE` and keeps `PATH` as the name on the target (`--relative`), as it
 /// does with a line of `--files-from`; an absolute argument is never read as an
@@ -146,29 +131,5 @@ mod tests {
         assert!(fits_within(root, std::slice::from_ref(&long), 1 << 20));
         let longer = [long, b"y".to_vec()].concat();
         assert!(!fits_within(root, &[longer], 1 << 20));
-    }
-
-    #[test]
-    fn recursion_may_come_from_an_archive_or_recursive_option_in_any_form() {
-        let of =
-            |args: &[&str]| may_recurse(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
-        for on in [
-            &["-a"][..],
-            &["-avz"],
-            &["-r"],
-            &["--archive"],
-            &["--recursive"],
-        ] {
-            assert!(of(on), "{on:?}");
-        }
-        for off in [
-            &["-v"][..],
-            &["-e", "ssh -a"],
-            &["--rsh=ssh -a"],
-            &["--delete"],
-            &[],
-        ] {
-            assert!(!of(off), "{off:?}");
-        }
     }
 }

@@ -31,8 +31,8 @@ mod watchdog;
 pub use exit_code::class_of;
 pub use job::{Job, Move};
 pub use leftovers::{
-    PARTIAL_DIR, below_partial_dir, file_of_temp, may_go_without_partial_dir, ours_is_partial_dir,
-    parents as leftover_dirs,
+    PARTIAL_DIR, below_partial_dir, file_of_temp, may_go_without_partial_dir,
+    parents as leftover_dirs, partial_dir_name,
 };
 #[cfg(test)]
 pub use outcome::FailureClass;

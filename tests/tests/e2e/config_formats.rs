@@ -215,32 +215,64 @@ fn per_watch_rsync_args_apply_to_that_watch() {
     assert!(global.is_some() && own.is_some() && global < own, "{call}");
 }
 
-/// An inosync config's `-a` in `rsync_args` (its `extra = "-a ..."`) leaves a
-/// batch what it is: the listed paths, not every file below a listed
-/// directory. rsync turns the recursion of `-a` off for a list it reads; the
-/// daemon's runs must not let it back on, here seen through `--delete`.
+/// An inosync config's `-a` or `-r` in `rsync_args` (its `extra = "-a ..."`)
+/// leaves a batch what it is: the listed paths, not every file below a
+/// listed directory, seen here through the user's `--delete`.
 #[test]
-fn a_users_archive_option_does_not_make_a_batch_walk_its_directories() {
+fn a_users_archive_or_recursive_option_does_not_make_a_batch_walk_its_directories() {
     use std::os::unix::fs::PermissionsExt;
+    for option in ["-a", "-r"] {
+        let fx = Fixture::new();
+        std::fs::create_dir(fx.src.join("d")).unwrap();
+        std::fs::write(fx.src.join("d/f"), "x").unwrap();
+        let daemon =
+            fx.start_toml(&fx.simple_config(&format!("rsync_args = [\"{option}\", \"--delete\"]")));
+        daemon.wait_idle();
+        // Kept on the target on purpose (a batch leaves alone what it does
+        // not list), then the directory's mode changes: the batch lists `d`.
+        std::fs::write(fx.dst.join("d/kept"), "target only").unwrap();
+        std::fs::set_permissions(fx.src.join("d"), std::fs::Permissions::from_mode(0o750)).unwrap();
+        daemon.wait_idle();
+        let mode = std::fs::metadata(fx.dst.join("d"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o750, "{option}: {}", daemon.log());
+        assert!(
+            fx.dst.join("d/kept").exists(),
+            "{option}: the batch walked d and deleted what it does not list\n{}",
+            daemon.log()
+        );
+    }
+}
+
+/// With a `--partial-dir` of the user's, theirs is the name never mirrored,
+/// by a batch as by a full sync, and `.inosync-partial` is content like any
+/// other.
+#[test]
+fn a_users_own_partial_directory_is_the_one_never_mirrored() {
     let fx = Fixture::new();
-    std::fs::create_dir(fx.src.join("d")).unwrap();
-    std::fs::write(fx.src.join("d/f"), "x").unwrap();
-    let daemon = fx.start_toml(&fx.simple_config("rsync_args = [\"-a\", \"--delete\"]"));
+    std::fs::create_dir_all(fx.src.join("d/.mine")).unwrap();
+    std::fs::create_dir_all(fx.src.join("d/.inosync-partial")).unwrap();
+    let daemon = fx.start_toml(&fx.simple_config("rsync_args = [\"--partial-dir=.mine\"]"));
     daemon.wait_idle();
-    // Kept on the target on purpose (a batch leaves alone what it does not
-    // list), then the directory's mode changes: the batch lists `d` alone.
-    std::fs::write(fx.dst.join("d/kept"), "target only").unwrap();
-    std::fs::set_permissions(fx.src.join("d"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::fs::write(fx.src.join("d/.mine/x"), "theirs: not mirrored").unwrap();
+    std::fs::write(fx.src.join("d/.inosync-partial/y"), "content").unwrap();
+    std::fs::write(fx.src.join("d/z"), "content").unwrap();
     daemon.wait_idle();
-    let mode = std::fs::metadata(fx.dst.join("d"))
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777;
-    assert_eq!(mode, 0o750, "{}", daemon.log());
+    assert!(fx.dst.join("d/z").exists(), "{}", daemon.log());
     assert!(
-        fx.dst.join("d/kept").exists(),
-        "the batch walked d and deleted what it does not list\n{}",
+        !fx.dst.join("d/.mine/x").exists(),
+        "a batch mirrored what a full sync leaves out\n{}",
+        daemon.log()
+    );
+    assert_eq!(
+        std::fs::read_to_string(fx.dst.join("d/.inosync-partial/y"))
+            .ok()
+            .as_deref(),
+        Some("content"),
+        "{}",
         daemon.log()
     );
 }
