@@ -77,6 +77,11 @@ fn why_busy(watch: &WatchStatus, target: &TargetStatus) -> Option<String> {
         0 => String::new(),
         n => format!(", {n} path(s) held apart and retried"),
     };
+    let error = target
+        .last_error
+        .as_deref()
+        .map(|e| format!(": {}", crate::cause::cause_first(e)))
+        .unwrap_or_default();
     let state = match target.state {
         TargetState::Idle if target.pending == 0 && target.held.is_empty() => return None,
         TargetState::Idle => "idle".to_string(),
@@ -87,17 +92,20 @@ fn why_busy(watch: &WatchStatus, target: &TargetStatus) -> Option<String> {
                 Some(_) => " now".to_string(),
                 None => String::new(),
             };
-            let error = target
-                .last_error
-                .as_deref()
-                .map(|e| format!(": {}", crate::cause::cause_first(e)))
-                .unwrap_or_default();
             format!("retrying{when} after {} failure(s){error}", target.failures)
         }
-        TargetState::Syncing => match &target.progress {
-            Some(p) => format!("syncing, {}% ({}, {} left)", p.percent, p.rate, p.eta),
-            None => "syncing".to_string(),
-        },
+        TargetState::Syncing => {
+            let syncing = match &target.progress {
+                Some(p) => format!("syncing, {}% ({}, {} left)", p.percent, p.rate, p.eta),
+                None => "syncing".to_string(),
+            };
+            // A failing target caught during one of its retries still says
+            // why it fails.
+            match target.failures {
+                0 => syncing,
+                n => format!("{syncing} (retrying after {n} failure(s){error})"),
+            }
+        }
         TargetState::Waiting => "waiting for its delay or a free rsync slot".to_string(),
         TargetState::SourceMissing => format!(
             "source missing: {}",
@@ -108,4 +116,61 @@ fn why_busy(watch: &WatchStatus, target: &TargetStatus) -> Option<String> {
         ),
     };
     Some(format!("{state}{pending}{held}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(state: TargetState, failures: u32) -> TargetStatus {
+        TargetStatus {
+            target: "rsync://h/m/".into(),
+            destination: "rsync://h/m/".into(),
+            state,
+            pending: 0,
+            last_sync: None,
+            last_error: (failures > 0).then(|| {
+                "rsync exit 10 (error in socket I/O): rsync: failed to connect to h: \
+                 Connection refused (111)"
+                    .into()
+            }),
+            failures,
+            next_retry_in: Some(4.0),
+            progress: None,
+            held: Vec::new(),
+            last_verify: None,
+        }
+    }
+
+    #[test]
+    fn a_failing_target_caught_mid_retry_still_says_why_it_fails() {
+        let watch = WatchStatus {
+            path: "/srv/news".into(),
+            remote_path: String::new(),
+            paused: false,
+            pending: 0,
+            watched_dirs: 1,
+            backend: "inotify".into(),
+            backend_reason: None,
+            excludes: Vec::new(),
+            delay: 0.0,
+            speed: 0,
+            delay_source: inosync_proto::Source::Default,
+            speed_source: inosync_proto::Source::Default,
+            origin: inosync_proto::Source::Config,
+            removing: false,
+            degraded: None,
+            source_missing: None,
+            targets: Vec::new(),
+        };
+        let retrying = why_busy(&watch, &target(TargetState::Retrying, 2)).unwrap();
+        let syncing = why_busy(&watch, &target(TargetState::Syncing, 2)).unwrap();
+        for line in [&retrying, &syncing] {
+            assert!(line.contains("after 2 failure(s)"), "{line}");
+            assert!(line.contains("Connection refused"), "{line}");
+        }
+        assert!(syncing.starts_with("syncing (retrying"), "{syncing}");
+        let healthy = why_busy(&watch, &target(TargetState::Syncing, 0)).unwrap();
+        assert_eq!(healthy, "syncing");
+    }
 }
