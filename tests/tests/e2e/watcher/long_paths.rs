@@ -13,36 +13,7 @@ use inosync_tests::{Fixture, poll_until};
 /// Makes `levels` nested directories of 200-byte names below `root` and a file
 /// at the bottom, one `mkdirat`/`openat` at a time; returns the path's length.
 fn deep_tree(root: &Path, levels: usize) -> usize {
-    let name = CString::new(vec![b'd'; 200]).unwrap();
-    let c_root = CString::new(root.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: plain opens and mkdirs of NUL-terminated names on descriptors we own.
-    unsafe {
-        let mut dir = OwnedFd::from_raw_fd(libc::open(
-            c_root.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY,
-        ));
-        for _ in 0..levels {
-            assert_eq!(libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755), 0);
-            let next = libc::openat(
-                dir.as_raw_fd(),
-                name.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY,
-            );
-            assert!(next >= 0);
-            dir = OwnedFd::from_raw_fd(next);
-        }
-        let file = CString::new("bottom").unwrap();
-        let fd = libc::openat(
-            dir.as_raw_fd(),
-            file.as_ptr(),
-            libc::O_WRONLY | libc::O_CREAT,
-            0o644,
-        );
-        assert!(fd >= 0);
-        libc::write(fd, b"deep".as_ptr().cast(), 4);
-        libc::close(fd);
-    }
-    levels * 201 + "bottom".len()
+    deep_file(root, levels, "bottom", "deep")
 }
 
 #[test]
