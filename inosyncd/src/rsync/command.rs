@@ -7,12 +7,15 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use super::job::Job;
 
 /// How a transfer of listed paths reads them: as arguments below the source
-/// (`--relative`, see `listing`), or NUL-separated on stdin.
-fn list_option(by_args: bool, arg: &mut impl FnMut(&str)) {
+/// (`--relative`, see `listing`), or on stdin, one a line or, when `nul`,
+/// NUL-separated (see `Job::needs_nul`).
+fn list_option(by_args: bool, nul: bool, arg: &mut impl FnMut(&str)) {
     if by_args {
         arg("--relative");
     } else {
-        arg("--from0");
+        if nul {
+            arg("--from0");
+        }
         arg("--files-from=-");
     }
 }
@@ -32,6 +35,7 @@ impl Job {
     /// (`--ignore-times`): we know it changed, rsync's quick check would not.
     pub fn argv(&self) -> Vec<OsString> {
         let by_args = self.lists_as_args();
+        let nul = self.needs_nul();
         // A deletion or a sweep copied from a brief job is not one: rsync's
         // own rule for its partial directory must come after their rules (a
         // sweep deletes stale partial directories).
@@ -79,14 +83,18 @@ impl Job {
             Some(_) if self.deleting => {
                 // The rules come last (below), after the user's excludes, which
                 // keep protecting what they match.
-                arg("--from0");
+                if nul {
+                    arg("--from0");
+                }
                 arg("--delete");
                 arg("--force");
             }
             Some(_) if self.sweeping => {
                 // As a deletion run, and nothing is transferred: a source file
                 // named like a temp file is neither sent nor deleted.
-                arg("--from0");
+                if nul {
+                    arg("--from0");
+                }
                 arg("--delete");
                 arg("--force");
                 arg("--existing");
@@ -96,7 +104,7 @@ impl Job {
                 // The trees brought by renames: compared (size and exact mtime, so
                 // unchanged files are not sent), with what is extra deleted. A
                 // tree gone by the time rsync reads it has its deletion queued.
-                list_option(by_args, &mut arg);
+                list_option(by_args, nul, &mut arg);
                 arg("--recursive");
                 if !self.keep_deleted {
                     arg("--delete");
@@ -120,7 +128,7 @@ impl Job {
                 // Missing paths are deleted by a run of their own (see
                 // `deletions`); one that vanishes after it was looked at has its
                 // deletion queued as an event.
-                list_option(by_args, &mut arg);
+                list_option(by_args, nul, &mut arg);
                 if by_args {
                     // As `--files-from` implies: a listed directory is made
                     // (and see `--no-recursive` below).
@@ -281,27 +289,52 @@ impl Job {
         }
     }
 
-    /// What rsync reads on stdin: the rules of a deletion or a sweep, or each
-    /// changed path followed by a NUL (so names with newlines, leading dashes
-    /// or any other byte pass unchanged) when they do not go as arguments
-    /// (see `listing`).
+    /// What rsync reads on stdin: the rules of a deletion or a sweep, or the
+    /// changed paths when they do not go as arguments (see `listing`); one a
+    /// line, or NUL-separated when one of them could not be said on a line
+    /// (see [`Job::needs_nul`]). Leading dashes, spaces and any other byte
+    /// pass unchanged either way.
     pub fn stdin(&self) -> Option<Vec<u8>> {
         let paths = self.paths.as_ref()?;
-        if self.deleting {
-            return Some(super::deletions::rules(paths));
-        }
-        if self.sweeping {
-            return Some(super::leftovers::sweep_rules(paths));
-        }
-        if self.lists_as_args() {
+        let mut list = if self.deleting {
+            super::deletions::rules(paths)
+        } else if self.sweeping {
+            super::leftovers::sweep_rules(paths)
+        } else if self.lists_as_args() {
             return None;
-        }
-        let mut list = Vec::with_capacity(paths.iter().map(|p| p.len() + 1).sum());
-        for path in paths {
-            list.extend_from_slice(path);
-            list.push(0);
+        } else {
+            let mut list = Vec::with_capacity(paths.iter().map(|p| p.len() + 1).sum());
+            for path in paths {
+                list.extend_from_slice(path);
+                list.push(0);
+            }
+            list
+        };
+        if !self.needs_nul() {
+            // No item holds a newline or a CR (nor a NUL, which no name does).
+            list.iter_mut()
+                .filter(|b| **b == 0)
+                .for_each(|b| *b = b'\n');
         }
         Some(list)
+    }
+
+    /// Whether what rsync reads on stdin must be NUL-separated (`--from0`):
+    /// a path holds a newline or a CR (which end a line for rsync), or, in a
+    /// list of paths, begins with `#` or `;` (a comment line) or is the root
+    /// (an empty line). `--from0` is avoided otherwise because rsync applies
+    /// it to the user's rule files too (`--exclude-from`, `--filter=merge`,
+    /// `-F`), reading each as one pattern that matches nothing: a deletion
+    /// run then deleted what their rules protect.
+    pub fn needs_nul(&self) -> bool {
+        let Some(paths) = &self.paths else {
+            return false;
+        };
+        let rules = self.deleting || self.sweeping;
+        paths.iter().any(|path| {
+            path.iter().any(|b| *b == b'\n' || *b == b'\r')
+                || (!rules && matches!(path.first(), None | Some(b'#' | b';')))
+        })
     }
 }
 
@@ -549,6 +582,44 @@ mod tests {
         let stdin = job.stdin().expect("a list on stdin");
         assert!(stdin.starts_with(b"-x\nnl\0bbbb"));
         assert_eq!(stdin.iter().filter(|b| **b == 0).count(), 4000);
+    }
+
+    #[test]
+    fn stdin_is_one_item_a_line_unless_an_item_cannot_be_said_on_one() {
+        let big = |first: &[u8]| {
+            let mut paths: Vec<Vec<u8>> = (0..4000)
+                .map(|i| format!("{i:0400}").into_bytes())
+                .collect();
+            paths[0] = first.to_vec();
+            job(Some(paths))
+        };
+        // Past what goes as arguments, with plain names: lines, no --from0
+        // (which would make rsync read the user's rule files NUL-separated).
+        let plain = big(b" spaced -x \\ *?");
+        assert!(!plain.argv().contains(&OsString::from("--from0")));
+        let stdin = plain.stdin().expect("a list");
+        assert!(stdin.starts_with(b" spaced -x \\ *?\n0000"));
+        assert!(!stdin.contains(&0));
+        for odd in [&b"new\nline"[..], b"cr\r", b"#comment", b";comment", b""] {
+            let job = big(odd);
+            assert!(job.argv().contains(&OsString::from("--from0")), "{odd:?}");
+            assert!(
+                job.stdin()
+                    .expect("a list")
+                    .starts_with(&[odd, b"\0"].concat())
+            );
+        }
+        for kind in [0, 1] {
+            let mut rules = job(Some(vec![b"d/#gone".to_vec()]));
+            rules.deleting = kind == 0;
+            rules.sweeping = kind == 1;
+            assert!(!rules.argv().contains(&OsString::from("--from0")));
+            let stdin = rules.stdin().expect("rules");
+            assert!(!stdin.contains(&0) && stdin.ends_with(b"\n"), "{stdin:?}");
+            rules.paths = Some(vec![b"d/new\nline".to_vec()]);
+            assert!(rules.argv().contains(&OsString::from("--from0")));
+            assert!(rules.stdin().expect("rules").contains(&0));
+        }
     }
 
     #[test]

@@ -225,7 +225,13 @@ enum NotConfined {
 /// paths it lists as arguments), one item a line.
 fn pretend(kind: Kind, job: &Job, argv: &[OsString], list: Option<&[u8]>, label: &str) {
     let items: Vec<&[u8]> = match (list, &job.paths) {
-        (Some(list), _) => list.split(|b| *b == 0).filter(|i| !i.is_empty()).collect(),
+        (Some(list), _) => {
+            // NUL-separated, or one a line (see `Job::needs_nul`).
+            let end = if list.contains(&0) { 0 } else { b'\n' };
+            list.split(|b| *b == end)
+                .filter(|i| !i.is_empty())
+                .collect()
+        }
         (None, Some(paths)) if kind == Kind::Transfer => paths.iter().map(Vec::as_slice).collect(),
         _ => Vec::new(),
     };

@@ -276,3 +276,50 @@ fn a_users_own_partial_directory_is_the_one_never_mirrored() {
         daemon.log()
     );
 }
+
+/// A rule file of the user's (`--exclude-from=FILE`, one pattern a line, as
+/// lsyncd's `filterFrom` converts to `--filter=merge FILE`) keeps protecting
+/// what it matches in the daemon's deletion runs, whose own rules come on
+/// stdin: read NUL-separated (`--from0`), rsync read the user's file that way
+/// too, as one pattern that matched nothing.
+#[test]
+fn a_users_rule_file_protects_in_deletion_runs() {
+    for option in ["--filter=merge", "--exclude-from"] {
+        let fx = Fixture::new();
+        let rules = fx.path("rules");
+        // An exclude file holds patterns, a merge file rules.
+        let rule = if option == "--exclude-from" {
+            "*.tmp"
+        } else {
+            "- *.tmp"
+        };
+        std::fs::write(&rules, format!("# kept on the mirror\n{rule}\n")).unwrap();
+        std::fs::create_dir(fx.src.join("d")).unwrap();
+        std::fs::write(fx.src.join("d/a"), "a").unwrap();
+        let arg = match option {
+            "--exclude-from" => format!("--exclude-from={}", rules.display()),
+            _ => format!("--filter=merge {}", rules.display()),
+        };
+        // The sandbox lets rsync read the source and the system, not the
+        // test's directory (a real rule file lives in /etc).
+        let daemon =
+            fx.start_toml(&fx.simple_config(&format!("sandbox = \"off\"\nrsync_args = [{arg:?}]")));
+        daemon.wait_idle();
+        // The target's own file, protected by the user's rule.
+        std::fs::write(fx.dst.join("d/kept.tmp"), "the mirror's own").unwrap();
+        // Made and deleted in the source: its deletion is listed.
+        std::fs::write(fx.src.join("d/kept.tmp"), "x").unwrap();
+        std::fs::remove_file(fx.src.join("d/kept.tmp")).unwrap();
+        std::fs::remove_file(fx.src.join("d/a")).unwrap();
+        daemon.wait_idle();
+        assert!(!fx.dst.join("d/a").exists(), "{option}: {}", daemon.log());
+        assert_eq!(
+            std::fs::read_to_string(fx.dst.join("d/kept.tmp"))
+                .ok()
+                .as_deref(),
+            Some("the mirror's own"),
+            "{option}: a deletion run deleted what the user's rules protect\n{}",
+            daemon.log()
+        );
+    }
+}
