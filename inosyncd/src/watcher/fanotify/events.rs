@@ -138,16 +138,6 @@ impl FanWatcher {
         if rel.is_empty() || !self.events.triggers(inotify_mask(mask)) {
             return;
         }
-        // Written by a name removed since (a descriptor kept open): the file
-        // may live on under another name (a hard link), which holds what was
-        // written and which no event names. A full sync finds it.
-        if !is_dir
-            && mask & (libc::FAN_MODIFY | libc::FAN_CLOSE_WRITE) != 0
-            && let Some(object) = &event.object
-            && self.written_by_a_removed_name(watch, &rel, object)
-        {
-            out.push(Change::Everything { watch });
-        }
         // Written and not closed (events of one file merge: a close in the same
         // event makes it an ordinary change): it goes out once quiet.
         let settled =

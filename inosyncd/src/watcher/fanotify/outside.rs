@@ -124,29 +124,6 @@ impl FanWatcher {
         }
     }
 
-    /// Whether a file written by the name `rel` of tree `watch` no longer has
-    /// that name but still has another (`object` is the file written): a
-    /// write through a descriptor kept open by a name removed since. A name
-    /// that is there is taken to be the file (a later event says otherwise).
-    pub(super) fn written_by_a_removed_name(
-        &mut self,
-        watch: u32,
-        rel: &[u8],
-        object: &Fid,
-    ) -> bool {
-        let Some(root) = self.roots.get(&watch) else {
-            return false;
-        };
-        match crate::watcher::absolute(root.path(), rel).symlink_metadata() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            _ => return false,
-        }
-        let Some(mount) = self.view_of(object.fsid()) else {
-            return false;
-        };
-        super::handles::inode_of(mount, object).is_some_and(|(_, names)| names > 0)
-    }
-
     /// The inode of `rel` when it has other names (see `watcher::is_linked`).
     pub(super) fn other_links(&self, watch: u32, rel: &[u8]) -> Option<super::links::Inode> {
         use std::os::unix::fs::MetadataExt;
