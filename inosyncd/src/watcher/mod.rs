@@ -375,6 +375,7 @@ impl Watcher {
     pub fn poll_background(&mut self, out: &mut Vec<Change>) {
         if let Some(Ok(fan)) = &mut self.fanotify {
             fan.poll_links(out);
+            fan.place_gone_names(out);
         }
     }
 

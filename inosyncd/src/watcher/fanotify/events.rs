@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use inotify::EventMask;
 
 use super::FanWatcher;
+use super::outside::NameLinks;
 use super::places::Place;
 use super::records::Event;
 use crate::watcher::Change;
@@ -143,6 +144,11 @@ impl FanWatcher {
         let settled =
             libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB | libc::FAN_CREATE | libc::FAN_DELETE;
         if !is_dir && mask & libc::FAN_MODIFY != 0 && mask & settled == 0 {
+            // Its other names change now, whatever becomes of this one before
+            // it is quiet (a descriptor kept open writes on after its name went).
+            if let Some(object) = &event.object {
+                self.written_with_other_names(object, watch, &rel, out);
+            }
             out.push(Change::Written { watch, rel });
             return;
         }
@@ -178,12 +184,9 @@ impl FanWatcher {
         }
         if !is_dir
             && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB) != 0
-            && let Some(inode) = self.other_links(watch, &rel)
+            && let Some(object) = &event.object
         {
-            // Remembered, for writes through its names outside the trees.
-            self.links.learn(watch, rel.clone(), inode);
-            // Its other names changed too, wherever they are.
-            out.push(Change::Everything { watch });
+            self.written_with_other_names(object, watch, &rel, out);
         }
         // A directory made: everything in it is new (see `Change::Made`).
         if is_dir && mask & libc::FAN_CREATE != 0 {
@@ -191,6 +194,28 @@ impl FanWatcher {
             return;
         }
         out.push(Change::Path { watch, rel });
+    }
+
+    /// File `object`, written (or its attributes changed) through `rel`: when
+    /// it has other names, they changed too, wherever they are.
+    fn written_with_other_names(
+        &mut self,
+        object: &super::records::Fid,
+        watch: u32,
+        rel: &[u8],
+        out: &mut Vec<Change>,
+    ) {
+        match self.name_links(watch, rel) {
+            NameLinks::Several(inode) => {
+                // Remembered, for writes through its names outside the trees.
+                self.links.learn(watch, rel.to_vec(), inode);
+                out.push(Change::Everything { watch });
+            }
+            // Removed or renamed since: its other names, if any, are found
+            // once the queue has been read again (see `gone_names`).
+            NameLinks::Missing => self.written_by_gone_name(object, watch, rel.to_vec()),
+            NameLinks::One => {}
+        }
     }
 
     /// A rename: a move the target can repeat, or (when that could go wrong) the
@@ -209,6 +234,7 @@ impl FanWatcher {
         let transfer = exchanged || (is_dir && self.looked_up);
         let from = self.place_entry(old, is_dir, true);
         let to = self.place_entry(new, is_dir, true);
+        self.gone_names_follow(event.object.as_ref(), is_dir, &from, &to);
         if is_dir {
             // Every remembered path below it changed.
             self.generation += 1;

@@ -76,10 +76,28 @@ pub fn mount_fd(path: &Path) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// The inode (device and number) of the file with handle `fid`, and how many
-/// names (hard links) it has now.
-pub fn inode_of(mount: &OwnedFd, fid: &Fid) -> Option<((u64, u64), u64)> {
-    use std::os::unix::fs::MetadataExt;
+/// What became of a file handle: the file's inode and how many names it has
+/// now, or that it is gone, or that the kernel could not say.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FileLinks {
+    /// The file (any kind but a directory), its link count now (0: unlinked
+    /// everywhere, still open), and whether it is a regular file.
+    Found {
+        inode: (u64, u64),
+        links: u64,
+        regular: bool,
+    },
+    /// No such file any more.
+    Gone,
+    /// The handle names a directory.
+    Directory,
+    /// The look-up failed for another reason (a full descriptor table, the
+    /// mount gone): nothing is known.
+    Unknown(String),
+}
+
+/// The object with handle `fid`, opened `O_PATH` (nothing is read through it).
+fn open_handle(mount: &OwnedFd, fid: &Fid) -> io::Result<OwnedFd> {
     let handle = fid.handle();
     let mut buf = HandleBuf::new(handle.len() as u32);
     buf.set(fid.handle_type(), handle);
@@ -92,37 +110,63 @@ pub fn inode_of(mount: &OwnedFd, fid: &Fid) -> Option<((u64, u64), u64)> {
         )
     };
     if fd < 0 {
-        return None;
+        return Err(io::Error::last_os_error());
     }
     // SAFETY: a fresh descriptor nobody else owns; closed when dropped.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let meta = std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
-    meta.is_file()
-        .then(|| ((meta.dev(), meta.ino()), meta.nlink()))
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The inode (device and number) of the file with handle `fid`, and how many
+/// names (hard links) it has now.
+pub fn links_of(mount: &OwnedFd, fid: &Fid) -> FileLinks {
+    let fd = match open_handle(mount, fid) {
+        Ok(fd) => fd,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ESTALE | libc::ENOENT)) => {
+            return FileLinks::Gone;
+        }
+        Err(e) => return FileLinks::Unknown(e.to_string()),
+    };
+    // `fstat` of an `O_PATH` descriptor: the object itself, whatever its kind.
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: our descriptor and a buffer the size of `struct stat`.
+    if unsafe { libc::fstat(fd.as_raw_fd(), stat.as_mut_ptr()) } != 0 {
+        return FileLinks::Unknown(io::Error::last_os_error().to_string());
+    }
+    // SAFETY: filled in by the successful `fstat` above.
+    let stat = unsafe { stat.assume_init() };
+    let kind = stat.st_mode & libc::S_IFMT;
+    if kind == libc::S_IFDIR {
+        return FileLinks::Directory;
+    }
+    FileLinks::Found {
+        inode: (stat.st_dev, stat.st_ino),
+        links: stat.st_nlink,
+        regular: kind == libc::S_IFREG,
+    }
+}
+
+/// The inode (device and number) of the regular file with handle `fid`, and
+/// how many names (hard links) it has now; `None` for anything else.
+pub fn inode_of(mount: &OwnedFd, fid: &Fid) -> Option<((u64, u64), u64)> {
+    match links_of(mount, fid) {
+        FileLinks::Found {
+            inode,
+            links,
+            regular: true,
+        } => Some((inode, links)),
+        _ => None,
+    }
 }
 
 /// Where the directory with handle `fid` is now.
 pub fn resolve(mount: &OwnedFd, fid: &Fid) -> Resolved {
-    let handle = fid.handle();
-    let mut buf = HandleBuf::new(handle.len() as u32);
-    buf.set(fid.handle_type(), handle);
-    // SAFETY: a valid descriptor and a file_handle sized to its bytes.
-    let fd = unsafe {
-        libc::open_by_handle_at(
-            mount.as_raw_fd(),
-            buf.as_mut_ptr(),
-            libc::O_PATH | libc::O_CLOEXEC,
-        )
+    let fd = match open_handle(mount, fid) {
+        Ok(fd) => fd,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ESTALE | libc::ENOENT)) => {
+            return Resolved::Gone;
+        }
+        Err(e) => return Resolved::Unknown(e.to_string()),
     };
-    if fd < 0 {
-        let err = io::Error::last_os_error();
-        return match err.raw_os_error() {
-            Some(libc::ESTALE | libc::ENOENT) => Resolved::Gone,
-            _ => Resolved::Unknown(err.to_string()),
-        };
-    }
-    // SAFETY: a fresh descriptor nobody else owns; closed when dropped.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     match std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
         // Deeper than a path can say (PATH_MAX): named by walking up.
         Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => match name_walking_up(fd) {

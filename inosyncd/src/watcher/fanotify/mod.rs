@@ -26,6 +26,7 @@
 
 mod error;
 mod events;
+mod gone_names;
 mod groups;
 mod handles;
 mod links;
@@ -116,6 +117,12 @@ pub struct FanWatcher {
     /// Files of the trees with other names (see `links`).
     links: links::Links,
     links_logged: Option<Instant>,
+    /// Reads of the queue so far: a write by a gone name is placed once the
+    /// queue has been read after it (see `gone_names`).
+    reads: u64,
+    /// Files written by names gone when the write was read (see `gone_names`).
+    gone: gone_names::GoneWrites,
+    gone_logged: Option<Instant>,
     /// Each tree by its root's path (see `places`).
     root_at: HashMap<Vec<u8>, u32>,
     /// The mount points through which each filesystem (by device number) is
@@ -165,6 +172,9 @@ impl FanWatcher {
             opened: HashMap::new(),
             links: links::Links::default(),
             links_logged: None,
+            reads: 0,
+            gone: gone_names::GoneWrites::default(),
+            gone_logged: None,
             root_at: HashMap::new(),
             views: HashMap::new(),
             overflows: 0,
@@ -332,6 +342,7 @@ impl FanWatcher {
     pub fn read_queued(&mut self, out: &mut Vec<Change>) -> io::Result<bool> {
         let mut any = false;
         self.looked_up = false;
+        self.reads += 1;
         let mut events = Vec::new();
         for group in 0..self.groups.len() {
             loop {
@@ -352,6 +363,7 @@ impl FanWatcher {
             }
         }
         self.escalate_unplaced(out);
+        self.place_gone_writes(false, out);
         self.poll_links(out);
         // Nothing of a watched filesystem stays open between reads.
         self.opened.clear();
@@ -360,7 +372,22 @@ impl FanWatcher {
 
     /// Whether writes outside the trees wait for a walk to be placed.
     pub fn has_deferred(&self) -> bool {
-        self.links.has_deferred()
+        self.links.has_deferred() || !self.gone.is_empty()
+    }
+
+    /// Places the writes by names gone when they were read: the queue is read
+    /// once more (the events that made their names go are in it by now), and
+    /// they are looked up. Called by the event loop on every turn, so they wait
+    /// for no further event.
+    pub fn place_gone_names(&mut self, out: &mut Vec<Change>) {
+        if self.gone.is_empty() {
+            return;
+        }
+        if let Err(e) = self.read_queued(out) {
+            tracing::warn!("reading fanotify events: {e}");
+            self.place_gone_writes(true, out);
+            self.opened.clear();
+        }
     }
 
     /// Takes in the walks of the link index that are done, and places the

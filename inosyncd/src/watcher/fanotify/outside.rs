@@ -7,6 +7,16 @@ use super::FanWatcher;
 use super::records::Fid;
 use crate::watcher::Change;
 
+/// What a name in a tree is now, as far as hard links go.
+pub(super) enum NameLinks {
+    /// An entry with other names: the inode they share.
+    Several(super::links::Inode),
+    /// An entry with this name alone (or one that could not be looked at).
+    One,
+    /// No entry: the name was removed or renamed since.
+    Missing,
+}
+
 impl FanWatcher {
     /// A file was written through a name outside every tree. If it has other
     /// names, those in the trees (from the index, each checked to still be that
@@ -126,11 +136,29 @@ impl FanWatcher {
 
     /// The inode of `rel` when it has other names (see `watcher::is_linked`).
     pub(super) fn other_links(&self, watch: u32, rel: &[u8]) -> Option<super::links::Inode> {
+        match self.name_links(watch, rel) {
+            NameLinks::Several(inode) => Some(inode),
+            NameLinks::One | NameLinks::Missing => None,
+        }
+    }
+
+    /// Whether `rel` of `watch` names an entry with other names now, one
+    /// without, or nothing (removed or renamed since).
+    pub(super) fn name_links(&self, watch: u32, rel: &[u8]) -> NameLinks {
         use std::os::unix::fs::MetadataExt;
-        let root = self.roots.get(&watch)?;
-        let meta = crate::watcher::absolute(root.path(), rel)
-            .symlink_metadata()
-            .ok()?;
-        crate::watcher::is_linked(&meta).then(|| (meta.dev(), meta.ino()))
+        let Some(root) = self.roots.get(&watch) else {
+            return NameLinks::One;
+        };
+        match crate::watcher::absolute(root.path(), rel).symlink_metadata() {
+            Ok(meta) if crate::watcher::is_linked(&meta) => {
+                NameLinks::Several((meta.dev(), meta.ino()))
+            }
+            Ok(_) => NameLinks::One,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => NameLinks::Missing,
+            // Not a directory any more on the way (a file where a directory
+            // was): the name is gone as well.
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => NameLinks::Missing,
+            Err(_) => NameLinks::One,
+        }
     }
 }

@@ -219,8 +219,16 @@ impl InotifyWatcher {
             return;
         }
         let is_dir = mask.contains(EventMask::ISDIR);
-        // Written and not closed: it goes out once quiet (see the engine).
+        // Written and not closed: it goes out once quiet (see the engine). Its
+        // other names, if it has any, changed now, whatever becomes of this
+        // one before it is quiet (a descriptor kept open writes on after its
+        // name went).
         if !is_dir && mask.contains(EventMask::MODIFY) {
+            if let Some(root) = self.roots.get(&watch)
+                && crate::watcher::has_other_links(&root.path, &rel)
+            {
+                out.push(Change::Everything { watch });
+            }
             out.push(Change::Written { watch, rel });
             return;
         }
