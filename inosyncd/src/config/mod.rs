@@ -11,6 +11,7 @@ pub mod layout;
 pub mod lua;
 pub mod places;
 mod py_format;
+mod rsync_args;
 mod toml_format;
 
 use std::path::{Path, PathBuf};
@@ -280,6 +281,10 @@ impl Config {
                     locate(i),
                     watch.path.display()
                 )));
+            }
+            let args = [&self.rsync_args[..], &watch.rsync_args[..]].concat();
+            if let Some(why) = rsync_args::refused(&args) {
+                return Err(ConfigError(format!("{}: {why}", locate(i))));
             }
             layout.add(i, &self.places(watch)).map_err(|e| match e {
                 layout::LayoutError::Watches { other_index, .. } => {

@@ -24,6 +24,7 @@ mod stdout;
 mod stdout_file;
 mod stuck;
 mod supervise;
+mod user_options;
 mod verify;
 mod watchdog;
 
@@ -41,4 +42,5 @@ pub use policy::{Launcher, Policy};
 pub use run::run;
 pub use split::{SPLIT_MIN_PATHS, by_directory as split_by_directory};
 pub use ssh_reuse::{rsh_with_reuse, uses_remote_shell};
+pub use user_options::options as user_options;
 pub use verify::{CompareError, Difference, compare};

@@ -10,10 +10,6 @@
 
 use std::path::{Component, Path, PathBuf};
 
-/// Short options of rsync that take an argument: in a bundle such as `-aT DIR`
-/// the first of these takes the rest of the word or the next word.
-const SHORT_WITH_ARGUMENT: &str = "BMTef@";
-
 /// Where an option's path is taken from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Base {
@@ -67,45 +63,12 @@ pub fn outside(args: &[String], target: Option<&Path>, writable: &[PathBuf]) -> 
     refused
 }
 
-/// Every (option, value) pair in `args`: `--name=value`, `--name value`, `-Xvalue`,
-/// `-X value` and bundles (`-aT value`).
+/// Every (option, value) pair in `args` (see `rsync::user_options`).
 fn options(args: &[String]) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        if let Some(long) = arg.strip_prefix("--") {
-            if long.is_empty() {
-                break;
-            }
-            match long.split_once('=') {
-                Some((name, value)) => found.push((format!("--{name}"), value.to_string())),
-                None if OPTIONS.iter().any(|(name, ..)| *name == arg) => {
-                    if let Some(value) = args.next() {
-                        found.push((arg.clone(), value.clone()));
-                    }
-                }
-                None => {}
-            }
-        } else if let Some(flags) = arg.strip_prefix('-') {
-            let Some((at, flag)) = flags
-                .char_indices()
-                .find(|(_, c)| SHORT_WITH_ARGUMENT.contains(*c))
-            else {
-                continue;
-            };
-            let rest = &flags[at + flag.len_utf8()..];
-            let value = if rest.is_empty() {
-                match args.next() {
-                    Some(value) => value.clone(),
-                    None => break,
-                }
-            } else {
-                rest.to_string()
-            };
-            found.push((format!("-{flag}"), value));
-        }
-    }
-    found
+    crate::rsync::user_options(args)
+        .into_iter()
+        .filter_map(|o| Some((o.name, o.value?)))
+        .collect()
 }
 
 /// `a/./b/../c` as `a/c`, without the filesystem (what rsync would create need

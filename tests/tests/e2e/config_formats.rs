@@ -120,6 +120,23 @@ fn bad_configs_are_refused_with_file_line_and_key() {
             "wpaths = [\"SRC\"]\nrnodes = [\"/t\"]\nrpaths = [\"/a\", \"/b\"]\n",
             "c.py:3: rpaths",
         ),
+        // rsync_args that would break the mirror, global or the watch's, in
+        // either format (each was taken as given before).
+        (
+            "c.toml",
+            "targets = [\"/t\"]\nrsync_args = [\"-avn\"]\n[[watch]]\npath = \"SRC\"\n",
+            "c.toml:3: [[watch]]: rsync_args has \"-avn\" (--dry-run)",
+        ),
+        (
+            "c.toml",
+            "targets = [\"/t\"]\n[[watch]]\npath = \"SRC\"\nrsync_args = [\"--files-from=/l\"]\n",
+            "(--files-from): the daemon hands rsync the changed paths itself",
+        ),
+        (
+            "c.py",
+            "wpaths = [\"SRC\"]\nrnodes = [\"/t\"]\nrpaths = [\"/a\"]\nextra = \"--remove-source-files\"\n",
+            "(--remove-source-files)",
+        ),
     ];
     for (name, text, expected) in cases {
         let (ok, _, stderr) = check(name, text);

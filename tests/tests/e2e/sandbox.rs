@@ -4,14 +4,17 @@
 //! `sandbox = "off"` to show the option really would have done it.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::Duration;
 
-use inosync_tests::{Fixture, bin, has_landlock, is_root, poll_until};
+use inosync_tests::{Fixture, bin, has_landlock, is_root, poll_until, real_rsync};
 
 /// `--remove-source-files`: with the sandbox every source file stays, the
 /// refusal is reported (status and log) and not retried; without it the same
-/// option empties the source.
+/// option empties the source. The config refuses the option in `rsync_args`
+/// (`config_formats::bad_configs_are_refused_with_file_line_and_key`), so here
+/// the `rsync` wrapper adds it: an option the daemon's own checks missed.
 #[test]
 fn remove_source_files_is_refused_reported_and_not_retried() {
     if !has_landlock() {
@@ -20,9 +23,19 @@ fn remove_source_files_is_refused_reported_and_not_retried() {
     }
     for sandbox in ["auto", "off"] {
         let fx = Fixture::new();
-        let wrapper = fx.rsync_wrapper();
+        let wrapper = fx.path("rsync-removing");
+        fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' --remove-source-files \"$@\"\n",
+                fx.calls_log().display(),
+                real_rsync().display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
         let daemon = fx.start_toml(&fx.config(&format!(
-            "delay = 0\nsandbox = \"{sandbox}\"\nrsync = \"{}\"\nrsync_args = [\"--remove-source-files\"]",
+            "delay = 0\nsandbox = \"{sandbox}\"\nrsync = \"{}\"",
             wrapper.display()
         )));
         daemon.wait_idle();

@@ -1,0 +1,133 @@
+//! The user's `rsync_args` that would break what the daemon promises, refused
+//! when the config is read, with the reason: the daemon hands rsync its own list
+//! of changed paths, every sync must really transfer, and the source is only
+//! ever read (README "Config (TOML)").
+
+/// The long options refused, and why.
+const REFUSED_LONG: &[(&str, &str)] = &[
+    (
+        "--files-from",
+        "the daemon hands rsync the changed paths itself; name what to leave out \
+         with `excludes`",
+    ),
+    (
+        "--from0",
+        "the daemon decides how it hands rsync the changed paths",
+    ),
+    (
+        "--dry-run",
+        "nothing would reach the target while every sync reports success",
+    ),
+    (
+        "--list-only",
+        "nothing would reach the target while every sync reports success",
+    ),
+    (
+        "--only-write-batch",
+        "nothing would reach the target while every sync reports success",
+    ),
+    (
+        "--read-batch",
+        "the target would get the batch file's changes, not the source's",
+    ),
+    (
+        "--remove-source-files",
+        "rsync would delete the source's files after sending them; the daemon \
+         only ever reads the source",
+    ),
+    ("--server", "it is rsync's own, for its remote side"),
+    ("--sender", "it is rsync's own, for its remote side"),
+    (
+        "--daemon",
+        "it starts an rsync server instead of a transfer",
+    ),
+];
+
+/// The short options refused (inside a cluster such as `-avn` too), and why.
+const REFUSED_SHORT: &[(char, &str, &str)] = &[
+    (
+        'n',
+        "--dry-run",
+        "nothing would reach the target while every sync reports success",
+    ),
+    (
+        '0',
+        "--from0",
+        "the daemon decides how it hands rsync the changed paths",
+    ),
+];
+
+/// The first of `args` that the daemon cannot run rsync with, in words.
+pub fn refused(args: &[String]) -> Option<String> {
+    crate::rsync::user_options(args)
+        .into_iter()
+        .find_map(|option| {
+            let (long, why) = match option.name.strip_prefix("--") {
+                Some(_) => REFUSED_LONG
+                    .iter()
+                    .find(|(long, _)| *long == option.name)
+                    .map(|(long, why)| (*long, *why))?,
+                None => REFUSED_SHORT
+                    .iter()
+                    .find(|(short, ..)| option.name[1..].starts_with(*short))
+                    .map(|(_, long, why)| (*long, *why))?,
+            };
+            Some(format!("rsync_args has {:?} ({long}): {why}", option.word))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn options_that_break_the_mirror_are_refused_with_the_reason() {
+        for bad in [
+            &["--files-from=/etc/list"][..],
+            &["--files-from", "/etc/list"],
+            &["--from0"],
+            &["-0"],
+            &["--dry-run"],
+            &["-avn"],
+            &["-n"],
+            &["--list-only"],
+            &["--only-write-batch=/tmp/b"],
+            &["--read-batch=/tmp/b"],
+            &["--remove-source-files"],
+            &["-z", "--server"],
+        ] {
+            let why = refused(&args(bad)).unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(why.starts_with("rsync_args has "), "{why}");
+        }
+        assert!(refused(&args(&["-avn"])).is_some_and(|w| w.contains("--dry-run")));
+    }
+
+    #[test]
+    fn ordinary_options_and_option_values_are_accepted() {
+        for good in [
+            &[][..],
+            &["--compress", "--bwlimit=100", "-avz", "-H", "--numeric-ids"],
+            &["--rsh=ssh -n -p 2222"],
+            &["-e", "ssh -n"],
+            &["-essh -n"],
+            &["-f", "- *.n0"],
+            &["--filter=- -n"],
+            &["--exclude=-0"],
+            &["--exclude", "-n"],
+            &["--rsh", "-0"],
+            &[
+                "--partial-dir=.p",
+                "--delay-updates",
+                "--backup",
+                "--backup-dir=/b",
+            ],
+            &["--info=progress2", "--no-motd", "--chmod=D0755"],
+        ] {
+            assert_eq!(refused(&args(good)), None, "{good:?}");
+        }
+    }
+}
