@@ -25,15 +25,28 @@ impl Engine {
             self.settling.take_due(now)
         };
         let mut changes = Vec::with_capacity(due.len());
-        for (watch, rel) in due {
+        for (watch, rel, linked) in due {
             if let Some(w) = self.watches.get(&watch)
-                && crate::watcher::has_other_links(&w.spec.path, &rel)
+                && (linked || crate::watcher::has_other_links(&w.spec.path, &rel))
             {
                 changes.push(Change::Everything { watch });
             }
             changes.push(Change::Path { watch, rel });
         }
         self.take_changes(changes);
+    }
+
+    /// `rel` no longer settles (closed, deleted, renamed); written while it had
+    /// other names, those changed too, whatever became of this one: the
+    /// watch is compared whole.
+    fn settled_linked(&mut self, watch: u32, rel: &[u8], now: Instant) {
+        if self.settling.changed(watch, rel)
+            && let Some(w) = self.watches.get_mut(&watch)
+        {
+            for pair in &mut w.pairs {
+                pair.record_full(now, false, FullReason::LostEvents);
+            }
+        }
     }
 
     /// Records changes in the pairs of their watch.
@@ -46,7 +59,7 @@ impl Engine {
             }
             match change {
                 Change::Path { watch, rel } => {
-                    self.settling.changed(watch, &rel);
+                    self.settled_linked(watch, &rel, now);
                     if let Some(w) = self.watches.get_mut(&watch) {
                         for pair in &mut w.pairs {
                             pair.record(&rel, now);
@@ -54,21 +67,21 @@ impl Engine {
                     }
                 }
                 Change::Made { watch, rel } => {
-                    self.settling.changed(watch, &rel);
+                    self.settled_linked(watch, &rel, now);
                     if let Some(w) = self.watches.get_mut(&watch) {
                         for pair in &mut w.pairs {
                             pair.record_made(&rel, now);
                         }
                     }
                 }
-                Change::Written { watch, rel } => {
+                Change::Written { watch, rel, linked } => {
                     if self.watches.contains_key(&watch) {
-                        self.settling.written(watch, rel, now);
+                        self.settling.written(watch, rel, linked, now);
                     }
                 }
                 Change::Tree { watch, rel } => {
                     tracing::debug!("compare whole: {}", String::from_utf8_lossy(&rel));
-                    self.settling.changed(watch, &rel);
+                    self.settled_linked(watch, &rel, now);
                     if let Some(w) = self.watches.get_mut(&watch) {
                         for pair in &mut w.pairs {
                             pair.record_tree(&rel, now);

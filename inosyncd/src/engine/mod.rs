@@ -266,7 +266,8 @@ impl Engine {
                 }
             }
             self.check_sources_when_due();
-            self.watcher.poll_background(&mut changes);
+            self.watcher
+                .poll_background(stopping.is_none(), &mut changes);
             self.take_changes(changes.drain(..));
             self.settle_due();
             self.schedule_periodic_full_sync();

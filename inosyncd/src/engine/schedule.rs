@@ -223,6 +223,9 @@ impl Engine {
         if !self.degraded_ids().is_empty() {
             wake = wake.min(self.degraded_full_sync);
         }
+        if let Some(due) = self.watcher.next_background() {
+            wake = wake.min(Instant::from_std(due));
+        }
         wake
     }
 

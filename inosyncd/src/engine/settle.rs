@@ -21,6 +21,8 @@ pub const LONGEST: Duration = Duration::from_secs(30);
 struct Since {
     first: Instant,
     last: Instant,
+    /// The file had other names at one of the writes (see `Change::Written`).
+    linked: bool,
 }
 
 impl Since {
@@ -36,23 +38,31 @@ pub struct Settling {
 }
 
 impl Settling {
-    /// `rel` of `watch` was written now.
-    pub fn written(&mut self, watch: u32, rel: Vec<u8>, now: Instant) {
+    /// `rel` of `watch` was written now (`linked`: it had other names).
+    pub fn written(&mut self, watch: u32, rel: Vec<u8>, linked: bool, now: Instant) {
         self.files
             .entry((watch, rel))
-            .and_modify(|s| s.last = now)
+            .and_modify(|s| {
+                s.last = now;
+                s.linked |= linked;
+            })
             .or_insert(Since {
                 first: now,
                 last: now,
+                linked,
             });
     }
 
     /// `rel` changed in a way that makes it pending anyway (closed, deleted,
-    /// renamed): it no longer waits here.
-    pub fn changed(&mut self, watch: u32, rel: &[u8]) {
-        if !self.files.is_empty() {
-            self.files.remove(&(watch, rel.to_vec()));
+    /// renamed): it no longer waits here. Whether it had other names when it
+    /// was written (they changed too, whatever this change says of the name).
+    pub fn changed(&mut self, watch: u32, rel: &[u8]) -> bool {
+        if self.files.is_empty() {
+            return false;
         }
+        self.files
+            .remove(&(watch, rel.to_vec()))
+            .is_some_and(|s| s.linked)
     }
 
     /// `from` of `watch` was renamed to `to`: the files settling at or below it
@@ -86,8 +96,9 @@ impl Settling {
         self.files.retain(|(w, _), _| *w != watch);
     }
 
-    /// Takes out the files whose time has come.
-    pub fn take_due(&mut self, now: Instant) -> Vec<(u32, Vec<u8>)> {
+    /// Takes out the files whose time has come, each with whether it had
+    /// other names when it was written.
+    pub fn take_due(&mut self, now: Instant) -> Vec<(u32, Vec<u8>, bool)> {
         if self.files.is_empty() {
             return Vec::new();
         }
@@ -97,10 +108,12 @@ impl Settling {
             .filter(|(_, s)| s.due() <= now)
             .map(|(k, _)| k.clone())
             .collect();
-        for key in &due {
-            self.files.remove(key);
-        }
-        due
+        due.into_iter()
+            .filter_map(|key| {
+                let since = self.files.remove(&key)?;
+                Some((key.0, key.1, since.linked))
+            })
+            .collect()
     }
 
     /// When the next file comes due.
@@ -138,16 +151,16 @@ mod tests {
     async fn a_file_goes_out_when_quiet_or_after_the_longest_wait() {
         let start = Instant::now();
         let mut s = Settling::default();
-        s.written(0, b"log".to_vec(), start);
+        s.written(0, b"log".to_vec(), false, start);
         assert_eq!(s.next_due(), Some(start + QUIET));
         // Written every half second: never quiet, out after LONGEST.
         let mut now = start;
         while now < start + LONGEST {
             assert!(s.take_due(now).is_empty(), "out early at {:?}", now - start);
-            s.written(0, b"log".to_vec(), now);
+            s.written(0, b"log".to_vec(), false, now);
             now += Duration::from_millis(500);
         }
-        assert_eq!(s.take_due(now), vec![(0, b"log".to_vec())]);
+        assert_eq!(s.take_due(now), vec![(0, b"log".to_vec(), false)]);
         assert!(!s.busy(None));
     }
 
@@ -155,15 +168,33 @@ mod tests {
     async fn quiet_for_one_second_is_due_and_a_close_ends_the_wait() {
         let start = Instant::now();
         let mut s = Settling::default();
-        s.written(0, b"a".to_vec(), start);
-        s.written(1, b"b".to_vec(), start);
+        s.written(0, b"a".to_vec(), false, start);
+        s.written(1, b"b".to_vec(), false, start);
         assert!(
             s.take_due(start + QUIET - Duration::from_millis(1))
                 .is_empty()
         );
         s.changed(1, b"b");
         assert!(s.busy(Some(0)) && !s.busy(Some(1)));
-        assert_eq!(s.take_due(start + QUIET), vec![(0, b"a".to_vec())]);
+        assert_eq!(s.take_due(start + QUIET), vec![(0, b"a".to_vec(), false)]);
         assert_eq!(s.next_due(), None);
+    }
+
+    /// Written once while it had other names: they changed too, whether the
+    /// file settles or its name changes first (the engine compares the watch
+    /// whole then, as the name may be gone).
+    #[tokio::test(start_paused = true)]
+    async fn a_write_while_linked_is_remembered_until_the_file_leaves() {
+        let start = Instant::now();
+        let mut s = Settling::default();
+        s.written(0, b"a".to_vec(), true, start);
+        s.written(0, b"a".to_vec(), false, start);
+        s.written(0, b"b".to_vec(), false, start);
+        s.written(0, b"b".to_vec(), true, start);
+        s.written(0, b"c".to_vec(), false, start);
+        s.moved(0, b"b", b"moved");
+        assert!(s.changed(0, b"moved"), "the link is forgotten on a rename");
+        assert!(!s.changed(0, b"c"));
+        assert_eq!(s.take_due(start + QUIET), vec![(0, b"a".to_vec(), true)]);
     }
 }

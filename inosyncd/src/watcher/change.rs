@@ -12,8 +12,15 @@ pub enum Change {
     Made { watch: u32, rel: Vec<u8> },
     /// This file was written and not (yet) closed (`IN_MODIFY` alone: `truncate(2)`
     /// by path, a log or database a program keeps open). It goes out once it is
-    /// closed or has been quiet for a moment, not on every write.
-    Written { watch: u32, rel: Vec<u8> },
+    /// closed or has been quiet for a moment, not on every write. `linked`: the
+    /// file had other names when the write was read, which changed too;
+    /// whatever becomes of this name before it is quiet (a descriptor kept
+    /// open writes on after its name went), the watch is then compared whole.
+    Written {
+        watch: u32,
+        rel: Vec<u8>,
+        linked: bool,
+    },
     /// This directory may now be another tree than the one the targets hold (it
     /// arrived from outside, was swapped, deleted and made again, or a filesystem
     /// was mounted on it or unmounted from it): it is made equal as a whole tree,
@@ -53,7 +60,10 @@ impl std::fmt::Display for Change {
         match self {
             Change::Path { watch, rel } => write!(f, "path {watch}:{:?}", text(rel)),
             Change::Made { watch, rel } => write!(f, "made {watch}:{:?}", text(rel)),
-            Change::Written { watch, rel } => write!(f, "written {watch}:{:?}", text(rel)),
+            Change::Written { watch, rel, linked } => {
+                let linked = if *linked { " (linked)" } else { "" };
+                write!(f, "written {watch}:{:?}{linked}", text(rel))
+            }
             Change::Tree { watch, rel } => write!(f, "tree {watch}:{:?}", text(rel)),
             Change::Everything { watch } => write!(f, "everything {watch}"),
             Change::RootGone { watch } => write!(f, "root gone {watch}"),

@@ -370,12 +370,23 @@ impl Watcher {
     }
 
     /// Background work of the backends that ended since (fanotify's index of
-    /// files with several names), with the changes it places. The event loop
-    /// calls it at least once a second: a walk ends without an event.
-    pub fn poll_background(&mut self, out: &mut Vec<Change>) {
+    /// files with several names), with the changes it places, and the writes
+    /// by names gone when read whose time has come (`reading`: false once the
+    /// daemon stops reading events). The event loop calls it on every turn and
+    /// at least once a second: a walk ends without an event.
+    pub fn poll_background(&mut self, reading: bool, out: &mut Vec<Change>) {
         if let Some(Ok(fan)) = &mut self.fanotify {
             fan.poll_links(out);
-            fan.place_gone_names(out);
+            fan.place_gone_names(reading, out);
+        }
+    }
+
+    /// When background work must be looked at next (writes by gone names to
+    /// place), if sooner than the event loop's once a second.
+    pub fn next_background(&self) -> Option<std::time::Instant> {
+        match &self.fanotify {
+            Some(Ok(fan)) => fan.next_placing(),
+            _ => None,
         }
     }
 

@@ -13,6 +13,7 @@ fn written(rel: &str) -> Change {
     Change::Written {
         watch: 0,
         rel: rel.as_bytes().to_vec(),
+        linked: false,
     }
 }
 

@@ -115,6 +115,14 @@ impl FanWatcher {
         let Some(place) = self.place_entry(entry, is_dir, entry_changed) else {
             return;
         };
+        // A new name of a file written by a name gone since (a link made, an
+        // `O_TMPFILE` given a name): one of the names it is known by.
+        if !is_dir
+            && mask & libc::FAN_CREATE != 0
+            && let Some(object) = &event.object
+        {
+            self.gone_names_link(object, entry, &place);
+        }
         // A directory created is known from birth (its events never need a
         // lookup); one deleted is remembered where it was, for events about it
         // still queued (a file closed after its directory went).
@@ -144,12 +152,13 @@ impl FanWatcher {
         let settled =
             libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB | libc::FAN_CREATE | libc::FAN_DELETE;
         if !is_dir && mask & libc::FAN_MODIFY != 0 && mask & settled == 0 {
-            // Its other names change now, whatever becomes of this one before
+            // Its other names changed too, whatever becomes of this one before
             // it is quiet (a descriptor kept open writes on after its name went).
-            if let Some(object) = &event.object {
-                self.written_with_other_names(object, watch, &rel, out);
-            }
-            out.push(Change::Written { watch, rel });
+            let linked = event
+                .object
+                .as_ref()
+                .is_some_and(|object| self.has_other_names(object, watch, &rel));
+            out.push(Change::Written { watch, rel, linked });
             return;
         }
         // A directory deleted: whatever holds its name by the time rsync runs
@@ -179,14 +188,20 @@ impl FanWatcher {
             && let Some(root) = self.roots.get(&watch)
             && crate::watcher::is_new_file(root.path(), &rel)
         {
-            out.push(Change::Written { watch, rel });
+            out.push(Change::Written {
+                watch,
+                rel,
+                linked: false,
+            });
             return;
         }
+        // Its other names changed too, wherever they are.
         if !is_dir
             && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB) != 0
             && let Some(object) = &event.object
+            && self.has_other_names(object, watch, &rel)
         {
-            self.written_with_other_names(object, watch, &rel, out);
+            out.push(Change::Everything { watch });
         }
         // A directory made: everything in it is new (see `Change::Made`).
         if is_dir && mask & libc::FAN_CREATE != 0 {
@@ -196,25 +211,21 @@ impl FanWatcher {
         out.push(Change::Path { watch, rel });
     }
 
-    /// File `object`, written (or its attributes changed) through `rel`: when
-    /// it has other names, they changed too, wherever they are.
-    fn written_with_other_names(
-        &mut self,
-        object: &super::records::Fid,
-        watch: u32,
-        rel: &[u8],
-        out: &mut Vec<Change>,
-    ) {
+    /// Whether file `object`, written (or its attributes changed) through
+    /// `rel`, has other names now (which changed too). A name gone already is
+    /// kept until its other names, if any, can be found (see `gone_names`).
+    fn has_other_names(&mut self, object: &super::records::Fid, watch: u32, rel: &[u8]) -> bool {
         match self.name_links(watch, rel) {
             NameLinks::Several(inode) => {
                 // Remembered, for writes through its names outside the trees.
                 self.links.learn(watch, rel.to_vec(), inode);
-                out.push(Change::Everything { watch });
+                true
             }
-            // Removed or renamed since: its other names, if any, are found
-            // once the queue has been read again (see `gone_names`).
-            NameLinks::Missing => self.written_by_gone_name(object, watch, rel.to_vec()),
-            NameLinks::One => {}
+            NameLinks::Missing => {
+                self.written_by_gone_name(object, watch, rel.to_vec());
+                false
+            }
+            NameLinks::One => false,
         }
     }
 
@@ -234,7 +245,9 @@ impl FanWatcher {
         let transfer = exchanged || (is_dir && self.looked_up);
         let from = self.place_entry(old, is_dir, true);
         let to = self.place_entry(new, is_dir, true);
-        self.gone_names_follow(event.object.as_ref(), is_dir, &from, &to);
+        if !exchanged {
+            self.gone_names_follow(event.object.as_ref(), is_dir, (old, &from), (new, &to));
+        }
         if is_dir {
             // Every remembered path below it changed.
             self.generation += 1;

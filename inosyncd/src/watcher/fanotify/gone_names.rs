@@ -8,31 +8,43 @@
 //! so it says neither whether the file has other names nor where.
 //!
 //! A name is also gone when it was renamed after the write (an editor's or a
-//! deploy's atomic save: write `.f.tmp`, then `mv .f.tmp f`), which is far more
-//! common and needs nothing more than the rename it is followed by. The two
-//! cannot be told apart when the write is read, so such a write is kept until
-//! the queue has been read once more: every rename or deletion that made its
+//! deploy's atomic save: write `.f.tmp`, then `mv .f.tmp f`), or when the file
+//! got its final name by a link before the temporary one went (git's objects,
+//! Maildir, `O_TMPFILE` and `linkat`). These are far more common and need
+//! nothing more than the events that follow. The cases cannot be told apart
+//! when the write is read, so such a write is kept until the queue has been
+//! read again, a moment later: every rename, link or deletion that made its
 //! name go happened before the look-up, so its event has been read by then.
-//! The written names follow the renames read meanwhile (of the file, or of a
-//! directory above it). Then the file's handle says how many names it has:
-//! when they are all among the names followed, nothing more is needed (the
-//! changes already recorded cover them); otherwise its other names are those
-//! from the link index, when it knows enough of them, or else unknown, and
-//! every tree on its filesystem is compared whole (README "How a sync
-//! works", docs/RELIABILITY.md "Every kind of change").
+//! The file's names follow the renames read meanwhile (of the file, or of a
+//! directory above it) and gain the links made to it. Then the file's handle
+//! says how many names it has: when they are all among the names followed,
+//! nothing more is needed (the changes already recorded cover them);
+//! otherwise its other names are those from the link index, when it knows
+//! enough of them, or else unknown, and every tree on its filesystem is
+//! compared whole (README "How a sync works", docs/RELIABILITY.md "Every kind
+//! of change").
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use super::FanWatcher;
-use super::handles::{self, FileLinks};
+use super::handles::{self, FileLinks, Resolved};
 use super::places::Place;
-use super::records::Fid;
+use super::records::{DirEntry, Fid};
 use crate::watcher::Change;
 
-/// Past this many files written by gone names in one read, the trees on their
-/// filesystems are compared whole instead of each file being looked up.
+/// Past this many files written by gone names, the trees on their filesystems
+/// are compared whole instead of each file being looked up.
 const MAX_KEPT: usize = 65_536;
+
+/// How long after a write by a gone name the queue is read again before the
+/// file is looked up: the kernel queues a rename's event just after the
+/// rename is visible, and a preempted renamer could queue it after an
+/// immediate read.
+pub(super) const GRACE: Duration = Duration::from_millis(10);
 
 /// The files written by a gone name, until the queue has been read again.
 #[derive(Default)]
@@ -42,12 +54,22 @@ pub(super) struct GoneWrites {
     overflowed: Vec<u64>,
 }
 
+/// One of the file's names, as far as it was followed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Name {
+    /// In a tree.
+    Tree(u32, Vec<u8>),
+    /// Outside every tree (or excluded): an entry of a directory, and the path
+    /// below it (empty: the entry itself), for a file in a directory moved out.
+    Elsewhere(DirEntry, Vec<u8>),
+}
+
 struct Written {
-    /// The read (see `FanWatcher::reads`) in which the write was seen.
-    read: u64,
-    /// The names written through, following renames since; `None` for one
-    /// renamed out of every tree.
-    names: Vec<Option<(u32, Vec<u8>)>>,
+    /// When the last write by a gone name was read.
+    seen: Instant,
+    /// The names written through, and the names it got since, following
+    /// renames.
+    names: Vec<Name>,
 }
 
 impl GoneWrites {
@@ -55,23 +77,26 @@ impl GoneWrites {
     pub(super) fn is_empty(&self) -> bool {
         self.files.is_empty() && self.overflowed.is_empty()
     }
+
+    /// When the next kept write may be placed.
+    pub(super) fn next_due(&self) -> Option<Instant> {
+        if !self.overflowed.is_empty() {
+            return Some(Instant::now());
+        }
+        self.files.values().map(|w| w.seen + GRACE).min()
+    }
 }
 
 impl FanWatcher {
     /// A write or attribute change of `object`, reported by `rel`, which did
     /// not exist any more when looked up.
     pub(super) fn written_by_gone_name(&mut self, object: &Fid, watch: u32, rel: Vec<u8>) {
-        let read = self.reads;
         let gone = &mut self.gone;
+        let name = Name::Tree(watch, rel);
         if let Some(written) = gone.files.get_mut(object) {
-            written.read = read;
-            if !written
-                .names
-                .iter()
-                .flatten()
-                .any(|(w, r)| *w == watch && *r == rel)
-            {
-                written.names.push(Some((watch, rel)));
+            written.seen = Instant::now();
+            if !written.names.contains(&name) {
+                written.names.push(name);
             }
             return;
         }
@@ -84,38 +109,52 @@ impl FanWatcher {
         gone.files.insert(
             object.clone(),
             Written {
-                read,
-                names: vec![Some((watch, rel))],
+                seen: Instant::now(),
+                names: vec![name],
             },
         );
     }
 
-    /// A rename: the written names at `from` (the file's own, or any below a
-    /// directory's) are now at `to` (`None`: out of every tree).
+    /// A new name for `object` (a link made, `O_TMPFILE` given a name), at
+    /// `place` (`entry` in the event): one of its names if it is kept.
+    pub(super) fn gone_names_link(&mut self, object: &Fid, entry: &DirEntry, place: &Place) {
+        let Some(written) = self.gone.files.get_mut(object) else {
+            return;
+        };
+        let name = name_at(entry, place, b"");
+        if !written.names.contains(&name) {
+            written.names.push(name);
+        }
+    }
+
+    /// A rename from `old` (placed `from`) to `new` (placed `to`): the names at
+    /// `from` (the file's own, or any below a directory's) are now at `to`.
+    /// Two entries swapped (`RENAME_EXCHANGE`) are not followed: each half
+    /// would move the other's names back; the names left behind are then
+    /// not the file, and it is looked up as unknown.
     pub(super) fn gone_names_follow(
         &mut self,
         object: Option<&Fid>,
         is_dir: bool,
-        from: &Option<Place>,
-        to: &Option<Place>,
+        (old, from): (&DirEntry, &Option<Place>),
+        (new, to): (&DirEntry, &Option<Place>),
     ) {
         if self.gone.files.is_empty() {
             return;
         }
-        let Some(Place::Inside { watch, rel: from }) = from else {
-            return;
-        };
-        let to = match to {
-            Some(Place::Inside { watch, rel }) => Some((*watch, rel.as_slice())),
-            _ => None,
-        };
-        let follow = |names: &mut Vec<Option<(u32, Vec<u8>)>>| {
+        let Some(to) = to else { return };
+        let follow = |names: &mut Vec<Name>| {
             for name in names.iter_mut() {
-                let Some((w, r)) = name else { continue };
-                if *w != *watch || !is_at_or_below(r, from, is_dir) {
-                    continue;
-                }
-                *name = to.map(|(to_watch, to)| (to_watch, [to, &r[from.len()..]].concat()));
+                let below = match (&*name, from) {
+                    (Name::Tree(w, r), Some(Place::Inside { watch, rel: from }))
+                        if w == watch && is_at_or_below(r, from, is_dir) =>
+                    {
+                        r[from.len()..].to_vec()
+                    }
+                    (Name::Elsewhere(entry, below), _) if entry == old => below.clone(),
+                    _ => continue,
+                };
+                *name = name_at(new, to, &below);
             }
         };
         if is_dir {
@@ -128,16 +167,15 @@ impl FanWatcher {
         }
     }
 
-    /// Looks up the files written by gone names in an earlier read than this
-    /// one (all of them when `all`): each whose names are not all known is a
+    /// Looks up the files written by gone names whose grace is over at `now`
+    /// (all of them when `all`): each whose names are not all known is a
     /// change of its other names.
-    pub(super) fn place_gone_writes(&mut self, all: bool, out: &mut Vec<Change>) {
-        let read = self.reads;
+    pub(super) fn place_gone_writes(&mut self, read_at: Instant, all: bool, out: &mut Vec<Change>) {
         let due: Vec<Fid> = self
             .gone
             .files
             .iter()
-            .filter(|(_, w)| all || w.read < read)
+            .filter(|(_, w)| all || w.seen + GRACE <= read_at)
             .map(|(fid, _)| fid.clone())
             .collect();
         let mut unknown = std::mem::take(&mut self.gone.overflowed);
@@ -157,7 +195,7 @@ impl FanWatcher {
                     false
                 }
                 FileLinks::Found { inode, links, .. } => {
-                    self.push_other_names(inode, links, &written.names, out)
+                    self.push_other_names(inode, links, written.names, out)
                 }
             };
             if !placed && !unknown.contains(&dev) {
@@ -173,22 +211,41 @@ impl FanWatcher {
     /// the names followed (which their recorded changes cover), or else in the
     /// link index (pushed as changes here).
     fn push_other_names(
-        &self,
+        &mut self,
         inode: super::links::Inode,
         links: u64,
-        names: &[Option<(u32, Vec<u8>)>],
+        mut names: Vec<Name>,
         out: &mut Vec<Change>,
     ) -> bool {
-        let is_still = |watch: u32, rel: &[u8]| {
-            self.roots
-                .get(&watch)
-                .is_some_and(|root| super::links::is_still(root.path(), rel, inode))
-        };
-        // A name followed out of every tree is still one of the file's names.
-        let followed = names
-            .iter()
-            .filter(|n| n.as_ref().is_none_or(|(w, r)| is_still(*w, r)))
-            .count() as u64;
+        names.sort();
+        names.dedup();
+        let mut followed = 0u64;
+        let mut in_trees = Vec::new();
+        for name in &names {
+            let here = match name {
+                Name::Tree(watch, rel) => {
+                    in_trees.push((*watch, rel.clone()));
+                    self.roots.get(watch).is_some_and(|root| {
+                        is_same_file(&crate::watcher::absolute(root.path(), rel), inode)
+                    })
+                }
+                Name::Elsewhere(entry, below) => match self.resolve(&entry.dir) {
+                    Some(Resolved::Path(dir)) => {
+                        let mut path = crate::watcher::absolute(
+                            std::path::Path::new(OsStr::from_bytes(&dir)),
+                            &entry.name,
+                        );
+                        if !below.is_empty() {
+                            // `below` starts with the '/' that followed the entry.
+                            path = crate::watcher::absolute(&path, &below[1..]);
+                        }
+                        is_same_file(&path, inode)
+                    }
+                    _ => false,
+                },
+            };
+            followed += u64::from(here);
+        }
         if followed >= links {
             return true;
         }
@@ -197,7 +254,10 @@ impl FanWatcher {
             .names_of(inode)
             .into_iter()
             .filter(|(w, r)| {
-                is_still(*w, r) && !names.iter().flatten().any(|(nw, nr)| nw == w && nr == r)
+                !in_trees.contains(&(*w, r.clone()))
+                    && self.roots.get(w).is_some_and(|root| {
+                        is_same_file(&crate::watcher::absolute(root.path(), r), inode)
+                    })
             })
             .collect();
         if followed + indexed.len() as u64 >= links {
@@ -234,6 +294,22 @@ impl FanWatcher {
             out.push(Change::Everything { watch });
         }
     }
+}
+
+/// The name at `below` (empty, or starting with '/') under `entry`, placed at
+/// `place`.
+fn name_at(entry: &DirEntry, place: &Place, below: &[u8]) -> Name {
+    match place {
+        Place::Inside { watch, rel } => Name::Tree(*watch, [rel.as_slice(), below].concat()),
+        Place::Outside | Place::Excluded => Name::Elsewhere(entry.clone(), below.to_vec()),
+    }
+}
+
+/// Whether `path` is the file `inode` (any kind but a directory), not
+/// following a symlink.
+fn is_same_file(path: &std::path::Path, inode: super::links::Inode) -> bool {
+    path.symlink_metadata()
+        .is_ok_and(|m| !m.is_dir() && (m.dev(), m.ino()) == inode)
 }
 
 /// Whether `path` is `at`, or (for a directory) below it.

@@ -117,9 +117,6 @@ pub struct FanWatcher {
     /// Files of the trees with other names (see `links`).
     links: links::Links,
     links_logged: Option<Instant>,
-    /// Reads of the queue so far: a write by a gone name is placed once the
-    /// queue has been read after it (see `gone_names`).
-    reads: u64,
     /// Files written by names gone when the write was read (see `gone_names`).
     gone: gone_names::GoneWrites,
     gone_logged: Option<Instant>,
@@ -172,7 +169,6 @@ impl FanWatcher {
             opened: HashMap::new(),
             links: links::Links::default(),
             links_logged: None,
-            reads: 0,
             gone: gone_names::GoneWrites::default(),
             gone_logged: None,
             root_at: HashMap::new(),
@@ -342,7 +338,7 @@ impl FanWatcher {
     pub fn read_queued(&mut self, out: &mut Vec<Change>) -> io::Result<bool> {
         let mut any = false;
         self.looked_up = false;
-        self.reads += 1;
+        let read_at = Instant::now();
         let mut events = Vec::new();
         for group in 0..self.groups.len() {
             loop {
@@ -363,7 +359,7 @@ impl FanWatcher {
             }
         }
         self.escalate_unplaced(out);
-        self.place_gone_writes(false, out);
+        self.place_gone_writes(read_at, false, out);
         self.poll_links(out);
         // Nothing of a watched filesystem stays open between reads.
         self.opened.clear();
@@ -375,19 +371,34 @@ impl FanWatcher {
         self.links.has_deferred() || !self.gone.is_empty()
     }
 
-    /// Places the writes by names gone when they were read: the queue is read
-    /// once more (the events that made their names go are in it by now), and
-    /// they are looked up. Called by the event loop on every turn, so they wait
-    /// for no further event.
-    pub fn place_gone_names(&mut self, out: &mut Vec<Change>) {
+    /// Places the writes by names gone when they were read, once their grace
+    /// is over: the queue is read once more (the events that made their names
+    /// go are in it by then), and they are looked up. Called by the event loop
+    /// on every turn (it wakes for them: [`FanWatcher::next_placing`]); while
+    /// stopping (`read` false: no more events are read), all are placed as
+    /// they are.
+    pub fn place_gone_names(&mut self, read: bool, out: &mut Vec<Change>) {
         if self.gone.is_empty() {
+            return;
+        }
+        if !read {
+            self.place_gone_writes(Instant::now(), true, out);
+            self.opened.clear();
+            return;
+        }
+        if self.gone.next_due().is_some_and(|due| due > Instant::now()) {
             return;
         }
         if let Err(e) = self.read_queued(out) {
             tracing::warn!("reading fanotify events: {e}");
-            self.place_gone_writes(true, out);
+            self.place_gone_writes(Instant::now(), true, out);
             self.opened.clear();
         }
+    }
+
+    /// When writes by gone names are next due to be placed.
+    pub fn next_placing(&self) -> Option<Instant> {
+        self.gone.next_due()
     }
 
     /// Takes in the walks of the link index that are done, and places the

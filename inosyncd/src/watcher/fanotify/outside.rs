@@ -85,7 +85,11 @@ impl FanWatcher {
             out.push(if closed {
                 Change::Path { watch, rel }
             } else {
-                Change::Written { watch, rel }
+                Change::Written {
+                    watch,
+                    rel,
+                    linked: true,
+                }
             });
         }
         named

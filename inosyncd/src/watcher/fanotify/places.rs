@@ -106,7 +106,7 @@ impl FanWatcher {
     /// filesystem that its other mounts show elsewhere): the first one through
     /// which the directory is reachable names it. `None`: no tree reaches that
     /// filesystem.
-    fn resolve(&mut self, fid: &Fid) -> Option<Resolved> {
+    pub(super) fn resolve(&mut self, fid: &Fid) -> Option<Resolved> {
         let views = self.views.get(&fid.fsid())?.clone();
         let mut result = Resolved::Unreachable;
         for point in views {

@@ -220,16 +220,15 @@ impl InotifyWatcher {
         }
         let is_dir = mask.contains(EventMask::ISDIR);
         // Written and not closed: it goes out once quiet (see the engine). Its
-        // other names, if it has any, changed now, whatever becomes of this
-        // one before it is quiet (a descriptor kept open writes on after its
-        // name went).
+        // other names, if it has any now, changed too, whatever becomes of
+        // this one before it is quiet (a descriptor kept open writes on after
+        // its name went).
         if !is_dir && mask.contains(EventMask::MODIFY) {
-            if let Some(root) = self.roots.get(&watch)
-                && crate::watcher::has_other_links(&root.path, &rel)
-            {
-                out.push(Change::Everything { watch });
-            }
-            out.push(Change::Written { watch, rel });
+            let linked = self
+                .roots
+                .get(&watch)
+                .is_some_and(|root| crate::watcher::has_other_links(&root.path, &rel));
+            out.push(Change::Written { watch, rel, linked });
             return;
         }
         // Created and not yet closed: it goes out at its close (an ordinary
@@ -240,7 +239,11 @@ impl InotifyWatcher {
             && let Some(root) = self.roots.get(&watch)
             && crate::watcher::is_new_file(&root.path, &rel)
         {
-            out.push(Change::Written { watch, rel });
+            out.push(Change::Written {
+                watch,
+                rel,
+                linked: false,
+            });
             return;
         }
         // A directory deleted or arrived from elsewhere (or that missed

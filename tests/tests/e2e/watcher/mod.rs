@@ -3,6 +3,7 @@
 //! docs/RELIABILITY.md, "Every kind of change"). Each test runs under both
 //! backends (the suite runs twice; `INOSYNC_TEST_BACKEND`).
 
+mod gone_names;
 mod hard_links;
 mod identity;
 mod long_paths;

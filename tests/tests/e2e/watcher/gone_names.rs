@@ -1,0 +1,160 @@
+//! Writes the daemon reads only after the name written through is gone
+//! (fanotify: docs/RELIABILITY.md "Every kind of change"). The daemon is
+//! stopped (SIGSTOP) while the files are written and their names changed, so
+//! that every event of a case lands in one read, whatever the machine's load:
+//! the order the kernel queued them in is the only thing the daemon has.
+//! A file whose other names were not seen written reaches them (nothing lost);
+//! a file whose every name was followed (renamed, linked, moved out) is no full
+//! sync (nothing needless).
+
+use std::ffi::CString;
+use std::fs;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use inosync_tests::processes::signal;
+use inosync_tests::{Daemon, Fixture, assert_trees_equal};
+
+use super::on_fanotify;
+
+/// Runs `ops` while the daemon is stopped, then lets it read them all at once.
+fn while_stopped(daemon: &Daemon, ops: impl FnOnce()) {
+    signal(daemon.pid(), libc::SIGSTOP);
+    ops();
+    signal(daemon.pid(), libc::SIGCONT);
+    daemon.wait_idle();
+}
+
+fn append(path: &Path, text: &str) {
+    let mut file = fs::OpenOptions::new().append(true).open(path).unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+fn whole_tree_runs(daemon: &Daemon) -> usize {
+    daemon.log().matches("the whole tree").count()
+}
+
+/// Two ways a name can seem known while it is not: a name moved out of the
+/// tree and then deleted there, and two names of one file that renames made
+/// one. In both, the file's name in the tree that nobody wrote through holds
+/// the writes (found by a review of the first version of this code).
+#[test]
+fn a_name_moved_out_and_deleted_or_two_names_made_one_are_not_counted() {
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(fx.src.join("kept-a"), "v1").unwrap();
+    fs::hard_link(fx.src.join("kept-a"), fx.src.join("a")).unwrap();
+    fs::create_dir_all(fx.src.join("d1")).unwrap();
+    fs::create_dir_all(fx.src.join("d2")).unwrap();
+    fs::write(fx.src.join("kept-x"), "v1").unwrap();
+    fs::hard_link(fx.src.join("kept-x"), fx.src.join("d1/x")).unwrap();
+    fs::hard_link(fx.src.join("kept-x"), fx.src.join("d2/x")).unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify names no file (docs/RELIABILITY.md \"Known limits\")");
+        return;
+    }
+    while_stopped(&daemon, || {
+        append(&fx.src.join("a"), " and a write through a");
+        fs::rename(fx.src.join("a"), outside.join("a")).unwrap();
+        fs::remove_file(outside.join("a")).unwrap();
+        append(&fx.src.join("d1/x"), " w1");
+        append(&fx.src.join("d2/x"), " w2");
+        fs::remove_file(fx.src.join("d2/x")).unwrap();
+        fs::rename(fx.src.join("d1/x"), fx.src.join("d2/x")).unwrap();
+        fs::rename(fx.src.join("d2/x"), fx.src.join("m")).unwrap();
+    });
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// Names that are all followed: an atomic save (`mv .f.tmp f`), git's and
+/// Maildir's write-then-link-then-unlink, an `O_TMPFILE` given a name with
+/// `linkat`, a staging directory renamed, a file moved out, a symlink touched
+/// and renamed. None of them is a full sync.
+#[test]
+fn names_followed_by_rename_link_or_move_out_are_no_full_sync() {
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(fx.src.join("f"), "v0").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify has no file handles to look written files up by");
+        return;
+    }
+    let before = whole_tree_runs(&daemon);
+    assert!(before > 0, "the start's full sync is not logged as such");
+    while_stopped(&daemon, || {
+        fs::write(fx.src.join(".f.tmp"), "v1").unwrap();
+        fs::rename(fx.src.join(".f.tmp"), fx.src.join("f")).unwrap();
+        fs::create_dir(fx.src.join("objects")).unwrap();
+        for i in 0..3 {
+            let tmp = fx.src.join(format!("objects/tmp_obj_{i}"));
+            fs::write(&tmp, format!("object {i}")).unwrap();
+            fs::hard_link(&tmp, fx.src.join(format!("objects/{i:02x}"))).unwrap();
+            fs::remove_file(&tmp).unwrap();
+        }
+        write_tmpfile_and_link(&fx.src, "from-tmpfile");
+        fs::create_dir(fx.src.join(".staging")).unwrap();
+        fs::write(fx.src.join(".staging/page"), "release").unwrap();
+        fs::rename(fx.src.join(".staging"), fx.src.join("release")).unwrap();
+        fs::write(fx.src.join("outgoing"), "processed elsewhere").unwrap();
+        fs::rename(fx.src.join("outgoing"), outside.join("outgoing")).unwrap();
+        std::os::unix::fs::symlink("f", fx.src.join(".ln.tmp")).unwrap();
+        touch_symlink(&fx.src.join(".ln.tmp"));
+        fs::rename(fx.src.join(".ln.tmp"), fx.src.join("ln")).unwrap();
+    });
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert_eq!(
+        whole_tree_runs(&daemon),
+        before,
+        "a followed name made a full sync:\n{}",
+        daemon.log()
+    );
+}
+
+/// An `O_TMPFILE` in `dir`, written, then given the name `name` by `linkat`.
+fn write_tmpfile_and_link(dir: &Path, name: &str) {
+    let c_dir = CString::new(dir.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path; the descriptor is closed below.
+    let fd = unsafe { libc::open(c_dir.as_ptr(), libc::O_TMPFILE | libc::O_WRONLY, 0o644) };
+    assert!(fd >= 0, "O_TMPFILE: {}", std::io::Error::last_os_error());
+    let data = b"written before it had a name";
+    // SAFETY: our descriptor and a buffer of the given length.
+    let written = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+    assert_eq!(written, data.len() as isize);
+    let c_proc = CString::new(format!("/proc/self/fd/{fd}")).unwrap();
+    let c_name = CString::new(dir.join(name).as_os_str().as_bytes()).unwrap();
+    // SAFETY: NUL-terminated paths; AT_SYMLINK_FOLLOW names the open file.
+    let rc = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            c_proc.as_ptr(),
+            libc::AT_FDCWD,
+            c_name.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    assert_eq!(rc, 0, "linkat: {}", std::io::Error::last_os_error());
+    // SAFETY: our descriptor, closed once.
+    unsafe { libc::close(fd) };
+}
+
+/// `touch -h`: the symlink's own times set to now (an attribute change).
+fn touch_symlink(path: &Path) {
+    let c_path = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path; a null times pointer means now.
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            std::ptr::null(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    assert_eq!(rc, 0, "utimensat: {}", std::io::Error::last_os_error());
+}
