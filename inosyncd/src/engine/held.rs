@@ -51,7 +51,7 @@ impl HeldPaths {
     }
 
     /// The paths waiting for a retry, by path.
-    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Held)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Held)> + Clone {
         self.waiting.iter()
     }
 

@@ -137,7 +137,7 @@ impl Pair {
     /// The paths the pending batch would list, and how many, when it is a batch
     /// of listed paths (no full sync, no tree compared whole): what the engine
     /// weighs to choose its lane (`lanes.rs`).
-    pub fn listed_pending(&self) -> Option<(usize, impl Iterator<Item = &[u8]>)> {
+    pub fn listed_pending(&self) -> Option<(usize, impl Iterator<Item = &[u8]> + Clone)> {
         if self.pending_full || !self.trees.is_empty() {
             return None;
         }
