@@ -86,7 +86,17 @@ impl Settling {
         for key in moving {
             if let Some(since) = self.files.remove(&key) {
                 let renamed = [to, &key.1[from.len()..]].concat();
-                self.files.insert((watch, renamed), since);
+                // Renamed over a file settling there: both were written, and
+                // a link of the one replaced still counts (its other names
+                // changed, and no close of it may come).
+                self.files
+                    .entry((watch, renamed))
+                    .and_modify(|there| {
+                        there.first = there.first.min(since.first);
+                        there.last = there.last.max(since.last);
+                        there.linked |= since.linked;
+                    })
+                    .or_insert(since);
             }
         }
     }
@@ -194,6 +204,9 @@ mod tests {
         s.written(0, b"c".to_vec(), false, start);
         s.moved(0, b"b", b"moved");
         assert!(s.changed(0, b"moved"), "the link is forgotten on a rename");
+        // `mv d a` over a linked `a`, both settling: the link still counts.
+        s.written(0, b"d".to_vec(), false, start);
+        s.moved(0, b"d", b"a");
         assert!(!s.changed(0, b"c"));
         assert_eq!(s.take_due(start + QUIET), vec![(0, b"a".to_vec(), true)]);
     }

@@ -46,6 +46,11 @@ const MAX_KEPT: usize = 65_536;
 /// immediate read.
 pub(super) const GRACE: Duration = Duration::from_millis(10);
 
+/// The longest a file written through a gone name again and again (a log
+/// whose name was removed while its writer goes on) waits to be placed: its
+/// writes keep coming sooner than [`GRACE`].
+pub(super) const LONGEST: Duration = Duration::from_secs(1);
+
 /// The files written by a gone name, until the queue has been read again.
 #[derive(Default)]
 pub(super) struct GoneWrites {
@@ -65,6 +70,8 @@ enum Name {
 }
 
 struct Written {
+    /// When the first write by a gone name was read.
+    first: Instant,
     /// When the last write by a gone name was read.
     seen: Instant,
     /// The names written through, and the names it got since, following
@@ -83,7 +90,15 @@ impl GoneWrites {
         if !self.overflowed.is_empty() {
             return Some(Instant::now());
         }
-        self.files.values().map(|w| w.seen + GRACE).min()
+        self.files.values().map(Written::due).min()
+    }
+}
+
+impl Written {
+    /// When it may be placed: once the queue is read after its grace, and
+    /// no later than [`LONGEST`] after the first write.
+    fn due(&self) -> Instant {
+        (self.seen + GRACE).min(self.first + LONGEST)
     }
 }
 
@@ -109,6 +124,7 @@ impl FanWatcher {
         gone.files.insert(
             object.clone(),
             Written {
+                first: Instant::now(),
                 seen: Instant::now(),
                 names: vec![name],
             },
@@ -175,7 +191,7 @@ impl FanWatcher {
             .gone
             .files
             .iter()
-            .filter(|(_, w)| all || w.seen + GRACE <= read_at)
+            .filter(|(_, w)| all || w.due() <= read_at)
             .map(|(fid, _)| fid.clone())
             .collect();
         let mut unknown = std::mem::take(&mut self.gone.overflowed);

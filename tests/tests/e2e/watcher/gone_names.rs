@@ -158,3 +158,51 @@ fn touch_symlink(path: &Path) {
     };
     assert_eq!(rc, 0, "utimensat: {}", std::io::Error::last_os_error());
 }
+
+/// A file written again and again through a name removed since (a log whose
+/// name was removed while its writer goes on, every few milliseconds): its
+/// other name reaches the mirror while the writes go on, not only once they
+/// stop (found by a review: each write put the look-up off again).
+#[test]
+fn a_busy_writer_through_a_removed_name_reaches_the_other_name_while_it_writes() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("kept"), "v1").unwrap();
+    fs::hard_link(fx.src.join("kept"), fx.src.join("log")).unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify names no file (docs/RELIABILITY.md \"Known limits\")");
+        return;
+    }
+    let mut log = fs::OpenOptions::new()
+        .append(true)
+        .open(fx.src.join("log"))
+        .unwrap();
+    fs::remove_file(fx.src.join("log")).unwrap();
+    daemon.wait_idle();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut lines = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && lines < 3000 {
+                writeln!(log, "line {lines}").unwrap();
+                lines += 1;
+                std::thread::sleep(std::time::Duration::from_millis(3));
+            }
+        })
+    };
+    let reached = inosync_tests::poll_until(std::time::Duration::from_secs(5), || {
+        fs::read_to_string(fx.dst.join("kept")).is_ok_and(|k| k.contains("line 1\n"))
+    });
+    let still_writing = !writer.is_finished();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(
+        reached && still_writing,
+        "kept reached the mirror: {reached}, while writing: {still_writing}\n{}",
+        daemon.log()
+    );
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}

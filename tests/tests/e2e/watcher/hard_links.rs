@@ -288,3 +288,45 @@ fn writes_through_a_descriptor_kept_open_reach_the_files_other_names() {
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
     drop((stays, gone));
 }
+
+/// A file with two names, written through a descriptor kept open on one
+/// (`a`) and never closed, whose name another file being written is renamed
+/// over (`mv b a`) before it is quiet: the name now holds a file with one
+/// name, and the file written (still `kept`) must reach the mirror all the
+/// same (found by a review: the rename's settling entry replaced `a`'s).
+#[test]
+fn a_name_renamed_over_while_its_linked_file_settles_still_compares_the_watch() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("kept"), "v1").unwrap();
+    fs::hard_link(fx.src.join("kept"), fx.src.join("a")).unwrap();
+    fs::write(fx.src.join("b"), "b1").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    let open = |name: &str| {
+        fs::OpenOptions::new()
+            .append(true)
+            .open(fx.src.join(name))
+            .unwrap()
+    };
+    let (mut a, mut b) = (open("a"), open("b"));
+    a.write_all(b" and a write through a").unwrap();
+    b.write_all(b" and more").unwrap();
+    // Both writes read, both files settling (counted as pending).
+    let settling = poll_until(Duration::from_secs(10), || {
+        daemon.status()["watches"][0]["pending"].as_u64() == Some(2)
+    });
+    assert!(settling, "{}", daemon.status());
+    fs::rename(fx.src.join("b"), fx.src.join("a")).unwrap();
+    let arrived = poll_until(Duration::from_secs(10), || {
+        fs::read_to_string(fx.dst.join("kept")).is_ok_and(|k| k.ends_with("through a"))
+    });
+    assert!(
+        arrived,
+        "kept: {:?}\n{}",
+        fs::read_to_string(fx.dst.join("kept")),
+        daemon.log()
+    );
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    drop((a, b));
+}
