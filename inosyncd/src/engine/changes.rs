@@ -29,7 +29,7 @@ impl Engine {
             if let Some(w) = self.watches.get(&watch)
                 && (linked || crate::watcher::has_other_links(&w.spec.path, &rel))
             {
-                changes.push(Change::Everything { watch });
+                changes.push(Change::Linked { watch });
             }
             changes.push(Change::Path { watch, rel });
         }
@@ -37,12 +37,25 @@ impl Engine {
     }
 
     /// `rel` no longer settles (closed, deleted, renamed); written while it had
-    /// other names, those changed too, whatever became of this one: the
-    /// watch is compared whole.
+    /// other names, those changed too, whatever became of this one.
     fn settled_linked(&mut self, watch: u32, rel: &[u8], now: Instant) {
-        if self.settling.changed(watch, rel)
-            && let Some(w) = self.watches.get_mut(&watch)
-        {
+        if self.settling.changed(watch, rel) {
+            self.compare_linked(watch, now);
+        }
+    }
+
+    /// A file of `watch` with other names changed (see `Change::Linked`):
+    /// every watch on the filesystem of its root is compared whole, as a
+    /// file's names may lie in several trees (a release directory and the
+    /// site it is linked into).
+    fn compare_linked(&mut self, watch: u32, now: Instant) {
+        use std::os::unix::fs::MetadataExt;
+        let dev_of = |path: &std::path::Path| std::fs::metadata(path).ok().map(|m| m.dev());
+        let dev = self.watches.get(&watch).and_then(|w| dev_of(&w.spec.path));
+        for (id, w) in self.watches.iter_mut() {
+            if *id != watch && (dev.is_none() || dev_of(&w.spec.path) != dev) {
+                continue;
+            }
             for pair in &mut w.pairs {
                 pair.record_full(now, false, FullReason::LostEvents);
             }
@@ -95,6 +108,7 @@ impl Engine {
                         }
                     }
                 }
+                Change::Linked { watch } => self.compare_linked(watch, now),
                 Change::RootGone { watch } => {
                     self.check_source_after(watch, true);
                 }

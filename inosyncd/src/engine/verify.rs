@@ -288,6 +288,7 @@ impl Engine {
             | Change::Written { watch, .. }
             | Change::Tree { watch, .. }
             | Change::Everything { watch }
+            | Change::Linked { watch }
             | Change::RootGone { watch }
             | Change::Move { watch, .. }
             | Change::Renamed { watch, .. } => *watch,
@@ -302,7 +303,7 @@ impl Engine {
                 seen.add(from);
                 seen.add(to);
             }
-            Change::Everything { .. } | Change::RootGone { .. } => {
+            Change::Everything { .. } | Change::Linked { .. } | Change::RootGone { .. } => {
                 seen.merge(OnTheWay::everything())
             }
         }

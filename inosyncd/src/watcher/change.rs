@@ -29,6 +29,11 @@ pub enum Change {
     /// Events of this watch may have been lost (queue overflow, watch limit): only
     /// a full sync makes the targets right again.
     Everything { watch: u32 },
+    /// A file of this watch with other names (hard links) changed: they changed
+    /// too, and the kernel names only the one written through. Where they are
+    /// is not known: this watch, and every other watch whose root is on the
+    /// same filesystem, is compared whole.
+    Linked { watch: u32 },
     /// The watch root itself was deleted, renamed away or unmounted: the tree the
     /// watches follow is no longer the one at the watch's path.
     RootGone { watch: u32 },
@@ -66,6 +71,7 @@ impl std::fmt::Display for Change {
             }
             Change::Tree { watch, rel } => write!(f, "tree {watch}:{:?}", text(rel)),
             Change::Everything { watch } => write!(f, "everything {watch}"),
+            Change::Linked { watch } => write!(f, "linked {watch}"),
             Change::RootGone { watch } => write!(f, "root gone {watch}"),
             Change::Move {
                 watch, from, to, ..

@@ -201,7 +201,7 @@ impl FanWatcher {
             && let Some(object) = &event.object
             && self.has_other_names(object, watch, &rel)
         {
-            out.push(Change::Everything { watch });
+            out.push(Change::Linked { watch });
         }
         // A directory made: everything in it is new (see `Change::Made`).
         if is_dir && mask & libc::FAN_CREATE != 0 {

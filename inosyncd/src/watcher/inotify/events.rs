@@ -258,7 +258,8 @@ impl InotifyWatcher {
         }
         // A file with other hard links changed: its other names changed too,
         // and inotify reports only the one written through. Where they are is
-        // unknown, so the whole tree is compared (size and mtime show them).
+        // unknown, so the whole tree, and every tree on its filesystem, is
+        // compared (size and mtime show them).
         if !is_dir
             && mask.intersects(EventMask::CLOSE_WRITE | EventMask::ATTRIB)
             && let Some(root) = self.roots.get(&watch)
@@ -268,7 +269,7 @@ impl InotifyWatcher {
                 "{}: changed and has other hard links; full sync",
                 String::from_utf8_lossy(&rel)
             );
-            out.push(Change::Everything { watch });
+            out.push(Change::Linked { watch });
         }
         // A directory made: everything in it is new (see `Change::Made`).
         if is_dir && mask.contains(EventMask::CREATE) {

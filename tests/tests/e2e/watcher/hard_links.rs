@@ -330,3 +330,49 @@ fn a_name_renamed_over_while_its_linked_file_settles_still_compares_the_watch() 
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
     drop((a, b));
 }
+
+/// One file with a name in each of two watches (a release directory and the
+/// site it is linked into): written through one, closed or kept open, the
+/// other watch's mirror gets it too (found by a review: only the watch written
+/// through was compared).
+#[test]
+fn a_file_linked_into_another_watch_reaches_that_watchs_mirror() {
+    let fx = Fixture::new();
+    let other = fx.path("other");
+    let other_dst = fx.path("other-dst");
+    fs::create_dir(&other).unwrap();
+    fs::write(fx.src.join("closed"), "v1").unwrap();
+    fs::write(fx.src.join("open"), "v1").unwrap();
+    fs::hard_link(fx.src.join("closed"), other.join("closed")).unwrap();
+    fs::hard_link(fx.src.join("open"), other.join("open")).unwrap();
+    let config = format!(
+        "delay = 0\n\
+         [[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n\
+         [[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
+        fx.src.display(),
+        fx.dst.display(),
+        other.display(),
+        other_dst.display()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    let append = |name: &str| {
+        let mut file = fs::OpenOptions::new()
+            .append(true)
+            .open(fx.src.join(name))
+            .unwrap();
+        file.write_all(b" and v2").unwrap();
+        file
+    };
+    drop(append("closed"));
+    let open = append("open");
+    let arrived = poll_until(Duration::from_secs(10), || {
+        ["closed", "open"]
+            .iter()
+            .all(|name| fs::read_to_string(other_dst.join(name)).is_ok_and(|s| s.ends_with("v2")))
+    });
+    assert!(arrived, "{}", daemon.log());
+    daemon.wait_idle();
+    assert_trees_equal(&other, &other_dst, &daemon);
+    drop(open);
+}
