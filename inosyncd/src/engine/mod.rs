@@ -64,6 +64,14 @@ use watches::Watch;
 /// a tree at most this much latency while the filesystem is busy elsewhere.
 const FOREIGN_EVENTS_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// A read of this many changes or more is a burst (`cp -r`, an unpacked
+/// archive, a deploy): the next read waits [`BUSY_EVENTS_PAUSE`].
+const BUSY_READ_CHANGES: usize = 64;
+/// How long a burst's events gather before the next read: fewer wake-ups of
+/// the daemon beside the writer, which shares its CPUs; a burst's batch
+/// waits for it to pause anyway (`pair::BURST_QUIET`).
+const BUSY_EVENTS_PAUSE: std::time::Duration = std::time::Duration::from_millis(3);
+
 pub use refusal::Refusal;
 
 pub use requests::{Command, Reply};
@@ -279,13 +287,19 @@ impl Engine {
             tokio::select! {
                 ready = inotify_fd.readable(), if stopping.is_none() => {
                     let mut guard = ready?;
-                    self.read_events(&mut changes)?;
+                    self.watcher.read_queued(&mut changes)?;
+                    let read = changes.len();
+                    self.take_changes(changes.drain(..));
                     guard.clear_ready();
                     // A busy filesystem elsewhere: read its events in batches.
                     if self.watcher.read_only_foreign_events() {
                         self.watcher.listen_to_fanotify(false);
                         tokio::time::sleep(FOREIGN_EVENTS_PAUSE).await;
                         self.watcher.listen_to_fanotify(true);
+                    } else if read >= BUSY_READ_CHANGES {
+                        // A burst in a tree: its next events gather for a
+                        // moment rather than wake the loop one by one.
+                        tokio::time::sleep(BUSY_EVENTS_PAUSE).await;
                     }
                 }
                 changed = mounts_changed(&mount_table), if stopping.is_none() => {
