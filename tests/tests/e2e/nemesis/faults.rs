@@ -139,6 +139,10 @@ pub struct Nemesis<'a> {
     rng: Rng,
     active: Vec<Active>,
     started: Instant,
+    /// Per daemon: an overflow was caused during its current stop. The kernel
+    /// queues one overflow event until it is read, so another one caused
+    /// before the daemon goes on is the same overflow to it.
+    overflowed_while_stopped: [bool; 2],
     /// What it did.
     pub report: Report,
 }
@@ -154,6 +158,7 @@ impl<'a> Nemesis<'a> {
             rng: Rng::new(seed ^ 0x6E65_6D65_7369_7321),
             active: Vec::new(),
             started: Instant::now(),
+            overflowed_while_stopped: [false; 2],
             report: Report::default(),
         }
     }
@@ -295,6 +300,7 @@ impl<'a> Nemesis<'a> {
                     if let Some(d) = self.daemon(fault.daemon) {
                         signal(d.pid(), libc::SIGCONT);
                     }
+                    self.overflowed_while_stopped[fault.daemon] = false;
                 }
                 Kind::RsyncKilled | Kind::MasterKilled | Kind::Overflow => {}
             }
@@ -315,6 +321,7 @@ impl<'a> Nemesis<'a> {
             daemon.kill();
         }
         *slot = None;
+        self.overflowed_while_stopped[which] = false;
         // A stall of that run ends with it.
         self.active
             .retain(|a| !(a.kind == Kind::Stalled && a.daemon == which));
@@ -392,12 +399,28 @@ impl<'a> Nemesis<'a> {
 
     /// Stops a daemon (unless it is stopped already), makes more inotify
     /// events than its queue holds (a chmod makes one; two files in turn, so
-    /// the kernel merges none), and lets it go on.
+    /// the kernel merges none), and lets it go on. Each overflow counted must
+    /// reach the daemon as one: a running daemon has read the overflows
+    /// caused before (its metrics show them) when the next one is caused, and
+    /// a stopped one counts one however many are caused before it goes on.
     fn overflow(&mut self, which: usize, stalled: bool) -> bool {
         let Some(pid) = self.daemon(which).map(Daemon::pid) else {
             return false;
         };
         let files = flood_files(self.targets.fx);
+        let counted = !stalled || !self.overflowed_while_stopped[which];
+        if stalled {
+            self.overflowed_while_stopped[which] = true;
+        } else if let Some(daemon) = self.daemon(which) {
+            let caused = f64::from(self.report.since_start[which].overflows);
+            inosync_tests::poll_until(Duration::from_secs(10), || {
+                super::metric(
+                    &daemon.ctl_ok(&["metrics"]),
+                    "inosync_overflows_total",
+                    None,
+                ) >= caused
+            });
+        }
         if !stalled {
             signal(pid, libc::SIGSTOP);
         }
@@ -409,7 +432,7 @@ impl<'a> Nemesis<'a> {
         if !stalled {
             signal(pid, libc::SIGCONT);
         }
-        self.report.since_start[which].overflows += 1;
+        self.report.since_start[which].overflows += u32::from(counted);
         true
     }
 }
