@@ -15,6 +15,9 @@ use super::records::Event;
 use crate::watcher::Change;
 use crate::watcher::join;
 
+/// What writes a file or changes its attributes.
+const WRITTEN: u64 = libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB | libc::FAN_MODIFY;
+
 impl FanWatcher {
     /// Names each filesystem in `event` by its device number instead of the
     /// fsid the group reported (unique within a group, not across groups).
@@ -113,6 +116,15 @@ impl FanWatcher {
         };
         let entry_changed = mask & (libc::FAN_CREATE | libc::FAN_DELETE) != 0;
         let Some(place) = self.place_entry(entry, is_dir, entry_changed) else {
+            // Written in a directory gone before it could be placed: the file
+            // went with it, unless it has another name (`rm -rf` of a
+            // directory holding one name of a file written just before).
+            if !is_dir
+                && mask & WRITTEN != 0
+                && let Some(object) = &event.object
+            {
+                self.written_by_unplaced_name(object);
+            }
             return;
         };
         // A new name of a file written by a name gone since (a link made, an
@@ -195,9 +207,10 @@ impl FanWatcher {
             });
             return;
         }
-        // Its other names changed too, wherever they are.
+        // Its other names changed too, wherever they are (a write the kernel
+        // merged with the name's deletion included).
         if !is_dir
-            && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB) != 0
+            && mask & WRITTEN != 0
             && let Some(object) = &event.object
             && self.has_other_names(object, watch, &rel)
         {
@@ -225,7 +238,41 @@ impl FanWatcher {
                 self.written_by_gone_name(object, watch, rel.to_vec());
                 false
             }
-            NameLinks::One => false,
+            // The name may hold another file by now (`mv other name` after the
+            // write): where files of this filesystem have other names, it is
+            // checked to still be the file written, else it is gone too.
+            NameLinks::One => {
+                if self.may_be_linked(object) && !self.is_still_object(watch, rel, object) {
+                    self.written_by_gone_name(object, watch, rel.to_vec());
+                }
+                false
+            }
+        }
+    }
+
+    /// Whether `object` may have names in the trees besides one it was
+    /// written through: it gained or lost a name since the trees were
+    /// indexed, or the index has files with several names on its filesystem.
+    fn may_be_linked(&self, object: &super::records::Fid) -> bool {
+        let dev = object.fsid();
+        let watches: Vec<u32> = self
+            .roots
+            .iter()
+            .filter(|(_, root)| root.mounts.iter().any(|m| m.dev == dev))
+            .map(|(watch, _)| *watch)
+            .collect();
+        self.links.was_relinked(object) || self.links.may_have_names(dev, &watches)
+    }
+
+    /// Whether `rel` of `watch` is the file `object` (its handle compared).
+    fn is_still_object(&self, watch: u32, rel: &[u8], object: &super::records::Fid) -> bool {
+        let Some(root) = self.roots.get(&watch) else {
+            return true;
+        };
+        match super::handles::fid_of(&crate::watcher::absolute(root.path(), rel), 0) {
+            Ok(fid) => fid.handle_type() == object.handle_type() && fid.handle() == object.handle(),
+            // Gone meanwhile: the look-up of the gone name decides.
+            Err(_) => false,
         }
     }
 

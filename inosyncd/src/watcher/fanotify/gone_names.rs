@@ -131,6 +131,27 @@ impl FanWatcher {
         );
     }
 
+    /// A write or attribute change of `object` in a directory that could not
+    /// be placed (gone): its names are not known at all.
+    pub(super) fn written_by_unplaced_name(&mut self, object: &Fid) {
+        if self.gone.files.len() >= MAX_KEPT && !self.gone.files.contains_key(object) {
+            if !self.gone.overflowed.contains(&object.fsid()) {
+                self.gone.overflowed.push(object.fsid());
+            }
+            return;
+        }
+        let now = Instant::now();
+        self.gone
+            .files
+            .entry(object.clone())
+            .and_modify(|w| w.seen = now)
+            .or_insert(Written {
+                first: now,
+                seen: now,
+                names: Vec::new(),
+            });
+    }
+
     /// A new name for `object` (a link made, `O_TMPFILE` given a name), at
     /// `place` (`entry` in the event): one of its names if it is kept.
     pub(super) fn gone_names_link(&mut self, object: &Fid, entry: &DirEntry, place: &Place) {

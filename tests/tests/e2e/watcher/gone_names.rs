@@ -206,3 +206,52 @@ fn a_busy_writer_through_a_removed_name_reaches_the_other_name_while_it_writes()
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// Four more ways the name written through is gone or another file when the
+/// daemon reads the write, each with the file's other name in the tree
+/// holding what was written (found by a black-box attack; each lost the
+/// change): a descriptor kept open after its name was removed (the kernel
+/// merges the write with the deletion into one event); a write, then the
+/// directory holding the name removed (`rm -rf`, never looked up); a name
+/// outside the tree written and then removed; a write, then another file
+/// renamed over the name.
+#[test]
+fn a_written_name_removed_with_its_directory_replaced_or_outside_still_reaches_the_other_name() {
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    fs::create_dir(&outside).unwrap();
+    for case in ["held", "dir", "out", "over"] {
+        fs::write(fx.src.join(format!("{case}-kept")), "v1").unwrap();
+    }
+    fs::create_dir(fx.src.join("held-d")).unwrap();
+    fs::hard_link(fx.src.join("held-kept"), fx.src.join("held-d/a")).unwrap();
+    fs::create_dir_all(fx.src.join("dir-d/x")).unwrap();
+    fs::hard_link(fx.src.join("dir-kept"), fx.src.join("dir-d/x/a")).unwrap();
+    fs::hard_link(fx.src.join("out-kept"), outside.join("a")).unwrap();
+    fs::hard_link(fx.src.join("over-kept"), fx.src.join("over-a")).unwrap();
+    fs::write(fx.src.join("over-other"), "other").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify names no file (docs/RELIABILITY.md \"Known limits\")");
+        return;
+    }
+    let mut held = None;
+    while_stopped(&daemon, || {
+        let mut file = fs::OpenOptions::new()
+            .append(true)
+            .open(fx.src.join("held-d/a"))
+            .unwrap();
+        fs::remove_file(fx.src.join("held-d/a")).unwrap();
+        file.write_all(b" and v2").unwrap();
+        held = Some(file);
+        append(&fx.src.join("dir-d/x/a"), " and v2");
+        fs::remove_dir_all(fx.src.join("dir-d")).unwrap();
+        append(&outside.join("a"), " and v2");
+        fs::remove_file(outside.join("a")).unwrap();
+        append(&fx.src.join("over-a"), " and v2");
+        fs::rename(fx.src.join("over-other"), fx.src.join("over-a")).unwrap();
+    });
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    drop(held);
+}

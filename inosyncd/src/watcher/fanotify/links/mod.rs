@@ -226,7 +226,11 @@ impl Links {
     /// Remembers what a look-up of a file written outside found: its inode and
     /// link count.
     pub fn remember_outside(&mut self, fid: &Fid, found: Option<(Inode, u64)>) -> Option<Inode> {
-        let inode = found.and_then(|(inode, links)| (links > 1).then_some(inode));
+        // One name left, and the index knows it in a tree: the outside name
+        // written through was removed since (`echo x >> out/x; rm out/x`).
+        let inode = found.and_then(|(inode, links)| {
+            (links > 1 || (links == 1 && self.names.contains_key(&inode))).then_some(inode)
+        });
         if self.outside.len() >= MAX_REMEMBERED {
             self.outside.clear();
         }
