@@ -23,7 +23,14 @@ pub enum CallError {
 
 impl From<tarpc::client::RpcError> for CallError {
     fn from(e: tarpc::client::RpcError) -> Self {
-        CallError::Refused(format!("the call to inosyncd failed: {e}"))
+        match e {
+            tarpc::client::RpcError::DeadlineExceeded => CallError::Unreachable(
+                "inosyncd did not answer in time: it is stopped (SIGSTOP), hung or overloaded; \
+                 see its log"
+                    .to_string(),
+            ),
+            e => CallError::Refused(format!("the call to inosyncd failed: {e}")),
+        }
     }
 }
 
@@ -119,13 +126,24 @@ impl Connection {
         codec.max_frame_length(MAX_FRAME_BYTES);
         let transport = serde_transport::new(codec.new_framed(stream), Bincode::default());
         let client = ControlClient::new(client::Config::default(), transport).spawn();
-        let info = client.hello(context_for(SHORT_CALL)).await.map_err(|e| {
-            CallError::Refused(format!(
-                "inosyncd at {} refused or dropped the connection ({e}): only root, the daemon's \
-                 user and members of its socket_group may use it",
-                socket.display()
-            ))
-        })?;
+        let info = client
+            .hello(context_for(SHORT_CALL))
+            .await
+            .map_err(|e| match e {
+                // Connected, and no answer: the daemon is there but not
+                // running its loop; permissions are not the problem.
+                tarpc::client::RpcError::DeadlineExceeded => CallError::Unreachable(format!(
+                    "inosyncd at {} accepted the connection but did not answer within {} s: \
+                     it is stopped (SIGSTOP), hung or overloaded; see its log",
+                    socket.display(),
+                    SHORT_CALL.as_secs()
+                )),
+                e => CallError::Refused(format!(
+                    "inosyncd at {} refused or dropped the connection ({e}): only root, the \
+                     daemon's user and members of its socket_group may use it",
+                    socket.display()
+                )),
+            })?;
         if info.protocol_version != PROTOCOL_VERSION {
             eprintln!(
                 "inosyncctl: warning: inosyncd {} speaks protocol {}, this inosyncctl {} speaks {}",

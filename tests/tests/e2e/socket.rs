@@ -137,3 +137,23 @@ fn a_user_who_is_not_permitted_is_refused() {
     // Root still gets in.
     daemon.wait_idle();
 }
+
+/// A daemon that accepts the connection and does not answer (stopped with
+/// SIGSTOP, hung): `inosyncctl` says so and exits 3, instead of blaming the
+/// socket's permissions (found by a black-box attack).
+#[test]
+fn a_daemon_that_does_not_answer_is_named_as_such() {
+    let fx = Fixture::new();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
+    let out = daemon.ctl(&["status"]);
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("did not answer") && !stderr.contains("socket_group"),
+        "{stderr}"
+    );
+    daemon.wait_idle();
+}
