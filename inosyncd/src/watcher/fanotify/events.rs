@@ -2,7 +2,6 @@
 //! being written, a directory to compare whole, a move the target can repeat,
 //! or the root itself gone. Directory handles are placed by `places`.
 
-use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
@@ -255,12 +254,7 @@ impl FanWatcher {
     /// indexed, or the index has files with several names on its filesystem.
     fn may_be_linked(&self, object: &super::records::Fid) -> bool {
         let dev = object.fsid();
-        let watches: Vec<u32> = self
-            .roots
-            .iter()
-            .filter(|(_, root)| root.mounts.iter().any(|m| m.dev == dev))
-            .map(|(watch, _)| *watch)
-            .collect();
+        let watches = self.watches_on(&[dev]);
         self.links.was_relinked(object) || self.links.may_have_names(dev, &watches)
     }
 
@@ -385,14 +379,10 @@ impl FanWatcher {
         if self.unplaced.is_empty() {
             return;
         }
-        let filesystems: HashSet<u64> = self.unplaced.drain().map(|f| f.fsid()).collect();
-        let mut watches: Vec<u32> = self
-            .roots
-            .iter()
-            .filter(|(_, root)| root.mounts.iter().any(|m| filesystems.contains(&m.dev)))
-            .map(|(watch, _)| *watch)
-            .collect();
-        watches.sort_unstable();
+        let mut filesystems: Vec<u64> = self.unplaced.drain().map(|f| f.fsid()).collect();
+        filesystems.sort_unstable();
+        filesystems.dedup();
+        let watches = self.watches_on(&filesystems);
         if watches.is_empty() {
             return;
         }

@@ -309,13 +309,7 @@ impl FanWatcher {
     /// Files of these filesystems were written and their other names are not
     /// known: every tree on them is compared whole.
     fn compare_filesystems(&mut self, devs: &[u64], out: &mut Vec<Change>) {
-        let mut watches: Vec<u32> = self
-            .roots
-            .iter()
-            .filter(|(_, root)| root.mounts.iter().any(|m| devs.contains(&m.dev)))
-            .map(|(watch, _)| *watch)
-            .collect();
-        watches.sort_unstable();
+        let watches = self.watches_on(devs);
         let now = Instant::now();
         if self
             .gone_logged

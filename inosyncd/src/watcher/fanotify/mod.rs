@@ -366,6 +366,19 @@ impl FanWatcher {
         Ok(any)
     }
 
+    /// The trees that reach a filesystem in `devs` (device numbers), sorted:
+    /// those an event there that cannot be placed more closely concerns.
+    fn watches_on(&self, devs: &[u64]) -> Vec<u32> {
+        let mut watches: Vec<u32> = self
+            .roots
+            .iter()
+            .filter(|(_, root)| root.mounts.iter().any(|m| devs.contains(&m.dev)))
+            .map(|(watch, _)| *watch)
+            .collect();
+        watches.sort_unstable();
+        watches
+    }
+
     /// Whether writes outside the trees wait for a walk to be placed.
     pub fn has_deferred(&self) -> bool {
         self.links.has_deferred() || !self.gone.is_empty()

@@ -26,13 +26,7 @@ impl FanWatcher {
     /// then (see `place_deferred`).
     pub(super) fn written_outside(&mut self, object: &Fid, mask: u64, out: &mut Vec<Change>) {
         let dev = object.fsid();
-        let mut watches: Vec<u32> = self
-            .roots
-            .iter()
-            .filter(|(_, root)| root.mounts.iter().any(|m| m.dev == dev))
-            .map(|(watch, _)| *watch)
-            .collect();
-        watches.sort_unstable();
+        let watches = self.watches_on(&[dev]);
         // The common case, and a busy filesystem's: no file of these trees has
         // another name, and this one got no new name since they were walked, so
         // it cannot be one of theirs.
