@@ -213,7 +213,16 @@ impl FanWatcher {
             && let Some(object) = &event.object
             && self.has_other_names(object, watch, &rel)
         {
-            out.push(Change::Linked { watch });
+            match self.all_other_names(watch, &rel) {
+                // Each listed: sent with `--ignore-times`, so a same-size
+                // rewrite with its mtime set back reaches every name.
+                Some(names) => {
+                    for (watch, rel) in names {
+                        out.push(Change::Path { watch, rel });
+                    }
+                }
+                None => out.push(Change::Linked { watch }),
+            }
         }
         // A directory made: everything in it is new (see `Change::Made`).
         if is_dir && mask & libc::FAN_CREATE != 0 {
@@ -247,6 +256,34 @@ impl FanWatcher {
                 false
             }
         }
+    }
+
+    /// The other names of the file at `rel`, when the link index knows all of
+    /// them (as many names, still that file, as it has links): a `cp -al`
+    /// copy in the tree, or links made while the daemon runs.
+    fn all_other_names(&self, watch: u32, rel: &[u8]) -> Option<Vec<(u32, Vec<u8>)>> {
+        use std::os::unix::fs::MetadataExt;
+        let root = self.roots.get(&watch)?;
+        let meta = crate::watcher::absolute(root.path(), rel)
+            .symlink_metadata()
+            .ok()?;
+        let inode = (meta.dev(), meta.ino());
+        let mut known = 1u64;
+        let mut others = Vec::new();
+        for (w, r) in self.links.names_of(inode) {
+            if (w, r.as_slice()) == (watch, rel) {
+                continue;
+            }
+            if self
+                .roots
+                .get(&w)
+                .is_some_and(|root| super::links::is_still(root.path(), &r, inode))
+            {
+                known += 1;
+                others.push((w, r));
+            }
+        }
+        (known >= meta.nlink()).then_some(others)
     }
 
     /// Whether `object` may have names in the trees besides one it was

@@ -376,3 +376,45 @@ fn a_file_linked_into_another_watch_reaches_that_watchs_mirror() {
     assert_trees_equal(&other, &other_dst, &daemon);
     drop(open);
 }
+
+/// A same-size rewrite of a file with two names in the tree, its mtime set
+/// back afterwards (`cp -p` or `tar x` over a hard link): a full sync would
+/// compare size and mtime and send neither name. Under fanotify the link
+/// index knows both names, which are listed (and listed paths go with
+/// `--ignore-times`). inotify keeps the full sync: docs/RELIABILITY.md
+/// "Known limits".
+#[test]
+fn a_same_size_rewrite_of_a_linked_file_with_its_mtime_set_back_reaches_both_names() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("kept"), "AAAA").unwrap();
+    fs::hard_link(fx.src.join("kept"), fx.src.join("a")).unwrap();
+    let then = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    fs::File::options()
+        .write(true)
+        .open(fx.src.join("a"))
+        .unwrap()
+        .set_modified(then)
+        .unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify compares the watch by size and mtime (a known limit)");
+        return;
+    }
+    let mut file = fs::File::options()
+        .write(true)
+        .open(fx.src.join("a"))
+        .unwrap();
+    file.write_all(b"BBBB").unwrap();
+    file.set_modified(then).unwrap();
+    drop(file);
+    daemon.wait_idle();
+    for name in ["a", "kept"] {
+        assert_eq!(
+            fs::read_to_string(fx.dst.join(name)).unwrap(),
+            "BBBB",
+            "{name}\n{}",
+            daemon.log()
+        );
+    }
+}
