@@ -3,7 +3,6 @@
 //! or the root itself gone. Directory handles are placed by `places`.
 
 use std::os::unix::ffi::OsStrExt;
-use std::time::{Duration, Instant};
 
 use inotify::EventMask;
 
@@ -423,12 +422,7 @@ impl FanWatcher {
         if watches.is_empty() {
             return;
         }
-        let now = Instant::now();
-        if self
-            .escalation_logged
-            .is_none_or(|at| now.duration_since(at) > Duration::from_secs(60))
-        {
-            self.escalation_logged = Some(now);
+        if super::once_a_minute(&mut self.escalation_logged) {
             tracing::warn!(
                 "events in a directory that no longer exists and was never seen could not \
                  be placed: full sync of watch(es) {watches:?} (logged once a minute)"

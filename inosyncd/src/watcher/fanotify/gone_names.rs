@@ -310,12 +310,7 @@ impl FanWatcher {
     /// known: every tree on them is compared whole.
     fn compare_filesystems(&mut self, devs: &[u64], out: &mut Vec<Change>) {
         let watches = self.watches_on(devs);
-        let now = Instant::now();
-        if self
-            .gone_logged
-            .is_none_or(|at| now.duration_since(at) > Duration::from_secs(60))
-        {
-            self.gone_logged = Some(now);
+        if super::once_a_minute(&mut self.gone_logged) {
             tracing::info!(
                 "a file written through a name removed since has other names, not known: \
                  full sync of watch(es) {watches:?} (logged once a minute)"

@@ -426,3 +426,14 @@ impl FanWatcher {
         self.place_deferred(out);
     }
 }
+
+/// Whether a message logged at most once a minute (last logged at `last`)
+/// is due now; if so, now is when it was last logged.
+fn once_a_minute(last: &mut Option<Instant>) -> bool {
+    let now = Instant::now();
+    let due = last.is_none_or(|at| now.duration_since(at) > std::time::Duration::from_secs(60));
+    if due {
+        *last = Some(now);
+    }
+    due
+}

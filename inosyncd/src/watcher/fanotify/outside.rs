@@ -1,8 +1,6 @@
 //! Files of the trees written through names outside them (hard links), and
 //! files that gained a name: what the link index (`links`) makes of them.
 
-use std::time::{Duration, Instant};
-
 use super::FanWatcher;
 use super::records::Fid;
 use crate::watcher::Change;
@@ -98,12 +96,7 @@ impl FanWatcher {
 
     /// Too many writes waiting for a walk: the trees are synced whole instead.
     fn deferred_overflow(&mut self, watches: &[u32], out: &mut Vec<Change>) {
-        let now = Instant::now();
-        if self
-            .links_logged
-            .is_none_or(|at| now.duration_since(at) > Duration::from_secs(60))
-        {
-            self.links_logged = Some(now);
+        if super::once_a_minute(&mut self.links_logged) {
             tracing::info!(
                 "too many files with hard links written outside the trees while they are \
                  indexed: full sync of watch(es) {watches:?} (logged once a minute)"
