@@ -332,6 +332,17 @@ impl FanWatcher {
                 self.remember(object.clone(), to.clone());
             }
         }
+        // A name that arrives from where the index never looked (outside the
+        // trees, an excluded directory, the other side of a swap): a write
+        // through a name left there must reach it too (see `learn_arrived`).
+        if let Some(Place::Inside { watch, rel }) = &to
+            && (exchanged || !matches!(from, Some(Place::Inside { .. })))
+        {
+            self.learn_arrived(*watch, rel);
+        }
+        if exchanged && let Some(Place::Inside { watch, rel }) = &from {
+            self.learn_arrived(*watch, rel);
+        }
         // Names of files with other links follow (exchanged ones: a swap is not
         // a rename of one place to the other; the index checks each name).
         if !exchanged && let Some(Place::Inside { watch, rel }) = &from {

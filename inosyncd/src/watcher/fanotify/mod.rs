@@ -324,12 +324,15 @@ impl FanWatcher {
         Some((path, excludes))
     }
 
-    /// New exclude patterns for a tree.
+    /// New exclude patterns for a tree. Its files with several names are
+    /// looked for again: a directory no longer excluded holds names the last
+    /// walk left out.
     pub fn set_excludes(&mut self, watch: u32, excludes: ExcludeSet) {
         if let Some(root) = self.roots.get_mut(&watch) {
             root.excludes = excludes;
             self.generation += 1;
             self.index_roots();
+            self.reindex(&[watch]);
         }
     }
 

@@ -125,6 +125,24 @@ impl FanWatcher {
         }
     }
 
+    /// `rel` of `watch` arrived by a rename from where the walks of the trees
+    /// never looked (`mv ../release/page page`, a swap): a file with other
+    /// names is learnt now; a directory's files are not known, so its tree is
+    /// walked again (until then a write outside waits for the walk).
+    pub(super) fn learn_arrived(&mut self, watch: u32, rel: &[u8]) {
+        let Some(root) = self.roots.get(&watch) else {
+            return;
+        };
+        let is_dir = crate::watcher::absolute(root.path(), rel)
+            .symlink_metadata()
+            .is_ok_and(|meta| meta.is_dir());
+        if is_dir {
+            self.reindex(&[watch]);
+        } else if let Some(inode) = self.other_links(watch, rel) {
+            self.links.learn(watch, rel.to_vec(), inode);
+        }
+    }
+
     /// The inode of `rel` when it has other names (see `watcher::is_linked`).
     pub(super) fn other_links(&self, watch: u32, rel: &[u8]) -> Option<super::links::Inode> {
         match self.name_links(watch, rel) {

@@ -418,3 +418,152 @@ fn a_same_size_rewrite_of_a_linked_file_with_its_mtime_set_back_reaches_both_nam
         );
     }
 }
+
+/// A file with two names outside the tree, one of them then moved into it
+/// (`mv release/page site/page`): a write through the name left outside
+/// reaches the mirror. The move brings a name the walk of the tree never saw.
+#[test]
+fn a_name_moved_into_the_tree_gets_the_writes_through_its_outside_name() {
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("a"), "version 1").unwrap();
+    fs::hard_link(outside.join("a"), outside.join("b")).unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+        return;
+    }
+    fs::rename(outside.join("b"), fx.src.join("b")).unwrap();
+    daemon.wait_idle();
+    assert_eq!(fs::read_to_string(fx.dst.join("b")).unwrap(), "version 1");
+    fs::write(outside.join("a"), "version 2, written outside").unwrap();
+    let arrived = poll_until(Duration::from_secs(10), || {
+        fs::read_to_string(fx.dst.join("b")).is_ok_and(|s| s.contains("version 2"))
+    });
+    assert!(arrived, "{}", daemon.log());
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// The same for a directory moved in (`mv ../releases/42 site`): its files'
+/// other names are outside, and the walk of the tree never saw them.
+#[test]
+fn a_directory_moved_into_the_tree_gets_the_writes_through_outside_names() {
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    fs::create_dir_all(outside.join("release/css")).unwrap();
+    fs::write(outside.join("page"), "version 1").unwrap();
+    fs::hard_link(outside.join("page"), outside.join("release/css/page")).unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+        return;
+    }
+    fs::rename(outside.join("release"), fx.src.join("site")).unwrap();
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("site/css/page")).unwrap(),
+        "version 1"
+    );
+    fs::write(outside.join("page"), "version 2, written outside").unwrap();
+    let arrived = poll_until(Duration::from_secs(10), || {
+        fs::read_to_string(fx.dst.join("site/css/page")).is_ok_and(|s| s.contains("version 2"))
+    });
+    assert!(arrived, "{}", daemon.log());
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// A file of the tree swapped (`RENAME_EXCHANGE`) with one outside that has
+/// another name outside: the name in the tree now holds that file, and a
+/// write through its other name reaches the mirror.
+#[test]
+fn a_name_swapped_into_the_tree_gets_the_writes_through_its_outside_name() {
+    use std::os::unix::ffi::OsStrExt;
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("a"), "outside version 1").unwrap();
+    fs::hard_link(outside.join("a"), outside.join("b")).unwrap();
+    fs::write(fx.src.join("page"), "tree version").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+        return;
+    }
+    let c = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let (b, page) = (c(&outside.join("b")), c(&fx.src.join("page")));
+    // SAFETY: two NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::AT_FDCWD,
+            page.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("page")).unwrap(),
+        "outside version 1"
+    );
+    fs::write(outside.join("a"), "outside version 2, written outside").unwrap();
+    let arrived = poll_until(Duration::from_secs(10), || {
+        fs::read_to_string(fx.dst.join("page")).is_ok_and(|s| s.contains("version 2"))
+    });
+    assert!(arrived, "{}", daemon.log());
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// A file in an excluded directory with another name outside the tree; the
+/// exclude is dropped by a reload: the name it brings into the mirror gets
+/// the writes through the outside name (the walk at start left that
+/// directory out).
+#[test]
+fn a_name_an_exclude_let_go_of_gets_the_writes_through_its_outside_name() {
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::create_dir(fx.src.join("cache")).unwrap();
+    fs::write(outside.join("page"), "version 1").unwrap();
+    fs::hard_link(outside.join("page"), fx.src.join("cache/page")).unwrap();
+    let config = |exclude: &str| {
+        format!(
+            "delay = 0\ntargets = [\"{}/\"]\nexcludes = [{exclude}]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\n",
+            fx.dst.display(),
+            fx.src.display()
+        )
+    };
+    let daemon = fx.start_toml(&config("\"/cache/\""));
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+        return;
+    }
+    assert!(!fx.dst.join("cache").exists());
+    fs::write(fx.path("inosync.toml"), config("")).unwrap();
+    let out = daemon.ctl_ok(&["reload"]);
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("cache/page"))
+            .ok()
+            .as_deref(),
+        Some("version 1"),
+        "{out}\n{}",
+        daemon.log()
+    );
+    fs::write(outside.join("page"), "version 2, written outside").unwrap();
+    let arrived = poll_until(Duration::from_secs(10), || {
+        fs::read_to_string(fx.dst.join("cache/page")).is_ok_and(|s| s.contains("version 2"))
+    });
+    assert!(arrived, "{}", daemon.log());
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
