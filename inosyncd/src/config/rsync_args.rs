@@ -35,6 +35,68 @@ const REFUSED_LONG: &[(&str, &str)] = &[
         "rsync would delete the source's files after sending them; the daemon \
          only ever reads the source",
     ),
+    (
+        "--remove-sent-files",
+        "rsync would delete the source's files after sending them (the old name \
+         of --remove-source-files); the daemon only ever reads the source",
+    ),
+    (
+        "--no-relative",
+        "the daemon hands rsync each changed path relative to the watch root; \
+         without it they would land at the target's top",
+    ),
+    (
+        "--no-R",
+        "the daemon hands rsync each changed path relative to the watch root; \
+         without it they would land at the target's top",
+    ),
+    (
+        "--no-dirs",
+        "a changed directory (a new empty one, a mode) would be skipped",
+    ),
+    (
+        "--no-d",
+        "a changed directory (a new empty one, a mode) would be skipped",
+    ),
+    (
+        "--no-ignore-times",
+        "a rewrite that keeps a file's size and mtime would not be sent",
+    ),
+    (
+        "--no-I",
+        "a rewrite that keeps a file's size and mtime would not be sent",
+    ),
+    (
+        "--existing",
+        "new files would never reach the target while every sync reports success",
+    ),
+    (
+        "--ignore-non-existing",
+        "new files would never reach the target while every sync reports success",
+    ),
+    (
+        "--ignore-existing",
+        "changed files would never reach the target while every sync reports success",
+    ),
+    (
+        "--copy-links",
+        "rsync would read through the source's symlinks, to files outside the \
+         tree that the daemon does not watch; a symlink is mirrored as a symlink",
+    ),
+    (
+        "--copy-dirlinks",
+        "rsync would read through the source's symlinks, to files outside the \
+         tree that the daemon does not watch; a symlink is mirrored as a symlink",
+    ),
+    (
+        "--copy-unsafe-links",
+        "rsync would read through the source's symlinks that lead out of the \
+         tree; a symlink is mirrored as a symlink",
+    ),
+    (
+        "--keep-dirlinks",
+        "rsync would write through the target's symlinks, outside the mirror",
+    ),
     ("--server", "it is rsync's own, for its remote side"),
     ("--sender", "it is rsync's own, for its remote side"),
     (
@@ -54,6 +116,23 @@ const REFUSED_SHORT: &[(char, &str, &str)] = &[
         '0',
         "--from0",
         "the daemon decides how it hands rsync the changed paths",
+    ),
+    (
+        'L',
+        "--copy-links",
+        "rsync would read through the source's symlinks, to files outside the \
+         tree that the daemon does not watch; a symlink is mirrored as a symlink",
+    ),
+    (
+        'k',
+        "--copy-dirlinks",
+        "rsync would read through the source's symlinks, to files outside the \
+         tree that the daemon does not watch; a symlink is mirrored as a symlink",
+    ),
+    (
+        'K',
+        "--keep-dirlinks",
+        "rsync would write through the target's symlinks, outside the mirror",
     ),
 ];
 
@@ -98,12 +177,31 @@ mod tests {
             &["--only-write-batch=/tmp/b"],
             &["--read-batch=/tmp/b"],
             &["--remove-source-files"],
+            &["--remove-sent-files"],
+            &["--no-relative"],
+            &["--no-R"],
+            &["--no-dirs"],
+            &["--no-d"],
+            &["--no-ignore-times"],
+            &["--no-I"],
+            &["--existing"],
+            &["--ignore-non-existing"],
+            &["--ignore-existing"],
+            &["--copy-links"],
+            &["-L"],
+            &["-avL"],
+            &["--copy-dirlinks"],
+            &["-k"],
+            &["--copy-unsafe-links"],
+            &["--keep-dirlinks"],
+            &["-K"],
             &["-z", "--server"],
         ] {
             let why = refused(&args(bad)).unwrap_or_else(|| panic!("{bad:?} accepted"));
             assert!(why.starts_with("rsync_args has "), "{why}");
         }
         assert!(refused(&args(&["-avn"])).is_some_and(|w| w.contains("--dry-run")));
+        assert!(refused(&args(&["-aL"])).is_some_and(|w| w.contains("--copy-links")));
     }
 
     #[test]
@@ -126,6 +224,7 @@ mod tests {
                 "--backup-dir=/b",
             ],
             &["--info=progress2", "--no-motd", "--chmod=D0755"],
+            &["--safe-links", "--update", "--exclude=-L", "-e", "ssh -K"],
         ] {
             assert_eq!(refused(&args(good)), None, "{good:?}");
         }
