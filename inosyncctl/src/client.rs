@@ -140,7 +140,9 @@ impl Connection {
                 )),
                 e => CallError::Refused(format!(
                     "inosyncd at {} refused or dropped the connection ({e}): only root, the \
-                     daemon's user and members of its socket_group may use it",
+                     daemon's user and members of its socket_group may use it, and it closes \
+                     connections past the ones it serves at once (another client holding \
+                     many); its log says which",
                     socket.display()
                 )),
             })?;

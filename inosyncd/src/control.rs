@@ -1,6 +1,7 @@
 //! Serves the tarpc control service on the socket. Handlers own nothing: each sends
 //! a command with a reply channel to the engine and relays the answer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -16,7 +17,7 @@ use tarpc::server::{BaseChannel, Channel};
 use tarpc::tokio_serde::formats::Bincode;
 use tarpc::tokio_util::codec::length_delimited::LengthDelimitedCodec;
 use tokio::net::UnixListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::engine::{Command, Reply};
 use crate::socket::Access;
@@ -316,11 +317,41 @@ impl Control for Handler {
     }
 }
 
+/// The most control connections served at once (see [`connection_places`]).
+const MAX_CONNECTIONS: usize = 64;
+
+/// How many control connections are served at once: a quarter of the
+/// descriptor limit, at most [`MAX_CONNECTIONS`]. A client that holds more
+/// (a runaway script, a flood) finds the next ones closed at once, instead of
+/// the daemon's descriptors spent: the sync path needs them (fanotify's
+/// look-ups, rsync's pipes, the sandbox). Found by a black-box attack: 120
+/// held connections under a limit of 100 lost the changes made meanwhile.
+fn connection_places() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct it is given and keeps no pointer.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur
+    } else {
+        1024
+    };
+    usize::try_from(soft / 4)
+        .unwrap_or(MAX_CONNECTIONS)
+        .clamp(4, MAX_CONNECTIONS)
+}
+
 /// Accepts connections until the listener fails; each connection is checked with
 /// SO_PEERCRED and served on its own task, so a bad client harms only itself.
+/// At most [`connection_places`] are served at once; more are closed as soon
+/// as accepted (the backlog never fills).
 pub async fn serve(listener: UnixListener, access: Access, engine: mpsc::Sender<Command>) {
     let mut codec = LengthDelimitedCodec::builder();
     codec.max_frame_length(MAX_FRAME_BYTES);
+    let served_at_once = connection_places();
+    let places = Arc::new(Semaphore::new(served_at_once));
+    let mut closed: u64 = 0;
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(conn) => conn,
@@ -329,6 +360,17 @@ pub async fn serve(listener: UnixListener, access: Access, engine: mpsc::Sender<
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
+        };
+        let Ok(place) = places.clone().try_acquire_owned() else {
+            closed += 1;
+            if closed.is_power_of_two() {
+                tracing::warn!(
+                    "control socket: {served_at_once} connections open; {closed} more closed \
+                     at once so far (a client holding many: see who with `ss -xp`)"
+                );
+            }
+            drop(stream);
+            continue;
         };
         let cred = match stream.peer_cred() {
             Ok(cred) if access.allows(&cred) => cred,
@@ -355,12 +397,14 @@ pub async fn serve(listener: UnixListener, access: Access, engine: mpsc::Sender<
                 Err(access.own_uid())
             },
         };
-        tokio::spawn(
+        tokio::spawn(async move {
             BaseChannel::with_defaults(transport)
                 .execute(handler.serve())
                 .for_each(|response| async move {
                     tokio::spawn(response);
-                }),
-        );
+                })
+                .await;
+            drop(place);
+        });
     }
 }

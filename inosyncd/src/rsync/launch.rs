@@ -205,10 +205,13 @@ impl Launcher {
             Err(e) if self.policy.required => Err(NotConfined::Required(format!(
                 "sandbox = \"required\" and no Landlock domain could be built for this run: {e}"
             ))),
-            Err(e) => {
-                tracing::error!("{}: {e}; running unconfined", job.destination);
-                Ok((None, Confinement::None))
-            }
+            // The kernel has Landlock: a domain that cannot be built now (a
+            // full descriptor table) is a run that waits, never one that runs
+            // unconfined (found by a black-box attack).
+            Err(e) => Err(NotConfined::Required(format!(
+                "no Landlock domain could be built for this run: {e}; it is retried \
+                 (sandbox = \"auto\" runs unconfined only on a kernel without Landlock)"
+            ))),
         }
     }
 }
@@ -217,7 +220,8 @@ impl Launcher {
 enum NotConfined {
     /// It would be refused what it is for (an option writing outside).
     Refused(String),
-    /// `sandbox = "required"` and no domain could be had.
+    /// No domain could be had where one is due: `sandbox = "required"` on a
+    /// kernel without Landlock, or a domain that could not be built.
     Required(String),
 }
 

@@ -157,3 +157,37 @@ fn a_daemon_that_does_not_answer_is_named_as_such() {
     );
     daemon.wait_idle();
 }
+
+/// A client holding a flood of control connections open (more than the
+/// daemon's descriptor limit) while files change: it is the one that waits,
+/// not the sync path; every change arrives (found by a black-box attack: under
+/// fanotify the changes made meanwhile were dropped, with `wait` saying idle).
+#[test]
+fn a_flood_of_control_connections_costs_no_change() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("sub")).unwrap();
+    let daemon = fx.start_toml_with_nofile(&fx.simple_config(""), 100, 100);
+    daemon.wait_idle();
+    let mut held = Vec::new();
+    for _ in 0..120 {
+        match UnixStream::connect(&fx.socket) {
+            Ok(stream) => held.push(stream),
+            Err(_) => break,
+        }
+    }
+    fs::write(fx.src.join("during the flood"), "written while held").unwrap();
+    fs::create_dir(fx.src.join("new")).unwrap();
+    fs::write(fx.src.join("new/x"), "x").unwrap();
+    fs::write(fx.src.join("sub/y"), "y").unwrap();
+    // The flood lasts a moment while the daemon reads those events.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(held);
+    let arrived = inosync_tests::poll_until(Duration::from_secs(20), || {
+        fx.dst.join("during the flood").exists()
+            && fx.dst.join("new/x").exists()
+            && fx.dst.join("sub/y").exists()
+    });
+    assert!(arrived, "{}", daemon.log());
+    daemon.wait_idle();
+    inosync_tests::assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}

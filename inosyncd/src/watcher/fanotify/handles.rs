@@ -145,19 +145,6 @@ pub fn links_of(mount: &OwnedFd, fid: &Fid) -> FileLinks {
     }
 }
 
-/// The inode (device and number) of the regular file with handle `fid`, and
-/// how many names (hard links) it has now; `None` for anything else.
-pub fn inode_of(mount: &OwnedFd, fid: &Fid) -> Option<((u64, u64), u64)> {
-    match links_of(mount, fid) {
-        FileLinks::Found {
-            inode,
-            links,
-            regular: true,
-        } => Some((inode, links)),
-        _ => None,
-    }
-}
-
 /// Where the directory with handle `fid` is now.
 pub fn resolve(mount: &OwnedFd, fid: &Fid) -> Resolved {
     let fd = match open_handle(mount, fid) {

@@ -2,6 +2,7 @@
 //! files that gained a name: what the link index (`links`) makes of them.
 
 use super::FanWatcher;
+use super::handles::FileLinks;
 use super::records::Fid;
 use crate::watcher::Change;
 
@@ -35,10 +36,30 @@ impl FanWatcher {
         let inode = match self.links.known_outside(object) {
             Some(known) => known,
             None => {
-                let found = self
-                    .view_of(dev)
-                    .and_then(|mount| super::handles::inode_of(mount, object));
-                self.links.remember_outside(object, found)
+                let found = match self.view_of(dev) {
+                    Some(mount) => super::handles::links_of(mount, object),
+                    None => FileLinks::Unknown("its filesystem cannot be opened".into()),
+                };
+                match found {
+                    FileLinks::Found {
+                        inode,
+                        links,
+                        regular: true,
+                    } => self.links.remember_outside(object, Some((inode, links))),
+                    // Nothing known (a full descriptor table): it may be one
+                    // of the trees' files, so they are compared whole.
+                    FileLinks::Unknown(why) => {
+                        self.sync_trees_whole(
+                            &watches,
+                            &format!(
+                                "a file written outside the trees cannot be looked up ({why})"
+                            ),
+                            out,
+                        );
+                        return;
+                    }
+                    _ => self.links.remember_outside(object, None),
+                }
             }
         };
         let Some(inode) = inode else {
@@ -58,7 +79,11 @@ impl FanWatcher {
         }
         let wait_for_walk = relinked || !self.links.indexed_all(&watches);
         if wait_for_walk && !self.links.defer(inode, closed) {
-            self.deferred_overflow(&watches, out);
+            self.sync_trees_whole(
+                &watches,
+                "too many files with hard links written outside the trees while they are indexed",
+                out,
+            );
         }
     }
 
@@ -94,13 +119,11 @@ impl FanWatcher {
         }
     }
 
-    /// Too many writes waiting for a walk: the trees are synced whole instead.
-    fn deferred_overflow(&mut self, watches: &[u32], out: &mut Vec<Change>) {
+    /// A write outside that cannot be placed (too many waiting for a walk, a
+    /// look-up that failed): the trees on its filesystem are synced whole.
+    fn sync_trees_whole(&mut self, watches: &[u32], why: &str, out: &mut Vec<Change>) {
         if super::once_a_minute(&mut self.links_logged) {
-            tracing::info!(
-                "too many files with hard links written outside the trees while they are \
-                 indexed: full sync of watch(es) {watches:?} (logged once a minute)"
-            );
+            tracing::info!("{why}: full sync of watch(es) {watches:?} (logged once a minute)");
         }
         for watch in watches {
             out.push(Change::Everything { watch: *watch });

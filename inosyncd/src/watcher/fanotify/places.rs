@@ -113,7 +113,12 @@ impl FanWatcher {
             let mount = self.opened.entry(point.clone()).or_insert_with(|| {
                 handles::mount_fd(Path::new(std::ffi::OsStr::from_bytes(&point))).ok()
             });
+            // A mount point that cannot be opened now (a full descriptor
+            // table): the directory may well be in a tree, so it is not
+            // taken for outside (see `must_be_placed`).
             let Some(mount) = mount else {
+                result =
+                    Resolved::Unknown(format!("cannot open {}", String::from_utf8_lossy(&point)));
                 continue;
             };
             match handles::resolve(mount, fid) {
