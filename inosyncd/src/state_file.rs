@@ -45,6 +45,16 @@ pub struct RuntimeState {
     /// `initial_sync = false`, then forgets them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unsynced: Vec<String>,
+    /// A daemon runs on this state: set at start, cleared at a stop. Found
+    /// set at start, the last one did not stop (killed, crashed, the machine
+    /// lost power) and could not say what it left unsynced: every watch gets
+    /// a full sync, even with `initial_sync = false`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub running: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 /// A watch added at runtime, with what `add` was given.

@@ -1,7 +1,9 @@
 //! Changes left at a stop: a target in retry backoff is not waited for and a
 //! paused watch holds its changes, so the watches that still have something
 //! to sync are written to the state file (`unsynced`) on the way out, and the
-//! next start gives each a full sync, even with `initial_sync = false`.
+//! next start gives each a full sync, even with `initial_sync = false`. A
+//! daemon that never got to its way out (killed, crashed) leaves `running`
+//! set: the next start syncs every watch whole.
 
 use tokio::time::Instant;
 
@@ -18,9 +20,32 @@ impl Engine {
             .filter(|w| w.pairs.iter().any(|p| p.has_pending() || p.is_running()))
             .map(|w| w.spec.path.display().to_string())
             .collect();
-        if unsynced != self.runtime.unsynced {
+        if unsynced != self.runtime.unsynced || self.runtime.running {
             self.runtime.unsynced = unsynced;
+            self.runtime.running = false;
             self.persist();
+        }
+    }
+
+    /// At start: a daemon that was killed or crashed on this state left
+    /// `running` set and no record of what it had not synced, so every watch
+    /// gets a full sync, whatever `initial_sync` says. Then `running` is set
+    /// for this one (the caller writes the state file).
+    pub(super) fn sync_after_a_crash(&mut self) {
+        if self.state_file.is_none() {
+            return;
+        }
+        if std::mem::replace(&mut self.runtime.running, true) {
+            tracing::warn!(
+                "the last inosyncd on this state file did not stop (killed or crashed): \
+                 full sync of every watch"
+            );
+            let now = Instant::now();
+            for watch in self.watches.values_mut() {
+                for pair in &mut watch.pairs {
+                    pair.record_full(now, true, FullReason::Initial);
+                }
+            }
         }
     }
 

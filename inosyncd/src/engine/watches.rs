@@ -81,7 +81,8 @@ impl Engine {
         };
         if let Err(e) = file.save(&self.runtime) {
             tracing::error!(
-                "cannot write state file {}: {e}; runtime changes will not survive a restart",
+                "cannot write state file {}: {e}; runtime changes, and which watches still \
+                 have changes to sync, will not survive a restart",
                 file.path().display()
             );
         }

@@ -3,7 +3,9 @@
 
 use std::fs;
 
-use inosync_tests::Fixture;
+use std::time::Duration;
+
+use inosync_tests::{Fixture, poll_until};
 
 #[test]
 fn add_speed_pause_and_remove_survive_a_restart() {
@@ -103,5 +105,32 @@ fn a_state_file_that_is_not_ours_stops_the_start_and_is_left_alone() {
     assert_eq!(
         fs::read_to_string(fx.state_file()).unwrap(),
         "speed = [somebody else's file"
+    );
+}
+
+/// `initial_sync = false`, and the daemon killed (SIGKILL) with a change
+/// still pending: the next start syncs every watch whole, as after a stop
+/// with changes left (found by a black-box attack: the change never arrived).
+#[test]
+fn a_change_pending_when_the_daemon_is_killed_arrives_after_the_restart() {
+    let fx = Fixture::new();
+    let config = fx.config("initial_sync = false\ndelay = 3600\n");
+    let mut daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    fs::write(fx.src.join("pending at the kill"), "not synced yet").unwrap();
+    let pending = poll_until(Duration::from_secs(10), || {
+        daemon.status()["watches"][0]["pending"] == 1
+    });
+    assert!(pending, "{}", daemon.status());
+    daemon.kill();
+    let restarted = fx.restart_toml(&fx.config("initial_sync = false\ndelay = 0\n"));
+    restarted.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("pending at the kill"))
+            .ok()
+            .as_deref(),
+        Some("not synced yet"),
+        "{}",
+        restarted.log()
     );
 }
