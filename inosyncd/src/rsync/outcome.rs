@@ -74,6 +74,19 @@ impl RunResult {
         matches!(self, RunResult::Synced | RunResult::Partial { .. })
     }
 
+    /// Whether the run failed because the target's filesystem is full (or its
+    /// quota spent): what earlier runs left there (partial and temp files) is
+    /// then swept at once, not after a run that arrives, which might never
+    /// come while they take the space. rsync runs in the C locale, so its
+    /// error text is the C library's.
+    pub fn target_full(&self) -> bool {
+        let cause = match self {
+            RunResult::Failed { cause, .. } | RunResult::Partial { cause, .. } => cause,
+            _ => return false,
+        };
+        cause.contains("No space left on device") || cause.contains("Disk quota exceeded")
+    }
+
     /// For a run whose batch must be retried whole: why, and the wait before
     /// the first retry.
     pub fn failure(&self) -> Option<(&str, Duration)> {

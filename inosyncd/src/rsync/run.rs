@@ -209,6 +209,7 @@ pub fn run(
         .map(|(trees, how)| stage(trees, Stage::Trees(how)))
         .collect();
         let sweeping = (!sweep.is_empty()).then(|| stage(sweep.clone(), Stage::Sweep));
+        let full = job.paths.is_none();
         let mut outcome = match deletions {
             Some(deletions) => quietly(deletions, &label).await,
             None => Outcome::nothing(),
@@ -249,9 +250,17 @@ pub fn run(
         }
         outcome.renamed = done;
         // The sweep does not decide the batch: what it did not remove is
-        // swept again after the next run.
+        // swept again after the next run. It follows a run that arrived (whose
+        // transfer used the partial files first), or one that found the target
+        // full, where the leftovers may be what takes the space; a full sync
+        // that arrived removed them itself.
+        let sweep_now = if full {
+            outcome.result.target_full()
+        } else {
+            outcome.result.arrived() || outcome.result.target_full()
+        };
         outcome.unswept = match sweeping {
-            Some(sweeping) if outcome.result.arrived() => {
+            Some(sweeping) if sweep_now => {
                 let swept = quietly(sweeping, &label).await;
                 if swept.result.arrived() {
                     tracing::debug!(

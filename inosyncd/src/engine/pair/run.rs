@@ -118,12 +118,9 @@ impl Pair {
                 crate::listed_paths::topmost(made.into_iter().collect())
             },
             full_reason: self.full_reason,
-            // A full sync removes every leftover itself.
-            sweep: if self.pending_full {
-                Vec::new()
-            } else {
-                self.leftovers.take()
-            },
+            // A full sync that arrives removes every leftover itself; it
+            // sweeps them only when it finds the target full (`rsync::run`).
+            sweep: self.leftovers.take(),
         };
         self.pending_full = false;
         // The batch's oldest change: its pending paths' or a retried held

@@ -407,6 +407,13 @@ fn every_known_ending_is_classified_as_the_table_says() {
             );
         }
         assert_eq!(got.refused_beside.len(), r.beside, "{}: {got:?}", r.name);
+        // Only a full target sweeps the leftovers at once (`rsync::run`).
+        assert_eq!(
+            got.result.target_full(),
+            r.name == "a full disk",
+            "{}: {got:?}",
+            r.name
+        );
     }
 }
 

@@ -47,6 +47,36 @@ fn a_full_target_filesystem_then_grown_gets_everything() {
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
 
+/// A file too big for the target is removed from the source before it ever
+/// fitted: what rsync kept of it (its partial file) must not fill the target
+/// for good. The next change arrives without growing the filesystem, and an
+/// explicit full sync does too (found by a black-box attack: every run failed
+/// with "No space left on device" while the partial file of a file that no
+/// longer exists took the space, `sync` included).
+#[test]
+fn the_partial_file_of_a_file_gone_from_the_source_does_not_keep_the_target_full() {
+    let fx = Fixture::new();
+    let _disk = Mount::tmpfs_sized(&fx.dst, "2m");
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+    write_version(&fx.src.join("big"), 1, 3);
+    let full = poll_until(Duration::from_secs(30), || {
+        daemon.status()["watches"][0]["targets"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("No space left on device"))
+    });
+    assert!(full, "{}", daemon.status());
+    fs::remove_file(fx.src.join("big")).unwrap();
+    fs::write(fx.src.join("small"), "after the big one went").unwrap();
+    let arrived = poll_until(Duration::from_secs(30), || {
+        fs::read_to_string(fx.dst.join("small")).is_ok_and(|s| s == "after the big one went")
+    });
+    assert!(arrived, "{}\n{}", daemon.status(), daemon.log());
+    daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
 /// The daemon stopped for 3 s (a stalled machine) while rsync runs and the
 /// tree keeps changing: rsync goes on by itself, the changes made meanwhile
 /// are read after SIGCONT, and the target converges.
