@@ -126,7 +126,9 @@ impl InotifyWatcher {
     /// Starts watching a tree: its root now, the rest with [`InotifyWatcher::scan_root`].
     /// The root's watch also reports the root itself moving away (`IN_MOVE_SELF`).
     pub fn add_root(&mut self, watch: u32, path: &Path, excludes: ExcludeSet) -> io::Result<()> {
-        let wd = self.add_watch_with(path, libc::IN_MOVE_SELF)?;
+        let wd = self
+            .add_watch_with(path, libc::IN_MOVE_SELF)
+            .map_err(name_the_watch_limit)?;
         let node = self.tree.insert(None, watch, b"", wd);
         self.roots.insert(
             watch,
@@ -315,3 +317,22 @@ impl InotifyWatcher {
 
 #[cfg(test)]
 mod tests;
+
+/// The kernel says a full watch table as ENOSPC, "No space left on device",
+/// which sends an administrator to the disks: a root that cannot be watched
+/// for that reason names the limit instead (found by a black-box attack).
+fn name_the_watch_limit(error: io::Error) -> io::Error {
+    if error.raw_os_error() != Some(libc::ENOSPC) {
+        return error;
+    }
+    let limit = scan::max_user_watches().map_or("?".into(), |n| n.to_string());
+    io::Error::new(
+        error.kind(),
+        format!(
+            "the inotify watch limit is reached (fs.inotify.max_user_watches = {limit}, \
+             shared by every program of this user): raise it, e.g. `sysctl \
+             fs.inotify.max_user_watches=524288` and a file in /etc/sysctl.d/ to keep it \
+             ({error})"
+        ),
+    )
+}

@@ -186,7 +186,7 @@ fn count_dirs(dir: &Path) -> usize {
 
 /// The watch limit in force: `fs.inotify.max_user_watches`, or the lower limit of
 /// the user namespace the daemon runs in.
-fn max_user_watches() -> Option<u64> {
+pub(super) fn max_user_watches() -> Option<u64> {
     let read =
         |path: &str| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
     let global = read("/proc/sys/fs/inotify/max_user_watches");

@@ -211,6 +211,30 @@ fn watch_limit_degrades_one_watch_and_full_syncs_keep_it_right() {
     assert!(converged, "{:?}\n{log}", compare_trees(&fx.src, &fx.dst));
 }
 
+/// The watch limit already reached at the root itself: the start fails naming
+/// fs.inotify.max_user_watches, not "No space left on device" (the kernel's
+/// ENOSPC), which sends an administrator to the disks (found by a black-box
+/// attack). The limit is lowered only inside a user namespace of its own.
+#[test]
+fn a_watch_limit_reached_at_the_root_is_named() {
+    let fx = Fixture::new();
+    let script = format!(
+        "echo 0 > /proc/sys/user/max_inotify_watches && exec '{}' '{}' '{}' -s '{}' --backend inotify",
+        bin("inosyncd").display(),
+        fx.src.display(),
+        fx.dst.display(),
+        fx.socket.display(),
+    );
+    let out = Command::new("unshare")
+        .args(["--user", "--map-root-user", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("fs.inotify.max_user_watches"), "{stderr}");
+}
+
 /// Symlinks are synced as links and never followed out of the tree.
 #[test]
 fn symlinks_are_copied_as_links_and_never_followed() {
