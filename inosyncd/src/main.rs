@@ -24,6 +24,7 @@ mod own_files;
 mod rsync;
 mod sandbox;
 mod settings;
+mod signals;
 mod socket;
 mod state_file;
 mod time_format;
@@ -41,7 +42,7 @@ use crate::cli::Cli;
 use crate::config::{Config, resolve_rsync};
 use crate::daemonize::Readiness;
 use crate::engine::runner::RsyncRunner;
-use crate::engine::{Command, Engine, Setup};
+use crate::engine::{Engine, Setup};
 use crate::socket::{Access, ControlSocket};
 use crate::state_file::{RuntimeState, StateFile};
 
@@ -49,6 +50,7 @@ use crate::state_file::{RuntimeState, StateFile};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
+    signals::ignore_hangup_for_now();
     let cli = Cli::parse();
     if let Some(dir) = &cli.man_pages {
         return match man::write(dir) {
@@ -147,6 +149,8 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 async fn run(cli: Cli, config: Config, readiness: Option<Readiness>) -> anyhow::Result<()> {
+    // Before anything else: a signal sent during the start-up waits for it.
+    let signals = signals::Signals::install();
     let result = start(&cli, config).await;
     match (result, readiness) {
         (Ok(started), readiness) => {
@@ -154,7 +158,7 @@ async fn run(cli: Cli, config: Config, readiness: Option<Readiness>) -> anyhow::
                 readiness.ready();
             }
             notify::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
-            started.serve().await
+            started.serve(signals).await
         }
         (Err(e), Some(readiness)) => {
             readiness.failed(&format!("{e:#}"));
@@ -304,7 +308,7 @@ fn ssh_control_dir(socket_path: &Path, config: &Config) -> Option<PathBuf> {
 }
 
 impl Started {
-    async fn serve(mut self) -> anyhow::Result<()> {
+    async fn serve(mut self, signals: std::io::Result<signals::Signals>) -> anyhow::Result<()> {
         let (command_tx, command_rx) = mpsc::channel(64);
         let (shutdown_tx, shutdown_rx) = watch::channel(0u32);
         let listener = self
@@ -323,7 +327,18 @@ impl Started {
         if let Some(path) = self.metrics_file.take() {
             tokio::spawn(metrics_export::write_file(path, command_tx.clone()));
         }
-        tokio::spawn(handle_signals(command_tx, shutdown_tx));
+        // Without handlers the stop channel stays open (a closed one stops
+        // the engine at once); the daemon then stops by SIGKILL or the socket.
+        let _without_handlers = match signals {
+            Ok(signals) => {
+                tokio::spawn(signals.handle(command_tx, shutdown_tx));
+                None
+            }
+            Err(e) => {
+                tracing::error!("cannot install signal handlers: {e}");
+                Some(shutdown_tx)
+            }
+        };
         let result = self
             .engine
             .run(command_rx, shutdown_rx, SHUTDOWN_GRACE)
@@ -333,38 +348,5 @@ impl Started {
         drop(self.socket);
         tracing::info!("inosyncd stopped");
         result
-    }
-}
-
-/// SIGTERM or SIGINT asks the engine to stop (a second one: stop now, without
-/// syncing what is pending); SIGHUP reloads the config, as `inosyncctl reload`;
-/// SIGUSR1 reopens the log file.
-async fn handle_signals(engine: mpsc::Sender<Command>, stop: watch::Sender<u32>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut usr1)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-        signal(SignalKind::user_defined1()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return std::future::pending().await;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => {
-                notify::notify("STOPPING=1");
-                stop.send_modify(|n| *n += 1);
-            }
-            _ = int.recv() => {
-                notify::notify("STOPPING=1");
-                stop.send_modify(|n| *n += 1);
-            }
-            _ = usr1.recv() => logging::reopen(),
-            _ = hup.recv() => {
-                tracing::info!("SIGHUP: reloading the config");
-                let _ = engine.send(Command::Reload { reply: None }).await;
-            }
-        }
     }
 }

@@ -483,3 +483,47 @@ fn runtime_values_are_named_by_reload_and_undone_by_reset() {
         "{log}"
     );
 }
+
+/// A SIGHUP as soon as the daemon has said its first word (a `systemctl
+/// reload` right after a start, logrotate): a reload, never the default action
+/// that ends the process (found by a black-box attack: exit 129 in the first
+/// milliseconds, after the sandbox line was logged).
+#[test]
+fn a_sighup_during_the_start_up_does_not_end_the_daemon() {
+    for round in 0..3 {
+        let fx = Fixture::new();
+        // Start-up takes a while: inotify watches every directory first.
+        for d in 0..3000 {
+            fs::create_dir(fx.src.join(format!("d{d}"))).unwrap();
+        }
+        let log = fx.path("inosyncd.log");
+        let mut child = Command::new(bin("inosyncd"))
+            .arg(&fx.src)
+            .arg(&fx.dst)
+            .arg("-s")
+            .arg(&fx.socket)
+            .args(["--backend", "inotify"])
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let spoke = poll_until(Duration::from_secs(10), || {
+            fs::metadata(&log).is_ok_and(|m| m.len() > 0)
+        });
+        assert!(spoke, "round {round}: no log line");
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+        let answers = poll_until(Duration::from_secs(10), || {
+            inosync_tests::ctl_at(&fx.socket, &["status"])
+                .status
+                .success()
+        });
+        let exited = child.try_wait().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            answers && exited.is_none(),
+            "round {round}: {exited:?}\n{}",
+            fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+}
