@@ -172,11 +172,15 @@ pub enum Command {
 }
 
 /// Seconds on the command line: a usage error (exit 2, before the daemon is
-/// asked) unless a finite number >= 0.
+/// asked) unless a number from 0 to the daemon's bound
+/// ([`inosync_proto::MAX_SECONDS`]). `-0` is 0.
 fn seconds(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
-        Ok(_) => Err("must be a number of seconds >= 0".into()),
+        Ok(value) if (0.0..=inosync_proto::MAX_SECONDS).contains(&value) => Ok(value + 0.0),
+        Ok(_) => Err(format!(
+            "must be a number of seconds from 0 to {:e}",
+            inosync_proto::MAX_SECONDS
+        )),
         Err(_) => Err("not a number of seconds".into()),
     }
 }

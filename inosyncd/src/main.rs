@@ -131,9 +131,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         (None, None) => Config::load(Path::new("/etc/inosync/inosync.toml"))?,
     };
     if let Some(delay) = cli.delay {
-        if !(delay.is_finite() && delay >= 0.0) {
-            bail!("--delay {delay}: must be a number of seconds >= 0");
-        }
+        config::checks::seconds(delay).map_err(|e| anyhow::anyhow!("--delay: {e}"))?;
         config.delay = delay;
         for watch in &mut config.watches {
             watch.delay = None;

@@ -15,6 +15,11 @@ pub const PROTOCOL_VERSION: u32 = 9;
 /// daemon allocate more than this.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
+/// The most seconds a delay may be (about 31 years), in the config and over
+/// the socket alike: `inosyncctl` refuses more itself, as a usage error, with
+/// the daemon's own bound.
+pub const MAX_SECONDS: f64 = 1e9;
+
 /// Where the daemon listens and the client looks when no `--socket` is given:
 /// `/run/inosync/inosyncd.sock` for root, `$XDG_RUNTIME_DIR/inosync/inosyncd.sock`
 /// otherwise (`/tmp/inosync-UID/` when that is unset). Both sides must agree, so

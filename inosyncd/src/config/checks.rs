@@ -47,7 +47,11 @@ pub enum CheckError {
     #[error("remote path contains a NUL byte")]
     NulInRemotePath,
     /// Negative, too large or not a number.
-    #[error("{0} is not a number of seconds >= 0")]
+    #[error(
+        "{} is not a number of seconds from 0 to {:e}",
+        shown_seconds(*.0),
+        inosync_proto::MAX_SECONDS
+    )]
     Seconds(f64),
     /// Neither the path given nor any directory of PATH has the rsync binary.
     #[error(
@@ -184,7 +188,7 @@ pub fn remote_path(value: &str) -> Result<(), CheckError> {
 
 /// Delays and intervals are seconds; negative or non-finite values are mistakes.
 pub fn seconds(value: f64) -> Result<(), CheckError> {
-    if (0.0..=1e9).contains(&value) {
+    if (0.0..=inosync_proto::MAX_SECONDS).contains(&value) {
         Ok(())
     } else {
         Err(CheckError::Seconds(value))
@@ -265,5 +269,15 @@ mod tests {
         assert_eq!(destination("/backup/", "/var/www/"), "/backup/var/www/");
         assert_eq!(destination("/backup", "/var/www/"), "/backup/var/www/");
         assert_eq!(destination("/backup/", ""), "/backup/");
+    }
+}
+
+/// A number of seconds as an error shows it: a huge one in exponent form, not
+/// three hundred digits.
+fn shown_seconds(value: f64) -> String {
+    if value.is_finite() && value.abs() < 1e9 {
+        value.to_string()
+    } else {
+        format!("{value:e}")
     }
 }

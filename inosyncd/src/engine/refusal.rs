@@ -175,7 +175,7 @@ mod tests {
             ),
             (
                 Refusal::Delay(CheckError::Seconds(-1.0)),
-                "--delay: -1 is not a number of seconds >= 0",
+                "--delay: -1 is not a number of seconds from 0 to 1e9",
             ),
         ];
         for (refusal, text) in cases {

@@ -357,7 +357,12 @@ fn bad_values_are_usage_errors_before_any_connection() {
     for args in [
         vec!["delay", "-1"],
         vec!["delay", "NaN"],
+        // Past the daemon's own bound (found by a black-box attack: the
+        // daemon refused it with exit 1, "not a number of seconds >= 0").
+        vec!["delay", "1e10"],
+        vec!["delay", "1e300"],
         vec!["add", "/tmp", "--delay=-0.5"],
+        vec!["add", "/tmp", "--delay=4e9"],
         vec!["wait", "--timeout=-3"],
     ] {
         let out = Command::new(bin("inosyncctl"))
@@ -369,6 +374,7 @@ fn bad_values_are_usage_errors_before_any_connection() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("seconds"), "{args:?}: {stderr}");
         assert!(!stderr.contains("not running"), "{args:?}: {stderr}");
+        assert!(stderr.len() < 400, "{args:?}: {stderr}");
     }
 }
 

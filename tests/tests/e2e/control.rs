@@ -164,6 +164,9 @@ fn speed_and_delay_show_and_set_globally_and_per_watch() {
     );
     let stderr = daemon.ctl_fails(2, &["delay", "-1"]);
     assert!(stderr.contains("seconds"), "{stderr}");
+    let shown = daemon.ctl_ok(&["delay", "-0"]);
+    assert!(shown.contains("delay 0 s"), "{shown}");
+    daemon.ctl_ok(&["delay", "2.5"]);
     let status = daemon.status();
     assert_eq!(status["speed"], 300);
     assert_eq!(status["speed_source"], "runtime");

@@ -37,7 +37,7 @@ pub enum ValueError {
 
 /// The most seconds a delay may be: what `inosyncd --check` accepts
 /// (`checks::seconds`), so the output never fails its own check.
-pub const MAX_SECONDS: f64 = 1e9;
+pub use inosync_proto::MAX_SECONDS;
 
 /// A number of seconds, within what `--check` accepts.
 pub fn seconds(value: &Val) -> Result<f64, ValueError> {
