@@ -221,6 +221,16 @@ pub fn resolve_rsync(rsync: &Path) -> Result<PathBuf, CheckError> {
         .ok_or_else(|| CheckError::NoRsync(rsync.to_path_buf()))
 }
 
+/// A number of seconds as an error shows it: a huge one in exponent form, not
+/// three hundred digits.
+fn shown_seconds(value: f64) -> String {
+    if value.is_finite() && value.abs() < 1e9 {
+        value.to_string()
+    } else {
+        format!("{value:e}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,15 +279,5 @@ mod tests {
         assert_eq!(destination("/backup/", "/var/www/"), "/backup/var/www/");
         assert_eq!(destination("/backup", "/var/www/"), "/backup/var/www/");
         assert_eq!(destination("/backup/", ""), "/backup/");
-    }
-}
-
-/// A number of seconds as an error shows it: a huge one in exponent form, not
-/// three hundred digits.
-fn shown_seconds(value: f64) -> String {
-    if value.is_finite() && value.abs() < 1e9 {
-        value.to_string()
-    } else {
-        format!("{value:e}")
     }
 }
