@@ -78,11 +78,14 @@ impl Engine {
                 deadline,
                 reply,
             } => match path.map(|p| self.find_watch(&p)).transpose() {
-                Ok(scope) => self.waiters.push(Waiter {
-                    scope,
-                    deadline,
-                    reply,
-                }),
+                Ok(scope) => {
+                    self.full_sync_degraded_for_wait(scope);
+                    self.waiters.push(Waiter {
+                        scope,
+                        deadline,
+                        reply,
+                    })
+                }
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }

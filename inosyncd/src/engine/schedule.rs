@@ -141,6 +141,30 @@ impl Engine {
         }
     }
 
+    /// `wait` in a watch that is not watched in every directory (the watch
+    /// limit): a change there may have been seen by nobody, so idle would not
+    /// mean equal. Such watches in `scope` get a full sync now, and `wait`
+    /// answers once it is done (found by a black-box attack: `wait` said idle
+    /// while files written in unwatched directories waited for the next
+    /// periodic full sync, up to a minute).
+    pub(super) fn full_sync_degraded_for_wait(&mut self, scope: Option<u32>) {
+        let now = Instant::now();
+        for id in self.degraded_ids() {
+            if scope.is_some_and(|s| s != id) {
+                continue;
+            }
+            if let Some(watch) = self.watches.get_mut(&id) {
+                tracing::info!(
+                    "{}: full sync for `wait` (not every directory is watched)",
+                    watch.spec.path.display()
+                );
+                for pair in &mut watch.pairs {
+                    pair.record_full(now, true, FullReason::Degraded);
+                }
+            }
+        }
+    }
+
     /// The pairs that may start a batch now or later, with their watch's delay.
     /// The pairs that may start a batch, each with its place and its watch's
     /// delay, as [`due`] takes them.

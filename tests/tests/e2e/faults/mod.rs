@@ -211,6 +211,55 @@ fn watch_limit_degrades_one_watch_and_full_syncs_keep_it_right() {
     assert!(converged, "{:?}\n{log}", compare_trees(&fx.src, &fx.dst));
 }
 
+/// `wait` on a watch past the watch limit: a file written in a directory
+/// that has no watch is on the target when `wait` answers, without waiting
+/// for the periodic full sync (found by a black-box attack: `wait` said idle
+/// while the file was missing, for up to a minute).
+#[test]
+fn wait_on_a_watch_past_the_watch_limit_covers_unwatched_directories() {
+    let fx = Fixture::new();
+    for d in 0..30 {
+        fs::create_dir_all(fx.src.join(format!("d{d:02}/sub"))).unwrap();
+    }
+    let config_path = fx.path("inosync.toml");
+    fs::write(&config_path, fx.simple_config("")).unwrap();
+    let log = fs::File::create(fx.path("inosyncd.log")).unwrap();
+    let script = format!(
+        "echo 20 > /proc/sys/user/max_inotify_watches && exec '{}' -c '{}' -s '{}' --state '{}' --backend inotify",
+        bin("inosyncd").display(),
+        config_path.display(),
+        fx.socket.display(),
+        fx.state_file().display()
+    );
+    let mut child = Command::new("unshare")
+        .args(["--user", "--map-root-user", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let ctl = |args: &[&str]| inosync_tests::ctl_at(&fx.socket, args);
+    let log_text = || fs::read_to_string(fx.path("inosyncd.log")).unwrap_or_default();
+    let up = poll_until(Duration::from_secs(20), || {
+        ctl(&["wait", "--timeout", "20"]).status.success()
+    });
+    if !up {
+        let _ = child.kill();
+        panic!("daemon did not start in a user namespace:\n{}", log_text());
+    }
+    fs::write(fx.src.join("d29/sub/deep"), "no watch here").unwrap();
+    let waited = ctl(&["wait", "--timeout", "30"]);
+    let arrived = fx.dst.join("d29/sub/deep").exists();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(waited.status.success(), "{waited:?}\n{}", log_text());
+    assert!(
+        arrived,
+        "wait said idle before the file arrived\n{}",
+        log_text()
+    );
+}
+
 /// The watch limit already reached at the root itself: the start fails naming
 /// fs.inotify.max_user_watches, not "No space left on device" (the kernel's
 /// ENOSPC), which sends an administrator to the disks (found by a black-box
