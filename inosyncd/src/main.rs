@@ -260,6 +260,7 @@ async fn start(cli: &Cli, config: Config) -> anyhow::Result<Started> {
     let engine = Engine::new(Setup {
         config,
         cli_delay: cli.delay,
+        cli_backend: cli.backend,
         state_file,
         runtime,
         ssh_dir,

@@ -53,11 +53,22 @@ impl Default for EventSet {
     }
 }
 
-/// An event name inotify does not have; the text lists the valid ones so a
-/// typo is fixed without opening the manual.
+/// Why a list of events is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown event {0:?}; valid events: {valid}", valid = valid_names())]
-pub struct UnknownEvent(pub String);
+pub enum EventsError {
+    /// An event name inotify does not have; the text lists the valid ones so
+    /// a typo is fixed without opening the manual.
+    #[error("unknown event {0:?}; valid events: {valid}", valid = valid_names())]
+    Unknown(String),
+    /// No event that reports a write: a changed file would reach the mirror
+    /// only with a full sync (found by a black-box attack: `events = []` was
+    /// taken, and nothing but new names was ever synced).
+    #[error(
+        "no event that reports a file's new content (IN_CLOSE_WRITE or IN_MODIFY): \
+         changed files would never be synced; leave `events` out for the default"
+    )]
+    NoWrite,
+}
 
 fn valid_names() -> String {
     let valid: Vec<&str> = NAMES.iter().map(|(n, _)| *n).collect();
@@ -67,14 +78,17 @@ fn valid_names() -> String {
 impl EventSet {
     /// Builds the set from names such as `"IN_CLOSE_WRITE"`; the error names the
     /// first unknown one and lists the valid ones.
-    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<EventSet, UnknownEvent> {
+    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<EventSet, EventsError> {
         let mut bits = 0;
         for name in names {
             let name = name.as_ref();
             match NAMES.iter().find(|(known, _)| *known == name) {
                 Some((_, bit)) => bits |= bit,
-                None => return Err(UnknownEvent(name.to_string())),
+                None => return Err(EventsError::Unknown(name.to_string())),
             }
+        }
+        if bits & (libc::IN_CLOSE_WRITE | libc::IN_MODIFY) == 0 {
+            return Err(EventsError::NoWrite);
         }
         Ok(EventSet(bits))
     }
@@ -131,6 +145,18 @@ mod tests {
     fn names_round_trip() {
         let set = EventSet::from_names(&["IN_CLOSE_WRITE", "IN_ATTRIB"]).unwrap();
         assert_eq!(set.names(), vec!["IN_ATTRIB", "IN_CLOSE_WRITE"]);
+    }
+
+    #[test]
+    fn a_list_without_a_write_event_is_refused() {
+        for names in [&[][..], &["IN_ATTRIB"], &["IN_CREATE", "IN_DELETE"]] {
+            assert_eq!(
+                EventSet::from_names(names),
+                Err(EventsError::NoWrite),
+                "{names:?}"
+            );
+        }
+        assert!(EventSet::from_names(&["IN_MODIFY"]).is_ok());
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub struct Setup {
     pub config: Config,
     /// `--delay` from the command line: wins over the config, also after a reload.
     pub cli_delay: Option<f64>,
+    /// `--backend` from the command line: wins over the config, also after a
+    /// reload (which then has no backend change to report).
+    pub cli_backend: Option<crate::config::Backend>,
     /// Where runtime changes are kept; `None` in a quick start without `--state`.
     pub state_file: Option<StateFile>,
     /// The runtime changes read from it.
@@ -102,6 +105,8 @@ pub struct Engine {
     config: Config,
     /// `--delay` from the command line: wins over the config, also after a reload.
     cli_delay: Option<f64>,
+    /// `--backend` from the command line (see [`Setup::cli_backend`]).
+    cli_backend: Option<crate::config::Backend>,
     runtime: RuntimeState,
     /// Where runtime changes are kept; `None` in a quick start without `--state`.
     state_file: Option<StateFile>,
@@ -160,6 +165,7 @@ impl Engine {
         let Setup {
             config,
             cli_delay,
+            cli_backend,
             state_file,
             runtime,
             ssh_dir,
@@ -176,6 +182,7 @@ impl Engine {
         let mut engine = Engine {
             config,
             cli_delay,
+            cli_backend,
             runtime,
             state_file,
             ssh_dir,

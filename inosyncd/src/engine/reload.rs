@@ -34,6 +34,9 @@ impl Engine {
                 watch.delay = None;
             }
         }
+        if let Some(backend) = self.cli_backend {
+            new.backend = backend;
+        }
         if !self.policy.pretend() {
             new.rsync = resolve_rsync(&new.rsync).map_err(Refusal::Check)?;
         }

@@ -113,6 +113,13 @@ fn bad_configs_are_refused_with_file_line_and_key() {
             "c.toml:4",
         ),
         ("c.toml", "events = [\"IN_NOPE\"]\n", "IN_NOPE"),
+        // No event that reports a write: nothing changed would ever be synced.
+        ("c.toml", "events = []\n", "c.toml:1: events"),
+        (
+            "c.py",
+            "emask = [\"IN_ATTRIB\"]\n",
+            "IN_CLOSE_WRITE or IN_MODIFY",
+        ),
         ("c.toml", "excludes = [\"[\"]\n", "c.toml:1: excludes"),
         ("c.py", "wpaths = [\"SRC\"]\nimport os\n", "c.py:2"),
         (

@@ -530,3 +530,28 @@ fn a_sighup_during_the_start_up_does_not_end_the_daemon() {
         );
     }
 }
+
+/// `--backend` on the command line wins over the config, also across a
+/// `reload`: the reload has no backend change to report (found by a black-box
+/// attack: it said "`backend` changed: takes effect after a restart").
+#[test]
+fn a_reload_keeps_the_command_lines_backend_and_says_nothing_of_it() {
+    let fx = Fixture::new();
+    let config = fx.path("inosync.toml");
+    fs::write(&config, fx.simple_config("")).unwrap();
+    let daemon = fx.start(&[
+        "-c".as_ref(),
+        config.as_os_str(),
+        "--backend".as_ref(),
+        "inotify".as_ref(),
+    ]);
+    daemon.wait_idle();
+    let out = daemon.ctl_ok(&["reload"]);
+    assert!(!out.contains("backend"), "{out}");
+    assert_eq!(
+        daemon.status()["watches"][0]["backend"],
+        "inotify",
+        "{}",
+        daemon.status()
+    );
+}

@@ -166,6 +166,7 @@ impl Harness {
         let engine = Engine::new(Setup {
             config,
             cli_delay: None,
+            cli_backend: None,
             state_file: None,
             runtime: RuntimeState::default(),
             ssh_dir: None,
