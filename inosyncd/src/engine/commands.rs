@@ -141,14 +141,16 @@ impl Engine {
             Command::Inject(changes) => self.take_changes(changes),
             Command::Reload { reply } => {
                 let result = self.reload();
-                match (&result, reply) {
-                    (_, Some(reply)) => {
-                        let _ = reply.send(result);
-                    }
-                    (Ok(summary), None) => tracing::info!("SIGHUP: {summary}"),
-                    (Err(e), None) => {
-                        tracing::error!("SIGHUP: reload failed, old config kept: {e}")
-                    }
+                // One level for a broken config file, however the reload was
+                // asked for: the next restart would fail on it.
+                let asked = if reply.is_some() { "reload" } else { "SIGHUP" };
+                match &result {
+                    Ok(summary) if reply.is_none() => tracing::info!("SIGHUP: {summary}"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!("{asked}: reload failed, old config kept: {e}"),
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
                 }
             }
         }

@@ -227,8 +227,11 @@ impl InotifyWatcher {
         let mut ignored = Vec::new();
         self.scan_children(watch, node, Vec::new(), false, &mut ignored);
         let still = self.degraded(watch).is_some();
-        if !still {
-            tracing::info!("every directory of watch {watch} is watched again");
+        if !still && let Some(root) = self.roots.get(&watch) {
+            tracing::info!(
+                "{}: every directory is watched again (the watch limit allows it now)",
+                root.path.display()
+            );
         }
         still
     }

@@ -129,4 +129,11 @@ fn add_and_reload_refuse_overlaps_and_a_quick_start_add_needs_a_target() {
     let stderr = daemon.ctl_fails(1, &["reload"]);
     assert!(stderr.contains("nested"), "{stderr}");
     assert_eq!(daemon.status()["watches"].as_array().map(Vec::len), Some(1));
+    // The log says it as loudly as for a SIGHUP: the next restart would fail.
+    let log = daemon.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ERROR") && l.contains("reload: reload failed, old config kept")),
+        "{log}"
+    );
 }
