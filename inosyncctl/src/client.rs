@@ -57,6 +57,23 @@ fn context_for(duration: Duration) -> context::Context {
     ctx
 }
 
+/// Why `path` cannot be a Unix socket's address, if it cannot: the kernel's
+/// `sun_path` holds 108 bytes with the closing NUL. A usage error (exit 2),
+/// not "not reachable".
+pub fn socket_path_too_long(path: &Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let most = std::mem::size_of::<libc::sockaddr_un>()
+        - std::mem::offset_of!(libc::sockaddr_un, sun_path)
+        - 1;
+    let len = path.as_os_str().as_bytes().len();
+    (len > most).then(|| {
+        format!(
+            "socket path {} is {len} bytes: a Unix socket's path has at most {most}",
+            path.display()
+        )
+    })
+}
+
 /// What is at `path` when it is not a socket (as inosyncd sees it: a
 /// symlink is not followed), in words; `None` for a socket or nothing.
 fn not_a_socket(path: &Path) -> Option<&'static str> {

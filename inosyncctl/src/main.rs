@@ -111,6 +111,12 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
         .socket
         .clone()
         .unwrap_or_else(inosync_proto::default_socket);
+    if let Some(why) = client::socket_path_too_long(&socket) {
+        use clap::CommandFactory;
+        Cli::command()
+            .error(clap::error::ErrorKind::ValueValidation, why)
+            .exit();
+    }
     let connection = Connection::open(&socket).await?;
     let json = cli.json;
     match command {

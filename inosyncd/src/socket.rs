@@ -112,6 +112,18 @@ impl ControlSocket {
     /// on, or one whose lock another daemon holds, makes this start fail; anything
     /// at the path that is not a socket is never removed.
     pub fn bind(path: &Path, access: &Access) -> anyhow::Result<ControlSocket> {
+        // Before anything is made for it (its directory, its lock).
+        let most = std::mem::size_of::<libc::sockaddr_un>()
+            - std::mem::offset_of!(libc::sockaddr_un, sun_path)
+            - 1;
+        let len = path.as_os_str().len();
+        if len > most {
+            bail!(
+                "control socket path {} is {len} bytes: a Unix socket's path has at most \
+                 {most} (use a shorter --socket)",
+                path.display()
+            );
+        }
         let dir = parent_dir(path);
         let group_gid = access.group.as_ref().map(|(_, gid)| *gid);
         if std::fs::symlink_metadata(&dir).is_err() {

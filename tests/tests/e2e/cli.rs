@@ -403,3 +403,31 @@ fn output_to_a_reader_that_went_away_ends_quietly_with_141() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A socket path longer than a Unix socket address holds: `inosyncctl` says so
+/// as a usage error (exit 2, not "not reachable"), and `inosyncd` refuses it
+/// before making anything for it (found by a black-box attack: the daemon
+/// made the long directory, then failed; the client exited 3).
+#[test]
+fn a_socket_path_too_long_for_a_unix_socket_is_a_usage_error() {
+    let fx = Fixture::new();
+    let dir = fx.path(&"d".repeat(120));
+    let socket = dir.join("inosyncd.sock");
+    let out = Command::new(bin("inosyncctl"))
+        .arg("-s")
+        .arg(&socket)
+        .arg("status")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("at most 107"), "{stderr}");
+    let stderr = inosync_tests::refused_start(&[
+        fx.src.as_os_str(),
+        fx.dst.as_os_str(),
+        "-s".as_ref(),
+        socket.as_os_str(),
+    ]);
+    assert!(stderr.contains("at most 107"), "{stderr}");
+    assert!(!dir.exists(), "the daemon made {}", dir.display());
+}
