@@ -13,6 +13,10 @@ use tokio::net::unix::UCred;
 
 use crate::own_files::{Lock, ensure_dir, parent_dir};
 
+/// How long a start waits for another daemon's lock on the socket to go (see
+/// `ControlSocket::bind`): one killed a moment ago releases it as it ends.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Who may connect: the daemon's uid, root, and members of `socket_group`.
 #[derive(Debug, Clone)]
 pub struct Access {
@@ -138,14 +142,25 @@ impl ControlSocket {
         let mut lock_path = path.as_os_str().to_owned();
         lock_path.push(".lock");
         let lock_path = PathBuf::from(lock_path);
-        let Some(lock) = Lock::try_acquire(&lock_path)
-            .with_context(|| format!("cannot lock the control socket {}", path.display()))?
-        else {
-            bail!(
-                "another inosyncd is already running on {} (it holds {}; stop it, or use --socket)",
-                path.display(),
-                lock_path.display()
-            );
+        // A daemon killed a moment ago (SIGKILL, then a supervisor's
+        // immediate restart) holds the lock until its process has ended,
+        // milliseconds later: that is waited for, a live one is refused.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let lock = loop {
+            match Lock::try_acquire(&lock_path)
+                .with_context(|| format!("cannot lock the control socket {}", path.display()))?
+            {
+                Some(lock) => break lock,
+                None if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                None => bail!(
+                    "another inosyncd is already running on {} (it holds {}; stop it, or use \
+                     --socket)",
+                    path.display(),
+                    lock_path.display()
+                ),
+            }
         };
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             if !meta.file_type().is_socket() {

@@ -134,3 +134,23 @@ fn a_change_pending_when_the_daemon_is_killed_arrives_after_the_restart() {
         restarted.log()
     );
 }
+
+/// A supervisor that starts the daemon again the moment it killed it
+/// (SIGKILL, not waiting for the process to end): the new one starts, rather
+/// than taking the dying one for a live daemon on its socket (found by a
+/// black-box attack: refused 4 times in 8 within 1–16 ms of the kill).
+#[test]
+fn a_start_right_after_a_kill_is_not_refused() {
+    for round in 0..5 {
+        let fx = Fixture::new();
+        let config = fx.simple_config("");
+        let daemon = fx.start_toml(&config);
+        daemon.wait_idle();
+        // SAFETY: a signal to our own child; it is reaped when `daemon` drops.
+        unsafe { libc::kill(daemon.pid() as i32, libc::SIGKILL) };
+        let restarted = fx.restart_toml(&config);
+        restarted.wait_idle();
+        drop(daemon);
+        eprintln!("round {round}: started again");
+    }
+}
