@@ -227,6 +227,10 @@ impl Engine {
         for waiter in &self.waiters {
             wake = wake.min(waiter.deadline);
         }
+        // A walk ends without an event: a `wait` looks again soon.
+        if !self.waiters.is_empty() && self.watcher.indexing() {
+            wake = wake.min(Instant::now() + Duration::from_millis(10));
+        }
         if let Some(check) = self.large_runs.next_check() {
             wake = wake.min(check);
         }
@@ -264,6 +268,7 @@ impl Engine {
         (scope.is_some() || self.running == 0)
             && !self.settling.busy(scope)
             && !self.watcher.placing()
+            && !self.watcher.indexing()
             && self
                 .watches
                 .iter()

@@ -369,6 +369,12 @@ impl Watcher {
         matches!(&self.fanotify, Some(Ok(fan)) if fan.has_deferred())
     }
 
+    /// Whether fanotify's index of files with several names is being built
+    /// (see `FanWatcher::indexing`): `wait` is not idle yet.
+    pub fn indexing(&self) -> bool {
+        matches!(&self.fanotify, Some(Ok(fan)) if fan.indexing())
+    }
+
     /// Background work of the backends that ended since (fanotify's index of
     /// files with several names), with the changes it places, and the writes
     /// by names gone when read whose time has come (`reading`: false once the

@@ -333,15 +333,13 @@ impl FanWatcher {
             }
         }
         // A name that arrives from where the index never looked (outside the
-        // trees, an excluded directory, the other side of a swap): a write
-        // through a name left there must reach it too (see `learn_arrived`).
+        // trees, an excluded directory, a swap: each side of one has its own
+        // event): a write through a name left there must reach it too (see
+        // `learn_arrived`).
         if let Some(Place::Inside { watch, rel }) = &to
             && (exchanged || !matches!(from, Some(Place::Inside { .. })))
         {
-            self.learn_arrived(*watch, rel);
-        }
-        if exchanged && let Some(Place::Inside { watch, rel }) = &from {
-            self.learn_arrived(*watch, rel);
+            self.learn_arrived(*watch, rel, is_dir, event.object.as_ref());
         }
         // Names of files with other links follow (exchanged ones: a swap is not
         // a rename of one place to the other; the index checks each name).

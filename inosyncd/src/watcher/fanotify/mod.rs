@@ -382,6 +382,14 @@ impl FanWatcher {
         watches
     }
 
+    /// Whether a tree is being walked for its files with several names: until
+    /// it is done, a write to such a file may be compared whole rather than
+    /// listed by name (a same-size rewrite with its mtime set back would not
+    /// reach its other names), so `wait` waits for it too.
+    pub fn indexing(&self) -> bool {
+        self.links.walking()
+    }
+
     /// Whether writes outside the trees wait for a walk to be placed.
     pub fn has_deferred(&self) -> bool {
         self.links.has_deferred() || !self.gone.is_empty()

@@ -149,20 +149,39 @@ impl FanWatcher {
     }
 
     /// `rel` of `watch` arrived by a rename from where the walks of the trees
-    /// never looked (`mv ../release/page page`, a swap): a file with other
-    /// names is learnt now; a directory's files are not known, so its tree is
-    /// walked again (until then a write outside waits for the walk).
-    pub(super) fn learn_arrived(&mut self, watch: u32, rel: &[u8]) {
-        let Some(root) = self.roots.get(&watch) else {
-            return;
-        };
-        let is_dir = crate::watcher::absolute(root.path(), rel)
-            .symlink_metadata()
-            .is_ok_and(|meta| meta.is_dir());
+    /// never looked (`mv ../release/page page`, a swap). A file is looked up
+    /// by its handle (`object`), not by the name, which may be gone or another
+    /// file by now (renamed again before this event was read): with other
+    /// names it is learnt, and a later rename of it carries the name along. A
+    /// directory's files are not known: its tree is walked again (until then
+    /// a write outside waits for the walk). A file that cannot be looked up
+    /// (a full descriptor table) is walked for too.
+    pub(super) fn learn_arrived(
+        &mut self,
+        watch: u32,
+        rel: &[u8],
+        is_dir: bool,
+        object: Option<&Fid>,
+    ) {
         if is_dir {
             self.reindex(&[watch]);
-        } else if let Some(inode) = self.other_links(watch, rel) {
-            self.links.learn(watch, rel.to_vec(), inode);
+            return;
+        }
+        let Some(object) = object else {
+            self.reindex(&[watch]);
+            return;
+        };
+        let found = match self.view_of(object.fsid()) {
+            Some(mount) => super::handles::links_of(mount, object),
+            None => FileLinks::Unknown("its filesystem cannot be opened".into()),
+        };
+        match found {
+            FileLinks::Found { inode, links, .. } if links > 1 => {
+                self.links.learn(watch, rel.to_vec(), inode);
+            }
+            FileLinks::Unknown(_) => self.reindex(&[watch]),
+            // One name (it has no other to be written through), or gone.
+            _ => {}
         }
     }
 

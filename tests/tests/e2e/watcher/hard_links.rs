@@ -567,3 +567,35 @@ fn a_name_an_exclude_let_go_of_gets_the_writes_through_its_outside_name() {
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// The same, with the name renamed again before the daemon reads the move in
+/// (`mv ../release/page .page.tmp; mv .page.tmp page`, both read in one go:
+/// the daemon is stopped meanwhile): the file is known by its handle, not by a
+/// name that is gone when the event is read (found by a review).
+#[test]
+fn a_name_moved_in_and_renamed_again_before_it_is_read_gets_the_outside_writes() {
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("a"), "version 1").unwrap();
+    fs::hard_link(outside.join("a"), outside.join("b")).unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+        return;
+    }
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
+    fs::rename(outside.join("b"), fx.src.join(".b.tmp")).unwrap();
+    fs::rename(fx.src.join(".b.tmp"), fx.src.join("b")).unwrap();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
+    daemon.wait_idle();
+    assert_eq!(fs::read_to_string(fx.dst.join("b")).unwrap(), "version 1");
+    fs::write(outside.join("a"), "version 2, written outside").unwrap();
+    let arrived = poll_until(Duration::from_secs(10), || {
+        fs::read_to_string(fx.dst.join("b")).is_ok_and(|s| s.contains("version 2"))
+    });
+    assert!(arrived, "{}", daemon.log());
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}

@@ -188,6 +188,11 @@ impl Links {
         true
     }
 
+    /// Whether a tree is being walked (see [`super::FanWatcher::indexing`]).
+    pub fn walking(&self) -> bool {
+        !self.walks.is_empty()
+    }
+
     /// Whether writes wait for a walk (changes on their way: `wait` waits).
     pub fn has_deferred(&self) -> bool {
         !self.deferred.is_empty()
