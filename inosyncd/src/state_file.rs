@@ -45,16 +45,6 @@ pub struct RuntimeState {
     /// `initial_sync = false`, then forgets them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unsynced: Vec<String>,
-    /// A daemon runs on this state: set at start, cleared at a stop. Found
-    /// set at start, the last one did not stop (killed, crashed, the machine
-    /// lost power) and could not say what it left unsynced: every watch gets
-    /// a full sync, even with `initial_sync = false`.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub running: bool,
-}
-
-fn is_false(value: &bool) -> bool {
-    !value
 }
 
 /// A watch added at runtime, with what `add` was given.
@@ -208,6 +198,34 @@ impl StateFile {
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// `<path>.running`: there while a daemon runs on this state, made at
+    /// start and removed at a stop. Found at start, the last daemon did not
+    /// stop (killed, crashed, the machine lost power) and could not say what
+    /// it left unsynced. A file of its own, not a key of the state: a state
+    /// file keeps its shape, and an older inosyncd still reads it.
+    fn running_marker(&self) -> PathBuf {
+        let mut marker = self.path.as_os_str().to_owned();
+        marker.push(".running");
+        PathBuf::from(marker)
+    }
+
+    /// Marks a daemon running on this state; whether the last one did not
+    /// stop (its mark was still there).
+    pub fn mark_running(&self) -> std::io::Result<bool> {
+        let marker = self.running_marker();
+        let crashed = std::fs::symlink_metadata(&marker).is_ok();
+        write_atomically(&marker, format!("{}\n", std::process::id()).as_bytes())?;
+        Ok(crashed)
+    }
+
+    /// Clears the mark at a stop.
+    pub fn mark_stopped(&self) -> std::io::Result<()> {
+        match std::fs::remove_file(self.running_marker()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Reads the state. A missing file is an empty state. A state file of ours that

@@ -212,6 +212,7 @@ impl Engine {
         };
         engine.reset_periodic_full_sync();
         let initial = engine.config.initial_sync;
+        let recorded = engine.runtime.sources.len();
         for spec in engine.config.watches.clone() {
             let path = spec.path.display().to_string();
             if engine.runtime.removed.contains(&path) {
@@ -224,10 +225,13 @@ impl Engine {
         }
         engine.restore_runtime_watches(initial);
         engine.resume_removals();
+        let had_unsynced = !engine.runtime.unsynced.is_empty();
         engine.sync_unsynced();
         engine.sync_after_a_crash();
-        // `running` set (and the filesystems of new roots recorded).
-        engine.persist();
+        if engine.runtime.sources.len() != recorded || had_unsynced {
+            // The filesystems of new roots, recorded.
+            engine.persist();
+        }
         Ok(engine)
     }
 

@@ -2,8 +2,8 @@
 //! paused watch holds its changes, so the watches that still have something
 //! to sync are written to the state file (`unsynced`) on the way out, and the
 //! next start gives each a full sync, even with `initial_sync = false`. A
-//! daemon that never got to its way out (killed, crashed) leaves `running`
-//! set: the next start syncs every watch whole.
+//! daemon that never got to its way out (killed, crashed) leaves its running
+//! mark (`<state>.running`): the next start syncs every watch whole.
 
 use tokio::time::Instant;
 
@@ -20,22 +20,40 @@ impl Engine {
             .filter(|w| w.pairs.iter().any(|p| p.has_pending() || p.is_running()))
             .map(|w| w.spec.path.display().to_string())
             .collect();
-        if unsynced != self.runtime.unsynced || self.runtime.running {
+        if unsynced != self.runtime.unsynced {
             self.runtime.unsynced = unsynced;
-            self.runtime.running = false;
             self.persist();
+        }
+        if let Some(file) = &self.state_file
+            && let Err(e) = file.mark_stopped()
+        {
+            tracing::error!(
+                "cannot remove {}.running: {e}; the next start syncs every watch whole",
+                file.path().display()
+            );
         }
     }
 
-    /// At start: a daemon that was killed or crashed on this state left
-    /// `running` set and no record of what it had not synced, so every watch
-    /// gets a full sync, whatever `initial_sync` says. Then `running` is set
-    /// for this one (the caller writes the state file).
+    /// At start: a daemon that was killed or crashed on this state left its
+    /// running mark (`StateFile::mark_running`) and no record of what it had
+    /// not synced, so every watch gets a full sync, whatever `initial_sync`
+    /// says. Then this one marks itself running.
     pub(super) fn sync_after_a_crash(&mut self) {
-        if self.state_file.is_none() {
+        let Some(file) = &self.state_file else {
             return;
-        }
-        if std::mem::replace(&mut self.runtime.running, true) {
+        };
+        let crashed = match file.mark_running() {
+            Ok(crashed) => crashed,
+            Err(e) => {
+                tracing::error!(
+                    "cannot write {}.running: {e}; if this daemon is killed, its pending \
+                     changes wait for a full sync (initial_sync, full_sync_interval)",
+                    file.path().display()
+                );
+                false
+            }
+        };
+        if crashed {
             tracing::warn!(
                 "the last inosyncd on this state file did not stop (killed or crashed): \
                  full sync of every watch"
