@@ -97,6 +97,28 @@ const REFUSED_LONG: &[(&str, &str)] = &[
         "--keep-dirlinks",
         "rsync would write through the target's symlinks, outside the mirror",
     ),
+    (
+        "--size-only",
+        "a rewrite that keeps a file's size would never be sent (it wins over the \
+         --ignore-times the daemon gives listed paths)",
+    ),
+    (
+        "--write-devices",
+        "a device node in the mirror would be written through, into the device",
+    ),
+    (
+        "--delete-excluded",
+        "the daemon leaves a file being written out of a full sync with an \
+         exclude, and the mirror's whole copy would be deleted meanwhile",
+    ),
+    (
+        "--no-recursive",
+        "a full sync and a tree compared whole must walk the tree",
+    ),
+    (
+        "--no-r",
+        "a full sync and a tree compared whole must walk the tree",
+    ),
     ("--server", "it is rsync's own, for its remote side"),
     ("--sender", "it is rsync's own, for its remote side"),
     (
@@ -136,11 +158,18 @@ const REFUSED_SHORT: &[(char, &str, &str)] = &[
     ),
 ];
 
-/// The first of `args` that the daemon cannot run rsync with, in words.
+/// The first of `args` that the daemon cannot run rsync with, in words. An
+/// option handed to the remote rsync (`-M`, `--remote-option`) is read the
+/// same way: on an ssh or `rsync://` target that side receives.
 pub fn refused(args: &[String]) -> Option<String> {
     crate::rsync::user_options(args)
         .into_iter()
         .find_map(|option| {
+            if matches!(option.name.as_str(), "-M" | "--remote-option") {
+                let inner = option.value.as_deref()?;
+                return refused(&[inner.to_string()])
+                    .map(|why| format!("{why} (given to the remote rsync by {:?})", option.word));
+            }
             let (long, why) = match option.name.strip_prefix("--") {
                 Some(_) => REFUSED_LONG
                     .iter()
@@ -195,6 +224,14 @@ mod tests {
             &["--copy-unsafe-links"],
             &["--keep-dirlinks"],
             &["-K"],
+            &["--size-only"],
+            &["--write-devices"],
+            &["--delete-excluded"],
+            &["--no-recursive"],
+            &["--no-r"],
+            &["-M--ignore-existing"],
+            &["--remote-option=--size-only"],
+            &["-M", "-K"],
             &["-z", "--server"],
         ] {
             let why = refused(&args(bad)).unwrap_or_else(|| panic!("{bad:?} accepted"));
@@ -225,6 +262,7 @@ mod tests {
             ],
             &["--info=progress2", "--no-motd", "--chmod=D0755"],
             &["--safe-links", "--update", "--exclude=-L", "-e", "ssh -K"],
+            &["-M--fake-super", "--remote-option=--log-file=/tmp/x"],
         ] {
             assert_eq!(refused(&args(good)), None, "{good:?}");
         }
