@@ -50,7 +50,7 @@ use crate::state_file::{RuntimeState, StateFile};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
-    signals::ignore_hangup_for_now();
+    signals::note_early_signals();
     let cli = Cli::parse();
     if let Some(dir) = &cli.man_pages {
         return match man::write(dir) {
