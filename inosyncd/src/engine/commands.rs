@@ -79,7 +79,10 @@ impl Engine {
                 reply,
             } => match path.map(|p| self.find_watch(&p)).transpose() {
                 Ok(scope) => {
-                    self.full_sync_degraded_for_wait(scope);
+                    // A `wait --timeout 0` (a probe) starts nothing.
+                    if deadline > Instant::now() {
+                        self.full_sync_degraded_for_wait(scope);
+                    }
                     self.waiters.push(Waiter {
                         scope,
                         deadline,

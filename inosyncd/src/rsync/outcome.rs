@@ -77,14 +77,18 @@ impl RunResult {
     /// Whether the run failed because the target's filesystem is full (or its
     /// quota spent): what earlier runs left there (partial and temp files) is
     /// then swept at once, not after a run that arrives, which might never
-    /// come while they take the space. rsync runs in the C locale, so its
-    /// error text is the C library's.
+    /// come while they take the space. The local rsync runs in the C locale;
+    /// a remote one may speak another language, so its errno counts too
+    /// (ENOSPC 28, EDQUOT 122). A false match costs one sweep.
     pub fn target_full(&self) -> bool {
         let cause = match self {
             RunResult::Failed { cause, .. } | RunResult::Partial { cause, .. } => cause,
             _ => return false,
         };
-        cause.contains("No space left on device") || cause.contains("Disk quota exceeded")
+        cause.contains("No space left on device")
+            || cause.contains("Disk quota exceeded")
+            || cause.contains(" (28)")
+            || cause.contains(" (122)")
     }
 
     /// For a run whose batch must be retried whole: why, and the wait before
