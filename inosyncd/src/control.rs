@@ -320,6 +320,9 @@ impl Control for Handler {
 /// The most control connections served at once (see [`connection_places`]).
 const MAX_CONNECTIONS: usize = 64;
 
+/// Requests in flight on one connection, at most (see `serve`).
+const MAX_REQUESTS_PER_CONNECTION: usize = 4;
+
 /// How many control connections are served at once: a quarter of the
 /// descriptor limit, at most [`MAX_CONNECTIONS`]. A client that holds more
 /// (a runaway script, a flood) finds the next ones closed at once, instead of
@@ -398,7 +401,10 @@ pub async fn serve(listener: UnixListener, access: Access, engine: mpsc::Sender<
             },
         };
         tokio::spawn(async move {
+            // Requests in flight on one connection, at most: inosyncctl sends
+            // one at a time; more (a pipelining client) are answered "throttled".
             BaseChannel::with_defaults(transport)
+                .max_concurrent_requests(MAX_REQUESTS_PER_CONNECTION)
                 .execute(handler.serve())
                 .for_each(|response| async move {
                     tokio::spawn(response);

@@ -16,6 +16,12 @@ use crate::exclude::ExcludeError;
 /// A refused request, in the words the administrator reads.
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
+    /// As many verifies run as may at once (each runs an rsync per target).
+    #[error(
+        "{0} verifies are running already (each compares every target with an rsync); \
+         try again when one has ended"
+    )]
+    VerifyBusy(usize),
     /// The path names no watch (after resolving symlinks).
     #[error("{0} is not watched")]
     NotWatched(String),
@@ -172,6 +178,11 @@ mod tests {
             (
                 Refusal::NoConfigFile,
                 "started without a config file (quick start): nothing to reload",
+            ),
+            (
+                Refusal::VerifyBusy(4),
+                "4 verifies are running already (each compares every target with an rsync); \
+                 try again when one has ended",
             ),
             (
                 Refusal::Delay(CheckError::Seconds(-1.0)),

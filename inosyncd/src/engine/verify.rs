@@ -11,13 +11,18 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::on_the_way::OnTheWay;
-use super::{Engine, Reply};
+use super::{Engine, Refusal, Reply};
 use crate::escaped::ls_b;
 use crate::rsync::Difference;
 use crate::watcher::Change;
 
 /// How many differing paths a report lists per pair.
 const LISTED: usize = 20;
+
+/// Verifies running at once, at most: each runs an rsync dry run per target,
+/// so a client asking again and again (pipelined on one connection, or from
+/// many) must not start processes without end (found by a review).
+const MAX_VERIFIES: usize = 4;
 
 /// One pair to compare.
 struct Comparison {
@@ -96,6 +101,18 @@ impl Engine {
         checksum: bool,
         reply: Option<(Instant, Reply<inosync_proto::VerifyReport>)>,
     ) {
+        if self.verifying >= MAX_VERIFIES {
+            match reply {
+                Some((_, reply)) => {
+                    let _ = reply.send(Err(Refusal::VerifyBusy(self.verifying)));
+                }
+                None => tracing::info!(
+                    "periodic verify skipped: {} verifies are running already",
+                    self.verifying
+                ),
+            }
+            return;
+        }
         let (deadline, reply) = reply.unzip();
         let mut comparisons = Vec::new();
         for (id, watch) in self
