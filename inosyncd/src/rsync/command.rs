@@ -243,9 +243,9 @@ impl Job {
     }
 
     /// Adds the fallback of the moves that could not be renamed (`renamed` says
-    /// which were): the old path is listed (deleted on the target), the new one
-    /// compared whole, every file sent (whatever the target holds there, if
-    /// anything, is another tree).
+    /// which were): the old path is deleted on the target, or compared whole
+    /// when it exists again, and the new one compared whole, every file sent
+    /// (whatever the target holds there, if anything, is another tree).
     pub fn add_failed_moves(&mut self, renamed: &[bool]) {
         let Some(paths) = &mut self.paths else {
             return;
@@ -257,7 +257,12 @@ impl Job {
             .zip(renamed.iter().chain(std::iter::repeat(&false)))
         {
             if !ok {
+                // The old name as a tree too: made again meanwhile (`mv x y;
+                // mkdir x`), what the target still has below it must go, which
+                // a listed directory alone would leave (found by a black-box
+                // attack); gone, it is deleted either way.
                 paths.push(m.from.clone());
+                self.trees.push(m.from.clone());
                 self.trees.push(m.to.clone());
                 added = true;
             }

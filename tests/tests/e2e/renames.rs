@@ -276,3 +276,29 @@ fn two_directory_moves_in_a_row_are_both_renamed_on_an_ssh_target() {
     let daemon = fx.start_toml(&sshd.config("delay = 1", &fx.src, &remote));
     two_moves_then_check(&fx, &daemon, &remote);
 }
+
+/// A directory moved where the rename cannot be done on the target (the new
+/// name is taken there), and its old name made again with other files, all
+/// in one batch (the daemon is stopped meanwhile): the move falls back to a
+/// transfer, and the old name must end as the source has it, not keep the
+/// files that were moved away (found by a black-box attack: `m/x/f1` stayed on
+/// the target, `wait` said idle; the same on `rsync://` targets, which never
+/// rename).
+#[test]
+fn a_move_that_falls_back_to_a_transfer_leaves_nothing_of_the_old_tree() {
+    let fx = Fixture::new();
+    fs::create_dir_all(fx.src.join("m/x")).unwrap();
+    fs::write(fx.src.join("m/x/f1"), "moved away").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    // Taken on the target only: the rename is refused (no replace).
+    fs::create_dir_all(fx.dst.join("m/z")).unwrap();
+    fs::write(fx.dst.join("m/z/junk"), "target only").unwrap();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
+    fs::rename(fx.src.join("m/x"), fx.src.join("m/z")).unwrap();
+    fs::create_dir(fx.src.join("m/x")).unwrap();
+    fs::write(fx.src.join("m/x/f0"), "made again").unwrap();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
