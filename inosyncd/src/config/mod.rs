@@ -286,6 +286,23 @@ impl Config {
             if let Some(why) = rsync_args::refused(&args) {
                 return Err(ConfigError(format!("{}: {why}", locate(i))));
             }
+            // Found by a black-box attack: a global `--rsh` for ssh targets took
+            // an `rsync://` target over ssh, to the module of that name on the
+            // ssh host, and reported success.
+            if let Some(shell) = rsync_args::remote_shell_word(&args)
+                && let Some(target) = watch
+                    .effective_targets(self)
+                    .iter()
+                    .find(|t| checks::is_daemon_target(t))
+            {
+                return Err(ConfigError(format!(
+                    "{}: rsync_args has {shell:?} and target {target:?} is an rsync daemon: \
+                     rsync would reach it through that remote shell (its daemon-over-remote-shell \
+                     mode), not at the URL's host and port; give ssh's options in the daemon's \
+                     RSYNC_RSH environment instead (README \"ssh targets\")",
+                    locate(i)
+                )));
+            }
             layout.add(i, &self.places(watch)).map_err(|e| match e {
                 layout::LayoutError::Watches { other_index, .. } => {
                     ConfigError(format!("{}: {e} ({})", locate(i), locate(other_index)))

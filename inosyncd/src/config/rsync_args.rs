@@ -158,6 +158,17 @@ const REFUSED_SHORT: &[(char, &str, &str)] = &[
     ),
 ];
 
+/// The word of `args` that sets a remote shell (`--rsh`, `-e`), if one does.
+/// rsync reaches an rsync daemon (`rsync://`, `host::module`) through it when
+/// given (its daemon-over-remote-shell mode), ignoring the URL's port: see
+/// `Config::check_watches`.
+pub fn remote_shell_word(args: &[String]) -> Option<String> {
+    crate::rsync::user_options(args)
+        .into_iter()
+        .find(|o| o.name == "--rsh" || o.name == "-e")
+        .map(|o| o.word)
+}
+
 /// The first of `args` that the daemon cannot run rsync with, in words. An
 /// option handed to the remote rsync (`-M`, `--remote-option`) is read the
 /// same way: on an ssh or `rsync://` target that side receives.

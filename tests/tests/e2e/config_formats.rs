@@ -144,6 +144,14 @@ fn bad_configs_are_refused_with_file_line_and_key() {
             "wpaths = [\"SRC\"]\nrnodes = [\"/t\"]\nrpaths = [\"/a\"]\nextra = \"--remove-source-files\"\n",
             "(--remove-source-files)",
         ),
+        // A remote shell for ssh targets would take an rsync:// target over
+        // ssh, to that host's module of the same name (found by a black-box
+        // attack: written there, reported as synced).
+        (
+            "c.toml",
+            "targets = [\"rsync://127.0.0.1:1/m/\"]\nrsync_args = [\"--rsh=ssh -p 2222\"]\n[[watch]]\npath = \"SRC\"\n",
+            "is an rsync daemon: rsync would reach it through that remote shell",
+        ),
     ];
     for (name, text, expected) in cases {
         let (ok, _, stderr) = check(name, text);
