@@ -153,9 +153,10 @@ impl FanWatcher {
     /// by its handle (`object`), not by the name, which may be gone or another
     /// file by now (renamed again before this event was read): with other
     /// names it is learnt, and a later rename of it carries the name along. A
-    /// directory's files are not known: its tree is walked again (until then
-    /// a write outside waits for the walk). A file that cannot be looked up
-    /// (a full descriptor table) is walked for too.
+    /// directory's files are not known: that directory is walked (until then
+    /// a write outside waits for the walk; the cost is the directory's, which
+    /// rsync sends anyway, not the tree's: found by a review). A file that
+    /// cannot be looked up (a full descriptor table) is walked for too.
     pub(super) fn learn_arrived(
         &mut self,
         watch: u32,
@@ -164,11 +165,17 @@ impl FanWatcher {
         object: Option<&Fid>,
     ) {
         if is_dir {
-            self.reindex(&[watch]);
+            self.index_part(watch, rel);
             return;
         }
+        // A file not looked up: its directory is walked (the walk lists
+        // directories).
+        let parent = rel
+            .iter()
+            .rposition(|b| *b == b'/')
+            .map_or(&rel[..0], |i| &rel[..i]);
         let Some(object) = object else {
-            self.reindex(&[watch]);
+            self.index_part(watch, parent);
             return;
         };
         let found = match self.view_of(object.fsid()) {
@@ -179,9 +186,18 @@ impl FanWatcher {
             FileLinks::Found { inode, links, .. } if links > 1 => {
                 self.links.learn(watch, rel.to_vec(), inode);
             }
-            FileLinks::Unknown(_) => self.reindex(&[watch]),
+            FileLinks::Unknown(_) => self.index_part(watch, parent),
             // One name (it has no other to be written through), or gone.
             _ => {}
+        }
+    }
+
+    /// Walks the part of tree `watch` at `rel` for its files with several
+    /// names (see `Links::index_part`).
+    fn index_part(&mut self, watch: u32, rel: &[u8]) {
+        if let Some(root) = self.roots.get(&watch) {
+            let (path, excludes) = (root.path().to_path_buf(), root.excludes.clone());
+            self.links.index_part(watch, path, excludes, rel);
         }
     }
 

@@ -43,6 +43,9 @@ pub struct Links {
     per_dev: HashMap<u64, usize>,
     walker: Walker,
     walks: HashMap<u32, Walk>,
+    /// Walks of a part of a tree (a directory that arrived), by generation:
+    /// the tree they belong to.
+    parts: HashMap<u64, u32>,
     generation: u64,
     indexed: HashSet<u32>,
     /// Files written outside the trees: their inode when they have several
@@ -71,12 +74,43 @@ impl Links {
         self.ask(watch, root, excludes);
     }
 
-    fn ask(&mut self, watch: u32, root: PathBuf, excludes: ExcludeSet) {
+    /// Starts the walk of one directory of a tree (`below`, one that arrived
+    /// by a rename from where no walk looked), in the background: the tree's
+    /// index counts as incomplete until it is done, as for a whole walk, but
+    /// the cost is that directory's, not the tree's.
+    pub fn index_part(&mut self, watch: u32, root: PathBuf, excludes: ExcludeSet, below: &[u8]) {
+        // A tree never walked whole stays unindexed: a part proves nothing.
+        if !self.indexed.contains(&watch) && !self.walks.contains_key(&watch) {
+            return;
+        }
         self.generation += 1;
         if self
             .walker
-            .ask(watch, self.generation, root.clone(), excludes.clone())
+            .ask(watch, self.generation, root, below.to_vec(), excludes)
         {
+            self.indexed.remove(&watch);
+            self.parts.insert(self.generation, watch);
+        } else {
+            // No thread: the tree stays unindexed, writes outside wait or are
+            // compared whole.
+            self.indexed.remove(&watch);
+        }
+    }
+
+    /// Whether the walks of tree `watch` are all done.
+    fn walked(&self, watch: u32) -> bool {
+        !self.walks.contains_key(&watch) && !self.parts.values().any(|w| *w == watch)
+    }
+
+    fn ask(&mut self, watch: u32, root: PathBuf, excludes: ExcludeSet) {
+        self.generation += 1;
+        if self.walker.ask(
+            watch,
+            self.generation,
+            root.clone(),
+            Vec::new(),
+            excludes.clone(),
+        ) {
             self.walks.insert(
                 watch,
                 Walk {
@@ -93,6 +127,15 @@ impl Links {
     /// again meanwhile).
     pub fn poll(&mut self) {
         for done in self.walker.done() {
+            if let Some(watch) = self.parts.remove(&done.generation) {
+                for (inode, rel) in done.found {
+                    self.learn(watch, rel, inode);
+                }
+                if self.walked(watch) {
+                    self.indexed.insert(watch);
+                }
+                continue;
+            }
             let Some(asked) = self.walks.get(&done.watch) else {
                 continue;
             };
@@ -105,7 +148,7 @@ impl Links {
             if let Some(asked) = self.walks.remove(&done.watch) {
                 if asked.again {
                     self.ask(done.watch, asked.root, asked.excludes);
-                } else {
+                } else if self.walked(done.watch) {
                     self.indexed.insert(done.watch);
                 }
             }
@@ -115,6 +158,7 @@ impl Links {
     /// Forgets a tree (removed, or watched another way).
     pub fn forget(&mut self, watch: u32) {
         self.walks.remove(&watch);
+        self.parts.retain(|_, w| *w != watch);
         self.indexed.remove(&watch);
         for names in self.names.values_mut() {
             names.retain(|(w, _)| *w != watch);
@@ -190,7 +234,7 @@ impl Links {
 
     /// Whether a tree is being walked (see [`super::FanWatcher::indexing`]).
     pub fn walking(&self) -> bool {
-        !self.walks.is_empty()
+        !self.walks.is_empty() || !self.parts.is_empty()
     }
 
     /// Whether writes wait for a walk (changes on their way: `wait` waits).
@@ -200,7 +244,7 @@ impl Links {
 
     /// The writes that waited, once no walk runs any more.
     pub fn take_deferred(&mut self) -> Vec<(Inode, bool)> {
-        if !self.walks.is_empty() || self.deferred.is_empty() {
+        if self.walking() || self.deferred.is_empty() {
             return Vec::new();
         }
         std::mem::take(&mut self.deferred).into_iter().collect()
@@ -290,5 +334,49 @@ mod tests {
             !is_still(&root, b"c/b/linked", inode),
             "not renamed on disk"
         );
+    }
+
+    #[test]
+    fn a_part_walk_learns_the_names_below_it_only_and_holds_the_index_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("tree");
+        std::fs::create_dir_all(root.join("old")).unwrap();
+        std::fs::create_dir_all(root.join("new/sub")).unwrap();
+        std::fs::write(root.join("old/linked"), "x").unwrap();
+        std::fs::write(root.join("new/sub/linked"), "y").unwrap();
+        std::fs::hard_link(root.join("old/linked"), dir.path().join("o1")).unwrap();
+        std::fs::hard_link(root.join("new/sub/linked"), dir.path().join("o2")).unwrap();
+        let inode = |name: &str| {
+            let meta = std::fs::metadata(dir.path().join(name)).unwrap();
+            (meta.dev(), meta.ino())
+        };
+        let mut links = Links::default();
+        let wait = |links: &mut Links| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while links.walking() && std::time::Instant::now() < deadline {
+                links.poll();
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        };
+        // Never walked whole: a part walk does not make it indexed.
+        links.index_part(7, root.clone(), ExcludeSet::new(&[]).unwrap(), b"new");
+        assert!(!links.walking() && !links.indexed_all(&[7]));
+        // Walked whole while "new" was elsewhere, then "new" arrives.
+        std::fs::rename(root.join("new"), dir.path().join("away")).unwrap();
+        links.index(7, root.clone(), ExcludeSet::new(&[]).unwrap());
+        wait(&mut links);
+        assert!(links.indexed_all(&[7]));
+        assert!(links.names_of(inode("o2")).is_empty());
+        std::fs::rename(dir.path().join("away"), root.join("new")).unwrap();
+        let before = links.names_of(inode("o1"));
+        links.index_part(7, root.clone(), ExcludeSet::new(&[]).unwrap(), b"new");
+        assert!(!links.indexed_all(&[7]), "indexed while its part is walked");
+        wait(&mut links);
+        assert!(links.indexed_all(&[7]));
+        assert_eq!(
+            links.names_of(inode("o2")),
+            [(7, b"new/sub/linked".to_vec())]
+        );
+        assert_eq!(links.names_of(inode("o1")), before);
     }
 }

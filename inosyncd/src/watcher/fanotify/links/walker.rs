@@ -14,11 +14,12 @@ use crate::watcher::join;
 /// What one walk found: each file with several names, by inode.
 pub type Found = Vec<(Inode, Vec<u8>)>;
 
-/// A walk asked for.
+/// A walk asked for: of the tree at `root`, or only of its part `below`.
 struct Request {
     watch: u32,
     generation: u64,
     root: PathBuf,
+    below: Vec<u8>,
     excludes: ExcludeSet,
 }
 
@@ -52,13 +53,16 @@ impl Default for Walker {
 }
 
 impl Walker {
-    /// Asks for a walk of `root`; its result comes back from [`Walker::done`].
-    /// `false` when no thread could be had (the tree stays unindexed).
+    /// Asks for a walk of `root` below `below` (`""`: the whole tree; names
+    /// found are relative to `root` either way); its result comes back from
+    /// [`Walker::done`]. `false` when no thread could be had (the tree stays
+    /// unindexed).
     pub fn ask(
         &mut self,
         watch: u32,
         generation: u64,
         root: PathBuf,
+        below: Vec<u8>,
         excludes: ExcludeSet,
     ) -> bool {
         if self.requests.is_none() {
@@ -68,7 +72,7 @@ impl Walker {
                 .name("inosyncd-links".into())
                 .spawn(move || {
                     for request in rx {
-                        let found = walk(&request.root, &request.excludes);
+                        let found = walk(&request.root, request.below, &request.excludes);
                         let done = Done {
                             watch: request.watch,
                             generation: request.generation,
@@ -91,6 +95,7 @@ impl Walker {
             watch,
             generation,
             root,
+            below,
             excludes,
         };
         self.requests
@@ -104,11 +109,11 @@ impl Walker {
     }
 }
 
-/// Every file below `root` with more than one name (not following symlinks,
-/// excluded directories left out).
-fn walk(root: &Path, excludes: &ExcludeSet) -> Found {
+/// Every file below `below` in `root` with more than one name (not following
+/// symlinks, excluded directories left out), named relative to `root`.
+fn walk(root: &Path, below: Vec<u8>, excludes: &ExcludeSet) -> Found {
     let mut found = Vec::new();
-    let mut stack = vec![Vec::new()];
+    let mut stack = vec![below];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(crate::watcher::absolute(root, &dir)) else {
             continue;
