@@ -242,6 +242,11 @@ pub fn run(
             start(job, label.clone(), stop, progress).await
         };
         outcome.absorb(transferred);
+        if full {
+            // The whole tree, as the log and metrics say of a full sync (the
+            // staged path starts from "nothing", which counts paths).
+            outcome.files = None;
+        }
         for check in checks {
             if !outcome.result.arrived() {
                 break;
