@@ -150,21 +150,18 @@ fn second_sigterm_stops_at_once() {
     );
 }
 
-/// The watch limit: a tree with more directories than the limit allows. The error
-/// names fs.inotify.max_user_watches, status marks the watch degraded, and periodic
-/// full syncs keep the target right, also for changes deep in unwatched directories.
-/// The limit is lowered only inside a user namespace of the daemon's own.
-#[test]
-fn watch_limit_degrades_one_watch_and_full_syncs_keep_it_right() {
-    let fx = Fixture::new();
+/// A daemon on `fx`'s config (`top` lines and the fixture's watch) inside a
+/// user namespace of its own whose inotify watch limit is 20, with a tree of
+/// 61 directories: the limit is lowered for it alone. Answers once it does.
+fn start_past_the_watch_limit(fx: &Fixture, top: &str) -> std::process::Child {
     for d in 0..30 {
         fs::create_dir_all(fx.src.join(format!("d{d:02}/sub"))).unwrap();
     }
     let config_path = fx.path("inosync.toml");
-    fs::write(&config_path, fx.simple_config("full_sync_interval = 1")).unwrap();
+    fs::write(&config_path, fx.simple_config(top)).unwrap();
     let log = fs::File::create(fx.path("inosyncd.log")).unwrap();
     let script = format!(
-        "echo 20 > /proc/sys/user/max_inotify_watches && exec '{}' -c '{}' -s '{}' --state '{}' -v",
+        "echo 20 > /proc/sys/user/max_inotify_watches && exec '{}' -c '{}' -s '{}' --state '{}' --backend inotify -v",
         bin("inosyncd").display(),
         config_path.display(),
         fx.socket.display(),
@@ -177,15 +174,35 @@ fn watch_limit_degrades_one_watch_and_full_syncs_keep_it_right() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let ctl = |args: &[&str]| inosync_tests::ctl_at(&fx.socket, args);
     let up = poll_until(Duration::from_secs(20), || {
-        ctl(&["status"]).status.success()
+        inosync_tests::ctl_at(&fx.socket, &["status"])
+            .status
+            .success()
     });
-    let log_text = || fs::read_to_string(fx.path("inosyncd.log")).unwrap_or_default();
     if !up {
         let _ = child.kill();
-        panic!("daemon did not start in a user namespace:\n{}", log_text());
+        panic!(
+            "daemon did not start in a user namespace:\n{}",
+            namespace_log(fx)
+        );
     }
+    child
+}
+
+/// What the daemon of [`start_past_the_watch_limit`] logged.
+fn namespace_log(fx: &Fixture) -> String {
+    fs::read_to_string(fx.path("inosyncd.log")).unwrap_or_default()
+}
+
+/// The watch limit: a tree with more directories than the limit allows. The error
+/// names fs.inotify.max_user_watches, status marks the watch degraded, and periodic
+/// full syncs keep the target right, also for changes deep in unwatched directories.
+/// The limit is lowered only inside a user namespace of the daemon's own.
+#[test]
+fn watch_limit_degrades_one_watch_and_full_syncs_keep_it_right() {
+    let fx = Fixture::new();
+    let mut child = start_past_the_watch_limit(&fx, "full_sync_interval = 1");
+    let ctl = |args: &[&str]| inosync_tests::ctl_at(&fx.socket, args);
     let status: serde_json::Value =
         serde_json::from_slice(&ctl(&["--json", "status"]).stdout).unwrap();
     let degraded = status["watches"][0]["degraded"]
@@ -203,7 +220,7 @@ fn watch_limit_degrades_one_watch_and_full_syncs_keep_it_right() {
         degraded.contains("fs.inotify.max_user_watches"),
         "not degraded: {status}"
     );
-    let log = log_text();
+    let log = namespace_log(&fx);
     assert!(
         log.contains("61 needed") && log.contains("Raise the limit to at least 61"),
         "{log}"
@@ -218,45 +235,23 @@ fn watch_limit_degrades_one_watch_and_full_syncs_keep_it_right() {
 #[test]
 fn wait_on_a_watch_past_the_watch_limit_covers_unwatched_directories() {
     let fx = Fixture::new();
-    for d in 0..30 {
-        fs::create_dir_all(fx.src.join(format!("d{d:02}/sub"))).unwrap();
-    }
-    let config_path = fx.path("inosync.toml");
-    fs::write(&config_path, fx.simple_config("")).unwrap();
-    let log = fs::File::create(fx.path("inosyncd.log")).unwrap();
-    let script = format!(
-        "echo 20 > /proc/sys/user/max_inotify_watches && exec '{}' -c '{}' -s '{}' --state '{}' --backend inotify",
-        bin("inosyncd").display(),
-        config_path.display(),
-        fx.socket.display(),
-        fx.state_file().display()
-    );
-    let mut child = Command::new("unshare")
-        .args(["--user", "--map-root-user", "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut child = start_past_the_watch_limit(&fx, "");
     let ctl = |args: &[&str]| inosync_tests::ctl_at(&fx.socket, args);
-    let log_text = || fs::read_to_string(fx.path("inosyncd.log")).unwrap_or_default();
-    let up = poll_until(Duration::from_secs(20), || {
-        ctl(&["wait", "--timeout", "20"]).status.success()
-    });
-    if !up {
-        let _ = child.kill();
-        panic!("daemon did not start in a user namespace:\n{}", log_text());
-    }
+    ctl(&["wait", "--timeout", "20"]);
     fs::write(fx.src.join("d29/sub/deep"), "no watch here").unwrap();
     let waited = ctl(&["wait", "--timeout", "30"]);
     let arrived = fx.dst.join("d29/sub/deep").exists();
     let _ = child.kill();
     let _ = child.wait();
-    assert!(waited.status.success(), "{waited:?}\n{}", log_text());
+    assert!(
+        waited.status.success(),
+        "{waited:?}\n{}",
+        namespace_log(&fx)
+    );
     assert!(
         arrived,
         "wait said idle before the file arrived\n{}",
-        log_text()
+        namespace_log(&fx)
     );
 }
 

@@ -438,13 +438,7 @@ fn a_name_moved_into_the_tree_gets_the_writes_through_its_outside_name() {
     fs::rename(outside.join("b"), fx.src.join("b")).unwrap();
     daemon.wait_idle();
     assert_eq!(fs::read_to_string(fx.dst.join("b")).unwrap(), "version 1");
-    fs::write(outside.join("a"), "version 2, written outside").unwrap();
-    let arrived = poll_until(Duration::from_secs(10), || {
-        fs::read_to_string(fx.dst.join("b")).is_ok_and(|s| s.contains("version 2"))
-    });
-    assert!(arrived, "{}", daemon.log());
-    daemon.wait_idle();
-    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    a_write_outside_arrives(&fx, &daemon, &outside.join("a"), "b");
 }
 
 /// The same for a directory moved in (`mv ../releases/42 site`): its files'
@@ -468,13 +462,7 @@ fn a_directory_moved_into_the_tree_gets_the_writes_through_outside_names() {
         fs::read_to_string(fx.dst.join("site/css/page")).unwrap(),
         "version 1"
     );
-    fs::write(outside.join("page"), "version 2, written outside").unwrap();
-    let arrived = poll_until(Duration::from_secs(10), || {
-        fs::read_to_string(fx.dst.join("site/css/page")).is_ok_and(|s| s.contains("version 2"))
-    });
-    assert!(arrived, "{}", daemon.log());
-    daemon.wait_idle();
-    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    a_write_outside_arrives(&fx, &daemon, &outside.join("page"), "site/css/page");
 }
 
 /// A file of the tree swapped (`RENAME_EXCHANGE`) with one outside that has
@@ -513,13 +501,7 @@ fn a_name_swapped_into_the_tree_gets_the_writes_through_its_outside_name() {
         fs::read_to_string(fx.dst.join("page")).unwrap(),
         "outside version 1"
     );
-    fs::write(outside.join("a"), "outside version 2, written outside").unwrap();
-    let arrived = poll_until(Duration::from_secs(10), || {
-        fs::read_to_string(fx.dst.join("page")).is_ok_and(|s| s.contains("version 2"))
-    });
-    assert!(arrived, "{}", daemon.log());
-    daemon.wait_idle();
-    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    a_write_outside_arrives(&fx, &daemon, &outside.join("a"), "page");
 }
 
 /// A file in an excluded directory with another name outside the tree; the
@@ -559,13 +541,7 @@ fn a_name_an_exclude_let_go_of_gets_the_writes_through_its_outside_name() {
         "{out}\n{}",
         daemon.log()
     );
-    fs::write(outside.join("page"), "version 2, written outside").unwrap();
-    let arrived = poll_until(Duration::from_secs(10), || {
-        fs::read_to_string(fx.dst.join("cache/page")).is_ok_and(|s| s.contains("version 2"))
-    });
-    assert!(arrived, "{}", daemon.log());
-    daemon.wait_idle();
-    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    a_write_outside_arrives(&fx, &daemon, &outside.join("page"), "cache/page");
 }
 
 /// The same, with the name renamed again before the daemon reads the move in
@@ -591,11 +567,22 @@ fn a_name_moved_in_and_renamed_again_before_it_is_read_gets_the_outside_writes()
     inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
     daemon.wait_idle();
     assert_eq!(fs::read_to_string(fx.dst.join("b")).unwrap(), "version 1");
-    fs::write(outside.join("a"), "version 2, written outside").unwrap();
+    a_write_outside_arrives(&fx, &daemon, &outside.join("a"), "b");
+}
+
+/// Writes a new version through `outside` (a name outside the tree) and
+/// checks that `in_mirror` gets it, and that the mirror then equals the source.
+fn a_write_outside_arrives(
+    fx: &Fixture,
+    daemon: &inosync_tests::Daemon,
+    outside: &std::path::Path,
+    in_mirror: &str,
+) {
+    fs::write(outside, "version 2, written outside").unwrap();
     let arrived = poll_until(Duration::from_secs(10), || {
-        fs::read_to_string(fx.dst.join("b")).is_ok_and(|s| s.contains("version 2"))
+        fs::read_to_string(fx.dst.join(in_mirror)).is_ok_and(|s| s.contains("version 2"))
     });
     assert!(arrived, "{}", daemon.log());
     daemon.wait_idle();
-    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert_trees_equal(&fx.src, &fx.dst, daemon);
 }
