@@ -3,6 +3,30 @@
 //! of changed paths, every sync must really transfer, and the source is only
 //! ever read (README "Config (TOML)").
 
+/// The reason given for `-L`, `-k` (files outside the tree would be read).
+const READS_THROUGH_SYMLINKS: &str = "rsync would read through the source's symlinks, to files outside the \
+         tree that the daemon does not watch; a symlink is mirrored as a symlink";
+/// The reason given for `-K` (the mirror's symlinks would be written through).
+const WRITES_THROUGH_SYMLINKS: &str =
+    "rsync would write through the target's symlinks, outside the mirror";
+/// The reason given for `--no-relative`, `--no-R`.
+const LANDS_AT_THE_TOP: &str = "the daemon hands rsync each changed path relative to the watch root; \
+         without it they would land at the target's top";
+/// The reason given for `--no-dirs`, `--no-d`.
+const SKIPS_DIRECTORIES: &str = "a changed directory (a new empty one, a mode) would be skipped";
+/// The reason given for `--no-ignore-times`, `--no-I`.
+const SKIPS_SAME_SIZE_AND_MTIME: &str =
+    "a rewrite that keeps a file's size and mtime would not be sent";
+/// The reason given for `--existing`, `--ignore-non-existing`.
+const SKIPS_NEW_FILES: &str =
+    "new files would never reach the target while every sync reports success";
+/// The reason given for `--no-recursive`, `--no-r`.
+const MUST_WALK: &str = "a full sync and a tree compared whole must walk the tree";
+/// The reason given for `-n` and the options that only list or write a batch.
+const NOTHING_ARRIVES: &str = "nothing would reach the target while every sync reports success";
+/// The reason given for `--from0`, `-0`.
+const THE_DAEMON_HANDS_PATHS: &str = "the daemon decides how it hands rsync the changed paths";
+
 /// The long options refused, and why.
 const REFUSED_LONG: &[(&str, &str)] = &[
     (
@@ -10,22 +34,10 @@ const REFUSED_LONG: &[(&str, &str)] = &[
         "the daemon hands rsync the changed paths itself; name what to leave out \
          with `excludes`",
     ),
-    (
-        "--from0",
-        "the daemon decides how it hands rsync the changed paths",
-    ),
-    (
-        "--dry-run",
-        "nothing would reach the target while every sync reports success",
-    ),
-    (
-        "--list-only",
-        "nothing would reach the target while every sync reports success",
-    ),
-    (
-        "--only-write-batch",
-        "nothing would reach the target while every sync reports success",
-    ),
+    ("--from0", THE_DAEMON_HANDS_PATHS),
+    ("--dry-run", NOTHING_ARRIVES),
+    ("--list-only", NOTHING_ARRIVES),
+    ("--only-write-batch", NOTHING_ARRIVES),
     (
         "--read-batch",
         "the target would get the batch file's changes, not the source's",
@@ -40,63 +52,26 @@ const REFUSED_LONG: &[(&str, &str)] = &[
         "rsync would delete the source's files after sending them (the old name \
          of --remove-source-files); the daemon only ever reads the source",
     ),
-    (
-        "--no-relative",
-        "the daemon hands rsync each changed path relative to the watch root; \
-         without it they would land at the target's top",
-    ),
-    (
-        "--no-R",
-        "the daemon hands rsync each changed path relative to the watch root; \
-         without it they would land at the target's top",
-    ),
-    (
-        "--no-dirs",
-        "a changed directory (a new empty one, a mode) would be skipped",
-    ),
-    (
-        "--no-d",
-        "a changed directory (a new empty one, a mode) would be skipped",
-    ),
-    (
-        "--no-ignore-times",
-        "a rewrite that keeps a file's size and mtime would not be sent",
-    ),
-    (
-        "--no-I",
-        "a rewrite that keeps a file's size and mtime would not be sent",
-    ),
-    (
-        "--existing",
-        "new files would never reach the target while every sync reports success",
-    ),
-    (
-        "--ignore-non-existing",
-        "new files would never reach the target while every sync reports success",
-    ),
+    ("--no-relative", LANDS_AT_THE_TOP),
+    ("--no-R", LANDS_AT_THE_TOP),
+    ("--no-dirs", SKIPS_DIRECTORIES),
+    ("--no-d", SKIPS_DIRECTORIES),
+    ("--no-ignore-times", SKIPS_SAME_SIZE_AND_MTIME),
+    ("--no-I", SKIPS_SAME_SIZE_AND_MTIME),
+    ("--existing", SKIPS_NEW_FILES),
+    ("--ignore-non-existing", SKIPS_NEW_FILES),
     (
         "--ignore-existing",
         "changed files would never reach the target while every sync reports success",
     ),
-    (
-        "--copy-links",
-        "rsync would read through the source's symlinks, to files outside the \
-         tree that the daemon does not watch; a symlink is mirrored as a symlink",
-    ),
-    (
-        "--copy-dirlinks",
-        "rsync would read through the source's symlinks, to files outside the \
-         tree that the daemon does not watch; a symlink is mirrored as a symlink",
-    ),
+    ("--copy-links", READS_THROUGH_SYMLINKS),
+    ("--copy-dirlinks", READS_THROUGH_SYMLINKS),
     (
         "--copy-unsafe-links",
         "rsync would read through the source's symlinks that lead out of the \
          tree; a symlink is mirrored as a symlink",
     ),
-    (
-        "--keep-dirlinks",
-        "rsync would write through the target's symlinks, outside the mirror",
-    ),
+    ("--keep-dirlinks", WRITES_THROUGH_SYMLINKS),
     (
         "--size-only",
         "a rewrite that keeps a file's size would never be sent (it wins over the \
@@ -111,14 +86,8 @@ const REFUSED_LONG: &[(&str, &str)] = &[
         "the daemon leaves a file being written out of a full sync with an \
          exclude, and the mirror's whole copy would be deleted meanwhile",
     ),
-    (
-        "--no-recursive",
-        "a full sync and a tree compared whole must walk the tree",
-    ),
-    (
-        "--no-r",
-        "a full sync and a tree compared whole must walk the tree",
-    ),
+    ("--no-recursive", MUST_WALK),
+    ("--no-r", MUST_WALK),
     ("--server", "it is rsync's own, for its remote side"),
     ("--sender", "it is rsync's own, for its remote side"),
     (
@@ -129,33 +98,11 @@ const REFUSED_LONG: &[(&str, &str)] = &[
 
 /// The short options refused (inside a cluster such as `-avn` too), and why.
 const REFUSED_SHORT: &[(char, &str, &str)] = &[
-    (
-        'n',
-        "--dry-run",
-        "nothing would reach the target while every sync reports success",
-    ),
-    (
-        '0',
-        "--from0",
-        "the daemon decides how it hands rsync the changed paths",
-    ),
-    (
-        'L',
-        "--copy-links",
-        "rsync would read through the source's symlinks, to files outside the \
-         tree that the daemon does not watch; a symlink is mirrored as a symlink",
-    ),
-    (
-        'k',
-        "--copy-dirlinks",
-        "rsync would read through the source's symlinks, to files outside the \
-         tree that the daemon does not watch; a symlink is mirrored as a symlink",
-    ),
-    (
-        'K',
-        "--keep-dirlinks",
-        "rsync would write through the target's symlinks, outside the mirror",
-    ),
+    ('n', "--dry-run", NOTHING_ARRIVES),
+    ('0', "--from0", THE_DAEMON_HANDS_PATHS),
+    ('L', "--copy-links", READS_THROUGH_SYMLINKS),
+    ('k', "--copy-dirlinks", READS_THROUGH_SYMLINKS),
+    ('K', "--keep-dirlinks", WRITES_THROUGH_SYMLINKS),
 ];
 
 /// The word of `args` that sets a remote shell (`--rsh`, `-e`), if one does.

@@ -21,12 +21,9 @@ fn a_file_written_through_a_hard_link_outside_the_tree_arrives() {
     let release = fx.path("release");
     fs::create_dir(&release).unwrap();
     fs::hard_link(fx.src.join("site/page"), release.join("page")).unwrap();
-    let daemon = fx.start_quick();
-    daemon.wait_idle();
-    if !on_fanotify(&daemon) {
-        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+    let Some(daemon) = started_on_fanotify(&fx) else {
         return;
-    }
+    };
     let mut file = fs::OpenOptions::new()
         .write(true)
         .truncate(true)
@@ -53,12 +50,9 @@ fn links_made_while_running_are_followed_both_ways() {
     let outside = fx.path("outside");
     fs::create_dir(&outside).unwrap();
     fs::write(outside.join("release"), "release version 1").unwrap();
-    let daemon = fx.start_quick();
-    daemon.wait_idle();
-    if !on_fanotify(&daemon) {
-        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+    let Some(daemon) = started_on_fanotify(&fx) else {
         return;
-    }
+    };
     fs::hard_link(fx.src.join("page"), outside.join("snapshot")).unwrap();
     fs::hard_link(outside.join("release"), fx.src.join("linked-in")).unwrap();
     daemon.wait_idle();
@@ -93,12 +87,9 @@ fn a_write_outside_reaches_every_name_in_the_tree() {
     fs::write(fx.src.join("first"), "version 1").unwrap();
     let outside = fx.path("outside");
     fs::create_dir(&outside).unwrap();
-    let daemon = fx.start_quick();
-    daemon.wait_idle();
-    if !on_fanotify(&daemon) {
-        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+    let Some(daemon) = started_on_fanotify(&fx) else {
         return;
-    }
+    };
     fs::hard_link(fx.src.join("first"), fx.src.join("second")).unwrap();
     daemon.wait_idle();
     fs::hard_link(fx.src.join("first"), outside.join("third")).unwrap();
@@ -425,16 +416,10 @@ fn a_same_size_rewrite_of_a_linked_file_with_its_mtime_set_back_reaches_both_nam
 #[test]
 fn a_name_moved_into_the_tree_gets_the_writes_through_its_outside_name() {
     let fx = Fixture::new();
-    let outside = fx.path("outside");
-    fs::create_dir(&outside).unwrap();
-    fs::write(outside.join("a"), "version 1").unwrap();
-    fs::hard_link(outside.join("a"), outside.join("b")).unwrap();
-    let daemon = fx.start_quick();
-    daemon.wait_idle();
-    if !on_fanotify(&daemon) {
-        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+    let outside = two_names_outside(&fx, "version 1");
+    let Some(daemon) = started_on_fanotify(&fx) else {
         return;
-    }
+    };
     fs::rename(outside.join("b"), fx.src.join("b")).unwrap();
     daemon.wait_idle();
     assert_eq!(fs::read_to_string(fx.dst.join("b")).unwrap(), "version 1");
@@ -450,12 +435,9 @@ fn a_directory_moved_into_the_tree_gets_the_writes_through_outside_names() {
     fs::create_dir_all(outside.join("release/css")).unwrap();
     fs::write(outside.join("page"), "version 1").unwrap();
     fs::hard_link(outside.join("page"), outside.join("release/css/page")).unwrap();
-    let daemon = fx.start_quick();
-    daemon.wait_idle();
-    if !on_fanotify(&daemon) {
-        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+    let Some(daemon) = started_on_fanotify(&fx) else {
         return;
-    }
+    };
     fs::rename(outside.join("release"), fx.src.join("site")).unwrap();
     daemon.wait_idle();
     assert_eq!(
@@ -477,12 +459,9 @@ fn a_name_swapped_into_the_tree_gets_the_writes_through_its_outside_name() {
     fs::write(outside.join("a"), "outside version 1").unwrap();
     fs::hard_link(outside.join("a"), outside.join("b")).unwrap();
     fs::write(fx.src.join("page"), "tree version").unwrap();
-    let daemon = fx.start_quick();
-    daemon.wait_idle();
-    if !on_fanotify(&daemon) {
-        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+    let Some(daemon) = started_on_fanotify(&fx) else {
         return;
-    }
+    };
     let c = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
     let (b, page) = (c(&outside.join("b")), c(&fx.src.join("page")));
     // SAFETY: two NUL-terminated paths that outlive the call.
@@ -551,16 +530,10 @@ fn a_name_an_exclude_let_go_of_gets_the_writes_through_its_outside_name() {
 #[test]
 fn a_name_moved_in_and_renamed_again_before_it_is_read_gets_the_outside_writes() {
     let fx = Fixture::new();
-    let outside = fx.path("outside");
-    fs::create_dir(&outside).unwrap();
-    fs::write(outside.join("a"), "version 1").unwrap();
-    fs::hard_link(outside.join("a"), outside.join("b")).unwrap();
-    let daemon = fx.start_quick();
-    daemon.wait_idle();
-    if !on_fanotify(&daemon) {
-        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+    let outside = two_names_outside(&fx, "version 1");
+    let Some(daemon) = started_on_fanotify(&fx) else {
         return;
-    }
+    };
     inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
     fs::rename(outside.join("b"), fx.src.join(".b.tmp")).unwrap();
     fs::rename(fx.src.join(".b.tmp"), fx.src.join("b")).unwrap();
@@ -585,4 +558,28 @@ fn a_write_outside_arrives(
     assert!(arrived, "{}", daemon.log());
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, daemon);
+}
+
+/// A quick-start daemon, idle, when it runs on fanotify; `None` (the test is
+/// skipped, and says why) under inotify, which cannot see a write through a
+/// name outside its watches.
+fn started_on_fanotify(fx: &Fixture) -> Option<inosync_tests::Daemon> {
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    if on_fanotify(&daemon) {
+        Some(daemon)
+    } else {
+        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+        None
+    }
+}
+
+/// `outside/a` and `outside/b`, two names of one file holding `text`, in a
+/// directory beside the tree; returns the directory.
+fn two_names_outside(fx: &Fixture, text: &str) -> std::path::PathBuf {
+    let outside = fx.path("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("a"), text).unwrap();
+    fs::hard_link(outside.join("a"), outside.join("b")).unwrap();
+    outside
 }
