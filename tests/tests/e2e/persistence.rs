@@ -116,7 +116,9 @@ fn a_change_pending_when_the_daemon_is_killed_arrives_after_the_restart() {
     let fx = Fixture::new();
     let config = fx.config("initial_sync = false\ndelay = 3600\n");
     let mut daemon = fx.start_toml(&config);
-    daemon.wait_idle();
+    // Not `wait`: a full sync started by another test's writes on this
+    // filesystem (fanotify marks it whole) would wait its hour.
+    daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
     fs::write(fx.src.join("pending at the kill"), "not synced yet").unwrap();
     let pending = poll_until(Duration::from_secs(10), || {
         daemon.status()["watches"][0]["pending"] == 1

@@ -29,7 +29,9 @@ fn wait_for_verifies(daemon: &Daemon, from: f64, n: f64) {
 fn a_periodic_verify_keeps_the_delay_of_pending_changes() {
     let fx = Fixture::new();
     let daemon = fx.start_toml(&fx.config("delay = 40\nverify_interval = 1"));
-    daemon.wait_idle();
+    // Not `wait`: a full sync started by another test's writes on this
+    // filesystem (fanotify marks it whole) would wait its 40 s.
+    daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
     let before = verifies(&daemon);
     fs::write(fx.src.join("new"), "new").unwrap();
     let pending = poll_until(Duration::from_secs(10), || {
