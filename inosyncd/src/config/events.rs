@@ -131,8 +131,10 @@ impl EventSet {
     /// The mask for `inotify_add_watch`: the user's events plus those the watch table
     /// needs, on directories only, never following a symlink.
     pub fn watch_mask(&self) -> WatchMask {
-        let bits =
-            self.0 | STRUCTURE | libc::IN_ONLYDIR | libc::IN_DONT_FOLLOW | libc::IN_EXCL_UNLINK;
+        // No `IN_EXCL_UNLINK`: a write through a name removed since is the
+        // only word of a change to the file's other names (see the inotify
+        // backend's `removed_names`).
+        let bits = self.0 | STRUCTURE | libc::IN_ONLYDIR | libc::IN_DONT_FOLLOW;
         WatchMask::from_bits_retain(bits)
     }
 }

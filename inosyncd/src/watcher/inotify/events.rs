@@ -35,6 +35,16 @@ impl InotifyWatcher {
             return;
         };
         let is_dir = mask.contains(EventMask::ISDIR);
+        if !is_dir {
+            if mask.contains(EventMask::DELETE) {
+                self.removed.removed(watch, &rel);
+            } else if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+                self.removed.named_again(watch, &rel);
+            } else if self.removed.is_removed(watch, &rel) {
+                self.written_through_removed_name(watch, rel, mask, out);
+                return;
+            }
+        }
         if mask.contains(EventMask::MOVED_FROM) {
             self.renamed_from.push((cookie, watch, rel.clone(), is_dir));
         }
@@ -204,6 +214,37 @@ impl InotifyWatcher {
             }
         }
         (implied, pure)
+    }
+
+    /// A write or attribute change named by a file name whose removal was
+    /// already read: it went through a descriptor opened before the removal,
+    /// and reached the file's other names, if it has any, which inotify does
+    /// not say (see `removed_names`). They are compared as for any change of
+    /// a file with other names: a full sync once the writes pause.
+    fn written_through_removed_name(
+        &mut self,
+        watch: u32,
+        rel: Vec<u8>,
+        mask: EventMask,
+        out: &mut Vec<Change>,
+    ) {
+        if !self.events.triggers(mask) {
+            return;
+        }
+        tracing::debug!(
+            "{}: written through after its removal; its other names, if any, are unknown: \
+             full sync",
+            String::from_utf8_lossy(&rel)
+        );
+        if mask.contains(EventMask::MODIFY) {
+            out.push(Change::Written {
+                watch,
+                rel,
+                linked: true,
+            });
+        } else {
+            out.push(Change::Linked { watch });
+        }
     }
 
     /// What an event that is not a move says, if `events` asks for it.

@@ -24,6 +24,7 @@ use watch_tree::{NodeId, WatchTree, Wd};
 
 mod events;
 mod moves;
+mod removed_names;
 pub(super) mod scan;
 mod watch_tree;
 
@@ -53,6 +54,9 @@ pub struct InotifyWatcher {
     /// old path, whether a directory), to pair it with its `IN_MOVED_TO` as one
     /// move.
     renamed_from: Vec<(u32, u32, Vec<u8>, bool)>,
+    /// File names whose removal was read: a write named by one went through
+    /// a descriptor kept open after the removal (see `removed_names`).
+    removed: removed_names::RemovedNames,
     buffer: Vec<u8>,
     limit_reported: bool,
     /// While a start-up scan runs beside the initial full sync: anything changed
@@ -74,6 +78,7 @@ impl InotifyWatcher {
             moved_out: Vec::new(),
             lost_while_moving: Vec::new(),
             renamed_from: Vec::new(),
+            removed: removed_names::RemovedNames::default(),
             buffer: vec![0; 256 * 1024],
             limit_reported: false,
             changed_since: None,
@@ -185,6 +190,7 @@ impl InotifyWatcher {
 
     /// Stops watching a tree: every watch in it is removed from the kernel.
     pub fn remove_root(&mut self, watch: u32) {
+        self.removed.forget(watch);
         if let Some(root) = self.roots.remove(&watch)
             && let Some(node) = root.node
         {
