@@ -171,6 +171,23 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Whether the command changes what the daemon keeps in its state file
+    /// (after which a state file it cannot write is worth a warning).
+    pub fn changes_runtime_state(&self) -> bool {
+        match self {
+            Command::Add { .. }
+            | Command::Remove { .. }
+            | Command::Pause { .. }
+            | Command::Resume { .. }
+            | Command::Reload => true,
+            Command::Speed { kbps, reset, .. } => kbps.is_some() || *reset,
+            Command::Delay { seconds, reset, .. } => seconds.is_some() || *reset,
+            _ => false,
+        }
+    }
+}
+
 /// Seconds on the command line: a usage error (exit 2, before the daemon is
 /// asked) unless a number from 0 to the daemon's bound
 /// ([`inosync_proto::MAX_SECONDS`]). `-0` is 0.

@@ -119,8 +119,33 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
     }
     let connection = Connection::open(&socket).await?;
     let json = cli.json;
+    let changes_state = command.changes_runtime_state();
+    let code = dispatch(&connection, command, json).await?;
+    if changes_state {
+        warn_if_unsaved(&connection).await;
+    }
+    Ok(code)
+}
+
+/// A runtime change was made: if the daemon could not keep it in its state
+/// file, the administrator hears it now (on stderr; the change is in force,
+/// so the exit code stays that of the command).
+async fn warn_if_unsaved(connection: &Connection) {
+    if let Ok(status) = connection.status().await
+        && let Some(why) = &status.state_file_error
+    {
+        eprintln!("inosyncctl: {}", status_table::unsaved(why));
+    }
+}
+
+/// Runs one command against the daemon.
+async fn dispatch(
+    connection: &Connection,
+    command: Command,
+    json: bool,
+) -> Result<ExitCode, CallError> {
     match command {
-        Command::Status { path, wide } => status::run(&connection, path, wide, json).await?,
+        Command::Status { path, wide } => status::run(connection, path, wide, json).await?,
         Command::Metrics => out!("{}", connection.metrics().await?),
         Command::Add {
             path,
@@ -141,27 +166,27 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
                 delay,
                 speed,
             };
-            add::run(&connection, request, json).await?;
+            add::run(connection, request, json).await?;
         }
         Command::Remove {
             path,
             discard,
             timeout,
-        } => return remove::run(&connection, &path, discard, timeout, json).await,
+        } => return remove::run(connection, &path, discard, timeout, json).await,
         Command::Speed { kbps, reset, watch } => {
-            knobs::speed(&connection, kbps, reset, watch.as_deref(), json).await?
+            knobs::speed(connection, kbps, reset, watch.as_deref(), json).await?
         }
         Command::Delay {
             seconds,
             reset,
             watch,
-        } => knobs::delay(&connection, seconds, reset, watch.as_deref(), json).await?,
+        } => knobs::delay(connection, seconds, reset, watch.as_deref(), json).await?,
         Command::Sync {
             path,
             wait,
             timeout,
             force,
-        } => return sync::run(&connection, path.as_deref(), wait, timeout, force).await,
+        } => return sync::run(connection, path.as_deref(), wait, timeout, force).await,
         Command::Wait {
             path,
             timeout,
@@ -169,10 +194,10 @@ async fn run(cli: Cli) -> Result<ExitCode, CallError> {
         } => {
             let path = path.as_deref().map(paths::resolve).transpose()?;
             let timeout = check_seconds("--timeout", timeout)?;
-            return wait::run(&connection, path, timeout, progress, json).await;
+            return wait::run(connection, path, timeout, progress, json).await;
         }
-        Command::Pause { path } => pause::run(&connection, path.as_deref(), true).await?,
-        Command::Resume { path } => pause::run(&connection, path.as_deref(), false).await?,
+        Command::Pause { path } => pause::run(connection, path.as_deref(), true).await?,
+        Command::Resume { path } => pause::run(connection, path.as_deref(), false).await?,
         Command::Reload => {
             let summary = connection.reload().await?;
             outln!("{summary}");

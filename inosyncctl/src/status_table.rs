@@ -32,7 +32,7 @@ pub(crate) fn header(status: &Status, width: Option<usize>) -> String {
         Some(width) => cut_start(config, width.saturating_sub("config ".len())),
         None => config.to_string(),
     };
-    format!(
+    let mut out = format!(
         "inosyncd {} (pid {}), {} watch(es), {} of max {} rsync running\n\
          config {config}\n\
          speed {} ({}), delay {} ({})\n",
@@ -45,7 +45,16 @@ pub(crate) fn header(status: &Status, width: Option<usize>) -> String {
         source(status.speed_source),
         seconds(status.delay),
         source(status.delay_source),
-    )
+    );
+    if let Some(why) = &status.state_file_error {
+        out.push_str(&format!("{}\n", unsaved(why)));
+    }
+    out
+}
+
+/// What a state file that cannot be written means for the administrator.
+pub(crate) fn unsaved(why: &str) -> String {
+    format!("warning: {why}: runtime changes are in force but will not survive a restart")
 }
 
 /// `text` in at most `max` characters: its end, after "…" when cut.

@@ -233,6 +233,11 @@ pub struct Status {
     /// The Landlock ABI every rsync is confined with, or `None` when rsync runs
     /// unconfined (`sandbox = "off"`, or a kernel without Landlock under `auto`).
     pub sandbox_abi: Option<u32>,
+    /// Why the state file could not be written at the last runtime change, if
+    /// it could not: the changes are in force but would be lost by a restart,
+    /// and the administrator must hear it where they made the change, not only
+    /// in the log.
+    pub state_file_error: Option<String>,
     /// Every watched tree.
     pub watches: Vec<WatchStatus>,
 }

@@ -110,6 +110,9 @@ pub struct Engine {
     runtime: RuntimeState,
     /// Where runtime changes are kept; `None` in a quick start without `--state`.
     state_file: Option<StateFile>,
+    /// Why the last write of the state file failed, until one succeeds
+    /// (`status` shows it, and `inosyncctl` says it after a runtime change).
+    state_file_error: Option<String>,
     /// Where ssh keeps its shared connections (ControlPath); `None` when no safe
     /// directory could be had (no connection reuse then).
     ssh_dir: Option<PathBuf>,
@@ -185,6 +188,7 @@ impl Engine {
             cli_backend,
             runtime,
             state_file,
+            state_file_error: None,
             ssh_dir,
             runner,
             watcher,

@@ -29,6 +29,7 @@ impl Engine {
             config_file: self.config.source.as_ref().map(|p| p.display().to_string()),
             running: self.running as u32,
             sandbox_abi: self.policy.sandbox_abi(),
+            state_file_error: self.state_file_error.clone(),
             watches: self
                 .watches
                 .keys()

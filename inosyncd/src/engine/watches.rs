@@ -79,12 +79,16 @@ impl Engine {
         let Some(file) = &self.state_file else {
             return;
         };
-        if let Err(e) = file.save(&self.runtime) {
-            tracing::error!(
-                "cannot write state file {}: {e}; runtime changes, and which watches still \
-                 have changes to sync, will not survive a restart",
-                file.path().display()
-            );
+        match file.save(&self.runtime) {
+            Ok(()) => self.state_file_error = None,
+            Err(e) => {
+                let why = format!("cannot write state file {}: {e}", file.path().display());
+                tracing::error!(
+                    "{why}; runtime changes, and which watches still have changes to sync, \
+                     will not survive a restart"
+                );
+                self.state_file_error = Some(why);
+            }
         }
     }
 

@@ -156,3 +156,49 @@ fn a_start_right_after_a_kill_is_not_refused() {
         eprintln!("round {round}: started again");
     }
 }
+
+/// A state file the daemon cannot write: a runtime change is in force, and the
+/// command that made it says, on stderr, that it will not survive a restart;
+/// `status` says so too until a write succeeds (found by a black-box attack:
+/// only the log said it).
+#[test]
+fn a_runtime_change_the_state_file_cannot_keep_is_said_where_it_was_made() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+    // A directory in the state file's place: its atomic rename fails.
+    fs::remove_file(fx.state_file()).unwrap();
+    fs::create_dir(fx.state_file()).unwrap();
+    fs::write(fx.state_file().join("keep"), "").unwrap();
+    let out = daemon.ctl(&["speed", "500"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot write state file") && stderr.contains("will not survive a restart"),
+        "{stderr}"
+    );
+    assert_eq!(daemon.status()["speed"], 500);
+    assert!(
+        daemon.status()["state_file_error"].is_string(),
+        "{}",
+        daemon.status()
+    );
+    assert!(
+        daemon
+            .ctl_ok(&["status"])
+            .contains("will not survive a restart"),
+        "{}",
+        daemon.ctl_ok(&["status"])
+    );
+    // Writable again: the next change is kept, and nothing is said.
+    fs::remove_dir_all(fx.state_file()).unwrap();
+    let out = daemon.ctl(&["speed", "600"]);
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(daemon.status()["state_file_error"], serde_json::Value::Null);
+    assert!(fs::read_to_string(fx.state_file()).unwrap().contains("600"));
+}
