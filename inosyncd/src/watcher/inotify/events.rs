@@ -35,15 +35,11 @@ impl InotifyWatcher {
             return;
         };
         let is_dir = mask.contains(EventMask::ISDIR);
-        if !is_dir {
-            if mask.contains(EventMask::DELETE) {
-                self.removed.removed(watch, &rel);
-            } else if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
-                self.removed.named_again(watch, &rel);
-            } else if self.removed.is_removed(watch, &rel) {
-                self.written_through_removed_name(watch, rel, mask, out);
-                return;
-            }
+        if !is_dir
+            && let Some(name) = &name
+            && self.removed_name(wd, name, watch, &rel, mask, out)
+        {
+            return;
         }
         if mask.contains(EventMask::MOVED_FROM) {
             self.renamed_from.push((cookie, watch, rel.clone(), is_dir));
@@ -104,7 +100,11 @@ impl InotifyWatcher {
                 .is_root(node)
                 .then(|| self.tree.watch_of(node))
                 .flatten();
-            for stale in self.tree.remove_subtree(node).into_iter().skip(1) {
+            let gone = self.tree.remove_subtree(node);
+            for wd in &gone {
+                self.removed.forget_dir(*wd);
+            }
+            for stale in gone.into_iter().skip(1) {
                 self.rm_watch(stale);
             }
             if let Some(watch) = root_of
@@ -216,35 +216,59 @@ impl InotifyWatcher {
         (implied, pure)
     }
 
-    /// A write or attribute change named by a file name whose removal was
-    /// already read: it went through a descriptor opened before the removal,
-    /// and reached the file's other names, if it has any, which inotify does
-    /// not say (see `removed_names`). They are compared as for any change of
-    /// a file with other names: a full sync once the writes pause.
-    fn written_through_removed_name(
+    /// Keeps the file names whose removal was read (see `removed_names`), and
+    /// makes a write or attribute change named by one of them a change of the
+    /// file's other names: it went through a descriptor opened before the
+    /// removal, and reached its other names, if it has any, which inotify does
+    /// not say. They are compared as for any change of a file with other
+    /// names: a full sync (once the writes pause). Returns whether the event
+    /// was that.
+    fn removed_name(
         &mut self,
+        dir: Wd,
+        name: &[u8],
         watch: u32,
-        rel: Vec<u8>,
+        rel: &[u8],
         mask: EventMask,
         out: &mut Vec<Change>,
-    ) {
+    ) -> bool {
+        if mask.contains(EventMask::DELETE) {
+            self.removed.removed(dir, name);
+            return false;
+        }
+        if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO | EventMask::MOVED_FROM) {
+            self.removed.named_again(dir, name);
+            return false;
+        }
+        let written = EventMask::MODIFY | EventMask::ATTRIB | EventMask::CLOSE_WRITE;
+        if !mask.intersects(written) || !self.removed.is_removed(dir, name) {
+            return false;
+        }
+        // A close after writes through the removed name ends their settling,
+        // which compares the other names then (the writes were linked); a
+        // close alone wrote nothing after the removal. Without `IN_MODIFY`
+        // among the events, the close is all there is to go by.
+        if mask.contains(EventMask::CLOSE_WRITE) && self.events.triggers(EventMask::MODIFY) {
+            return false;
+        }
         if !self.events.triggers(mask) {
-            return;
+            return true;
         }
         tracing::debug!(
             "{}: written through after its removal; its other names, if any, are unknown: \
              full sync",
-            String::from_utf8_lossy(&rel)
+            String::from_utf8_lossy(rel)
         );
         if mask.contains(EventMask::MODIFY) {
             out.push(Change::Written {
                 watch,
-                rel,
+                rel: rel.to_vec(),
                 linked: true,
             });
         } else {
             out.push(Change::Linked { watch });
         }
+        true
     }
 
     /// What an event that is not a move says, if `events` asks for it.

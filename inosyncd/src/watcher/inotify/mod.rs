@@ -190,7 +190,6 @@ impl InotifyWatcher {
 
     /// Stops watching a tree: every watch in it is removed from the kernel.
     pub fn remove_root(&mut self, watch: u32) {
-        self.removed.forget(watch);
         if let Some(root) = self.roots.remove(&watch)
             && let Some(node) = root.node
         {
@@ -319,6 +318,7 @@ impl InotifyWatcher {
     /// Unwatches a directory and everything below it.
     fn drop_subtree(&mut self, node: NodeId) {
         for wd in self.tree.remove_subtree(node) {
+            self.removed.forget_dir(wd);
             self.rm_watch(wd);
         }
     }

@@ -13,64 +13,95 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::watch_tree::Wd;
+
 /// How many removed names are remembered; past it, the oldest are forgotten
 /// (a write through one of them is then taken for a write before its
-/// removal, as before these were remembered).
-const MAX_REMEMBERED: usize = 65_536;
+/// removal, as before these were remembered). Each is a directory's watch
+/// and a name of at most 255 bytes: a few MB at most.
+const MAX_REMEMBERED: usize = 16_384;
 
-type Key = (u32, Vec<u8>);
-
-/// File names whose removal was read, until a file takes the name again.
+/// File names whose removal was read, by directory (its watch: a directory
+/// renamed keeps its names, one removed takes them along), until a file takes
+/// the name again.
 #[derive(Default)]
 pub(super) struct RemovedNames {
-    /// Each name, with the number of its removal (the order of `order`).
-    names: HashMap<Key, u64>,
+    /// Each directory's names, with the number of their removal (the order of
+    /// `order`).
+    names: HashMap<Wd, HashMap<Vec<u8>, u64>>,
+    count: usize,
     /// Removals, oldest first, to forget the oldest when full; one whose name
     /// was taken again (or removed again since) is skipped.
-    order: VecDeque<(u64, Key)>,
+    order: VecDeque<(u64, Wd, Vec<u8>)>,
     removals: u64,
 }
 
 impl RemovedNames {
-    /// `rel` of `watch` was removed (`IN_DELETE` of a file).
-    pub(super) fn removed(&mut self, watch: u32, rel: &[u8]) {
-        while self.names.len() >= MAX_REMEMBERED {
-            let Some((number, oldest)) = self.order.pop_front() else {
+    /// `name` in directory `dir` was removed (`IN_DELETE` of a file).
+    pub(super) fn removed(&mut self, dir: Wd, name: &[u8]) {
+        while self.count >= MAX_REMEMBERED {
+            let Some((number, wd, oldest)) = self.order.pop_front() else {
                 break;
             };
-            if self.names.get(&oldest) == Some(&number) {
-                self.names.remove(&oldest);
+            if self.number_of(wd, &oldest) == Some(number) {
+                self.take(wd, &oldest);
             }
         }
         if self.order.len() >= 2 * MAX_REMEMBERED {
             // Mostly names taken again: only the live ones are kept.
             let names = &self.names;
-            self.order.retain(|(n, k)| names.get(k) == Some(n));
+            self.order.retain(|(n, wd, name)| {
+                names.get(wd).and_then(|d| d.get(name.as_slice())) == Some(n)
+            });
         }
         self.removals += 1;
-        let key = (watch, rel.to_vec());
-        self.order.push_back((self.removals, key.clone()));
-        self.names.insert(key, self.removals);
-    }
-
-    /// A file took the name `rel` of `watch` again (created, renamed or
-    /// linked there): writes named so are that file's.
-    pub(super) fn named_again(&mut self, watch: u32, rel: &[u8]) {
-        if !self.names.is_empty() {
-            self.names.remove(&(watch, rel.to_vec()));
+        self.order.push_back((self.removals, dir, name.to_vec()));
+        if self
+            .names
+            .entry(dir)
+            .or_default()
+            .insert(name.to_vec(), self.removals)
+            .is_none()
+        {
+            self.count += 1;
         }
     }
 
-    /// Whether `rel` of `watch` is a name whose removal was read and that no
-    /// file took since.
-    pub(super) fn is_removed(&self, watch: u32, rel: &[u8]) -> bool {
-        !self.names.is_empty() && self.names.contains_key(&(watch, rel.to_vec()))
+    /// A file took (or left) the name `name` in directory `dir` (created,
+    /// renamed there or away): writes named so are not a removed name's.
+    pub(super) fn named_again(&mut self, dir: Wd, name: &[u8]) {
+        if self.count > 0 {
+            self.take(dir, name);
+        }
     }
 
-    /// Forgets the names of a tree no longer watched.
-    pub(super) fn forget(&mut self, watch: u32) {
-        self.names.retain(|(w, _), _| *w != watch);
-        self.order.retain(|(_, (w, _))| *w != watch);
+    /// Whether `name` in directory `dir` is a name whose removal was read and
+    /// that no file took since.
+    pub(super) fn is_removed(&self, dir: Wd, name: &[u8]) -> bool {
+        self.count > 0 && self.number_of(dir, name).is_some()
+    }
+
+    /// Forgets the names of a directory no longer watched.
+    pub(super) fn forget_dir(&mut self, dir: Wd) {
+        if let Some(names) = self.names.remove(&dir) {
+            self.count -= names.len();
+        }
+    }
+
+    fn number_of(&self, dir: Wd, name: &[u8]) -> Option<u64> {
+        self.names.get(&dir)?.get(name).copied()
+    }
+
+    fn take(&mut self, dir: Wd, name: &[u8]) {
+        let Some(names) = self.names.get_mut(&dir) else {
+            return;
+        };
+        if names.remove(name).is_some() {
+            self.count -= 1;
+        }
+        if names.is_empty() {
+            self.names.remove(&dir);
+        }
     }
 }
 
@@ -81,42 +112,43 @@ mod tests {
     #[test]
     fn a_name_is_removed_until_a_file_takes_it_again() {
         let mut names = RemovedNames::default();
-        assert!(!names.is_removed(0, b"a"));
-        names.removed(0, b"a");
-        assert!(names.is_removed(0, b"a"));
         assert!(!names.is_removed(1, b"a"));
-        names.named_again(0, b"a");
-        assert!(!names.is_removed(0, b"a"));
-        names.removed(1, b"b");
-        names.forget(1);
-        assert!(!names.is_removed(1, b"b"));
+        names.removed(1, b"a");
+        assert!(names.is_removed(1, b"a"));
+        assert!(!names.is_removed(2, b"a"));
+        names.named_again(1, b"a");
+        assert!(!names.is_removed(1, b"a"));
+        names.removed(2, b"b");
+        names.forget_dir(2);
+        assert!(!names.is_removed(2, b"b"));
+        assert_eq!(names.count, 0);
     }
 
     #[test]
     fn the_oldest_names_are_forgotten_past_the_bound() {
         let mut names = RemovedNames::default();
         for i in 0..=MAX_REMEMBERED {
-            names.removed(0, i.to_string().as_bytes());
+            names.removed(1, i.to_string().as_bytes());
         }
-        assert!(!names.is_removed(0, b"0"));
-        assert!(names.is_removed(0, b"1"));
-        assert!(names.is_removed(0, MAX_REMEMBERED.to_string().as_bytes()));
-        assert_eq!(names.names.len(), MAX_REMEMBERED);
+        assert!(!names.is_removed(1, b"0"));
+        assert!(names.is_removed(1, b"1"));
+        assert!(names.is_removed(1, MAX_REMEMBERED.to_string().as_bytes()));
+        assert_eq!(names.count, MAX_REMEMBERED);
     }
 
     #[test]
     fn a_name_removed_again_is_not_forgotten_for_its_first_removal() {
         let mut names = RemovedNames::default();
-        names.removed(0, b"a");
-        names.named_again(0, b"a");
+        names.removed(1, b"a");
+        names.named_again(1, b"a");
         for i in 0..MAX_REMEMBERED - 1 {
-            names.removed(0, i.to_string().as_bytes());
+            names.removed(1, i.to_string().as_bytes());
         }
-        names.removed(0, b"a");
+        names.removed(1, b"a");
         // Full: the next removal forgets the oldest live one ("0"), not "a",
         // whose first removal is older but was taken again.
-        names.removed(0, b"new");
-        assert!(names.is_removed(0, b"a"));
-        assert!(!names.is_removed(0, b"0"));
+        names.removed(1, b"new");
+        assert!(names.is_removed(1, b"a"));
+        assert!(!names.is_removed(1, b"0"));
     }
 }

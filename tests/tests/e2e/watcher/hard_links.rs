@@ -211,6 +211,82 @@ fn a_write_through_a_name_removed_while_open_reaches_the_other_name_unclosed() {
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
 
+/// The same, with the directory of the removed name renamed before the write:
+/// the write is named by the new path, which was never removed (found by a
+/// review: the removed names were first kept by path).
+#[test]
+fn a_write_through_a_removed_name_in_a_directory_renamed_since_reaches_the_other_name() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("d")).unwrap();
+    fs::write(fx.src.join("d/a"), "first version").unwrap();
+    fs::hard_link(fx.src.join("d/a"), fx.src.join("kept")).unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    let mut held = fs::OpenOptions::new()
+        .append(true)
+        .open(fx.src.join("d/a"))
+        .unwrap();
+    fs::remove_file(fx.src.join("d/a")).unwrap();
+    daemon.wait_idle();
+    fs::rename(fx.src.join("d"), fx.src.join("e")).unwrap();
+    daemon.wait_idle();
+    held.write_all(b", more after the removal").unwrap();
+    drop(held);
+    let arrived = poll_until(Duration::from_secs(10), || {
+        fs::read_to_string(fx.dst.join("kept")).is_ok_and(|k| k.ends_with("after the removal"))
+    });
+    assert!(
+        arrived,
+        "the file's other name was never synced: {:?}\n{}",
+        fs::read_to_string(fx.dst.join("kept")),
+        daemon.log()
+    );
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// A release swapped in (`rm -r site; mv site.new site`), then its files
+/// written, touched and renamed: the names removed with the old directory are
+/// not the new one's, so none of it is a full sync (found by a review: the
+/// removed names were first kept by path, and every later write to `site/*`
+/// was a full sync).
+#[test]
+fn files_of_a_directory_swapped_in_under_a_removed_ones_name_are_no_full_sync() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("site")).unwrap();
+    for name in ["index", "about"] {
+        fs::write(fx.src.join("site").join(name), "old").unwrap();
+    }
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    let whole_tree_runs = || daemon.log().matches("the whole tree").count();
+    let before = whole_tree_runs();
+    fs::create_dir(fx.src.join("site.new")).unwrap();
+    for name in ["index", "about"] {
+        fs::write(fx.src.join("site.new").join(name), "new").unwrap();
+    }
+    daemon.wait_idle();
+    fs::remove_dir_all(fx.src.join("site")).unwrap();
+    fs::rename(fx.src.join("site.new"), fx.src.join("site")).unwrap();
+    daemon.wait_idle();
+    let mut index = fs::OpenOptions::new()
+        .append(true)
+        .open(fx.src.join("site/index"))
+        .unwrap();
+    index.write_all(b", edited").unwrap();
+    drop(index);
+    fs::set_permissions(fx.src.join("site/about"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::rename(fx.src.join("site/about"), fx.src.join("site/contact")).unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert_eq!(
+        whole_tree_runs(),
+        before,
+        "a write to a file swapped in made a full sync:\n{}",
+        daemon.log()
+    );
+}
+
 /// Writes whose names are renamed before the daemon reads them (an atomic
 /// save: `.f.tmp` written, then renamed over `f`; a staging directory written
 /// and renamed; a file written and moved out of the tree) look, when read,
