@@ -143,9 +143,9 @@ impl FanWatcher {
             self.remember(object.clone(), place.clone());
         }
         let Place::Inside { watch, rel } = place else {
-            // Written through a name outside every tree: the file may have
-            // another name in one (a hard link).
-            if place == Place::Outside
+            // Written through a name outside every tree, or excluded from
+            // one: the file may have another name in a tree (a hard link).
+            if matches!(place, Place::Outside | Place::Excluded)
                 && !is_dir
                 && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_MODIFY | libc::FAN_ATTRIB) != 0
                 && let Some(object) = &event.object

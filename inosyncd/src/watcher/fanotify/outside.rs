@@ -17,7 +17,8 @@ pub(super) enum NameLinks {
 }
 
 impl FanWatcher {
-    /// A file was written through a name outside every tree. If it has other
+    /// A file was written through a name outside every tree (or excluded
+    /// from one: not mirrored, as good as outside). If it has other
     /// names, those in the trees (from the index, each checked to still be that
     /// file) changed. While the trees on its filesystem are being walked (at
     /// start, or again because the file got a name since the last walk: the

@@ -634,6 +634,43 @@ fn a_name_an_exclude_let_go_of_gets_the_writes_through_its_outside_name() {
     a_write_outside_arrives(&fx, &daemon, &outside.join("page"), "cache/page");
 }
 
+/// A file of the tree with another name in an excluded directory of the same
+/// tree (`keep/page` and `cache/page`, `/cache/` excluded), written through
+/// the excluded name: the mirrored name gets the write, as for a name outside
+/// every tree (found by a black-box attack: the write was dropped as
+/// excluded, and `wait` said idle).
+#[test]
+fn a_write_through_an_excluded_name_reaches_the_files_name_in_the_tree() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("keep")).unwrap();
+    fs::create_dir(fx.src.join("cache")).unwrap();
+    fs::write(fx.src.join("keep/page"), "version 1").unwrap();
+    fs::hard_link(fx.src.join("keep/page"), fx.src.join("cache/page")).unwrap();
+    let config = format!(
+        "delay = 0\ntargets = [\"{}/\"]\nexcludes = [\"/cache/\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\n",
+        fx.dst.display(),
+        fx.src.display()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+        return;
+    }
+    assert!(!fx.dst.join("cache").exists());
+    fs::write(
+        fx.src.join("cache/page"),
+        "version 2, written through the excluded name",
+    )
+    .unwrap();
+    let arrived = poll_until(Duration::from_secs(10), || {
+        fs::read_to_string(fx.dst.join("keep/page")).is_ok_and(|s| s.contains("version 2"))
+    });
+    assert!(arrived, "{}", daemon.log());
+    daemon.wait_idle();
+    assert!(!fx.dst.join("cache").exists());
+}
+
 /// The same, with the name renamed again before the daemon reads the move in
 /// (`mv ../release/page .page.tmp; mv .page.tmp page`, both read in one go:
 /// the daemon is stopped meanwhile): the file is known by its handle, not by a
