@@ -48,6 +48,9 @@ pub struct Pair {
     /// Moves seen since the last batch, in order (renamed on the target first).
     moves: Vec<Move>,
     pending_full: bool,
+    /// The paths pending with the full sync went first, listed: the full
+    /// sync itself is next (see [`Pair::start`]).
+    listed_before_full: bool,
     full_reason: FullReason,
     /// The first change of the running batch (for the replication lag).
     running_first_change: Option<Instant>,
@@ -106,6 +109,7 @@ impl Pair {
             made: BTreeSet::new(),
             moves: Vec::new(),
             pending_full: false,
+            listed_before_full: false,
             full_reason: FullReason::Initial,
             running_first_change: None,
             first_change: None,

@@ -51,6 +51,42 @@ fn same_size_rewrite_after_a_sync_always_arrives() {
     }
 }
 
+/// A same-size rewrite with its mtime kept (`cp -p`, `tar x`), pending when a
+/// full sync comes (`inosyncctl sync`, a lost event): a full sync compares
+/// size and mtime, and would find the file equal; it still arrives (found by
+/// a black-box attack: the full sync absorbed the listed path, and `wait` said
+/// idle with the old content on the target).
+#[test]
+fn a_same_size_rewrite_with_its_mtime_kept_survives_a_full_sync() {
+    use std::os::unix::fs::MetadataExt;
+    use std::time::{Duration, UNIX_EPOCH};
+    let fx = Fixture::new();
+    fs::write(fx.src.join("x"), "aaaa").unwrap();
+    let daemon = fx.start_toml(&fx.config("delay = 3600"));
+    daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
+    assert_eq!(fs::read_to_string(fx.dst.join("x")).unwrap(), "aaaa");
+    let mtime = fs::metadata(fx.src.join("x")).unwrap();
+    let kept = UNIX_EPOCH + Duration::new(mtime.mtime() as u64, mtime.mtime_nsec() as u32);
+    fs::write(fx.src.join("x"), "ZZZZ").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(fx.src.join("x"))
+        .unwrap()
+        .set_modified(kept)
+        .unwrap();
+    let pending = inosync_tests::poll_until(Duration::from_secs(10), || {
+        daemon.status()["watches"][0]["pending"] == 1
+    });
+    assert!(pending, "{}", daemon.status());
+    daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("x")).unwrap(),
+        "ZZZZ",
+        "{}",
+        daemon.log()
+    );
+}
+
 /// Many files written at once go in few batches, not one rsync per file.
 #[test]
 fn burst_is_coalesced() {

@@ -16,6 +16,18 @@ impl Pair {
         // Something appeared in (or left) the source: look at it again.
         self.empty_hold = false;
         if self.pending_full {
+            // A full sync compares sizes and mtimes: a file rewritten with
+            // both kept (`cp -p`, `tar x`) would not go. A listed path is
+            // compared whatever they are (`--ignore-times`): it is kept, and
+            // goes listed before the full sync (see `Pair::start`); not when
+            // the full sync compares contents, or is one for too many paths.
+            if self.full_reason != FullReason::TooManyPaths
+                && !self.compare_contents
+                && self.pending.len() < MAX_PENDING_PATHS
+                && !self.pending.contains(rel)
+            {
+                self.pending.insert(rel.to_vec());
+            }
             return;
         }
         if !self.pending.contains(rel) {
@@ -186,7 +198,10 @@ impl Pair {
         self.first_change.get_or_insert(now);
         self.empty_hold = false;
         self.pending_full = true;
-        self.pending.clear();
+        // The paths stay (see `record`), unless too many to list.
+        if self.full_reason == FullReason::TooManyPaths || self.pending.len() > MAX_PENDING_PATHS {
+            self.pending.clear();
+        }
         self.trees.clear();
         self.made.clear();
         self.moves.clear();
@@ -200,6 +215,8 @@ impl Pair {
     pub fn source_replaced(&mut self, now: Instant) {
         self.record_full(now, true, FullReason::SourceReplaced);
         self.compare_contents = true;
+        // Compared by content: the pending paths need not go listed first.
+        self.pending.clear();
     }
 }
 

@@ -87,24 +87,40 @@ impl Pair {
         self.stop = Some(run.stop);
         self.speed_in_use = run.speed;
         self.transfer = Some((now, run.progress));
-        let (held_failures, held_since) = if self.pending_full {
+        // A full sync compares sizes and mtimes, a listed path is compared
+        // whatever they are: the paths pending with a full sync go first,
+        // listed (the full sync then finds them equal and sends nothing of
+        // them again), and those recorded after that stay pending through the
+        // full sync, to go listed after it (found by a black-box attack: a
+        // same-size rewrite with its mtime kept, pending when `inosyncctl
+        // sync` or a lost event made a full sync, never arrived).
+        let listed_first = self.pending_full
+            && !self.listed_before_full
+            && !self.compare_contents
+            && !self.pending.is_empty();
+        let full = self.pending_full && !listed_first;
+        let (held_failures, held_since) = if full {
             self.held.take_all()
         } else {
             self.held.take_due(now)
         };
-        let mut paths = std::mem::take(&mut self.pending);
-        if !self.pending_full {
+        let mut paths = if full {
+            std::collections::BTreeSet::new()
+        } else {
+            std::mem::take(&mut self.pending)
+        };
+        if !full {
             paths.extend(held_failures.keys().cloned());
         }
         let moves = std::mem::take(&mut self.moves);
         let trees = std::mem::take(&mut self.trees);
         let made = std::mem::take(&mut self.made);
         let batch = Batch {
-            full: self.pending_full,
+            full,
             paths: paths.into_iter().collect(),
             held_failures,
-            moves: if self.pending_full { Vec::new() } else { moves },
-            trees: if self.pending_full {
+            moves: if full { Vec::new() } else { moves },
+            trees: if full {
                 Vec::new()
             } else {
                 trees.into_iter().collect()
@@ -112,7 +128,7 @@ impl Pair {
             // Walked only once the writes paused: a tree still being filled
             // (a copy longer than `MADE_MAX_WAIT`) would be walked with its
             // files half written and its later ones sent twice; it is listed.
-            made: if self.pending_full || !self.quiet(now) {
+            made: if full || !self.quiet(now) {
                 Vec::new()
             } else {
                 crate::listed_paths::topmost(made.into_iter().collect())
@@ -122,14 +138,27 @@ impl Pair {
             // sweeps them only when it finds the target full (`rsync::run`).
             sweep: self.leftovers.take(),
         };
-        self.pending_full = false;
+        if listed_first {
+            self.listed_before_full = true;
+        } else if full {
+            self.pending_full = false;
+            self.listed_before_full = false;
+        }
         // The batch's oldest change: its pending paths' or a retried held
-        // path's, whichever happened first.
-        self.running_first_change = match (self.first_change.take(), held_since) {
+        // path's, whichever happened first. What stays pending (the full sync
+        // after its listed paths, the paths after it) is as old as it was.
+        let first_change = if self.pending_full || !self.pending.is_empty() {
+            self.first_change
+        } else {
+            self.first_change.take()
+        };
+        self.running_first_change = match (first_change, held_since) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b).or(Some(now)),
         };
-        self.urgent = false;
+        // A full sync asked for at once (`inosyncctl sync`) stays so after
+        // its listed paths.
+        self.urgent &= self.pending_full;
         tracing::trace!(
             "{}: batch of {:?}, trees {:?}, moves {:?}",
             self.destination,

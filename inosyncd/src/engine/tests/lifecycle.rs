@@ -250,9 +250,13 @@ async fn an_empty_root_deletes_nothing_until_something_appears() {
     assert_eq!(h.started(), 2, "retried while the source is still empty");
     std::fs::write(h.root(0).join("new"), "x").expect("write");
     h.change(0, "new").await;
+    // The new path goes listed first, then the held full sync.
     assert_eq!(h.started(), 3);
-    assert!(!h.job(2).delete_nothing);
-    assert_eq!(paths(&h.job(2)), None);
+    assert_eq!(paths(&h.job(2)), Some(vec!["new".to_string()]));
+    h.finish(2, synced()).await;
+    assert_eq!(h.started(), 4);
+    assert!(!h.job(3).delete_nothing);
+    assert_eq!(paths(&h.job(3)), None);
 }
 
 /// Files that arrive while the guarded full sync runs (their events recorded

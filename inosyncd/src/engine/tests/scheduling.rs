@@ -178,8 +178,13 @@ async fn overflow_turns_the_next_batch_into_a_full_sync() {
     h.change(0, "a").await;
     h.inject(vec![Change::Everything { watch: 0 }]).await;
     h.advance(secs(1)).await;
+    // The path pending with it goes first, listed (compared whatever its size
+    // and mtime, which a full sync would not do), then the full sync, at once.
     assert_eq!(h.started(), 1);
-    assert_eq!(paths(&h.job(0)), None);
+    assert_eq!(paths(&h.job(0)), Some(vec!["a".to_string()]));
+    h.finish(0, synced()).await;
+    assert_eq!(h.started(), 2);
+    assert_eq!(paths(&h.job(1)), None);
 }
 
 #[tokio::test(start_paused = true)]
