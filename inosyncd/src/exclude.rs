@@ -150,6 +150,18 @@ impl ExcludeSet {
         self.matches(rel, is_dir)
     }
 
+    /// Whether some pattern matches directories only (written with a trailing
+    /// `/`): then a name's kind decides whether it is excluded.
+    pub fn has_dir_only(&self) -> bool {
+        !self.dirs.is_empty()
+    }
+
+    /// Whether `rel` is excluded as a directory and not as anything else: a
+    /// file there is mirrored, a directory is not.
+    pub fn hides_dir_only(&self, rel: &[u8]) -> bool {
+        self.matches(rel, true) && !self.matches(rel, false)
+    }
+
     /// Whether `rel` itself matches, without looking at its ancestors: enough when
     /// the ancestors are known not to be excluded, as when scanning a tree.
     pub fn matches(&self, rel: &[u8], is_dir: bool) -> bool {

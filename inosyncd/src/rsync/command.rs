@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use super::job::Job;
+use crate::exclude::ExcludeSet;
 
 /// How a transfer of listed paths reads them: as arguments below the source
 /// (`--relative`, see `listing`), or on stdin, one a line or, when `nul`,
@@ -277,7 +278,12 @@ impl Job {
     pub fn take_missing(&mut self) -> Vec<Vec<u8>> {
         match self.paths.take() {
             Some(paths) => {
-                let (present, missing) = super::deletions::split_missing(&self.source, paths);
+                let (present, missing) = match ExcludeSet::new(&self.excludes) {
+                    Ok(excludes) => {
+                        super::deletions::split_missing_or_hidden(&self.source, paths, &excludes)
+                    }
+                    Err(_) => super::deletions::split_missing(&self.source, paths),
+                };
                 self.paths = Some(present);
                 missing
             }

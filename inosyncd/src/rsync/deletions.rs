@@ -11,24 +11,57 @@
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+use crate::exclude::ExcludeSet;
 
 /// Splits listed paths into those that exist in the source now (transferred)
 /// and those that do not (deleted on the target). A path that cannot be looked
 /// at for another reason (permission, a name too long) counts as existing:
 /// rsync then says what is wrong with it.
 pub fn split_missing(root: &Path, paths: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    split(root, paths, None)
+}
+
+/// [`split_missing`], and a path that is now a directory hidden by a
+/// directory-only exclude (`/cache/`: a file `cache` replaced by a directory)
+/// counts as missing too: rsync's sender skips it, so listed it would leave
+/// the target's old file; the deletion run deletes that, as a full sync's
+/// `--delete` would (the exclude, which comes first, keeps the directory from
+/// being sent, and protects a directory the target holds there). Found by a
+/// black-box attack.
+pub fn split_missing_or_hidden(
+    root: &Path,
+    paths: Vec<Vec<u8>>,
+    excludes: &ExcludeSet,
+) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    split(root, paths, Some(excludes))
+}
+
+fn split(
+    root: &Path,
+    paths: Vec<Vec<u8>>,
+    excludes: Option<&ExcludeSet>,
+) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let root_fd = crate::listed_paths::open_dir(root);
+    let excludes = excludes.filter(|e| e.has_dir_only());
     let mut present = Vec::with_capacity(paths.len());
     let mut missing = Vec::new();
     for path in paths {
-        let errno = match &root_fd {
-            Some(fd) => crate::listed_paths::lstat_mode(fd, &path).err(),
+        let mode = match &root_fd {
+            Some(fd) => crate::listed_paths::lstat_mode(fd, &path),
             None => std::fs::symlink_metadata(root.join(OsStr::from_bytes(&path)))
-                .err()
-                .and_then(|e| e.raw_os_error()),
+                .map(|m| m.mode())
+                .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO)),
         };
-        let gone = matches!(errno, Some(libc::ENOENT | libc::ENOTDIR));
+        let gone = match mode {
+            Err(errno) => matches!(errno, libc::ENOENT | libc::ENOTDIR),
+            Ok(mode) => {
+                mode & libc::S_IFMT == libc::S_IFDIR
+                    && excludes.is_some_and(|e| e.hides_dir_only(&path))
+            }
+        };
         if gone {
             missing.push(path);
         } else {
@@ -123,6 +156,22 @@ mod tests {
                 "/n\nl/- dash /***",
             ]
         );
+    }
+
+    #[test]
+    fn a_directory_a_directory_only_exclude_hides_counts_as_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("cache")).unwrap();
+        std::fs::create_dir(dir.path().join("kept")).unwrap();
+        std::fs::write(dir.path().join("tmp"), "a file").unwrap();
+        let excludes = ExcludeSet::new(&["/cache/".to_string(), "tmp/".to_string()]).unwrap();
+        let (present, missing) = split_missing_or_hidden(
+            dir.path(),
+            vec![b"cache".to_vec(), b"kept".to_vec(), b"tmp".to_vec()],
+            &excludes,
+        );
+        assert_eq!(present, [b"kept".to_vec(), b"tmp".to_vec()]);
+        assert_eq!(missing, [b"cache".to_vec()]);
     }
 
     #[test]

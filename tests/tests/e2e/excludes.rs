@@ -159,3 +159,47 @@ fn a_source_entry_named_like_the_partial_directory_is_never_mirrored() {
         );
     }
 }
+
+/// A mirrored file replaced by a directory that a directory-only pattern
+/// excludes (`/cache/`, `tmp/`): the target's file goes, as rsync's own
+/// `--delete` would delete it (the pattern does not protect a file), and the
+/// directory is never sent; a directory of the target under that name stays
+/// (found by a black-box attack: the file stayed, and `wait` said idle).
+#[test]
+fn a_file_replaced_by_an_excluded_directory_leaves_the_mirror() {
+    let fx = Fixture::new();
+    fs::create_dir_all(fx.src.join("sub")).unwrap();
+    fs::write(fx.src.join("cache"), "a file, mirrored").unwrap();
+    fs::write(fx.src.join("sub/tmp"), "a file, mirrored").unwrap();
+    let config = format!(
+        "delay = 0\ntargets = [\"{}/\"]\nexcludes = [\"/cache/\", \"tmp/\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\n",
+        fx.dst.display(),
+        fx.src.display()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    assert!(fx.dst.join("cache").is_file());
+    assert!(fx.dst.join("sub/tmp").is_file());
+    // Paused, so the removal and the directory are seen by one batch.
+    daemon.ctl_ok(&["pause"]);
+    fs::remove_file(fx.src.join("cache")).unwrap();
+    fs::remove_file(fx.src.join("sub/tmp")).unwrap();
+    fs::create_dir(fx.src.join("cache")).unwrap();
+    fs::write(fx.src.join("cache/inside"), "excluded").unwrap();
+    fs::create_dir(fx.src.join("sub/tmp")).unwrap();
+    daemon.ctl_ok(&["resume"]);
+    daemon.wait_idle();
+    assert!(
+        !fx.dst.join("cache").exists() && !fx.dst.join("sub/tmp").exists(),
+        "cache: {:?}, sub/tmp: {:?}\n{}",
+        fs::symlink_metadata(fx.dst.join("cache")).map(|m| m.file_type()),
+        fs::symlink_metadata(fx.dst.join("sub/tmp")).map(|m| m.file_type()),
+        daemon.log()
+    );
+    let out = daemon.ctl(&["verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
