@@ -207,11 +207,12 @@ struct Row {
 impl Row {
     fn new(watch: &WatchStatus, target: &TargetStatus) -> Row {
         let name = watch_name(watch);
+        let path = shown(&watch.path);
         Row {
-            path: watch.path.clone(),
-            marks: name[watch.path.len()..].to_string(),
+            marks: name[path.len()..].to_string(),
+            path,
             watch: name,
-            destination: target.destination.clone(),
+            destination: shown(&target.destination),
             state: match target.failures {
                 0 => state(target, false),
                 1 => format!("{}\n1 failure", state(target, false)),
@@ -230,7 +231,7 @@ impl Row {
 /// One watch, every field, errors whole (`status PATH`).
 pub fn render_watch(status: &Status, watch: &WatchStatus) -> String {
     let mut out = header(status, None);
-    out.push_str(&format!("\nwatch {}\n", watch.path));
+    out.push_str(&format!("\nwatch {}\n", shown(&watch.path)));
     let mut line = |key: &str, value: String| out.push_str(&format!("  {key:<16}{value}\n"));
     line("remote path", format!("{:?}", watch.remote_path));
     line("origin", source(watch.origin).to_string());
@@ -261,7 +262,7 @@ pub fn render_watch(status: &Status, watch: &WatchStatus) -> String {
         line("source missing", missing.clone());
     }
     for target in &watch.targets {
-        out.push_str(&format!("\n  target {}\n", target.destination));
+        out.push_str(&format!("\n  target {}\n", shown(&target.destination)));
         let mut line = |key: &str, value: String| out.push_str(&format!("    {key:<14}{value}\n"));
         line("state", state(target, true).replace('\n', ", "));
         line("pending", target.pending.to_string());
@@ -274,7 +275,7 @@ pub fn render_watch(status: &Status, watch: &WatchStatus) -> String {
             line("last error", error.replace('\n', "\n                  "));
         }
         for held in &target.held {
-            line("held", format!("{}: {}", held.path, held.reason));
+            line("held", format!("{}: {}", shown(&held.path), held.reason));
         }
     }
     out
@@ -327,7 +328,7 @@ pub fn watched(watch: &WatchStatus) -> String {
 
 /// The watch's path with what is special about it underneath.
 pub(crate) fn watch_name(watch: &WatchStatus) -> String {
-    let mut name = watch.path.clone();
+    let mut name = shown(&watch.path);
     if watch.origin == Source::Runtime {
         name.push_str(" (runtime)");
     }
@@ -368,14 +369,31 @@ pub(crate) fn last_error(target: &TargetStatus) -> String {
     }
     match target.held.as_slice() {
         [] => String::new(),
-        [one] => format!("held: {}: {}", one.path, one.reason),
+        [one] => format!("held: {}: {}", shown(&one.path), one.reason),
         [first, rest @ ..] => format!(
             "{} paths held; {}: {}",
             rest.len() + 1,
-            first.path,
+            shown(&first.path),
             first.reason
         ),
     }
+}
+
+/// A path as the table shows it: a control character (a newline in a name)
+/// escaped (`\n`), so that one row stays one row; `--json` has it as it is.
+pub(crate) fn shown(path: &str) -> String {
+    if !path.chars().any(char::is_control) {
+        return path.to_string();
+    }
+    path.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -388,5 +406,11 @@ mod tests {
         assert_eq!(seconds(9.96), "10.0 s");
         assert_eq!(seconds(12.4), "12 s");
         assert_eq!(seconds(0.0), "0 s");
+    }
+
+    #[test]
+    fn a_newline_in_a_path_keeps_its_row_on_one_line() {
+        assert_eq!(shown("/srv/a\nb\tc"), "/srv/a\\nb\\tc");
+        assert_eq!(shown("/srv/blog é"), "/srv/blog é");
     }
 }

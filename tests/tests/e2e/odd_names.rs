@@ -27,3 +27,32 @@ fn odd_names_sync_both_ways() {
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// A watch whose path holds a newline: `status` keeps its row on one line
+/// (the newline shown as `\n`), and `--json` has the path as it is (found by
+/// a black-box attack: the row broke across lines).
+#[test]
+fn a_watch_path_with_a_newline_keeps_its_status_row_on_one_line() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+    let odd = fx.path("two\nlines -");
+    fs::create_dir(&odd).unwrap();
+    let odd_dst = fx.path("odd-mirror");
+    fs::create_dir(&odd_dst).unwrap();
+    let odd_text = odd.to_str().unwrap();
+    let target = format!("{}/", odd_dst.display());
+    daemon.ctl_ok(&["add", odd_text, "--target", &target, "--remote-path", ""]);
+    daemon.wait_idle();
+    let table = daemon.ctl_ok(&["status"]);
+    assert!(table.contains("two\\nlines -"), "{table}");
+    assert!(!table.lines().any(|l| l.starts_with("lines -")), "{table}");
+    let json = daemon.status();
+    let paths: Vec<&str> = json["watches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["path"].as_str())
+        .collect();
+    assert!(paths.contains(&odd_text), "{json}");
+}
