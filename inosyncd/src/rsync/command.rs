@@ -161,6 +161,9 @@ impl Job {
             // `--sockopts` of the user's comes later and replaces it.
             argv.push("--sockopts=TCP_NODELAY".into());
         }
+        if let Some(rule) = super::leftovers::partial_name_rule(&self.extra) {
+            argv.push(rule.into());
+        }
         for pattern in &self.excludes {
             argv.push(format!("--exclude={pattern}").into());
         }
@@ -410,8 +413,8 @@ mod tests {
             argv,
             "/usr/bin/rsync --archive --secluded-args --mkpath --partial-dir=.inosync-partial \
              --info=stats1,progress2 --delete --delete-delay '--filter=R .inosync-partial/' \
-             --modify-window=-1 --bwlimit=500 --timeout=600 --exclude=/cache/ '--rsh=ssh -p 22' \
-             /srv/blog/ backup@m1:/srv/blog/"
+             --modify-window=-1 --bwlimit=500 --timeout=600 '--filter=-s .inosync-partial' \
+             --exclude=/cache/ '--rsh=ssh -p 22' /srv/blog/ backup@m1:/srv/blog/"
         );
     }
 

@@ -113,6 +113,21 @@ pub fn partial_dir_rule() -> String {
     format!("--filter=-p {PARTIAL_DIR}/")
 }
 
+/// The rule that keeps any source entry named like the partial directory
+/// from being sent, first of all (`-s`: the sender's side; the receiver's
+/// partial directories keep rsync's own rules). rsync's own rule matches
+/// directories only: a symlink of that name (`d/.inosync-partial ->
+/// /etc`) was mirrored, and rsync then took files behind it for partial
+/// files, and changed or moved them, outside the mirror (found by a
+/// black-box attack). On the target, a link of that name is no directory:
+/// rsync's rule does not protect it, and a full sync deletes it. `None` when
+/// the run keeps no partial directory, or for a name of the user's that a
+/// rule would read as a pattern.
+pub fn partial_name_rule(extra: &[String]) -> Option<String> {
+    let name = partial_dir_name(extra)?;
+    (!name.contains(['*', '?', '[', '\\'])).then(|| format!("--filter=-s {name}"))
+}
+
 /// The rule that lets a `--delete` run remove stale partial directories on the
 /// receiver (rsync's own rule, added last, would protect them).
 pub fn risk_partial_dirs() -> String {

@@ -5,6 +5,7 @@
 
 mod layout;
 mod own_files;
+mod planted;
 mod roots;
 
 use std::fs;

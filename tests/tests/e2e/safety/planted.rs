@@ -1,0 +1,54 @@
+//! Names a writer of the source plants for rsync to follow on the target.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+
+use inosync_tests::{Fixture, assert_trees_equal};
+
+/// A symlink in the source named like rsync's partial directory
+/// (`d/.inosync-partial -> /outside`): rsync's own rule for that name matches
+/// directories only, so the link was mirrored, and the next transfer of
+/// `d/victim` took `/outside/victim` for its partial file, through the link:
+/// it got the source file's mode (with `sandbox = "off"` it was moved into
+/// the mirror). Never mirrored now, and a link of that name on the target is
+/// deleted by the next full sync (found by a black-box attack).
+#[test]
+fn a_symlink_named_like_the_partial_directory_is_never_mirrored_nor_followed() {
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("victim"), "outside file").unwrap();
+    fs::set_permissions(outside.join("victim"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::create_dir(fx.src.join("d")).unwrap();
+    let big = |seed: u8| -> Vec<u8> {
+        (0..3 << 20)
+            .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ seed)
+            .collect()
+    };
+    fs::write(fx.src.join("d/victim"), big(1)).unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    symlink(&outside, fx.src.join("d/.inosync-partial")).unwrap();
+    daemon.wait_idle();
+    assert!(
+        fs::symlink_metadata(fx.dst.join("d/.inosync-partial")).is_err(),
+        "the link was mirrored\n{}",
+        daemon.log()
+    );
+    fs::write(fx.src.join("d/victim"), big(2)).unwrap();
+    fs::set_permissions(fx.src.join("d/victim"), fs::Permissions::from_mode(0o666)).unwrap();
+    daemon.wait_idle();
+    let victim = fs::metadata(outside.join("victim")).unwrap();
+    assert_eq!(victim.mode() & 0o7777, 0o644, "{}", daemon.log());
+    assert_eq!(fs::read(outside.join("victim")).unwrap(), b"outside file");
+    assert_eq!(fs::read(fx.dst.join("d/victim")).unwrap(), big(2));
+    // One planted on the target (by whoever may write there) goes with the
+    // next full sync.
+    symlink(&outside, fx.dst.join("d/.inosync-partial")).unwrap();
+    daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
+    assert!(fs::symlink_metadata(fx.dst.join("d/.inosync-partial")).is_err());
+    fs::remove_file(fx.src.join("d/.inosync-partial")).unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert_eq!(fs::read(outside.join("victim")).unwrap(), b"outside file");
+}
