@@ -45,6 +45,8 @@ impl Engine {
         let interval_changed = new.full_sync_interval != self.config.full_sync_interval
             || new.verify_interval != self.config.verify_interval;
         self.config = new;
+        // The places the local targets lead to now are the ones meant.
+        self.policy.forget_targets();
         if interval_changed {
             self.reset_periodic_full_sync();
         }

@@ -80,7 +80,24 @@ impl Launcher {
                 .map(PathBuf::as_path)
                 .chain(std::iter::once(job.source.as_path()));
             match check_destination_now(&job.destination, trees) {
-                Ok(resolved) => Some(resolved),
+                Ok(resolved) => {
+                    if let Some(first) = self
+                        .policy
+                        .moved_target(&job.destination, &resolved)
+                        .filter(|_| !crate::config::layout::checks_disabled_for_a_test())
+                    {
+                        return Launched::Refused(format!(
+                            "the target {} now leads to {}, not to {} as when it was first \
+                             written to (a symlink put in its place or above it?): nothing \
+                             written there; `inosyncctl reload` (or a restart) takes the new \
+                             place if it is meant",
+                            job.destination,
+                            resolved.display(),
+                            first.display()
+                        ));
+                    }
+                    Some(resolved)
+                }
                 Err(e) => return Launched::Refused(e.to_string()),
             }
         } else {

@@ -4,9 +4,10 @@
 //! from the starting itself (`launch.rs`) because every job carries it
 //! (`job.rs`), and the starting reads the job.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::sandbox::Mode;
 
@@ -23,6 +24,9 @@ pub struct Policy {
     pub(super) ssh_dir: Option<PathBuf>,
     /// The daemon's control socket, marked on every child (`left_running`).
     pub(super) owner: Option<OsString>,
+    /// Where each local target resolved when it was first written to (see
+    /// [`Policy::moved_target`]), until a reload.
+    targets: Mutex<HashMap<String, PathBuf>>,
 }
 
 impl Policy {
@@ -50,13 +54,42 @@ impl Policy {
             required: mode == Mode::Required,
             ssh_dir,
             owner: None,
+            targets: Mutex::default(),
         })
+    }
+
+    /// Where the local target `destination` resolved when it was first
+    /// written to, when it resolves to `resolved` now, somewhere else (the
+    /// mirror's directory, or one above it, replaced by a symlink: rsync would
+    /// write, and delete, wherever it leads); remembers it otherwise. A reload
+    /// forgets them ([`Policy::forget_targets`]): an administrator who moved a
+    /// mirror on purpose says so. Found by a black-box attack.
+    pub(super) fn moved_target(&self, destination: &str, resolved: &Path) -> Option<PathBuf> {
+        let mut known = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        match known.get(destination) {
+            Some(first) if first != resolved => Some(first.clone()),
+            Some(_) => None,
+            None => {
+                known.insert(destination.to_string(), resolved.to_path_buf());
+                None
+            }
+        }
+    }
+
+    /// Forgets where the local targets resolved (a reload: the places they
+    /// lead to now are the ones meant).
+    pub fn forget_targets(&self) {
+        self.targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Marks every child with `owner`, the daemon's control socket, so that a
     /// restart can stop what a killed daemon left running.
-    pub fn owned_by(self, owner: Option<OsString>) -> Policy {
-        Policy { owner, ..self }
+    pub fn owned_by(mut self, owner: Option<OsString>) -> Policy {
+        self.owner = owner;
+        self
     }
 
     /// The Landlock ABI children are confined with, if they are.

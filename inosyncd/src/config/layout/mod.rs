@@ -48,7 +48,7 @@ struct Owner {
 
 /// Debug builds only: `INOSYNC_TEST_NO_LAYOUT_CHECK` lets a test start a layout
 /// these checks would refuse, to prove the sandbox holds on its own.
-fn checks_disabled_for_a_test() -> bool {
+pub fn checks_disabled_for_a_test() -> bool {
     cfg!(debug_assertions) && std::env::var_os("INOSYNC_TEST_NO_LAYOUT_CHECK").is_some()
 }
 

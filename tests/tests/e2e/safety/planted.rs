@@ -52,3 +52,44 @@ fn a_symlink_named_like_the_partial_directory_is_never_mirrored_nor_followed() {
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
     assert_eq!(fs::read(outside.join("victim")).unwrap(), b"outside file");
 }
+
+/// The mirror's directory replaced by a symlink while the daemon runs
+/// (`mv mirror x; ln -s /other mirror`): nothing is written or deleted where
+/// it leads; the run is refused, naming both places, until a reload or a
+/// restart (found by a black-box attack: `/other`'s files were deleted and
+/// the source copied there).
+#[test]
+fn a_mirror_replaced_by_a_symlink_is_not_written_through() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("first"), "1").unwrap();
+    let other = fx.path("other");
+    fs::create_dir(&other).unwrap();
+    fs::write(other.join("precious"), "not the mirror's").unwrap();
+    let config = format!(
+        "delay = 0\ntargets = [\"{}/\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\n",
+        fx.dst.display(),
+        fx.src.display()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    fs::rename(&fx.dst, fx.path("mirror.old")).unwrap();
+    symlink(&other, &fx.dst).unwrap();
+    fs::write(fx.src.join("second"), "2").unwrap();
+    let out = daemon.ctl(&["sync", "--wait", "--timeout", "5"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        fs::read_to_string(other.join("precious")).unwrap(),
+        "not the mirror's"
+    );
+    assert!(!other.join("first").exists() && !other.join("second").exists());
+    let status = daemon.status();
+    let error = status["watches"][0]["targets"][0]["last_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(error.contains("now leads to"), "{status}");
+    // Meant: a reload takes the new place.
+    daemon.ctl_ok(&["reload"]);
+    daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
+    assert_eq!(fs::read_to_string(other.join("second")).unwrap(), "2");
+}
