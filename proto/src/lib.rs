@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a request or response changes shape, so that a client talking to a
 /// daemon of another release can warn instead of failing with an opaque decode error.
-pub const PROTOCOL_VERSION: u32 = 9;
+pub const PROTOCOL_VERSION: u32 = 10;
 
 /// The largest frame either side accepts: a bogus length prefix must not make the
 /// daemon allocate more than this.

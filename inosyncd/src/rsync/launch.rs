@@ -57,6 +57,34 @@ pub enum Launched {
 }
 
 impl Launcher {
+    /// Where `job`'s local target leads now, checked: refused when it leads
+    /// into a watched tree, or elsewhere than where it led when first written
+    /// to (see `Policy::moved_target`). Every child and the local renames ask
+    /// before they touch it.
+    pub fn local_target_now(&self, job: &Job) -> Result<PathBuf, String> {
+        let trees = self
+            .roots
+            .iter()
+            .map(PathBuf::as_path)
+            .chain(std::iter::once(job.source.as_path()));
+        let resolved = check_destination_now(&job.destination, trees).map_err(|e| e.to_string())?;
+        if let Some(first) = self
+            .policy
+            .moved_target(&job.destination, &resolved)
+            .filter(|_| !crate::config::layout::checks_disabled_for_a_test())
+        {
+            return Err(format!(
+                "the target {} now leads to {}, not to {} as when it was first written to \
+                 (a symlink put in its place or above it?): nothing written there; \
+                 `inosyncctl reload` (or a restart) takes the new place if it is meant",
+                job.destination,
+                resolved.display(),
+                first.display()
+            ));
+        }
+        Ok(resolved)
+    }
+
     /// Starts `argv` for `job` (its stdin piped when `list` is given, to be
     /// written by the caller), or says why it was not started. `label` names
     /// the watch and target in log lines.
@@ -74,31 +102,9 @@ impl Launcher {
         }
         let local = is_local_target(&job.destination);
         let target = if local && kind != Kind::RemoteShell {
-            let trees = self
-                .roots
-                .iter()
-                .map(PathBuf::as_path)
-                .chain(std::iter::once(job.source.as_path()));
-            match check_destination_now(&job.destination, trees) {
-                Ok(resolved) => {
-                    if let Some(first) = self
-                        .policy
-                        .moved_target(&job.destination, &resolved)
-                        .filter(|_| !crate::config::layout::checks_disabled_for_a_test())
-                    {
-                        return Launched::Refused(format!(
-                            "the target {} now leads to {}, not to {} as when it was first \
-                             written to (a symlink put in its place or above it?): nothing \
-                             written there; `inosyncctl reload` (or a restart) takes the new \
-                             place if it is meant",
-                            job.destination,
-                            resolved.display(),
-                            first.display()
-                        ));
-                    }
-                    Some(resolved)
-                }
-                Err(e) => return Launched::Refused(e.to_string()),
+            match self.local_target_now(job) {
+                Ok(resolved) => Some(resolved),
+                Err(why) => return Launched::Refused(why),
             }
         } else {
             None

@@ -87,6 +87,54 @@ fn a_same_size_rewrite_with_its_mtime_kept_survives_a_full_sync() {
     );
 }
 
+/// A directory swapped for another with the same sizes and mtimes (a
+/// reproducible build: `rm -r out; mv out.new out`) while a full sync is
+/// pending: the full sync would find every file equal; the swapped tree is
+/// still sent again whole (found by a review: the trees recorded beside a
+/// full sync were dropped).
+#[test]
+fn a_tree_swapped_in_with_the_same_sizes_and_mtimes_survives_a_full_sync() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let then = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    let build = |dir: &std::path::Path, text: &str| {
+        fs::create_dir_all(dir.join("sub")).unwrap();
+        for name in ["f", "sub/g"] {
+            fs::write(dir.join(name), text).unwrap();
+            fs::File::options()
+                .write(true)
+                .open(dir.join(name))
+                .unwrap()
+                .set_modified(then)
+                .unwrap();
+        }
+    };
+    let fx = Fixture::new();
+    build(&fx.src.join("out"), "aaaa");
+    // Traced: each change the daemon records is logged ("change: ").
+    let daemon = fx.start_toml_with_env(&fx.simple_config(""), &[("RUST_LOG", "trace")]);
+    daemon.wait_idle();
+    build(&fx.path("out.new"), "bbbb");
+    daemon.ctl_ok(&["pause"]);
+    daemon.ctl_ok(&["sync"]);
+    let changes = || daemon.log().matches("change: ").count();
+    let before = changes();
+    fs::remove_dir_all(fx.src.join("out")).unwrap();
+    fs::rename(fx.path("out.new"), fx.src.join("out")).unwrap();
+    // The swap read (the removal and the arrival) while the full sync waits.
+    let seen = inosync_tests::poll_until(Duration::from_secs(10), || changes() >= before + 2);
+    assert!(seen, "{}", daemon.log());
+    daemon.ctl_ok(&["resume"]);
+    daemon.wait_idle();
+    for name in ["out/f", "out/sub/g"] {
+        assert_eq!(
+            fs::read_to_string(fx.dst.join(name)).unwrap(),
+            "bbbb",
+            "{name}\n{}",
+            daemon.log()
+        );
+    }
+}
+
 /// Many files written at once go in few batches, not one rsync per file.
 #[test]
 fn burst_is_coalesced() {

@@ -21,8 +21,7 @@ impl Pair {
             // compared whatever they are (`--ignore-times`): it is kept, and
             // goes listed before the full sync (see `Pair::start`); not when
             // the full sync compares contents, or is one for too many paths.
-            if self.full_reason != FullReason::TooManyPaths
-                && !self.compare_contents
+            if self.keeps_paths_beside_full()
                 && self.pending.len() < MAX_PENDING_PATHS
                 && !self.pending.contains(rel)
             {
@@ -46,9 +45,33 @@ impl Pair {
     /// listed, and compared as a whole tree (deletions included).
     pub fn record_tree(&mut self, rel: &[u8], now: Instant) {
         self.record(rel, now);
-        if !self.pending_full {
+        // Kept beside a full sync too: a tree swapped in with the old one's
+        // sizes and mtimes (a reproducible build) is sent again whole only
+        // as a tree (found by a review).
+        if !self.pending_full || self.keeps_paths_beside_full() {
             self.trees.insert(rel.to_vec());
         }
+    }
+
+    /// Whether paths recorded while a full sync is pending are kept, to go
+    /// listed before it (see `record`).
+    fn keeps_paths_beside_full(&self) -> bool {
+        self.full_reason != FullReason::TooManyPaths && !self.compare_contents
+    }
+
+    /// A move recorded while a full sync is pending: its two places go
+    /// listed before the full sync, the new one compared as a tree (not
+    /// renamed: the full sync after it transfers anyway). Kept so that a
+    /// full sync that deletes nothing (`delete = "running"`) still leaves no
+    /// old name, and a tree moved in with the same sizes and mtimes arrives.
+    fn record_move_beside_full(&mut self, m: &Move) {
+        if !self.keeps_paths_beside_full() || self.pending.len() >= MAX_PENDING_PATHS {
+            return;
+        }
+        for path in [&m.from, &m.to].into_iter().chain(&m.fallback) {
+            self.pending.insert(path.clone());
+        }
+        self.trees.insert(m.to.clone());
     }
 
     /// A directory was made: listed, and remembered as new (see
@@ -76,6 +99,11 @@ impl Pair {
         self.leftovers.reroot(from, to);
         self.empty_hold = false;
         if self.pending_full {
+            self.record_move_beside_full(&Move {
+                from: from.to_vec(),
+                to: to.to_vec(),
+                fallback: implied,
+            });
             return;
         }
         let below =
@@ -198,13 +226,16 @@ impl Pair {
         self.first_change.get_or_insert(now);
         self.empty_hold = false;
         self.pending_full = true;
-        // The paths stay (see `record`), unless too many to list.
-        if self.full_reason == FullReason::TooManyPaths || self.pending.len() > MAX_PENDING_PATHS {
-            self.pending.clear();
+        // The paths, trees and moves stay, to go listed before it (see
+        // `record`), unless too many to list.
+        for m in std::mem::take(&mut self.moves) {
+            self.record_move_beside_full(&m);
         }
-        self.trees.clear();
+        if !self.keeps_paths_beside_full() || self.pending.len() > MAX_PENDING_PATHS {
+            self.pending.clear();
+            self.trees.clear();
+        }
         self.made.clear();
-        self.moves.clear();
         self.urgent |= urgent;
     }
 
@@ -217,6 +248,7 @@ impl Pair {
         self.compare_contents = true;
         // Compared by content: the pending paths need not go listed first.
         self.pending.clear();
+        self.trees.clear();
     }
 }
 

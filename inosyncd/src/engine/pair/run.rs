@@ -113,7 +113,13 @@ impl Pair {
             paths.extend(held_failures.keys().cloned());
         }
         let moves = std::mem::take(&mut self.moves);
-        let trees = std::mem::take(&mut self.trees);
+        // A full sync leaves the trees recorded beside it pending, to go
+        // after it, as its paths (see `record_tree`).
+        let trees = if full {
+            Default::default()
+        } else {
+            std::mem::take(&mut self.trees)
+        };
         let made = std::mem::take(&mut self.made);
         let batch = Batch {
             full,
@@ -278,6 +284,14 @@ impl Pair {
     }
 
     fn synced(&mut self, batch: &Batch) {
+        if !batch.full && self.pending_full && self.failures > 0 {
+            // The paths that go before a full sync that failed arrived; the
+            // full sync is still owed, and keeps its backoff (found by a
+            // review: each listed run reset it, and a full sync that kept
+            // failing was retried at the first step for good).
+            self.last_sync = Some(SystemTime::now());
+            return;
+        }
         self.failures = 0;
         self.retry_at = None;
         self.last_error = None;

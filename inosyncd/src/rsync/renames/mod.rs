@@ -57,10 +57,19 @@ async fn apply_in_order(job: &Job) -> Vec<bool> {
         return vec![false; job.moves.len()];
     }
     if is_local_target(&job.destination) {
-        let root = Path::new(&job.destination);
+        // The place the transfer would be refused for is not renamed in
+        // either (found by a review: the renames went through a mirror
+        // replaced by a symlink before the transfer was refused).
+        let root = match job.launch.local_target_now(job) {
+            Ok(root) => root,
+            Err(why) => {
+                tracing::debug!("{}: no renames: {why}", job.destination);
+                return vec![false; job.moves.len()];
+            }
+        };
         job.moves
             .iter()
-            .map(|m| rename_local(root, m).is_ok())
+            .map(|m| rename_local(&root, m).is_ok())
             .collect()
     } else if uses_remote_shell(&job.destination) {
         ssh::rename(job).await.unwrap_or_else(|e| {

@@ -65,6 +65,9 @@ fn a_mirror_replaced_by_a_symlink_is_not_written_through() {
     let other = fx.path("other");
     fs::create_dir(&other).unwrap();
     fs::write(other.join("precious"), "not the mirror's").unwrap();
+    // Named like a file of the source that moves: the renames on a local
+    // target go first, and must not rename it.
+    fs::write(other.join("first"), "other's own").unwrap();
     let config = format!(
         "delay = 0\ntargets = [\"{}/\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\n",
         fx.dst.display(),
@@ -75,13 +78,20 @@ fn a_mirror_replaced_by_a_symlink_is_not_written_through() {
     fs::rename(&fx.dst, fx.path("mirror.old")).unwrap();
     symlink(&other, &fx.dst).unwrap();
     fs::write(fx.src.join("second"), "2").unwrap();
+    fs::rename(fx.src.join("first"), fx.src.join("moved")).unwrap();
+    let out = daemon.ctl(&["wait", "--timeout", "3"]);
+    assert!(!out.status.success());
     let out = daemon.ctl(&["sync", "--wait", "--timeout", "5"]);
     assert!(!out.status.success());
     assert_eq!(
         fs::read_to_string(other.join("precious")).unwrap(),
         "not the mirror's"
     );
-    assert!(!other.join("first").exists() && !other.join("second").exists());
+    assert_eq!(
+        fs::read_to_string(other.join("first")).unwrap(),
+        "other's own"
+    );
+    assert!(!other.join("moved").exists() && !other.join("second").exists());
     let status = daemon.status();
     let error = status["watches"][0]["targets"][0]["last_error"]
         .as_str()
