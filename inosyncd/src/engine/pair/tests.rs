@@ -37,6 +37,28 @@ fn failed_batch_is_kept_and_merged() {
     assert!(pair.retry_in(now).is_some(), "retrying");
 }
 
+/// A full sync that keeps failing while files change: the listed run of the
+/// paths that go before each retry arrives, and the full sync keeps its
+/// backoff, which grows (found by a review: each listed run reset it).
+#[test]
+fn a_failing_full_sync_keeps_its_backoff_through_the_listed_runs_before_it() {
+    let now = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record_full(now, false, FullReason::LostEvents);
+    for round in 1..=3u32 {
+        let batch = pair.start(run(), || false, now);
+        assert!(batch.full, "round {round}");
+        pair.finish(&failed(), now);
+        assert_eq!(pair.failures, round);
+        pair.record(format!("changed{round}").as_bytes(), now);
+        let listed = pair.start(run(), || false, now);
+        assert!(!listed.full, "round {round}: the paths go first");
+        pair.finish(&ok(), now);
+        assert_eq!(pair.failures, round, "round {round}: backoff reset");
+        assert!(pair.last_error.is_some());
+    }
+}
+
 #[test]
 fn interrupted_batch_is_due_again_without_a_failure() {
     let now = Instant::now();
