@@ -31,7 +31,25 @@ pub async fn apply(job: &Job) -> Vec<bool> {
     if job.moves.is_empty() {
         return Vec::new();
     }
-    let order = order::order(&job.moves);
+    // A move to or from a name like the partial directory's is never done
+    // on the target: that name is never mirrored (a symlink renamed to it
+    // would have rsync take files behind it for partial files; rsync's own
+    // partial directory renamed away would land in the mirror). It falls
+    // back to the transfer: the old place deleted, the new one hidden. Found
+    // by a black-box attack.
+    let partial = super::leftovers::partial_dir_name(&job.extra);
+    let touches_partial = |m: &Move| {
+        partial.as_deref().is_some_and(|name| {
+            [&m.from, &m.to].iter().any(|p| {
+                p.split(|b| *b == b'/')
+                    .any(|component| component == name.as_bytes())
+            })
+        })
+    };
+    let order: Vec<usize> = order::order(&job.moves)
+        .into_iter()
+        .filter(|&i| !touches_partial(&job.moves[i]))
+        .collect();
     let mut ordered = job.clone();
     ordered.moves = order.iter().map(|&i| job.moves[i].clone()).collect();
     let done = apply_in_order(&ordered).await;
