@@ -187,7 +187,7 @@ impl Engine {
         let id = self.open_watch(spec, Source::Runtime, true)?;
         // The places its targets lead to now are the ones meant (see
         // `Policy::moved_target`).
-        self.policy.forget_targets();
+        self.retarget_local_targets();
         self.runtime.added.push(added);
         self.persist();
         // `control.rs` logged who asked for it.
@@ -197,7 +197,7 @@ impl Engine {
 
     fn remove(&mut self, path: &str, discard: bool, deadline: Instant, reply: Reply<bool>) {
         // A target it shared may be moved on purpose once it is gone.
-        self.policy.forget_targets();
+        self.retarget_local_targets();
         let id = match self.find_watch(path) {
             Ok(id) => id,
             Err(e) => {

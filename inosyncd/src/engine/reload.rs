@@ -46,7 +46,7 @@ impl Engine {
             || new.verify_interval != self.config.verify_interval;
         self.config = new;
         // The places the local targets lead to now are the ones meant.
-        self.policy.forget_targets();
+        self.retarget_local_targets();
         if interval_changed {
             self.reset_periodic_full_sync();
         }

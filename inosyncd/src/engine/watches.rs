@@ -73,6 +73,34 @@ impl Watch {
 }
 
 impl Engine {
+    /// After a reload, `add` or `remove`: a local target that now leads
+    /// elsewhere than where it was first written to (a symlink re-pointed to
+    /// a rotated-in disk) is taken as meant, and its pairs get a full sync,
+    /// at once: the new place holds none of the mirror, or an old one (found
+    /// by a black-box attack: only the pending paths went there, and `wait`
+    /// said idle).
+    pub(super) fn retarget_local_targets(&mut self) {
+        let now = tokio::time::Instant::now();
+        for watch in self.watches.values_mut() {
+            for pair in &mut watch.pairs {
+                let destination = pair.destination().to_string();
+                if !crate::config::checks::is_local_target(&destination) {
+                    continue;
+                }
+                let resolved =
+                    crate::config::places::resolve_local(std::path::Path::new(&destination));
+                if self.policy.retarget(&destination, &resolved) {
+                    tracing::info!(
+                        "{destination}: now leads to {}, taken as meant: full sync",
+                        resolved.display()
+                    );
+                    pair.record_full(now, true, super::batch::FullReason::Reload);
+                    pair.hurry(now);
+                }
+            }
+        }
+    }
+
     /// Writes the runtime state; a failure is logged, the change stays in force.
     pub(super) fn persist(&mut self) {
         self.runtime.tidy();

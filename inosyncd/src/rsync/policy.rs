@@ -62,7 +62,7 @@ impl Policy {
     /// written to, when it resolves to `resolved` now, somewhere else (the
     /// mirror's directory, or one above it, replaced by a symlink: rsync would
     /// write, and delete, wherever it leads); remembers it otherwise. A reload
-    /// forgets them ([`Policy::forget_targets`]): an administrator who moved a
+    /// takes the new places ([`Policy::retarget`]): an administrator who moved a
     /// mirror on purpose says so. Found by a black-box attack.
     pub(super) fn moved_target(&self, destination: &str, resolved: &Path) -> Option<PathBuf> {
         let mut known = self.targets.lock().unwrap_or_else(|e| e.into_inner());
@@ -76,13 +76,19 @@ impl Policy {
         }
     }
 
-    /// Forgets where the local targets resolved (a reload: the places they
-    /// lead to now are the ones meant).
-    pub fn forget_targets(&self) {
-        self.targets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+    /// Takes `resolved` as the place the local target `destination` leads to
+    /// (a reload, `add` or `remove`: the place it leads to now is the one
+    /// meant); whether it led elsewhere before (the new place then holds
+    /// none of the mirror, or an old one, and needs a full sync).
+    pub fn retarget(&self, destination: &str, resolved: &Path) -> bool {
+        let mut known = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        match known.get_mut(destination) {
+            Some(first) if first != resolved => {
+                *first = resolved.to_path_buf();
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Marks every child with `owner`, the daemon's control socket, so that a

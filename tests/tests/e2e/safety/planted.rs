@@ -98,10 +98,15 @@ fn a_mirror_replaced_by_a_symlink_is_not_written_through() {
         .unwrap_or_default()
         .to_string();
     assert!(error.contains("now leads to"), "{status}");
-    // Meant: a reload takes the new place.
+    // Meant: a reload takes the new place, and gives it a full sync at once
+    // (it holds none of the mirror: a rotated-in disk), which `wait` waits
+    // for (found by a black-box attack: only the pending paths went there).
     daemon.ctl_ok(&["reload"]);
-    daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
+    daemon.ctl_ok(&["wait", "--timeout", "30"]);
     assert_eq!(fs::read_to_string(other.join("second")).unwrap(), "2");
+    assert_eq!(fs::read_to_string(other.join("moved")).unwrap(), "1");
+    assert!(!other.join("first").exists() && !other.join("precious").exists());
+    assert_trees_equal(&fx.src, &other, &daemon);
 }
 
 /// A mirrored symlink (and a file) renamed in the source to the partial
