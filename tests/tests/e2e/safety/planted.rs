@@ -20,11 +20,6 @@ fn a_symlink_named_like_the_partial_directory_is_never_mirrored_nor_followed() {
     fs::write(outside.join("victim"), "outside file").unwrap();
     fs::set_permissions(outside.join("victim"), fs::Permissions::from_mode(0o644)).unwrap();
     fs::create_dir(fx.src.join("d")).unwrap();
-    let big = |seed: u8| -> Vec<u8> {
-        (0..3 << 20)
-            .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ seed)
-            .collect()
-    };
     fs::write(fx.src.join("d/victim"), big(1)).unwrap();
     let daemon = fx.start_quick();
     daemon.wait_idle();
@@ -124,11 +119,6 @@ fn an_entry_renamed_to_the_partial_directorys_name_is_not_renamed_on_the_target(
     fs::create_dir_all(fx.src.join("y")).unwrap();
     symlink(&outside, fx.src.join("x/lnk")).unwrap();
     fs::write(fx.src.join("y/plain"), "plain").unwrap();
-    let big = |seed: u8| -> Vec<u8> {
-        (0..3 << 20)
-            .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ seed)
-            .collect()
-    };
     fs::write(fx.src.join("x/big"), big(1)).unwrap();
     let daemon = fx.start_quick();
     daemon.wait_idle();
@@ -152,4 +142,12 @@ fn an_entry_renamed_to_the_partial_directorys_name_is_not_renamed_on_the_target(
     }
     assert_eq!(fs::read(fx.dst.join("x/big")).unwrap(), big(2));
     assert_eq!(fs::read(outside.join("big")).unwrap(), b"outside file");
+}
+
+/// 3 MiB that differ with `seed`: large enough for rsync to use its partial
+/// directory.
+fn big(seed: u8) -> Vec<u8> {
+    (0..3u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ seed)
+        .collect()
 }

@@ -160,15 +160,7 @@ fn a_write_through_a_removed_name_reaches_the_files_other_name() {
     held.write_all(b", and more through the removed name")
         .unwrap();
     drop(held);
-    let arrived = poll_until(Duration::from_secs(10), || {
-        fs::read_to_string(fx.dst.join("kept")).is_ok_and(|k| k.ends_with("removed name"))
-    });
-    assert!(
-        arrived,
-        "the file's other name was never synced: {:?}\n{}",
-        fs::read_to_string(fx.dst.join("kept")),
-        daemon.log()
-    );
+    kept_arrives(&fx, &daemon, "removed name");
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
 
@@ -197,15 +189,7 @@ fn a_write_through_a_name_removed_while_open_reaches_the_other_name_unclosed() {
     fs::remove_file(fx.src.join("gone")).unwrap();
     daemon.wait_idle();
     held.write_all(b", third after the removal").unwrap();
-    let arrived = poll_until(Duration::from_secs(10), || {
-        fs::read_to_string(fx.dst.join("kept")).is_ok_and(|k| k.ends_with("after the removal"))
-    });
-    assert!(
-        arrived,
-        "the file's other name was never synced: {:?}\n{}",
-        fs::read_to_string(fx.dst.join("kept")),
-        daemon.log()
-    );
+    kept_arrives(&fx, &daemon, "after the removal");
     drop(held);
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
@@ -232,15 +216,7 @@ fn a_write_through_a_removed_name_in_a_directory_renamed_since_reaches_the_other
     daemon.wait_idle();
     held.write_all(b", more after the removal").unwrap();
     drop(held);
-    let arrived = poll_until(Duration::from_secs(10), || {
-        fs::read_to_string(fx.dst.join("kept")).is_ok_and(|k| k.ends_with("after the removal"))
-    });
-    assert!(
-        arrived,
-        "the file's other name was never synced: {:?}\n{}",
-        fs::read_to_string(fx.dst.join("kept")),
-        daemon.log()
-    );
+    kept_arrives(&fx, &daemon, "after the removal");
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
@@ -736,4 +712,18 @@ fn two_names_outside(fx: &Fixture, text: &str) -> std::path::PathBuf {
     fs::write(outside.join("a"), text).unwrap();
     fs::hard_link(outside.join("a"), outside.join("b")).unwrap();
     outside
+}
+
+/// Waits until the mirror's `kept` ends with `ending` (the name that was not
+/// written through got the write), or fails saying what it holds.
+fn kept_arrives(fx: &Fixture, daemon: &inosync_tests::Daemon, ending: &str) {
+    let arrived = poll_until(Duration::from_secs(10), || {
+        fs::read_to_string(fx.dst.join("kept")).is_ok_and(|k| k.ends_with(ending))
+    });
+    assert!(
+        arrived,
+        "the file's other name was never synced: {:?}\n{}",
+        fs::read_to_string(fx.dst.join("kept")),
+        daemon.log()
+    );
 }
