@@ -281,11 +281,20 @@ impl Job {
     pub fn take_missing(&mut self) -> Vec<Vec<u8>> {
         match self.paths.take() {
             Some(paths) => {
-                let (present, missing) = match ExcludeSet::new(&self.excludes) {
-                    Ok(excludes) => {
+                // Compiled only when a pattern is for directories only (the
+                // one case it decides), not on every run's path.
+                let dir_only = self
+                    .excludes
+                    .iter()
+                    .any(|p| p.len() > 1 && p.ends_with('/'));
+                let excludes = dir_only
+                    .then(|| ExcludeSet::new(&self.excludes).ok())
+                    .flatten();
+                let (present, missing) = match excludes {
+                    Some(excludes) => {
                         super::deletions::split_missing_or_hidden(&self.source, paths, &excludes)
                     }
-                    Err(_) => super::deletions::split_missing(&self.source, paths),
+                    None => super::deletions::split_missing(&self.source, paths),
                 };
                 self.paths = Some(present);
                 missing
