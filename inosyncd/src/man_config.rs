@@ -128,8 +128,11 @@ otherwise, per watch, logged with the reason. A restart applies a change."#,
 system, its source and the ssh files \-\-rsh names, and writes only below a
 local target outside every watched tree. An rsync option whose writes are the
 transfer itself outside the target (\-\-temp\-dir, \-\-backup\-dir) is refused
-before the run, naming it. "off": unconfined; "required": refuse to start
-without Landlock, and start no child without a domain."#,
+before the run, naming it. As root, rsync also reads the source in a mount
+namespace of its own where the source is mounted nosymfollow: a symlink
+swapped into the source cannot be followed. "off": unconfined, no namespace;
+"required": refuse to start without Landlock, and start no child without a
+domain."#,
     ),
     (
         "metrics_listen",

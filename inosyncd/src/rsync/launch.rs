@@ -20,7 +20,7 @@ use super::policy::Launcher;
 use super::stdout_file::OutputFile;
 use crate::config::checks::is_local_target;
 use crate::config::layout::check_destination_now;
-use crate::sandbox::{Domain, Rules, RunPaths, writes_outside};
+use crate::sandbox::{Domain, Rules, RunPaths, SpawnError, writes_outside};
 
 /// What a child is for: it decides what `--pretend` logs and whether its
 /// local target is made and its rsync options checked.
@@ -54,6 +54,9 @@ pub enum Launched {
     Refused(String),
     /// Could not be started.
     NotStarted(String),
+    /// Not started: its source was removed, moved or replaced by a symlink
+    /// a moment ago (`sandbox::source_view`), a race retried soon.
+    SourceChanged(String),
 }
 
 impl Launcher {
@@ -159,17 +162,21 @@ impl Launcher {
             }
         };
         // In its sandbox, started from a thread that entered it (no fork).
-        let spawned = match &domain {
-            Some(domain) => domain.spawn(&mut command),
-            None => command.spawn(),
-        };
+        // A child that reads the source sees it where its symlinks are not
+        // followed, when this daemon can make mount namespaces (`source_view`).
+        let source =
+            (kind != Kind::RemoteShell && self.policy.source_view).then_some(job.source.as_path());
+        let spawned = crate::sandbox::spawn(domain.as_ref(), source, &mut command);
         match spawned {
             Ok(child) => Launched::Running {
                 child,
                 confinement,
                 output,
             },
-            Err(e) => Launched::NotStarted(format!(
+            Err(SpawnError::SourceView(e)) => Launched::SourceChanged(format!(
+                "the source cannot be shown to rsync without its symlinks: {e}"
+            )),
+            Err(SpawnError::Start(e)) => Launched::NotStarted(format!(
                 "cannot start {}: {e}",
                 Path::new(program).display()
             )),

@@ -20,6 +20,10 @@ pub struct Policy {
     pub(super) sandbox_abi: Option<u32>,
     /// `sandbox = "required"`: a child that cannot be confined is not started.
     pub(super) required: bool,
+    /// Children that read the source see it in a mount namespace where its
+    /// symlinks are not followed (`sandbox::source_view`): the sandbox is on
+    /// and the daemon may make mount namespaces (root).
+    pub(super) source_view: bool,
     /// Where ssh keeps its shared connections (writable in the sandbox).
     pub(super) ssh_dir: Option<PathBuf>,
     /// The daemon's control socket, marked on every child (`left_running`).
@@ -48,10 +52,12 @@ impl Policy {
                 "this kernel has no Landlock: rsync runs unconfined (sandbox = \"auto\")"
             ),
         }
+        let source_view = mode != Mode::Off && !pretend && source_view_logged();
         Ok(Policy {
             pretend,
             sandbox_abi,
             required: mode == Mode::Required,
+            source_view,
             ssh_dir,
             owner: None,
             targets: Mutex::default(),
@@ -126,5 +132,27 @@ impl Launcher {
     /// Whether nothing is ever run (`--pretend`): local renames ask too.
     pub fn pretend(&self) -> bool {
         self.policy.pretend
+    }
+}
+
+/// Whether this daemon can show its children the source with its symlinks
+/// not followed (`sandbox::source_view`), said in the start-up log either way.
+fn source_view_logged() -> bool {
+    match crate::sandbox::source_view_available() {
+        Ok(()) => {
+            tracing::info!(
+                "rsync reads each source in a mount namespace of its own where the \
+                 source's symlinks are not followed"
+            );
+            true
+        }
+        Err(e) => {
+            tracing::info!(
+                "rsync reads the sources as this daemon sees them ({e}): a directory of a \
+                 source swapped for a symlink at the moment rsync opens it can be read \
+                 through (README \"Safety\"; a daemon run as root is protected)"
+            );
+            false
+        }
     }
 }

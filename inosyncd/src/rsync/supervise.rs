@@ -92,6 +92,7 @@ async fn supervise(launched: Launched, run: Supervised, stop: oneshot::Receiver<
         Launched::Pretended => not_run(Ending::Pretended),
         Launched::Refused(why) => not_run(Ending::Refused(why)),
         Launched::NotStarted(why) => not_run(Ending::NotStarted(why)),
+        Launched::SourceChanged(why) => not_run(Ending::SourceChanged(why)),
     };
     outcome(&run, ended)
 }

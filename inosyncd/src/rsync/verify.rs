@@ -56,7 +56,7 @@ pub async fn compare(job: &Job, checksum: bool) -> Result<Vec<Difference>, Compa
             child, confinement, ..
         } => (child, confinement),
         Launched::Pretended => return Err(CompareError::Pretend),
-        Launched::Refused(why) | Launched::NotStarted(why) => {
+        Launched::Refused(why) | Launched::NotStarted(why) | Launched::SourceChanged(why) => {
             return Err(CompareError::NotStarted(why));
         }
     };

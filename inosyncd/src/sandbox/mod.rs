@@ -18,10 +18,12 @@
 
 mod rsync_writes;
 mod rules;
+mod source_view;
 mod ssh_files;
 
 pub use rsync_writes::outside as writes_outside;
 pub use rules::{Rules, RunPaths};
+pub use source_view::available as source_view_available;
 
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -209,33 +211,61 @@ impl Domain {
         }
         Ok(())
     }
+}
 
-    /// Starts `command` in this domain: from a thread made for it, which
-    /// enters the domain and then starts the child (which inherits it) and
-    /// ends. The child is started by `posix_spawn` (the thread's memory is
-    /// shared until exec, nothing is copied): a fork of the daemon with a hook
-    /// that restricts the child between fork and exec cost sixteen targets'
-    /// rsyncs about 10 ms (README "Performance").
-    pub fn spawn(
-        &self,
-        command: &mut tokio::process::Command,
-    ) -> std::io::Result<tokio::process::Child> {
-        // The child is registered with the runtime's reaper (a runtime thread
-        // calls this: `launch.rs` runs on the blocking pool).
-        let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
-        std::thread::scope(|scope| {
-            let started = std::thread::Builder::new()
-                .name("inosyncd-confined-spawn".into())
-                .spawn_scoped(scope, || {
-                    let _runtime = runtime.enter();
-                    self.restrict_this_thread()?;
-                    command.spawn()
-                })?;
-            started
-                .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("the thread starting it panicked")))
-        })
+/// Starts `command` in `domain` and, when `source` is given, in a mount
+/// namespace where that source's symlinks are not followed
+/// (`source_view.rs`): from a thread made for it, which enters both and then
+/// starts the child (which inherits them) and ends. The child is started by
+/// `posix_spawn` (the thread's memory is shared until exec, nothing is
+/// copied): a fork of the daemon with a hook that restricts the child between
+/// fork and exec cost sixteen targets' rsyncs about 10 ms (README
+/// "Performance"). With neither, the calling thread starts it.
+pub fn spawn(
+    domain: Option<&Domain>,
+    source: Option<&Path>,
+    command: &mut tokio::process::Command,
+) -> Result<tokio::process::Child, SpawnError> {
+    if domain.is_none() && source.is_none() {
+        return command.spawn().map_err(SpawnError::Start);
     }
+    // The child is registered with the runtime's reaper (a runtime thread
+    // calls this: `launch.rs` runs on the blocking pool).
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|e| SpawnError::Start(std::io::Error::other(e)))?;
+    std::thread::scope(|scope| {
+        let started = std::thread::Builder::new()
+            .name("inosyncd-confined-spawn".into())
+            .spawn_scoped(scope, || {
+                let _runtime = runtime.enter();
+                if let Some(source) = source {
+                    source_view::enter(source).map_err(SpawnError::SourceView)?;
+                }
+                if let Some(domain) = domain {
+                    domain.restrict_this_thread().map_err(SpawnError::Start)?;
+                }
+                command.spawn().map_err(SpawnError::Start)
+            })
+            .map_err(SpawnError::Start)?;
+        started.join().unwrap_or_else(|_| {
+            Err(SpawnError::Start(std::io::Error::other(
+                "the thread starting it panicked",
+            )))
+        })
+    })
+}
+
+/// Why [`spawn`] started nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The source could not be shown without its symlinks (it was removed,
+    /// renamed or replaced by a symlink a moment ago): a race with the
+    /// source's writers, retried soon.
+    #[error("{0}")]
+    SourceView(std::io::Error),
+    /// The child (or the thread starting it) could not be started.
+    #[error("{0}")]
+    Start(std::io::Error),
 }
 
 #[cfg(test)]

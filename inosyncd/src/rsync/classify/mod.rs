@@ -22,6 +22,9 @@ pub enum Ending {
     /// Could not be started (no such binary, `sandbox = "required"` without a
     /// domain).
     NotStarted(String),
+    /// Not started: the source changed under the start (removed, moved or
+    /// replaced by a symlink a moment ago).
+    SourceChanged(String),
     /// `--pretend`: logged, never run.
     Pretended,
     /// Stopped on request.
@@ -134,6 +137,7 @@ pub fn classify(ending: &Ending, stderr: &Stderr, context: &Context) -> Classifi
             cause: cause.clone(),
         }),
         Ending::NotStarted(cause) => failed(FailureClass::Misconfiguration, cause.clone()),
+        Ending::SourceChanged(cause) => failed(FailureClass::Race, cause.clone()),
         Ending::Hung(limit) => failed(
             FailureClass::Transient,
             format!("rsync hung: no data moved for {limit:?}; stopped by the watchdog"),

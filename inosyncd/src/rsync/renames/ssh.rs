@@ -142,7 +142,7 @@ pub(super) async fn rename(job: &Job) -> Result<Vec<bool>, SshRenameError> {
                 child, confinement, ..
             } => (child, confinement),
             Launched::Pretended => return Ok(vec![false; job.moves.len()]),
-            Launched::Refused(why) | Launched::NotStarted(why) => {
+            Launched::Refused(why) | Launched::NotStarted(why) | Launched::SourceChanged(why) => {
                 return Err(SshRenameError::NotStarted(why));
             }
         };

@@ -7,6 +7,7 @@ mod layout;
 mod own_files;
 mod planted;
 mod roots;
+mod swapped_source;
 
 use std::fs;
 use std::path::Path;

@@ -1,0 +1,205 @@
+//! The source as rsync sees it: in a mount namespace of the child's own, the
+//! watch root is mounted over itself `nosymfollow`, so no symlink in the source
+//! can be followed by rsync, not even a directory swapped for one after the
+//! daemon's checks and before rsync's own `open` (README "Safety": without
+//! this, `mv d d.real; ln -s /etc d` timed to that open put files rsync may
+//! read, such as `/etc`'s, into the mirror). Symlinks are still read and sent
+//! as symlinks (`readlink` works on such a mount); only following them fails,
+//! as `ELOOP`, which rsync reports as a file it could not send and the daemon
+//! retries. The options that would follow source symlinks on purpose (`-L`,
+//! `-k`, `--copy-unsafe-links`) are refused by the config anyway.
+//!
+//! Making a mount namespace needs `CAP_SYS_ADMIN`: a daemon run as root has
+//! it, an unprivileged one does not (and reads only what its user may). The
+//! namespace is made by the thread that starts the child (`unshare` of a mount
+//! namespace is per thread), its mounts made slaves first so nothing mounted
+//! in it reaches the daemon's own namespace; it ends with its last process.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+/// `open_tree(2)` and `move_mount(2)` flags and the `mount_setattr(2)` attribute
+/// (uapi `linux/mount.h`; the same on every architecture).
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const OPEN_TREE_CLOEXEC: libc::c_uint = libc::O_CLOEXEC as libc::c_uint;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+
+/// `struct mount_attr` of `mount_setattr(2)`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Whether this daemon can give its children such a view: tried once at start
+/// in a thread of its own (its namespace ends with it), on `/`. `Err` says why
+/// not, for the start-up log.
+pub fn available() -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("inosyncd-probe-namespace".into())
+        .spawn(|| enter(Path::new("/")))?
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the probe thread panicked")))
+}
+
+/// Moves the calling thread into a new mount namespace in which `source` (a
+/// canonical directory, reached without following any symlink) is mounted
+/// over itself, with every mount below it, `nosymfollow`. Only for a thread
+/// made to start one child: it never returns to the daemon's namespace.
+pub fn enter(source: &Path) -> io::Result<()> {
+    // SAFETY: unshare changes only this thread's namespace and fs context.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return Err(context("cannot make a mount namespace"));
+    }
+    // SAFETY: NUL-terminated literals; no data argument.
+    let slaved = unsafe {
+        libc::mount(
+            c"none".as_ptr(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_SLAVE,
+            std::ptr::null(),
+        )
+    };
+    if slaved != 0 {
+        return Err(context("cannot make the namespace's mounts slaves"));
+    }
+    // Opened in the new namespace (a mount of the old one cannot be mounted
+    // on), without following a symlink on the way.
+    let place = super::open_no_symlinks(source)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", source.display())))?;
+    let tree = open_tree(&place)?;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_NOSYMFOLLOW,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: the attribute struct is ours and its size is given.
+    let set = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if set != 0 {
+        return Err(context("cannot set nosymfollow on the source's mount"));
+    }
+    // SAFETY: two descriptors we own, empty paths.
+    let moved = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            place.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if moved != 0 {
+        return Err(context("cannot mount the source over itself"));
+    }
+    Ok(())
+}
+
+/// A detached copy of the mount tree at `place`, submounts included.
+fn open_tree(place: &OwnedFd) -> io::Result<OwnedFd> {
+    // SAFETY: an empty path on a descriptor we own.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            place.as_raw_fd(),
+            c"".as_ptr(),
+            OPEN_TREE_CLONE
+                | OPEN_TREE_CLOEXEC
+                | (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(context("cannot copy the source's mount"));
+    }
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The last OS error, prefixed with what was being done.
+fn context(what: &str) -> io::Error {
+    let e = io::Error::last_os_error();
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// In the view, a symlink of the source (or of a mount below it) is read
+    /// but never followed; the daemon's own namespace is untouched.
+    #[test]
+    fn symlinks_in_the_view_are_read_not_followed() {
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: mount namespaces need root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().canonicalize().unwrap().join("src");
+        std::fs::create_dir_all(source.join("real")).unwrap();
+        std::fs::write(source.join("real/f"), "inside").unwrap();
+        std::os::unix::fs::symlink("/etc", source.join("d")).unwrap();
+        std::os::unix::fs::symlink("real", source.join("near")).unwrap();
+        let seen = {
+            let source = source.clone();
+            std::thread::spawn(move || -> io::Result<_> {
+                enter(&source)?;
+                let through = std::fs::read(source.join("d/passwd"));
+                let near = std::fs::read(source.join("near/f"));
+                let link = std::fs::read_link(source.join("d"))?;
+                let plain = std::fs::read(source.join("real/f"))?;
+                Ok((
+                    through.err().and_then(|e| e.raw_os_error()),
+                    near.is_err(),
+                    link,
+                    plain,
+                ))
+            })
+            .join()
+            .unwrap()
+            .unwrap()
+        };
+        assert_eq!(seen.0, Some(libc::ELOOP));
+        assert!(seen.1, "a symlink within the source was followed");
+        assert_eq!(seen.2, Path::new("/etc"));
+        assert_eq!(seen.3, b"inside");
+        // Not in this thread's namespace (nor the process's).
+        assert_eq!(std::fs::read(source.join("near/f")).unwrap(), b"inside");
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(source.to_str().unwrap()));
+    }
+
+    /// A source that is a symlink, or gone, is no view.
+    #[test]
+    fn a_source_replaced_by_a_symlink_or_gone_is_refused() {
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: mount namespaces need root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("link")).unwrap();
+        for source in [root.join("link"), root.join("gone")] {
+            let refused = std::thread::spawn(move || enter(&source))
+                .join()
+                .unwrap()
+                .unwrap_err();
+            assert!(refused.to_string().contains("cannot open"), "{refused}");
+        }
+    }
+}

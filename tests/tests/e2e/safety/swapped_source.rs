@@ -1,0 +1,113 @@
+//! A source directory swapped for a symlink after the daemon's checks and
+//! before rsync's own open: rsync must not read through it.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt, symlink};
+use std::path::Path;
+use std::time::Duration;
+
+use inosync_tests::{Fixture, assert_trees_equal, is_root, poll_until, real_rsync};
+
+/// `mv d d.real; ln -s /etc d` timed to the moment rsync opens the listed
+/// `d/passwd`: rsync followed the link and put `/etc/passwd` (anything its
+/// sandbox lets it read: as root, all of `/etc`) into the mirror until the
+/// next run (found by a black-box attack, 5 of 8 tries of a swap loop). The
+/// moment is made exact here: an rsync wrapper holds the run after the
+/// daemon's checks until the test has swapped, and holds its end until the
+/// test has read the mirror. A daemon run as root shows rsync the source
+/// where its symlinks are not followed (README "Safety").
+#[test]
+fn a_directory_swapped_for_a_symlink_at_rsyncs_open_is_not_read_through() {
+    if !is_root() {
+        eprintln!("skipped: the source's own mount namespace needs root");
+        return;
+    }
+    let fx = Fixture::new();
+    let hold = fx.path("hold");
+    fs::create_dir(&hold).unwrap();
+    fs::create_dir(fx.src.join("d")).unwrap();
+    fs::write(fx.src.join("d/passwd"), "the source's own").unwrap();
+    let wrapper = holding_wrapper(&fx, &hold);
+    let config = fx.simple_config(&format!("rsync = \"{}\"", wrapper.display()));
+    let writable = hold.display().to_string();
+    let daemon = fx.start_toml_with_env(&config, &[("INOSYNC_TEST_SANDBOX_WRITABLE", &writable)]);
+    daemon.wait_idle();
+    fs::write(hold.join("armed"), "").unwrap();
+    fs::write(fx.src.join("d/passwd"), "changed").unwrap();
+    assert!(
+        poll_until(Duration::from_secs(20), || hold.join("started").exists()),
+        "no run started\n{}",
+        daemon.log()
+    );
+    fs::rename(fx.src.join("d"), fx.src.join("d.real")).unwrap();
+    symlink("/etc", fx.src.join("d")).unwrap();
+    fs::write(hold.join("swapped"), "").unwrap();
+    assert!(
+        poll_until(Duration::from_secs(20), || hold.join("ran").exists()),
+        "the held run never ended\n{}",
+        daemon.log()
+    );
+    let mirrored = read_no_follow(&fx.dst, "d/passwd");
+    let secret = fs::read("/etc/passwd").unwrap();
+    fs::write(hold.join("release"), "").unwrap();
+    assert_ne!(
+        mirrored.as_deref(),
+        Some(secret.as_slice()),
+        "rsync read /etc/passwd through the swapped-in link into the mirror\n{}",
+        daemon.log()
+    );
+    fs::remove_file(fx.src.join("d")).unwrap();
+    fs::rename(fx.src.join("d.real"), fx.src.join("d")).unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// An rsync wrapper that, once `hold/armed` exists, holds the first run
+/// after its start (the daemon's checks are done) until `hold/swapped`, runs
+/// the real rsync, and holds its end until `hold/release`; other runs go
+/// straight through. Each wait gives up after 30 s.
+fn holding_wrapper(fx: &Fixture, hold: &Path) -> std::path::PathBuf {
+    let wrapper = fx.path("holding-rsync");
+    let h = hold.display();
+    let script = format!(
+        "#!/bin/sh\n\
+         wait_for() {{ n=0; while [ ! -e '{h}'/\"$1\" ] && [ $n -lt 3000 ]; do sleep 0.01; n=$((n+1)); done; }}\n\
+         if [ -e '{h}/armed' ] && mkdir '{h}/taken' 2>/dev/null; then\n\
+         : > '{h}/started'; wait_for swapped\n\
+         '{rsync}' \"$@\"; rc=$?\n\
+         : > '{h}/ran'; wait_for release\n\
+         exit $rc\n\
+         fi\n\
+         exec '{rsync}' \"$@\"\n",
+        rsync = real_rsync().display()
+    );
+    fs::write(&wrapper, script).unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    wrapper
+}
+
+/// `root/relative`'s content, read without following any symlink on the
+/// way (the mirror's `d` may be a link by then); `None` when it cannot be.
+fn read_no_follow(root: &Path, relative: &str) -> Option<Vec<u8>> {
+    let mut dir = fs::File::open(root).ok()?;
+    let mut parts = relative.split('/').peekable();
+    while let Some(part) = parts.next() {
+        let path = format!(
+            "/proc/self/fd/{}/{part}",
+            std::os::fd::AsRawFd::as_raw_fd(&dir)
+        );
+        let next = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .ok()?;
+        dir = next;
+        if parts.peek().is_none() {
+            let mut content = Vec::new();
+            dir.read_to_end(&mut content).ok()?;
+            return Some(content);
+        }
+    }
+    None
+}
