@@ -174,7 +174,11 @@ impl Launcher {
                 output,
             },
             Err(SpawnError::SourceView(e)) => Launched::SourceChanged(format!(
-                "the source cannot be shown to rsync without its symlinks: {e}"
+                "the source changed as rsync was started (removed, moved or replaced by a symlink?): {e}"
+            )),
+            Err(SpawnError::View(e)) => Launched::NotStarted(format!(
+                "cannot show rsync the source without its symlinks: {e} (sandbox = \"off\" \
+                 runs without this protection)"
             )),
             Err(SpawnError::Start(e)) => Launched::NotStarted(format!(
                 "cannot start {}: {e}",

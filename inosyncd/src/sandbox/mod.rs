@@ -23,7 +23,7 @@ mod ssh_files;
 
 pub use rsync_writes::outside as writes_outside;
 pub use rules::{Rules, RunPaths};
-pub use source_view::available as source_view_available;
+pub use source_view::{ViewError, available as source_view_available};
 
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -239,7 +239,10 @@ pub fn spawn(
             .spawn_scoped(scope, || {
                 let _runtime = runtime.enter();
                 if let Some(source) = source {
-                    source_view::enter(source).map_err(SpawnError::SourceView)?;
+                    source_view::enter(source).map_err(|e| match e {
+                        ViewError::Source(..) => SpawnError::SourceView(e),
+                        ViewError::Mount(_) => SpawnError::View(e),
+                    })?;
                 }
                 if let Some(domain) = domain {
                     domain.restrict_this_thread().map_err(SpawnError::Start)?;
@@ -262,7 +265,11 @@ pub enum SpawnError {
     /// renamed or replaced by a symlink a moment ago): a race with the
     /// source's writers, retried soon.
     #[error("{0}")]
-    SourceView(std::io::Error),
+    SourceView(ViewError),
+    /// The kernel refused the view for this source although it allowed one
+    /// at start: it needs an administrator.
+    #[error("{0}")]
+    View(ViewError),
     /// The child (or the thread starting it) could not be started.
     #[error("{0}")]
     Start(std::io::Error),

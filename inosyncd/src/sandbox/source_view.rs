@@ -39,19 +39,48 @@ struct MountAttr {
 /// Whether this daemon can give its children such a view: tried once at start
 /// in a thread of its own (its namespace ends with it), on `/`. `Err` says why
 /// not, for the start-up log.
-pub fn available() -> io::Result<()> {
+pub fn available() -> Result<(), ViewError> {
     std::thread::Builder::new()
         .name("inosyncd-probe-namespace".into())
-        .spawn(|| enter(Path::new("/")))?
+        .spawn(|| enter(Path::new("/")))
+        .map_err(ViewError::Mount)?
         .join()
-        .unwrap_or_else(|_| Err(io::Error::other("the probe thread panicked")))
+        .unwrap_or_else(|_| {
+            Err(ViewError::Mount(io::Error::other(
+                "the probe thread panicked",
+            )))
+        })
+}
+
+/// Why a thread could not enter the view.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    /// The source is not a directory reached without a symlink now (removed,
+    /// renamed, replaced by a symlink a moment ago): a race with its writers.
+    #[error("cannot open {0}: {1}")]
+    Source(String, io::Error),
+    /// The kernel refused a step (a namespace, a mount): it will again, so
+    /// it needs an administrator.
+    #[error("{0}")]
+    Mount(io::Error),
 }
 
 /// Moves the calling thread into a new mount namespace in which `source` (a
 /// canonical directory, reached without following any symlink) is mounted
 /// over itself, with every mount below it, `nosymfollow`. Only for a thread
 /// made to start one child: it never returns to the daemon's namespace.
-pub fn enter(source: &Path) -> io::Result<()> {
+pub fn enter(source: &Path) -> Result<(), ViewError> {
+    make_namespace().map_err(ViewError::Mount)?;
+    // Opened in the new namespace (a mount of the old one cannot be mounted
+    // on), without following a symlink on the way.
+    let place = super::open_no_symlinks(source)
+        .map_err(|e| ViewError::Source(source.display().to_string(), e))?;
+    mount_over(&place).map_err(ViewError::Mount)
+}
+
+/// A mount namespace for the calling thread, its mounts made slaves (nothing
+/// mounted in it reaches the daemon's).
+fn make_namespace() -> io::Result<()> {
     // SAFETY: unshare changes only this thread's namespace and fs context.
     if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
         return Err(context("cannot make a mount namespace"));
@@ -69,11 +98,13 @@ pub fn enter(source: &Path) -> io::Result<()> {
     if slaved != 0 {
         return Err(context("cannot make the namespace's mounts slaves"));
     }
-    // Opened in the new namespace (a mount of the old one cannot be mounted
-    // on), without following a symlink on the way.
-    let place = super::open_no_symlinks(source)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", source.display())))?;
-    let tree = open_tree(&place)?;
+    Ok(())
+}
+
+/// Mounts a copy of the mount tree at `place`, submounts included, over it,
+/// `nosymfollow`.
+fn mount_over(place: &OwnedFd) -> io::Result<()> {
+    let tree = open_tree(place)?;
     let attr = MountAttr {
         attr_set: MOUNT_ATTR_NOSYMFOLLOW,
         attr_clr: 0,
@@ -157,12 +188,12 @@ mod tests {
         std::os::unix::fs::symlink("real", source.join("near")).unwrap();
         let seen = {
             let source = source.clone();
-            std::thread::spawn(move || -> io::Result<_> {
+            std::thread::spawn(move || -> Result<_, ViewError> {
                 enter(&source)?;
                 let through = std::fs::read(source.join("d/passwd"));
                 let near = std::fs::read(source.join("near/f"));
-                let link = std::fs::read_link(source.join("d"))?;
-                let plain = std::fs::read(source.join("real/f"))?;
+                let link = std::fs::read_link(source.join("d")).map_err(ViewError::Mount)?;
+                let plain = std::fs::read(source.join("real/f")).map_err(ViewError::Mount)?;
                 Ok((
                     through.err().and_then(|e| e.raw_os_error()),
                     near.is_err(),
@@ -199,6 +230,7 @@ mod tests {
                 .join()
                 .unwrap()
                 .unwrap_err();
+            assert!(matches!(refused, ViewError::Source(..)), "{refused}");
             assert!(refused.to_string().contains("cannot open"), "{refused}");
         }
     }

@@ -332,13 +332,13 @@ fn table() -> Vec<Row> {
         row(
             "the source removed or replaced by a symlink as its view was made",
             SourceChanged(
-                "the source cannot be shown to rsync without its symlinks: cannot open \
-                 /srv/www: Too many levels of symbolic links (os error 40)"
+                "the source changed as rsync was started (removed, moved or replaced by a \
+                 symlink?): cannot open /srv/www: Too many levels of symbolic links (os error 40)"
                     .into(),
             ),
             &[],
         )
-        .expect("race", &["without its symlinks"]),
+        .expect("race", &["changed as rsync was started"]),
         row("hung", Hung(Duration::from_secs(1200)), &[]).expect("transient", &["watchdog"]),
         row("stuck opening a fifo that took a listed file's place", StuckOnFifo, &[])
             .expect("transient", &["fifo"]),
