@@ -27,6 +27,9 @@ pub struct RootId {
     ino: u64,
     /// The filesystem's id.
     pub fsid: u64,
+    /// Whether a mount sits on the path (the root of a mount: a bind mount
+    /// from the same filesystem has the same id as the directory it covers).
+    pub mount_point: bool,
 }
 
 /// Why a watch root is not (or no longer) the tree to mirror. Its text is the
@@ -89,7 +92,30 @@ pub fn identify(path: &Path) -> Result<RootId, SourceError> {
             path: path.to_path_buf(),
             error,
         })?,
+        mount_point: is_mount_point(path),
     })
+}
+
+/// Whether `path` is the root of a mount (`statx`'s `STATX_ATTR_MOUNT_ROOT`,
+/// Linux 5.8+; without it, taken as not).
+fn is_mount_point(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statx fills the zeroed struct we own from a NUL-terminated path.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let done = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            0,
+            &mut stx,
+        )
+    };
+    let flag = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    done == 0 && stx.stx_attributes_mask & flag != 0 && stx.stx_attributes & flag != 0
 }
 
 fn fsid(path: &Path) -> std::io::Result<u64> {
@@ -145,6 +171,26 @@ impl Engine {
                         "{} is on another filesystem than the one recorded (not mounted?)",
                         path.display()
                     ),
+                );
+                false
+            }
+            // A bind mount from the same filesystem, unmounted (or one put
+            // over the root): the directory there now has the recorded
+            // filesystem id, yet it is not the tree that was mirrored.
+            Ok(now) if now.mount_point != watch.mount_point => {
+                self.mark_missing(
+                    id,
+                    if watch.mount_point {
+                        format!(
+                            "{} was a mount point and is not now (unmounted?)",
+                            path.display()
+                        )
+                    } else {
+                        format!(
+                            "{} is now a mount point and was not (something mounted over it?)",
+                            path.display()
+                        )
+                    },
                 );
                 false
             }
@@ -222,9 +268,15 @@ impl Engine {
         let key = path.display().to_string();
         if let Some(watch) = self.watches.get_mut(&id) {
             watch.fsid = now.fsid;
+            watch.mount_point = now.mount_point;
             for pair in &mut watch.pairs {
                 pair.allow_empty_source();
             }
+        }
+        if now.mount_point {
+            self.runtime.mount_points.insert(key.clone());
+        } else {
+            self.runtime.mount_points.remove(&key);
         }
         self.runtime.sources.insert(key, now.fsid);
         self.persist();

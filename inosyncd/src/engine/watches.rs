@@ -35,6 +35,9 @@ pub(super) struct Watch {
     pub(super) root: Option<RootId>,
     /// The filesystem the root must be on (recorded when the watch first started).
     pub(super) fsid: u64,
+    /// Whether the root must be a mount point (as it was when the watch was
+    /// opened, or when `sync --force` accepted it).
+    pub(super) mount_point: bool,
     /// Why the root cannot be synced from, while it cannot (see `source.rs`).
     pub(super) missing: Option<String>,
 }
@@ -137,12 +140,22 @@ impl Engine {
         // A root on another filesystem than the one recorded is most likely a disk
         // that failed to mount: never synced from until it is back.
         let recorded = self.runtime.sources.get(&key).copied();
-        let missing = recorded.filter(|fsid| *fsid != root.fsid).map(|_| {
-            format!(
+        let was_mount_point = self.runtime.mount_points.contains(&key);
+        let missing = if recorded.is_some_and(|fsid| fsid != root.fsid) {
+            Some(format!(
                 "{} is on another filesystem than the one recorded at an earlier start (not mounted?)",
                 spec.path.display()
-            )
-        });
+            ))
+        } else if was_mount_point && !root.mount_point {
+            // A bind mount from the same filesystem that is not there: the
+            // directory under it has the recorded filesystem id.
+            Some(format!(
+                "{} was a mount point at an earlier start and is not now (not mounted?)",
+                spec.path.display()
+            ))
+        } else {
+            None
+        };
         if missing.is_none() {
             self.watcher
                 .add_root(id, &spec.path, excludes.clone())
@@ -155,6 +168,9 @@ impl Engine {
             // files of n entries).
             if recorded.is_none() {
                 self.runtime.sources.insert(key.clone(), root.fsid);
+            }
+            if root.mount_point {
+                self.runtime.mount_points.insert(key.clone());
             }
         }
         self.next_watch_id += 1;
@@ -181,6 +197,7 @@ impl Engine {
                 removing: None,
                 root: missing.is_none().then_some(root),
                 fsid: recorded.unwrap_or(root.fsid),
+                mount_point: root.mount_point || was_mount_point,
                 missing: None,
             },
         );

@@ -58,6 +58,71 @@ fn an_unmounted_source_is_never_synced_from_and_reattaches_when_back() {
     );
 }
 
+/// A watch root bind-mounted from the same filesystem (`/srv/www` from
+/// `/data/www`), with a file left under the mount point, unmounted while the
+/// daemon runs: the directory under it is on the same filesystem, and was
+/// taken for a root replaced by a new directory, so the mirror was made equal
+/// to it (its files deleted; found by a black-box attack). A root that was a
+/// mount point and is not now (or the reverse) is `source missing`.
+#[test]
+fn a_root_bind_mounted_from_its_own_filesystem_unmounted_keeps_the_mirror() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("UNDERNEATH"), "left under the mount point").unwrap();
+    let data = fx.path("data");
+    fs::create_dir_all(data.join("sub")).unwrap();
+    for i in 0..3 {
+        fs::write(data.join(format!("sub/f{i}")), format!("{i}")).unwrap();
+    }
+    let mounted = Mount::bind(&data, &fx.src);
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+    assert_eq!(count_files(&fx.dst.join("sub")), 3);
+
+    drop(mounted);
+    poll_state(&daemon, "source missing");
+    daemon.ctl_ok(&["sync"]);
+    daemon.ctl_fails(1, &["wait", "--timeout", "3"]);
+    assert_eq!(
+        count_files(&fx.dst.join("sub")),
+        3,
+        "the mirror was touched"
+    );
+    assert!(!fx.dst.join("UNDERNEATH").exists(), "{}", daemon.log());
+    let why = daemon.status()["watches"][0]["source_missing"].to_string();
+    assert!(why.contains("mount point"), "{why}");
+
+    // Mounted again: re-attached, and changes flow.
+    let mounted = Mount::bind(&data, &fx.src);
+    poll_state(&daemon, "idle");
+    fs::write(fx.src.join("sub/after"), "back").unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+
+    // A restart while it is not mounted: the state file says it was a mount
+    // point, nothing is synced at start.
+    let mut daemon = daemon;
+    daemon.terminate();
+    drop(mounted);
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    poll_state(&daemon, "source missing");
+    daemon.ctl_fails(1, &["wait", "--timeout", "3"]);
+    assert_eq!(
+        count_files(&fx.dst.join("sub")),
+        4,
+        "the mirror was wiped at start"
+    );
+    assert!(
+        daemon.log().contains("was a mount point"),
+        "{}",
+        daemon.log()
+    );
+    // Taken as it is on purpose: the directory under the mount point is the
+    // source now.
+    daemon.ctl_ok(&["sync", &s(&fx.src), "--force"]);
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
 #[test]
 fn an_empty_source_at_start_keeps_the_mirror_until_forced() {
     let fx = Fixture::new();
