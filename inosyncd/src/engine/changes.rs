@@ -101,6 +101,24 @@ impl Engine {
                         }
                     }
                 }
+                Change::Unmounted { watch, rel } => {
+                    tracing::debug!("unmounted: {}", String::from_utf8_lossy(&rel));
+                    if let Some(w) = self.watches.get_mut(&watch) {
+                        for pair in &mut w.pairs {
+                            if pair.interrupt() {
+                                tracing::info!(
+                                    "{} -> {}: a filesystem was unmounted at {}; its \
+                                     running transfer is started again, so that it \
+                                     holds nothing there",
+                                    w.spec.path.display(),
+                                    pair.target(),
+                                    String::from_utf8_lossy(&rel)
+                                );
+                            }
+                            pair.record_tree(&rel, now);
+                        }
+                    }
+                }
                 Change::Everything { watch } => {
                     if let Some(w) = self.watches.get_mut(&watch) {
                         for pair in &mut w.pairs {

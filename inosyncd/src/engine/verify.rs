@@ -304,6 +304,7 @@ impl Engine {
             | Change::Made { watch, .. }
             | Change::Written { watch, .. }
             | Change::Tree { watch, .. }
+            | Change::Unmounted { watch, .. }
             | Change::Everything { watch }
             | Change::Linked { watch }
             | Change::RootGone { watch }
@@ -315,7 +316,8 @@ impl Engine {
             Change::Path { rel, .. }
             | Change::Made { rel, .. }
             | Change::Written { rel, .. }
-            | Change::Tree { rel, .. } => seen.add(rel),
+            | Change::Tree { rel, .. }
+            | Change::Unmounted { rel, .. } => seen.add(rel),
             Change::Move { from, to, .. } | Change::Renamed { from, to, .. } => {
                 seen.add(from);
                 seen.add(to);

@@ -26,6 +26,12 @@ pub enum Change {
     /// was mounted on it or unmounted from it): it is made equal as a whole tree,
     /// deletions included. Also reported as a changed path.
     Tree { watch: u32, rel: Vec<u8> },
+    /// A filesystem was unmounted from this directory: compared whole, as a
+    /// [`Change::Tree`], and the watch's running transfers are stopped and
+    /// started again, so that none holds the unmounted filesystem busy (each
+    /// rsync sees the source in a mount namespace of its own, where the
+    /// unmount reaches only once nothing there is open: README "The sandbox").
+    Unmounted { watch: u32, rel: Vec<u8> },
     /// Events of this watch may have been lost (queue overflow, watch limit): only
     /// a full sync makes the targets right again.
     Everything { watch: u32 },
@@ -70,6 +76,7 @@ impl std::fmt::Display for Change {
                 write!(f, "written {watch}:{:?}{linked}", text(rel))
             }
             Change::Tree { watch, rel } => write!(f, "tree {watch}:{:?}", text(rel)),
+            Change::Unmounted { watch, rel } => write!(f, "unmounted {watch}:{:?}", text(rel)),
             Change::Everything { watch } => write!(f, "everything {watch}"),
             Change::Linked { watch } => write!(f, "linked {watch}"),
             Change::RootGone { watch } => write!(f, "root gone {watch}"),

@@ -360,7 +360,34 @@ impl Watcher {
             any |= fan_any;
         }
         self.foreign_only = fan_any && out.len() == before;
+        if self.moved_a_mount_point(&out[before..]) {
+            // The kernel says nothing of a mount carried along by a rename of
+            // a directory above it; its recorded place must follow, or its
+            // later unmount is compared at the old place (found by a
+            // black-box attack: the unmounted files stayed on the mirror).
+            self.mounts_changed(out);
+        }
         Ok(any)
+    }
+
+    /// Whether a directory move among `changes` may have carried a mount
+    /// point below it (a mount point's path holds the moved name as a
+    /// component run; a false alarm costs one read of the mount table).
+    fn moved_a_mount_point(&self, changes: &[Change]) -> bool {
+        let Some(table) = &self.mounts else {
+            return false;
+        };
+        changes.iter().any(|change| {
+            let (Change::Move { from, .. } | Change::Renamed { from, .. }) = change else {
+                return false;
+            };
+            let needle = [b"/".as_slice(), from, b"/"].concat();
+            table.mounts.iter().any(|m| {
+                m.point
+                    .windows(needle.len())
+                    .any(|w| w == needle.as_slice())
+            })
+        })
     }
 
     /// Whether changes seen are still being placed (writes through hard links

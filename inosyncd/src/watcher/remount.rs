@@ -51,9 +51,11 @@ impl Watcher {
                     String::from_utf8_lossy(rel)
                 );
                 self.inotify.rewatch(watch, rel, out);
-                out.push(Change::Tree {
-                    watch,
-                    rel: rel.clone(),
+                let rel = rel.clone();
+                out.push(if now.contains(&rel) {
+                    Change::Tree { watch, rel }
+                } else {
+                    Change::Unmounted { watch, rel }
                 });
             }
         }
@@ -61,12 +63,17 @@ impl Watcher {
             return;
         };
         let remounted = fan.refresh_mounts(&after);
-        for (watch, rel) in remounted.points {
+        for (watch, rel, gone) in remounted.points {
             tracing::info!(
-                "watch {watch}: a filesystem came or went at {}; comparing it whole",
+                "watch {watch}: a filesystem {} at {}; comparing it whole",
+                if gone { "went" } else { "came" },
                 String::from_utf8_lossy(&rel)
             );
-            out.push(Change::Tree { watch, rel });
+            out.push(if gone {
+                Change::Unmounted { watch, rel }
+            } else {
+                Change::Tree { watch, rel }
+            });
         }
         for watch in remounted.roots_gone {
             out.push(Change::RootGone { watch });

@@ -82,9 +82,9 @@ const MAX_REMEMBERED_OUTSIDE: usize = 4096;
 /// What became of the trees when the mounts changed.
 #[derive(Debug, Default)]
 pub struct Remounted {
-    /// Mount points (watch, path) where a filesystem came or went: compared
-    /// whole.
-    pub points: Vec<(u32, Vec<u8>)>,
+    /// Mount points (watch, path, whether it went) where a filesystem came or
+    /// went: compared whole.
+    pub points: Vec<(u32, Vec<u8>, bool)>,
     /// Trees whose own mount changed (unmounted, covered).
     pub roots_gone: Vec<u32>,
     /// Trees with a new filesystem inside that cannot be marked, and why: they

@@ -32,12 +32,15 @@ impl FanWatcher {
             }
             let root_path = root.path.clone();
             let points_before = root.points_below();
-            for gone in before.iter().filter(|m| !after.contains(m)) {
+            // By id: a mount carried to another place by a rename above it
+            // is the same mount, its mark kept (only its place is new).
+            let had = |list: &[Mount], mount: &Mount| list.iter().any(|m| m.id == mount.id);
+            for gone in before.iter().filter(|m| !had(&after, m)) {
                 self.groups.unmark(gone.dev);
             }
             let mut kept = vec![now[0].clone()];
             for mount in &after {
-                if before.contains(mount) {
+                if had(&before, mount) {
                     kept.push(mount.clone());
                     continue;
                 }
@@ -59,7 +62,8 @@ impl FanWatcher {
             }
             let points_after = mounts::points_below(&now, &root_path);
             for point in points_before.symmetric_difference(&points_after) {
-                result.points.push((watch, point.clone()));
+                let gone = !points_after.contains(point);
+                result.points.push((watch, point.clone(), gone));
             }
             // Paths remembered through the old mounts may be wrong now.
             self.generation += 1;

@@ -186,3 +186,84 @@ fn two_filesystems_with_one_fsid_are_told_apart() {
     assert_trees_equal(&fx.path("a"), &dst_a, &daemon);
     assert_trees_equal(&fx.path("b"), &dst_b, &daemon);
 }
+
+/// A filesystem mounted in the tree, carried elsewhere by a rename of a
+/// directory above it, then unmounted: the kernel says nothing of a mount's
+/// new place, so the unmount was compared at the old one and what the
+/// filesystem held stayed on the mirror (found by a black-box attack under
+/// fanotify). A directory move with a mount point below reads the mount
+/// table again.
+#[test]
+fn a_mount_carried_by_a_rename_then_unmounted_leaves_the_mirror() {
+    let fx = Fixture::new();
+    fs::create_dir_all(fx.src.join("p/mnt")).unwrap();
+    let mounted = Mount::tmpfs(&fx.src.join("p/mnt"));
+    fs::write(fx.src.join("p/mnt/a"), "on the tmpfs").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    fs::rename(fx.src.join("p"), fx.src.join("q")).unwrap();
+    let moved = Mount::adopt(&fx.src.join("q/mnt"));
+    std::mem::forget(mounted);
+    daemon.wait_idle();
+    fs::write(fx.src.join("q/mnt/b"), "written after the move").unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    drop(moved);
+    let left = poll_until(Duration::from_secs(10), || !fx.dst.join("q/mnt/a").exists());
+    assert!(
+        left,
+        "the unmounted files stayed on the mirror\n{}",
+        daemon.log()
+    );
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// A filesystem unmounted from inside the tree while a transfer from it
+/// runs: each rsync sees the source in a mount namespace of its own, where
+/// the unmount reaches only once nothing there is open, so the filesystem
+/// stayed busy (`fsck` "in use", a loop device that cannot be detached) for
+/// as long as the transfer ran (found by a black-box attack). The watch's
+/// running transfer is started again at the unmount.
+#[test]
+fn an_unmount_inside_the_tree_is_not_held_by_a_running_transfer() {
+    let fx = Fixture::new();
+    let point = fx.src.join("lp");
+    fs::create_dir(&point).unwrap();
+    let mounted = Mount::tmpfs(&point);
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    daemon.ctl_ok(&["speed", "100"]);
+    fs::write(point.join("big"), vec![7u8; 8 << 20]).unwrap();
+    // About 80 s at 100 KB/s: running until the unmount.
+    let sending = poll_until(Duration::from_secs(20), || {
+        fs::read_dir(fx.dst.join("lp")).is_ok_and(|mut d| d.next().is_some())
+    });
+    assert!(sending, "the transfer never started\n{}", daemon.log());
+    let out = Command::new("umount").arg(&point).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::mem::forget(mounted);
+    let needle = point.display().to_string();
+    let released = poll_until(Duration::from_secs(10), || {
+        inosync_tests::processes::descendants(daemon.pid())
+            .iter()
+            .all(|p| {
+                !fs::read_to_string(format!("/proc/{}/mountinfo", p.pid))
+                    .unwrap_or_default()
+                    .contains(&needle)
+            })
+    });
+    assert!(
+        released,
+        "a transfer still holds the unmounted filesystem\n{}",
+        daemon.log()
+    );
+    daemon.ctl_ok(&["speed", "0"]);
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
