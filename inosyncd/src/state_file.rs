@@ -4,7 +4,7 @@
 //! never half of one. A corrupt file is reported and moved aside: it never stops the
 //! config's watches from starting.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -39,11 +39,12 @@ pub struct RuntimeState {
     /// found on another one at start (a disk that failed to mount) is not synced.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sources: BTreeMap<String, u64>,
-    /// The watch roots that were mount points (a bind mount from the same
-    /// filesystem has the id of the directory under it): one found not to be
-    /// one at start (the mount failed) is not synced from.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub mount_points: BTreeSet<String>,
+    /// The watch roots that were mount points, by watch path, with the inode
+    /// of the directory mounted there (a bind mount from the same filesystem
+    /// has the id of the directory under it): one found not to be one at
+    /// start, with another inode (the mount failed), is not synced from.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mount_points: BTreeMap<String, u64>,
     /// Watches that still had changes to sync when the daemon stopped (a
     /// target in retry backoff is not waited for, a paused watch holds its
     /// changes): the next start gives each a full sync, even with

@@ -32,6 +32,19 @@ pub struct RootId {
     pub mount_point: bool,
 }
 
+impl RootId {
+    /// The directory's inode number.
+    pub fn ino(&self) -> u64 {
+        self.ino
+    }
+
+    /// Whether `other` is the same directory on the same filesystem, mounted
+    /// there or not (a service's sandbox may bind-mount a root over itself).
+    fn same_dir(&self, other: &RootId) -> bool {
+        (self.dev, self.ino, self.fsid) == (other.dev, other.ino, other.fsid)
+    }
+}
+
 /// Why a watch root is not (or no longer) the tree to mirror. Its text is the
 /// `source missing` reason `status` shows and the reply to `sync --force`.
 #[derive(Debug, thiserror::Error)]
@@ -177,10 +190,14 @@ impl Engine {
             // A bind mount from the same filesystem, unmounted (or one put
             // over the root): the directory there now has the recorded
             // filesystem id, yet it is not the tree that was mirrored.
-            Ok(now) if now.mount_point != watch.mount_point => {
+            Ok(now)
+                if now.mount_point != watch.mount_point.is_some()
+                    && !watch.root.is_some_and(|was| was.same_dir(&now))
+                    && watch.mount_point != Some(now.ino) =>
+            {
                 self.mark_missing(
                     id,
-                    if watch.mount_point {
+                    if watch.mount_point.is_some() {
                         format!(
                             "{} was a mount point and is not now (unmounted?)",
                             path.display()
@@ -194,7 +211,18 @@ impl Engine {
                 );
                 false
             }
-            Ok(now) if !gone && watch.missing.is_none() && watch.root == Some(now) => true,
+            Ok(now)
+                if !gone
+                    && watch.missing.is_none()
+                    && watch.root.is_some_and(|was| was.same_dir(&now)) =>
+            {
+                // The same directory, now (or no longer) a mount over itself.
+                if let Some(watch) = self.watches.get_mut(&id) {
+                    watch.mount_point = now.mount_point.then_some(now.ino);
+                    watch.root = Some(now);
+                }
+                true
+            }
             Ok(now) => self.reattach(id, now),
         }
     }
@@ -268,13 +296,13 @@ impl Engine {
         let key = path.display().to_string();
         if let Some(watch) = self.watches.get_mut(&id) {
             watch.fsid = now.fsid;
-            watch.mount_point = now.mount_point;
+            watch.mount_point = now.mount_point.then_some(now.ino);
             for pair in &mut watch.pairs {
                 pair.allow_empty_source();
             }
         }
         if now.mount_point {
-            self.runtime.mount_points.insert(key.clone());
+            self.runtime.mount_points.insert(key.clone(), now.ino);
         } else {
             self.runtime.mount_points.remove(&key);
         }

@@ -35,9 +35,10 @@ pub(super) struct Watch {
     pub(super) root: Option<RootId>,
     /// The filesystem the root must be on (recorded when the watch first started).
     pub(super) fsid: u64,
-    /// Whether the root must be a mount point (as it was when the watch was
-    /// opened, or when `sync --force` accepted it).
-    pub(super) mount_point: bool,
+    /// When the root must be a mount point (as it was when the watch was
+    /// opened, or when `sync --force` accepted it): the inode of the
+    /// directory mounted there.
+    pub(super) mount_point: Option<u64>,
     /// Why the root cannot be synced from, while it cannot (see `source.rs`).
     pub(super) missing: Option<String>,
 }
@@ -140,13 +141,13 @@ impl Engine {
         // A root on another filesystem than the one recorded is most likely a disk
         // that failed to mount: never synced from until it is back.
         let recorded = self.runtime.sources.get(&key).copied();
-        let was_mount_point = self.runtime.mount_points.contains(&key);
+        let was_mount_point = self.runtime.mount_points.get(&key).copied();
         let missing = if recorded.is_some_and(|fsid| fsid != root.fsid) {
             Some(format!(
                 "{} is on another filesystem than the one recorded at an earlier start (not mounted?)",
                 spec.path.display()
             ))
-        } else if was_mount_point && !root.mount_point {
+        } else if was_mount_point.is_some_and(|ino| ino != root.ino()) && !root.mount_point {
             // A bind mount from the same filesystem that is not there: the
             // directory under it has the recorded filesystem id.
             Some(format!(
@@ -170,7 +171,7 @@ impl Engine {
                 self.runtime.sources.insert(key.clone(), root.fsid);
             }
             if root.mount_point {
-                self.runtime.mount_points.insert(key.clone());
+                self.runtime.mount_points.insert(key.clone(), root.ino());
             }
         }
         self.next_watch_id += 1;
@@ -197,7 +198,11 @@ impl Engine {
                 removing: None,
                 root: missing.is_none().then_some(root),
                 fsid: recorded.unwrap_or(root.fsid),
-                mount_point: root.mount_point || was_mount_point,
+                mount_point: if root.mount_point {
+                    Some(root.ino())
+                } else {
+                    was_mount_point.filter(|ino| *ino != root.ino())
+                },
                 missing: None,
             },
         );

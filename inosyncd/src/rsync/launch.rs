@@ -164,8 +164,10 @@ impl Launcher {
         // In its sandbox, started from a thread that entered it (no fork).
         // A child that reads the source sees it where its symlinks are not
         // followed, when this daemon can make mount namespaces (`source_view`).
-        let source =
-            (kind != Kind::RemoteShell && self.policy.source_view).then_some(job.source.as_path());
+        let source = (kind != Kind::RemoteShell
+            && self.policy.source_view
+            && crate::sandbox::source_view_suits(&job.source, &job.rsync))
+        .then_some(job.source.as_path());
         let spawned = crate::sandbox::spawn(domain.as_ref(), source, &mut command);
         match spawned {
             Ok(child) => Launched::Running {

@@ -23,7 +23,7 @@ mod ssh_files;
 
 pub use rsync_writes::outside as writes_outside;
 pub use rules::{Rules, RunPaths};
-pub use source_view::{ViewError, available as source_view_available};
+pub use source_view::{ViewError, available as source_view_available, suits as source_view_suits};
 
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::ssh_files::ssh_files;
 
 /// System directories every rsync and ssh needs to read and run from.
-const SYSTEM: &[&str] = &[
+pub(super) const SYSTEM: &[&str] = &[
     "/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/opt", "/proc", "/run", "/dev",
 ];
 

@@ -52,6 +52,20 @@ pub fn available() -> Result<(), ViewError> {
         })
 }
 
+/// Whether rsync and ssh can run with `source` seen `nosymfollow`: not when
+/// it holds what they read through symlinks themselves (`/`, `/usr` with the
+/// dynamic loader's links, `/etc` with `resolv.conf`, a home with `~/.ssh`),
+/// nor the rsync binary. Such a watch goes without the view.
+pub fn suits(source: &Path, rsync: &Path) -> bool {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let needed = super::rules::SYSTEM
+        .iter()
+        .map(Path::new)
+        .chain(home.as_deref())
+        .chain(std::iter::once(rsync));
+    !needed.into_iter().any(|n| n.starts_with(source))
+}
+
 /// Why a thread could not enter the view.
 #[derive(Debug, thiserror::Error)]
 pub enum ViewError {
@@ -213,6 +227,20 @@ mod tests {
         assert_eq!(std::fs::read(source.join("near/f")).unwrap(), b"inside");
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         assert!(!mounts.contains(source.to_str().unwrap()));
+    }
+
+    /// A watch of what rsync and ssh themselves read through symlinks goes
+    /// without the view; a tree below those is seen `nosymfollow`.
+    #[test]
+    fn a_source_holding_the_system_or_rsync_gets_no_view() {
+        let rsync = Path::new("/usr/bin/rsync");
+        for holding in ["/", "/usr", "/etc", "/usr/bin"] {
+            assert!(!suits(Path::new(holding), rsync), "{holding}");
+        }
+        assert!(!suits(Path::new("/opt/tools"), Path::new("/opt/tools/rsync")));
+        for below in ["/srv/www", "/etc/nginx", "/var/www"] {
+            assert!(suits(Path::new(below), rsync), "{below}");
+        }
     }
 
     /// A source that is a symlink, or gone, is no view.

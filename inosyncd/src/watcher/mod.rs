@@ -378,14 +378,20 @@ impl Watcher {
             return false;
         };
         changes.iter().any(|change| {
-            let (Change::Move { from, .. } | Change::Renamed { from, .. }) = change else {
+            // A tree is how a move that could not be paired is reported.
+            let (Change::Move { from, .. }
+            | Change::Renamed { from, .. }
+            | Change::Tree { rel: from, .. }) = change
+            else {
                 return false;
             };
-            let needle = [b"/".as_slice(), from, b"/"].concat();
+            let inside = [b"/".as_slice(), from, b"/"].concat();
+            let at = &inside[..inside.len() - 1];
             table.mounts.iter().any(|m| {
-                m.point
-                    .windows(needle.len())
-                    .any(|w| w == needle.as_slice())
+                m.point.ends_with(at)
+                    || m.point
+                        .windows(inside.len())
+                        .any(|w| w == inside.as_slice())
             })
         })
     }

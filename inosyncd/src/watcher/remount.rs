@@ -52,7 +52,9 @@ impl Watcher {
                 );
                 self.inotify.rewatch(watch, rel, out);
                 let rel = rel.clone();
-                out.push(if now.contains(&rel) {
+                // Gone only when a mount went (not when a rename carried it).
+                let went = before.iter().any(|m| !after.iter().any(|a| a.id == m.id));
+                out.push(if now.contains(&rel) || !went {
                     Change::Tree { watch, rel }
                 } else {
                     Change::Unmounted { watch, rel }

@@ -32,9 +32,14 @@ impl FanWatcher {
             }
             let root_path = root.path.clone();
             let points_before = root.points_below();
-            // By id: a mount carried to another place by a rename above it
-            // is the same mount, its mark kept (only its place is new).
-            let had = |list: &[Mount], mount: &Mount| list.iter().any(|m| m.id == mount.id);
+            // By id, filesystem and mounted directory, not by place: a mount
+            // carried elsewhere by a rename above it is the same mount, its
+            // mark kept (ids are reused at once: the filesystem tells a new
+            // mount from the old one).
+            let had = |list: &[Mount], mount: &Mount| {
+                list.iter()
+                    .any(|m| (m.id, m.dev, &m.root) == (mount.id, mount.dev, &mount.root))
+            };
             for gone in before.iter().filter(|m| !had(&after, m)) {
                 self.groups.unmark(gone.dev);
             }
@@ -61,8 +66,11 @@ impl FanWatcher {
                 root.mounts = kept;
             }
             let points_after = mounts::points_below(&now, &root_path);
+            // A place left by a mount that is still there (carried by a
+            // rename) is compared, but nothing was unmounted.
+            let unmounted = before.iter().any(|m| !had(&after, m));
             for point in points_before.symmetric_difference(&points_after) {
-                let gone = !points_after.contains(point);
+                let gone = unmounted && !points_after.contains(point);
                 result.points.push((watch, point.clone(), gone));
             }
             // Paths remembered through the old mounts may be wrong now.

@@ -222,3 +222,25 @@ fn a_directory_swapped_for_a_symlink_is_mirrored_as_a_symlink() {
     );
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// The root bind-mounted over itself while the daemon runs (what a service
+/// manager's sandbox does for a writable path, `ReadWritePaths=`), and
+/// unmounted again: the same directory, never `source missing` (found by a
+/// review of the mount-point check).
+#[test]
+fn a_root_mounted_over_itself_is_the_same_source() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("f"), "1").unwrap();
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+    let over = Mount::bind(&fx.src, &fx.src);
+    daemon.ctl_ok(&["sync", "--wait", "--timeout", "20"]);
+    fs::write(fx.src.join("g"), "2").unwrap();
+    daemon.wait_idle();
+    drop(over);
+    daemon.ctl_ok(&["sync", "--wait", "--timeout", "20"]);
+    fs::write(fx.src.join("h"), "3").unwrap();
+    daemon.wait_idle();
+    assert!(!daemon.log().contains("source missing"), "{}", daemon.log());
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}

@@ -57,6 +57,18 @@ fn a_directory_swapped_for_a_symlink_at_rsyncs_open_is_not_read_through() {
         "rsync read /etc/passwd through the swapped-in link into the mirror\n{}",
         daemon.log()
     );
+    // The held run could not read it (and the mirror keeps what it had).
+    assert_eq!(
+        mirrored.as_deref(),
+        Some(b"the source's own".as_slice()),
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        daemon.log().contains("in a mount namespace of its own"),
+        "{}",
+        daemon.log()
+    );
     fs::remove_file(fx.src.join("d")).unwrap();
     fs::rename(fx.src.join("d.real"), fx.src.join("d")).unwrap();
     daemon.wait_idle();
