@@ -237,7 +237,10 @@ mod tests {
         for holding in ["/", "/usr", "/etc", "/usr/bin"] {
             assert!(!suits(Path::new(holding), rsync), "{holding}");
         }
-        assert!(!suits(Path::new("/opt/tools"), Path::new("/opt/tools/rsync")));
+        assert!(!suits(
+            Path::new("/opt/tools"),
+            Path::new("/opt/tools/rsync")
+        ));
         for below in ["/srv/www", "/etc/nginx", "/var/www"] {
             assert!(suits(Path::new(below), rsync), "{below}");
         }
