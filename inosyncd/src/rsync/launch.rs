@@ -164,11 +164,30 @@ impl Launcher {
         // In its sandbox, started from a thread that entered it (no fork).
         // A child that reads the source sees it where its symlinks are not
         // followed, when this daemon can make mount namespaces (`source_view`).
-        let source = (kind != Kind::RemoteShell
-            && self.policy.source_view
-            && crate::sandbox::source_view_suits(&job.source, &job.rsync))
-        .then_some(job.source.as_path());
-        let spawned = crate::sandbox::spawn(domain.as_ref(), source, &mut command);
+        let reads_source = kind != Kind::RemoteShell && self.policy.source_view;
+        let needed: Vec<PathBuf> = if reads_source {
+            // A local target reached through a symlink below the view could
+            // not be reached there; one named by its real path can.
+            let through_a_link = Some(PathBuf::from(&job.destination))
+                .filter(|d| local && target.as_ref() != Some(d));
+            std::iter::once(job.rsync.clone())
+                .chain(through_a_link)
+                // ssh's connection directory, when named through a symlink.
+                .chain(
+                    self.policy
+                        .ssh_dir
+                        .clone()
+                        .filter(|d| std::fs::canonicalize(d).is_ok_and(|real| real != *d)),
+                )
+                .chain(crate::sandbox::remote_shell_files(&job.remote_shell()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let view = reads_source
+            .then(|| crate::sandbox::source_view_place(&job.source, &needed))
+            .flatten();
+        let spawned = crate::sandbox::spawn(domain.as_ref(), view, &mut command);
         match spawned {
             Ok(child) => Launched::Running {
                 child,

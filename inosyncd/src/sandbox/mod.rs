@@ -23,7 +23,14 @@ mod ssh_files;
 
 pub use rsync_writes::outside as writes_outside;
 pub use rules::{Rules, RunPaths};
-pub use source_view::{ViewError, available as source_view_available, suits as source_view_suits};
+pub use source_view::{ViewError, available as source_view_available, place as source_view_place};
+
+/// The files a remote shell command names (keys, configs), for the source
+/// view's choice of place.
+pub fn remote_shell_files(command: &str) -> Vec<std::path::PathBuf> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    ssh_files::ssh_files(command, home.as_deref())
+}
 
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};

@@ -17,7 +17,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `open_tree(2)` and `move_mount(2)` flags and the `mount_setattr(2)` attribute
 /// (uapi `linux/mount.h`; the same on every architecture).
@@ -52,18 +52,32 @@ pub fn available() -> Result<(), ViewError> {
         })
 }
 
-/// Whether rsync and ssh can run with `source` seen `nosymfollow`: not when
-/// it holds what they read through symlinks themselves (`/`, `/usr` with the
-/// dynamic loader's links, `/etc` with `resolv.conf`, a home with `~/.ssh`),
-/// nor the rsync binary. Such a watch goes without the view.
-pub fn suits(source: &Path, rsync: &Path) -> bool {
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let needed = super::rules::SYSTEM
+/// Where the view of `source` is mounted: over the watch root's parent when
+/// that suits (so that the root's own name, which the parent's owner may swap
+/// for a symlink at rsync's start, cannot be followed either), else over the
+/// root itself, or `None` when neither suits. `needed`: what the run itself
+/// reads or writes by path besides the source (the rsync binary, a local
+/// target, the files its remote shell names), which must not be below it.
+pub fn place<'a>(source: &'a Path, needed: &[PathBuf]) -> Option<&'a Path> {
+    let parent = source.parent().filter(|p| p.parent().is_some());
+    parent
+        .filter(|p| suits(p, needed))
+        .or(Some(source).filter(|s| suits(s, needed)))
+}
+
+/// Whether rsync and ssh can run with `dir` seen `nosymfollow`: not when it
+/// holds what they read through symlinks themselves (`/`, `/usr` with the
+/// dynamic loader's links, `/etc` with `resolv.conf`, a home with `~/.ssh`)
+/// or what the run names by path (`needed`, which may go through a symlink:
+/// a target at `/backup/current`).
+fn suits(dir: &Path, needed: &[PathBuf]) -> bool {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut held = super::rules::SYSTEM
         .iter()
         .map(Path::new)
         .chain(home.as_deref())
-        .chain(std::iter::once(rsync));
-    !needed.into_iter().any(|n| n.starts_with(source))
+        .chain(needed.iter().map(PathBuf::as_path));
+    !held.any(|n| n.starts_with(dir))
 }
 
 /// Why a thread could not enter the view.
@@ -233,17 +247,27 @@ mod tests {
     /// without the view; a tree below those is seen `nosymfollow`.
     #[test]
     fn a_source_holding_the_system_or_rsync_gets_no_view() {
-        let rsync = Path::new("/usr/bin/rsync");
+        let rsync = [PathBuf::from("/usr/bin/rsync")];
         for holding in ["/", "/usr", "/etc", "/usr/bin"] {
-            assert!(!suits(Path::new(holding), rsync), "{holding}");
+            assert!(!suits(Path::new(holding), &rsync), "{holding}");
         }
-        assert!(!suits(
-            Path::new("/opt/tools"),
-            Path::new("/opt/tools/rsync")
-        ));
+        let tools = [PathBuf::from("/opt/tools/rsync")];
+        assert!(!suits(Path::new("/opt/tools"), &tools));
         for below in ["/srv/www", "/etc/nginx", "/var/www"] {
-            assert!(suits(Path::new(below), rsync), "{below}");
+            assert!(suits(Path::new(below), &rsync), "{below}");
         }
+        // The root's parent when it suits, else the root, else nothing.
+        let place = |s: &'static str, needed: &[PathBuf]| {
+            place(Path::new(s), needed).map(Path::to_path_buf)
+        };
+        assert_eq!(place("/srv/www", &rsync), Some("/srv".into()));
+        assert_eq!(place("/home/alice/www", &rsync), Some("/home/alice".into()));
+        assert_eq!(place("/etc/nginx", &rsync), Some("/etc/nginx".into()));
+        assert_eq!(place("/srv", &rsync), Some("/srv".into()));
+        assert_eq!(place("/usr", &rsync), None);
+        // A target beside the root (maybe through a symlink there): the root.
+        let beside = [rsync[0].clone(), PathBuf::from("/srv/backup/current")];
+        assert_eq!(place("/srv/www", &beside), Some("/srv/www".into()));
     }
 
     /// A source that is a symlink, or gone, is no view.

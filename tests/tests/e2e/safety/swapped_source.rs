@@ -28,7 +28,10 @@ fn a_directory_swapped_for_a_symlink_at_rsyncs_open_is_not_read_through() {
     fs::create_dir(&hold).unwrap();
     fs::create_dir(fx.src.join("d")).unwrap();
     fs::write(fx.src.join("d/passwd"), "the source's own").unwrap();
-    let wrapper = holding_wrapper(&fx, &hold);
+    // Not beside the root: the view of its parent must not hold the rsync
+    // the run starts (it would go to the root alone).
+    let elsewhere = tempfile::tempdir().unwrap();
+    let wrapper = holding_wrapper(elsewhere.path(), &hold);
     let config = fx.simple_config(&format!("rsync = \"{}\"", wrapper.display()));
     let writable = hold.display().to_string();
     let daemon = fx.start_toml_with_env(&config, &[("INOSYNC_TEST_SANDBOX_WRITABLE", &writable)]);
@@ -75,12 +78,72 @@ fn a_directory_swapped_for_a_symlink_at_rsyncs_open_is_not_read_through() {
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
 
+/// The watch root itself swapped for a symlink (`mv src src.real; ln -s
+/// /etc src`) by a writer of its parent directory, at rsync's start: the
+/// view covers the root's parent, so the root's own name cannot be followed
+/// either (found by a review: a view of the root alone moves with the
+/// renamed directory, and rsync followed the new link).
+#[test]
+fn a_root_swapped_for_a_symlink_at_rsyncs_start_is_not_read_through() {
+    if !is_root() {
+        eprintln!("skipped: the source's own mount namespace needs root");
+        return;
+    }
+    let fx = Fixture::new();
+    let hold = fx.path("hold");
+    fs::create_dir(&hold).unwrap();
+    fs::write(fx.src.join("passwd"), "the source's own").unwrap();
+    // Not beside the root: the view of its parent must not hold the rsync
+    // the run starts (it would go to the root alone).
+    let elsewhere = tempfile::tempdir().unwrap();
+    let wrapper = holding_wrapper(elsewhere.path(), &hold);
+    let config = fx.simple_config(&format!("rsync = \"{}\"", wrapper.display()));
+    let writable = hold.display().to_string();
+    let daemon = fx.start_toml_with_env(&config, &[("INOSYNC_TEST_SANDBOX_WRITABLE", &writable)]);
+    daemon.wait_idle();
+    fs::write(hold.join("armed"), "").unwrap();
+    fs::write(fx.src.join("passwd"), "changed").unwrap();
+    assert!(
+        poll_until(Duration::from_secs(20), || hold.join("started").exists()),
+        "no run started\n{}",
+        daemon.log()
+    );
+    // The daemon is stopped while rsync runs, so that it cannot see the
+    // root go and stop the run first (it would: that is its own check).
+    // SAFETY: signals to our own child.
+    unsafe { libc::kill(daemon.pid() as i32, libc::SIGSTOP) };
+    fs::rename(&fx.src, fx.path("src.real")).unwrap();
+    symlink("/etc", &fx.src).unwrap();
+    fs::write(hold.join("swapped"), "").unwrap();
+    let ran = poll_until(Duration::from_secs(20), || hold.join("ran").exists());
+    let mirrored = read_no_follow(&fx.dst, "passwd");
+    fs::write(hold.join("release"), "").unwrap();
+    // SAFETY: as above.
+    unsafe { libc::kill(daemon.pid() as i32, libc::SIGCONT) };
+    assert!(ran, "the held run never ended\n{}", daemon.log());
+    assert_eq!(
+        mirrored.as_deref(),
+        Some(b"the source's own".as_slice()),
+        "rsync read through the swapped-in root\n{}",
+        daemon.log()
+    );
+    fs::remove_file(&fx.src).unwrap();
+    fs::rename(fx.path("src.real"), &fx.src).unwrap();
+    // Re-attached by the root's check (once a second), then synced.
+    let back = poll_until(Duration::from_secs(20), || {
+        daemon.status()["watches"][0]["source_missing"].is_null()
+    });
+    assert!(back, "{}", daemon.log());
+    daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
 /// An rsync wrapper that, once `hold/armed` exists, holds the first run
 /// after its start (the daemon's checks are done) until `hold/swapped`, runs
 /// the real rsync, and holds its end until `hold/release`; other runs go
 /// straight through. Each wait gives up after 30 s.
-fn holding_wrapper(fx: &Fixture, hold: &Path) -> std::path::PathBuf {
-    let wrapper = fx.path("holding-rsync");
+fn holding_wrapper(dir: &Path, hold: &Path) -> std::path::PathBuf {
+    let wrapper = dir.join("holding-rsync");
     let h = hold.display();
     let script = format!(
         "#!/bin/sh\n\
