@@ -66,6 +66,19 @@ pub enum SourceError {
     /// Something else than a directory is there.
     #[error("{} is no longer a directory", .0.display())]
     NotADirectory(PathBuf),
+    /// A directory above the root became a symlink: the path leads elsewhere.
+    #[error(
+        "{} is now reached through a symlink, at {} (a directory above it replaced?); \
+         `inosyncctl reload` takes the new place if it is meant",
+        path.display(),
+        real.display()
+    )]
+    ThroughSymlink {
+        /// The watch root, as configured (resolved when it was read).
+        path: PathBuf,
+        /// Where it leads now.
+        real: PathBuf,
+    },
     /// Its filesystem cannot be asked for its id.
     #[error("cannot statfs {}: {error}", path.display())]
     Statfs {
@@ -97,6 +110,16 @@ pub fn identify(path: &Path) -> Result<RootId, SourceError> {
     }
     if !meta.is_dir() {
         return Err(SourceError::NotADirectory(path.to_path_buf()));
+    }
+    // The root's path was resolved when it was configured: a symlink on it
+    // now is a directory above replaced, and rsync would read where it leads.
+    if let Ok(real) = std::fs::canonicalize(path)
+        && real != path
+    {
+        return Err(SourceError::ThroughSymlink {
+            path: path.to_path_buf(),
+            real,
+        });
     }
     Ok(RootId {
         dev: meta.dev(),

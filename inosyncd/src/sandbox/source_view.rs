@@ -103,7 +103,11 @@ pub fn enter(source: &Path) -> Result<(), ViewError> {
     // on), without following a symlink on the way.
     let place = super::open_no_symlinks(source)
         .map_err(|e| ViewError::Source(source.display().to_string(), e))?;
-    mount_over(&place).map_err(ViewError::Mount)
+    mount_over(&place).map_err(|e| match e.raw_os_error() {
+        // Removed between the open and the mount: the same race.
+        Some(libc::ENOENT) => ViewError::Source(source.display().to_string(), e),
+        _ => ViewError::Mount(e),
+    })
 }
 
 /// A mount namespace for the calling thread, its mounts made slaves (nothing

@@ -244,3 +244,43 @@ fn a_root_mounted_over_itself_is_the_same_source() {
     assert!(!daemon.log().contains("source missing"), "{}", daemon.log());
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// A directory above the watch root replaced by a symlink to another tree
+/// that holds a directory of the root's name (`mv srv srv.old; ln -s
+/// /home/victim srv`): the root's path led to another directory on the same
+/// filesystem, which was followed as a root replaced by a new one and
+/// mirrored (found by a review). The root's path was resolved when it was
+/// configured; one that goes through a symlink now is `source missing`.
+#[test]
+fn a_directory_above_the_root_replaced_by_a_symlink_is_not_followed() {
+    let fx = Fixture::new();
+    let above = fx.path("above");
+    fs::create_dir_all(above.join("www")).unwrap();
+    fs::write(above.join("www/index"), "public").unwrap();
+    let victim = fx.path("victim");
+    fs::create_dir_all(victim.join("www")).unwrap();
+    fs::write(victim.join("www/private"), "not for the mirror").unwrap();
+    let config = format!(
+        "delay = 0\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
+        above.join("www").display(),
+        fx.dst.display()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    fs::rename(&above, fx.path("above.old")).unwrap();
+    symlink(&victim, &above).unwrap();
+    poll_state(&daemon, "source missing");
+    daemon.ctl_ok(&["sync"]);
+    daemon.ctl_fails(1, &["wait", "--timeout", "3"]);
+    assert!(!fx.dst.join("private").exists(), "{}", daemon.log());
+    assert!(fx.dst.join("index").exists(), "{}", daemon.log());
+    let why = daemon.status()["watches"][0]["source_missing"].to_string();
+    assert!(why.contains("through a symlink"), "{why}");
+    // Put back: re-attached.
+    fs::remove_file(&above).unwrap();
+    fs::rename(fx.path("above.old"), &above).unwrap();
+    poll_state(&daemon, "idle");
+    fs::write(above.join("www/after"), "back").unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&above.join("www"), &fx.dst, &daemon);
+}
