@@ -24,36 +24,16 @@ fn a_directory_swapped_for_a_symlink_at_rsyncs_open_is_not_read_through() {
         return;
     }
     let fx = Fixture::new();
-    let hold = fx.path("hold");
-    fs::create_dir(&hold).unwrap();
     fs::create_dir(fx.src.join("d")).unwrap();
-    fs::write(fx.src.join("d/passwd"), "the source's own").unwrap();
-    // Not beside the root: the view of its parent must not hold the rsync
-    // the run starts (it would go to the root alone).
-    let elsewhere = tempfile::tempdir().unwrap();
-    let wrapper = holding_wrapper(elsewhere.path(), &hold);
-    let config = fx.simple_config(&format!("rsync = \"{}\"", wrapper.display()));
-    let writable = hold.display().to_string();
-    let daemon = fx.start_toml_with_env(&config, &[("INOSYNC_TEST_SANDBOX_WRITABLE", &writable)]);
-    daemon.wait_idle();
-    fs::write(hold.join("armed"), "").unwrap();
-    fs::write(fx.src.join("d/passwd"), "changed").unwrap();
-    assert!(
-        poll_until(Duration::from_secs(20), || hold.join("started").exists()),
-        "no run started\n{}",
-        daemon.log()
-    );
+    let held = Held::start(&fx, "d/passwd");
     fs::rename(fx.src.join("d"), fx.src.join("d.real")).unwrap();
     symlink("/etc", fx.src.join("d")).unwrap();
-    fs::write(hold.join("swapped"), "").unwrap();
-    assert!(
-        poll_until(Duration::from_secs(20), || hold.join("ran").exists()),
-        "the held run never ended\n{}",
-        daemon.log()
-    );
+    let ran = held.swapped();
+    assert!(ran, "the held run never ended\n{}", held.daemon.log());
     let mirrored = read_no_follow(&fx.dst, "d/passwd");
     let secret = fs::read("/etc/passwd").unwrap();
-    fs::write(hold.join("release"), "").unwrap();
+    held.release();
+    let daemon = &held.daemon;
     assert_ne!(
         mirrored.as_deref(),
         Some(secret.as_slice()),
@@ -75,7 +55,7 @@ fn a_directory_swapped_for_a_symlink_at_rsyncs_open_is_not_read_through() {
     fs::remove_file(fx.src.join("d")).unwrap();
     fs::rename(fx.src.join("d.real"), fx.src.join("d")).unwrap();
     daemon.wait_idle();
-    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert_trees_equal(&fx.src, &fx.dst, daemon);
 }
 
 /// The watch root itself swapped for a symlink (`mv src src.real; ln -s
@@ -90,34 +70,17 @@ fn a_root_swapped_for_a_symlink_at_rsyncs_start_is_not_read_through() {
         return;
     }
     let fx = Fixture::new();
-    let hold = fx.path("hold");
-    fs::create_dir(&hold).unwrap();
-    fs::write(fx.src.join("passwd"), "the source's own").unwrap();
-    // Not beside the root: the view of its parent must not hold the rsync
-    // the run starts (it would go to the root alone).
-    let elsewhere = tempfile::tempdir().unwrap();
-    let wrapper = holding_wrapper(elsewhere.path(), &hold);
-    let config = fx.simple_config(&format!("rsync = \"{}\"", wrapper.display()));
-    let writable = hold.display().to_string();
-    let daemon = fx.start_toml_with_env(&config, &[("INOSYNC_TEST_SANDBOX_WRITABLE", &writable)]);
-    daemon.wait_idle();
-    fs::write(hold.join("armed"), "").unwrap();
-    fs::write(fx.src.join("passwd"), "changed").unwrap();
-    assert!(
-        poll_until(Duration::from_secs(20), || hold.join("started").exists()),
-        "no run started\n{}",
-        daemon.log()
-    );
+    let held = Held::start(&fx, "passwd");
+    let daemon = &held.daemon;
     // The daemon is stopped while rsync runs, so that it cannot see the
     // root go and stop the run first (it would: that is its own check).
     // SAFETY: signals to our own child.
     unsafe { libc::kill(daemon.pid() as i32, libc::SIGSTOP) };
     fs::rename(&fx.src, fx.path("src.real")).unwrap();
     symlink("/etc", &fx.src).unwrap();
-    fs::write(hold.join("swapped"), "").unwrap();
-    let ran = poll_until(Duration::from_secs(20), || hold.join("ran").exists());
+    let ran = held.swapped();
     let mirrored = read_no_follow(&fx.dst, "passwd");
-    fs::write(hold.join("release"), "").unwrap();
+    held.release();
     // SAFETY: as above.
     unsafe { libc::kill(daemon.pid() as i32, libc::SIGCONT) };
     assert!(ran, "the held run never ended\n{}", daemon.log());
@@ -135,7 +98,55 @@ fn a_root_swapped_for_a_symlink_at_rsyncs_start_is_not_read_through() {
     });
     assert!(back, "{}", daemon.log());
     daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
-    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert_trees_equal(&fx.src, &fx.dst, daemon);
+}
+
+/// A daemon whose next run, of `listed` changed from "the source's own",
+/// is held by [`holding_wrapper`] after the daemon's checks.
+struct Held {
+    daemon: inosync_tests::Daemon,
+    hold: std::path::PathBuf,
+    _elsewhere: tempfile::TempDir,
+}
+
+impl Held {
+    fn start(fx: &Fixture, listed: &str) -> Held {
+        let hold = fx.path("hold");
+        fs::create_dir(&hold).unwrap();
+        fs::write(fx.src.join(listed), "the source's own").unwrap();
+        // Not beside the root: the view of its parent must not hold the
+        // rsync the run starts (it would go to the root alone).
+        let elsewhere = tempfile::tempdir().unwrap();
+        let wrapper = holding_wrapper(elsewhere.path(), &hold);
+        let config = fx.simple_config(&format!("rsync = \"{}\"", wrapper.display()));
+        let writable = hold.display().to_string();
+        let daemon =
+            fx.start_toml_with_env(&config, &[("INOSYNC_TEST_SANDBOX_WRITABLE", &writable)]);
+        daemon.wait_idle();
+        fs::write(hold.join("armed"), "").unwrap();
+        fs::write(fx.src.join(listed), "changed").unwrap();
+        assert!(
+            poll_until(Duration::from_secs(20), || hold.join("started").exists()),
+            "no run started\n{}",
+            daemon.log()
+        );
+        Held {
+            daemon,
+            hold,
+            _elsewhere: elsewhere,
+        }
+    }
+
+    /// Lets the held rsync run; whether it ended (it then holds its end).
+    fn swapped(&self) -> bool {
+        fs::write(self.hold.join("swapped"), "").unwrap();
+        poll_until(Duration::from_secs(20), || self.hold.join("ran").exists())
+    }
+
+    /// Lets the held run end.
+    fn release(&self) {
+        fs::write(self.hold.join("release"), "").unwrap();
+    }
 }
 
 /// An rsync wrapper that, once `hold/armed` exists, holds the first run
