@@ -52,17 +52,40 @@ pub fn available() -> Result<(), ViewError> {
         })
 }
 
-/// Where the view of `source` is mounted: over the watch root's parent when
-/// that suits (so that the root's own name, which the parent's owner may swap
-/// for a symlink at rsync's start, cannot be followed either), else over the
-/// root itself, or `None` when neither suits. `needed`: what the run itself
-/// reads or writes by path besides the source (the rsync binary, a local
-/// target, the files its remote shell names), which must not be below it.
+/// Where the view of `source` is mounted: over the highest directory above
+/// the watch root that a user other than root could rename or replace (from
+/// the root's parent up: a writer of a directory can swap its entries for
+/// symlinks at rsync's start, and the view must hold that directory), when
+/// that suits; else over the root's parent, else the root itself, or `None`
+/// when none suits. `needed`: what the run itself reads or writes by path
+/// besides the source (the rsync binary, a local target, the files its
+/// remote shell names), which must not be below it.
 pub fn place<'a>(source: &'a Path, needed: &[PathBuf]) -> Option<&'a Path> {
     let parent = source.parent().filter(|p| p.parent().is_some());
-    parent
-        .filter(|p| suits(p, needed))
+    let mut highest = parent;
+    while let Some(dir) = highest.filter(|d| replaceable_by_others(d)) {
+        highest = dir.parent().filter(|p| p.parent().is_some());
+    }
+    highest
+        .filter(|d| suits(d, needed))
+        .or(parent.filter(|p| suits(p, needed)))
         .or(Some(source).filter(|s| suits(s, needed)))
+}
+
+/// Whether a user other than root may rename `dir` or put something in its
+/// place: its parent is theirs, or writable by them without the sticky bit
+/// (with it, only `dir`'s own owner may). ACLs are not read.
+fn replaceable_by_others(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Some(parent), Ok(own)) = (dir.parent(), std::fs::symlink_metadata(dir)) else {
+        return false;
+    };
+    let Ok(above) = std::fs::symlink_metadata(parent) else {
+        return false;
+    };
+    let others_write = above.mode() & 0o022 != 0;
+    let sticky = above.mode() & 0o1000 != 0;
+    above.uid() != 0 || (others_write && (!sticky || own.uid() != 0))
 }
 
 /// Whether rsync and ssh can run with `dir` seen `nosymfollow`: not when it
@@ -272,6 +295,29 @@ mod tests {
         // A target beside the root (maybe through a symlink there): the root.
         let beside = [rsync[0].clone(), PathBuf::from("/srv/backup/current")];
         assert_eq!(place("/srv/www", &beside), Some("/srv/www".into()));
+    }
+
+    /// Directories a user other than root could replace are held by the view
+    /// too, up to the first one only root could.
+    #[test]
+    fn the_view_holds_every_directory_another_user_could_replace() {
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: chown needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().canonicalize().unwrap();
+        let source = top.join("home/site/www");
+        std::fs::create_dir_all(&source).unwrap();
+        let rsync = [PathBuf::from("/usr/bin/rsync")];
+        assert_eq!(
+            place(&source, &rsync),
+            Some(top.join("home/site").as_path())
+        );
+        for owned in ["home", "home/site"] {
+            std::os::unix::fs::chown(top.join(owned), Some(65534), Some(65534)).unwrap();
+        }
+        assert_eq!(place(&source, &rsync), Some(top.join("home").as_path()));
     }
 
     /// A source that is a symlink, or gone, is no view.

@@ -25,7 +25,7 @@ fn a_directory_swapped_for_a_symlink_at_rsyncs_open_is_not_read_through() {
     }
     let fx = Fixture::new();
     fs::create_dir(fx.src.join("d")).unwrap();
-    let held = Held::start(&fx, "d/passwd");
+    let held = Held::start(&fx, &fx.src, "d/passwd");
     fs::rename(fx.src.join("d"), fx.src.join("d.real")).unwrap();
     symlink("/etc", fx.src.join("d")).unwrap();
     let ran = held.swapped();
@@ -70,7 +70,7 @@ fn a_root_swapped_for_a_symlink_at_rsyncs_start_is_not_read_through() {
         return;
     }
     let fx = Fixture::new();
-    let held = Held::start(&fx, "passwd");
+    let held = Held::start(&fx, &fx.src, "passwd");
     let daemon = &held.daemon;
     // The daemon is stopped while rsync runs, so that it cannot see the
     // root go and stop the run first (it would: that is its own check).
@@ -101,6 +101,57 @@ fn a_root_swapped_for_a_symlink_at_rsyncs_start_is_not_read_through() {
     assert_trees_equal(&fx.src, &fx.dst, daemon);
 }
 
+/// A directory above the root's parent that another user owns (`/home/alice`
+/// above `/home/alice/sites/blog`) swapped for a symlink at rsync's start, so
+/// that the root's path leads to `/etc`: the view held only the root's
+/// parent, and rsync mirrored `/etc` as the whole tree (found by a black-box
+/// attack: `shadow` in the mirror, the sync reported done). The view now
+/// holds every directory a user other than root could replace.
+#[test]
+fn a_directory_another_user_could_replace_swapped_at_rsyncs_start_is_not_read_through() {
+    if !is_root() {
+        eprintln!("skipped: the source's own mount namespace needs root");
+        return;
+    }
+    let fx = Fixture::new();
+    let home = fx.path("home");
+    let root = home.join("sites/blog");
+    fs::create_dir_all(&root).unwrap();
+    for owned in [home.clone(), home.join("sites"), root.clone()] {
+        std::os::unix::fs::chown(&owned, Some(65534), Some(65534)).unwrap();
+    }
+    // Where the swapped path leads: its `blog` is `/etc`.
+    let evil = fx.path("evil");
+    fs::create_dir(&evil).unwrap();
+    symlink("/etc", evil.join("blog")).unwrap();
+    let held = Held::start(&fx, &root, "passwd");
+    let daemon = &held.daemon;
+    // SAFETY: signals to our own child (it must not see the swap first).
+    unsafe { libc::kill(daemon.pid() as i32, libc::SIGSTOP) };
+    fs::rename(home.join("sites"), home.join("sites.real")).unwrap();
+    symlink(&evil, home.join("sites")).unwrap();
+    let ran = held.swapped();
+    let mirrored = read_no_follow(&fx.dst, "passwd");
+    held.release();
+    // SAFETY: as above.
+    unsafe { libc::kill(daemon.pid() as i32, libc::SIGCONT) };
+    assert!(ran, "the held run never ended\n{}", daemon.log());
+    assert_eq!(
+        mirrored.as_deref(),
+        Some(b"the source's own".as_slice()),
+        "rsync read through the swapped-in directory\n{}",
+        daemon.log()
+    );
+    fs::remove_file(home.join("sites")).unwrap();
+    fs::rename(home.join("sites.real"), home.join("sites")).unwrap();
+    let back = poll_until(Duration::from_secs(20), || {
+        daemon.status()["watches"][0]["source_missing"].is_null()
+    });
+    assert!(back, "{}", daemon.log());
+    daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
+    assert_trees_equal(&root, &fx.dst, daemon);
+}
+
 /// A daemon whose next run, of `listed` changed from "the source's own",
 /// is held by [`holding_wrapper`] after the daemon's checks.
 struct Held {
@@ -110,21 +161,27 @@ struct Held {
 }
 
 impl Held {
-    fn start(fx: &Fixture, listed: &str) -> Held {
+    fn start(fx: &Fixture, root: &Path, listed: &str) -> Held {
         let hold = fx.path("hold");
         fs::create_dir(&hold).unwrap();
-        fs::write(fx.src.join(listed), "the source's own").unwrap();
+        fs::write(root.join(listed), "the source's own").unwrap();
         // Not beside the root: the view of its parent must not hold the
         // rsync the run starts (it would go to the root alone).
         let elsewhere = tempfile::tempdir().unwrap();
         let wrapper = holding_wrapper(elsewhere.path(), &hold);
-        let config = fx.simple_config(&format!("rsync = \"{}\"", wrapper.display()));
+        let config = format!(
+            "delay = 0\nrsync = \"{}\"\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\n\
+             targets = [\"{}/\"]\n",
+            wrapper.display(),
+            root.display(),
+            fx.dst.display()
+        );
         let writable = hold.display().to_string();
         let daemon =
             fx.start_toml_with_env(&config, &[("INOSYNC_TEST_SANDBOX_WRITABLE", &writable)]);
         daemon.wait_idle();
         fs::write(hold.join("armed"), "").unwrap();
-        fs::write(fx.src.join(listed), "changed").unwrap();
+        fs::write(root.join(listed), "changed").unwrap();
         assert!(
             poll_until(Duration::from_secs(20), || hold.join("started").exists()),
             "no run started\n{}",
