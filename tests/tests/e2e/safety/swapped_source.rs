@@ -72,18 +72,10 @@ fn a_root_swapped_for_a_symlink_at_rsyncs_start_is_not_read_through() {
     let fx = Fixture::new();
     let held = Held::start(&fx, &fx.src, "passwd");
     let daemon = &held.daemon;
-    // The daemon is stopped while rsync runs, so that it cannot see the
-    // root go and stop the run first (it would: that is its own check).
-    // SAFETY: signals to our own child.
-    unsafe { libc::kill(daemon.pid() as i32, libc::SIGSTOP) };
-    fs::rename(&fx.src, fx.path("src.real")).unwrap();
-    symlink("/etc", &fx.src).unwrap();
-    let ran = held.swapped();
-    let mirrored = read_no_follow(&fx.dst, "passwd");
-    held.release();
-    // SAFETY: as above.
-    unsafe { libc::kill(daemon.pid() as i32, libc::SIGCONT) };
-    assert!(ran, "the held run never ended\n{}", daemon.log());
+    let mirrored = held.swap_while_stopped(&fx.dst, "passwd", || {
+        fs::rename(&fx.src, fx.path("src.real")).unwrap();
+        symlink("/etc", &fx.src).unwrap();
+    });
     assert_eq!(
         mirrored.as_deref(),
         Some(b"the source's own".as_slice()),
@@ -92,13 +84,7 @@ fn a_root_swapped_for_a_symlink_at_rsyncs_start_is_not_read_through() {
     );
     fs::remove_file(&fx.src).unwrap();
     fs::rename(fx.path("src.real"), &fx.src).unwrap();
-    // Re-attached by the root's check (once a second), then synced.
-    let back = poll_until(Duration::from_secs(20), || {
-        daemon.status()["watches"][0]["source_missing"].is_null()
-    });
-    assert!(back, "{}", daemon.log());
-    daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
-    assert_trees_equal(&fx.src, &fx.dst, daemon);
+    held.synced_when_back(&fx.src, &fx.dst);
 }
 
 /// A directory above the root's parent that another user owns (`/home/alice`
@@ -126,16 +112,10 @@ fn a_directory_another_user_could_replace_swapped_at_rsyncs_start_is_not_read_th
     symlink("/etc", evil.join("blog")).unwrap();
     let held = Held::start(&fx, &root, "passwd");
     let daemon = &held.daemon;
-    // SAFETY: signals to our own child (it must not see the swap first).
-    unsafe { libc::kill(daemon.pid() as i32, libc::SIGSTOP) };
-    fs::rename(home.join("sites"), home.join("sites.real")).unwrap();
-    symlink(&evil, home.join("sites")).unwrap();
-    let ran = held.swapped();
-    let mirrored = read_no_follow(&fx.dst, "passwd");
-    held.release();
-    // SAFETY: as above.
-    unsafe { libc::kill(daemon.pid() as i32, libc::SIGCONT) };
-    assert!(ran, "the held run never ended\n{}", daemon.log());
+    let mirrored = held.swap_while_stopped(&fx.dst, "passwd", || {
+        fs::rename(home.join("sites"), home.join("sites.real")).unwrap();
+        symlink(&evil, home.join("sites")).unwrap();
+    });
     assert_eq!(
         mirrored.as_deref(),
         Some(b"the source's own".as_slice()),
@@ -144,12 +124,7 @@ fn a_directory_another_user_could_replace_swapped_at_rsyncs_start_is_not_read_th
     );
     fs::remove_file(home.join("sites")).unwrap();
     fs::rename(home.join("sites.real"), home.join("sites")).unwrap();
-    let back = poll_until(Duration::from_secs(20), || {
-        daemon.status()["watches"][0]["source_missing"].is_null()
-    });
-    assert!(back, "{}", daemon.log());
-    daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
-    assert_trees_equal(&root, &fx.dst, daemon);
+    held.synced_when_back(&root, &fx.dst);
 }
 
 /// A daemon whose next run, of `listed` changed from "the source's own",
@@ -203,6 +178,39 @@ impl Held {
     /// Lets the held run end.
     fn release(&self) {
         fs::write(self.hold.join("release"), "").unwrap();
+    }
+
+    /// Makes `swap` with the daemon stopped (so that its own root check
+    /// cannot see it and stop the run first), lets the held rsync run, and
+    /// returns the mirror's `listed` as that run left it.
+    fn swap_while_stopped(
+        &self,
+        mirror: &Path,
+        listed: &str,
+        swap: impl FnOnce(),
+    ) -> Option<Vec<u8>> {
+        let pid = self.daemon.pid() as i32;
+        // SAFETY: signals to our own child.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        swap();
+        let ran = self.swapped();
+        let mirrored = read_no_follow(mirror, listed);
+        self.release();
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        assert!(ran, "the held run never ended\n{}", self.daemon.log());
+        mirrored
+    }
+
+    /// Once the swap is undone: re-attached by the root's check (once a
+    /// second), then synced whole and equal.
+    fn synced_when_back(&self, root: &Path, mirror: &Path) {
+        let back = poll_until(Duration::from_secs(20), || {
+            self.daemon.status()["watches"][0]["source_missing"].is_null()
+        });
+        assert!(back, "{}", self.daemon.log());
+        self.daemon.ctl_ok(&["sync", "--wait", "--timeout", "30"]);
+        assert_trees_equal(root, mirror, &self.daemon);
     }
 }
 
