@@ -200,8 +200,8 @@ impl Fixture {
 
     /// The command lines the wrapper has seen so far.
     pub fn rsync_calls(&self) -> Vec<String> {
-        fs::read_to_string(self.calls_log())
-            .unwrap_or_default()
+        // Lossy: an argument may be any bytes (a name that is not UTF-8).
+        String::from_utf8_lossy(&fs::read(self.calls_log()).unwrap_or_default())
             .lines()
             .map(String::from)
             .collect()

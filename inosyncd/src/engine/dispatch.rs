@@ -37,6 +37,9 @@ impl Engine {
             return;
         };
         let speed = job.speed;
+        // Read before the watch is borrowed: what a full sync into an empty
+        // target may be cut into.
+        let full_share = self.full_sync_share(share);
         let (stop_tx, stop_rx) = oneshot::channel();
         let Some(watch) = self.watches.get_mut(&id) else {
             return;
@@ -82,6 +85,7 @@ impl Engine {
         // (about 5% of a first sync of 50,000 directories).
         if batch.full && source::local_target_is_empty(&job.destination) {
             job.keep_deleted = true;
+            job.into_empty = true;
         }
         job.compare_contents = batch.full && pair.compares_contents();
         job.paths =
@@ -157,6 +161,10 @@ impl Engine {
                     };
                 groups.clamp(1, wanted)
             }
+            // A full sync into an empty target may use its share too (see
+            // `rsync/into_empty.rs`): a first sync of a big tree with CPUs
+            // free.
+            None if job.into_empty && rsync::may_cut_full_sync(&job) => full_share,
             _ => 1,
         };
         job.split = processes;
@@ -215,6 +223,8 @@ impl Engine {
             made: Vec::new(),
             unsettled: Vec::new(),
             split: 1,
+            into_empty: false,
+            part: rsync::FullPart::Whole,
             recursive: false,
             walk: false,
             resend: false,

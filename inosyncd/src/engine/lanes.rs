@@ -243,6 +243,16 @@ impl Engine {
             .max(1)
     }
 
+    /// How many processes a full sync into an empty target may be cut into
+    /// (`rsync/into_empty.rs`): its `share`, at most one per CPU (each keeps
+    /// about one busy: four on 2 CPUs copy no faster than two), and never the
+    /// last free slot (a first sync of a large tree may take hours, and the
+    /// small changes of other watches keep a slot meanwhile).
+    pub(super) fn full_sync_share(&self, share: usize) -> usize {
+        let spare = (self.config.max_parallel as usize).saturating_sub(self.running + 1);
+        share.min(cpus()).min(spare).max(1)
+    }
+
     /// Free slots for the processes of a large batch.
     pub(super) fn large_slots_free(&self) -> usize {
         self.large_cap()

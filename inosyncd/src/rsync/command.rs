@@ -110,8 +110,10 @@ impl Job {
                 if !self.keep_deleted {
                     arg("--delete");
                     delete_delay.into_iter().for_each(&mut arg);
+                    // Matched against every directory walked: only where
+                    // something is deleted (see the full sync above).
+                    arg(&super::leftovers::risk_partial_dirs());
                 }
-                arg(&super::leftovers::risk_partial_dirs());
                 arg("--ignore-missing-args");
                 // --force deletes a directory (and all in it) that a file
                 // replaces: not when what the source lacks must stay.
@@ -181,6 +183,12 @@ impl Job {
             // listed directory, sending all below it again (a chmod of the
             // root: the whole tree) and, with their `--delete`, deleting there.
             argv.push("--no-recursive".into());
+        }
+        if self.part == super::job::FullPart::TopLevel {
+            // The root's own entries, its directories made empty: their
+            // contents go in the parts that walk them (`into_empty`).
+            argv.push("--no-recursive".into());
+            argv.push("--dirs".into());
         }
         if brief && partial_dir.is_some() {
             // The rule rsync adds for its partial directory, after every

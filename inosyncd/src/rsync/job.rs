@@ -56,8 +56,15 @@ pub struct Job {
     /// excluded from the walk of those trees, as they are from a list; each
     /// goes once it is closed or quiet.
     pub unsettled: Vec<Vec<u8>>,
-    /// How many rsync processes a large path batch may be cut into (1: one).
+    /// How many rsync processes a large path batch, or a full sync into an
+    /// empty target (`into_empty`), may be cut into (1: one).
     pub split: usize,
+    /// A full sync whose local target was found empty (or missing): nothing
+    /// to delete there, so the tree may be cut over several processes (see
+    /// `into_empty.rs`).
+    pub into_empty: bool,
+    /// Which part of a full sync cut over several processes this job is.
+    pub part: FullPart,
     /// The listed paths are trees to compare whole (`--recursive --delete`).
     pub recursive: bool,
     /// With `recursive`: the listed paths are made directories walked (see
@@ -85,6 +92,20 @@ pub struct Job {
     /// How its children are started: `--pretend`, the layout check before each,
     /// the sandbox.
     pub launch: Launcher,
+}
+
+/// The parts of a full sync cut over several processes (`into_empty.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FullPart {
+    /// Not a part: the job is whole.
+    #[default]
+    Whole,
+    /// The root's own entries (`--dirs`, not `--recursive`): the root's
+    /// attributes, its files and links, its directories made empty.
+    TopLevel,
+    /// The listed top-level directories walked: what rsync's errors name is
+    /// the full sync's, as in one process (never held alone).
+    Trees,
 }
 
 /// One move of a batch, in the order it happened.

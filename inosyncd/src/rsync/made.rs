@@ -132,25 +132,11 @@ pub async fn transfer(
     let start =
         move |part, stop, progress| super::supervise::start(part, label.clone(), stop, progress);
     if budget == 1 {
-        // One process at a time: one stop reaches whichever runs.
-        let (first_stop, first) = oneshot::channel();
-        let (second_stop, second) = oneshot::channel();
-        tokio::spawn(async move {
-            if stop.await.is_ok() {
-                let _ = first_stop.send(());
-                let _ = second_stop.send(());
-            }
-        });
-        // The progress of whichever runs, in turn.
-        let (first_progress, mut first_seen) = watch::channel(None);
-        let (second_progress, mut second_seen) = watch::channel(None);
-        tokio::spawn(async move {
-            for seen in [&mut first_seen, &mut second_seen] {
-                while seen.changed().await.is_ok() {
-                    progress.send_replace(seen.borrow().clone());
-                }
-            }
-        });
+        // One process at a time: one stop reaches whichever runs, and the
+        // progress is whichever runs.
+        let (mut stops, mut progresses) = super::split::in_turn(stop, progress, 2);
+        let (first, second) = (stops.remove(0), stops.remove(0));
+        let (first_progress, second_progress) = (progresses.remove(0), progresses.remove(0));
         let walk = walks(&job, made, 1).pop();
         let mut outcome = start(job, first, first_progress).await;
         if let Some(walk) = walk

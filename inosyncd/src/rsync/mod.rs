@@ -6,6 +6,7 @@ mod classify;
 mod command;
 mod deletions;
 mod exit_code;
+mod into_empty;
 mod job;
 mod launch;
 mod leftovers;
@@ -30,7 +31,8 @@ mod watchdog;
 
 #[cfg(test)]
 pub use exit_code::class_of;
-pub use job::{Job, Move};
+pub use into_empty::may_cut as may_cut_full_sync;
+pub use job::{FullPart, Job, Move};
 pub use leftovers::{
     PARTIAL_DIR, below_partial_dir, file_of_temp, may_go_without_partial_dir,
     parents as leftover_dirs, partial_dir_name,

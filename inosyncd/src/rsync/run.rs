@@ -22,6 +22,10 @@ pub fn run(
     stop: oneshot::Receiver<()>,
     progress: watch::Sender<Option<Progress>>,
 ) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'static>> {
+    if job.split > 1 && super::into_empty::may_cut(&job) {
+        // A first sync of a tree into an empty target, over free CPUs.
+        return super::into_empty::send(job, label, stop, progress);
+    }
     let mut job = job;
     // Directories made since the last batch go as whole trees, what is listed
     // below them left to rsync's walk (see `made`); taken first, so what went

@@ -43,6 +43,37 @@ pub fn by_directory(paths: Vec<Vec<u8>>, parts: usize) -> Vec<Vec<Vec<u8>>> {
     groups
 }
 
+/// For `n` processes of one batch that run one after another: `n` stops
+/// that one `stop` reaches all of, and `n` progress senders whose updates
+/// reach `progress` in turn (the first's until it is dropped, then the
+/// next's).
+pub fn in_turn(
+    stop: oneshot::Receiver<()>,
+    progress: watch::Sender<Option<Progress>>,
+    n: usize,
+) -> (
+    Vec<oneshot::Receiver<()>>,
+    Vec<watch::Sender<Option<Progress>>>,
+) {
+    let (stop_txs, stop_rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| oneshot::channel()).unzip();
+    tokio::spawn(async move {
+        if stop.await.is_ok() {
+            for stop in stop_txs {
+                let _ = stop.send(());
+            }
+        }
+    });
+    let (progress_txs, mut seen): (Vec<_>, Vec<_>) = (0..n).map(|_| watch::channel(None)).unzip();
+    tokio::spawn(async move {
+        for seen in &mut seen {
+            while seen.changed().await.is_ok() {
+                progress.send_replace(seen.borrow().clone());
+            }
+        }
+    });
+    (stop_rxs, progress_txs)
+}
+
 /// Runs `job`'s paths as `groups` in parallel through `start`, with one stop
 /// for all and their progress summed into `progress`.
 pub async fn run_groups<F, Fut>(

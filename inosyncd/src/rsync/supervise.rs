@@ -289,6 +289,8 @@ fn outcome(run: &Supervised, ended: Ended) -> Outcome {
         remote_shell: super::ssh_reuse::uses_remote_shell(&job.destination),
         listed: match &job.paths {
             None => Listed::Whole,
+            // A part of a full sync (`into_empty`) is read as the full sync.
+            Some(_) if job.part == super::job::FullPart::Trees => Listed::Whole,
             Some(paths) if job.walk => Listed::Walked(paths),
             Some(_) if job.recursive && job.keep_deleted => Listed::KeptTrees,
             Some(_) if job.recursive => Listed::Trees,

@@ -15,6 +15,7 @@ mod convergence;
 mod excludes;
 mod failing_target;
 mod faults;
+mod first_sync;
 mod logs;
 mod lsyncd;
 mod metrics;

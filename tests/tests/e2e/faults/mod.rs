@@ -135,7 +135,8 @@ fn second_sigterm_stops_at_once() {
     let mut daemon = fx.start_toml(&fx.simple_config(&format!("rsync = \"{}\"", hang.display())));
     assert!(poll_until(
         Duration::from_secs(10),
-        || daemon.status()["running"] == 1
+        // (A first sync into an empty target may hold more than one slot.)
+        || daemon.status()["running"].as_u64().is_some_and(|n| n >= 1)
     ));
     let started = Instant::now();
     signal(daemon.pid(), libc::SIGTERM);
