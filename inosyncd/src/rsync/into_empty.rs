@@ -23,7 +23,8 @@ use super::outcome::{Outcome, Progress};
 /// other than one process would (one file system from each top-level
 /// directory rather than from the root; empty directories pruned after
 /// the top level made them; a batch file written by every part; a list or
-/// a recursion of their own).
+/// a recursion of their own; rules read from a file in each directory,
+/// whose copy in the root only a walk of the root reads).
 pub fn may_cut(job: &Job) -> bool {
     job.into_empty
         && job.keep_deleted
@@ -32,9 +33,19 @@ pub fn may_cut(job: &Job) -> bool {
         && job.trees.is_empty()
         && job.sweep.is_empty()
         && crate::config::checks::is_local_target(&job.destination)
-        && !super::user_options(&job.extra)
-            .iter()
-            .any(|option| TIES_THE_TREE.contains(&option.name.as_str()))
+        && !super::user_options(&job.extra).iter().any(|option| {
+            TIES_THE_TREE.contains(&option.name.as_str())
+                || (matches!(option.name.as_str(), "--filter" | "-f")
+                    && option.value.as_deref().is_some_and(is_per_directory_merge))
+        })
+}
+
+/// Whether a filter rule reads a file in each directory (`: NAME`,
+/// `dir-merge NAME`): rsync reads the source root's when it walks the root,
+/// which a part walking a top-level directory does not.
+fn is_per_directory_merge(rule: &str) -> bool {
+    let rule = rule.trim_start();
+    rule.starts_with(':') || rule.starts_with("dir-merge")
 }
 
 /// The user's rsync options under which a tree copied in parts is not the
@@ -56,6 +67,9 @@ const TIES_THE_TREE: &[&str] = &[
     "--write-batch",
     "--only-write-batch",
     "--read-batch",
+    "-F",
+    "-C",
+    "--cvs-exclude",
 ];
 
 /// Runs the full sync `job` in parts (see the module): the top level, then
@@ -188,11 +202,17 @@ mod tests {
             &["--one-file-system"],
             &["--write-batch=/tmp/b"],
             &["--files-from", "list"],
+            &["--filter=: .rsync-filter"],
+            &["-f", "dir-merge .ignore"],
+            &["-F"],
+            &["--cvs-exclude"],
         ] {
             assert!(!may_cut(&empty_target_sync(extra)), "{extra:?}");
         }
         // A value is not an option: `--exclude -H` excludes a file.
         assert!(may_cut(&empty_target_sync(&["--exclude", "-H"])));
+        // A merge file read once applies to every part alike.
+        assert!(may_cut(&empty_target_sync(&["--filter=merge /etc/rules"])));
     }
 
     #[test]

@@ -175,3 +175,28 @@ fn hard_links_across_top_level_directories_keep_the_sync_whole() {
         "one process: {calls:#?}"
     );
 }
+
+#[test]
+fn a_filter_file_read_in_each_directory_keeps_the_first_sync_whole() {
+    let fx = Fixture::new();
+    varied_tree(&fx.src);
+    // The root's rule file, which only a walk of the root reads.
+    fs::write(fx.src.join(".rsync-filter"), "- secret\n").unwrap();
+    fs::write(fx.src.join("big/sub0/secret"), "not for the mirror").unwrap();
+    let daemon = fx.start_toml(&fx.config(&format!(
+        "delay = 0\nrsync = \"{}\"\nrsync_args = [\"--filter=: .rsync-filter\"]",
+        fx.rsync_wrapper().display()
+    )));
+    daemon.wait_idle();
+    assert!(
+        !fx.dst.join("big/sub0/secret").exists(),
+        "a file the root's rule file excludes was sent: {:#?}",
+        fx.rsync_calls()
+    );
+    assert!(fx.dst.join("big/sub0/file").exists());
+    let calls = fx.rsync_calls();
+    assert!(
+        calls.iter().all(|c| !c.contains("--dirs")),
+        "one process: {calls:#?}"
+    );
+}
