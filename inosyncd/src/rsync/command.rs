@@ -334,8 +334,14 @@ impl Job {
         } else if self.lists_as_args() {
             return None;
         } else {
-            let mut list = Vec::with_capacity(paths.iter().map(|p| p.len() + 1).sum());
+            let mut list = Vec::with_capacity(paths.iter().map(|p| p.len() + 3).sum());
             for path in paths {
+                // rsync drops a line of `--files-from` that starts with `#`
+                // or `;` as a comment, NUL-separated or not: `./` keeps the
+                // name (found by a review: such files never arrived).
+                if path.first().is_some_and(|b| matches!(b, b'#' | b';')) {
+                    list.extend_from_slice(b"./");
+                }
                 list.extend_from_slice(path);
                 list.push(0);
             }
@@ -352,8 +358,9 @@ impl Job {
 
     /// Whether what rsync reads on stdin must be NUL-separated (`--from0`):
     /// a path holds a newline or a CR (which end a line for rsync), or, in a
-    /// list of paths, begins with `#` or `;` (a comment line) or is the root
-    /// (an empty line). `--from0` is avoided otherwise because rsync applies
+    /// list of paths, is the root (an empty line); a name that begins with
+    /// `#` or `;` (a comment, dropped either way) goes as `./NAME` instead
+    /// (see [`Job::stdin`]). `--from0` is avoided otherwise because rsync applies
     /// it to the user's rule files too (`--exclude-from`, `--filter=merge`,
     /// `-F`), reading each as one pattern that matches nothing: a deletion
     /// run then deleted what their rules protect.
@@ -363,8 +370,7 @@ impl Job {
         };
         let rules = self.deleting || self.sweeping;
         paths.iter().any(|path| {
-            path.iter().any(|b| *b == b'\n' || *b == b'\r')
-                || (!rules && matches!(path.first(), None | Some(b'#' | b';')))
+            path.iter().any(|b| *b == b'\n' || *b == b'\r') || (!rules && path.is_empty())
         })
     }
 }
@@ -631,7 +637,7 @@ mod tests {
         let stdin = plain.stdin().expect("a list");
         assert!(stdin.starts_with(b" spaced -x \\ *?\n0000"));
         assert!(!stdin.contains(&0));
-        for odd in [&b"new\nline"[..], b"cr\r", b"#comment", b";comment", b""] {
+        for odd in [&b"new\nline"[..], b"cr\r", b""] {
             let job = big(odd);
             assert!(job.argv().contains(&OsString::from("--from0")), "{odd:?}");
             assert!(
@@ -639,6 +645,13 @@ mod tests {
                     .expect("a list")
                     .starts_with(&[odd, b"\0"].concat())
             );
+        }
+        // A name rsync would read as a comment, NUL-separated or not.
+        for comment in [&b"#comment"[..], b";comment"] {
+            let job = big(comment);
+            assert!(!job.argv().contains(&OsString::from("--from0")));
+            let stdin = job.stdin().expect("a list");
+            assert!(stdin.starts_with(&[b"./", comment, b"\n"].concat()));
         }
         for kind in [0, 1] {
             let mut rules = job(Some(vec![b"d/#gone".to_vec()]));

@@ -56,3 +56,31 @@ fn a_watch_path_with_a_newline_keeps_its_status_row_on_one_line() {
         .collect();
     assert!(paths.contains(&odd_text), "{json}");
 }
+
+/// Names rsync reads as comments in a list (`#`, `;` first) arrive when the
+/// batch's list is too long for arguments and goes on rsync's stdin, where
+/// rsync drops such lines (found by a review: the batch said synced).
+#[test]
+fn names_starting_like_a_comment_arrive_in_a_list_read_on_stdin() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+    daemon.ctl_ok(&["pause"]);
+    // About 600 KB of paths in one directory (a batch is cut only between
+    // directories): more than rsync's arguments may take.
+    let long = "n".repeat(230);
+    for i in 0..2_500 {
+        fs::write(fx.src.join(format!("{long}{i:04}")), "x").unwrap();
+    }
+    // Beside them, at the root, where the list's line starts with the name.
+    for name in ["#hash", ";semicolon", "# spaced"] {
+        fs::write(fx.src.join(name), name).unwrap();
+    }
+    let recorded = inosync_tests::poll_until(std::time::Duration::from_secs(30), || {
+        daemon.status()["watches"][0]["pending"].as_u64() >= Some(2_503)
+    });
+    assert!(recorded, "{}", daemon.log());
+    daemon.ctl_ok(&["resume"]);
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
