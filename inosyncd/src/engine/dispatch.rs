@@ -164,7 +164,12 @@ impl Engine {
             // A full sync into an empty target may use its share too (see
             // `rsync/into_empty.rs`): a first sync of a big tree with CPUs
             // free.
-            None if job.into_empty && rsync::may_cut_full_sync(&job) => full_share,
+            None if job.into_empty && rsync::may_cut_full_sync(&job) => {
+                let dirs = rsync::top_level_count(&job.source).unwrap_or(u64::MAX);
+                full_share
+                    .min(usize::try_from(dirs).unwrap_or(usize::MAX))
+                    .max(1)
+            }
             _ => 1,
         };
         job.split = processes;

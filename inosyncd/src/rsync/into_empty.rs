@@ -15,7 +15,7 @@ use std::os::unix::fs::MetadataExt;
 use tokio::sync::{oneshot, watch};
 
 use super::job::{FullPart, Job};
-use super::outcome::{Outcome, Progress};
+use super::outcome::{FailureClass, Outcome, Progress, RunResult};
 
 /// Whether `job` (a full sync into an empty target) may be cut: not when
 /// the user's rsync options tie one part of the tree to another, which
@@ -36,16 +36,17 @@ pub fn may_cut(job: &Job) -> bool {
         && !super::user_options(&job.extra).iter().any(|option| {
             TIES_THE_TREE.contains(&option.name.as_str())
                 || (matches!(option.name.as_str(), "--filter" | "-f")
-                    && option.value.as_deref().is_some_and(is_per_directory_merge))
+                    && option.value.as_deref().is_some_and(is_merge))
         })
 }
 
-/// Whether a filter rule reads a file in each directory (`: NAME`,
-/// `dir-merge NAME`): rsync reads the source root's when it walks the root,
-/// which a part walking a top-level directory does not.
-fn is_per_directory_merge(rule: &str) -> bool {
+/// Whether a filter rule reads rules from a file: one in each directory
+/// (`: NAME`, `dir-merge NAME`), which a part walking a top-level directory
+/// does not read in the root, or one file (`. FILE`, `merge FILE`), which
+/// may itself name such a rule.
+fn is_merge(rule: &str) -> bool {
     let rule = rule.trim_start();
-    rule.starts_with(':') || rule.starts_with("dir-merge")
+    rule.starts_with([':', '.']) || rule.starts_with("dir-merge") || rule.starts_with("merge")
 }
 
 /// The user's rsync options under which a tree copied in parts is not the
@@ -93,7 +94,25 @@ pub fn send(
         if !outcome.result.arrived() {
             return outcome;
         }
-        let parts: Vec<Job> = by_weight(top_level_dirs(&job), job.split)
+        let dirs = match top_level_dirs(&job) {
+            Ok(dirs) => dirs,
+            Err(e) => {
+                // What lies below the top level was never sent: the full
+                // sync failed (no event would ever bring what did not change).
+                let cause = format!("the source's top level could not be read: {e}");
+                tracing::warn!("{label}: {cause}");
+                outcome.absorb(Outcome::bare(
+                    RunResult::Failed {
+                        class: FailureClass::Transient,
+                        cause,
+                    },
+                    None,
+                ));
+                outcome.files = None;
+                return outcome;
+            }
+        };
+        let parts: Vec<Job> = by_weight(dirs, job.split)
             .into_iter()
             .map(|group| {
                 let mut part = job.clone();
@@ -124,21 +143,28 @@ pub fn send(
 
 /// The root's directories (not through a symlink), each with its link count
 /// as its weight (two plus its subdirectories on most file systems: a rough
-/// size of what is below it). One that cannot be read is left to the
-/// events and the next full sync, as a directory made after the top level
-/// was copied is.
-fn top_level_dirs(job: &Job) -> Vec<(Vec<u8>, u64)> {
-    let Ok(entries) = std::fs::read_dir(&job.source) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|entry| {
+/// size of what is below it). A directory made after the top level was
+/// copied is one too, or arrives by its events; an error reading the root
+/// is the sync's.
+fn top_level_dirs(job: &Job) -> std::io::Result<Vec<(Vec<u8>, u64)>> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(&job.source)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
             let weight = entry.metadata().map_or(1, |m| m.nlink());
-            (entry.file_name().as_bytes().to_vec(), weight)
-        })
-        .collect()
+            dirs.push((entry.file_name().as_bytes().to_vec(), weight));
+        }
+    }
+    Ok(dirs)
+}
+
+/// How many top-level directories the source root has, from its link count
+/// (two plus its subdirectories), or `None` where the file system does not
+/// count them so (a link count below 2): a sync is cut into no more parts
+/// than that, so it holds no slot it cannot use.
+pub fn top_level_count(source: &std::path::Path) -> Option<u64> {
+    let links = std::fs::metadata(source).ok()?.nlink();
+    (links >= 2).then(|| links - 2)
 }
 
 /// Cuts weighted directories into at most `parts` groups of about equal
@@ -211,8 +237,11 @@ mod tests {
         }
         // A value is not an option: `--exclude -H` excludes a file.
         assert!(may_cut(&empty_target_sync(&["--exclude", "-H"])));
-        // A merge file read once applies to every part alike.
-        assert!(may_cut(&empty_target_sync(&["--filter=merge /etc/rules"])));
+        // A rule file may hold a per-directory rule: any keeps it whole.
+        assert!(!may_cut(&empty_target_sync(&["--filter=merge /etc/rules"])));
+        assert!(!may_cut(&empty_target_sync(&["-f", ". /etc/rules"])));
+        // A plain rule does not.
+        assert!(may_cut(&empty_target_sync(&["--filter=- *.tmp"])));
     }
 
     #[test]
@@ -244,9 +273,15 @@ mod tests {
             source: dir.path().to_path_buf(),
             ..Job::default()
         };
-        let dirs = top_level_dirs(&job);
+        let dirs = top_level_dirs(&job).unwrap();
         assert_eq!(dirs.len(), 1);
         assert_eq!(dirs[0].0, b"d".to_vec());
         assert!(dirs[0].1 >= 1);
+        assert_eq!(top_level_count(dir.path()), Some(1));
+        let gone = Job {
+            source: dir.path().join("gone"),
+            ..Job::default()
+        };
+        assert!(top_level_dirs(&gone).is_err());
     }
 }

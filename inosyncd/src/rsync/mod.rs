@@ -31,7 +31,7 @@ mod watchdog;
 
 #[cfg(test)]
 pub use exit_code::class_of;
-pub use into_empty::may_cut as may_cut_full_sync;
+pub use into_empty::{may_cut as may_cut_full_sync, top_level_count};
 pub use job::{FullPart, Job, Move};
 pub use leftovers::{
     PARTIAL_DIR, below_partial_dir, file_of_temp, may_go_without_partial_dir,

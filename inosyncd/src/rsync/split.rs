@@ -180,6 +180,8 @@ fn merge(parts: Vec<Outcome>) -> Outcome {
         merged.vanished.extend(part.vanished);
         merged.refused.extend(part.refused);
         merged.kept_partial.extend(part.kept_partial);
+        merged.too_deep.extend(part.too_deep);
+        merged.unswept.extend(part.unswept);
         results.push(part.result);
     }
     merged.result = merge_results(results);

@@ -177,6 +177,31 @@ fn hard_links_across_top_level_directories_keep_the_sync_whole() {
 }
 
 #[test]
+fn a_rule_file_naming_a_per_directory_rule_keeps_the_first_sync_whole() {
+    let fx = Fixture::new();
+    varied_tree(&fx.src);
+    fs::write(fx.src.join(".rsync-filter"), "- secret\n").unwrap();
+    fs::write(fx.src.join("big/sub0/secret"), "not for the mirror").unwrap();
+    // lsyncd's `filterFrom` becomes such a rule (README "lsyncd configs").
+    // The sandbox reads rule files under /etc only (README "The sandbox"):
+    // off here, for one beside the trees.
+    let rules = fx.path("rules");
+    fs::write(&rules, ": .rsync-filter\n").unwrap();
+    let daemon = fx.start_toml(&fx.config(&format!(
+        "delay = 0\nsandbox = \"off\"\nrsync = \"{}\"\nrsync_args = [\"--filter=merge {}\"]",
+        fx.rsync_wrapper().display(),
+        rules.display()
+    )));
+    daemon.wait_idle();
+    assert!(
+        !fx.dst.join("big/sub0/secret").exists(),
+        "a file the root's rule file excludes was sent: {:#?}",
+        fx.rsync_calls()
+    );
+    assert!(fx.dst.join("big/sub0/file").exists());
+}
+
+#[test]
 fn a_filter_file_read_in_each_directory_keeps_the_first_sync_whole() {
     let fx = Fixture::new();
     varied_tree(&fx.src);
@@ -199,4 +224,23 @@ fn a_filter_file_read_in_each_directory_keeps_the_first_sync_whole() {
         calls.iter().all(|c| !c.contains("--dirs")),
         "one process: {calls:#?}"
     );
+}
+
+#[test]
+fn a_tree_whose_top_level_is_one_directory_is_one_process() {
+    let fx = Fixture::new();
+    for i in 0..5 {
+        fs::create_dir_all(fx.src.join(format!("html/sub{i}"))).unwrap();
+        fs::write(fx.src.join(format!("html/sub{i}/page")), "page").unwrap();
+    }
+    fs::write(fx.src.join("index"), "top").unwrap();
+    let daemon = fx.start_toml(&fx.config(&format!(
+        "delay = 0\nrsync = \"{}\"",
+        fx.rsync_wrapper().display()
+    )));
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    // Nothing to cut: one process, and no slot held that it cannot use.
+    let calls = fx.rsync_calls();
+    assert!(calls.iter().all(|c| !c.contains("--dirs")), "{calls:#?}");
 }
