@@ -357,8 +357,9 @@ impl Job {
     }
 
     /// Whether what rsync reads on stdin must be NUL-separated (`--from0`):
-    /// a path holds a newline or a CR (which end a line for rsync), or, in a
-    /// list of paths, is the root (an empty line); a name that begins with
+    /// in a list of paths, a path holds a newline or a CR (which end a line
+    /// for rsync) or is the root (an empty line); never for rules, which say
+    /// a newline as `?` (see `deletions::anchored_line`); a name that begins with
     /// `#` or `;` (a comment, dropped either way) goes as `./NAME` instead
     /// (see [`Job::stdin`]). `--from0` is avoided otherwise because rsync applies
     /// it to the user's rule files too (`--exclude-from`, `--filter=merge`,
@@ -368,10 +369,13 @@ impl Job {
         let Some(paths) = &self.paths else {
             return false;
         };
-        let rules = self.deleting || self.sweeping;
-        paths.iter().any(|path| {
-            path.iter().any(|b| *b == b'\n' || *b == b'\r') || (!rules && path.is_empty())
-        })
+        // Rules say a newline as `?` (`deletions::anchored_line`).
+        if self.deleting || self.sweeping {
+            return false;
+        }
+        paths
+            .iter()
+            .any(|path| path.is_empty() || path.iter().any(|b| *b == b'\n' || *b == b'\r'))
     }
 }
 
@@ -660,9 +664,17 @@ mod tests {
             assert!(!rules.argv().contains(&OsString::from("--from0")));
             let stdin = rules.stdin().expect("rules");
             assert!(!stdin.contains(&0) && stdin.ends_with(b"\n"), "{stdin:?}");
+            // A newline in a rule is said as `?`: still lines, no --from0,
+            // which would make rsync read the user's rule files NUL-separated.
             rules.paths = Some(vec![b"d/new\nline".to_vec()]);
-            assert!(rules.argv().contains(&OsString::from("--from0")));
-            assert!(rules.stdin().expect("rules").contains(&0));
+            assert!(!rules.argv().contains(&OsString::from("--from0")));
+            let stdin = rules.stdin().expect("rules");
+            assert!(!stdin.contains(&0), "{stdin:?}");
+            assert!(
+                stdin.windows(10).any(|w| w == b"/d/new?lin"),
+                "{}",
+                String::from_utf8_lossy(&stdin)
+            );
         }
     }
 

@@ -89,13 +89,13 @@ pub fn rules(missing: &[Vec<u8>]) -> Vec<u8> {
         out.push(0);
     };
     for dir in ancestors.iter().filter(|d| !d.is_empty()) {
-        let mut rule = anchored(dir, false);
+        let mut rule = anchored_line(dir, false);
         rule.push(b'/');
         push(rule);
     }
     for path in missing {
-        push(anchored(path, false));
-        let mut below = anchored(path, true);
+        push(anchored_line(path, false));
+        let mut below = anchored_line(path, true);
         below.extend_from_slice(b"/***");
         push(below);
     }
@@ -116,6 +116,27 @@ pub(super) fn anchored(path: &[u8], wild: bool) -> Vec<u8> {
             out.push(b'\\');
         }
         out.push(*b);
+    }
+    out
+}
+
+/// [`anchored`] as a line of a rule file: a newline or CR in the path (which
+/// would end the line) is matched by `?`, so the rules never need `--from0`,
+/// which makes rsync read the user's own rule files NUL-separated too (each
+/// then one pattern that matches nothing: what they protect was deleted;
+/// found by a review). `?` matches any one character but `/`: a name that
+/// differs only there is matched too, and what such a rule lets a deletion
+/// run delete is what the source lacks, as a full sync's `--delete` would,
+/// the user's rules still coming first.
+pub(super) fn anchored_line(path: &[u8], wild: bool) -> Vec<u8> {
+    if !path.iter().any(|b| matches!(b, b'\n' | b'\r')) {
+        return anchored(path, wild);
+    }
+    let mut out = anchored(path, true);
+    for b in &mut out {
+        if matches!(b, b'\n' | b'\r') {
+            *b = b'?';
+        }
     }
     out
 }
@@ -145,15 +166,16 @@ mod tests {
             [
                 "/a b/",
                 "/a b/c\\*d/",
-                "/n\nl/",
+                // A newline as `?`: the rules never need `--from0`.
+                "/n?l/",
                 "/gone",
                 "/gone/***",
                 "/a b/c\\*d/x",
                 "/a b/c\\*d/x/***",
                 "/a b/back\\slash",
                 "/a b/back\\\\slash/***",
-                "/n\nl/- dash ",
-                "/n\nl/- dash /***",
+                "/n?l/- dash ",
+                "/n?l/- dash /***",
             ]
         );
     }

@@ -162,7 +162,7 @@ pub fn sweep_rules(dirs: &[Vec<u8>]) -> Vec<u8> {
         out.push(0);
     };
     for dir in &ancestors {
-        let mut rule = super::deletions::anchored(dir, false);
+        let mut rule = super::deletions::anchored_line(dir, false);
         rule.push(b'/');
         push(rule);
     }
@@ -171,7 +171,7 @@ pub fn sweep_rules(dirs: &[Vec<u8>]) -> Vec<u8> {
         let mut base = if dir.is_empty() {
             b"/".to_vec()
         } else {
-            let mut base = super::deletions::anchored(dir, true);
+            let mut base = super::deletions::anchored_line(dir, true);
             base.push(b'/');
             base
         };

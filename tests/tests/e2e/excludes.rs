@@ -203,3 +203,41 @@ fn a_file_replaced_by_an_excluded_directory_leaves_the_mirror() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A target file your own rule file protects (`--exclude-from` in
+/// `rsync_args`) stays when a directory holding it is deleted in the same
+/// batch as a name with a newline: rules read NUL-separated (`--from0`, which
+/// such a name used to turn on) made rsync read the user's file as one
+/// pattern matching nothing, and the protected file was deleted.
+#[test]
+fn a_file_your_rule_file_protects_survives_a_deletion_beside_a_newline_name() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("gone")).unwrap();
+    fs::write(fx.src.join("gone/a"), "a").unwrap();
+    fs::write(fx.src.join("new\nline"), "odd").unwrap();
+    let rules = fx.path("user-rules");
+    fs::write(&rules, "*.keep\n").unwrap();
+    // The sandbox reads rule files under /etc only (README "The sandbox").
+    let daemon = fx.start_toml(&fx.simple_config(&format!(
+        "sandbox = \"off\"\nrsync_args = [\"--exclude-from={}\"]",
+        rules.display()
+    )));
+    daemon.wait_idle();
+    fs::write(fx.dst.join("gone/local.keep"), "the target's own").unwrap();
+    daemon.ctl_ok(&["pause"]);
+    fs::remove_dir_all(fx.src.join("gone")).unwrap();
+    fs::remove_file(fx.src.join("new\nline")).unwrap();
+    let recorded = inosync_tests::poll_until(std::time::Duration::from_secs(10), || {
+        daemon.status()["watches"][0]["pending"].as_u64() >= Some(2)
+    });
+    assert!(recorded, "{}", daemon.log());
+    daemon.ctl_ok(&["resume"]);
+    daemon.wait_idle();
+    assert!(
+        fx.dst.join("gone/local.keep").exists(),
+        "a protected file was deleted\n{}",
+        daemon.log()
+    );
+    assert!(!fx.dst.join("gone/a").exists());
+    assert!(!fx.dst.join("new\nline").exists());
+}
