@@ -83,21 +83,22 @@ impl Job {
             }
             Some(_) if self.deleting => {
                 // The rules come last (below), after the user's excludes, which
-                // keep protecting what they match.
-                if nul {
-                    arg("--from0");
-                }
+                // keep protecting what they match; never NUL-separated (see
+                // `needs_nul`).
                 arg("--delete");
                 arg("--force");
+                // The directories it sends get their exact mtimes back after
+                // the deletions in them, as every transfer sets them (compared
+                // to the second, one deleted in the same second kept the
+                // time of the deletion: found by a black-box attack).
+                arg("--modify-window=-1");
             }
             Some(_) if self.sweeping => {
                 // As a deletion run, and nothing is transferred: a source file
                 // named like a temp file is neither sent nor deleted.
-                if nul {
-                    arg("--from0");
-                }
                 arg("--delete");
                 arg("--force");
+                arg("--modify-window=-1");
                 arg("--existing");
                 arg("--ignore-existing");
             }
