@@ -112,7 +112,7 @@ pub fn send(
                 return outcome;
             }
         };
-        let parts: Vec<Job> = by_weight(dirs, job.split)
+        let parts: Vec<Job> = super::split::by_weight(dirs, job.split)
             .into_iter()
             .map(|group| {
                 let mut part = job.clone();
@@ -165,27 +165,6 @@ fn top_level_dirs(job: &Job) -> std::io::Result<Vec<(Vec<u8>, u64)>> {
 pub fn top_level_count(source: &std::path::Path) -> Option<u64> {
     let links = std::fs::metadata(source).ok()?.nlink();
     (links >= 2).then(|| links - 2)
-}
-
-/// Cuts weighted directories into at most `parts` groups of about equal
-/// weight (heaviest first, each to the lightest group so far), each sorted.
-fn by_weight(mut dirs: Vec<(Vec<u8>, u64)>, parts: usize) -> Vec<Vec<Vec<u8>>> {
-    dirs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let mut groups: Vec<(u64, Vec<Vec<u8>>)> = vec![(0, Vec::new()); parts.max(1)];
-    for (dir, weight) in dirs {
-        if let Some(lightest) = groups.iter_mut().min_by_key(|(w, _)| *w) {
-            lightest.0 += weight.max(1);
-            lightest.1.push(dir);
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(_, mut group)| {
-            group.sort();
-            group
-        })
-        .filter(|group| !group.is_empty())
-        .collect()
 }
 
 #[cfg(test)]
@@ -242,25 +221,6 @@ mod tests {
         assert!(!may_cut(&empty_target_sync(&["-f", ". /etc/rules"])));
         // A plain rule does not.
         assert!(may_cut(&empty_target_sync(&["--filter=- *.tmp"])));
-    }
-
-    #[test]
-    fn directories_are_grouped_by_weight() {
-        let dirs = vec![
-            (b"a".to_vec(), 900),
-            (b"b".to_vec(), 500),
-            (b"c".to_vec(), 400),
-            (b"d".to_vec(), 2),
-        ];
-        assert_eq!(
-            by_weight(dirs.clone(), 2),
-            vec![
-                vec![b"a".to_vec(), b"d".to_vec()],
-                vec![b"b".to_vec(), b"c".to_vec()]
-            ]
-        );
-        assert_eq!(by_weight(dirs, 8).len(), 4);
-        assert!(by_weight(Vec::new(), 2).is_empty());
     }
 
     #[test]

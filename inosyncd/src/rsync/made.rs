@@ -208,7 +208,8 @@ fn is_dir(root: Option<&std::os::fd::OwnedFd>, rel: &[u8]) -> bool {
 
 /// The walks of the made trees in at most `parts` processes.
 fn walks(job: &Job, made: Vec<(Vec<u8>, usize)>, parts: usize) -> Vec<Job> {
-    by_weight(made, parts)
+    let made = made.into_iter().map(|(tree, w)| (tree, w as u64)).collect();
+    super::split::by_weight(made, parts)
         .into_iter()
         .map(|group| {
             let mut walk = job.clone();
@@ -221,27 +222,6 @@ fn walks(job: &Job, made: Vec<(Vec<u8>, usize)>, parts: usize) -> Vec<Job> {
             walk.paths = Some(group);
             walk
         })
-        .collect()
-}
-
-/// Cuts weighted trees into at most `parts` groups of about equal weight
-/// (heaviest first, each to the lightest group so far), each sorted.
-fn by_weight(mut trees: Vec<(Vec<u8>, usize)>, parts: usize) -> Vec<Vec<Vec<u8>>> {
-    trees.sort_by_key(|(_, weight)| std::cmp::Reverse(*weight));
-    let mut groups: Vec<(usize, Vec<Vec<u8>>)> = vec![(0, Vec::new()); parts.max(1)];
-    for (tree, weight) in trees {
-        if let Some(lightest) = groups.iter_mut().min_by_key(|(w, _)| *w) {
-            lightest.0 += weight.max(1);
-            lightest.1.push(tree);
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(_, mut group)| {
-            group.sort();
-            group
-        })
-        .filter(|group| !group.is_empty())
         .collect()
 }
 
@@ -303,25 +283,5 @@ mod tests {
         // else in its place.
         assert!(job.take_made().is_empty());
         assert_eq!(job.paths.as_ref().unwrap().len(), 5);
-    }
-
-    #[test]
-    fn trees_are_grouped_by_the_paths_they_cover() {
-        let trees = vec![
-            (b"a".to_vec(), 900),
-            (b"b".to_vec(), 500),
-            (b"c".to_vec(), 400),
-            (b"d".to_vec(), 0),
-        ];
-        let groups = by_weight(trees.clone(), 2);
-        assert_eq!(
-            groups,
-            vec![
-                vec![b"a".to_vec(), b"d".to_vec()],
-                vec![b"b".to_vec(), b"c".to_vec()]
-            ]
-        );
-        assert_eq!(by_weight(trees, 1).len(), 1);
-        assert!(by_weight(Vec::new(), 3).is_empty());
     }
 }

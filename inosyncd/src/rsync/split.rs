@@ -74,6 +74,28 @@ pub fn in_turn(
     (stop_rxs, progress_txs)
 }
 
+/// Cuts weighted trees (made directories, a root's top-level directories)
+/// into at most `parts` groups of about equal weight (heaviest first, ties
+/// by name, each to the lightest group so far), each sorted.
+pub fn by_weight(mut dirs: Vec<(Vec<u8>, u64)>, parts: usize) -> Vec<Vec<Vec<u8>>> {
+    dirs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut groups: Vec<(u64, Vec<Vec<u8>>)> = vec![(0, Vec::new()); parts.max(1)];
+    for (dir, weight) in dirs {
+        if let Some(lightest) = groups.iter_mut().min_by_key(|(w, _)| *w) {
+            lightest.0 += weight.max(1);
+            lightest.1.push(dir);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, mut group)| {
+            group.sort();
+            group
+        })
+        .filter(|group| !group.is_empty())
+        .collect()
+}
+
 /// Runs `job`'s paths as `groups` in parallel through `start`, with one stop
 /// for all and their progress summed into `progress`.
 pub async fn run_groups<F, Fut>(
@@ -238,6 +260,26 @@ fn merge_results(results: Vec<RunResult>) -> RunResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trees_are_grouped_by_weight() {
+        let trees = vec![
+            (b"a".to_vec(), 900),
+            (b"b".to_vec(), 500),
+            (b"c".to_vec(), 400),
+            (b"d".to_vec(), 0),
+        ];
+        assert_eq!(
+            by_weight(trees.clone(), 2),
+            vec![
+                vec![b"a".to_vec(), b"d".to_vec()],
+                vec![b"b".to_vec(), b"c".to_vec()]
+            ]
+        );
+        assert_eq!(by_weight(trees.clone(), 1).len(), 1);
+        assert_eq!(by_weight(trees, 8).len(), 4);
+        assert!(by_weight(Vec::new(), 3).is_empty());
+    }
 
     #[test]
     fn groups_keep_directories_whole_and_balance_sizes() {

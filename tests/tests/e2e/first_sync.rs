@@ -176,54 +176,45 @@ fn hard_links_across_top_level_directories_keep_the_sync_whole() {
     );
 }
 
-#[test]
-fn a_rule_file_naming_a_per_directory_rule_keeps_the_first_sync_whole() {
-    let fx = Fixture::new();
-    varied_tree(&fx.src);
-    fs::write(fx.src.join(".rsync-filter"), "- secret\n").unwrap();
-    fs::write(fx.src.join("big/sub0/secret"), "not for the mirror").unwrap();
-    // lsyncd's `filterFrom` becomes such a rule (README "lsyncd configs").
-    // The sandbox reads rule files under /etc only (README "The sandbox"):
-    // off here, for one beside the trees.
-    let rules = fx.path("rules");
-    fs::write(&rules, ": .rsync-filter\n").unwrap();
-    let daemon = fx.start_toml(&fx.config(&format!(
-        "delay = 0\nsandbox = \"off\"\nrsync = \"{}\"\nrsync_args = [\"--filter=merge {}\"]",
-        fx.rsync_wrapper().display(),
-        rules.display()
-    )));
-    daemon.wait_idle();
-    assert!(
-        !fx.dst.join("big/sub0/secret").exists(),
-        "a file the root's rule file excludes was sent: {:#?}",
-        fx.rsync_calls()
-    );
-    assert!(fx.dst.join("big/sub0/file").exists());
-}
-
-#[test]
-fn a_filter_file_read_in_each_directory_keeps_the_first_sync_whole() {
+/// A first sync of the varied tree with a rule file in the source root
+/// excluding `secret` and the config's `top` lines: the file it excludes is
+/// never sent, and the sync is one process.
+fn first_sync_with_a_root_rule_file(top: &str) {
     let fx = Fixture::new();
     varied_tree(&fx.src);
     // The root's rule file, which only a walk of the root reads.
     fs::write(fx.src.join(".rsync-filter"), "- secret\n").unwrap();
     fs::write(fx.src.join("big/sub0/secret"), "not for the mirror").unwrap();
+    fs::write(fx.path("rules"), ": .rsync-filter\n").unwrap();
+    let top = top.replace("RULES", &fx.path("rules").display().to_string());
     let daemon = fx.start_toml(&fx.config(&format!(
-        "delay = 0\nrsync = \"{}\"\nrsync_args = [\"--filter=: .rsync-filter\"]",
+        "delay = 0\nrsync = \"{}\"\n{top}",
         fx.rsync_wrapper().display()
     )));
     daemon.wait_idle();
+    let calls = fx.rsync_calls();
     assert!(
         !fx.dst.join("big/sub0/secret").exists(),
-        "a file the root's rule file excludes was sent: {:#?}",
-        fx.rsync_calls()
+        "a file the root's rule file excludes was sent: {calls:#?}"
     );
     assert!(fx.dst.join("big/sub0/file").exists());
-    let calls = fx.rsync_calls();
     assert!(
         calls.iter().all(|c| !c.contains("--dirs")),
         "one process: {calls:#?}"
     );
+}
+
+#[test]
+fn a_filter_file_read_in_each_directory_keeps_the_first_sync_whole() {
+    first_sync_with_a_root_rule_file("rsync_args = [\"--filter=: .rsync-filter\"]");
+}
+
+#[test]
+fn a_rule_file_naming_a_per_directory_rule_keeps_the_first_sync_whole() {
+    // lsyncd's `filterFrom` becomes such a rule (README "lsyncd configs").
+    // The sandbox reads rule files under /etc only (README "The sandbox"):
+    // off here, for one beside the trees.
+    first_sync_with_a_root_rule_file("sandbox = \"off\"\nrsync_args = [\"--filter=merge RULES\"]");
 }
 
 #[test]
