@@ -60,6 +60,15 @@ impl Job {
         let delete_delay = super::leftovers::delete_delay_arg(&self.extra);
         let mut arg = |s: &str| args.push(s.to_string());
         match self.paths {
+            None if self.part == super::job::FullPart::RootAttributes => {
+                // Every entry hidden from the sender and protected on the
+                // receiver, before any rule of the user's (explicit sides: a
+                // `--delete` or `--delete-excluded` of theirs deletes nothing):
+                // only the root itself, which no rule matches, goes.
+                arg("--filter=H *");
+                arg("--filter=P *");
+                arg("--modify-window=-1");
+            }
             None => {
                 if !self.keep_deleted {
                     arg("--delete");
@@ -185,9 +194,13 @@ impl Job {
             // root: the whole tree) and, with their `--delete`, deleting there.
             argv.push("--no-recursive".into());
         }
-        if self.part == super::job::FullPart::TopLevel {
+        if matches!(
+            self.part,
+            super::job::FullPart::TopLevel | super::job::FullPart::RootAttributes
+        ) {
             // The root's own entries, its directories made empty: their
-            // contents go in the parts that walk them (`into_empty`).
+            // contents go in the parts that walk them (`into_empty`); or
+            // the root alone, whatever the user's `-r`.
             argv.push("--no-recursive".into());
             argv.push("--dirs".into());
         }

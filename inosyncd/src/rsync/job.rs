@@ -94,7 +94,8 @@ pub struct Job {
     pub launch: Launcher,
 }
 
-/// The parts of a full sync cut over several processes (`into_empty.rs`).
+/// What a job with no list sends: the whole tree, or a part of a full sync
+/// cut over several processes (`into_empty.rs`), or the root's attributes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum FullPart {
     /// Not a part: the job is whole.
@@ -106,6 +107,11 @@ pub enum FullPart {
     /// The listed top-level directories walked: what rsync's errors name is
     /// the full sync's, as in one process (never held alone).
     Trees,
+    /// Not a part of a full sync but a run of its own: the root's own mode,
+    /// owner and times (a chmod, chown or touch of the root), nothing below
+    /// it sent or deleted. Listed with the other paths, the root would be
+    /// `.`, and rsync sends every entry of a `.` it lists (see `run.rs`).
+    RootAttributes,
 }
 
 /// One move of a batch, in the order it happened.

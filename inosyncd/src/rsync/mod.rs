@@ -17,6 +17,7 @@ mod policy;
 mod priority;
 mod process_group;
 mod renames;
+mod root_attributes;
 mod run;
 mod split;
 mod ssh_reuse;

@@ -22,6 +22,39 @@ pub fn run(
     stop: oneshot::Receiver<()>,
     progress: watch::Sender<Option<Progress>>,
 ) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'static>> {
+    let mut job = job;
+    if !job.take_root() {
+        return run_batch(job, label, stop, progress);
+    }
+    // The root's own attributes changed: they go by a run of their own
+    // (`root_attributes`), after the rest, which may change the root's mtime.
+    let root = job.root_attributes();
+    let alone = |mut outcome: Outcome| {
+        // One path, not the whole tree a job with no list would say.
+        outcome.files = Some(1);
+        outcome
+    };
+    if job.has_nothing_listed() {
+        let run = start(root, label, stop, progress);
+        return Box::pin(async move { alone(run.await) });
+    }
+    let rest = run_batch(job, label.clone(), stop, progress);
+    Box::pin(async move {
+        let mut outcome = rest.await;
+        if outcome.result.arrived() {
+            outcome.absorb(alone(quietly(root, &label).await));
+        }
+        outcome
+    })
+}
+
+/// Runs a batch whose root is not listed (see [`run`]).
+fn run_batch(
+    job: Job,
+    label: String,
+    stop: oneshot::Receiver<()>,
+    progress: watch::Sender<Option<Progress>>,
+) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'static>> {
     if job.split > 1 && super::into_empty::may_cut(&job) {
         // A first sync of a tree into an empty target, over free CPUs.
         return super::into_empty::send(job, label, stop, progress);

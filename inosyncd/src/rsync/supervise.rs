@@ -29,10 +29,11 @@ pub(super) fn start(
     let started = Instant::now();
     let argv = job.argv();
     let list = job.stdin();
-    let files = job
-        .paths
-        .as_ref()
-        .map_or("whole tree".to_string(), |p| format!("{} paths", p.len()));
+    let files = match (&job.paths, job.part) {
+        (Some(paths), _) => format!("{} paths", paths.len()),
+        (None, super::job::FullPart::RootAttributes) => "the root's attributes".to_string(),
+        (None, _) => "whole tree".to_string(),
+    };
     tracing::debug!("{label}: running ({files}): {}", display_argv(&argv));
     // Started now, on a thread of its own: a fork waits for its child's exec,
     // and sixteen targets' rsyncs started one after the other on the

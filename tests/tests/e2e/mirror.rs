@@ -154,3 +154,50 @@ fn symlinks_and_fifos_keep_their_exact_mtime() {
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// A chmod, chown or touch of the watch root itself reaches the mirror's
+/// root, and only that: nothing below it is sent again or deleted (before:
+/// both backends dropped the root's own attribute event, which inotify
+/// reports without a name on the root's watch and fanotify as the root's
+/// ".": the mirror's root kept its old mode until the next full sync).
+#[test]
+fn a_chmod_chown_or_touch_of_the_root_reaches_the_mirrors_root() {
+    use std::os::unix::fs::MetadataExt;
+    let fx = Fixture::new();
+    fs::write(fx.src.join("top"), "top").unwrap();
+    fs::set_permissions(&fx.src, fs::Permissions::from_mode(0o755)).unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    let whole_tree_runs = || daemon.log().matches("the whole tree").count();
+    let before = whole_tree_runs();
+    // Only on the target: a run of the root's attributes deletes nothing.
+    fs::write(fx.dst.join("only-on-target"), "kept").unwrap();
+    fs::set_permissions(&fx.src, fs::Permissions::from_mode(0o750)).unwrap();
+    // SAFETY: no arguments.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&fx.src, Some(65534), Some(65534)).unwrap();
+    }
+    set_mtime(&fx.src, 1_500_000_000, 123_456_789);
+    daemon.wait_idle();
+    let (src, dst) = (
+        fs::symlink_metadata(&fx.src).unwrap(),
+        fs::symlink_metadata(&fx.dst).unwrap(),
+    );
+    let attributes = |m: &fs::Metadata| (m.mode(), m.uid(), m.gid(), m.mtime(), m.mtime_nsec());
+    assert_eq!(
+        attributes(&dst),
+        attributes(&src),
+        "the mirror's root (mode, owner, group, mtime) differs:\n{}",
+        daemon.log()
+    );
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("only-on-target")).unwrap(),
+        "kept"
+    );
+    assert_eq!(
+        whole_tree_runs(),
+        before,
+        "the root's attributes made a full sync:\n{}",
+        daemon.log()
+    );
+}

@@ -154,7 +154,10 @@ impl FanWatcher {
             }
             return;
         };
-        if rel.is_empty() || !self.events.triggers(inotify_mask(mask)) {
+        // The root's own events: only its attributes (a chmod, chown or
+        // touch of the root, reported as its ".") are a change of it.
+        let root_attributes = is_dir && mask & libc::FAN_ATTRIB != 0;
+        if (rel.is_empty() && !root_attributes) || !self.events.triggers(inotify_mask(mask)) {
             return;
         }
         // Written and not closed (events of one file merge: a close in the same

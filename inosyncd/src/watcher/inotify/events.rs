@@ -149,7 +149,14 @@ impl InotifyWatcher {
             }
             return None;
         };
-        let name = name?;
+        let Some(name) = name else {
+            // The watched directory's own event: a root's attributes changed
+            // (a chmod, chown or touch of the root), which only its own watch
+            // reports. Any other directory's come to its parent's watch, by
+            // name.
+            return (self.tree.is_root(node) && mask.contains(EventMask::ATTRIB))
+                .then(|| (watch, Vec::new()));
+        };
         // A directory renamed away and not seen arriving: its path is unknown, and a
         // guessed path could name (and delete on the target) something else.
         let dir_rel = self.tree.rel_path(node)?;
