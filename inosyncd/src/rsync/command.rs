@@ -356,6 +356,11 @@ impl Job {
                 if path.first().is_some_and(|b| matches!(b, b'#' | b';')) {
                     list.extend_from_slice(b"./");
                 }
+                if path.is_empty() {
+                    // The root: rsync skips an empty item, NUL-separated or
+                    // not (a tree of the root compared whole did nothing).
+                    list.push(b'.');
+                }
                 list.extend_from_slice(path);
                 list.push(0);
             }
@@ -372,7 +377,7 @@ impl Job {
 
     /// Whether what rsync reads on stdin must be NUL-separated (`--from0`):
     /// in a list of paths, a path holds a newline or a CR (which end a line
-    /// for rsync) or is the root (an empty line); never for rules, which say
+    /// for rsync; the root is said as `.`); never for rules, which say
     /// a newline as `?` (see `deletions::anchored_line`); a name that begins with
     /// `#` or `;` (a comment, dropped either way) goes as `./NAME` instead
     /// (see [`Job::stdin`]). `--from0` is avoided otherwise because rsync applies
@@ -389,7 +394,7 @@ impl Job {
         }
         paths
             .iter()
-            .any(|path| path.is_empty() || path.iter().any(|b| *b == b'\n' || *b == b'\r'))
+            .any(|path| path.iter().any(|b| *b == b'\n' || *b == b'\r'))
     }
 }
 
@@ -655,7 +660,11 @@ mod tests {
         let stdin = plain.stdin().expect("a list");
         assert!(stdin.starts_with(b" spaced -x \\ *?\n0000"));
         assert!(!stdin.contains(&0));
-        for odd in [&b"new\nline"[..], b"cr\r", b""] {
+        // The root as `.`: rsync skips an empty item.
+        let root = big(b"");
+        assert!(!root.argv().contains(&OsString::from("--from0")));
+        assert!(root.stdin().expect("a list").starts_with(b".\n0000"));
+        for odd in [&b"new\nline"[..], b"cr\r"] {
             let job = big(odd);
             assert!(job.argv().contains(&OsString::from("--from0")), "{odd:?}");
             assert!(
