@@ -29,9 +29,9 @@ const INFO_BRIEF: &str = "--info=stats1";
 
 impl Job {
     /// The command line. A full sync is `rsync -a --delete`; a batch lists exactly
-    /// the changed paths (as arguments, `--relative`, or on stdin, `--files-from=-
-    /// --from0`: see `listing`), so rsync does not walk the tree (those that no longer exist are deleted by a run of their own, see
-    /// `deletions`), and
+    /// the changed paths (as arguments, `--relative`, or on stdin, `--files-from=-`:
+    /// see `listing`), so rsync does not walk the tree (those that no longer
+    /// exist are deleted by a run of their own, see `deletions`), and
     /// copies each listed file even when its size and whole-second mtime match
     /// (`--ignore-times`): we know it changed, rsync's quick check would not.
     pub fn argv(&self) -> Vec<OsString> {

@@ -88,7 +88,7 @@ pub fn send(
     let mut top = job.clone();
     top.part = FullPart::TopLevel;
     top.split = 1;
-    let running = super::supervise::start(top, label.clone(), top_stop, top_progress);
+    let running = super::newline_names::start(top, label.clone(), top_stop, top_progress);
     Box::pin(async move {
         let mut outcome = running.await;
         if !outcome.result.arrived() {
@@ -130,7 +130,7 @@ pub fn send(
             );
             let walked =
                 super::split::run_parts(parts, trees_stop, trees_progress, move |part, s, p| {
-                    super::supervise::start(part, label.clone(), s, p)
+                    super::newline_names::start(part, label.clone(), s, p)
                 })
                 .await;
             outcome.absorb(walked);

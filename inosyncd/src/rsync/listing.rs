@@ -1,6 +1,6 @@
 //! How a batch's paths reach rsync: as arguments (`WATCH/./PATH`, with
-//! `--relative`) when they fit, else NUL-separated on stdin
-//! (`--files-from=- --from0`).
+//! `--relative`) when they fit, else one a line on stdin
+//! (`--files-from=-`; see `newline_names` for the paths a line cannot say).
 //!
 //! rsync reads a local `--files-from` list one byte per `read(2)`, with a
 //! `select(2)` before each: two system calls per byte of every path. For 2,000
@@ -11,6 +11,7 @@
 //! of any length can.
 
 use std::ffi::OsString;
+use std::ops::Range;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
@@ -45,25 +46,43 @@ pub fn fits_as_args(source: &Path, paths: &[Vec<u8>]) -> bool {
 }
 
 fn fits_within(source: &Path, paths: &[Vec<u8>], budget: usize) -> bool {
+    !paths.is_empty() && groups_within(source, paths, budget).is_some_and(|g| g.len() == 1)
+}
+
+/// `paths` cut, in order, into groups that each go as arguments (see
+/// [`fits_as_args`]); `None` when one of them cannot go as an argument at all
+/// (the root, a path too long, a source rsync would cut elsewhere).
+pub fn argument_groups(source: &Path, paths: &[Vec<u8>]) -> Option<Vec<Vec<Vec<u8>>>> {
+    let groups = groups_within(source, paths, arg_max() / 4)?;
+    Some(groups.into_iter().map(|g| paths[g].to_vec()).collect())
+}
+
+/// The ranges of `paths` that each fit in `budget` as arguments.
+fn groups_within(source: &Path, paths: &[Vec<u8>], budget: usize) -> Option<Vec<Range<usize>>> {
     let root = source.as_os_str().as_bytes();
-    if paths.is_empty() || paths.iter().any(Vec::is_empty) {
-        return false;
-    }
     if root.windows(3).any(|w| w == b"/./") || root.ends_with(b"/.") {
-        return false;
+        return None;
     }
     let root_len = root.strip_suffix(b"/").unwrap_or(root).len() + "/./".len();
+    let mut groups: Vec<Range<usize>> = Vec::new();
     let mut total = 0usize;
-    for path in paths {
-        if root_len + path.len() > MAX_ARG {
-            return false;
+    for (i, path) in paths.iter().enumerate() {
+        let cost = root_len + path.len() + PER_ARG;
+        if path.is_empty() || root_len + path.len() > MAX_ARG || cost > budget {
+            return None;
         }
-        total = total.saturating_add(root_len + path.len() + PER_ARG);
-        if total > budget {
-            return false;
+        match groups.last_mut() {
+            Some(group) if total + cost <= budget => {
+                total += cost;
+                group.end = i + 1;
+            }
+            _ => {
+                total = cost;
+                groups.push(i..i + 1);
+            }
         }
     }
-    true
+    Some(groups)
 }
 
 /// The arguments: `SOURCE/./PATH` for each path. rsync changes into
@@ -130,6 +149,14 @@ mod tests {
         let long = vec![b'x'; MAX_ARG - "/srv/www/./".len()];
         assert!(fits_within(root, std::slice::from_ref(&long), 1 << 20));
         let longer = [long, b"y".to_vec()].concat();
-        assert!(!fits_within(root, &[longer], 1 << 20));
+        assert!(!fits_within(root, std::slice::from_ref(&longer), 1 << 20));
+        // Cut into groups that each fit, in order.
+        let three = [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()];
+        assert_eq!(
+            groups_within(root, &three, 2 * cost),
+            Some(vec![0..2, 2..3])
+        );
+        assert_eq!(groups_within(root, &[b"a".to_vec(), longer], 1 << 20), None);
+        assert_eq!(groups_within(root, &[b"".to_vec()], 1 << 20), None);
     }
 }

@@ -84,14 +84,14 @@ pub fn send(
         tracing::debug!("{label}: new trees over {} rsync processes", parts.len());
         let running =
             super::split::run_parts(parts, stop, progress, move |part, stop, progress| {
-                super::supervise::start(part, label.clone(), stop, progress)
+                super::newline_names::start(part, label.clone(), stop, progress)
             });
         return Box::pin(async move { counted(running.await) });
     }
     match parts.pop() {
         Some(walk) => {
             // Started now, before this returns (see `run`).
-            let running = super::supervise::start(walk, label, stop, progress);
+            let running = super::newline_names::start(walk, label, stop, progress);
             Box::pin(async move { counted(running.await) })
         }
         None => Box::pin(std::future::ready(Outcome::nothing())),
@@ -129,8 +129,9 @@ pub async fn transfer(
     }
     let total = listed + made.iter().map(|(_, w)| (*w).max(1)).sum::<usize>();
     let budget = job.split.max(1);
-    let start =
-        move |part, stop, progress| super::supervise::start(part, label.clone(), stop, progress);
+    let start = move |part, stop, progress| {
+        super::newline_names::start(part, label.clone(), stop, progress)
+    };
     if budget == 1 {
         // One process at a time: one stop reaches whichever runs, and the
         // progress is whichever runs.

@@ -12,6 +12,7 @@ mod launch;
 mod leftovers;
 mod listing;
 mod made;
+mod newline_names;
 mod outcome;
 mod policy;
 mod priority;

@@ -6,8 +6,8 @@
 use tokio::sync::{oneshot, watch};
 
 use super::job::Job;
+use super::newline_names::start;
 use super::outcome::{Outcome, Progress};
-use super::supervise::start;
 
 /// Runs the job. `label` names the watch and target in log lines. A message on
 /// `stop` ends the run early: rsync gets SIGTERM, and keeps what it has

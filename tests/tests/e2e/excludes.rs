@@ -241,3 +241,43 @@ fn a_file_your_rule_file_protects_survives_a_deletion_beside_a_newline_name() {
     assert!(!fx.dst.join("gone/a").exists());
     assert!(!fx.dst.join("new\nline").exists());
 }
+
+/// What a rule file of yours (`--exclude-from` in `rsync_args`) excludes is
+/// not sent when a batch's list is too long for arguments (on rsync's stdin)
+/// and holds a name with a newline: such a name used to make the list
+/// NUL-separated (`--from0`), and rsync then read your file NUL-separated
+/// too, as one pattern that matches nothing.
+#[test]
+fn your_rule_file_applies_to_a_list_read_on_stdin_beside_a_newline_name() {
+    let fx = Fixture::new();
+    let rules = fx.path("user-rules");
+    fs::write(&rules, "*.secret\n").unwrap();
+    // The sandbox reads rule files under /etc only (README "The sandbox").
+    let daemon = fx.start_toml(&fx.simple_config(&format!(
+        "sandbox = \"off\"\nrsync_args = [\"--exclude-from={}\"]",
+        rules.display()
+    )));
+    daemon.wait_idle();
+    daemon.ctl_ok(&["pause"]);
+    // About 600 KB of paths in one directory (a batch is cut only between
+    // directories): more than rsync's arguments may take.
+    let long = "n".repeat(230);
+    for i in 0..2_500 {
+        fs::write(fx.src.join(format!("{long}{i:04}")), "x").unwrap();
+    }
+    fs::write(fx.src.join("new\nline"), "odd").unwrap();
+    fs::write(fx.src.join("key.secret"), "not for the mirror").unwrap();
+    let recorded = inosync_tests::poll_until(std::time::Duration::from_secs(30), || {
+        daemon.status()["watches"][0]["pending"].as_u64() >= Some(2_502)
+    });
+    assert!(recorded, "{}", daemon.log());
+    daemon.ctl_ok(&["resume"]);
+    daemon.wait_idle();
+    assert!(
+        !fx.dst.join("key.secret").exists(),
+        "a file your rule file excludes was sent\n{}",
+        daemon.log()
+    );
+    assert_eq!(fs::read(fx.dst.join("new\nline")).unwrap(), b"odd");
+    assert!(fx.dst.join(format!("{long}2499")).exists());
+}

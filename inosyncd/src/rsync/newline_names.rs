@@ -1,0 +1,126 @@
+//! A list too long for arguments goes on rsync's stdin, one path a line
+//! (`listing`). A path with a newline or a CR cannot be said on a line, and
+//! `--from0` (NUL-separated) would make rsync read the user's rule files
+//! (`--exclude-from`, `--include-from`, merge files) NUL-separated too, as one
+//! pattern that matches nothing: what they exclude was sent, and what they
+//! protect deleted. Such paths are taken out of the list and go as arguments
+//! in runs of their own, after it.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio::sync::{oneshot, watch};
+
+use super::job::Job;
+use super::outcome::{Outcome, Progress};
+
+/// Starts `job` (as `supervise::start` does), in several runs one after the
+/// other when its list holds paths that cannot be said on a line.
+pub(super) fn start(
+    job: Job,
+    label: String,
+    stop: oneshot::Receiver<()>,
+    progress: watch::Sender<Option<Progress>>,
+) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'static>> {
+    let Some(parts) = apart(&job) else {
+        return Box::pin(super::supervise::start(job, label, stop, progress));
+    };
+    tracing::debug!(
+        "{label}: {} path(s) with a newline or CR go as arguments, in {} run(s) after the list",
+        parts
+            .iter()
+            .skip(1)
+            .map(|p| p.paths.as_ref().map_or(0, Vec::len))
+            .sum::<usize>(),
+        parts.len() - 1
+    );
+    let (stops, progresses) = super::split::in_turn(stop, progress, parts.len());
+    let mut runs = parts.into_iter().zip(stops).zip(progresses);
+    let Some(((first, first_stop), first_progress)) = runs.next() else {
+        return Box::pin(async { Outcome::nothing() });
+    };
+    // The first started now, as every run is (see `run::run`).
+    let running = super::supervise::start(first, label.clone(), first_stop, first_progress);
+    Box::pin(async move {
+        let mut outcome = running.await;
+        for ((part, stop), progress) in runs {
+            if !outcome.result.arrived() {
+                break;
+            }
+            outcome.absorb(super::supervise::start(part, label.clone(), stop, progress).await);
+        }
+        outcome
+    })
+}
+
+/// The list without its paths that cannot be said on a line, then those in
+/// groups that each go as arguments; `None` when the job is one run as it
+/// is: its paths go as arguments, or none needs `--from0`, or one of those
+/// cannot go as an argument either (it stays NUL-separated).
+fn apart(job: &Job) -> Option<Vec<Job>> {
+    if job.lists_as_args() || !job.needs_nul() {
+        return None;
+    }
+    let paths = job.paths.as_ref()?;
+    let (odd, plain): (Vec<Vec<u8>>, Vec<Vec<u8>>) = paths
+        .iter()
+        .cloned()
+        .partition(|path| path.iter().any(|b| *b == b'\n' || *b == b'\r'));
+    let groups = super::listing::argument_groups(&job.source, &odd)?;
+    let with = |paths: Vec<Vec<u8>>| Job {
+        paths: Some(paths),
+        ..job.clone()
+    };
+    let mut parts = Vec::with_capacity(groups.len() + 1);
+    if !plain.is_empty() {
+        parts.push(with(plain));
+    }
+    parts.extend(groups.into_iter().map(with));
+    Some(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn listed(paths: Vec<Vec<u8>>) -> Job {
+        Job {
+            rsync: "/usr/bin/rsync".into(),
+            source: "/srv/blog".into(),
+            destination: "/mirror/blog".into(),
+            paths: Some(paths),
+            ..Job::default()
+        }
+    }
+
+    fn long_list() -> Vec<Vec<u8>> {
+        (0..4000)
+            .map(|i| format!("{i:0400}").into_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn newline_names_of_a_list_on_stdin_go_as_arguments_after_it() {
+        let mut paths = long_list();
+        paths.push(b"d/new\nline".to_vec());
+        paths.push(b"cr\r".to_vec());
+        let parts = apart(&listed(paths)).expect("cut");
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].paths.as_ref().map(Vec::len), Some(4000));
+        assert!(!parts[0].argv().contains(&OsString::from("--from0")));
+        assert!(!parts[0].stdin().expect("a list").contains(&0));
+        assert!(parts[1].lists_as_args());
+        assert_eq!(
+            parts[1].paths,
+            Some(vec![b"d/new\nline".to_vec(), b"cr\r".to_vec()])
+        );
+    }
+
+    #[test]
+    fn a_list_that_goes_as_arguments_or_needs_no_nul_is_one_run() {
+        assert!(apart(&listed(vec![b"new\nline".to_vec()])).is_none());
+        assert!(apart(&listed(long_list())).is_none());
+        assert!(apart(&Job::default()).is_none());
+    }
+}
