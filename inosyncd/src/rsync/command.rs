@@ -213,11 +213,21 @@ impl Job {
         if let Some(rsh) = &self.rsh {
             argv.push(rsh.into());
         }
-        if self.deleting || self.sweeping {
+        if let Some(rules) = self.filter_rules() {
             // The ancestors and the missing names (stdin), then everything else
             // hidden from the sender and protected on the receiver (explicit
             // sides: a user's `--delete-excluded` cannot turn them into deletions).
             argv.push("--include-from=-".into());
+            // A rule with a newline or a CR, which would end its line, goes
+            // as an argument, where rsync takes it whole: never `--from0`,
+            // which makes rsync read the user's own rule files NUL-separated
+            // (what they protect was deleted), nor `?`, which matched other
+            // names too (a target-only `aXb` beside a deleted `a\nb`).
+            for rule in rules.iter().filter(|r| has_line_end(r)) {
+                argv.push(OsString::from_vec(
+                    [b"--filter=+ ", rule.as_slice()].concat(),
+                ));
+            }
             argv.push("--filter=H *".into());
             argv.push("--filter=P *".into());
         }
@@ -334,38 +344,41 @@ impl Job {
         }
     }
 
-    /// What rsync reads on stdin: the rules of a deletion or a sweep, or the
-    /// changed paths when they do not go as arguments (see `listing`); one a
-    /// line, or NUL-separated when one of them could not be said on a line
-    /// (see [`Job::needs_nul`]). Leading dashes, spaces and any other byte
-    /// pass unchanged either way.
+    /// What rsync reads on stdin: the rules of a deletion or a sweep (those
+    /// a line can say: see [`Job::argv`] for the others), or the changed
+    /// paths when they do not go as arguments (see `listing`); one a line, or
+    /// NUL-separated when a path could not be said on a line and cannot go as
+    /// an argument either (see [`Job::needs_nul`], `newline_names`). Leading
+    /// dashes, spaces and any other byte pass unchanged either way.
     pub fn stdin(&self) -> Option<Vec<u8>> {
         let paths = self.paths.as_ref()?;
-        let mut list = if self.deleting {
-            super::deletions::rules(paths)
-        } else if self.sweeping {
-            super::leftovers::sweep_rules(paths)
-        } else if self.lists_as_args() {
-            return None;
-        } else {
-            let mut list = Vec::with_capacity(paths.iter().map(|p| p.len() + 3).sum());
-            for path in paths {
-                // rsync drops a line of `--files-from` that starts with `#`
-                // or `;` as a comment, NUL-separated or not: `./` keeps the
-                // name (found by a review: such files never arrived).
-                if path.first().is_some_and(|b| matches!(b, b'#' | b';')) {
-                    list.extend_from_slice(b"./");
-                }
-                if path.is_empty() {
-                    // The root: rsync skips an empty item, NUL-separated or
-                    // not (a tree of the root compared whole did nothing).
-                    list.push(b'.');
-                }
-                list.extend_from_slice(path);
-                list.push(0);
+        if let Some(rules) = self.filter_rules() {
+            let mut lines = Vec::new();
+            for rule in rules.iter().filter(|r| !has_line_end(r)) {
+                lines.extend_from_slice(rule);
+                lines.push(b'\n');
             }
-            list
-        };
+            return Some(lines);
+        }
+        if self.lists_as_args() {
+            return None;
+        }
+        let mut list = Vec::with_capacity(paths.iter().map(|p| p.len() + 3).sum());
+        for path in paths {
+            // rsync drops a line of `--files-from` that starts with `#` or `;`
+            // as a comment, NUL-separated or not: `./` keeps the name (found
+            // by a review: such files never arrived).
+            if path.first().is_some_and(|b| matches!(b, b'#' | b';')) {
+                list.extend_from_slice(b"./");
+            }
+            if path.is_empty() {
+                // The root: rsync skips an empty item, NUL-separated or not
+                // (a tree of the root compared whole did nothing).
+                list.push(b'.');
+            }
+            list.extend_from_slice(path);
+            list.push(0);
+        }
         if !self.needs_nul() {
             // No item holds a newline or a CR (nor a NUL, which no name does).
             list.iter_mut()
@@ -375,27 +388,42 @@ impl Job {
         Some(list)
     }
 
+    /// The filter rules of a deletion or a sweep (see `deletions`, `leftovers`).
+    fn filter_rules(&self) -> Option<Vec<Vec<u8>>> {
+        let paths = self.paths.as_ref()?;
+        if self.deleting {
+            Some(super::deletions::rules(paths))
+        } else if self.sweeping {
+            Some(super::leftovers::sweep_rules(paths))
+        } else {
+            None
+        }
+    }
+
     /// Whether what rsync reads on stdin must be NUL-separated (`--from0`):
     /// in a list of paths, a path holds a newline or a CR (which end a line
-    /// for rsync; the root is said as `.`); never for rules, which say
-    /// a newline as `?` (see `deletions::anchored_line`); a name that begins with
-    /// `#` or `;` (a comment, dropped either way) goes as `./NAME` instead
-    /// (see [`Job::stdin`]). `--from0` is avoided otherwise because rsync applies
-    /// it to the user's rule files too (`--exclude-from`, `--filter=merge`,
-    /// `-F`), reading each as one pattern that matches nothing: a deletion
-    /// run then deleted what their rules protect.
+    /// for rsync; the root is said as `.`). Such paths go as arguments in runs
+    /// of their own instead whenever they can (`newline_names`), and rules
+    /// with them always do (see [`Job::argv`]); a name that begins with `#`
+    /// or `;` (a comment, dropped either way) goes as `./NAME` (see
+    /// [`Job::stdin`]). `--from0` is avoided because rsync applies it to the
+    /// user's rule files too (`--exclude-from`, `--filter=merge`, `-F`),
+    /// reading each as one pattern that matches nothing: what they exclude
+    /// was sent, and what they protect deleted.
     pub fn needs_nul(&self) -> bool {
         let Some(paths) = &self.paths else {
             return false;
         };
-        // Rules say a newline as `?` (`deletions::anchored_line`).
         if self.deleting || self.sweeping {
             return false;
         }
-        paths
-            .iter()
-            .any(|path| path.iter().any(|b| *b == b'\n' || *b == b'\r'))
+        paths.iter().any(|path| has_line_end(path))
     }
+}
+
+/// Whether `item` holds a byte that ends a line for rsync (a newline or a CR).
+fn has_line_end(item: &[u8]) -> bool {
+    item.iter().any(|b| matches!(b, b'\n' | b'\r'))
 }
 
 /// An argv as a copy-pasteable shell line, for logs and `--pretend`.
@@ -687,17 +715,26 @@ mod tests {
             assert!(!rules.argv().contains(&OsString::from("--from0")));
             let stdin = rules.stdin().expect("rules");
             assert!(!stdin.contains(&0) && stdin.ends_with(b"\n"), "{stdin:?}");
-            // A newline in a rule is said as `?`: still lines, no --from0,
-            // which would make rsync read the user's rule files NUL-separated.
+            // A rule with a newline goes whole as an argument, before the
+            // rules that hide and protect the rest: no --from0 (which would
+            // make rsync read the user's rule files NUL-separated), no `?`
+            // (which matched look-alike names too).
             rules.paths = Some(vec![b"d/new\nline".to_vec()]);
-            assert!(!rules.argv().contains(&OsString::from("--from0")));
+            let argv = rules.argv();
+            assert!(!argv.contains(&OsString::from("--from0")));
             let stdin = rules.stdin().expect("rules");
-            assert!(!stdin.contains(&0), "{stdin:?}");
-            assert!(
-                stdin.windows(10).any(|w| w == b"/d/new?lin"),
-                "{}",
-                String::from_utf8_lossy(&stdin)
+            assert!(!stdin.contains(&0) && !stdin.contains(&b'?'), "{stdin:?}");
+            assert_eq!(
+                stdin.split(|b| *b == b'\n').filter(|l| l.len() > 1).count(),
+                1
             );
+            let at = |arg: &[u8]| argv.iter().position(|a| a.as_bytes() == arg);
+            let rule = argv
+                .iter()
+                .position(|a| a.as_bytes().starts_with(b"--filter=+ /d/new\nline"))
+                .expect("the rule as an argument");
+            assert!(at(b"--include-from=-") < Some(rule));
+            assert!(Some(rule) < at(b"--filter=H *"));
         }
     }
 

@@ -71,12 +71,14 @@ fn split(
     (present, missing)
 }
 
-/// The filter rules of a deletion run, NUL-separated (`--from0
-/// --include-from=-`): each ancestor directory of a missing path (`/a/`,
-/// `/a/b/`: a trailing slash matches only a directory), each missing path, and
-/// everything below it (`/a/b/gone/***`, so a deleted tree's contents are not
-/// protected). Every rule is anchored, so none can match elsewhere.
-pub fn rules(missing: &[Vec<u8>]) -> Vec<u8> {
+/// The filter rules of a deletion run, one pattern each (on stdin,
+/// `--include-from=-`, or as arguments: see `Job::stdin`): each ancestor
+/// directory of a missing path (`/a/`, `/a/b/`: a trailing slash matches only
+/// a directory), each missing path, and everything below it
+/// (`/a/b/gone/***`, so a deleted tree's contents are not protected). Every
+/// rule is anchored and matches its path exactly, a newline or CR included,
+/// so none can match elsewhere.
+pub fn rules(missing: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut ancestors = BTreeSet::new();
     for path in missing {
         for (end, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
@@ -84,20 +86,16 @@ pub fn rules(missing: &[Vec<u8>]) -> Vec<u8> {
         }
     }
     let mut out = Vec::new();
-    let mut push = |pattern: Vec<u8>| {
-        out.extend_from_slice(&pattern);
-        out.push(0);
-    };
     for dir in ancestors.iter().filter(|d| !d.is_empty()) {
-        let mut rule = anchored_line(dir, false);
+        let mut rule = anchored(dir, false);
         rule.push(b'/');
-        push(rule);
+        out.push(rule);
     }
     for path in missing {
-        push(anchored_line(path, false));
-        let mut below = anchored_line(path, true);
+        out.push(anchored(path, false));
+        let mut below = anchored(path, true);
         below.extend_from_slice(b"/***");
-        push(below);
+        out.push(below);
     }
     out
 }
@@ -120,35 +118,13 @@ pub(super) fn anchored(path: &[u8], wild: bool) -> Vec<u8> {
     out
 }
 
-/// [`anchored`] as a line of a rule file: a newline or CR in the path (which
-/// would end the line) is matched by `?`, so the rules never need `--from0`,
-/// which makes rsync read the user's own rule files NUL-separated too (each
-/// then one pattern that matches nothing: what they protect was deleted;
-/// found by a review). `?` matches any one character but `/`: a name that
-/// differs only there is matched too, and what such a rule lets a deletion
-/// run delete is what the source lacks, as a full sync's `--delete` would,
-/// the user's rules still coming first.
-pub(super) fn anchored_line(path: &[u8], wild: bool) -> Vec<u8> {
-    if !path.iter().any(|b| matches!(b, b'\n' | b'\r')) {
-        return anchored(path, wild);
-    }
-    let mut out = anchored(path, true);
-    for b in &mut out {
-        if matches!(b, b'\n' | b'\r') {
-            *b = b'?';
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn split(rules: &[u8]) -> Vec<String> {
+    fn split(rules: &[Vec<u8>]) -> Vec<String> {
         rules
-            .split(|b| *b == 0)
-            .filter(|r| !r.is_empty())
+            .iter()
             .map(|r| String::from_utf8_lossy(r).into_owned())
             .collect()
     }
@@ -166,16 +142,16 @@ mod tests {
             [
                 "/a b/",
                 "/a b/c\\*d/",
-                // A newline as `?`: the rules never need `--from0`.
-                "/n?l/",
+                // A newline matched exactly (the rule goes as an argument).
+                "/n\nl/",
                 "/gone",
                 "/gone/***",
                 "/a b/c\\*d/x",
                 "/a b/c\\*d/x/***",
                 "/a b/back\\slash",
                 "/a b/back\\\\slash/***",
-                "/n?l/- dash ",
-                "/n?l/- dash /***",
+                "/n\nl/- dash ",
+                "/n\nl/- dash /***",
             ]
         );
     }

@@ -141,14 +141,14 @@ const TEMP_PATTERN: &[u8] = b".*.??????";
 /// a longer one is cut.
 const MAX_STEM: usize = 247;
 
-/// The filter rules of a sweep, NUL-separated (`--from0 --include-from=-`,
-/// followed by `H *` and `P *` as in a deletion run): for each directory, its
+/// The filter rules of a sweep, one pattern each (as a deletion run's,
+/// followed by `H *` and `P *`): for each directory, its
 /// ancestors and itself (a trailing slash: a directory only), its partial
 /// directory with everything in it, and the names of rsync temp files in it.
 /// The run (`--delete --existing --ignore-existing`) transfers nothing and
 /// deletes, in those directories only, what matches and the source lacks: a
 /// source file that happens to look like a temp file is kept.
-pub fn sweep_rules(dirs: &[Vec<u8>]) -> Vec<u8> {
+pub fn sweep_rules(dirs: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut ancestors = BTreeSet::new();
     for dir in dirs.iter().filter(|d| !d.is_empty()) {
         for (end, _) in dir.iter().enumerate().filter(|(_, b)| **b == b'/') {
@@ -157,12 +157,9 @@ pub fn sweep_rules(dirs: &[Vec<u8>]) -> Vec<u8> {
         ancestors.insert(&dir[..]);
     }
     let mut out = Vec::new();
-    let mut push = |rule: Vec<u8>| {
-        out.extend_from_slice(&rule);
-        out.push(0);
-    };
+    let mut push = |rule: Vec<u8>| out.push(rule);
     for dir in &ancestors {
-        let mut rule = super::deletions::anchored_line(dir, false);
+        let mut rule = super::deletions::anchored(dir, false);
         rule.push(b'/');
         push(rule);
     }
@@ -171,7 +168,7 @@ pub fn sweep_rules(dirs: &[Vec<u8>]) -> Vec<u8> {
         let mut base = if dir.is_empty() {
             b"/".to_vec()
         } else {
-            let mut base = super::deletions::anchored_line(dir, true);
+            let mut base = super::deletions::anchored(dir, true);
             base.push(b'/');
             base
         };
@@ -279,10 +276,9 @@ mod tests {
         }
     }
 
-    fn split(rules: &[u8]) -> Vec<String> {
+    fn split(rules: &[Vec<u8>]) -> Vec<String> {
         rules
-            .split(|b| *b == 0)
-            .filter(|r| !r.is_empty())
+            .iter()
             .map(|r| String::from_utf8_lossy(r).into_owned())
             .collect()
     }

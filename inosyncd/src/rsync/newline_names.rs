@@ -4,7 +4,9 @@
 //! (`--exclude-from`, `--include-from`, merge files) NUL-separated too, as one
 //! pattern that matches nothing: what they exclude was sent, and what they
 //! protect deleted. Such paths are taken out of the list and go as arguments
-//! in runs of their own, after it.
+//! in runs of their own, after it. The rules of a deletion or a sweep with
+//! such a path always go as arguments (`Job::argv`): when there are more than
+//! arguments hold, they are cut over several runs the same way.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -58,15 +60,22 @@ pub(super) fn start(
 /// is: its paths go as arguments, or none needs `--from0`, or one of those
 /// cannot go as an argument either (it stays NUL-separated).
 fn apart(job: &Job) -> Option<Vec<Job>> {
-    if job.lists_as_args() || !job.needs_nul() {
+    let paths = job.paths.as_ref()?;
+    let rules = job.deleting || job.sweeping;
+    if !rules && (job.lists_as_args() || !job.needs_nul()) {
         return None;
     }
-    let paths = job.paths.as_ref()?;
     let (odd, plain): (Vec<Vec<u8>>, Vec<Vec<u8>>) = paths
         .iter()
         .cloned()
         .partition(|path| path.iter().any(|b| *b == b'\n' || *b == b'\r'));
-    let groups = super::listing::argument_groups(&job.source, &odd)?;
+    let groups = if rules {
+        // The rules of a deletion or a sweep with such a path go as
+        // arguments (see `Job::argv`): cut only when they would not fit.
+        rule_groups(&odd, super::listing::arg_max() / 4)?
+    } else {
+        super::listing::argument_groups(&job.source, &odd)?
+    };
     let with = |paths: Vec<Vec<u8>>| Job {
         paths: Some(paths),
         ..job.clone()
@@ -77,6 +86,33 @@ fn apart(job: &Job) -> Option<Vec<Job>> {
     }
     parts.extend(groups.into_iter().map(with));
     Some(parts)
+}
+
+/// The paths of a deletion or a sweep that hold a newline or a CR, cut into
+/// groups whose rules fit in `budget` bytes of arguments; `None` when all fit
+/// in one run. A path costs at most three rules of its length (its ancestors
+/// with such a byte are counted in it), each with `--filter=+ `, a suffix, a
+/// NUL and a pointer.
+fn rule_groups(odd: &[Vec<u8>], budget: usize) -> Option<Vec<Vec<Vec<u8>>>> {
+    let cost = |path: &Vec<u8>| 3 * (path.len() + 64);
+    if odd.iter().map(cost).sum::<usize>() <= budget {
+        return None;
+    }
+    let mut groups: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut total = 0;
+    for path in odd {
+        match groups.last_mut() {
+            Some(group) if total + cost(path) <= budget => {
+                total += cost(path);
+                group.push(path.clone());
+            }
+            _ => {
+                total = cost(path);
+                groups.push(vec![path.clone()]);
+            }
+        }
+    }
+    Some(groups)
 }
 
 #[cfg(test)]
@@ -115,6 +151,21 @@ mod tests {
             parts[1].paths,
             Some(vec![b"d/new\nline".to_vec(), b"cr\r".to_vec()])
         );
+    }
+
+    #[test]
+    fn deletions_with_more_newline_names_than_arguments_hold_are_cut() {
+        let odd: Vec<Vec<u8>> = (0..10)
+            .map(|i| format!("n\n{i:030}").into_bytes())
+            .collect();
+        let cost = 3 * (odd[0].len() + 64);
+        assert_eq!(rule_groups(&odd, 10 * cost), None);
+        let groups = rule_groups(&odd, 4 * cost).expect("cut");
+        assert_eq!(groups.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 2]);
+        let mut deletion = listed(odd);
+        deletion.deleting = true;
+        // A few go in one run, their rules as arguments.
+        assert!(apart(&deletion).is_none());
     }
 
     #[test]

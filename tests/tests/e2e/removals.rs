@@ -186,3 +186,46 @@ fn a_deletion_leaves_the_parent_directorys_mtime_exact() {
         );
     }
 }
+
+/// Deleting a name with a newline or a CR deletes that name alone: a
+/// target-only entry whose name differs from it only there (`aXb` beside
+/// `a\nb`) stays, as `delete = "running"` keeps what the target alone holds
+/// (before: the deletion rule said the newline as `?`, which matched `aXb`
+/// too, and a whole look-alike tree went; found by a black-box attack).
+#[test]
+fn deleting_a_name_with_a_newline_deletes_no_look_alike() {
+    let fx = Fixture::new();
+    let (src, dst) = (fx.src.join("w"), fx.dst.join("w"));
+    fs::create_dir(&src).unwrap();
+    for name in ["a\nb", "c\rd", "trail\n"] {
+        fs::write(src.join(name), "source").unwrap();
+    }
+    fs::create_dir(src.join("n\nd")).unwrap();
+    fs::write(src.join("n\nd/x"), "source").unwrap();
+    let daemon = fx.start_toml(&fx.simple_config("delete = \"running\""));
+    daemon.wait_idle();
+    for name in ["aXb", "cXd", "trailZ"] {
+        fs::write(dst.join(name), "the target's own").unwrap();
+    }
+    fs::create_dir_all(dst.join("nXd/sub")).unwrap();
+    fs::write(dst.join("nXd/sub/precious"), "the target's own").unwrap();
+    for name in ["a\nb", "c\rd", "trail\n"] {
+        fs::remove_file(src.join(name)).unwrap();
+    }
+    fs::remove_dir_all(src.join("n\nd")).unwrap();
+    daemon.wait_idle();
+    for gone in ["a\nb", "c\rd", "trail\n", "n\nd"] {
+        assert!(
+            fs::symlink_metadata(dst.join(gone)).is_err(),
+            "{gone:?} is still on the target\n{}",
+            daemon.log()
+        );
+    }
+    for kept in ["aXb", "cXd", "trailZ", "nXd/sub/precious"] {
+        assert!(
+            dst.join(kept).exists(),
+            "the target's own {kept} was deleted\n{}",
+            daemon.log()
+        );
+    }
+}
