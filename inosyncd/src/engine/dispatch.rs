@@ -236,6 +236,7 @@ impl Engine {
             deleting: false,
             sweep: Vec::new(),
             sweeping: false,
+            exact: false,
             brief: false,
             launch: rsync::Launcher::new(self.policy.clone(), self.roots()),
         })

@@ -173,6 +173,11 @@ impl Job {
             // `--sockopts` of the user's comes later and replaces it.
             argv.push("--sockopts=TCP_NODELAY".into());
         }
+        if self.exact {
+            // The daemon's rules first: every other name hidden and
+            // protected before any rule of the user's (see `guarded.rs`).
+            self.push_filter_rules(&mut argv);
+        }
         if let Some(rule) = super::leftovers::partial_name_rule(&self.extra) {
             argv.push(rule.into());
         }
@@ -213,23 +218,10 @@ impl Job {
         if let Some(rsh) = &self.rsh {
             argv.push(rsh.into());
         }
-        if let Some(rules) = self.filter_rules() {
-            // The ancestors and the missing names (stdin), then everything else
-            // hidden from the sender and protected on the receiver (explicit
-            // sides: a user's `--delete-excluded` cannot turn them into deletions).
-            argv.push("--include-from=-".into());
-            // A rule with a newline or a CR, which would end its line, goes
-            // as an argument, where rsync takes it whole: never `--from0`,
-            // which makes rsync read the user's own rule files NUL-separated
-            // (what they protect was deleted), nor `?`, which matched other
-            // names too (a target-only `aXb` beside a deleted `a\nb`).
-            for rule in rules.iter().filter(|r| has_line_end(r)) {
-                argv.push(OsString::from_vec(
-                    [b"--filter=+ ", rule.as_slice()].concat(),
-                ));
-            }
-            argv.push("--filter=H *".into());
-            argv.push("--filter=P *".into());
+        if !self.exact {
+            // After the user's rules, whose excludes keep protecting what
+            // they match.
+            self.push_filter_rules(&mut argv);
         }
         match self.paths.as_deref() {
             Some(paths) if by_args => argv.extend(super::listing::as_args(&self.source, paths)),
@@ -388,10 +380,35 @@ impl Job {
         Some(list)
     }
 
+    /// The rules of a deletion or a sweep: the ancestors and the names to
+    /// delete (stdin), then everything else hidden from the sender and
+    /// protected on the receiver (explicit sides: a user's
+    /// `--delete-excluded` cannot turn them into deletions).
+    fn push_filter_rules(&self, argv: &mut Vec<OsString>) {
+        let Some(rules) = self.filter_rules() else {
+            return;
+        };
+        argv.push("--include-from=-".into());
+        // A rule with a newline or a CR, which would end its line, goes as
+        // an argument, where rsync takes it whole: never `--from0`, which
+        // makes rsync read the user's own rule files NUL-separated (what they
+        // protect was deleted), nor `?`, which matched other names too (a
+        // target-only `aXb` beside a deleted `a\nb`).
+        for rule in rules.iter().filter(|r| has_line_end(r)) {
+            argv.push(OsString::from_vec(
+                [b"--filter=+ ", rule.as_slice()].concat(),
+            ));
+        }
+        argv.push("--filter=H *".into());
+        argv.push("--filter=P *".into());
+    }
+
     /// The filter rules of a deletion or a sweep (see `deletions`, `leftovers`).
     fn filter_rules(&self) -> Option<Vec<Vec<u8>>> {
         let paths = self.paths.as_ref()?;
-        if self.deleting {
+        if self.deleting && self.exact {
+            Some(super::deletions::exact_rules(paths))
+        } else if self.deleting {
             Some(super::deletions::rules(paths))
         } else if self.sweeping {
             Some(super::leftovers::sweep_rules(paths))

@@ -100,6 +100,29 @@ pub fn rules(missing: &[Vec<u8>]) -> Vec<Vec<u8>> {
     out
 }
 
+/// The filter rules that delete exactly `names` (a guarded run's, see
+/// `guarded.rs`): each ancestor directory (`/a/`) and each name, nothing
+/// below them, so a directory keeps what the list does not name.
+pub fn exact_rules(names: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut ancestors = BTreeSet::new();
+    for path in names {
+        for (end, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
+            ancestors.insert(&path[..end]);
+        }
+    }
+    let mut out: Vec<Vec<u8>> = ancestors
+        .iter()
+        .filter(|d| !d.is_empty())
+        .map(|dir| {
+            let mut rule = anchored(dir, false);
+            rule.push(b'/');
+            rule
+        })
+        .collect();
+    out.extend(names.iter().map(|name| anchored(name, false)));
+    out
+}
+
 /// `/path` as an rsync pattern that matches exactly that path. rsync matches a
 /// pattern without `*`, `?` or `[` literally (a backslash is then an ordinary
 /// character); one with any of them, or one that gets a wildcard suffix

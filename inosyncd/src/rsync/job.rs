@@ -85,6 +85,10 @@ pub struct Job {
     /// The listed paths are directories to sweep (see `leftovers`): delete the
     /// partial directory and rsync's temp files in each, transfer nothing.
     pub sweeping: bool,
+    /// With `deleting`: the listed paths are exactly the names to delete (a
+    /// guarded run's dry run found them, see `guarded.rs`), and the daemon's
+    /// rules come before the user's, which are never reached.
+    pub exact: bool,
     /// Over within about a second (a few small files, see
     /// `engine/lanes.rs`): rsync is asked for neither progress nor a partial
     /// directory, whose cost per file is a tenth of such a run.

@@ -6,6 +6,7 @@ mod classify;
 mod command;
 mod deletions;
 mod exit_code;
+mod guarded;
 mod into_empty;
 mod job;
 mod launch;

@@ -248,7 +248,7 @@ fn run_batch(
         let sweeping = (!sweep.is_empty()).then(|| stage(sweep.clone(), Stage::Sweep));
         let full = job.paths.is_none();
         let mut outcome = match deletions {
-            Some(deletions) => quietly(deletions, &label).await,
+            Some(deletions) => super::guarded::run(deletions, &label).await,
             None => Outcome::nothing(),
         };
         if !outcome.result.arrived() {
@@ -303,7 +303,7 @@ fn run_batch(
         };
         outcome.unswept = match sweeping {
             Some(sweeping) if sweep_now => {
-                let swept = quietly(sweeping, &label).await;
+                let swept = super::guarded::run(sweeping, &label).await;
                 if swept.result.arrived() {
                     tracing::debug!(
                         "{label}: swept {} director(y/ies) of rsync's leftovers",
@@ -350,7 +350,7 @@ enum Compare {
 }
 
 /// A stage that is not stopped early and reports no progress.
-async fn quietly(job: Job, label: &str) -> Outcome {
+pub(super) async fn quietly(job: Job, label: &str) -> Outcome {
     let (_keep, stop) = oneshot::channel();
     let (progress, _) = watch::channel(None);
     start(job, label.to_string(), stop, progress).await

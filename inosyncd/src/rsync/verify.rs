@@ -49,9 +49,18 @@ pub enum CompareError {
 /// where every child starts (`launch.rs`): in the job's sandbox, after the
 /// layout check, and not at all under `--pretend`.
 pub async fn compare(job: &Job, checksum: bool) -> Result<Vec<Difference>, CompareError> {
-    let argv = job.verify_argv(checksum);
+    dry_run(job, &job.verify_argv(checksum), None).await
+}
+
+/// Runs `argv` (a dry run of `job` that itemizes with [`ITEM_TAG`]), with
+/// `stdin` on its standard input, and returns what it would change.
+pub(super) async fn dry_run(
+    job: &Job,
+    argv: &[std::ffi::OsString],
+    stdin: Option<&[u8]>,
+) -> Result<Vec<Difference>, CompareError> {
     let label = format!("{} -> {}", job.source.display(), job.destination);
-    let (child, confinement) = match job.launch.spawn(Kind::DryRun, job, &argv, None, &label) {
+    let (child, confinement) = match job.launch.spawn(Kind::DryRun, job, argv, stdin, &label) {
         Launched::Running {
             child, confinement, ..
         } => (child, confinement),
@@ -63,6 +72,16 @@ pub async fn compare(job: &Job, checksum: bool) -> Result<Vec<Difference>, Compa
     // A dry run given up on (its time share ran out: this future is dropped)
     // takes its whole process group with it: the ssh under it, waiting on a
     // host that never answers, would be left behind.
+    let mut child = child;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        // Written beside the wait, which reads what rsync prints; closed at
+        // its end (rsync reads its rules to the end first).
+        let input = input.to_vec();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = pipe.write_all(&input).await;
+        });
+    }
     let mut group = GroupOnDrop(child.id());
     let out = child
         .wait_with_output()

@@ -229,3 +229,33 @@ fn deleting_a_name_with_a_newline_deletes_no_look_alike() {
         );
     }
 }
+
+/// An include rule of the user's (`--include=*.txt` in `rsync_args`) deletes
+/// nothing the deletion run was not asked to: a target-only `z.txt` beside a
+/// deleted file stays under `delete = "running"` (before: the user's rule
+/// came before the daemon's, matched `z.txt` first and lifted its
+/// protection; found by a black-box attack).
+#[test]
+fn an_include_rule_of_yours_deletes_no_target_only_file_in_a_deletion_run() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("d")).unwrap();
+    for name in ["d/a.txt", "d/gone", "top"] {
+        fs::write(fx.src.join(name), "source").unwrap();
+    }
+    let daemon = fx
+        .start_toml(&fx.simple_config("delete = \"running\"\nrsync_args = [\"--include=*.txt\"]"));
+    daemon.wait_idle();
+    for name in ["z.txt", "d/z.txt", "d/plain"] {
+        fs::write(fx.dst.join(name), "the target's own").unwrap();
+    }
+    fs::remove_file(fx.src.join("d/gone")).unwrap();
+    daemon.wait_idle();
+    assert!(!fx.dst.join("d/gone").exists(), "{}", daemon.log());
+    for kept in ["z.txt", "d/z.txt", "d/plain", "d/a.txt", "top"] {
+        assert!(
+            fx.dst.join(kept).exists(),
+            "the target's {kept} was deleted\n{}",
+            daemon.log()
+        );
+    }
+}

@@ -195,3 +195,45 @@ fn a_shutdown_never_shows_a_truncated_file() {
     is_version(&fx.dst.join("big"), 2).unwrap();
     assert_eq!(leftovers(&fx.dst), Vec::<String>::new(), "{}", daemon.log());
 }
+
+/// The sweep of a stopped transfer's leftovers deletes only them: an include
+/// rule of the user's (`--include=*.txt`) lifts no protection of a
+/// target-only `z.txt` beside them, under `delete = false` (before: the
+/// user's rule came first and the sweep deleted `z.txt`; found by a
+/// black-box attack).
+#[test]
+fn the_sweep_deletes_no_target_only_file_an_include_rule_of_yours_matches() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(
+        &fx.config("delay = 0\nspeed = 20000\ndelete = false\nrsync_args = [\"--include=*.txt\"]"),
+    );
+    daemon.wait_idle();
+    fs::write(fx.dst.join("z.txt"), "the target's own").unwrap();
+    new_version_half_sent(&fx, &daemon, 2);
+    daemon.ctl_ok(&["pause"]);
+    // A speed change stops the transfer: its partial file stays behind.
+    daemon.ctl_ok(&["speed", "15000"]);
+    assert!(poll_until(
+        Duration::from_secs(20),
+        || daemon.status()["running"] == 0
+    ));
+    wait_for_writers_gone(&fx.dst);
+    daemon.ctl_ok(&["speed", "0"]);
+    daemon.ctl_ok(&["resume"]);
+    daemon.wait_idle();
+    is_version(&fx.dst.join("big"), 2).unwrap();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("z.txt")).ok().as_deref(),
+        Some("the target's own"),
+        "the sweep deleted the target's z.txt\n{}",
+        daemon.log()
+    );
+    assert!(
+        !leftovers(&fx.dst)
+            .iter()
+            .any(|l| l.contains(".inosync-partial")),
+        "{:?}\n{}",
+        leftovers(&fx.dst),
+        daemon.log()
+    );
+}
