@@ -34,6 +34,17 @@ impl OnTheWay {
 
     /// Adds a path, and with it what lies below it.
     pub fn add(&mut self, path: &[u8]) {
+        if path.is_empty() {
+            // The root listed is its own attributes (a chmod or touch of
+            // the root), not the tree: covering all would hide every drift.
+            self.add_exact(path);
+        } else {
+            self.add_tree(path);
+        }
+    }
+
+    /// Adds a tree compared whole, the root's included: all below it.
+    pub fn add_tree(&mut self, path: &[u8]) {
         if !self.all {
             self.roots.insert(path.to_vec());
         }
@@ -140,5 +151,17 @@ mod tests {
         assert!(first.covers(">f+++++++++", b"a/1") && first.covers(">f+++++++++", b"b/2"));
         first.merge(OnTheWay::everything());
         assert!(first.covers(">f+++++++++", b"c"));
+    }
+
+    /// The root listed (its attributes changed) hides no drift below it; the
+    /// root compared whole covers everything (found by a review).
+    #[test]
+    fn the_root_listed_covers_itself_and_the_root_compared_whole_everything() {
+        let mut listed = OnTheWay::default();
+        listed.add(b"");
+        assert!(!listed.covers(">f.st......", b"d/x"));
+        let mut whole = OnTheWay::default();
+        whole.add_tree(b"");
+        assert!(whole.covers(">f.st......", b"d/x"));
     }
 }

@@ -313,11 +313,10 @@ impl Engine {
         };
         let seen = self.seen_while_verifying.entry(watch).or_default();
         match change {
-            Change::Path { rel, .. }
-            | Change::Made { rel, .. }
-            | Change::Written { rel, .. }
-            | Change::Tree { rel, .. }
-            | Change::Unmounted { rel, .. } => seen.add(rel),
+            Change::Path { rel, .. } | Change::Made { rel, .. } | Change::Written { rel, .. } => {
+                seen.add(rel)
+            }
+            Change::Tree { rel, .. } | Change::Unmounted { rel, .. } => seen.add_tree(rel),
             Change::Move { from, to, .. } | Change::Renamed { from, to, .. } => {
                 seen.add(from);
                 seen.add(to);

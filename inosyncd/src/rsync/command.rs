@@ -184,7 +184,15 @@ impl Job {
         for pattern in &self.excludes {
             argv.push(format!("--exclude={pattern}").into());
         }
-        for path in self.held.iter().chain(&self.unsettled) {
+        // The root held (its attributes failed) is not excluded: that would
+        // match nothing or everything; it is retried by a run of its own
+        // (`root_attributes`).
+        for path in self
+            .held
+            .iter()
+            .chain(&self.unsettled)
+            .filter(|p| !p.is_empty())
+        {
             let mut arg = b"--exclude=".to_vec();
             arg.extend(super::deletions::anchored(path, false));
             argv.push(OsString::from_vec(arg));

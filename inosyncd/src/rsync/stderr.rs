@@ -290,7 +290,7 @@ fn relative(name: &[u8], source: &Path, destination: &str) -> Option<Vec<u8>> {
         return None;
     }
     if !name.starts_with(b"/") {
-        return Some(name.strip_prefix(b"./").unwrap_or(name).to_vec());
+        return Some(without_dot(name.strip_prefix(b"./").unwrap_or(name)));
     }
     let prefixes = [source.as_os_str().as_bytes(), destination.as_bytes()];
     prefixes
@@ -300,8 +300,18 @@ fn relative(name: &[u8], source: &Path, destination: &str) -> Option<Vec<u8>> {
             let prefix = prefix.strip_suffix(b"/").unwrap_or(prefix);
             name.strip_prefix(prefix)?
                 .strip_prefix(b"/")
-                .map(<[u8]>::to_vec)
+                .map(without_dot)
         })
+}
+
+/// A directory named with a trailing `/.` (rsync's `"/mirror/blog/."` for
+/// the root) as itself: the root is `""`, never `.`, which listed again
+/// would make rsync send every entry of the root (`--dirs`).
+fn without_dot(name: &[u8]) -> Vec<u8> {
+    if name == b"." {
+        return Vec::new();
+    }
+    name.strip_suffix(b"/.").unwrap_or(name).to_vec()
 }
 
 #[cfg(test)]

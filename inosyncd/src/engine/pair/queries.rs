@@ -84,6 +84,7 @@ impl Pair {
             m.fallback.iter().for_each(|p| way.add(p));
         }
         self.pending.iter().for_each(|p| way.add(p));
+        self.trees.iter().for_each(|p| way.add_tree(p));
         self.held.iter().for_each(|(p, _)| way.add_exact(p));
         if let Some(batch) = &self.running {
             for path in &batch.paths {
@@ -93,7 +94,7 @@ impl Pair {
                     way.add(path);
                 }
             }
-            batch.trees.iter().for_each(|p| way.add(p));
+            batch.trees.iter().for_each(|p| way.add_tree(p));
         }
         way
     }

@@ -133,3 +133,20 @@ fn a_directory_a_file_could_not_replace_is_named() {
     let named = named_in_lines(s.error_lines(), Path::new("/srv/www"), "/m/www/");
     assert_eq!(named, [b"keep/sub".to_vec(), b"link".to_vec()]);
 }
+
+/// The root rsync names as `DEST/.` (a chmod of the root refused) is the
+/// root, `""`: held as `.`, it was listed again, and rsync sends every entry
+/// of a `.` it lists (found by a review).
+#[test]
+fn the_root_named_with_a_dot_is_the_root() {
+    let named = named_in_lines(
+        [
+            "rsync: [generator] failed to set permissions on \"/m/blog/.\": Operation not permitted (1)",
+            "rsync: [generator] failed to set times on \"/m/blog/d/.\": Operation not permitted (1)",
+        ]
+        .into_iter(),
+        Path::new("/srv/blog"),
+        "/m/blog/",
+    );
+    assert_eq!(named, vec![Vec::new(), b"d".to_vec()]);
+}
