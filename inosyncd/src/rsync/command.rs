@@ -1,5 +1,5 @@
-//! Builds rsync's argv as a vector (never a shell string) and the NUL-separated list
-//! of changed paths it reads on stdin.
+//! Builds rsync's argv as a vector (never a shell string) and what it reads on
+//! stdin: the changed paths or a deletion's rules, one a line.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -413,7 +413,12 @@ impl Job {
 
     /// The filter rules of a deletion or a sweep (see `deletions`, `leftovers`).
     fn filter_rules(&self) -> Option<Vec<Vec<u8>>> {
-        let paths = self.paths.as_ref()?;
+        self.rules_for(self.paths.as_ref()?)
+    }
+
+    /// The filter rules this job (a deletion or a sweep) would have for
+    /// `paths`.
+    pub(super) fn rules_for(&self, paths: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
         if self.deleting && self.exact {
             Some(super::deletions::exact_rules(paths))
         } else if self.deleting {
@@ -447,7 +452,7 @@ impl Job {
 }
 
 /// Whether `item` holds a byte that ends a line for rsync (a newline or a CR).
-fn has_line_end(item: &[u8]) -> bool {
+pub(super) fn has_line_end(item: &[u8]) -> bool {
     item.iter().any(|b| matches!(b, b'\n' | b'\r'))
 }
 

@@ -274,6 +274,11 @@ fn your_rule_file_applies_to_a_list_read_on_stdin_beside_a_newline_name() {
     daemon.ctl_ok(&["resume"]);
     daemon.wait_idle();
     assert!(
+        daemon.log().contains("--files-from=-"),
+        "the list went as arguments: this test needs it on stdin\n{}",
+        daemon.log()
+    );
+    assert!(
         !fx.dst.join("key.secret").exists(),
         "a file your rule file excludes was sent\n{}",
         daemon.log()

@@ -170,6 +170,9 @@ fn a_chmod_chown_or_touch_of_the_root_reaches_the_mirrors_root() {
     daemon.wait_idle();
     let whole_tree_runs = || daemon.log().matches("the whole tree").count();
     let before = whole_tree_runs();
+    // Changed on the target alone: a run that sent the root's entries would
+    // put the source's back.
+    fs::write(fx.dst.join("top"), "the target's edit").unwrap();
     // Only on the target: a run of the root's attributes deletes nothing.
     fs::write(fx.dst.join("only-on-target"), "kept").unwrap();
     fs::set_permissions(&fx.src, fs::Permissions::from_mode(0o750)).unwrap();
@@ -193,6 +196,12 @@ fn a_chmod_chown_or_touch_of_the_root_reaches_the_mirrors_root() {
     assert_eq!(
         fs::read_to_string(fx.dst.join("only-on-target")).unwrap(),
         "kept"
+    );
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("top")).unwrap(),
+        "the target's edit",
+        "a file below the root was sent again\n{}",
+        daemon.log()
     );
     assert_eq!(
         whole_tree_runs(),
