@@ -197,3 +197,35 @@ fn a_held_path_with_a_newline_is_shown_escaped() {
     let shown = daemon.ctl_ok(&["status", &fx.src.display().to_string()]);
     assert!(!shown.lines().any(|l| l.starts_with("FAKE")), "{shown}");
 }
+
+/// A directory the source turned into a file, whose copy on the target holds
+/// a file an exclude protects (rsync cannot make way for the file): that
+/// path is held, and the rest of the batch counts as synced, as for any path
+/// the target refuses (before: the whole batch failed and was retried for
+/// ever, `held` empty; found by a black-box attack).
+#[test]
+fn a_directory_turned_file_over_a_protected_file_is_held_not_the_batch() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("f2d")).unwrap();
+    fs::write(fx.src.join("f2d/a"), "a").unwrap();
+    let daemon = fx.start_toml(&fx.simple_config("excludes = [\"*.keep\"]"));
+    daemon.wait_idle();
+    fs::write(fx.dst.join("f2d/t.keep"), "the target's own").unwrap();
+    fs::remove_dir_all(fx.src.join("f2d")).unwrap();
+    fs::write(fx.src.join("f2d"), "now a file").unwrap();
+    fs::write(fx.src.join("other"), "arrives").unwrap();
+    let held = poll_until(Duration::from_secs(20), || {
+        let status = daemon.status();
+        let target = &status["watches"][0]["targets"][0];
+        target["held"][0]["path"] == "f2d" && fx.dst.join("other").exists()
+    });
+    assert!(held, "{}\n{}", daemon.status(), daemon.log());
+    assert!(fx.dst.join("f2d/t.keep").exists());
+    // Once the target's file is gone, the held path arrives by itself.
+    fs::remove_file(fx.dst.join("f2d/t.keep")).unwrap();
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("f2d")).unwrap(),
+        "now a file"
+    );
+}

@@ -255,6 +255,11 @@ fn partial(stderr: &Stderr, context: &Context, summary: &dyn Fn(&str) -> String)
         Listed::Whole => named,
         Listed::Paths(listed) => named_in(listed, &named),
         Listed::Walked(walked) => named_related(walked, named),
+        // A directory a file replaces, or one to delete, that holds what an
+        // exclude protects can never be done, the same at every retry: held,
+        // the rest arrived (its deletions were not skipped for it). Any other
+        // error fails the trees (see `Listed::Trees`).
+        Listed::Trees if errors.iter().all(|line| blocked_by_protected(line)) => named,
         Listed::Trees => Vec::new(),
         Listed::KeptTrees => named,
     };
@@ -267,6 +272,13 @@ fn partial(stderr: &Stderr, context: &Context, summary: &dyn Fn(&str) -> String)
     } else {
         RunResult::Partial { held, cause }
     }
+}
+
+/// Whether an error line says a directory stays because of what it holds:
+/// rsync could not replace it by a file, or delete it.
+fn blocked_by_protected(line: &str) -> bool {
+    line.starts_with("could not make way for new ")
+        || line.starts_with("cannot delete non-empty directory: ")
 }
 
 /// Exit 255 through ssh: when ssh ran in the sandbox, say whether it was
