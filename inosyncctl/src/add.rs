@@ -15,10 +15,12 @@ pub async fn run(connection: &Connection, request: AddWatch, json: bool) -> Resu
     if json {
         return print_json(&watch);
     }
-    let destinations: Vec<&str> = watch
+    // Escaped as `status` shows them: a control character in a name never
+    // reaches the terminal.
+    let destinations: Vec<String> = watch
         .targets
         .iter()
-        .map(|t| t.destination.as_str())
+        .map(|t| crate::status_table::shown(&t.destination))
         .collect();
     let watched = if watch.backend == "fanotify" {
         "every directory, by fanotify".to_string()
@@ -27,7 +29,7 @@ pub async fn run(connection: &Connection, request: AddWatch, json: bool) -> Resu
     };
     outln!(
         "watching {} ({watched}); full sync to {} started",
-        watch.path,
+        crate::status_table::shown(&watch.path),
         destinations.join(", ")
     );
     Ok(())

@@ -26,7 +26,7 @@ pub async fn run(
     if json {
         print_json(&serde_json::json!({ "removed": path }))?;
     } else {
-        outln!("removed {path}");
+        outln!("removed {}", crate::status_table::shown(&path));
     }
     Ok(ExitCode::SUCCESS)
 }

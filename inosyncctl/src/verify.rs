@@ -15,25 +15,22 @@ pub fn show(report: &VerifyReport, json: bool) -> Result<ExitCode, CallError> {
         print_json(report)?;
     } else {
         for pair in &report.pairs {
+            // Escaped as `status` shows them.
+            let watch = crate::status_table::shown(&pair.watch);
+            let destination = crate::status_table::shown(&pair.destination);
             match (&pair.error, pair.count) {
                 (Some(error), _) => {
-                    outln!(
-                        "{} -> {}: not compared: {error}",
-                        pair.watch,
-                        pair.destination
-                    )
+                    outln!("{watch} -> {destination}: not compared: {error}")
                 }
                 (None, 0) if pair.on_the_way == 0 => {
-                    outln!("{} -> {}: equal", pair.watch, pair.destination)
+                    outln!("{watch} -> {destination}: equal")
                 }
                 (None, 0) => outln!(
-                    "{} -> {}: no drift; {} differing path(s) are on their way",
-                    pair.watch,
-                    pair.destination,
+                    "{watch} -> {destination}: no drift; {} differing path(s) are on their way",
                     pair.on_the_way
                 ),
                 (None, n) => {
-                    outln!("{} -> {}: {n} path(s) differ", pair.watch, pair.destination);
+                    outln!("{watch} -> {destination}: {n} path(s) differ");
                     for line in &pair.paths {
                         outln!("  {line}");
                     }
