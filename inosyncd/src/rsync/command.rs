@@ -148,7 +148,13 @@ impl Job {
                     arg("--dirs");
                 }
                 arg("--ignore-missing-args");
-                if !self.keep_deleted {
+                // A directory a listed file replaces goes (`--force`) only on
+                // a local target: without `--delete`, rsync sends a remote
+                // receiver no rules, and it removed what an exclude protects
+                // there (a black-box attack). Elsewhere the directory is
+                // replaced by its tree's comparison, which deletes by the
+                // rules, or the path is held.
+                if !self.keep_deleted && crate::config::checks::is_local_target(&self.destination) {
                     arg("--force");
                 }
                 arg("--ignore-times");

@@ -7,7 +7,8 @@
 //! hold such a rule, the run is first done dry, and what it would delete,
 //! kept to what the daemon asked to delete, is then deleted by name with the
 //! daemon's rules first (`Job::exact`): the user's rules decide what stays
-//! (the dry run), never what goes.
+//! (the dry run), never what goes. A sweep is always guarded, and deletes
+//! a temp-shaped name only beside the source's file of that name.
 
 use super::job::Job;
 use super::leftovers::{PARTIAL_DIR, file_of_temp};
@@ -16,7 +17,11 @@ use super::outcome::{FailureClass, Outcome, RunResult};
 /// Runs a deletion or a sweep `job`, guarded by a dry run when the user's
 /// options may include.
 pub(super) async fn run(job: Job, label: &str) -> Outcome {
-    if !may_include(&job.extra) {
+    // A sweep is always guarded: its rule for rsync's temp files matches any
+    // name shaped like one (`.htaccess.backup`), and only the temp files of
+    // the source's files are rsync's (a black-box attack: a target-only file
+    // of that shape was deleted under `delete = false`).
+    if !job.sweeping && !may_include(&job.extra) {
         return super::run::quietly(job, label).await;
     }
     let mut argv = job.argv();
@@ -70,6 +75,16 @@ pub(super) fn may_include(extra: &[String]) -> bool {
         })
 }
 
+/// Whether the user's options hold any filter rule (an exclude, an include,
+/// a rule file, `-F`, `-C`): what they protect on the target is unknown to
+/// the daemon.
+pub(super) fn has_rules(extra: &[String]) -> bool {
+    may_include(extra)
+        || super::user_options(extra)
+            .iter()
+            .any(|option| matches!(option.name.as_str(), "--exclude" | "-C" | "--cvs-exclude"))
+}
+
 /// Whether `name`, which the dry run would delete, is what `job` asked for:
 /// at or below a missing path (a deletion), or a swept directory's partial
 /// directory (and what is in it) or one of rsync's temp files in it (a
@@ -84,7 +99,11 @@ fn asked(job: &Job, paths: &[Vec<u8>], name: &[u8]) -> bool {
             Some(slash) => &name[..slash] == dir.as_slice(),
             None => dir.is_empty(),
         };
-        at_or_below(name, &partial) || (in_dir && file_of_temp(name).is_some())
+        at_or_below(name, &partial)
+            || (in_dir
+                && file_of_temp(name).is_some_and(|file| {
+                    std::fs::symlink_metadata(crate::watcher::absolute(&job.source, &file)).is_ok()
+                }))
     })
 }
 
@@ -135,8 +154,13 @@ mod tests {
         assert!(asked(&deletion, &gone, b"d/gone/x"));
         assert!(!asked(&deletion, &gone, b"d/gone2"));
         assert!(!asked(&deletion, &gone, b"d/z.txt"));
+        let source = tempfile::tempdir().unwrap();
+        std::fs::create_dir(source.path().join("d")).unwrap();
+        std::fs::write(source.path().join("d/big"), "").unwrap();
+        std::fs::write(source.path().join("big"), "").unwrap();
         let sweep = Job {
             sweeping: true,
+            source: source.path().to_path_buf(),
             ..Job::default()
         };
         let dirs = vec![Vec::new(), b"d".to_vec()];
@@ -146,5 +170,7 @@ mod tests {
         assert!(asked(&sweep, &dirs, b".big.AbC123"));
         assert!(!asked(&sweep, &dirs, b"z.txt"));
         assert!(!asked(&sweep, &dirs, b"e/.big.AbC123"));
+        // Shaped like a temp file, of no file of the source.
+        assert!(!asked(&sweep, &dirs, b".htaccess.backup"));
     }
 }

@@ -140,3 +140,43 @@ fn ssh_connection_reuse_saves_a_login_per_sync() {
         medians[0], medians[1]
     );
 }
+
+/// A directory the source turned into a file, whose copy on an rsync://
+/// target holds a file an exclude protects: held, the protected file kept
+/// (before: the held path's retry, a list with `--force` and no `--delete`,
+/// which makes rsync send no rules to a remote receiver, deleted it; found
+/// by a black-box attack).
+#[test]
+fn a_directory_turned_file_on_a_remote_target_keeps_what_an_exclude_protects() {
+    let fx = Fixture::new();
+    let remote = fx.path("remote");
+    fs::create_dir(&remote).unwrap();
+    let rsyncd = RsyncDaemon::start(fx.dir.path(), &remote);
+    fs::create_dir(fx.src.join("d")).unwrap();
+    fs::write(fx.src.join("d/a"), "a").unwrap();
+    let config = format!(
+        "delay = 0\nexcludes = [\"*.tmp\"]\n\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}\"]\n",
+        fx.src.display(),
+        rsyncd.url()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    fs::write(remote.join("d/k.tmp"), "the target's own").unwrap();
+    fs::remove_dir_all(fx.src.join("d")).unwrap();
+    fs::write(fx.src.join("d"), "now a file").unwrap();
+    fs::write(fx.src.join("other"), "arrives").unwrap();
+    let held = poll_until(Duration::from_secs(20), || {
+        let status = daemon.status();
+        status["watches"][0]["targets"][0]["held"][0]["path"] == "d"
+            && remote.join("other").exists()
+    });
+    assert!(held, "{}\n{}", daemon.status(), daemon.log());
+    // Its retries come and go: the protected file stays through them.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        fs::read_to_string(remote.join("d/k.tmp")).ok().as_deref(),
+        Some("the target's own"),
+        "{}",
+        daemon.log()
+    );
+}

@@ -302,3 +302,35 @@ fn a_move_that_falls_back_to_a_transfer_leaves_nothing_of_the_old_tree() {
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// A rename in the source is not repeated on the target when the user's
+/// own rules (`rsync_args`) may protect something there: what an exclude of
+/// theirs keeps on the target stays where it is (before: `exd`, excluded by
+/// the user, was renamed to the new name on the target and its target-only
+/// file deleted by the comparison; found by a black-box attack).
+#[test]
+fn a_rename_leaves_what_your_excludes_protect_on_the_target() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("exd")).unwrap();
+    fs::write(fx.src.join("exd/f"), "f").unwrap();
+    fs::create_dir(fx.src.join("prot")).unwrap();
+    fs::write(fx.src.join("prot/p"), "p").unwrap();
+    let daemon =
+        fx.start_toml(&fx.simple_config("rsync_args = [\"--exclude=/exd\", \"--exclude=q\"]"));
+    daemon.wait_idle();
+    fs::create_dir(fx.dst.join("exd")).unwrap();
+    fs::write(fx.dst.join("exd/mine"), "the target's own").unwrap();
+    fs::write(fx.dst.join("prot/q"), "the target's own").unwrap();
+    fs::rename(fx.src.join("exd"), fx.src.join("d2")).unwrap();
+    fs::rename(fx.src.join("prot"), fx.src.join("prot2")).unwrap();
+    daemon.wait_idle();
+    for kept in ["exd/mine", "prot/q"] {
+        assert!(
+            fx.dst.join(kept).exists(),
+            "the target's {kept} was moved or deleted\n{}",
+            daemon.log()
+        );
+    }
+    assert_eq!(fs::read_to_string(fx.dst.join("d2/f")).unwrap(), "f");
+    assert_eq!(fs::read_to_string(fx.dst.join("prot2/p")).unwrap(), "p");
+}

@@ -237,3 +237,36 @@ fn the_sweep_deletes_no_target_only_file_an_include_rule_of_yours_matches() {
         daemon.log()
     );
 }
+
+/// The sweep deletes rsync's temp files only for files of the source: a
+/// target-only file shaped like one (`.htaccess.backup`: a dot, a name, a
+/// dot and six characters) stays under `delete = false` (before: the sweep
+/// deleted it; found by a black-box attack).
+#[test]
+fn the_sweep_keeps_a_target_only_file_shaped_like_a_temp_file() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.config("delay = 0\nspeed = 20000\ndelete = false"));
+    daemon.wait_idle();
+    fs::write(fx.dst.join(".htaccess.backup"), "the target's own").unwrap();
+    new_version_half_sent(&fx, &daemon, 2);
+    daemon.ctl_ok(&["pause"]);
+    // A speed change stops the transfer: its partial file stays behind.
+    daemon.ctl_ok(&["speed", "15000"]);
+    assert!(poll_until(
+        Duration::from_secs(20),
+        || daemon.status()["running"] == 0
+    ));
+    wait_for_writers_gone(&fx.dst);
+    daemon.ctl_ok(&["speed", "0"]);
+    daemon.ctl_ok(&["resume"]);
+    daemon.wait_idle();
+    is_version(&fx.dst.join("big"), 2).unwrap();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join(".htaccess.backup"))
+            .ok()
+            .as_deref(),
+        Some("the target's own"),
+        "the sweep deleted the target's .htaccess.backup\n{}",
+        daemon.log()
+    );
+}

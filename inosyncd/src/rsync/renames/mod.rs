@@ -31,6 +31,13 @@ pub async fn apply(job: &Job) -> Vec<bool> {
     if job.moves.is_empty() {
         return Vec::new();
     }
+    // The user's own filter rules (`rsync_args`) may protect a name on the
+    // target that the daemon does not know of: a rename there would carry
+    // it off, and the comparison of the new tree delete it (a black-box
+    // attack). Every move falls back to the transfer, which reads them.
+    if super::guarded::has_rules(&job.extra) {
+        return vec![false; job.moves.len()];
+    }
     // A move to or from a name like the partial directory's is never done
     // on the target: that name is never mirrored (a symlink renamed to it
     // would have rsync take files behind it for partial files; rsync's own
