@@ -215,13 +215,7 @@ fn a_file_your_rule_file_protects_survives_a_deletion_beside_a_newline_name() {
     fs::create_dir(fx.src.join("gone")).unwrap();
     fs::write(fx.src.join("gone/a"), "a").unwrap();
     fs::write(fx.src.join("new\nline"), "odd").unwrap();
-    let rules = fx.path("user-rules");
-    fs::write(&rules, "*.keep\n").unwrap();
-    // The sandbox reads rule files under /etc only (README "The sandbox").
-    let daemon = fx.start_toml(&fx.simple_config(&format!(
-        "sandbox = \"off\"\nrsync_args = [\"--exclude-from={}\"]",
-        rules.display()
-    )));
+    let daemon = with_rule_file(&fx, "*.keep\n");
     daemon.wait_idle();
     fs::write(fx.dst.join("gone/local.keep"), "the target's own").unwrap();
     daemon.ctl_ok(&["pause"]);
@@ -242,6 +236,18 @@ fn a_file_your_rule_file_protects_survives_a_deletion_beside_a_newline_name() {
     assert!(!fx.dst.join("new\nline").exists());
 }
 
+/// A daemon whose `rsync_args` read `rules` from a file of yours
+/// (`--exclude-from`); the sandbox reads rule files under /etc only (README
+/// "The sandbox"), so it is off.
+fn with_rule_file(fx: &Fixture, rules: &str) -> inosync_tests::Daemon {
+    let file = fx.path("user-rules");
+    fs::write(&file, rules).unwrap();
+    fx.start_toml(&fx.simple_config(&format!(
+        "sandbox = \"off\"\nrsync_args = [\"--exclude-from={}\"]",
+        file.display()
+    )))
+}
+
 /// What a rule file of yours (`--exclude-from` in `rsync_args`) excludes is
 /// not sent when a batch's list is too long for arguments (on rsync's stdin)
 /// and holds a name with a newline: such a name used to make the list
@@ -250,13 +256,7 @@ fn a_file_your_rule_file_protects_survives_a_deletion_beside_a_newline_name() {
 #[test]
 fn your_rule_file_applies_to_a_list_read_on_stdin_beside_a_newline_name() {
     let fx = Fixture::new();
-    let rules = fx.path("user-rules");
-    fs::write(&rules, "*.secret\n").unwrap();
-    // The sandbox reads rule files under /etc only (README "The sandbox").
-    let daemon = fx.start_toml(&fx.simple_config(&format!(
-        "sandbox = \"off\"\nrsync_args = [\"--exclude-from={}\"]",
-        rules.display()
-    )));
+    let daemon = with_rule_file(&fx, "*.secret\n");
     daemon.wait_idle();
     daemon.ctl_ok(&["pause"]);
     // About 600 KB of paths in one directory (a batch is cut only between

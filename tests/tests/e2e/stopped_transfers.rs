@@ -196,6 +196,23 @@ fn a_shutdown_never_shows_a_truncated_file() {
     assert_eq!(leftovers(&fx.dst), Vec::<String>::new(), "{}", daemon.log());
 }
 
+/// Version 2 of `big` half sent, its transfer stopped by a speed change (its
+/// partial file stays behind), then sent whole, and its leftovers swept.
+fn stopped_then_swept(fx: &Fixture, daemon: &Daemon) {
+    new_version_half_sent(fx, daemon, 2);
+    daemon.ctl_ok(&["pause"]);
+    daemon.ctl_ok(&["speed", "15000"]);
+    assert!(poll_until(
+        Duration::from_secs(20),
+        || daemon.status()["running"] == 0
+    ));
+    wait_for_writers_gone(&fx.dst);
+    daemon.ctl_ok(&["speed", "0"]);
+    daemon.ctl_ok(&["resume"]);
+    daemon.wait_idle();
+    is_version(&fx.dst.join("big"), 2).unwrap();
+}
+
 /// The sweep of a stopped transfer's leftovers deletes only them: an include
 /// rule of the user's (`--include=*.txt`) lifts no protection of a
 /// target-only `z.txt` beside them, under `delete = false` (before: the
@@ -209,19 +226,7 @@ fn the_sweep_deletes_no_target_only_file_an_include_rule_of_yours_matches() {
     );
     daemon.wait_idle();
     fs::write(fx.dst.join("z.txt"), "the target's own").unwrap();
-    new_version_half_sent(&fx, &daemon, 2);
-    daemon.ctl_ok(&["pause"]);
-    // A speed change stops the transfer: its partial file stays behind.
-    daemon.ctl_ok(&["speed", "15000"]);
-    assert!(poll_until(
-        Duration::from_secs(20),
-        || daemon.status()["running"] == 0
-    ));
-    wait_for_writers_gone(&fx.dst);
-    daemon.ctl_ok(&["speed", "0"]);
-    daemon.ctl_ok(&["resume"]);
-    daemon.wait_idle();
-    is_version(&fx.dst.join("big"), 2).unwrap();
+    stopped_then_swept(&fx, &daemon);
     assert_eq!(
         fs::read_to_string(fx.dst.join("z.txt")).ok().as_deref(),
         Some("the target's own"),
@@ -248,19 +253,7 @@ fn the_sweep_keeps_a_target_only_file_shaped_like_a_temp_file() {
     let daemon = fx.start_toml(&fx.config("delay = 0\nspeed = 20000\ndelete = false"));
     daemon.wait_idle();
     fs::write(fx.dst.join(".htaccess.backup"), "the target's own").unwrap();
-    new_version_half_sent(&fx, &daemon, 2);
-    daemon.ctl_ok(&["pause"]);
-    // A speed change stops the transfer: its partial file stays behind.
-    daemon.ctl_ok(&["speed", "15000"]);
-    assert!(poll_until(
-        Duration::from_secs(20),
-        || daemon.status()["running"] == 0
-    ));
-    wait_for_writers_gone(&fx.dst);
-    daemon.ctl_ok(&["speed", "0"]);
-    daemon.ctl_ok(&["resume"]);
-    daemon.wait_idle();
-    is_version(&fx.dst.join("big"), 2).unwrap();
+    stopped_then_swept(&fx, &daemon);
     assert_eq!(
         fs::read_to_string(fx.dst.join(".htaccess.backup"))
             .ok()
