@@ -13,6 +13,7 @@
 use super::job::Job;
 use super::leftovers::{PARTIAL_DIR, file_of_temp};
 use super::outcome::{FailureClass, Outcome, RunResult};
+use super::verify::CompareError;
 
 /// Runs a deletion or a sweep `job`, guarded by a dry run when the user's
 /// options may include.
@@ -32,6 +33,18 @@ pub(super) async fn run(job: Job, label: &str) -> Outcome {
     let stdin = job.stdin();
     let found = match super::verify::dry_run(&job, &argv, stdin.as_deref()).await {
         Ok(found) => found,
+        // Some paths could not be looked at (exit 23): a deletion holds
+        // them, as its own run would, and the batch goes on; a sweep is
+        // tried again after the next run.
+        Err(CompareError::Partial(cause)) if job.deleting => {
+            return Outcome::bare(
+                RunResult::Partial {
+                    held: job.paths.clone().unwrap_or_default(),
+                    cause: format!("the dry run before a deletion: {cause}"),
+                },
+                job.paths.as_ref().map(Vec::len),
+            );
+        }
         Err(e) => {
             return Outcome::bare(
                 RunResult::Failed {

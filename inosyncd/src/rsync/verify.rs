@@ -40,6 +40,10 @@ pub enum CompareError {
     /// classifier's cause.
     #[error("{0}")]
     Failed(String),
+    /// rsync compared all but the paths its errors name (exit 23): the
+    /// classifier's cause.
+    #[error("{0}")]
+    Partial(String),
     /// The dry run ended some other way (its outcome's label).
     #[error("the comparison ended as {0}")]
     Ended(&'static str),
@@ -119,9 +123,10 @@ pub(super) async fn dry_run(
             .filter_map(parse_line)
             .collect()),
         // The cause in the words `status` uses for the same target.
-        RunResult::Partial { cause, .. }
-        | RunResult::Refused { cause }
-        | RunResult::Failed { cause, .. } => Err(CompareError::Failed(cause)),
+        RunResult::Partial { cause, .. } => Err(CompareError::Partial(cause)),
+        RunResult::Refused { cause } | RunResult::Failed { cause, .. } => {
+            Err(CompareError::Failed(cause))
+        }
         other => Err(CompareError::Ended(other.label())),
     }
 }
