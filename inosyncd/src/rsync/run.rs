@@ -38,11 +38,14 @@ pub fn run(
         let run = start(root, label, stop, progress);
         return Box::pin(async move { alone(run.await) });
     }
-    let rest = run_batch(job, label.clone(), stop, progress);
+    // One stop reaches whichever runs (a speed change, a shutdown).
+    let (mut stops, mut progresses) = super::split::in_turn(stop, progress, 2);
+    let (root_stop, root_progress) = (stops.remove(1), progresses.remove(1));
+    let rest = run_batch(job, label.clone(), stops.remove(0), progresses.remove(0));
     Box::pin(async move {
         let mut outcome = rest.await;
         if outcome.result.arrived() {
-            outcome.absorb(alone(quietly(root, &label).await));
+            outcome.absorb(alone(start(root, label, root_stop, root_progress).await));
         }
         outcome
     })
