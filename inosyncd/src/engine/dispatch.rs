@@ -75,6 +75,7 @@ impl Engine {
         // `delete` decides, per kind of run, whether what the source lacks
         // goes from the target (read now: a reload applies to the next run).
         let delete = watch.spec.effective_delete(&self.config);
+        job.full_syncs_delete = delete.full_sync_deletes(false);
         job.keep_deleted = if batch.full {
             !delete.full_sync_deletes(batch.full_reason == super::batch::FullReason::Initial)
         } else {
@@ -237,6 +238,7 @@ impl Engine {
             sweep: Vec::new(),
             sweeping: false,
             exact: false,
+            full_syncs_delete: false,
             brief: false,
             launch: rsync::Launcher::new(self.policy.clone(), self.roots()),
         })

@@ -7,8 +7,9 @@
 //! hold such a rule, the run is first done dry, and what it would delete,
 //! kept to what the daemon asked to delete, is then deleted by name with the
 //! daemon's rules first (`Job::exact`): the user's rules decide what stays
-//! (the dry run), never what goes. A sweep is always guarded, and deletes
-//! a temp-shaped name only beside the source's file of that name.
+//! (the dry run), never what goes. A sweep is always guarded: it deletes a
+//! temp-shaped name only beside the source's file of that name, and only
+//! where full syncs delete (`delete = true`).
 
 use super::job::Job;
 use super::leftovers::{PARTIAL_DIR, file_of_temp};
@@ -114,6 +115,7 @@ fn asked(job: &Job, paths: &[Vec<u8>], name: &[u8]) -> bool {
         };
         at_or_below(name, &partial)
             || (in_dir
+                && job.full_syncs_delete
                 && file_of_temp(name).is_some_and(|file| {
                     std::fs::symlink_metadata(crate::watcher::absolute(&job.source, &file)).is_ok()
                 }))
@@ -171,8 +173,9 @@ mod tests {
         std::fs::create_dir(source.path().join("d")).unwrap();
         std::fs::write(source.path().join("d/big"), "").unwrap();
         std::fs::write(source.path().join("big"), "").unwrap();
-        let sweep = Job {
+        let mut sweep = Job {
             sweeping: true,
+            full_syncs_delete: true,
             source: source.path().to_path_buf(),
             ..Job::default()
         };
@@ -185,5 +188,10 @@ mod tests {
         assert!(!asked(&sweep, &dirs, b"e/.big.AbC123"));
         // Shaped like a temp file, of no file of the source.
         assert!(!asked(&sweep, &dirs, b".htaccess.backup"));
+        // Where full syncs keep what the target alone holds: the partial
+        // directory only.
+        sweep.full_syncs_delete = false;
+        assert!(asked(&sweep, &dirs, b"d/.inosync-partial/big"));
+        assert!(!asked(&sweep, &dirs, b"d/.big.AbC123"));
     }
 }

@@ -85,6 +85,11 @@ pub struct Job {
     /// The listed paths are directories to sweep (see `leftovers`): delete the
     /// partial directory and rsync's temp files in each, transfer nothing.
     pub sweeping: bool,
+    /// Whether a full sync other than the first deletes what the source
+    /// lacks (`delete = true`): only then may a sweep delete names shaped
+    /// like rsync's temp files, which such a full sync would delete anyway
+    /// (see `guarded.rs`); otherwise a target-only `.htaccess.backup` stays.
+    pub full_syncs_delete: bool,
     /// With `deleting`: the listed paths are exactly the names to delete (a
     /// guarded run's dry run found them, see `guarded.rs`), and the daemon's
     /// rules come before the user's, which are never reached.

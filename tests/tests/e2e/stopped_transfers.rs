@@ -243,23 +243,28 @@ fn the_sweep_deletes_no_target_only_file_an_include_rule_of_yours_matches() {
     );
 }
 
-/// The sweep deletes rsync's temp files only for files of the source: a
-/// target-only file shaped like one (`.htaccess.backup`: a dot, a name, a
-/// dot and six characters) stays under `delete = false` (before: the sweep
-/// deleted it; found by a black-box attack).
+/// Under a `delete` mode whose full syncs keep what the target alone holds,
+/// the sweep deletes rsync's partial directory only, never a name shaped like
+/// rsync's temp files (a dot, a name, a dot and six characters): a
+/// target-only `.htaccess.backup` or `.big.backup` stays under `delete =
+/// false` (before: the sweep deleted them; found by two black-box attacks).
 #[test]
 fn the_sweep_keeps_a_target_only_file_shaped_like_a_temp_file() {
     let fx = Fixture::new();
     let daemon = fx.start_toml(&fx.config("delay = 0\nspeed = 20000\ndelete = false"));
     daemon.wait_idle();
-    fs::write(fx.dst.join(".htaccess.backup"), "the target's own").unwrap();
+    // Beside no file of the source, and beside `big`, the file whose
+    // transfer is stopped.
+    for name in [".htaccess.backup", ".big.backup"] {
+        fs::write(fx.dst.join(name), "the target's own").unwrap();
+    }
     stopped_then_swept(&fx, &daemon);
-    assert_eq!(
-        fs::read_to_string(fx.dst.join(".htaccess.backup"))
-            .ok()
-            .as_deref(),
-        Some("the target's own"),
-        "the sweep deleted the target's .htaccess.backup\n{}",
-        daemon.log()
-    );
+    for name in [".htaccess.backup", ".big.backup"] {
+        assert_eq!(
+            fs::read_to_string(fx.dst.join(name)).ok().as_deref(),
+            Some("the target's own"),
+            "the sweep deleted the target's {name}\n{}",
+            daemon.log()
+        );
+    }
 }
