@@ -97,6 +97,10 @@ fn apart(job: &Job) -> Option<Cut> {
     if !rules && (job.lists_as_args() || !job.needs_nul()) {
         return None;
     }
+    // Most deletions and sweeps have no such path: nothing to cut or copy.
+    if rules && !paths.iter().any(|path| has_line_end(path)) {
+        return None;
+    }
     let (odd, plain): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
         paths.iter().cloned().partition(|path| has_line_end(path));
     let budget = super::listing::arg_max() / 4;
