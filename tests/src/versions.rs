@@ -57,11 +57,55 @@ pub fn is_version(path: &Path, seed: u64, mib: usize) -> Result<(), String> {
 }
 
 /// rsync's temp file for `name` in `dir` (`.NAME.XXXXXX`), with its size.
+/// The largest such name: a test may put a target-only look-alike
+/// (`.big.backup`) beside it, and the directory may list either first.
 pub fn temp_file(dir: &Path, name: &str) -> Option<(PathBuf, u64)> {
     let prefix = format!(".{name}.");
-    fs::read_dir(dir).ok()?.flatten().find_map(|e| {
-        let entry = e.file_name().to_string_lossy().into_owned();
-        (entry.starts_with(&prefix) && entry.len() == prefix.len() + 6)
-            .then(|| (e.path(), e.metadata().map_or(0, |m| m.len())))
-    })
+    fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let entry = e.file_name().to_string_lossy().into_owned();
+            (entry.starts_with(&prefix) && entry.len() == prefix.len() + 6)
+                .then(|| (e.path(), e.metadata().map_or(0, |m| m.len())))
+        })
+        .max_by_key(|(_, len)| *len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A target-only file shaped like a temp file (`.big.backup`) beside
+    /// rsync's real one is not taken for it, whichever the directory lists
+    /// first (before: the first match won, and a CI run on ext4, which lists
+    /// by a hash of the name, waited for a 3-byte `.big.backup` to grow). Many
+    /// look-alike names, each made before and after the real file, so that
+    /// some list first under any order.
+    #[test]
+    fn a_look_alike_beside_the_temp_file_is_not_taken_for_it() {
+        let decoys = [
+            "backup", "aaaaaa", "zzzzzz", "000000", "Qx9kLm", "old123", "v2copy", "tmp_01",
+        ];
+        for decoy in decoys {
+            for decoy_first in [true, false] {
+                let dir = tempfile::tempdir().unwrap();
+                let decoy = dir.path().join(format!(".big.{decoy}"));
+                let real = dir.path().join(".big.Ab3dEf");
+                if decoy_first {
+                    fs::write(&decoy, "own").unwrap();
+                }
+                fs::write(&real, [7u8; 4096]).unwrap();
+                if !decoy_first {
+                    fs::write(&decoy, "own").unwrap();
+                }
+                assert_eq!(
+                    temp_file(dir.path(), "big"),
+                    Some((real, 4096)),
+                    "{}",
+                    decoy.display()
+                );
+            }
+        }
+    }
 }
