@@ -21,6 +21,7 @@ mod man_config;
 mod metrics_export;
 mod notify;
 mod own_files;
+mod pending_journal;
 mod rsync;
 mod sandbox;
 mod settings;

@@ -67,7 +67,10 @@ The control socket (\fI$XDG_RUNTIME_DIR/inosync/inosyncd.sock\fR when not root);
 .TP
 \fI/var/lib/inosync/state.toml\fR
 Runtime changes made with inosyncctl (\fI$XDG_STATE_HOME/inosync/state.toml\fR
-when not root), locked while the daemon runs.
+when not root), locked while the daemon runs. Beside it, \fIstate.toml.running\fR
+(there while a daemon runs: found at start, the last one did not stop, and every
+watch gets a full sync) and \fIstate.toml.pending\fR (the changes seen and not
+yet synced, sent again by the next start).
 .TP
 \fITARGET/.../.inosync\-partial/\fR
 What rsync received of a file whose transfer was stopped (a speed change, a

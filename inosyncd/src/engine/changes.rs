@@ -67,6 +67,7 @@ impl Engine {
         let now = Instant::now();
         for change in changes {
             tracing::trace!("change: {change}");
+            self.note_in_journal(&change);
             if self.verifying > 0 {
                 self.note_for_verify(&change);
             }
@@ -163,5 +164,6 @@ impl Engine {
                 }
             }
         }
+        self.write_journal();
     }
 }

@@ -19,6 +19,7 @@ mod changes;
 mod commands;
 mod dispatch;
 mod held;
+mod journal;
 pub(super) mod lanes;
 mod leftovers;
 mod metrics;
@@ -157,6 +158,9 @@ pub struct Engine {
     roots: std::cell::RefCell<Option<Arc<[PathBuf]>>>,
     /// Files written and not closed, until they are quiet (see `settle.rs`).
     settling: settle::Settling,
+    /// The changes seen and not yet synced, kept for the next start (see
+    /// `pending_journal.rs`); `None` without a state file.
+    journal: Option<crate::pending_journal::PendingJournal>,
 }
 
 impl Engine {
@@ -182,6 +186,15 @@ impl Engine {
             Arc::new(Policy::decide(config.sandbox, pretend, ssh_dir.clone())?.owned_by(owner));
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (verify_tx, verify_rx) = mpsc::unbounded_channel();
+        let (journal, left) = match &state_file {
+            Some(file) => {
+                let mut path = file.path().as_os_str().to_owned();
+                path.push(".pending");
+                let (journal, left) = crate::pending_journal::PendingJournal::open(path.into());
+                (Some(journal), left)
+            }
+            None => (None, Default::default()),
+        };
         let mut engine = Engine {
             config,
             cli_delay,
@@ -213,6 +226,7 @@ impl Engine {
             policy,
             roots: Default::default(),
             settling: settle::Settling::default(),
+            journal,
         };
         engine.reset_periodic_full_sync();
         let initial = engine.config.initial_sync;
@@ -232,6 +246,9 @@ impl Engine {
         let had_unsynced = !engine.runtime.unsynced.is_empty();
         engine.sync_unsynced();
         engine.sync_after_a_crash();
+        if engine.journal.is_some() {
+            engine.take_up_journal(left);
+        }
         if engine.runtime.sources.len() != recorded || had_unsynced {
             // The filesystems of new roots, recorded.
             engine.persist();
@@ -295,6 +312,7 @@ impl Engine {
             self.start_due_batches();
             self.progress_removals();
             self.answer_waiters(&mut changes)?;
+            self.forget_synced_in_journal();
             let wake = stopping.map_or(self.next_wakeup(), |d| d.min(self.next_wakeup()));
             tokio::select! {
                 ready = inotify_fd.readable(), if stopping.is_none() => {
@@ -351,6 +369,8 @@ impl Engine {
             }
         }
         self.stop_running(Duration::from_secs(10)).await;
+        self.forget_synced_in_journal();
+        self.write_journal();
         self.record_unsynced();
         Ok(())
     }

@@ -33,5 +33,6 @@ mod scheduling;
 mod socket;
 mod stopped_transfers;
 mod systemd;
+mod unsynced_at_a_stop;
 mod verify;
 mod watcher;

@@ -1,0 +1,433 @@
+//! The changes seen and not yet synced, written beside the state file
+//! (`<state>.pending`) as they are seen, so that a daemon killed, or stopped
+//! with changes left (a paused watch, a failing target), hands them to the
+//! next start. The next start sends them listed (`--ignore-times`) beside its
+//! full sync: a full sync compares size and mtime, so it misses a same-size
+//! rewrite with its mtime kept, and under `delete = "running"` it deletes
+//! nothing (README "Restarts and crashes").
+//!
+//! A record is a kind byte (`P` a path, `T` a tree compared whole), the
+//! watch's root, a NUL, the path below it, a NUL: a path may hold any byte but
+//! NUL. Each change is written once until its watch has nothing left to sync;
+//! then its records are forgotten (the file emptied, or written again without
+//! them). Records are appended with one `write` per batch of changes, without
+//! `fsync`: a killed process loses nothing it wrote, and a machine that loses
+//! power gets the full sync every unclean start gets.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::own_files::{open_regular, read_regular, write_atomically};
+
+/// Past this many records for one watch, no more are written for it: its
+/// restart relies on the full sync (as the engine's own pending set does past
+/// its limit), and memory stays bounded while a target is down for days.
+const MAX_RECORDS_PER_WATCH: usize = 200_000;
+
+/// What a record asks the next start to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Send the path listed (`--ignore-times`); gone from the source, it is a
+    /// deletion as the watch's `delete` mode says.
+    Path,
+    /// Compare the directory's whole tree (`--ignore-times`).
+    Tree,
+}
+
+impl Kind {
+    fn byte(self) -> u8 {
+        match self {
+            Kind::Path => b'P',
+            Kind::Tree => b'T',
+        }
+    }
+}
+
+/// One change left by the last daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The watch's root, as it was configured.
+    pub watch: Vec<u8>,
+    pub kind: Kind,
+    /// Below the root (`""` for the root itself); not yet checked.
+    pub rel: Vec<u8>,
+}
+
+/// What the last daemon left: its records, and why the rest (if any) could
+/// not be read.
+#[derive(Debug, Default)]
+pub struct Left {
+    pub records: Vec<Record>,
+    pub unreadable: Option<String>,
+}
+
+/// The records of one watch that the file holds (or is about to).
+#[derive(Debug, Default)]
+struct WatchRecords {
+    paths: HashSet<Vec<u8>>,
+    trees: HashSet<Vec<u8>>,
+    /// Past [`MAX_RECORDS_PER_WATCH`]: nothing more is written for it.
+    full: bool,
+}
+
+impl WatchRecords {
+    fn len(&self) -> usize {
+        self.paths.len() + self.trees.len()
+    }
+
+    fn of(&mut self, kind: Kind) -> &mut HashSet<Vec<u8>> {
+        match kind {
+            Kind::Path => &mut self.paths,
+            Kind::Tree => &mut self.trees,
+        }
+    }
+}
+
+/// The open journal: what it holds, per watch, and what is still to write.
+#[derive(Debug)]
+pub struct PendingJournal {
+    path: PathBuf,
+    file: Option<File>,
+    /// Bytes known written: a failed write is cut back to here, so that no
+    /// torn record is left in the middle of the file.
+    len: u64,
+    watches: HashMap<Vec<u8>, WatchRecords>,
+    buffer: Vec<u8>,
+    /// Why the last write failed, until one succeeds (logged once).
+    error: Option<String>,
+}
+
+impl PendingJournal {
+    /// The journal at `path`, and what the last daemon left in it. Nothing
+    /// is written until [`PendingJournal::start`].
+    pub fn open(path: PathBuf) -> (PendingJournal, Left) {
+        let left = match read_regular(&path) {
+            Ok(Some(bytes)) => parse(&bytes),
+            Ok(None) => Left::default(),
+            Err(e) => Left {
+                records: Vec::new(),
+                unreadable: Some(format!("cannot read {}: {e}", path.display())),
+            },
+        };
+        let journal = PendingJournal {
+            path,
+            file: None,
+            len: 0,
+            watches: HashMap::new(),
+            buffer: Vec::new(),
+            error: None,
+        };
+        (journal, left)
+    }
+
+    /// Where it is kept.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the file with what was noted since [`PendingJournal::open`]
+    /// (the records taken up again), in one atomic write, and opens it for
+    /// appending.
+    pub fn start(&mut self) {
+        let bytes = std::mem::take(&mut self.buffer);
+        if let Err(e) = self.replace(&bytes) {
+            self.buffer = bytes;
+            self.failed(e);
+        }
+    }
+
+    /// Notes a change of `watch`; written at the next [`PendingJournal::flush`]
+    /// unless the file holds it already.
+    pub fn note(&mut self, watch: &[u8], kind: Kind, rel: &[u8]) {
+        // Looked up before anything is copied: a burst notes each path
+        // several times (every write of a file, then its close).
+        if !self.watches.contains_key(watch) {
+            self.watches.insert(watch.to_vec(), WatchRecords::default());
+        }
+        let Some(records) = self.watches.get_mut(watch) else {
+            return;
+        };
+        if records.full || records.of(kind).contains(rel) {
+            return;
+        }
+        if records.len() >= MAX_RECORDS_PER_WATCH {
+            records.full = true;
+            return;
+        }
+        records.of(kind).insert(rel.to_vec());
+        encode(&mut self.buffer, watch, kind, rel);
+    }
+
+    /// Writes what was noted, in one `write`.
+    pub fn flush(&mut self) {
+        if self.buffer.is_empty() {
+            return;
+        }
+        match self.append() {
+            Ok(()) => {
+                self.buffer.clear();
+                if let Some(e) = self.error.take() {
+                    tracing::info!("{}: written again (was: {e})", self.path.display());
+                }
+            }
+            Err(e) => self.failed(e),
+        }
+    }
+
+    fn append(&mut self) -> io::Result<()> {
+        if self.file.is_none() {
+            let file = open_regular(&self.path, true)?;
+            self.len = file.metadata()?.len();
+            self.file = Some(file);
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        match file.write_all(&self.buffer) {
+            Ok(()) => {
+                self.len += self.buffer.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = file.set_len(self.len);
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether any watch has records.
+    pub fn holds_any(&self) -> bool {
+        !self.watches.is_empty()
+    }
+
+    /// Forgets the records of the watches `synced` says have nothing left to
+    /// sync: the file is emptied when none has records left, and written
+    /// again without them once they are half of it (so a watch whose target
+    /// is down for long costs no rewrite per sync of the others).
+    pub fn forget(&mut self, synced: impl Fn(&[u8]) -> bool) {
+        let before: usize = self.watches.values().map(WatchRecords::len).sum();
+        self.watches.retain(|watch, _| !synced(watch));
+        let after: usize = self.watches.values().map(WatchRecords::len).sum();
+        if after == before {
+            return;
+        }
+        if self.watches.is_empty() {
+            self.buffer.clear();
+            let emptied = match &self.file {
+                Some(file) => file.set_len(0),
+                None => self.replace(&[]),
+            };
+            match emptied {
+                Ok(()) => self.len = 0,
+                Err(e) => self.failed(e),
+            }
+        } else if before - after >= after {
+            let mut bytes = Vec::new();
+            for (watch, records) in &self.watches {
+                for rel in &records.paths {
+                    encode(&mut bytes, watch, Kind::Path, rel);
+                }
+                for rel in &records.trees {
+                    encode(&mut bytes, watch, Kind::Tree, rel);
+                }
+            }
+            self.buffer.clear();
+            if let Err(e) = self.replace(&bytes) {
+                self.buffer = bytes;
+                self.failed(e);
+            }
+        }
+    }
+
+    /// Replaces the file with `bytes` and opens it for appending.
+    fn replace(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file = None;
+        write_atomically(&self.path, bytes)?;
+        let file = open_regular(&self.path, true)?;
+        self.len = bytes.len() as u64;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    fn failed(&mut self, e: io::Error) {
+        if self.error.is_none() {
+            tracing::error!(
+                "cannot write {}: {e}; if this daemon is killed, a change it has seen and \
+                 not synced reaches the mirrors only if the next start's full sync sees it \
+                 (a size or mtime that differs)",
+                self.path.display()
+            );
+        }
+        self.error = Some(e.to_string());
+    }
+}
+
+fn encode(out: &mut Vec<u8>, watch: &[u8], kind: Kind, rel: &[u8]) {
+    out.push(kind.byte());
+    out.extend_from_slice(watch);
+    out.push(0);
+    out.extend_from_slice(rel);
+    out.push(0);
+}
+
+/// The records of a journal's bytes, up to the first that cannot be read.
+fn parse(bytes: &[u8]) -> Left {
+    let mut left = Left::default();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let offset = bytes.len() - rest.len();
+        let mut fields = rest.splitn(3, |b| *b == 0);
+        let (Some(head), Some(rel), Some(tail)) = (fields.next(), fields.next(), fields.next())
+        else {
+            // A record cut short: a write the daemon did not finish.
+            left.unreadable = Some(format!("a record cut short at byte {offset}"));
+            break;
+        };
+        let kind = match head.first() {
+            Some(b'P') => Kind::Path,
+            Some(b'T') => Kind::Tree,
+            _ => {
+                left.unreadable = Some(format!("an unknown record at byte {offset}"));
+                break;
+            }
+        };
+        let watch = &head[1..];
+        if watch.first() != Some(&b'/') {
+            left.unreadable = Some(format!("a record without a watch at byte {offset}"));
+            break;
+        }
+        left.records.push(Record {
+            watch: watch.to_vec(),
+            kind,
+            rel: rel.to_vec(),
+        });
+        rest = tail;
+    }
+    left
+}
+
+/// Whether `rel` is a path below a root (`""` for the root itself): no empty,
+/// `.` or `..` component, not absolute. A record that is not is never sent
+/// (it could name a file outside the tree).
+pub fn is_below_root(rel: &[u8]) -> bool {
+    rel.is_empty()
+        || rel
+            .split(|b| *b == b'/')
+            .all(|c| !c.is_empty() && c != b"." && c != b"..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn journal_in(dir: &Path) -> PendingJournal {
+        let (mut journal, left) = PendingJournal::open(dir.join("state.toml.pending"));
+        assert!(left.records.is_empty() && left.unreadable.is_none());
+        journal.start();
+        journal
+    }
+
+    #[test]
+    fn what_is_noted_is_left_to_the_next_start_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = journal_in(dir.path());
+        journal.note(b"/srv/a", Kind::Path, b"f");
+        journal.note(b"/srv/a", Kind::Path, b"f");
+        journal.note(b"/srv/b", Kind::Tree, b"d/with\nnewline");
+        journal.flush();
+        journal.note(b"/srv/a", Kind::Path, b"");
+        journal.flush();
+        let (_, left) = PendingJournal::open(journal.path().to_path_buf());
+        assert_eq!(left.unreadable, None);
+        let got: Vec<(&[u8], Kind, &[u8])> = left
+            .records
+            .iter()
+            .map(|r| (r.watch.as_slice(), r.kind, r.rel.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (&b"/srv/a"[..], Kind::Path, &b"f"[..]),
+                (&b"/srv/b"[..], Kind::Tree, &b"d/with\nnewline"[..]),
+                (&b"/srv/a"[..], Kind::Path, &b""[..]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_synced_watch_is_forgotten_and_an_all_synced_journal_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = journal_in(dir.path());
+        journal.note(b"/srv/a", Kind::Path, b"f");
+        journal.note(b"/srv/b", Kind::Path, b"g");
+        journal.flush();
+        journal.forget(|w| w == b"/srv/a");
+        let (_, left) = PendingJournal::open(journal.path().to_path_buf());
+        assert_eq!(left.records.len(), 1, "{left:?}");
+        assert_eq!(left.records[0].watch, b"/srv/b");
+        // Written again after the rewrite: appended, not lost.
+        journal.note(b"/srv/a", Kind::Path, b"f2");
+        journal.flush();
+        let (_, left) = PendingJournal::open(journal.path().to_path_buf());
+        assert_eq!(left.records.len(), 2, "{left:?}");
+        journal.forget(|_| true);
+        assert_eq!(fs_len(journal.path()), 0);
+        assert!(!journal.holds_any());
+        // Noted again once forgotten.
+        journal.note(b"/srv/a", Kind::Path, b"f");
+        journal.flush();
+        assert!(fs_len(journal.path()) > 0);
+    }
+
+    fn fs_len(path: &Path) -> u64 {
+        std::fs::metadata(path).unwrap().len()
+    }
+
+    #[test]
+    fn a_record_cut_short_or_foreign_is_where_reading_stops() {
+        let mut bytes = Vec::new();
+        encode(&mut bytes, b"/srv/a", Kind::Path, b"f");
+        let whole = bytes.len();
+        encode(&mut bytes, b"/srv/a", Kind::Path, b"g");
+        let left = parse(&bytes[..bytes.len() - 1]);
+        assert_eq!(left.records.len(), 1);
+        assert!(left.unreadable.unwrap().contains(&format!("byte {whole}")));
+        let left = parse(b"Xsomething\0f\0");
+        assert!(left.records.is_empty() && left.unreadable.is_some());
+        let left = parse(b"Prelative\0f\0");
+        assert!(left.records.is_empty() && left.unreadable.is_some());
+    }
+
+    #[test]
+    fn only_a_path_below_the_root_is_taken_up() {
+        for good in [&b""[..], b"f", b"d/f", b"d/..f", b"a\nb"] {
+            assert!(is_below_root(good), "{good:?}");
+        }
+        for bad in [
+            &b"/etc/passwd"[..],
+            b"..",
+            b"d/../../x",
+            b"./f",
+            b"d//f",
+            b"d/",
+        ] {
+            assert!(!is_below_root(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_symlink_in_the_journals_place_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let path = dir.path().join("state.toml.pending");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let (mut journal, left) = PendingJournal::open(path.clone());
+        assert!(left.unreadable.is_some());
+        journal.note(b"/srv/a", Kind::Path, b"f");
+        journal.flush();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    }
+}
