@@ -9,14 +9,18 @@
 //! A record is a kind byte (`P` a path, `T` a tree compared whole), the
 //! watch's root, a NUL, the path below it, a NUL: a path may hold any byte but
 //! NUL. Each change is written once until its watch has nothing left to sync;
-//! then its records are forgotten (the file emptied, or written again without
-//! them). Records are appended with one `write` per batch of changes, without
+//! then its records are forgotten: the file is emptied when no watch has any
+//! left, and written again without the forgotten ones once they are as many
+//! as the rest (so a watch whose target is down for long costs no rewrite per
+//! sync of the others, and the file stays at most twice what is pending).
+//! Records are appended with one `write` per batch of changes, without
 //! `fsync`: a killed process loses nothing it wrote, and a machine that loses
 //! power gets the full sync every unclean start gets.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::own_files::{open_regular, read_regular, write_atomically};
@@ -25,6 +29,9 @@ use crate::own_files::{open_regular, read_regular, write_atomically};
 /// restart relies on the full sync (as the engine's own pending set does past
 /// its limit), and memory stays bounded while a target is down for days.
 const MAX_RECORDS_PER_WATCH: usize = 200_000;
+/// Forgotten records in the file below this many are left there (a few
+/// listed paths sent again after a kill) rather than cost a rewrite.
+const REWRITE_AT_LEAST: usize = 1_024;
 
 /// What a record asks the next start to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,12 +96,25 @@ impl WatchRecords {
 #[derive(Debug)]
 pub struct PendingJournal {
     path: PathBuf,
+    /// Its directory, resolved, and its name: what the daemon's own writes
+    /// to it look like as changes (see [`PendingJournal::is_own`]).
+    own_dir: PathBuf,
+    own_name: Vec<u8>,
+    /// Per watch root: the journal's directory below it, when it is there.
+    own_below: HashMap<PathBuf, Option<PathBuf>>,
+    /// Nothing is written before [`PendingJournal::start`]: until then the
+    /// file holds what the last daemon left, and must keep it.
+    started: bool,
     file: Option<File>,
     /// Bytes known written: a failed write is cut back to here, so that no
     /// torn record is left in the middle of the file.
     len: u64,
+    /// Records in the file, forgotten ones included.
+    in_file: usize,
     watches: HashMap<Vec<u8>, WatchRecords>,
     buffer: Vec<u8>,
+    /// Records in `buffer`.
+    buffered: usize,
     /// Why the last write failed, until one succeeds (logged once).
     error: Option<String>,
 }
@@ -111,18 +131,57 @@ impl PendingJournal {
                 unreadable: Some(format!("cannot read {}: {e}", path.display())),
             },
         };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
         let journal = PendingJournal {
+            own_dir: dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()),
+            own_name: path
+                .file_name()
+                .map_or_else(Vec::new, |n| n.as_bytes().to_vec()),
+            own_below: HashMap::new(),
             path,
+            started: false,
             file: None,
             len: 0,
+            in_file: 0,
             watches: HashMap::new(),
             buffer: Vec::new(),
+            buffered: 0,
             error: None,
         };
         (journal, left)
     }
 
+    /// Whether `rel` below the watch root `root` is one of the journal's own
+    /// files (it, or its temp file while it is written again). Under inotify
+    /// a journal inside a watched tree sees the daemon's own writes, which
+    /// are no change (fanotify drops them by pid): noted, they would be
+    /// written, seen and synced for ever.
+    pub fn is_own(&mut self, root: &Path, rel: &[u8]) -> bool {
+        let below = self
+            .own_below
+            .entry(root.to_path_buf())
+            .or_insert_with(|| self.own_dir.strip_prefix(root).ok().map(Path::to_path_buf));
+        let Some(below) = below else {
+            return false;
+        };
+        let rel = Path::new(std::ffi::OsStr::from_bytes(rel));
+        if rel.parent() != Some(below.as_path()) {
+            return false;
+        }
+        rel.file_name().is_some_and(|name| {
+            let name = name.as_bytes();
+            name == self.own_name
+                || (name.first() == Some(&b'.') && name[1..].starts_with(&self.own_name))
+        })
+    }
+
     /// Where it is kept.
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -131,11 +190,8 @@ impl PendingJournal {
     /// (the records taken up again), in one atomic write, and opens it for
     /// appending.
     pub fn start(&mut self) {
-        let bytes = std::mem::take(&mut self.buffer);
-        if let Err(e) = self.replace(&bytes) {
-            self.buffer = bytes;
-            self.failed(e);
-        }
+        self.started = true;
+        self.rewrite();
     }
 
     /// Notes a change of `watch`; written at the next [`PendingJournal::flush`]
@@ -154,20 +210,29 @@ impl PendingJournal {
         }
         if records.len() >= MAX_RECORDS_PER_WATCH {
             records.full = true;
+            tracing::warn!(
+                "{}: {MAX_RECORDS_PER_WATCH} changes noted since it was last in sync; no more \
+                 are kept in {} until it is, and if this daemon is killed meanwhile, only \
+                 the next start's full sync (size and mtime) sees the rest",
+                String::from_utf8_lossy(watch),
+                self.path.display()
+            );
             return;
         }
         records.of(kind).insert(rel.to_vec());
         encode(&mut self.buffer, watch, kind, rel);
+        self.buffered += 1;
     }
 
     /// Writes what was noted, in one `write`.
     pub fn flush(&mut self) {
-        if self.buffer.is_empty() {
+        if self.buffer.is_empty() || !self.started {
             return;
         }
         match self.append() {
             Ok(()) => {
                 self.buffer.clear();
+                self.in_file += std::mem::take(&mut self.buffered);
                 if let Some(e) = self.error.take() {
                     tracing::info!("{}: written again (was: {e})", self.path.display());
                 }
@@ -204,38 +269,57 @@ impl PendingJournal {
 
     /// Forgets the records of the watches `synced` says have nothing left to
     /// sync: the file is emptied when none has records left, and written
-    /// again without them once they are half of it (so a watch whose target
-    /// is down for long costs no rewrite per sync of the others).
+    /// again without the forgotten ones once they are as many as the rest.
     pub fn forget(&mut self, synced: impl Fn(&[u8]) -> bool) {
-        let before: usize = self.watches.values().map(WatchRecords::len).sum();
+        let before = self.watches.len();
         self.watches.retain(|watch, _| !synced(watch));
-        let after: usize = self.watches.values().map(WatchRecords::len).sum();
-        if after == before {
+        if self.watches.len() == before || !self.started {
             return;
         }
-        if self.watches.is_empty() {
+        let live: usize = self.watches.values().map(WatchRecords::len).sum();
+        if live == 0 {
             self.buffer.clear();
+            self.buffered = 0;
             let emptied = match &self.file {
                 Some(file) => file.set_len(0),
                 None => self.replace(&[]),
             };
             match emptied {
-                Ok(()) => self.len = 0,
+                Ok(()) => {
+                    self.len = 0;
+                    self.in_file = 0;
+                }
                 Err(e) => self.failed(e),
             }
-        } else if before - after >= after {
-            let mut bytes = Vec::new();
-            for (watch, records) in &self.watches {
-                for rel in &records.paths {
-                    encode(&mut bytes, watch, Kind::Path, rel);
-                }
-                for rel in &records.trees {
-                    encode(&mut bytes, watch, Kind::Tree, rel);
-                }
+        } else if (self.in_file + self.buffered).saturating_sub(live) >= live.max(REWRITE_AT_LEAST)
+        {
+            self.rewrite();
+        }
+    }
+
+    /// Writes the file again with the records kept in memory alone.
+    fn rewrite(&mut self) {
+        let mut bytes = Vec::new();
+        let mut count = 0;
+        for (watch, records) in &self.watches {
+            for rel in &records.paths {
+                encode(&mut bytes, watch, Kind::Path, rel);
             }
-            self.buffer.clear();
-            if let Err(e) = self.replace(&bytes) {
+            for rel in &records.trees {
+                encode(&mut bytes, watch, Kind::Tree, rel);
+            }
+            count += records.len();
+        }
+        match self.replace(&bytes) {
+            Ok(()) => {
+                self.buffer.clear();
+                self.buffered = 0;
+                self.in_file = count;
+            }
+            Err(e) => {
+                // The old file is intact: what is in memory is appended to it.
                 self.buffer = bytes;
+                self.buffered = count;
                 self.failed(e);
             }
         }
@@ -364,14 +448,12 @@ mod tests {
         journal.note(b"/srv/b", Kind::Path, b"g");
         journal.flush();
         journal.forget(|w| w == b"/srv/a");
-        let (_, left) = PendingJournal::open(journal.path().to_path_buf());
-        assert_eq!(left.records.len(), 1, "{left:?}");
-        assert_eq!(left.records[0].watch, b"/srv/b");
-        // Written again after the rewrite: appended, not lost.
-        journal.note(b"/srv/a", Kind::Path, b"f2");
+        // A few forgotten records stay until they are many (no rewrite per
+        // sync); noted again, the path is written again.
+        journal.note(b"/srv/a", Kind::Path, b"f");
         journal.flush();
         let (_, left) = PendingJournal::open(journal.path().to_path_buf());
-        assert_eq!(left.records.len(), 2, "{left:?}");
+        assert_eq!(left.records.len(), 3, "{left:?}");
         journal.forget(|_| true);
         assert_eq!(fs_len(journal.path()), 0);
         assert!(!journal.holds_any());
@@ -379,6 +461,76 @@ mod tests {
         journal.note(b"/srv/a", Kind::Path, b"f");
         journal.flush();
         assert!(fs_len(journal.path()) > 0);
+    }
+
+    /// What the last daemon left, taken up again (noted before the start),
+    /// is in the file after it, for the start after this one (before: the
+    /// start wrote the file empty; found by a review).
+    #[test]
+    fn what_a_start_takes_up_stays_for_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = journal_in(dir.path());
+        journal.note(b"/srv/a", Kind::Path, b"f");
+        journal.flush();
+        let (mut next, left) = PendingJournal::open(journal.path().to_path_buf());
+        for record in &left.records {
+            next.note(&record.watch, record.kind, &record.rel);
+        }
+        next.flush();
+        next.start();
+        let (_, left) = PendingJournal::open(journal.path().to_path_buf());
+        assert_eq!(left.records.len(), 1, "{left:?}");
+    }
+
+    /// The file holds at most about twice what is noted: forgotten records
+    /// are dropped by a rewrite once they outnumber the rest.
+    #[test]
+    fn forgotten_records_do_not_pile_up_behind_a_watch_never_in_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = journal_in(dir.path());
+        for i in 0..1_500 {
+            journal.note(b"/srv/down", Kind::Path, format!("kept-{i}").as_bytes());
+        }
+        for round in 0..40 {
+            for i in 0..100 {
+                journal.note(b"/srv/busy", Kind::Path, format!("{round}-{i}").as_bytes());
+            }
+            journal.flush();
+            journal.forget(|w| w == b"/srv/busy");
+        }
+        let (_, left) = PendingJournal::open(journal.path().to_path_buf());
+        assert!(
+            left.records.len() <= 2 * 1_500 + 100,
+            "{}",
+            left.records.len()
+        );
+        let kept = left
+            .records
+            .iter()
+            .filter(|r| r.rel.starts_with(b"kept-"))
+            .count();
+        assert_eq!(kept, 1_500);
+    }
+
+    /// The journal's own files are known whatever way its directory is
+    /// spelled (relative, or through a symlink), and nothing else is.
+    #[test]
+    fn the_journals_own_files_are_known_however_its_directory_is_spelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("state")).unwrap();
+        std::os::unix::fs::symlink(root.join("state"), root.join("link")).unwrap();
+        for given in [
+            root.join("link/state.toml.pending"),
+            root.join("state/state.toml.pending"),
+        ] {
+            let (mut journal, _) = PendingJournal::open(given);
+            assert!(journal.is_own(&root, b"state/state.toml.pending"));
+            assert!(journal.is_own(&root, b"state/.state.toml.pending.tmp-42"));
+            assert!(!journal.is_own(&root, b"state/other"));
+            assert!(!journal.is_own(&root, b"state.toml.pending"));
+            assert!(!journal.is_own(&root.join("elsewhere"), b"state/state.toml.pending"));
+        }
     }
 
     fn fs_len(path: &Path) -> u64 {

@@ -67,6 +67,9 @@ impl Engine {
         let now = Instant::now();
         for change in changes {
             tracing::trace!("change: {change}");
+            if self.is_own_journal_write(&change) {
+                continue;
+            }
             self.note_in_journal(&change);
             if self.verifying > 0 {
                 self.note_for_verify(&change);

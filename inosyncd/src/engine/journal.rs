@@ -4,7 +4,6 @@
 //! the last daemon left is taken up again as changes.
 
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 use super::Engine;
 use crate::pending_journal::{Kind, Left, is_below_root};
@@ -38,14 +37,27 @@ impl Engine {
             }
         };
         for (watch, kind, rel) in noted.into_iter().flatten() {
-            let Some(w) = self.watches.get(&watch) else {
-                continue;
-            };
-            if is_own_file(journal.path(), &w.spec.path, rel) {
-                continue;
+            if let Some(w) = self.watches.get(&watch) {
+                journal.note(w.spec.path.as_os_str().as_bytes(), kind, rel);
             }
-            journal.note(w.spec.path.as_os_str().as_bytes(), kind, rel);
         }
+    }
+
+    /// Whether `change` is the daemon's own write to its journal (seen by
+    /// inotify when the journal is inside a watched tree): no change at all,
+    /// as fanotify, which drops the daemon's own events, has it.
+    pub(super) fn is_own_journal_write(&mut self, change: &Change) -> bool {
+        let Some(journal) = self.journal.as_mut() else {
+            return false;
+        };
+        let (watch, rel) = match change {
+            Change::Path { watch, rel } | Change::Written { watch, rel, .. } => (*watch, rel),
+            Change::Move { watch, to, .. } | Change::Renamed { watch, to, .. } => (*watch, to),
+            _ => return false,
+        };
+        self.watches
+            .get(&watch)
+            .is_some_and(|w| journal.is_own(&w.spec.path, rel))
     }
 
     /// Writes what was noted since the last write.
@@ -57,13 +69,18 @@ impl Engine {
 
     /// Forgets the records of the watches with nothing left to sync: nothing
     /// pending, running, held or settling (a paused watch keeps its records).
-    pub(super) fn forget_synced_in_journal(&mut self) {
-        let Some(journal) = self.journal.as_mut() else {
-            return;
-        };
-        if !journal.holds_any() {
-            return;
+    /// `read`: the kernel's queue is read first when a watch looks synced,
+    /// so that a change made as its last run ended is not forgotten unread.
+    pub(super) fn forget_synced_in_journal(&mut self, read: bool) -> anyhow::Result<()> {
+        if !self.journal.as_ref().is_some_and(|j| j.holds_any()) {
+            return Ok(());
         }
+        if read && self.watches.values().any(|w| w.is_idle()) {
+            self.read_events(&mut Vec::new())?;
+        }
+        let Some(journal) = self.journal.as_mut() else {
+            return Ok(());
+        };
         let placing = self.watcher.placing();
         let watches = &self.watches;
         let settling = &self.settling;
@@ -77,6 +94,7 @@ impl Engine {
                 None => true,
             }
         });
+        Ok(())
     }
 
     /// At start: the changes the last daemon saw and had not synced become
@@ -140,24 +158,4 @@ impl Engine {
             journal.start();
         }
     }
-}
-
-/// Whether `rel` below `root` is one of the journal's own files (it, or its
-/// temp file while it is written again): never noted, or a journal inside a
-/// watched tree (inotify sees the daemon's own writes) would note its own
-/// writes for ever.
-fn is_own_file(journal: &Path, root: &Path, rel: &[u8]) -> bool {
-    let Some(dir) = journal.parent() else {
-        return false;
-    };
-    if !dir.starts_with(root) {
-        return false;
-    }
-    let path = root.join(std::ffi::OsStr::from_bytes(rel));
-    path.parent() == Some(dir)
-        && path.file_name().is_some_and(|name| {
-            let name = name.as_bytes();
-            let own = journal.file_name().map_or(&b""[..], |n| n.as_bytes());
-            name == own || (name.first() == Some(&b'.') && name[1..].starts_with(own))
-        })
 }

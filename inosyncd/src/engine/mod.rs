@@ -312,7 +312,7 @@ impl Engine {
             self.start_due_batches();
             self.progress_removals();
             self.answer_waiters(&mut changes)?;
-            self.forget_synced_in_journal();
+            self.forget_synced_in_journal(stopping.is_none())?;
             let wake = stopping.map_or(self.next_wakeup(), |d| d.min(self.next_wakeup()));
             tokio::select! {
                 ready = inotify_fd.readable(), if stopping.is_none() => {
@@ -369,7 +369,7 @@ impl Engine {
             }
         }
         self.stop_running(Duration::from_secs(10)).await;
-        self.forget_synced_in_journal();
+        self.forget_synced_in_journal(false)?;
         self.write_journal();
         self.record_unsynced();
         Ok(())

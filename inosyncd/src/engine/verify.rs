@@ -275,6 +275,16 @@ impl Engine {
             if verified.repair && !drift.is_empty() {
                 for d in &drift {
                     pair.record(&d.path, now);
+                    // Kept for the next start, as every change is (a
+                    // same-size drift is what a full sync cannot see).
+                    if let Some(journal) = self.journal.as_mut() {
+                        use std::os::unix::ffi::OsStrExt;
+                        let root = watch.spec.path.as_os_str().as_bytes();
+                        journal.note(root, crate::pending_journal::Kind::Path, &d.path);
+                    }
+                }
+                if let Some(journal) = self.journal.as_mut() {
+                    journal.flush();
                 }
                 pair.expedite(now);
             }

@@ -148,3 +148,31 @@ fn a_journal_inside_the_watched_tree_does_not_feed_on_itself() {
     );
     assert_eq!(fs::read_to_string(fx.dst.join("f")).unwrap(), "x");
 }
+
+/// Held by a pause through two stops: the first restart takes the change up
+/// and must keep it for the next (before: it rewrote the journal empty, and
+/// the second restart lost the rewrite; found by a review).
+#[test]
+fn a_same_size_rewrite_held_through_two_restarts_arrives() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("f"), "AAAAAAAAAA").unwrap();
+    let config = fx.simple_config("");
+    let mut daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    daemon.ctl_ok(&["pause"]);
+    rewrite_keeping_mtime(&fx.src.join("f"), "BBBBBBBBBB");
+    wait_pending(&daemon, 1);
+    assert!(daemon.terminate().success(), "{}", daemon.log());
+    let mut again = fx.restart_toml(&config);
+    wait_pending(&again, 1);
+    assert!(again.terminate().success(), "{}", again.log());
+    let restarted = fx.restart_toml(&config);
+    restarted.ctl_ok(&["resume"]);
+    restarted.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("f")).unwrap(),
+        "BBBBBBBBBB",
+        "the rewrite held through two stops was lost\n{}",
+        restarted.log()
+    );
+}
