@@ -29,6 +29,11 @@ use crate::own_files::{open_regular, read_regular, write_atomically};
 /// restart relies on the full sync (as the engine's own pending set does past
 /// its limit), and memory stays bounded while a target is down for days.
 const MAX_RECORDS_PER_WATCH: usize = 200_000;
+/// A journal larger than this is not read (a full sync of every watch
+/// instead): reading it whole must not take the machine's memory.
+const MAX_FILE_BYTES: u64 = 256 << 20;
+/// A record naming a longer path is where reading stops (a full sync).
+const MAX_RECORD_PATH: usize = 1 << 20;
 /// Forgotten records in the file below this many are left there (a few
 /// listed paths sent again after a kill) rather than cost a rewrite.
 const REWRITE_AT_LEAST: usize = 1_024;
@@ -123,7 +128,17 @@ impl PendingJournal {
     /// The journal at `path`, and what the last daemon left in it. Nothing
     /// is written until [`PendingJournal::start`].
     pub fn open(path: PathBuf) -> (PendingJournal, Left) {
+        let too_large =
+            std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() > MAX_FILE_BYTES);
         let left = match read_regular(&path) {
+            _ if too_large => Left {
+                records: Vec::new(),
+                unreadable: Some(format!(
+                    "{} is larger than {} MiB",
+                    path.display(),
+                    MAX_FILE_BYTES >> 20
+                )),
+            },
             Ok(Some(bytes)) => parse(&bytes),
             Ok(None) => Left::default(),
             Err(e) => Left {
@@ -378,6 +393,10 @@ fn parse(bytes: &[u8]) -> Left {
             }
         };
         let watch = &head[1..];
+        if rel.len() > MAX_RECORD_PATH || watch.len() > MAX_RECORD_PATH {
+            left.unreadable = Some(format!("a record of a path too long at byte {offset}"));
+            break;
+        }
         if watch.first() != Some(&b'/') {
             left.unreadable = Some(format!("a record without a watch at byte {offset}"));
             break;
@@ -549,6 +568,15 @@ mod tests {
         let left = parse(b"Xsomething\0f\0");
         assert!(left.records.is_empty() && left.unreadable.is_some());
         let left = parse(b"Prelative\0f\0");
+        assert!(left.records.is_empty() && left.unreadable.is_some());
+        let mut huge = Vec::new();
+        encode(
+            &mut huge,
+            b"/srv/a",
+            Kind::Path,
+            &vec![b'x'; MAX_RECORD_PATH + 1],
+        );
+        let left = parse(&huge);
         assert!(left.records.is_empty() && left.unreadable.is_some());
     }
 

@@ -141,16 +141,16 @@ impl Engine {
                     .map(|&watch| Change::Everything { watch }),
             );
         }
-        if !left.records.is_empty() {
+        if left.records.len() > unknown {
             tracing::info!(
                 "{} change(s) the last inosyncd saw and had not synced are sent again \
-                 (listed, --ignore-times){}",
-                left.records.len() - unknown,
-                if unknown > 0 {
-                    format!("; {unknown} of watches no longer watched are not")
-                } else {
-                    String::new()
-                }
+                 (listed, --ignore-times)",
+                left.records.len() - unknown
+            );
+        }
+        if unknown > 0 {
+            tracing::info!(
+                "{unknown} change(s) the last inosyncd saw in watches not watched now are dropped"
             );
         }
         self.take_changes(changes);

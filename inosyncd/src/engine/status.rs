@@ -87,13 +87,17 @@ impl Engine {
                         drift: v.drift,
                         error: v.error.clone(),
                     }),
+                    // At most SHOWN_HELD, each name cut at SHOWN_NAME: the
+                    // answer must fit the control socket's frames (700 held
+                    // paths of 130 KB each made `status` fail; an attack).
                     held: p
                         .held()
                         .shown()
+                        .take(SHOWN_HELD)
                         .map(|(path, held, retrying_now)| HeldPath {
                             // Escaped as verify escapes names: a name with a
                             // newline must not print a line of its own.
-                            path: crate::escaped::ls_b(path),
+                            path: shown_name(path),
                             reason: held.reason.clone(),
                             failures: held.failures,
                             retry_in: if retrying_now {
@@ -129,5 +133,37 @@ fn target_state(pair: &Pair, source_missing: bool, paused: bool) -> TargetState 
         TargetState::Waiting
     } else {
         TargetState::Idle
+    }
+}
+
+/// The most held paths `status` lists per target (`pending` counts them all).
+const SHOWN_HELD: usize = 1_000;
+/// The longest held path `status` shows whole, in bytes.
+const SHOWN_NAME: usize = 1_024;
+
+/// A held path as `status` shows it: escaped, and cut (its length said)
+/// past [`SHOWN_NAME`] bytes.
+fn shown_name(path: &[u8]) -> String {
+    if path.len() <= SHOWN_NAME {
+        return crate::escaped::ls_b(path);
+    }
+    format!(
+        "{}... ({} bytes)",
+        crate::escaped::ls_b(&path[..SHOWN_NAME]),
+        path.len()
+    )
+}
+
+#[cfg(test)]
+mod shown_name_tests {
+    use super::*;
+
+    #[test]
+    fn a_long_held_path_is_cut_and_its_length_said() {
+        let long = vec![b'd'; 130_000];
+        let shown = shown_name(&long);
+        assert!(shown.len() < 1_100, "{}", shown.len());
+        assert!(shown.ends_with("... (130000 bytes)"), "{shown}");
+        assert_eq!(shown_name(b"a\nb"), crate::escaped::ls_b(b"a\nb"));
     }
 }

@@ -193,14 +193,24 @@ impl Job {
         // The root held (its attributes failed) is not excluded: that would
         // match nothing or everything; it is retried by a run of its own
         // (`root_attributes`).
-        for path in self
-            .held
-            .iter()
-            .chain(&self.unsettled)
-            .filter(|p| !p.is_empty())
-        {
+        // As few rules as cover them, within an eighth of the kernel's
+        // limit; past it the rest go unexcluded (rsync reports them, and
+        // they are held again) rather than the run never starting.
+        let budget = super::listing::arg_max() / 8;
+        let mut used = 0;
+        let left_out = super::left_out::covering(self.held.iter().chain(&self.unsettled));
+        for (i, path) in left_out.iter().enumerate() {
             let mut arg = b"--exclude=".to_vec();
             arg.extend(super::deletions::anchored(path, false));
+            used += arg.len() + 1 + std::mem::size_of::<usize>();
+            if used > budget {
+                tracing::warn!(
+                    "{} held path(s) past the share of the argument limit are not left out \
+                     of this run: rsync reports them again",
+                    left_out.len() - i
+                );
+                break;
+            }
             argv.push(OsString::from_vec(arg));
         }
         for extra in &self.extra {

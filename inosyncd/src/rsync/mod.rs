@@ -10,6 +10,7 @@ mod guarded;
 mod into_empty;
 mod job;
 mod launch;
+mod left_out;
 mod leftovers;
 mod listing;
 mod made;

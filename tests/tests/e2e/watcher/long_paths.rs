@@ -158,3 +158,31 @@ fn a_change_below_path_max_from_the_root_arrives_whatever_the_roots_length() {
         daemon.log()
     );
 }
+
+/// Hundreds of files in one directory past PATH_MAX: each is held, and the
+/// run that leaves them out must still start (before: one exclusion argument
+/// per file, 700 x 5 KB past the kernel's limit on arguments, and every run of
+/// the watch failed with E2BIG, retried for ever; a black-box attack). Later
+/// changes arrive, and `status` still answers.
+#[test]
+fn many_files_past_path_max_are_left_out_without_passing_the_argument_limit() {
+    let fx = Fixture::new();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    for i in 0..700 {
+        deep_file(&fx.src, 25, &format!("file{i:04}"), "deep");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    fs::write(fx.src.join("top"), "must arrive").unwrap();
+    assert!(
+        poll_until(Duration::from_secs(20), || fx.dst.join("top").exists()),
+        "a change beside the long paths never arrived\n{}",
+        daemon.log()
+    );
+    assert!(
+        !daemon.log().contains("Argument list too long"),
+        "{}",
+        daemon.log()
+    );
+    let _ = daemon.status();
+}
