@@ -56,10 +56,10 @@ fn a_same_size_rewrite_pending_at_a_kill_arrives_after_the_restart() {
     );
 }
 
-/// The same rewrite in a paused watch, and the daemon stopped (SIGTERM): after
-/// the restart and `resume`, it arrives.
-#[test]
-fn a_same_size_rewrite_held_by_a_pause_at_a_stop_arrives_after_the_restart() {
+/// A mirrored `f`, then a same-size rewrite of it with its mtime kept in a
+/// paused watch, and the daemon stopped (SIGTERM) `stops` times, started again
+/// after each; then resumed: `f` must arrive.
+fn paused_rewrite_survives_stops(stops: usize) {
     let fx = Fixture::new();
     fs::write(fx.src.join("f"), "AAAAAAAAAA").unwrap();
     let config = fx.simple_config("");
@@ -67,18 +67,27 @@ fn a_same_size_rewrite_held_by_a_pause_at_a_stop_arrives_after_the_restart() {
     daemon.wait_idle();
     daemon.ctl_ok(&["pause"]);
     rewrite_keeping_mtime(&fx.src.join("f"), "BBBBBBBBBB");
-    wait_pending(&daemon, 1);
-    let status = daemon.terminate();
-    assert!(status.success(), "{status}\n{}", daemon.log());
-    let restarted = fx.restart_toml(&config);
-    restarted.ctl_ok(&["resume"]);
-    restarted.wait_idle();
+    for _ in 0..stops {
+        wait_pending(&daemon, 1);
+        let status = daemon.terminate();
+        assert!(status.success(), "{status}\n{}", daemon.log());
+        daemon = fx.restart_toml(&config);
+    }
+    daemon.ctl_ok(&["resume"]);
+    daemon.wait_idle();
     assert_eq!(
         fs::read_to_string(fx.dst.join("f")).unwrap(),
         "BBBBBBBBBB",
-        "the rewrite held at the stop was lost\n{}",
-        restarted.log()
+        "the rewrite held through {stops} stop(s) was lost\n{}",
+        daemon.log()
     );
+}
+
+/// The same rewrite in a paused watch, and the daemon stopped (SIGTERM): after
+/// the restart and `resume`, it arrives.
+#[test]
+fn a_same_size_rewrite_held_by_a_pause_at_a_stop_arrives_after_the_restart() {
+    paused_rewrite_survives_stops(1);
 }
 
 /// Under `delete = "running"`, a deletion pending when the daemon is killed is
@@ -154,25 +163,5 @@ fn a_journal_inside_the_watched_tree_does_not_feed_on_itself() {
 /// the second restart lost the rewrite; found by a review).
 #[test]
 fn a_same_size_rewrite_held_through_two_restarts_arrives() {
-    let fx = Fixture::new();
-    fs::write(fx.src.join("f"), "AAAAAAAAAA").unwrap();
-    let config = fx.simple_config("");
-    let mut daemon = fx.start_toml(&config);
-    daemon.wait_idle();
-    daemon.ctl_ok(&["pause"]);
-    rewrite_keeping_mtime(&fx.src.join("f"), "BBBBBBBBBB");
-    wait_pending(&daemon, 1);
-    assert!(daemon.terminate().success(), "{}", daemon.log());
-    let mut again = fx.restart_toml(&config);
-    wait_pending(&again, 1);
-    assert!(again.terminate().success(), "{}", again.log());
-    let restarted = fx.restart_toml(&config);
-    restarted.ctl_ok(&["resume"]);
-    restarted.wait_idle();
-    assert_eq!(
-        fs::read_to_string(fx.dst.join("f")).unwrap(),
-        "BBBBBBBBBB",
-        "the rewrite held through two stops was lost\n{}",
-        restarted.log()
-    );
+    paused_rewrite_survives_stops(2);
 }
