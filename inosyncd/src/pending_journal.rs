@@ -177,11 +177,12 @@ impl PendingJournal {
     /// are no change (fanotify drops them by pid): noted, they would be
     /// written, seen and synced for ever.
     pub fn is_own(&mut self, root: &Path, rel: &[u8]) -> bool {
-        let below = self
-            .own_below
-            .entry(root.to_path_buf())
-            .or_insert_with(|| self.own_dir.strip_prefix(root).ok().map(Path::to_path_buf));
-        let Some(below) = below else {
+        // Looked up before anything is copied: this runs for every change.
+        if !self.own_below.contains_key(root) {
+            let below = self.own_dir.strip_prefix(root).ok().map(Path::to_path_buf);
+            self.own_below.insert(root.to_path_buf(), below);
+        }
+        let Some(Some(below)) = self.own_below.get(root) else {
             return false;
         };
         let rel = Path::new(std::ffi::OsStr::from_bytes(rel));
@@ -277,9 +278,9 @@ impl PendingJournal {
         }
     }
 
-    /// Whether any watch has records.
-    pub fn holds_any(&self) -> bool {
-        !self.watches.is_empty()
+    /// The roots of the watches that have records.
+    pub fn roots(&self) -> impl Iterator<Item = &[u8]> {
+        self.watches.keys().map(Vec::as_slice)
     }
 
     /// Forgets the records of the watches `synced` says have nothing left to
@@ -475,7 +476,7 @@ mod tests {
         assert_eq!(left.records.len(), 3, "{left:?}");
         journal.forget(|_| true);
         assert_eq!(fs_len(journal.path()), 0);
-        assert!(!journal.holds_any());
+        assert_eq!(journal.roots().count(), 0);
         // Noted again once forgotten.
         journal.note(b"/srv/a", Kind::Path, b"f");
         journal.flush();

@@ -72,29 +72,36 @@ impl Engine {
     /// `read`: the kernel's queue is read first when a watch looks synced,
     /// so that a change made as its last run ended is not forgotten unread.
     pub(super) fn forget_synced_in_journal(&mut self, read: bool) -> anyhow::Result<()> {
-        if !self.journal.as_ref().is_some_and(|j| j.holds_any()) {
-            return Ok(());
-        }
-        if read && self.watches.values().any(|w| w.is_idle()) {
-            self.read_events(&mut Vec::new())?;
-        }
-        let Some(journal) = self.journal.as_mut() else {
+        let Some(journal) = self.journal.as_ref() else {
             return Ok(());
         };
-        let placing = self.watcher.placing();
-        let watches = &self.watches;
-        let settling = &self.settling;
-        journal.forget(|root| {
-            match watches
-                .iter()
-                .find(|(_, w)| w.spec.path.as_os_str().as_bytes() == root)
-            {
-                Some((id, w)) => w.is_idle() && !settling.busy(Some(*id)) && !placing,
-                // Removed since: nothing of it is synced any more.
-                None => true,
-            }
-        });
+        if !journal.roots().any(|root| self.is_synced(root)) {
+            return Ok(());
+        }
+        if read {
+            self.read_events(&mut Vec::new())?;
+        }
+        let Some(mut journal) = self.journal.take() else {
+            return Ok(());
+        };
+        journal.forget(|root| self.is_synced(root));
+        self.journal = Some(journal);
         Ok(())
+    }
+
+    /// Whether the watch at `root` has nothing left to sync (or is no longer
+    /// watched: nothing of it is synced any more).
+    fn is_synced(&self, root: &[u8]) -> bool {
+        match self
+            .watches
+            .iter()
+            .find(|(_, w)| w.spec.path.as_os_str().as_bytes() == root)
+        {
+            Some((id, w)) => {
+                w.is_idle() && !self.settling.busy(Some(*id)) && !self.watcher.placing()
+            }
+            None => true,
+        }
     }
 
     /// At start: the changes the last daemon saw and had not synced become

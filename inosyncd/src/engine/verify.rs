@@ -273,13 +273,13 @@ impl Engine {
             // verify that found nothing leaves the delay of pending changes
             // and a failing target's backoff as they were.
             if verified.repair && !drift.is_empty() {
+                use std::os::unix::ffi::OsStrExt;
+                let root = watch.spec.path.as_os_str().as_bytes();
                 for d in &drift {
                     pair.record(&d.path, now);
                     // Kept for the next start, as every change is (a
                     // same-size drift is what a full sync cannot see).
                     if let Some(journal) = self.journal.as_mut() {
-                        use std::os::unix::ffi::OsStrExt;
-                        let root = watch.spec.path.as_os_str().as_bytes();
                         journal.note(root, crate::pending_journal::Kind::Path, &d.path);
                     }
                 }
