@@ -82,6 +82,12 @@ fn explain_nofollow(path: &Path, e: io::Error) -> io::Error {
 pub fn ensure_dir(dir: &Path, mode: u32) -> io::Result<()> {
     match std::fs::symlink_metadata(dir) {
         Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(meta) if meta.file_type().is_symlink() => Err(io::Error::other(format!(
+            "{} is a symlink; refusing to follow it (the daemon's own directories must be \
+             real ones, so that nobody can point its files elsewhere: name the directory \
+             the link leads to instead)",
+            dir.display()
+        ))),
         Ok(_) => Err(io::Error::other(format!(
             "{} exists and is not a directory",
             dir.display()
@@ -218,6 +224,16 @@ mod tests {
         assert!(read_regular(&link).is_err());
         assert!(Lock::try_acquire(&link).is_err());
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
+    #[test]
+    fn a_symlinked_directory_is_refused_saying_why() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path().join("real"), &link).unwrap();
+        let e = ensure_dir(&link, PRIVATE_DIR).unwrap_err();
+        assert!(e.to_string().contains("is a symlink"), "{e}");
     }
 
     #[test]
