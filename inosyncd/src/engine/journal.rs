@@ -131,6 +131,20 @@ impl Engine {
                 changes.push(Change::Everything { watch });
                 continue;
             }
+            // The rsync the last daemon left running, stopped at this start,
+            // keeps what it received in these directories' partial
+            // directories: swept after the next run (a full sync that deletes
+            // nothing would leave them; `leftovers.rs`).
+            let dirs = crate::rsync::leftover_dirs(std::iter::once(&record.rel));
+            let dirs: Vec<Vec<u8>> = match record.kind {
+                Kind::Path => dirs.into_iter().collect(),
+                Kind::Tree => dirs.into_iter().chain([record.rel.clone()]).collect(),
+            };
+            if let Some(w) = self.watches.get_mut(&watch) {
+                for pair in &mut w.pairs {
+                    pair.note_leftovers(dirs.iter().cloned());
+                }
+            }
             let rel = record.rel.clone();
             changes.push(match record.kind {
                 Kind::Path => Change::Path { watch, rel },

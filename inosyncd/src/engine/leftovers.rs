@@ -2,9 +2,13 @@
 //! temp files on the target (see `rsync::leftovers`): the directories of the
 //! paths they listed. A batch of paths does not remove them, so they are swept
 //! after the pair's next run that arrives (its transfer first uses and removes
-//! the partial files of the paths it sends again). A full sync that arrives
-//! removes every one of them. Kept in memory only: a restart's initial full
-//! sync removes what an earlier run of the daemon left.
+//! the partial files of the paths it sends again). A full sync that deletes
+//! and arrives removes every one of them; one that deletes nothing
+//! (`delete = "running"`, the keep modes) sweeps them as a run of paths does.
+//! Kept in memory; a restart after a kill or an unsynced stop starts with the
+//! directories of the changes the last daemon had not synced (its journal,
+//! `engine/journal.rs`): the rsync it left running keeps what it received
+//! there when the restart stops it.
 
 use std::collections::BTreeSet;
 
@@ -14,6 +18,16 @@ use crate::rsync::Outcome;
 /// Past this many directories to sweep a pair gives up listing them: its next
 /// run is a full sync, which removes every leftover.
 const MAX_DIRS: usize = 10_000;
+
+/// How a run ended, for its leftovers.
+#[derive(Debug, Clone, Copy)]
+struct Ended {
+    /// It completed.
+    arrived: bool,
+    /// A full sync that deleted, with its deletions done: every leftover is
+    /// gone.
+    swept_all: bool,
+}
 
 /// The directories of one pair to sweep.
 #[derive(Debug, Default)]
@@ -38,6 +52,12 @@ impl Leftovers {
         std::mem::take(&mut self.dirs).into_iter().collect()
     }
 
+    /// Directories where a run of an earlier daemon may have left rsync's
+    /// files (the changes it had not synced), swept after the next run.
+    pub fn add(&mut self, dirs: impl IntoIterator<Item = Vec<u8>>) {
+        self.dirs.extend(dirs);
+    }
+
     /// A run of `batch` ended with `outcome`.
     pub fn after_run(&mut self, batch: &Batch, outcome: &Outcome) {
         self.after(
@@ -46,16 +66,20 @@ impl Leftovers {
             &batch.sweep,
             &outcome.unswept,
             &outcome.kept_partial,
-            outcome.result.arrived(),
+            Ended {
+                arrived: outcome.result.arrived(),
+                swept_all: outcome.swept_all,
+            },
         );
     }
 
     /// A run ended. `arrived`: it completed (what it swept is gone, what it
-    /// did not sweep, `unswept`, stays); otherwise the directories it was to
+    /// did not sweep, `unswept`, stays; a full sync that deleted removed
+    /// everything, `swept_all`); otherwise the directories it was to
     /// sweep stay and those of the paths it listed are added (for a batch of
-    /// paths: a full sync that did not arrive is done again, and removes
-    /// everything when it does). Either way the directories of the files whose
-    /// part rsync kept (`kept`) are added: such a file may not be sent again.
+    /// paths: a full sync that did not arrive is done again). Either way the
+    /// directories of the files whose part rsync kept (`kept`) are added: such
+    /// a file may not be sent again.
     fn after(
         &mut self,
         full: bool,
@@ -63,14 +87,13 @@ impl Leftovers {
         sweep: &[Vec<u8>],
         unswept: &[Vec<u8>],
         kept: &[Vec<u8>],
-        arrived: bool,
+        ended: Ended,
     ) {
-        if arrived {
-            if full {
+        if ended.arrived {
+            if ended.swept_all {
                 self.dirs.clear();
-            } else {
-                self.dirs.extend(unswept.iter().cloned());
             }
+            self.dirs.extend(unswept.iter().cloned());
         } else {
             self.dirs.extend(sweep.iter().cloned());
             if !full {
@@ -104,6 +127,19 @@ impl Leftovers {
 mod tests {
     use super::*;
 
+    const FAILED: Ended = Ended {
+        arrived: false,
+        swept_all: false,
+    };
+    const ARRIVED: Ended = Ended {
+        arrived: true,
+        swept_all: false,
+    };
+    const DELETED_ALL: Ended = Ended {
+        arrived: true,
+        swept_all: true,
+    };
+
     fn dirs(l: &Leftovers) -> Vec<String> {
         l.dirs
             .iter()
@@ -115,29 +151,45 @@ mod tests {
     fn a_batch_that_did_not_arrive_leaves_its_directories_to_sweep() {
         let mut l = Leftovers::default();
         let listed = [b"a/b/f".to_vec(), b"top".to_vec()];
-        l.after(false, &listed, &[], &[], &[], false);
+        l.after(false, &listed, &[], &[], &[], FAILED);
         assert_eq!(dirs(&l), ["", "a/b"]);
         let sweep = l.take();
         assert!(l.is_empty());
         // The next run failed too: what it was to sweep comes back.
-        l.after(false, &[b"c/g".to_vec()], &sweep, &[], &[], false);
+        l.after(false, &[b"c/g".to_vec()], &sweep, &[], &[], FAILED);
         assert_eq!(dirs(&l), ["", "a/b", "c"]);
         let sweep = l.take();
         // It arrived, but one directory could not be swept.
         let unswept = [b"c".to_vec()];
-        l.after(false, &[b"c/g".to_vec()], &sweep, &unswept, &[], true);
+        l.after(false, &[b"c/g".to_vec()], &sweep, &unswept, &[], ARRIVED);
         assert_eq!(dirs(&l), ["c"]);
         // A full sync that arrived removes everything, except the part of a
         // file it kept itself.
-        l.after(true, &[], &[], &[], &[b"d/e/f".to_vec()], true);
+        l.after(true, &[], &[], &[], &[b"d/e/f".to_vec()], DELETED_ALL);
         assert_eq!(dirs(&l), ["d/e"]);
+    }
+
+    #[test]
+    fn a_full_sync_that_deletes_nothing_keeps_what_it_did_not_sweep() {
+        let mut l = Leftovers::default();
+        l.add([b"a".to_vec()]);
+        let sweep = l.take();
+        l.after(true, &[], &sweep, &sweep, &[], ARRIVED);
+        assert_eq!(
+            dirs(&l),
+            ["a"],
+            "a full sync without --delete removed nothing"
+        );
+        let sweep = l.take();
+        l.after(true, &[], &sweep, &[], &[], ARRIVED);
+        assert_eq!(dirs(&l), Vec::<String>::new(), "swept beside it");
     }
 
     #[test]
     fn directories_follow_a_rename() {
         let mut l = Leftovers::default();
         let listed = [b"a/b/f".to_vec(), b"ab/f".to_vec()];
-        l.after(false, &listed, &[], &[], &[], false);
+        l.after(false, &listed, &[], &[], &[], FAILED);
         l.reroot(b"a", b"z/a");
         assert_eq!(dirs(&l), ["ab", "z/a/b"]);
     }

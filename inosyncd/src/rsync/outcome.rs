@@ -146,6 +146,11 @@ pub struct Outcome {
     /// Directories the batch was to sweep of rsync's leftovers and did not
     /// (see `leftovers`): swept after the pair's next run.
     pub unswept: Vec<Vec<u8>>,
+    /// A full sync that deletes arrived with its deletions done: it removed
+    /// every leftover of rsync on the target itself (see `leftovers`). A full
+    /// sync that deletes nothing (`delete = "running"`, the keep modes)
+    /// removes none, and sweeps those it knows of as a run of paths does.
+    pub swept_all: bool,
     /// Files whose received part rsync kept in its partial directory though
     /// the run went on (see `Stderr::partial_kept`): their directories are
     /// swept after the pair's next run.
@@ -168,6 +173,7 @@ impl Outcome {
             deletions_skipped: false,
             too_deep: Vec::new(),
             unswept: Vec::new(),
+            swept_all: false,
             kept_partial: Vec::new(),
         }
     }

@@ -250,6 +250,7 @@ fn run_batch(
         .collect();
         let sweeping = (!sweep.is_empty()).then(|| stage(sweep.clone(), Stage::Sweep));
         let full = job.paths.is_none();
+        let job_deletes_nothing = job.keep_deleted || job.delete_nothing;
         let mut outcome = match deletions {
             Some(deletions) => super::guarded::run(deletions, &label).await,
             None => Outcome::nothing(),
@@ -298,12 +299,11 @@ fn run_batch(
         // swept again after the next run. It follows a run that arrived (whose
         // transfer used the partial files first), or one that found the target
         // full, where the leftovers may be what takes the space; a full sync
-        // that arrived removed them itself.
-        let sweep_now = if full {
-            outcome.result.target_full()
-        } else {
-            outcome.result.arrived() || outcome.result.target_full()
-        };
+        // that deleted and arrived removed them itself.
+        outcome.swept_all =
+            full && !job_deletes_nothing && outcome.result.arrived() && !outcome.deletions_skipped;
+        let sweep_now =
+            !outcome.swept_all && (outcome.result.arrived() || outcome.result.target_full());
         outcome.unswept = match sweeping {
             Some(sweeping) if sweep_now => {
                 let swept = super::guarded::run(sweeping, &label).await;

@@ -317,6 +317,7 @@ fn outcome(run: &Supervised, ended: Ended) -> Outcome {
         deletions_skipped: ended.stderr.deletions_skipped(),
         too_deep: ended.stderr.too_deep(&job.source),
         unswept: Vec::new(),
+        swept_all: false,
         kept_partial: ended.stderr.partial_kept(&job.source, &job.destination),
     }
 }

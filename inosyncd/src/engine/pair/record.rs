@@ -217,6 +217,12 @@ impl Pair {
         self.made.retain(|p| !related(p, from) && !related(p, to));
     }
 
+    /// Directories where an earlier daemon's rsync may have left its files
+    /// (see `Leftovers`): swept after the pair's next run.
+    pub fn note_leftovers(&mut self, dirs: impl IntoIterator<Item = Vec<u8>>) {
+        self.leftovers.add(dirs);
+    }
+
     /// Anything may have changed: the next batch is a full sync (`reason`: the
     /// first one asked for, for the metrics).
     pub fn record_full(&mut self, now: Instant, urgent: bool, reason: FullReason) {
