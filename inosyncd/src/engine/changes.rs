@@ -29,7 +29,10 @@ impl Engine {
             if let Some(w) = self.watches.get(&watch)
                 && (linked || crate::watcher::has_other_links(&w.spec.path, &rel))
             {
-                changes.push(Change::Linked { watch });
+                changes.push(Change::Linked {
+                    watch,
+                    rel: Some(rel.clone()),
+                });
             }
             changes.push(Change::Path { watch, rel });
         }
@@ -130,7 +133,12 @@ impl Engine {
                         }
                     }
                 }
-                Change::Linked { watch } => self.compare_linked(watch, now),
+                Change::Linked { watch, rel } => {
+                    self.compare_linked(watch, now);
+                    if let Some(rel) = rel {
+                        self.watcher.look_for_other_names(watch, &rel);
+                    }
+                }
                 Change::RootGone { watch } => {
                     self.check_source_after(watch, true);
                 }

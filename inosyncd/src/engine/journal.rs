@@ -145,6 +145,12 @@ impl Engine {
                     pair.note_leftovers(dirs.iter().cloned());
                 }
             }
+            // A file with other names: a same-size rewrite with its mtime set
+            // back reached them all, and the restart's full sync cannot see it
+            // under the names the record does not list (`name_search.rs`).
+            if record.kind == Kind::Path {
+                self.watcher.look_for_other_names(watch, &record.rel);
+            }
             let rel = record.rel.clone();
             changes.push(match record.kind {
                 Kind::Path => Change::Path { watch, rel },

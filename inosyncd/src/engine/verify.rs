@@ -316,7 +316,7 @@ impl Engine {
             | Change::Tree { watch, .. }
             | Change::Unmounted { watch, .. }
             | Change::Everything { watch }
-            | Change::Linked { watch }
+            | Change::Linked { watch, .. }
             | Change::RootGone { watch }
             | Change::Move { watch, .. }
             | Change::Renamed { watch, .. } => *watch,

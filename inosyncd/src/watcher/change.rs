@@ -38,8 +38,10 @@ pub enum Change {
     /// A file of this watch with other names (hard links) changed: they changed
     /// too, and the kernel names only the one written through. Where they are
     /// is not known: this watch, and every other watch whose root is on the
-    /// same filesystem, is compared whole.
-    Linked { watch: u32 },
+    /// same filesystem, is compared whole. `rel`: the name written through,
+    /// when it is still that file; its other names are then looked for too
+    /// (a whole compare sees no same-size rewrite with its mtime set back).
+    Linked { watch: u32, rel: Option<Vec<u8>> },
     /// The watch root itself was deleted, renamed away or unmounted: the tree the
     /// watches follow is no longer the one at the watch's path.
     RootGone { watch: u32 },
@@ -78,7 +80,7 @@ impl std::fmt::Display for Change {
             Change::Tree { watch, rel } => write!(f, "tree {watch}:{:?}", text(rel)),
             Change::Unmounted { watch, rel } => write!(f, "unmounted {watch}:{:?}", text(rel)),
             Change::Everything { watch } => write!(f, "everything {watch}"),
-            Change::Linked { watch } => write!(f, "linked {watch}"),
+            Change::Linked { watch, .. } => write!(f, "linked {watch}"),
             Change::RootGone { watch } => write!(f, "root gone {watch}"),
             Change::Move {
                 watch, from, to, ..

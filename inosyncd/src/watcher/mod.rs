@@ -11,9 +11,11 @@
 
 mod fanotify;
 mod inotify;
+mod link_walker;
 #[cfg(test)]
 mod model_test;
 mod mounts;
+mod name_search;
 mod remount;
 
 use std::collections::{HashMap, HashSet};
@@ -27,6 +29,10 @@ use crate::config::{Backend, EventSet};
 use crate::exclude::ExcludeSet;
 use fanotify::{FanWatcher, FanotifyError};
 use inotify::InotifyWatcher;
+
+/// How often a search for the other names of a file (`name_search.rs`) is
+/// looked at while it runs: a walk ends without an event.
+const NAME_SEARCH_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
 mod change;
 pub use change::Change;
@@ -105,6 +111,9 @@ pub struct Watcher {
     foreign_only: bool,
     /// The mount table, when it can be read.
     mounts: Option<mounts::MountTable>,
+    /// Other names of files written through one, looked for where no index
+    /// knows them (inotify trees).
+    names: name_search::NameSearch,
 }
 
 impl Watcher {
@@ -136,6 +145,7 @@ impl Watcher {
             listening: true,
             foreign_only: false,
             mounts,
+            names: Default::default(),
         };
         watcher.poll_also(watcher.inotify.raw_fd())?;
         Ok(watcher)
@@ -235,6 +245,7 @@ impl Watcher {
     /// back to inotify, logged with the reason.
     pub fn add_root(&mut self, watch: u32, path: &Path, excludes: ExcludeSet) -> io::Result<()> {
         self.in_use.remove(&watch);
+        self.names.set_root(watch, path, excludes.clone());
         if self.choice != Backend::Inotify {
             let table = self.mount_table().to_vec();
             let tried = self
@@ -297,6 +308,7 @@ impl Watcher {
 
     /// Stops watching a tree.
     pub fn remove_root(&mut self, watch: u32) {
+        self.names.remove_root(watch);
         if let Some(Ok(fan)) = &mut self.fanotify {
             fan.remove_root(watch);
         }
@@ -305,6 +317,7 @@ impl Watcher {
 
     /// New exclude patterns for a tree.
     pub fn set_excludes(&mut self, watch: u32, excludes: ExcludeSet) {
+        self.names.set_excludes(watch, excludes.clone());
         if let Some(Ok(fan)) = &mut self.fanotify
             && fan.has_root(watch)
         {
@@ -399,7 +412,14 @@ impl Watcher {
     /// Whether changes seen are still being placed (writes through hard links
     /// outside the trees, waiting for a walk of them): `wait` is not idle yet.
     pub fn placing(&self) -> bool {
-        matches!(&self.fanotify, Some(Ok(fan)) if fan.has_deferred())
+        matches!(&self.fanotify, Some(Ok(fan)) if fan.has_deferred()) || self.names.busy()
+    }
+
+    /// `rel` of `watch`, a file that may have other names, changed: where no
+    /// index knows them, they are looked for in the background and reported
+    /// as changed paths (see `name_search.rs`).
+    pub fn look_for_other_names(&mut self, watch: u32, rel: &[u8]) {
+        self.names.look_for_other_names(watch, rel);
     }
 
     /// Whether fanotify's index of files with several names is being built
@@ -418,14 +438,23 @@ impl Watcher {
             fan.poll_links(out);
             fan.place_gone_names(reading, out);
         }
+        self.names.poll(out);
     }
 
     /// When background work must be looked at next (writes by gone names to
     /// place), if sooner than the event loop's once a second.
     pub fn next_background(&self) -> Option<std::time::Instant> {
-        match &self.fanotify {
+        let searching = self
+            .names
+            .busy()
+            .then(|| std::time::Instant::now() + NAME_SEARCH_POLL);
+        let placing = match &self.fanotify {
             Some(Ok(fan)) => fan.next_placing(),
             _ => None,
+        };
+        match (searching, placing) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 

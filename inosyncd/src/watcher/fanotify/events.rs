@@ -223,7 +223,7 @@ impl FanWatcher {
                         out.push(Change::Path { watch, rel });
                     }
                 }
-                None => out.push(Change::Linked { watch }),
+                None => out.push(Change::Linked { watch, rel: None }),
             }
         }
         // A directory made: everything in it is new (see `Change::Made`).

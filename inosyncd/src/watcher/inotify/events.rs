@@ -273,7 +273,8 @@ impl InotifyWatcher {
                 linked: true,
             });
         } else {
-            out.push(Change::Linked { watch });
+            // The name is gone or another file's: nothing to look for.
+            out.push(Change::Linked { watch, rel: None });
         }
         true
     }
@@ -341,7 +342,10 @@ impl InotifyWatcher {
                 "{}: changed and has other hard links; full sync",
                 String::from_utf8_lossy(&rel)
             );
-            out.push(Change::Linked { watch });
+            out.push(Change::Linked {
+                watch,
+                rel: Some(rel.clone()),
+            });
         }
         // A directory made: everything in it is new (see `Change::Made`).
         if is_dir && mask.contains(EventMask::CREATE) {

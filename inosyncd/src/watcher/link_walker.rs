@@ -1,15 +1,26 @@
 //! One background thread that walks trees for their files with several names,
 //! one tree at a time in the order asked: a start with thousands of trees asks
-//! for thousands of walks, which must not be thousands of threads.
+//! for thousands of walks, which must not be thousands of threads. fanotify's
+//! index of such files (`fanotify/links.rs`) and inotify's search for the
+//! other names of a file written through one (`name_search.rs`) each have one.
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, channel};
 
-use super::Inode;
 use crate::exclude::ExcludeSet;
 use crate::watcher::join;
+
+/// A file's identity: its filesystem (device number) and inode.
+pub type Inode = (u64, u64);
+
+/// Whether `rel` below `root` is still the file `inode`.
+pub fn is_still(root: &Path, rel: &[u8], inode: Inode) -> bool {
+    crate::watcher::absolute(root, rel)
+        .symlink_metadata()
+        .is_ok_and(|m| m.is_file() && (m.dev(), m.ino()) == inode)
+}
 
 /// What one walk found: each file with several names, by inode.
 pub type Found = Vec<(Inode, Vec<u8>)>;

@@ -9,18 +9,13 @@
 //! to still be that file), and while a walk of the trees on its filesystem is
 //! not done, a full sync of them.
 
-mod walker;
-
 use std::collections::{HashMap, HashSet};
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::records::Fid;
 use crate::exclude::ExcludeSet;
-use walker::Walker;
-
-/// A file's identity: its filesystem (device number) and inode.
-pub type Inode = (u64, u64);
+use crate::watcher::link_walker::Walker;
+pub use crate::watcher::link_walker::{Inode, is_still};
 
 /// A walk asked for and not done yet.
 struct Walk {
@@ -298,16 +293,10 @@ impl Links {
     }
 }
 
-/// Whether `rel` below `root` is still the file `inode`.
-pub fn is_still(root: &Path, rel: &[u8], inode: Inode) -> bool {
-    crate::watcher::absolute(root, rel)
-        .symlink_metadata()
-        .is_ok_and(|m| m.is_file() && (m.dev(), m.ino()) == inode)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     #[test]
     fn a_walk_finds_files_with_several_names_and_renames_move_them() {

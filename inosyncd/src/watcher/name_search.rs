@@ -1,0 +1,247 @@
+//! The other names of a file written through one, where nothing indexes them
+//! (inotify). The kernel reports a write by the name used; a file with other
+//! names changed under all of them. The full sync that follows
+//! (`Change::Linked`) compares size and mtime, so a same-size rewrite with
+//! its mtime set back (`cp -p`, `tar x` over a hard link) would reach none
+//! of them. So the trees on the file's filesystem are walked in the
+//! background for its other names, and each one found (still that file) is
+//! reported as a changed path: listed paths go with `--ignore-times`.
+//!
+//! One search runs at a time: files written while it runs are looked for by
+//! the next one, which walks the trees again (a file may have gained a name
+//! where the running walk has already been). `wait` is not idle while a
+//! search runs or waits (`Watcher::placing`).
+
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::Change;
+use super::link_walker::{Inode, Walker, is_still};
+use crate::exclude::ExcludeSet;
+
+/// A search under way: the files looked for, and the walks not done yet.
+struct Search {
+    wanted: HashSet<Inode>,
+    /// Generation of each outstanding walk, and the tree it walks.
+    walks: HashMap<u64, u32>,
+    found: Vec<(u32, Vec<u8>)>,
+}
+
+/// The trees, and the searches for other names in them.
+#[derive(Default)]
+pub struct NameSearch {
+    roots: HashMap<u32, (PathBuf, ExcludeSet)>,
+    walker: Walker,
+    generation: u64,
+    running: Option<Search>,
+    /// Files written while a search ran: the next one looks for them.
+    queued: HashSet<Inode>,
+}
+
+impl NameSearch {
+    /// A tree to search.
+    pub fn set_root(&mut self, watch: u32, root: &Path, excludes: ExcludeSet) {
+        self.roots.insert(watch, (root.to_path_buf(), excludes));
+    }
+
+    /// New exclude patterns for a tree: what they match is not mirrored, so
+    /// not looked in.
+    pub fn set_excludes(&mut self, watch: u32, excludes: ExcludeSet) {
+        if let Some((_, kept)) = self.roots.get_mut(&watch) {
+            *kept = excludes;
+        }
+    }
+
+    /// A tree no longer watched: what is found in it is not reported.
+    pub fn remove_root(&mut self, watch: u32) {
+        self.roots.remove(&watch);
+    }
+
+    /// `rel` of `watch` was written (or its attributes changed) and may have
+    /// other names: look for them, unless it is no regular file with several
+    /// names now (gone, replaced, or one name: nothing to look for).
+    pub fn look_for_other_names(&mut self, watch: u32, rel: &[u8]) {
+        let Some((root, _)) = self.roots.get(&watch) else {
+            return;
+        };
+        let Ok(meta) = super::absolute(root, rel).symlink_metadata() else {
+            return;
+        };
+        if !meta.is_file() || meta.nlink() < 2 {
+            return;
+        }
+        self.queued.insert((meta.dev(), meta.ino()));
+        if self.running.is_none() {
+            self.start();
+        }
+    }
+
+    /// Whether a search runs or waits to.
+    pub fn busy(&self) -> bool {
+        self.running.is_some() || !self.queued.is_empty()
+    }
+
+    /// Takes in the walks done; once a search has all its walks, each name
+    /// found that is still the file becomes a changed path in `out`, and the
+    /// next search starts.
+    pub fn poll(&mut self, out: &mut Vec<Change>) {
+        for done in self.walker.done() {
+            let Some(search) = self.running.as_mut() else {
+                continue;
+            };
+            if search.walks.remove(&done.generation).is_none() {
+                continue;
+            }
+            search.found.extend(
+                done.found
+                    .into_iter()
+                    .filter(|(inode, _)| search.wanted.contains(inode))
+                    .map(|(_, rel)| (done.watch, rel)),
+            );
+        }
+        if self.running.as_ref().is_some_and(|s| s.walks.is_empty()) {
+            if let Some(search) = self.running.take() {
+                self.report(search, out);
+            }
+            if !self.queued.is_empty() {
+                self.start();
+            }
+        }
+    }
+
+    /// Each name found that is still one of the files looked for.
+    fn report(&self, search: Search, out: &mut Vec<Change>) {
+        for (watch, rel) in search.found {
+            let Some((root, _)) = self.roots.get(&watch) else {
+                continue;
+            };
+            let still = search
+                .wanted
+                .iter()
+                .any(|inode| is_still(root, &rel, *inode));
+            if still {
+                tracing::debug!(
+                    "{}: another name of a file written through one; listed",
+                    String::from_utf8_lossy(&rel)
+                );
+                out.push(Change::Path { watch, rel });
+            }
+        }
+    }
+
+    /// Starts a search for the queued files: a walk of every tree on their
+    /// filesystems. Trees whose root cannot be looked at are left out (their
+    /// full sync stands).
+    fn start(&mut self) {
+        let wanted = std::mem::take(&mut self.queued);
+        let devs: HashSet<u64> = wanted.iter().map(|(dev, _)| *dev).collect();
+        let mut search = Search {
+            wanted,
+            walks: HashMap::new(),
+            found: Vec::new(),
+        };
+        for (watch, (root, excludes)) in &self.roots {
+            let on_dev = std::fs::metadata(root).is_ok_and(|m| devs.contains(&m.dev()));
+            if !on_dev {
+                continue;
+            }
+            self.generation += 1;
+            let asked = self.walker.ask(
+                *watch,
+                self.generation,
+                root.clone(),
+                Vec::new(),
+                excludes.clone(),
+            );
+            if asked {
+                search.walks.insert(self.generation, *watch);
+            }
+        }
+        self.running = Some(search);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn searched(search: &mut NameSearch) -> Vec<Change> {
+        let mut out = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while search.busy() && std::time::Instant::now() < deadline {
+            search.poll(&mut out);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        out
+    }
+
+    fn paths(changes: &[Change]) -> Vec<(u32, String)> {
+        let mut out: Vec<(u32, String)> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Path { watch, rel } => {
+                    Some((*watch, String::from_utf8_lossy(rel).into_owned()))
+                }
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn the_other_names_in_every_tree_on_the_filesystem_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(a.join("sub")).unwrap();
+        std::fs::create_dir_all(b.join("skip")).unwrap();
+        std::fs::write(a.join("f"), "x").unwrap();
+        std::fs::hard_link(a.join("f"), a.join("sub/g")).unwrap();
+        std::fs::hard_link(a.join("f"), b.join("h")).unwrap();
+        std::fs::hard_link(a.join("f"), b.join("skip/i")).unwrap();
+        std::fs::hard_link(a.join("f"), dir.path().join("outside")).unwrap();
+        std::fs::write(a.join("alone"), "y").unwrap();
+        std::fs::write(a.join("other"), "z").unwrap();
+        std::fs::hard_link(a.join("other"), a.join("other2")).unwrap();
+        let mut search = NameSearch::default();
+        search.set_root(1, &a, ExcludeSet::new(&[]).unwrap());
+        search.set_root(2, &b, ExcludeSet::new(&["skip/".to_string()]).unwrap());
+        search.look_for_other_names(1, b"f");
+        search.look_for_other_names(1, b"alone");
+        search.look_for_other_names(1, b"gone");
+        assert_eq!(
+            paths(&searched(&mut search)),
+            [(1, "f".into()), (1, "sub/g".into()), (2, "h".into())],
+            "the names of f in the trees, the excluded one left out"
+        );
+        assert!(!search.busy());
+    }
+
+    #[test]
+    fn a_file_written_while_a_search_runs_is_looked_for_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::write(a.join("f"), "x").unwrap();
+        std::fs::hard_link(a.join("f"), a.join("f2")).unwrap();
+        std::fs::write(a.join("g"), "y").unwrap();
+        std::fs::hard_link(a.join("g"), a.join("g2")).unwrap();
+        let mut search = NameSearch::default();
+        search.set_root(1, &a, ExcludeSet::new(&[]).unwrap());
+        search.look_for_other_names(1, b"f");
+        search.look_for_other_names(1, b"g");
+        assert_eq!(
+            paths(&searched(&mut search)),
+            [
+                (1, "f".into()),
+                (1, "f2".into()),
+                (1, "g".into()),
+                (1, "g2".into())
+            ]
+        );
+        search.remove_root(1);
+        search.look_for_other_names(1, b"f");
+        assert!(!search.busy(), "a tree no longer watched is not searched");
+    }
+}
