@@ -112,6 +112,7 @@ impl Engine {
     pub(super) fn take_up_journal(&mut self, left: Left) {
         let mut changes = Vec::new();
         let mut unknown = 0usize;
+        let mut sweeps_all = true;
         for record in &left.records {
             let Some((&watch, w)) = self
                 .watches
@@ -142,7 +143,7 @@ impl Engine {
             };
             if let Some(w) = self.watches.get_mut(&watch) {
                 for pair in &mut w.pairs {
-                    pair.note_leftovers(dirs.iter().cloned());
+                    sweeps_all &= pair.note_leftovers(dirs.iter().cloned());
                 }
             }
             // A file with other names: a same-size rewrite with its mtime set
@@ -173,6 +174,13 @@ impl Engine {
                 "{} change(s) the last inosyncd saw and had not synced are sent again \
                  (listed, --ignore-times)",
                 left.records.len() - unknown
+            );
+        }
+        if !sweeps_all {
+            tracing::info!(
+                "the changes left by the last inosyncd lie in more directories than one \
+                 sweep of rsync's leftovers takes; partial files it left beyond them stay \
+                 until a full sync that deletes (README \"How a sync works\")"
             );
         }
         if unknown > 0 {

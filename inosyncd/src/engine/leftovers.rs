@@ -53,9 +53,18 @@ impl Leftovers {
     }
 
     /// Directories where a run of an earlier daemon may have left rsync's
-    /// files (the changes it had not synced), swept after the next run.
-    pub fn add(&mut self, dirs: impl IntoIterator<Item = Vec<u8>>) {
-        self.dirs.extend(dirs);
+    /// files (the changes it had not synced), swept after the next run; at
+    /// most [`MAX_DIRS`] in all (one sweep's rules grow with them, and
+    /// more would make the next run a full sync, which in a mode that
+    /// deletes nothing removes none of them). Whether every one was kept.
+    pub fn add(&mut self, dirs: impl IntoIterator<Item = Vec<u8>>) -> bool {
+        for dir in dirs {
+            if self.dirs.len() >= MAX_DIRS && !self.dirs.contains(&dir) {
+                return false;
+            }
+            self.dirs.insert(dir);
+        }
+        true
     }
 
     /// A run of `batch` ended with `outcome`.
@@ -167,6 +176,15 @@ mod tests {
         // file it kept itself.
         l.after(true, &[], &[], &[], &[b"d/e/f".to_vec()], DELETED_ALL);
         assert_eq!(dirs(&l), ["d/e"]);
+    }
+
+    #[test]
+    fn directories_added_from_an_earlier_daemon_are_bounded() {
+        let mut l = Leftovers::default();
+        assert!(l.add((0..MAX_DIRS).map(|n| format!("d{n}").into_bytes())));
+        assert!(l.add([b"d0".to_vec()]), "one already kept costs nothing");
+        assert!(!l.add([b"one more".to_vec()]));
+        assert!(!l.too_many(), "no full sync for them: it would remove none");
     }
 
     #[test]

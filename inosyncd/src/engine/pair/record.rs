@@ -218,9 +218,10 @@ impl Pair {
     }
 
     /// Directories where an earlier daemon's rsync may have left its files
-    /// (see `Leftovers`): swept after the pair's next run.
-    pub fn note_leftovers(&mut self, dirs: impl IntoIterator<Item = Vec<u8>>) {
-        self.leftovers.add(dirs);
+    /// (see `Leftovers`): swept after the pair's next run. Whether every
+    /// one was kept (there is a bound).
+    pub fn note_leftovers(&mut self, dirs: impl IntoIterator<Item = Vec<u8>>) -> bool {
+        self.leftovers.add(dirs)
     }
 
     /// Anything may have changed: the next batch is a full sync (`reason`: the
