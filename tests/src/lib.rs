@@ -198,6 +198,26 @@ impl Fixture {
         self.path("state.toml")
     }
 
+    /// Leaves a record of a changed path `rel` of the source in the journal
+    /// of changes not yet synced (`<state>.pending`, README "Command line"),
+    /// as a daemon killed before syncing it would: a kill's window is too
+    /// short to hit on purpose.
+    pub fn leave_pending_path(&self, rel: &str) {
+        use std::os::unix::ffi::OsStrExt;
+        let root = fs::canonicalize(&self.src).expect("canonical source");
+        let record = [
+            b"P",
+            root.as_os_str().as_bytes(),
+            b"\0",
+            rel.as_bytes(),
+            b"\0",
+        ]
+        .concat();
+        let mut journal = self.state_file().into_os_string();
+        journal.push(".pending");
+        fs::write(journal, record).expect("write the journal");
+    }
+
     /// The command lines the wrapper has seen so far.
     pub fn rsync_calls(&self) -> Vec<String> {
         // Lossy: an argument may be any bytes (a name that is not UTF-8).

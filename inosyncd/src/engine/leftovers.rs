@@ -16,7 +16,9 @@ use super::batch::Batch;
 use crate::rsync::Outcome;
 
 /// Past this many directories to sweep a pair gives up listing them: its next
-/// run is a full sync, which removes every leftover.
+/// run is a full sync, which removes every leftover when it deletes (in a
+/// mode whose full syncs delete nothing, they stay: README "How a sync
+/// works").
 const MAX_DIRS: usize = 10_000;
 
 /// How a run ended, for its leftovers.

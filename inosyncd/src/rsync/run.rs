@@ -248,7 +248,12 @@ fn run_batch(
         .filter(|(trees, _)| !trees.is_empty())
         .map(|(trees, how)| stage(trees, Stage::Trees(how)))
         .collect();
-        let sweeping = (!sweep.is_empty()).then(|| stage(sweep.clone(), Stage::Sweep));
+        // A partial directory of the user's own is theirs: the sweep's rules
+        // name ours, and a source directory of our name is then mirrored
+        // (a sweep would delete what the target alone holds in it).
+        let ours = super::leftovers::partial_dir_name(&job.extra).as_deref()
+            == Some(super::leftovers::PARTIAL_DIR);
+        let sweeping = (ours && !sweep.is_empty()).then(|| stage(sweep.clone(), Stage::Sweep));
         let full = job.paths.is_none();
         let job_deletes_nothing = job.keep_deleted || job.delete_nothing;
         let mut outcome = match deletions {
@@ -322,6 +327,8 @@ fn run_batch(
                     sweep
                 }
             }
+            // Removed by the full sync's deletions, or never ours to sweep.
+            _ if outcome.swept_all || !ours => Vec::new(),
             _ => sweep,
         };
         outcome

@@ -4,9 +4,11 @@
 //! index of such files (`fanotify/links.rs`) and inotify's search for the
 //! other names of a file written through one (`name_search.rs`) each have one.
 
+use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 use crate::exclude::ExcludeSet;
@@ -32,6 +34,8 @@ struct Request {
     root: PathBuf,
     below: Vec<u8>,
     excludes: ExcludeSet,
+    /// Only these files are wanted (`None`: every file with several names).
+    only: Option<Arc<HashSet<Inode>>>,
 }
 
 /// A walk done.
@@ -50,6 +54,7 @@ pub struct Walker {
     requests: Option<Sender<Request>>,
     results: Receiver<Done>,
     results_tx: Sender<Done>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Default for Walker {
@@ -59,13 +64,15 @@ impl Default for Walker {
             requests: None,
             results,
             results_tx,
+            thread: None,
         }
     }
 }
 
 impl Walker {
     /// Asks for a walk of `root` below `below` (`""`: the whole tree; names
-    /// found are relative to `root` either way); its result comes back from
+    /// found are relative to `root` either way), for the files in `only` (or
+    /// every file with several names); its result comes back from
     /// [`Walker::done`]. `false` when no thread could be had (the tree stays
     /// unindexed).
     pub fn ask(
@@ -75,6 +82,7 @@ impl Walker {
         root: PathBuf,
         below: Vec<u8>,
         excludes: ExcludeSet,
+        only: Option<Arc<HashSet<Inode>>>,
     ) -> bool {
         if self.requests.is_none() {
             let (tx, rx) = channel::<Request>();
@@ -83,7 +91,10 @@ impl Walker {
                 .name("inosyncd-links".into())
                 .spawn(move || {
                     for request in rx {
-                        let found = walk(&request.root, request.below, &request.excludes);
+                        let mut found = walk(&request.root, request.below, &request.excludes);
+                        if let Some(only) = &request.only {
+                            found.retain(|(inode, _)| only.contains(inode));
+                        }
                         let done = Done {
                             watch: request.watch,
                             generation: request.generation,
@@ -95,7 +106,10 @@ impl Walker {
                     }
                 });
             match spawned {
-                Ok(_) => self.requests = Some(tx),
+                Ok(thread) => {
+                    self.requests = Some(tx);
+                    self.thread = Some(thread);
+                }
                 Err(e) => {
                     tracing::warn!("cannot start the thread that indexes hard links: {e}");
                     return false;
@@ -108,6 +122,7 @@ impl Walker {
             root,
             below,
             excludes,
+            only,
         };
         self.requests
             .as_ref()
@@ -117,6 +132,12 @@ impl Walker {
     /// The walks done since last asked.
     pub fn done(&self) -> Vec<Done> {
         self.results.try_iter().collect()
+    }
+
+    /// Whether walks asked for can still come back: the thread has not
+    /// ended (it ends only with the daemon, or by a panic).
+    pub fn alive(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| !t.is_finished())
     }
 }
 

@@ -244,8 +244,15 @@ impl Watcher {
     /// filesystem cannot be marked is an error naming why; under `auto` it falls
     /// back to inotify, logged with the reason.
     pub fn add_root(&mut self, watch: u32, path: &Path, excludes: ExcludeSet) -> io::Result<()> {
+        self.names.remove_root(watch);
+        self.add_to_backend(watch, path, excludes.clone())?;
+        self.names.set_root(watch, path, excludes);
+        Ok(())
+    }
+
+    /// [`Watcher::add_root`] for the backend alone.
+    fn add_to_backend(&mut self, watch: u32, path: &Path, excludes: ExcludeSet) -> io::Result<()> {
         self.in_use.remove(&watch);
-        self.names.set_root(watch, path, excludes.clone());
         if self.choice != Backend::Inotify {
             let table = self.mount_table().to_vec();
             let tried = self
@@ -373,6 +380,14 @@ impl Watcher {
             any |= fan_any;
         }
         self.foreign_only = fan_any && out.len() == before;
+        if out[before..].iter().any(|change| {
+            matches!(
+                change,
+                Change::Move { .. } | Change::Renamed { .. } | Change::Tree { .. }
+            )
+        }) {
+            self.names.renamed();
+        }
         if self.moved_a_mount_point(&out[before..]) {
             // The kernel says nothing of a mount carried along by a rename of
             // a directory above it; its recorded place must follow, or its

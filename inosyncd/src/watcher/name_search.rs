@@ -1,20 +1,23 @@
 //! The other names of a file written through one, where nothing indexes them
-//! (inotify). The kernel reports a write by the name used; a file with other
-//! names changed under all of them. The full sync that follows
-//! (`Change::Linked`) compares size and mtime, so a same-size rewrite with
-//! its mtime set back (`cp -p`, `tar x` over a hard link) would reach none
-//! of them. So the trees on the file's filesystem are walked in the
+//! (inotify; and a file written and settled, or a change taken up from the
+//! journal, on either backend). The kernel reports a write by the name used; a
+//! file with other names changed under all of them. The full sync that
+//! follows (`Change::Linked`) compares size and mtime, so a same-size rewrite
+//! with its mtime set back (`cp -p`, `tar x` over a hard link) would reach
+//! none of them. So the trees on the file's filesystem are walked in the
 //! background for its other names, and each one found (still that file) is
 //! reported as a changed path: listed paths go with `--ignore-times`.
 //!
 //! One search runs at a time: files written while it runs are looked for by
-//! the next one, which walks the trees again (a file may have gained a name
-//! where the running walk has already been). `wait` is not idle while a
-//! search runs or waits (`Watcher::placing`).
+//! the next one. A rename in a tree while a search runs may carry a name from
+//! where the walk has not been to where it has been: that search is done
+//! again once it ends. `wait` is not idle while a search runs or waits
+//! (`Watcher::placing`).
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::Change;
 use super::link_walker::{Inode, Walker, is_still};
@@ -22,10 +25,15 @@ use crate::exclude::ExcludeSet;
 
 /// A search under way: the files looked for, and the walks not done yet.
 struct Search {
-    wanted: HashSet<Inode>,
-    /// Generation of each outstanding walk, and the tree it walks.
-    walks: HashMap<u64, u32>,
+    wanted: Arc<HashSet<Inode>>,
+    /// Every tree is walked, not only those whose root is on the files'
+    /// filesystems: one of them lies on a filesystem mounted inside a tree.
+    everywhere: bool,
+    /// Generation of each outstanding walk.
+    walks: HashSet<u64>,
     found: Vec<(u32, Vec<u8>)>,
+    /// A rename was seen while it ran: it is done again.
+    again: bool,
 }
 
 /// The trees, and the searches for other names in them.
@@ -37,6 +45,8 @@ pub struct NameSearch {
     running: Option<Search>,
     /// Files written while a search ran: the next one looks for them.
     queued: HashSet<Inode>,
+    /// One of them lies on a filesystem mounted inside a tree.
+    queued_everywhere: bool,
 }
 
 impl NameSearch {
@@ -58,9 +68,9 @@ impl NameSearch {
         self.roots.remove(&watch);
     }
 
-    /// `rel` of `watch` was written (or its attributes changed) and may have
-    /// other names: look for them, unless it is no regular file with several
-    /// names now (gone, replaced, or one name: nothing to look for).
+    /// `rel` of `watch` was written and may have other names: look for them,
+    /// unless it is no regular file with several names now (gone, replaced,
+    /// or one name: nothing to look for).
     pub fn look_for_other_names(&mut self, watch: u32, rel: &[u8]) {
         let Some((root, _)) = self.roots.get(&watch) else {
             return;
@@ -71,9 +81,20 @@ impl NameSearch {
         if !meta.is_file() || meta.nlink() < 2 {
             return;
         }
+        if std::fs::metadata(root).is_ok_and(|r| r.dev() != meta.dev()) {
+            self.queued_everywhere = true;
+        }
         self.queued.insert((meta.dev(), meta.ino()));
         if self.running.is_none() {
             self.start();
+        }
+    }
+
+    /// A rename was seen in a tree: a search under way may have missed a
+    /// name it carried, and is done again once it ends.
+    pub fn renamed(&mut self) {
+        if let Some(search) = self.running.as_mut() {
+            search.again = true;
         }
     }
 
@@ -90,18 +111,29 @@ impl NameSearch {
             let Some(search) = self.running.as_mut() else {
                 continue;
             };
-            if search.walks.remove(&done.generation).is_none() {
-                continue;
+            if search.walks.remove(&done.generation) {
+                search
+                    .found
+                    .extend(done.found.into_iter().map(|(_, rel)| (done.watch, rel)));
             }
-            search.found.extend(
-                done.found
-                    .into_iter()
-                    .filter(|(inode, _)| search.wanted.contains(inode))
-                    .map(|(_, rel)| (done.watch, rel)),
+        }
+        if self.running.is_some() && !self.walker.alive() {
+            // Its walks cannot come back: the full sync the change made
+            // stands for them.
+            tracing::warn!(
+                "the thread that looks for the other names of files written through one \
+                 has ended; their full sync stands instead"
             );
+            self.running = None;
+            self.queued.clear();
+            return;
         }
         if self.running.as_ref().is_some_and(|s| s.walks.is_empty()) {
             if let Some(search) = self.running.take() {
+                if search.again {
+                    self.queued.extend(search.wanted.iter().copied());
+                    self.queued_everywhere |= search.everywhere;
+                }
                 self.report(search, out);
             }
             if !self.queued.is_empty() {
@@ -131,19 +163,23 @@ impl NameSearch {
     }
 
     /// Starts a search for the queued files: a walk of every tree on their
-    /// filesystems. Trees whose root cannot be looked at are left out (their
-    /// full sync stands).
+    /// filesystems (of every tree, when one lies on a filesystem mounted
+    /// inside a tree). Trees whose root cannot be looked at are left out
+    /// (their full sync stands).
     fn start(&mut self) {
-        let wanted = std::mem::take(&mut self.queued);
+        let wanted = Arc::new(std::mem::take(&mut self.queued));
+        let everywhere = std::mem::take(&mut self.queued_everywhere);
         let devs: HashSet<u64> = wanted.iter().map(|(dev, _)| *dev).collect();
         let mut search = Search {
-            wanted,
-            walks: HashMap::new(),
+            wanted: wanted.clone(),
+            everywhere,
+            walks: HashSet::new(),
             found: Vec::new(),
+            again: false,
         };
         for (watch, (root, excludes)) in &self.roots {
             let on_dev = std::fs::metadata(root).is_ok_and(|m| devs.contains(&m.dev()));
-            if !on_dev {
+            if !on_dev && !everywhere {
                 continue;
             }
             self.generation += 1;
@@ -153,9 +189,10 @@ impl NameSearch {
                 root.clone(),
                 Vec::new(),
                 excludes.clone(),
+                Some(wanted.clone()),
             );
             if asked {
-                search.walks.insert(self.generation, *watch);
+                search.walks.insert(self.generation);
             }
         }
         self.running = Some(search);

@@ -305,3 +305,34 @@ fn a_partial_file_left_by_a_kill_is_swept_under_delete_running() {
     );
     assert!(!fx.dst.join("big").exists(), "{}", restarted.log());
 }
+
+/// With a partial directory of the user's own (`--partial-dir=.mine`), a
+/// source directory named like ours is mirrored, and under `delete = false`
+/// what the target alone holds in it stays, also after a restart that takes
+/// up a change in its directory (before: the sweep of that directory, whose
+/// rules name our partial directory, deleted it; found by a review).
+#[test]
+fn the_sweep_leaves_alone_a_mirrored_directory_named_like_ours_when_the_user_has_their_own() {
+    let fx = Fixture::new();
+    fs::create_dir_all(fx.src.join("d/.inosync-partial")).unwrap();
+    fs::write(fx.src.join("d/.inosync-partial/x"), "source's").unwrap();
+    fs::write(fx.src.join("d/f"), "v1").unwrap();
+    let config = fx.config("delay = 0\ndelete = false\nrsync_args = [\"--partial-dir=.mine\"]");
+    let mut daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    assert!(
+        fx.dst.join("d/.inosync-partial/x").exists(),
+        "{}",
+        daemon.log()
+    );
+    fs::write(fx.dst.join("d/.inosync-partial/own"), "the target's own").unwrap();
+    daemon.kill();
+    fx.leave_pending_path("d/f");
+    let restarted = fx.restart_toml(&config);
+    restarted.wait_idle();
+    assert!(
+        fx.dst.join("d/.inosync-partial/own").exists(),
+        "a target-only file was deleted under delete = false\n{}",
+        restarted.log()
+    );
+}

@@ -174,7 +174,6 @@ fn a_same_size_rewrite_held_through_two_restarts_arrives() {
 /// mtime kept, which the restart's full sync cannot see.
 #[test]
 fn a_linked_files_record_left_at_a_kill_reaches_its_other_name_after_the_restart() {
-    use std::os::unix::ffi::OsStrExt;
     let fx = Fixture::new();
     fs::write(fx.src.join("a"), "AAAAAAAAAA").unwrap();
     fs::hard_link(fx.src.join("a"), fx.src.join("kept")).unwrap();
@@ -183,11 +182,7 @@ fn a_linked_files_record_left_at_a_kill_reaches_its_other_name_after_the_restart
     daemon.wait_idle();
     daemon.kill();
     rewrite_keeping_mtime(&fx.src.join("a"), "BBBBBBBBBB");
-    let root = fs::canonicalize(&fx.src).unwrap();
-    let record = [b"P", root.as_os_str().as_bytes(), b"\0a\0"].concat();
-    let mut journal = fx.state_file().into_os_string();
-    journal.push(".pending");
-    fs::write(journal, record).unwrap();
+    fx.leave_pending_path("a");
     let restarted = fx.restart_toml(&config);
     restarted.wait_idle();
     for name in ["a", "kept"] {

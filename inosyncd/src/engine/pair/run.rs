@@ -140,8 +140,9 @@ impl Pair {
                 crate::listed_paths::topmost(made.into_iter().collect())
             },
             full_reason: self.full_reason,
-            // A full sync that arrives removes every leftover itself; it
-            // sweeps them only when it finds the target full (`rsync::run`).
+            // A full sync that deletes and arrives removes every leftover
+            // itself; one that deletes nothing sweeps them after it arrives,
+            // as a run of paths does (`rsync::run`).
             sweep: self.leftovers.take(),
         };
         if listed_first {

@@ -81,7 +81,7 @@ impl Links {
         self.generation += 1;
         if self
             .walker
-            .ask(watch, self.generation, root, below.to_vec(), excludes)
+            .ask(watch, self.generation, root, below.to_vec(), excludes, None)
         {
             self.indexed.remove(&watch);
             self.parts.insert(self.generation, watch);
@@ -105,6 +105,7 @@ impl Links {
             root.clone(),
             Vec::new(),
             excludes.clone(),
+            None,
         ) {
             self.walks.insert(
                 watch,

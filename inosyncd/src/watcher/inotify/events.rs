@@ -332,7 +332,10 @@ impl InotifyWatcher {
         // A file with other hard links changed: its other names changed too,
         // and inotify reports only the one written through. Where they are is
         // unknown, so the whole tree, and every tree on its filesystem, is
-        // compared (size and mtime show them).
+        // compared (size and mtime show them, and modes and owners); a write
+        // also has them looked for (`name_search.rs`): a same-size rewrite
+        // with its mtime set back shows in none of those. An attribute change
+        // alone needs no search: the compare sends it without the content.
         if !is_dir
             && mask.intersects(EventMask::CLOSE_WRITE | EventMask::ATTRIB)
             && let Some(root) = self.roots.get(&watch)
@@ -344,7 +347,7 @@ impl InotifyWatcher {
             );
             out.push(Change::Linked {
                 watch,
-                rel: Some(rel.clone()),
+                rel: mask.contains(EventMask::CLOSE_WRITE).then(|| rel.clone()),
             });
         }
         // A directory made: everything in it is new (see `Change::Made`).
