@@ -91,10 +91,12 @@ impl Walker {
                 .name("inosyncd-links".into())
                 .spawn(move || {
                     for request in rx {
-                        let mut found = walk(&request.root, request.below, &request.excludes);
-                        if let Some(only) = &request.only {
-                            found.retain(|(inode, _)| only.contains(inode));
-                        }
+                        let found = walk(
+                            &request.root,
+                            request.below,
+                            &request.excludes,
+                            request.only.as_deref(),
+                        );
                         let done = Done {
                             watch: request.watch,
                             generation: request.generation,
@@ -141,9 +143,17 @@ impl Walker {
     }
 }
 
-/// Every file below `below` in `root` with more than one name (not following
-/// symlinks, excluded directories left out), named relative to `root`.
-fn walk(root: &Path, below: Vec<u8>, excludes: &ExcludeSet) -> Found {
+/// Every file below `below` in `root` with more than one name, or, with
+/// `only`, every name of those files however many names they have left (the
+/// name written through may be removed while the walk runs: its other name
+/// then has one; found by a black-box attack), not following symlinks,
+/// excluded directories left out, named relative to `root`.
+fn walk(
+    root: &Path,
+    below: Vec<u8>,
+    excludes: &ExcludeSet,
+    only: Option<&HashSet<Inode>>,
+) -> Found {
     let mut found = Vec::new();
     let mut stack = vec![below];
     while let Some(dir) = stack.pop() {
@@ -166,8 +176,13 @@ fn walk(root: &Path, below: Vec<u8>, excludes: &ExcludeSet) -> Found {
             let Ok(meta) = entry.metadata() else {
                 continue;
             };
-            if crate::watcher::is_linked(&meta) && !excludes.matches(&rel, false) {
-                found.push(((meta.dev(), meta.ino()), rel));
+            let inode = (meta.dev(), meta.ino());
+            let wanted = match only {
+                Some(only) => only.contains(&inode),
+                None => crate::watcher::is_linked(&meta),
+            };
+            if wanted && !excludes.matches(&rel, false) {
+                found.push((inode, rel));
             }
         }
     }
