@@ -44,6 +44,13 @@ impl Engine {
         let mut notes = self.keep_restart_only_settings(&mut new);
         let interval_changed = new.full_sync_interval != self.config.full_sync_interval
             || new.verify_interval != self.config.verify_interval;
+        // Each watch's `delete` as it was: a global change reaches watches
+        // whose own spec did not change (see `reconcile`).
+        let deleting_before: HashMap<u32, crate::config::DeleteMode> = self
+            .watches
+            .iter()
+            .map(|(id, w)| (*id, w.spec.effective_delete(&self.config)))
+            .collect();
         self.config = new;
         // The places the local targets lead to now are the ones meant.
         self.retarget_local_targets();
@@ -56,7 +63,7 @@ impl Engine {
             removed,
             changed,
             unchanged,
-        } = self.reconcile_watches(&mut notes)?;
+        } = self.reconcile_watches(&mut notes, &deleting_before)?;
         if added > 0 {
             // The filesystems of the new roots, recorded.
             self.persist();
@@ -113,7 +120,11 @@ impl Engine {
 
     /// The watches made to match the config: removed, restored, changed,
     /// added; runtime watches follow the new global settings.
-    fn reconcile_watches(&mut self, notes: &mut Vec<String>) -> Result<Counts, Refusal> {
+    fn reconcile_watches(
+        &mut self,
+        notes: &mut Vec<String>,
+        deleting_before: &HashMap<u32, crate::config::DeleteMode>,
+    ) -> Result<Counts, Refusal> {
         let mut counts = Counts::default();
         // Watches by path: one look-up per config watch, not a search of them all.
         let watched: HashMap<PathBuf, (u32, Source)> = self
@@ -154,10 +165,10 @@ impl Engine {
                         Ok(()) => counts.added += 1,
                         Err(e) => notes.push(format!("{path} not watched again: {e}")),
                     }
-                    self.reconcile(id, spec)?;
+                    self.reconcile(id, spec, deleting_before.get(&id).copied())?;
                 }
                 Some((id, Source::Config)) => {
-                    if self.reconcile(id, spec)? {
+                    if self.reconcile(id, spec, deleting_before.get(&id).copied())? {
                         counts.changed += 1;
                     } else {
                         counts.unchanged += 1;
@@ -190,7 +201,7 @@ impl Engine {
             .map(|(id, w)| (*id, w.spec.clone()))
             .collect();
         for (id, spec) in runtime_watches {
-            if self.reconcile(id, spec)? {
+            if self.reconcile(id, spec, deleting_before.get(&id).copied())? {
                 counts.changed += 1;
             }
         }
@@ -309,9 +320,17 @@ impl Engine {
     }
 
     /// Brings one watch in line with its (new) spec. New or changed excludes, new
-    /// targets and new destinations get a full sync; pairs that did not change keep
-    /// their pending changes and are not resynced. Returns whether anything changed.
-    fn reconcile(&mut self, id: u32, spec: WatchConfig) -> Result<bool, Refusal> {
+    /// targets and new destinations get a full sync, and so does a `delete`
+    /// (its own or the global one, which was `deleting_before`) whose full
+    /// syncs now delete where they did not: what the source lacks goes from
+    /// the target now. Pairs that did not change keep their pending changes
+    /// and are not resynced. Returns whether anything changed.
+    fn reconcile(
+        &mut self,
+        id: u32,
+        spec: WatchConfig,
+        deleting_before: Option<crate::config::DeleteMode>,
+    ) -> Result<bool, Refusal> {
         let excludes = self.excludes_for(&spec)?;
         let wanted: Vec<(String, String)> = spec
             .effective_targets(&self.config)
@@ -354,6 +373,17 @@ impl Engine {
                 pair.record_full(now, true, FullReason::Reload);
             }
             self.watcher.set_excludes(id, excludes);
+        }
+        let deleting = spec.effective_delete(&self.config);
+        if let (Some(before), Some(watch)) = (deleting_before, self.watches.get_mut(&id))
+            && before != deleting
+        {
+            changed = true;
+            if deleting.full_sync_deletes(false) && !before.full_sync_deletes(false) {
+                for pair in &mut watch.pairs {
+                    pair.record_full(now, true, FullReason::Reload);
+                }
+            }
         }
         if let Some(watch) = self.watches.get_mut(&id) {
             watch.spec = spec;

@@ -102,3 +102,24 @@ async fn a_reload_without_a_config_file_says_so_and_changes_nothing() {
     h.change(0, "a").await;
     assert_eq!(paths(&h.job(0)), Some(vec!["a".to_string()]));
 }
+
+/// A reload that makes full syncs delete (`delete = false` to `true`) gives
+/// every pair of the watch a full sync: what the source lacks goes from the
+/// target now, not at some later full sync, and the reply counts the watch
+/// as changed (before: "0 changed", and the mirror kept the files deleted
+/// under the old mode while `wait` said idle; found by a black-box attack).
+#[tokio::test(start_paused = true)]
+async fn a_reload_that_makes_full_syncs_delete_gives_a_full_sync() {
+    let h = Harness::start(Spec {
+        delete: crate::config::DeleteMode::Never,
+        config_file: true,
+        ..Spec::default()
+    })
+    .await;
+    // The config file says nothing of `delete`: the default, `true`.
+    let answer = reload(&h).await.expect("reloaded");
+    assert!(answer.contains("1 changed"), "{answer}");
+    assert_eq!(h.started(), 1, "no full sync after `delete` became true");
+    assert_eq!(paths(&h.job(0)), None, "not a full sync");
+    assert!(!h.job(0).keep_deleted, "the full sync deletes nothing");
+}
