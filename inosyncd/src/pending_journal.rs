@@ -46,6 +46,12 @@ pub enum Kind {
     Path,
     /// Compare the directory's whole tree (`--ignore-times`).
     Tree,
+    /// Look for the names of a file written through one of them (its
+    /// filesystem and inode, `DEV:INO` in decimal, in the path's place): a
+    /// daemon killed while it looked for them, and the name written through
+    /// removed before the restart, leaves no name to look from
+    /// (`watcher/name_search.rs`; found by a black-box attack).
+    Inode,
 }
 
 impl Kind {
@@ -53,6 +59,7 @@ impl Kind {
         match self {
             Kind::Path => b'P',
             Kind::Tree => b'T',
+            Kind::Inode => b'I',
         }
     }
 }
@@ -80,19 +87,21 @@ pub struct Left {
 struct WatchRecords {
     paths: HashSet<Vec<u8>>,
     trees: HashSet<Vec<u8>>,
+    inodes: HashSet<Vec<u8>>,
     /// Past [`MAX_RECORDS_PER_WATCH`]: nothing more is written for it.
     full: bool,
 }
 
 impl WatchRecords {
     fn len(&self) -> usize {
-        self.paths.len() + self.trees.len()
+        self.paths.len() + self.trees.len() + self.inodes.len()
     }
 
     fn of(&mut self, kind: Kind) -> &mut HashSet<Vec<u8>> {
         match kind {
             Kind::Path => &mut self.paths,
             Kind::Tree => &mut self.trees,
+            Kind::Inode => &mut self.inodes,
         }
     }
 }
@@ -321,6 +330,9 @@ impl PendingJournal {
             for rel in &records.paths {
                 encode(&mut bytes, watch, Kind::Path, rel);
             }
+            for inode in &records.inodes {
+                encode(&mut bytes, watch, Kind::Inode, inode);
+            }
             for rel in &records.trees {
                 encode(&mut bytes, watch, Kind::Tree, rel);
             }
@@ -388,6 +400,7 @@ fn parse(bytes: &[u8]) -> Left {
         let kind = match head.first() {
             Some(b'P') => Kind::Path,
             Some(b'T') => Kind::Tree,
+            Some(b'I') => Kind::Inode,
             _ => {
                 left.unreadable = Some(format!("an unknown record at byte {offset}"));
                 break;

@@ -203,16 +203,16 @@ impl Fixture {
     /// as a daemon killed before syncing it would: a kill's window is too
     /// short to hit on purpose.
     pub fn leave_pending_path(&self, rel: &str) {
+        self.leave_pending_record(b'P', rel.as_bytes());
+    }
+
+    /// Leaves one record of kind `kind` (`P` a path, `T` a tree, `I` a
+    /// search for the names of a file, `DEV:INO`) in the journal of changes
+    /// not yet synced, in place of what it held.
+    pub fn leave_pending_record(&self, kind: u8, rel: &[u8]) {
         use std::os::unix::ffi::OsStrExt;
         let root = fs::canonicalize(&self.src).expect("canonical source");
-        let record = [
-            b"P",
-            root.as_os_str().as_bytes(),
-            b"\0",
-            rel.as_bytes(),
-            b"\0",
-        ]
-        .concat();
+        let record = [&[kind][..], root.as_os_str().as_bytes(), b"\0", rel, b"\0"].concat();
         let mut journal = self.state_file().into_os_string();
         journal.push(".pending");
         fs::write(journal, record).expect("write the journal");

@@ -135,8 +135,10 @@ impl Engine {
                 }
                 Change::Linked { watch, rel } => {
                     self.compare_linked(watch, now);
-                    if let Some(rel) = rel {
-                        self.watcher.look_for_other_names(watch, &rel);
+                    if let Some(rel) = rel
+                        && let Some(inode) = self.watcher.look_for_other_names(watch, &rel)
+                    {
+                        self.note_search_in_journal(watch, inode);
                     }
                 }
                 Change::RootGone { watch } => {

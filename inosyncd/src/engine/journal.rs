@@ -43,6 +43,21 @@ impl Engine {
         }
     }
 
+    /// Notes a search for the names of file `inode` (filesystem, inode) of
+    /// `watch`: a daemon killed before it ends, and the name written through
+    /// removed meanwhile, would leave the next start no name to look from.
+    pub(super) fn note_search_in_journal(&mut self, watch: u32, inode: (u64, u64)) {
+        let (Some(journal), Some(w)) = (self.journal.as_mut(), self.watches.get(&watch)) else {
+            return;
+        };
+        let record = format!("{}:{}", inode.0, inode.1);
+        journal.note(
+            w.spec.path.as_os_str().as_bytes(),
+            Kind::Inode,
+            record.as_bytes(),
+        );
+    }
+
     /// Whether `change` is the daemon's own write to its journal (seen by
     /// inotify when the journal is inside a watched tree): no change at all,
     /// as fanotify, which drops the daemon's own events, has it.
@@ -122,6 +137,16 @@ impl Engine {
                 unknown += 1;
                 continue;
             };
+            if record.kind == Kind::Inode {
+                match parse_inode(&record.rel) {
+                    Some(inode) => {
+                        self.watcher.look_for_names_of(watch, inode);
+                        self.note_search_in_journal(watch, inode);
+                    }
+                    None => changes.push(Change::Everything { watch }),
+                }
+                continue;
+            }
             if !is_below_root(&record.rel) {
                 tracing::warn!(
                     "{}: a change left by the last inosyncd names no path below the root \
@@ -138,8 +163,8 @@ impl Engine {
             // nothing would leave them; `leftovers.rs`).
             let dirs = crate::rsync::leftover_dirs(std::iter::once(&record.rel));
             let dirs: Vec<Vec<u8>> = match record.kind {
-                Kind::Path => dirs.into_iter().collect(),
                 Kind::Tree => dirs.into_iter().chain([record.rel.clone()]).collect(),
+                Kind::Path | Kind::Inode => dirs.into_iter().collect(),
             };
             if let Some(w) = self.watches.get_mut(&watch) {
                 for pair in &mut w.pairs {
@@ -149,13 +174,15 @@ impl Engine {
             // A file with other names: a same-size rewrite with its mtime set
             // back reached them all, and the restart's full sync cannot see it
             // under the names the record does not list (`name_search.rs`).
-            if record.kind == Kind::Path {
-                self.watcher.look_for_other_names(watch, &record.rel);
+            if record.kind == Kind::Path
+                && let Some(inode) = self.watcher.look_for_other_names(watch, &record.rel)
+            {
+                self.note_search_in_journal(watch, inode);
             }
             let rel = record.rel.clone();
             changes.push(match record.kind {
-                Kind::Path => Change::Path { watch, rel },
                 Kind::Tree => Change::Tree { watch, rel },
+                Kind::Path | Kind::Inode => Change::Path { watch, rel },
             });
         }
         if let Some(why) = &left.unreadable {
@@ -191,6 +218,35 @@ impl Engine {
         self.take_changes(changes);
         if let Some(journal) = self.journal.as_mut() {
             journal.start();
+        }
+    }
+}
+
+/// A file's filesystem and inode as an [`Kind::Inode`] record holds them
+/// (`DEV:INO`, decimal), or `None` for anything else.
+fn parse_inode(text: &[u8]) -> Option<(u64, u64)> {
+    let text = std::str::from_utf8(text).ok()?;
+    let (dev, ino) = text.split_once(':')?;
+    Some((dev.parse().ok()?, ino.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_inode;
+
+    #[test]
+    fn an_inode_record_is_read_back_and_anything_else_is_refused() {
+        assert_eq!(parse_inode(b"2049:1234567"), Some((2049, 1234567)));
+        for bad in [
+            &b""[..],
+            b"2049",
+            b"a:b",
+            b"1:2:3",
+            b"-1:2",
+            b"\xff:1",
+            b"1: 2",
+        ] {
+            assert_eq!(parse_inode(bad), None, "{}", String::from_utf8_lossy(bad));
         }
     }
 }

@@ -433,8 +433,15 @@ impl Watcher {
     /// `rel` of `watch`, a file that may have other names, changed: where no
     /// index knows them, they are looked for in the background and reported
     /// as changed paths (see `name_search.rs`).
-    pub fn look_for_other_names(&mut self, watch: u32, rel: &[u8]) {
-        self.names.look_for_other_names(watch, rel);
+    /// The file looked for (filesystem, inode), if any.
+    pub fn look_for_other_names(&mut self, watch: u32, rel: &[u8]) -> Option<(u64, u64)> {
+        self.names.look_for_other_names(watch, rel)
+    }
+
+    /// Looks for the names of file `inode` (filesystem, inode) in the trees:
+    /// a search left unfinished by a killed daemon (see `name_search.rs`).
+    pub fn look_for_names_of(&mut self, watch: u32, inode: (u64, u64)) {
+        self.names.look_for(watch, inode);
     }
 
     /// Whether fanotify's index of files with several names is being built

@@ -70,21 +70,28 @@ impl NameSearch {
 
     /// `rel` of `watch` was written and may have other names: look for them,
     /// unless it is no regular file with several names now (gone, replaced,
-    /// or one name: nothing to look for).
-    pub fn look_for_other_names(&mut self, watch: u32, rel: &[u8]) {
-        let Some((root, _)) = self.roots.get(&watch) else {
-            return;
-        };
-        let Ok(meta) = super::absolute(root, rel).symlink_metadata() else {
-            return;
-        };
+    /// or one name: nothing to look for). The file looked for, if any.
+    pub fn look_for_other_names(&mut self, watch: u32, rel: &[u8]) -> Option<Inode> {
+        let (root, _) = self.roots.get(&watch)?;
+        let meta = super::absolute(root, rel).symlink_metadata().ok()?;
         if !meta.is_file() || meta.nlink() < 2 {
-            return;
+            return None;
         }
-        if std::fs::metadata(root).is_ok_and(|r| r.dev() != meta.dev()) {
-            self.queued_everywhere = true;
-        }
-        self.queued.insert((meta.dev(), meta.ino()));
+        let inode = (meta.dev(), meta.ino());
+        self.look_for(watch, inode);
+        Some(inode)
+    }
+
+    /// Looks for the names of file `inode`, written through a name of
+    /// `watch`'s tree (every tree is walked when it lies on another
+    /// filesystem than that tree's root: one mounted inside a tree).
+    pub fn look_for(&mut self, watch: u32, inode: Inode) {
+        let elsewhere = self
+            .roots
+            .get(&watch)
+            .is_none_or(|(root, _)| std::fs::metadata(root).is_ok_and(|r| r.dev() != inode.0));
+        self.queued_everywhere |= elsewhere;
+        self.queued.insert(inode);
         if self.running.is_none() {
             self.start();
         }

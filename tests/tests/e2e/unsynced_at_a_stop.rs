@@ -194,3 +194,36 @@ fn a_linked_files_record_left_at_a_kill_reaches_its_other_name_after_the_restart
         );
     }
 }
+
+/// A daemon killed while it looked for the other names of a file written
+/// through one, and that name removed before the restart: the restart has
+/// no name to look from, only the search's own record (the file's
+/// filesystem and inode, written by hand here), and the other name still
+/// gets the same-size rewrite with its mtime kept (before: the record was
+/// not kept, and the other name stayed stale while `wait` said idle; a
+/// black-box attack, 2 of 2 kills during a search of a 150,000-file tree).
+#[test]
+fn a_search_left_by_a_kill_finds_the_other_name_when_the_written_one_is_gone() {
+    use std::os::unix::fs::MetadataExt;
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("a")).unwrap();
+    fs::write(fx.src.join("a/f"), "AAAAAAAAAA").unwrap();
+    fs::hard_link(fx.src.join("a/f"), fx.src.join("kept")).unwrap();
+    let config = fx.config("delay = 0");
+    let mut daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    daemon.kill();
+    rewrite_keeping_mtime(&fx.src.join("a/f"), "BBBBBBBBBB");
+    let meta = fs::metadata(fx.src.join("a/f")).unwrap();
+    fs::remove_dir_all(fx.src.join("a")).unwrap();
+    fx.leave_pending_record(b'I', format!("{}:{}", meta.dev(), meta.ino()).as_bytes());
+    let restarted = fx.restart_toml(&config);
+    restarted.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("kept")).unwrap(),
+        "BBBBBBBBBB",
+        "{}",
+        restarted.log()
+    );
+    assert!(!fx.dst.join("a").exists(), "{}", restarted.log());
+}
