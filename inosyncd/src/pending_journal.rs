@@ -6,9 +6,11 @@
 //! rewrite with its mtime kept, and under `delete = "running"` it deletes
 //! nothing (README "Restarts and crashes").
 //!
-//! A record is a kind byte (`P` a path, `T` a tree compared whole), the
-//! watch's root, a NUL, the path below it, a NUL: a path may hold any byte but
-//! NUL. Each change is written once until its watch has nothing left to sync;
+//! A record is a kind byte (`P` a path, `T` a tree compared whole, `I` a
+//! search for the names of a file, whose `DEV:INO` takes the path's place),
+//! the watch's root, a NUL, the path below it, a NUL: a path may hold any byte
+//! but NUL. A daemon older than the `I` records stops reading at the first
+//! one (a full sync of every watch). Each change is written once until its watch has nothing left to sync;
 //! then its records are forgotten: the file is emptied when no watch has any
 //! left, and written again without the forgotten ones once they are as many
 //! as the rest (so a watch whose target is down for long costs no rewrite per

@@ -137,16 +137,21 @@ impl Engine {
                 unknown += 1;
                 continue;
             };
-            if record.kind == Kind::Inode {
-                match parse_inode(&record.rel) {
-                    Some(inode) => {
-                        self.watcher.look_for_names_of(watch, inode);
-                        self.note_search_in_journal(watch, inode);
+            let tree = match record.kind {
+                Kind::Path => false,
+                Kind::Tree => true,
+                // No path: a search to do again.
+                Kind::Inode => {
+                    match parse_inode(&record.rel) {
+                        Some(inode) => {
+                            self.watcher.look_for_names_of(watch, inode);
+                            self.note_search_in_journal(watch, inode);
+                        }
+                        None => changes.push(Change::Everything { watch }),
                     }
-                    None => changes.push(Change::Everything { watch }),
+                    continue;
                 }
-                continue;
-            }
+            };
             if !is_below_root(&record.rel) {
                 tracing::warn!(
                     "{}: a change left by the last inosyncd names no path below the root \
@@ -162,9 +167,10 @@ impl Engine {
             // directories: swept after the next run (a full sync that deletes
             // nothing would leave them; `leftovers.rs`).
             let dirs = crate::rsync::leftover_dirs(std::iter::once(&record.rel));
-            let dirs: Vec<Vec<u8>> = match record.kind {
-                Kind::Tree => dirs.into_iter().chain([record.rel.clone()]).collect(),
-                Kind::Path | Kind::Inode => dirs.into_iter().collect(),
+            let dirs: Vec<Vec<u8>> = if tree {
+                dirs.into_iter().chain([record.rel.clone()]).collect()
+            } else {
+                dirs.into_iter().collect()
             };
             if let Some(w) = self.watches.get_mut(&watch) {
                 for pair in &mut w.pairs {
@@ -174,15 +180,14 @@ impl Engine {
             // A file with other names: a same-size rewrite with its mtime set
             // back reached them all, and the restart's full sync cannot see it
             // under the names the record does not list (`name_search.rs`).
-            if record.kind == Kind::Path
-                && let Some(inode) = self.watcher.look_for_other_names(watch, &record.rel)
-            {
+            if !tree && let Some(inode) = self.watcher.look_for_other_names(watch, &record.rel) {
                 self.note_search_in_journal(watch, inode);
             }
             let rel = record.rel.clone();
-            changes.push(match record.kind {
-                Kind::Tree => Change::Tree { watch, rel },
-                Kind::Path | Kind::Inode => Change::Path { watch, rel },
+            changes.push(if tree {
+                Change::Tree { watch, rel }
+            } else {
+                Change::Path { watch, rel }
             });
         }
         if let Some(why) = &left.unreadable {
@@ -196,11 +201,22 @@ impl Engine {
                     .map(|&watch| Change::Everything { watch }),
             );
         }
-        if left.records.len() > unknown {
+        let searches = left
+            .records
+            .iter()
+            .filter(|r| r.kind == Kind::Inode)
+            .count();
+        if left.records.len() > unknown + searches {
             tracing::info!(
                 "{} change(s) the last inosyncd saw and had not synced are sent again \
                  (listed, --ignore-times)",
-                left.records.len() - unknown
+                left.records.len() - unknown - searches
+            );
+        }
+        if searches > 0 {
+            tracing::info!(
+                "{searches} search(es) for the other names of files written through one, \
+                 left unfinished by the last inosyncd, are done again"
             );
         }
         if !sweeps_all {
@@ -227,7 +243,12 @@ impl Engine {
 fn parse_inode(text: &[u8]) -> Option<(u64, u64)> {
     let text = std::str::from_utf8(text).ok()?;
     let (dev, ino) = text.split_once(':')?;
-    Some((dev.parse().ok()?, ino.parse().ok()?))
+    let number = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    Some((number(dev)?, number(ino)?))
 }
 
 #[cfg(test)]
@@ -243,8 +264,10 @@ mod tests {
             b"a:b",
             b"1:2:3",
             b"-1:2",
+            b"+1:2",
             b"\xff:1",
             b"1: 2",
+            b"1:",
         ] {
             assert_eq!(parse_inode(bad), None, "{}", String::from_utf8_lossy(bad));
         }

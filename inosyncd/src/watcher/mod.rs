@@ -460,6 +460,14 @@ impl Watcher {
             fan.poll_links(out);
             fan.place_gone_names(reading, out);
         }
+        // A search whose walks are done is concluded only after the queue
+        // is read: a rename made meanwhile has it done again.
+        if reading
+            && self.names.ending()
+            && let Err(e) = self.read_queued(out)
+        {
+            tracing::warn!("cannot read the event queue: {e}");
+        }
         self.names.poll(out);
     }
 

@@ -34,6 +34,10 @@ struct Search {
     found: Vec<(u32, Vec<u8>)>,
     /// A rename was seen while it ran: it is done again.
     again: bool,
+    /// It is such a search done again, for nothing written since: a rename
+    /// while it runs does not make it go once more (a tree where renames
+    /// never stop would keep it going for ever, and `wait` with it).
+    redo: bool,
 }
 
 /// The trees, and the searches for other names in them.
@@ -47,6 +51,10 @@ pub struct NameSearch {
     queued: HashSet<Inode>,
     /// One of them lies on a filesystem mounted inside a tree.
     queued_everywhere: bool,
+    /// Files of a search to do again (a rename while it ran).
+    again: HashSet<Inode>,
+    /// The walker's thread was found ended (said once).
+    walker_gone: bool,
 }
 
 impl NameSearch {
@@ -100,20 +108,34 @@ impl NameSearch {
     /// A rename was seen in a tree: a search under way may have missed a
     /// name it carried, and is done again once it ends.
     pub fn renamed(&mut self) {
-        if let Some(search) = self.running.as_mut() {
+        if let Some(search) = self.running.as_mut().filter(|s| !s.redo) {
             search.again = true;
         }
     }
 
     /// Whether a search runs or waits to.
     pub fn busy(&self) -> bool {
-        self.running.is_some() || !self.queued.is_empty()
+        self.running.is_some() || !self.queued.is_empty() || !self.again.is_empty()
+    }
+
+    /// Whether the running search has all its walks: the caller reads the
+    /// event queue before it is concluded (a rename made while the walks ran
+    /// and not yet read would otherwise go unseen by it).
+    pub fn ending(&mut self) -> bool {
+        self.take_walks();
+        self.running.as_ref().is_some_and(|s| s.walks.is_empty())
     }
 
     /// Takes in the walks done; once a search has all its walks, each name
     /// found that is still the file becomes a changed path in `out`, and the
     /// next search starts.
     pub fn poll(&mut self, out: &mut Vec<Change>) {
+        self.take_walks();
+        self.conclude(out);
+    }
+
+    /// Takes in the walks done.
+    fn take_walks(&mut self) {
         for done in self.walker.done() {
             let Some(search) = self.running.as_mut() else {
                 continue;
@@ -124,26 +146,35 @@ impl NameSearch {
                     .extend(done.found.into_iter().map(|(_, rel)| (done.watch, rel)));
             }
         }
+    }
+
+    /// Once the running search has all its walks: its names become changed
+    /// paths, and the next search starts.
+    fn conclude(&mut self, out: &mut Vec<Change>) {
         if self.running.is_some() && !self.walker.alive() {
             // Its walks cannot come back: the full sync the change made
             // stands for them.
-            tracing::warn!(
-                "the thread that looks for the other names of files written through one \
-                 has ended; their full sync stands instead"
-            );
+            if !self.walker_gone {
+                tracing::warn!(
+                    "the thread that looks for the other names of files written through one \
+                     has ended; their full sync stands instead"
+                );
+                self.walker_gone = true;
+            }
             self.running = None;
             self.queued.clear();
+            self.again.clear();
             return;
         }
         if self.running.as_ref().is_some_and(|s| s.walks.is_empty()) {
             if let Some(search) = self.running.take() {
                 if search.again {
-                    self.queued.extend(search.wanted.iter().copied());
+                    self.again.extend(search.wanted.iter().copied());
                     self.queued_everywhere |= search.everywhere;
                 }
                 self.report(search, out);
             }
-            if !self.queued.is_empty() {
+            if !self.queued.is_empty() || !self.again.is_empty() {
                 self.start();
             }
         }
@@ -174,7 +205,10 @@ impl NameSearch {
     /// inside a tree). Trees whose root cannot be looked at are left out
     /// (their full sync stands).
     fn start(&mut self) {
-        let wanted = Arc::new(std::mem::take(&mut self.queued));
+        let redo = self.queued.is_empty();
+        let mut wanted = std::mem::take(&mut self.queued);
+        wanted.extend(self.again.drain());
+        let wanted = Arc::new(wanted);
         let everywhere = std::mem::take(&mut self.queued_everywhere);
         let devs: HashSet<u64> = wanted.iter().map(|(dev, _)| *dev).collect();
         let mut search = Search {
@@ -183,6 +217,7 @@ impl NameSearch {
             walks: HashSet::new(),
             found: Vec::new(),
             again: false,
+            redo,
         };
         for (watch, (root, excludes)) in &self.roots {
             let on_dev = std::fs::metadata(root).is_ok_and(|m| devs.contains(&m.dev()));

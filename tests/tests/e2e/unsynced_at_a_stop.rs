@@ -227,3 +227,53 @@ fn a_search_left_by_a_kill_finds_the_other_name_when_the_written_one_is_gone() {
     );
     assert!(!fx.dst.join("a").exists(), "{}", restarted.log());
 }
+
+/// The whole way of a search left by a kill: a file with another name
+/// rewritten (same size, mtime kept) while its change waits (`delay`); the
+/// daemon records its search for the other names (under inotify, which has
+/// no index of them: an `I` record with the file's filesystem and inode),
+/// is killed, and the name written through is removed before the restart,
+/// which still brings the other name its new content.
+#[test]
+fn a_search_recorded_before_a_kill_is_done_again_after_it() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("a")).unwrap();
+    fs::write(fx.src.join("a/f"), "AAAAAAAAAA").unwrap();
+    fs::hard_link(fx.src.join("a/f"), fx.src.join("kept")).unwrap();
+    let mut daemon = fx.start_toml(&fx.config("delay = 60"));
+    daemon.wait_idle();
+    let inotify = daemon.status()["watches"][0]["backend"] == "inotify";
+    rewrite_keeping_mtime(&fx.src.join("a/f"), "BBBBBBBBBB");
+    wait_pending(&daemon, 1);
+    if inotify {
+        let meta = fs::metadata(fx.src.join("a/f")).unwrap();
+        let root = fs::canonicalize(&fx.src).unwrap();
+        let inode = format!("{}:{}", meta.dev(), meta.ino());
+        let record = [
+            b"I",
+            root.as_os_str().as_bytes(),
+            b"\0",
+            inode.as_bytes(),
+            b"\0",
+        ]
+        .concat();
+        let mut journal = fx.state_file().into_os_string();
+        journal.push(".pending");
+        let recorded = poll_until(Duration::from_secs(10), || {
+            fs::read(&journal).is_ok_and(|bytes| bytes.windows(record.len()).any(|w| w == record))
+        });
+        assert!(recorded, "no search recorded\n{}", daemon.log());
+    }
+    daemon.kill();
+    fs::remove_dir_all(fx.src.join("a")).unwrap();
+    let restarted = fx.restart_toml(&fx.config("delay = 0"));
+    restarted.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("kept")).unwrap(),
+        "BBBBBBBBBB",
+        "{}",
+        restarted.log()
+    );
+}
