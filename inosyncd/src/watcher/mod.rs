@@ -112,7 +112,8 @@ pub struct Watcher {
     /// The mount table, when it can be read.
     mounts: Option<mounts::MountTable>,
     /// Other names of files written through one, looked for where no index
-    /// knows them (inotify trees).
+    /// knows them (inotify trees; settled writes and journal records on
+    /// either backend).
     names: name_search::NameSearch,
 }
 
@@ -430,10 +431,10 @@ impl Watcher {
         matches!(&self.fanotify, Some(Ok(fan)) if fan.has_deferred()) || self.names.busy()
     }
 
-    /// `rel` of `watch`, a file that may have other names, changed: where no
-    /// index knows them, they are looked for in the background and reported
-    /// as changed paths (see `name_search.rs`).
-    /// The file looked for (filesystem, inode), if any.
+    /// `rel` of `watch`, a file that may have other names, was written: they
+    /// are looked for in the background and reported as changed paths (see
+    /// `name_search.rs`). Returns the file looked for (filesystem, inode),
+    /// if any, for the journal.
     pub fn look_for_other_names(&mut self, watch: u32, rel: &[u8]) -> Option<(u64, u64)> {
         self.names.look_for_other_names(watch, rel)
     }
