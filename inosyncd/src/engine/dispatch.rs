@@ -91,6 +91,13 @@ impl Engine {
         job.compare_contents = batch.full && pair.compares_contents();
         job.paths =
             (!batch.full).then(|| crate::listed_paths::for_rsync(&watch.spec.path, batch.paths));
+        // What the watch's excludes match now is never sent nor deleted,
+        // also when it was pending before a reload excluded it, or taken up
+        // from the journal: a listed path passes rsync's directory rule (its
+        // directories are sent as implied ones; found by a black-box attack).
+        if let Some(paths) = &mut job.paths {
+            paths.retain(|path| !excluded_now(&watch.excludes, path));
+        }
         // What lies below a source directory named like rsync's partial
         // directory is never mirrored (README "A mirror never shows a
         // truncated file"), listed or not.
@@ -125,11 +132,15 @@ impl Engine {
         job.moves = batch.moves;
         job.trees = batch.trees;
         job.sweep = batch.sweep;
-        job.trees
-            .retain(|tree| tree.len() <= crate::listed_paths::MAX_RSYNC_PATH);
+        job.trees.retain(|tree| {
+            tree.len() <= crate::listed_paths::MAX_RSYNC_PATH
+                && !excluded_now(&watch.excludes, tree)
+        });
         job.made = batch.made;
-        job.made
-            .retain(|tree| tree.len() <= crate::listed_paths::MAX_RSYNC_PATH);
+        job.made.retain(|tree| {
+            tree.len() <= crate::listed_paths::MAX_RSYNC_PATH
+                && !excluded_now(&watch.excludes, tree)
+        });
         if !job.made.is_empty() {
             job.unsettled = self
                 .settling
@@ -355,4 +366,14 @@ impl Engine {
             }
         }
     }
+}
+
+/// Whether `rel` of the tree at `root` is excluded by `excludes` now through
+/// an excluded directory above it, or by a pattern for any kind of entry. A
+/// name that a directory-only pattern matches stays listed: rsync's own rule
+/// keeps such a directory from being sent, and deletes a file the target
+/// holds under that name (`excludes::a_file_replaced_by_an_excluded_directory_leaves_the_mirror`);
+/// what a listed path's directories hold is what its rule does not stop.
+fn excluded_now(excludes: &crate::exclude::ExcludeSet, rel: &[u8]) -> bool {
+    excludes.is_excluded(rel, false)
 }

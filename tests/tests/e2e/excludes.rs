@@ -3,7 +3,9 @@
 
 use std::fs;
 
-use inosync_tests::{Fixture, assert_trees_equal};
+use std::time::Duration;
+
+use inosync_tests::{Fixture, assert_trees_equal, poll_until};
 
 #[test]
 fn global_and_per_watch_excludes_neither_transfer_nor_trigger() {
@@ -285,4 +287,38 @@ fn your_rule_file_applies_to_a_list_read_on_stdin_beside_a_newline_name() {
     );
     assert_eq!(fs::read(fx.dst.join("new\nline")).unwrap(), b"odd");
     assert!(fx.dst.join(format!("{long}2499")).exists());
+}
+
+/// Changes pending below a directory when a reload excludes it are not
+/// sent: an exclude means never transferred. Before, the batch listed them
+/// with the new `--exclude` beside them, which does not stop a listed path
+/// (rsync sends a listed path's directories as implied ones), and the
+/// excluded files were written to the mirror (found by a black-box attack,
+/// 8 of 8 on both backends).
+#[test]
+fn changes_pending_below_a_directory_a_reload_excludes_are_not_sent() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("ex2")).unwrap();
+    fs::write(fx.src.join("ex2/x"), "old").unwrap();
+    let config = |excludes: &str| fx.config(&format!("delay = 3\nexcludes = [{excludes}]"));
+    let daemon = fx.start_toml(&config("\"/nothing/\""));
+    daemon.wait_idle();
+    fs::write(fx.src.join("ex2/x"), "new").unwrap();
+    fs::write(fx.src.join("ex2/y"), "new file").unwrap();
+    fs::write(fx.src.join("kept"), "sent").unwrap();
+    let pending = poll_until(Duration::from_secs(10), || {
+        daemon.status()["watches"][0]["pending"].as_u64() >= Some(3)
+    });
+    assert!(pending, "{}", daemon.status());
+    fs::write(fx.path("inosync.toml"), config("\"/ex2/\"")).unwrap();
+    daemon.ctl_ok(&["reload"]);
+    daemon.wait_idle();
+    assert_eq!(fs::read_to_string(fx.dst.join("kept")).unwrap(), "sent");
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("ex2/x")).unwrap(),
+        "old",
+        "an excluded file was sent\n{}",
+        daemon.log()
+    );
+    assert!(!fx.dst.join("ex2/y").exists(), "{}", daemon.log());
 }
