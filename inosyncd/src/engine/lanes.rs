@@ -15,6 +15,7 @@ use std::path::Path;
 use tokio::time::Instant;
 
 use super::Engine;
+use super::pair::Cpus;
 
 /// A batch sending more file data than this is large: it may hold a link for a
 /// while. 8 MiB takes under a second on a 100 Mbit/s link.
@@ -130,7 +131,7 @@ pub(super) struct Sizes {
 }
 
 /// The CPUs this daemon may use (read once).
-fn cpus() -> usize {
+pub(super) fn cpus() -> usize {
     static CPUS: OnceLock<usize> = OnceLock::new();
     *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
@@ -208,6 +209,16 @@ impl Engine {
             );
             self.large_runs.ended(pair_id);
             self.running_large = self.running_large.saturating_sub(processes);
+        }
+    }
+
+    /// Whether the rsync processes running keep every CPU busy: a burst's next
+    /// batch then waits for the writes to pause (see `Pair::burst_due`).
+    pub(super) fn cpus(&self) -> Cpus {
+        if self.running >= cpus() {
+            Cpus::Busy
+        } else {
+            Cpus::Free
         }
     }
 

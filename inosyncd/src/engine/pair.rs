@@ -25,6 +25,17 @@ pub const BURST_MAX_WAIT: Duration = Duration::from_secs(1);
 /// it to pause (see `Pair::burst_due`).
 pub const MADE_MAX_WAIT: Duration = Duration::from_millis(100);
 
+/// Whether other runs keep every CPU busy when a batch may start: a burst's
+/// next batch chases the writes only while they do not (see
+/// `Pair::burst_due`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cpus {
+    /// Fewer rsync processes run than there are CPUs.
+    Free,
+    /// As many rsync processes run as there are CPUs, or more.
+    Busy,
+}
+
 /// One destination of one watch. Its state changes only through its methods
 /// (recording changes, starting and finishing a batch, a verify's result);
 /// `status.rs`, metrics, dispatch and verify read it through getters (README

@@ -9,21 +9,23 @@ use tokio::time::Instant;
 
 use super::Engine;
 use super::lanes::{Lane, Sizes};
-use super::pair::Pair;
+use super::pair::{Cpus, Pair};
 use super::watches::Watch;
 
 /// Which pending batches are due by `now`, oldest first, and the next moment
-/// one falls due after it: from the pairs and their delays alone, so the rule
-/// is one function (a batch already due waits for a slot; the end of a run
-/// wakes the engine for it).
+/// one falls due after it: from the pairs, their delays and how busy the CPUs
+/// are alone, so the rule is one function (a batch already due waits for a
+/// slot; the end of a run wakes the engine for it, and is also when the CPUs
+/// become free).
 pub(super) fn due<'a, K: Ord + Copy>(
     pairs: impl Iterator<Item = (K, &'a Pair, Duration)>,
     now: Instant,
+    cpus: Cpus,
 ) -> (Vec<(Instant, K)>, Option<Instant>) {
     let mut due_now = Vec::new();
     let mut next = None;
     for (key, pair, delay) in pairs {
-        match pair.due_at(delay) {
+        match pair.due_at(delay, cpus) {
             Some(at) if at <= now => due_now.push((at, key)),
             Some(at) => next = Some(next.map_or(at, |n: Instant| n.min(at))),
             None => {}
@@ -192,7 +194,7 @@ impl Engine {
     /// room: a large batch waiting for a slot holds back no small one behind it.
     pub(super) fn start_due_batches(&mut self) {
         self.release_stalled_large_runs();
-        let (due_now, _) = due(self.scheduled_pairs(), Instant::now());
+        let (due_now, _) = due(self.scheduled_pairs(), Instant::now(), self.cpus());
         if due_now.is_empty() || !self.has_room(Lane::Small) {
             return;
         }
@@ -221,7 +223,7 @@ impl Engine {
     /// end of a run wakes the engine for it.
     pub(super) fn next_wakeup(&self) -> Instant {
         let mut wake = self.next_source_check;
-        if let (_, Some(next)) = due(self.scheduled_pairs(), Instant::now()) {
+        if let (_, Some(next)) = due(self.scheduled_pairs(), Instant::now(), self.cpus()) {
             wake = wake.min(next);
         }
         for waiter in &self.waiters {
@@ -299,10 +301,10 @@ mod tests {
         a.record(b"y", t0 + Duration::from_secs(1));
         let delay = Duration::from_secs(5);
         let pairs = [(0, &a, delay), (1, &b, delay), (2, &idle, delay)];
-        let (now, next) = due(pairs.into_iter(), t0 + Duration::from_secs(3));
+        let (now, next) = due(pairs.into_iter(), t0 + Duration::from_secs(3), Cpus::Busy);
         assert!(now.is_empty());
         assert_eq!(next, Some(t0 + Duration::from_secs(5)));
-        let (now, next) = due(pairs.into_iter(), t0 + Duration::from_secs(6));
+        let (now, next) = due(pairs.into_iter(), t0 + Duration::from_secs(6), Cpus::Busy);
         assert_eq!(
             now.iter().map(|(_, k)| *k).collect::<Vec<_>>(),
             [1, 0],

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::{BURST_MAX_WAIT, BURST_QUIET, MADE_MAX_WAIT, Pair};
+use super::{BURST_MAX_WAIT, BURST_QUIET, Cpus, MADE_MAX_WAIT, Pair};
 use crate::engine::held::HeldPaths;
 use crate::engine::on_the_way::OnTheWay;
 use crate::engine::verify::LastVerify;
@@ -148,8 +148,9 @@ impl Pair {
     }
 
     /// When the pending batch may start: `delay` after its first change, not
-    /// before a retry backoff ends, never while one runs.
-    pub fn due_at(&self, delay: Duration) -> Option<Instant> {
+    /// before a retry backoff ends, never while one runs; `cpus` says whether
+    /// other runs keep every CPU busy (see `burst_due`).
+    pub fn due_at(&self, delay: Duration, cpus: Cpus) -> Option<Instant> {
         if self.running.is_some() || !self.has_pending() || self.empty_hold {
             return None;
         }
@@ -157,7 +158,7 @@ impl Pair {
             let due = if self.urgent {
                 first
             } else {
-                (first + delay).max(self.burst_due(first))
+                (first + delay).max(self.burst_due(first, cpus))
             };
             match self.retry_at {
                 Some(retry) => due.max(retry),
@@ -171,19 +172,22 @@ impl Pair {
     }
 
     /// When a batch whose first change came while the last run ran may start:
-    /// changes are still pouring in (a burst), so it waits for them to pause
-    /// for [`BURST_QUIET`], but no longer than twice the last run took (at
-    /// most [`BURST_MAX_WAIT`]). A burst then goes out in a few large runs
-    /// instead of many small ones chasing it, which on a busy machine take
-    /// the CPU from the writer; a change after a quiet moment goes at once.
+    /// changes are still pouring in (a burst). While other runs keep every
+    /// CPU busy (many targets), it waits for them to pause for
+    /// [`BURST_QUIET`], but no longer than twice the last run took (at most
+    /// [`BURST_MAX_WAIT`]): a burst then goes out in a few large runs instead
+    /// of many small ones chasing it, which take the CPU from the writer. A
+    /// run with CPUs free goes at once: it keeps up with the writer, and what
+    /// is left when the writes stop is one run's worth, not the burst's
+    /// second half. A change after a quiet moment goes at once.
     ///
     /// A batch with a directory just made waits the same way, at most
     /// [`MADE_MAX_WAIT`]: what is put in it (`cp -r`, an unpacked archive)
     /// comes microseconds later, and goes with it in one walk of the tree
     /// rather than chased by runs that each find a part.
-    fn burst_due(&self, first: Instant) -> Instant {
+    fn burst_due(&self, first: Instant, cpus: Cpus) -> Instant {
         let burst = match (self.last_run, self.last_change) {
-            (Some((ended, took)), Some(last)) if first < ended => {
+            (Some((ended, took)), Some(last)) if first < ended && cpus == Cpus::Busy => {
                 (last + BURST_QUIET).min(first + (took * 2).min(BURST_MAX_WAIT))
             }
             _ => first,
