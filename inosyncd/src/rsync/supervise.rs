@@ -193,7 +193,11 @@ async fn watch_child(
     let status = loop {
         tokio::select! {
             status = child.wait() => break status,
-            Ok(()) = &mut stop => {
+            // A stop asked for, or its sender dropped unsent: the run's pair
+            // is gone (its watch removed with `--discard`), and nobody takes
+            // what it would send. Either way the receiver has completed and is
+            // never polled again.
+            _ = &mut stop => {
                 interrupted = true;
                 break stop_child(&mut child).await;
             }
@@ -366,5 +370,38 @@ mod tests {
             matches!(&missing.result, RunResult::Failed { cause, .. } if cause.contains("no-such-rsync")),
             "{missing:?}"
         );
+    }
+
+    /// A run whose owner is gone (its watch removed with `--discard` while it
+    /// ran: the stop's sender dropped unsent) is stopped, and its outcome
+    /// comes back. The stop was polled again after it had completed, a
+    /// second later, which panicked the run's task: its slot was never given
+    /// back (found by a black-box attack).
+    #[tokio::test]
+    async fn a_run_whose_owner_is_gone_is_stopped() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().canonicalize().unwrap().join("src");
+        std::fs::create_dir(&source).unwrap();
+        let mirror = tempfile::tempdir().unwrap();
+        let slow = dir.path().canonicalize().unwrap().join("slow-rsync");
+        std::fs::write(&slow, "#!/bin/sh\nsleep 30\n").unwrap();
+        std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let job = Job {
+            rsync: slow,
+            source,
+            destination: format!("{}/", mirror.path().display()),
+            ..Job::default()
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (progress, _) = watch::channel(None);
+        let run = tokio::spawn(start(job, "t".into(), stopped, progress));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(stop);
+        let outcome = tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .expect("the run ended")
+            .expect("the run's task did not panic");
+        assert_eq!(outcome.result, RunResult::Interrupted, "{outcome:?}");
     }
 }

@@ -315,3 +315,20 @@ async fn reset_drops_runtime_speed_and_delay_and_the_config_applies_again() {
     );
     assert_eq!(back.watches[0].speed_source, config.watches[0].speed_source);
 }
+
+/// `remove --discard` of a watch whose rsync runs: the run's slot comes back
+/// when it ends (found by a black-box attack: each such removal kept a slot
+/// for good, so after four no full sync ever started and `wait` never
+/// answered idle).
+#[tokio::test(start_paused = true)]
+async fn a_watch_discarded_while_its_rsync_runs_gives_its_slot_back() {
+    let h = Harness::start(Spec::default()).await;
+    h.change(0, "a").await;
+    assert_eq!(h.status().await.running, 1);
+    let mut answer = h.remove_call(true, secs(600)).await;
+    assert_eq!(answered(&mut answer), Ok(Ok(true)));
+    h.finish(0, synced()).await;
+    assert_eq!(h.status().await.running, 0, "the run's slot was kept");
+    let mut idle = h.wait_call(secs(60)).await;
+    assert_eq!(answered(&mut idle), Ok(Ok(true)));
+}
