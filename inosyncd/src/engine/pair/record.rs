@@ -60,10 +60,11 @@ impl Pair {
     }
 
     /// A move recorded while a full sync is pending: its two places go
-    /// listed before the full sync, the new one compared as a tree (not
-    /// renamed: the full sync after it transfers anyway). Kept so that a
-    /// full sync that deletes nothing (`delete = "running"`) still leaves no
-    /// old name, and a tree moved in with the same sizes and mtimes arrives.
+    /// listed before the full sync, both compared as trees (not renamed: the
+    /// full sync after it transfers anyway). Kept so that a full sync that
+    /// deletes nothing (`delete = "running"`) still leaves no old name, nor
+    /// the old tree's files below the old name made again (`mv x y; mkdir
+    /// x`), and a tree moved in with the same sizes and mtimes arrives.
     fn record_move_beside_full(&mut self, m: &Move) {
         if !self.keeps_paths_beside_full() || self.pending.len() >= MAX_PENDING_PATHS {
             return;
@@ -71,6 +72,7 @@ impl Pair {
         for path in [&m.from, &m.to].into_iter().chain(&m.fallback) {
             self.pending.insert(path.clone());
         }
+        self.trees.insert(m.from.clone());
         self.trees.insert(m.to.clone());
     }
 
@@ -144,7 +146,10 @@ impl Pair {
         fallback.push(from.to_vec());
         // A batch in flight may or may not have brought paths below `from` to the
         // target before the rename there: send them again under their new name. A
-        // full sync in flight leaves the target's state unknown: transfer.
+        // full sync in flight leaves the target's state unknown: transfer, and
+        // compare both places whole. The old name may be made again (`mv x y;
+        // mkdir x`): listed alone, the target's old files below it would stay
+        // (found by a black-box attack; gone, it is deleted either way).
         if let Some(running) = &self.running {
             if running.full {
                 tracing::debug!(
@@ -153,6 +158,7 @@ impl Pair {
                     String::from_utf8_lossy(to)
                 );
                 self.pending.extend(fallback);
+                self.trees.insert(from.to_vec());
                 self.trees.insert(to.to_vec());
                 return;
             }

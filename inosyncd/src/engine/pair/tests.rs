@@ -505,3 +505,30 @@ fn a_burst_is_chased_only_while_the_cpus_are_free() {
         "the delay still holds"
     );
 }
+
+/// A directory moved while a full sync runs or waits, its old name then made
+/// again (`mv x y; mkdir x`): the old name is compared as a whole tree, so
+/// what the target still holds below it goes, even when full syncs delete
+/// nothing (`delete = "running"`). Listed alone, a directory's own entry
+/// was sent and the old tree's files stayed (found by a black-box attack).
+#[test]
+fn a_move_beside_a_full_sync_compares_its_old_name_whole() {
+    let now = Instant::now();
+    // While one runs.
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record_full(now, false, FullReason::Interval);
+    assert!(pair.start(run(), || false, now).full);
+    pair.record_move(b"x", b"y", Vec::new(), now);
+    pair.finish(&ok(), now);
+    let batch = pair.start(run(), || false, now);
+    assert!(!batch.full);
+    assert!(batch.trees.contains(&b"x".to_vec()), "{:?}", batch.trees);
+    assert!(batch.trees.contains(&b"y".to_vec()), "{:?}", batch.trees);
+    // While one waits: listed before it.
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record_full(now, false, FullReason::Interval);
+    pair.record_move(b"x", b"y", Vec::new(), now);
+    let batch = pair.start(run(), || false, now);
+    assert!(!batch.full, "the listed paths go first");
+    assert!(batch.trees.contains(&b"x".to_vec()), "{:?}", batch.trees);
+}
