@@ -15,7 +15,7 @@ pub enum ConvertError {
         /// The file.
         file: String,
         /// Why.
-        error: std::io::Error,
+        error: super::user_file::UserFileError,
     },
     /// An inosync `.py` config that does not read.
     #[error(transparent)]
@@ -31,9 +31,11 @@ pub enum ConvertError {
 /// Watch paths missing on this machine are warnings, not errors: converting is
 /// often done before the move, on another host.
 pub fn convert_file(file: &Path) -> Result<(String, Vec<String>), ConvertError> {
-    let bytes = std::fs::read(file).map_err(|error| ConvertError::Read {
-        file: file.display().to_string(),
-        error,
+    let bytes = super::user_file::read(file, super::MAX_CONFIG_BYTES).map_err(|error| {
+        ConvertError::Read {
+            file: file.display().to_string(),
+            error,
+        }
     })?;
     let text = String::from_utf8_lossy(&bytes);
     let extension = file.extension().and_then(|e| e.to_str()).unwrap_or("");

@@ -3,9 +3,9 @@
 //! list shared with other tools (or an lsyncd `excludeFrom`) needs no copying.
 //! Read at start, `--check` and every reload.
 
-use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+
+use super::user_file::UserFileError;
 
 /// The largest exclude file read (a million short patterns).
 pub const MAX_BYTES: u64 = 16 << 20;
@@ -69,34 +69,19 @@ pub fn read(file: &str) -> Result<Vec<String>, ExcludeFileError> {
     if !Path::new(file).is_absolute() {
         return Err(ExcludeFileError::NotAbsolute(file.to_string()));
     }
-    let unreadable = |error| ExcludeFileError::Unreadable {
-        file: file.to_string(),
-        error,
-    };
-    // Opened without blocking (a fifo would wait for a writer) and looked at
-    // before reading: only a regular file of sensible size is read.
-    let handle = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(file)
-        .map_err(unreadable)?;
-    let meta = handle.metadata().map_err(unreadable)?;
-    if !meta.is_file() {
-        return Err(ExcludeFileError::NotAFile {
+    let bytes = super::user_file::read(Path::new(file), MAX_BYTES).map_err(|e| match e {
+        UserFileError::Io(error) => ExcludeFileError::Unreadable {
             file: file.to_string(),
-        });
-    }
-    if meta.len() > MAX_BYTES {
-        return Err(ExcludeFileError::TooLarge {
+            error,
+        },
+        UserFileError::NotAFile => ExcludeFileError::NotAFile {
             file: file.to_string(),
-            size: meta.len(),
-        });
-    }
-    let mut bytes = Vec::new();
-    handle
-        .take(MAX_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
+        },
+        UserFileError::TooLarge { size, .. } => ExcludeFileError::TooLarge {
+            file: file.to_string(),
+            size,
+        },
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| ExcludeFileError::NotUtf8 {
         file: file.to_string(),
         valid_up_to: e.utf8_error().valid_up_to(),

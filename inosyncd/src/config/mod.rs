@@ -13,6 +13,7 @@ pub mod places;
 mod py_format;
 mod rsync_args;
 mod toml_format;
+mod user_file;
 
 use std::path::{Path, PathBuf};
 
@@ -190,11 +191,16 @@ impl Default for Config {
     }
 }
 
+/// The largest config file read: far more than thousands of watches need.
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
 impl Config {
     /// Reads a config file; `*.py` is the inosync format, anything else TOML.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read(path).map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+        let text = user_file::read(path, MAX_CONFIG_BYTES).map_err(|e| {
+            let not_found = matches!(&e, user_file::UserFileError::Io(io)
+                if io.kind() == std::io::ErrorKind::NotFound);
+            let hint = if not_found {
                 " (no config needed to try it: `inosyncd SOURCE TARGET` mirrors one tree; \
                  see `inosyncd --help`)"
             } else {
@@ -311,5 +317,41 @@ impl Config {
             })?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod load_tests {
+    use super::*;
+
+    /// A config that is a fifo (a reload then hung the whole daemon until
+    /// someone wrote into it) or far too large (one symlinked to `/dev/zero`
+    /// filled the host's memory): refused at once, saying why. Found by a
+    /// black-box attack.
+    #[test]
+    fn a_config_that_is_no_regular_file_or_too_large_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("inosync.toml");
+        let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid, NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(Config::load(&path).map(|_| ()).map_err(|e| e.to_string()));
+        });
+        let answer = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("reading a fifo as the config hung");
+        let error = answer.expect_err("a fifo was read as a config");
+        assert!(error.contains("not a regular file"), "{error}");
+        let big = dir.path().join("big.toml");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_CONFIG_BYTES + 1)
+            .unwrap();
+        let error = Config::load(&big).unwrap_err().to_string();
+        assert!(error.contains("at most"), "{error}");
+        assert!(error.contains("big.toml"), "{error}");
     }
 }
