@@ -16,6 +16,9 @@ pub enum LayoutError {
         .0.display()
     )]
     WholeSystem(PathBuf),
+    /// A watch of a kernel filesystem (`/proc`, `/sys`), with why.
+    #[error("{0}; it cannot be mirrored, so it is not watched")]
+    KernelTree(String),
     /// Two watched trees overlap.
     #[error("watch {} {} watch {}", .path.display(), watches(*.relation), .other.display())]
     Watches {

@@ -176,6 +176,9 @@ impl Layout {
         if new.watch.source.parent().is_none() {
             return Err(LayoutError::WholeSystem(new.watch.source.clone()));
         }
+        if let Some(reason) = unmakeable::why_unwatchable(&new.watch.source) {
+            return Err(LayoutError::KernelTree(reason));
+        }
         // Two watches of one tree first: the plainest thing to name.
         if let Some((relation, owner)) = self.overlapping(&new.source, |o| o.destination.is_none())
         {

@@ -155,3 +155,24 @@ fn ten_thousand_watches_are_checked_without_comparing_every_pair() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+/// A watch of a kernel tree (`add /proc`): its files are made up as they are
+/// read and no event says when they change, so the mirror could never be
+/// equal; before, one was accepted and rsync copied `/proc` into the mirror
+/// (found by a black-box attack).
+#[test]
+fn a_watch_of_a_kernel_tree_is_refused_naming_it() {
+    for source in ["/proc", "/proc/self", "/sys", "/sys/kernel"] {
+        let e = alone(&watch(source, &["/tmp/inosync-never-made"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(source), "{source}: {e}");
+        assert!(e.contains("kernel"), "{source}: {e}");
+    }
+    if std::path::Path::new("/sys/fs/cgroup").is_dir() {
+        let e = alone(&watch("/sys/fs/cgroup", &["/tmp/inosync-never-made"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("kernel"), "{e}");
+    }
+}

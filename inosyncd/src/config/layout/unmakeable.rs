@@ -1,6 +1,7 @@
 //! A local destination rsync can never create: one of its components is a
 //! file (a regular file, a device, a socket), or it lies on a kernel
-//! filesystem (`/proc`, `/sys`) where no directory can be made. Without this
+//! filesystem (`/proc`, `/sys`) where no directory can be made; and a watch
+//! of such a filesystem, which can never be mirrored. Without this
 //! check such a target is accepted, retried forever with `mkdir ... failed`,
 //! and holds up every stop; with it, start, `--check`, `add` and `reload` name
 //! the path and the reason. Remote targets are not looked at: one that is down
@@ -85,6 +86,38 @@ pub fn why_unmakeable(destination: &Path) -> Option<String> {
             format!(
                 "{} is on {name}, where no directory can be made",
                 deepest_existing.display()
+            )
+        })
+}
+
+/// Why the tree `source` can never be watched and mirrored, or `None`: a
+/// kernel filesystem's files are made up as they are read, no event says
+/// when they change, and some never end (a mirror of `/proc` is never
+/// equal to it, and rsync reads it for ever).
+pub fn why_unwatchable(source: &Path) -> Option<String> {
+    if let Some(tree) = KERNEL_TREES
+        .iter()
+        .find(|tree| source.starts_with(Path::new(tree)))
+    {
+        let place = if source == Path::new(tree) {
+            format!("{tree} is the kernel's")
+        } else {
+            format!("{} is below {tree}, the kernel's", source.display())
+        };
+        return Some(format!(
+            "{place}: its files are made up as they are read, and no event says when \
+             they change"
+        ));
+    }
+    let kind = filesystem_type(source)?;
+    KERNEL_FILESYSTEMS
+        .iter()
+        .find(|(magic, _)| *magic == kind)
+        .map(|(_, name)| {
+            format!(
+                "{} is on {name}, the kernel's: its files are made up as they are read, \
+                 and no event says when they change",
+                source.display()
             )
         })
 }
