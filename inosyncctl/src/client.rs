@@ -51,6 +51,9 @@ const SHORT_CALL: Duration = Duration::from_secs(10);
 /// Calls that set up watches (add, reload) walk a tree first: a big one takes time.
 const LONG_SETUP: Duration = Duration::from_secs(600);
 
+/// The shortest time `verify` is given to answer (see [`Connection::verify`]).
+const MIN_VERIFY: Duration = Duration::from_secs(1);
+
 fn context_for(duration: Duration) -> context::Context {
     let mut ctx = context::current();
     ctx.deadline = Instant::now() + duration;
@@ -270,7 +273,10 @@ impl Connection {
         checksum: bool,
         timeout: Duration,
     ) -> Result<inosync_proto::VerifyReport, CallError> {
-        let ctx = context_for(timeout);
+        // The daemon answers a moment before the deadline with what it has
+        // compared by then: a timeout shorter than that moment (`--timeout 0`)
+        // could never be answered, and would read as a hung daemon.
+        let ctx = context_for(timeout.max(MIN_VERIFY));
         Ok(self.client.verify(ctx, path, repair, checksum).await??)
     }
 }

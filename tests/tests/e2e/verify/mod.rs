@@ -26,6 +26,11 @@ fn verify_lists_drift_and_repair_fixes_it() {
     daemon.wait_idle();
     let out = daemon.ctl_ok(&["verify"]);
     assert!(out.contains("equal"), "{out}");
+    // A timeout too short to answer in is given the moment the daemon needs
+    // (it said "did not answer in time: it is stopped, hung or overloaded",
+    // exit 3; found by a black-box attack).
+    let out = daemon.ctl_ok(&["verify", "--timeout", "0"]);
+    assert!(out.contains("equal"), "{out}");
     tampered(&fx);
     let out = daemon.ctl(&["verify"]);
     assert_eq!(out.status.code(), Some(4));
