@@ -165,6 +165,15 @@ impl Engine {
             problem: Box::new(problem),
         };
         let spec = spec_from_request(&request).map_err(cannot_add)?;
+        if let Some(watch) = self
+            .watches
+            .values()
+            .find(|w| w.spec.path == spec.path && w.removing.is_some())
+        {
+            return Err(cannot_add(Refusal::StillRemoving(
+                watch.spec.path.display().to_string(),
+            )));
+        }
         if spec.effective_targets(&self.config).is_empty() {
             return Err(Refusal::NoTarget {
                 path: request.path.clone(),

@@ -51,6 +51,13 @@ pub enum Refusal {
         /// Why.
         problem: Box<Refusal>,
     },
+    /// `add` of a watch whose removal waits for its last changes.
+    #[error(
+        "{0} is still being removed: its last changes are not synced yet (`inosyncctl \
+         status` shows it as removing); add it again once it is gone, or drop them with \
+         `inosyncctl remove --discard {0}` first"
+    )]
+    StillRemoving(String),
     /// `add` without `--target` where there are no default targets.
     #[error(
         "cannot add {path}: no --target given and {}: say where it goes, \

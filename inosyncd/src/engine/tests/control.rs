@@ -123,3 +123,29 @@ async fn a_reload_that_makes_full_syncs_delete_gives_a_full_sync() {
     assert_eq!(paths(&h.job(0)), None, "not a full sync");
     assert!(!h.job(0).keep_deleted, "the full sync deletes nothing");
 }
+
+/// `add` of a watch still being removed (its last changes not synced yet)
+/// says so and what to do (it said "watch X is the same directory as watch
+/// X"; found by a black-box attack).
+#[tokio::test(start_paused = true)]
+async fn adding_a_watch_still_being_removed_says_so() {
+    let h = Harness::start(Spec::default()).await;
+    h.change(0, "a").await;
+    let root = h.root(0);
+    let (reply, _answer) = tokio::sync::oneshot::channel();
+    h.commands
+        .send(Command::Remove {
+            path: root.display().to_string(),
+            discard: false,
+            deadline: tokio::time::Instant::now() + Duration::from_secs(600),
+            reply,
+        })
+        .await
+        .expect("engine alive");
+    h.settle().await;
+    let refused = add(&h, &root, &h.dir.path().join("elsewhere"))
+        .await
+        .expect_err("added twice");
+    assert!(refused.contains("still being removed"), "{refused}");
+    assert!(refused.contains("--discard"), "{refused}");
+}
