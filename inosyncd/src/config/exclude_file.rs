@@ -137,9 +137,7 @@ mod tests {
     fn a_fifo_or_a_device_is_refused_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        super::super::user_file::make_fifo(&fifo);
         for file in [fifo.to_str().unwrap(), "/dev/zero"] {
             let err = read(file).unwrap_err().to_string();
             assert!(err.contains("not a regular file"), "{err}");

@@ -57,6 +57,14 @@ pub fn read(path: &Path, max: u64) -> Result<Vec<u8>, UserFileError> {
     Ok(bytes)
 }
 
+/// Makes a fifo at `path` (tests: a config or exclude file that would block).
+#[cfg(test)]
+pub fn make_fifo(path: &Path) {
+    let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL");
+    // SAFETY: a valid, NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,9 +84,7 @@ mod tests {
             Err(UserFileError::NotAFile)
         ));
         let fifo = dir.path().join("fifo");
-        let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: a valid, NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        make_fifo(&fifo);
         assert!(matches!(read(&fifo, 100), Err(UserFileError::NotAFile)));
         assert!(matches!(
             read(Path::new("/dev/null"), 100),
