@@ -181,7 +181,7 @@ impl Engine {
             pretend,
         } = setup;
         let watcher = Watcher::new(config.events, config.backend)
-            .map_err(|e| anyhow::anyhow!("cannot initialise inotify: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot start watching: {e}"))?;
         let policy =
             Arc::new(Policy::decide(config.sandbox, pretend, ssh_dir.clone())?.owned_by(owner));
         let (done_tx, done_rx) = mpsc::unbounded_channel();

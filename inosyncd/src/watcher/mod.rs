@@ -16,6 +16,8 @@ mod link_walker;
 mod model_test;
 mod mounts;
 mod name_search;
+#[cfg(test)]
+mod no_inotify_tests;
 mod remount;
 
 use std::collections::{HashMap, HashSet};
@@ -121,6 +123,16 @@ impl Watcher {
     /// Creates the inotify instance and the epoll set; fanotify waits for its
     /// first watch.
     pub fn new(events: EventSet, choice: Backend) -> io::Result<Watcher> {
+        Self::with_inotify(events, choice, InotifyWatcher::new(events))
+    }
+
+    /// [`Watcher::new`] with the inotify side given (tests: one without an
+    /// instance, as when the user's instances are used up).
+    fn with_inotify(
+        events: EventSet,
+        choice: Backend,
+        inotify: InotifyWatcher,
+    ) -> io::Result<Watcher> {
         // SAFETY: plain syscall; the descriptor is owned below.
         let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if epoll < 0 {
@@ -134,10 +146,18 @@ impl Watcher {
                 );
             })
             .ok();
+        if let Some(why) = inotify.unavailable() {
+            // Every tree needs it under `backend = "inotify"`; under the other
+            // backends a tree fanotify watches does not.
+            if choice == Backend::Inotify {
+                return Err(io::Error::other(why.to_string()));
+            }
+            tracing::warn!("{why}; only trees fanotify can watch are watched");
+        }
         let watcher = Watcher {
             choice,
             events,
-            inotify: InotifyWatcher::new(events)?,
+            inotify,
             fanotify: None,
             in_use: HashMap::new(),
             // SAFETY: a fresh descriptor nobody else owns.
@@ -148,7 +168,9 @@ impl Watcher {
             mounts,
             names: Default::default(),
         };
-        watcher.poll_also(watcher.inotify.raw_fd())?;
+        if let Some(fd) = watcher.inotify.raw_fd() {
+            watcher.poll_also(fd)?;
+        }
         Ok(watcher)
     }
 

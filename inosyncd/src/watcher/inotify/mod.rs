@@ -39,7 +39,12 @@ struct Root {
 
 /// Owns the inotify instance and the watch table.
 pub struct InotifyWatcher {
-    inotify: Inotify,
+    /// `None` when no instance could be made (`fs.inotify.max_user_instances`
+    /// reached by other programs of the user): trees fanotify watches need
+    /// none, and any other tree is refused saying why.
+    inotify: Option<Inotify>,
+    /// Why there is no instance.
+    unavailable: Option<String>,
     events: EventSet,
     tree: WatchTree,
     roots: HashMap<u32, Root>,
@@ -67,11 +72,33 @@ pub struct InotifyWatcher {
     pub overflows: u64,
 }
 
+/// What a tree that needs inotify is told when there is no instance.
+fn unavailable_because(error: &io::Error) -> String {
+    let hint = match error.raw_os_error() {
+        Some(libc::EMFILE) => {
+            " (the user's inotify instances are used up by other programs: raise \
+             fs.inotify.max_user_instances)"
+        }
+        _ => "",
+    };
+    format!("inotify is unavailable: {error}{hint}")
+}
+
 impl InotifyWatcher {
     /// Creates the inotify instance. `events` are the events that count as changes.
-    pub fn new(events: EventSet) -> io::Result<InotifyWatcher> {
-        Ok(InotifyWatcher {
-            inotify: Inotify::init()?,
+    pub fn new(events: EventSet) -> InotifyWatcher {
+        Self::with_instance(events, Inotify::init())
+    }
+
+    /// [`InotifyWatcher::new`] with the instance given (or why there is none).
+    pub fn with_instance(events: EventSet, instance: io::Result<Inotify>) -> InotifyWatcher {
+        let (inotify, unavailable) = match instance {
+            Ok(instance) => (Some(instance), None),
+            Err(e) => (None, Some(unavailable_because(&e))),
+        };
+        InotifyWatcher {
+            inotify,
+            unavailable,
             events,
             tree: WatchTree::default(),
             roots: HashMap::new(),
@@ -84,12 +111,18 @@ impl InotifyWatcher {
             changed_since: None,
             saw_change: false,
             overflows: 0,
-        })
+        }
     }
 
-    /// The inotify descriptor, for the event loop to wait on.
-    pub fn raw_fd(&self) -> std::os::fd::RawFd {
-        self.inotify.as_raw_fd()
+    /// The inotify descriptor, for the event loop to wait on, if there is an
+    /// instance.
+    pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.inotify.as_ref().map(Inotify::as_raw_fd)
+    }
+
+    /// Why there is no inotify instance, if there is none.
+    pub fn unavailable(&self) -> Option<&str> {
+        self.unavailable.as_deref()
     }
 
     /// `inotify_add_watch(2)`, called directly: the table keeps only the number.
@@ -113,8 +146,13 @@ impl InotifyWatcher {
     fn add_watch_mask(&self, path: &Path, mask: u32) -> io::Result<Wd> {
         let path = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+        let Some(fd) = self.raw_fd() else {
+            return Err(io::Error::other(
+                self.unavailable.clone().unwrap_or_default(),
+            ));
+        };
         // SAFETY: a valid descriptor and a NUL-terminated path that outlives the call.
-        let wd = unsafe { libc::inotify_add_watch(self.raw_fd(), path.as_ptr(), mask) };
+        let wd = unsafe { libc::inotify_add_watch(fd, path.as_ptr(), mask) };
         if wd < 0 {
             Err(io::Error::last_os_error())
         } else {
@@ -124,8 +162,10 @@ impl InotifyWatcher {
 
     /// `inotify_rm_watch(2)`; a watch the kernel already dropped is not an error.
     fn rm_watch(&self, wd: Wd) {
-        // SAFETY: plain syscall on our own descriptor.
-        unsafe { libc::inotify_rm_watch(self.raw_fd(), wd) };
+        if let Some(fd) = self.raw_fd() {
+            // SAFETY: plain syscall on our own descriptor.
+            unsafe { libc::inotify_rm_watch(fd, wd) };
+        }
     }
 
     /// Starts watching a tree: its root now, the rest with [`InotifyWatcher::scan_root`].
@@ -291,7 +331,10 @@ impl InotifyWatcher {
         let mut any = false;
         let start = out.len();
         loop {
-            let events: Vec<_> = match self.inotify.read_events(&mut self.buffer) {
+            let Some(inotify) = self.inotify.as_mut() else {
+                return Ok(false);
+            };
+            let events: Vec<_> = match inotify.read_events(&mut self.buffer) {
                 Ok(events) => events
                     .map(|e| {
                         (

@@ -20,7 +20,7 @@ fn tree(rel: &str) -> Change {
 
 /// A watcher on the tree at `root`, scanned.
 fn watched(root: &std::path::Path) -> InotifyWatcher {
-    let mut watcher = InotifyWatcher::new(crate::config::EventSet::default()).unwrap();
+    let mut watcher = InotifyWatcher::new(crate::config::EventSet::default());
     watcher
         .add_root(0, root, crate::exclude::ExcludeSet::new(&[]).unwrap())
         .unwrap();
