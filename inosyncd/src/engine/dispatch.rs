@@ -131,6 +131,21 @@ impl Engine {
         job.held = pair.held_paths();
         job.moves = batch.moves;
         job.trees = batch.trees;
+        // A held directory is retried as a whole tree: what rsync could not do
+        // there (read it, make it on the target) concerns what lies below it,
+        // which a listed directory's own entry never sends (found by a
+        // black-box attack: an unreadable directory's retry succeeded without
+        // reading it, and the hold was let go).
+        if !batch.full {
+            let root = &watch.spec.path;
+            job.trees.extend(
+                batch
+                    .held_failures
+                    .keys()
+                    .filter(|rel| !rel.is_empty() && is_source_dir(root, rel))
+                    .cloned(),
+            );
+        }
         job.sweep = batch.sweep;
         job.trees.retain(|tree| {
             tree.len() <= crate::listed_paths::MAX_RSYNC_PATH
@@ -376,4 +391,12 @@ impl Engine {
 /// what a listed path's directories hold is what its rule does not stop.
 fn excluded_now(excludes: &crate::exclude::ExcludeSet, rel: &[u8]) -> bool {
     excludes.is_excluded(rel, false)
+}
+
+/// Whether `rel` is a directory in the tree at `root` now (not following a
+/// symlink).
+fn is_source_dir(root: &std::path::Path, rel: &[u8]) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    std::fs::symlink_metadata(root.join(std::ffi::OsStr::from_bytes(rel)))
+        .is_ok_and(|meta| meta.is_dir())
 }

@@ -214,3 +214,29 @@ async fn a_held_path_is_not_left_out_of_later_runs_but_one_too_deep_is() {
     h.change(0, "other").await;
     assert_eq!(h.job(3).held, vec![b"deep".to_vec()]);
 }
+
+/// A held directory (rsync could not read it: `opendir ... Permission
+/// denied` for a daemon not run as root) is retried as a whole tree. Listed
+/// alone, its retry sent the directory's own entry, succeeded without reading
+/// it, and let go of the hold while its files never arrived, with `wait`
+/// saying idle (found by a black-box attack).
+#[tokio::test(start_paused = true)]
+async fn a_held_directory_is_retried_as_a_whole_tree() {
+    let h = Harness::start(Spec {
+        files: &["d/f", "file"],
+        ..Spec::default()
+    })
+    .await;
+    h.change(0, "d").await;
+    h.finish(0, partial(&["d"])).await;
+    h.change(0, "file").await;
+    h.finish(1, synced()).await;
+    h.advance(Duration::from_millis(1300)).await;
+    assert_eq!(h.started(), 3, "no retry");
+    let retry = h.job(2);
+    assert!(
+        retry.trees.contains(&b"d".to_vec()),
+        "retried without its contents: {:?}",
+        retry.trees
+    );
+}
