@@ -64,6 +64,8 @@ pub struct InotifyWatcher {
     removed: removed_names::RemovedNames,
     buffer: Vec<u8>,
     limit_reported: bool,
+    /// Directories whose watch failed for another reason (logged once each).
+    unwatchable_reported: std::collections::HashSet<PathBuf>,
     /// While a start-up scan runs beside the initial full sync: anything changed
     /// at or after this time may have been missed by that sync.
     changed_since: Option<SystemTime>,
@@ -108,6 +110,7 @@ impl InotifyWatcher {
             removed: removed_names::RemovedNames::default(),
             buffer: vec![0; 256 * 1024],
             limit_reported: false,
+            unwatchable_reported: Default::default(),
             changed_since: None,
             saw_change: false,
             overflows: 0,
@@ -273,10 +276,7 @@ impl InotifyWatcher {
         self.scan_children(watch, node, Vec::new(), false, &mut ignored);
         let still = self.degraded(watch).is_some();
         if !still && let Some(root) = self.roots.get(&watch) {
-            tracing::info!(
-                "{}: every directory is watched again (the watch limit allows it now)",
-                root.path.display()
-            );
+            tracing::info!("{}: every directory is watched again", root.path.display());
         }
         still
     }

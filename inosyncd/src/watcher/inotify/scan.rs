@@ -144,7 +144,25 @@ impl InotifyWatcher {
                 None
             }
             Err(e) => {
-                tracing::warn!("cannot watch {}: {e}", abs.display());
+                // Not readable by the daemon's user now (`EACCES`), or another
+                // reason the directory has no watch: the tree is not fully
+                // watched, as at the limit. `wait` and the periodic full syncs
+                // then cover it, and each tries its watch again (before, it was
+                // only logged, and nothing written in the directory once it
+                // could be read ever arrived; a black-box attack).
+                // Said once per directory: it is tried again before every full
+                // sync while it stays so.
+                if self.unwatchable_reported.insert(abs.clone()) {
+                    tracing::warn!(
+                        "cannot watch {}: {e}; the tree is kept right by full syncs, and the \
+                         watch is tried again before each",
+                        abs.display()
+                    );
+                }
+                if let Some(root) = self.roots.get_mut(&watch) {
+                    root.degraded
+                        .get_or_insert_with(|| format!("cannot watch {}: {e}", abs.display()));
+                }
                 out.push(Change::Everything { watch });
                 None
             }

@@ -147,3 +147,69 @@ fn an_exchange_is_two_trees_and_a_chain_stays_moves() {
     unswap(&mut changes);
     assert_eq!(changes, [tree("a"), tree("b"), mv("c", "d"), mv("d", "e")]);
 }
+
+/// Drops this thread's right to read what its permissions forbid
+/// (`CAP_DAC_OVERRIDE`, `CAP_DAC_READ_SEARCH`): the test thread then meets a
+/// mode 000 directory as a daemon not run as root does. Capabilities are per
+/// thread; the other tests keep theirs. `false` when it could not.
+fn read_as_permissions_say() -> bool {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget fills the two structs we own for this thread.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    data[0].effective &= !((1 << 1) | (1 << 2));
+    // SAFETY: capset reads the structs we own; it only lowers this thread's set.
+    unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) == 0 }
+}
+
+/// A directory the daemon may not read when it comes is a tree not fully
+/// watched: said as the watch limit is (`degraded`, so `wait` and the
+/// periodic full syncs cover it, and each looks for its watch again), and
+/// watched once it may be read. It was only logged: after a `chmod 755`,
+/// nothing written in it ever arrived, and `wait` said idle (found by a
+/// black-box attack on a daemon run as an unprivileged user).
+#[test]
+fn a_directory_that_cannot_be_read_degrades_the_tree_until_it_can() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(root.join("locked")).unwrap();
+    std::fs::set_permissions(
+        root.join("locked"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o000),
+    )
+    .unwrap();
+    if !read_as_permissions_say() {
+        return;
+    }
+    let mut watcher = watched(&root);
+    let why = watcher.degraded(0).map(str::to_string);
+    assert!(
+        why.as_deref().is_some_and(|w| w.contains("locked")),
+        "not degraded: {why:?}"
+    );
+    std::fs::set_permissions(
+        root.join("locked"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    assert!(!watcher.retry_degraded(0), "still degraded");
+    assert!(watcher.watched_paths(0).contains(&b"locked".to_vec()));
+}
