@@ -27,6 +27,9 @@ const KERNEL_FILESYSTEMS: &[(i64, &str)] = &[
     (0xcafe_4a11, "bpffs"),
     (0x6265_6570, "configfs"),
     (0xde5e_81e4, "efivarfs"),
+    (0x1980_0202, "mqueue (POSIX message queues)"),
+    (0x6573_5543, "fusectl"),
+    (0x4249_4e4d, "binfmt_misc"),
 ];
 
 /// Trees of the kernel's filesystems named by path: `/proc/self/cwd/x` leads
