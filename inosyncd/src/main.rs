@@ -13,6 +13,7 @@ mod fd_limit;
 mod fsid;
 #[cfg(test)]
 mod hostile_input;
+mod kernel_filesystems;
 mod left_running;
 mod listed_paths;
 mod logging;

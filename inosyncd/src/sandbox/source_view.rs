@@ -130,7 +130,42 @@ pub fn enter(source: &Path) -> Result<(), ViewError> {
         // Removed between the open and the mount: the same race.
         Some(libc::ENOENT) => ViewError::Source(source.display().to_string(), e),
         _ => ViewError::Mount(e),
-    })
+    })?;
+    hide_kernel_mounts(source);
+    Ok(())
+}
+
+/// Takes the kernel's filesystems mounted inside the source (a chroot's
+/// `proc` or `sys`) out of the view, with whatever is mounted below them:
+/// rsync then sees the directory under each mount point, on the source's own
+/// filesystem. Their files are made up as they are read, some for ever
+/// (`kcore`), and some fail to read: mirrored, they held the tree's changes
+/// for good and never let `wait` say idle (`crate::kernel_filesystems`). An
+/// unmount that fails (one gone meanwhile) leaves that mount as it was.
+fn hide_kernel_mounts(source: &Path) {
+    use crate::watcher::mounts;
+    // This thread's namespace (`/proc/self` is the daemon's main thread's).
+    let Ok(text) = std::fs::read("/proc/thread-self/mountinfo") else {
+        return;
+    };
+    let source_bytes = source.as_os_str().as_encoded_bytes();
+    let mut hidden: Vec<Vec<u8>> = Vec::new();
+    // Sorted: a mount point comes before those below it.
+    for rel in mounts::kernel_points_below(&mounts::parse(&text), source_bytes) {
+        if hidden.iter().any(|h| mounts::is_within(&rel, h)) {
+            continue;
+        }
+        let Ok(point) = std::ffi::CString::new([source_bytes, b"/", &rel].concat()) else {
+            continue;
+        };
+        // SAFETY: a NUL-terminated path; detaches a mount of this thread's
+        // own namespace (its mounts are slaves: nothing reaches the daemon's).
+        let done =
+            unsafe { libc::umount2(point.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) };
+        if done == 0 {
+            hidden.push(rel);
+        }
+    }
 }
 
 /// A mount namespace for the calling thread, its mounts made slaves (nothing

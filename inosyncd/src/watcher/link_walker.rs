@@ -147,13 +147,15 @@ impl Walker {
 /// `only`, every name of those files however many names they have left (the
 /// name written through may be removed while the walk runs: its other name
 /// then has one; found by a black-box attack), not following symlinks,
-/// excluded directories left out, named relative to `root`.
+/// excluded directories left out, named relative to `root`, and so are the
+/// kernel's filesystems mounted inside it (a chroot's `proc`, never mirrored).
 fn walk(
     root: &Path,
     below: Vec<u8>,
     excludes: &ExcludeSet,
     only: Option<&HashSet<Inode>>,
 ) -> Found {
+    let kernel_points = kernel_points_below(root);
     let mut found = Vec::new();
     let mut stack = vec![below];
     while let Some(dir) = stack.pop() {
@@ -168,7 +170,7 @@ fn walk(
                 continue;
             };
             if kind.is_dir() {
-                if !excludes.matches(&rel, true) {
+                if !excludes.matches(&rel, true) && !kernel_points.contains(&rel) {
                     stack.push(rel);
                 }
                 continue;
@@ -187,4 +189,16 @@ fn walk(
         }
     }
     found
+}
+
+/// Where the kernel's filesystems are mounted below `root` now (relative).
+fn kernel_points_below(root: &Path) -> std::collections::BTreeSet<Vec<u8>> {
+    let Ok(text) = std::fs::read("/proc/self/mountinfo") else {
+        return Default::default();
+    };
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    super::mounts::kernel_points_below(
+        &super::mounts::parse(&text),
+        root.as_os_str().as_encoded_bytes(),
+    )
 }

@@ -14,7 +14,7 @@ mod inotify;
 mod link_walker;
 #[cfg(test)]
 mod model_test;
-mod mounts;
+pub mod mounts;
 mod name_search;
 #[cfg(test)]
 mod no_inotify_tests;
@@ -320,7 +320,18 @@ impl Watcher {
                 },
             );
         }
-        self.inotify.add_root(watch, path, excludes)
+        self.inotify.add_root(watch, path, excludes)?;
+        self.note_kernel_points(watch, path);
+        Ok(())
+    }
+
+    /// Tells an inotify tree where the kernel's filesystems are mounted in it
+    /// now (a chroot's `proc`), so that its scans leave them alone.
+    fn note_kernel_points(&mut self, watch: u32, path: &Path) {
+        let kernel = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let points =
+            mounts::kernel_points_below(self.mount_table(), kernel.as_os_str().as_encoded_bytes());
+        self.inotify.set_kernel_points(watch, points);
     }
 
     fn on_fanotify(&self, watch: u32) -> bool {

@@ -108,6 +108,45 @@ pub fn reachable(mounts: &[Mount], root: &[u8]) -> Vec<Mount> {
     out
 }
 
+/// [`reachable`] without the kernel's filesystems mounted inside the tree (a
+/// chroot's `proc`) and what is mounted below them: nothing there is watched
+/// or mirrored (`crate::kernel_filesystems`), so nothing there is marked.
+pub fn watchable(mounts: &[Mount], root: &[u8]) -> Vec<Mount> {
+    let all = reachable(mounts, root);
+    let kernel: Vec<Vec<u8>> = all
+        .iter()
+        .skip(1)
+        .filter(|m| m.is_kernel())
+        .map(|m| m.point.clone())
+        .collect();
+    all.into_iter()
+        .enumerate()
+        .filter(|(i, m)| *i == 0 || !kernel.iter().any(|k| is_within(&m.point, k)))
+        .map(|(_, m)| m)
+        .collect()
+}
+
+/// The mount points of the kernel's filesystems strictly below `root`
+/// (relative to it): directories the inotify backend does not descend into.
+pub fn kernel_points_below(mounts: &[Mount], root: &[u8]) -> BTreeSet<Vec<u8>> {
+    reachable(mounts, root)
+        .into_iter()
+        .skip(1)
+        .filter(|m| m.is_kernel() && m.point != root && is_within(&m.point, root))
+        .map(|m| {
+            let rel = &m.point[root.len()..];
+            rel.strip_prefix(b"/").unwrap_or(rel).to_vec()
+        })
+        .collect()
+}
+
+impl Mount {
+    /// Whether it is one of the kernel's own filesystems (`proc`, `sysfs`, ...).
+    pub fn is_kernel(&self) -> bool {
+        crate::kernel_filesystems::is_named(&self.fstype)
+    }
+}
+
 /// Mounts not covered by another mount at the same point.
 fn visible(mounts: &[Mount]) -> impl Iterator<Item = &Mount> {
     mounts.iter().filter(move |m| {
@@ -192,6 +231,38 @@ mod tests {
         let points: Vec<Vec<u8>> = points_below(&mounts, b"/srv/www").into_iter().collect();
         assert_eq!(points, [b"cache".to_vec(), b"shared dir".to_vec()]);
         assert!(points_below(&mounts, b"/srv/www2").is_empty());
+    }
+
+    #[test]
+    fn kernel_filesystems_inside_a_tree_and_what_is_below_them_are_not_watchable() {
+        let table = b"\
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+70 27 0:60 / /srv/jail/proc rw - proc proc rw
+71 70 0:61 / /srv/jail/proc/sys/fs/binfmt_misc rw - binfmt_misc binfmt_misc rw
+72 27 0:62 / /srv/jail/sys rw - sysfs sysfs rw
+73 72 0:63 / /srv/jail/sys/fs/cgroup rw - tmpfs tmpfs rw
+74 27 0:64 / /srv/jail/tmp rw - tmpfs tmpfs rw
+75 27 0:65 / /srv/jail/procs rw - tmpfs tmpfs rw
+";
+        let mounts = parse(table);
+        let ids: Vec<u64> = watchable(&mounts, b"/srv/jail")
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(ids, [27, 74, 75]);
+        let points: Vec<Vec<u8>> = kernel_points_below(&mounts, b"/srv/jail")
+            .into_iter()
+            .collect();
+        assert_eq!(
+            points,
+            [
+                b"proc".to_vec(),
+                b"proc/sys/fs/binfmt_misc".to_vec(),
+                b"sys".to_vec()
+            ]
+        );
+        // A tree inside the kernel's own is refused before it gets here.
+        assert!(kernel_points_below(&mounts, b"/srv/jail/tmp").is_empty());
     }
 
     #[test]

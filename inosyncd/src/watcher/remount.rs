@@ -30,6 +30,7 @@ impl Watcher {
         }
         let after = table.mounts.clone();
         for (watch, path) in self.inotify.roots() {
+            self.note_kernel_points(watch, &path);
             let kernel = std::fs::canonicalize(&path).unwrap_or(path);
             let kernel = kernel.as_os_str().as_encoded_bytes();
             let own = |t: &[mounts::Mount]| mounts::reachable(t, kernel).first().map(|m| m.id);
@@ -106,6 +107,7 @@ impl Watcher {
         if let Err(e) = self.inotify.add_root(watch, &path, excludes) {
             tracing::error!("{}: cannot watch with inotify either: {e}", path.display());
         } else {
+            self.note_kernel_points(watch, &path);
             self.inotify.scan_root(watch, None);
         }
         out.push(Change::Everything { watch });

@@ -12,26 +12,6 @@ use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-/// Kernel filesystems (`statfs` f_type, linux/magic.h) where a mirror can
-/// never be made, with the words the refusal uses.
-const KERNEL_FILESYSTEMS: &[(i64, &str)] = &[
-    (0x9fa0, "procfs (the kernel's /proc)"),
-    (0x6265_6572, "sysfs (the kernel's /sys)"),
-    (0x0027_e0eb, "cgroupfs (the kernel's control groups)"),
-    (0x6367_7270, "cgroup2fs (the kernel's control groups)"),
-    (0x1cd1, "devpts (the kernel's terminals)"),
-    (0x6462_6720, "debugfs"),
-    (0x7472_6163, "tracefs"),
-    (0x7363_6673, "securityfs"),
-    (0x6165_676c, "pstore"),
-    (0xcafe_4a11, "bpffs"),
-    (0x6265_6570, "configfs"),
-    (0xde5e_81e4, "efivarfs"),
-    (0x1980_0202, "mqueue (POSIX message queues)"),
-    (0x6573_5543, "fusectl"),
-    (0x4249_4e4d, "binfmt_misc"),
-];
-
 /// Trees of the kernel's filesystems named by path: `/proc/self/cwd/x` leads
 /// through a magic link to a real directory, the daemon's own working one.
 const KERNEL_TREES: &[&str] = &["/proc", "/sys"];
@@ -81,16 +61,12 @@ pub fn why_unmakeable(destination: &Path) -> Option<String> {
             Err(_) => break,
         }
     }
-    let kind = filesystem_type(&deepest_existing)?;
-    KERNEL_FILESYSTEMS
-        .iter()
-        .find(|(magic, _)| *magic == kind)
-        .map(|(_, name)| {
-            format!(
-                "{} is on {name}, where no directory can be made",
-                deepest_existing.display()
-            )
-        })
+    let kind = crate::kernel_filesystems::by_magic(filesystem_type(&deepest_existing)?)?;
+    Some(format!(
+        "{} is on {}, where no directory can be made",
+        deepest_existing.display(),
+        kind.words
+    ))
 }
 
 /// Why the tree `source` can never be watched and mirrored, or `None`: a
@@ -112,17 +88,13 @@ pub fn why_unwatchable(source: &Path) -> Option<String> {
              they change"
         ));
     }
-    let kind = filesystem_type(source)?;
-    KERNEL_FILESYSTEMS
-        .iter()
-        .find(|(magic, _)| *magic == kind)
-        .map(|(_, name)| {
-            format!(
-                "{} is on {name}, the kernel's: its files are made up as they are read, \
-                 and no event says when they change",
-                source.display()
-            )
-        })
+    let kind = crate::kernel_filesystems::by_magic(filesystem_type(source)?)?;
+    Some(format!(
+        "{} is on {}, the kernel's: its files are made up as they are read, and no event \
+         says when they change",
+        source.display(),
+        kind.words
+    ))
 }
 
 /// The `statfs` filesystem type of `path`, if it can be read.

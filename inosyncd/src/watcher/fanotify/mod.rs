@@ -203,7 +203,7 @@ impl FanWatcher {
             .map_err(FanotifyError::NoHandles)?
             .keyed(dev);
         let kernel_bytes = kernel.as_os_str().as_bytes().to_vec();
-        let mut reachable = mounts::reachable(table, &kernel_bytes);
+        let mut reachable = mounts::watchable(table, &kernel_bytes);
         // The mount table may lag behind (or not know) the root's own mount.
         if reachable.first().is_none_or(|m| m.dev != dev) {
             reachable.insert(

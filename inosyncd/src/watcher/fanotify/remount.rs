@@ -18,7 +18,7 @@ impl FanWatcher {
             let Some(root) = self.roots.get(&watch) else {
                 continue;
             };
-            let now = mounts::reachable(table, &root.path);
+            let now = mounts::watchable(table, &root.path);
             if now.first().map(|m| m.id) != root.mounts.first().map(|m| m.id) {
                 // The root's own mount went (or was covered): the engine looks
                 // at the root and re-attaches what is there now.

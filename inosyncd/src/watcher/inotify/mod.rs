@@ -5,7 +5,7 @@
 //! before the watch existed is found by the scan and one written after is reported
 //! by an event: none is missed, some are seen twice (the batch set absorbs that).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,9 @@ struct Root {
     /// Why some directories of this tree have no watch (the watch limit), if so:
     /// their changes are seen only by full syncs.
     degraded: Option<String>,
+    /// Where the kernel's filesystems are mounted inside it (relative): left
+    /// unwatched, as rsync never sees them (`crate::kernel_filesystems`).
+    kernel_points: BTreeSet<Vec<u8>>,
 }
 
 /// Owns the inotify instance and the watch table.
@@ -185,6 +188,7 @@ impl InotifyWatcher {
                 node: Some(node),
                 excludes,
                 degraded: None,
+                kernel_points: BTreeSet::new(),
             },
         );
         Ok(())
@@ -253,6 +257,14 @@ impl InotifyWatcher {
         if let Some(node) = node {
             let mut ignored = Vec::new();
             self.scan_children(watch, node, Vec::new(), false, &mut ignored);
+        }
+    }
+
+    /// Where the kernel's filesystems are mounted inside a tree now (from the
+    /// mount table): the scans do not descend there.
+    pub fn set_kernel_points(&mut self, watch: u32, points: BTreeSet<Vec<u8>>) {
+        if let Some(root) = self.roots.get_mut(&watch) {
+            root.kernel_points = points;
         }
     }
 

@@ -95,7 +95,12 @@ impl InotifyWatcher {
         rel: &[u8],
         out: &mut Vec<Change>,
     ) -> Option<NodeId> {
-        let root = &self.roots.get(&watch)?.path;
+        let root = self.roots.get(&watch)?;
+        if root.kernel_points.contains(rel) {
+            // A chroot's `proc`: made up as it is read, never mirrored.
+            return None;
+        }
+        let root = &root.path;
         let abs = absolute(root, rel);
         let added = if abs.as_os_str().len() < crate::deep_paths::LONG {
             self.add_watch(&abs)

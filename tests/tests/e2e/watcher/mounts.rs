@@ -267,3 +267,95 @@ fn an_unmount_inside_the_tree_is_not_held_by_a_running_transfer() {
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// The entries of a directory, sorted (empty when it cannot be read).
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// A kernel filesystem mounted inside a tree (a chroot's `proc` and `sys`):
+/// its files are made up as they are read, and no event says when they
+/// change. Before, the tree fell back to inotify (fanotify cannot mark
+/// procfs), rsync copied `/proc` into the mirror (`kcore` among it) and was
+/// held on its errors for ever, so `wait` never said idle. A run as root
+/// shows rsync the source with such mounts taken away, so the mirror holds
+/// what lies under the mount point on the source's own filesystem; the
+/// watchers leave them alone.
+#[test]
+fn a_kernel_filesystem_mounted_inside_a_tree_is_not_mirrored() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: mounting needs root");
+        return;
+    }
+    let fx = Fixture::new();
+    let proc_point = fx.src.join("chroot/proc");
+    let sys_point = fx.src.join("chroot/sys");
+    fs::create_dir_all(&proc_point).unwrap();
+    fs::create_dir_all(&sys_point).unwrap();
+    fs::write(proc_point.join("under"), "below the mount point").unwrap();
+    fs::write(fx.src.join("chroot/etc-motd"), "hello").unwrap();
+    run_ok(
+        Command::new("mount")
+            .args(["-t", "proc", "proc"])
+            .arg(&proc_point),
+    );
+    let proc_mount = Mount::adopt(&proc_point);
+    let daemon = fx.start_quick();
+    let idle = daemon.ctl(&["wait", "--timeout", "30"]);
+    assert!(
+        idle.status.success(),
+        "never idle: {}\n{}\n{}",
+        String::from_utf8_lossy(&idle.stderr),
+        daemon.status(),
+        daemon.log()
+    );
+    assert_eq!(entries(&fx.dst.join("chroot/proc")), ["under"]);
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("chroot/etc-motd")).unwrap(),
+        "hello"
+    );
+    if std::env::var("INOSYNC_TEST_BACKEND").as_deref() != Ok("inotify") {
+        // Not fallen back to inotify for a filesystem it need not watch.
+        assert_eq!(
+            daemon.status()["watches"][0]["backend"],
+            "fanotify",
+            "{}",
+            daemon.status()
+        );
+    }
+    // The root, `chroot` and `chroot/sys`; nothing of `/proc`'s thousands.
+    inosync_tests::assert_watched(&daemon.status()["watches"][0], 3);
+    // One mounted while running, beside a change.
+    run_ok(
+        Command::new("mount")
+            .args(["-t", "sysfs", "sysfs"])
+            .arg(&sys_point),
+    );
+    let sys_mount = Mount::adopt(&sys_point);
+    fs::write(fx.src.join("chroot/after"), "written after the mount").unwrap();
+    let idle = daemon.ctl(&["wait", "--timeout", "30"]);
+    assert!(
+        idle.status.success(),
+        "never idle: {}\n{}",
+        String::from_utf8_lossy(&idle.stderr),
+        daemon.log()
+    );
+    assert!(fx.dst.join("chroot/after").exists(), "{}", daemon.log());
+    assert!(entries(&fx.dst.join("chroot/sys")).is_empty());
+    // Unmounted: the directory is the source's own again, and watched.
+    drop(proc_mount);
+    drop(sys_mount);
+    daemon.wait_idle();
+    fs::write(proc_point.join("later"), "written once unmounted").unwrap();
+    fs::write(sys_point.join("later"), "written once unmounted").unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
