@@ -45,6 +45,12 @@ pub struct RuntimeState {
     /// start, with another inode (the mount failed), is not synced from.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub mount_points: BTreeMap<String, u64>,
+    /// Where each watch root lies on its filesystem (the mount's directory of
+    /// it, from the mount table, and the path below; escaped as `ls -b`), by
+    /// watch path: a root whose path leads elsewhere at start (a bind mount
+    /// above it or on it that is not there) is not synced from.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub places: BTreeMap<String, String>,
     /// Watches that still had changes to sync when the daemon stopped (a
     /// target in retry backoff is not waited for, a paused watch holds its
     /// changes): the next start gives each a full sync, even with

@@ -230,7 +230,7 @@ impl Engine {
         };
         engine.reset_periodic_full_sync();
         let initial = engine.config.initial_sync;
-        let recorded = engine.runtime.sources.len();
+        let recorded = engine.runtime.sources.len() + engine.runtime.places.len();
         for spec in engine.config.watches.clone() {
             let path = spec.path.display().to_string();
             if engine.runtime.removed.contains(&path) {
@@ -249,8 +249,8 @@ impl Engine {
         if engine.journal.is_some() {
             engine.take_up_journal(left);
         }
-        if engine.runtime.sources.len() != recorded || had_unsynced {
-            // The filesystems of new roots, recorded.
+        if engine.runtime.sources.len() + engine.runtime.places.len() != recorded || had_unsynced {
+            // The filesystems and places of new roots, recorded.
             engine.persist();
         }
         Ok(engine)

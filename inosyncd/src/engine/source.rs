@@ -158,6 +158,45 @@ fn fsid(path: &Path) -> std::io::Result<u64> {
     crate::fsid::Fsid::of(path).map(crate::fsid::Fsid::as_recorded)
 }
 
+/// Where the directory at `path` lies on its filesystem: the directory of the
+/// filesystem mounted where `path` is (its `root` field in
+/// `/proc/self/mountinfo`: `/` for a whole filesystem, the bound directory
+/// for a bind mount) joined with the rest of the path, escaped as `ls -b`.
+/// Two paths to one filesystem id are two directories when their places
+/// differ: a bind mount above the root unmounted leads the path to the old
+/// directory under the mount point, whose `statfs` and mount-point flag say
+/// nothing changed. `None` when the mount table cannot be read.
+pub fn place(path: &Path) -> Option<String> {
+    use crate::watcher::mounts;
+    let text = std::fs::read("/proc/self/mountinfo").ok()?;
+    let path = path.as_os_str().as_encoded_bytes();
+    let table = mounts::parse(&text);
+    let on = mounts::reachable(&table, path).into_iter().next()?;
+    let below = path.get(on.point.len()..).unwrap_or_default();
+    let below = below.strip_prefix(b"/").unwrap_or(below);
+    let mut place = on.root.clone();
+    if !below.is_empty() {
+        if !place.ends_with(b"/") {
+            place.push(b'/');
+        }
+        place.extend_from_slice(below);
+    }
+    Some(crate::escaped::ls_b(&place))
+}
+
+/// Why the root at `path` is not the recorded one by its place (see
+/// [`place`]), or `None` when it is, or either is unknown.
+pub fn moved(path: &Path, recorded: Option<&str>, now: Option<&str>) -> Option<String> {
+    let (was, now) = (recorded?, now?);
+    (was != now).then(|| {
+        format!(
+            "{} now leads to another directory of its filesystem ({now}, not {was}): a \
+             mount on it or above it is not there, or another one is",
+            path.display()
+        )
+    })
+}
+
 /// Whether a directory has no entries at all (an empty mount point).
 pub fn is_empty_dir(path: &Path) -> bool {
     std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
@@ -195,6 +234,7 @@ impl Engine {
             return watch.missing.is_none();
         }
         let path = watch.spec.path.clone();
+        let moved = moved(&path, watch.place.as_deref(), place(&path).as_deref());
         match identify(&path) {
             Err(why) => {
                 self.mark_missing(id, why.to_string());
@@ -232,6 +272,16 @@ impl Engine {
                         )
                     },
                 );
+                false
+            }
+            // A bind mount from the same filesystem above the root (or on
+            // it) unmounted or replaced: the directory the path leads to now
+            // has the recorded filesystem id, and may be no mount point
+            // either way (found by a black-box attack: the old copy under
+            // the mount point was taken for a replaced root, and its full
+            // sync wiped the mirrors).
+            Ok(_) if moved.is_some() => {
+                self.mark_missing(id, moved.unwrap_or_default());
                 false
             }
             Ok(now)
@@ -317,8 +367,14 @@ impl Engine {
         let path = self.watches[&id].spec.path.clone();
         let now = identify(&path)?;
         let key = path.display().to_string();
+        let place = place(&path);
+        match &place {
+            Some(place) => self.runtime.places.insert(key.clone(), place.clone()),
+            None => self.runtime.places.remove(&key),
+        };
         if let Some(watch) = self.watches.get_mut(&id) {
             watch.fsid = now.fsid;
+            watch.place = place;
             watch.mount_point = now.mount_point.then_some(now.ino);
             for pair in &mut watch.pairs {
                 pair.allow_empty_source();

@@ -39,6 +39,11 @@ pub(super) struct Watch {
     /// opened, or when `sync --force` accepted it): the inode of the
     /// directory mounted there.
     pub(super) mount_point: Option<u64>,
+    /// Where the root must lie on its filesystem (`source::place`), when the
+    /// mount table could say: a bind mount from the same filesystem above the
+    /// root or on it, unmounted or replaced, leads the path to another
+    /// directory with the same filesystem id.
+    pub(super) place: Option<String>,
     /// Why the root cannot be synced from, while it cannot (see `source.rs`).
     pub(super) missing: Option<String>,
 }
@@ -142,6 +147,8 @@ impl Engine {
         // that failed to mount: never synced from until it is back.
         let recorded = self.runtime.sources.get(&key).copied();
         let was_mount_point = self.runtime.mount_points.get(&key).copied();
+        let was_place = self.runtime.places.get(&key).cloned();
+        let place = source::place(&spec.path);
         let missing = if recorded.is_some_and(|fsid| fsid != root.fsid) {
             Some(format!(
                 "{} is on another filesystem than the one recorded at an earlier start (not mounted?)",
@@ -155,7 +162,9 @@ impl Engine {
                 spec.path.display()
             ))
         } else {
-            None
+            // A bind mount above it or on it that is not there (or another).
+            source::moved(&spec.path, was_place.as_deref(), place.as_deref())
+                .map(|why| format!("{why} since an earlier start"))
         };
         if missing.is_none() {
             self.watcher
@@ -172,6 +181,9 @@ impl Engine {
             }
             if root.mount_point {
                 self.runtime.mount_points.insert(key.clone(), root.ino());
+            }
+            if let Some(place) = &place {
+                self.runtime.places.insert(key.clone(), place.clone());
             }
         }
         self.next_watch_id += 1;
@@ -203,6 +215,7 @@ impl Engine {
                 } else {
                     was_mount_point.filter(|ino| *ino != root.ino())
                 },
+                place: was_place.or(place),
                 missing: None,
             },
         );
