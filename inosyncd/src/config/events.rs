@@ -23,8 +23,10 @@ const NAMES: &[(&str, u32)] = &[
 ];
 
 /// Events a directory watch always needs, whatever the user chose, to keep the watch
-/// table right: new, moved and deleted directories, and the watch's own end.
-const STRUCTURE: u32 = libc::IN_CREATE
+/// table right: new, moved and deleted directories, the watch's own end, and
+/// attribute changes (a directory the daemon could not read made readable).
+const STRUCTURE: u32 = libc::IN_ATTRIB
+    | libc::IN_CREATE
     | libc::IN_DELETE
     | libc::IN_MOVED_FROM
     | libc::IN_MOVED_TO

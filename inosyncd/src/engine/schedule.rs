@@ -155,6 +155,12 @@ impl Engine {
             if scope.is_some_and(|s| s != id) {
                 continue;
             }
+            // As before a periodic one: a directory watched from now on
+            // reports what is written in it after this full sync (before, it
+            // stayed unwatched until the next periodic one, and a same-size
+            // rewrite with its mtime kept made meanwhile never arrived; found
+            // by a black-box attack).
+            self.watcher.retry_degraded(id);
             if let Some(watch) = self.watches.get_mut(&id) {
                 tracing::info!(
                     "{}: full sync for `wait` (not every directory is watched)",

@@ -162,3 +162,86 @@ fn auto_without_privilege_is_inotify_and_says_why() {
     );
     assert!(log.contains("watched by inotify"), "{log}");
 }
+
+/// A daemon run as an unprivileged user; a directory it may not read when it
+/// comes, made readable by a `chmod`; then, after `wait` said idle, a
+/// same-size rewrite with its mtime kept. Before, the directory stayed
+/// unwatched until the next periodic full sync (up to a minute: neither the
+/// chmod nor `wait`'s full sync tried its watch again), and the rewrite never
+/// arrived while `wait` and `verify` said equal (found by a black-box attack,
+/// 4 of 4).
+#[test]
+fn an_unprivileged_daemon_watches_a_directory_once_it_may_read_it() {
+    if !is_root() {
+        eprintln!("skipped: needs root to drop to another user");
+        return;
+    }
+    let fx = Fixture::new();
+    let dir = nobody_dir(&fx);
+    let log = fs::File::create(dir.join("log")).unwrap();
+    let mut child = as_nobody(
+        &[
+            "--delay".as_ref(),
+            "0".as_ref(),
+            fx.src.as_os_str(),
+            fx.dst.as_os_str(),
+        ],
+        &dir,
+    )
+    .stdout(log.try_clone().unwrap())
+    .stderr(log)
+    .spawn()
+    .unwrap();
+    let ctl = |args: &[&str]| inosync_tests::ctl_at(&dir.join("sock"), args);
+    let daemon_log = || fs::read_to_string(dir.join("log")).unwrap_or_default();
+    let waited = |what: &str| {
+        let out = ctl(&["wait", "--timeout", "30"]);
+        assert!(
+            out.status.success(),
+            "{what}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            daemon_log()
+        );
+    };
+    let up = poll_until(Duration::from_secs(20), || {
+        ctl(&["status"]).status.success()
+    });
+    assert!(up, "{}", daemon_log());
+    waited("the start");
+    let locked = fx.src.join("locked");
+    fs::create_dir(&locked).unwrap();
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
+    fs::write(locked.join("f"), "original-content").unwrap();
+    let seen = poll_until(Duration::from_secs(10), || {
+        let out = ctl(&["status", "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok_and(|s| {
+            s["watches"][0]["degraded"]
+                .as_str()
+                .is_some_and(|d| d.contains("locked"))
+        })
+    });
+    assert!(
+        seen,
+        "the locked directory was never noticed\n{}",
+        daemon_log()
+    );
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
+    waited("made readable");
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("locked/f")).unwrap_or_default(),
+        "original-content"
+    );
+    let file = fs::File::options()
+        .write(true)
+        .open(locked.join("f"))
+        .unwrap();
+    let mtime = file.metadata().unwrap().modified().unwrap();
+    std::io::Write::write_all(&mut &file, b"ORIGINAL-CONTENT").unwrap();
+    file.set_modified(mtime).unwrap();
+    drop(file);
+    waited("the rewrite");
+    let arrived = fs::read_to_string(fx.dst.join("locked/f")).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(arrived, "ORIGINAL-CONTENT", "{}", daemon_log());
+}

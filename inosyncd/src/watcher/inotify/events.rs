@@ -41,6 +41,9 @@ impl InotifyWatcher {
         {
             return;
         }
+        if is_dir && let Some(name) = &name {
+            self.unreadable_changed(node, watch, name, &rel, mask, out);
+        }
         if mask.contains(EventMask::MOVED_FROM) {
             self.renamed_from.push((cookie, watch, rel.clone(), is_dir));
         }
@@ -88,6 +91,34 @@ impl InotifyWatcher {
             return;
         }
         self.report(watch, rel, mask, implied_ok, out);
+    }
+
+    /// A directory that could not be watched (its mode let the daemon's user
+    /// not read it) changed: its attributes (a `chmod` or `chown` that may
+    /// let it in now) have it watched and listed at once, as a new directory
+    /// is; its removal or rename forgets it (its new name, if in the tree, is
+    /// tried as any directory that arrives).
+    fn unreadable_changed(
+        &mut self,
+        node: NodeId,
+        watch: u32,
+        name: &[u8],
+        rel: &[u8],
+        mask: EventMask,
+        out: &mut Vec<Change>,
+    ) {
+        let Some(root) = self.roots.get_mut(&watch) else {
+            return;
+        };
+        if !root.unreadable.contains_key(rel) {
+            return;
+        }
+        if mask.intersects(EventMask::DELETE | EventMask::MOVED_FROM) {
+            root.unreadable.remove(rel);
+        } else if mask.contains(EventMask::ATTRIB) && self.tree.child(node, name).is_none() {
+            let emit = self.events.wants_new_entries();
+            self.scan_dir(watch, node, name, rel.to_vec(), emit, out);
+        }
     }
 
     /// The watched directory itself went (`IN_IGNORED`: deleted or unmounted;

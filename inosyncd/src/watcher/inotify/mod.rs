@@ -5,7 +5,7 @@
 //! before the watch existed is found by the scan and one written after is reported
 //! by an event: none is missed, some are seen twice (the batch set absorbs that).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,10 @@ struct Root {
     /// Why some directories of this tree have no watch (the watch limit), if so:
     /// their changes are seen only by full syncs.
     degraded: Option<String>,
+    /// Directories that could not be watched for another reason than the
+    /// limit (not readable by the daemon's user: `EACCES`), with why: tried
+    /// again when a `chmod` or `chown` of one is seen, and before full syncs.
+    unreadable: BTreeMap<Vec<u8>, String>,
     /// Where the kernel's filesystems are mounted inside it (relative): left
     /// unwatched, as rsync never sees them (`crate::kernel_filesystems`).
     kernel_points: BTreeSet<Vec<u8>>,
@@ -188,6 +192,7 @@ impl InotifyWatcher {
                 node: Some(node),
                 excludes,
                 degraded: None,
+                unreadable: BTreeMap::new(),
                 kernel_points: BTreeSet::new(),
             },
         );
@@ -270,7 +275,10 @@ impl InotifyWatcher {
 
     /// Why a tree is not fully watched, if it is not.
     pub fn degraded(&self, watch: u32) -> Option<&str> {
-        self.roots.get(&watch)?.degraded.as_deref()
+        let root = self.roots.get(&watch)?;
+        root.degraded
+            .as_deref()
+            .or_else(|| root.unreadable.values().next().map(String::as_str))
     }
 
     /// Tries again to watch every directory of a degraded tree (the limit may have
@@ -280,6 +288,7 @@ impl InotifyWatcher {
             return false;
         };
         root.degraded = None;
+        root.unreadable.clear();
         let Some(node) = root.node else {
             return false;
         };

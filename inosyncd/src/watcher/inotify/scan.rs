@@ -110,7 +110,14 @@ impl InotifyWatcher {
                 .and_then(|dir| self.add_watch_through(&crate::deep_paths::proc_path(&dir)))
         };
         match added {
-            Ok(wd) => Some(self.tree.insert(Some(parent), watch, name, wd)),
+            Ok(wd) => {
+                if let Some(root) = self.roots.get_mut(&watch)
+                    && !root.unreadable.is_empty()
+                {
+                    root.unreadable.remove(rel);
+                }
+                Some(self.tree.insert(Some(parent), watch, name, wd))
+            }
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => None,
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
                 if !self.limit_reported {
@@ -165,8 +172,8 @@ impl InotifyWatcher {
                     );
                 }
                 if let Some(root) = self.roots.get_mut(&watch) {
-                    root.degraded
-                        .get_or_insert_with(|| format!("cannot watch {}: {e}", abs.display()));
+                    root.unreadable
+                        .insert(rel.to_vec(), format!("cannot watch {}: {e}", abs.display()));
                 }
                 out.push(Change::Everything { watch });
                 None

@@ -213,3 +213,47 @@ fn a_directory_that_cannot_be_read_degrades_the_tree_until_it_can() {
     assert!(!watcher.retry_degraded(0), "still degraded");
     assert!(watcher.watched_paths(0).contains(b"locked".as_slice()));
 }
+
+/// A directory the daemon could not read, made readable by a `chmod`: the
+/// chmod's event watches it at once and lists what it holds, and the tree is
+/// no longer degraded. Before, it stayed without a watch until the next
+/// periodic full sync (up to a minute; `wait`'s full sync did not try it), and
+/// a same-size rewrite with its mtime kept, made meanwhile, never arrived
+/// while `wait` said idle (found by a black-box attack on a daemon run as an
+/// unprivileged user).
+#[test]
+fn a_directory_made_readable_is_watched_at_its_chmod() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(root.join("locked")).unwrap();
+    std::fs::write(root.join("locked/f"), "original").unwrap();
+    std::fs::set_permissions(root.join("locked"), PermissionsExt::from_mode(0o000)).unwrap();
+    if !read_as_permissions_say() {
+        return;
+    }
+    let mut watcher = watched(&root);
+    assert!(watcher.degraded(0).is_some(), "not degraded");
+    std::fs::set_permissions(root.join("locked"), PermissionsExt::from_mode(0o755)).unwrap();
+    let mut out = Vec::new();
+    while watcher.read_queued(&mut out).unwrap() {}
+    assert!(
+        watcher.watched_paths(0).contains(b"locked".as_slice()),
+        "{:?}",
+        shown(watcher.watched_paths(0))
+    );
+    assert_eq!(watcher.degraded(0), None);
+    let listed = |out: &[Change], path: &[u8]| {
+        out.iter()
+            .any(|c| matches!(c, Change::Path { rel, .. } if rel == path))
+    };
+    assert!(listed(&out, b"locked/f"), "{out:?}");
+    std::fs::write(root.join("locked/f"), "ORIGINAL").unwrap();
+    let mut out = Vec::new();
+    while watcher.read_queued(&mut out).unwrap() {}
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Change::Path { rel, .. } | Change::Written { rel, .. } if rel == b"locked/f")),
+        "{out:?}"
+    );
+}
