@@ -92,7 +92,19 @@ fn why_busy(watch: &WatchStatus, target: &TargetStatus) -> Option<String> {
                 Some(_) => " now".to_string(),
                 None => String::new(),
             };
-            format!("retrying{when} after {} failure(s){error}", target.failures)
+            match target.held.iter().map(|h| h.failures).max() {
+                // The target is fine; its held paths are what is retried.
+                Some(most) if target.failures == 0 => {
+                    let reason = target
+                        .held
+                        .iter()
+                        .find(|h| h.failures == most)
+                        .map(|h| format!(": {}", crate::cause::cause_first(&h.reason)))
+                        .unwrap_or_default();
+                    format!("retrying{when} its held paths after {most} failure(s){reason}")
+                }
+                _ => format!("retrying{when} after {} failure(s){error}", target.failures),
+            }
         }
         TargetState::Syncing => {
             let syncing = match &target.progress {
@@ -142,9 +154,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_failing_target_caught_mid_retry_still_says_why_it_fails() {
-        let watch = WatchStatus {
+    fn news() -> WatchStatus {
+        WatchStatus {
             path: "/srv/news".into(),
             remote_path: String::new(),
             paused: false,
@@ -162,7 +173,12 @@ mod tests {
             degraded: None,
             source_missing: None,
             targets: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_failing_target_caught_mid_retry_still_says_why_it_fails() {
+        let watch = news();
         let retrying = why_busy(&watch, &target(TargetState::Retrying, 2)).unwrap();
         let syncing = why_busy(&watch, &target(TargetState::Syncing, 2)).unwrap();
         for line in [&retrying, &syncing] {
@@ -172,5 +188,26 @@ mod tests {
         assert!(syncing.starts_with("syncing (retrying"), "{syncing}");
         let healthy = why_busy(&watch, &target(TargetState::Syncing, 0)).unwrap();
         assert_eq!(healthy, "syncing");
+    }
+
+    /// A target whose runs succeed but for paths held apart is retried for
+    /// them: it said "after 0 failure(s)" while each held path had failed 5
+    /// times (found by two black-box attacks).
+    #[test]
+    fn a_target_retried_for_its_held_paths_counts_their_failures() {
+        let watch = news();
+        let mut held = target(TargetState::Retrying, 0);
+        held.held = vec![inosync_proto::HeldPath {
+            path: "deep/f".into(),
+            reason: "the path is 4266 bytes long".into(),
+            failures: 5,
+            retry_in: 11.0,
+        }];
+        let line = why_busy(&watch, &held).unwrap();
+        assert!(
+            line.contains("held paths after 5 failure(s): the path is 4266 bytes long"),
+            "{line}"
+        );
+        assert!(!line.contains("0 failure"), "{line}");
     }
 }

@@ -41,7 +41,8 @@ pub const MAX_RSYNC_PATH: usize = 4095;
 /// Why a path that is too long is held, for `status` and the log.
 pub fn too_long(path: &[u8]) -> String {
     format!(
-        "the path is {} bytes long: rsync transfers paths of at most {MAX_RSYNC_PATH} bytes          below the watch root (PATH_MAX); shorten it (its parts that fit are mirrored)",
+        "the path is {} bytes long: rsync transfers paths of at most {MAX_RSYNC_PATH} bytes \
+         below the watch root (PATH_MAX); shorten it (its parts that fit are mirrored)",
         path.len()
     )
 }
