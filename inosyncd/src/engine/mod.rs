@@ -161,6 +161,8 @@ pub struct Engine {
     /// The changes seen and not yet synced, kept for the next start (see
     /// `pending_journal.rs`); `None` without a state file.
     journal: Option<crate::pending_journal::PendingJournal>,
+    /// The mount table the root checks read places from (`source.rs`).
+    places: source::Places,
 }
 
 impl Engine {
@@ -227,6 +229,7 @@ impl Engine {
             roots: Default::default(),
             settling: settle::Settling::default(),
             journal,
+            places: source::Places::default(),
         };
         engine.reset_periodic_full_sync();
         let initial = engine.config.initial_sync;

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Engine;
+use crate::watcher::mounts::{self, Mount, MountTable};
 
 /// How often every watch root is looked at.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -158,20 +159,17 @@ fn fsid(path: &Path) -> std::io::Result<u64> {
     crate::fsid::Fsid::of(path).map(crate::fsid::Fsid::as_recorded)
 }
 
-/// Where the directory at `path` lies on its filesystem: the directory of the
-/// filesystem mounted where `path` is (its `root` field in
-/// `/proc/self/mountinfo`: `/` for a whole filesystem, the bound directory
+/// Where the directory at `path` lies on its filesystem, by the mount
+/// table `table`: the directory of the filesystem mounted where `path` is
+/// (its `root` field in `/proc/self/mountinfo`: `/` for a whole filesystem, the bound directory
 /// for a bind mount) joined with the rest of the path, escaped as `ls -b`.
 /// Two paths to one filesystem id are two directories when their places
 /// differ: a bind mount above the root unmounted leads the path to the old
 /// directory under the mount point, whose `statfs` and mount-point flag say
-/// nothing changed. `None` when the mount table cannot be read.
-pub fn place(path: &Path) -> Option<String> {
-    use crate::watcher::mounts;
-    let text = std::fs::read("/proc/self/mountinfo").ok()?;
+/// nothing changed.
+fn place_in(table: &[Mount], path: &Path) -> Option<String> {
     let path = path.as_os_str().as_encoded_bytes();
-    let table = mounts::parse(&text);
-    let on = mounts::reachable(&table, path).into_iter().next()?;
+    let on = mounts::reachable(table, path).into_iter().next()?;
     let below = path.get(on.point.len()..).unwrap_or_default();
     let below = below.strip_prefix(b"/").unwrap_or(below);
     let mut place = on.root.clone();
@@ -182,6 +180,28 @@ pub fn place(path: &Path) -> Option<String> {
         place.extend_from_slice(below);
     }
     Some(crate::escaped::ls_b(&place))
+}
+
+/// The mount table as the root checks read it (before every rsync and once
+/// a second per watch): read again only when the kernel says a mount came or
+/// went, so a host with thousands of mounts does not parse them all for each
+/// rsync.
+#[derive(Default)]
+pub struct Places {
+    table: Option<MountTable>,
+}
+
+impl Places {
+    /// Where the directory at `path` lies on its filesystem now (see
+    /// [`place_in`]); `None` when the mount table cannot be read.
+    pub fn place(&mut self, path: &Path) -> Option<String> {
+        match &mut self.table {
+            Some(table) if table.changed() => table.reread().ok()?,
+            Some(_) => {}
+            None => self.table = Some(MountTable::open().ok()?),
+        }
+        place_in(&self.table.as_ref()?.mounts, path)
+    }
 }
 
 /// Why the root at `path` is not the recorded one by its place (see
@@ -234,7 +254,15 @@ impl Engine {
             return watch.missing.is_none();
         }
         let path = watch.spec.path.clone();
-        let moved = moved(&path, watch.place.as_deref(), place(&path).as_deref());
+        let recorded = watch.place.clone();
+        let moved = moved(
+            &path,
+            recorded.as_deref(),
+            self.places.place(&path).as_deref(),
+        );
+        let Some(watch) = self.watches.get(&id) else {
+            return false;
+        };
         match identify(&path) {
             Err(why) => {
                 self.mark_missing(id, why.to_string());
@@ -367,7 +395,7 @@ impl Engine {
         let path = self.watches[&id].spec.path.clone();
         let now = identify(&path)?;
         let key = path.display().to_string();
-        let place = place(&path);
+        let place = self.places.place(&path);
         match &place {
             Some(place) => self.runtime.places.insert(key.clone(), place.clone()),
             None => self.runtime.places.remove(&key),

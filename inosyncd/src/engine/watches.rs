@@ -148,7 +148,7 @@ impl Engine {
         let recorded = self.runtime.sources.get(&key).copied();
         let was_mount_point = self.runtime.mount_points.get(&key).copied();
         let was_place = self.runtime.places.get(&key).cloned();
-        let place = source::place(&spec.path);
+        let place = self.places.place(&spec.path);
         let missing = if recorded.is_some_and(|fsid| fsid != root.fsid) {
             Some(format!(
                 "{} is on another filesystem than the one recorded at an earlier start (not mounted?)",

@@ -198,6 +198,21 @@ impl MountTable {
         Ok(())
     }
 
+    /// Whether a mount came or went since the table was opened or this was
+    /// last asked (a poll that does not wait; each open of the table keeps
+    /// its own count, so the watcher's and this one's do not mix).
+    pub fn changed(&self) -> bool {
+        let mut fd = libc::pollfd {
+            fd: self.file.as_raw_fd(),
+            events: libc::POLLPRI,
+            revents: 0,
+        };
+        // SAFETY: one pollfd we own, no wait.
+        let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+        // Unknown (an error): read again to be sure.
+        ready != 0 && (ready < 0 || fd.revents & (libc::POLLPRI | libc::POLLERR) != 0)
+    }
+
     /// The descriptor to poll (`EPOLLPRI` when a mount came or went).
     pub fn raw_fd(&self) -> RawFd {
         self.file.as_raw_fd()
