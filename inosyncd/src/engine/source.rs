@@ -437,3 +437,39 @@ pub(super) fn local_target_is_empty(destination: &str) -> bool {
         Err(e) => e.kind() == std::io::ErrorKind::NotFound,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bind mount from the same filesystem above the root gives the root
+    /// another place than the directory under the mount point has: the two
+    /// are told apart though their filesystem id and mount-point flag agree.
+    #[test]
+    fn a_bind_mount_above_the_root_gives_it_another_place() {
+        let mounted = mounts::parse(
+            b"27 1 254:0 / / rw - ext4 /dev/vda rw\n\
+              60 27 254:0 /data/pb /srv/pb rw - ext4 /dev/vda rw\n\
+              61 27 0:50 / /srv/tmp rw - tmpfs tmpfs rw\n",
+        );
+        let root = Path::new("/srv/pb/site");
+        assert_eq!(place_in(&mounted, root).as_deref(), Some("/data/pb/site"));
+        assert_eq!(
+            place_in(&mounted, Path::new("/srv/pb")).as_deref(),
+            Some("/data/pb")
+        );
+        assert_eq!(
+            place_in(&mounted, Path::new("/srv/tmp/a b")).as_deref(),
+            Some("/a\\ b")
+        );
+        let unmounted: Vec<Mount> = mounted.into_iter().filter(|m| m.id != 60).collect();
+        assert_eq!(place_in(&unmounted, root).as_deref(), Some("/srv/pb/site"));
+        let why = moved(root, Some("/data/pb/site"), Some("/srv/pb/site")).unwrap();
+        assert!(why.contains("another directory"), "{why}");
+        assert_eq!(
+            moved(root, Some("/data/pb/site"), Some("/data/pb/site")),
+            None
+        );
+        assert_eq!(moved(root, None, Some("/srv/pb/site")), None);
+    }
+}
