@@ -51,6 +51,15 @@ pub struct RuntimeState {
     /// above it or on it that is not there) is not synced from.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub places: BTreeMap<String, String>,
+    /// The boot (`/proc/sys/kernel/random/boot_id`) the `devices` were read in:
+    /// device numbers hold only within one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// The block device each watch root was on, by watch path, in that boot:
+    /// a root found on another device with the recorded filesystem id (a copy
+    /// of its disk: the same UUID) is not synced from.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub devices: BTreeMap<String, u64>,
     /// Watches that still had changes to sync when the daemon stopped (a
     /// target in retry backoff is not waited for, a paused watch holds its
     /// changes): the next start gives each a full sync, even with

@@ -176,12 +176,13 @@ impl Engine {
             cli_delay,
             cli_backend,
             state_file,
-            runtime,
+            mut runtime,
             ssh_dir,
             owner,
             runner,
             pretend,
         } = setup;
+        source::forget_devices_of_another_boot(&mut runtime);
         let watcher = Watcher::new(config.events, config.backend)
             .map_err(|e| anyhow::anyhow!("cannot start watching: {e}"))?;
         let policy =
@@ -233,7 +234,9 @@ impl Engine {
         };
         engine.reset_periodic_full_sync();
         let initial = engine.config.initial_sync;
-        let recorded = engine.runtime.sources.len() + engine.runtime.places.len();
+        let recorded = engine.runtime.sources.len()
+            + engine.runtime.places.len()
+            + engine.runtime.devices.len();
         for spec in engine.config.watches.clone() {
             let path = spec.path.display().to_string();
             if engine.runtime.removed.contains(&path) {
@@ -252,7 +255,10 @@ impl Engine {
         if engine.journal.is_some() {
             engine.take_up_journal(left);
         }
-        if engine.runtime.sources.len() + engine.runtime.places.len() != recorded || had_unsynced {
+        let now_recorded = engine.runtime.sources.len()
+            + engine.runtime.places.len()
+            + engine.runtime.devices.len();
+        if now_recorded != recorded || had_unsynced {
             // The filesystems and places of new roots, recorded.
             engine.persist();
         }

@@ -39,6 +39,11 @@ impl RootId {
         self.ino
     }
 
+    /// The device number of its filesystem (`st_dev`).
+    pub fn dev(&self) -> u64 {
+        self.dev
+    }
+
     /// Whether `other` is the same directory on the same filesystem, mounted
     /// there or not (a service's sandbox may bind-mount a root over itself).
     fn same_dir(&self, other: &RootId) -> bool {
@@ -217,6 +222,44 @@ pub fn moved(path: &Path, recorded: Option<&str>, now: Option<&str>) -> Option<S
     })
 }
 
+/// `dev` when it is a block device's (a disk, a partition, a loop device):
+/// its number holds while the system runs, and tells a disk from a copy of
+/// it, which has its UUID and so its filesystem id. Filesystems without one
+/// (NFS, overlay, tmpfs, btrfs subvolumes) get a number of the moment at each
+/// mount, which says nothing.
+pub fn device(dev: u64) -> Option<u64> {
+    (libc::major(dev) != 0).then_some(dev)
+}
+
+/// Why a root on block device `now` is not the recorded one (on block device
+/// `recorded`, with the same filesystem id), or `None`.
+pub fn other_device(path: &Path, recorded: Option<u64>, now: u64) -> Option<String> {
+    let (was, now) = (device(recorded?)?, device(now)?);
+    (was != now).then(|| {
+        format!(
+            "{} is on a filesystem with the recorded id but on another device ({}:{}, not \
+             {}:{}): a copy of its disk, or another one made with its UUID?",
+            path.display(),
+            libc::major(now),
+            libc::minor(now),
+            libc::major(was),
+            libc::minor(was)
+        )
+    })
+}
+
+/// Device numbers hold only within one boot: those recorded in another are
+/// forgotten (each root's is recorded again when it is attached).
+pub fn forget_devices_of_another_boot(runtime: &mut crate::state_file::RuntimeState) {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|id| id.trim().to_string());
+    if boot.is_none() || runtime.boot_id != boot {
+        runtime.devices.clear();
+    }
+    runtime.boot_id = boot;
+}
+
 /// Whether a directory has no entries at all (an empty mount point).
 pub fn is_empty_dir(path: &Path) -> bool {
     std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
@@ -255,11 +298,8 @@ impl Engine {
         }
         let path = watch.spec.path.clone();
         let recorded = watch.place.clone();
-        let moved = moved(
-            &path,
-            recorded.as_deref(),
-            self.places.place(&path).as_deref(),
-        );
+        let place_now = self.places.place(&path);
+        let moved = moved(&path, recorded.as_deref(), place_now.as_deref());
         let Some(watch) = self.watches.get(&id) else {
             return false;
         };
@@ -308,7 +348,15 @@ impl Engine {
             // either way (found by a black-box attack: the old copy under
             // the mount point was taken for a replaced root, and its full
             // sync wiped the mirrors).
-            Ok(_) if moved.is_some() => {
+            // A copy of the root's disk (its UUID, so its filesystem id,
+            // directories and places) mounted in its place: its full sync
+            // made the mirror equal to the copy (a black-box attack).
+            Ok(now) if other_device(&path, watch.device, now.dev).is_some() => {
+                let why = other_device(&path, watch.device, now.dev).unwrap_or_default();
+                self.mark_missing(id, why);
+                false
+            }
+            Ok(now) if moved.is_some() && !watch.root.is_some_and(|was| was.same_dir(&now)) => {
                 self.mark_missing(id, moved.unwrap_or_default());
                 false
             }
@@ -317,9 +365,17 @@ impl Engine {
                     && watch.missing.is_none()
                     && watch.root.is_some_and(|was| was.same_dir(&now)) =>
             {
-                // The same directory, now (or no longer) a mount over itself.
+                // The same directory, now (or no longer) a mount over itself,
+                // or reached through another place (the directory it is
+                // bind-mounted from renamed).
+                if let Some(place) = &place_now {
+                    self.runtime
+                        .places
+                        .insert(path.display().to_string(), place.clone());
+                }
                 if let Some(watch) = self.watches.get_mut(&id) {
                     watch.mount_point = now.mount_point.then_some(now.ino);
+                    watch.place = place_now.or(watch.place.take());
                     watch.root = Some(now);
                 }
                 true
@@ -371,6 +427,19 @@ impl Engine {
         };
         watch.root = Some(now);
         watch.missing = None;
+        // A root that was on no block device (a disk not there at the start)
+        // is known by the one it is on from now on.
+        if watch.device.is_none()
+            && let Some(device) = device(now.dev)
+        {
+            watch.device = Some(device);
+            self.runtime
+                .devices
+                .insert(path.display().to_string(), device);
+        }
+        let Some(watch) = self.watches.get_mut(&id) else {
+            return false;
+        };
         let instant = Instant::now();
         for pair in &mut watch.pairs {
             pair.source_replaced(instant);
@@ -400,9 +469,15 @@ impl Engine {
             Some(place) => self.runtime.places.insert(key.clone(), place.clone()),
             None => self.runtime.places.remove(&key),
         };
+        let device = device(now.dev);
+        match device {
+            Some(device) => self.runtime.devices.insert(key.clone(), device),
+            None => self.runtime.devices.remove(&key),
+        };
         if let Some(watch) = self.watches.get_mut(&id) {
             watch.fsid = now.fsid;
             watch.place = place;
+            watch.device = device;
             watch.mount_point = now.mount_point.then_some(now.ino);
             for pair in &mut watch.pairs {
                 pair.allow_empty_source();

@@ -44,6 +44,9 @@ pub(super) struct Watch {
     /// root or on it, unmounted or replaced, leads the path to another
     /// directory with the same filesystem id.
     pub(super) place: Option<String>,
+    /// The block device the root must be on, in this boot (`source::device`):
+    /// a copy of its disk has its filesystem id, directories and places.
+    pub(super) device: Option<u64>,
     /// Why the root cannot be synced from, while it cannot (see `source.rs`).
     pub(super) missing: Option<String>,
 }
@@ -149,6 +152,10 @@ impl Engine {
         let was_mount_point = self.runtime.mount_points.get(&key).copied();
         let was_place = self.runtime.places.get(&key).cloned();
         let place = self.places.place(&spec.path);
+        let was_device = self.runtime.devices.get(&key).copied();
+        // The same directory as the recorded mount point's, wherever its
+        // place now (the directory a root is bind-mounted from, renamed).
+        let same_dir = was_mount_point == Some(root.ino());
         let missing = if recorded.is_some_and(|fsid| fsid != root.fsid) {
             Some(format!(
                 "{} is on another filesystem than the one recorded at an earlier start (not mounted?)",
@@ -161,6 +168,10 @@ impl Engine {
                 "{} was a mount point at an earlier start and is not now (not mounted?)",
                 spec.path.display()
             ))
+        } else if let Some(why) = source::other_device(&spec.path, was_device, root.dev()) {
+            Some(format!("{why}, since an earlier start"))
+        } else if same_dir {
+            None
         } else {
             // A bind mount above it or on it that is not there (or another).
             source::moved(&spec.path, was_place.as_deref(), place.as_deref())
@@ -184,6 +195,9 @@ impl Engine {
             }
             if let Some(place) = &place {
                 self.runtime.places.insert(key.clone(), place.clone());
+            }
+            if let Some(device) = source::device(root.dev()) {
+                self.runtime.devices.insert(key.clone(), device);
             }
         }
         self.next_watch_id += 1;
@@ -210,12 +224,27 @@ impl Engine {
                 removing: None,
                 root: missing.is_none().then_some(root),
                 fsid: recorded.unwrap_or(root.fsid),
-                mount_point: if root.mount_point {
+                // What covers a root that is missing (another filesystem,
+                // a bind mount of another directory) is not its own: its
+                // unmount is the root back (before, it read "was a mount
+                // point and is not now" for good; a black-box attack).
+                mount_point: if missing.is_some() {
+                    was_mount_point
+                } else if root.mount_point {
                     Some(root.ino())
                 } else {
                     was_mount_point.filter(|ino| *ino != root.ino())
                 },
-                place: was_place.or(place),
+                place: if missing.is_some() {
+                    was_place
+                } else {
+                    place.or(was_place)
+                },
+                device: if missing.is_some() {
+                    was_device
+                } else {
+                    source::device(root.dev()).or(was_device)
+                },
                 missing: None,
             },
         );

@@ -65,6 +65,27 @@ impl Watcher {
         let Some(Ok(fan)) = &mut self.fanotify else {
             return;
         };
+        // A kernel filesystem is never marked (`mounts::watchable`), yet its
+        // mount point changes as any other when it comes or goes: rsync sees
+        // it where no view hides it (`sandbox = "off"`; a black-box attack
+        // found the directory under it never sent after its unmount).
+        for (watch, root) in fan.root_paths() {
+            let was = mounts::kernel_points_below(&before, &root);
+            let now = mounts::kernel_points_below(&after, &root);
+            for rel in was.symmetric_difference(&now) {
+                out.push(if now.contains(rel) {
+                    Change::Tree {
+                        watch,
+                        rel: rel.clone(),
+                    }
+                } else {
+                    Change::Unmounted {
+                        watch,
+                        rel: rel.clone(),
+                    }
+                });
+            }
+        }
         let remounted = fan.refresh_mounts(&after);
         for (watch, rel, gone) in remounted.points {
             tracing::info!(

@@ -295,6 +295,15 @@ impl FanWatcher {
         self.views = views;
     }
 
+    /// The trees watched here, with their roots as the kernel names them
+    /// (symlinks resolved, as the mount table names mount points).
+    pub fn root_paths(&self) -> Vec<(u32, Vec<u8>)> {
+        self.roots
+            .iter()
+            .map(|(watch, root)| (*watch, root.path.clone()))
+            .collect()
+    }
+
     /// Whether this tree is watched here.
     pub fn has_root(&self, watch: u32) -> bool {
         self.roots.contains_key(&watch)
