@@ -247,6 +247,12 @@ fn partial(stderr: &Stderr, context: &Context, summary: &dyn Fn(&str) -> String)
     if errors.is_empty() && stderr.error_lines().any(|l| refusal(l, context).is_some()) {
         return RunResult::Synced;
     }
+    if errors.iter().any(|line| the_targets_own(line)) {
+        return RunResult::Failed {
+            class: FailureClass::Transient,
+            cause: summary(&stderr.cause()),
+        };
+    }
     let named = as_files(
         named_in_lines(errors.iter().copied(), context.source, context.destination),
         context.source,
@@ -272,6 +278,22 @@ fn partial(stderr: &Stderr, context: &Context, summary: &dyn Fn(&str) -> String)
     } else {
         RunResult::Partial { held, cause }
     }
+}
+
+/// Whether an error line is the target's fault as a whole, whatever path it
+/// names: its filesystem read-only, full, or over quota, on the receiving
+/// side. Every path of the run would fail alike; held apart, each was
+/// retried on its own backoff, and a 5,000-file burst came back over five
+/// minutes once the target was writable again, while `status` showed no
+/// failure and no error (a black-box attack). The run fails as a whole, with
+/// the target's backoff.
+fn the_targets_own(line: &str) -> bool {
+    const TARGET_WIDE: [&str; 3] = [
+        "Read-only file system (30)",
+        "No space left on device (28)",
+        "Disk quota exceeded (122)",
+    ];
+    !line.contains("[sender]") && TARGET_WIDE.iter().any(|e| line.contains(e))
 }
 
 /// Whether an error line says a directory stays because of what it holds:

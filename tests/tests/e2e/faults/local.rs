@@ -110,3 +110,55 @@ fn a_daemon_stopped_for_seconds_mid_transfer_converges() {
         healed.elapsed()
     );
 }
+
+/// A target filesystem made read-only under a burst: every path's error is
+/// the target's ("Read-only file system"), not its own. Each path was held
+/// apart and retried on its own backoff, so after the filesystem was made
+/// writable again a 5,000-file burst trickled back over five minutes, while
+/// `status` said `retrying` with 0 failures and no error (found by a black-box
+/// attack). The run fails as a whole: the target's failures and error show
+/// what is wrong, and it is retried as a whole.
+#[test]
+fn a_read_only_target_fails_as_a_whole_and_takes_everything_once_writable() {
+    let fx = Fixture::new();
+    let disk = Mount::tmpfs(&fx.dst);
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+    let remount = |how: &str| {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{how}")])
+            .arg(disk.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mount -o remount,{how}");
+    };
+    remount("ro");
+    for d in 0..4 {
+        fs::create_dir(fx.src.join(format!("d{d}"))).unwrap();
+        for i in 0..50 {
+            fs::write(fx.src.join(format!("d{d}/f{i}")), format!("{d} {i}")).unwrap();
+        }
+    }
+    for i in 0..20 {
+        fs::write(fx.src.join(format!("top{i}")), format!("{i}")).unwrap();
+    }
+    let target = || daemon.status()["watches"][0]["targets"][0].clone();
+    let failing = poll_until(Duration::from_secs(30), || {
+        let t = target();
+        t["failures"].as_u64().is_some_and(|n| n >= 1)
+            && t["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("Read-only file system"))
+    });
+    assert!(failing, "{}\n{}", target(), daemon.log());
+    let held = target()["held"].as_array().cloned().unwrap_or_default();
+    assert!(
+        held.is_empty(),
+        "{} path(s) held apart for the target's fault, the first: {}",
+        held.len(),
+        held[0]
+    );
+    remount("rw");
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
