@@ -403,9 +403,14 @@ impl Pair {
                 self.record(path, now);
             }
             // A move not renamed: its new place is compared whole (whatever
-            // the target holds there is another tree).
+            // the target holds there is another tree), and so is its old one,
+            // which may be made again (`mv g g_mv; mkdir g`): listed, or
+            // walked as a made directory, the target's old files below it
+            // stayed (found by a black-box attack; gone, it is deleted
+            // either way).
             for m in &batch.moves {
                 self.record_tree(&m.to, now);
+                self.record_tree(&m.from, now);
             }
             for tree in &batch.trees {
                 self.record_tree(tree, now);

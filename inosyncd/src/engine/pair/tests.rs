@@ -532,3 +532,24 @@ fn a_move_beside_a_full_sync_compares_its_old_name_whole() {
     assert!(!batch.full, "the listed paths go first");
     assert!(batch.trees.contains(&b"x".to_vec()), "{:?}", batch.trees);
 }
+
+/// A move in a batch that failed (the target down, read-only, full), its old
+/// name then made again (`mv g g_mv; mkdir g`): the move comes back as a
+/// transfer, and the old name must be compared whole, or the target keeps the
+/// old tree's files below it once the new `g` is walked as a made directory
+/// (found by a black-box attack: `wait` said idle, `verify` found 20 stale
+/// files, 5 of 5 with a fault, 0 of 2 without).
+#[test]
+fn a_move_in_a_failed_batch_compares_its_old_name_whole() {
+    let now = Instant::now();
+    let mut pair = Pair::new(1, "t".into(), "t".into());
+    pair.record_move(b"g", b"g_mv", Vec::new(), now);
+    assert_eq!(pair.start(run(), || false, now).moves.len(), 1);
+    pair.finish(&failed(), now);
+    pair.record_made(b"g", now);
+    pair.record(b"g/fnew", now);
+    let later = now + Duration::from_secs(60);
+    let batch = pair.start(run(), || false, later);
+    assert!(batch.trees.contains(&b"g".to_vec()), "{:?}", batch.trees);
+    assert!(batch.trees.contains(&b"g_mv".to_vec()), "{:?}", batch.trees);
+}
