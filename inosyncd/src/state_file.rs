@@ -264,8 +264,12 @@ impl StateFile {
         match toml::from_str(&text) {
             Ok(state) => Ok(state),
             Err(e) if text.starts_with(HEADER) => {
-                self.move_aside(&e.to_string());
-                Ok(RuntimeState::default())
+                let salvaged = salvage(&text);
+                self.move_aside(
+                    &e.to_string(),
+                    salvaged.places.len().max(salvaged.sources.len()),
+                );
+                Ok(salvaged)
             }
             Err(e) => Err(StateFileError::NotOurs {
                 path: self.path.clone(),
@@ -279,14 +283,15 @@ impl StateFile {
         }
     }
 
-    fn move_aside(&self, problem: &str) {
+    fn move_aside(&self, problem: &str, roots_kept: usize) {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let aside = self.path.with_extension(format!("toml.corrupt-{stamp}"));
         let moved = std::fs::rename(&self.path, &aside);
         tracing::error!(
-            "state file {} is corrupt ({}); {}; starting from the config alone",
+            "state file {} is corrupt ({}); {}; starting from the config alone, with what \
+             it still said of where {roots_kept} watch root(s) were",
             self.path.display(),
             problem.trim(),
             match moved {
@@ -300,6 +305,62 @@ impl StateFile {
     pub fn save(&self, state: &RuntimeState) -> std::io::Result<()> {
         let text = toml::to_string(state).map_err(std::io::Error::other)?;
         write_atomically(&self.path, format!("{HEADER}{text}").as_bytes())
+    }
+}
+
+/// What a corrupt state file still says of where each watch root was (its
+/// filesystem, mount point, place, device and the boot of the devices),
+/// entry by entry: these records keep a root that is not there from being
+/// synced from, and without them a start with a bind mount missing synced
+/// from the directory under it and wiped the mirror (found by a black-box
+/// attack). Runtime settings are not salvaged: a wrong one is worse than
+/// none. Nothing when the text is not TOML at all.
+fn salvage(text: &str) -> RuntimeState {
+    /// A value as salvage reads it: whatever does not have a record's type
+    /// is passed over, not an error.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Loose {
+        Number(u64),
+        Text(String),
+        Table(BTreeMap<String, Loose>),
+        Other(serde::de::IgnoredAny),
+    }
+    let Ok(top) = toml::from_str::<BTreeMap<String, Loose>>(text) else {
+        return RuntimeState::default();
+    };
+    let table = |name: &str| match top.get(name) {
+        Some(Loose::Table(map)) => map.iter().collect::<Vec<_>>(),
+        _ => Vec::new(),
+    };
+    let numbers = |name: &str| -> BTreeMap<String, u64> {
+        table(name)
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                Loose::Number(n) => Some((k.clone(), *n)),
+                _ => None,
+            })
+            .collect()
+    };
+    let texts = |name: &str| -> BTreeMap<String, String> {
+        table(name)
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                Loose::Text(t) => Some((k.clone(), t.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    RuntimeState {
+        sources: numbers("sources"),
+        mount_points: numbers("mount_points"),
+        places: texts("places"),
+        devices: numbers("devices"),
+        boot_id: match top.get("boot_id") {
+            Some(Loose::Text(id)) => Some(id.clone()),
+            _ => None,
+        },
+        ..RuntimeState::default()
     }
 }
 
@@ -353,6 +414,40 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains("corrupt"))
             .count();
         assert_eq!(aside, 1);
+    }
+
+    /// A corrupt state file (a key of a newer version, one wrong value)
+    /// still says where each watch root was: without those records, a start
+    /// with a bind mount not there synced from the directory under it and
+    /// wiped the mirror (found by a black-box attack). They are salvaged,
+    /// entry by entry; the rest is moved aside with the file.
+    #[test]
+    fn a_corrupt_file_keeps_where_the_roots_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "{HEADER}future_key = true\nspeed = \"fast\"\nboot_id = \"b1\"\n\
+                 [sources]\n\"/srv/www\" = 17658063163022780095\n\
+                 [mount_points]\n\"/srv/www\" = 7\n\
+                 [places]\n\"/srv/www\" = \"/data/www\"\n\
+                 [devices]\n\"/srv/www\" = 1792\n\"/srv/bad\" = -1\n"
+            ),
+        )
+        .unwrap();
+        let state = StateFile::open(path.clone(), None).unwrap().load().unwrap();
+        assert_eq!(state.sources.get("/srv/www"), Some(&17658063163022780095));
+        assert_eq!(state.mount_points.get("/srv/www"), Some(&7));
+        assert_eq!(
+            state.places.get("/srv/www").map(String::as_str),
+            Some("/data/www")
+        );
+        assert_eq!(state.devices.get("/srv/www"), Some(&1792));
+        assert_eq!(state.devices.get("/srv/bad"), None);
+        assert_eq!(state.boot_id.as_deref(), Some("b1"));
+        assert_eq!(state.speed, None);
+        assert!(!path.exists(), "moved aside");
     }
 
     #[test]
