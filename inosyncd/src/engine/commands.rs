@@ -190,8 +190,11 @@ impl Engine {
             delay: spec.delay,
             speed: spec.speed,
         };
-        // A config watch removed earlier and added again is a runtime watch now.
-        self.runtime.removed.retain(|p| *p != path);
+        // A config watch removed earlier and added again is a runtime watch
+        // now: its removal stays recorded, so that a start opens the added
+        // watch and not the config's (before, both were opened, the added one
+        // refused as "the same directory", and the config's old targets fed
+        // again; a black-box attack).
         self.runtime.watch.remove(&path);
         let id = self.open_watch(spec, Source::Runtime, true)?;
         // The places its targets lead to now are the ones meant (see

@@ -202,3 +202,48 @@ fn a_runtime_change_the_state_file_cannot_keep_is_said_where_it_was_made() {
     assert_eq!(daemon.status()["state_file_error"], serde_json::Value::Null);
     assert!(fs::read_to_string(fx.state_file()).unwrap().contains("600"));
 }
+
+/// A config watch removed at runtime and added again with another target:
+/// the runtime one is what runs after a restart. Before, the removal was
+/// forgotten at the `add`, so the start opened the config's watch (feeding
+/// its old target again) and refused the added one as "the same directory"
+/// (found by a black-box attack, 2 of 2).
+#[test]
+fn a_config_watch_removed_and_added_again_with_another_target_survives_a_restart() {
+    let fx = Fixture::new();
+    let config = fx.simple_config("");
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    let src = fx.src.display().to_string();
+    let other = fx.path("other-dst");
+    daemon.ctl_ok(&["remove", &src]);
+    daemon.ctl_ok(&[
+        "add",
+        &src,
+        "--target",
+        &format!("{}/", other.display()),
+        "--remote-path",
+        "",
+    ]);
+    daemon.wait_idle();
+    let mut daemon = daemon;
+    assert!(daemon.terminate().success());
+    let daemon = fx.start_toml(&config);
+    fs::write(fx.src.join("after"), "after the restart").unwrap();
+    daemon.wait_idle();
+    assert!(
+        other.join("after").exists(),
+        "the added watch's target got nothing\n{}",
+        daemon.log()
+    );
+    assert!(
+        !fx.dst.join("after").exists(),
+        "the removed config watch ran again\n{}",
+        daemon.log()
+    );
+    assert!(
+        !daemon.log().contains("cannot be restored"),
+        "{}",
+        daemon.log()
+    );
+}
