@@ -265,10 +265,17 @@ impl StateFile {
             Ok(state) => Ok(state),
             Err(e) if text.starts_with(HEADER) => {
                 let salvaged = salvage(&text);
-                self.move_aside(
-                    &e.to_string(),
-                    salvaged.places.len().max(salvaged.sources.len()),
-                );
+                self.move_aside(&e.to_string(), salvaged.sources.len());
+                // Written back at once: a start that changes nothing would
+                // write nothing, and the next one would find no records.
+                if salvaged != RuntimeState::default()
+                    && let Err(e) = self.save(&salvaged)
+                {
+                    tracing::error!(
+                        "cannot write the salvaged state file {}: {e}",
+                        self.path.display()
+                    );
+                }
                 Ok(salvaged)
             }
             Err(e) => Err(StateFileError::NotOurs {
@@ -447,7 +454,11 @@ mod tests {
         assert_eq!(state.devices.get("/srv/bad"), None);
         assert_eq!(state.boot_id.as_deref(), Some("b1"));
         assert_eq!(state.speed, None);
-        assert!(!path.exists(), "moved aside");
+        assert_eq!(
+            StateFile::open(path.clone(), None).unwrap().load().unwrap(),
+            state,
+            "written back"
+        );
     }
 
     #[test]

@@ -234,9 +234,7 @@ impl Engine {
         };
         engine.reset_periodic_full_sync();
         let initial = engine.config.initial_sync;
-        let recorded = engine.runtime.sources.len()
-            + engine.runtime.places.len()
-            + engine.runtime.devices.len();
+        let recorded = engine.runtime.clone();
         for spec in engine.config.watches.clone() {
             let path = spec.path.display().to_string();
             if engine.runtime.removed.contains(&path) {
@@ -255,10 +253,8 @@ impl Engine {
         if engine.journal.is_some() {
             engine.take_up_journal(left);
         }
-        let now_recorded = engine.runtime.sources.len()
-            + engine.runtime.places.len()
-            + engine.runtime.devices.len();
-        if now_recorded != recorded || had_unsynced {
+        // Any record new or changed (a place, a device), not only new ones.
+        if engine.runtime != recorded || had_unsynced {
             // The filesystems and places of new roots, recorded.
             engine.persist();
         }

@@ -160,7 +160,7 @@ impl Engine {
             // stayed unwatched until the next periodic one, and a same-size
             // rewrite with its mtime kept made meanwhile never arrived; found
             // by a black-box attack).
-            self.watcher.retry_degraded(id);
+            self.watcher.retry_unreadable(id);
             if let Some(watch) = self.watches.get_mut(&id) {
                 tracing::info!(
                     "{}: full sync for `wait` (not every directory is watched)",

@@ -160,6 +160,25 @@ fn is_mount_point(path: &Path) -> bool {
     done == 0 && stx.stx_attributes_mask & flag != 0 && stx.stx_attributes & flag != 0
 }
 
+/// The id of the mount `path` is on (`statx`'s `STX_MNT_ID`, Linux 5.8), as
+/// `/proc/self/mountinfo` numbers mounts; `None` when the kernel does not say.
+fn mount_id(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statx fills the zeroed struct we own from a NUL-terminated path.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let done = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_MNT_ID,
+            &mut stx,
+        )
+    };
+    (done == 0 && stx.stx_mask & libc::STATX_MNT_ID != 0).then_some(stx.stx_mnt_id)
+}
+
 fn fsid(path: &Path) -> std::io::Result<u64> {
     crate::fsid::Fsid::of(path).map(crate::fsid::Fsid::as_recorded)
 }
@@ -172,9 +191,21 @@ fn fsid(path: &Path) -> std::io::Result<u64> {
 /// differ: a bind mount above the root unmounted leads the path to the old
 /// directory under the mount point, whose `statfs` and mount-point flag say
 /// nothing changed.
-fn place_in(table: &[Mount], path: &Path) -> Option<String> {
+///
+/// `mount_id` is the mount the path is really on (`statx`'s `STX_MNT_ID`):
+/// a mount hidden by another one over a directory above it stays in the
+/// table with the longest matching point, and taking it read the old place
+/// for a path that now leads elsewhere (found by a review). Without the id,
+/// the visible mount with the longest point is taken.
+fn place_in(table: &[Mount], path: &Path, mount_id: Option<u64>) -> Option<String> {
     let path = path.as_os_str().as_encoded_bytes();
-    let on = mounts::reachable(table, path).into_iter().next()?;
+    let on = match mount_id {
+        Some(id) => table.iter().find(|m| m.id == id)?.clone(),
+        None => mounts::reachable(table, path).into_iter().next()?,
+    };
+    if !mounts::is_within(path, &on.point) {
+        return None;
+    }
     let below = path.get(on.point.len()..).unwrap_or_default();
     let below = below.strip_prefix(b"/").unwrap_or(below);
     let mut place = on.root.clone();
@@ -200,12 +231,22 @@ impl Places {
     /// Where the directory at `path` lies on its filesystem now (see
     /// [`place_in`]); `None` when the mount table cannot be read.
     pub fn place(&mut self, path: &Path) -> Option<String> {
+        let id = mount_id(path);
+        let stale = |table: &MountTable| {
+            table.changed() || id.is_some_and(|id| !table.mounts.iter().any(|m| m.id == id))
+        };
         match &mut self.table {
-            Some(table) if table.changed() => table.reread().ok()?,
+            Some(table) if stale(table) => {
+                if table.reread().is_err() {
+                    // Read afresh next time: the kernel's notice is used up.
+                    self.table = None;
+                    return None;
+                }
+            }
             Some(_) => {}
             None => self.table = Some(MountTable::open().ok()?),
         }
-        place_in(&self.table.as_ref()?.mounts, path)
+        place_in(&self.table.as_ref()?.mounts, path, id)
     }
 }
 
@@ -298,12 +339,15 @@ impl Engine {
         }
         let path = watch.spec.path.clone();
         let recorded = watch.place.clone();
+        // The identity first, the place after: an unmount between the two
+        // shows in the place, never pairs the old place with a new directory.
+        let identity = identify(&path);
         let place_now = self.places.place(&path);
         let moved = moved(&path, recorded.as_deref(), place_now.as_deref());
         let Some(watch) = self.watches.get(&id) else {
             return false;
         };
-        match identify(&path) {
+        match identity {
             Err(why) => {
                 self.mark_missing(id, why.to_string());
                 false
@@ -368,10 +412,14 @@ impl Engine {
                 // The same directory, now (or no longer) a mount over itself,
                 // or reached through another place (the directory it is
                 // bind-mounted from renamed).
-                if let Some(place) = &place_now {
-                    self.runtime
+                if let Some(place) = &place_now
+                    && self
+                        .runtime
                         .places
-                        .insert(path.display().to_string(), place.clone());
+                        .insert(path.display().to_string(), place.clone())
+                        .is_some_and(|was| was != *place)
+                {
+                    self.persist();
                 }
                 if let Some(watch) = self.watches.get_mut(&id) {
                     watch.mount_point = now.mount_point.then_some(now.ino);
@@ -528,17 +576,35 @@ mod tests {
               61 27 0:50 / /srv/tmp rw - tmpfs tmpfs rw\n",
         );
         let root = Path::new("/srv/pb/site");
-        assert_eq!(place_in(&mounted, root).as_deref(), Some("/data/pb/site"));
         assert_eq!(
-            place_in(&mounted, Path::new("/srv/pb")).as_deref(),
+            place_in(&mounted, root, None).as_deref(),
+            Some("/data/pb/site")
+        );
+        assert_eq!(
+            place_in(&mounted, Path::new("/srv/pb"), None).as_deref(),
             Some("/data/pb")
         );
         assert_eq!(
-            place_in(&mounted, Path::new("/srv/tmp/a b")).as_deref(),
+            place_in(&mounted, Path::new("/srv/tmp/a b"), None).as_deref(),
             Some("/a\\ b")
         );
         let unmounted: Vec<Mount> = mounted.into_iter().filter(|m| m.id != 60).collect();
-        assert_eq!(place_in(&unmounted, root).as_deref(), Some("/srv/pb/site"));
+        assert_eq!(
+            place_in(&unmounted, root, None).as_deref(),
+            Some("/srv/pb/site")
+        );
+        // Hidden by a mount over a directory above it (`mount --bind
+        // /data/other /srv`), the old mount keeps the longest point: the
+        // mount the path is really on says where it leads.
+        let shadowed = mounts::parse(
+            b"27 1 254:0 / / rw - ext4 /dev/vda rw\n\
+              60 27 254:0 /data/pb /srv/pb rw - ext4 /dev/vda rw\n\
+              62 27 254:0 /data/other /srv rw - ext4 /dev/vda rw\n",
+        );
+        assert_eq!(
+            place_in(&shadowed, root, Some(62)).as_deref(),
+            Some("/data/other/pb/site")
+        );
         let why = moved(root, Some("/data/pb/site"), Some("/srv/pb/site")).unwrap();
         assert!(why.contains("another directory"), "{why}");
         assert_eq!(

@@ -303,6 +303,7 @@ fn outcome(run: &Supervised, ended: Ended) -> Outcome {
         },
         guarded: job.delete_nothing,
         confinement: ended.confinement,
+        target_read_only: super::classify::read_only(&job.destination),
     };
     let classified = classify(&ended.ending, &ended.stderr, &context);
     Outcome {

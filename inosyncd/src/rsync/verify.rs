@@ -114,6 +114,7 @@ pub(super) async fn dry_run(
         listed: Listed::Whole,
         guarded: false,
         confinement,
+        target_read_only: None,
     };
     // Synced: what was compared stands (24: files vanished while comparing).
     match classify(&ending, &stderr, &context).result {

@@ -373,7 +373,14 @@ impl Watcher {
         self.inotify.degraded(watch)
     }
 
-    /// Tries again to watch every directory of a degraded inotify tree.
+    /// Tries again to watch the directories of an inotify tree its user
+    /// could not read (before `wait`'s full sync; see the inotify backend).
+    pub fn retry_unreadable(&mut self, watch: u32) {
+        self.inotify.retry_unreadable(watch);
+    }
+
+    /// Tries again to watch every directory of a degraded tree; returns
+    /// whether it is still degraded.
     pub fn retry_degraded(&mut self, watch: u32) -> bool {
         self.inotify.retry_degraded(watch)
     }

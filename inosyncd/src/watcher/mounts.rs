@@ -133,10 +133,7 @@ pub fn kernel_points_below(mounts: &[Mount], root: &[u8]) -> BTreeSet<Vec<u8>> {
         .into_iter()
         .skip(1)
         .filter(|m| m.is_kernel() && m.point != root && is_within(&m.point, root))
-        .map(|m| {
-            let rel = &m.point[root.len()..];
-            rel.strip_prefix(b"/").unwrap_or(rel).to_vec()
-        })
+        .map(|m| below(&m.point, root))
         .collect()
 }
 
@@ -147,13 +144,17 @@ impl Mount {
     }
 }
 
-/// Mounts not covered by another mount at the same point.
+/// Mounts not covered by another mount at the same point. Linear: a host
+/// with thousands of mounts asks this for every root check (a review timed
+/// the pairwise version at 14 ms for 3,000 mounts).
 fn visible(mounts: &[Mount]) -> impl Iterator<Item = &Mount> {
-    mounts.iter().filter(move |m| {
-        !mounts
-            .iter()
-            .any(|other| other.parent == m.id && other.point == m.point)
-    })
+    let covered: std::collections::HashSet<(u64, &[u8])> = mounts
+        .iter()
+        .map(|m| (m.parent, m.point.as_slice()))
+        .collect();
+    mounts
+        .iter()
+        .filter(move |m| !covered.contains(&(m.id, m.point.as_slice())))
 }
 
 /// The mount points strictly below `root` (relative to it): what a tree holds
@@ -162,11 +163,16 @@ pub fn points_below(mounts: &[Mount], root: &[u8]) -> BTreeSet<Vec<u8>> {
     reachable(mounts, root)
         .into_iter()
         .filter(|m| m.point != root && is_within(&m.point, root))
-        .map(|m| {
-            let rel = &m.point[root.len()..];
-            rel.strip_prefix(b"/").unwrap_or(rel).to_vec()
-        })
+        .map(|m| below(&m.point, root))
         .collect()
+}
+
+/// `point` relative to `root` (which it lies below), without a leading `/`,
+/// whether `root` ends with one or not.
+fn below(point: &[u8], root: &[u8]) -> Vec<u8> {
+    let root = root.strip_suffix(b"/").unwrap_or(root);
+    let rel = point.get(root.len()..).unwrap_or_default();
+    rel.strip_prefix(b"/").unwrap_or(rel).to_vec()
 }
 
 /// `/proc/self/mountinfo`, open: readable anew, and pollable (`EPOLLPRI`) for

@@ -209,8 +209,11 @@ fn an_unprivileged_daemon_watches_a_directory_once_it_may_read_it() {
     assert!(up, "{}", daemon_log());
     waited("the start");
     let locked = fx.src.join("locked");
-    fs::create_dir(&locked).unwrap();
-    fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
+    // Made unreadable at once (`mkdir -m 000`): a chmod after the mkdir may
+    // come after the daemon's watch, which then stays.
+    std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o000)
+        .create(&locked)
+        .unwrap();
     fs::write(locked.join("f"), "original-content").unwrap();
     let seen = poll_until(Duration::from_secs(10), || {
         let out = ctl(&["status", "--json"]);

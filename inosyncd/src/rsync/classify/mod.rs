@@ -97,6 +97,28 @@ pub struct Context<'a> {
     pub guarded: bool,
     /// The sandbox it ran in.
     pub confinement: Confinement,
+    /// Whether a local target's own filesystem is mounted read-only, read
+    /// when the run ended (`None`: remote, or unknown): a "Read-only file
+    /// system" below a writable one is a corner of the target (a read-only
+    /// mount inside it), whose paths are held, not the target's fault.
+    pub target_read_only: Option<bool>,
+}
+
+/// Whether the filesystem of the local destination `destination` is
+/// mounted read-only (`statvfs`), or `None` for a remote one or when it
+/// cannot be asked.
+pub fn read_only(destination: &str) -> Option<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    if !crate::config::checks::is_local_target(destination) {
+        return None;
+    }
+    let c_path = std::ffi::CString::new(Path::new(destination).as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs fills the zeroed struct we own from a NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_flag & libc::ST_RDONLY != 0)
 }
 
 /// A classified run.
@@ -247,7 +269,10 @@ fn partial(stderr: &Stderr, context: &Context, summary: &dyn Fn(&str) -> String)
     if errors.is_empty() && stderr.error_lines().any(|l| refusal(l, context).is_some()) {
         return RunResult::Synced;
     }
-    if errors.iter().any(|line| the_targets_own(line)) {
+    if errors
+        .iter()
+        .any(|line| the_targets_own(line, context.target_read_only))
+    {
         return RunResult::Failed {
             class: FailureClass::Transient,
             cause: summary(&stderr.cause()),
@@ -287,13 +312,17 @@ fn partial(stderr: &Stderr, context: &Context, summary: &dyn Fn(&str) -> String)
 /// minutes once the target was writable again, while `status` showed no
 /// failure and no error (a black-box attack). The run fails as a whole, with
 /// the target's backoff.
-fn the_targets_own(line: &str) -> bool {
-    const TARGET_WIDE: [&str; 3] = [
-        "Read-only file system (30)",
-        "No space left on device (28)",
-        "Disk quota exceeded (122)",
-    ];
-    !line.contains("[sender]") && TARGET_WIDE.iter().any(|e| line.contains(e))
+///
+/// A read-only error under a local target whose own filesystem is writable
+/// is a read-only mount inside it: its paths are held, the rest goes (a
+/// review: failed as a whole, it stopped every change to that target).
+fn the_targets_own(line: &str, target_read_only: Option<bool>) -> bool {
+    const TARGET_WIDE: [&str; 2] = ["No space left on device (28)", "Disk quota exceeded (122)"];
+    if line.contains("[sender]") {
+        return false;
+    }
+    TARGET_WIDE.iter().any(|e| line.contains(e))
+        || (line.contains("Read-only file system (30)") && target_read_only != Some(false))
 }
 
 /// Whether an error line says a directory stays because of what it holds:

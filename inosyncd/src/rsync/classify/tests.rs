@@ -413,6 +413,7 @@ fn every_known_ending_is_classified_as_the_table_says() {
             listed: listed_as,
             guarded,
             confinement,
+            target_read_only: None,
         };
         let got = classify(&r.ending, &stderr, &context);
         assert_eq!(kind(&got.result), r.expect, "{}: {got:?}", r.name);
@@ -458,6 +459,7 @@ fn vanished_paths_come_back_with_the_result() {
         listed: Listed::Whole,
         guarded: false,
         confinement: Confinement::None,
+        target_read_only: None,
     };
     let got = classify(&Ending::Exited(24), &stderr, &context);
     assert_eq!(got.vanished, [b"gone".to_vec()]);

@@ -195,6 +195,7 @@ fn failure(job: &Job, out: &std::process::Output, confinement: Confinement) -> S
         listed: Listed::Trees,
         guarded: false,
         confinement,
+        target_read_only: None,
     };
     match classify(&ending, &stderr, &context).result {
         RunResult::Refused { cause } | RunResult::Failed { cause, .. } => cause,

@@ -281,6 +281,24 @@ impl InotifyWatcher {
             .or_else(|| root.unreadable.values().next().map(String::as_str))
     }
 
+    /// Tries again to watch the directories of a tree that could not be read
+    /// (not those past the watch limit): cheap enough for every `wait`,
+    /// where a whole-tree retry walked every directory each time (found by
+    /// a review).
+    pub fn retry_unreadable(&mut self, watch: u32) {
+        let Some(root) = self.roots.get(&watch) else {
+            return;
+        };
+        let unreadable: Vec<Vec<u8>> = root.unreadable.keys().cloned().collect();
+        let mut ignored = Vec::new();
+        for rel in unreadable {
+            if let Some(root) = self.roots.get_mut(&watch) {
+                root.unreadable.remove(&rel);
+            }
+            self.rewatch(watch, &rel, &mut ignored);
+        }
+    }
+
     /// Tries again to watch every directory of a degraded tree (the limit may have
     /// been raised, or directories deleted); returns whether it is still degraded.
     pub fn retry_degraded(&mut self, watch: u32) -> bool {

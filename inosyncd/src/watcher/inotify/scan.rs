@@ -171,11 +171,17 @@ impl InotifyWatcher {
                         abs.display()
                     );
                 }
-                if let Some(root) = self.roots.get_mut(&watch) {
+                let first = self.roots.get_mut(&watch).is_some_and(|root| {
                     root.unreadable
-                        .insert(rel.to_vec(), format!("cannot watch {}: {e}", abs.display()));
+                        .insert(rel.to_vec(), format!("cannot watch {}: {e}", abs.display()))
+                        .is_none()
+                });
+                // Once per directory: a `touch` of one still unreadable tries
+                // its watch again, and each such try was a full sync (found
+                // by a review).
+                if first {
+                    out.push(Change::Everything { watch });
                 }
-                out.push(Change::Everything { watch });
                 None
             }
         }
