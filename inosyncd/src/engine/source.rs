@@ -141,28 +141,21 @@ pub fn identify(path: &Path) -> Result<RootId, SourceError> {
 /// Whether `path` is the root of a mount (`statx`'s `STATX_ATTR_MOUNT_ROOT`,
 /// Linux 5.8+; without it, taken as not).
 fn is_mount_point(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: statx fills the zeroed struct we own from a NUL-terminated path.
-    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-    let done = unsafe {
-        libc::statx(
-            libc::AT_FDCWD,
-            c_path.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-            0,
-            &mut stx,
-        )
-    };
     let flag = libc::STATX_ATTR_MOUNT_ROOT as u64;
-    done == 0 && stx.stx_attributes_mask & flag != 0 && stx.stx_attributes & flag != 0
+    statx(path, 0)
+        .is_some_and(|stx| stx.stx_attributes_mask & flag != 0 && stx.stx_attributes & flag != 0)
 }
 
 /// The id of the mount `path` is on (`statx`'s `STX_MNT_ID`, Linux 5.8), as
 /// `/proc/self/mountinfo` numbers mounts; `None` when the kernel does not say.
 fn mount_id(path: &Path) -> Option<u64> {
+    statx(path, libc::STATX_MNT_ID)
+        .filter(|stx| stx.stx_mask & libc::STATX_MNT_ID != 0)
+        .map(|stx| stx.stx_mnt_id)
+}
+
+/// `statx` of `path` itself (a symlink not followed), asking for `mask`.
+fn statx(path: &Path, mask: u32) -> Option<libc::statx> {
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: statx fills the zeroed struct we own from a NUL-terminated path.
@@ -172,11 +165,11 @@ fn mount_id(path: &Path) -> Option<u64> {
             libc::AT_FDCWD,
             c_path.as_ptr(),
             libc::AT_SYMLINK_NOFOLLOW,
-            libc::STATX_MNT_ID,
+            mask,
             &mut stx,
         )
     };
-    (done == 0 && stx.stx_mask & libc::STATX_MNT_ID != 0).then_some(stx.stx_mnt_id)
+    (done == 0).then_some(stx)
 }
 
 fn fsid(path: &Path) -> std::io::Result<u64> {

@@ -87,6 +87,16 @@ fn as_nobody(args: &[&std::ffi::OsStr], dir: &Path) -> Command {
     command
 }
 
+/// [`as_nobody`] started, its output in `dir/log`.
+fn spawn_as_nobody(args: &[&std::ffi::OsStr], dir: &Path) -> std::process::Child {
+    let log = fs::File::create(dir.join("log")).unwrap();
+    as_nobody(args, dir)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
 /// `backend = "fanotify"` without the privilege is refused at start, and the
 /// message says what is missing; nothing is watched another way behind the
 /// administrator's back.
@@ -126,8 +136,7 @@ fn auto_without_privilege_is_inotify_and_says_why() {
     }
     let fx = Fixture::new();
     let dir = nobody_dir(&fx);
-    let log = fs::File::create(dir.join("log")).unwrap();
-    let mut child = as_nobody(
+    let mut child = spawn_as_nobody(
         &[
             "--backend".as_ref(),
             "auto".as_ref(),
@@ -137,11 +146,7 @@ fn auto_without_privilege_is_inotify_and_says_why() {
             fx.dst.as_os_str(),
         ],
         &dir,
-    )
-    .stdout(log.try_clone().unwrap())
-    .stderr(log)
-    .spawn()
-    .unwrap();
+    );
     let ctl = |args: &[&str]| inosync_tests::ctl_at(&dir.join("sock"), args);
     let up = poll_until(Duration::from_secs(20), || {
         ctl(&["status"]).status.success()
@@ -178,8 +183,7 @@ fn an_unprivileged_daemon_watches_a_directory_once_it_may_read_it() {
     }
     let fx = Fixture::new();
     let dir = nobody_dir(&fx);
-    let log = fs::File::create(dir.join("log")).unwrap();
-    let mut child = as_nobody(
+    let mut child = spawn_as_nobody(
         &[
             "--delay".as_ref(),
             "0".as_ref(),
@@ -187,11 +191,7 @@ fn an_unprivileged_daemon_watches_a_directory_once_it_may_read_it() {
             fx.dst.as_os_str(),
         ],
         &dir,
-    )
-    .stdout(log.try_clone().unwrap())
-    .stderr(log)
-    .spawn()
-    .unwrap();
+    );
     let ctl = |args: &[&str]| inosync_tests::ctl_at(&dir.join("sock"), args);
     let daemon_log = || fs::read_to_string(dir.join("log")).unwrap_or_default();
     let waited = |what: &str| {

@@ -124,14 +124,7 @@ fn a_read_only_target_fails_as_a_whole_and_takes_everything_once_writable() {
     let disk = Mount::tmpfs(&fx.dst);
     let daemon = fx.start_toml(&fx.simple_config(""));
     daemon.wait_idle();
-    let remount = |how: &str| {
-        let ok = std::process::Command::new("mount")
-            .args(["-o", &format!("remount,{how}")])
-            .arg(disk.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "mount -o remount,{how}");
-    };
+    let remount = |how: &str| remount(&disk, how);
     remount("ro");
     for d in 0..4 {
         fs::create_dir(fx.src.join(format!("d{d}"))).unwrap();
@@ -178,14 +171,7 @@ fn a_move_while_the_target_fails_leaves_nothing_of_the_old_tree() {
     }
     let daemon = fx.start_toml(&fx.simple_config(""));
     daemon.wait_idle();
-    let remount = |how: &str| {
-        let ok = std::process::Command::new("mount")
-            .args(["-o", &format!("remount,{how}")])
-            .arg(disk.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "mount -o remount,{how}");
-    };
+    let remount = |how: &str| remount(&disk, how);
     let failures_reach = |n: u64| {
         let reached = poll_until(Duration::from_secs(30), || {
             daemon.status()["watches"][0]["targets"][0]["failures"]
@@ -204,4 +190,14 @@ fn a_move_while_the_target_fails_leaves_nothing_of_the_old_tree() {
     remount("rw");
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// `mount -o remount,HOW` of a test's mount (`ro`, `rw`).
+fn remount(disk: &Mount, how: &str) {
+    let ok = std::process::Command::new("mount")
+        .args(["-o", &format!("remount,{how}")])
+        .arg(disk.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "mount -o remount,{how}");
 }
