@@ -393,11 +393,18 @@ fn a_corrupt_state_file_still_keeps_an_unmounted_root_from_being_synced() {
     let mut text = fs::read_to_string(&state).unwrap();
     text.push_str("\nfuture_key = true\n");
     fs::write(&state, text).unwrap();
-    let daemon = fx.start_toml(&fx.simple_config(""));
+    let mut daemon = fx.start_toml(&fx.simple_config(""));
     poll_state(&daemon, "source missing");
     daemon.ctl_fails(1, &["wait", "--timeout", "3"]);
     assert_eq!(count_files(&fx.dst), 3, "the mirror was wiped at start");
     assert!(daemon.log().contains("is corrupt"), "{}", daemon.log());
+    // And at the start after: the salvaged records were written back (a
+    // black-box attack: kept only in memory, the second start wiped it).
+    daemon.terminate();
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    poll_state(&daemon, "source missing");
+    daemon.ctl_fails(1, &["wait", "--timeout", "3"]);
+    assert_eq!(count_files(&fx.dst), 3, "the mirror was wiped at the second start");
 }
 
 #[test]
