@@ -39,7 +39,8 @@ impl RootId {
         self.ino
     }
 
-    /// The device number of its filesystem (`st_dev`).
+    /// The device number of its filesystem (`st_dev`): a block device's
+    /// tells a disk from a copy of it within one boot (see [`device`]).
     pub fn dev(&self) -> u64 {
         self.dev
     }
@@ -244,7 +245,7 @@ impl Places {
 }
 
 /// Why the root at `path` is not the recorded one by its place (see
-/// [`place`]), or `None` when it is, or either is unknown.
+/// [`Places::place`]), or `None` when it is, or either is unknown.
 pub fn moved(path: &Path, recorded: Option<&str>, now: Option<&str>) -> Option<String> {
     let (was, now) = (recorded?, now?);
     (was != now).then(|| {

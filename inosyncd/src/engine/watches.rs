@@ -39,7 +39,7 @@ pub(super) struct Watch {
     /// opened, or when `sync --force` accepted it): the inode of the
     /// directory mounted there.
     pub(super) mount_point: Option<u64>,
-    /// Where the root must lie on its filesystem (`source::place`), when the
+    /// Where the root must lie on its filesystem (`source::Places::place`), when the
     /// mount table could say: a bind mount from the same filesystem above the
     /// root or on it, unmounted or replaced, leads the path to another
     /// directory with the same filesystem id.
