@@ -404,7 +404,11 @@ fn a_corrupt_state_file_still_keeps_an_unmounted_root_from_being_synced() {
     let daemon = fx.start_toml(&fx.simple_config(""));
     poll_state(&daemon, "source missing");
     daemon.ctl_fails(1, &["wait", "--timeout", "3"]);
-    assert_eq!(count_files(&fx.dst), 3, "the mirror was wiped at the second start");
+    assert_eq!(
+        count_files(&fx.dst),
+        3,
+        "the mirror was wiped at the second start"
+    );
 }
 
 #[test]
