@@ -87,14 +87,27 @@ fn as_nobody(args: &[&std::ffi::OsStr], dir: &Path) -> Command {
     command
 }
 
+/// A daemon a test started, stopped when dropped: a failed assertion must
+/// not leave it running (one did, found after a failed run).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// [`as_nobody`] started, its output in `dir/log`.
-fn spawn_as_nobody(args: &[&std::ffi::OsStr], dir: &Path) -> std::process::Child {
+fn spawn_as_nobody(args: &[&std::ffi::OsStr], dir: &Path) -> Running {
     let log = fs::File::create(dir.join("log")).unwrap();
-    as_nobody(args, dir)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    Running(
+        as_nobody(args, dir)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// `backend = "fanotify"` without the privilege is refused at start, and the
@@ -136,7 +149,7 @@ fn auto_without_privilege_is_inotify_and_says_why() {
     }
     let fx = Fixture::new();
     let dir = nobody_dir(&fx);
-    let mut child = spawn_as_nobody(
+    let child = spawn_as_nobody(
         &[
             "--backend".as_ref(),
             "auto".as_ref(),
@@ -152,8 +165,7 @@ fn auto_without_privilege_is_inotify_and_says_why() {
         ctl(&["status"]).status.success()
     });
     let status = ctl(&["status", "--json"]);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let log = fs::read_to_string(dir.join("log")).unwrap_or_default();
     assert!(up, "{log}");
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
@@ -183,7 +195,7 @@ fn an_unprivileged_daemon_watches_a_directory_once_it_may_read_it() {
     }
     let fx = Fixture::new();
     let dir = nobody_dir(&fx);
-    let mut child = spawn_as_nobody(
+    let child = spawn_as_nobody(
         &[
             "--delay".as_ref(),
             "0".as_ref(),
@@ -244,7 +256,6 @@ fn an_unprivileged_daemon_watches_a_directory_once_it_may_read_it() {
     drop(file);
     waited("the rewrite");
     let arrived = fs::read_to_string(fx.dst.join("locked/f")).unwrap_or_default();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert_eq!(arrived, "ORIGINAL-CONTENT", "{}", daemon_log());
 }
