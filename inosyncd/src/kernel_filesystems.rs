@@ -45,6 +45,13 @@ pub const ALL: &[KernelFilesystem] = &[
     fs(0x1980_0202, "mqueue", "mqueue (POSIX message queues)"),
     fs(0x6573_5543, "fusectl", "fusectl"),
     fs(0x4249_4e4d, "binfmt_misc", "binfmt_misc"),
+    fs(
+        0x6e73_6673,
+        "nsfs",
+        "nsfs (a namespace's file, as `ip netns` binds it)",
+    ),
+    fs(0xf97c_ff8c, "selinuxfs", "selinuxfs"),
+    fs(0x6759_6969, "rpc_pipefs", "rpc_pipefs (NFS's pipes)"),
 ];
 
 /// The kernel filesystem of `statfs` type `magic`, if it is one.

@@ -164,6 +164,13 @@ fn hide_kernel_mounts(source: &Path) {
             unsafe { libc::umount2(point.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) };
         if done == 0 {
             hidden.push(rel);
+        } else {
+            // rsync will read the kernel's files: said, not hidden.
+            tracing::warn!(
+                "cannot hide the kernel filesystem at {} from rsync: {}",
+                String::from_utf8_lossy(point.as_bytes()),
+                io::Error::last_os_error()
+            );
         }
     }
 }

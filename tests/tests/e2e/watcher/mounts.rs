@@ -308,6 +308,15 @@ fn a_kernel_filesystem_mounted_inside_a_tree_is_not_mirrored() {
             .arg(&proc_point),
     );
     let proc_mount = Mount::adopt(&proc_point);
+    // A namespace's file bind-mounted in the tree (`ip netns` does so).
+    let ns_point = fx.src.join("chroot/netns");
+    fs::write(&ns_point, "below the namespace").unwrap();
+    run_ok(
+        Command::new("mount")
+            .args(["--bind", "/proc/self/ns/net"])
+            .arg(&ns_point),
+    );
+    let ns_mount = Mount::adopt(&ns_point);
     let daemon = fx.start_quick();
     let idle = daemon.ctl(&["wait", "--timeout", "30"]);
     assert!(
@@ -321,6 +330,12 @@ fn a_kernel_filesystem_mounted_inside_a_tree_is_not_mirrored() {
     assert_eq!(
         fs::read_to_string(fx.dst.join("chroot/etc-motd")).unwrap(),
         "hello"
+    );
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("chroot/netns")).unwrap(),
+        "below the namespace",
+        "{}",
+        daemon.log()
     );
     if std::env::var("INOSYNC_TEST_BACKEND").as_deref() != Ok("inotify") {
         // Not fallen back to inotify for a filesystem it need not watch.
@@ -353,6 +368,7 @@ fn a_kernel_filesystem_mounted_inside_a_tree_is_not_mirrored() {
     // Unmounted: the directory is the source's own again, and watched.
     drop(proc_mount);
     drop(sys_mount);
+    drop(ns_mount);
     daemon.wait_idle();
     fs::write(proc_point.join("later"), "written once unmounted").unwrap();
     fs::write(sys_point.join("later"), "written once unmounted").unwrap();
