@@ -27,7 +27,7 @@ Usage error on the command line.
 .TP
 \fBSIGTERM\fR, \fBSIGINT\fR
 Stop reading events, sync what is pending (paused watches and targets in retry
-backoff excepted) for at most 30 s, remove the socket and the pid file, exit 0. A second one stops at once;
+backoff, held paths waiting for their retry, excepted) for at most 30 s, remove the socket and the pid file, exit 0. A second one stops at once;
 the watches with changes left are kept in the state file and get a full sync
 at the next start (also with initial_sync = false).
 .TP

@@ -109,10 +109,12 @@ impl Pair {
         self.running.is_some()
     }
 
-    /// Failed and waiting out its retry backoff (nothing running): a stop does
-    /// not wait for it, its changes go to the next start's full sync.
+    /// Failed and waiting out its retry backoff (nothing running), or with
+    /// nothing left to send but held paths waiting out theirs: a stop does not
+    /// wait for it, its changes go to the next start's full sync.
     pub fn in_backoff(&self) -> bool {
-        self.running.is_none() && self.retry_at.is_some() && self.has_pending()
+        let only_held = !self.pending_full && self.pending.is_empty() && self.moves.is_empty();
+        self.running.is_none() && self.has_pending() && (self.retry_at.is_some() || only_held)
     }
 
     /// Since when the oldest change not yet synced has waited (replication

@@ -7,7 +7,7 @@ use inosync_proto::{Source, TargetState};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::fake::synced;
+use super::fake::{partial, synced};
 use super::{Harness, Spec, paths};
 use crate::engine::{Command, Refusal};
 
@@ -175,6 +175,21 @@ async fn sigterm_does_not_wait_for_a_paused_watch() {
     h.signal(1);
     assert!(h.ends_within(secs(1)).await);
     assert_eq!(h.started(), 0);
+}
+
+/// A target whose only pending paths are held, waiting out their retry
+/// backoff, is not waited for: its paths go to the next start's full sync, as
+/// a whole target in backoff does (it held `systemctl stop` for the whole
+/// grace period).
+#[tokio::test(start_paused = true)]
+async fn sigterm_does_not_wait_for_held_paths_in_their_backoff() {
+    let mut h = Harness::start(Spec::default()).await;
+    h.change(0, "bad").await;
+    h.finish(0, partial(&["bad"])).await;
+    assert_eq!(h.status().await.watches[0].targets[0].held.len(), 1);
+    h.signal(1);
+    assert!(h.ends_within(secs(1)).await, "waited for the held path");
+    assert_eq!(h.started(), 1, "the held path was retried on the way out");
 }
 
 #[tokio::test(start_paused = true)]
