@@ -297,8 +297,9 @@ impl StateFile {
         let aside = self.path.with_extension(format!("toml.corrupt-{stamp}"));
         let moved = std::fs::rename(&self.path, &aside);
         tracing::error!(
-            "state file {} is corrupt ({}); {}; starting from the config alone, with what \
-             it still said of where {roots_kept} watch root(s) were",
+            "state file {} is corrupt ({}); {}; keeping only its entries that still have \
+             their type (where {roots_kept} watch root(s) were, removed, paused, added and \
+             unsynced watches, speed and delay)",
             self.path.display(),
             problem.trim(),
             match moved {
@@ -315,59 +316,82 @@ impl StateFile {
     }
 }
 
-/// What a corrupt state file still says of where each watch root was (its
-/// filesystem, mount point, place, device and the boot of the devices),
-/// entry by entry: these records keep a root that is not there from being
-/// synced from, and without them a start with a bind mount missing synced
-/// from the directory under it and wiped the mirror (found by a black-box
-/// attack). Runtime settings are not salvaged: a wrong one is worse than
-/// none. Nothing when the text is not TOML at all.
+/// What a corrupt state file still says, entry by entry: where each watch
+/// root was (its filesystem, mount point, place, device and the boot of the
+/// devices), which watches were removed, being removed, added, paused or left
+/// unsynced, and the runtime speed and delay. Without the root records a start
+/// with a bind mount not there synced from the directory under it and wiped
+/// the mirror; without the others a removed watch fed its old target again, a
+/// paused one synced mid-maintenance and an unsynced one lost its changes
+/// (found by a black-box attack and a review). An entry is kept only if it has
+/// its type; unknown keys are passed over. Nothing when the text is not TOML.
 fn salvage(text: &str) -> RuntimeState {
-    /// A value as salvage reads it: whatever does not have a record's type
-    /// is passed over, not an error.
+    /// A value that is kept if it has its type and passed over if not.
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum Loose {
-        Number(u64),
-        Text(String),
-        Table(BTreeMap<String, Loose>),
-        Other(serde::de::IgnoredAny),
+    enum Maybe<T> {
+        Good(T),
+        Bad(serde::de::IgnoredAny),
     }
-    let Ok(top) = toml::from_str::<BTreeMap<String, Loose>>(text) else {
+    impl<T> Maybe<T> {
+        fn good(self) -> Option<T> {
+            match self {
+                Maybe::Good(value) => Some(value),
+                Maybe::Bad(_) => None,
+            }
+        }
+    }
+    type Map<T> = Option<Maybe<BTreeMap<String, Maybe<T>>>>;
+    type List<T> = Option<Maybe<Vec<Maybe<T>>>>;
+    /// The state file's keys, each read on its own.
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Loose {
+        speed: Option<Maybe<u32>>,
+        delay: Option<Maybe<f64>>,
+        removed: List<String>,
+        removing: List<String>,
+        added: List<AddedWatch>,
+        watch: Map<WatchOverride>,
+        sources: Map<u64>,
+        mount_points: Map<u64>,
+        places: Map<String>,
+        boot_id: Option<Maybe<String>>,
+        devices: Map<u64>,
+        unsynced: List<String>,
+    }
+    fn map<T>(loose: Map<T>) -> BTreeMap<String, T> {
+        loose
+            .and_then(Maybe::good)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k, v.good()?)))
+            .collect()
+    }
+    fn list<T>(loose: List<T>) -> Vec<T> {
+        loose
+            .and_then(Maybe::good)
+            .into_iter()
+            .flatten()
+            .filter_map(Maybe::good)
+            .collect()
+    }
+    let Ok(loose) = toml::from_str::<Loose>(text) else {
         return RuntimeState::default();
     };
-    let table = |name: &str| match top.get(name) {
-        Some(Loose::Table(map)) => map.iter().collect::<Vec<_>>(),
-        _ => Vec::new(),
-    };
-    let numbers = |name: &str| -> BTreeMap<String, u64> {
-        table(name)
-            .into_iter()
-            .filter_map(|(k, v)| match v {
-                Loose::Number(n) => Some((k.clone(), *n)),
-                _ => None,
-            })
-            .collect()
-    };
-    let texts = |name: &str| -> BTreeMap<String, String> {
-        table(name)
-            .into_iter()
-            .filter_map(|(k, v)| match v {
-                Loose::Text(t) => Some((k.clone(), t.clone())),
-                _ => None,
-            })
-            .collect()
-    };
     RuntimeState {
-        sources: numbers("sources"),
-        mount_points: numbers("mount_points"),
-        places: texts("places"),
-        devices: numbers("devices"),
-        boot_id: match top.get("boot_id") {
-            Some(Loose::Text(id)) => Some(id.clone()),
-            _ => None,
-        },
-        ..RuntimeState::default()
+        speed: loose.speed.and_then(Maybe::good),
+        delay: loose.delay.and_then(Maybe::good),
+        removed: list(loose.removed),
+        removing: list(loose.removing),
+        added: list(loose.added),
+        watch: map(loose.watch),
+        sources: map(loose.sources),
+        mount_points: map(loose.mount_points),
+        places: map(loose.places),
+        boot_id: loose.boot_id.and_then(Maybe::good),
+        devices: map(loose.devices),
+        unsynced: list(loose.unsynced),
     }
 }
 
@@ -456,6 +480,51 @@ mod tests {
         assert_eq!(state.speed, None);
         assert_eq!(
             StateFile::open(path.clone(), None).unwrap().load().unwrap(),
+            state,
+            "written back"
+        );
+    }
+
+    /// A corrupt state file (a downgrade's unknown key) still says which
+    /// watches were removed, paused or left unsynced: forgotten, a removed
+    /// watch fed its old target again, a paused one synced mid-maintenance,
+    /// and an unsynced one lost its changes with `initial_sync = false`.
+    /// Each entry is kept only if it has its type.
+    #[test]
+    fn a_corrupt_file_keeps_what_was_removed_paused_added_and_unsynced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "{HEADER}future_key = true\nspeed = 300\ndelay = \"soon\"\n\
+                 removed = [\"/srv/old\", 7]\nremoving = [\"/srv/going\"]\n\
+                 unsynced = [\"/srv/www\"]\n\
+                 [[added]]\npath = \"/srv/blog\"\nremote_path = \"\"\ntargets = [\"/b/\"]\n\
+                 [[added]]\npath = \"/srv/odd\"\nremote_path = \"\"\nshiny = 1\n\
+                 [watch.\"/srv/www\"]\npaused = true\n\
+                 [watch.\"/srv/bad\"]\npaused = \"maybe\"\n"
+            ),
+        )
+        .unwrap();
+        let state = StateFile::open(path.clone(), None).unwrap().load().unwrap();
+        assert_eq!(state.removed, ["/srv/old"]);
+        assert_eq!(state.removing, ["/srv/going"]);
+        assert_eq!(state.unsynced, ["/srv/www"]);
+        assert_eq!(state.speed, Some(300));
+        assert_eq!(state.delay, None);
+        assert_eq!(
+            state
+                .added
+                .iter()
+                .map(|a| a.path.as_str())
+                .collect::<Vec<_>>(),
+            ["/srv/blog"]
+        );
+        assert!(state.watch["/srv/www"].paused);
+        assert!(!state.watch.contains_key("/srv/bad"));
+        assert_eq!(
+            StateFile::open(path, None).unwrap().load().unwrap(),
             state,
             "written back"
         );
