@@ -394,7 +394,15 @@ impl Engine {
                 self.mark_missing(id, why);
                 false
             }
-            Ok(now) if moved.is_some() && !watch.root.is_some_and(|was| was.same_dir(&now)) => {
+            // Reached through another place, yet the same directory: while it
+            // is watched, the same inode; while missing, the recorded mount
+            // point's inode (the directory it is bind-mounted from renamed),
+            // as at a start.
+            Ok(now)
+                if moved.is_some()
+                    && !watch.root.is_some_and(|was| was.same_dir(&now))
+                    && !(now.mount_point && watch.mount_point == Some(now.ino)) =>
+            {
                 self.mark_missing(id, moved.unwrap_or_default());
                 false
             }

@@ -24,6 +24,17 @@ impl Engine {
         let mut i = 0;
         while i < self.waiters.len() {
             let scope = self.waiters[i].scope;
+            // A root that came back since its last check (once a second) is
+            // not refused as missing: `mount` then `wait` at once.
+            let missing: Vec<u32> = self
+                .watches
+                .iter()
+                .filter(|(id, w)| scope.is_none_or(|s| s == **id) && w.missing.is_some())
+                .map(|(id, _)| *id)
+                .collect();
+            for id in missing {
+                self.check_source(id);
+            }
             // Nothing will come of waiting for a source that is not there.
             if let Some(problem) = self.source_problem(scope) {
                 let waiter = self.waiters.swap_remove(i);

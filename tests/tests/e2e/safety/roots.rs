@@ -369,6 +369,29 @@ fn a_root_whose_bind_source_was_renamed_is_the_same_root() {
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
 
+/// The same, with the daemon running: the bind mount taken away (`source
+/// missing`), its directory renamed, and mounted again from there. It stayed
+/// `source missing` until a restart (a review): while missing, only the
+/// recorded mount point's inode can tell it is the same directory, as it
+/// does at a start.
+#[test]
+fn a_root_bound_again_from_its_renamed_directory_is_back() {
+    let fx = Fixture::new();
+    let data = fx.path("data");
+    fs::create_dir_all(data.join("www")).unwrap();
+    fs::write(data.join("www/page"), "the site").unwrap();
+    let mounted = Mount::bind(&data.join("www"), &fx.src);
+    let daemon = fx.start_toml(&fx.simple_config(""));
+    daemon.wait_idle();
+    drop(mounted);
+    poll_state(&daemon, "source missing");
+    fs::rename(data.join("www"), data.join("www.new")).unwrap();
+    let _mounted = Mount::bind(&data.join("www.new"), &fx.src);
+    fs::write(fx.src.join("after"), "written once bound again").unwrap();
+    daemon.wait_idle();
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
 /// The state file made unreadable for this version (a key a newer one
 /// wrote, found at a downgrade) while a root's bind mount is not there: the
 /// file is moved aside, and with it went what said the root was a mount
