@@ -257,3 +257,40 @@ fn a_directory_made_readable_is_watched_at_its_chmod() {
         "{out:?}"
     );
 }
+
+/// The same, its parent renamed first (`mv a b`) while it was unreadable. A
+/// review feared it stayed remembered by its old path only (its `chmod` not
+/// recognised, a retry forgetting it, and nothing written in it arriving);
+/// the moved directory is scanned again, so it is known by its new path.
+#[test]
+fn a_directory_unreadable_when_its_parent_was_renamed_is_watched_at_its_chmod() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir_all(root.join("a/locked")).unwrap();
+    std::fs::set_permissions(root.join("a/locked"), PermissionsExt::from_mode(0o000)).unwrap();
+    if !read_as_permissions_say() {
+        return;
+    }
+    let mut watcher = watched(&root);
+    assert!(watcher.degraded(0).is_some(), "not degraded");
+    std::fs::rename(root.join("a"), root.join("b")).unwrap();
+    let mut out = Vec::new();
+    while watcher.read_queued(&mut out).unwrap() {}
+    watcher.retry_unreadable(0);
+    assert!(
+        watcher
+            .degraded(0)
+            .is_some_and(|why| why.contains("b/locked")),
+        "{:?}",
+        watcher.degraded(0)
+    );
+    std::fs::set_permissions(root.join("b/locked"), PermissionsExt::from_mode(0o755)).unwrap();
+    while watcher.read_queued(&mut out).unwrap() {}
+    assert!(
+        watcher.watched_paths(0).contains(b"b/locked".as_slice()),
+        "{:?}",
+        shown(watcher.watched_paths(0))
+    );
+    assert_eq!(watcher.degraded(0), None);
+}
