@@ -9,7 +9,8 @@
 //! reported as a changed path: listed paths go with `--ignore-times`.
 //!
 //! One search runs at a time: files written while it runs are looked for by
-//! the next one. A rename in a tree while a search runs may carry a name from
+//! the next one (not those it looks for already: their names are reported
+//! when it ends, after the write). A rename in a tree while a search runs may carry a name from
 //! where the walk has not been to where it has been: that search is done
 //! again once it ends. `wait` is not idle while a search runs or waits
 //! (`Watcher::placing`).
@@ -98,6 +99,15 @@ impl NameSearch {
             .roots
             .get(&watch)
             .is_none_or(|(root, _)| std::fs::metadata(root).is_ok_and(|r| r.dev() != inode.0));
+        // Already looked for by the search under way (which walks where it
+        // must): its names are reported when it ends, after this write.
+        if self
+            .running
+            .as_ref()
+            .is_some_and(|s| s.wanted.contains(&inode) && (s.everywhere || !elsewhere))
+        {
+            return;
+        }
         self.queued_everywhere |= elsewhere;
         self.queued.insert(inode);
         if self.running.is_none() {
@@ -349,5 +359,30 @@ mod tests {
         search.remove_root(1);
         search.look_for_other_names(1, b"f");
         assert!(!search.busy(), "a tree no longer watched is not searched");
+    }
+
+    /// A file looked for again while the search for it runs (a restart
+    /// taking up both the journal's path and its search record; a write
+    /// through it meanwhile) is not searched twice: its names, reported
+    /// once the search ends, are sent after that write anyway. The second
+    /// search listed them again while their first run went, and with a long
+    /// `delay` `wait` stayed busy for all of it (a black-box attack, 3 of 16
+    /// restarts after a `kill -9`).
+    #[test]
+    fn a_file_looked_for_while_its_search_runs_is_not_searched_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::write(a.join("f"), "x").unwrap();
+        std::fs::hard_link(a.join("f"), a.join("f2")).unwrap();
+        let mut search = NameSearch::default();
+        search.set_root(1, &a, ExcludeSet::new(&[]).unwrap());
+        let inode = search.look_for_other_names(1, b"f").unwrap();
+        search.look_for(1, inode);
+        search.look_for_other_names(1, b"f2");
+        assert_eq!(
+            paths(&searched(&mut search)),
+            [(1, "f".into()), (1, "f2".into())]
+        );
     }
 }
