@@ -395,3 +395,54 @@ fn a_directory_moved_during_a_full_sync_and_made_again_keeps_nothing_of_the_old_
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// `mv y x; mv x z` in one batch, `x` and `y` of the same size and mtime:
+/// the first rename is refused on the target (`x` is there: no replace),
+/// and the second then renamed the target's *old* `x` to `z`. Compared by
+/// size and mtime, that stale `z` looked equal: `wait` and `verify` said
+/// equal while `z` held `x`'s old bytes (found by a black-box attack, local
+/// and ssh targets). A rename after a refused one it depends on is compared
+/// by content.
+fn an_overwrite_then_a_move_on(fx: &Fixture, daemon: &Daemon, target: &Path) {
+    fs::write(fx.src.join("x"), "XXXX").unwrap();
+    fs::write(fx.src.join("y"), "YYYY").unwrap();
+    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    for name in ["x", "y"] {
+        fs::File::options()
+            .write(true)
+            .open(fx.src.join(name))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    daemon.wait_idle();
+    assert_eq!(fs::read_to_string(target.join("x")).unwrap(), "XXXX");
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
+    fs::rename(fx.src.join("y"), fx.src.join("x")).unwrap();
+    fs::rename(fx.src.join("x"), fx.src.join("z")).unwrap();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read_to_string(target.join("z")).unwrap(),
+        "YYYY",
+        "{}",
+        daemon.log()
+    );
+    assert_trees_equal(&fx.src, target, daemon);
+}
+
+#[test]
+fn a_move_after_a_refused_rename_it_depends_on_is_compared_by_content_on_a_local_target() {
+    let fx = Fixture::new();
+    let daemon = fx.start_quick();
+    an_overwrite_then_a_move_on(&fx, &daemon, &fx.dst);
+}
+
+#[test]
+fn a_move_after_a_refused_rename_it_depends_on_is_compared_by_content_on_an_ssh_target() {
+    let fx = Fixture::new();
+    let (sshd, remote) = ssh_target(&fx);
+    let config = sshd.config("delay = 0", &fx.src, &remote);
+    let daemon = fx.start_toml(&config);
+    an_overwrite_then_a_move_on(&fx, &daemon, &remote);
+}

@@ -22,7 +22,7 @@ use crate::config::checks::is_local_target;
 mod order;
 mod ssh;
 
-pub use order::out_of_order;
+pub use order::unsure;
 
 /// Applies the job's moves on its destination, in the order `order.rs` says;
 /// `true` for each one renamed, in the job's order. Under `--pretend` each is

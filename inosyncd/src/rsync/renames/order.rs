@@ -42,7 +42,7 @@ pub fn order(moves: &[Move]) -> Vec<usize> {
 }
 
 /// For each move, whether a move recorded after it is renamed before it.
-pub fn out_of_order(moves: &[Move]) -> Vec<bool> {
+fn out_of_order(moves: &[Move]) -> Vec<bool> {
     let order = order(moves);
     let mut done_later = vec![false; moves.len()];
     let mut latest = None;
@@ -53,6 +53,40 @@ pub fn out_of_order(moves: &[Move]) -> Vec<bool> {
         latest = latest.max(Some(i));
     }
     done_later
+}
+
+/// Whether one of two paths is the other or lies below it.
+fn related(a: &[u8], b: &[u8]) -> bool {
+    a == b || holds(a, b) || holds(b, a)
+}
+
+/// For each move, whether what its rename brought may not be what the
+/// source has there, so that its new place is compared by content rather
+/// than by size and mtime: a move renamed out of its order, or after one it
+/// depends on (a path of one is, holds or lies below a path of the other)
+/// was not renamed. `mv y x; mv x z`: the first is refused on the target
+/// (`x` is there), and the second then renames the target's *old* `x` to `z`,
+/// which has the size and mtime of the source's `z` when `x` and `y` had
+/// them alike (found by a black-box attack). Such a move taints the moves
+/// after it in turn.
+pub fn unsure(moves: &[Move], renamed: &[bool]) -> Vec<bool> {
+    let mut unsure = out_of_order(moves);
+    let mut tainted: Vec<&[u8]> = Vec::new();
+    for i in order(moves) {
+        let m = &moves[i];
+        let ok = renamed.get(i).copied().unwrap_or(false);
+        let depends = tainted
+            .iter()
+            .any(|t| related(&m.from, t) || related(&m.to, t));
+        if ok && depends {
+            unsure[i] = true;
+        }
+        if !ok || depends {
+            tainted.push(&m.from);
+            tainted.push(&m.to);
+        }
+    }
+    unsure
 }
 
 #[cfg(test)]
@@ -79,6 +113,20 @@ mod tests {
     fn a_name_that_only_starts_alike_is_not_held() {
         let moves = [mv("audio2/x", "audio2/y"), mv("music", "audio")];
         assert_eq!(order(&moves), [0, 1]);
+    }
+
+    #[test]
+    fn a_rename_after_a_refused_one_it_depends_on_is_unsure() {
+        // mv y x (refused: x is on the target); mv x z (renamed: the old x).
+        let moves = [mv("y", "x"), mv("x", "z")];
+        assert_eq!(unsure(&moves, &[false, true]), [false, true]);
+        assert_eq!(unsure(&moves, &[true, true]), [false, false]);
+        // Below a refused one's old place, and on through a chain.
+        let moves = [mv("d", "e"), mv("d/f", "g"), mv("g", "h"), mv("k", "l")];
+        assert_eq!(
+            unsure(&moves, &[false, true, true, true]),
+            [false, true, true, false]
+        );
     }
 
     #[test]
