@@ -147,15 +147,20 @@ impl Engine {
             );
         }
         job.sweep = batch.sweep;
-        job.trees.retain(|tree| {
+        // Trees are listed as paths are: neither an excluded one nor one below
+        // a directory named like the partial directory (an entry moved into
+        // one was mirrored; a black-box attack).
+        let partial = rsync::partial_dir_name(&job.extra);
+        let listable = |tree: &Vec<u8>| {
             tree.len() <= crate::listed_paths::MAX_RSYNC_PATH
                 && !excluded_now(&watch.excludes, tree)
-        });
+                && !partial
+                    .as_deref()
+                    .is_some_and(|name| rsync::below_partial_dir(tree, name))
+        };
+        job.trees.retain(listable);
         job.made = batch.made;
-        job.made.retain(|tree| {
-            tree.len() <= crate::listed_paths::MAX_RSYNC_PATH
-                && !excluded_now(&watch.excludes, tree)
-        });
+        job.made.retain(listable);
         if !job.made.is_empty() {
             job.unsettled = self
                 .settling

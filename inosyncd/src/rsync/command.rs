@@ -303,6 +303,15 @@ impl Job {
             return;
         };
         let mut added = false;
+        // What lies below a directory named like the partial directory is
+        // never listed, whatever brought it there (an entry moved into one
+        // was mirrored; a black-box attack).
+        let partial = super::partial_dir_name(&self.extra);
+        let listable = |path: &[u8]| {
+            !partial
+                .as_deref()
+                .is_some_and(|name| super::below_partial_dir(path, name))
+        };
         for (m, ok) in self
             .moves
             .iter()
@@ -313,9 +322,14 @@ impl Job {
                 // mkdir x`), what the target still has below it must go, which
                 // a listed directory alone would leave (found by a black-box
                 // attack); gone, it is deleted either way.
-                paths.push(m.from.clone());
-                self.trees.push(m.from.clone());
-                self.trees.push(m.to.clone());
+                for place in [&m.from, &m.to] {
+                    if listable(place) {
+                        self.trees.push(place.clone());
+                    }
+                }
+                if listable(&m.from) {
+                    paths.push(m.from.clone());
+                }
                 added = true;
             }
         }

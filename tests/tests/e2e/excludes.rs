@@ -162,6 +162,42 @@ fn a_source_entry_named_like_the_partial_directory_is_never_mirrored() {
     }
 }
 
+/// Entries moved *into* a directory named like the partial directory (in the
+/// root and below): never mirrored either. Their moves went as trees to
+/// compare whole, which were listed without the rule that keeps listed paths
+/// out (found by a black-box attack: `.inosync-partial/b` and
+/// `d/.inosync-partial/a` were on the target).
+#[test]
+fn entries_moved_into_a_directory_named_like_the_partial_directory_are_never_mirrored() {
+    let fx = Fixture::new();
+    fs::create_dir_all(fx.src.join("d/.inosync-partial")).unwrap();
+    fs::create_dir_all(fx.src.join(".inosync-partial")).unwrap();
+    fs::create_dir_all(fx.src.join("t")).unwrap();
+    fs::write(fx.src.join("d/a"), "a").unwrap();
+    fs::write(fx.src.join("b"), "b").unwrap();
+    fs::write(fx.src.join("t/c"), "c").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    fs::rename(fx.src.join("d/a"), fx.src.join("d/.inosync-partial/a")).unwrap();
+    fs::rename(fx.src.join("b"), fx.src.join(".inosync-partial/b")).unwrap();
+    fs::rename(fx.src.join("t"), fx.src.join(".inosync-partial/t")).unwrap();
+    daemon.wait_idle();
+    for gone in ["d/a", "b", "t"] {
+        assert!(
+            fs::symlink_metadata(fx.dst.join(gone)).is_err(),
+            "{gone} stayed\n{}",
+            daemon.log()
+        );
+    }
+    for partial in [".inosync-partial", "d/.inosync-partial"] {
+        assert!(
+            !fx.dst.join(partial).exists(),
+            "{partial} was mirrored\n{}",
+            daemon.log()
+        );
+    }
+}
+
 /// A mirrored file replaced by a directory that a directory-only pattern
 /// excludes (`/cache/`, `tmp/`): the target's file goes, as rsync's own
 /// `--delete` would delete it (the pattern does not protect a file), and the

@@ -401,8 +401,8 @@ fn a_directory_moved_during_a_full_sync_and_made_again_keeps_nothing_of_the_old_
 /// and the second then renamed the target's *old* `x` to `z`. Compared by
 /// size and mtime, that stale `z` looked equal: `wait` and `verify` said
 /// equal while `z` held `x`'s old bytes (found by a black-box attack, local
-/// and ssh targets). A rename after a refused one it depends on is compared
-/// by content.
+/// and ssh targets; also through a parent, `mv b d/a; mv d c`). A rename
+/// after a refused one it depends on is compared by content.
 fn an_overwrite_then_a_move_on(fx: &Fixture, daemon: &Daemon, target: &Path) {
     fs::write(fx.src.join("x"), "XXXX").unwrap();
     fs::write(fx.src.join("y"), "YYYY").unwrap();
@@ -425,6 +425,30 @@ fn an_overwrite_then_a_move_on(fx: &Fixture, daemon: &Daemon, target: &Path) {
     assert_eq!(
         fs::read_to_string(target.join("z")).unwrap(),
         "YYYY",
+        "{}",
+        daemon.log()
+    );
+    // The same through a parent: `mv b d/a; mv d c`.
+    fs::create_dir(fx.src.join("d")).unwrap();
+    fs::write(fx.src.join("d/a"), "AAAA").unwrap();
+    fs::write(fx.src.join("b"), "BBBB").unwrap();
+    for name in ["d/a", "b"] {
+        fs::File::options()
+            .write(true)
+            .open(fx.src.join(name))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    daemon.wait_idle();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
+    fs::rename(fx.src.join("b"), fx.src.join("d/a")).unwrap();
+    fs::rename(fx.src.join("d"), fx.src.join("c")).unwrap();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read_to_string(target.join("c/a")).unwrap(),
+        "BBBB",
         "{}",
         daemon.log()
     );
