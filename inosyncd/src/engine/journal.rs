@@ -180,7 +180,7 @@ impl Engine {
             // A file with other names: a same-size rewrite with its mtime set
             // back reached them all, and the restart's full sync cannot see it
             // under the names the record does not list (`name_search.rs`).
-            if !tree && let Some(inode) = self.watcher.look_for_other_names(watch, &record.rel) {
+            if !tree && let Some(inode) = self.watcher.take_up_other_names(watch, &record.rel) {
                 self.note_search_in_journal(watch, inode);
             }
             let rel = record.rel.clone();

@@ -476,13 +476,22 @@ impl Watcher {
     /// `name_search.rs`). Returns the file looked for (filesystem, inode),
     /// if any, for the journal.
     pub fn look_for_other_names(&mut self, watch: u32, rel: &[u8]) -> Option<(u64, u64)> {
-        self.names.look_for_other_names(watch, rel)
+        self.names
+            .look_for_other_names(watch, rel, name_search::Seek::Again)
+    }
+
+    /// [`Watcher::look_for_other_names`] for a change taken up from the
+    /// journal at a start: not again while a search for it runs.
+    pub fn take_up_other_names(&mut self, watch: u32, rel: &[u8]) -> Option<(u64, u64)> {
+        self.names
+            .look_for_other_names(watch, rel, name_search::Seek::Once)
     }
 
     /// Looks for the names of file `inode` (filesystem, inode) in the trees:
-    /// a search left unfinished by a killed daemon (see `name_search.rs`).
+    /// a search left unfinished by a killed daemon (see `name_search.rs`),
+    /// not again while one for it runs.
     pub fn look_for_names_of(&mut self, watch: u32, inode: (u64, u64)) {
-        self.names.look_for(watch, inode);
+        self.names.look_for(watch, inode, name_search::Seek::Once);
     }
 
     /// Whether fanotify's index of files with several names is being built
