@@ -470,3 +470,42 @@ fn a_move_after_a_refused_rename_it_depends_on_is_compared_by_content_on_an_ssh_
     let daemon = fx.start_toml(&config);
     an_overwrite_then_a_move_on(&fx, &daemon, &remote);
 }
+
+/// `mv music/y top/x; mv top/x top/z; mv music audio` in one batch, `x` and
+/// `y` of the same size and mtime. fanotify names the first move by where
+/// its directory is when read (`audio/y -> top/x`), so it waits for the third;
+/// the second went ahead of it and renamed the target's *old* `top/x` to
+/// `top/z`, equal by size and mtime (a review). A rename that went ahead of
+/// an earlier move it is related to is compared by content.
+#[test]
+fn a_move_renamed_ahead_of_an_earlier_one_it_depends_on_is_compared_by_content() {
+    let fx = Fixture::new();
+    fs::create_dir_all(fx.src.join("music")).unwrap();
+    fs::create_dir_all(fx.src.join("top")).unwrap();
+    fs::write(fx.src.join("top/x"), "XXXX").unwrap();
+    fs::write(fx.src.join("music/y"), "YYYY").unwrap();
+    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    for name in ["top/x", "music/y"] {
+        fs::File::options()
+            .write(true)
+            .open(fx.src.join(name))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
+    fs::rename(fx.src.join("music/y"), fx.src.join("top/x")).unwrap();
+    fs::rename(fx.src.join("top/x"), fx.src.join("top/z")).unwrap();
+    fs::rename(fx.src.join("music"), fx.src.join("audio")).unwrap();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("top/z")).unwrap(),
+        "YYYY",
+        "{}",
+        daemon.log()
+    );
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}

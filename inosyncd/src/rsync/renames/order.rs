@@ -15,7 +15,9 @@ fn holds(to: &[u8], path: &[u8]) -> bool {
 
 /// The positions of `moves` in the order to rename them: recorded order, except
 /// that a later move whose new path holds an earlier one's old path comes
-/// before it. (A later move only ever goes before an earlier one, so there is
+/// before it, and the moves recorded between them that wait for nothing go
+/// ahead of the one that waits too ([`unsure`] says which renames that makes
+/// uncertain). (A later move only ever goes before an earlier one, so there is
 /// no cycle.)
 pub fn order(moves: &[Move]) -> Vec<usize> {
     let n = moves.len();
@@ -42,11 +44,16 @@ pub fn order(moves: &[Move]) -> Vec<usize> {
 }
 
 /// For each move, whether a move recorded after it is renamed before it.
+#[cfg(test)]
 fn out_of_order(moves: &[Move]) -> Vec<bool> {
-    let order = order(moves);
-    let mut done_later = vec![false; moves.len()];
+    out_of_order_in(&order(moves), moves.len())
+}
+
+/// [`out_of_order`] of moves renamed in `order`.
+fn out_of_order_in(order: &[usize], n: usize) -> Vec<bool> {
+    let mut done_later = vec![false; n];
     let mut latest = None;
-    for &i in &order {
+    for &i in order {
         if latest.is_some_and(|l| l > i) {
             done_later[i] = true;
         }
@@ -60,30 +67,47 @@ fn related(a: &[u8], b: &[u8]) -> bool {
     a == b || holds(a, b) || holds(b, a)
 }
 
+/// Whether a path of one move is, holds or lies below a path of the other.
+fn moves_related(a: &Move, b: &Move) -> bool {
+    [&a.from, &a.to]
+        .iter()
+        .any(|p| related(p, &b.from) || related(p, &b.to))
+}
+
 /// For each move, whether what its rename brought may not be what the
 /// source has there, so that its new place is compared by content rather
-/// than by size and mtime: a move renamed out of its order, or after one it
-/// depends on (a path of one is, holds or lies below a path of the other)
-/// was not renamed. `mv y x; mv x z`: the first is refused on the target
-/// (`x` is there), and the second then renames the target's *old* `x` to `z`,
-/// which has the size and mtime of the source's `z` when `x` and `y` had
-/// them alike (found by a black-box attack). Such a move taints the moves
-/// after it in turn.
+/// than by size and mtime:
+/// - a move renamed out of its order (a later one went first);
+/// - a move that went ahead of an earlier one it is related to (a path of
+///   one is, holds or lies below a path of the other), other than one it
+///   had to go before: fanotify's `mv music/y top/x; mv top/x top/z; mv
+///   music audio` has the second renamed first, taking the target's *old*
+///   `top/x` (a review);
+/// - a move renamed after a related one that was not renamed: `mv y x; mv x
+///   z`, the first refused on the target (`x` is there), renames the
+///   target's old `x` to `z`, which has the size and mtime of the source's
+///   `z` when `x` and `y` had them alike (a black-box attack).
+///
+/// Any such move, renamed or not, taints the related moves renamed after it.
 pub fn unsure(moves: &[Move], renamed: &[bool]) -> Vec<bool> {
-    let mut unsure = out_of_order(moves);
-    let mut tainted: Vec<&[u8]> = Vec::new();
-    for i in order(moves) {
-        let m = &moves[i];
-        let ok = renamed.get(i).copied().unwrap_or(false);
-        let depends = tainted
-            .iter()
-            .any(|t| related(&m.from, t) || related(&m.to, t));
-        if ok && depends {
-            unsure[i] = true;
+    let order = order(moves);
+    let mut unsure = out_of_order_in(&order, moves.len());
+    let mut at = vec![0; moves.len()];
+    for (position, &i) in order.iter().enumerate() {
+        at[i] = position;
+    }
+    let mut tainted: Vec<&Move> = Vec::new();
+    for &k in &order {
+        let m = &moves[k];
+        let ok = renamed.get(k).copied().unwrap_or(false);
+        let overtook = (0..k)
+            .any(|i| at[i] > at[k] && moves_related(m, &moves[i]) && !holds(&m.to, &moves[i].from));
+        let depends = tainted.iter().any(|t| moves_related(m, t));
+        if ok && (overtook || depends) {
+            unsure[k] = true;
         }
-        if !ok || depends {
-            tainted.push(&m.from);
-            tainted.push(&m.to);
+        if !ok || unsure[k] {
+            tainted.push(m);
         }
     }
     unsure
@@ -127,6 +151,23 @@ mod tests {
             unsure(&moves, &[false, true, true, true]),
             [false, true, true, false]
         );
+    }
+
+    /// fanotify's reading of `mv music/y top/x; mv top/x top/z; mv music
+    /// audio`: the first waits for the third, and the second, free, went
+    /// ahead of it and renamed the target's *old* `top/x` (a review).
+    #[test]
+    fn a_rename_that_overtook_an_earlier_one_it_depends_on_is_unsure() {
+        let moves = [
+            mv("audio/y", "top/x"),
+            mv("top/x", "top/z"),
+            mv("music", "audio"),
+        ];
+        assert_eq!(order(&moves), [1, 2, 0]);
+        assert_eq!(unsure(&moves, &[true, true, true]), [true, true, false]);
+        // Ahead of an unrelated one it is not.
+        let moves = [mv("audio/y", "top/x"), mv("k", "l"), mv("music", "audio")];
+        assert_eq!(unsure(&moves, &[true, true, true]), [true, false, false]);
     }
 
     #[test]
