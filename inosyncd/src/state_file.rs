@@ -121,6 +121,31 @@ impl RuntimeState {
     pub fn tidy(&mut self) {
         self.watch.retain(|_, o| !o.is_empty());
     }
+
+    /// Drops each delay that is no number of seconds (negative, not finite,
+    /// past the longest `inosyncctl delay` takes), saying so: the file is
+    /// ours, but may be edited by hand or corrupt, and such a delay made the
+    /// daemon panic on its first change (a review).
+    fn drop_bad_delays(&mut self, path: &Path) {
+        let check = |delay: &mut Option<f64>, whose: &str| {
+            if let Some(value) = *delay
+                && let Err(e) = crate::config::checks::seconds(value)
+            {
+                tracing::error!(
+                    "state file {}: the delay of {whose}: {e}; left out",
+                    path.display()
+                );
+                *delay = None;
+            }
+        };
+        check(&mut self.delay, "every watch");
+        for added in &mut self.added {
+            check(&mut added.delay, &added.path);
+        }
+        for (watch, settings) in &mut self.watch {
+            check(&mut settings.delay, watch);
+        }
+    }
 }
 
 /// The first line of every state file we write: a file without it is not ours,
@@ -261,10 +286,14 @@ impl StateFile {
             Err(e) => return Err(StateFileError::Read(e)),
         };
         let text = String::from_utf8_lossy(&bytes);
-        match toml::from_str(&text) {
-            Ok(state) => Ok(state),
+        match toml::from_str::<RuntimeState>(&text) {
+            Ok(mut state) => {
+                state.drop_bad_delays(&self.path);
+                Ok(state)
+            }
             Err(e) if text.starts_with(HEADER) => {
-                let salvaged = salvage(&text);
+                let mut salvaged = salvage(&text);
+                salvaged.drop_bad_delays(&self.path);
                 self.move_aside(&e.to_string(), salvaged.sources.len());
                 // Written back at once: a start that changes nothing would
                 // write nothing, and the next one would find no records.
@@ -343,6 +372,27 @@ fn salvage(text: &str) -> RuntimeState {
     }
     type Map<T> = Option<Maybe<BTreeMap<String, Maybe<T>>>>;
     type List<T> = Option<Maybe<Vec<Maybe<T>>>>;
+    fn good<T>(value: Option<Maybe<T>>) -> Option<T> {
+        value.and_then(Maybe::good)
+    }
+    /// A watch's runtime settings, field by field: a key of a newer
+    /// version in its table costs that key, not the pause (a review).
+    #[derive(Deserialize)]
+    struct LooseOverride {
+        speed: Option<Maybe<u32>>,
+        delay: Option<Maybe<f64>>,
+        paused: Option<Maybe<bool>>,
+    }
+    /// A watch added at runtime, field by field (its path is needed).
+    #[derive(Deserialize)]
+    struct LooseAdded {
+        path: String,
+        remote_path: Option<Maybe<String>>,
+        targets: List<String>,
+        excludes: List<String>,
+        delay: Option<Maybe<f64>>,
+        speed: Option<Maybe<u32>>,
+    }
     /// The state file's keys, each read on its own.
     #[derive(Deserialize, Default)]
     #[serde(default)]
@@ -351,8 +401,8 @@ fn salvage(text: &str) -> RuntimeState {
         delay: Option<Maybe<f64>>,
         removed: List<String>,
         removing: List<String>,
-        added: List<AddedWatch>,
-        watch: Map<WatchOverride>,
+        added: List<LooseAdded>,
+        watch: Map<LooseOverride>,
         sources: Map<u64>,
         mount_points: Map<u64>,
         places: Map<String>,
@@ -380,12 +430,32 @@ fn salvage(text: &str) -> RuntimeState {
         return RuntimeState::default();
     };
     RuntimeState {
-        speed: loose.speed.and_then(Maybe::good),
-        delay: loose.delay.and_then(Maybe::good),
+        speed: good(loose.speed),
+        delay: good(loose.delay),
         removed: list(loose.removed),
         removing: list(loose.removing),
-        added: list(loose.added),
-        watch: map(loose.watch),
+        added: list(loose.added)
+            .into_iter()
+            .map(|a| AddedWatch {
+                path: a.path,
+                remote_path: good(a.remote_path).unwrap_or_default(),
+                targets: list(a.targets),
+                excludes: list(a.excludes),
+                delay: good(a.delay),
+                speed: good(a.speed),
+            })
+            .collect(),
+        watch: map(loose.watch)
+            .into_iter()
+            .map(|(path, o)| {
+                let settings = WatchOverride {
+                    speed: good(o.speed),
+                    delay: good(o.delay),
+                    paused: good(o.paused).unwrap_or(false),
+                };
+                (path, settings)
+            })
+            .collect(),
         sources: map(loose.sources),
         mount_points: map(loose.mount_points),
         places: map(loose.places),
@@ -503,6 +573,7 @@ mod tests {
                  [[added]]\npath = \"/srv/blog\"\nremote_path = \"\"\ntargets = [\"/b/\"]\n\
                  [[added]]\npath = \"/srv/odd\"\nremote_path = \"\"\nshiny = 1\n\
                  [watch.\"/srv/www\"]\npaused = true\n\
+                 [watch.\"/srv/new\"]\npaused = true\nshiny = 1\n\
                  [watch.\"/srv/bad\"]\npaused = \"maybe\"\n"
             ),
         )
@@ -519,15 +590,44 @@ mod tests {
                 .iter()
                 .map(|a| a.path.as_str())
                 .collect::<Vec<_>>(),
-            ["/srv/blog"]
+            ["/srv/blog", "/srv/odd"],
+            "a key of a newer version costs that key alone"
         );
+        assert_eq!(state.added[0].targets, ["/b/"]);
         assert!(state.watch["/srv/www"].paused);
-        assert!(!state.watch.contains_key("/srv/bad"));
+        assert!(state.watch["/srv/new"].paused);
+        assert!(!state.watch.get("/srv/bad").is_some_and(|o| o.paused));
         assert_eq!(
             StateFile::open(path, None).unwrap().load().unwrap(),
             state,
             "written back"
         );
+    }
+
+    /// A delay that is no number of seconds (negative, not finite, past the
+    /// longest) is dropped with the reason said, never used: the daemon
+    /// panicked on its first change (a review; the file is ours, but may be
+    /// edited by hand or corrupt).
+    #[test]
+    fn a_delay_that_is_no_number_of_seconds_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "{HEADER}delay = -1.0\n\
+                 [[added]]\npath = \"/srv/blog\"\nremote_path = \"\"\ndelay = nan\n\
+                 [watch.\"/srv/www\"]\ndelay = 1e300\npaused = true\n\
+                 [watch.\"/srv/ok\"]\ndelay = 2.5\n"
+            ),
+        )
+        .unwrap();
+        let state = StateFile::open(path, None).unwrap().load().unwrap();
+        assert_eq!(state.delay, None);
+        assert_eq!(state.added[0].delay, None);
+        assert_eq!(state.watch["/srv/www"].delay, None);
+        assert!(state.watch["/srv/www"].paused);
+        assert_eq!(state.watch["/srv/ok"].delay, Some(2.5));
     }
 
     #[test]
