@@ -138,10 +138,11 @@ fn run_batch(
         // whatever differs). The directories that may be other trees than the
         // target's (moved in, swapped, made again) are sent whole, every file.
         // A move renamed before one recorded earlier (see `renames::order`),
-        // or after one it depends on that was refused, may have taken what
-        // another path held: its tree is compared by content, as is a tree
-        // to compare whole that a rename brought.
-        let out_of_order = super::renames::unsure(&job.moves, &renamed);
+        // after one it depends on that was refused, or out of a tree compared
+        // whole, may have taken what another path held (`renames::unsure`):
+        // its tree is compared by content, as is a tree to compare whole that
+        // a rename brought.
+        let out_of_order = super::renames::unsure(&job.moves, &renamed, &job.trees);
         let renamed_to: Vec<Vec<u8>> = job
             .moves
             .iter()

@@ -509,3 +509,74 @@ fn a_move_renamed_ahead_of_an_earlier_one_it_depends_on_is_compared_by_content()
     );
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// Writes `text` to each named file with one old mtime: only their contents
+/// tell them apart.
+fn alike(root: &Path, files: &[(&str, &str)]) {
+    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    for (name, text) in files {
+        let path = root.join(name);
+        fs::write(&path, text).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+}
+
+/// `RENAME_EXCHANGE` of `d` and `e`, then `mv d/f g`, in one batch: the
+/// exchange is no move (both halves are compared whole), and the rename of
+/// `d/f` on the target took the target's *old* `d/f`, equal by size and
+/// mtime (a black-box attack, 13 of 13). A rename out of (or into) a tree
+/// compared whole is compared by content.
+#[test]
+fn a_move_out_of_an_exchanged_directory_is_compared_by_content() {
+    let fx = Fixture::new();
+    fs::create_dir_all(fx.src.join("d")).unwrap();
+    fs::create_dir_all(fx.src.join("e")).unwrap();
+    alike(&fx.src, &[("d/f", "DDDD"), ("e/f", "EEEE")]);
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
+    crate::convergence::ops::exchange(&fx.src.join("d"), &fx.src.join("e")).unwrap();
+    fs::rename(fx.src.join("d/f"), fx.src.join("g")).unwrap();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("g")).unwrap(),
+        "EEEE",
+        "{}",
+        daemon.log()
+    );
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// `mv d/f1 d/f2` (refused on the target: `f2` is there), `mv d e`, `mv x
+/// d` in one batch: `e` holds the target's old `f2` and must be compared by
+/// content, not the file now at `d` (a black-box attack, 22 of 24).
+#[test]
+fn a_directory_moved_after_a_refused_move_inside_it_is_compared_by_content() {
+    let fx = Fixture::new();
+    fs::create_dir_all(fx.src.join("d")).unwrap();
+    alike(
+        &fx.src,
+        &[("d/f1", "1111"), ("d/f2", "2222"), ("x", "XXXX")],
+    );
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
+    fs::rename(fx.src.join("d/f1"), fx.src.join("d/f2")).unwrap();
+    fs::rename(fx.src.join("d"), fx.src.join("e")).unwrap();
+    fs::rename(fx.src.join("x"), fx.src.join("d")).unwrap();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("e/f2")).unwrap(),
+        "1111",
+        "{}",
+        daemon.log()
+    );
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}

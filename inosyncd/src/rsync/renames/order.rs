@@ -88,26 +88,33 @@ fn moves_related(a: &Move, b: &Move) -> bool {
 ///   target's old `x` to `z`, which has the size and mtime of the source's
 ///   `z` when `x` and `y` had them alike (a black-box attack).
 ///
+/// - a move renamed out of or into one of the batch's `trees` compared
+///   whole, whose content the daemon does not know (both halves of a
+///   `RENAME_EXCHANGE`: `mv d/f g` after `d` and `e` were swapped renamed the
+///   target's old `d/f`; a black-box attack).
+///
 /// Any such move, renamed or not, taints the related moves renamed after it.
-pub fn unsure(moves: &[Move], renamed: &[bool]) -> Vec<bool> {
+pub fn unsure(moves: &[Move], renamed: &[bool], trees: &[Vec<u8>]) -> Vec<bool> {
     let order = order(moves);
     let mut unsure = out_of_order_in(&order, moves.len());
     let mut at = vec![0; moves.len()];
     for (position, &i) in order.iter().enumerate() {
         at[i] = position;
     }
-    let mut tainted: Vec<&Move> = Vec::new();
+    let mut tainted: Vec<&[u8]> = trees.iter().map(Vec::as_slice).collect();
     for &k in &order {
         let m = &moves[k];
         let ok = renamed.get(k).copied().unwrap_or(false);
         let overtook = (0..k)
             .any(|i| at[i] > at[k] && moves_related(m, &moves[i]) && !holds(&m.to, &moves[i].from));
-        let depends = tainted.iter().any(|t| moves_related(m, t));
+        let depends = tainted
+            .iter()
+            .any(|t| related(&m.from, t) || related(&m.to, t));
         if ok && (overtook || depends) {
             unsure[k] = true;
         }
         if !ok || unsure[k] {
-            tainted.push(m);
+            tainted.extend([m.from.as_slice(), m.to.as_slice()]);
         }
     }
     unsure
@@ -143,12 +150,12 @@ mod tests {
     fn a_rename_after_a_refused_one_it_depends_on_is_unsure() {
         // mv y x (refused: x is on the target); mv x z (renamed: the old x).
         let moves = [mv("y", "x"), mv("x", "z")];
-        assert_eq!(unsure(&moves, &[false, true]), [false, true]);
-        assert_eq!(unsure(&moves, &[true, true]), [false, false]);
+        assert_eq!(unsure(&moves, &[false, true], &[]), [false, true]);
+        assert_eq!(unsure(&moves, &[true, true], &[]), [false, false]);
         // Below a refused one's old place, and on through a chain.
         let moves = [mv("d", "e"), mv("d/f", "g"), mv("g", "h"), mv("k", "l")];
         assert_eq!(
-            unsure(&moves, &[false, true, true, true]),
+            unsure(&moves, &[false, true, true, true], &[]),
             [false, true, true, false]
         );
     }
@@ -164,10 +171,26 @@ mod tests {
             mv("music", "audio"),
         ];
         assert_eq!(order(&moves), [1, 2, 0]);
-        assert_eq!(unsure(&moves, &[true, true, true]), [true, true, false]);
+        assert_eq!(
+            unsure(&moves, &[true, true, true], &[]),
+            [true, true, false]
+        );
         // Ahead of an unrelated one it is not.
         let moves = [mv("audio/y", "top/x"), mv("k", "l"), mv("music", "audio")];
-        assert_eq!(unsure(&moves, &[true, true, true]), [true, false, false]);
+        assert_eq!(
+            unsure(&moves, &[true, true, true], &[]),
+            [true, false, false]
+        );
+    }
+
+    #[test]
+    fn a_rename_out_of_or_into_a_tree_compared_whole_is_unsure() {
+        let moves = [mv("d/f", "g"), mv("k", "e/h"), mv("m", "n")];
+        let trees = [b"d".to_vec(), b"e".to_vec()];
+        assert_eq!(
+            unsure(&moves, &[true, true, true], &trees),
+            [true, true, false]
+        );
     }
 
     #[test]

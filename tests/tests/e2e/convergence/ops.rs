@@ -121,7 +121,8 @@ fn c_path(path: &Path) -> CString {
     CString::new(path.as_os_str().as_bytes()).expect("no NUL in test paths")
 }
 
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+/// Swaps two names with `renameat2(RENAME_EXCHANGE)`.
+pub fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     let (a, b) = (c_path(a), c_path(b));
     // SAFETY: two NUL-terminated paths that outlive the call.
     let rc = unsafe {
