@@ -366,8 +366,9 @@ impl Engine {
                     );
                     if left > 0 {
                         tracing::warn!(
-                            "stopping: {left} change(s) for targets in retry backoff are not \
-                             waited for; the next start's full sync sends them"
+                            "stopping: {left} change(s) for targets in retry backoff (or held \
+                             paths waiting for their retry) are not waited for; the next \
+                             start's full sync sends them"
                         );
                     }
                 }

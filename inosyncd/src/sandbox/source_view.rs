@@ -165,12 +165,20 @@ fn hide_kernel_mounts(source: &Path) {
         if done == 0 {
             hidden.push(rel);
         } else {
-            // rsync will read the kernel's files: said, not hidden.
-            tracing::warn!(
-                "cannot hide the kernel filesystem at {} from rsync: {}",
-                String::from_utf8_lossy(point.as_bytes()),
-                io::Error::last_os_error()
-            );
+            let error = io::Error::last_os_error();
+            // rsync will read the kernel's files: said once per mount point,
+            // not at every run.
+            static SAID: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+            let mut said = SAID
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !said.contains(&rel) {
+                tracing::warn!(
+                    "cannot hide the kernel filesystem at {} from rsync: {error}",
+                    String::from_utf8_lossy(point.as_bytes())
+                );
+                said.push(rel);
+            }
         }
     }
 }
