@@ -396,6 +396,48 @@ fn a_directory_moved_during_a_full_sync_and_made_again_keeps_nothing_of_the_old_
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
 
+/// Writes `text` to each named file with one old mtime: only their contents
+/// tell them apart.
+fn alike(root: &Path, files: &[(&str, &str)]) {
+    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    for (name, text) in files {
+        let path = root.join(name);
+        fs::write(&path, text).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+}
+
+/// Makes `changes` while the daemon is stopped, so that they come in one
+/// batch, then waits until it is idle.
+fn in_one_batch(daemon: &Daemon, changes: impl FnOnce()) {
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
+    changes();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
+    daemon.wait_idle();
+}
+
+/// Moves each `(from, to)` below `root`, in turn.
+fn moves(root: &Path, pairs: &[(&str, &str)]) {
+    for (from, to) in pairs {
+        fs::rename(root.join(from), root.join(to)).unwrap();
+    }
+}
+
+/// Whether `target`'s `name` holds `text`, the daemon's log said if not.
+fn holds(target: &Path, name: &str, text: &str, daemon: &Daemon) {
+    assert_eq!(
+        fs::read_to_string(target.join(name)).unwrap(),
+        text,
+        "{name}\n{}",
+        daemon.log()
+    );
+}
+
 /// `mv y x; mv x z` in one batch, `x` and `y` of the same size and mtime:
 /// the first rename is refused on the target (`x` is there: no replace),
 /// and the second then renamed the target's *old* `x` to `z`. Compared by
@@ -404,54 +446,17 @@ fn a_directory_moved_during_a_full_sync_and_made_again_keeps_nothing_of_the_old_
 /// and ssh targets; also through a parent, `mv b d/a; mv d c`). A rename
 /// after a refused one it depends on is compared by content.
 fn an_overwrite_then_a_move_on(fx: &Fixture, daemon: &Daemon, target: &Path) {
-    fs::write(fx.src.join("x"), "XXXX").unwrap();
-    fs::write(fx.src.join("y"), "YYYY").unwrap();
-    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
-    for name in ["x", "y"] {
-        fs::File::options()
-            .write(true)
-            .open(fx.src.join(name))
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-    }
+    alike(&fx.src, &[("x", "XXXX"), ("y", "YYYY")]);
     daemon.wait_idle();
-    assert_eq!(fs::read_to_string(target.join("x")).unwrap(), "XXXX");
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
-    fs::rename(fx.src.join("y"), fx.src.join("x")).unwrap();
-    fs::rename(fx.src.join("x"), fx.src.join("z")).unwrap();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
-    daemon.wait_idle();
-    assert_eq!(
-        fs::read_to_string(target.join("z")).unwrap(),
-        "YYYY",
-        "{}",
-        daemon.log()
-    );
+    holds(target, "x", "XXXX", daemon);
+    in_one_batch(daemon, || moves(&fx.src, &[("y", "x"), ("x", "z")]));
+    holds(target, "z", "YYYY", daemon);
     // The same through a parent: `mv b d/a; mv d c`.
     fs::create_dir(fx.src.join("d")).unwrap();
-    fs::write(fx.src.join("d/a"), "AAAA").unwrap();
-    fs::write(fx.src.join("b"), "BBBB").unwrap();
-    for name in ["d/a", "b"] {
-        fs::File::options()
-            .write(true)
-            .open(fx.src.join(name))
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-    }
+    alike(&fx.src, &[("d/a", "AAAA"), ("b", "BBBB")]);
     daemon.wait_idle();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
-    fs::rename(fx.src.join("b"), fx.src.join("d/a")).unwrap();
-    fs::rename(fx.src.join("d"), fx.src.join("c")).unwrap();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
-    daemon.wait_idle();
-    assert_eq!(
-        fs::read_to_string(target.join("c/a")).unwrap(),
-        "BBBB",
-        "{}",
-        daemon.log()
-    );
+    in_one_batch(daemon, || moves(&fx.src, &[("b", "d/a"), ("d", "c")]));
+    holds(target, "c/a", "BBBB", daemon);
     assert_trees_equal(&fx.src, target, daemon);
 }
 
@@ -482,48 +487,17 @@ fn a_move_renamed_ahead_of_an_earlier_one_it_depends_on_is_compared_by_content()
     let fx = Fixture::new();
     fs::create_dir_all(fx.src.join("music")).unwrap();
     fs::create_dir_all(fx.src.join("top")).unwrap();
-    fs::write(fx.src.join("top/x"), "XXXX").unwrap();
-    fs::write(fx.src.join("music/y"), "YYYY").unwrap();
-    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
-    for name in ["top/x", "music/y"] {
-        fs::File::options()
-            .write(true)
-            .open(fx.src.join(name))
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-    }
+    alike(&fx.src, &[("top/x", "XXXX"), ("music/y", "YYYY")]);
     let daemon = fx.start_quick();
     daemon.wait_idle();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
-    fs::rename(fx.src.join("music/y"), fx.src.join("top/x")).unwrap();
-    fs::rename(fx.src.join("top/x"), fx.src.join("top/z")).unwrap();
-    fs::rename(fx.src.join("music"), fx.src.join("audio")).unwrap();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
-    daemon.wait_idle();
-    assert_eq!(
-        fs::read_to_string(fx.dst.join("top/z")).unwrap(),
-        "YYYY",
-        "{}",
-        daemon.log()
-    );
+    in_one_batch(&daemon, || {
+        moves(
+            &fx.src,
+            &[("music/y", "top/x"), ("top/x", "top/z"), ("music", "audio")],
+        )
+    });
+    holds(&fx.dst, "top/z", "YYYY", &daemon);
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
-}
-
-/// Writes `text` to each named file with one old mtime: only their contents
-/// tell them apart.
-fn alike(root: &Path, files: &[(&str, &str)]) {
-    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
-    for (name, text) in files {
-        let path = root.join(name);
-        fs::write(&path, text).unwrap();
-        fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-    }
 }
 
 /// `RENAME_EXCHANGE` of `d` and `e`, then `mv d/f g`, in one batch: the
@@ -539,17 +513,11 @@ fn a_move_out_of_an_exchanged_directory_is_compared_by_content() {
     alike(&fx.src, &[("d/f", "DDDD"), ("e/f", "EEEE")]);
     let daemon = fx.start_quick();
     daemon.wait_idle();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
-    crate::convergence::ops::exchange(&fx.src.join("d"), &fx.src.join("e")).unwrap();
-    fs::rename(fx.src.join("d/f"), fx.src.join("g")).unwrap();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
-    daemon.wait_idle();
-    assert_eq!(
-        fs::read_to_string(fx.dst.join("g")).unwrap(),
-        "EEEE",
-        "{}",
-        daemon.log()
-    );
+    in_one_batch(&daemon, || {
+        crate::convergence::ops::exchange(&fx.src.join("d"), &fx.src.join("e")).unwrap();
+        moves(&fx.src, &[("d/f", "g")]);
+    });
+    holds(&fx.dst, "g", "EEEE", &daemon);
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
 
@@ -566,17 +534,9 @@ fn a_directory_moved_after_a_refused_move_inside_it_is_compared_by_content() {
     );
     let daemon = fx.start_quick();
     daemon.wait_idle();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
-    fs::rename(fx.src.join("d/f1"), fx.src.join("d/f2")).unwrap();
-    fs::rename(fx.src.join("d"), fx.src.join("e")).unwrap();
-    fs::rename(fx.src.join("x"), fx.src.join("d")).unwrap();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
-    daemon.wait_idle();
-    assert_eq!(
-        fs::read_to_string(fx.dst.join("e/f2")).unwrap(),
-        "1111",
-        "{}",
-        daemon.log()
-    );
+    in_one_batch(&daemon, || {
+        moves(&fx.src, &[("d/f1", "d/f2"), ("d", "e"), ("x", "d")])
+    });
+    holds(&fx.dst, "e/f2", "1111", &daemon);
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
