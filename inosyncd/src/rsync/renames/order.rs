@@ -49,7 +49,8 @@ fn out_of_order(moves: &[Move]) -> Vec<bool> {
     out_of_order_in(&order(moves), moves.len())
 }
 
-/// [`out_of_order`] of moves renamed in `order`.
+/// For each move, whether a move recorded after it is renamed before it in
+/// `order`.
 fn out_of_order_in(order: &[usize], n: usize) -> Vec<bool> {
     let mut done_later = vec![false; n];
     let mut latest = None;
