@@ -8,6 +8,11 @@ use super::watch_tree::{NodeId, Wd};
 use super::{Change, InotifyWatcher};
 use crate::watcher::join;
 
+/// The most writes remembered while their names are gone (a burst of atomic
+/// saves renames every file it writes): past it, a write read so has the
+/// trees on its filesystem compared instead.
+const WRITTEN_GONE_MAX: usize = 10_000;
+
 impl InotifyWatcher {
     pub(super) fn handle(
         &mut self,
@@ -59,6 +64,9 @@ impl InotifyWatcher {
                 Some(self.renamed_from.swap_remove(at).2)
             })
             .flatten();
+        if let Some(from) = &from {
+            self.carry_gone_writes(watch, from, &rel, out);
+        }
         let (implied, implied_ok) = match (is_dir, name) {
             (true, Some(name)) => {
                 self.directory_entry(node, watch, &name, &rel, cookie, mask, from.is_some(), out)
@@ -91,6 +99,39 @@ impl InotifyWatcher {
             return;
         }
         self.report(watch, rel, mask, implied_ok, out);
+    }
+
+    /// A rename from `from` to `to` in `watch`'s tree: the writes read while
+    /// their names were gone (`written_gone`) at or below `from` went to
+    /// their new names, and a file there with other names has them looked
+    /// for, as a write read at that name would (found by a black-box attack:
+    /// `echo > d/c; mv d/c a`, read after both, left `d/c`'s other name `d/b`
+    /// with its old content after a same-size rewrite with the mtime put
+    /// back).
+    fn carry_gone_writes(&mut self, watch: u32, from: &[u8], to: &[u8], out: &mut Vec<Change>) {
+        if self.written_gone.is_empty() && self.written_gone_before.is_empty() {
+            return;
+        }
+        let Some(root) = self.roots.get(&watch).map(|r| r.path.clone()) else {
+            return;
+        };
+        for gone in [&mut self.written_gone, &mut self.written_gone_before] {
+            gone.retain(|(w, rel)| {
+                let below =
+                    rel.len() > from.len() && rel.starts_with(from) && rel[from.len()] == b'/';
+                if *w != watch || (rel.as_slice() != from && !below) {
+                    return true;
+                }
+                let moved = [to, &rel[from.len()..]].concat();
+                if crate::watcher::has_other_links(&root, &moved) {
+                    out.push(Change::Linked {
+                        watch,
+                        rel: Some(moved),
+                    });
+                }
+                false
+            });
+        }
     }
 
     /// A directory that could not be watched (its mode let the daemon's user
@@ -380,6 +421,21 @@ impl InotifyWatcher {
                 watch,
                 rel: mask.contains(EventMask::CLOSE_WRITE).then(|| rel.clone()),
             });
+        } else if !is_dir
+            && mask.contains(EventMask::CLOSE_WRITE)
+            && let Some(root) = self.roots.get(&watch)
+            && crate::watcher::absolute(&root.path, &rel)
+                .symlink_metadata()
+                .is_err()
+        {
+            // Renamed before the write was read: the rename, read next,
+            // says where it went (`carry_gone_writes`). Past the bound, the
+            // trees are compared instead.
+            if self.written_gone.len() < WRITTEN_GONE_MAX {
+                self.written_gone.push((watch, rel.clone()));
+            } else {
+                out.push(Change::Linked { watch, rel: None });
+            }
         }
         // A directory made: everything in it is new (see `Change::Made`).
         if is_dir && mask.contains(EventMask::CREATE) {

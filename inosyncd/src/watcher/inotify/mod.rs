@@ -69,6 +69,12 @@ pub struct InotifyWatcher {
     /// File names whose removal was read: a write named by one went through
     /// a descriptor kept open after the removal (see `removed_names`).
     removed: removed_names::RemovedNames,
+    /// Names written through and gone when the write was read (renamed
+    /// since), by tree, in this read and the one before: a rename read after
+    /// carries the write to the new name, whose other names are looked for
+    /// (see `events::carry_gone_writes`).
+    written_gone: Vec<(u32, Vec<u8>)>,
+    written_gone_before: Vec<(u32, Vec<u8>)>,
     buffer: Vec<u8>,
     limit_reported: bool,
     /// Directories whose watch failed for another reason (logged once each).
@@ -115,6 +121,8 @@ impl InotifyWatcher {
             lost_while_moving: Vec::new(),
             renamed_from: Vec::new(),
             removed: removed_names::RemovedNames::default(),
+            written_gone: Vec::new(),
+            written_gone_before: Vec::new(),
             buffer: vec![0; 256 * 1024],
             limit_reported: false,
             unwatchable_reported: Default::default(),

@@ -767,3 +767,40 @@ fn a_name_in_an_excluded_directory_takes_nothing_from_the_files_other_names() {
     }
     assert!(!fx.dst.join("ex").exists(), "{}", daemon.log());
 }
+
+/// A file with two names (`d/b`, `d/c`) rewritten through `d/c` with the same
+/// size and its mtime put back, and `d/c` renamed to `a`, both before the
+/// daemon reads them: under inotify the write's name was gone when read, so
+/// its other names were never looked for, and `d/b` kept its old content
+/// while `wait` and `verify` said equal (found by a black-box attack, 3 of 3).
+#[test]
+fn a_same_size_rewrite_through_a_name_renamed_before_it_is_read_reaches_the_other_name() {
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("d")).unwrap();
+    fs::write(fx.src.join("d/b"), "old bytes").unwrap();
+    fs::hard_link(fx.src.join("d/b"), fx.src.join("d/c")).unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    let mtime = fs::metadata(fx.src.join("d/b"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
+    fs::write(fx.src.join("d/c"), "new bytes").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(fx.src.join("d/c"))
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    fs::rename(fx.src.join("d/c"), fx.src.join("a")).unwrap();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("d/b")).unwrap(),
+        "new bytes",
+        "{}",
+        daemon.log()
+    );
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
