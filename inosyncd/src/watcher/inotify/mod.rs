@@ -401,7 +401,22 @@ impl InotifyWatcher {
             }
         }
         self.finish_moves(out);
-        unswap(&mut out[start..]);
+        // A file with other names swapped in (`RENAME_EXCHANGE`): a write
+        // read by the name it had before the swap was looked up on the file
+        // that took that name, so its other names are looked for now, as a
+        // write read at its own name would have them (a black-box attack: a
+        // same-size rewrite of `d/b` swapped with `f` left `d/b`'s other name
+        // with its old bytes).
+        for (watch, rel) in unswap(&mut out[start..]) {
+            if let Some(root) = self.roots.get(&watch)
+                && crate::watcher::has_other_links(&root.path, &rel)
+            {
+                out.push(Change::Linked {
+                    watch,
+                    rel: Some(rel),
+                });
+            }
+        }
         Ok(any)
     }
 

@@ -65,8 +65,10 @@ impl InotifyWatcher {
 /// reverse of the other (and so does a rename and its undoing in one read).
 /// Replayed one after the other, the second would move back what the first
 /// moved (the paths changed below them, and the target's trees): both places
-/// are compared whole instead, which is right either way.
-pub(super) fn unswap(changes: &mut [Change]) {
+/// are compared whole instead, which is right either way. Returns the
+/// places so turned, by tree.
+pub(super) fn unswap(changes: &mut [Change]) -> Vec<(u32, Vec<u8>)> {
+    let mut swapped = Vec::new();
     for i in 0..changes.len() {
         let Change::Move {
             watch, from, to, ..
@@ -84,7 +86,12 @@ pub(super) fn unswap(changes: &mut [Change]) {
                 watch,
                 rel: from.clone(),
             };
-            changes[i + 1 + offset] = Change::Tree { watch, rel: to };
+            changes[i + 1 + offset] = Change::Tree {
+                watch,
+                rel: to.clone(),
+            };
+            swapped.extend([(watch, from), (watch, to)]);
         }
     }
+    swapped
 }

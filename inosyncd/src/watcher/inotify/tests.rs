@@ -319,3 +319,28 @@ fn a_write_through_a_name_renamed_before_it_is_read_reaches_the_files_other_name
         "{out:?}"
     );
 }
+
+/// A file with another name (`d/b`, `d/c`) rewritten through `d/b`, then
+/// swapped with `f` (`RENAME_EXCHANGE`), both before the read: the write was
+/// looked up at `d/b`, which by then was the other file, so `d/c` kept its
+/// old bytes (a black-box attack, 3 of 3). The swapped-in file's other names
+/// are looked for.
+#[test]
+fn a_linked_file_swapped_away_after_a_write_has_its_other_names_looked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(root.join("d")).unwrap();
+    std::fs::write(root.join("d/b"), "old").unwrap();
+    std::fs::hard_link(root.join("d/b"), root.join("d/c")).unwrap();
+    std::fs::write(root.join("f"), "eff").unwrap();
+    let mut watcher = watched(&root);
+    std::fs::write(root.join("d/b"), "new").unwrap();
+    exchange(&root.join("d/b"), &root.join("f"));
+    let mut out = Vec::new();
+    while watcher.read_queued(&mut out).unwrap() {}
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Change::Linked { rel: Some(rel), .. } if rel == b"f")),
+        "{out:?}"
+    );
+}
