@@ -408,34 +408,33 @@ impl InotifyWatcher {
         // also has them looked for (`name_search.rs`): a same-size rewrite
         // with its mtime set back shows in none of those. An attribute change
         // alone needs no search: the compare sends it without the content.
-        if !is_dir
-            && mask.intersects(EventMask::CLOSE_WRITE | EventMask::ATTRIB)
-            && let Some(root) = self.roots.get(&watch)
-            && crate::watcher::has_other_links(&root.path, &rel)
-        {
-            tracing::debug!(
-                "{}: changed and has other hard links; full sync",
-                String::from_utf8_lossy(&rel)
-            );
-            out.push(Change::Linked {
-                watch,
-                rel: mask.contains(EventMask::CLOSE_WRITE).then(|| rel.clone()),
-            });
-        } else if !is_dir
-            && mask.contains(EventMask::CLOSE_WRITE)
-            && let Some(root) = self.roots.get(&watch)
-            && crate::watcher::absolute(&root.path, &rel)
-                .symlink_metadata()
-                .is_err()
-        {
-            // Renamed before the write was read: the rename, read next,
-            // says where it went (`carry_gone_writes`). Past the bound, the
-            // trees are compared instead.
-            if self.written_gone.len() < WRITTEN_GONE_MAX {
-                self.written_gone.push((watch, rel.clone()));
-            } else {
-                out.push(Change::Linked { watch, rel: None });
+        // One `lstat` for both questions: linked now, or gone since.
+        let meta = (!is_dir && mask.intersects(EventMask::CLOSE_WRITE | EventMask::ATTRIB))
+            .then(|| self.roots.get(&watch))
+            .flatten()
+            .map(|root| crate::watcher::absolute(&root.path, &rel).symlink_metadata());
+        match meta {
+            Some(Ok(meta)) if crate::watcher::is_linked(&meta) => {
+                tracing::debug!(
+                    "{}: changed and has other hard links; full sync",
+                    String::from_utf8_lossy(&rel)
+                );
+                out.push(Change::Linked {
+                    watch,
+                    rel: mask.contains(EventMask::CLOSE_WRITE).then(|| rel.clone()),
+                });
             }
+            // Renamed before the write was read: the rename, read next, says
+            // where it went (`carry_gone_writes`). Past the bound, the trees
+            // are compared instead.
+            Some(Err(_)) if mask.contains(EventMask::CLOSE_WRITE) => {
+                if self.written_gone.len() < WRITTEN_GONE_MAX {
+                    self.written_gone.push((watch, rel.clone()));
+                } else {
+                    out.push(Change::Linked { watch, rel: None });
+                }
+            }
+            _ => {}
         }
         // A directory made: everything in it is new (see `Change::Made`).
         if is_dir && mask.contains(EventMask::CREATE) {
