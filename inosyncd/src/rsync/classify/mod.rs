@@ -248,7 +248,14 @@ fn exited(code: i32, stderr: &Stderr, context: &Context) -> Classified {
     if code == 23 {
         return done(partial(stderr, context, &summary));
     }
-    if code == 255 && context.remote_shell {
+    // ssh that failed at its start: rsync exits 255, or 12 when it sees the
+    // pipe close before it reaps ssh (a race: the CI rehearsal once).
+    let ssh_died = code == 255
+        || (code == 12
+            && stderr
+                .lines()
+                .any(|l| l.contains("connection unexpectedly closed (0 bytes received so far)")));
+    if ssh_died && context.remote_shell {
         return done(ssh_failed(stderr, context, &summary));
     }
     done(RunResult::Failed {

@@ -310,6 +310,21 @@ fn table() -> Vec<Row> {
         )
         .at(Where::Ssh)
         .expect("refused", &["sandbox", "/etc/inosync/keys/id", "--rsh"]),
+        // rsync may see the pipe close before it reaps ssh: exit 12, not 255
+        // (the CI rehearsal: `a_key_the_sandbox_does_not_know_is_named_as_refused`
+        // failed once that way).
+        row(
+            "ssh refused a key read by the sandbox, rsync exiting 12",
+            Exited(12),
+            &[
+                "Load key \"/etc/inosync/keys/id\": Permission denied",
+                "backup@m1: Permission denied (publickey).",
+                "rsync: connection unexpectedly closed (0 bytes received so far) [sender]",
+                "rsync error: error in rsync protocol data stream (code 12) at io.c(285) [sender=3.5.0]",
+            ],
+        )
+        .at(Where::Ssh)
+        .expect("refused", &["sandbox", "/etc/inosync/keys/id", "--rsh"]),
         row(
             "ssh failed in the sandbox without a refused read",
             Exited(255),
