@@ -768,6 +768,39 @@ fn a_name_in_an_excluded_directory_takes_nothing_from_the_files_other_names() {
     assert!(!fx.dst.join("ex").exists(), "{}", daemon.log());
 }
 
+/// A file with two names (`d/b`, `d/c`), and a plain file `f` of the same
+/// size, mirrored; then, in one batch while the daemon is stopped, `written`
+/// rewritten with the same size and its mtime put back, and `after` done.
+/// Returns the daemon, idle again.
+fn rewrite_a_linked_file_then(
+    fx: &Fixture,
+    written: &str,
+    after: impl FnOnce(&Fixture),
+) -> inosync_tests::Daemon {
+    fs::create_dir(fx.src.join("d")).unwrap();
+    fs::write(fx.src.join("d/b"), "old bytes").unwrap();
+    fs::hard_link(fx.src.join("d/b"), fx.src.join("d/c")).unwrap();
+    fs::write(fx.src.join("f"), "eff bytes").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    let mtime = fs::metadata(fx.src.join("d/b"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
+    fs::write(fx.src.join(written), "new bytes").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(fx.src.join(written))
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    after(fx);
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
+    daemon.wait_idle();
+    daemon
+}
+
 /// A file with two names (`d/b`, `d/c`) rewritten through `d/c` with the same
 /// size and its mtime put back, and `d/c` renamed to `a`, both before the
 /// daemon reads them: under inotify the write's name was gone when read, so
@@ -776,26 +809,9 @@ fn a_name_in_an_excluded_directory_takes_nothing_from_the_files_other_names() {
 #[test]
 fn a_same_size_rewrite_through_a_name_renamed_before_it_is_read_reaches_the_other_name() {
     let fx = Fixture::new();
-    fs::create_dir(fx.src.join("d")).unwrap();
-    fs::write(fx.src.join("d/b"), "old bytes").unwrap();
-    fs::hard_link(fx.src.join("d/b"), fx.src.join("d/c")).unwrap();
-    let daemon = fx.start_quick();
-    daemon.wait_idle();
-    let mtime = fs::metadata(fx.src.join("d/b"))
-        .unwrap()
-        .modified()
-        .unwrap();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
-    fs::write(fx.src.join("d/c"), "new bytes").unwrap();
-    fs::File::options()
-        .write(true)
-        .open(fx.src.join("d/c"))
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
-    fs::rename(fx.src.join("d/c"), fx.src.join("a")).unwrap();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
-    daemon.wait_idle();
+    let daemon = rewrite_a_linked_file_then(&fx, "d/c", |fx| {
+        fs::rename(fx.src.join("d/c"), fx.src.join("a")).unwrap();
+    });
     assert_eq!(
         fs::read_to_string(fx.dst.join("d/b")).unwrap(),
         "new bytes",
@@ -813,27 +829,9 @@ fn a_same_size_rewrite_through_a_name_renamed_before_it_is_read_reaches_the_othe
 #[test]
 fn a_same_size_rewrite_of_a_linked_file_swapped_away_reaches_the_other_name() {
     let fx = Fixture::new();
-    fs::create_dir(fx.src.join("d")).unwrap();
-    fs::write(fx.src.join("d/b"), "old bytes").unwrap();
-    fs::hard_link(fx.src.join("d/b"), fx.src.join("d/c")).unwrap();
-    fs::write(fx.src.join("f"), "eff bytes").unwrap();
-    let daemon = fx.start_quick();
-    daemon.wait_idle();
-    let mtime = fs::metadata(fx.src.join("d/b"))
-        .unwrap()
-        .modified()
-        .unwrap();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
-    fs::write(fx.src.join("d/b"), "new bytes").unwrap();
-    fs::File::options()
-        .write(true)
-        .open(fx.src.join("d/b"))
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
-    crate::convergence::ops::exchange(&fx.src.join("d/b"), &fx.src.join("f")).unwrap();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
-    daemon.wait_idle();
+    let daemon = rewrite_a_linked_file_then(&fx, "d/b", |fx| {
+        crate::convergence::ops::exchange(&fx.src.join("d/b"), &fx.src.join("f")).unwrap();
+    });
     assert_eq!(
         fs::read_to_string(fx.dst.join("d/c")).unwrap(),
         "new bytes",
