@@ -141,6 +141,11 @@ impl Engine {
                         self.note_search_in_journal(watch, inode);
                     }
                 }
+                Change::LinkedInode { watch, inode } => {
+                    self.compare_linked(watch, now);
+                    self.watcher.look_for_names_again(watch, inode);
+                    self.note_search_in_journal(watch, inode);
+                }
                 Change::RootGone { watch } => {
                     self.check_source_after(watch, true);
                 }

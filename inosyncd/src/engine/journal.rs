@@ -32,9 +32,10 @@ impl Engine {
             // A full sync (lost events, a file with other names, a root
             // gone) is recorded by the state file's marks: an unclean stop
             // or an unsynced watch gets one at the next start.
-            Change::Everything { .. } | Change::Linked { .. } | Change::RootGone { .. } => {
-                [None, None]
-            }
+            Change::Everything { .. }
+            | Change::Linked { .. }
+            | Change::LinkedInode { .. }
+            | Change::RootGone { .. } => [None, None],
         };
         for (watch, kind, rel) in noted.into_iter().flatten() {
             if let Some(w) = self.watches.get(&watch) {

@@ -317,6 +317,7 @@ impl Engine {
             | Change::Unmounted { watch, .. }
             | Change::Everything { watch }
             | Change::Linked { watch, .. }
+            | Change::LinkedInode { watch, .. }
             | Change::RootGone { watch }
             | Change::Move { watch, .. }
             | Change::Renamed { watch, .. } => *watch,
@@ -331,9 +332,10 @@ impl Engine {
                 seen.add(from);
                 seen.add(to);
             }
-            Change::Everything { .. } | Change::Linked { .. } | Change::RootGone { .. } => {
-                seen.merge(OnTheWay::everything())
-            }
+            Change::Everything { .. }
+            | Change::Linked { .. }
+            | Change::LinkedInode { .. }
+            | Change::RootGone { .. } => seen.merge(OnTheWay::everything()),
         }
     }
 

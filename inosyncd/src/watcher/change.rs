@@ -42,6 +42,14 @@ pub enum Change {
     /// when it is still that file; its other names are then looked for too
     /// (a whole compare sees no same-size rewrite with its mtime set back).
     Linked { watch: u32, rel: Option<Vec<u8>> },
+    /// [`Change::Linked`] for a file known by its inode (filesystem, inode)
+    /// alone: fanotify read its write by a name that was gone when looked
+    /// up, and its names could not all be followed (a `RENAME_EXCHANGE` of
+    /// a directory above it, a name outside the trees). The trees on its
+    /// filesystem are compared whole and searched for its names, which are
+    /// listed (a whole compare sees no same-size rewrite with its mtime set
+    /// back).
+    LinkedInode { watch: u32, inode: (u64, u64) },
     /// The watch root itself was deleted, renamed away or unmounted: the tree the
     /// watches follow is no longer the one at the watch's path.
     RootGone { watch: u32 },
@@ -81,6 +89,9 @@ impl std::fmt::Display for Change {
             Change::Unmounted { watch, rel } => write!(f, "unmounted {watch}:{:?}", text(rel)),
             Change::Everything { watch } => write!(f, "everything {watch}"),
             Change::Linked { watch, .. } => write!(f, "linked {watch}"),
+            Change::LinkedInode { watch, inode } => {
+                write!(f, "linked {watch}: inode {}:{}", inode.0, inode.1)
+            }
             Change::RootGone { watch } => write!(f, "root gone {watch}"),
             Change::Move {
                 watch, from, to, ..

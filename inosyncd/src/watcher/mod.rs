@@ -494,6 +494,14 @@ impl Watcher {
         self.names.look_for(watch, inode, name_search::Seek::Once);
     }
 
+    /// Looks for the names of file `inode` (filesystem, inode), written
+    /// through a name gone since (see [`Change::LinkedInode`]): again, even
+    /// while a search for it runs (a name made since may lie where that one
+    /// has walked already).
+    pub fn look_for_names_again(&mut self, watch: u32, inode: (u64, u64)) {
+        self.names.look_for(watch, inode, name_search::Seek::Again);
+    }
+
     /// Whether fanotify's index of files with several names is being built
     /// (see `FanWatcher::indexing`): `wait` is not idle yet.
     pub fn indexing(&self) -> bool {
@@ -544,4 +552,23 @@ impl Watcher {
     pub fn read_only_foreign_events(&self) -> bool {
         self.foreign_only
     }
+}
+
+#[cfg(test)]
+/// `RENAME_EXCHANGE` of `a` and `b`.
+pub(crate) fn exchange(a: &std::path::Path, b: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let (a, b) = (c_path(a), c_path(b));
+    // SAFETY: two NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
 }

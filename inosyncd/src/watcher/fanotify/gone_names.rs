@@ -228,6 +228,8 @@ impl FanWatcher {
             .map(|(fid, _)| fid.clone())
             .collect();
         let mut unknown = std::mem::take(&mut self.gone.overflowed);
+        // Regular files whose names are not all known: searched for by inode.
+        let mut searched = Vec::new();
         for fid in due {
             let Some(written) = self.gone.files.remove(&fid) else {
                 continue;
@@ -259,15 +261,34 @@ impl FanWatcher {
                 );
                 continue;
             }
-            if let FileLinks::Unknown(why) = found {
-                tracing::debug!("a file written by a name gone since: {why}");
+            match found {
+                FileLinks::Found {
+                    inode,
+                    regular: true,
+                    ..
+                } => {
+                    searched.push(inode);
+                    continue;
+                }
+                FileLinks::Unknown(why) => {
+                    tracing::debug!("a file written by a name gone since: {why}");
+                }
+                _ => {}
             }
             if !unknown.contains(&dev) {
                 unknown.push(dev);
             }
         }
+        if !unknown.is_empty() || !searched.is_empty() {
+            self.log_unknown_names();
+        }
         if !unknown.is_empty() {
             self.compare_filesystems(&unknown, out);
+        }
+        for inode in searched {
+            for watch in self.watches_on(&[inode.0]) {
+                out.push(Change::LinkedInode { watch, inode });
+            }
         }
     }
 
@@ -335,17 +356,22 @@ impl FanWatcher {
     }
 
     /// Files of these filesystems were written and their other names are not
-    /// known: every tree on them is compared whole.
-    fn compare_filesystems(&mut self, devs: &[u64], out: &mut Vec<Change>) {
-        let watches = self.watches_on(devs);
+    /// known (nor their inodes): every tree on them is compared whole.
+    fn compare_filesystems(&self, devs: &[u64], out: &mut Vec<Change>) {
+        for watch in self.watches_on(devs) {
+            out.push(Change::Everything { watch });
+        }
+    }
+
+    /// Says, once a minute, that files were written through names gone since
+    /// and their other names are not known.
+    fn log_unknown_names(&mut self) {
         if super::once_a_minute(&mut self.gone_logged) {
             tracing::info!(
                 "a file written through a name removed since has other names, not known: \
-                 full sync of watch(es) {watches:?} (logged once a minute)"
+                 the trees on its filesystem are compared whole and searched for its names \
+                 (logged once a minute)"
             );
-        }
-        for watch in watches {
-            out.push(Change::Everything { watch });
         }
     }
 }
@@ -415,6 +441,47 @@ mod tests {
         assert!(watcher.gone.is_empty(), "placed at last");
         assert!(
             !out.iter().any(|c| matches!(c, Change::Everything { .. })),
+            "{out:?}"
+        );
+    }
+
+    /// A file with a name outside the tree rewritten through `e/x`, then
+    /// `e` swapped with `d` before the read: its names cannot all be
+    /// followed, and it is searched for by its inode, not only compared by
+    /// a full sync (which sees no same-size rewrite with its mtime set back).
+    #[test]
+    fn a_file_whose_names_are_not_all_known_is_searched_for_by_its_inode() {
+        // SAFETY: no arguments.
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap().join("tree");
+        std::fs::create_dir_all(root.join("e")).unwrap();
+        std::fs::create_dir(root.join("d")).unwrap();
+        std::fs::write(root.join("e/x"), "old").unwrap();
+        std::fs::hard_link(root.join("e/x"), root.join("y")).unwrap();
+        std::fs::hard_link(root.join("e/x"), dir.path().join("outside")).unwrap();
+        let meta = std::fs::metadata(root.join("y")).unwrap();
+        let inode = (meta.dev(), meta.ino());
+        let table = crate::watcher::mounts::MountTable::open().unwrap();
+        let mut watcher = FanWatcher::new(crate::config::EventSet::default()).unwrap();
+        let excludes = crate::exclude::ExcludeSet::new(&[]).unwrap();
+        if watcher.add_root(0, &root, excludes, &table.mounts).is_err() {
+            return;
+        }
+        let mut out = Vec::new();
+        while watcher.read_queued(&mut out).unwrap() {}
+        // `e` looked up once, and remembered at its place from then on.
+        std::fs::write(root.join("e/z"), "placed").unwrap();
+        while watcher.read_queued(&mut out).unwrap() {}
+        out.clear();
+        std::fs::write(root.join("e/x"), "new").unwrap();
+        crate::watcher::exchange(&root.join("e"), &root.join("d"));
+        while watcher.read_queued(&mut out).unwrap() {}
+        watcher.place_gone_writes(Instant::now(), true, &mut out);
+        assert!(
+            out.contains(&Change::LinkedInode { watch: 0, inode }),
             "{out:?}"
         );
     }

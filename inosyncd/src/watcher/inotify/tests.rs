@@ -28,23 +28,6 @@ fn watched(root: &std::path::Path) -> InotifyWatcher {
     watcher
 }
 
-/// `RENAME_EXCHANGE` of `a` and `b`.
-fn exchange(a: &std::path::Path, b: &std::path::Path) {
-    let c_path = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-    let (a, b) = (c_path(a), c_path(b));
-    // SAFETY: two NUL-terminated paths that outlive the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
-}
-
 /// Paths as text, for readable assertions.
 fn shown(set: std::collections::BTreeSet<Vec<u8>>) -> Vec<String> {
     set.iter()
@@ -64,7 +47,7 @@ fn two_exchanged_directories_report_their_new_names() {
     std::fs::create_dir_all(root.join("a")).unwrap();
     std::fs::create_dir_all(root.join("b")).unwrap();
     let mut watcher = watched(&root);
-    exchange(&root.join("a"), &root.join("b"));
+    crate::watcher::exchange(&root.join("a"), &root.join("b"));
     let mut out = Vec::new();
     while watcher.read_queued(&mut out).unwrap() {}
     // What was b is a now: a file written into it is a/new.
@@ -94,7 +77,7 @@ fn an_exchange_across_parents_keeps_the_watch_table_right() {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     let mut watcher = watched(&root);
-    exchange(&root.join("p1/x/y"), &root.join("p2/f"));
+    crate::watcher::exchange(&root.join("p1/x/y"), &root.join("p2/f"));
     let mut out = Vec::new();
     while watcher.read_queued(&mut out).unwrap() {}
     assert_eq!(
@@ -122,7 +105,7 @@ fn a_move_then_an_exchange_in_one_read_keeps_the_watch_table_right() {
     std::fs::create_dir_all(root.join("u/f/x/y/a15/x/d7/x/y/i34/x")).unwrap();
     let mut watcher = watched(&root);
     std::fs::rename(root.join("u/f/x/y/a15"), root.join("d34")).unwrap();
-    exchange(&root.join("d34/x/d7/x/y"), &root.join("u/f"));
+    crate::watcher::exchange(&root.join("d34/x/d7/x/y"), &root.join("u/f"));
     let mut out = Vec::new();
     while watcher.read_queued(&mut out).unwrap() {}
     let mut on_disk = std::collections::BTreeSet::new();
@@ -335,7 +318,7 @@ fn a_linked_file_swapped_away_after_a_write_has_its_other_names_looked_for() {
     std::fs::write(root.join("f"), "eff").unwrap();
     let mut watcher = watched(&root);
     std::fs::write(root.join("d/b"), "new").unwrap();
-    exchange(&root.join("d/b"), &root.join("f"));
+    crate::watcher::exchange(&root.join("d/b"), &root.join("f"));
     let mut out = Vec::new();
     while watcher.read_queued(&mut out).unwrap() {}
     assert!(
