@@ -402,6 +402,22 @@ fn is_at_or_below(path: &[u8], at: &[u8], is_dir: bool) -> bool {
 mod tests {
     use super::*;
 
+    /// A fanotify watcher of `root` (watch 0) with its queue read, when the
+    /// test may watch (root, fanotify in the kernel).
+    fn watching(root: &std::path::Path) -> Option<FanWatcher> {
+        // SAFETY: no arguments.
+        if unsafe { libc::geteuid() } != 0 {
+            return None;
+        }
+        let table = crate::watcher::mounts::MountTable::open().unwrap();
+        let mut watcher = FanWatcher::new(crate::config::EventSet::default()).unwrap();
+        let excludes = crate::exclude::ExcludeSet::new(&[]).unwrap();
+        watcher.add_root(0, root, excludes, &table.mounts).ok()?;
+        let mut out = Vec::new();
+        while watcher.read_queued(&mut out).unwrap() {}
+        Some(watcher)
+    }
+
     /// An atomic save read late (`.t` written and renamed to `f` before the
     /// read), then `f` renamed away and another `f` made in the moment
     /// between the next read of the queue and the look-up: the file is not
@@ -411,20 +427,12 @@ mod tests {
     /// directories swapped into place and removed, under fanotify on ext4).
     #[test]
     fn a_file_moved_between_the_read_and_its_look_up_is_looked_up_again() {
-        // SAFETY: no arguments.
-        if unsafe { libc::geteuid() } != 0 {
-            return;
-        }
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
-        let table = crate::watcher::mounts::MountTable::open().unwrap();
-        let mut watcher = FanWatcher::new(crate::config::EventSet::default()).unwrap();
-        let excludes = crate::exclude::ExcludeSet::new(&[]).unwrap();
-        if watcher.add_root(0, &root, excludes, &table.mounts).is_err() {
+        let Some(mut watcher) = watching(&root) else {
             return;
-        }
+        };
         let mut out = Vec::new();
-        while watcher.read_queued(&mut out).unwrap() {}
         std::fs::write(root.join(".t"), "saved").unwrap();
         std::fs::rename(root.join(".t"), root.join("f")).unwrap();
         while watcher.read_queued(&mut out).unwrap() {}
@@ -451,10 +459,6 @@ mod tests {
     /// a full sync (which sees no same-size rewrite with its mtime set back).
     #[test]
     fn a_file_whose_names_are_not_all_known_is_searched_for_by_its_inode() {
-        // SAFETY: no arguments.
-        if unsafe { libc::geteuid() } != 0 {
-            return;
-        }
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap().join("tree");
         std::fs::create_dir_all(root.join("e")).unwrap();
@@ -464,14 +468,10 @@ mod tests {
         std::fs::hard_link(root.join("e/x"), dir.path().join("outside")).unwrap();
         let meta = std::fs::metadata(root.join("y")).unwrap();
         let inode = (meta.dev(), meta.ino());
-        let table = crate::watcher::mounts::MountTable::open().unwrap();
-        let mut watcher = FanWatcher::new(crate::config::EventSet::default()).unwrap();
-        let excludes = crate::exclude::ExcludeSet::new(&[]).unwrap();
-        if watcher.add_root(0, &root, excludes, &table.mounts).is_err() {
+        let Some(mut watcher) = watching(&root) else {
             return;
-        }
+        };
         let mut out = Vec::new();
-        while watcher.read_queued(&mut out).unwrap() {}
         // `e` looked up once, and remembered at its place from then on.
         std::fs::write(root.join("e/z"), "placed").unwrap();
         while watcher.read_queued(&mut out).unwrap() {}

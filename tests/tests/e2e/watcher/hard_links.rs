@@ -768,6 +768,20 @@ fn a_name_in_an_excluded_directory_takes_nothing_from_the_files_other_names() {
     assert!(!fx.dst.join("ex").exists(), "{}", daemon.log());
 }
 
+/// Writes `bytes` (as many as it held) to `path` and puts its mtime back: a
+/// change only a comparison of content sees (`cp -p`, `tar x` over a hard
+/// link).
+fn rewrite_keeping_mtime(path: &std::path::Path, bytes: &str) {
+    let mtime = fs::metadata(path).unwrap().modified().unwrap();
+    fs::write(path, bytes).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+}
+
 /// A file with two names (`d/b`, `d/c`), and a plain file `f` of the same
 /// size, mirrored; then, in one batch while the daemon is stopped, `written`
 /// rewritten with the same size and its mtime put back, and `after` done.
@@ -783,18 +797,8 @@ fn rewrite_a_linked_file_then(
     fs::write(fx.src.join("f"), "eff bytes").unwrap();
     let daemon = fx.start_quick();
     daemon.wait_idle();
-    let mtime = fs::metadata(fx.src.join("d/b"))
-        .unwrap()
-        .modified()
-        .unwrap();
     inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
-    fs::write(fx.src.join(written), "new bytes").unwrap();
-    fs::File::options()
-        .write(true)
-        .open(fx.src.join(written))
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    rewrite_keeping_mtime(&fx.src.join(written), "new bytes");
     after(fx);
     inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
     daemon.wait_idle();
@@ -862,18 +866,8 @@ fn a_same_size_rewrite_then_its_directory_swapped_reaches_the_other_name() {
     // A third name outside the tree: the link index cannot know them all.
     fs::hard_link(fx.src.join("e/x"), fx.path("outside")).unwrap();
     daemon.wait_idle();
-    let mtime = fs::metadata(fx.src.join("e/x"))
-        .unwrap()
-        .modified()
-        .unwrap();
     inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
-    fs::write(fx.src.join("e/x"), "new bytes").unwrap();
-    fs::File::options()
-        .write(true)
-        .open(fx.src.join("e/x"))
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    rewrite_keeping_mtime(&fx.src.join("e/x"), "new bytes");
     crate::convergence::ops::exchange(&fx.src.join("e"), &fx.src.join("d")).unwrap();
     inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
     daemon.wait_idle();
@@ -901,20 +895,10 @@ fn a_same_size_rewrite_through_a_new_link_in_a_renamed_directory_reaches_the_oth
     fs::create_dir(fx.src.join("b")).unwrap();
     fs::write(fx.src.join("a/f"), "old bytes").unwrap();
     daemon.wait_idle();
-    let mtime = fs::metadata(fx.src.join("a/f"))
-        .unwrap()
-        .modified()
-        .unwrap();
     inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
     fs::hard_link(fx.src.join("a/f"), fx.src.join("b/g")).unwrap();
     fs::rename(fx.src.join("b"), fx.src.join("c")).unwrap();
-    fs::write(fx.src.join("c/g"), "new bytes").unwrap();
-    fs::File::options()
-        .write(true)
-        .open(fx.src.join("c/g"))
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    rewrite_keeping_mtime(&fx.src.join("c/g"), "new bytes");
     fs::rename(fx.src.join("a/f"), fx.src.join("h")).unwrap();
     inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
     daemon.wait_idle();
