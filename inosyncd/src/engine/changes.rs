@@ -146,6 +146,9 @@ impl Engine {
                     self.watcher.look_for_names_again(watch, inode);
                     self.note_search_in_journal(watch, inode);
                 }
+                Change::ChangedSince { watch, since } => {
+                    self.watcher.look_for_changed_since(watch, since);
+                }
                 Change::RootGone { watch } => {
                     self.check_source_after(watch, true);
                 }

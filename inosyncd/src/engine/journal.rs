@@ -35,6 +35,7 @@ impl Engine {
             Change::Everything { .. }
             | Change::Linked { .. }
             | Change::LinkedInode { .. }
+            | Change::ChangedSince { .. }
             | Change::RootGone { .. } => [None, None],
         };
         for (watch, kind, rel) in noted.into_iter().flatten() {

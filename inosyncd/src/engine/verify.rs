@@ -318,6 +318,7 @@ impl Engine {
             | Change::Everything { watch }
             | Change::Linked { watch, .. }
             | Change::LinkedInode { watch, .. }
+            | Change::ChangedSince { watch, .. }
             | Change::RootGone { watch }
             | Change::Move { watch, .. }
             | Change::Renamed { watch, .. } => *watch,
@@ -335,6 +336,7 @@ impl Engine {
             Change::Everything { .. }
             | Change::Linked { .. }
             | Change::LinkedInode { .. }
+            | Change::ChangedSince { .. }
             | Change::RootGone { .. } => seen.merge(OnTheWay::everything()),
         }
     }

@@ -50,6 +50,13 @@ pub enum Change {
     /// listed (a whole compare sees no same-size rewrite with its mtime set
     /// back).
     LinkedInode { watch: u32, inode: (u64, u64) },
+    /// A file of this watch was written and cannot be followed to its
+    /// other names (inotify: its name was removed, or taken by another
+    /// file, before the write was read). A write sets the change time under
+    /// every name: the trees on the filesystem of the watch's root are
+    /// searched for regular files changed (`st_ctime`) at or after `since`
+    /// (nanoseconds since the epoch), which are listed.
+    ChangedSince { watch: u32, since: i128 },
     /// The watch root itself was deleted, renamed away or unmounted: the tree the
     /// watches follow is no longer the one at the watch's path.
     RootGone { watch: u32 },
@@ -91,6 +98,9 @@ impl std::fmt::Display for Change {
             Change::Linked { watch, .. } => write!(f, "linked {watch}"),
             Change::LinkedInode { watch, inode } => {
                 write!(f, "linked {watch}: inode {}:{}", inode.0, inode.1)
+            }
+            Change::ChangedSince { watch, since } => {
+                write!(f, "changed {watch}: since {since} ns")
             }
             Change::RootGone { watch } => write!(f, "root gone {watch}"),
             Change::Move {

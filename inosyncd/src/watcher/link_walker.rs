@@ -27,6 +27,45 @@ pub fn is_still(root: &Path, rel: &[u8], inode: Inode) -> bool {
 /// What one walk found: each file with several names, by inode.
 pub type Found = Vec<(Inode, Vec<u8>)>;
 
+/// A file's change time (`st_ctime`), in nanoseconds since the epoch: a
+/// write, a link or a rename sets it, and no user can set it back.
+pub type Ctime = i128;
+
+/// A file's [`Ctime`].
+pub fn ctime_of(meta: &std::fs::Metadata) -> Ctime {
+    i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec())
+}
+
+/// What a walk looks for.
+#[derive(Debug, Default)]
+pub struct Wanted {
+    /// These files, by inode, under any of their names (`None`: every file
+    /// with several names).
+    pub inodes: Option<HashSet<Inode>>,
+    /// Also every regular file changed (`st_ctime`) at or after this time.
+    pub changed_since: Option<Ctime>,
+}
+
+impl Wanted {
+    /// Whether the entry with metadata `meta`, found by a walk, is still
+    /// wanted when reported (not replaced by another file meanwhile).
+    pub fn wants_still(&self, meta: &std::fs::Metadata) -> bool {
+        !meta.is_dir() && self.wants(meta)
+    }
+
+    /// Whether the entry with metadata `meta` is wanted.
+    fn wants(&self, meta: &std::fs::Metadata) -> bool {
+        let by_inode = match &self.inodes {
+            Some(inodes) => inodes.contains(&(meta.dev(), meta.ino())),
+            None => self.changed_since.is_none() && crate::watcher::is_linked(meta),
+        };
+        by_inode
+            || self
+                .changed_since
+                .is_some_and(|since| meta.is_file() && ctime_of(meta) >= since)
+    }
+}
+
 /// A walk asked for: of the tree at `root`, or only of its part `below`.
 struct Request {
     watch: u32,
@@ -34,8 +73,7 @@ struct Request {
     root: PathBuf,
     below: Vec<u8>,
     excludes: ExcludeSet,
-    /// Only these files are wanted (`None`: every file with several names).
-    only: Option<Arc<HashSet<Inode>>>,
+    wanted: Arc<Wanted>,
 }
 
 /// A walk done.
@@ -46,6 +84,8 @@ pub struct Done {
     pub generation: u64,
     /// What it found.
     pub found: Found,
+    /// Whether it saw a file with several names (wanted or not).
+    pub saw_linked: bool,
 }
 
 /// The thread and its two channels; the thread starts with the first request
@@ -71,8 +111,8 @@ impl Default for Walker {
 
 impl Walker {
     /// Asks for a walk of `root` below `below` (`""`: the whole tree; names
-    /// found are relative to `root` either way), for the files in `only` (or
-    /// every file with several names); its result comes back from
+    /// found are relative to `root` either way), for the files `wanted`; its
+    /// result comes back from
     /// [`Walker::done`]. `false` when no thread could be had (the tree stays
     /// unindexed).
     pub fn ask(
@@ -82,7 +122,7 @@ impl Walker {
         root: PathBuf,
         below: Vec<u8>,
         excludes: ExcludeSet,
-        only: Option<Arc<HashSet<Inode>>>,
+        wanted: Arc<Wanted>,
     ) -> bool {
         if self.requests.is_none() {
             let (tx, rx) = channel::<Request>();
@@ -91,16 +131,17 @@ impl Walker {
                 .name("inosyncd-links".into())
                 .spawn(move || {
                     for request in rx {
-                        let found = walk(
+                        let (found, saw_linked) = walk(
                             &request.root,
                             request.below,
                             &request.excludes,
-                            request.only.as_deref(),
+                            &request.wanted,
                         );
                         let done = Done {
                             watch: request.watch,
                             generation: request.generation,
                             found,
+                            saw_linked,
                         };
                         if results.send(done).is_err() {
                             break;
@@ -124,7 +165,7 @@ impl Walker {
             root,
             below,
             excludes,
-            only,
+            wanted,
         };
         self.requests
             .as_ref()
@@ -144,19 +185,17 @@ impl Walker {
 }
 
 /// Every file below `below` in `root` with more than one name, or, with
-/// `only`, every name of those files however many names they have left (the
-/// name written through may be removed while the walk runs: its other name
-/// then has one; found by a black-box attack), not following symlinks,
-/// excluded directories left out, named relative to `root`, and so are the
-/// kernel's filesystems mounted inside it (a chroot's `proc`, never mirrored).
-fn walk(
-    root: &Path,
-    below: Vec<u8>,
-    excludes: &ExcludeSet,
-    only: Option<&HashSet<Inode>>,
-) -> Found {
+/// inodes wanted, every name of those files however many names they have left
+/// (the name written through may be removed while the walk runs: its other
+/// name then has one; found by a black-box attack), and every regular file
+/// changed since the time wanted, not following symlinks, excluded
+/// directories left out, named relative to `root`, and so are the kernel's
+/// filesystems mounted inside it (a chroot's `proc`, never mirrored). Also
+/// whether any file with several names was seen.
+fn walk(root: &Path, below: Vec<u8>, excludes: &ExcludeSet, wanted: &Wanted) -> (Found, bool) {
     let kernel_points = kernel_points_below(root);
     let mut found = Vec::new();
+    let mut saw_linked = false;
     let mut stack = vec![below];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(crate::watcher::absolute(root, &dir)) else {
@@ -175,20 +214,19 @@ fn walk(
                 }
                 continue;
             }
+            if excludes.matches(&rel, false) {
+                continue;
+            }
             let Ok(meta) = entry.metadata() else {
                 continue;
             };
-            let inode = (meta.dev(), meta.ino());
-            let wanted = match only {
-                Some(only) => only.contains(&inode),
-                None => crate::watcher::is_linked(&meta),
-            };
-            if wanted && !excludes.matches(&rel, false) {
-                found.push((inode, rel));
+            saw_linked |= crate::watcher::is_linked(&meta);
+            if wanted.wants(&meta) {
+                found.push(((meta.dev(), meta.ino()), rel));
             }
         }
     }
-    found
+    (found, saw_linked)
 }
 
 /// Where the kernel's filesystems are mounted below `root` now (relative).

@@ -466,9 +466,13 @@ impl Watcher {
     }
 
     /// Whether changes seen are still being placed (writes through hard links
-    /// outside the trees, waiting for a walk of them): `wait` is not idle yet.
+    /// outside the trees, waiting for a walk of them; searches for other
+    /// names; writes read while their names were gone): `wait` is not idle
+    /// yet.
     pub fn placing(&self) -> bool {
-        matches!(&self.fanotify, Some(Ok(fan)) if fan.has_deferred()) || self.names.busy()
+        matches!(&self.fanotify, Some(Ok(fan)) if fan.has_deferred())
+            || self.names.busy()
+            || self.inotify.holds_gone_writes()
     }
 
     /// `rel` of `watch`, a file that may have other names, was written: they
@@ -502,6 +506,12 @@ impl Watcher {
         self.names.look_for(watch, inode, name_search::Seek::Again);
     }
 
+    /// Looks for every regular file changed at or after `since` in the trees
+    /// on the filesystem of `watch`'s root (see [`Change::ChangedSince`]).
+    pub fn look_for_changed_since(&mut self, watch: u32, since: i128) {
+        self.names.look_for_changed_since(watch, since);
+    }
+
     /// Whether fanotify's index of files with several names is being built
     /// (see `FanWatcher::indexing`): `wait` is not idle yet.
     pub fn indexing(&self) -> bool {
@@ -519,22 +529,28 @@ impl Watcher {
             fan.place_gone_names(reading, out);
         }
         // A search whose walks are done is concluded only after the queue
-        // is read: a rename made meanwhile has it done again.
+        // is read: a rename made meanwhile has it done again. Writes read
+        // while their names were gone are placed by the reads after them,
+        // whether events come or not.
         if reading
-            && self.names.ending()
+            && (self.names.ending() || self.inotify.holds_gone_writes())
             && let Err(e) = self.read_queued(out)
         {
             tracing::warn!("cannot read the event queue: {e}");
         }
         self.names.poll(out);
+        // What the searches saw of files with several names spares inotify's
+        // trees without any the next searches (see `inotify/lost_writes.rs`).
+        for walked in self.names.take_walked() {
+            self.inotify
+                .walked(walked.watch, walked.saw_linked, walked.started);
+        }
     }
 
     /// When background work must be looked at next (writes by gone names to
     /// place), if sooner than the event loop's once a second.
     pub fn next_background(&self) -> Option<std::time::Instant> {
-        let searching = self
-            .names
-            .busy()
+        let searching = (self.names.busy() || self.inotify.holds_gone_writes())
             .then(|| std::time::Instant::now() + NAME_SEARCH_POLL);
         let placing = match &self.fanotify {
             Some(Ok(fan)) => fan.next_placing(),

@@ -19,8 +19,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::time::Instant;
+
 use super::Change;
-use super::link_walker::{Inode, Walker, is_still};
+use super::link_walker::{Ctime, Inode, Walker, Wanted};
 use crate::exclude::ExcludeSet;
 
 /// Whether a file already looked for by the search under way is looked for
@@ -38,21 +40,66 @@ pub enum Seek {
     Once,
 }
 
-/// A search under way: the files looked for, and the walks not done yet.
-struct Search {
-    wanted: Arc<HashSet<Inode>>,
+/// What a search looks for: files by inode, and files changed since a time
+/// in the trees on given filesystems.
+#[derive(Default)]
+struct Asked {
+    inodes: HashSet<Inode>,
+    /// Every regular file changed at or after this time (`st_ctime`).
+    since: Option<Ctime>,
+    /// The filesystems (device numbers) whose trees `since` is asked of.
+    since_devs: HashSet<u64>,
     /// Every tree is walked, not only those whose root is on the files'
     /// filesystems: one of them lies on a filesystem mounted inside a tree.
     everywhere: bool,
+}
+
+impl Asked {
+    fn is_empty(&self) -> bool {
+        self.inodes.is_empty() && self.since.is_none()
+    }
+
+    /// What `other` asks too.
+    fn merge(&mut self, other: Asked) {
+        self.inodes.extend(other.inodes);
+        self.since = match (self.since, other.since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.since_devs.extend(other.since_devs);
+        self.everywhere |= other.everywhere;
+    }
+}
+
+/// A search under way: what it looks for, and the walks not done yet.
+struct Search {
+    wanted: Arc<Wanted>,
+    asked: Asked,
     /// Generation of each outstanding walk.
     walks: HashSet<u64>,
     found: Vec<(u32, Vec<u8>)>,
+    /// The trees walked, and whether a file with several names was seen in
+    /// each.
+    walked: Vec<(u32, bool)>,
+    /// When it was asked for: what its walks saw is no older.
+    started: Instant,
     /// A rename was seen while it ran: it is done again.
     again: bool,
     /// It is such a search done again, for nothing written since: a rename
     /// while it runs does not make it go once more (a tree where renames
     /// never stop would keep it going for ever, and `wait` with it).
     redo: bool,
+}
+
+/// A tree a search walked whole: whether it held a file with several names
+/// then (see [`NameSearch::take_walked`]).
+pub struct Walked {
+    /// The tree.
+    pub watch: u32,
+    /// Whether a file with several names was seen in it.
+    pub saw_linked: bool,
+    /// When the search was asked for: what it saw is no older.
+    pub started: Instant,
 }
 
 /// The trees, and the searches for other names in them.
@@ -63,11 +110,11 @@ pub struct NameSearch {
     generation: u64,
     running: Option<Search>,
     /// Files written while a search ran: the next one looks for them.
-    queued: HashSet<Inode>,
-    /// One of them lies on a filesystem mounted inside a tree.
-    queued_everywhere: bool,
-    /// Files of a search to do again (a rename while it ran).
-    again: HashSet<Inode>,
+    queued: Asked,
+    /// What a search to do again (a rename while it ran) looks for.
+    again: Asked,
+    /// Trees walked whole by the searches concluded since last taken.
+    walked: Vec<Walked>,
     /// The walker's thread was found ended (said once).
     walker_gone: bool,
 }
@@ -114,15 +161,38 @@ impl NameSearch {
             .get(&watch)
             .is_none_or(|(root, _)| std::fs::metadata(root).is_ok_and(|r| r.dev() != inode.0));
         if seek == Seek::Once
-            && self
-                .running
-                .as_ref()
-                .is_some_and(|s| s.wanted.contains(&inode) && (s.everywhere || !elsewhere))
+            && self.running.as_ref().is_some_and(|s| {
+                s.asked.inodes.contains(&inode) && (s.asked.everywhere || !elsewhere)
+            })
         {
             return;
         }
-        self.queued_everywhere |= elsewhere;
-        self.queued.insert(inode);
+        self.queued.everywhere |= elsewhere;
+        self.queued.inodes.insert(inode);
+        if self.running.is_none() {
+            self.start();
+        }
+    }
+
+    /// Looks for every regular file changed at or after `since` in the trees
+    /// on the filesystem of `watch`'s root (and in that tree, whatever is
+    /// mounted inside it): a file written through a name gone before the
+    /// write was read, whose other names nothing says (inotify), changed
+    /// then, and a write sets the change time, which no one can set back.
+    pub fn look_for_changed_since(&mut self, watch: u32, since: Ctime) {
+        let Some(dev) = self
+            .roots
+            .get(&watch)
+            .and_then(|(root, _)| std::fs::metadata(root).ok())
+            .map(|m| m.dev())
+        else {
+            return;
+        };
+        self.queued.merge(Asked {
+            since: Some(since),
+            since_devs: HashSet::from([dev]),
+            ..Asked::default()
+        });
         if self.running.is_none() {
             self.start();
         }
@@ -139,6 +209,11 @@ impl NameSearch {
     /// Whether a search runs or waits to.
     pub fn busy(&self) -> bool {
         self.running.is_some() || !self.queued.is_empty() || !self.again.is_empty()
+    }
+
+    /// The trees walked whole by the searches concluded since last asked.
+    pub fn take_walked(&mut self) -> Vec<Walked> {
+        std::mem::take(&mut self.walked)
     }
 
     /// Whether the running search has all its walks: the caller reads the
@@ -164,6 +239,7 @@ impl NameSearch {
                 continue;
             };
             if search.walks.remove(&done.generation) {
+                search.walked.push((done.watch, done.saw_linked));
                 search
                     .found
                     .extend(done.found.into_iter().map(|(_, rel)| (done.watch, rel)));
@@ -185,16 +261,23 @@ impl NameSearch {
                 self.walker_gone = true;
             }
             self.running = None;
-            self.queued.clear();
-            self.again.clear();
+            self.queued = Asked::default();
+            self.again = Asked::default();
             return;
         }
         if self.running.as_ref().is_some_and(|s| s.walks.is_empty()) {
-            if let Some(search) = self.running.take() {
+            if let Some(mut search) = self.running.take() {
+                let asked = std::mem::take(&mut search.asked);
                 if search.again {
-                    self.again.extend(search.wanted.iter().copied());
-                    self.queued_everywhere |= search.everywhere;
+                    self.again.merge(asked);
                 }
+                let started = search.started;
+                self.walked
+                    .extend(search.walked.drain(..).map(|(watch, saw_linked)| Walked {
+                        watch,
+                        saw_linked,
+                        started,
+                    }));
                 self.report(search, out);
             }
             if !self.queued.is_empty() || !self.again.is_empty() {
@@ -203,16 +286,16 @@ impl NameSearch {
         }
     }
 
-    /// Each name found that is still one of the files looked for.
+    /// Each name found that is still one of the files looked for, or still
+    /// a file changed since the time looked for.
     fn report(&self, search: Search, out: &mut Vec<Change>) {
         for (watch, rel) in search.found {
             let Some((root, _)) = self.roots.get(&watch) else {
                 continue;
             };
-            let still = search
-                .wanted
-                .iter()
-                .any(|inode| is_still(root, &rel, *inode));
+            let still = super::absolute(root, &rel)
+                .symlink_metadata()
+                .is_ok_and(|meta| search.wanted.wants_still(&meta));
             if still {
                 tracing::debug!(
                     "{}: another name of a file written through one; listed",
@@ -229,22 +312,27 @@ impl NameSearch {
     /// (their full sync stands).
     fn start(&mut self) {
         let redo = self.queued.is_empty();
-        let mut wanted = std::mem::take(&mut self.queued);
-        wanted.extend(self.again.drain());
-        let wanted = Arc::new(wanted);
-        let everywhere = std::mem::take(&mut self.queued_everywhere);
-        let devs: HashSet<u64> = wanted.iter().map(|(dev, _)| *dev).collect();
+        let mut asked = std::mem::take(&mut self.queued);
+        asked.merge(std::mem::take(&mut self.again));
+        let wanted = Arc::new(Wanted {
+            inodes: Some(asked.inodes.clone()),
+            changed_since: asked.since,
+        });
+        let mut devs: HashSet<u64> = asked.inodes.iter().map(|(dev, _)| *dev).collect();
+        devs.extend(asked.since_devs.iter().copied());
         let mut search = Search {
             wanted: wanted.clone(),
-            everywhere,
             walks: HashSet::new(),
             found: Vec::new(),
+            walked: Vec::new(),
+            started: Instant::now(),
             again: false,
             redo,
+            asked,
         };
         for (watch, (root, excludes)) in &self.roots {
             let on_dev = std::fs::metadata(root).is_ok_and(|m| devs.contains(&m.dev()));
-            if !on_dev && !everywhere {
+            if !on_dev && !search.asked.everywhere {
                 continue;
             }
             self.generation += 1;
@@ -254,7 +342,7 @@ impl NameSearch {
                 root.clone(),
                 Vec::new(),
                 excludes.clone(),
-                Some(wanted.clone()),
+                wanted.clone(),
             );
             if asked {
                 search.walks.insert(self.generation);

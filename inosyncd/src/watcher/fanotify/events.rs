@@ -249,6 +249,15 @@ impl FanWatcher {
     /// kept until its other names, if any, can be found (see `gone_names`).
     fn has_other_names(&mut self, object: &super::records::Fid, watch: u32, rel: &[u8]) -> bool {
         match self.name_links(watch, rel) {
+            // Another file with several names took the name since (`mv t
+            // name`, or swapped in): the one written is not there, and its
+            // names are not the new one's (a black-box attack: the new
+            // file's other names were sent, the written file's kept their
+            // old bytes).
+            NameLinks::Several(_) if !self.is_still_object(watch, rel, object) => {
+                self.written_by_gone_name(object, watch, rel.to_vec());
+                false
+            }
             NameLinks::Several(inode) => {
                 // Remembered, for writes through its names outside the trees.
                 self.links.learn(watch, rel.to_vec(), inode);

@@ -79,10 +79,14 @@ impl Links {
             return;
         }
         self.generation += 1;
-        if self
-            .walker
-            .ask(watch, self.generation, root, below.to_vec(), excludes, None)
-        {
+        if self.walker.ask(
+            watch,
+            self.generation,
+            root,
+            below.to_vec(),
+            excludes,
+            Default::default(),
+        ) {
             self.indexed.remove(&watch);
             self.parts.insert(self.generation, watch);
         } else {
@@ -105,7 +109,7 @@ impl Links {
             root.clone(),
             Vec::new(),
             excludes.clone(),
-            None,
+            Default::default(),
         ) {
             self.walks.insert(
                 watch,

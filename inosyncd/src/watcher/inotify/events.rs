@@ -11,7 +11,7 @@ use crate::watcher::join;
 /// The most writes remembered while their names are gone (a burst of atomic
 /// saves renames every file it writes): past it, a write read so has the
 /// trees on its filesystem compared instead.
-const WRITTEN_GONE_MAX: usize = 10_000;
+pub(super) const WRITTEN_GONE_MAX: usize = 10_000;
 
 impl InotifyWatcher {
     pub(super) fn handle(
@@ -67,6 +67,21 @@ impl InotifyWatcher {
         if let Some(from) = &from {
             self.carry_gone_writes(watch, from, &rel, out);
         }
+        if !is_dir && mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+            self.name_taken(watch, &rel, out);
+        }
+        // Arrived from outside the tree: what it holds was never looked at
+        // (a file is, once).
+        if mask.contains(EventMask::MOVED_TO) && from.is_none() && !self.may_have_links(watch) {
+            let linked = is_dir
+                || self
+                    .roots
+                    .get(&watch)
+                    .is_some_and(|root| crate::watcher::has_other_links(&root.path, &rel));
+            if linked {
+                self.note_links(watch);
+            }
+        }
         let (implied, implied_ok) = match (is_dir, name) {
             (true, Some(name)) => {
                 self.directory_entry(node, watch, &name, &rel, cookie, mask, from.is_some(), out)
@@ -116,7 +131,7 @@ impl InotifyWatcher {
             return;
         };
         for gone in [&mut self.written_gone, &mut self.written_gone_before] {
-            gone.retain(|(w, rel)| {
+            gone.retain(|(w, rel, _)| {
                 let below =
                     rel.len() > from.len() && rel.starts_with(from) && rel[from.len()] == b'/';
                 if *w != watch || (rel.as_slice() != from && !below) {
@@ -345,8 +360,11 @@ impl InotifyWatcher {
                 linked: true,
             });
         } else {
-            // The name is gone or another file's: nothing to look for.
+            // The name is gone or another file's: nothing to look for by
+            // name; the files changed since are.
             out.push(Change::Linked { watch, rel: None });
+            let since = self.read_since();
+            self.lost_write(watch, rel, "removed", since, out);
         }
         true
     }
@@ -375,6 +393,17 @@ impl InotifyWatcher {
                 .is_some_and(|root| crate::watcher::has_other_links(&root.path, &rel));
             out.push(Change::Written { watch, rel, linked });
             return;
+        }
+        // A link made (`ln`): the tree holds a file with several names.
+        if !is_dir
+            && mask.contains(EventMask::CREATE)
+            && !self.may_have_links(watch)
+            && self
+                .roots
+                .get(&watch)
+                .is_some_and(|root| crate::watcher::has_other_links(&root.path, &rel))
+        {
+            self.note_links(watch);
         }
         // Created and not yet closed: it goes out at its close (an ordinary
         // change) or once quiet, whole, instead of as it was at its creation.
@@ -413,8 +442,10 @@ impl InotifyWatcher {
             .then(|| self.roots.get(&watch))
             .flatten()
             .map(|root| crate::watcher::absolute(&root.path, &rel).symlink_metadata());
+        let held_a_file = matches!(meta, Some(Ok(_)));
         match meta {
             Some(Ok(meta)) if crate::watcher::is_linked(&meta) => {
+                self.note_links(watch);
                 tracing::debug!(
                     "{}: changed and has other hard links; full sync",
                     String::from_utf8_lossy(&rel)
@@ -429,12 +460,18 @@ impl InotifyWatcher {
             // are compared instead.
             Some(Err(_)) if mask.contains(EventMask::CLOSE_WRITE) => {
                 if self.written_gone.len() < WRITTEN_GONE_MAX {
-                    self.written_gone.push((watch, rel.clone()));
+                    let since = self.read_since();
+                    self.written_gone.push((watch, rel.clone(), since));
                 } else {
                     out.push(Change::Linked { watch, rel: None });
+                    let since = self.read_since();
+                    self.lost_write(watch, &rel, "renamed or removed", since, out);
                 }
             }
             _ => {}
+        }
+        if held_a_file && mask.contains(EventMask::CLOSE_WRITE) {
+            self.written_at(watch, &rel);
         }
         // A directory made: everything in it is new (see `Change::Made`).
         if is_dir && mask.contains(EventMask::CREATE) {

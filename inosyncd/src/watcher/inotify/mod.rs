@@ -17,12 +17,14 @@ use std::os::fd::AsRawFd;
 use inotify::Inotify;
 
 use super::Change;
+use super::link_walker::Ctime;
 use crate::config::EventSet;
 use crate::exclude::ExcludeSet;
 use moves::unswap;
 use watch_tree::{NodeId, WatchTree, Wd};
 
 mod events;
+mod lost_writes;
 mod moves;
 mod removed_names;
 pub(super) mod scan;
@@ -42,6 +44,8 @@ struct Root {
     /// Where the kernel's filesystems are mounted inside it (relative): left
     /// unwatched, as rsync never sees them (`crate::kernel_filesystems`).
     kernel_points: BTreeSet<Vec<u8>>,
+    /// Whether it may hold files with several names (see `lost_writes`).
+    links: lost_writes::Links,
 }
 
 /// Owns the inotify instance and the watch table.
@@ -73,8 +77,17 @@ pub struct InotifyWatcher {
     /// since), by tree, in this read and the one before: a rename read after
     /// carries the write to the new name, whose other names are looked for
     /// (see `events::carry_gone_writes`).
-    written_gone: Vec<(u32, Vec<u8>)>,
-    written_gone_before: Vec<(u32, Vec<u8>)>,
+    /// Each with the change time it may date from (see `lost_writes`).
+    written_gone: Vec<(u32, Vec<u8>, Ctime)>,
+    written_gone_before: Vec<(u32, Vec<u8>, Ctime)>,
+    /// Closes after writes read at names that held a file then, in trees
+    /// that may hold files with several names, in this read and the one
+    /// before, with the change time they may date from (see `lost_writes`).
+    written_seen: HashMap<(u32, Vec<u8>), Ctime>,
+    written_seen_before: HashMap<(u32, Vec<u8>), Ctime>,
+    /// When the queue was last found empty: every event read since was
+    /// queued after it.
+    quiet_at: SystemTime,
     buffer: Vec<u8>,
     limit_reported: bool,
     /// Directories whose watch failed for another reason (logged once each).
@@ -123,6 +136,9 @@ impl InotifyWatcher {
             removed: removed_names::RemovedNames::default(),
             written_gone: Vec::new(),
             written_gone_before: Vec::new(),
+            written_seen: HashMap::new(),
+            written_seen_before: HashMap::new(),
+            quiet_at: SystemTime::now(),
             buffer: vec![0; 256 * 1024],
             limit_reported: false,
             unwatchable_reported: Default::default(),
@@ -202,6 +218,7 @@ impl InotifyWatcher {
                 degraded: None,
                 unreadable: BTreeMap::new(),
                 kernel_points: BTreeSet::new(),
+                links: Default::default(),
             },
         );
         Ok(())

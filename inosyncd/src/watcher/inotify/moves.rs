@@ -49,7 +49,7 @@ impl InotifyWatcher {
             }
         }
         self.lost_while_moving.clear();
-        self.written_gone_before = std::mem::take(&mut self.written_gone);
+        self.finish_writes(out);
         self.tree.clear_moved();
         for (_, wd, _) in std::mem::take(&mut self.moved_out) {
             if let Some(node) = self.tree.node_of(wd)

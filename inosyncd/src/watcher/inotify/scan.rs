@@ -71,6 +71,11 @@ impl InotifyWatcher {
                         watch,
                         rel: child_rel.clone(),
                     });
+                    // A file in a directory that arrived, not looked at: it
+                    // may have other names.
+                    if !is_dir {
+                        self.note_links(watch);
+                    }
                 }
                 if is_dir
                     && let Some(child) = self.add_dir_watch(watch, dir_node, name, &child_rel, out)
@@ -198,6 +203,7 @@ impl InotifyWatcher {
         for (watch, node) in watches {
             self.scan_children(watch, node, Vec::new(), false, out);
             out.push(Change::Everything { watch });
+            self.note_links(watch);
         }
     }
 }

@@ -327,3 +327,93 @@ fn a_linked_file_swapped_away_after_a_write_has_its_other_names_looked_for() {
         "{out:?}"
     );
 }
+
+/// Every `Change::ChangedSince` among `out`.
+fn searches_by_change_time(out: &[Change]) -> usize {
+    out.iter()
+        .filter(|c| matches!(c, Change::ChangedSince { .. }))
+        .count()
+}
+
+/// Reads the queue twice (a write read while its name is gone waits for
+/// the read after it), then once more for good measure.
+fn read_thrice(watcher: &mut InotifyWatcher) -> Vec<Change> {
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        while watcher.read_queued(&mut out).unwrap() {}
+    }
+    out
+}
+
+/// A file with two names written through `d/c`, and `d/c` removed, before
+/// the read: nothing says which file was written, so the files changed
+/// since the queue was last empty are looked for, from a time before the
+/// write (the other name `d/b` kept its old content before, whatever its
+/// size).
+#[test]
+fn a_write_through_a_name_removed_before_the_read_is_looked_for_by_change_time() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(root.join("d")).unwrap();
+    std::fs::write(root.join("d/b"), "old").unwrap();
+    std::fs::hard_link(root.join("d/b"), root.join("d/c")).unwrap();
+    let mut watcher = watched(&root);
+    read_thrice(&mut watcher);
+    std::fs::write(root.join("d/c"), "new").unwrap();
+    std::fs::remove_file(root.join("d/c")).unwrap();
+    let out = read_thrice(&mut watcher);
+    let meta = std::fs::metadata(root.join("d/b")).unwrap();
+    let changed = i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec());
+    let since: Vec<i128> = out
+        .iter()
+        .filter_map(|c| match c {
+            Change::ChangedSince { since, .. } => Some(*since),
+            _ => None,
+        })
+        .collect();
+    assert!(!since.is_empty(), "{out:?}");
+    assert!(since.iter().all(|s| *s <= changed), "{since:?} {changed}");
+    assert!(!watcher.holds_gone_writes());
+}
+
+/// The same with `d/c` taken by another file (`mv f d/c`) before the read:
+/// the look-up at `d/c` saw `f`, not the file written.
+#[test]
+fn a_write_through_a_name_another_file_took_before_the_read_is_looked_for_by_change_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(root.join("d")).unwrap();
+    std::fs::write(root.join("d/b"), "old").unwrap();
+    std::fs::hard_link(root.join("d/b"), root.join("d/c")).unwrap();
+    std::fs::write(root.join("f"), "eff").unwrap();
+    let mut watcher = watched(&root);
+    read_thrice(&mut watcher);
+    std::fs::write(root.join("d/c"), "new").unwrap();
+    std::fs::rename(root.join("f"), root.join("d/c")).unwrap();
+    let out = read_thrice(&mut watcher);
+    assert!(searches_by_change_time(&out) > 0, "{out:?}");
+}
+
+/// A tree a search walked without seeing a file with several names is
+/// spared the search for a temporary file written and removed before the
+/// read (an editor's save), until a file with several names is seen in it.
+#[test]
+fn a_tree_without_files_of_several_names_is_spared_the_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(root.join("a"), "one name").unwrap();
+    let mut watcher = watched(&root);
+    read_thrice(&mut watcher);
+    watcher.walked(0, false, std::time::Instant::now());
+    std::fs::write(root.join("4913"), "").unwrap();
+    std::fs::remove_file(root.join("4913")).unwrap();
+    let out = read_thrice(&mut watcher);
+    assert_eq!(searches_by_change_time(&out), 0, "{out:?}");
+    std::fs::hard_link(root.join("a"), root.join("b")).unwrap();
+    read_thrice(&mut watcher);
+    std::fs::write(root.join("4913"), "").unwrap();
+    std::fs::remove_file(root.join("4913")).unwrap();
+    let out = read_thrice(&mut watcher);
+    assert!(searches_by_change_time(&out) > 0, "{out:?}");
+}
