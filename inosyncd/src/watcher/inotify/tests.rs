@@ -28,6 +28,17 @@ fn watched(root: &std::path::Path) -> InotifyWatcher {
     watcher
 }
 
+/// A tree (its directory, kept alive by the first) holding one file with
+/// two names, `d/b` and `d/c`.
+fn two_names() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(root.join("d")).unwrap();
+    std::fs::write(root.join("d/b"), "old").unwrap();
+    std::fs::hard_link(root.join("d/b"), root.join("d/c")).unwrap();
+    (dir, root)
+}
+
 /// Paths as text, for readable assertions.
 fn shown(set: std::collections::BTreeSet<Vec<u8>>) -> Vec<String> {
     set.iter()
@@ -286,11 +297,7 @@ fn a_directory_unreadable_when_its_parent_was_renamed_is_watched_at_its_chmod() 
 /// to the new name, whose other names are then looked for.
 #[test]
 fn a_write_through_a_name_renamed_before_it_is_read_reaches_the_files_other_names() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().canonicalize().unwrap();
-    std::fs::create_dir(root.join("d")).unwrap();
-    std::fs::write(root.join("d/b"), "old").unwrap();
-    std::fs::hard_link(root.join("d/b"), root.join("d/c")).unwrap();
+    let (_dir, root) = two_names();
     let mut watcher = watched(&root);
     std::fs::write(root.join("d/c"), "new").unwrap();
     std::fs::rename(root.join("d/c"), root.join("a")).unwrap();
@@ -310,11 +317,7 @@ fn a_write_through_a_name_renamed_before_it_is_read_reaches_the_files_other_name
 /// are looked for.
 #[test]
 fn a_linked_file_swapped_away_after_a_write_has_its_other_names_looked_for() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().canonicalize().unwrap();
-    std::fs::create_dir(root.join("d")).unwrap();
-    std::fs::write(root.join("d/b"), "old").unwrap();
-    std::fs::hard_link(root.join("d/b"), root.join("d/c")).unwrap();
+    let (_dir, root) = two_names();
     std::fs::write(root.join("f"), "eff").unwrap();
     let mut watcher = watched(&root);
     std::fs::write(root.join("d/b"), "new").unwrap();
@@ -353,11 +356,7 @@ fn read_thrice(watcher: &mut InotifyWatcher) -> Vec<Change> {
 #[test]
 fn a_write_through_a_name_removed_before_the_read_is_looked_for_by_change_time() {
     use std::os::unix::fs::MetadataExt;
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().canonicalize().unwrap();
-    std::fs::create_dir(root.join("d")).unwrap();
-    std::fs::write(root.join("d/b"), "old").unwrap();
-    std::fs::hard_link(root.join("d/b"), root.join("d/c")).unwrap();
+    let (_dir, root) = two_names();
     let mut watcher = watched(&root);
     read_thrice(&mut watcher);
     std::fs::write(root.join("d/c"), "new").unwrap();
@@ -381,11 +380,7 @@ fn a_write_through_a_name_removed_before_the_read_is_looked_for_by_change_time()
 /// the look-up at `d/c` saw `f`, not the file written.
 #[test]
 fn a_write_through_a_name_another_file_took_before_the_read_is_looked_for_by_change_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().canonicalize().unwrap();
-    std::fs::create_dir(root.join("d")).unwrap();
-    std::fs::write(root.join("d/b"), "old").unwrap();
-    std::fs::hard_link(root.join("d/b"), root.join("d/c")).unwrap();
+    let (_dir, root) = two_names();
     std::fs::write(root.join("f"), "eff").unwrap();
     let mut watcher = watched(&root);
     read_thrice(&mut watcher);
