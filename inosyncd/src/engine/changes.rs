@@ -142,12 +142,11 @@ impl Engine {
                     }
                 }
                 Change::LinkedInode { watch, inode } => {
-                    self.compare_linked(watch, now);
                     self.watcher.look_for_names_again(watch, inode);
                     self.note_search_in_journal(watch, inode);
                 }
-                Change::ChangedSince { watch, since } => {
-                    self.watcher.look_for_changed_since(watch, since);
+                Change::ChangedSince { watch, since, dev } => {
+                    self.watcher.look_for_changed_since(watch, since, dev);
                 }
                 Change::RootGone { watch } => {
                     self.check_source_after(watch, true);

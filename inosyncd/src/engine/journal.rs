@@ -31,7 +31,9 @@ impl Engine {
             ],
             // A full sync (lost events, a file with other names, a root
             // gone) is recorded by the state file's marks: an unclean stop
-            // or an unsynced watch gets one at the next start.
+            // or an unsynced watch gets one at the next start. A search by
+            // change time is not recorded (docs/RELIABILITY.md "Known
+            // limits").
             Change::Everything { .. }
             | Change::Linked { .. }
             | Change::LinkedInode { .. }

@@ -336,8 +336,10 @@ impl Engine {
             Change::Everything { .. }
             | Change::Linked { .. }
             | Change::LinkedInode { .. }
-            | Change::ChangedSince { .. }
             | Change::RootGone { .. } => seen.merge(OnTheWay::everything()),
+            // No full sync: the paths its search finds come as changes of
+            // their own (a difference found before them is one).
+            Change::ChangedSince { .. } => {}
         }
     }
 

@@ -42,21 +42,30 @@ pub enum Change {
     /// when it is still that file; its other names are then looked for too
     /// (a whole compare sees no same-size rewrite with its mtime set back).
     Linked { watch: u32, rel: Option<Vec<u8>> },
-    /// [`Change::Linked`] for a file known by its inode (filesystem, inode)
-    /// alone: fanotify read its write by a name that was gone when looked
-    /// up, and its names could not all be followed (a `RENAME_EXCHANGE` of
-    /// a directory above it, a name outside the trees). The trees on its
-    /// filesystem are compared whole and searched for its names, which are
-    /// listed (a whole compare sees no same-size rewrite with its mtime set
-    /// back).
+    /// A file known by its inode (filesystem, inode) alone was written, and
+    /// its names in the trees are not all known: fanotify read the write by
+    /// a name gone when looked up whose names could not all be followed (a
+    /// `RENAME_EXCHANGE` of a directory above it, a name outside the trees),
+    /// or through a name outside the trees that the file lost since, its
+    /// one name left not in the link index. The trees on its filesystem are
+    /// searched for its names, which are listed (a whole compare, which the
+    /// watcher asks for apart where it is needed, sees no same-size rewrite
+    /// with its mtime set back).
     LinkedInode { watch: u32, inode: (u64, u64) },
     /// A file of this watch was written and cannot be followed to its
     /// other names (inotify: its name was removed, or taken by another
     /// file, before the write was read). A write sets the change time under
     /// every name: the trees on the filesystem of the watch's root are
     /// searched for regular files changed (`st_ctime`) at or after `since`
-    /// (nanoseconds since the epoch), which are listed.
-    ChangedSince { watch: u32, since: i128 },
+    /// (nanoseconds since the epoch), which are listed. `dev`: the
+    /// filesystem of the name's directory, if it could be looked at (every
+    /// tree is searched when it is not, or is not the root's: a mount
+    /// inside the tree).
+    ChangedSince {
+        watch: u32,
+        since: i128,
+        dev: Option<u64>,
+    },
     /// The watch root itself was deleted, renamed away or unmounted: the tree the
     /// watches follow is no longer the one at the watch's path.
     RootGone { watch: u32 },
@@ -99,7 +108,7 @@ impl std::fmt::Display for Change {
             Change::LinkedInode { watch, inode } => {
                 write!(f, "linked {watch}: inode {}:{}", inode.0, inode.1)
             }
-            Change::ChangedSince { watch, since } => {
+            Change::ChangedSince { watch, since, .. } => {
                 write!(f, "changed {watch}: since {since} ns")
             }
             Change::RootGone { watch } => write!(f, "root gone {watch}"),

@@ -84,7 +84,8 @@ pub struct Done {
     pub generation: u64,
     /// What it found.
     pub found: Found,
-    /// Whether it saw a file with several names (wanted or not).
+    /// Whether it saw a file with several names (wanted or not), or could
+    /// not look everywhere.
     pub saw_linked: bool,
 }
 
@@ -191,15 +192,23 @@ impl Walker {
 /// changed since the time wanted, not following symlinks, excluded
 /// directories left out, named relative to `root`, and so are the kernel's
 /// filesystems mounted inside it (a chroot's `proc`, never mirrored). Also
-/// whether any file with several names was seen.
+/// whether any file with several names was seen (or may have been: a
+/// directory that could not be read).
 fn walk(root: &Path, below: Vec<u8>, excludes: &ExcludeSet, wanted: &Wanted) -> (Found, bool) {
     let kernel_points = kernel_points_below(root);
     let mut found = Vec::new();
     let mut saw_linked = false;
     let mut stack = vec![below];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(crate::watcher::absolute(root, &dir)) else {
-            continue;
+        let entries = match std::fs::read_dir(crate::watcher::absolute(root, &dir)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            // Not looked in (unreadable, deeper than a path can name): it
+            // may hold files with several names.
+            Err(_) => {
+                saw_linked = true;
+                continue;
+            }
         };
         for entry in entries.flatten() {
             let rel = join(&dir, entry.file_name().as_bytes());

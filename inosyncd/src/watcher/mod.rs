@@ -508,8 +508,8 @@ impl Watcher {
 
     /// Looks for every regular file changed at or after `since` in the trees
     /// on the filesystem of `watch`'s root (see [`Change::ChangedSince`]).
-    pub fn look_for_changed_since(&mut self, watch: u32, since: i128) {
-        self.names.look_for_changed_since(watch, since);
+    pub fn look_for_changed_since(&mut self, watch: u32, since: i128, dev: Option<u64>) {
+        self.names.look_for_changed_since(watch, since, dev);
     }
 
     /// Whether fanotify's index of files with several names is being built
@@ -537,6 +537,11 @@ impl Watcher {
             && let Err(e) = self.read_queued(out)
         {
             tracing::warn!("cannot read the event queue: {e}");
+        }
+        // Stopping: no read will place them, so they are placed as lost now
+        // (their search runs before the last runs, not after the grace).
+        if !reading && self.inotify.holds_gone_writes() {
+            self.inotify.flush_gone_writes(out);
         }
         self.names.poll(out);
         // What the searches saw of files with several names spares inotify's

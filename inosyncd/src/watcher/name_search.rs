@@ -47,6 +47,10 @@ struct Asked {
     inodes: HashSet<Inode>,
     /// Every regular file changed at or after this time (`st_ctime`).
     since: Option<Ctime>,
+    /// The same for a search done again (a rename while it ran): done
+    /// again once only, or under renames that never stop every later
+    /// search would list everything changed since the first.
+    since_again: Option<Ctime>,
     /// The filesystems (device numbers) whose trees `since` is asked of.
     since_devs: HashSet<u64>,
     /// Every tree is walked, not only those whose root is on the files'
@@ -56,18 +60,34 @@ struct Asked {
 
 impl Asked {
     fn is_empty(&self) -> bool {
-        self.inodes.is_empty() && self.since.is_none()
+        self.inodes.is_empty() && self.since.is_none() && self.since_again.is_none()
     }
 
     /// What `other` asks too.
     fn merge(&mut self, other: Asked) {
         self.inodes.extend(other.inodes);
-        self.since = match (self.since, other.since) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        self.since = earliest(self.since, other.since);
+        self.since_again = earliest(self.since_again, other.since_again);
         self.since_devs.extend(other.since_devs);
         self.everywhere |= other.everywhere;
+    }
+
+    /// What a search that asked this does when done again: the same, but
+    /// a time asked for by a search done again already is not asked again.
+    fn again(self) -> Asked {
+        Asked {
+            since_again: self.since,
+            since: None,
+            ..self
+        }
+    }
+}
+
+/// The earlier of two times, if any.
+fn earliest(a: Option<Ctime>, b: Option<Ctime>) -> Option<Ctime> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -175,22 +195,21 @@ impl NameSearch {
     }
 
     /// Looks for every regular file changed at or after `since` in the trees
-    /// on the filesystem of `watch`'s root (and in that tree, whatever is
-    /// mounted inside it): a file written through a name gone before the
-    /// write was read, whose other names nothing says (inotify), changed
-    /// then, and a write sets the change time, which no one can set back.
-    pub fn look_for_changed_since(&mut self, watch: u32, since: Ctime) {
-        let Some(dev) = self
+    /// on filesystem `dev` (every tree, when it is not known or not that of
+    /// `watch`'s root: a filesystem mounted inside the tree): a file written
+    /// through a name gone before the write was read, whose other names
+    /// nothing says (inotify), changed then, and a write sets the change
+    /// time, which no one can set back.
+    pub fn look_for_changed_since(&mut self, watch: u32, since: Ctime, dev: Option<u64>) {
+        let root_dev = self
             .roots
             .get(&watch)
             .and_then(|(root, _)| std::fs::metadata(root).ok())
-            .map(|m| m.dev())
-        else {
-            return;
-        };
+            .map(|m| m.dev());
         self.queued.merge(Asked {
             since: Some(since),
-            since_devs: HashSet::from([dev]),
+            since_devs: dev.into_iter().collect(),
+            everywhere: dev.is_none() || dev != root_dev,
             ..Asked::default()
         });
         if self.running.is_none() {
@@ -269,15 +288,19 @@ impl NameSearch {
             if let Some(mut search) = self.running.take() {
                 let asked = std::mem::take(&mut search.asked);
                 if search.again {
-                    self.again.merge(asked);
+                    self.again.merge(asked.again());
+                } else {
+                    // A search done again may find what a rename carried
+                    // past this one's walk: only one without renames says
+                    // what its trees hold.
+                    let started = search.started;
+                    self.walked
+                        .extend(search.walked.drain(..).map(|(watch, saw_linked)| Walked {
+                            watch,
+                            saw_linked,
+                            started,
+                        }));
                 }
-                let started = search.started;
-                self.walked
-                    .extend(search.walked.drain(..).map(|(watch, saw_linked)| Walked {
-                        watch,
-                        saw_linked,
-                        started,
-                    }));
                 self.report(search, out);
             }
             if !self.queued.is_empty() || !self.again.is_empty() {
@@ -316,7 +339,7 @@ impl NameSearch {
         asked.merge(std::mem::take(&mut self.again));
         let wanted = Arc::new(Wanted {
             inodes: Some(asked.inodes.clone()),
-            changed_since: asked.since,
+            changed_since: earliest(asked.since, asked.since_again),
         });
         let mut devs: HashSet<u64> = asked.inodes.iter().map(|(dev, _)| *dev).collect();
         devs.extend(asked.since_devs.iter().copied());

@@ -285,9 +285,18 @@ impl FanWatcher {
         if !unknown.is_empty() {
             self.compare_filesystems(&unknown, out);
         }
+        // Every tree on the file's filesystem compared whole, and searched
+        // once (a search asked for each tree would walk them all again).
         for inode in searched {
-            for watch in self.watches_on(&[inode.0]) {
-                out.push(Change::LinkedInode { watch, inode });
+            let watches = self.watches_on(&[inode.0]);
+            if let Some(first) = watches.first() {
+                out.push(Change::LinkedInode {
+                    watch: *first,
+                    inode,
+                });
+            }
+            for watch in watches {
+                out.push(Change::Everything { watch });
             }
         }
     }

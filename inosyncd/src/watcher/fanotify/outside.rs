@@ -46,7 +46,30 @@ impl FanWatcher {
                         inode,
                         links,
                         regular: true,
-                    } => self.links.remember_outside(object, Some((inode, links))),
+                    } => {
+                        let kept = self.links.remember_outside(object, Some((inode, links)));
+                        // One name left that the index does not know, after a
+                        // name came or went (`ln d/a out/x`, a write through
+                        // `out/x`, `rm out/x`, before the read): that name
+                        // may be a tree's, and is searched for (a black-box
+                        // attack: `d/a` kept its old bytes).
+                        // Searched, not compared whole: a file linked and
+                        // unlinked elsewhere on the filesystem (git's objects)
+                        // is common, and one search at a time runs.
+                        if kept.is_none()
+                            && relinked
+                            && links == 1
+                            && let Some(first) = watches.first()
+                        {
+                            self.links.forget_relinked(object);
+                            out.push(Change::LinkedInode {
+                                watch: *first,
+                                inode,
+                            });
+                            return;
+                        }
+                        kept
+                    }
                     // Nothing known (a full descriptor table): it may be one
                     // of the trees' files, so they are compared whole.
                     FileLinks::Unknown(why) => {

@@ -64,23 +64,18 @@ impl InotifyWatcher {
                 Some(self.renamed_from.swap_remove(at).2)
             })
             .flatten();
+        // Before the writes a rename carries here are looked up at it.
+        if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+            self.name_taken(watch, &rel, out);
+            self.arrived(
+                watch,
+                &rel,
+                is_dir,
+                mask.contains(EventMask::MOVED_TO) && from.is_none(),
+            );
+        }
         if let Some(from) = &from {
             self.carry_gone_writes(watch, from, &rel, out);
-        }
-        if !is_dir && mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
-            self.name_taken(watch, &rel, out);
-        }
-        // Arrived from outside the tree: what it holds was never looked at
-        // (a file is, once).
-        if mask.contains(EventMask::MOVED_TO) && from.is_none() && !self.may_have_links(watch) {
-            let linked = is_dir
-                || self
-                    .roots
-                    .get(&watch)
-                    .is_some_and(|root| crate::watcher::has_other_links(&root.path, &rel));
-            if linked {
-                self.note_links(watch);
-            }
         }
         let (implied, implied_ok) = match (is_dir, name) {
             (true, Some(name)) => {
@@ -130,22 +125,38 @@ impl InotifyWatcher {
         let Some(root) = self.roots.get(&watch).map(|r| r.path.clone()) else {
             return;
         };
+        let mut carried = Vec::new();
         for gone in [&mut self.written_gone, &mut self.written_gone_before] {
-            gone.retain(|(w, rel, _)| {
+            gone.retain(|(w, rel, since)| {
                 let below =
                     rel.len() > from.len() && rel.starts_with(from) && rel[from.len()] == b'/';
                 if *w != watch || (rel.as_slice() != from && !below) {
                     return true;
                 }
                 let moved = [to, &rel[from.len()..]].concat();
-                if crate::watcher::has_other_links(&root, &moved) {
-                    out.push(Change::Linked {
-                        watch,
-                        rel: Some(moved),
-                    });
-                }
+                carried.push((moved, *since));
                 false
             });
+        }
+        for (moved, since) in carried {
+            match crate::watcher::absolute(&root, &moved).symlink_metadata() {
+                Ok(meta) => {
+                    if crate::watcher::is_linked(&meta) {
+                        out.push(Change::Linked {
+                            watch,
+                            rel: Some(moved.clone()),
+                        });
+                    }
+                    // Looked up at the new name: another entry taking it
+                    // just after may have been what was seen there.
+                    self.written_at(watch, &moved, since);
+                }
+                // Gone from the new name too (renamed again, or removed):
+                // waits there for the next rename, or is lost (a black-box
+                // attack: `mv d/a d/x; mv d/x d/y` after the write left its
+                // other name stale).
+                Err(_) => self.written_gone.push((watch, moved, since)),
+            }
         }
     }
 
@@ -394,17 +405,6 @@ impl InotifyWatcher {
             out.push(Change::Written { watch, rel, linked });
             return;
         }
-        // A link made (`ln`): the tree holds a file with several names.
-        if !is_dir
-            && mask.contains(EventMask::CREATE)
-            && !self.may_have_links(watch)
-            && self
-                .roots
-                .get(&watch)
-                .is_some_and(|root| crate::watcher::has_other_links(&root.path, &rel))
-        {
-            self.note_links(watch);
-        }
         // Created and not yet closed: it goes out at its close (an ordinary
         // change) or once quiet, whole, instead of as it was at its creation.
         if !is_dir
@@ -471,7 +471,8 @@ impl InotifyWatcher {
             _ => {}
         }
         if held_a_file && mask.contains(EventMask::CLOSE_WRITE) {
-            self.written_at(watch, &rel);
+            let since = self.read_since();
+            self.written_at(watch, &rel, since);
         }
         // A directory made: everything in it is new (see `Change::Made`).
         if is_dir && mask.contains(EventMask::CREATE) {

@@ -83,8 +83,8 @@ pub struct InotifyWatcher {
     /// Closes after writes read at names that held a file then, in trees
     /// that may hold files with several names, in this read and the one
     /// before, with the change time they may date from (see `lost_writes`).
-    written_seen: HashMap<(u32, Vec<u8>), Ctime>,
-    written_seen_before: HashMap<(u32, Vec<u8>), Ctime>,
+    written_seen: lost_writes::WrittenSeen,
+    written_seen_before: lost_writes::WrittenSeen,
     /// When the queue was last found empty: every event read since was
     /// queued after it.
     quiet_at: SystemTime,
@@ -136,8 +136,8 @@ impl InotifyWatcher {
             removed: removed_names::RemovedNames::default(),
             written_gone: Vec::new(),
             written_gone_before: Vec::new(),
-            written_seen: HashMap::new(),
-            written_seen_before: HashMap::new(),
+            written_seen: Default::default(),
+            written_seen_before: Default::default(),
             quiet_at: SystemTime::now(),
             buffer: vec![0; 256 * 1024],
             limit_reported: false,
@@ -288,6 +288,8 @@ impl InotifyWatcher {
             let mut ignored = Vec::new();
             self.scan_children(watch, node, Vec::new(), false, &mut ignored);
         }
+        // What an exclude let go of was never walked by a search.
+        self.note_links(watch);
     }
 
     /// Where the kernel's filesystems are mounted inside a tree now (from the

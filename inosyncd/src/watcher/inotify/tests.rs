@@ -412,3 +412,98 @@ fn a_tree_without_files_of_several_names_is_spared_the_search() {
     let out = read_thrice(&mut watcher);
     assert!(searches_by_change_time(&out) > 0, "{out:?}");
 }
+
+/// A link made while a search walks (its walk may have passed the place
+/// already) keeps the tree among those searched: the walk that saw no file
+/// with several names must not spare it (a review: the next write through
+/// the new name, removed before the read, was dropped).
+#[test]
+fn a_link_made_while_a_search_walks_keeps_the_tree_searched() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(root.join("a"), "one name").unwrap();
+    let mut watcher = watched(&root);
+    read_thrice(&mut watcher);
+    let started = std::time::Instant::now();
+    std::fs::hard_link(root.join("a"), root.join("b")).unwrap();
+    read_thrice(&mut watcher);
+    watcher.walked(0, false, started);
+    std::fs::write(root.join("b"), "new").unwrap();
+    std::fs::remove_file(root.join("b")).unwrap();
+    let out = read_thrice(&mut watcher);
+    assert!(searches_by_change_time(&out) > 0, "{out:?}");
+}
+
+/// The name written through taken by a directory (`rm d/c; mkdir d/c`),
+/// or by a directory renamed above it (`mv d x; mv y d`), before the read:
+/// the look-up saw another entry (a review).
+#[test]
+fn a_write_through_a_name_a_directory_took_before_the_read_is_looked_for() {
+    for take in ["mkdir", "parent"] {
+        let (_dir, root) = two_names();
+        std::fs::create_dir_all(root.join("y")).unwrap();
+        std::fs::write(root.join("y/c"), "why").unwrap();
+        let mut watcher = watched(&root);
+        read_thrice(&mut watcher);
+        std::fs::write(root.join("d/c"), "new").unwrap();
+        if take == "mkdir" {
+            std::fs::remove_file(root.join("d/c")).unwrap();
+            std::fs::create_dir(root.join("d/c")).unwrap();
+        } else {
+            std::fs::rename(root.join("d"), root.join("x")).unwrap();
+            std::fs::rename(root.join("y"), root.join("d")).unwrap();
+        }
+        let out = read_thrice(&mut watcher);
+        assert!(searches_by_change_time(&out) > 0, "{take}: {out:?}");
+    }
+}
+
+/// The name written through renamed, and its new name then taken by
+/// another file (`mv d/c e; mv t e`), before the read: the write carried
+/// to `e` was looked up on `t` (a review).
+#[test]
+fn a_write_carried_to_a_name_another_file_took_is_looked_for() {
+    let (_dir, root) = two_names();
+    std::fs::write(root.join("t"), "tee").unwrap();
+    let mut watcher = watched(&root);
+    read_thrice(&mut watcher);
+    std::fs::write(root.join("d/c"), "new").unwrap();
+    std::fs::rename(root.join("d/c"), root.join("e")).unwrap();
+    std::fs::rename(root.join("t"), root.join("e")).unwrap();
+    let out = read_thrice(&mut watcher);
+    assert!(searches_by_change_time(&out) > 0, "{out:?}");
+}
+
+/// An exclude dropped lets in what no search walked: the tree is searched
+/// again (a review).
+#[test]
+fn an_exclude_dropped_keeps_the_tree_searched() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(root.join("a"), "one name").unwrap();
+    let mut watcher = watched(&root);
+    read_thrice(&mut watcher);
+    watcher.walked(0, false, std::time::Instant::now());
+    assert!(!watcher.may_have_links(0));
+    watcher.set_excludes(0, crate::exclude::ExcludeSet::new(&[]).unwrap());
+    assert!(watcher.may_have_links(0));
+}
+
+/// A write removed before the read, still waiting for a rename to place it
+/// when the daemon stops reading: placed as lost at once (a review: the
+/// stop waited its whole grace for it).
+#[test]
+fn writes_waiting_for_a_rename_are_placed_when_reading_stops() {
+    let (_dir, root) = two_names();
+    let mut watcher = watched(&root);
+    read_thrice(&mut watcher);
+    std::fs::write(root.join("d/c"), "new").unwrap();
+    std::fs::remove_file(root.join("d/c")).unwrap();
+    let mut out = Vec::new();
+    // One read: the next would place it.
+    assert!(watcher.read_queued(&mut out).unwrap());
+    assert!(watcher.holds_gone_writes());
+    watcher.flush_gone_writes(&mut out);
+    assert!(!watcher.holds_gone_writes());
+    assert!(searches_by_change_time(&out) > 0, "{out:?}");
+}
