@@ -149,7 +149,10 @@ impl InotifyWatcher {
     /// directory takes the names below it too): a write read at such a name
     /// a moment before may have been looked up on it.
     pub(super) fn name_taken(&mut self, watch: u32, rel: &[u8], out: &mut Vec<Change>) {
-        if self.written_seen.is_empty() && self.written_seen_before.is_empty() {
+        if self.written_seen.is_empty()
+            && self.written_seen_before.is_empty()
+            && !self.holds_gone_writes()
+        {
             return;
         }
         let now = Instant::now();
@@ -171,6 +174,21 @@ impl InotifyWatcher {
                     since = Some(since.map_or(from, |s: Ctime| s.min(from)));
                 }
             }
+        }
+        // A write whose name was gone when read (its directory renamed
+        // since, say) and that a rename would carry on: the name was taken
+        // after the write, so what the rename carries is another entry.
+        let below = |w: u32, r: &[u8]| {
+            w == watch && r.starts_with(rel) && (r.len() == rel.len() || r[rel.len()] == b'/')
+        };
+        for gone in [&mut self.written_gone, &mut self.written_gone_before] {
+            gone.retain(|(w, r, from)| {
+                if !below(*w, r) {
+                    return true;
+                }
+                since = Some(since.map_or(*from, |s: Ctime| s.min(*from)));
+                false
+            });
         }
         if let Some(since) = since {
             self.lost_write(watch, rel, "taken by another entry", since, out);
