@@ -348,6 +348,21 @@ fn read_thrice(watcher: &mut InotifyWatcher) -> Vec<Change> {
     out
 }
 
+/// `d/c` of [`two_names`] (beside a file `t`, and `y/c` in a directory `y`)
+/// rewritten, then `after`, before the watcher reads any of it: what it
+/// makes of them.
+fn after_a_write_through_d_c(after: impl FnOnce(&std::path::Path)) -> Vec<Change> {
+    let (_dir, root) = two_names();
+    std::fs::write(root.join("t"), "tee").unwrap();
+    std::fs::create_dir(root.join("y")).unwrap();
+    std::fs::write(root.join("y/c"), "why").unwrap();
+    let mut watcher = watched(&root);
+    read_thrice(&mut watcher);
+    std::fs::write(root.join("d/c"), "new").unwrap();
+    after(&root);
+    read_thrice(&mut watcher)
+}
+
 /// A file with two names written through `d/c`, and `d/c` removed, before
 /// the read: nothing says which file was written, so the files changed
 /// since the queue was last empty are looked for, from a time before the
@@ -376,17 +391,13 @@ fn a_write_through_a_name_removed_before_the_read_is_looked_for_by_change_time()
     assert!(!watcher.holds_gone_writes());
 }
 
-/// The same with `d/c` taken by another file (`mv f d/c`) before the read:
+/// The same with `d/c` taken by another file (`mv t d/c`) before the read:
 /// the look-up at `d/c` saw `f`, not the file written.
 #[test]
 fn a_write_through_a_name_another_file_took_before_the_read_is_looked_for_by_change_time() {
-    let (_dir, root) = two_names();
-    std::fs::write(root.join("f"), "eff").unwrap();
-    let mut watcher = watched(&root);
-    read_thrice(&mut watcher);
-    std::fs::write(root.join("d/c"), "new").unwrap();
-    std::fs::rename(root.join("f"), root.join("d/c")).unwrap();
-    let out = read_thrice(&mut watcher);
+    let out = after_a_write_through_d_c(|root| {
+        std::fs::rename(root.join("t"), root.join("d/c")).unwrap();
+    });
     assert!(searches_by_change_time(&out) > 0, "{out:?}");
 }
 
@@ -440,20 +451,15 @@ fn a_link_made_while_a_search_walks_keeps_the_tree_searched() {
 #[test]
 fn a_write_through_a_name_a_directory_took_before_the_read_is_looked_for() {
     for take in ["mkdir", "parent"] {
-        let (_dir, root) = two_names();
-        std::fs::create_dir_all(root.join("y")).unwrap();
-        std::fs::write(root.join("y/c"), "why").unwrap();
-        let mut watcher = watched(&root);
-        read_thrice(&mut watcher);
-        std::fs::write(root.join("d/c"), "new").unwrap();
-        if take == "mkdir" {
-            std::fs::remove_file(root.join("d/c")).unwrap();
-            std::fs::create_dir(root.join("d/c")).unwrap();
-        } else {
-            std::fs::rename(root.join("d"), root.join("x")).unwrap();
-            std::fs::rename(root.join("y"), root.join("d")).unwrap();
-        }
-        let out = read_thrice(&mut watcher);
+        let out = after_a_write_through_d_c(|root| {
+            if take == "mkdir" {
+                std::fs::remove_file(root.join("d/c")).unwrap();
+                std::fs::create_dir(root.join("d/c")).unwrap();
+            } else {
+                std::fs::rename(root.join("d"), root.join("x")).unwrap();
+                std::fs::rename(root.join("y"), root.join("d")).unwrap();
+            }
+        });
         assert!(searches_by_change_time(&out) > 0, "{take}: {out:?}");
     }
 }
@@ -463,14 +469,10 @@ fn a_write_through_a_name_a_directory_took_before_the_read_is_looked_for() {
 /// to `e` was looked up on `t` (a review).
 #[test]
 fn a_write_carried_to_a_name_another_file_took_is_looked_for() {
-    let (_dir, root) = two_names();
-    std::fs::write(root.join("t"), "tee").unwrap();
-    let mut watcher = watched(&root);
-    read_thrice(&mut watcher);
-    std::fs::write(root.join("d/c"), "new").unwrap();
-    std::fs::rename(root.join("d/c"), root.join("e")).unwrap();
-    std::fs::rename(root.join("t"), root.join("e")).unwrap();
-    let out = read_thrice(&mut watcher);
+    let out = after_a_write_through_d_c(|root| {
+        std::fs::rename(root.join("d/c"), root.join("e")).unwrap();
+        std::fs::rename(root.join("t"), root.join("e")).unwrap();
+    });
     assert!(searches_by_change_time(&out) > 0, "{out:?}");
 }
 
@@ -515,13 +517,9 @@ fn writes_waiting_for_a_rename_are_placed_when_reading_stops() {
 /// chains).
 #[test]
 fn a_write_whose_gone_name_another_file_took_is_looked_for() {
-    let (_dir, root) = two_names();
-    std::fs::write(root.join("t"), "tee").unwrap();
-    let mut watcher = watched(&root);
-    read_thrice(&mut watcher);
-    std::fs::write(root.join("d/c"), "new").unwrap();
-    std::fs::rename(root.join("t"), root.join("d/c")).unwrap();
-    std::fs::rename(root.join("d"), root.join("e")).unwrap();
-    let out = read_thrice(&mut watcher);
+    let out = after_a_write_through_d_c(|root| {
+        std::fs::rename(root.join("t"), root.join("d/c")).unwrap();
+        std::fs::rename(root.join("d"), root.join("e")).unwrap();
+    });
     assert!(searches_by_change_time(&out) > 0, "{out:?}");
 }

@@ -782,6 +782,26 @@ fn rewrite_keeping_mtime(path: &std::path::Path, bytes: &str) {
         .unwrap();
 }
 
+/// Runs `ops` while the daemon is stopped (SIGSTOP), so that it reads all
+/// their events in one go, then waits until it is idle.
+fn while_stopped(daemon: &inosync_tests::Daemon, ops: impl FnOnce()) {
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
+    ops();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
+    daemon.wait_idle();
+}
+
+/// The mirror's `name` holds `text`, and the trees are equal.
+fn assert_mirrored(fx: &Fixture, daemon: &inosync_tests::Daemon, name: &str, text: &str) {
+    assert_eq!(
+        fs::read_to_string(fx.dst.join(name)).unwrap(),
+        text,
+        "{name}: {}",
+        daemon.log()
+    );
+    assert_trees_equal(&fx.src, &fx.dst, daemon);
+}
+
 /// A file with two names (`d/b`, `d/c`), and a plain file `f` of the same
 /// size, mirrored; then, in one batch while the daemon is stopped, `written`
 /// rewritten with the same size and its mtime put back, and `after` done.
@@ -797,11 +817,10 @@ fn rewrite_a_linked_file_then(
     fs::write(fx.src.join("f"), "eff bytes").unwrap();
     let daemon = fx.start_quick();
     daemon.wait_idle();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
-    rewrite_keeping_mtime(&fx.src.join(written), "new bytes");
-    after(fx);
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
-    daemon.wait_idle();
+    while_stopped(&daemon, || {
+        rewrite_keeping_mtime(&fx.src.join(written), "new bytes");
+        after(fx);
+    });
     daemon
 }
 
@@ -816,13 +835,7 @@ fn a_same_size_rewrite_through_a_name_renamed_before_it_is_read_reaches_the_othe
     let daemon = rewrite_a_linked_file_then(&fx, "d/c", |fx| {
         fs::rename(fx.src.join("d/c"), fx.src.join("a")).unwrap();
     });
-    assert_eq!(
-        fs::read_to_string(fx.dst.join("d/b")).unwrap(),
-        "new bytes",
-        "{}",
-        daemon.log()
-    );
-    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert_mirrored(&fx, &daemon, "d/b", "new bytes");
 }
 
 /// A file with two names (`d/b`, `d/c`) rewritten through `d/b` with the same
@@ -836,13 +849,7 @@ fn a_same_size_rewrite_of_a_linked_file_swapped_away_reaches_the_other_name() {
     let daemon = rewrite_a_linked_file_then(&fx, "d/b", |fx| {
         crate::convergence::ops::exchange(&fx.src.join("d/b"), &fx.src.join("f")).unwrap();
     });
-    assert_eq!(
-        fs::read_to_string(fx.dst.join("d/c")).unwrap(),
-        "new bytes",
-        "{}",
-        daemon.log()
-    );
-    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert_mirrored(&fx, &daemon, "d/c", "new bytes");
 }
 
 /// A file with names `e/x`, `y` and one outside the tree rewritten through
@@ -866,18 +873,11 @@ fn a_same_size_rewrite_then_its_directory_swapped_reaches_the_other_name() {
     // A third name outside the tree: the link index cannot know them all.
     fs::hard_link(fx.src.join("e/x"), fx.path("outside")).unwrap();
     daemon.wait_idle();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
-    rewrite_keeping_mtime(&fx.src.join("e/x"), "new bytes");
-    crate::convergence::ops::exchange(&fx.src.join("e"), &fx.src.join("d")).unwrap();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
-    daemon.wait_idle();
-    assert_eq!(
-        fs::read_to_string(fx.dst.join("y")).unwrap(),
-        "new bytes",
-        "{}",
-        daemon.log()
-    );
-    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    while_stopped(&daemon, || {
+        rewrite_keeping_mtime(&fx.src.join("e/x"), "new bytes");
+        crate::convergence::ops::exchange(&fx.src.join("e"), &fx.src.join("d")).unwrap();
+    });
+    assert_mirrored(&fx, &daemon, "y", "new bytes");
 }
 
 /// In one batch: a link `b/g` made to `a/f`, `b` renamed to `c`, the file
@@ -895,22 +895,15 @@ fn a_same_size_rewrite_through_a_new_link_in_a_renamed_directory_reaches_the_oth
     fs::create_dir(fx.src.join("b")).unwrap();
     fs::write(fx.src.join("a/f"), "old bytes").unwrap();
     daemon.wait_idle();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
-    fs::hard_link(fx.src.join("a/f"), fx.src.join("b/g")).unwrap();
-    fs::rename(fx.src.join("b"), fx.src.join("c")).unwrap();
-    rewrite_keeping_mtime(&fx.src.join("c/g"), "new bytes");
-    fs::rename(fx.src.join("a/f"), fx.src.join("h")).unwrap();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
-    daemon.wait_idle();
+    while_stopped(&daemon, || {
+        fs::hard_link(fx.src.join("a/f"), fx.src.join("b/g")).unwrap();
+        fs::rename(fx.src.join("b"), fx.src.join("c")).unwrap();
+        rewrite_keeping_mtime(&fx.src.join("c/g"), "new bytes");
+        fs::rename(fx.src.join("a/f"), fx.src.join("h")).unwrap();
+    });
     for name in ["h", "c/g"] {
-        assert_eq!(
-            fs::read_to_string(fx.dst.join(name)).unwrap(),
-            "new bytes",
-            "{name}: {}",
-            daemon.log()
-        );
+        assert_mirrored(&fx, &daemon, name, "new bytes");
     }
-    assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
 
 /// A file with two names (`d/b`, `d/c`) written through `d/c`, and `d/c`
@@ -925,13 +918,7 @@ fn a_linked_file_written_then_its_name_removed_before_the_read_reaches_the_other
         fs::write(fx.src.join("d/c"), "newer, longer bytes").unwrap();
         fs::remove_file(fx.src.join("d/c")).unwrap();
     });
-    assert_eq!(
-        fs::read_to_string(fx.dst.join("d/b")).unwrap(),
-        "newer, longer bytes",
-        "{}",
-        daemon.log()
-    );
-    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert_mirrored(&fx, &daemon, "d/b", "newer, longer bytes");
 }
 
 /// As above with the same size and the mtime put back: only the content
@@ -942,13 +929,7 @@ fn a_same_size_rewrite_through_a_name_removed_before_it_is_read_reaches_the_othe
     let daemon = rewrite_a_linked_file_then(&fx, "d/c", |fx| {
         fs::remove_file(fx.src.join("d/c")).unwrap();
     });
-    assert_eq!(
-        fs::read_to_string(fx.dst.join("d/b")).unwrap(),
-        "new bytes",
-        "{}",
-        daemon.log()
-    );
-    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    assert_mirrored(&fx, &daemon, "d/b", "new bytes");
 }
 
 /// A file with two names (`d/a`, `e/b`) rewritten through `d/a` with the
@@ -971,18 +952,11 @@ fn rewrite_d_a_then_another_linked_file_takes_it(
     fs::hard_link(fx.src.join(other), fx.src.join(other_link)).unwrap();
     let daemon = fx.start_quick();
     daemon.wait_idle();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
-    rewrite_keeping_mtime(&fx.src.join("d/a"), "new bytes");
-    take(&fx);
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
-    daemon.wait_idle();
-    assert_eq!(
-        fs::read_to_string(fx.dst.join("e/b")).unwrap(),
-        "new bytes",
-        "{}",
-        daemon.log()
-    );
-    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    while_stopped(&daemon, || {
+        rewrite_keeping_mtime(&fx.src.join("d/a"), "new bytes");
+        take(&fx);
+    });
+    assert_mirrored(&fx, &daemon, "e/b", "new bytes");
 }
 
 /// The other file moved onto the name (`mv t d/a`; fanotify: a black-box
@@ -1057,16 +1031,15 @@ fn a_write_through_a_link_made_and_removed_in_an_excluded_directory_reaches_the_
             eprintln!("skipped: inotify cannot see a write through a name outside its watches");
             return;
         }
-        inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
-        fs::hard_link(fx.src.join("keep/page"), fx.src.join("cache/x")).unwrap();
-        rewrite_keeping_mtime(&fx.src.join("cache/x"), "new bytes");
-        if last == "removed" {
-            fs::remove_file(fx.src.join("cache/x")).unwrap();
-        } else {
-            fs::rename(fx.src.join("tee"), fx.src.join("cache/x")).unwrap();
-        }
-        inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
-        daemon.wait_idle();
+        while_stopped(&daemon, || {
+            fs::hard_link(fx.src.join("keep/page"), fx.src.join("cache/x")).unwrap();
+            rewrite_keeping_mtime(&fx.src.join("cache/x"), "new bytes");
+            if last == "removed" {
+                fs::remove_file(fx.src.join("cache/x")).unwrap();
+            } else {
+                fs::rename(fx.src.join("tee"), fx.src.join("cache/x")).unwrap();
+            }
+        });
         assert_eq!(
             fs::read_to_string(fx.dst.join("keep/page")).unwrap(),
             "new bytes",
@@ -1094,15 +1067,14 @@ fn a_file_linked_and_unlinked_outside_the_trees_costs_no_full_sync() {
     };
     let whole_tree_runs = || daemon.log().matches("the whole tree").count();
     let before = whole_tree_runs();
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
-    for round in 0..3 {
-        let name = outside.join(format!("obj{round}"));
-        fs::hard_link(outside.join("tmp_obj"), &name).unwrap();
-        fs::write(&name, format!("object {round}")).unwrap();
-        fs::remove_file(&name).unwrap();
-    }
-    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
-    daemon.wait_idle();
+    while_stopped(&daemon, || {
+        for round in 0..3 {
+            let name = outside.join(format!("obj{round}"));
+            fs::hard_link(outside.join("tmp_obj"), &name).unwrap();
+            fs::write(&name, format!("object {round}")).unwrap();
+            fs::remove_file(&name).unwrap();
+        }
+    });
     assert_eq!(whole_tree_runs(), before, "{}", daemon.log());
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
