@@ -71,10 +71,20 @@ impl InotifyWatcher {
                         watch,
                         rel: child_rel.clone(),
                     });
-                    // A file in a directory that arrived, not looked at: it
-                    // may have other names.
-                    if !is_dir {
+                    // A file in a directory that arrived may have other
+                    // names, and have been written through this one before
+                    // the directory was watched (`mkdir n; ln d/a n/x; echo
+                    // > n/x`, read after all three: a black-box fuzzer left
+                    // `d/a` with its old bytes): they are looked for.
+                    if !is_dir
+                        && let Some(root) = self.roots.get(&watch)
+                        && crate::watcher::has_other_links(&root.path, &child_rel)
+                    {
                         self.note_links(watch);
+                        out.push(Change::Linked {
+                            watch,
+                            rel: Some(child_rel.clone()),
+                        });
                     }
                 }
                 if is_dir
