@@ -372,6 +372,18 @@ impl FanWatcher {
             };
             self.links.reroot(*watch, rel, into);
         }
+        // A file with other names renamed within the trees is learnt at its
+        // new name too: its old one may be where the index has not looked
+        // yet (a directory swapped in, its walk still running; a fuzzer:
+        // `RENAME_EXCHANGE` of two directories, a linked file then renamed
+        // out of one, and a write through an excluded name missed it).
+        if !is_dir
+            && !exchanged
+            && let Some(Place::Inside { watch, rel }) = &to
+            && let Some(inode) = self.other_links(*watch, rel)
+        {
+            self.links.learn(*watch, rel.clone(), inode);
+        }
         match (from, to) {
             (
                 Some(Place::Inside { watch, rel: from }),
