@@ -401,16 +401,23 @@ fn a_write_through_a_name_another_file_took_before_the_read_is_looked_for_by_cha
     assert!(searches_by_change_time(&out) > 0, "{out:?}");
 }
 
-/// A tree a search walked without seeing a file with several names is
-/// spared the search for a temporary file written and removed before the
-/// read (an editor's save), until a file with several names is seen in it.
-#[test]
-fn a_tree_without_files_of_several_names_is_spared_the_search() {
+/// A tree holding one file `a` with one name (its directory, kept alive by
+/// the first), watched, its queue read.
+fn one_name_watched() -> (tempfile::TempDir, std::path::PathBuf, InotifyWatcher) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
     std::fs::write(root.join("a"), "one name").unwrap();
     let mut watcher = watched(&root);
     read_thrice(&mut watcher);
+    (dir, root, watcher)
+}
+
+/// A tree a search walked without seeing a file with several names is
+/// spared the search for a temporary file written and removed before the
+/// read (an editor's save), until a file with several names is seen in it.
+#[test]
+fn a_tree_without_files_of_several_names_is_spared_the_search() {
+    let (_dir, root, mut watcher) = one_name_watched();
     watcher.walked(0, false, std::time::Instant::now());
     std::fs::write(root.join("4913"), "").unwrap();
     std::fs::remove_file(root.join("4913")).unwrap();
@@ -430,11 +437,7 @@ fn a_tree_without_files_of_several_names_is_spared_the_search() {
 /// the new name, removed before the read, was dropped).
 #[test]
 fn a_link_made_while_a_search_walks_keeps_the_tree_searched() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().canonicalize().unwrap();
-    std::fs::write(root.join("a"), "one name").unwrap();
-    let mut watcher = watched(&root);
-    read_thrice(&mut watcher);
+    let (_dir, root, mut watcher) = one_name_watched();
     let started = std::time::Instant::now();
     std::fs::hard_link(root.join("a"), root.join("b")).unwrap();
     read_thrice(&mut watcher);
@@ -480,11 +483,7 @@ fn a_write_carried_to_a_name_another_file_took_is_looked_for() {
 /// again (a review).
 #[test]
 fn an_exclude_dropped_keeps_the_tree_searched() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().canonicalize().unwrap();
-    std::fs::write(root.join("a"), "one name").unwrap();
-    let mut watcher = watched(&root);
-    read_thrice(&mut watcher);
+    let (_dir, _root, mut watcher) = one_name_watched();
     watcher.walked(0, false, std::time::Instant::now());
     assert!(!watcher.may_have_links(0));
     watcher.set_excludes(0, crate::exclude::ExcludeSet::new(&[]).unwrap());
