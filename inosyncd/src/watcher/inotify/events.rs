@@ -149,7 +149,7 @@ impl InotifyWatcher {
                     }
                     // Looked up at the new name: another entry taking it
                     // just after may have been what was seen there.
-                    self.written_at(watch, &moved, since);
+                    self.written_at(watch, &moved, since, out);
                 }
                 // Gone from the new name too (renamed again, or removed):
                 // waits there for the next rename, or is lost (a black-box
@@ -472,7 +472,7 @@ impl InotifyWatcher {
         }
         if held_a_file && mask.contains(EventMask::CLOSE_WRITE) {
             let since = self.read_since();
-            self.written_at(watch, &rel, since);
+            self.written_at(watch, &rel, since, out);
         }
         // A directory made: everything in it is new (see `Change::Made`).
         if is_dir && mask.contains(EventMask::CREATE) {

@@ -137,11 +137,25 @@ impl InotifyWatcher {
 
     /// A close after a write, read at `rel`, which held a file then: another
     /// file taking that name in this read (or just after) means the look-up
-    /// may have seen that one (see [`InotifyWatcher::name_taken`]).
-    pub(super) fn written_at(&mut self, watch: u32, rel: &[u8], since: Ctime) {
-        if self.may_have_links(watch) && self.written_seen.len() < super::events::WRITTEN_GONE_MAX {
+    /// may have seen that one (see [`InotifyWatcher::name_taken`]). Past the
+    /// bound on the writes kept by name in one read, a take-over would go
+    /// unseen: the files changed since are looked for at once instead (once
+    /// per tree and read).
+    pub(super) fn written_at(
+        &mut self,
+        watch: u32,
+        rel: &[u8],
+        since: Ctime,
+        out: &mut Vec<Change>,
+    ) {
+        if !self.may_have_links(watch) {
+            return;
+        }
+        if self.written_seen.len() < super::events::WRITTEN_GONE_MAX {
             self.written_seen
                 .insert((watch, rel.to_vec()), (since, Instant::now()));
+        } else if self.written_unkept.insert(watch) {
+            self.lost_write(watch, rel, "not kept (too many in one read)", since, out);
         }
     }
 
@@ -238,6 +252,7 @@ impl InotifyWatcher {
             self.lost_write(watch, &rel, "removed", since, out);
         }
         self.written_seen_before = std::mem::take(&mut self.written_seen);
+        self.written_unkept.clear();
         self.quiet_at = SystemTime::now();
     }
 

@@ -85,6 +85,9 @@ pub struct InotifyWatcher {
     /// before, with the change time they may date from (see `lost_writes`).
     written_seen: lost_writes::WrittenSeen,
     written_seen_before: lost_writes::WrittenSeen,
+    /// Trees where writes were read in this read past the bound on those
+    /// kept in `written_seen`: their files changed since are looked for.
+    written_unkept: std::collections::HashSet<u32>,
     /// When the queue was last found empty: every event read since was
     /// queued after it.
     quiet_at: SystemTime,
@@ -138,6 +141,7 @@ impl InotifyWatcher {
             written_gone_before: Vec::new(),
             written_seen: Default::default(),
             written_seen_before: Default::default(),
+            written_unkept: Default::default(),
             quiet_at: SystemTime::now(),
             buffer: vec![0; 256 * 1024],
             limit_reported: false,

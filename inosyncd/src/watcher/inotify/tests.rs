@@ -20,7 +20,12 @@ fn tree(rel: &str) -> Change {
 
 /// A watcher on the tree at `root`, scanned.
 fn watched(root: &std::path::Path) -> InotifyWatcher {
-    let mut watcher = InotifyWatcher::new(crate::config::EventSet::default());
+    watched_for(root, crate::config::EventSet::default())
+}
+
+/// [`watched`], counting `events` as changes.
+fn watched_for(root: &std::path::Path, events: crate::config::EventSet) -> InotifyWatcher {
+    let mut watcher = InotifyWatcher::new(events);
     watcher
         .add_root(0, root, crate::exclude::ExcludeSet::new(&[]).unwrap())
         .unwrap();
@@ -399,6 +404,36 @@ fn a_write_through_a_name_another_file_took_before_the_read_is_looked_for_by_cha
         std::fs::rename(root.join("t"), root.join("d/c")).unwrap();
     });
     assert!(searches_by_change_time(&out) > 0, "{out:?}");
+}
+
+/// Past the bound on the writes kept by name in one read, a write whose
+/// name another file takes before the read is still looked for (a write
+/// read past it was not kept, so the take-over went unseen and the other
+/// name kept its old content).
+#[test]
+fn a_write_past_the_bound_whose_name_another_file_took_is_looked_for() {
+    let (_dir, root) = two_names();
+    std::fs::write(root.join("t"), "tee").unwrap();
+    std::fs::create_dir(root.join("many")).unwrap();
+    let many = super::events::WRITTEN_GONE_MAX;
+    for i in 0..many {
+        std::fs::write(root.join(format!("many/{i}")), "").unwrap();
+    }
+    // Closes only: the bound's writes fit in the kernel's queue.
+    let events = crate::config::EventSet::from_names(&["IN_CLOSE_WRITE"]).unwrap();
+    let mut watcher = watched_for(&root, events);
+    read_thrice(&mut watcher);
+    for i in 0..many {
+        std::fs::write(root.join(format!("many/{i}")), "x").unwrap();
+    }
+    std::fs::write(root.join("d/c"), "new").unwrap();
+    std::fs::rename(root.join("t"), root.join("d/c")).unwrap();
+    let out = read_thrice(&mut watcher);
+    assert_eq!(
+        watcher.overflows, 0,
+        "the test's writes overflowed the queue"
+    );
+    assert!(searches_by_change_time(&out) > 0, "{} changes", out.len());
 }
 
 /// A tree holding one file `a` with one name (its directory, kept alive by
