@@ -75,7 +75,11 @@ impl Links {
     /// the cost is that directory's, not the tree's.
     pub fn index_part(&mut self, watch: u32, root: PathBuf, excludes: ExcludeSet, below: &[u8]) {
         // A tree never walked whole stays unindexed: a part proves nothing.
-        if !self.indexed.contains(&watch) && !self.walks.contains_key(&watch) {
+        // One whose other parts are still walked was walked whole (the
+        // second half of a `RENAME_EXCHANGE` of two directories comes while
+        // the first half's part is walked: a fuzzer found its names never
+        // learnt).
+        if !self.indexed.contains(&watch) && self.walked(watch) {
             return;
         }
         self.generation += 1;

@@ -1143,3 +1143,35 @@ fn a_linked_file_renamed_out_of_a_swapped_directory_gets_the_writes_through_an_e
         );
     }
 }
+
+/// Two directories each holding a name of a file with another name outside
+/// the tree (`d0/h`, `d3/g`; `outside/o`, `outside/p`), swapped
+/// (`RENAME_EXCHANGE`); then same-size rewrites (mtime put back) through
+/// the outside names: the files' names in the tree, now `d3/h` and `d0/g`,
+/// get them. The swap's second half was never walked for its files with
+/// several names, so `d0/g` kept its old bytes while `wait` and `verify`
+/// said equal (a black-box fuzzer, cut down).
+#[test]
+fn a_linked_file_in_a_swapped_directory_gets_the_writes_through_its_outside_name() {
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    for dir in [&fx.src.join("d0"), &fx.src.join("d3"), &outside] {
+        fs::create_dir(dir).unwrap();
+    }
+    fs::write(fx.src.join("d0/h"), "old bytes").unwrap();
+    fs::hard_link(fx.src.join("d0/h"), outside.join("o")).unwrap();
+    fs::write(fx.src.join("d3/g"), "old bytez").unwrap();
+    fs::hard_link(fx.src.join("d3/g"), outside.join("p")).unwrap();
+    let Some(daemon) = started_on_fanotify(&fx) else {
+        return;
+    };
+    while_stopped(&daemon, || {
+        crate::convergence::ops::exchange(&fx.src.join("d0"), &fx.src.join("d3")).unwrap();
+    });
+    while_stopped(&daemon, || {
+        rewrite_keeping_mtime(&outside.join("o"), "new bytes");
+        rewrite_keeping_mtime(&outside.join("p"), "new bytez");
+    });
+    assert_mirrored(&fx, &daemon, "d3/h", "new bytes");
+    assert_mirrored(&fx, &daemon, "d0/g", "new bytez");
+}
