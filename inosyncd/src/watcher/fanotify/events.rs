@@ -371,6 +371,19 @@ impl FanWatcher {
                 _ => None,
             };
             self.links.reroot(*watch, rel, into);
+            // A directory renamed while its tree is walked: the walk (a
+            // part's, of a directory swapped in, say) may come after it and
+            // find nothing at the old name, and the index had nothing there
+            // to move yet, so its new place is walked too (a fuzzer:
+            // `RENAME_EXCHANGE` of `d0` and `d3`, then `mv d0 d5`, and a
+            // write through an outside name missed `d5`).
+            if is_dir
+                && let Some((into, to)) = into
+                && (self.links.walking_tree(*watch) || self.links.walking_tree(into))
+            {
+                let to = to.to_vec();
+                self.index_part(into, &to);
+            }
         }
         // A file with other names renamed within the trees is learnt at its
         // new name too: its old one may be where the index has not looked

@@ -100,6 +100,13 @@ impl Links {
         }
     }
 
+    /// Whether a walk of tree `watch` (whole or a part) is still to be
+    /// taken in: a directory renamed meanwhile may have been passed by it
+    /// at neither name, or have its names learnt at the old one.
+    pub fn walking_tree(&self, watch: u32) -> bool {
+        !self.walked(watch)
+    }
+
     /// Whether the walks of tree `watch` are all done.
     fn walked(&self, watch: u32) -> bool {
         !self.walks.contains_key(&watch) && !self.parts.values().any(|w| *w == watch)

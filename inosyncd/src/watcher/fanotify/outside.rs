@@ -218,7 +218,7 @@ impl FanWatcher {
 
     /// Walks the part of tree `watch` at `rel` for its files with several
     /// names (see `Links::index_part`).
-    fn index_part(&mut self, watch: u32, rel: &[u8]) {
+    pub(super) fn index_part(&mut self, watch: u32, rel: &[u8]) {
         if let Some(root) = self.roots.get(&watch) {
             let (path, excludes) = (root.path().to_path_buf(), root.excludes.clone());
             self.links.index_part(watch, path, excludes, rel);

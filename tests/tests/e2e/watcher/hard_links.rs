@@ -1154,14 +1154,7 @@ fn a_linked_file_renamed_out_of_a_swapped_directory_gets_the_writes_through_an_e
 #[test]
 fn a_linked_file_in_a_swapped_directory_gets_the_writes_through_its_outside_name() {
     let fx = Fixture::new();
-    let outside = fx.path("outside");
-    for dir in [&fx.src.join("d0"), &fx.src.join("d3"), &outside] {
-        fs::create_dir(dir).unwrap();
-    }
-    fs::write(fx.src.join("d0/h"), "old bytes").unwrap();
-    fs::hard_link(fx.src.join("d0/h"), outside.join("o")).unwrap();
-    fs::write(fx.src.join("d3/g"), "old bytez").unwrap();
-    fs::hard_link(fx.src.join("d3/g"), outside.join("p")).unwrap();
+    let outside = linked_in_d0_and_d3(&fx);
     let Some(daemon) = started_on_fanotify(&fx) else {
         return;
     };
@@ -1174,4 +1167,41 @@ fn a_linked_file_in_a_swapped_directory_gets_the_writes_through_its_outside_name
     });
     assert_mirrored(&fx, &daemon, "d3/h", "new bytes");
     assert_mirrored(&fx, &daemon, "d0/g", "new bytez");
+}
+
+/// The same, with the directory that took `d0`'s name renamed on (`mv d0
+/// d5`) in the batch of the swap: its walk came after the rename and found
+/// nothing at `d0`, and the rename moved no name the index knew, so `d5/g`
+/// kept its old bytes (2 of 2 before).
+#[test]
+fn a_linked_file_in_a_swapped_directory_renamed_on_gets_the_writes_through_its_outside_name() {
+    let fx = Fixture::new();
+    let outside = linked_in_d0_and_d3(&fx);
+    let Some(daemon) = started_on_fanotify(&fx) else {
+        return;
+    };
+    while_stopped(&daemon, || {
+        crate::convergence::ops::exchange(&fx.src.join("d0"), &fx.src.join("d3")).unwrap();
+        fs::rename(fx.src.join("d0"), fx.src.join("d5")).unwrap();
+    });
+    while_stopped(&daemon, || {
+        rewrite_keeping_mtime(&outside.join("o"), "new bytes");
+        rewrite_keeping_mtime(&outside.join("p"), "new bytez");
+    });
+    assert_mirrored(&fx, &daemon, "d3/h", "new bytes");
+    assert_mirrored(&fx, &daemon, "d5/g", "new bytez");
+}
+
+/// `d0/h` and `d3/g`, two files each with one other name outside the tree
+/// (`outside/o`, `outside/p`), all of one size; returns `outside`.
+fn linked_in_d0_and_d3(fx: &Fixture) -> std::path::PathBuf {
+    let outside = fx.path("outside");
+    for dir in [&fx.src.join("d0"), &fx.src.join("d3"), &outside] {
+        fs::create_dir(dir).unwrap();
+    }
+    fs::write(fx.src.join("d0/h"), "old bytes").unwrap();
+    fs::hard_link(fx.src.join("d0/h"), outside.join("o")).unwrap();
+    fs::write(fx.src.join("d3/g"), "old bytez").unwrap();
+    fs::hard_link(fx.src.join("d3/g"), outside.join("p")).unwrap();
+    outside
 }
