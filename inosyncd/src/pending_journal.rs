@@ -7,10 +7,11 @@
 //! nothing (README "Restarts and crashes").
 //!
 //! A record is a kind byte (`P` a path, `T` a tree compared whole, `I` a
-//! search for the names of a file, whose `DEV:INO` takes the path's place),
-//! the watch's root, a NUL, the path below it, a NUL: a path may hold any byte
-//! but NUL. A daemon older than the `I` records stops reading at the first
-//! one (a full sync of every watch). Each change is written once until its watch has nothing left to sync;
+//! search for the names of a file, whose `DEV:INO` takes the path's place,
+//! `C` a search for the files changed since a time, `SINCE:DEV` there), the
+//! watch's root, a NUL, the path below it, a NUL: a path may hold any byte
+//! but NUL. A daemon older than the `I` or `C` records stops reading at the
+//! first one (a full sync of every watch). Each change is written once until its watch has nothing left to sync;
 //! then its records are forgotten: the file is emptied when no watch has any
 //! left, and written again without the forgotten ones once they are as many
 //! as the rest (so a watch whose target is down for long costs no rewrite per
@@ -54,6 +55,12 @@ pub enum Kind {
     /// removed before the restart, leaves no name to look from
     /// (`watcher/name_search.rs`; found by a black-box attack).
     Inode,
+    /// Look for the files changed since a time in the trees on a
+    /// filesystem (`SINCE:DEV`: nanoseconds since the epoch, and the
+    /// filesystem, `-` for every one, in decimal): a write inotify could
+    /// not follow to its file (`watcher/inotify/lost_writes.rs`); a daemon
+    /// killed before the search ended leaves nothing else to find it by.
+    ChangedSince,
 }
 
 impl Kind {
@@ -62,6 +69,7 @@ impl Kind {
             Kind::Path => b'P',
             Kind::Tree => b'T',
             Kind::Inode => b'I',
+            Kind::ChangedSince => b'C',
         }
     }
 }
@@ -90,13 +98,14 @@ struct WatchRecords {
     paths: HashSet<Vec<u8>>,
     trees: HashSet<Vec<u8>>,
     inodes: HashSet<Vec<u8>>,
+    since: HashSet<Vec<u8>>,
     /// Past [`MAX_RECORDS_PER_WATCH`]: nothing more is written for it.
     full: bool,
 }
 
 impl WatchRecords {
     fn len(&self) -> usize {
-        self.paths.len() + self.trees.len() + self.inodes.len()
+        self.paths.len() + self.trees.len() + self.inodes.len() + self.since.len()
     }
 
     fn of(&mut self, kind: Kind) -> &mut HashSet<Vec<u8>> {
@@ -104,6 +113,7 @@ impl WatchRecords {
             Kind::Path => &mut self.paths,
             Kind::Tree => &mut self.trees,
             Kind::Inode => &mut self.inodes,
+            Kind::ChangedSince => &mut self.since,
         }
     }
 }
@@ -335,6 +345,9 @@ impl PendingJournal {
             for inode in &records.inodes {
                 encode(&mut bytes, watch, Kind::Inode, inode);
             }
+            for since in &records.since {
+                encode(&mut bytes, watch, Kind::ChangedSince, since);
+            }
             for rel in &records.trees {
                 encode(&mut bytes, watch, Kind::Tree, rel);
             }
@@ -403,6 +416,7 @@ fn parse(bytes: &[u8]) -> Left {
             Some(b'P') => Kind::Path,
             Some(b'T') => Kind::Tree,
             Some(b'I') => Kind::Inode,
+            Some(b'C') => Kind::ChangedSince,
             _ => {
                 left.unreadable = Some(format!("an unknown record at byte {offset}"));
                 break;

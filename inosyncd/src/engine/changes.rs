@@ -147,6 +147,7 @@ impl Engine {
                 }
                 Change::ChangedSince { watch, since, dev } => {
                     self.watcher.look_for_changed_since(watch, since, dev);
+                    self.note_changed_since_in_journal(watch, since, dev);
                 }
                 Change::RootGone { watch } => {
                     self.check_source_after(watch, true);

@@ -31,9 +31,10 @@ impl Engine {
             ],
             // A full sync (lost events, a file with other names, a root
             // gone) is recorded by the state file's marks: an unclean stop
-            // or an unsynced watch gets one at the next start. A search by
-            // change time is not recorded (docs/RELIABILITY.md "Known
-            // limits").
+            // or an unsynced watch gets one at the next start. Searches are
+            // noted where they are asked for
+            // ([`Engine::note_search_in_journal`],
+            // [`Engine::note_changed_since_in_journal`]).
             Change::Everything { .. }
             | Change::Linked { .. }
             | Change::LinkedInode { .. }
@@ -58,6 +59,28 @@ impl Engine {
         journal.note(
             w.spec.path.as_os_str().as_bytes(),
             Kind::Inode,
+            record.as_bytes(),
+        );
+    }
+
+    /// Notes a search for the files changed since `since` (nanoseconds since
+    /// the epoch) in the trees on filesystem `dev` (`None`: every one), of
+    /// `watch`: a daemon killed before it ends leaves nothing else to find
+    /// the write it stands for by.
+    pub(super) fn note_changed_since_in_journal(
+        &mut self,
+        watch: u32,
+        since: i128,
+        dev: Option<u64>,
+    ) {
+        let (Some(journal), Some(w)) = (self.journal.as_mut(), self.watches.get(&watch)) else {
+            return;
+        };
+        let dev = dev.map_or_else(|| "-".to_string(), |dev| dev.to_string());
+        let record = format!("{since}:{dev}");
+        journal.note(
+            w.spec.path.as_os_str().as_bytes(),
+            Kind::ChangedSince,
             record.as_bytes(),
         );
     }
@@ -155,6 +178,16 @@ impl Engine {
                     }
                     continue;
                 }
+                Kind::ChangedSince => {
+                    match parse_changed_since(&record.rel) {
+                        Some((since, dev)) => {
+                            self.watcher.look_for_changed_since(watch, since, dev);
+                            self.note_changed_since_in_journal(watch, since, dev);
+                        }
+                        None => changes.push(Change::Everything { watch }),
+                    }
+                    continue;
+                }
             };
             if !is_below_root(&record.rel) {
                 tracing::warn!(
@@ -208,7 +241,7 @@ impl Engine {
         let searches = left
             .records
             .iter()
-            .filter(|r| r.kind == Kind::Inode)
+            .filter(|r| matches!(r.kind, Kind::Inode | Kind::ChangedSince))
             .count();
         if left.records.len() > unknown + searches {
             tracing::info!(
@@ -219,8 +252,9 @@ impl Engine {
         }
         if searches > 0 {
             tracing::info!(
-                "{searches} search(es) for the other names of files written through one, \
-                 left unfinished by the last inosyncd, are done again"
+                "{searches} search(es) for the other names of files written through one \
+                 (by inode, or by change time), left unfinished by the last inosyncd, are \
+                 done again"
             );
         }
         if !sweeps_all {
@@ -255,9 +289,29 @@ fn parse_inode(text: &[u8]) -> Option<(u64, u64)> {
     Some((number(dev)?, number(ino)?))
 }
 
+/// A [`Kind::ChangedSince`] record's time and filesystem (`SINCE:DEV`,
+/// decimal, `-` for every filesystem), or `None` for anything else.
+fn parse_changed_since(text: &[u8]) -> Option<(i128, Option<u64>)> {
+    let text = std::str::from_utf8(text).ok()?;
+    let (since, dev) = text.split_once(':')?;
+    let digits = since.strip_prefix('-').unwrap_or(since);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let since = since.parse().ok()?;
+    let dev = match dev {
+        "-" => None,
+        dev if !dev.is_empty() && dev.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(dev.parse().ok()?)
+        }
+        _ => return None,
+    };
+    Some((since, dev))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_inode;
+    use super::{parse_changed_since, parse_inode};
 
     #[test]
     fn an_inode_record_is_read_back_and_anything_else_is_refused() {
@@ -274,6 +328,38 @@ mod tests {
             b"1:",
         ] {
             assert_eq!(parse_inode(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn a_changed_since_record_is_read_back_and_anything_else_is_refused() {
+        let since = 1_764_600_000_123_456_789_i128;
+        assert_eq!(
+            parse_changed_since(format!("{since}:2049").as_bytes()),
+            Some((since, Some(2049)))
+        );
+        assert_eq!(parse_changed_since(b"-5:-"), Some((-5, None)));
+        for bad in [
+            &b""[..],
+            b"12",
+            b"12:",
+            b":2049",
+            b"-:2049",
+            b"--5:1",
+            b"+5:1",
+            b"5:+1",
+            b"5:-1",
+            b"5:a",
+            b"\xff:1",
+            b"1:2:3",
+            b"999999999999999999999999999999999999999999:1",
+        ] {
+            assert_eq!(
+                parse_changed_since(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

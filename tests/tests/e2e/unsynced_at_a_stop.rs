@@ -283,3 +283,58 @@ fn a_search_recorded_before_a_kill_is_done_again_after_it() {
         restarted.log()
     );
 }
+
+/// A file with another name rewritten (same size, mtime kept) through a
+/// name removed before the daemon read the write, while the watch is
+/// paused: under inotify nothing says which file was written, so the daemon
+/// records a search of the trees for the files changed since (a `C`
+/// record), is killed, and the restart does that search again: the other
+/// name gets the new content (before: the search was not recorded, and the
+/// restart's full sync, which compares size and mtime, left the other name
+/// stale). fanotify follows the write to the file's names (or searches by
+/// its inode, an `I` record) and records them.
+#[test]
+fn a_search_by_change_time_left_by_a_kill_is_done_again_after_it() {
+    use std::os::unix::ffi::OsStrExt;
+    let fx = Fixture::new();
+    fs::create_dir(fx.src.join("d")).unwrap();
+    fs::write(fx.src.join("d/b"), "AAAAAAAAAA").unwrap();
+    fs::hard_link(fx.src.join("d/b"), fx.src.join("d/c")).unwrap();
+    let config = fx.simple_config("");
+    let mut daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    daemon.ctl_ok(&["pause"]);
+    rewrite_keeping_mtime(&fx.src.join("d/c"), "BBBBBBBBBB");
+    fs::remove_file(fx.src.join("d/c")).unwrap();
+    let root = fs::canonicalize(&fx.src).unwrap();
+    let mut journal = fx.state_file().into_os_string();
+    journal.push(".pending");
+    let record = |kind: &[u8], rel: &[u8]| [kind, root.as_os_str().as_bytes(), b"\0", rel].concat();
+    let wanted = if daemon.status()["watches"][0]["backend"] == "inotify" {
+        vec![record(b"C", b"")]
+    } else {
+        vec![record(b"P", b"d/b\0"), record(b"I", b"")]
+    };
+    let recorded = poll_until(Duration::from_secs(10), || {
+        fs::read(&journal).is_ok_and(|bytes| {
+            wanted
+                .iter()
+                .any(|record| bytes.windows(record.len()).any(|w| w == record))
+        })
+    });
+    assert!(
+        recorded,
+        "neither d/b nor a search recorded\n{}",
+        daemon.log()
+    );
+    daemon.kill();
+    let restarted = fx.restart_toml(&config);
+    restarted.ctl_ok(&["resume"]);
+    restarted.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("d/b")).unwrap(),
+        "BBBBBBBBBB",
+        "{}",
+        restarted.log()
+    );
+}
