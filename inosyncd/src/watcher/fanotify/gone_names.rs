@@ -410,22 +410,7 @@ fn is_at_or_below(path: &[u8], at: &[u8], is_dir: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A fanotify watcher of `root` (watch 0) with its queue read, when the
-    /// test may watch (root, fanotify in the kernel).
-    fn watching(root: &std::path::Path) -> Option<FanWatcher> {
-        // SAFETY: no arguments.
-        if unsafe { libc::geteuid() } != 0 {
-            return None;
-        }
-        let table = crate::watcher::mounts::MountTable::open().unwrap();
-        let mut watcher = FanWatcher::new(crate::config::EventSet::default()).unwrap();
-        let excludes = crate::exclude::ExcludeSet::new(&[]).unwrap();
-        watcher.add_root(0, root, excludes, &table.mounts).ok()?;
-        let mut out = Vec::new();
-        while watcher.read_queued(&mut out).unwrap() {}
-        Some(watcher)
-    }
+    use crate::watcher::fanotify::tests::watching;
 
     /// An atomic save read late (`.t` written and renamed to `f` before the
     /// read), then `f` renamed away and another `f` made in the moment

@@ -34,6 +34,8 @@ mod outside;
 mod places;
 pub mod records;
 mod remount;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;

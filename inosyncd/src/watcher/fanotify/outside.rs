@@ -98,9 +98,12 @@ impl FanWatcher {
             // The names it knows go now; the walk places the write again.
             self.links.forget_relinked(object);
             self.reindex(&watches);
-        } else if named {
+        } else if named && self.links.indexed_all(&watches) {
             return;
         }
+        // While a walk runs, a name known may be one learnt from an event
+        // (a rename read before the write), not all of them: the write
+        // waits for the walk too (a review: the others kept old bytes).
         let wait_for_walk = relinked || !self.links.indexed_all(&watches);
         if wait_for_walk && !self.links.defer(inode, closed) {
             self.sync_trees_whole(
