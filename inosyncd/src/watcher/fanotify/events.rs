@@ -376,10 +376,16 @@ impl FanWatcher {
             // find nothing at the old name, and the index had nothing there
             // to move yet, so its new place is walked too (a fuzzer:
             // `RENAME_EXCHANGE` of `d0` and `d3`, then `mv d0 d5`, and a
-            // write through an outside name missed `d5`).
+            // write through an outside name missed `d5`). So is one placed
+            // by looking a directory up in this read: where it is now, not
+            // where it was, so the names moved may not be its own (a fuzzer:
+            // `mv p/c q/c2; mv p q/c2/d/p2` read together moved `p/c/d/f`
+            // below `p2`, and `q/c2/d/f` missed the write).
             if is_dir
                 && let Some((into, to)) = into
-                && (self.links.walking_tree(*watch) || self.links.walking_tree(into))
+                && (self.looked_up
+                    || self.links.walking_tree(*watch)
+                    || self.links.walking_tree(into))
             {
                 let to = to.to_vec();
                 self.index_part(into, &to);

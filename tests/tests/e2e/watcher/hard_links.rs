@@ -1205,3 +1205,32 @@ fn linked_in_d0_and_d3(fx: &Fixture) -> std::path::PathBuf {
     fs::hard_link(fx.src.join("d3/g"), outside.join("p")).unwrap();
     outside
 }
+
+/// A file with a name outside the tree (`p/c/d/f`, `outside/o`); in one
+/// batch a directory is moved out of its parent and the parent into it
+/// (`mv p/c q/c2; mv p q/c2/d/p2`), then a same-size rewrite through the
+/// outside name: `q/c2/d/f` gets it. The first rename was placed where its
+/// old directory is now (`p` had moved into `c2` by the read), so the index
+/// moved the file's name below `p2`, and `q/c2/d/f` kept its old bytes (a
+/// black-box fuzzer, 3 of 3).
+#[test]
+fn a_linked_file_below_two_directory_renames_read_together_gets_the_outside_writes() {
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    for dir in [&fx.src.join("p/c/d"), &fx.src.join("q"), &outside] {
+        fs::create_dir_all(dir).unwrap();
+    }
+    fs::write(fx.src.join("p/c/d/f"), "old bytes").unwrap();
+    fs::hard_link(fx.src.join("p/c/d/f"), outside.join("o")).unwrap();
+    let Some(daemon) = started_on_fanotify(&fx) else {
+        return;
+    };
+    while_stopped(&daemon, || {
+        fs::rename(fx.src.join("p/c"), fx.src.join("q/c2")).unwrap();
+        fs::rename(fx.src.join("p"), fx.src.join("q/c2/d/p2")).unwrap();
+    });
+    while_stopped(&daemon, || {
+        rewrite_keeping_mtime(&outside.join("o"), "new bytes");
+    });
+    assert_mirrored(&fx, &daemon, "q/c2/d/f", "new bytes");
+}
