@@ -121,6 +121,12 @@ pub struct FanWatcher {
     links_logged: Option<Instant>,
     /// Files written by names gone when the write was read (see `gone_names`).
     gone: gone_names::GoneWrites,
+    /// Files written outside the trees, read with one name while the trees
+    /// on their filesystem were walked (the index could not say whether it
+    /// was a tree's), this read: each one whose link count changed in the
+    /// same read (the name written through removed before the look-up) is
+    /// searched for by its inode (see `outside::settle_single_names`).
+    single_outside: Vec<(Fid, links::Inode, u32)>,
     gone_logged: Option<Instant>,
     /// Each tree by its root's path (see `places`).
     root_at: HashMap<Vec<u8>, u32>,
@@ -172,6 +178,7 @@ impl FanWatcher {
             links: links::Links::default(),
             links_logged: None,
             gone: gone_names::GoneWrites::default(),
+            single_outside: Vec::new(),
             gone_logged: None,
             root_at: HashMap::new(),
             views: HashMap::new(),
@@ -373,6 +380,7 @@ impl FanWatcher {
             }
         }
         self.escalate_unplaced(out);
+        self.settle_single_names(out);
         self.place_gone_writes(read_at, false, out);
         self.poll_links(out);
         // Nothing of a watched filesystem stays open between reads.

@@ -68,6 +68,16 @@ impl FanWatcher {
                             });
                             return;
                         }
+                        // One name, and the index not built: the removal of
+                        // another name before the look-up would say so, and
+                        // is read by the end of this read.
+                        if kept.is_none()
+                            && links == 1
+                            && !self.links.indexed_all(&watches)
+                            && let Some(first) = watches.first()
+                        {
+                            self.single_outside.push((object.clone(), inode, *first));
+                        }
                         kept
                     }
                     // Nothing known (a full descriptor table): it may be one
@@ -111,6 +121,21 @@ impl FanWatcher {
                 "too many files with hard links written outside the trees while they are indexed",
                 out,
             );
+        }
+    }
+
+    /// The end of a read: a file written outside while the trees were
+    /// walked, with one name when looked up, whose link count changed in
+    /// this read, may have had a name in a tree that the index did not know
+    /// yet (`echo > out/f; rm out/f`, `y` its other name, before the read):
+    /// it is searched for by its inode, as a write through a name gone since
+    /// (a review: the write was dropped, and `y` kept its old bytes).
+    pub(super) fn settle_single_names(&mut self, out: &mut Vec<Change>) {
+        for (object, inode, watch) in std::mem::take(&mut self.single_outside) {
+            if self.links.was_relinked(&object) {
+                self.links.forget_relinked(&object);
+                out.push(Change::LinkedInode { watch, inode });
+            }
         }
     }
 

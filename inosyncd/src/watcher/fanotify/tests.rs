@@ -82,3 +82,30 @@ fn a_write_outside_while_the_tree_is_walked_waits_for_the_walk_though_one_name_i
     assert!(lists(&out, "a/x2"), "{out:?}");
     assert!(lists(&out, "zz/y"), "{out:?}");
 }
+
+/// A file with names `y` in the tree and `out/f` outside, rewritten through
+/// `out/f` and `out/f` removed, both before the read, while the tree is
+/// walked: the file has one name when looked up, and the index, not built
+/// yet, does not know it, so the write looked like one to a file of no
+/// tree's and was dropped (a review). The removal, read in the same read,
+/// has the file searched for by its inode.
+#[test]
+fn a_write_outside_then_that_name_removed_while_the_tree_is_walked_is_searched_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().canonicalize().unwrap();
+    let root = dir.join("tree");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    std::fs::write(root.join("y"), "old").unwrap();
+    std::fs::hard_link(root.join("y"), dir.join("out/f")).unwrap();
+    let Some(mut watcher) = unread(&root) else {
+        return;
+    };
+    std::fs::write(dir.join("out/f"), "new").unwrap();
+    std::fs::remove_file(dir.join("out/f")).unwrap();
+    let out = read_until_walked(&mut watcher);
+    let searched = out
+        .iter()
+        .any(|c| matches!(c, Change::LinkedInode { watch: 0, .. }));
+    assert!(searched || lists(&out, "y"), "{out:?}");
+}
