@@ -225,8 +225,13 @@ impl Links {
         self.outside.remove(fid);
         if self.relinked.len() >= MAX_REMEMBERED {
             // Too many to remember (a `cp -al` of a large tree): every tree is
-            // walked again instead, which places them all.
+            // walked again instead, which places them all. Until that walk is
+            // asked for (after this read), no tree counts as walked, so that a
+            // write later in this read waits for it: its file's new name is
+            // forgotten (a review: taken for a file of no tree's, it was
+            // dropped).
             self.relinked.clear();
+            self.indexed.clear();
             self.walk_all = true;
             return;
         }

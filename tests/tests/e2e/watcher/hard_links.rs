@@ -1234,3 +1234,42 @@ fn a_linked_file_below_two_directory_renames_read_together_gets_the_outside_writ
     });
     assert_mirrored(&fx, &daemon, "q/c2/d/f", "new bytes");
 }
+
+/// A file of the tree linked outside it (`ln a outside/a`) in the batch of
+/// a `cp -al` of 5,000 files elsewhere on the filesystem, then rewritten
+/// through the outside name (same size, mtime put back) in that batch too:
+/// too many files gained a name to remember, so every tree is walked again,
+/// and until then the write waits for that walk. Before, the trees still
+/// counted as walked for the rest of the read, and the write, whose new
+/// name was forgotten, was taken for a file of no tree's: `a` kept its old
+/// bytes (a review).
+#[test]
+fn a_write_outside_in_the_batch_of_a_large_cp_al_reaches_the_tree() {
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    fs::create_dir_all(outside.join("big")).unwrap();
+    for i in 0..5_000 {
+        fs::write(outside.join(format!("big/{i}")), "").unwrap();
+    }
+    fs::write(fx.src.join("a"), "old bytes").unwrap();
+    let Some(daemon) = started_on_fanotify(&fx) else {
+        return;
+    };
+    while_stopped(&daemon, || {
+        // By another process, as `ln` is: the kernel merges the write into
+        // the link's event when one process makes both.
+        run(Command::new("ln")
+            .arg(fx.src.join("a"))
+            .arg(outside.join("a")));
+        fs::create_dir(outside.join("copy")).unwrap();
+        for i in 0..5_000 {
+            fs::hard_link(
+                outside.join(format!("big/{i}")),
+                outside.join(format!("copy/{i}")),
+            )
+            .unwrap();
+        }
+        rewrite_keeping_mtime(&outside.join("a"), "new bytes");
+    });
+    assert_mirrored(&fx, &daemon, "a", "new bytes");
+}
