@@ -135,6 +135,16 @@ impl ExcludeSet {
         &self.patterns
     }
 
+    /// Whether a pattern names a place in the tree (`/cache/`, `a/*.log`),
+    /// not only a name anywhere (`*.log`, `tmp/`): then a directory renamed
+    /// may have entries excluded at its old place and not at its new one
+    /// (or the reverse).
+    pub fn depends_on_place(&self) -> bool {
+        self.patterns()
+            .iter()
+            .any(|p| p.trim_end_matches('/').contains('/') || p.contains("**"))
+    }
+
     /// Whether `rel` (relative to the watch root, no leading `/`) is excluded, itself
     /// or through an excluded ancestor directory (events of a filesystem-wide
     /// backend arrive from inside excluded directories too).
@@ -237,5 +247,14 @@ mod tests {
                 .contains("\"[\"")
         );
         assert!(check_pattern("").is_err());
+    }
+
+    #[test]
+    fn patterns_that_name_a_place_are_told_from_names_anywhere() {
+        assert!(!set(&[]).depends_on_place());
+        assert!(!set(&["*.log", "tmp/", ".git/"]).depends_on_place());
+        for placed in ["/cache/", "a/*.log", "/top", "**/x"] {
+            assert!(set(&["*.log", placed]).depends_on_place(), "{placed}");
+        }
     }
 }

@@ -381,9 +381,18 @@ impl FanWatcher {
             // where it was, so the names moved may not be its own (a fuzzer:
             // `mv p/c q/c2; mv p q/c2/d/p2` read together moved `p/c/d/f`
             // below `p2`, and `q/c2/d/f` missed the write).
+            // And so is one moved between trees, or within one whose
+            // excludes depend on the place: the names the index moved are
+            // those the old place's excludes let it see (a review: a log
+            // excluded by one tree and moved into another that keeps it).
             if is_dir
                 && let Some((into, to)) = into
                 && (self.looked_up
+                    || into != *watch
+                    || self
+                        .roots
+                        .get(watch)
+                        .is_some_and(|root| root.excludes.depends_on_place())
                     || self.links.walking_tree(*watch)
                     || self.links.walking_tree(into))
             {

@@ -1273,3 +1273,53 @@ fn a_write_outside_in_the_batch_of_a_large_cp_al_reaches_the_tree() {
     });
     assert_mirrored(&fx, &daemon, "a", "new bytes");
 }
+
+/// Two watches on one filesystem, the first excluding `*.log`: a directory
+/// holding a log with a name outside both (`outside/app.log`) moved from
+/// the first to the second, then a same-size rewrite (mtime put back)
+/// through the outside name: the second's mirror gets it. The first's walk
+/// had left the excluded log out, and the move carried only the names it
+/// knew, so the second never learnt it (a review).
+#[test]
+fn a_directory_moved_to_a_watch_with_other_excludes_gets_the_outside_writes() {
+    let fx = Fixture::new();
+    let other = fx.path("other");
+    let other_dst = fx.path("other-dst");
+    let outside = fx.path("outside");
+    for dir in [&fx.src.join("d"), &other, &outside] {
+        fs::create_dir(dir).unwrap();
+    }
+    fs::write(fx.src.join("d/app.log"), "old bytes").unwrap();
+    fs::hard_link(fx.src.join("d/app.log"), outside.join("app.log")).unwrap();
+    let config = format!(
+        "delay = 0\n\
+         [[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\nexcludes = [\"*.log\"]\n\
+         [[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
+        fx.src.display(),
+        fx.dst.display(),
+        other.display(),
+        other_dst.display()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+        return;
+    }
+    // Both directories are known to the daemon (not looked up when the
+    // move is read).
+    fs::write(fx.src.join("d/page"), "page").unwrap();
+    fs::write(other.join("page"), "page").unwrap();
+    daemon.wait_idle();
+    fs::rename(fx.src.join("d"), other.join("d")).unwrap();
+    daemon.wait_idle();
+    while_stopped(&daemon, || {
+        rewrite_keeping_mtime(&outside.join("app.log"), "new bytes");
+    });
+    assert_eq!(
+        fs::read_to_string(other_dst.join("d/app.log")).unwrap(),
+        "new bytes",
+        "{}",
+        daemon.log()
+    );
+}
