@@ -100,7 +100,15 @@ impl FanWatcher {
             return;
         };
         let closed = mask & (libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB) != 0;
-        let named = self.push_names(inode, closed, out);
+        let (named, moved) = self.push_names(inode, closed, out);
+        // A name the index knows that is not the file any more: renamed
+        // since (`mv d/e d/n` after the write, read later in this read), or
+        // removed. The write is placed again once the read is done, by the
+        // names the renames read by then have moved (a fuzzer: `d/n/f`
+        // kept its old bytes).
+        if moved {
+            self.links.defer(inode, closed);
+        }
         if relinked {
             // A name came or went since the walk: the index may know some names
             // of the file (learnt from their creation) and not others (one it
@@ -140,14 +148,22 @@ impl FanWatcher {
     }
 
     /// The names in the trees of file `inode`, as changes (still being written
-    /// unless `closed`); whether it has any.
-    fn push_names(&self, inode: super::links::Inode, closed: bool, out: &mut Vec<Change>) -> bool {
+    /// unless `closed`); whether it has any, and whether a name the index
+    /// knows is not that file now.
+    fn push_names(
+        &self,
+        inode: super::links::Inode,
+        closed: bool,
+        out: &mut Vec<Change>,
+    ) -> (bool, bool) {
         let mut named = false;
+        let mut moved = false;
         for (watch, rel) in self.links.names_of(inode) {
             let Some(root) = self.roots.get(&watch) else {
                 continue;
             };
             if !super::links::is_still(root.path(), &rel, inode) {
+                moved = true;
                 continue;
             }
             named = true;
@@ -161,7 +177,7 @@ impl FanWatcher {
                 }
             });
         }
-        named
+        (named, moved)
     }
 
     /// Once no walk runs, the writes that waited for one are placed.

@@ -1323,3 +1323,28 @@ fn a_directory_moved_to_a_watch_with_other_excludes_gets_the_outside_writes() {
         daemon.log()
     );
 }
+
+/// A file with a name outside the tree (`d/e/f`, `outside/o`) rewritten
+/// through `outside/o` (same size, mtime put back), then its directory
+/// renamed (`mv d/e d/n`), both before the read: `d/n/f` gets the write.
+/// The index's name was checked before the rename after it was taken in,
+/// so it was no longer the file, and the write was dropped (a black-box
+/// fuzzer, seed 57, cut down to these two operations).
+#[test]
+fn a_write_outside_then_a_rename_of_the_files_directory_reaches_the_new_name() {
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    for dir in [&fx.src.join("d/e"), &outside] {
+        fs::create_dir_all(dir).unwrap();
+    }
+    fs::write(fx.src.join("d/e/f"), "old bytes").unwrap();
+    fs::hard_link(fx.src.join("d/e/f"), outside.join("o")).unwrap();
+    let Some(daemon) = started_on_fanotify(&fx) else {
+        return;
+    };
+    while_stopped(&daemon, || {
+        rewrite_keeping_mtime(&outside.join("o"), "new bytes");
+        fs::rename(fx.src.join("d/e"), fx.src.join("d/n")).unwrap();
+    });
+    assert_mirrored(&fx, &daemon, "d/n/f", "new bytes");
+}
