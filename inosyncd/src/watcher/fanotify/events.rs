@@ -532,6 +532,18 @@ impl FanWatcher {
     }
 }
 
+/// The last of `events` when it is a rename not paired with the one before
+/// it as an exchange: the first half of one, perhaps, whose second half is
+/// read next.
+pub(super) fn take_unpaired_rename(events: &mut Vec<Event>) -> Option<Event> {
+    let last = events.last()?;
+    if last.mask & libc::FAN_RENAME == 0 {
+        return None;
+    }
+    let paired = events.len() >= 2 && is_exchange(&events[events.len() - 2], last);
+    if paired { None } else { events.pop() }
+}
+
 /// Whether `second` is the other half of an exchange of `first`'s two entries.
 pub(super) fn is_exchange(first: &Event, second: &Event) -> bool {
     first.mask & libc::FAN_RENAME != 0

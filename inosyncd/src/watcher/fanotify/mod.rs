@@ -362,6 +362,11 @@ impl FanWatcher {
         let read_at = Instant::now();
         let mut events = Vec::new();
         for group in 0..self.groups.len() {
+            // A rename that ends a buffer may be the first half of an
+            // exchange whose second half opens the next one: it waits for
+            // it (read apart, the halves were two renames, and the index
+            // moved both sides' names to one; a review).
+            let mut held: Option<records::Event> = None;
             loop {
                 let n = self.groups.read(group, &mut self.buffer)?;
                 if n == 0 {
@@ -376,7 +381,14 @@ impl FanWatcher {
                 for event in &mut events {
                     self.rekey(group, event);
                 }
+                if let Some(first) = held.take() {
+                    events.insert(0, first);
+                }
+                held = events::take_unpaired_rename(&mut events);
                 self.handle_all(&mut events, out);
+            }
+            if let Some(last) = held {
+                self.handle_all(&mut [last], out);
             }
         }
         self.escalate_unplaced(out);

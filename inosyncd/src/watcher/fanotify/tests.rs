@@ -109,3 +109,36 @@ fn a_write_outside_then_that_name_removed_while_the_tree_is_walked_is_searched_f
         .any(|c| matches!(c, Change::LinkedInode { watch: 0, .. }));
     assert!(searched || lists(&out, "y"), "{out:?}");
 }
+
+/// `RENAME_EXCHANGE` of two directories whose halves are read in two reads
+/// of the queue (a buffer's end between them; here a buffer that holds one
+/// event): `d3/f1`, swapped in, still gets the writes through its name
+/// outside the tree. Read apart, the halves were two renames, and the index
+/// moved both sides' names into `d0` (a review); only the walk of a
+/// looked-up rename's new place made up for it (this test failed with that
+/// walk turned off). Now the first half waits for the next buffer.
+#[test]
+fn an_exchange_whose_halves_are_read_apart_keeps_the_names_of_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().canonicalize().unwrap();
+    let root = dir.join("tree");
+    for sub in ["tree/d0", "tree/d3", "out"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    std::fs::write(root.join("d0/f1"), "one").unwrap();
+    std::fs::hard_link(root.join("d0/f1"), dir.join("out/o1")).unwrap();
+    std::fs::write(root.join("d3/f2"), "two").unwrap();
+    std::fs::hard_link(root.join("d3/f2"), dir.join("out/o2")).unwrap();
+    let Some(mut watcher) = unread(&root) else {
+        return;
+    };
+    read_until_walked(&mut watcher);
+    watcher.buffer = vec![0; 120];
+    crate::watcher::exchange(&root.join("d0"), &root.join("d3"));
+    read_until_walked(&mut watcher);
+    std::fs::write(dir.join("out/o1"), "ONE").unwrap();
+    std::fs::write(dir.join("out/o2"), "TWO").unwrap();
+    let out = read_until_walked(&mut watcher);
+    assert!(lists(&out, "d3/f1"), "{out:?}");
+    assert!(lists(&out, "d0/f2"), "{out:?}");
+}
