@@ -124,11 +124,20 @@ impl FanWatcher {
         // waits for the walk too (a review: the others kept old bytes).
         let wait_for_walk = relinked || !self.links.indexed_all(&watches);
         if wait_for_walk && !self.links.defer(inode, closed) {
+            // The full sync compares size and mtime: the file is searched
+            // for by its inode too, for a same-size rewrite with its mtime
+            // put back (a review).
             self.sync_trees_whole(
                 &watches,
                 "too many files with hard links written outside the trees while they are indexed",
                 out,
             );
+            if let Some(first) = watches.first() {
+                out.push(Change::LinkedInode {
+                    watch: *first,
+                    inode,
+                });
+            }
         }
     }
 
