@@ -2,6 +2,7 @@
 //! names outside the trees while the trees are walked.
 
 use super::*;
+use std::path::PathBuf;
 
 /// A fanotify watcher of `root` (watch 0), its queue not read yet (its
 /// first walk for files with several names not taken in), when the test may
@@ -50,17 +51,29 @@ fn lists(out: &[Change], rel: &str) -> bool {
     })
 }
 
-/// A tree `tree` (beside `out`) whose file has the names `a/x` and `zz/y`,
-/// and `out/f` outside it; returns the tree.
-fn linked_inside_and_out(dir: &Path) -> std::path::PathBuf {
+/// A directory (kept alive by the first) holding a tree `tree`, with the
+/// directories `subdirs` in it, and `out` beside it; the directory, and the
+/// tree.
+fn tree_and_out(subdirs: &[&str]) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let kept = tempfile::tempdir().unwrap();
+    let dir = kept.path().canonicalize().unwrap();
     let root = dir.join("tree");
-    for sub in ["tree/a", "tree/zz", "out"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    for sub in subdirs {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
     }
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    (kept, dir, root)
+}
+
+/// A tree `tree` (beside `out`) whose file has the names `a/x` and `zz/y`,
+/// and `out/f` outside it; the directory, and the tree.
+fn linked_inside_and_out() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (kept, dir, root) = tree_and_out(&["a", "zz"]);
     std::fs::write(root.join("a/x"), "old").unwrap();
     std::fs::hard_link(root.join("a/x"), root.join("zz/y")).unwrap();
     std::fs::hard_link(root.join("a/x"), dir.join("out/f")).unwrap();
-    root
+    (kept, dir, root)
 }
 
 /// A write through a name outside the tree while the tree is walked, when
@@ -70,9 +83,7 @@ fn linked_inside_and_out(dir: &Path) -> std::path::PathBuf {
 /// so `zz/y` kept its old bytes (a review).
 #[test]
 fn a_write_outside_while_the_tree_is_walked_waits_for_the_walk_though_one_name_is_known() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path().canonicalize().unwrap();
-    let root = linked_inside_and_out(&dir);
+    let (_kept, dir, root) = linked_inside_and_out();
     let Some(mut watcher) = unread(&root) else {
         return;
     };
@@ -91,11 +102,7 @@ fn a_write_outside_while_the_tree_is_walked_waits_for_the_walk_though_one_name_i
 /// has the file searched for by its inode.
 #[test]
 fn a_write_outside_then_that_name_removed_while_the_tree_is_walked_is_searched_for() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path().canonicalize().unwrap();
-    let root = dir.join("tree");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::create_dir_all(dir.join("out")).unwrap();
+    let (_kept, dir, root) = tree_and_out(&[]);
     std::fs::write(root.join("y"), "old").unwrap();
     std::fs::hard_link(root.join("y"), dir.join("out/f")).unwrap();
     let Some(mut watcher) = unread(&root) else {
@@ -119,12 +126,7 @@ fn a_write_outside_then_that_name_removed_while_the_tree_is_walked_is_searched_f
 /// walk turned off). Now the first half waits for the next buffer.
 #[test]
 fn an_exchange_whose_halves_are_read_apart_keeps_the_names_of_both_sides() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path().canonicalize().unwrap();
-    let root = dir.join("tree");
-    for sub in ["tree/d0", "tree/d3", "out"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-    }
+    let (_kept, dir, root) = tree_and_out(&["d0", "d3"]);
     std::fs::write(root.join("d0/f1"), "one").unwrap();
     std::fs::hard_link(root.join("d0/f1"), dir.join("out/o1")).unwrap();
     std::fs::write(root.join("d3/f2"), "two").unwrap();
@@ -151,11 +153,7 @@ fn an_exchange_whose_halves_are_read_apart_keeps_the_names_of_both_sides() {
 #[test]
 fn writes_outside_past_the_bound_on_those_waiting_for_a_walk_are_searched_for() {
     use std::os::unix::fs::MetadataExt;
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path().canonicalize().unwrap();
-    let root = dir.join("tree");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::create_dir_all(dir.join("out")).unwrap();
+    let (_kept, dir, root) = tree_and_out(&[]);
     let many = 4097;
     for i in 0..many {
         std::fs::write(root.join(i.to_string()), "old").unwrap();

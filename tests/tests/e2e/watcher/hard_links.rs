@@ -1161,12 +1161,7 @@ fn a_linked_file_in_a_swapped_directory_gets_the_writes_through_its_outside_name
     while_stopped(&daemon, || {
         crate::convergence::ops::exchange(&fx.src.join("d0"), &fx.src.join("d3")).unwrap();
     });
-    while_stopped(&daemon, || {
-        rewrite_keeping_mtime(&outside.join("o"), "new bytes");
-        rewrite_keeping_mtime(&outside.join("p"), "new bytez");
-    });
-    assert_mirrored(&fx, &daemon, "d3/h", "new bytes");
-    assert_mirrored(&fx, &daemon, "d0/g", "new bytez");
+    both_outside_rewrites_arrive(&fx, &daemon, &outside, "d3/h", "d0/g");
 }
 
 /// The same, with the directory that took `d0`'s name renamed on (`mv d0
@@ -1184,12 +1179,25 @@ fn a_linked_file_in_a_swapped_directory_renamed_on_gets_the_writes_through_its_o
         crate::convergence::ops::exchange(&fx.src.join("d0"), &fx.src.join("d3")).unwrap();
         fs::rename(fx.src.join("d0"), fx.src.join("d5")).unwrap();
     });
-    while_stopped(&daemon, || {
+    both_outside_rewrites_arrive(&fx, &daemon, &outside, "d3/h", "d5/g");
+}
+
+/// Same-size rewrites (mtime put back) through `outside/o` and `outside/p`
+/// of [`linked_in_d0_and_d3`], read in one batch: the mirror's `h` and `g`
+/// (where those files are in the tree now) get them.
+fn both_outside_rewrites_arrive(
+    fx: &Fixture,
+    daemon: &inosync_tests::Daemon,
+    outside: &std::path::Path,
+    h: &str,
+    g: &str,
+) {
+    while_stopped(daemon, || {
         rewrite_keeping_mtime(&outside.join("o"), "new bytes");
         rewrite_keeping_mtime(&outside.join("p"), "new bytez");
     });
-    assert_mirrored(&fx, &daemon, "d3/h", "new bytes");
-    assert_mirrored(&fx, &daemon, "d5/g", "new bytez");
+    assert_mirrored(fx, daemon, h, "new bytes");
+    assert_mirrored(fx, daemon, g, "new bytez");
 }
 
 /// `d0/h` and `d3/g`, two files each with one other name outside the tree
@@ -1216,12 +1224,8 @@ fn linked_in_d0_and_d3(fx: &Fixture) -> std::path::PathBuf {
 #[test]
 fn a_linked_file_below_two_directory_renames_read_together_gets_the_outside_writes() {
     let fx = Fixture::new();
-    let outside = fx.path("outside");
-    for dir in [&fx.src.join("p/c/d"), &fx.src.join("q"), &outside] {
-        fs::create_dir_all(dir).unwrap();
-    }
-    fs::write(fx.src.join("p/c/d/f"), "old bytes").unwrap();
-    fs::hard_link(fx.src.join("p/c/d/f"), outside.join("o")).unwrap();
+    let outside = linked_outside(&fx, "p/c/d/f");
+    fs::create_dir(fx.src.join("q")).unwrap();
     let Some(daemon) = started_on_fanotify(&fx) else {
         return;
     };
@@ -1229,10 +1233,34 @@ fn a_linked_file_below_two_directory_renames_read_together_gets_the_outside_writ
         fs::rename(fx.src.join("p/c"), fx.src.join("q/c2")).unwrap();
         fs::rename(fx.src.join("p"), fx.src.join("q/c2/d/p2")).unwrap();
     });
-    while_stopped(&daemon, || {
+    outside_rewrite_arrives(&fx, &daemon, &outside, "q/c2/d/f");
+}
+
+/// `rel` in the tree (its directories made) holding `old bytes`, with a
+/// second name `outside/o` beside the tree; returns `outside`.
+fn linked_outside(fx: &Fixture, rel: &str) -> std::path::PathBuf {
+    let outside = fx.path("outside");
+    let file = fx.src.join(rel);
+    for dir in [file.parent().unwrap(), &outside] {
+        fs::create_dir_all(dir).unwrap();
+    }
+    fs::write(&file, "old bytes").unwrap();
+    fs::hard_link(&file, outside.join("o")).unwrap();
+    outside
+}
+
+/// A same-size rewrite (mtime put back) through `outside/o`, read in one
+/// batch: the mirror's `in_tree` gets it, and the trees are equal.
+fn outside_rewrite_arrives(
+    fx: &Fixture,
+    daemon: &inosync_tests::Daemon,
+    outside: &std::path::Path,
+    in_tree: &str,
+) {
+    while_stopped(daemon, || {
         rewrite_keeping_mtime(&outside.join("o"), "new bytes");
     });
-    assert_mirrored(&fx, &daemon, "q/c2/d/f", "new bytes");
+    assert_mirrored(fx, daemon, in_tree, "new bytes");
 }
 
 /// A file of the tree linked outside it (`ln a outside/a`) in the batch of
@@ -1333,12 +1361,7 @@ fn a_directory_moved_to_a_watch_with_other_excludes_gets_the_outside_writes() {
 #[test]
 fn a_write_outside_then_a_rename_of_the_files_directory_reaches_the_new_name() {
     let fx = Fixture::new();
-    let outside = fx.path("outside");
-    for dir in [&fx.src.join("d/e"), &outside] {
-        fs::create_dir_all(dir).unwrap();
-    }
-    fs::write(fx.src.join("d/e/f"), "old bytes").unwrap();
-    fs::hard_link(fx.src.join("d/e/f"), outside.join("o")).unwrap();
+    let outside = linked_outside(&fx, "d/e/f");
     let Some(daemon) = started_on_fanotify(&fx) else {
         return;
     };
