@@ -368,7 +368,13 @@ impl FanWatcher {
             // moved both sides' names to one; a review).
             let mut held: Option<records::Event> = None;
             loop {
-                let n = self.groups.read(group, &mut self.buffer)?;
+                let n = match self.groups.read(group, &mut self.buffer) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.handle_all(&mut Vec::from_iter(held.take()), out);
+                        return Err(e);
+                    }
+                };
                 if n == 0 {
                     break;
                 }
