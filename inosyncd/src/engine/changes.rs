@@ -145,6 +145,9 @@ impl Engine {
                     self.watcher.look_for_names_again(watch, inode);
                     self.note_search_in_journal(watch, inode);
                 }
+                Change::Kept { watch, inode } => {
+                    self.note_search_in_journal(watch, inode);
+                }
                 Change::ChangedSince { watch, since, dev } => {
                     self.watcher.look_for_changed_since(watch, since, dev);
                     self.note_changed_since_in_journal(watch, since, dev);

@@ -38,6 +38,7 @@ impl Engine {
             Change::Everything { .. }
             | Change::Linked { .. }
             | Change::LinkedInode { .. }
+            | Change::Kept { .. }
             | Change::ChangedSince { .. }
             | Change::RootGone { .. } => [None, None],
         };

@@ -318,6 +318,7 @@ impl Engine {
             | Change::Everything { watch }
             | Change::Linked { watch, .. }
             | Change::LinkedInode { watch, .. }
+            | Change::Kept { watch, .. }
             | Change::ChangedSince { watch, .. }
             | Change::RootGone { watch }
             | Change::Move { watch, .. }
@@ -339,7 +340,7 @@ impl Engine {
             | Change::RootGone { .. } => seen.merge(OnTheWay::everything()),
             // No full sync: the paths its search finds come as changes of
             // their own (a difference found before them is one).
-            Change::ChangedSince { .. } => {}
+            Change::ChangedSince { .. } | Change::Kept { .. } => {}
         }
     }
 

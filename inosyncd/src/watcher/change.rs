@@ -52,6 +52,13 @@ pub enum Change {
     /// watcher asks for apart where it is needed, sees no same-size rewrite
     /// with its mtime set back).
     LinkedInode { watch: u32, inode: (u64, u64) },
+    /// A file with several names (filesystem, inode) written by a name gone
+    /// when the write was read: fanotify keeps it a moment before placing
+    /// it (see `fanotify/gone_names.rs`). Nothing to sync yet; it is noted
+    /// in the journal as a search for its names, so that a daemon killed
+    /// before it is placed looks for them at the next start (a black-box
+    /// attack: its other name kept a same-size rewrite's old bytes).
+    Kept { watch: u32, inode: (u64, u64) },
     /// A file of this watch was written and cannot be followed to its
     /// other names (inotify: its name was removed, or taken by another
     /// file, before the write was read). A write sets the change time under
@@ -107,6 +114,9 @@ impl std::fmt::Display for Change {
             Change::Linked { watch, .. } => write!(f, "linked {watch}"),
             Change::LinkedInode { watch, inode } => {
                 write!(f, "linked {watch}: inode {}:{}", inode.0, inode.1)
+            }
+            Change::Kept { watch, inode } => {
+                write!(f, "kept {watch}: inode {}:{}", inode.0, inode.1)
             }
             Change::ChangedSince { watch, since, .. } => {
                 write!(f, "changed {watch}: since {since} ns")

@@ -116,6 +116,9 @@ impl FanWatcher {
     /// A write or attribute change of `object`, reported by `rel`, which did
     /// not exist any more when looked up.
     pub(super) fn written_by_gone_name(&mut self, object: &Fid, watch: u32, rel: Vec<u8>) {
+        if !self.gone.files.contains_key(object) {
+            self.note_kept(object, Some(watch));
+        }
         let gone = &mut self.gone;
         let name = Name::Tree(watch, rel);
         if let Some(written) = gone.files.get_mut(object) {
@@ -145,6 +148,9 @@ impl FanWatcher {
     /// A write or attribute change of `object` in a directory that could not
     /// be placed (gone): its names are not known at all.
     pub(super) fn written_by_unplaced_name(&mut self, object: &Fid) {
+        if !self.gone.files.contains_key(object) {
+            self.note_kept(object, None);
+        }
         if self.gone.files.len() >= MAX_KEPT && !self.gone.files.contains_key(object) {
             if !self.gone.overflowed.contains(&object.fsid()) {
                 self.gone.overflowed.push(object.fsid());
@@ -162,6 +168,25 @@ impl FanWatcher {
                 names: Vec::new(),
                 looked_up: 0,
             });
+    }
+
+    /// A file first kept to be placed: when it has several names, it is
+    /// noted (see [`Change::Kept`]) for the journal, by its inode, under
+    /// `watch` (or the first tree on its filesystem), at the end of the read.
+    fn note_kept(&mut self, object: &Fid, watch: Option<u32>) {
+        let Some(watch) = watch.or_else(|| self.watches_on(&[object.fsid()]).first().copied())
+        else {
+            return;
+        };
+        let found = match self.view_of(object.fsid()) {
+            Some(mount) => handles::links_of(mount, object),
+            None => return,
+        };
+        if let FileLinks::Found { inode, links, .. } = found
+            && links > 1
+        {
+            self.kept_linked.push(Change::Kept { watch, inode });
+        }
     }
 
     /// A new name for `object` (a link made, `O_TMPFILE` given a name), at

@@ -127,6 +127,9 @@ pub struct FanWatcher {
     /// same read (the name written through removed before the look-up) is
     /// searched for by its inode (see `outside::settle_single_names`).
     single_outside: Vec<(Fid, links::Inode, u32)>,
+    /// Files with several names first kept by `gone_names` in this read, as
+    /// [`Change::Kept`], for the journal.
+    kept_linked: Vec<Change>,
     gone_logged: Option<Instant>,
     /// Each tree by its root's path (see `places`).
     root_at: HashMap<Vec<u8>, u32>,
@@ -179,6 +182,7 @@ impl FanWatcher {
             links_logged: None,
             gone: gone_names::GoneWrites::default(),
             single_outside: Vec::new(),
+            kept_linked: Vec::new(),
             gone_logged: None,
             root_at: HashMap::new(),
             views: HashMap::new(),
@@ -399,6 +403,7 @@ impl FanWatcher {
         }
         self.escalate_unplaced(out);
         self.settle_single_names(out);
+        out.append(&mut self.kept_linked);
         self.place_gone_writes(read_at, false, out);
         self.poll_links(out);
         // Nothing of a watched filesystem stays open between reads.

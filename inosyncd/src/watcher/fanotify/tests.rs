@@ -181,3 +181,29 @@ fn writes_outside_past_the_bound_on_those_waiting_for_a_walk_are_searched_for() 
         );
     }
 }
+
+/// A file with two names in the tree (`d/a`, `e/b`) written through `d/a`,
+/// then `d/a` swapped with a file outside (`RENAME_EXCHANGE`), before the
+/// read: the write is kept a moment to be placed, and the file is noted at
+/// once, by its inode, for the journal. Before, a daemon killed in that
+/// moment left only `d/a`, which names the other file now, and the restart
+/// never found `e/b` (a black-box attack, 3 of 3).
+#[test]
+fn a_linked_file_written_by_a_name_swapped_away_is_noted_before_it_is_placed() {
+    use std::os::unix::fs::MetadataExt;
+    let (_kept, dir, root) = tree_and_out(&["d", "e"]);
+    std::fs::write(root.join("d/a"), "old").unwrap();
+    std::fs::hard_link(root.join("d/a"), root.join("e/b")).unwrap();
+    std::fs::write(dir.join("out/x"), "out").unwrap();
+    let Some(mut watcher) = watching(&root) else {
+        return;
+    };
+    read_until_walked(&mut watcher);
+    let meta = std::fs::metadata(root.join("e/b")).unwrap();
+    std::fs::write(root.join("d/a"), "new").unwrap();
+    crate::watcher::exchange(&root.join("d/a"), &dir.join("out/x"));
+    let mut out = Vec::new();
+    while watcher.read_queued(&mut out).unwrap() {}
+    let inode = (meta.dev(), meta.ino());
+    assert!(out.contains(&Change::Kept { watch: 0, inode }), "{out:?}");
+}
