@@ -173,6 +173,16 @@ impl Walker {
             .is_some_and(|tx| tx.send(request).is_ok())
     }
 
+    /// A walker whose thread is gone (as after a panic, or when none could
+    /// be started): every walk asked of it is refused.
+    #[cfg(test)]
+    pub fn refusing() -> Walker {
+        let mut walker = Walker::default();
+        let (requests, _) = channel::<Request>();
+        walker.requests = Some(requests);
+        walker
+    }
+
     /// The walks done since last asked.
     pub fn done(&self) -> Vec<Done> {
         self.results.try_iter().collect()

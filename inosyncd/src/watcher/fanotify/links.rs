@@ -100,6 +100,15 @@ impl Links {
         }
     }
 
+    /// An index whose walks are all refused (see [`Walker::refusing`]).
+    #[cfg(test)]
+    pub fn refusing() -> Links {
+        Links {
+            walker: Walker::refusing(),
+            ..Links::default()
+        }
+    }
+
     /// Whether a walk of tree `watch` (whole or a part) is still to be
     /// taken in: a directory renamed meanwhile may have been passed by it
     /// at neither name, or have its names learnt at the old one.
@@ -137,6 +146,26 @@ impl Links {
     /// Takes in the walks that are done (and asks again for those asked for
     /// again meanwhile).
     pub fn poll(&mut self) {
+        // A thread that died (a panic) answers no walk: those asked of it
+        // are given up, their trees left unindexed, rather than waited for
+        // (and `wait` with them) for ever.
+        if !self.walker.alive() && self.walking() {
+            tracing::error!(
+                "the thread that indexes hard links has ended; writes through names \
+                 outside the trees are compared whole and searched for"
+            );
+            let watches: Vec<u32> = self
+                .walks
+                .keys()
+                .chain(self.parts.values())
+                .copied()
+                .collect();
+            for watch in watches {
+                self.indexed.remove(&watch);
+            }
+            self.walks.clear();
+            self.parts.clear();
+        }
         for done in self.walker.done() {
             if let Some(watch) = self.parts.remove(&done.generation) {
                 for (inode, rel) in done.found {

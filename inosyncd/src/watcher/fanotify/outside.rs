@@ -190,9 +190,27 @@ impl FanWatcher {
     }
 
     /// Once no walk runs, the writes that waited for one are placed.
+    /// A tree whose walk could not be done (no thread for it) is not
+    /// indexed: such a write is compared whole and searched for by inode,
+    /// as its names cannot be known (a review: it was placed from the
+    /// empty index, and dropped).
     pub(super) fn place_deferred(&mut self, out: &mut Vec<Change>) {
         for (inode, closed) in self.links.take_deferred() {
             self.push_names(inode, closed, out);
+            let watches = self.watches_on(&[inode.0]);
+            if !self.links.indexed_all(&watches) {
+                self.sync_trees_whole(
+                    &watches,
+                    "the trees could not be walked for their files with several names",
+                    out,
+                );
+                if let Some(first) = watches.first() {
+                    out.push(Change::LinkedInode {
+                        watch: *first,
+                        inode,
+                    });
+                }
+            }
         }
     }
 
