@@ -135,14 +135,31 @@ impl ExcludeSet {
         &self.patterns
     }
 
-    /// Whether a pattern names a place in the tree (`/cache/`, `a/*.log`),
-    /// not only a name anywhere (`*.log`, `tmp/`): then a directory renamed
-    /// may have entries excluded at its old place and not at its new one
-    /// (or the reverse).
-    pub fn depends_on_place(&self) -> bool {
-        self.patterns()
-            .iter()
-            .any(|p| p.trim_end_matches('/').contains('/') || p.contains("**"))
+    /// Whether a directory renamed from `from` to `to` may have entries
+    /// below it excluded at one place and not at the other: a pattern that
+    /// names a place (`/d/cache/`, `a/*.log`) and may match below either,
+    /// not one that names a name anywhere (`*.log`, `tmp/`), which matches
+    /// the same below both.
+    pub fn may_differ_below(&self, from: &[u8], to: &[u8]) -> bool {
+        self.patterns().iter().any(|pattern| {
+            let pattern = pattern.trim_end_matches('/');
+            if !pattern.contains('/') && !pattern.contains("**") {
+                return false;
+            }
+            // Not anchored: it may match at any depth.
+            let Some(anchored) = pattern.strip_prefix('/') else {
+                return true;
+            };
+            // It matches only paths that start with its literal part.
+            let literal = anchored
+                .find(['*', '?', '[', '\\'])
+                .map_or(anchored, |at| &anchored[..at])
+                .as_bytes();
+            [from, to].iter().any(|dir| {
+                let below = [*dir, b"/"].concat();
+                literal.starts_with(&below) || below.starts_with(literal)
+            })
+        })
     }
 
     /// Whether `rel` (relative to the watch root, no leading `/`) is excluded, itself
@@ -250,11 +267,21 @@ mod tests {
     }
 
     #[test]
-    fn patterns_that_name_a_place_are_told_from_names_anywhere() {
-        assert!(!set(&[]).depends_on_place());
-        assert!(!set(&["*.log", "tmp/", ".git/"]).depends_on_place());
-        for placed in ["/cache/", "a/*.log", "/top", "**/x"] {
-            assert!(set(&["*.log", placed]).depends_on_place(), "{placed}");
-        }
+    fn patterns_that_name_a_place_below_a_renamed_directory_are_told_apart() {
+        let differ = |patterns: &[&str], from: &str, to: &str| {
+            set(patterns).may_differ_below(from.as_bytes(), to.as_bytes())
+        };
+        assert!(!differ(&[], "a", "b"));
+        assert!(!differ(&["*.log", "tmp/", ".git/"], "a", "b"));
+        // Anchored at the root: only below the places they name.
+        assert!(!differ(&["/cache/", "/node_modules/"], "a", "b"));
+        assert!(differ(&["/d/cache/"], "d", "e"));
+        assert!(differ(&["/d/cache/"], "e", "d"));
+        assert!(!differ(&["/d/cache/"], "dd", "e"));
+        assert!(differ(&["/d/ca*/"], "d", "x"));
+        assert!(differ(&["/*/cache/"], "a", "b"));
+        // Not anchored, with a slash: anywhere.
+        assert!(differ(&["a/*.log"], "x", "y"));
+        assert!(differ(&["**/x"], "x", "y"));
     }
 }

@@ -304,8 +304,13 @@ fn a_search_by_change_time_left_by_a_kill_is_done_again_after_it() {
     let mut daemon = fx.start_toml(&config);
     daemon.wait_idle();
     daemon.ctl_ok(&["pause"]);
+    // Both before the daemon reads the write (stopped meanwhile): read
+    // while `d/c` still names the file, the write is followed to `d/b`
+    // by name, and nothing is searched for by change time.
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
     rewrite_keeping_mtime(&fx.src.join("d/c"), "BBBBBBBBBB");
     fs::remove_file(fx.src.join("d/c")).unwrap();
+    inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
     let root = fs::canonicalize(&fx.src).unwrap();
     let mut journal = fx.state_file().into_os_string();
     journal.push(".pending");

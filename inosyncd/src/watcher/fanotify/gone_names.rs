@@ -174,6 +174,11 @@ impl FanWatcher {
     /// noted (see [`Change::Kept`]) for the journal, by its inode, under
     /// `watch` (or the first tree on its filesystem), at the end of the read.
     fn note_kept(&mut self, object: &Fid, watch: Option<u32>) {
+        // Past the bound the file is not kept (its trees are compared
+        // whole): no look-up for each of its writes.
+        if self.gone.files.len() >= MAX_KEPT {
+            return;
+        }
         let Some(watch) = watch.or_else(|| self.watches_on(&[object.fsid()]).first().copied())
         else {
             return;

@@ -146,26 +146,6 @@ impl Links {
     /// Takes in the walks that are done (and asks again for those asked for
     /// again meanwhile).
     pub fn poll(&mut self) {
-        // A thread that died (a panic) answers no walk: those asked of it
-        // are given up, their trees left unindexed, rather than waited for
-        // (and `wait` with them) for ever.
-        if !self.walker.alive() && self.walking() {
-            tracing::error!(
-                "the thread that indexes hard links has ended; writes through names \
-                 outside the trees are compared whole and searched for"
-            );
-            let watches: Vec<u32> = self
-                .walks
-                .keys()
-                .chain(self.parts.values())
-                .copied()
-                .collect();
-            for watch in watches {
-                self.indexed.remove(&watch);
-            }
-            self.walks.clear();
-            self.parts.clear();
-        }
         for done in self.walker.done() {
             if let Some(watch) = self.parts.remove(&done.generation) {
                 for (inode, rel) in done.found {
@@ -192,6 +172,27 @@ impl Links {
                     self.indexed.insert(done.watch);
                 }
             }
+        }
+        // A thread that died (a panic) answers no walk (what it finished
+        // before is taken in above): those asked of it
+        // are given up, their trees left unindexed, rather than waited for
+        // (and `wait` with them) for ever.
+        if !self.walker.alive() && self.walking() {
+            tracing::error!(
+                "the thread that indexes hard links has ended; writes through names \
+                 outside the trees are compared whole and searched for"
+            );
+            let watches: Vec<u32> = self
+                .walks
+                .keys()
+                .chain(self.parts.values())
+                .copied()
+                .collect();
+            for watch in watches {
+                self.indexed.remove(&watch);
+            }
+            self.walks.clear();
+            self.parts.clear();
         }
     }
 
@@ -250,21 +251,30 @@ impl Links {
 
     /// This file gained or lost a name (somewhere on its filesystem): until it
     /// is placed, a write through one of its names may be one of the trees'.
-    pub fn relinked(&mut self, fid: &Fid) {
+    /// Returns whether there were too many to remember: then every tree is
+    /// walked again after this read, and the caller makes those on the
+    /// file's filesystem count as unwalked until then ([`Links::unindex`]).
+    pub fn relinked(&mut self, fid: &Fid) -> bool {
         self.outside.remove(fid);
         if self.relinked.len() >= MAX_REMEMBERED {
             // Too many to remember (a `cp -al` of a large tree): every tree is
-            // walked again instead, which places them all. Until that walk is
-            // asked for (after this read), no tree counts as walked, so that a
-            // write later in this read waits for it: its file's new name is
-            // forgotten (a review: taken for a file of no tree's, it was
-            // dropped).
+            // walked again instead, which places them all.
             self.relinked.clear();
-            self.indexed.clear();
             self.walk_all = true;
-            return;
+            return true;
         }
         self.relinked.insert(fid.clone());
+        false
+    }
+
+    /// Trees that count as unwalked until their next walk is done: a write
+    /// read meanwhile waits for it (a review: after the set of files that
+    /// gained a name overflowed, a write later in the read, its file's new
+    /// name forgotten, was taken for a file of no tree's and dropped).
+    pub fn unindex(&mut self, watches: &[u32]) {
+        for watch in watches {
+            self.indexed.remove(watch);
+        }
     }
 
     /// Keeps a write outside the trees until no walk runs; `false` when too
@@ -330,6 +340,18 @@ impl Links {
         }
         self.outside.insert(fid.clone(), inode);
         inode
+    }
+
+    /// Whether the index knows files with several names on filesystem `dev`.
+    pub fn has_names_on(&self, dev: u64) -> bool {
+        self.per_dev.get(&dev).is_some_and(|n| *n > 0)
+    }
+
+    /// Names of file `inode` found not to be that file any more.
+    pub fn forget_names(&mut self, inode: Inode, gone: &[(u32, Vec<u8>)]) {
+        if let Some(names) = self.names.get_mut(&inode) {
+            names.retain(|name| !gone.contains(name));
+        }
     }
 
     /// The names in the trees of file `inode`, as last known.

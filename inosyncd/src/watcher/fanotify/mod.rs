@@ -374,6 +374,16 @@ impl FanWatcher {
             loop {
                 let n = match self.groups.read(group, &mut self.buffer) {
                     Ok(n) => n,
+                    // The next event does not fit (names and handles are
+                    // larger on some filesystems): the buffer grows.
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::EINVAL)
+                            && self.buffer.len() < MAX_BUFFER =>
+                    {
+                        let grown = (self.buffer.len() * 2).min(MAX_BUFFER);
+                        self.buffer.resize(grown, 0);
+                        continue;
+                    }
                     Err(e) => {
                         self.handle_all(&mut Vec::from_iter(held.take()), out);
                         return Err(e);
@@ -479,6 +489,10 @@ impl FanWatcher {
         self.place_deferred(out);
     }
 }
+
+/// The largest read buffer: an event is a few hundred bytes at most (two
+/// directory handles and names, and the file's handle).
+const MAX_BUFFER: usize = 1 << 20;
 
 /// Whether a message logged at most once a minute (last logged at `last`)
 /// is due now; if so, now is when it was last logged.

@@ -100,14 +100,15 @@ impl FanWatcher {
             return;
         };
         let closed = mask & (libc::FAN_CLOSE_WRITE | libc::FAN_ATTRIB) != 0;
-        let (named, moved) = self.push_names(inode, closed, out);
+        let (named, stale) = self.push_names(inode, closed, out);
+        let moved = !stale.is_empty();
         // A name the index knows that is not the file any more: renamed
         // since (`mv d/e d/n` after the write, read later in this read), or
         // removed. The write is placed again once the read is done, by the
         // names the renames read by then have moved (a fuzzer: `d/n/f`
         // kept its old bytes).
-        if moved {
-            self.links.defer(inode, closed);
+        if moved && !self.links.defer(inode, closed) {
+            self.search_by_inode(&watches, inode, out);
         }
         if relinked {
             // A name came or went since the walk: the index may know some names
@@ -132,12 +133,7 @@ impl FanWatcher {
                 "too many files with hard links written outside the trees while they are indexed",
                 out,
             );
-            if let Some(first) = watches.first() {
-                out.push(Change::LinkedInode {
-                    watch: *first,
-                    inode,
-                });
-            }
+            self.search_by_inode(&watches, inode, out);
         }
     }
 
@@ -149,10 +145,20 @@ impl FanWatcher {
     /// (a review: the write was dropped, and `y` kept its old bytes).
     pub(super) fn settle_single_names(&mut self, out: &mut Vec<Change>) {
         for (object, inode, watch) in std::mem::take(&mut self.single_outside) {
-            if self.links.was_relinked(&object) {
-                self.links.forget_relinked(&object);
-                out.push(Change::LinkedInode { watch, inode });
+            if !self.links.was_relinked(&object) {
+                continue;
             }
+            self.links.forget_relinked(&object);
+            // A temporary file written and removed outside the trees has no
+            // name left at all: nothing to search for (a review).
+            let left = match self.view_of(object.fsid()) {
+                Some(mount) => super::handles::links_of(mount, &object),
+                None => FileLinks::Unknown("its filesystem cannot be opened".into()),
+            };
+            if matches!(left, FileLinks::Gone | FileLinks::Found { links: 0, .. }) {
+                continue;
+            }
+            out.push(Change::LinkedInode { watch, inode });
         }
     }
 
@@ -164,15 +170,15 @@ impl FanWatcher {
         inode: super::links::Inode,
         closed: bool,
         out: &mut Vec<Change>,
-    ) -> (bool, bool) {
+    ) -> (bool, Vec<(u32, Vec<u8>)>) {
         let mut named = false;
-        let mut moved = false;
+        let mut stale = Vec::new();
         for (watch, rel) in self.links.names_of(inode) {
             let Some(root) = self.roots.get(&watch) else {
                 continue;
             };
             if !super::links::is_still(root.path(), &rel, inode) {
-                moved = true;
+                stale.push((watch, rel));
                 continue;
             }
             named = true;
@@ -186,7 +192,7 @@ impl FanWatcher {
                 }
             });
         }
-        (named, moved)
+        (named, stale)
     }
 
     /// Once no walk runs, the writes that waited for one are placed.
@@ -196,7 +202,7 @@ impl FanWatcher {
     /// empty index, and dropped).
     pub(super) fn place_deferred(&mut self, out: &mut Vec<Change>) {
         for (inode, closed) in self.links.take_deferred() {
-            self.push_names(inode, closed, out);
+            let (named, stale) = self.push_names(inode, closed, out);
             let watches = self.watches_on(&[inode.0]);
             if !self.links.indexed_all(&watches) {
                 self.sync_trees_whole(
@@ -204,13 +210,30 @@ impl FanWatcher {
                     "the trees could not be walked for their files with several names",
                     out,
                 );
-                if let Some(first) = watches.first() {
-                    out.push(Change::LinkedInode {
-                        watch: *first,
-                        inode,
-                    });
+                self.search_by_inode(&watches, inode, out);
+            } else if !stale.is_empty() {
+                // Names still not the file at the end of the read are
+                // forgotten (removed, or left by a swap), so that later
+                // writes are not held for them; with no name found, the
+                // file's rename may come in the next read (queued just
+                // after the look-up saw it done): its names are searched
+                // for.
+                self.links.forget_names(inode, &stale);
+                if !named {
+                    self.search_by_inode(&watches, inode, out);
                 }
             }
+        }
+    }
+
+    /// The names of file `inode` in `watches` (the trees on its
+    /// filesystem) are searched for by its inode, and listed.
+    fn search_by_inode(&self, watches: &[u32], inode: super::links::Inode, out: &mut Vec<Change>) {
+        if let Some(first) = watches.first() {
+            out.push(Change::LinkedInode {
+                watch: *first,
+                inode,
+            });
         }
     }
 
@@ -230,7 +253,10 @@ impl FanWatcher {
     /// it gets in a tree is learnt from that name's creation, and a write through
     /// a name outside has the trees walked again (see `written_outside`).
     pub(super) fn link_count_changed(&mut self, object: &Fid) {
-        self.links.relinked(object);
+        if self.links.relinked(object) {
+            let watches = self.watches_on(&[object.fsid()]);
+            self.links.unindex(&watches);
+        }
     }
 
     /// Walks the trees in `watches` again for their files with several names.
