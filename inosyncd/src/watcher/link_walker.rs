@@ -10,6 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::Instant;
 
 use crate::exclude::ExcludeSet;
 use crate::watcher::join;
@@ -87,6 +88,9 @@ pub struct Done {
     /// Whether it saw a file with several names (wanted or not), or could
     /// not look everywhere.
     pub saw_linked: bool,
+    /// When it ended: a rename made before then may be one it missed, and
+    /// must be read before its result is taken in.
+    pub finished: Instant,
 }
 
 /// The thread and its two channels; the thread starts with the first request
@@ -143,6 +147,7 @@ impl Walker {
                             generation: request.generation,
                             found,
                             saw_linked,
+                            finished: Instant::now(),
                         };
                         if results.send(done).is_err() {
                             break;
@@ -171,6 +176,26 @@ impl Walker {
         self.requests
             .as_ref()
             .is_some_and(|tx| tx.send(request).is_ok())
+    }
+
+    /// A walker with no thread whose walks the test ends itself: the
+    /// (tree, generation) of each walk asked for, and where to send its
+    /// result.
+    #[cfg(test)]
+    pub fn manual() -> (Walker, Receiver<(u32, u64)>, Sender<Done>) {
+        let mut walker = Walker::default();
+        let (requests, asked) = channel::<Request>();
+        let (told, told_rx) = channel();
+        std::thread::spawn(move || {
+            for request in asked {
+                if told.send((request.watch, request.generation)).is_err() {
+                    break;
+                }
+            }
+        });
+        walker.requests = Some(requests);
+        let results = walker.results_tx.clone();
+        (walker, told_rx, results)
     }
 
     /// A walker whose thread is gone (as after a panic, or when none could

@@ -53,6 +53,9 @@ pub struct Links {
     /// Writes outside the trees waiting for a walk to place them (inode, and
     /// whether the file was closed).
     deferred: HashMap<Inode, bool>,
+    /// Walks that ended after the queue was last found empty: a rename made
+    /// while one ran, which it may have missed, is read first.
+    ended: Vec<crate::watcher::link_walker::Done>,
 }
 
 impl Links {
@@ -103,8 +106,14 @@ impl Links {
     /// An index whose walks are all refused (see [`Walker::refusing`]).
     #[cfg(test)]
     pub fn refusing() -> Links {
+        Links::with_walker(Walker::refusing())
+    }
+
+    /// An index whose walks `walker` does (see [`Walker::manual`]).
+    #[cfg(test)]
+    pub fn with_walker(walker: Walker) -> Links {
         Links {
-            walker: Walker::refusing(),
+            walker,
             ..Links::default()
         }
     }
@@ -143,10 +152,24 @@ impl Links {
         }
     }
 
-    /// Takes in the walks that are done (and asks again for those asked for
-    /// again meanwhile).
-    pub fn poll(&mut self) {
-        for done in self.walker.done() {
+    /// Whether a walk ended after `read_up_to` (when the queue was last
+    /// found empty): the queue is to be read before it is taken in.
+    pub fn ended_after(&mut self, read_up_to: std::time::Instant) -> bool {
+        self.ended.extend(self.walker.done());
+        self.ended.iter().any(|done| done.finished > read_up_to)
+    }
+
+    /// Takes in the walks that ended by `read_up_to`, when the queue was
+    /// last found empty (every rename made while they ran has been read by
+    /// then; those that ended since wait for the next read), and asks again
+    /// for those asked for again meanwhile.
+    pub fn poll(&mut self, read_up_to: std::time::Instant) {
+        self.ended.extend(self.walker.done());
+        let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ended)
+            .into_iter()
+            .partition(|done| done.finished <= read_up_to);
+        self.ended = later;
+        for done in ready {
             if let Some(watch) = self.parts.remove(&done.generation) {
                 for (inode, rel) in done.found {
                     self.learn(watch, rel, inode);
@@ -382,7 +405,7 @@ mod tests {
         links.index(7, root.clone(), ExcludeSet::new(&[]).unwrap());
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while !links.indexed_all(&[7]) && std::time::Instant::now() < deadline {
-            links.poll();
+            links.poll(std::time::Instant::now());
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         let meta = std::fs::metadata(dir.path().join("outside")).unwrap();
@@ -415,7 +438,7 @@ mod tests {
         let wait = |links: &mut Links| {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
             while links.walking() && std::time::Instant::now() < deadline {
-                links.poll();
+                links.poll(std::time::Instant::now());
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
         };

@@ -130,6 +130,8 @@ pub struct FanWatcher {
     /// Files with several names first kept by `gone_names` in this read, as
     /// [`Change::Kept`], for the journal.
     kept_linked: Vec<Change>,
+    /// When the queue was last found empty (each group's, the earliest).
+    drained_at: Instant,
     gone_logged: Option<Instant>,
     /// Each tree by its root's path (see `places`).
     root_at: HashMap<Vec<u8>, u32>,
@@ -183,6 +185,7 @@ impl FanWatcher {
             gone: gone_names::GoneWrites::default(),
             single_outside: Vec::new(),
             kept_linked: Vec::new(),
+            drained_at: Instant::now(),
             gone_logged: None,
             root_at: HashMap::new(),
             views: HashMap::new(),
@@ -365,6 +368,7 @@ impl FanWatcher {
         self.looked_up = false;
         let read_at = Instant::now();
         let mut events = Vec::new();
+        let mut drained_at: Option<Instant> = None;
         for group in 0..self.groups.len() {
             // A rename that ends a buffer may be the first half of an
             // exchange whose second half opens the next one: it waits for
@@ -372,6 +376,7 @@ impl FanWatcher {
             // moved both sides' names to one; a review).
             let mut held: Option<records::Event> = None;
             loop {
+                let reading_at = Instant::now();
                 let n = match self.groups.read(group, &mut self.buffer) {
                     Ok(n) => n,
                     // The next event does not fit (names and handles are
@@ -390,6 +395,8 @@ impl FanWatcher {
                     }
                 };
                 if n == 0 {
+                    // Every event queued before this read has been read.
+                    drained_at = Some(drained_at.map_or(reading_at, |at| at.min(reading_at)));
                     break;
                 }
                 any = true;
@@ -411,11 +418,12 @@ impl FanWatcher {
                 self.handle_all(&mut [last], out);
             }
         }
+        self.drained_at = drained_at.unwrap_or(read_at);
         self.escalate_unplaced(out);
         self.settle_single_names(out);
         out.append(&mut self.kept_linked);
         self.place_gone_writes(read_at, false, out);
-        self.poll_links(out);
+        self.take_in_links(out);
         // Nothing of a watched filesystem stays open between reads.
         self.opened.clear();
         Ok(any)
@@ -478,10 +486,31 @@ impl FanWatcher {
     }
 
     /// Takes in the walks of the link index that are done, and places the
-    /// writes that waited for them. Called on every read and by the event loop
-    /// at least once a second (a walk ends without an event).
+    /// writes that waited for them. Called by the event loop at least once a
+    /// second (a walk ends without an event): a walk that ended after the
+    /// queue was last found empty has the queue read first (see
+    /// [`FanWatcher::take_in_links`]).
     pub fn poll_links(&mut self, out: &mut Vec<Change>) {
-        self.links.poll();
+        if self.links.ended_after(self.drained_at) {
+            match self.read_queued(out) {
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!("reading fanotify events: {e}");
+                    self.drained_at = Instant::now();
+                }
+            }
+        }
+        self.take_in_links(out);
+    }
+
+    /// Takes in the walks that ended by the time the queue was last found
+    /// empty: a rename made while one ran, which it may have missed, has
+    /// been read, while its walk still counted, so that the renamed
+    /// directory is walked (a review: a walk taken in before such a rename
+    /// was read left the tree counted as walked, and the directory's files
+    /// unknown).
+    fn take_in_links(&mut self, out: &mut Vec<Change>) {
+        self.links.poll(self.drained_at);
         if self.links.take_walk_all() {
             let watches: Vec<u32> = self.roots.keys().copied().collect();
             self.reindex(&watches);

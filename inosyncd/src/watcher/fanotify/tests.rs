@@ -237,3 +237,60 @@ fn a_write_outside_with_no_walker_is_searched_for() {
         .any(|c| matches!(c, Change::LinkedInode { watch: 0, .. }));
     assert!(searched || lists(&out, "y"), "{out:?}");
 }
+
+/// A walk of the tree that ended after a rename it missed (`mv zz/d aa/d`
+/// while it was between `aa` and `zz`: it saw `d` at neither place), its
+/// result there before the rename was read: the result is taken in only
+/// after the queue is read, so the rename is read while the walk still
+/// counts, and the renamed directory is walked (a review: taken in first,
+/// the tree counted as walked, the rename moved nothing, and `aa/d/f` never
+/// got the writes through its name outside the tree).
+#[test]
+fn a_walk_that_missed_a_rename_is_taken_in_after_the_rename_is_read() {
+    use crate::watcher::link_walker::{Done, Walker};
+    use std::os::unix::fs::MetadataExt;
+    use std::time::Duration;
+    let (_kept, dir, root) = tree_and_out(&["aa", "zz/d"]);
+    std::fs::write(root.join("zz/d/f"), "old").unwrap();
+    std::fs::hard_link(root.join("zz/d/f"), dir.join("out/o")).unwrap();
+    // SAFETY: no arguments.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let (walker, asked, results) = Walker::manual();
+    let table = mounts::MountTable::open().unwrap();
+    let mut watcher = FanWatcher::new(EventSet::default()).unwrap();
+    watcher.links = links::Links::with_walker(walker);
+    let excludes = ExcludeSet::new(&[]).unwrap();
+    if watcher.add_root(0, &root, excludes, &table.mounts).is_err() {
+        return;
+    }
+    let mut out = Vec::new();
+    while watcher.read_queued(&mut out).unwrap() {}
+    let (watch, generation) = asked.recv_timeout(Duration::from_secs(5)).unwrap();
+    std::fs::rename(root.join("zz/d"), root.join("aa/d")).unwrap();
+    let missed = Done {
+        watch,
+        generation,
+        found: Vec::new(),
+        saw_linked: false,
+        finished: Instant::now(),
+    };
+    results.send(missed).unwrap();
+    watcher.poll_links(&mut out);
+    let (part, generation) = asked
+        .recv_timeout(Duration::from_secs(1))
+        .expect("the renamed directory was not walked");
+    let meta = std::fs::metadata(root.join("aa/d/f")).unwrap();
+    let found = Done {
+        watch: part,
+        generation,
+        found: vec![((meta.dev(), meta.ino()), b"aa/d/f".to_vec())],
+        saw_linked: true,
+        finished: Instant::now(),
+    };
+    results.send(found).unwrap();
+    std::fs::write(dir.join("out/o"), "new").unwrap();
+    let out = read_until_walked(&mut watcher);
+    assert!(lists(&out, "aa/d/f"), "{out:?}");
+}
