@@ -150,7 +150,7 @@ impl FanWatcher {
                 && mask & (libc::FAN_CLOSE_WRITE | libc::FAN_MODIFY | libc::FAN_ATTRIB) != 0
                 && let Some(object) = &event.object
             {
-                self.written_outside(object, mask, out);
+                self.written_outside(object, entry, mask, out);
             }
             return;
         };

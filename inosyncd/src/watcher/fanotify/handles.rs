@@ -106,6 +106,32 @@ const REUSED_INODE_TRIES: u32 = 7;
 const REUSED_INODE_PAUSE: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// The object with handle `fid`, opened `O_PATH` (nothing is read through it).
+/// Whether `name` in the directory `dir` (by its handle) is the file
+/// `inode` (filesystem, inode) now: `Some(false)` when it is gone or
+/// another entry, `None` when that cannot be looked at.
+pub fn names_file(mount: &OwnedFd, dir: &Fid, name: &[u8], inode: (u64, u64)) -> Option<bool> {
+    let dir = open_handle(mount, dir).ok()?;
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: a zeroed `stat` is a valid value to be written over.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid descriptor, a NUL-terminated name and a `stat` to fill.
+    let rc = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut stat,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc == 0 {
+        return Some(stat.st_dev == inode.0 && stat.st_ino == inode.1);
+    }
+    match io::Error::last_os_error().raw_os_error() {
+        Some(libc::ENOENT) => Some(false),
+        _ => None,
+    }
+}
+
 fn open_handle(mount: &OwnedFd, fid: &Fid) -> io::Result<OwnedFd> {
     let mut tries = 1;
     let mut pause = REUSED_INODE_PAUSE;

@@ -3,7 +3,7 @@
 
 use super::FanWatcher;
 use super::handles::FileLinks;
-use super::records::Fid;
+use super::records::{DirEntry, Fid};
 use crate::watcher::Change;
 
 /// What a name in a tree is now, as far as hard links go.
@@ -24,7 +24,13 @@ impl FanWatcher {
     /// start, or again because the file got a name since the last walk: the
     /// index may not know it yet), the write waits for the walk and is placed
     /// then (see `place_deferred`).
-    pub(super) fn written_outside(&mut self, object: &Fid, mask: u64, out: &mut Vec<Change>) {
+    pub(super) fn written_outside(
+        &mut self,
+        object: &Fid,
+        entry: &DirEntry,
+        mask: u64,
+        out: &mut Vec<Change>,
+    ) {
         let dev = object.fsid();
         let watches = self.watches_on(&[dev]);
         // The common case, and a busy filesystem's: no file of these trees has
@@ -62,6 +68,27 @@ impl FanWatcher {
                             && let Some(first) = watches.first()
                         {
                             self.links.forget_relinked(object);
+                            out.push(Change::LinkedInode {
+                                watch: *first,
+                                inode,
+                            });
+                            return;
+                        }
+                        // One name, not the one written through, which was
+                        // removed while a descriptor stayed open on it:
+                        // that name may be a tree's that the index never
+                        // knew (it had one name when walked; or the
+                        // removal was read before a restart). Searched
+                        // for, and looked at again at the next write (a
+                        // fuzzer: `d/a` kept its old bytes).
+                        if kept.is_none()
+                            && links == 1
+                            && let Some(first) = watches.first()
+                            && self.view_of(dev).and_then(|mount| {
+                                super::handles::names_file(mount, &entry.dir, &entry.name, inode)
+                            }) == Some(false)
+                        {
+                            self.links.changed(object);
                             out.push(Change::LinkedInode {
                                 watch: *first,
                                 inode,

@@ -1371,3 +1371,46 @@ fn a_write_outside_then_a_rename_of_the_files_directory_reaches_the_new_name() {
     });
     assert_mirrored(&fx, &daemon, "d/n/f", "new bytes");
 }
+
+/// A file of the tree (`d/a`) with a name outside it (`outside/x`), opened
+/// through that name, the name removed, and the daemon restarted; then a
+/// write through the descriptor: the kernel names it by the removed
+/// outside name, and the file has one name, which the restarted daemon's
+/// index never knew (it had one name when walked). It was taken for a file
+/// of no tree's, and `d/a` kept its old bytes, `wait` idle (a black-box
+/// fuzzer, seed 411, reduced by hand). A removed outside name now has the
+/// file searched for by its inode. As in the fuzzer's tree, another file
+/// of the tree has several names: on a filesystem with none, writes
+/// outside the trees are not looked at (docs/RELIABILITY.md "Known
+/// limits").
+#[test]
+fn a_write_through_a_removed_outside_name_after_a_restart_reaches_the_tree() {
+    use std::os::unix::fs::FileExt;
+    let fx = Fixture::new();
+    let outside = linked_outside(&fx, "d/a");
+    fs::write(fx.src.join("k"), "kept").unwrap();
+    fs::hard_link(fx.src.join("k"), fx.src.join("l")).unwrap();
+    let config = fx.simple_config("");
+    let mut daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify cannot see a write through a name outside its watches");
+        return;
+    }
+    let open = fs::File::options()
+        .write(true)
+        .open(outside.join("o"))
+        .unwrap();
+    fs::remove_file(outside.join("o")).unwrap();
+    daemon.wait_idle();
+    daemon.kill();
+    let daemon = fx.restart_toml(&config);
+    daemon.wait_idle();
+    open.write_all_at(b"new bytes", 0).unwrap();
+    let arrived = poll_until(Duration::from_secs(10), || {
+        fs::read_to_string(fx.dst.join("d/a")).is_ok_and(|s| s == "new bytes")
+    });
+    assert!(arrived, "{}", daemon.log());
+    daemon.wait_idle();
+    drop(open);
+}
