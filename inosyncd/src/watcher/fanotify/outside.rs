@@ -62,16 +62,9 @@ impl FanWatcher {
                         // Searched, not compared whole: a file linked and
                         // unlinked elsewhere on the filesystem (git's objects)
                         // is common, and one search at a time runs.
-                        if kept.is_none()
-                            && relinked
-                            && links == 1
-                            && let Some(first) = watches.first()
-                        {
+                        if kept.is_none() && relinked && links == 1 {
                             self.links.forget_relinked(object);
-                            out.push(Change::LinkedInode {
-                                watch: *first,
-                                inode,
-                            });
+                            self.search_by_inode(&watches, inode, out);
                             return;
                         }
                         // One name, not the one written through, which was
@@ -83,16 +76,12 @@ impl FanWatcher {
                         // fuzzer: `d/a` kept its old bytes).
                         if kept.is_none()
                             && links == 1
-                            && let Some(first) = watches.first()
                             && self.view_of(dev).and_then(|mount| {
                                 super::handles::names_file(mount, &entry.dir, &entry.name, inode)
                             }) == Some(false)
                         {
                             self.links.changed(object);
-                            out.push(Change::LinkedInode {
-                                watch: *first,
-                                inode,
-                            });
+                            self.search_by_inode(&watches, inode, out);
                             return;
                         }
                         // One name, and the index not built: the removal of

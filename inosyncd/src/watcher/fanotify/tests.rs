@@ -8,12 +8,19 @@ use std::path::PathBuf;
 /// first walk for files with several names not taken in), when the test may
 /// watch (root, fanotify in the kernel).
 pub(super) fn unread(root: &Path) -> Option<FanWatcher> {
+    unread_with(root, links::Links::default())
+}
+
+/// [`unread`], its index of files with several names `links` (a walker
+/// the test controls).
+fn unread_with(root: &Path, links: links::Links) -> Option<FanWatcher> {
     // SAFETY: no arguments.
     if unsafe { libc::geteuid() } != 0 {
         return None;
     }
     let table = mounts::MountTable::open().unwrap();
     let mut watcher = FanWatcher::new(EventSet::default()).unwrap();
+    watcher.links = links;
     let excludes = ExcludeSet::new(&[]).unwrap();
     watcher.add_root(0, root, excludes, &table.mounts).ok()?;
     Some(watcher)
@@ -218,17 +225,9 @@ fn a_write_outside_with_no_walker_is_searched_for() {
     let (_kept, dir, root) = tree_and_out(&[]);
     std::fs::write(root.join("y"), "old").unwrap();
     std::fs::hard_link(root.join("y"), dir.join("out/f")).unwrap();
-    // SAFETY: no arguments.
-    if unsafe { libc::geteuid() } != 0 {
+    let Some(mut watcher) = unread_with(&root, links::Links::refusing()) else {
         return;
-    }
-    let table = mounts::MountTable::open().unwrap();
-    let mut watcher = FanWatcher::new(EventSet::default()).unwrap();
-    watcher.links = links::Links::refusing();
-    let excludes = ExcludeSet::new(&[]).unwrap();
-    if watcher.add_root(0, &root, excludes, &table.mounts).is_err() {
-        return;
-    }
+    };
     read_until_walked(&mut watcher);
     std::fs::write(dir.join("out/f"), "new").unwrap();
     let out = read_until_walked(&mut watcher);
@@ -253,18 +252,10 @@ fn a_walk_that_missed_a_rename_is_taken_in_after_the_rename_is_read() {
     let (_kept, dir, root) = tree_and_out(&["aa", "zz/d"]);
     std::fs::write(root.join("zz/d/f"), "old").unwrap();
     std::fs::hard_link(root.join("zz/d/f"), dir.join("out/o")).unwrap();
-    // SAFETY: no arguments.
-    if unsafe { libc::geteuid() } != 0 {
-        return;
-    }
     let (walker, asked, results) = Walker::manual();
-    let table = mounts::MountTable::open().unwrap();
-    let mut watcher = FanWatcher::new(EventSet::default()).unwrap();
-    watcher.links = links::Links::with_walker(walker);
-    let excludes = ExcludeSet::new(&[]).unwrap();
-    if watcher.add_root(0, &root, excludes, &table.mounts).is_err() {
+    let Some(mut watcher) = unread_with(&root, links::Links::with_walker(walker)) else {
         return;
-    }
+    };
     let mut out = Vec::new();
     while watcher.read_queued(&mut out).unwrap() {}
     let (watch, generation) = asked.recv_timeout(Duration::from_secs(5)).unwrap();
