@@ -52,7 +52,7 @@ pub enum Change {
     /// watcher asks for apart where it is needed, sees no same-size rewrite
     /// with its mtime set back).
     LinkedInode { watch: u32, inode: (u64, u64) },
-    /// A file with several names (filesystem, inode) written by a name gone
+    /// A file (filesystem, inode) with a name left, written by a name gone
     /// when the write was read: fanotify keeps it a moment before placing
     /// it (see `fanotify/gone_names.rs`). Nothing to sync yet; it is noted
     /// in the journal as a search for its names, so that a daemon killed
