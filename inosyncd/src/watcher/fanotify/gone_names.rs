@@ -18,10 +18,11 @@
 //! The file's names follow the renames read meanwhile (of the file, or of a
 //! directory above it) and gain the links made to it. Then the file's handle
 //! says how many names it has: when they are all among the names followed,
-//! nothing more is needed (the changes already recorded cover them);
+//! nothing more is needed (the changes already recorded cover them); with
+//! one name left that its handle names, that name is listed if a tree's;
 //! otherwise its other names are those from the link index, when it knows
 //! enough of them, or else unknown, and every tree on its filesystem is
-//! compared whole (README "How a sync works", docs/RELIABILITY.md "Every kind
+//! compared whole and searched (README "How a sync works", docs/RELIABILITY.md "Every kind
 //! of change").
 
 use std::collections::HashMap;
@@ -278,6 +279,7 @@ impl FanWatcher {
                 FileLinks::Unknown(_) => false,
                 FileLinks::Found { inode, links, .. } => {
                     self.push_other_names(*inode, *links, &written.names, out)
+                        || (*links == 1 && self.push_sole_name(&fid, *inode, out))
                 }
             };
             if placed {
@@ -333,6 +335,32 @@ impl FanWatcher {
                 out.push(Change::Everything { watch });
             }
         }
+    }
+
+    /// Whether the one name file `fid` (`inode`) has now could be said, and
+    /// checked to be that file: it is then listed if it is in a tree, and
+    /// nothing is needed if it is no tree's (a program's scratch directory
+    /// elsewhere on the filesystem: written in, moved out of and removed
+    /// before the read made a full sync and a search, once a second on a
+    /// busy filesystem; the CI's full suite, another test's files). A later
+    /// rename of it into a tree is an event of its own. Not said when the
+    /// kernel keeps no path for it, or it was renamed meanwhile.
+    fn push_sole_name(
+        &mut self,
+        fid: &Fid,
+        inode: super::links::Inode,
+        out: &mut Vec<Change>,
+    ) -> bool {
+        let Some(Resolved::Path(path)) = self.resolve(fid) else {
+            return false;
+        };
+        if !is_same_file(std::path::Path::new(OsStr::from_bytes(&path)), inode) {
+            return false;
+        }
+        if let Place::Inside { watch, rel } = self.place_of_file(&path) {
+            out.push(Change::Path { watch, rel });
+        }
+        true
     }
 
     /// Whether every name of file `inode` (`links` of them now) is known: among

@@ -54,11 +54,33 @@ impl FanWatcher {
         {
             return Some(Place::Inside { watch, rel });
         }
-        let rel = join(&rel, &entry.name);
+        Some(self.entry_in(watch, &rel, &entry.name, is_dir))
+    }
+
+    /// Where entry `name` of directory `rel` of tree `watch` is: excluded
+    /// by its own name or not.
+    fn entry_in(&self, watch: u32, rel: &[u8], name: &[u8], is_dir: bool) -> Place {
+        let rel = join(rel, name);
         match self.roots.get(&watch) {
-            Some(root) if root.excludes.matches(&rel, is_dir) => Some(Place::Excluded),
-            Some(_) => Some(Place::Inside { watch, rel }),
-            None => Some(Place::Outside),
+            Some(root) if root.excludes.matches(&rel, is_dir) => Place::Excluded,
+            Some(_) => Place::Inside { watch, rel },
+            None => Place::Outside,
+        }
+    }
+
+    /// Where the file (not a directory) at absolute `path`, as the kernel
+    /// names it, is.
+    pub(super) fn place_of_file(&self, path: &[u8]) -> Place {
+        let Some(slash) = path.iter().rposition(|b| *b == b'/') else {
+            return Place::Outside;
+        };
+        let name = &path[slash + 1..];
+        if name.is_empty() || name == b"." || name == b".." {
+            return Place::Outside;
+        }
+        match self.place_of(&path[..slash]) {
+            Place::Inside { watch, rel } => self.entry_in(watch, &rel, name, false),
+            other => other,
         }
     }
 

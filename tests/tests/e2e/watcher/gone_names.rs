@@ -255,3 +255,43 @@ fn a_written_name_removed_with_its_directory_replaced_or_outside_still_reaches_t
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
     drop(held);
 }
+
+/// Files written elsewhere on the tree's filesystem in a directory removed
+/// before the daemon reads the writes (a build's or an unpacker's scratch
+/// directory: files written, moved out, the directory removed): their one
+/// name left is no tree's, so they cost no full sync and no search, however
+/// often other programs do it (the CI's full suite: another test's scratch
+/// directory made a full sync here, a second after the read).
+#[test]
+fn files_written_elsewhere_in_a_directory_removed_since_are_no_full_sync() {
+    let fx = Fixture::new();
+    let scratch = fx.path("elsewhere/scratch");
+    fs::create_dir_all(&scratch).unwrap();
+    fs::write(scratch.join("old"), "made before the start").unwrap();
+    fs::write(fx.src.join("f"), "v0").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    if !on_fanotify(&daemon) {
+        eprintln!("skipped: inotify watches the trees alone");
+        return;
+    }
+    let before = whole_tree_runs(&daemon);
+    while_stopped(&daemon, || {
+        fs::write(scratch.join("new"), "unpacked").unwrap();
+        append(&scratch.join("old"), " and written");
+        fs::rename(scratch.join("new"), fx.path("elsewhere/new")).unwrap();
+        fs::rename(scratch.join("old"), fx.path("elsewhere/old")).unwrap();
+        fs::remove_dir(&scratch).unwrap();
+    });
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    let log = daemon.log();
+    assert_eq!(
+        whole_tree_runs(&daemon),
+        before,
+        "a file of no tree made a full sync:\n{log}"
+    );
+    assert!(
+        !log.contains("other names, not known"),
+        "a file of no tree was searched for:\n{log}"
+    );
+}
