@@ -117,6 +117,9 @@ pub fn poll_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> boo
 
 /// A temp directory with a source tree, a target directory and a socket path.
 pub struct Fixture {
+    /// A filesystem of the fixture's own (see [`Fixture::on_own_filesystem`]),
+    /// unmounted before the directory is removed (fields drop in order).
+    own_filesystem: Option<Mount>,
     /// Keeps the directory alive; removed on drop.
     pub dir: tempfile::TempDir,
     /// The watched tree.
@@ -146,11 +149,31 @@ impl Fixture {
         fs::create_dir(&dst).expect("mkdir dst");
         let socket = dir.path().join("ctl.sock");
         Fixture {
+            own_filesystem: None,
             dir,
             src,
             dst,
             socket,
         }
+    }
+
+    /// As [`Fixture::new`], on a tmpfs of its own when run as root: a test
+    /// that counts what the daemon did (no full sync, no search) sees no
+    /// other test's files, which a fanotify mark of a shared `/tmp` reports
+    /// too (the CI's full suite: another test's scratch directory counted).
+    /// Not root: the shared filesystem (the daemon then uses inotify,
+    /// which watches the tree alone).
+    pub fn on_own_filesystem() -> Fixture {
+        let mut fx = Fixture::new();
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return fx;
+        }
+        let mount = Mount::tmpfs(fx.dir.path());
+        fs::create_dir(&fx.src).expect("mkdir src on the tmpfs");
+        fs::create_dir(&fx.dst).expect("mkdir dst on the tmpfs");
+        fx.own_filesystem = Some(mount);
+        fx
     }
 
     /// A path inside the temp dir.

@@ -76,7 +76,8 @@ fn a_name_moved_out_and_deleted_or_two_names_made_one_are_not_counted() {
 /// and renamed. None of them is a full sync.
 #[test]
 fn names_followed_by_rename_link_or_move_out_are_no_full_sync() {
-    let fx = Fixture::new();
+    // Its own filesystem: no other test's files counted (see the fixture).
+    let fx = Fixture::on_own_filesystem();
     let outside = fx.path("outside");
     fs::create_dir(&outside).unwrap();
     fs::write(fx.src.join("f"), "v0").unwrap();
@@ -264,7 +265,8 @@ fn a_written_name_removed_with_its_directory_replaced_or_outside_still_reaches_t
 /// directory made a full sync here, a second after the read).
 #[test]
 fn files_written_elsewhere_in_a_directory_removed_since_are_no_full_sync() {
-    let fx = Fixture::new();
+    // Its own filesystem: no other test's files counted (see the fixture).
+    let fx = Fixture::on_own_filesystem();
     let scratch = fx.path("elsewhere/scratch");
     fs::create_dir_all(&scratch).unwrap();
     fs::write(scratch.join("old"), "made before the start").unwrap();

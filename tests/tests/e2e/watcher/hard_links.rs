@@ -228,7 +228,8 @@ fn a_write_through_a_removed_name_in_a_directory_renamed_since_reaches_the_other
 /// was a full sync).
 #[test]
 fn files_of_a_directory_swapped_in_under_a_removed_ones_name_are_no_full_sync() {
-    let fx = Fixture::new();
+    // Its own filesystem: no other test's files counted (see the fixture).
+    let fx = Fixture::on_own_filesystem();
     fs::create_dir(fx.src.join("site")).unwrap();
     for name in ["index", "about"] {
         fs::write(fx.src.join("site").join(name), "old").unwrap();
@@ -274,7 +275,8 @@ fn files_of_a_directory_swapped_in_under_a_removed_ones_name_are_no_full_sync() 
 /// of them is a full sync.
 #[test]
 fn writes_renamed_before_they_are_read_are_no_full_sync() {
-    let fx = Fixture::new();
+    // Its own filesystem: no other test's files counted (see the fixture).
+    let fx = Fixture::on_own_filesystem();
     fs::write(fx.src.join("f"), "version 0").unwrap();
     let elsewhere = fx.path("elsewhere");
     fs::create_dir(&elsewhere).unwrap();
@@ -1057,7 +1059,8 @@ fn a_write_through_a_link_made_and_removed_in_an_excluded_directory_reaches_the_
 /// on the filesystem; found by the test suite, whose tests share one).
 #[test]
 fn a_file_linked_and_unlinked_outside_the_trees_costs_no_full_sync() {
-    let fx = Fixture::new();
+    // Its own filesystem: no other test's files counted (see the fixture).
+    let fx = Fixture::on_own_filesystem();
     fs::write(fx.src.join("page"), "in the tree").unwrap();
     let outside = fx.path("objects");
     fs::create_dir(&outside).unwrap();
