@@ -163,7 +163,8 @@ fn symlinks_and_fifos_keep_their_exact_mtime() {
 #[test]
 fn a_chmod_chown_or_touch_of_the_root_reaches_the_mirrors_root() {
     use std::os::unix::fs::MetadataExt;
-    let fx = Fixture::new();
+    // Its own filesystem: no other test's files counted (see the fixture).
+    let fx = Fixture::on_own_filesystem();
     fs::write(fx.src.join("top"), "top").unwrap();
     fs::set_permissions(&fx.src, fs::Permissions::from_mode(0o755)).unwrap();
     let daemon = fx.start_quick();
