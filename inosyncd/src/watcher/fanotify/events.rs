@@ -341,31 +341,53 @@ impl FanWatcher {
         let (Some(old), Some(new)) = (&event.old, &event.new) else {
             return;
         };
-        let transfer = exchanged || (is_dir && self.looked_up);
+        // Back to a place it left earlier in this read: the kernel merges a
+        // rename into one alike still queued (`mv p q; mv q p; mv p q` reads
+        // as two renames, the third merged into the first), so the events no
+        // longer say where it is. It is taken as a swap is: both places
+        // compared whole, each name checked, and a directory looked up
+        // (a fuzzer: a directory swapped three times in one read was
+        // remembered at the other's name, and a file moved out of it later
+        // stayed on the mirror).
+        let returned = event
+            .object
+            .as_ref()
+            .is_some_and(|object| self.renames.returns(object, old, new));
+        let swapped = exchanged || returned;
+        let transfer = swapped || (is_dir && self.looked_up);
         let from = self.place_entry(old, is_dir, true);
         let to = self.place_entry(new, is_dir, true);
-        if !exchanged {
+        if !swapped {
             self.gone_names_follow(event.object.as_ref(), is_dir, (old, &from), (new, &to));
         }
         if is_dir {
             // Every remembered path below it changed.
             self.generation += 1;
-            if let (Some(object), Some(to)) = (&event.object, &to) {
-                self.remember(object.clone(), to.clone());
+            if let Some(object) = &event.object {
+                match &to {
+                    _ if returned => self.forget(object),
+                    Some(to) => self.remember(object.clone(), to.clone()),
+                    None => {}
+                }
             }
+        }
+        // Where it may be instead: the place it left (its rename away again
+        // merged into an earlier one).
+        if returned && let Some(Place::Inside { watch, rel }) = &from {
+            self.learn_arrived(*watch, rel, is_dir, event.object.as_ref());
         }
         // A name that arrives from where the index never looked (outside the
         // trees, an excluded directory, a swap: each side of one has its own
         // event): a write through a name left there must reach it too (see
         // `learn_arrived`).
         if let Some(Place::Inside { watch, rel }) = &to
-            && (exchanged || !matches!(from, Some(Place::Inside { .. })))
+            && (swapped || !matches!(from, Some(Place::Inside { .. })))
         {
             self.learn_arrived(*watch, rel, is_dir, event.object.as_ref());
         }
         // Names of files with other links follow (exchanged ones: a swap is not
         // a rename of one place to the other; the index checks each name).
-        if !exchanged && let Some(Place::Inside { watch, rel }) = &from {
+        if !swapped && let Some(Place::Inside { watch, rel }) = &from {
             let into = match &to {
                 Some(Place::Inside { watch, rel }) => Some((*watch, rel.as_slice())),
                 _ => None,
@@ -414,7 +436,7 @@ impl FanWatcher {
         // `RENAME_EXCHANGE` of two directories, a linked file then renamed
         // out of one, and a write through an excluded name missed it).
         if !is_dir
-            && !exchanged
+            && !swapped
             && let Some(Place::Inside { watch, rel }) = &to
             && let Some(inode) = self.other_links(*watch, rel)
         {
@@ -454,7 +476,7 @@ impl FanWatcher {
                     }),
                 ) = (&from, &to)
                     && is_dir
-                    && !exchanged
+                    && !swapped
                     && watch == into
                     && !old.is_empty()
                     && !new.is_empty()

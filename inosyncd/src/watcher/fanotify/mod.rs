@@ -34,6 +34,7 @@ mod outside;
 mod places;
 pub mod records;
 mod remount;
+mod returns;
 #[cfg(test)]
 mod tests;
 
@@ -113,6 +114,8 @@ pub struct FanWatcher {
     /// read in this drain. Such renames are then transferred, not renamed (see
     /// `renamed`).
     looked_up: bool,
+    /// The places objects left by renames in this drain (see `returns`).
+    renames: returns::Renames,
     /// Mount points opened to look handles up during one drain (`None`: could
     /// not be opened); closed when the drain ends, so no filesystem stays busy.
     opened: HashMap<Vec<u8>, Option<OwnedFd>>,
@@ -179,6 +182,7 @@ impl FanWatcher {
             },
             escalation_logged: None,
             looked_up: false,
+            renames: returns::Renames::default(),
             opened: HashMap::new(),
             links: links::Links::default(),
             links_logged: None,
@@ -366,6 +370,7 @@ impl FanWatcher {
     pub fn read_queued(&mut self, out: &mut Vec<Change>) -> io::Result<bool> {
         let mut any = false;
         self.looked_up = false;
+        self.renames.clear();
         let read_at = Instant::now();
         let mut events = Vec::new();
         let mut drained_at: Option<Instant> = None;

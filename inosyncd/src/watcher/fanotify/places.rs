@@ -197,6 +197,15 @@ impl FanWatcher {
         Place::Outside
     }
 
+    /// Forgets where directory `fid` is: it is looked up when next met.
+    pub(super) fn forget(&mut self, fid: &Fid) {
+        if let Some(old) = self.dirs.remove(fid)
+            && old.place == Place::Outside
+        {
+            self.outside -= 1;
+        }
+    }
+
     pub(super) fn remember(&mut self, fid: Fid, place: Place) {
         if place == Place::Outside {
             if self.outside >= MAX_REMEMBERED_OUTSIDE {

@@ -77,3 +77,96 @@ fn a_directory_deleted_and_made_again() {
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// Runs `ops` while the daemon is stopped, then lets it read them all at once.
+fn while_stopped(daemon: &inosync_tests::Daemon, ops: impl FnOnce()) {
+    use inosync_tests::processes::signal;
+    signal(daemon.pid(), libc::SIGSTOP);
+    ops();
+    signal(daemon.pid(), libc::SIGCONT);
+    daemon.wait_idle();
+}
+
+/// `RENAME_EXCHANGE` of `a` and `b`.
+fn exchange(a: &Path, b: &Path) {
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let (a, b) = (c(a), c(b));
+    // SAFETY: two NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// Two directories swapped three times in one read (the kernel may merge
+/// the repeated halves), then a file moved out of one of them in a later
+/// read: the file leaves the mirror from where it is, not from the other
+/// directory's name (a fuzzer: `n/x` stayed on the target).
+#[test]
+fn directories_swapped_three_times_then_a_file_moved_out_of_one() {
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    fs::create_dir(&outside).unwrap();
+    fill(&fx.src.join("d"), &["x", "y"]);
+    fs::create_dir(fx.src.join("n")).unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    while_stopped(&daemon, || {
+        exchange(&fx.src.join("n"), &fx.src.join("d"));
+        exchange(&fx.src.join("d"), &fx.src.join("n"));
+        exchange(&fx.src.join("n"), &fx.src.join("d"));
+    });
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    while_stopped(&daemon, || {
+        fs::rename(fx.src.join("n/x"), outside.join("x")).unwrap();
+    });
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// A directory renamed away and back and away again in one read (`mv p q;
+/// mv q p; mv p q`: the kernel merges the third rename into the first, as
+/// the two are alike), a file written in it in between, then a file moved
+/// out of it in a later read: the mirror has `q`, its new file, and not the
+/// file moved out.
+#[test]
+fn a_directory_renamed_away_back_and_away_again_in_one_read() {
+    let fx = Fixture::new();
+    let outside = fx.path("outside");
+    fs::create_dir(&outside).unwrap();
+    fill(&fx.src.join("p"), &["x", "y"]);
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    while_stopped(&daemon, || {
+        fs::rename(fx.src.join("p"), fx.src.join("q")).unwrap();
+        fs::rename(fx.src.join("q"), fx.src.join("p")).unwrap();
+        fs::write(fx.src.join("p/new"), "written between").unwrap();
+        fs::rename(fx.src.join("p"), fx.src.join("q")).unwrap();
+    });
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+    while_stopped(&daemon, || {
+        fs::rename(fx.src.join("q/x"), outside.join("x")).unwrap();
+    });
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
+
+/// A file renamed away, back and away again in one read (`mv a b; mv b a;
+/// mv a b`): the mirror has `b` and no `a`.
+#[test]
+fn a_file_renamed_away_back_and_away_again_in_one_read() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("a"), "moved about").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    while_stopped(&daemon, || {
+        fs::rename(fx.src.join("a"), fx.src.join("b")).unwrap();
+        fs::rename(fx.src.join("b"), fx.src.join("a")).unwrap();
+        fs::rename(fx.src.join("a"), fx.src.join("b")).unwrap();
+    });
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
