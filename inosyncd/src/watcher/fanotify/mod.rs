@@ -138,6 +138,9 @@ pub struct FanWatcher {
     gone_logged: Option<Instant>,
     /// Each tree by its root's path (see `places`).
     root_at: HashMap<Vec<u8>, u32>,
+    /// The trees by their roots' handles: a root is in its tree whatever an
+    /// event read from the directory above it says (see `places::remember`).
+    root_fids: HashMap<Fid, u32>,
     /// The mount points through which each filesystem (by device number) is
     /// reached by a tree, deepest first (see `places`).
     views: HashMap<u64, Vec<Vec<u8>>>,
@@ -192,6 +195,7 @@ impl FanWatcher {
             drained_at: Instant::now(),
             gone_logged: None,
             root_at: HashMap::new(),
+            root_fids: HashMap::new(),
             views: HashMap::new(),
             overflows: 0,
             buffer: vec![0; 64 * 1024],
@@ -300,6 +304,11 @@ impl FanWatcher {
             .roots
             .iter()
             .map(|(watch, root)| (root.path.clone(), *watch))
+            .collect();
+        self.root_fids = self
+            .roots
+            .iter()
+            .map(|(watch, root)| (root.fid.clone(), *watch))
             .collect();
         let mut views: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
         for mount in self.roots.values().flat_map(|r| r.mounts.iter()) {

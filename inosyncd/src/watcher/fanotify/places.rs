@@ -207,6 +207,17 @@ impl FanWatcher {
     }
 
     pub(super) fn remember(&mut self, fid: Fid, place: Place) {
+        // A watch root is its tree's, whatever the event read from the
+        // directory above it says: its creation (or arrival) read after it
+        // was watched again made it outside, and everything written in it
+        // went unseen (a black-box attack: `rm -rf S && mkdir S`).
+        let place = match self.root_fids.get(&fid) {
+            Some(watch) => Place::Inside {
+                watch: *watch,
+                rel: Vec::new(),
+            },
+            None => place,
+        };
         if place == Place::Outside {
             if self.outside >= MAX_REMEMBERED_OUTSIDE {
                 self.dirs.retain(|_, c| c.place != Place::Outside);

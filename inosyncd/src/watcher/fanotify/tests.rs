@@ -285,3 +285,34 @@ fn a_walk_that_missed_a_rename_is_taken_in_after_the_rename_is_read() {
     let out = read_until_walked(&mut watcher);
     assert!(lists(&out, "aa/d/f"), "{out:?}");
 }
+
+/// The watch root deleted and made again, and watched again before the
+/// new root's creation is read (the engine re-attaches as soon as it reads
+/// the old root's deletion and finds a directory at the path): the
+/// creation, read from a directory outside the trees, remembered the new
+/// root as outside, and everything written in it went unseen (a black-box
+/// attack: `rm -rf S && mkdir S`, then writes in `S` never arrived, with
+/// `wait` idle, 2 to 6 rounds of 30).
+#[test]
+fn a_root_made_again_and_watched_before_its_creation_is_read_is_no_outside_place() {
+    let (_kept, _dir, root) = tree_and_out(&[]);
+    let Some(mut watcher) = watching(&root) else {
+        return;
+    };
+    std::fs::remove_dir(&root).unwrap();
+    let mut out = Vec::new();
+    while watcher.read_queued(&mut out).unwrap() {}
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Change::RootGone { watch: 0 }))
+    );
+    std::fs::create_dir(&root).unwrap();
+    // Watched again before the creation is read.
+    watcher.remove_root(0);
+    let table = mounts::MountTable::open().unwrap();
+    let excludes = ExcludeSet::new(&[]).unwrap();
+    watcher.add_root(0, &root, excludes, &table.mounts).unwrap();
+    std::fs::write(root.join("f"), "written in the new root").unwrap();
+    let out = read_until_walked(&mut watcher);
+    assert!(lists(&out, "f"), "the new root's file went unseen: {out:?}");
+}
