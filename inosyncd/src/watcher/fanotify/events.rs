@@ -341,22 +341,26 @@ impl FanWatcher {
         let (Some(old), Some(new)) = (&event.old, &event.new) else {
             return;
         };
-        // Back to a place it left earlier in this read: the kernel merges a
-        // rename into one alike still queued (`mv p q; mv q p; mv p q` reads
-        // as two renames, the third merged into the first), so the events no
-        // longer say where it is. It is taken as a swap is: both places
-        // compared whole, each name checked, and a directory looked up
-        // (a fuzzer: a directory swapped three times in one read was
-        // remembered at the other's name, and a file moved out of it later
-        // stayed on the mirror).
-        let returned = event
-            .object
-            .as_ref()
-            .is_some_and(|object| self.renames.returns(object, old, new));
-        let swapped = exchanged || returned;
-        let transfer = swapped || (is_dir && self.looked_up);
         let from = self.place_entry(old, is_dir, true);
         let to = self.place_entry(new, is_dir, true);
+        // Back to a place it left earlier in this read: the kernel merges a
+        // rename into one alike still queued from the same process (renamed
+        // to `q`, back to `p` and to `q` again by one program reads as two
+        // renames), so the events no longer say where it is. It is taken as
+        // a swap is: both places compared whole, each name checked, and a
+        // directory looked up (a fuzzer: a directory swapped three times in
+        // one read was remembered at the other's name, and a file moved out
+        // of it later stayed on the mirror). Renames outside every tree are
+        // not followed: wherever such an entry is, it is outside.
+        let in_a_tree =
+            |place: &Option<Place>| matches!(place, Some(Place::Inside { .. } | Place::Excluded));
+        let returned = (in_a_tree(&from) || in_a_tree(&to))
+            && event
+                .object
+                .as_ref()
+                .is_some_and(|object| self.renames.returns(object, old, new));
+        let swapped = exchanged || returned;
+        let transfer = swapped || (is_dir && self.looked_up);
         if !swapped {
             self.gone_names_follow(event.object.as_ref(), is_dir, (old, &from), (new, &to));
         }

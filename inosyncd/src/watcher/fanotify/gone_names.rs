@@ -357,8 +357,19 @@ impl FanWatcher {
         if !is_same_file(std::path::Path::new(OsStr::from_bytes(&path)), inode) {
             return false;
         }
-        if let Place::Inside { watch, rel } = self.place_of_file(&path) {
-            out.push(Change::Path { watch, rel });
+        match self.place_of_file(&path) {
+            Place::Inside { watch, rel } => out.push(Change::Path { watch, rel }),
+            // Named through one mount of its filesystem where another (a
+            // bind mount) may hold a tree: not said to be no tree's (a
+            // review: `/data/a/f` named `/srv/data/a/f`).
+            _ if self
+                .views
+                .get(&fid.fsid())
+                .is_some_and(|views| views.len() > 1) =>
+            {
+                return false;
+            }
+            _ => {}
         }
         true
     }

@@ -131,6 +131,11 @@ impl FanWatcher {
     pub(super) fn resolve(&mut self, fid: &Fid) -> Option<Resolved> {
         let views = self.views.get(&fid.fsid())?.clone();
         let mut result = Resolved::Unreachable;
+        // Reached through a mount where it is outside every tree: another
+        // mount may show the same directory in a tree (`/srv/data` a bind
+        // mount of `/data`, trees `/data/a` and `/srv/data/b`: `/data/a`
+        // was named `/srv/data/a`, and its changes went unseen; a review).
+        let mut outside: Option<Vec<u8>> = None;
         for point in views {
             let mount = self.opened.entry(point.clone()).or_insert_with(|| {
                 handles::mount_fd(Path::new(std::ffi::OsStr::from_bytes(&point))).ok()
@@ -145,14 +150,23 @@ impl FanWatcher {
             };
             match handles::resolve(mount, fid) {
                 Resolved::Path(path) if is_within(&path, &point) => {
-                    return Some(Resolved::Path(path));
+                    if self.place_of(&path) != Place::Outside {
+                        return Some(Resolved::Path(path));
+                    }
+                    outside.get_or_insert(path);
                 }
                 // Not below this mount's part of the filesystem.
                 Resolved::Path(_) | Resolved::Unreachable => {}
                 other => result = other,
             }
         }
-        Some(result)
+        // Outside through every mount that could be looked through; one that
+        // could not (a full descriptor table) may show it in a tree.
+        Some(match outside {
+            Some(_) if matches!(result, Resolved::Unknown(_)) => result,
+            Some(path) => Resolved::Path(path),
+            None => result,
+        })
     }
 
     /// A mount of filesystem `dev` that a tree reaches, opened for this drain.

@@ -65,7 +65,7 @@ impl fmt::Debug for Fid {
 }
 
 /// A directory and an entry name in it (`"."` names the directory itself).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DirEntry {
     pub dir: Fid,
     pub name: Vec<u8>,

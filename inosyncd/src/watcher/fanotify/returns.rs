@@ -1,45 +1,50 @@
 //! The places each object left by a rename during one drain of the queue.
 //!
-//! The kernel merges an event into one alike still queued, and two renames
-//! of one object from one place to another are alike: `mv p q; mv q p;
-//! mv p q` is read as the first two renames, and `p` seems to be back. A
+//! The kernel merges an event into one alike still queued from the same
+//! process, and two renames of one object from one place to another are
+//! alike: a program that renames `p` to `q`, back, and to `q` again is read
+//! as the first two renames, and `p` seems to be back (three `mv` commands
+//! are three processes, and are never merged). A
 //! third rename can be merged so only after the object came back to a place
 //! it left, and all three are then read in the same drain (the first was
 //! still queued when the third came, so the second was too). A rename back
 //! to a place left earlier in the drain is therefore where the events stop
 //! saying where the object is (see `events.rs`, `renamed`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::records::{DirEntry, Fid};
 
-/// Past this many objects renamed in one drain, a rename of another one
-/// counts as a return (compared whole rather than renamed on the target):
-/// memory stays bounded however many renames a drain holds.
-const MAX_OBJECTS: usize = 65_536;
+/// Past this many places left in one drain (all objects together), every
+/// further rename counts as a return (compared whole rather than renamed
+/// on the target): memory and time stay bounded however many renames a
+/// drain holds, one object renamed through many names included (a review).
+const MAX_PLACES: usize = 65_536;
 
 /// The places left by each object renamed in the current drain.
 #[derive(Default)]
 pub(super) struct Renames {
-    left: HashMap<Fid, Vec<DirEntry>>,
+    left: HashMap<Fid, HashSet<DirEntry>>,
+    places: usize,
 }
 
 impl Renames {
     /// A new drain: nothing left yet.
     pub(super) fn clear(&mut self) {
         self.left.clear();
+        self.places = 0;
     }
 
     /// Whether `object`, renamed from `old` to `new`, comes back to a place
     /// it left earlier in this drain; `old` is noted as left.
     pub(super) fn returns(&mut self, object: &Fid, old: &DirEntry, new: &DirEntry) -> bool {
-        if self.left.len() >= MAX_OBJECTS && !self.left.contains_key(object) {
+        if self.places >= MAX_PLACES {
             return true;
         }
         let left = self.left.entry(object.clone()).or_default();
         let back = left.contains(new);
-        if !left.contains(old) {
-            left.push(old.clone());
+        if left.insert(old.clone()) {
+            self.places += 1;
         }
         back
     }

@@ -129,9 +129,10 @@ fn directories_swapped_three_times_then_a_file_moved_out_of_one() {
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
 
-/// A directory renamed away and back and away again in one read (`mv p q;
-/// mv q p; mv p q`: the kernel merges the third rename into the first, as
-/// the two are alike), a file written in it in between, then a file moved
+/// A directory renamed away and back and away again in one read by one
+/// process (`p` to `q` and back, then to `q` again: the kernel merges the
+/// third rename into the first, as the two are alike and from the same
+/// process), a file written in it in between, then a file moved
 /// out of it in a later read: the mirror has `q`, its new file, and not the
 /// file moved out.
 #[test]
@@ -155,8 +156,8 @@ fn a_directory_renamed_away_back_and_away_again_in_one_read() {
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
 
-/// A file renamed away, back and away again in one read (`mv a b; mv b a;
-/// mv a b`): the mirror has `b` and no `a`.
+/// A file renamed away, back and away again in one read by one process
+/// (`a` to `b`, back, and to `b` again): the mirror has `b` and no `a`.
 #[test]
 fn a_file_renamed_away_back_and_away_again_in_one_read() {
     let fx = Fixture::new();

@@ -408,3 +408,39 @@ fn a_kernel_filesystem_unmounted_inside_a_tree_is_compared_whole() {
     daemon.wait_idle();
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// One directory shown at two places by a bind mount, a tree in each
+/// (`/data/a`, and `/srv/data/b` with `/srv/data` a bind mount of `/data`):
+/// a directory of either tree is named through whichever mount puts it in
+/// a tree, not through the first one that reaches it (a review: `/data/a`
+/// was named `/srv/data/a`, outside every tree, and its changes went
+/// unseen).
+#[test]
+fn two_trees_on_one_directory_shown_twice_by_a_bind_mount_both_arrive() {
+    let fx = Fixture::new();
+    let data = fx.path("data");
+    let srv_data = fx.path("srv/data");
+    fs::create_dir_all(data.join("a/sub")).unwrap();
+    fs::create_dir_all(data.join("b/sub")).unwrap();
+    fs::create_dir_all(&srv_data).unwrap();
+    let _bind = Mount::bind(&data, &srv_data);
+    let (dst_a, dst_b) = (fx.path("dst/a"), fx.path("dst/b"));
+    let config = format!(
+        "delay = 0\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n\
+         [[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
+        data.join("a").display(),
+        dst_a.display(),
+        srv_data.join("b").display(),
+        dst_b.display()
+    );
+    let daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    for tree in [data.join("a"), srv_data.join("b")] {
+        fs::write(tree.join("sub/file"), "written below the root").unwrap();
+        fs::create_dir(tree.join("new")).unwrap();
+        fs::write(tree.join("new/file"), "in a new directory").unwrap();
+    }
+    daemon.wait_idle();
+    assert_trees_equal(&data.join("a"), &dst_a, &daemon);
+    assert_trees_equal(&srv_data.join("b"), &dst_b, &daemon);
+}
