@@ -106,6 +106,10 @@ pub struct Pair {
     /// replaced by another tree, whose files may have the sizes and mtimes of the
     /// old ones (a reproducible build sets every mtime alike).
     compare_contents: bool,
+    /// How many times the source root was replaced, now and when the
+    /// running batch started: a full sync that started before the last
+    /// replacement does not settle its comparison by content.
+    replacements: (u64, u64),
 }
 
 impl Pair {
@@ -142,6 +146,7 @@ impl Pair {
             leftovers: Leftovers::default(),
             last_verify: None,
             compare_contents: false,
+            replacements: (0, 0),
         }
     }
 }

@@ -259,6 +259,7 @@ impl Pair {
     pub fn source_replaced(&mut self, now: Instant) {
         self.record_full(now, true, FullReason::SourceReplaced);
         self.compare_contents = true;
+        self.replacements.0 += 1;
         // Compared by content: the pending paths need not go listed first.
         self.pending.clear();
         self.trees.clear();

@@ -86,6 +86,7 @@ impl Pair {
     ) -> Batch {
         self.stop = Some(run.stop);
         self.speed_in_use = run.speed;
+        self.replacements.1 = self.replacements.0;
         self.transfer = Some((now, run.progress));
         // A full sync compares sizes and mtimes, a listed path is compared
         // whatever they are: the paths pending with a full sync go first,
@@ -299,7 +300,14 @@ impl Pair {
         self.last_sync = Some(SystemTime::now());
         if batch.full {
             self.empty_source_ok = false;
-            self.compare_contents = false;
+            // The root replaced again while it ran (a second deploy): the
+            // full sync that follows still compares contents (a black-box
+            // attack: it ran without `--checksum`, and the mirror kept the
+            // first tree's bytes).
+            let (now, at_start) = self.replacements;
+            if now == at_start {
+                self.compare_contents = false;
+            }
         }
     }
 

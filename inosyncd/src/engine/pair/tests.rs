@@ -553,3 +553,35 @@ fn a_move_in_a_failed_batch_compares_its_old_name_whole() {
     assert!(batch.trees.contains(&b"g".to_vec()), "{:?}", batch.trees);
     assert!(batch.trees.contains(&b"g_mv".to_vec()), "{:?}", batch.trees);
 }
+
+/// A root replaced again while the full sync of the last replacement (or
+/// any full sync) runs: the next full sync still compares contents (a
+/// black-box attack: two atomic deploys back to back, the new tree's files
+/// of the old sizes and mtimes; the second full sync ran without
+/// `--checksum`, and the mirror kept the first tree's bytes, 12 of 20).
+#[test]
+fn a_source_replaced_while_a_full_sync_runs_is_compared_by_content_after_it() {
+    let now = Instant::now();
+    for first_by_content in [true, false] {
+        let mut pair = Pair::new(1, "t".into(), "t".into());
+        if first_by_content {
+            pair.source_replaced(now);
+        } else {
+            pair.record_full(now, true, FullReason::Requested);
+        }
+        let batch = pair.start(run(), || false, now);
+        assert!(batch.full);
+        assert_eq!(pair.compares_contents(), first_by_content);
+        pair.source_replaced(now);
+        pair.finish(&ok(), now);
+        let next = pair.start(run(), || false, now);
+        assert!(next.full, "the replacement's full sync is owed");
+        assert!(
+            pair.compares_contents(),
+            "the second replacement's full sync compares sizes and mtimes \
+             (first by content: {first_by_content})"
+        );
+        pair.finish(&ok(), now);
+        assert!(!pair.compares_contents(), "its own full sync is done");
+    }
+}
