@@ -343,6 +343,17 @@ impl FanWatcher {
         };
         let from = self.place_entry(old, is_dir, true);
         let to = self.place_entry(new, is_dir, true);
+        // A directory above a watch root renamed: the tree's directories are
+        // named below its new place, outside every tree, until it is back,
+        // and the once-a-second look at the root may not see it gone (a
+        // black-box attack: `mv P P2`, appends in `P2/S`, `mv P2 P` within a
+        // second lost the appends, 17 of 20). The root went: the engine looks
+        // at it at once, and syncs it whole by content once it is back.
+        if is_dir && !matches!(from, Some(Place::Inside { .. })) {
+            for watch in self.roots_below(old) {
+                out.push(Change::RootGone { watch });
+            }
+        }
         // Back to a place it left earlier in this read: the kernel merges a
         // rename into one alike still queued from the same process (renamed
         // to `q`, back to `p` and to `q` again by one program reads as two

@@ -211,6 +211,44 @@ impl FanWatcher {
         Place::Outside
     }
 
+    /// The trees whose roots lie below directory entry `entry` (a directory
+    /// above them, by its name in its parent, as it was before a rename).
+    /// Only roots with that name among their path's components are looked
+    /// at, so a rename elsewhere costs no look-up.
+    pub(super) fn roots_below(&mut self, entry: &DirEntry) -> Vec<u32> {
+        let component = [b"/".as_slice(), &entry.name, b"/"].concat();
+        let named: Vec<u32> = self
+            .roots
+            .iter()
+            .filter(|(_, root)| {
+                root.path
+                    .windows(component.len())
+                    .any(|part| part == component.as_slice())
+            })
+            .map(|(watch, _)| *watch)
+            .collect();
+        if named.is_empty() {
+            return named;
+        }
+        let Some(Resolved::Path(dir)) = self.resolve(&entry.dir) else {
+            return Vec::new();
+        };
+        let mut above = dir;
+        if above.last() != Some(&b'/') {
+            above.push(b'/');
+        }
+        above.extend_from_slice(&entry.name);
+        above.push(b'/');
+        named
+            .into_iter()
+            .filter(|watch| {
+                self.roots
+                    .get(watch)
+                    .is_some_and(|root| root.path.starts_with(&above))
+            })
+            .collect()
+    }
+
     /// Forgets where directory `fid` is: it is looked up when next met.
     pub(super) fn forget(&mut self, fid: &Fid) {
         if let Some(old) = self.dirs.remove(fid)

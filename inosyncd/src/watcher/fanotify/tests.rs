@@ -316,3 +316,33 @@ fn a_root_made_again_and_watched_before_its_creation_is_read_is_no_outside_place
     let out = read_until_walked(&mut watcher);
     assert!(lists(&out, "f"), "the new root's file went unseen: {out:?}");
 }
+
+/// A directory above the watch root renamed away and back before the next
+/// look at the root (`mv P P2`, writes in `P2/S`, `mv P2 P`): the tree's
+/// directories were named below `P2`, outside every tree, so the writes went
+/// unseen, and the root was back before the once-a-second check saw it
+/// missing (a black-box attack: 17 of 20 rounds lost appends). The rename
+/// says the root went (the engine looks at it again, and a root found back
+/// is synced whole by content).
+#[test]
+fn a_directory_above_the_root_renamed_away_says_the_root_went() {
+    let kept = tempfile::tempdir().unwrap();
+    let dir = kept.path().canonicalize().unwrap();
+    let root = dir.join("P/S");
+    std::fs::create_dir_all(root.join("d")).unwrap();
+    std::fs::write(root.join("d/x"), "old").unwrap();
+    let Some(mut watcher) = watching(&root) else {
+        return;
+    };
+    std::fs::rename(dir.join("P"), dir.join("P2")).unwrap();
+    std::fs::write(dir.join("P2/S/d/x"), "new, written while away").unwrap();
+    // Read while away: `d` is named `P2/S/d` then.
+    let mut out = read_until_walked(&mut watcher);
+    std::fs::rename(dir.join("P2"), dir.join("P")).unwrap();
+    out.extend(read_until_walked(&mut watcher));
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Change::RootGone { watch: 0 })),
+        "{out:?}"
+    );
+}
