@@ -13,18 +13,9 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use inosync_tests::processes::signal;
 use inosync_tests::{Daemon, Fixture, assert_trees_equal};
 
-use super::on_fanotify;
-
-/// Runs `ops` while the daemon is stopped, then lets it read them all at once.
-fn while_stopped(daemon: &Daemon, ops: impl FnOnce()) {
-    signal(daemon.pid(), libc::SIGSTOP);
-    ops();
-    signal(daemon.pid(), libc::SIGCONT);
-    daemon.wait_idle();
-}
+use super::{on_fanotify, while_stopped};
 
 fn append(path: &Path, text: &str) {
     let mut file = fs::OpenOptions::new().append(true).open(path).unwrap();

@@ -8,6 +8,8 @@ use std::path::Path;
 
 use inosync_tests::{Fixture, assert_trees_equal};
 
+use super::while_stopped;
+
 fn fill(dir: &Path, names: &[&str]) {
     fs::create_dir_all(dir).unwrap();
     for name in names {
@@ -78,30 +80,9 @@ fn a_directory_deleted_and_made_again() {
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
 
-/// Runs `ops` while the daemon is stopped, then lets it read them all at once.
-fn while_stopped(daemon: &inosync_tests::Daemon, ops: impl FnOnce()) {
-    use inosync_tests::processes::signal;
-    signal(daemon.pid(), libc::SIGSTOP);
-    ops();
-    signal(daemon.pid(), libc::SIGCONT);
-    daemon.wait_idle();
-}
-
 /// `RENAME_EXCHANGE` of `a` and `b`.
 fn exchange(a: &Path, b: &Path) {
-    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-    let (a, b) = (c(a), c(b));
-    // SAFETY: two NUL-terminated paths that outlive the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    crate::convergence::ops::exchange(a, b).expect("RENAME_EXCHANGE");
 }
 
 /// Two directories swapped three times in one read (the kernel may merge

@@ -14,6 +14,16 @@ mod specials;
 mod unclosed_writes;
 
 use inosync_tests::Daemon;
+use inosync_tests::processes::signal;
+
+/// Runs `ops` while the daemon is stopped (SIGSTOP), then lets it read them
+/// all at once: the order the kernel queued them in is all it has.
+fn while_stopped(daemon: &Daemon, ops: impl FnOnce()) {
+    signal(daemon.pid(), libc::SIGSTOP);
+    ops();
+    signal(daemon.pid(), libc::SIGCONT);
+    daemon.wait_idle();
+}
 
 /// Whether the daemon watches its first tree with fanotify.
 fn on_fanotify(daemon: &Daemon) -> bool {
