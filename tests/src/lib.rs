@@ -615,12 +615,7 @@ impl Drop for Daemon {
     /// good, its tree deleted).
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let groups = processes::child_groups(child.id());
-            let _ = child.kill();
-            let _ = child.wait();
-            for group in groups {
-                processes::signal_group(group, libc::SIGKILL);
-            }
+            processes::kill_with_children(&mut child);
         }
     }
 }

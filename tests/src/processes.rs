@@ -147,3 +147,20 @@ pub fn control_masters(dir: &Path) -> Vec<Process> {
         .filter(|p| p.cmdline.starts_with(&prefix) && p.cmdline.ends_with("[mux]"))
         .collect()
 }
+
+/// Kills a daemon a test started by hand (`Command::spawn`) and the process
+/// groups of its children. Its rsyncs outlive it otherwise: one still copying
+/// into the test's target while the temporary directory is removed makes the
+/// removal fail, and the directory stays (a full suite left
+/// `/tmp/inosync-e2e-*` directories with targets written after their removal).
+/// The daemon is stopped first, so that it starts no run between the listing
+/// of its children and its end.
+pub fn kill_with_children(child: &mut std::process::Child) {
+    signal(child.id(), libc::SIGSTOP);
+    let groups = child_groups(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    for group in groups {
+        signal_group(group, libc::SIGKILL);
+    }
+}

@@ -93,8 +93,7 @@ struct Running(std::process::Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        inosync_tests::processes::kill_with_children(&mut self.0);
     }
 }
 

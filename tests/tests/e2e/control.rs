@@ -525,8 +525,7 @@ fn a_sighup_during_the_start_up_does_not_end_the_daemon() {
                 .success()
         });
         let exited = child.try_wait().unwrap();
-        let _ = child.kill();
-        let _ = child.wait();
+        inosync_tests::processes::kill_with_children(&mut child);
         assert!(
             answers && exited.is_none(),
             "round {round}: {exited:?}\n{}",

@@ -65,8 +65,7 @@ fn under_journald_lines_carry_no_timestamp_or_colour() {
     let ready = poll_until(Duration::from_secs(20), || {
         fs::read_to_string(fx.path("stderr")).is_ok_and(|t| t.contains("synced in"))
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    inosync_tests::processes::kill_with_children(&mut child);
     let text = fs::read_to_string(fx.path("stderr")).unwrap();
     assert!(ready, "{text}");
     for line in text.lines() {
@@ -121,8 +120,7 @@ fn rsync_output_is_read_in_the_c_locale() {
     let synced = poll_until(Duration::from_secs(20), || {
         fs::read_to_string(fx.path("stderr")).is_ok_and(|t| t.contains("synced in"))
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    inosync_tests::processes::kill_with_children(&mut child);
     let text = fs::read_to_string(fx.path("stderr")).unwrap();
     assert!(synced, "{text}");
     let line = text.lines().find(|l| l.contains("synced in")).unwrap();

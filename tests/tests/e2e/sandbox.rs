@@ -156,8 +156,7 @@ fn an_ancestor_target_cannot_delete_the_source_even_without_the_layout_check() {
                 .is_some_and(|f| f >= 1)
         })
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    inosync_tests::processes::kill_with_children(&mut child);
     let log = fs::read_to_string(fx.path("ancestor.log")).unwrap_or_default();
     assert!(failed, "the run into the ancestor did not fail: {log}");
     assert_eq!(

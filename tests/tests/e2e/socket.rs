@@ -39,8 +39,7 @@ fn socket_is_private_and_a_stale_one_is_replaced() {
             .is_ok_and(|o| o.status.success())
     });
     let mode = fs::metadata(&socket).map(|m| m.permissions().mode() & 0o777);
-    let _ = child.kill();
-    let _ = child.wait();
+    inosync_tests::processes::kill_with_children(&mut child);
     assert!(ready, "{}", fs::read_to_string(fx.path("log")).unwrap());
     assert_eq!(mode.unwrap(), 0o600);
 

@@ -181,7 +181,7 @@ fn start_past_the_watch_limit(fx: &Fixture, top: &str) -> std::process::Child {
             .success()
     });
     if !up {
-        let _ = child.kill();
+        inosync_tests::processes::kill_with_children(&mut child);
         panic!(
             "daemon did not start in a user namespace:\n{}",
             namespace_log(fx)
@@ -215,8 +215,7 @@ fn watch_limit_degrades_one_watch_and_full_syncs_keep_it_right() {
     let converged = poll_until(Duration::from_secs(30), || {
         compare_trees(&fx.src, &fx.dst).is_ok()
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    inosync_tests::processes::kill_with_children(&mut child);
     assert!(
         degraded.contains("fs.inotify.max_user_watches"),
         "not degraded: {status}"
@@ -242,8 +241,7 @@ fn wait_on_a_watch_past_the_watch_limit_covers_unwatched_directories() {
     fs::write(fx.src.join("d29/sub/deep"), "no watch here").unwrap();
     let waited = ctl(&["wait", "--timeout", "30"]);
     let arrived = fx.dst.join("d29/sub/deep").exists();
-    let _ = child.kill();
-    let _ = child.wait();
+    inosync_tests::processes::kill_with_children(&mut child);
     assert!(
         waited.status.success(),
         "{waited:?}\n{}",
@@ -369,8 +367,7 @@ fn changes_during_start_up_are_not_lost() {
                 .status()
                 .is_ok_and(|s| s.success()));
     let result = compare_trees(&fx.src, &fx.dst);
-    let _ = child.kill();
-    let _ = child.wait();
+    inosync_tests::processes::kill_with_children(&mut child);
     let log = fs::read_to_string(fx.path("inosyncd.log")).unwrap_or_default();
     assert!(up, "daemon never idle\n{log}");
     if let Err(problems) = result {

@@ -187,8 +187,7 @@ fn own_files_are_private_whatever_the_umask() {
         ),
         (socket.clone(), mode(&socket)),
     ];
-    let _ = child.kill();
-    let _ = child.wait();
+    inosync_tests::processes::kill_with_children(&mut child);
     assert!(up && changed);
     let expected = [0o700, 0o600, 0o600, 0o600, 0o700, 0o600];
     for ((path, mode), want) in modes.iter().zip(expected) {
