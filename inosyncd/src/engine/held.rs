@@ -106,10 +106,9 @@ impl HeldPaths {
         self.take_where(|h| h.retry_at <= now)
     }
 
-    /// Takes everything a full sync covers into it: every path but the
-    /// excluded ones (which it cannot send, and which are left out of it).
-    pub fn take_all(&mut self) -> (BTreeMap<Vec<u8>, u32>, Option<Instant>) {
-        self.take_where(|h| !h.excluded)
+    /// How many runs failed on `path`, while it waits for its retry.
+    pub fn failures(&self, path: &[u8]) -> Option<u32> {
+        self.waiting.get(path).map(|h| h.failures)
     }
 
     fn take_where(
@@ -164,6 +163,12 @@ impl HeldPaths {
     ) {
         let retry_at = now + backoff(failures, Duration::from_secs(1));
         self.retrying.remove(&path);
+        // Held already (a full sync failed on it again): its change is as
+        // old as it was.
+        let since = self
+            .waiting
+            .get(&path)
+            .map_or(since, |h| h.since.min(since));
         self.waiting.insert(
             path,
             Held {

@@ -44,6 +44,57 @@ fn one_path_the_target_refuses_holds_back_nothing_else() {
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
 
+/// A change held for a target that refuses it for a while (`chattr +i` there)
+/// is still owed after a full sync that ran meanwhile (`inosyncctl sync`,
+/// `full_sync_interval`): the full sync compares sizes and mtimes, and under
+/// `delete = "running"` deletes nothing, so a same-size rewrite with its mtime
+/// kept and a deletion, both held, go listed when their retry is due. Found
+/// by a black-box attack: the full sync took both and let them go, and the
+/// target kept the old bytes and the deleted file while `wait` and `verify`
+/// said equal (3 of 3 on each backend).
+#[test]
+fn changes_held_through_a_full_sync_still_arrive() {
+    let fx = Fixture::new();
+    let old: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+    fs::write(fx.src.join("f"), &old).unwrap();
+    fs::write(fx.src.join("gone"), "deleted in the source").unwrap();
+    let daemon = fx.start_toml(&fx.simple_config("delete = \"running\""));
+    daemon.wait_idle();
+    let locks = [
+        Immutable::set(&fx.dst.join("f")),
+        Immutable::set(&fx.dst.join("gone")),
+    ];
+    let mtime = fs::metadata(fx.src.join("f")).unwrap().modified().unwrap();
+    let new: Vec<u8> = old.iter().map(|b| b.wrapping_add(1)).collect();
+    fs::write(fx.src.join("f"), &new).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(fx.src.join("f"))
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    fs::remove_file(fx.src.join("gone")).unwrap();
+    let both_held = poll_until(Duration::from_secs(20), || {
+        let status = daemon.status();
+        status["watches"][0]["targets"][0]["held"]
+            .as_array()
+            .is_some_and(|held| held.len() == 2)
+    });
+    assert!(both_held, "{}\n{}", daemon.status(), daemon.log());
+    let whole = |log: &str| log.matches("the whole tree").count();
+    let before = whole(&daemon.log());
+    daemon.ctl_ok(&["sync"]);
+    assert!(
+        poll_until(Duration::from_secs(20), || whole(&daemon.log()) > before),
+        "no full sync ran\n{}",
+        daemon.log()
+    );
+    drop(locks);
+    daemon.wait_idle();
+    assert_eq!(fs::read(fx.dst.join("f")).unwrap(), new, "{}", daemon.log());
+    assert!(!fx.dst.join("gone").exists(), "{}", daemon.log());
+}
+
 fn git(repo: &Path, args: &[&str]) {
     run_ok(
         Command::new("git")

@@ -100,8 +100,14 @@ impl Pair {
             && !self.compare_contents
             && !self.pending.is_empty();
         let full = self.pending_full && !listed_first;
+        // A full sync takes no held path: it compares sizes and mtimes, and
+        // may delete nothing (`delete = "running"`), so what a held path
+        // carries (a same-size rewrite with its mtime kept, a deletion) is
+        // still owed after it; each goes listed when its retry is due (found
+        // by a black-box attack: the full sync took the held path and let it
+        // go, and the target kept the old bytes while `wait` said equal).
         let (held_failures, held_since) = if full {
-            self.held.take_all()
+            Default::default()
         } else {
             self.held.take_due(now)
         };
@@ -333,7 +339,15 @@ impl Pair {
             .iter()
             .any(|p| too_deep(p) && !batch.held_failures.contains_key(p));
         for path in held {
-            let failures = batch.held_failures.get(path).copied().unwrap_or(0) + 1;
+            // A path held already that a full sync failed on again keeps
+            // counting (a full sync does not take it: see `start`).
+            let failures = batch
+                .held_failures
+                .get(path)
+                .copied()
+                .or_else(|| self.held.failures(path))
+                .unwrap_or(0)
+                + 1;
             tracing::warn!(
                 "{}: {} held, retried on its own (failure {failures}): {cause}",
                 self.destination,

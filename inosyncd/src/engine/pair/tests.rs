@@ -223,6 +223,37 @@ fn a_held_path_stays_held_when_its_retry_fails_or_is_stopped() {
     assert!(!pair.has_pending());
 }
 
+/// A full sync while a path is held leaves it held: the full sync compares
+/// sizes and mtimes (a same-size rewrite with its mtime kept is not seen)
+/// and, under `delete = "running"`, deletes nothing, so the held change is
+/// still owed after it, listed, when its retry is due (found by a black-box
+/// attack: `chattr +i` on a target file, a same-size rewrite or a deletion
+/// in the source, `inosyncctl sync`; the full sync "took" the held path, and
+/// the target kept the old bytes while `wait` and `verify` said equal).
+#[test]
+fn a_full_sync_while_a_path_is_held_leaves_it_held_to_go_listed() {
+    let start = Instant::now();
+    let mut pair = holding_stuck(start);
+    pair.record_full(start, true, FullReason::Requested);
+    let full = pair.start(run(), || false, start);
+    assert!(full.full);
+    assert!(full.held_failures.is_empty(), "{:?}", full.held_failures);
+    pair.finish(&ok(), start);
+    assert_eq!(
+        pair.held().shown_count(),
+        1,
+        "still held after the full sync"
+    );
+    let due = pair.due_at(Duration::ZERO, Cpus::Free);
+    assert!(due.is_some_and(|at| at > start), "{due:?}");
+    let retry = pair.start(run(), || false, start + Duration::from_secs(5));
+    assert!(!retry.full);
+    assert_eq!(retry.paths, vec![b"stuck".to_vec()]);
+    pair.finish(&ok(), start + Duration::from_secs(5));
+    assert_eq!(pair.held().shown_count(), 0);
+    assert!(!pair.has_pending());
+}
+
 /// A directory held for good (the target refuses its times) is retried as
 /// listed, without what lies below it: drift below it is drift, for verify,
 /// whether the retry waits or runs. It was on its way with all below it, so
