@@ -248,6 +248,19 @@ fn exited(code: i32, stderr: &Stderr, context: &Context) -> Classified {
     if code == 23 {
         return done(partial(stderr, context, &summary));
     }
+    // An rsync daemon at its `max connections` answers "try again later":
+    // busy, not misconfigured (retried from 30 s, every change to such a
+    // daemon's modules waited half a minute; a black-box attack).
+    if code == 5
+        && stderr
+            .lines()
+            .any(|l| l.starts_with("@ERROR: max connections") && l.contains("try again later"))
+    {
+        return done(RunResult::Failed {
+            class: FailureClass::Transient,
+            cause: summary(&stderr.cause()),
+        });
+    }
     // ssh that failed at its start: rsync exits 255, or 12 when it sees the
     // pipe close before it reaps ssh (a race: the CI rehearsal once).
     let ssh_died = code == 255

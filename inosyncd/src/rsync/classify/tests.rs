@@ -357,6 +357,27 @@ fn table() -> Vec<Row> {
             &["rsync: failed to connect to 127.0.0.1 (127.0.0.1): Connection refused (111)"],
         )
         .expect("transient", &["socket I/O"]),
+        // A busy answer, not a configuration to fix: it was retried from
+        // 30 s, and each change to the modules of a daemon with `max
+        // connections = 2` took 33 to 36 s (a black-box attack).
+        row(
+            "an rsync daemon at its max connections: busy, try again",
+            Exited(5),
+            &[
+                "@ERROR: max connections (2) reached -- try again later",
+                "rsync error: error starting client-server protocol (code 5) at main.c(1850) [sender=3.2.7]",
+            ],
+        )
+        .expect("transient", &["max connections"]),
+        row(
+            "an rsync daemon's unknown module: for an administrator",
+            Exited(5),
+            &[
+                "@ERROR: Unknown module 'www'",
+                "rsync error: error starting client-server protocol (code 5) at main.c(1850) [sender=3.2.7]",
+            ],
+        )
+        .expect("misconfiguration", &["Unknown module"]),
         row(
             "no rsync binary",
             NotStarted("cannot start /usr/bin/rsync: No such file or directory".into()),
