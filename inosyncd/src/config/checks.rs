@@ -205,6 +205,23 @@ pub fn destination(target: &str, remote_path: &str) -> String {
     }
 }
 
+/// Whether two spellings of a target or destination name one place: they
+/// differ only in trailing slashes (`/m/t/` and `/m/t`, `rsync://h/m/` and
+/// `rsync://h/m`, `h:dir/` and `h:dir`), which rsync reads alike for a
+/// destination directory. `h:` (the home directory) and `h:/` (the root)
+/// are not alike, and `/` is only itself.
+pub fn same_place(a: &str, b: &str) -> bool {
+    fn trimmed(place: &str) -> &str {
+        let bare = place.trim_end_matches('/');
+        if bare.is_empty() || bare.ends_with(':') {
+            place
+        } else {
+            bare
+        }
+    }
+    trimmed(a) == trimmed(b)
+}
+
 /// Resolves the rsync binary (a bare name through PATH), so a missing one is a
 /// clear start-up error rather than a failure on the first change.
 pub fn resolve_rsync(rsync: &Path) -> Result<PathBuf, CheckError> {
@@ -234,6 +251,17 @@ fn shown_seconds(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_place_spelled_with_or_without_trailing_slashes_is_one_place() {
+        assert!(same_place("/m/t/", "/m/t"));
+        assert!(same_place("/m/t//", "/m/t"));
+        assert!(same_place("rsync://h/m/", "rsync://h/m"));
+        assert!(same_place("h:dir/", "h:dir"));
+        assert!(!same_place("h:/", "h:"));
+        assert!(!same_place("/", "/m"));
+        assert!(!same_place("/m/t", "/m/u"));
+    }
 
     #[test]
     fn remote_and_local_targets_are_told_apart() {

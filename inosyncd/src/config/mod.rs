@@ -18,7 +18,7 @@ mod user_file;
 use std::path::{Path, PathBuf};
 
 pub use backend::Backend;
-pub use checks::{destination, resolve_rsync};
+pub use checks::{destination, resolve_rsync, same_place};
 pub use convert::convert_file;
 pub use delete_mode::DeleteMode;
 pub use events::EventSet;

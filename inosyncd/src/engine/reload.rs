@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::config::layout::Layout;
-use crate::config::{Config, WatchConfig, resolve_rsync};
+use crate::config::{Config, WatchConfig, resolve_rsync, same_place};
 
 /// What a reload did to the watches.
 #[derive(Debug, Default)]
@@ -320,7 +320,9 @@ impl Engine {
     }
 
     /// Brings one watch in line with its (new) spec. New or changed excludes, new
-    /// targets and new destinations get a full sync, and so does a `delete`
+    /// targets and new destinations get a full sync (a target spelled
+    /// otherwise, `/m/t` for `/m/t/`, is the same one: see
+    /// [`same_place`]; its pending changes stay), and so does a `delete`
     /// (its own or the global one, which was `deleting_before`) whose full
     /// syncs now delete where they did not: what the source lacks goes from
     /// the target now. Pairs that did not change keep their pending changes
@@ -340,10 +342,9 @@ impl Engine {
         let now = Instant::now();
         let mut new_pairs = Vec::new();
         for (target, destination) in &wanted {
-            let exists = self.watches[&id]
-                .pairs
-                .iter()
-                .any(|p| p.target() == *target && p.destination() == *destination);
+            let exists = self.watches[&id].pairs.iter().any(|p| {
+                same_place(p.target(), target) && same_place(p.destination(), destination)
+            });
             if !exists {
                 let mut pair = self.new_pair(target.clone(), destination.clone());
                 pair.record_full(now, true, FullReason::Reload);
@@ -358,7 +359,7 @@ impl Engine {
         watch.pairs.retain_mut(|p| {
             let keep = wanted
                 .iter()
-                .any(|(t, d)| p.target() == *t && p.destination() == *d);
+                .any(|(t, d)| same_place(p.target(), t) && same_place(p.destination(), d));
             if !keep {
                 p.interrupt();
             }

@@ -378,6 +378,46 @@ fn reload_and_sighup_apply_config_changes_without_resyncing_the_rest() {
     assert_eq!(daemon.status()["watches"].as_array().map(Vec::len), Some(1));
 }
 
+/// A reload whose config spells a target otherwise (`/m/t/` as `/m/t`,
+/// `rsync://h/m/` as `rsync://h/m`) keeps that target's pending changes: it
+/// is the same place. It was taken for a new target, whose pair replaced the
+/// old one with a full sync comparing sizes and mtimes, and a pending
+/// same-size rewrite with its mtime kept never arrived while `wait` and
+/// `verify` said equal (a black-box attack, 12 of 12).
+#[test]
+fn a_target_spelled_otherwise_by_a_reload_keeps_its_pending_changes() {
+    let fx = Fixture::new();
+    let old: Vec<u8> = (0..500u32).map(|i| (i % 251) as u8).collect();
+    fs::write(fx.src.join("f"), &old).unwrap();
+    let config_path = fx.path("inosync.toml");
+    let config = |slash: &str| {
+        format!(
+            "delay = 2\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}{slash}\"]\n",
+            fx.src.display(),
+            fx.dst.display()
+        )
+    };
+    let daemon = fx.start_toml(&config("/"));
+    daemon.wait_idle();
+    let mtime = fs::metadata(fx.src.join("f")).unwrap().modified().unwrap();
+    let new: Vec<u8> = old.iter().map(|b| b.wrapping_add(3)).collect();
+    fs::write(fx.src.join("f"), &new).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(fx.src.join("f"))
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let pending = poll_until(Duration::from_secs(10), || {
+        daemon.status()["watches"][0]["pending"] == 1
+    });
+    assert!(pending, "never pending: {}", daemon.status());
+    fs::write(&config_path, config("")).unwrap();
+    daemon.ctl_ok(&["reload"]);
+    daemon.wait_idle();
+    assert_eq!(fs::read(fx.dst.join("f")).unwrap(), new, "{}", daemon.log());
+}
+
 /// `status --json` keeps its documented field names; the table shows every pair.
 #[test]
 fn status_json_holds_the_spec_fields_for_two_watches_and_two_targets() {
