@@ -138,15 +138,25 @@ impl Pair {
     }
 
     /// The paths the pending batch would list, and how many, when it is a batch
-    /// of listed paths (no full sync, no tree compared whole): what the engine
-    /// weighs to choose its lane (`lanes.rs`).
+    /// of listed paths (no full sync, or one its paths go before; no tree
+    /// compared whole): what the engine weighs to choose its lane (`lanes.rs`).
     pub fn listed_pending(&self) -> Option<(usize, impl Iterator<Item = &[u8]> + Clone)> {
-        if self.pending_full || !self.trees.is_empty() {
+        if (self.pending_full && !self.lists_before_full()) || !self.trees.is_empty() {
             return None;
         }
         let pending = self.pending.iter().map(Vec::as_slice);
         let held = self.held.iter().map(|(path, _)| path.as_slice());
         Some((self.pending.len() + self.held.len(), pending.chain(held)))
+    }
+
+    /// Whether the next batch lists the paths pending with a full sync, which
+    /// goes after them (see [`Pair::start`]): it is weighed as those paths,
+    /// not as the full sync.
+    pub(super) fn lists_before_full(&self) -> bool {
+        self.pending_full
+            && !self.listed_before_full
+            && !self.compare_contents
+            && !self.pending.is_empty()
     }
 
     /// When the pending batch may start: `delay` after its first change, not

@@ -95,10 +95,7 @@ impl Pair {
         // full sync, to go listed after it (found by a black-box attack: a
         // same-size rewrite with its mtime kept, pending when `inosyncctl
         // sync` or a lost event made a full sync, never arrived).
-        let listed_first = self.pending_full
-            && !self.listed_before_full
-            && !self.compare_contents
-            && !self.pending.is_empty();
+        let listed_first = self.lists_before_full();
         let full = self.pending_full && !listed_first;
         // A full sync takes no held path: it compares sizes and mtimes, and
         // may delete nothing (`delete = "running"`), so what a held path

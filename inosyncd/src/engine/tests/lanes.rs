@@ -169,6 +169,31 @@ async fn runs_that_move_no_data_give_their_slots_to_the_healthy_targets() {
     assert_eq!(h.started(), 8, "two slots are held by the runs still going");
 }
 
+/// A change to a target whose full sync waits for a large slot goes at once,
+/// listed, in the small lane: the paths pending with a full sync go before
+/// it anyway (see `Pair::start`). It waited for the large slot (20 s behind
+/// hung runs, under inotify, whose start-up made a second full sync; a
+/// black-box attack).
+#[tokio::test(start_paused = true)]
+async fn a_change_goes_before_its_targets_full_sync_waiting_for_a_large_slot() {
+    let h = Harness::start(Spec {
+        targets: 2,
+        max_parallel: 8,
+        max_parallel_large: 1,
+        initial_sync: true,
+        ..Spec::default()
+    })
+    .await;
+    assert_eq!(h.started(), 1, "one full sync at a time");
+    h.change(0, "file").await;
+    assert_eq!(
+        h.started(),
+        2,
+        "the change waited behind the full sync's slot"
+    );
+    assert!(last(&h).paths.is_some(), "it goes listed");
+}
+
 /// `count` changed paths in twenty directories of `watch` (made, so that the
 /// paths are listed as they are, not cut to a missing ancestor).
 fn many(h: &Harness, watch: u32, count: usize) -> Vec<Change> {
