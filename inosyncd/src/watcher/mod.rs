@@ -61,6 +61,53 @@ pub fn absolute(root: &Path, rel: &[u8]) -> std::path::PathBuf {
     }
 }
 
+/// Whether `rel` in the tree at `root` names an `O_TMPFILE` file: the kernel
+/// calls one `#<inode>` until `linkat` gives it a name (and its descriptor
+/// keeps that name after), and reports its writes under it, though no
+/// directory holds it. Listed, it was found missing and deleted on the
+/// target under `delete = "running"`: a file of that name only the target
+/// had went (a black-box attack). A file that has such a name for real is
+/// there (an `lstat` finds it); its creation and removal are events of
+/// their own.
+pub fn is_tmpfile_name(root: &Path, rel: &[u8]) -> bool {
+    let name = rel.rsplit(|b| *b == b'/').next().unwrap_or(rel);
+    name.len() > 1
+        && name[0] == b'#'
+        && name[1..].iter().all(u8::is_ascii_digit)
+        && absolute(root, rel)
+            .symlink_metadata()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// Leaves out of `changes[from..]`, the changes of one event that neither
+/// made nor removed a name, the paths it listed under an `O_TMPFILE`'s name
+/// (see [`is_tmpfile_name`]; `root_of` gives a watch's root). The file's
+/// real names, once it has one, are found as for any write through a name
+/// gone: by its handle under fanotify, by its change time under inotify.
+pub fn drop_tmpfile_paths<'a>(
+    changes: &mut Vec<Change>,
+    from: usize,
+    root_of: impl Fn(u32) -> Option<&'a Path>,
+) {
+    if from >= changes.len() {
+        return;
+    }
+    let tail = changes.split_off(from);
+    changes.extend(tail.into_iter().filter(|change| {
+        let (Change::Path { watch, rel } | Change::Written { watch, rel, .. }) = change else {
+            return true;
+        };
+        let dropped = root_of(*watch).is_some_and(|root| is_tmpfile_name(root, rel));
+        if dropped {
+            tracing::debug!(
+                "{}: an O_TMPFILE's name (written before or without a name of its own); not listed",
+                String::from_utf8_lossy(rel)
+            );
+        }
+        !dropped
+    }));
+}
+
 /// Whether the file at `rel` in the tree at `root` has other names (hard links):
 /// a change through one name changes them all, wherever they are, and the
 /// kernel reports only the name written through.

@@ -61,6 +61,18 @@ impl FanWatcher {
     }
 
     pub(super) fn handle(&mut self, event: Event, exchanged: bool, out: &mut Vec<Change>) {
+        let from = out.len();
+        let names_changed = event.mask & (libc::FAN_CREATE | libc::FAN_DELETE | libc::FAN_RENAME);
+        self.handle_one(event, exchanged, out);
+        if names_changed == 0 {
+            let roots = &self.roots;
+            crate::watcher::drop_tmpfile_paths(out, from, |watch| {
+                roots.get(&watch).map(|root| root.path())
+            });
+        }
+    }
+
+    fn handle_one(&mut self, event: Event, exchanged: bool, out: &mut Vec<Change>) {
         let mask = event.mask;
         if event.pid != self.own_pid {
             tracing::trace!("fanotify {mask:#x} {event:?}");

@@ -22,6 +22,29 @@ impl InotifyWatcher {
         name: Option<Vec<u8>>,
         out: &mut Vec<Change>,
     ) {
+        let from = out.len();
+        self.handle_one(wd, mask, cookie, name, out);
+        let names = EventMask::CREATE
+            | EventMask::DELETE
+            | EventMask::MOVED_FROM
+            | EventMask::MOVED_TO
+            | EventMask::Q_OVERFLOW;
+        if !mask.intersects(names) {
+            let roots = &self.roots;
+            crate::watcher::drop_tmpfile_paths(out, from, |watch| {
+                roots.get(&watch).map(|root| root.path.as_path())
+            });
+        }
+    }
+
+    fn handle_one(
+        &mut self,
+        wd: Wd,
+        mask: EventMask,
+        cookie: u32,
+        name: Option<Vec<u8>>,
+        out: &mut Vec<Change>,
+    ) {
         if mask.contains(EventMask::Q_OVERFLOW) {
             self.overflows += 1;
             tracing::warn!(

@@ -12,8 +12,9 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::time::Duration;
 
-use inosync_tests::{Daemon, Fixture, assert_trees_equal};
+use inosync_tests::{Daemon, Fixture, assert_trees_equal, poll_until};
 
 use super::{on_fanotify, while_stopped};
 
@@ -107,6 +108,62 @@ fn names_followed_by_rename_link_or_move_out_are_no_full_sync() {
         "a followed name made a full sync:\n{}",
         daemon.log()
     );
+}
+
+/// The kernel names an `O_TMPFILE` `#<inode>` until `linkat` gives it a name,
+/// and reports its writes under that name, which no directory holds: it
+/// was listed, found missing, and under `delete = "running"` a file of that
+/// name that only the target had was deleted there, though the source never
+/// had nor removed one (a black-box attack, both backends). Writes through
+/// the descriptor after the link are reported under that name too, and
+/// must still reach the file's real name.
+#[test]
+fn an_o_tmpfile_deletes_nothing_named_like_it_and_its_writes_after_the_link_arrive() {
+    let fx = Fixture::new();
+    let daemon = fx.start_toml(&fx.simple_config("delete = \"running\""));
+    daemon.wait_idle();
+    let c_dir = CString::new(fx.src.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path; the descriptor is closed below.
+    let fd = unsafe { libc::open(c_dir.as_ptr(), libc::O_TMPFILE | libc::O_WRONLY, 0o644) };
+    assert!(fd >= 0, "O_TMPFILE: {}", std::io::Error::last_os_error());
+    // SAFETY: an fstat into a zeroed struct of the right type.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::fstat(fd, &mut st) }, 0);
+    let planted = fx.dst.join(format!("#{}", st.st_ino));
+    fs::write(&planted, "only the target has this file").unwrap();
+    let write = |data: &[u8]| {
+        // SAFETY: our descriptor and a buffer of the given length.
+        let written = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        assert_eq!(written, data.len() as isize);
+    };
+    write(b"written before it had a name\n");
+    let c_proc = CString::new(format!("/proc/self/fd/{fd}")).unwrap();
+    let c_name = CString::new(fx.src.join("linked").as_os_str().as_bytes()).unwrap();
+    // SAFETY: NUL-terminated paths; AT_SYMLINK_FOLLOW names the open file.
+    let rc = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            c_proc.as_ptr(),
+            libc::AT_FDCWD,
+            c_name.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    assert_eq!(rc, 0, "linkat: {}", std::io::Error::last_os_error());
+    daemon.wait_idle();
+    write(b"and after, through the same descriptor\n");
+    // SAFETY: our descriptor, closed once.
+    unsafe { libc::close(fd) };
+    let arrived = poll_until(Duration::from_secs(20), || {
+        fs::read(fx.dst.join("linked")).ok() == fs::read(fx.src.join("linked")).ok()
+    });
+    daemon.wait_idle();
+    assert!(
+        arrived,
+        "the write after the link never arrived\n{}",
+        daemon.log()
+    );
+    assert!(planted.exists(), "deleted on the target\n{}", daemon.log());
 }
 
 /// An `O_TMPFILE` in `dir`, written, then given the name `name` by `linkat`.
