@@ -108,6 +108,17 @@ pub fn drop_tmpfile_paths<'a>(
     }));
 }
 
+/// Whether a rename left something that is not a directory at its old name
+/// `rel`: `renameat2(RENAME_WHITEOUT)` (overlayfs on its upper layer) leaves
+/// a whiteout there, made by the filesystem with no event of its own (a
+/// black-box attack: it never reached the mirror). A directory there was
+/// made again, and has its own event.
+pub fn left_at_old_name(root: &Path, rel: &[u8]) -> bool {
+    absolute(root, rel)
+        .symlink_metadata()
+        .is_ok_and(|meta| !meta.is_dir())
+}
+
 /// Whether the file at `rel` in the tree at `root` has other names (hard links):
 /// a change through one name changes them all, wherever they are, and the
 /// kernel reports only the name written through.

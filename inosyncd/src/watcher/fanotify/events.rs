@@ -355,6 +355,18 @@ impl FanWatcher {
         };
         let from = self.place_entry(old, is_dir, true);
         let to = self.place_entry(new, is_dir, true);
+        if !exchanged
+            && let Some(Place::Inside { watch, rel }) = &from
+            && self
+                .roots
+                .get(watch)
+                .is_some_and(|root| crate::watcher::left_at_old_name(root.path(), rel))
+        {
+            out.push(Change::Path {
+                watch: *watch,
+                rel: rel.clone(),
+            });
+        }
         // A directory above a watch root renamed: the tree's directories are
         // named below its new place, outside every tree, until it is back,
         // and the once-a-second look at the root may not see it gone (a

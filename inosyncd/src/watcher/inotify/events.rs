@@ -74,6 +74,17 @@ impl InotifyWatcher {
         }
         if mask.contains(EventMask::MOVED_FROM) {
             self.renamed_from.push((cookie, watch, rel.clone(), is_dir));
+            // What a rename left at its old name (see `left_at_old_name`).
+            if self
+                .roots
+                .get(&watch)
+                .is_some_and(|root| crate::watcher::left_at_old_name(&root.path, &rel))
+            {
+                out.push(Change::Path {
+                    watch,
+                    rel: rel.clone(),
+                });
+            }
         }
         // The other half of a rename within this tree: one move, which the target
         // can do as a rename instead of a transfer.

@@ -48,3 +48,47 @@ fn a_fifo_renamed_onto_a_listed_file_does_not_block_rsync() {
     );
     assert_trees_equal(&fx.src, &fx.dst, &daemon);
 }
+
+/// `renameat2(RENAME_WHITEOUT)` (what overlayfs does on its upper layer)
+/// leaves a whiteout, a character device 0:0, at the old name: the
+/// filesystem makes it itself, and no event says so. The old name of a
+/// rename is looked at: what is there now is listed. It never reached the
+/// mirror (a black-box attack, both backends).
+#[test]
+fn a_whiteout_left_by_a_rename_reaches_the_mirror() {
+    if !inosync_tests::is_root() {
+        eprintln!("skipped: a whiteout needs CAP_MKNOD");
+        return;
+    }
+    let fx = Fixture::new();
+    fs::write(fx.src.join("w"), "data").unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    let old = CString::new(fx.src.join("w").as_os_str().as_encoded_bytes()).unwrap();
+    let new = CString::new(fx.src.join("w.moved").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            old.as_ptr(),
+            libc::AT_FDCWD,
+            new.as_ptr(),
+            libc::RENAME_WHITEOUT,
+        )
+    };
+    if rc != 0 {
+        eprintln!(
+            "skipped: this filesystem makes no whiteouts: {}",
+            std::io::Error::last_os_error()
+        );
+        return;
+    }
+    daemon.wait_idle();
+    let left = fs::symlink_metadata(fx.dst.join("w"));
+    assert!(
+        left.is_ok_and(|m| m.file_type().is_char_device()),
+        "{}",
+        daemon.log()
+    );
+    assert_trees_equal(&fx.src, &fx.dst, &daemon);
+}
