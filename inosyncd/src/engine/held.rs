@@ -89,6 +89,24 @@ impl HeldPaths {
         }
     }
 
+    /// The target failed as a whole (a run failed): no held path is tried
+    /// before `at`, the pair's retry. A full sync takes none of them, so one
+    /// due while it failed made the pair due at once, and the full sync ran
+    /// again in a loop (a review).
+    pub fn postpone(&mut self, at: Instant) {
+        for held in self.waiting.values_mut() {
+            held.retry_at = held.retry_at.max(at);
+        }
+    }
+
+    /// Every held path is due at `now`: an administrator asked for a sync
+    /// (`inosyncctl sync`), having fixed the target, most likely.
+    pub fn due_now(&mut self, now: Instant) {
+        for held in self.waiting.values_mut() {
+            held.retry_at = held.retry_at.min(now);
+        }
+    }
+
     /// When the next held path is due.
     pub fn next_retry(&self) -> Option<Instant> {
         self.waiting.values().map(|h| h.retry_at).min()

@@ -250,6 +250,12 @@ impl Pair {
         }
         self.made.clear();
         self.urgent |= urgent;
+        // Asked for (`inosyncctl sync`): the held paths go right after it,
+        // not at their backoff, which may be minutes (a review: `sync` then
+        // `wait` waited it out, once the administrator had fixed the target).
+        if urgent && reason == FullReason::Requested {
+            self.held.due_now(now);
+        }
     }
 
     /// The source root came back or was replaced by another tree: a full sync

@@ -281,6 +281,7 @@ impl Pair {
                     self.failures = self.failures.saturating_add(1);
                     let backoff = backoff(self.failures, first_retry);
                     self.retry_at = Some(now + backoff);
+                    self.held.postpone(now + backoff);
                     self.last_error = Some(cause.to_string());
                     self.requeue(&batch, now);
                 }

@@ -234,7 +234,7 @@ fn a_held_path_stays_held_when_its_retry_fails_or_is_stopped() {
 fn a_full_sync_while_a_path_is_held_leaves_it_held_to_go_listed() {
     let start = Instant::now();
     let mut pair = holding_stuck(start);
-    pair.record_full(start, true, FullReason::Requested);
+    pair.record_full(start, true, FullReason::Interval);
     let full = pair.start(run(), || false, start);
     assert!(full.full);
     assert!(full.held_failures.is_empty(), "{:?}", full.held_failures);
@@ -252,6 +252,43 @@ fn a_full_sync_while_a_path_is_held_leaves_it_held_to_go_listed() {
     pair.finish(&ok(), start + Duration::from_secs(5));
     assert_eq!(pair.held().shown_count(), 0);
     assert!(!pair.has_pending());
+}
+
+/// A full sync that fails (the target down) while a held path is due waits
+/// its backoff like any failed run: the held path, which the full sync does
+/// not take, must not make the pair due again at once (a review: a full
+/// sync failing in milliseconds was started again in a loop).
+#[test]
+fn a_failed_full_sync_waits_its_backoff_whatever_is_held() {
+    let start = Instant::now();
+    let mut pair = holding_stuck(start);
+    let at = start + Duration::from_secs(10);
+    pair.record_full(at, true, FullReason::Requested);
+    let full = pair.start(run(), || false, at);
+    assert!(full.full);
+    pair.finish(&failed(), at);
+    let due = pair.due_at(Duration::ZERO, Cpus::Free);
+    assert!(
+        due.is_some_and(|due| due > at),
+        "due again at once: {due:?}"
+    );
+    assert_eq!(pair.held().shown_count(), 1);
+}
+
+/// `inosyncctl sync` makes the held paths due at once, after the full sync:
+/// the administrator fixed the target, most likely, and `wait` should not
+/// wait out a backoff of minutes.
+#[test]
+fn a_sync_asked_for_makes_the_held_paths_due_after_it() {
+    let start = Instant::now();
+    let mut pair = holding_stuck(start);
+    let at = start + Duration::from_millis(100);
+    pair.record_full(at, true, FullReason::Requested);
+    pair.start(run(), || false, at);
+    pair.finish(&ok(), at);
+    assert_eq!(pair.due_at(Duration::ZERO, Cpus::Free), Some(at));
+    let retry = pair.start(run(), || false, at);
+    assert_eq!(retry.paths, vec![b"stuck".to_vec()]);
 }
 
 /// A directory held for good (the target refuses its times) is retried as
