@@ -208,8 +208,6 @@ impl Engine {
         let label = format!("{} -> {}", watch.spec.path.display(), pair.destination());
         let pair_id = pair.id();
         self.running += processes;
-        self.slot_runs
-            .started(id, pair_id, processes, Instant::now());
         if lane == Lane::Large {
             self.running_large += processes;
             self.large_runs
@@ -290,9 +288,6 @@ impl Engine {
     /// A run ended: log it in one line and let its pair take the outcome.
     pub(super) fn finish(&mut self, done: Done) {
         self.running = self.running.saturating_sub(done.processes);
-        if !self.slot_runs.ended(done.pair) {
-            self.stalled = self.stalled.saturating_sub(done.processes);
-        }
         if done.lane == Lane::Large && self.large_runs.ended(done.pair) {
             self.running_large = self.running_large.saturating_sub(done.processes);
         }

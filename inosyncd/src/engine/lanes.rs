@@ -32,12 +32,11 @@ pub(super) const LARGE_MIN_PATHS: usize = 10_000;
 
 /// A large run that has moved no data this long (a target that accepts the
 /// connection and never answers, waiting out `io_timeout`) gives its large
-/// slot to the next transfer, and any run its `max_parallel` slots; it keeps
-/// running, and counts in `status`.
+/// slot to the next transfer; it keeps running, and counts in `max_parallel`.
 pub(super) const STALLED_AFTER: Duration = Duration::from_secs(20);
 
-/// The runs holding a slot (a large one, or any in `max_parallel`): watch,
-/// when each started (or was last seen moving data), its processes; by pair.
+/// The large runs holding a large slot: watch, when each started, its
+/// processes; by pair.
 #[derive(Debug, Default)]
 pub(super) struct LargeRuns(BTreeMap<u64, (u32, Instant, usize)>);
 
@@ -213,55 +212,10 @@ impl Engine {
         }
     }
 
-    /// Runs that moved no data for [`STALLED_AFTER`] give up their
-    /// `max_parallel` slots (logged once each): as many targets that accept
-    /// the connection and never answer as `max_parallel` held every slot
-    /// until `io_timeout`, and no change reached the others (a black-box
-    /// attack). A brief run, which reports no progress, is over in about a
-    /// second when its target answers.
-    pub(super) fn release_stalled_runs(&mut self) {
-        let now = Instant::now();
-        let due: Vec<(u64, u32, usize)> = self
-            .slot_runs
-            .0
-            .iter()
-            .filter(|(_, (_, started, _))| now >= *started + STALLED_AFTER)
-            .map(|(pair, (watch, _, processes))| (*pair, *watch, *processes))
-            .collect();
-        for (pair_id, watch_id, processes) in due {
-            let pair = self
-                .watches
-                .get(&watch_id)
-                .and_then(|w| w.pairs.iter().find(|p| p.id() == pair_id).map(|p| (w, p)));
-            if let Some((_, pair)) = pair
-                && pair.progress(now).is_some_and(|p| p.bytes_done > 0)
-            {
-                self.slot_runs.started(watch_id, pair_id, processes, now);
-                continue;
-            }
-            if let Some((watch, pair)) = pair {
-                tracing::info!(
-                    "{} -> {}: no data moved for {STALLED_AFTER:?}; its max_parallel slot goes to \
-                     the next transfer (it keeps running, up to io_timeout)",
-                    watch.spec.path.display(),
-                    pair.destination()
-                );
-            }
-            self.slot_runs.ended(pair_id);
-            self.stalled += processes;
-        }
-    }
-
-    /// rsync processes that hold a `max_parallel` slot: those running, but
-    /// for the ones that gave theirs up (see [`Engine::release_stalled_runs`]).
-    pub(super) fn in_slots(&self) -> usize {
-        self.running.saturating_sub(self.stalled)
-    }
-
     /// Whether the rsync processes running keep every CPU busy: a burst's next
     /// batch then waits for the writes to pause (see `Pair::burst_due`).
     pub(super) fn cpus(&self) -> Cpus {
-        if self.in_slots() >= cpus() {
+        if self.running >= cpus() {
             Cpus::Busy
         } else {
             Cpus::Free
@@ -276,7 +230,7 @@ impl Engine {
 
     /// Whether a batch in `lane` may start now.
     pub(super) fn has_room(&self, lane: Lane) -> bool {
-        self.in_slots() < self.config.max_parallel as usize
+        self.running < self.config.max_parallel as usize
             && (lane == Lane::Small || self.running_large < self.large_cap())
     }
 
@@ -290,10 +244,10 @@ impl Engine {
     pub(super) fn split_share(&self, lane: Lane, due: usize) -> usize {
         let free = match lane {
             Lane::Large => self.large_slots_free(),
-            Lane::Small => (self.config.max_parallel as usize).saturating_sub(self.in_slots()),
+            Lane::Small => (self.config.max_parallel as usize).saturating_sub(self.running),
         };
         let due = due.max(1);
-        let idle = (2 * cpus()).saturating_sub(self.in_slots());
+        let idle = (2 * cpus()).saturating_sub(self.running);
         (free / due)
             .min((idle / due).max(1))
             .min(self.large_cap())
@@ -306,7 +260,7 @@ impl Engine {
     /// last free slot (a first sync of a large tree may take hours, and the
     /// small changes of other watches keep a slot meanwhile).
     pub(super) fn full_sync_share(&self, share: usize) -> usize {
-        let spare = (self.config.max_parallel as usize).saturating_sub(self.in_slots() + 1);
+        let spare = (self.config.max_parallel as usize).saturating_sub(self.running + 1);
         share.min(cpus()).min(spare).max(1)
     }
 
@@ -314,7 +268,7 @@ impl Engine {
     pub(super) fn large_slots_free(&self) -> usize {
         self.large_cap()
             .saturating_sub(self.running_large)
-            .min((self.config.max_parallel as usize).saturating_sub(self.in_slots()))
+            .min((self.config.max_parallel as usize).saturating_sub(self.running))
     }
 }
 

@@ -129,11 +129,6 @@ pub struct Engine {
     running_large: usize,
     /// The large runs holding a large slot, by pair (see `lanes.rs`).
     large_runs: lanes::LargeRuns,
-    /// Every run holding `max_parallel` slots, by pair, and how many
-    /// processes of the running ones gave theirs up, having moved no data for
-    /// `STALLED_AFTER` (see `lanes.rs`).
-    slot_runs: lanes::LargeRuns,
-    stalled: usize,
     waiters: Vec<Waiter>,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
@@ -219,8 +214,6 @@ impl Engine {
             running: 0,
             running_large: 0,
             large_runs: lanes::LargeRuns::default(),
-            slot_runs: lanes::LargeRuns::default(),
-            stalled: 0,
             waiters: Vec::new(),
             done_tx,
             done_rx,

@@ -200,7 +200,6 @@ impl Engine {
     /// room: a large batch waiting for a slot holds back no small one behind it.
     pub(super) fn start_due_batches(&mut self) {
         self.release_stalled_large_runs();
-        self.release_stalled_runs();
         let (due_now, _) = due(self.scheduled_pairs(), Instant::now(), self.cpus());
         if due_now.is_empty() || !self.has_room(Lane::Small) {
             return;
@@ -240,10 +239,7 @@ impl Engine {
         if !self.waiters.is_empty() && self.watcher.indexing() {
             wake = wake.min(Instant::now() + Duration::from_millis(10));
         }
-        for check in [self.large_runs.next_check(), self.slot_runs.next_check()]
-            .into_iter()
-            .flatten()
-        {
+        if let Some(check) = self.large_runs.next_check() {
             wake = wake.min(check);
         }
         for watch in self.watches.values() {

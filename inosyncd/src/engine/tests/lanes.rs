@@ -138,37 +138,6 @@ async fn a_large_run_that_moves_no_data_gives_its_slot_to_the_next() {
     assert_eq!(h.started(), 3);
 }
 
-/// Runs to targets that accept the connection and never answer (a hung
-/// host) as many as `max_parallel` held every slot until `io_timeout`
-/// (600 s): no change reached the healthy targets meanwhile (a black-box
-/// attack, 4 hung `rsync://` targets and `max_parallel = 4`). A run of any
-/// size that moved no data for `STALLED_AFTER` gives its slot to the next
-/// transfer; it keeps running, and still counts in `status`.
-#[tokio::test(start_paused = true)]
-async fn runs_that_move_no_data_give_their_slots_to_the_healthy_targets() {
-    let h = Harness::start(Spec {
-        targets: 6,
-        max_parallel: 4,
-        max_parallel_large: 4,
-        ..Spec::default()
-    })
-    .await;
-    h.change(0, "file").await;
-    assert_eq!(h.started(), 4);
-    h.advance(crate::engine::lanes::STALLED_AFTER - std::time::Duration::from_millis(1))
-        .await;
-    assert_eq!(h.started(), 4, "slots given up before the runs stalled");
-    h.advance(std::time::Duration::from_millis(2)).await;
-    assert_eq!(h.started(), 6, "the hung runs kept every slot");
-    assert_eq!(h.status().await.running, 6, "the stalled runs still count");
-    // They end: the slots they gave up are not given back twice.
-    for i in 0..4 {
-        h.finish(i, synced()).await;
-    }
-    h.change(0, "again").await;
-    assert_eq!(h.started(), 8, "two slots are held by the runs still going");
-}
-
 /// A change to a target whose full sync waits for a large slot goes at once,
 /// listed, in the small lane: the paths pending with a full sync go before
 /// it anyway (see `Pair::start`). It waited for the large slot (20 s behind
