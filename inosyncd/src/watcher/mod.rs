@@ -70,13 +70,19 @@ pub fn absolute(root: &Path, rel: &[u8]) -> std::path::PathBuf {
 /// there (an `lstat` finds it); its creation and removal are events of
 /// their own.
 pub fn is_tmpfile_name(root: &Path, rel: &[u8]) -> bool {
-    let name = rel.rsplit(|b| *b == b'/').next().unwrap_or(rel);
-    name.len() > 1
-        && name[0] == b'#'
-        && name[1..].iter().all(u8::is_ascii_digit)
+    named_like_a_tmpfile(rel)
         && absolute(root, rel)
             .symlink_metadata()
             .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// Whether the last component of `rel` is `#` and digits, as the kernel
+/// names an `O_TMPFILE`. A real file so named that is renamed is listed at
+/// its old name by the rename (the backends), so that a write to it dropped
+/// for that name goes with the move to the new one (a review).
+pub fn named_like_a_tmpfile(rel: &[u8]) -> bool {
+    let name = rel.rsplit(|b| *b == b'/').next().unwrap_or(rel);
+    name.len() > 1 && name[0] == b'#' && name[1..].iter().all(u8::is_ascii_digit)
 }
 
 /// Leaves out of `changes[from..]`, the changes of one event that neither

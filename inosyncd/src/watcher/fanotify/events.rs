@@ -355,17 +355,26 @@ impl FanWatcher {
         };
         let from = self.place_entry(old, is_dir, true);
         let to = self.place_entry(new, is_dir, true);
-        if !exchanged
-            && let Some(Place::Inside { watch, rel }) = &from
-            && self
+        // A name like an `O_TMPFILE`'s is listed before the move, so that a
+        // write to it (not listed for that name) goes with it (see
+        // `named_like_a_tmpfile`); what the rename left at its old name (see
+        // `left_at_old_name`) after it: listed before, a new file there
+        // (`mv app.log app.log.1`, then a new `app.log`) would have the
+        // moved file compared by content.
+        let mut left_behind = None;
+        if !exchanged && let Some(Place::Inside { watch, rel }) = &from {
+            if crate::watcher::named_like_a_tmpfile(rel) {
+                out.push(Change::Path {
+                    watch: *watch,
+                    rel: rel.clone(),
+                });
+            } else if self
                 .roots
                 .get(watch)
                 .is_some_and(|root| crate::watcher::left_at_old_name(root.path(), rel))
-        {
-            out.push(Change::Path {
-                watch: *watch,
-                rel: rel.clone(),
-            });
+            {
+                left_behind = Some((*watch, rel.clone()));
+            }
         }
         // A directory above a watch root renamed: the tree's directories are
         // named below its new place, outside every tree, until it is back,
@@ -546,6 +555,9 @@ impl FanWatcher {
                     out.push(change(watch, rel));
                 }
             }
+        }
+        if let Some((watch, rel)) = left_behind {
+            out.push(Change::Path { watch, rel });
         }
     }
 

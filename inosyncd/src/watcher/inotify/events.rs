@@ -74,12 +74,10 @@ impl InotifyWatcher {
         }
         if mask.contains(EventMask::MOVED_FROM) {
             self.renamed_from.push((cookie, watch, rel.clone(), is_dir));
-            // What a rename left at its old name (see `left_at_old_name`).
-            if self
-                .roots
-                .get(&watch)
-                .is_some_and(|root| crate::watcher::left_at_old_name(&root.path, &rel))
-            {
+            // A name like an `O_TMPFILE`'s is listed before the move, so that
+            // a write to it (not listed for that name) goes with it (see
+            // `named_like_a_tmpfile`).
+            if crate::watcher::named_like_a_tmpfile(&rel) {
                 out.push(Change::Path {
                     watch,
                     rel: rel.clone(),
@@ -129,12 +127,23 @@ impl InotifyWatcher {
             other => other,
         };
         if let Some(from) = from {
+            // What the rename left at its old name (see `left_at_old_name`),
+            // after the move: listed before it, a new file there would have
+            // the moved file compared by content.
+            let left_behind = self
+                .roots
+                .get(&watch)
+                .is_some_and(|root| crate::watcher::left_at_old_name(&root.path, &from))
+                .then(|| from.clone());
             out.push(Change::Move {
                 watch,
                 from,
                 to: rel,
                 implied,
             });
+            if let Some(rel) = left_behind {
+                out.push(Change::Path { watch, rel });
+            }
             return;
         }
         // The old path of a rename is reported when the read ends, unless its

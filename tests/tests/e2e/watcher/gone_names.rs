@@ -166,6 +166,40 @@ fn an_o_tmpfile_deletes_nothing_named_like_it_and_its_writes_after_the_link_arri
     assert!(planted.exists(), "deleted on the target\n{}", daemon.log());
 }
 
+/// A real file named like an `O_TMPFILE` (`#1`), rewritten with its size
+/// and mtime kept and renamed before the daemon reads the events: the write
+/// goes with the rename to the new name (a review: under inotify the
+/// write's name, missing when read, was taken for an `O_TMPFILE`'s and
+/// dropped, and the rename alone compares sizes and mtimes).
+#[test]
+fn a_file_named_like_an_o_tmpfile_rewritten_then_renamed_arrives() {
+    let fx = Fixture::new();
+    let old: Vec<u8> = (0..300u32).map(|i| (i % 241) as u8).collect();
+    fs::write(fx.src.join("#1"), &old).unwrap();
+    let daemon = fx.start_quick();
+    daemon.wait_idle();
+    let mtime = fs::metadata(fx.src.join("#1")).unwrap().modified().unwrap();
+    let new: Vec<u8> = old.iter().map(|b| b.wrapping_add(5)).collect();
+    while_stopped(&daemon, || {
+        fs::write(fx.src.join("#1"), &new).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(fx.src.join("#1"))
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        fs::rename(fx.src.join("#1"), fx.src.join("final")).unwrap();
+    });
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read(fx.dst.join("final")).unwrap(),
+        new,
+        "{}",
+        daemon.log()
+    );
+    assert!(!fx.dst.join("#1").exists());
+}
+
 /// An `O_TMPFILE` in `dir`, written, then given the name `name` by `linkat`.
 fn write_tmpfile_and_link(dir: &Path, name: &str) {
     let c_dir = CString::new(dir.as_os_str().as_bytes()).unwrap();
