@@ -120,7 +120,7 @@ fn bad_configs_are_refused_with_file_line_and_key() {
             "emask = [\"IN_ATTRIB\"]\n",
             "IN_CLOSE_WRITE or IN_MODIFY",
         ),
-        ("c.toml", "excludes = [\"*.[z-a]\"]\n", "c.toml:1: excludes"),
+        ("c.toml", "excludes = [\"a**b\"]\n", "c.toml:1: excludes"),
         ("c.py", "wpaths = [\"SRC\"]\nimport os\n", "c.py:2"),
         (
             "c.py",
