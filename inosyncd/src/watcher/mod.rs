@@ -95,7 +95,16 @@ pub fn drop_tmpfile_paths<'a>(
     from: usize,
     root_of: impl Fn(u32) -> Option<&'a Path>,
 ) {
-    if from >= changes.len() {
+    // Every event of a burst comes here: nothing is moved unless a name is
+    // like an `O_TMPFILE`'s.
+    let named_so = |change: &Change| {
+        matches!(change, Change::Path { rel, .. } | Change::Written { rel, .. }
+            if named_like_a_tmpfile(rel))
+    };
+    if !changes
+        .get(from..)
+        .is_some_and(|tail| tail.iter().any(named_so))
+    {
         return;
     }
     let tail = changes.split_off(from);
