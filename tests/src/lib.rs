@@ -18,7 +18,9 @@ pub use immutable::Immutable;
 pub use load::Load;
 pub use mounts::Mount;
 pub use rng::Rng;
-pub use trees::{assert_trees_equal, compare_trees, join_bytes, write_odd_names};
+pub use trees::{
+    assert_trees_equal, compare_trees, join_bytes, rewrite_keeping_mtime, write_odd_names,
+};
 
 /// Names that broke inosync's shell command line: spaces, newlines, leading
 /// dashes, `%`, glob characters, backslashes, quotes, and bytes that are not UTF-8.

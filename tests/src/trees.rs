@@ -169,3 +169,16 @@ pub fn write_odd_names(root: &Path) {
 pub fn join_bytes(dir: &Path, name: &[u8]) -> PathBuf {
     dir.join(OsStr::from_bytes(name))
 }
+
+/// Writes `bytes` to `path` and puts its mtime back, to the nanosecond: with
+/// the same size, a change only a comparison of contents sees (`cp -p`,
+/// `tar x`, a reproducible build).
+pub fn rewrite_keeping_mtime(path: &Path, bytes: impl AsRef<[u8]>) {
+    let mtime = fs::metadata(path).expect("stat").modified().expect("mtime");
+    fs::write(path, bytes).expect("write");
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(mtime))
+        .expect("set the mtime back");
+}

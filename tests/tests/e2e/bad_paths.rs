@@ -64,15 +64,8 @@ fn changes_held_through_a_full_sync_still_arrive() {
         Immutable::set(&fx.dst.join("f")),
         Immutable::set(&fx.dst.join("gone")),
     ];
-    let mtime = fs::metadata(fx.src.join("f")).unwrap().modified().unwrap();
     let new: Vec<u8> = old.iter().map(|b| b.wrapping_add(1)).collect();
-    fs::write(fx.src.join("f"), &new).unwrap();
-    fs::File::options()
-        .write(true)
-        .open(fx.src.join("f"))
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    inosync_tests::rewrite_keeping_mtime(&fx.src.join("f"), &new);
     fs::remove_file(fx.src.join("gone")).unwrap();
     let both_held = poll_until(Duration::from_secs(20), || {
         let status = daemon.status();

@@ -399,15 +399,8 @@ fn a_target_spelled_otherwise_by_a_reload_keeps_its_pending_changes() {
     };
     let daemon = fx.start_toml(&config("/"));
     daemon.wait_idle();
-    let mtime = fs::metadata(fx.src.join("f")).unwrap().modified().unwrap();
     let new: Vec<u8> = old.iter().map(|b| b.wrapping_add(3)).collect();
-    fs::write(fx.src.join("f"), &new).unwrap();
-    fs::File::options()
-        .write(true)
-        .open(fx.src.join("f"))
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    inosync_tests::rewrite_keeping_mtime(&fx.src.join("f"), &new);
     let pending = poll_until(Duration::from_secs(10), || {
         daemon.status()["watches"][0]["pending"] == 1
     });

@@ -7,24 +7,9 @@
 //! 4 of 4 stops with the target failing, 2 of 2 stops while paused).
 
 use std::fs;
-use std::path::Path;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use inosync_tests::{Daemon, Fixture, poll_until};
-
-/// Rewrites `path` with `content` (of the same size) and puts its mtime back.
-fn rewrite_keeping_mtime(path: &Path, content: &str) {
-    use std::os::unix::fs::MetadataExt;
-    let meta = fs::metadata(path).unwrap();
-    let kept = UNIX_EPOCH + Duration::new(meta.mtime() as u64, meta.mtime_nsec() as u32);
-    fs::write(path, content).unwrap();
-    fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(kept)
-        .unwrap();
-}
 
 fn wait_pending(daemon: &Daemon, n: u64) {
     let pending = poll_until(Duration::from_secs(10), || {
@@ -43,7 +28,7 @@ fn a_same_size_rewrite_pending_at_a_kill_arrives_after_the_restart() {
     let mut daemon = fx.start_toml(&config);
     daemon.wait_idle();
     assert_eq!(fs::read_to_string(fx.dst.join("f")).unwrap(), "AAAAAAAAAA");
-    rewrite_keeping_mtime(&fx.src.join("f"), "BBBBBBBBBB");
+    inosync_tests::rewrite_keeping_mtime(&fx.src.join("f"), "BBBBBBBBBB");
     wait_pending(&daemon, 1);
     daemon.kill();
     let restarted = fx.restart_toml(&config);
@@ -66,7 +51,7 @@ fn paused_rewrite_survives_stops(stops: usize) {
     let mut daemon = fx.start_toml(&config);
     daemon.wait_idle();
     daemon.ctl_ok(&["pause"]);
-    rewrite_keeping_mtime(&fx.src.join("f"), "BBBBBBBBBB");
+    inosync_tests::rewrite_keeping_mtime(&fx.src.join("f"), "BBBBBBBBBB");
     for _ in 0..stops {
         wait_pending(&daemon, 1);
         let status = daemon.terminate();
@@ -181,7 +166,7 @@ fn a_linked_files_record_left_at_a_kill_reaches_its_other_name_after_the_restart
     let mut daemon = fx.start_toml(&config);
     daemon.wait_idle();
     daemon.kill();
-    rewrite_keeping_mtime(&fx.src.join("a"), "BBBBBBBBBB");
+    inosync_tests::rewrite_keeping_mtime(&fx.src.join("a"), "BBBBBBBBBB");
     fx.leave_pending_path("a");
     let restarted = fx.restart_toml(&config);
     restarted.wait_idle();
@@ -213,7 +198,7 @@ fn a_search_left_by_a_kill_finds_the_other_name_when_the_written_one_is_gone() {
     let mut daemon = fx.start_toml(&config);
     daemon.wait_idle();
     daemon.kill();
-    rewrite_keeping_mtime(&fx.src.join("a/f"), "BBBBBBBBBB");
+    inosync_tests::rewrite_keeping_mtime(&fx.src.join("a/f"), "BBBBBBBBBB");
     let meta = fs::metadata(fx.src.join("a/f")).unwrap();
     fs::remove_dir_all(fx.src.join("a")).unwrap();
     fx.leave_pending_record(b'I', format!("{}:{}", meta.dev(), meta.ino()).as_bytes());
@@ -250,7 +235,7 @@ fn a_search_recorded_before_a_kill_is_done_again_after_it() {
     daemon.wait_idle();
     let inotify = daemon.status()["watches"][0]["backend"] == "inotify";
     daemon.ctl_ok(&["pause"]);
-    rewrite_keeping_mtime(&fx.src.join("a/f"), "BBBBBBBBBB");
+    inosync_tests::rewrite_keeping_mtime(&fx.src.join("a/f"), "BBBBBBBBBB");
     wait_pending(&daemon, 1);
     if inotify {
         let meta = fs::metadata(fx.src.join("a/f")).unwrap();
@@ -309,7 +294,7 @@ fn a_search_by_change_time_left_by_a_kill_is_done_again_after_it() {
     // while `d/c` still names the file, the write is followed to `d/b`
     // by name, and nothing is searched for by change time.
     inosync_tests::processes::signal(daemon.pid(), libc::SIGSTOP);
-    rewrite_keeping_mtime(&fx.src.join("d/c"), "BBBBBBBBBB");
+    inosync_tests::rewrite_keeping_mtime(&fx.src.join("d/c"), "BBBBBBBBBB");
     fs::remove_file(fx.src.join("d/c")).unwrap();
     inosync_tests::processes::signal(daemon.pid(), libc::SIGCONT);
     let root = fs::canonicalize(&fx.src).unwrap();

@@ -178,16 +178,9 @@ fn a_file_named_like_an_o_tmpfile_rewritten_then_renamed_arrives() {
     fs::write(fx.src.join("#1"), &old).unwrap();
     let daemon = fx.start_quick();
     daemon.wait_idle();
-    let mtime = fs::metadata(fx.src.join("#1")).unwrap().modified().unwrap();
     let new: Vec<u8> = old.iter().map(|b| b.wrapping_add(5)).collect();
     while_stopped(&daemon, || {
-        fs::write(fx.src.join("#1"), &new).unwrap();
-        fs::File::options()
-            .write(true)
-            .open(fx.src.join("#1"))
-            .unwrap()
-            .set_modified(mtime)
-            .unwrap();
+        inosync_tests::rewrite_keeping_mtime(&fx.src.join("#1"), &new);
         fs::rename(fx.src.join("#1"), fx.src.join("final")).unwrap();
     });
     daemon.wait_idle();

@@ -770,20 +770,6 @@ fn a_name_in_an_excluded_directory_takes_nothing_from_the_files_other_names() {
     assert!(!fx.dst.join("ex").exists(), "{}", daemon.log());
 }
 
-/// Writes `bytes` (as many as it held) to `path` and puts its mtime back: a
-/// change only a comparison of content sees (`cp -p`, `tar x` over a hard
-/// link).
-fn rewrite_keeping_mtime(path: &std::path::Path, bytes: &str) {
-    let mtime = fs::metadata(path).unwrap().modified().unwrap();
-    fs::write(path, bytes).unwrap();
-    fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
-}
-
 /// Runs `ops` while the daemon is stopped (SIGSTOP), so that it reads all
 /// their events in one go, then waits until it is idle.
 fn while_stopped(daemon: &inosync_tests::Daemon, ops: impl FnOnce()) {
@@ -820,7 +806,7 @@ fn rewrite_a_linked_file_then(
     let daemon = fx.start_quick();
     daemon.wait_idle();
     while_stopped(&daemon, || {
-        rewrite_keeping_mtime(&fx.src.join(written), "new bytes");
+        inosync_tests::rewrite_keeping_mtime(&fx.src.join(written), "new bytes");
         after(fx);
     });
     daemon
@@ -876,7 +862,7 @@ fn a_same_size_rewrite_then_its_directory_swapped_reaches_the_other_name() {
     fs::hard_link(fx.src.join("e/x"), fx.path("outside")).unwrap();
     daemon.wait_idle();
     while_stopped(&daemon, || {
-        rewrite_keeping_mtime(&fx.src.join("e/x"), "new bytes");
+        inosync_tests::rewrite_keeping_mtime(&fx.src.join("e/x"), "new bytes");
         crate::convergence::ops::exchange(&fx.src.join("e"), &fx.src.join("d")).unwrap();
     });
     assert_mirrored(&fx, &daemon, "y", "new bytes");
@@ -900,7 +886,7 @@ fn a_same_size_rewrite_through_a_new_link_in_a_renamed_directory_reaches_the_oth
     while_stopped(&daemon, || {
         fs::hard_link(fx.src.join("a/f"), fx.src.join("b/g")).unwrap();
         fs::rename(fx.src.join("b"), fx.src.join("c")).unwrap();
-        rewrite_keeping_mtime(&fx.src.join("c/g"), "new bytes");
+        inosync_tests::rewrite_keeping_mtime(&fx.src.join("c/g"), "new bytes");
         fs::rename(fx.src.join("a/f"), fx.src.join("h")).unwrap();
     });
     for name in ["h", "c/g"] {
@@ -955,7 +941,7 @@ fn rewrite_d_a_then_another_linked_file_takes_it(
     let daemon = fx.start_quick();
     daemon.wait_idle();
     while_stopped(&daemon, || {
-        rewrite_keeping_mtime(&fx.src.join("d/a"), "new bytes");
+        inosync_tests::rewrite_keeping_mtime(&fx.src.join("d/a"), "new bytes");
         take(&fx);
     });
     assert_mirrored(&fx, &daemon, "e/b", "new bytes");
@@ -1035,7 +1021,7 @@ fn a_write_through_a_link_made_and_removed_in_an_excluded_directory_reaches_the_
         }
         while_stopped(&daemon, || {
             fs::hard_link(fx.src.join("keep/page"), fx.src.join("cache/x")).unwrap();
-            rewrite_keeping_mtime(&fx.src.join("cache/x"), "new bytes");
+            inosync_tests::rewrite_keeping_mtime(&fx.src.join("cache/x"), "new bytes");
             if last == "removed" {
                 fs::remove_file(fx.src.join("cache/x")).unwrap();
             } else {
@@ -1097,7 +1083,7 @@ fn a_write_through_a_link_in_a_directory_made_in_the_same_batch_reaches_the_othe
     while_stopped(&daemon, || {
         fs::create_dir(fx.src.join("n")).unwrap();
         fs::hard_link(fx.src.join("d/a"), fx.src.join("n/x")).unwrap();
-        rewrite_keeping_mtime(&fx.src.join("n/x"), "new bytes");
+        inosync_tests::rewrite_keeping_mtime(&fx.src.join("n/x"), "new bytes");
     });
     assert_mirrored(&fx, &daemon, "d/a", "new bytes");
 }
@@ -1135,7 +1121,7 @@ fn a_linked_file_renamed_out_of_a_swapped_directory_gets_the_writes_through_an_e
         fs::rename(fx.src.join("e/x"), fx.src.join("z")).unwrap();
     });
     while_stopped(&daemon, || {
-        rewrite_keeping_mtime(&fx.src.join("cache/w"), "new bytes");
+        inosync_tests::rewrite_keeping_mtime(&fx.src.join("cache/w"), "new bytes");
     });
     for name in ["z", "keep/y"] {
         assert_eq!(
@@ -1196,8 +1182,8 @@ fn both_outside_rewrites_arrive(
     g: &str,
 ) {
     while_stopped(daemon, || {
-        rewrite_keeping_mtime(&outside.join("o"), "new bytes");
-        rewrite_keeping_mtime(&outside.join("p"), "new bytez");
+        inosync_tests::rewrite_keeping_mtime(&outside.join("o"), "new bytes");
+        inosync_tests::rewrite_keeping_mtime(&outside.join("p"), "new bytez");
     });
     assert_mirrored(fx, daemon, h, "new bytes");
     assert_mirrored(fx, daemon, g, "new bytez");
@@ -1261,7 +1247,7 @@ fn outside_rewrite_arrives(
     in_tree: &str,
 ) {
     while_stopped(daemon, || {
-        rewrite_keeping_mtime(&outside.join("o"), "new bytes");
+        inosync_tests::rewrite_keeping_mtime(&outside.join("o"), "new bytes");
     });
     assert_mirrored(fx, daemon, in_tree, "new bytes");
 }
@@ -1300,7 +1286,7 @@ fn a_write_outside_in_the_batch_of_a_large_cp_al_reaches_the_tree() {
             )
             .unwrap();
         }
-        rewrite_keeping_mtime(&outside.join("a"), "new bytes");
+        inosync_tests::rewrite_keeping_mtime(&outside.join("a"), "new bytes");
     });
     assert_mirrored(&fx, &daemon, "a", "new bytes");
 }
@@ -1345,7 +1331,7 @@ fn a_directory_moved_to_a_watch_with_other_excludes_gets_the_outside_writes() {
     fs::rename(fx.src.join("d"), other.join("d")).unwrap();
     daemon.wait_idle();
     while_stopped(&daemon, || {
-        rewrite_keeping_mtime(&outside.join("app.log"), "new bytes");
+        inosync_tests::rewrite_keeping_mtime(&outside.join("app.log"), "new bytes");
     });
     assert_eq!(
         fs::read_to_string(other_dst.join("d/app.log")).unwrap(),
@@ -1369,7 +1355,7 @@ fn a_write_outside_then_a_rename_of_the_files_directory_reaches_the_new_name() {
         return;
     };
     while_stopped(&daemon, || {
-        rewrite_keeping_mtime(&outside.join("o"), "new bytes");
+        inosync_tests::rewrite_keeping_mtime(&outside.join("o"), "new bytes");
         fs::rename(fx.src.join("d/e"), fx.src.join("d/n")).unwrap();
     });
     assert_mirrored(&fx, &daemon, "d/n/f", "new bytes");
