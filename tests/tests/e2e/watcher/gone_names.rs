@@ -11,6 +11,7 @@ use std::ffi::CString;
 use std::fs;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -122,38 +123,16 @@ fn an_o_tmpfile_deletes_nothing_named_like_it_and_its_writes_after_the_link_arri
     let fx = Fixture::new();
     let daemon = fx.start_toml(&fx.simple_config("delete = \"running\""));
     daemon.wait_idle();
-    let c_dir = CString::new(fx.src.as_os_str().as_bytes()).unwrap();
-    // SAFETY: a NUL-terminated path; the descriptor is closed below.
-    let fd = unsafe { libc::open(c_dir.as_ptr(), libc::O_TMPFILE | libc::O_WRONLY, 0o644) };
-    assert!(fd >= 0, "O_TMPFILE: {}", std::io::Error::last_os_error());
-    // SAFETY: an fstat into a zeroed struct of the right type.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::fstat(fd, &mut st) }, 0);
-    let planted = fx.dst.join(format!("#{}", st.st_ino));
+    let mut file = open_tmpfile(&fx.src);
+    let inode = file.metadata().unwrap().ino();
+    let planted = fx.dst.join(format!("#{inode}"));
     fs::write(&planted, "only the target has this file").unwrap();
-    let write = |data: &[u8]| {
-        // SAFETY: our descriptor and a buffer of the given length.
-        let written = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-        assert_eq!(written, data.len() as isize);
-    };
-    write(b"written before it had a name\n");
-    let c_proc = CString::new(format!("/proc/self/fd/{fd}")).unwrap();
-    let c_name = CString::new(fx.src.join("linked").as_os_str().as_bytes()).unwrap();
-    // SAFETY: NUL-terminated paths; AT_SYMLINK_FOLLOW names the open file.
-    let rc = unsafe {
-        libc::linkat(
-            libc::AT_FDCWD,
-            c_proc.as_ptr(),
-            libc::AT_FDCWD,
-            c_name.as_ptr(),
-            libc::AT_SYMLINK_FOLLOW,
-        )
-    };
-    assert_eq!(rc, 0, "linkat: {}", std::io::Error::last_os_error());
+    file.write_all(b"written before it had a name\n").unwrap();
+    link_tmpfile(&file, &fx.src.join("linked"));
     daemon.wait_idle();
-    write(b"and after, through the same descriptor\n");
-    // SAFETY: our descriptor, closed once.
-    unsafe { libc::close(fd) };
+    file.write_all(b"and after, through the same descriptor\n")
+        .unwrap();
+    drop(file);
     let arrived = poll_until(Duration::from_secs(20), || {
         fs::read(fx.dst.join("linked")).ok() == fs::read(fx.src.join("linked")).ok()
     });
@@ -195,16 +174,26 @@ fn a_file_named_like_an_o_tmpfile_rewritten_then_renamed_arrives() {
 
 /// An `O_TMPFILE` in `dir`, written, then given the name `name` by `linkat`.
 fn write_tmpfile_and_link(dir: &Path, name: &str) {
+    let mut file = open_tmpfile(dir);
+    file.write_all(b"written before it had a name").unwrap();
+    link_tmpfile(&file, &dir.join(name));
+}
+
+/// An `O_TMPFILE` in `dir`, open for writing.
+fn open_tmpfile(dir: &Path) -> fs::File {
     let c_dir = CString::new(dir.as_os_str().as_bytes()).unwrap();
-    // SAFETY: a NUL-terminated path; the descriptor is closed below.
+    // SAFETY: a NUL-terminated path.
     let fd = unsafe { libc::open(c_dir.as_ptr(), libc::O_TMPFILE | libc::O_WRONLY, 0o644) };
     assert!(fd >= 0, "O_TMPFILE: {}", std::io::Error::last_os_error());
-    let data = b"written before it had a name";
-    // SAFETY: our descriptor and a buffer of the given length.
-    let written = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-    assert_eq!(written, data.len() as isize);
-    let c_proc = CString::new(format!("/proc/self/fd/{fd}")).unwrap();
-    let c_name = CString::new(dir.join(name).as_os_str().as_bytes()).unwrap();
+    // SAFETY: a descriptor just opened, owned by the file from now on.
+    unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }
+}
+
+/// Gives the open `O_TMPFILE` `file` the name `path` (`linkat`).
+fn link_tmpfile(file: &fs::File, path: &Path) {
+    use std::os::fd::AsRawFd;
+    let c_proc = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap();
+    let c_name = CString::new(path.as_os_str().as_bytes()).unwrap();
     // SAFETY: NUL-terminated paths; AT_SYMLINK_FOLLOW names the open file.
     let rc = unsafe {
         libc::linkat(
@@ -216,8 +205,6 @@ fn write_tmpfile_and_link(dir: &Path, name: &str) {
         )
     };
     assert_eq!(rc, 0, "linkat: {}", std::io::Error::last_os_error());
-    // SAFETY: our descriptor, closed once.
-    unsafe { libc::close(fd) };
 }
 
 /// `touch -h`: the symlink's own times set to now (an attribute change).
