@@ -14,11 +14,11 @@ use inosync_proto::{
 use tarpc::context::Context;
 use tarpc::serde_transport;
 use tarpc::server::{BaseChannel, Channel};
-use tarpc::tokio_serde::formats::Bincode;
 use tarpc::tokio_util::codec::length_delimited::LengthDelimitedCodec;
 use tokio::net::UnixListener;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::control_codec::ControlCodec;
 use crate::engine::{Command, Reply};
 use crate::socket::Access;
 
@@ -390,7 +390,7 @@ pub async fn serve(listener: UnixListener, access: Access, engine: mpsc::Sender<
                 continue;
             }
         };
-        let transport = serde_transport::new(codec.new_framed(stream), Bincode::default());
+        let transport = serde_transport::new(codec.new_framed(stream), ControlCodec::default());
         let handler = Handler {
             engine: engine.clone(),
             uid: cred.uid(),

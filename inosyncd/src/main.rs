@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod control;
+mod control_codec;
 mod daemonize;
 mod deep_paths;
 mod engine;

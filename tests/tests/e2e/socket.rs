@@ -100,6 +100,30 @@ fn garbage_and_oversized_frames_close_only_that_connection() {
 }
 
 #[test]
+fn a_request_whose_deadline_is_past_the_clock_panics_nothing() {
+    let fx = Fixture::new();
+    let daemon = fx.start(&[fx.src.as_os_str(), fx.dst.as_os_str()]);
+    // A request whose deadline is 2^63 seconds away, in a length-prefixed frame:
+    // tarpc's own decoder adds it to the clock, which panics.
+    let payload = [0u8, 253, 0, 0, 0, 0, 0, 0, 0, 128, 0];
+    let mut frame = u32::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
+    frame.extend_from_slice(&payload);
+    let mut far = UnixStream::connect(&fx.socket).unwrap();
+    far.write_all(&frame).unwrap();
+    far.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 64];
+    let closed = std::io::Read::read(&mut far, &mut buf);
+    assert!(
+        matches!(closed, Ok(0) | Err(_)),
+        "connection still open: {closed:?}"
+    );
+    assert_eq!(daemon.status()["pid"], daemon.pid());
+    let log = daemon.log();
+    assert!(!log.contains("panicked"), "daemon log:\n{log}");
+    daemon.wait_idle();
+}
+
+#[test]
 fn a_user_who_is_not_permitted_is_refused() {
     let fx = Fixture::new();
     let daemon = fx.start(&[fx.src.as_os_str(), fx.dst.as_os_str()]);
