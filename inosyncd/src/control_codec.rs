@@ -1,8 +1,9 @@
 //! The control socket's message codec: tarpc's bincode, except that a request's
 //! deadline is read by us. tarpc turns the deadline on the wire into an instant by
 //! adding it to the clock, which panics when a client sends one past the clock's
-//! range; a local client must not be able to crash the connection's task that way
-//! (README "Control socket").
+//! range, and its server panics on one past its timer queue's; a local client
+//! must not be able to crash the connection's task that way (README "The
+//! control socket").
 
 use std::io;
 use std::pin::Pin;
@@ -15,9 +16,10 @@ use tarpc::tokio_serde::formats::Bincode;
 use tarpc::tokio_serde::{Deserializer, Serializer};
 use tarpc::{ClientMessage, Request, Response, context, trace};
 
-/// The longest deadline kept: past any `--timeout` inosyncctl accepts (1e9 s), and
-/// far inside the clock's range.
-const LONGEST_DEADLINE: Duration = Duration::from_secs(2_000_000_000);
+/// The longest deadline kept: a year. tarpc's server puts every deadline in
+/// tokio's timer queue, which panics past 2^36 ms (about 795 days); a longer
+/// call (`inosyncctl wait --timeout` of more than a year) is answered at a year.
+const LONGEST_DEADLINE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// tarpc's `ClientMessage` as it lies on the wire: bincode writes variants by
 /// their index and fields in order, so this reads the same bytes.

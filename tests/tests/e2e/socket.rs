@@ -123,6 +123,42 @@ fn a_request_whose_deadline_is_past_the_clock_panics_nothing() {
     daemon.wait_idle();
 }
 
+/// A `hello` request (tarpc's envelope in bincode, varint integers) whose
+/// deadline is `secs` from now, in a length-prefixed frame.
+fn hello_frame(secs: u32) -> Vec<u8> {
+    let mut payload = vec![0u8, 252]; // ClientMessage::Request; a u32 follows
+    payload.extend_from_slice(&secs.to_le_bytes());
+    payload.push(0); // nanos
+    payload.extend_from_slice(&[0; 16]); // trace id
+    payload.extend_from_slice(&[0, 0]); // span id, sampling decision
+    payload.extend_from_slice(&[1, 0]); // request id 1, `hello`
+    let mut frame = u32::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
+    frame.extend_from_slice(&payload);
+    frame
+}
+
+#[test]
+fn a_request_with_a_deadline_years_away_is_answered() {
+    let fx = Fixture::new();
+    let daemon = fx.start(&[fx.src.as_os_str(), fx.dst.as_os_str()]);
+    // 2^36 ms is as far as tokio's timer queue reaches; 31 years is
+    // `inosyncctl wait --timeout 1e9`.
+    for secs in [68_719_477, 1_000_000_005] {
+        let mut client = UnixStream::connect(&fx.socket).unwrap();
+        client.write_all(&hello_frame(secs)).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut length = [0u8; 4];
+        let answered = std::io::Read::read_exact(&mut client, &mut length);
+        assert!(answered.is_ok(), "no answer for a deadline {secs} s away");
+        assert!(u32::from_be_bytes(length) > 0);
+    }
+    let log = daemon.log();
+    assert!(!log.contains("panicked"), "daemon log:\n{log}");
+    daemon.wait_idle();
+}
+
 #[test]
 fn a_user_who_is_not_permitted_is_refused() {
     let fx = Fixture::new();
