@@ -205,21 +205,15 @@ pub fn destination(target: &str, remote_path: &str) -> String {
     }
 }
 
-/// Whether two spellings of a target or destination name one place: they
-/// differ only in trailing slashes (`/m/t/` and `/m/t`, `rsync://h/m/` and
-/// `rsync://h/m`, `h:dir/` and `h:dir`), which rsync reads alike for a
-/// destination directory. `h:` (the home directory) and `h:/` (the root)
-/// are not alike, and `/` is only itself.
+/// Whether two spellings of a target or destination name one directory for
+/// certain: a local one as the kernel resolves it now (`/m/t/`, `/m//t`,
+/// `/m/./t` and a symlink to it are one), a remote one by user, host and
+/// path with empty and `.` components dropped (`rsync://h/m/` and
+/// `rsync://h/m`, `h:dir/` and `h:dir`). `h:` (the home directory) and `h:/`
+/// (the root) are not alike, nor are a remote `..` and what it might lead
+/// to. A reload keeps a target spelled otherwise, with its pending changes.
 pub fn same_place(a: &str, b: &str) -> bool {
-    fn trimmed(place: &str) -> &str {
-        let bare = place.trim_end_matches('/');
-        if bare.is_empty() || bare.ends_with(':') {
-            place
-        } else {
-            bare
-        }
-    }
-    trimmed(a) == trimmed(b)
+    a == b || super::places::same_directory(a, b)
 }
 
 /// Resolves the rsync binary (a bare name through PATH), so a missing one is a
@@ -261,6 +255,33 @@ mod tests {
         assert!(!same_place("h:/", "h:"));
         assert!(!same_place("/", "/m"));
         assert!(!same_place("/m/t", "/m/u"));
+    }
+
+    #[test]
+    fn a_place_spelled_with_empty_or_dot_components_is_one_place() {
+        assert!(same_place("/m//t", "/m/./t/"));
+        assert!(same_place("rsync://H/m//./x", "rsync://h:873/m/x/"));
+        assert!(same_place("h::m/x", "rsync://h/m/x"));
+        assert!(same_place("u@h:/srv//www/.", "u@h:/srv/www"));
+        assert!(same_place("h:dir/./x", "h:dir/x"));
+        // Another user, a remote `..`, home against root: not known alike.
+        assert!(!same_place("u@h:/srv", "v@h:/srv"));
+        assert!(!same_place("u@h:/srv", "h:/srv"));
+        assert!(!same_place("h:/srv/a/../b", "h:/srv/b"));
+        assert!(!same_place("h:srv", "h:/srv"));
+        assert!(!same_place("/m/t", "h:/m/t"));
+    }
+
+    #[test]
+    fn a_local_place_is_compared_as_the_kernel_resolves_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("link")).unwrap();
+        let spelled = |rest: &str| format!("{}/{rest}", dir.path().display());
+        assert!(same_place(&spelled("link/"), &spelled("real")));
+        assert!(same_place(&spelled("x/../real"), &spelled("real")));
+        assert!(!same_place(&spelled("link/x"), &spelled("real")));
     }
 
     #[test]

@@ -102,6 +102,43 @@ impl Place {
     }
 }
 
+/// Whether two destinations are one directory for certain (see
+/// `checks::same_place`): local ones resolved, remote ones compared by user,
+/// host (in any case) and path, without empty and `.` components.
+pub fn same_directory(a: &str, b: &str) -> bool {
+    match (is_local_target(a), is_local_target(b)) {
+        (true, true) => resolve_local(Path::new(a)) == resolve_local(Path::new(b)),
+        (false, false) => remote_spelling(a) == remote_spelling(b),
+        _ => false,
+    }
+}
+
+/// A remote destination's user, host and path components, as
+/// [`same_directory`] compares them.
+fn remote_spelling(destination: &str) -> (Option<&str>, String, Vec<String>) {
+    let (host, path) = remote_host_and_path(destination);
+    let parts = path
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .map(str::to_string)
+        .collect();
+    (user_of(destination), host.to_ascii_lowercase(), parts)
+}
+
+/// The user named in a remote destination (`user@host:`,
+/// `rsync://user@host/`), if any.
+fn user_of(destination: &str) -> Option<&str> {
+    let authority = match strip_rsync_url(destination) {
+        Some(rest) => rest
+            .split_once('/')
+            .map_or(rest, |(authority, _)| authority),
+        None => destination
+            .get(..first_host_colon(destination).unwrap_or(destination.len()))
+            .unwrap_or(destination),
+    };
+    authority.rsplit_once('@').map(|(user, _)| user)
+}
+
 fn components(path: &Path) -> Vec<OsString> {
     path.components()
         .filter_map(|c| match c {

@@ -151,6 +151,22 @@ impl Pair {
     }
 }
 
+impl Pair {
+    /// The config names this pair's directory otherwise (a reload): it keeps
+    /// its changes and state, and goes by the new names. A running rsync
+    /// finishes with the old ones, which name the same directory.
+    pub fn respell(&mut self, target: String, destination: String) {
+        if self.target != target || self.destination != destination {
+            tracing::info!(
+                "{}: now spelled {destination}; the same directory, its pending changes kept",
+                self.destination
+            );
+            self.target = target;
+            self.destination = destination;
+        }
+    }
+}
+
 mod queries;
 mod record;
 mod run;

@@ -320,9 +320,10 @@ impl Engine {
     }
 
     /// Brings one watch in line with its (new) spec. New or changed excludes, new
-    /// targets and new destinations get a full sync (a target spelled
-    /// otherwise, `/m/t` for `/m/t/`, is the same one: see
-    /// [`same_place`]; its pending changes stay), and so does a `delete`
+    /// targets and new destinations get a full sync (a destination spelled
+    /// otherwise, `/m/t` for `/m/t/`, or the same directory reached through
+    /// another target and `remote_path`, is the same one: see [`same_place`];
+    /// its pending changes stay), and so does a `delete`
     /// (its own or the global one, which was `deleting_before`) whose full
     /// syncs now delete where they did not: what the source lacks goes from
     /// the target now. Pairs that did not change keep their pending changes
@@ -341,25 +342,34 @@ impl Engine {
             .collect();
         let now = Instant::now();
         let mut new_pairs = Vec::new();
+        let mut respelled = Vec::new();
         for (target, destination) in &wanted {
-            let exists = self.watches[&id].pairs.iter().any(|p| {
-                same_place(p.target(), target) && same_place(p.destination(), destination)
-            });
-            if !exists {
-                let mut pair = self.new_pair(target.clone(), destination.clone());
-                pair.record_full(now, true, FullReason::Reload);
-                new_pairs.push(pair);
+            let existing = self.watches[&id]
+                .pairs
+                .iter()
+                .position(|p| same_place(p.destination(), destination));
+            match existing {
+                Some(index) => respelled.push((index, target.clone(), destination.clone())),
+                None => {
+                    let mut pair = self.new_pair(target.clone(), destination.clone());
+                    pair.record_full(now, true, FullReason::Reload);
+                    new_pairs.push(pair);
+                }
             }
         }
         let Some(watch) = self.watches.get_mut(&id) else {
             return Ok(false);
         };
+        // A pair kept for a target spelled otherwise goes by the new spelling:
+        // status and logs show what the config says, and a symlink it named is
+        // not followed any more.
+        for (index, target, destination) in respelled {
+            watch.pairs[index].respell(target, destination);
+        }
         let mut changed = !new_pairs.is_empty() || watch.spec != spec;
         let before = watch.pairs.len();
         watch.pairs.retain_mut(|p| {
-            let keep = wanted
-                .iter()
-                .any(|(t, d)| same_place(p.target(), t) && same_place(p.destination(), d));
+            let keep = wanted.iter().any(|(_, d)| same_place(p.destination(), d));
             if !keep {
                 p.interrupt();
             }

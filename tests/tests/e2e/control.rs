@@ -387,28 +387,51 @@ fn reload_and_sighup_apply_config_changes_without_resyncing_the_rest() {
 #[test]
 fn a_target_spelled_otherwise_by_a_reload_keeps_its_pending_changes() {
     let fx = Fixture::new();
-    let old: Vec<u8> = (0..500u32).map(|i| (i % 251) as u8).collect();
-    fs::write(fx.src.join("f"), &old).unwrap();
+    let mut content: Vec<u8> = (0..500u32).map(|i| (i % 251) as u8).collect();
+    fs::write(fx.src.join("f"), &content).unwrap();
     let config_path = fx.path("inosync.toml");
-    let config = |slash: &str| {
+    let config = |target: &str, remote_path: &str| {
         format!(
-            "delay = 2\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}{slash}\"]\n",
+            "delay = 2\n[[watch]]\npath = \"{}\"\nremote_path = \"{remote_path}\"\ntargets = [\"{target}\"]\n",
             fx.src.display(),
-            fx.dst.display()
         )
     };
-    let daemon = fx.start_toml(&config("/"));
+    let dst = fx.dst.display().to_string();
+    let (parent, name) = dst.rsplit_once('/').unwrap();
+    std::os::unix::fs::symlink(&fx.dst, fx.path("dst-link")).unwrap();
+    let link = fx.path("dst-link").display().to_string();
+    let daemon = fx.start_toml(&config(&format!("{dst}/"), ""));
     daemon.wait_idle();
-    let new: Vec<u8> = old.iter().map(|b| b.wrapping_add(3)).collect();
-    inosync_tests::rewrite_keeping_mtime(&fx.src.join("f"), &new);
-    let pending = poll_until(Duration::from_secs(10), || {
-        daemon.status()["watches"][0]["pending"] == 1
-    });
-    assert!(pending, "never pending: {}", daemon.status());
-    fs::write(&config_path, config("")).unwrap();
-    daemon.ctl_ok(&["reload"]);
-    daemon.wait_idle();
-    assert_eq!(fs::read(fx.dst.join("f")).unwrap(), new, "{}", daemon.log());
+    // Each reload names the same directory otherwise than the one before.
+    for (target, remote_path) in [
+        (dst.clone(), ""),
+        (format!("{parent}//{name}/"), ""),
+        (format!("{parent}/./{name}"), ""),
+        (link.clone(), ""),
+        (dst.clone(), "//"),
+        (parent.to_string(), &*format!("/{name}/.")),
+    ] {
+        content = content.iter().map(|b| b.wrapping_add(3)).collect();
+        inosync_tests::rewrite_keeping_mtime(&fx.src.join("f"), &content);
+        let pending = poll_until(Duration::from_secs(10), || {
+            daemon.status()["watches"][0]["pending"] == 1
+        });
+        assert!(pending, "never pending: {}", daemon.status());
+        fs::write(&config_path, config(&target, remote_path)).unwrap();
+        daemon.ctl_ok(&["reload"]);
+        daemon.wait_idle();
+        assert_eq!(
+            fs::read(fx.dst.join("f")).unwrap(),
+            content,
+            "{target} with remote_path {remote_path:?}: {}",
+            daemon.log()
+        );
+        // The pair goes by the new spelling from now on.
+        assert_eq!(
+            daemon.status()["watches"][0]["targets"][0]["target"],
+            *target
+        );
+    }
 }
 
 /// `status --json` keeps its documented field names; the table shows every pair.
