@@ -56,12 +56,67 @@ pub enum ExcludeError {
          path component (`**/x`, `a/**/b`, `a/**`) or in a trailing `/***`"
     )]
     DoubleStarInName(String),
+    /// A pattern longer than any path can match nothing, and one past 128 KiB
+    /// does not fit in one argument of rsync's command line.
+    #[error(
+        "exclude pattern {start:?}… is {len} bytes: longer than any path ({MAX_PATTERN_BYTES} \
+         bytes), it matches nothing"
+    )]
+    TooLong {
+        /// The pattern's first characters.
+        start: String,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// Every pattern goes to every rsync on its command line, which the
+    /// kernel limits: past that, every run would fail "Argument list too
+    /// long".
+    #[error(
+        "{count} exclude patterns of {bytes} bytes in all: rsync's command line holds at most \
+         {MAX_LIST_BYTES} bytes of them; cover several names with one pattern (`*`, `dir/`)"
+    )]
+    TooMany {
+        /// How many patterns one watch has (the global ones and its own).
+        count: usize,
+        /// What they take on the command line.
+        bytes: usize,
+    },
+}
+
+/// The longest exclude pattern taken: `PATH_MAX`, the longest path.
+pub const MAX_PATTERN_BYTES: usize = 4096;
+/// The most bytes one watch's exclude patterns may take on rsync's command
+/// line (`--exclude=` and a NUL each): an eighth of the kernel's 2 MiB
+/// `ARG_MAX` under the default stack limit, well inside it with the rest of
+/// the command line and the environment.
+pub const MAX_LIST_BYTES: usize = 256 * 1024;
+
+/// Checks that a watch's whole exclude list (the global patterns and its
+/// own) fits on rsync's command line.
+pub fn check_list(patterns: &[String]) -> Result<(), ExcludeError> {
+    let bytes: usize = patterns
+        .iter()
+        .map(|p| "--exclude=".len() + p.len() + 1)
+        .sum();
+    if bytes > MAX_LIST_BYTES {
+        return Err(ExcludeError::TooMany {
+            count: patterns.len(),
+            bytes,
+        });
+    }
+    Ok(())
 }
 
 /// Checks one pattern without building a set, for config validation.
 pub fn check_pattern(pattern: &str) -> Result<(), ExcludeError> {
     if pattern.is_empty() || pattern == "/" {
         return Err(ExcludeError::Useless(pattern.to_string()));
+    }
+    if pattern.len() > MAX_PATTERN_BYTES {
+        return Err(ExcludeError::TooLong {
+            start: pattern.chars().take(40).collect(),
+            len: pattern.len(),
+        });
     }
     if pattern.contains('\0') || pattern.contains('\n') {
         return Err(ExcludeError::BadByte(pattern.to_string()));
@@ -335,6 +390,7 @@ pub struct ExcludeSet {
 impl ExcludeSet {
     /// Compiles the patterns; the error names the bad one.
     pub fn new(patterns: &[String]) -> Result<ExcludeSet, ExcludeError> {
+        check_list(patterns)?;
         let mut any = GlobSetBuilder::new();
         let mut dirs = GlobSetBuilder::new();
         for pattern in patterns {
@@ -434,6 +490,25 @@ mod tests {
 
     fn set(patterns: &[&str]) -> ExcludeSet {
         ExcludeSet::new(&patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn a_pattern_longer_than_any_path_is_refused() {
+        assert!(check_pattern(&"x".repeat(MAX_PATTERN_BYTES)).is_ok());
+        let refused = check_pattern(&"é".repeat(MAX_PATTERN_BYTES)).unwrap_err();
+        assert!(refused.to_string().contains("8192 bytes"), "{refused}");
+    }
+
+    #[test]
+    fn a_list_past_rsyncs_command_line_is_refused() {
+        let fits: Vec<String> = (0..10_000).map(|i| format!("c-{i:05}-*.tmp")).collect();
+        assert!(ExcludeSet::new(&fits).is_ok());
+        let many: Vec<String> = (0..20_000).map(|i| format!("c-{i:05}-*.tmp")).collect();
+        let refused = ExcludeSet::new(&many).err().expect("refused");
+        assert!(
+            refused.to_string().starts_with("20000 exclude patterns"),
+            "{refused}"
+        );
     }
 
     #[test]

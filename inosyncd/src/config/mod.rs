@@ -231,6 +231,19 @@ impl Config {
                 }
             })?
         };
+        // Each watch's patterns, the global ones with its own, go to every
+        // rsync on its command line.
+        for watch in &config.watches {
+            let mut patterns = config.excludes.clone();
+            patterns.extend(watch.excludes.iter().cloned());
+            crate::exclude::check_list(&patterns).map_err(|e| {
+                ConfigError(format!(
+                    "{}: watch {}: {e}",
+                    path.display(),
+                    watch.path.display()
+                ))
+            })?;
+        }
         // Absolute, so `status` and `reload` name the same file whatever the
         // working directory.
         config.source = Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));

@@ -378,6 +378,65 @@ fn reload_and_sighup_apply_config_changes_without_resyncing_the_rest() {
     assert_eq!(daemon.status()["watches"].as_array().map(Vec::len), Some(1));
 }
 
+/// Exclude patterns go to every rsync on its command line, which the kernel
+/// limits (`E2BIG`): a list too long for it, or a pattern longer than any
+/// path, is refused at `--check`, `reload` and `add`, naming the problem. It
+/// was taken, and every run then failed "Argument list too long" for good (a
+/// black-box attack).
+#[test]
+fn excludes_too_long_for_rsyncs_command_line_are_refused() {
+    let fx = Fixture::new();
+    let config_path = fx.path("inosync.toml");
+    let config = |excludes: &[String]| {
+        let quoted: Vec<String> = excludes.iter().map(|p| format!("\"{p}\"")).collect();
+        format!(
+            "delay = 0\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\nexcludes = [{}]\n",
+            fx.src.display(),
+            fx.dst.display(),
+            quoted.join(", ")
+        )
+    };
+    let many: Vec<String> = (0..60_000).map(|i| format!("cache-{i:06}-*.tmp")).collect();
+    let long = vec!["x".repeat(5000)];
+    for (excludes, named) in [(&many, "60000 exclude patterns"), (&long, "5000 bytes")] {
+        fs::write(&config_path, config(excludes)).unwrap();
+        let out = std::process::Command::new(inosync_tests::bin("inosyncd"))
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--check")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "--check took it: {stderr}");
+        assert!(stderr.contains(named), "{stderr}");
+    }
+    let daemon = fx.start_toml(&config(&["*.tmp".to_string()]));
+    daemon.wait_idle();
+    for excludes in [&many, &long] {
+        fs::write(&config_path, config(excludes)).unwrap();
+        daemon.ctl_fails(1, &["reload"]);
+    }
+    let other = fx.path("other");
+    fs::create_dir(&other).unwrap();
+    let other_target = fx.path("other-dst");
+    let stderr = daemon.ctl_fails(
+        1,
+        &[
+            "add",
+            other.to_str().unwrap(),
+            "--target",
+            other_target.to_str().unwrap(),
+            "--exclude",
+            &long[0],
+        ],
+    );
+    assert!(stderr.contains("5000 bytes"), "{stderr}");
+    // The old config stays in force: changes still arrive.
+    fs::write(fx.src.join("after"), "x").unwrap();
+    daemon.wait_idle();
+    assert!(fx.dst.join("after").exists(), "{}", daemon.log());
+}
+
 /// A reload whose config spells a target otherwise (`/m/t/` as `/m/t`,
 /// `rsync://h/m/` as `rsync://h/m`) keeps that target's pending changes: it
 /// is the same place. It was taken for a new target, whose pair replaced the
