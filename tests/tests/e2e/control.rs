@@ -2,6 +2,7 @@
 //! on the rsync command line, without a restart.
 
 use std::fs;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -491,6 +492,41 @@ fn a_target_spelled_otherwise_by_a_reload_keeps_its_pending_changes() {
             *target
         );
     }
+}
+
+/// A reload that names, through no symlink, the directory a pair's symlink
+/// now points to keeps the pair (the same directory), and the re-pointed
+/// symlink still gets it a full sync: the directory never had the tree.
+#[test]
+fn a_target_reached_through_a_re_pointed_symlink_gets_the_whole_tree() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("f"), "tree").unwrap();
+    let fresh = fx.path("fresh");
+    fs::create_dir(&fresh).unwrap();
+    let link = fx.path("dst-link");
+    std::os::unix::fs::symlink(&fx.dst, &link).unwrap();
+    let config_path = fx.path("inosync.toml");
+    let config = |target: &Path| {
+        format!(
+            "delay = 0\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
+            fx.src.display(),
+            target.display()
+        )
+    };
+    let daemon = fx.start_toml(&config(&link));
+    daemon.wait_idle();
+    assert_eq!(fs::read(fx.dst.join("f")).unwrap(), b"tree");
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&fresh, &link).unwrap();
+    fs::write(&config_path, config(&fresh)).unwrap();
+    daemon.ctl_ok(&["reload"]);
+    daemon.wait_idle();
+    assert_eq!(
+        fs::read(fresh.join("f")).ok().as_deref(),
+        Some(&b"tree"[..]),
+        "{}",
+        daemon.log()
+    );
 }
 
 /// `status --json` keeps its documented field names; the table shows every pair.
