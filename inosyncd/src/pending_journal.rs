@@ -378,6 +378,11 @@ impl PendingJournal {
         Ok(())
     }
 
+    /// Why the last write failed, until one succeeds (`status` shows it).
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
     fn failed(&mut self, e: io::Error) {
         if self.error.is_none() {
             tracing::error!(
@@ -387,7 +392,7 @@ impl PendingJournal {
                 self.path.display()
             );
         }
-        self.error = Some(e.to_string());
+        self.error = Some(format!("cannot write {}: {e}", self.path.display()));
     }
 }
 

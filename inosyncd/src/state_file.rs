@@ -262,7 +262,11 @@ impl StateFile {
     pub fn mark_running(&self) -> std::io::Result<bool> {
         let marker = self.running_marker();
         let crashed = std::fs::symlink_metadata(&marker).is_ok();
-        write_atomically(&marker, format!("{}\n", std::process::id()).as_bytes())?;
+        // Only the name counts: on a full filesystem, where the pid cannot be
+        // written, an empty mark (a name takes no data block) still is one.
+        if write_atomically(&marker, format!("{}\n", std::process::id()).as_bytes()).is_err() {
+            crate::own_files::open_regular(&marker, false)?;
+        }
         Ok(crashed)
     }
 

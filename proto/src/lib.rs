@@ -236,7 +236,9 @@ pub struct Status {
     /// Why the state file could not be written at the last runtime change, if
     /// it could not: the changes are in force but would be lost by a restart,
     /// and the administrator must hear it where they made the change, not only
-    /// in the log.
+    /// in the log. Also, until they can be written, the running mark
+    /// (`<state>.running`, by which a start knows the last daemon was killed)
+    /// and the journal of changes not yet synced (`<state>.pending`).
     pub state_file_error: Option<String>,
     /// Every watched tree.
     pub watches: Vec<WatchStatus>,

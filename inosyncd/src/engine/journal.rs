@@ -105,6 +105,7 @@ impl Engine {
 
     /// Writes what was noted since the last write.
     pub(super) fn write_journal(&mut self) {
+        self.retry_running_mark();
         if let Some(journal) = self.journal.as_mut() {
             journal.flush();
         }

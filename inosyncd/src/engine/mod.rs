@@ -114,6 +114,10 @@ pub struct Engine {
     /// Why the last write of the state file failed, until one succeeds
     /// (`status` shows it, and `inosyncctl` says it after a runtime change).
     state_file_error: Option<String>,
+    /// Why the running mark (`<state>.running`) could not be made, until it
+    /// is (retried at every write of the journal): without it a kill is not
+    /// known at the next start.
+    running_mark_error: Option<String>,
     /// Where ssh keeps its shared connections (ControlPath); `None` when no safe
     /// directory could be had (no connection reuse then).
     ssh_dir: Option<PathBuf>,
@@ -205,6 +209,7 @@ impl Engine {
             runtime,
             state_file,
             state_file_error: None,
+            running_mark_error: None,
             ssh_dir,
             runner,
             watcher,

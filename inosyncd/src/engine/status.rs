@@ -29,7 +29,17 @@ impl Engine {
             config_file: self.config.source.as_ref().map(|p| p.display().to_string()),
             running: self.running as u32,
             sandbox_abi: self.policy.sandbox_abi(),
-            state_file_error: self.state_file_error.clone(),
+            // The first of what a restart would not know: runtime changes,
+            // that this daemon was killed, the changes it has not synced.
+            state_file_error: self
+                .state_file_error
+                .clone()
+                .or_else(|| self.running_mark_error.clone())
+                .or_else(|| {
+                    self.journal
+                        .as_ref()
+                        .and_then(|j| j.error().map(String::from))
+                }),
             watches: self
                 .watches
                 .keys()

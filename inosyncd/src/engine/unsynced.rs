@@ -45,11 +45,12 @@ impl Engine {
         let crashed = match file.mark_running() {
             Ok(crashed) => crashed,
             Err(e) => {
+                let why = format!("cannot write {}.running: {e}", file.path().display());
                 tracing::error!(
-                    "cannot write {}.running: {e}; if this daemon is killed, its pending \
-                     changes wait for a full sync (initial_sync, full_sync_interval)",
-                    file.path().display()
+                    "{why}; if this daemon is killed, its pending changes wait for a full \
+                     sync (initial_sync, full_sync_interval); tried again with every change"
                 );
+                self.running_mark_error = Some(why);
                 false
             }
         };
@@ -63,6 +64,33 @@ impl Engine {
                 for pair in &mut watch.pairs {
                     pair.record_full(now, true, FullReason::Initial);
                 }
+            }
+        }
+    }
+
+    /// The running mark could not be made at start: tried again (before a
+    /// change is written to the journal), so that a kill from now on is known
+    /// at the next start.
+    pub(super) fn retry_running_mark(&mut self) {
+        if self.running_mark_error.is_none() {
+            return;
+        }
+        let Some(file) = &self.state_file else {
+            return;
+        };
+        match file.mark_running() {
+            Ok(_) => {
+                tracing::info!(
+                    "{}.running written again: a kill from now on is known at the next start",
+                    file.path().display()
+                );
+                self.running_mark_error = None;
+            }
+            Err(e) => {
+                self.running_mark_error = Some(format!(
+                    "cannot write {}.running: {e}",
+                    file.path().display()
+                ));
             }
         }
     }

@@ -334,3 +334,118 @@ fn a_search_by_change_time_left_by_a_kill_is_done_again_after_it() {
         restarted.log()
     );
 }
+
+/// Fills the filesystem at `dir` to its last byte.
+fn fill(dir: &std::path::Path) {
+    use std::io::Write;
+    for (name, chunk) in [("filler", 4096), ("filler-bytes", 1)] {
+        let mut file = fs::File::create(dir.join(name)).unwrap();
+        while file.write_all(&vec![0u8; chunk]).is_ok() {}
+    }
+}
+
+/// The state file's directory full at start: the running mark is still
+/// made (empty: a name takes no data), so a kill while a change waits and the
+/// journal cannot be written is still known at the next start, which syncs
+/// every watch whole, also with `initial_sync = false`. Before: the mark was
+/// not written, nothing said so in `status` (nor that the journal could not
+/// be written), and the change never arrived while `wait` said idle (a
+/// black-box attack, 4 of 4).
+#[test]
+fn a_kill_while_the_state_directory_is_full_is_known_at_the_next_start() {
+    let fx = Fixture::new();
+    let state_dir = fx.path("state-fs");
+    fs::create_dir(&state_dir).unwrap();
+    let _state_fs = inosync_tests::Mount::tmpfs_sized(&state_dir, "64k");
+    let state = state_dir.join("state.toml");
+    let config = fx.path("inosync.toml");
+    fs::write(&config, fx.config("delay = 30\ninitial_sync = false")).unwrap();
+    let args = [
+        "-c".as_ref(),
+        config.as_os_str(),
+        "--state".as_ref(),
+        state.as_os_str(),
+    ];
+    let mut first = fx.start_raw(&args);
+    first.wait_idle();
+    first.terminate();
+    fill(&state_dir);
+    let mut daemon = fx.start_raw(&args);
+    daemon.wait_idle();
+    fs::write(
+        fx.src.join("new"),
+        "made while the state directory was full",
+    )
+    .unwrap();
+    wait_pending(&daemon, 1);
+    // The journal could not be written: `status` says so.
+    let error = daemon.status()["state_file_error"].clone();
+    assert!(
+        error.as_str().is_some_and(|e| e.contains(".pending")),
+        "{error}\n{}",
+        daemon.log()
+    );
+    daemon.kill();
+    fs::remove_file(state_dir.join("filler")).unwrap();
+    fs::remove_file(state_dir.join("filler-bytes")).unwrap();
+    let restarted = fx.start_raw(&args);
+    restarted.wait_idle();
+    assert!(
+        fx.dst.join("new").exists(),
+        "the change seen before the kill was lost\n{}",
+        restarted.log()
+    );
+}
+
+/// No inode left where the state is kept: the running mark cannot be made
+/// at all. `status` says so (`state_file_error`), and the mark is made with
+/// the first change seen once an inode is free, so a kill after that is
+/// known at the next start.
+#[test]
+fn a_running_mark_that_cannot_be_made_is_shown_and_made_later() {
+    let fx = Fixture::new();
+    let state_dir = fx.path("state-fs");
+    fs::create_dir(&state_dir).unwrap();
+    let _state_fs = inosync_tests::Mount::tmpfs_sized(&state_dir, "1m,nr_inodes=16");
+    let state = state_dir.join("state.toml");
+    let config = fx.path("inosync.toml");
+    fs::write(&config, fx.config("delay = 30\ninitial_sync = false")).unwrap();
+    let args = [
+        "-c".as_ref(),
+        config.as_os_str(),
+        "--state".as_ref(),
+        state.as_os_str(),
+    ];
+    let mut first = fx.start_raw(&args);
+    first.wait_idle();
+    first.terminate();
+    let mut fillers = 0;
+    while fs::write(state_dir.join(format!("filler-{fillers}")), "").is_ok() {
+        fillers += 1;
+    }
+    let mut daemon = fx.start_raw(&args);
+    daemon.wait_idle();
+    let error = daemon.status()["state_file_error"].clone();
+    assert!(
+        error.as_str().is_some_and(|e| e.contains(".running")),
+        "{error}\n{}",
+        daemon.log()
+    );
+    fs::remove_file(state_dir.join("filler-0")).unwrap();
+    fs::write(fx.src.join("new"), "seen once an inode was free").unwrap();
+    wait_pending(&daemon, 1);
+    assert!(
+        state_dir.join("state.toml.running").exists(),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(daemon.status()["state_file_error"], serde_json::Value::Null);
+    daemon.kill();
+    let restarted = fx.start_raw(&args);
+    restarted.wait_idle();
+    assert!(
+        fx.dst.join("new").exists(),
+        "the change seen before the kill was lost\n{}",
+        restarted.log()
+    );
+}
