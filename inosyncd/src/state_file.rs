@@ -257,17 +257,35 @@ impl StateFile {
         PathBuf::from(marker)
     }
 
-    /// Marks a daemon running on this state; whether the last one did not
-    /// stop (its mark was still there).
-    pub fn mark_running(&self) -> std::io::Result<bool> {
+    /// When the last daemon on this state did not stop (its running mark is
+    /// still there): the mark's mtime, the last time that daemon had read
+    /// every event queued before it (see [`StateFile::mark_read_up_to`]), or
+    /// its start.
+    pub fn last_run_killed(&self) -> Option<std::time::SystemTime> {
+        std::fs::symlink_metadata(self.running_marker())
+            .ok()
+            .map(|m| m.modified().unwrap_or(std::time::UNIX_EPOCH))
+    }
+
+    /// Marks a daemon running on this state (read [`StateFile::last_run_killed`]
+    /// first).
+    pub fn mark_running(&self) -> std::io::Result<()> {
         let marker = self.running_marker();
-        let crashed = std::fs::symlink_metadata(&marker).is_ok();
         // Only the name counts: on a full filesystem, where the pid cannot be
         // written, an empty mark (a name takes no data block) still is one.
         if write_atomically(&marker, format!("{}\n", std::process::id()).as_bytes()).is_err() {
             crate::own_files::open_regular(&marker, false)?;
         }
-        Ok(crashed)
+        Ok(())
+    }
+
+    /// Every change made before `at` has been read from the kernel's queue
+    /// and written to the journal: the mark's mtime says so, so that a start
+    /// after a kill looks for what was still queued among the files changed
+    /// since (their change time) rather than since this daemon's start.
+    pub fn mark_read_up_to(&self, at: std::time::SystemTime) -> std::io::Result<()> {
+        let marker = crate::own_files::open_regular(&self.running_marker(), false)?;
+        marker.set_modified(at)
     }
 
     /// Clears the mark at a stop.

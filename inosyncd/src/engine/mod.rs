@@ -118,6 +118,9 @@ pub struct Engine {
     /// is (retried at every write of the journal): without it a kill is not
     /// known at the next start.
     running_mark_error: Option<String>,
+    /// When the running mark's time was last moved on (see
+    /// `Engine::mark_read_up_to`).
+    marked_read_at: Option<Instant>,
     /// Where ssh keeps its shared connections (ControlPath); `None` when no safe
     /// directory could be had (no connection reuse then).
     ssh_dir: Option<PathBuf>,
@@ -210,6 +213,7 @@ impl Engine {
             state_file,
             state_file_error: None,
             running_mark_error: None,
+            marked_read_at: None,
             ssh_dir,
             runner,
             watcher,
@@ -327,10 +331,12 @@ impl Engine {
             tokio::select! {
                 ready = inotify_fd.readable(), if stopping.is_none() => {
                     let mut guard = ready?;
+                    let read_from = std::time::SystemTime::now();
                     self.watcher.read_queued(&mut changes)?;
                     let read = changes.len();
                     self.take_changes(changes.drain(..));
                     guard.clear_ready();
+                    self.mark_read_up_to(read_from);
                     // A busy filesystem elsewhere: read its events in batches.
                     if self.watcher.read_only_foreign_events() {
                         self.watcher.listen_to_fanotify(false);

@@ -7,8 +7,16 @@
 
 use tokio::time::Instant;
 
+use std::time::Duration;
+
 use super::Engine;
 use super::batch::FullReason;
+
+/// How far before the running mark's time a start after a kill looks for
+/// changed files (see [`Engine::sync_after_a_crash`]).
+const CHANGE_TIME_MARGIN: Duration = Duration::from_secs(2);
+/// How often, at most, the running mark's time is moved on.
+const READ_MARK_EVERY: Duration = Duration::from_secs(1);
 
 impl Engine {
     /// On the way out: records the watches that still have changes to sync,
@@ -35,36 +43,72 @@ impl Engine {
     }
 
     /// At start: a daemon that was killed or crashed on this state left its
-    /// running mark (`StateFile::mark_running`) and no record of what it had
-    /// not synced, so every watch gets a full sync, whatever `initial_sync`
-    /// says. Then this one marks itself running.
+    /// running mark (`StateFile::mark_running`), so every watch gets a full
+    /// sync, whatever `initial_sync` says; and what the kernel still held
+    /// unread for it (a same-size rewrite with its mtime kept, which neither
+    /// its journal nor a full sync knows) is looked for among the files
+    /// changed since it last read its queue to the end (the mark's mtime).
+    /// Then this one marks itself running.
     pub(super) fn sync_after_a_crash(&mut self) {
         let Some(file) = &self.state_file else {
             return;
         };
-        let crashed = match file.mark_running() {
-            Ok(crashed) => crashed,
-            Err(e) => {
-                let why = format!("cannot write {}.running: {e}", file.path().display());
-                tracing::error!(
-                    "{why}; if this daemon is killed, its pending changes wait for a full \
-                     sync (initial_sync, full_sync_interval); tried again with every change"
-                );
-                self.running_mark_error = Some(why);
-                false
-            }
-        };
-        if crashed {
-            tracing::warn!(
-                "the last inosyncd on this state file did not stop (killed or crashed): \
-                 full sync of every watch"
+        let crashed = file.last_run_killed();
+        if let Err(e) = file.mark_running() {
+            let why = format!("cannot write {}.running: {e}", file.path().display());
+            tracing::error!(
+                "{why}; if this daemon is killed, its pending changes wait for a full \
+                 sync (initial_sync, full_sync_interval); tried again with every change"
             );
-            let now = Instant::now();
-            for watch in self.watches.values_mut() {
-                for pair in &mut watch.pairs {
-                    pair.record_full(now, true, FullReason::Initial);
-                }
+            self.running_mark_error = Some(why);
+        }
+        let Some(read_up_to) = crashed else {
+            return;
+        };
+        tracing::warn!(
+            "the last inosyncd on this state file did not stop (killed or crashed): full sync \
+             of every watch, and the files changed since {} listed",
+            crate::time_format::rfc3339(read_up_to)
+        );
+        let now = Instant::now();
+        for watch in self.watches.values_mut() {
+            for pair in &mut watch.pairs {
+                pair.record_full(now, true, FullReason::Initial);
             }
+        }
+        // A margin for the coarse clock that stamps change times (a tick is
+        // 1–10 ms) and for a clock set back a little.
+        let since = read_up_to
+            .checked_sub(CHANGE_TIME_MARGIN)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        let since = since
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        let ids: Vec<u32> = self.watches.keys().copied().collect();
+        for id in ids {
+            self.watcher.look_for_changed_since(id, since, None);
+            self.note_changed_since_in_journal(id, since, None);
+        }
+    }
+
+    /// Every change made before `read_from` (when the read that emptied the
+    /// kernel's queue began) is in the journal now, unless the journal or the
+    /// watcher still holds some back: the running mark says so, at most once
+    /// a second (see [`Engine::sync_after_a_crash`]).
+    pub(super) fn mark_read_up_to(&mut self, read_from: std::time::SystemTime) {
+        let Some(file) = &self.state_file else {
+            return;
+        };
+        let due = self
+            .marked_read_at
+            .is_none_or(|at| at.elapsed() >= READ_MARK_EVERY);
+        let journal_ok = self.journal.as_ref().is_some_and(|j| j.error().is_none());
+        if !due || !journal_ok || self.running_mark_error.is_some() || self.watcher.placing() {
+            return;
+        }
+        self.marked_read_at = Some(Instant::now());
+        if let Err(e) = file.mark_read_up_to(read_from) {
+            tracing::debug!("cannot set the running mark's time: {e}");
         }
     }
 

@@ -449,3 +449,57 @@ fn a_running_mark_that_cannot_be_made_is_shown_and_made_later() {
         restarted.log()
     );
 }
+
+/// A same-size rewrite with its mtime kept, made while the daemon is stopped
+/// (SIGSTOP: its events wait unread in the kernel's queue), then the daemon
+/// killed: neither the journal nor the restart's full sync (size and mtime)
+/// knows it. The restart after a kill looks for the files changed since the
+/// killed daemon last emptied its queue (their change time, which no user can
+/// set back), and lists them. Before: lost on both backends (a black-box
+/// attack, 2 of 2).
+#[test]
+fn a_change_still_queued_in_the_kernel_at_a_kill_arrives_after_the_restart() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("f"), "AAAAAAAAAA").unwrap();
+    let config = fx.config("delay = 0");
+    let mut daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    // SAFETY: plain kill(2) on the daemon under test.
+    unsafe { libc::kill(daemon.pid() as i32, libc::SIGSTOP) };
+    inosync_tests::rewrite_keeping_mtime(&fx.src.join("f"), "BBBBBBBBBB");
+    daemon.kill();
+    let restarted = fx.restart_toml(&config);
+    restarted.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("f")).unwrap(),
+        "BBBBBBBBBB",
+        "the rewrite queued in the kernel at the kill was lost\n{}",
+        restarted.log()
+    );
+}
+
+/// The running mark's time follows the events read (at most once a second),
+/// so that a start after a kill looks for the files changed since the last
+/// read rather than since the killed daemon's start, which may be months.
+#[test]
+fn the_running_mark_follows_the_events_read() {
+    let fx = Fixture::new();
+    let mut marker = fx.state_file().into_os_string();
+    marker.push(".running");
+    let marked = || {
+        fs::metadata(&marker)
+            .and_then(|m| m.modified())
+            .expect("the running mark")
+    };
+    let daemon = fx.start_toml(&fx.config("delay = 0"));
+    daemon.wait_idle();
+    let at_start = marked();
+    let mut n = 0;
+    let moved_on = poll_until(Duration::from_secs(10), || {
+        n += 1;
+        fs::write(fx.src.join(format!("f{n}")), "x").unwrap();
+        daemon.wait_idle();
+        marked() > at_start
+    });
+    assert!(moved_on, "{}", daemon.log());
+}
