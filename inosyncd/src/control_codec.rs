@@ -18,7 +18,8 @@ use tarpc::{ClientMessage, Request, Response, context, trace};
 
 /// The longest deadline kept: a year. tarpc's server puts every deadline in
 /// tokio's timer queue, which panics past 2^36 ms (about 795 days); a longer
-/// call (`inosyncctl wait --timeout` of more than a year) is answered at a year.
+/// call (only a hand-made client asks one: `inosyncctl` at most about 116
+/// days) is answered at a year.
 const LONGEST_DEADLINE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// tarpc's `ClientMessage` as it lies on the wire: bincode writes variants by

@@ -56,11 +56,12 @@ pub enum ExcludeError {
          path component (`**/x`, `a/**/b`, `a/**`) or in a trailing `/***`"
     )]
     DoubleStarInName(String),
-    /// A pattern longer than any path can match nothing, and one past 128 KiB
-    /// does not fit in one argument of rsync's command line.
+    /// rsync's receiving side refuses a filter rule of 5,120 bytes or more,
+    /// and a pattern longer than any path (4,096 bytes) is a mistake unless
+    /// it is made of classes or escapes.
     #[error(
-        "exclude pattern {start:?}… is {len} bytes: longer than any path ({MAX_PATTERN_BYTES} \
-         bytes), it matches nothing"
+        "exclude pattern {start:?}… is {len} bytes: inosync takes at most {MAX_PATTERN_BYTES} \
+         bytes (the longest path; rsync refuses a rule of 5120)"
     )]
     TooLong {
         /// The pattern's first characters.
@@ -73,35 +74,42 @@ pub enum ExcludeError {
     /// long".
     #[error(
         "{count} exclude patterns of {bytes} bytes in all: rsync's command line holds at most \
-         {MAX_LIST_BYTES} bytes of them; cover several names with one pattern (`*`, `dir/`)"
+         {budget} bytes of them (a quarter of this system's ARG_MAX); cover several names \
+         with one pattern (`*`, `dir/`)"
     )]
     TooMany {
         /// How many patterns one watch has (the global ones and its own).
         count: usize,
-        /// What they take on the command line.
+        /// What they take on the command line (each with its pointer).
         bytes: usize,
+        /// What they may take ([`list_budget`]).
+        budget: usize,
     },
 }
 
 /// The longest exclude pattern taken: `PATH_MAX`, the longest path.
 pub const MAX_PATTERN_BYTES: usize = 4096;
 /// The most bytes one watch's exclude patterns may take on rsync's command
-/// line (`--exclude=` and a NUL each): an eighth of the kernel's 2 MiB
-/// `ARG_MAX` under the default stack limit, well inside it with the rest of
-/// the command line and the environment.
-pub const MAX_LIST_BYTES: usize = 256 * 1024;
+/// line (`--exclude=`, a NUL and a pointer each): a quarter of `ARG_MAX`
+/// (512 KiB under the default 8 MiB stack limit), beside a quarter for the
+/// listed paths and an eighth for the held ones (`rsync::command`).
+pub fn list_budget() -> usize {
+    crate::rsync::arg_max() / 4
+}
 
 /// Checks that a watch's whole exclude list (the global patterns and its
 /// own) fits on rsync's command line.
 pub fn check_list(patterns: &[String]) -> Result<(), ExcludeError> {
     let bytes: usize = patterns
         .iter()
-        .map(|p| "--exclude=".len() + p.len() + 1)
+        .map(|p| "--exclude=".len() + p.len() + 1 + std::mem::size_of::<usize>())
         .sum();
-    if bytes > MAX_LIST_BYTES {
+    let budget = list_budget();
+    if bytes > budget {
         return Err(ExcludeError::TooMany {
             count: patterns.len(),
             bytes,
+            budget,
         });
     }
     Ok(())
@@ -501,14 +509,22 @@ mod tests {
 
     #[test]
     fn a_list_past_rsyncs_command_line_is_refused() {
-        let fits: Vec<String> = (0..10_000).map(|i| format!("c-{i:05}-*.tmp")).collect();
-        assert!(ExcludeSet::new(&fits).is_ok());
-        let many: Vec<String> = (0..20_000).map(|i| format!("c-{i:05}-*.tmp")).collect();
+        // 32 bytes each on the command line.
+        let per_pattern = 32;
+        let fits: Vec<String> = (0..list_budget() / per_pattern)
+            .map(|i| format!("c-{i:05}-*.tmp"))
+            .collect();
+        assert!(check_list(&fits).is_ok());
+        let many: Vec<String> = (0..list_budget() / per_pattern + 1)
+            .map(|i| format!("c-{i:05}-*.tmp"))
+            .collect();
         let Err(refused) = ExcludeSet::new(&many) else {
             panic!("20,000 patterns taken");
         };
         assert!(
-            refused.to_string().starts_with("20000 exclude patterns"),
+            refused
+                .to_string()
+                .starts_with(&format!("{} exclude patterns", many.len())),
             "{refused}"
         );
     }

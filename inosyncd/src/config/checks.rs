@@ -261,7 +261,7 @@ mod tests {
     fn a_place_spelled_with_empty_or_dot_components_is_one_place() {
         assert!(same_place("/m//t", "/m/./t/"));
         assert!(same_place("rsync://H/m//./x", "rsync://h:873/m/x/"));
-        assert!(same_place("h::m/x", "rsync://h/m/x"));
+        assert!(same_place("h::m/x", "h::m//x/"));
         assert!(same_place("u@h:/srv//www/.", "u@h:/srv/www"));
         assert!(same_place("h:dir/./x", "h:dir/x"));
         // Another user, a remote `..`, home against root: not known alike.
@@ -269,6 +269,9 @@ mod tests {
         assert!(!same_place("u@h:/srv", "h:/srv"));
         assert!(!same_place("h:/srv/a/../b", "h:/srv/b"));
         assert!(!same_place("h:srv", "h:/srv"));
+        // A root directory named `~`; a module that `--port` may send elsewhere.
+        assert!(!same_place("h:x", "h:/~/x"));
+        assert!(!same_place("h::m/x", "rsync://h/m/x"));
         assert!(!same_place("/m/t", "h:/m/t"));
     }
 

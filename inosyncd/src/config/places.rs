@@ -113,16 +113,42 @@ pub fn same_directory(a: &str, b: &str) -> bool {
     }
 }
 
-/// A remote destination's user, host and path components, as
+/// How a remote destination is written: `host::module` and
+/// `rsync://host/module` may reach different daemons (`--port` in
+/// `rsync_args` applies to the first only), a path in the login's home and
+/// one from the root differ whatever their components (`h:x`, `h:/~/x`).
+#[derive(PartialEq, Eq)]
+enum RemoteForm {
+    Url,
+    Module,
+    ShellFromRoot,
+    ShellFromHome,
+}
+
+/// A remote destination's form, user, host and path components, as
 /// [`same_directory`] compares them.
-fn remote_spelling(destination: &str) -> (Option<&str>, String, Vec<String>) {
+fn remote_spelling(destination: &str) -> (RemoteForm, Option<&str>, String, Vec<String>) {
     let (host, path) = remote_host_and_path(destination);
+    let form = if strip_rsync_url(destination).is_some() {
+        RemoteForm::Url
+    } else if host.starts_with("rsync://") {
+        RemoteForm::Module
+    } else if path.starts_with('/') {
+        RemoteForm::ShellFromRoot
+    } else {
+        RemoteForm::ShellFromHome
+    };
+    // A path in the home is `~/…` here: its `~` is no component.
+    let path = match form {
+        RemoteForm::ShellFromHome => path.strip_prefix('~').unwrap_or(&path),
+        _ => &path,
+    };
     let parts = path
         .split('/')
         .filter(|part| !part.is_empty() && *part != ".")
         .map(str::to_string)
         .collect();
-    (user_of(destination), host.to_ascii_lowercase(), parts)
+    (form, user_of(destination), host.to_ascii_lowercase(), parts)
 }
 
 /// The user named in a remote destination (`user@host:`,

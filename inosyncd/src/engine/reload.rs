@@ -265,6 +265,16 @@ impl Engine {
             layout
                 .add(new.watches.len() + i, &new.places(spec))
                 .map_err(Refusal::Layout)?;
+            // The new global excludes with the watch's own must still fit on
+            // rsync's command line: refused here, before anything changed.
+            let mut patterns = new.excludes.clone();
+            patterns.extend(spec.excludes.iter().cloned());
+            crate::exclude::check_list(&patterns).map_err(|e| {
+                Refusal::Config(crate::config::ConfigError(format!(
+                    "watch {} (added at runtime): {e}",
+                    spec.path.display()
+                )))
+            })?;
         }
         Ok(())
     }
@@ -362,14 +372,23 @@ impl Engine {
         };
         // A pair kept for a target spelled otherwise goes by the new spelling:
         // status and logs show what the config says, and a symlink it named is
-        // not followed any more.
+        // not followed any more. Where it was first written to goes with it,
+        // so that a symlink re-pointed before its next run is still caught
+        // (`Policy::moved_target`; a review).
+        let kept: HashSet<usize> = respelled.iter().map(|(index, ..)| *index).collect();
         for (index, target, destination) in respelled {
-            watch.pairs[index].respell(target, destination);
+            let pair = &mut watch.pairs[index];
+            self.policy.respell(pair.destination(), &destination);
+            pair.respell(target, destination);
         }
         let mut changed = !new_pairs.is_empty() || watch.spec != spec;
         let before = watch.pairs.len();
+        // Only the pairs matched above stay: two that lead to one directory
+        // now (a symlink re-pointed) are not both kept for one target.
+        let mut index = 0;
         watch.pairs.retain_mut(|p| {
-            let keep = wanted.iter().any(|(_, d)| same_place(p.destination(), d));
+            let keep = kept.contains(&index);
+            index += 1;
             if !keep {
                 p.interrupt();
             }

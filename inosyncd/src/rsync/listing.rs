@@ -26,7 +26,7 @@ const PER_ARG: usize = 1 + std::mem::size_of::<usize>();
 
 /// The kernel's limit on arguments and environment together (`ARG_MAX`:
 /// a quarter of the stack limit, at least 128 KiB), read once.
-pub(super) fn arg_max() -> usize {
+pub fn arg_max() -> usize {
     static ARG_MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *ARG_MAX.get_or_init(|| {
         // SAFETY: sysconf reads a limit; it has no preconditions.

@@ -41,6 +41,7 @@ pub use leftovers::{
     PARTIAL_DIR, below_partial_dir, file_of_temp, may_go_without_partial_dir,
     parents as leftover_dirs, partial_dir_name,
 };
+pub use listing::arg_max;
 #[cfg(test)]
 pub use outcome::FailureClass;
 pub use outcome::{Outcome, Progress, RunResult};

@@ -97,6 +97,15 @@ impl Policy {
         }
     }
 
+    /// A reload names the local target `old` otherwise (`new`, the same
+    /// directory): where it was first written to is kept under the new name.
+    pub fn respell(&self, old: &str, new: &str) {
+        let mut known = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(first) = known.remove(old) {
+            known.insert(new.to_string(), first);
+        }
+    }
+
     /// Marks every child with `owner`, the daemon's control socket, so that a
     /// restart can stop what a killed daemon left running.
     pub fn owned_by(mut self, owner: Option<OsString>) -> Policy {
