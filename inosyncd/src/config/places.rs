@@ -188,7 +188,10 @@ pub fn resolve_local(path: &Path) -> PathBuf {
         match component {
             Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
             Component::ParentDir => {
+                // Back in a directory that exists (above a missing one the
+                // kernel makes), what follows may be a symlink again.
                 out.pop();
+                exists = std::fs::symlink_metadata(&out).is_ok();
             }
             Component::Normal(name) => {
                 out.push(name);
@@ -246,6 +249,27 @@ fn without_user(authority: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `missing/../link` is `link`, followed: the kernel makes `missing`, and
+    /// its `..` is where the path was (a black-box attack: `link` led into
+    /// the source, applied lexically it was never resolved, and the daemon
+    /// made a directory in the source).
+    #[test]
+    fn a_symlink_after_a_missing_component_and_its_dot_dot_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(base.join("real")).unwrap();
+        std::os::unix::fs::symlink(base.join("real"), base.join("link")).unwrap();
+        assert_eq!(
+            resolve_local(&base.join("missing/../link/m")),
+            base.join("real/m")
+        );
+        assert_eq!(
+            resolve_local(&base.join("a/b/../../link")),
+            base.join("real")
+        );
+        assert_eq!(resolve_local(&base.join("a/b/../c")), base.join("a/c"));
+    }
 
     #[test]
     fn places_are_compared_by_component_and_host() {
