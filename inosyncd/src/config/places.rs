@@ -3,9 +3,13 @@
 //! component, with the symlinks of the part that exists resolved. The layout
 //! checks compare these, never the strings an administrator typed.
 
-use std::ffi::OsString;
-use std::os::unix::ffi::OsStringExt;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::watcher::mounts;
 
 use super::checks::{first_host_colon, is_local_target, strip_rsync_url};
 
@@ -46,6 +50,29 @@ impl Place {
             host: String::new(),
             path: components(&resolve_local(path)),
         }
+    }
+
+    /// The local directory at `resolved` (symlinks resolved) named by the
+    /// filesystem it is on and its place there: the mount's root in
+    /// `/proc/self/mountinfo` (the bound directory for a bind mount) joined
+    /// with the rest of the path. A bind mount shows one directory at two
+    /// paths; only these places tell that they are one (a black-box attack:
+    /// a target below a bind mount of the source nested the mirror in it).
+    /// `None` when the mount table cannot be read.
+    pub fn on_filesystem(resolved: &Path) -> Option<Place> {
+        let table = mount_table()?;
+        let path = resolved.as_os_str().as_bytes();
+        let on = mounts::reachable(&table, path).into_iter().next()?;
+        if !mounts::is_within(path, &on.point) {
+            return None;
+        }
+        let below = path.get(on.point.len()..).unwrap_or_default();
+        let mut parts = components(Path::new(OsStr::from_bytes(&on.root)));
+        parts.extend(components(Path::new(OsStr::from_bytes(below))));
+        Some(Place {
+            host: format!("fs:{}", on.dev),
+            path: parts,
+        })
     }
 
     /// Where an rsync destination is: a local directory, `[user@]host:path`
@@ -163,6 +190,22 @@ fn user_of(destination: &str) -> Option<&str> {
             .unwrap_or(destination),
     };
     authority.rsplit_once('@').map(|(user, _)| user)
+}
+
+/// The mount table, read again once it is a second old: the layout checks
+/// ask it for every watch and before every run.
+fn mount_table() -> Option<Arc<Vec<mounts::Mount>>> {
+    static TABLE: Mutex<Option<(Instant, Arc<Vec<mounts::Mount>>)>> = Mutex::new(None);
+    let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((read, mounts)) = table.as_ref()
+        && read.elapsed() < Duration::from_secs(1)
+    {
+        return Some(mounts.clone());
+    }
+    let text = std::fs::read("/proc/self/mountinfo").ok()?;
+    let mounts = Arc::new(mounts::parse(&text));
+    *table = Some((Instant::now(), mounts.clone()));
+    Some(mounts)
 }
 
 fn components(path: &Path) -> Vec<OsString> {

@@ -58,22 +58,40 @@ pub struct Layout {
     places: BTreeMap<Place, Vec<Owner>>,
 }
 
-/// A watch's places, resolved once.
+/// A watch's places, resolved once: each by its path and, when local, also
+/// by its filesystem and place there (see [`Place::on_filesystem`]), so that
+/// a bind mount does not hide an overlap.
 struct Resolved<'a> {
     watch: &'a WatchPlaces,
-    source: Place,
-    destinations: Vec<Place>,
+    sources: Vec<Place>,
+    destinations: Vec<Vec<Place>>,
+}
+
+/// A local place by its path, then by its filesystem.
+fn both_names(path: &Path) -> Vec<Place> {
+    let by_path = Place::local(path);
+    let resolved = super::places::resolve_local(path);
+    [Some(by_path), Place::on_filesystem(&resolved)]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 impl<'a> Resolved<'a> {
     fn new(watch: &'a WatchPlaces) -> Resolved<'a> {
         Resolved {
             watch,
-            source: Place::local(&watch.source),
+            sources: both_names(&watch.source),
             destinations: watch
                 .destinations
                 .iter()
-                .map(|d| Place::of_destination(d))
+                .map(|d| {
+                    if is_local_target(d) {
+                        both_names(Path::new(d))
+                    } else {
+                        vec![Place::of_destination(d)]
+                    }
+                })
                 .collect(),
         }
     }
@@ -81,12 +99,14 @@ impl<'a> Resolved<'a> {
     /// The watch on its own: no destination that is its source,
     /// inside it or above it, no two destinations inside each other.
     fn check_alone(&self) -> Result<(), LayoutError> {
-        for (i, place) in self.destinations.iter().enumerate() {
-            if let Some(relation) = place.relation(&self.source) {
+        let related =
+            |a: &[Place], b: &[Place]| a.iter().find_map(|a| b.iter().find_map(|b| a.relation(b)));
+        for (i, places) in self.destinations.iter().enumerate() {
+            if let Some(relation) = related(places, &self.sources) {
                 return Err(self.against_source(i, relation, &self.watch.source));
             }
-            for (j, other) in self.destinations.iter().enumerate().skip(i + 1) {
-                if let Some(relation) = place.relation(other) {
+            for (j, others) in self.destinations.iter().enumerate().skip(i + 1) {
+                if let Some(relation) = related(places, others) {
                     return Err(LayoutError::Destinations {
                         destination: self.watch.destinations[i].clone(),
                         watch: self.watch.source.clone(),
@@ -140,19 +160,23 @@ impl Layout {
             watch: resolved.watch.source.clone(),
             destination,
         };
-        self.places
-            .entry(resolved.source.clone())
-            .or_default()
-            .push(owner(None));
-        for (place, text) in resolved
+        for source in &resolved.sources {
+            self.places
+                .entry(source.clone())
+                .or_default()
+                .push(owner(None));
+        }
+        for (places, text) in resolved
             .destinations
             .iter()
             .zip(&resolved.watch.destinations)
         {
-            self.places
-                .entry(place.clone())
-                .or_default()
-                .push(owner(Some(text.clone())));
+            for place in places {
+                self.places
+                    .entry(place.clone())
+                    .or_default()
+                    .push(owner(Some(text.clone())));
+            }
         }
     }
 
@@ -180,7 +204,10 @@ impl Layout {
             return Err(LayoutError::KernelTree(reason));
         }
         // Two watches of one tree first: the plainest thing to name.
-        if let Some((relation, owner)) = self.overlapping(&new.source, |o| o.destination.is_none())
+        if let Some((relation, owner)) = new
+            .sources
+            .iter()
+            .find_map(|source| self.overlapping(source, |o| o.destination.is_none()))
         {
             return Err(LayoutError::Watches {
                 path: new.watch.source.clone(),
@@ -190,7 +217,10 @@ impl Layout {
             });
         }
         new.check_alone()?;
-        if let Some((relation, owner)) = self.overlapping(&new.source, |o| o.destination.is_some())
+        if let Some((relation, owner)) = new
+            .sources
+            .iter()
+            .find_map(|source| self.overlapping(source, |o| o.destination.is_some()))
             && let Some(destination) = &owner.destination
         {
             return Err(LayoutError::DestinationAndSource {
@@ -200,8 +230,11 @@ impl Layout {
                 watched: new.watch.source.clone(),
             });
         }
-        for (i, place) in new.destinations.iter().enumerate() {
-            if let Some((relation, owner)) = self.overlapping(place, |_| true) {
+        for (i, places) in new.destinations.iter().enumerate() {
+            if let Some((relation, owner)) = places
+                .iter()
+                .find_map(|place| self.overlapping(place, |_| true))
+            {
                 return Err(match &owner.destination {
                     None => new.against_source(i, relation, &owner.watch),
                     Some(other) => LayoutError::Destinations {
@@ -263,7 +296,8 @@ pub fn check_destination_now<'a>(
     if checks_disabled_for_a_test() {
         return Ok(resolved);
     }
-    for root in roots {
+    let roots: Vec<&Path> = roots.into_iter().collect();
+    for &root in &roots {
         let relation = if resolved == root {
             Relation::Same
         } else if resolved.starts_with(root) {
@@ -279,6 +313,22 @@ pub fn check_destination_now<'a>(
             relation,
             watched: root.to_path_buf(),
         });
+    }
+    // The same by filesystem and place there: a bind mount of a watched
+    // tree, or of a directory in one, shows it at another path.
+    if let Some(here) = Place::on_filesystem(&resolved) {
+        for &root in &roots {
+            if let Some(relation) =
+                Place::on_filesystem(root).and_then(|there| here.relation(&there))
+            {
+                return Err(LayoutError::Moved {
+                    destination: destination.to_string(),
+                    resolved,
+                    relation,
+                    watched: root.to_path_buf(),
+                });
+            }
+        }
     }
     Ok(resolved)
 }

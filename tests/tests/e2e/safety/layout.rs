@@ -137,3 +137,30 @@ fn add_and_reload_refuse_overlaps_and_a_quick_start_add_needs_a_target() {
         "{log}"
     );
 }
+
+/// A target below a bind mount of the source is inside the source, though
+/// no path says so: compared by filesystem and place on it, it is refused
+/// at start and `--check`. Before: accepted, and the mirror nested in the
+/// source at every sync (a black-box attack, 3 of 3).
+#[test]
+fn a_target_below_a_bind_mount_of_the_source_is_refused() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("f"), "x").unwrap();
+    let shown = fx.path("shown");
+    fs::create_dir(&shown).unwrap();
+    let _bind = inosync_tests::Mount::bind(&fx.src, &shown);
+    let target = shown.join("sub");
+    let stderr = refused_start(&[
+        "--state".as_ref(),
+        fx.state_file().as_os_str(),
+        "-s".as_ref(),
+        fx.path("ctl.sock").as_os_str(),
+        fx.src.as_os_str(),
+        target.as_os_str(),
+    ]);
+    assert!(stderr.contains("inside"), "{stderr}");
+    assert!(
+        !fx.src.join("sub").exists(),
+        "the mirror nested in the source"
+    );
+}
