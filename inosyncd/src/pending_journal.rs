@@ -378,6 +378,12 @@ impl PendingJournal {
         Ok(())
     }
 
+    /// Whether every change noted so far is kept: no watch has gone past
+    /// `MAX_RECORDS_PER_WATCH` since it was last in sync.
+    pub fn keeps_everything(&self) -> bool {
+        !self.watches.values().any(|records| records.full)
+    }
+
     /// Why the last write failed, until one succeeds (`status` shows it).
     pub fn error(&self) -> Option<&str> {
         self.error.as_deref()

@@ -92,9 +92,10 @@ impl Engine {
     }
 
     /// Every change made before `read_from` (when the read that emptied the
-    /// kernel's queue began) is in the journal now, unless the journal or the
-    /// watcher still holds some back: the running mark says so, at most once
-    /// a second (see [`Engine::sync_after_a_crash`]).
+    /// kernel's queue began) is in the journal now, unless the journal failed
+    /// or stopped keeping records (a watch past its cap) or the watcher still
+    /// holds some back: the running mark says so, at most once a second (see
+    /// [`Engine::sync_after_a_crash`]).
     pub(super) fn mark_read_up_to(&mut self, read_from: std::time::SystemTime) {
         let Some(file) = &self.state_file else {
             return;
@@ -102,7 +103,10 @@ impl Engine {
         let due = self
             .marked_read_at
             .is_none_or(|at| at.elapsed() >= READ_MARK_EVERY);
-        let journal_ok = self.journal.as_ref().is_some_and(|j| j.error().is_none());
+        let journal_ok = self
+            .journal
+            .as_ref()
+            .is_some_and(|j| j.error().is_none() && j.keeps_everything());
         if !due || !journal_ok || self.running_mark_error.is_some() || self.watcher.placing() {
             return;
         }
