@@ -378,6 +378,14 @@ impl PendingJournal {
         Ok(())
     }
 
+    /// Makes what was written reach the disk (`fdatasync`).
+    pub fn sync(&mut self) -> io::Result<()> {
+        match &self.file {
+            Some(file) => file.sync_data(),
+            None => Ok(()),
+        }
+    }
+
     /// Whether every change noted so far is kept: no watch has gone past
     /// `MAX_RECORDS_PER_WATCH` since it was last in sync.
     pub fn keeps_everything(&self) -> bool {

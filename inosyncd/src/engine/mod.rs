@@ -121,6 +121,10 @@ pub struct Engine {
     /// When the running mark's time was last moved on (see
     /// `Engine::mark_read_up_to`).
     marked_read_at: Option<Instant>,
+    /// When this daemon started: a running mark made late (see
+    /// `Engine::retry_running_mark`) takes this time, the changes seen
+    /// before it may not be in the journal.
+    started_at: std::time::SystemTime,
     /// Where ssh keeps its shared connections (ControlPath); `None` when no safe
     /// directory could be had (no connection reuse then).
     ssh_dir: Option<PathBuf>,
@@ -214,6 +218,7 @@ impl Engine {
             state_file_error: None,
             running_mark_error: None,
             marked_read_at: None,
+            started_at: std::time::SystemTime::now(),
             ssh_dir,
             runner,
             watcher,

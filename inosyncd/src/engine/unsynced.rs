@@ -65,6 +65,13 @@ impl Engine {
         let Some(read_up_to) = crashed else {
             return;
         };
+        // The new mark keeps the killed daemon's time until the search below
+        // is in the journal and done (the mark moves on only when nothing is
+        // being placed): a second kill meanwhile searches the same window (a
+        // review).
+        if let Err(e) = file.mark_read_up_to(read_up_to) {
+            tracing::debug!("cannot set the running mark's time: {e}");
+        }
         tracing::warn!(
             "the last inosyncd on this state file did not stop (killed or crashed): full sync \
              of every watch, and the files changed since {} listed",
@@ -84,9 +91,13 @@ impl Engine {
         let since = since
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i128);
+        // One search walks every tree (no filesystem named); each watch
+        // notes it, so that its records are not forgotten before it ends.
         let ids: Vec<u32> = self.watches.keys().copied().collect();
+        if let Some(&first) = ids.first() {
+            self.watcher.look_for_changed_since(first, since, None);
+        }
         for id in ids {
-            self.watcher.look_for_changed_since(id, since, None);
             self.note_changed_since_in_journal(id, since, None);
         }
     }
@@ -111,6 +122,15 @@ impl Engine {
             return;
         }
         self.marked_read_at = Some(Instant::now());
+        // The journal reaches the disk before the mark says it holds what
+        // came before (a power cut must not keep the mark and lose the
+        // journal's tail).
+        if let Some(journal) = self.journal.as_mut()
+            && let Err(e) = journal.sync()
+        {
+            tracing::debug!("cannot sync the journal: {e}");
+            return;
+        }
         if let Err(e) = file.mark_read_up_to(read_from) {
             tracing::debug!("cannot set the running mark's time: {e}");
         }
@@ -126,8 +146,11 @@ impl Engine {
         let Some(file) = &self.state_file else {
             return;
         };
-        match file.mark_running() {
-            Ok(_) => {
+        match file
+            .mark_running()
+            .and_then(|()| file.mark_read_up_to(self.started_at))
+        {
+            Ok(()) => {
                 tracing::info!(
                     "{}.running written again: a kill from now on is known at the next start",
                     file.path().display()
