@@ -3,10 +3,11 @@
 //! component, with the symlinks of the part that exists resolved. The layout
 //! checks compare these, never the strings an administrator typed.
 
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::watcher::mounts;
@@ -53,26 +54,54 @@ impl Place {
     }
 
     /// The local directory at `resolved` (symlinks resolved) named by the
-    /// filesystem it is on and its place there: the mount's root in
-    /// `/proc/self/mountinfo` (the bound directory for a bind mount) joined
-    /// with the rest of the path. A bind mount shows one directory at two
-    /// paths; only these places tell that they are one (a black-box attack:
-    /// a target below a bind mount of the source nested the mirror in it).
-    /// `None` when the mount table cannot be read.
-    pub fn on_filesystem(resolved: &Path) -> Option<Place> {
-        let table = mount_table()?;
-        let path = resolved.as_os_str().as_bytes();
-        let on = mounts::reachable(&table, path).into_iter().next()?;
-        if !mounts::is_within(path, &on.point) {
-            return None;
+    /// filesystem it is on and its place there (the mount's root in
+    /// `/proc/self/mountinfo`, the bound directory for a bind mount, joined
+    /// with the rest of the path), then the filesystems mounted below it, by
+    /// their roots: rsync crosses into them. A bind mount shows one directory
+    /// at two paths; only these places tell that they are one (a black-box
+    /// attack: a target below a bind mount of the source nested the mirror
+    /// in it). Network filesystems (whose mount roots need not say where on
+    /// the server's filesystem they are) and the kernel's are left out; empty
+    /// when the mount table cannot be read.
+    pub fn on_filesystems(resolved: &Path) -> Vec<Place> {
+        let mut table = MOUNT_TABLE.lock().unwrap_or_else(|e| e.into_inner());
+        if table
+            .read
+            .is_none_or(|read| read.elapsed() >= Duration::from_secs(1))
+        {
+            *table = MountTable::read();
         }
-        let below = path.get(on.point.len()..).unwrap_or_default();
-        let mut parts = components(Path::new(OsStr::from_bytes(&on.root)));
-        parts.extend(components(Path::new(OsStr::from_bytes(below))));
-        Some(Place {
-            host: format!("fs:{}", on.dev),
-            path: parts,
-        })
+        if let Some(known) = table.named.get(resolved) {
+            return known.clone();
+        }
+        let path = resolved.as_os_str().as_bytes();
+        let place_of = |m: &mounts::Mount, below: &[u8]| Place {
+            host: format!("fs:{}", m.dev),
+            path: components(Path::new(OsStr::from_bytes(&m.root)))
+                .into_iter()
+                .chain(components(Path::new(OsStr::from_bytes(below))))
+                .collect(),
+        };
+        let mut names = Vec::new();
+        if let Some(on) = table
+            .visible
+            .iter()
+            .filter(|m| mounts::is_within(path, &m.point))
+            .max_by_key(|m| m.point.len())
+            && !is_network(&on.fstype)
+        {
+            names.push(place_of(on, path.get(on.point.len()..).unwrap_or_default()));
+        }
+        for below in table
+            .visible
+            .iter()
+            .filter(|m| m.point != path && mounts::is_within(&m.point, path))
+            .filter(|m| !is_network(&m.fstype) && !m.is_kernel())
+        {
+            names.push(place_of(below, b""));
+        }
+        table.named.insert(resolved.to_path_buf(), names.clone());
+        names
     }
 
     /// Where an rsync destination is: a local directory, `[user@]host:path`
@@ -192,20 +221,48 @@ fn user_of(destination: &str) -> Option<&str> {
     authority.rsplit_once('@').map(|(user, _)| user)
 }
 
-/// The mount table, read again once it is a second old: the layout checks
-/// ask it for every watch and before every run.
-fn mount_table() -> Option<Arc<Vec<mounts::Mount>>> {
-    static TABLE: Mutex<Option<(Instant, Arc<Vec<mounts::Mount>>)>> = Mutex::new(None);
-    let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((read, mounts)) = table.as_ref()
-        && read.elapsed() < Duration::from_secs(1)
-    {
-        return Some(mounts.clone());
+/// The visible mounts, read again once a second old (the layout checks ask
+/// for every watch and before every run), and the places found with them.
+#[derive(Default)]
+struct MountTable {
+    read: Option<Instant>,
+    visible: Vec<mounts::Mount>,
+    named: HashMap<PathBuf, Vec<Place>>,
+}
+
+impl MountTable {
+    fn read() -> MountTable {
+        let visible = std::fs::read("/proc/self/mountinfo")
+            .map(|text| mounts::reachable(&mounts::parse(&text), b"/"))
+            .unwrap_or_default();
+        MountTable {
+            read: Some(Instant::now()),
+            visible,
+            named: HashMap::new(),
+        }
     }
-    let text = std::fs::read("/proc/self/mountinfo").ok()?;
-    let mounts = Arc::new(mounts::parse(&text));
-    *table = Some((Instant::now(), mounts.clone()));
-    Some(mounts)
+}
+
+static MOUNT_TABLE: LazyLock<Mutex<MountTable>> =
+    LazyLock::new(|| Mutex::new(MountTable::default()));
+
+/// Filesystems served over a network or by a user process: one mount's root
+/// need not say where it lies on the server's filesystem.
+fn is_network(fstype: &str) -> bool {
+    [
+        "nfs",
+        "cifs",
+        "smb",
+        "fuse",
+        "9p",
+        "ceph",
+        "glusterfs",
+        "lustre",
+        "afs",
+        "sshfs",
+    ]
+    .iter()
+    .any(|prefix| fstype.starts_with(prefix))
 }
 
 fn components(path: &Path) -> Vec<OsString> {

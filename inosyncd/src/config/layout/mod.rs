@@ -69,12 +69,10 @@ struct Resolved<'a> {
 
 /// A local place by its path, then by its filesystem.
 fn both_names(path: &Path) -> Vec<Place> {
-    let by_path = Place::local(path);
     let resolved = super::places::resolve_local(path);
-    [Some(by_path), Place::on_filesystem(&resolved)]
-        .into_iter()
-        .flatten()
-        .collect()
+    let mut names = vec![Place::local(path)];
+    names.extend(Place::on_filesystems(&resolved));
+    names
 }
 
 impl<'a> Resolved<'a> {
@@ -316,10 +314,13 @@ pub fn check_destination_now<'a>(
     }
     // The same by filesystem and place there: a bind mount of a watched
     // tree, or of a directory in one, shows it at another path.
-    if let Some(here) = Place::on_filesystem(&resolved) {
+    let here = Place::on_filesystems(&resolved);
+    if !here.is_empty() {
         for &root in &roots {
-            if let Some(relation) =
-                Place::on_filesystem(root).and_then(|there| here.relation(&there))
+            let there = Place::on_filesystems(root);
+            if let Some(relation) = here
+                .iter()
+                .find_map(|h| there.iter().find_map(|t| h.relation(t)))
             {
                 return Err(LayoutError::Moved {
                     destination: destination.to_string(),

@@ -164,3 +164,28 @@ fn a_target_below_a_bind_mount_of_the_source_is_refused() {
         "the mirror nested in the source"
     );
 }
+
+/// The target shown inside the source by a bind mount (rsync crosses into
+/// it) is refused too: the places of the filesystems mounted below a source
+/// count as the source's (a review: the mirror was copied into itself).
+#[test]
+fn a_target_bind_mounted_inside_the_source_is_refused() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("f"), "x").unwrap();
+    let inside = fx.src.join("m");
+    fs::create_dir(&inside).unwrap();
+    let _bind = inosync_tests::Mount::bind(&fx.dst, &inside);
+    let stderr = refused_start(&[
+        "--state".as_ref(),
+        fx.state_file().as_os_str(),
+        "-s".as_ref(),
+        fx.path("ctl.sock").as_os_str(),
+        fx.src.as_os_str(),
+        fx.dst.as_os_str(),
+    ]);
+    assert!(
+        stderr.contains("same directory") || stderr.contains("inside"),
+        "{stderr}"
+    );
+    assert!(!fx.dst.join("f").exists(), "the mirror was written");
+}
