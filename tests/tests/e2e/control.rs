@@ -539,6 +539,16 @@ fn a_target_spelled_otherwise_by_a_reload_keeps_its_pending_changes() {
     }
 }
 
+/// A config of one watch of the fixture's source, `delay = 0`, mirrored to
+/// `target` alone.
+fn one_target_config(fx: &Fixture, target: &Path) -> String {
+    format!(
+        "delay = 0\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
+        fx.src.display(),
+        target.display()
+    )
+}
+
 /// A reload that names, through no symlink, the directory a pair's symlink
 /// now points to keeps the pair (the same directory), and the re-pointed
 /// symlink still gets it a full sync: the directory never had the tree.
@@ -551,13 +561,7 @@ fn a_target_reached_through_a_re_pointed_symlink_gets_the_whole_tree() {
     let link = fx.path("dst-link");
     std::os::unix::fs::symlink(&fx.dst, &link).unwrap();
     let config_path = fx.path("inosync.toml");
-    let config = |target: &Path| {
-        format!(
-            "delay = 0\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
-            fx.src.display(),
-            target.display()
-        )
-    };
+    let config = |target: &Path| one_target_config(&fx, target);
     let daemon = fx.start_toml(&config(&link));
     daemon.wait_idle();
     assert_eq!(fs::read(fx.dst.join("f")).unwrap(), b"tree");
@@ -587,13 +591,7 @@ fn a_respelled_target_still_refuses_a_symlink_re_pointed_after_the_reload() {
     let link = fx.path("dst-link");
     std::os::unix::fs::symlink(&fx.dst, &link).unwrap();
     let config_path = fx.path("inosync.toml");
-    let config = |target: &Path| {
-        format!(
-            "delay = 0\n[[watch]]\npath = \"{}\"\nremote_path = \"\"\ntargets = [\"{}/\"]\n",
-            fx.src.display(),
-            target.display()
-        )
-    };
+    let config = |target: &Path| one_target_config(&fx, target);
     let daemon = fx.start_toml(&config(&fx.dst));
     daemon.wait_idle();
     fs::write(&config_path, config(&link)).unwrap();

@@ -335,6 +335,45 @@ fn a_search_by_change_time_left_by_a_kill_is_done_again_after_it() {
     );
 }
 
+/// A config of one watch (`delay = 30`, `initial_sync = false`) whose state
+/// lies on a tmpfs of its own, mounted with `options` (`size=` first), after a
+/// first daemon made its files there and stopped.
+struct StateOnASmallFs {
+    dir: std::path::PathBuf,
+    config: std::path::PathBuf,
+    _mount: inosync_tests::Mount,
+}
+
+impl StateOnASmallFs {
+    fn new(fx: &Fixture, options: &str) -> StateOnASmallFs {
+        let dir = fx.path("state-fs");
+        fs::create_dir(&dir).unwrap();
+        let mount = inosync_tests::Mount::tmpfs_sized(&dir, options);
+        let config = fx.path("inosync.toml");
+        fs::write(&config, fx.config("delay = 30\ninitial_sync = false")).unwrap();
+        let on_small = StateOnASmallFs {
+            dir,
+            config,
+            _mount: mount,
+        };
+        let mut first = on_small.start(fx);
+        first.wait_idle();
+        first.terminate();
+        on_small
+    }
+
+    /// Starts `inosyncd` on the config, with the state on the small tmpfs.
+    fn start(&self, fx: &Fixture) -> Daemon {
+        let state = self.dir.join("state.toml");
+        fx.start_raw(&[
+            "-c".as_ref(),
+            self.config.as_os_str(),
+            "--state".as_ref(),
+            state.as_os_str(),
+        ])
+    }
+}
+
 /// Fills the filesystem at `dir` to its last byte.
 fn fill(dir: &std::path::Path) {
     use std::io::Write;
@@ -354,23 +393,10 @@ fn fill(dir: &std::path::Path) {
 #[test]
 fn a_kill_while_the_state_directory_is_full_is_known_at_the_next_start() {
     let fx = Fixture::new();
-    let state_dir = fx.path("state-fs");
-    fs::create_dir(&state_dir).unwrap();
-    let _state_fs = inosync_tests::Mount::tmpfs_sized(&state_dir, "64k");
-    let state = state_dir.join("state.toml");
-    let config = fx.path("inosync.toml");
-    fs::write(&config, fx.config("delay = 30\ninitial_sync = false")).unwrap();
-    let args = [
-        "-c".as_ref(),
-        config.as_os_str(),
-        "--state".as_ref(),
-        state.as_os_str(),
-    ];
-    let mut first = fx.start_raw(&args);
-    first.wait_idle();
-    first.terminate();
-    fill(&state_dir);
-    let mut daemon = fx.start_raw(&args);
+    let on_small = StateOnASmallFs::new(&fx, "64k");
+    let state_dir = &on_small.dir;
+    fill(state_dir);
+    let mut daemon = on_small.start(&fx);
     daemon.wait_idle();
     fs::write(
         fx.src.join("new"),
@@ -388,7 +414,7 @@ fn a_kill_while_the_state_directory_is_full_is_known_at_the_next_start() {
     daemon.kill();
     fs::remove_file(state_dir.join("filler")).unwrap();
     fs::remove_file(state_dir.join("filler-bytes")).unwrap();
-    let restarted = fx.start_raw(&args);
+    let restarted = on_small.start(&fx);
     restarted.wait_idle();
     assert!(
         fx.dst.join("new").exists(),
@@ -404,26 +430,13 @@ fn a_kill_while_the_state_directory_is_full_is_known_at_the_next_start() {
 #[test]
 fn a_running_mark_that_cannot_be_made_is_shown_and_made_later() {
     let fx = Fixture::new();
-    let state_dir = fx.path("state-fs");
-    fs::create_dir(&state_dir).unwrap();
-    let _state_fs = inosync_tests::Mount::tmpfs_sized(&state_dir, "1m,nr_inodes=16");
-    let state = state_dir.join("state.toml");
-    let config = fx.path("inosync.toml");
-    fs::write(&config, fx.config("delay = 30\ninitial_sync = false")).unwrap();
-    let args = [
-        "-c".as_ref(),
-        config.as_os_str(),
-        "--state".as_ref(),
-        state.as_os_str(),
-    ];
-    let mut first = fx.start_raw(&args);
-    first.wait_idle();
-    first.terminate();
+    let on_small = StateOnASmallFs::new(&fx, "1m,nr_inodes=16");
+    let state_dir = &on_small.dir;
     let mut fillers = 0;
     while fs::write(state_dir.join(format!("filler-{fillers}")), "").is_ok() {
         fillers += 1;
     }
-    let mut daemon = fx.start_raw(&args);
+    let mut daemon = on_small.start(&fx);
     daemon.wait_idle();
     let error = daemon.status()["state_file_error"].clone();
     assert!(
@@ -441,7 +454,7 @@ fn a_running_mark_that_cannot_be_made_is_shown_and_made_later() {
     );
     assert_eq!(daemon.status()["state_file_error"], serde_json::Value::Null);
     daemon.kill();
-    let restarted = fx.start_raw(&args);
+    let restarted = on_small.start(&fx);
     restarted.wait_idle();
     assert!(
         fx.dst.join("new").exists(),

@@ -138,6 +138,19 @@ fn add_and_reload_refuse_overlaps_and_a_quick_start_add_needs_a_target() {
     );
 }
 
+/// `inosyncd SOURCE TARGET` (its state and socket in the fixture), which
+/// must refuse to start; its stderr.
+fn quick_start_refused(fx: &Fixture, target: &Path) -> String {
+    refused_start(&[
+        "--state".as_ref(),
+        fx.state_file().as_os_str(),
+        "-s".as_ref(),
+        fx.path("ctl.sock").as_os_str(),
+        fx.src.as_os_str(),
+        target.as_os_str(),
+    ])
+}
+
 /// A target below a bind mount of the source is inside the source, though
 /// no path says so: compared by filesystem and place on it, it is refused
 /// at start and `--check`. Before: accepted, and the mirror nested in the
@@ -150,14 +163,7 @@ fn a_target_below_a_bind_mount_of_the_source_is_refused() {
     fs::create_dir(&shown).unwrap();
     let _bind = inosync_tests::Mount::bind(&fx.src, &shown);
     let target = shown.join("sub");
-    let stderr = refused_start(&[
-        "--state".as_ref(),
-        fx.state_file().as_os_str(),
-        "-s".as_ref(),
-        fx.path("ctl.sock").as_os_str(),
-        fx.src.as_os_str(),
-        target.as_os_str(),
-    ]);
+    let stderr = quick_start_refused(&fx, &target);
     assert!(stderr.contains("inside"), "{stderr}");
     assert!(
         !fx.src.join("sub").exists(),
@@ -175,14 +181,7 @@ fn a_target_bind_mounted_inside_the_source_is_refused() {
     let inside = fx.src.join("m");
     fs::create_dir(&inside).unwrap();
     let _bind = inosync_tests::Mount::bind(&fx.dst, &inside);
-    let stderr = refused_start(&[
-        "--state".as_ref(),
-        fx.state_file().as_os_str(),
-        "-s".as_ref(),
-        fx.path("ctl.sock").as_os_str(),
-        fx.src.as_os_str(),
-        fx.dst.as_os_str(),
-    ]);
+    let stderr = quick_start_refused(&fx, &fx.dst);
     assert!(
         stderr.contains("same directory") || stderr.contains("inside"),
         "{stderr}"
