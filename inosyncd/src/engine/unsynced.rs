@@ -62,9 +62,20 @@ impl Engine {
             );
             self.running_mark_error = Some(why);
         }
-        let Some(read_up_to) = crashed else {
+        let Some(mut read_up_to) = crashed else {
             return;
         };
+        // A mark from the future (a clock set back, a hand that touched it)
+        // says nothing of what was read: every file is listed (a black-box
+        // attack: the changes made before the kill were missed).
+        if read_up_to > std::time::SystemTime::now() {
+            tracing::warn!(
+                "{}.running is dated in the future ({}): every file of every watch is listed",
+                file.path().display(),
+                crate::time_format::rfc3339(read_up_to)
+            );
+            read_up_to = std::time::UNIX_EPOCH;
+        }
         // The new mark keeps the killed daemon's time until the search below
         // is in the journal and done (the mark moves on only when nothing is
         // being placed): a second kill meanwhile searches the same window (a

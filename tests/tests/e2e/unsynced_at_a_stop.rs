@@ -516,3 +516,36 @@ fn the_running_mark_follows_the_events_read() {
     });
     assert!(moved_on, "{}", daemon.log());
 }
+
+/// A running mark dated in the future (a clock set back, a hand that
+/// touched it) says nothing of what was read: the restart lists every file
+/// rather than none (a black-box attack: the rewrites queued at the kill
+/// were missed, 4 of 4).
+#[test]
+fn a_running_mark_dated_in_the_future_misses_no_change() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("f"), "AAAAAAAAAA").unwrap();
+    let config = fx.config("delay = 0");
+    let mut daemon = fx.start_toml(&config);
+    daemon.wait_idle();
+    // SAFETY: plain kill(2) on the daemon under test.
+    unsafe { libc::kill(daemon.pid() as i32, libc::SIGSTOP) };
+    inosync_tests::rewrite_keeping_mtime(&fx.src.join("f"), "BBBBBBBBBB");
+    let mut marker = fx.state_file().into_os_string();
+    marker.push(".running");
+    let tomorrow = std::time::SystemTime::now() + Duration::from_secs(86_400);
+    fs::File::options()
+        .write(true)
+        .open(&marker)
+        .and_then(|mark| mark.set_modified(tomorrow))
+        .unwrap();
+    daemon.kill();
+    let restarted = fx.restart_toml(&config);
+    restarted.wait_idle();
+    assert_eq!(
+        fs::read_to_string(fx.dst.join("f")).unwrap(),
+        "BBBBBBBBBB",
+        "{}",
+        restarted.log()
+    );
+}

@@ -188,3 +188,24 @@ fn a_target_bind_mounted_inside_the_source_is_refused() {
     );
     assert!(!fx.dst.join("f").exists(), "the mirror was written");
 }
+
+/// The source shown inside the target by a bind mount: the target's full
+/// sync (`--delete`) would reach the source through it and empty it. The
+/// places of the filesystems mounted below a target count as the target's
+/// (a black-box attack: the source was emptied, 4 of 4).
+#[test]
+fn a_source_bind_mounted_inside_the_target_is_refused() {
+    let fx = Fixture::new();
+    fs::write(fx.src.join("f"), "x").unwrap();
+    let inner = fx.dst.join("inner");
+    fs::create_dir(&inner).unwrap();
+    let _bind = inosync_tests::Mount::bind(&fx.src, &inner);
+    let stderr = quick_start_refused(&fx, &fx.dst);
+    assert!(
+        stderr.contains("same directory")
+            || stderr.contains("inside")
+            || stderr.contains("contains"),
+        "{stderr}"
+    );
+    assert!(fx.src.join("f").exists(), "the source was emptied");
+}
