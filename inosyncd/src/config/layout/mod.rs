@@ -59,7 +59,7 @@ pub struct Layout {
 }
 
 /// A watch's places, resolved once: each by its path and, when local, also
-/// by its filesystem and place there (see [`Place::on_filesystem`]), so that
+/// by its filesystem and place there (see [`Place::on_filesystems`]), so that
 /// a bind mount does not hide an overlap.
 struct Resolved<'a> {
     watch: &'a WatchPlaces,
