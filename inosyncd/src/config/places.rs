@@ -47,9 +47,14 @@ impl Relation {
 impl Place {
     /// A local directory, resolved as the kernel would resolve it now.
     pub fn local(path: &Path) -> Place {
+        Place::resolved_local(&resolve_local(path))
+    }
+
+    /// [`Place::local`] of a path already resolved ([`resolve_local`]).
+    pub fn resolved_local(resolved: &Path) -> Place {
         Place {
             host: String::new(),
-            path: components(&resolve_local(path)),
+            path: components(resolved),
         }
     }
 

@@ -549,17 +549,24 @@ fn one_target_config(fx: &Fixture, target: &Path) -> String {
     )
 }
 
-/// A reload that names, through no symlink, the directory a pair's symlink
-/// now points to keeps the pair (the same directory), and the re-pointed
-/// symlink still gets it a full sync: the directory never had the tree.
-#[test]
-fn a_target_reached_through_a_re_pointed_symlink_gets_the_whole_tree() {
+/// A fixture whose source holds `f`, with `dst-link` a symlink to the
+/// target and `fresh` an empty directory to re-point it to.
+fn tree_with_a_linked_target() -> (Fixture, std::path::PathBuf, std::path::PathBuf) {
     let fx = Fixture::new();
     fs::write(fx.src.join("f"), "tree").unwrap();
     let fresh = fx.path("fresh");
     fs::create_dir(&fresh).unwrap();
     let link = fx.path("dst-link");
     std::os::unix::fs::symlink(&fx.dst, &link).unwrap();
+    (fx, fresh, link)
+}
+
+/// A reload that names, through no symlink, the directory a pair's symlink
+/// now points to keeps the pair (the same directory), and the re-pointed
+/// symlink still gets it a full sync: the directory never had the tree.
+#[test]
+fn a_target_reached_through_a_re_pointed_symlink_gets_the_whole_tree() {
+    let (fx, fresh, link) = tree_with_a_linked_target();
     let config_path = fx.path("inosync.toml");
     let config = |target: &Path| one_target_config(&fx, target);
     let daemon = fx.start_toml(&config(&link));
@@ -584,12 +591,7 @@ fn a_target_reached_through_a_re_pointed_symlink_gets_the_whole_tree() {
 /// review: the place was kept under the old name only).
 #[test]
 fn a_respelled_target_still_refuses_a_symlink_re_pointed_after_the_reload() {
-    let fx = Fixture::new();
-    fs::write(fx.src.join("f"), "tree").unwrap();
-    let fresh = fx.path("fresh");
-    fs::create_dir(&fresh).unwrap();
-    let link = fx.path("dst-link");
-    std::os::unix::fs::symlink(&fx.dst, &link).unwrap();
+    let (fx, fresh, link) = tree_with_a_linked_target();
     let config_path = fx.path("inosync.toml");
     let config = |target: &Path| one_target_config(&fx, target);
     let daemon = fx.start_toml(&config(&fx.dst));

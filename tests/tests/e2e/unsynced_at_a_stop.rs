@@ -362,6 +362,18 @@ impl StateOnASmallFs {
         on_small
     }
 
+    /// Starts the daemon again (after a kill) and waits: `rel` must have
+    /// arrived.
+    fn restart_and_expect(&self, fx: &Fixture, rel: &str) {
+        let restarted = self.start(fx);
+        restarted.wait_idle();
+        assert!(
+            fx.dst.join(rel).exists(),
+            "the change seen before the kill was lost\n{}",
+            restarted.log()
+        );
+    }
+
     /// Starts `inosyncd` on the config, with the state on the small tmpfs.
     fn start(&self, fx: &Fixture) -> Daemon {
         let state = self.dir.join("state.toml");
@@ -414,13 +426,7 @@ fn a_kill_while_the_state_directory_is_full_is_known_at_the_next_start() {
     daemon.kill();
     fs::remove_file(state_dir.join("filler")).unwrap();
     fs::remove_file(state_dir.join("filler-bytes")).unwrap();
-    let restarted = on_small.start(&fx);
-    restarted.wait_idle();
-    assert!(
-        fx.dst.join("new").exists(),
-        "the change seen before the kill was lost\n{}",
-        restarted.log()
-    );
+    on_small.restart_and_expect(&fx, "new");
 }
 
 /// No inode left where the state is kept: the running mark cannot be made
@@ -454,13 +460,7 @@ fn a_running_mark_that_cannot_be_made_is_shown_and_made_later() {
     );
     assert_eq!(daemon.status()["state_file_error"], serde_json::Value::Null);
     daemon.kill();
-    let restarted = on_small.start(&fx);
-    restarted.wait_idle();
-    assert!(
-        fx.dst.join("new").exists(),
-        "the change seen before the kill was lost\n{}",
-        restarted.log()
-    );
+    on_small.restart_and_expect(&fx, "new");
 }
 
 /// A same-size rewrite with its mtime kept, made while the daemon is stopped

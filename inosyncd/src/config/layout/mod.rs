@@ -70,7 +70,7 @@ struct Resolved<'a> {
 /// A local place by its path, then by its filesystem.
 fn both_names(path: &Path) -> Vec<Place> {
     let resolved = super::places::resolve_local(path);
-    let mut names = vec![Place::local(path)];
+    let mut names = vec![Place::resolved_local(&resolved)];
     names.extend(Place::on_filesystems(&resolved));
     names
 }
